@@ -1,0 +1,99 @@
+/*
+ * format.h - the format driver interface and the image object.
+ *
+ * A struct vmc_image is one layer of a backing chain: a host file, the
+ * driver that interprets it (raw, qcow2) and a reference to the next
+ * layer down. Drivers answer for their own layer only; whatever a layer
+ * does not define is read from img->backing through image_read_backing(),
+ * which also supplies zeros past the end of a shorter backing image.
+ */
+#ifndef VMC_FORMAT_H
+#define VMC_FORMAT_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "vmclone.h"
+#include "io/hostio.h"
+
+struct vmc_image;
+
+struct format_ops {
+    const char *name;
+    enum vmc_format format;
+
+    /* Parse the layer in img->file: set img->size, img->backing_name and
+     * img->backing_fmt. @flags are the vmc_open_flags for this layer. */
+    int (*open)(struct vmc_image *img, unsigned flags, struct vmc_error *err);
+    /* Release driver state; the caller flushed already. */
+    void (*close)(struct vmc_image *img);
+
+    /* Data path: called with img->lock held; ranges are within img->size. */
+    int (*read)(struct vmc_image *img, void *buf, uint64_t off, size_t len);
+    int (*write)(struct vmc_image *img, const void *buf, uint64_t off,
+                 size_t len, unsigned flags);
+    int (*write_zeroes)(struct vmc_image *img, uint64_t off, uint64_t len,
+                        unsigned flags);
+    int (*discard)(struct vmc_image *img, uint64_t off, uint64_t len);
+    int (*flush)(struct vmc_image *img);
+    /* Status of this layer alone for the run at @off (<= @len bytes).
+     * flags == 0 means "not defined here: ask the backing file". */
+    int (*block_status)(struct vmc_image *img, uint64_t off, uint64_t len,
+                        struct vmc_block_status *out);
+
+    /* Control path. */
+    int (*resize)(struct vmc_image *img, uint64_t new_size,
+                  struct vmc_error *err);
+    void (*get_info)(const struct vmc_image *img, struct vmc_image_info *info);
+    int (*check)(struct vmc_image *img, unsigned repair,
+                 struct vmc_check_result *res, vmc_check_report_fn report,
+                 void *opaque, struct vmc_error *err);
+    /* Rewrite the backing reference (name NULL = none). */
+    int (*set_backing)(struct vmc_image *img, const char *name,
+                       const char *fmt, struct vmc_error *err);
+    /* Drop everything this layer defines so that it reads through. */
+    int (*make_empty)(struct vmc_image *img, struct vmc_error *err);
+    /* Write one whole cluster compressed (qcow2 only). */
+    int (*write_compressed)(struct vmc_image *img, const void *buf,
+                            uint64_t off, size_t len);
+    /* Preferred I/O granularity (cluster size). */
+    uint64_t (*granularity)(const struct vmc_image *img);
+};
+
+struct vmc_image {
+    const struct format_ops *ops;
+    struct hio_file *file;
+    char *filename;          /* path as opened */
+    uint64_t size;           /* guest size */
+    bool writable;
+    unsigned open_flags;
+    unsigned depth;          /* 0 = top of the chain it was opened in */
+
+    char *backing_name;      /* as stored in the image, or NULL */
+    char *backing_fmt;       /* as recorded, or NULL */
+    char *backing_path;      /* resolved path, or NULL */
+    struct vmc_image *backing;
+
+    pthread_mutex_t lock;    /* serialises this layer's data path */
+    void *priv;              /* driver state */
+};
+
+extern const struct format_ops raw_ops;
+extern const struct format_ops qcow2_ops;
+
+const struct format_ops *format_ops_for(enum vmc_format fmt);
+
+/* Read @len bytes at @off from the backing chain of @img (zeros where
+ * there is no backing file or it is shorter). */
+int image_read_backing(struct vmc_image *img, void *buf, uint64_t off,
+                       size_t len);
+
+/* Does the chain below @img read as zeros over the whole range? Only a
+ * quick answer: false means "don't know". */
+bool image_backing_is_zero(struct vmc_image *img, uint64_t off, uint64_t len);
+
+/* Probe the format of a user-named file (magic only). */
+enum vmc_format format_probe(struct hio_file *f);
+
+#endif /* VMC_FORMAT_H */

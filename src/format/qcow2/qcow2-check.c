@@ -1,0 +1,1 @@
+/* qcow2-check.c - placeholder while the driver is written */

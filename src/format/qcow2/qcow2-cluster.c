@@ -1,0 +1,1 @@
+/* qcow2-cluster.c - placeholder while the driver is written */

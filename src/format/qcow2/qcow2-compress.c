@@ -1,0 +1,1 @@
+/* qcow2-compress.c - placeholder while the driver is written */

@@ -1,0 +1,1 @@
+/* qcow2-refcount.c - placeholder while the driver is written */

@@ -1,0 +1,235 @@
+/*
+ * qcow2.h - internal interface of the qcow2 driver.
+ *
+ * WRITE ORDERING (the invariant: a crash may leak clusters, never corrupt)
+ *
+ * Metadata (refcount blocks, refcount table, L2 tables, L1 table, header
+ * fields) is modified in memory and written back by qcow2_flush() in this
+ * order, with a data sync between steps:
+ *   1. refcount blocks, then the refcount table (new blocks before the
+ *      table entries that point at them); if the table moved, sync and
+ *      switch the header pointer;
+ *   2. sync: guest data written to new clusters and every refcount
+ *      increment are durable before anything references them;
+ *   3. L2 tables; sync; then the L1 table (and header L1 fields);
+ *   4. sync; only now are deferred refcount decrements applied (a cluster
+ *      is freed only after no durable L2/L1/header references it), to be
+ *      written by the next flush (a crash in between only leaks).
+ * Freed clusters are therefore never reused before their unlinking is on
+ * disk. Writes into clusters whose refcount is 1 (COPIED) go in place.
+ */
+#ifndef VMC_QCOW2_H
+#define VMC_QCOW2_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "format/format.h"
+
+#define QCOW2_MAGIC            0x514649FBu
+#define QCOW2_MIN_CLUSTER_BITS 9
+#define QCOW2_MAX_CLUSTER_BITS 21
+#define QCOW2_MAX_L1_BYTES     (32u << 20)
+#define QCOW2_MAX_REFTABLE_BYTES (8u << 20)
+#define QCOW2_MAX_SNAPSHOTS    65536
+#define QCOW2_MAX_BACKING_NAME 1023
+
+#define QCOW2_INCOMPAT_DIRTY       (1ull << 0)
+#define QCOW2_INCOMPAT_CORRUPT     (1ull << 1)
+#define QCOW2_INCOMPAT_DATA_FILE   (1ull << 2)
+#define QCOW2_INCOMPAT_COMPRESSION (1ull << 3)
+#define QCOW2_INCOMPAT_EXTL2       (1ull << 4)
+#define QCOW2_INCOMPAT_KNOWN       0x1full
+#define QCOW2_COMPAT_LAZY_REFCOUNTS (1ull << 0)
+#define QCOW2_AUTOCLEAR_BITMAPS    (1ull << 0)
+#define QCOW2_AUTOCLEAR_DATA_RAW   (1ull << 1)
+
+#define QCOW2_EXT_END           0x00000000u
+#define QCOW2_EXT_BACKING_FMT   0xE2792ACAu
+#define QCOW2_EXT_FEATURE_TABLE 0x6803F857u
+#define QCOW2_EXT_BITMAPS       0x23852875u
+#define QCOW2_EXT_CRYPTO        0x0537BE77u
+#define QCOW2_EXT_DATA_FILE     0x44415441u
+
+#define L1E_OFFSET_MASK    0x00fffffffffffe00ull
+#define L1E_RESERVED_MASK  0x7f000000000001ffull
+#define L2E_OFFSET_MASK    0x00fffffffffffe00ull
+#define L2E_STD_RESERVED_MASK 0x3f000000000001feull
+#define REFT_OFFSET_MASK   0xfffffffffffffe00ull
+#define REFT_RESERVED_MASK 0x1ffull
+#define QCOW_OFLAG_COPIED     (1ull << 63)
+#define QCOW_OFLAG_COMPRESSED (1ull << 62)
+#define QCOW_OFLAG_ZERO       (1ull << 0)
+
+#define QCOW2_SUBCLUSTERS 32
+#define QCOW2_SC_ALLOC_ALL 0x00000000ffffffffull
+#define QCOW2_SC_ZERO_ALL  0xffffffff00000000ull
+
+/* Classification of one guest (sub)cluster in this layer. */
+enum qcow2_ctype {
+    QC_UNALLOCATED,     /* read through to the backing file */
+    QC_ZERO,            /* reads as zeros (host cluster may be kept) */
+    QC_NORMAL,          /* data at host offset */
+    QC_COMPRESSED,
+    QC_INVALID,
+};
+
+struct qcow2_table {         /* a cached L2 table or refcount block */
+    uint64_t host_offset;
+    uint8_t *data;           /* one cluster, big-endian as on disk */
+    bool dirty;
+};
+
+struct qcow2_ext {           /* an unknown header extension, preserved */
+    uint32_t type;
+    uint32_t len;
+    uint8_t *data;
+};
+
+struct qcow2_pending_free {
+    uint64_t offset;         /* host cluster offset */
+    uint64_t count;          /* clusters */
+};
+
+struct qcow2_state {
+    struct vmc_image *img;
+    struct hio_file *f;
+
+    /* header */
+    unsigned version;
+    unsigned cluster_bits;
+    uint64_t cluster_size;
+    uint64_t incompat, compat, autoclear;
+    unsigned header_length;
+    unsigned compression_type;
+    uint8_t *extra_header;   /* header bytes [112, header_length) kept */
+    unsigned extra_header_len;
+    struct qcow2_ext *exts;
+    unsigned nexts;
+    unsigned nb_snapshots;
+    uint64_t snapshots_offset;
+    uint64_t crypt_method;
+
+    /* geometry */
+    bool ext_l2;
+    unsigned l2_entry_size;  /* 8 or 16 */
+    uint64_t l2_entries;     /* per table */
+    uint64_t subcluster_size;
+    unsigned refcount_order;
+    unsigned refcount_bits;
+    uint64_t refcount_max;
+    uint64_t rb_entries;     /* refcount entries per block */
+    unsigned csize_shift;
+    uint64_t csize_mask;
+    uint64_t coffset_mask;
+
+    /* L1 */
+    uint64_t l1_offset;
+    uint32_t l1_size;
+    uint64_t *l1;            /* host endian */
+    bool l1_dirty;
+    bool header_dirty;       /* l1/reftable/size fields changed */
+    uint64_t l1_old_offset;  /* to free after the switch, or 0 */
+    uint32_t l1_old_clusters;
+
+    /* refcounts */
+    uint64_t reftable_offset;
+    uint32_t reftable_clusters;
+    uint64_t reftable_entries;
+    uint64_t *reftable;      /* host endian */
+    bool reftable_dirty;
+    uint64_t reftable_old_offset;
+    uint32_t reftable_old_clusters;
+    struct qcow2_table **rblocks;  /* by reftable index */
+    uint64_t free_hint;      /* no free cluster below this index */
+    struct qcow2_pending_free *pending;
+    size_t npending, cap_pending;
+    const uint32_t *reserved_refs; /* check/repair: clusters in use */
+    uint64_t reserved_len;
+
+    /* L2 cache: by L1 index */
+    struct qcow2_table **l2;
+    uint64_t l2_cached;
+    uint64_t l2_cache_max;
+
+    /* compressed writing */
+    uint64_t cwrite_offset;  /* next free byte in the current cluster */
+    uint64_t cwrite_end;
+
+    /* decompression cache (one cluster) */
+    uint64_t dcache_entry;
+    uint8_t *dcache;
+    uint8_t *cbuf;           /* compressed input scratch */
+
+    bool corrupt;
+};
+
+static inline struct qcow2_state *qcow2_s(const struct vmc_image *img)
+{
+    return img->priv;
+}
+
+/* qcow2-refcount.c */
+int qcow2_refcount_get(struct qcow2_state *s, uint64_t cluster,
+                       uint64_t *val);
+int qcow2_refcount_set(struct qcow2_state *s, uint64_t cluster, uint64_t val);
+/* Allocate @n contiguous clusters with refcount 1; returns host offset. */
+int qcow2_alloc_clusters(struct qcow2_state *s, uint64_t n, uint64_t *off);
+/* Drop one reference of each cluster in [off, off + n clusters) after the
+ * next flush made their unlinking durable. */
+int qcow2_free_clusters_deferred(struct qcow2_state *s, uint64_t off,
+                                 uint64_t n);
+int qcow2_refcount_flush_blocks(struct qcow2_state *s);
+int qcow2_apply_pending_frees(struct qcow2_state *s);
+int qcow2_refcount_init(struct qcow2_state *s);
+void qcow2_refcount_release(struct qcow2_state *s);
+int qcow2_load_table(struct qcow2_state *s, uint64_t off,
+                     struct qcow2_table **out);
+
+/* qcow2-cluster.c */
+int qcow2_get_l2(struct qcow2_state *s, uint64_t l1_index, bool alloc,
+                 struct qcow2_table **out);
+uint64_t qcow2_l2_get(const struct qcow2_state *s,
+                      const struct qcow2_table *t, uint64_t i,
+                      uint64_t *bitmap);
+void qcow2_l2_set(struct qcow2_state *s, struct qcow2_table *t, uint64_t i,
+                  uint64_t entry, uint64_t bitmap);
+enum qcow2_ctype qcow2_classify(const struct qcow2_state *s, uint64_t entry,
+                                uint64_t bitmap, unsigned sc);
+void qcow2_compressed_range(const struct qcow2_state *s, uint64_t entry,
+                            uint64_t *coffset, uint64_t *csize);
+int qcow2_flush_l2(struct qcow2_state *s);
+void qcow2_l2_cache_release(struct qcow2_state *s);
+int qcow2_read(struct vmc_image *img, void *buf, uint64_t off, size_t len);
+int qcow2_write(struct vmc_image *img, const void *buf, uint64_t off,
+                size_t len, unsigned flags);
+int qcow2_write_zeroes(struct vmc_image *img, uint64_t off, uint64_t len,
+                       unsigned flags);
+int qcow2_discard(struct vmc_image *img, uint64_t off, uint64_t len);
+int qcow2_block_status(struct vmc_image *img, uint64_t off, uint64_t len,
+                       struct vmc_block_status *out);
+int qcow2_write_compressed(struct vmc_image *img, const void *buf,
+                           uint64_t off, size_t len);
+int qcow2_make_empty(struct vmc_image *img, struct vmc_error *err);
+int qcow2_preallocate(struct vmc_image *img, enum vmc_prealloc mode,
+                      struct vmc_error *err);
+
+/* qcow2-compress.c */
+int qcow2_decompress(unsigned type, const uint8_t *in, size_t in_len,
+                     uint8_t *out, size_t out_len);
+/* Returns compressed length, or 0 if not smaller, or -errno. */
+long qcow2_compress(unsigned type, const uint8_t *in, size_t in_len,
+                    uint8_t *out, size_t out_cap);
+
+/* qcow2.c */
+int qcow2_flush(struct vmc_image *img);
+int qcow2_write_header_fields(struct qcow2_state *s);
+int qcow2_mark_corrupt(struct qcow2_state *s, const char *why);
+int qcow2_set_incompat(struct qcow2_state *s, uint64_t bits, bool on);
+
+/* qcow2-check.c */
+int qcow2_check(struct vmc_image *img, unsigned repair,
+                struct vmc_check_result *res, vmc_check_report_fn report,
+                void *opaque, struct vmc_error *err);
+
+#endif /* VMC_QCOW2_H */

@@ -1,0 +1,123 @@
+/*
+ * raw.c - the raw format driver: guest offset == file offset.
+ * Holes (SEEK_HOLE) are reported as unallocated zeros; write-zeroes and
+ * discard punch holes where the file system can.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "format/format.h"
+#include "util/util.h"
+
+struct raw_state {
+    int unused;
+};
+
+static int
+raw_open(struct vmc_image *img, unsigned flags, struct vmc_error *err)
+{
+    uint64_t len;
+    int r = hio_length(img->file, &len);
+
+    if (r < 0) {
+        return vmc_error_set(err, r, "cannot stat '%s': %s", img->filename,
+                             strerror(-r));
+    }
+    img->size = len;
+    img->priv = calloc(1, sizeof(struct raw_state));
+    return img->priv ? 0 : vmc_error_set(err, -ENOMEM, "out of memory");
+}
+
+static void
+raw_close(struct vmc_image *img)
+{
+    free(img->priv);
+    img->priv = NULL;
+}
+
+static int
+raw_read(struct vmc_image *img, void *buf, uint64_t off, size_t len)
+{
+    return hio_pread(img->file, buf, len, off);
+}
+
+static int
+raw_write(struct vmc_image *img, const void *buf, uint64_t off, size_t len,
+          unsigned flags)
+{
+    return hio_pwrite(img->file, buf, len, off);
+}
+
+static int
+raw_write_zeroes(struct vmc_image *img, uint64_t off, uint64_t len,
+                 unsigned flags)
+{
+    return hio_zero_range(img->file, off, len,
+                          (flags & VMC_WRITE_MAY_UNMAP) != 0);
+}
+
+static int
+raw_discard(struct vmc_image *img, uint64_t off, uint64_t len)
+{
+    return hio_zero_range(img->file, off, len, true);
+}
+
+static int
+raw_flush(struct vmc_image *img)
+{
+    return hio_sync(img->file);
+}
+
+static int
+raw_block_status(struct vmc_image *img, uint64_t off, uint64_t len,
+                 struct vmc_block_status *out)
+{
+    bool is_data;
+    uint64_t run;
+    int r = hio_data_run(img->file, off, len, &is_data, &run);
+
+    if (r < 0) {
+        return r;
+    }
+    memset(out, 0, sizeof(*out));
+    out->length = run ? run : len;
+    out->flags = VMC_BS_ALLOCATED | VMC_BS_OFFSET |
+                 (is_data ? VMC_BS_DATA : VMC_BS_ZERO);
+    out->host_offset = off;
+    return 0;
+}
+
+static int
+raw_resize(struct vmc_image *img, uint64_t new_size, struct vmc_error *err)
+{
+    int r = hio_truncate(img->file, new_size);
+
+    if (r < 0) {
+        return vmc_error_set(err, r, "cannot resize '%s': %s", img->filename,
+                             strerror(-r));
+    }
+    img->size = new_size;
+    return 0;
+}
+
+static uint64_t
+raw_granularity(const struct vmc_image *img)
+{
+    return 4096;
+}
+
+const struct format_ops raw_ops = {
+    .name = "raw",
+    .format = VMC_FMT_RAW,
+    .open = raw_open,
+    .close = raw_close,
+    .read = raw_read,
+    .write = raw_write,
+    .write_zeroes = raw_write_zeroes,
+    .discard = raw_discard,
+    .flush = raw_flush,
+    .block_status = raw_block_status,
+    .resize = raw_resize,
+    .granularity = raw_granularity,
+};

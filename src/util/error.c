@@ -1,0 +1,112 @@
+/*
+ * error.c - the error object of the control path (struct vmc_error),
+ * size parsing and other small helpers shared by every module.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vmclone.h"
+#include "util/util.h"
+
+int
+vmc_error_set(struct vmc_error *err, int code, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (!err) {
+        return code;
+    }
+    err->code = code;
+    va_start(ap, fmt);
+    vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+void
+vmc_error_prepend(struct vmc_error *err, const char *fmt, ...)
+{
+    char prefix[512];
+    char old[sizeof(err->msg)];
+    va_list ap;
+
+    if (!err) {
+        return;
+    }
+    va_start(ap, fmt);
+    vsnprintf(prefix, sizeof(prefix), fmt, ap);
+    va_end(ap);
+    memcpy(old, err->msg, sizeof(old));
+    /* Truncation is acceptable: the message stays one line. */
+    if (snprintf(err->msg, sizeof(err->msg), "%.500s: %.500s", prefix, old)
+        < 0) {
+        err->msg[0] = '\0';
+    }
+}
+
+int
+vmc_parse_size(const char *s, uint64_t *out)
+{
+    char *end;
+    unsigned long long v;
+    unsigned shift = 0;
+
+    if (!s || !*s || *s == '-') {
+        return -EINVAL;
+    }
+    errno = 0;
+    v = strtoull(s, &end, 0);
+    if (errno || end == s) {
+        return -EINVAL;
+    }
+    switch (*end) {
+    case '\0': case 'b': case 'B': shift = 0; break;
+    case 'k': case 'K': shift = 10; break;
+    case 'm': case 'M': shift = 20; break;
+    case 'g': case 'G': shift = 30; break;
+    case 't': case 'T': shift = 40; break;
+    case 'p': case 'P': shift = 50; break;
+    case 'e': case 'E': shift = 60; break;
+    default: return -EINVAL;
+    }
+    if (*end && end[1] && !((end[1] == 'b' || end[1] == 'B') && !end[2])
+        && !(end[1] == 'i' && (end[2] == 'B') && !end[3])) {
+        return -EINVAL;
+    }
+    if (shift && v > (UINT64_MAX >> shift)) {
+        return -ERANGE;
+    }
+    *out = (uint64_t)v << shift;
+    return 0;
+}
+
+const char *
+vmc_version(void)
+{
+    return VMC_VERSION_STRING;
+}
+
+enum vmc_format
+vmc_format_from_name(const char *name)
+{
+    if (name && !strcmp(name, "raw")) {
+        return VMC_FMT_RAW;
+    }
+    if (name && !strcmp(name, "qcow2")) {
+        return VMC_FMT_QCOW2;
+    }
+    return VMC_FMT_AUTO;
+}
+
+const char *
+vmc_format_name(enum vmc_format fmt)
+{
+    switch (fmt) {
+    case VMC_FMT_RAW: return "raw";
+    case VMC_FMT_QCOW2: return "qcow2";
+    default: return "auto";
+    }
+}
