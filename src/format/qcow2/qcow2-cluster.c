@@ -1,1 +1,1083 @@
-/* qcow2-cluster.c - placeholder while the driver is written */
+/*
+ * qcow2-cluster.c - guest-to-host mapping through L1/L2 tables: lookup,
+ * read, copy-on-write allocation, write-zeroes, discard, block status,
+ * compressed writes, preallocation and emptying a layer.
+ *
+ * Cluster states (qcow2 spec "Cluster mapping", with extended L2 entries
+ * per 1/32 subcluster): unallocated (read through to the backing file),
+ * zero (reads zeros, never the backing file), normal (host data),
+ * compressed (read-only: a write copies the cluster to a new one).
+ *
+ * Writes into a normal cluster whose refcount is 1 (COPIED bit) go in
+ * place. Any other write allocates (or reuses a zero-allocated cluster),
+ * fills the parts of the cluster (or subclusters) it does not cover with
+ * the current guest view, writes it, then updates the cached L2 entry;
+ * the entry reaches the disk only at flush, after the data (qcow2.h).
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "format/qcow2/qcow2.h"
+#include "util/util.h"
+
+/* ----------------------------------------------------------- L2 tables */
+
+uint64_t
+qcow2_l2_get(const struct qcow2_state *s, const struct qcow2_table *t,
+             uint64_t i, uint64_t *bitmap)
+{
+    const uint8_t *p = t->data + i * s->l2_entry_size;
+
+    *bitmap = s->ext_l2 ? be64_load(p + 8) : 0;
+    return be64_load(p);
+}
+
+void
+qcow2_l2_set(struct qcow2_state *s, struct qcow2_table *t, uint64_t i,
+             uint64_t entry, uint64_t bitmap)
+{
+    uint8_t *p = t->data + i * s->l2_entry_size;
+
+    be64_store(p, entry);
+    if (s->ext_l2) {
+        be64_store(p + 8, bitmap);
+    }
+    t->dirty = true;
+}
+
+enum qcow2_ctype
+qcow2_classify(const struct qcow2_state *s, uint64_t entry, uint64_t bitmap,
+               unsigned sc)
+{
+    uint64_t off = entry & L2E_OFFSET_MASK;
+
+    if (entry & QCOW_OFLAG_COMPRESSED) {
+        return QC_COMPRESSED;
+    }
+    if (!s->ext_l2) {
+        if (entry & QCOW_OFLAG_ZERO) {
+            return QC_ZERO;
+        }
+        return off ? QC_NORMAL : QC_UNALLOCATED;
+    }
+    if (entry & QCOW_OFLAG_ZERO) {
+        return QC_INVALID;
+    }
+    if ((bitmap >> 32) & bitmap) {
+        return QC_INVALID;   /* a subcluster both allocated and zero */
+    }
+    if (bitmap >> (32 + sc) & 1) {
+        return QC_ZERO;
+    }
+    if (bitmap >> sc & 1) {
+        return off ? QC_NORMAL : QC_INVALID;
+    }
+    return QC_UNALLOCATED;
+}
+
+void
+qcow2_compressed_range(const struct qcow2_state *s, uint64_t entry,
+                       uint64_t *coffset, uint64_t *csize)
+{
+    uint64_t nb_sectors;
+
+    *coffset = entry & s->coffset_mask;
+    nb_sectors = ((entry >> s->csize_shift) & s->csize_mask) + 1;
+    *csize = nb_sectors * 512 - (*coffset & 511);
+}
+
+/* Drop every cached L2 table (after a flush if any is dirty). */
+static int
+shrink_l2_cache(struct qcow2_state *s)
+{
+    uint32_t i;
+    int r;
+
+    for (i = 0; i < s->l1_size; i++) {
+        if (s->l2[i] && s->l2[i]->dirty) {
+            r = qcow2_flush(s->img);
+            if (r < 0) {
+                return r;
+            }
+            break;
+        }
+    }
+    qcow2_l2_cache_release(s);
+    return 0;
+}
+
+static int
+maybe_shrink_cache(struct qcow2_state *s)
+{
+    return s->l2_cached > s->l2_cache_max ? shrink_l2_cache(s) : 0;
+}
+
+void
+qcow2_l2_cache_release(struct qcow2_state *s)
+{
+    uint32_t i;
+
+    if (!s->l2) {
+        return;
+    }
+    for (i = 0; i < s->l1_size; i++) {
+        if (s->l2[i]) {
+            free(s->l2[i]->data);
+            free(s->l2[i]);
+            s->l2[i] = NULL;
+        }
+    }
+    s->l2_cached = 0;
+}
+
+int
+qcow2_flush_l2(struct qcow2_state *s)
+{
+    uint32_t i;
+    int r;
+
+    for (i = 0; i < s->l1_size; i++) {
+        struct qcow2_table *t = s->l2[i];
+        if (t && t->dirty) {
+            r = hio_pwrite(s->f, t->data, s->cluster_size, t->host_offset);
+            if (r < 0) {
+                return r;
+            }
+            t->dirty = false;
+        }
+    }
+    return 0;
+}
+
+/* The L2 table for L1 index @i; with @alloc a missing table is created.
+ * *out is NULL when the table does not exist and @alloc is false. */
+int
+qcow2_get_l2(struct qcow2_state *s, uint64_t i, bool alloc,
+             struct qcow2_table **out)
+{
+    uint64_t l1e, off;
+    int r;
+
+    *out = NULL;
+    if (i >= s->l1_size) {
+        return alloc ? -EUCLEAN : 0;
+    }
+    if (s->l2[i]) {
+        *out = s->l2[i];
+        if (alloc && !(s->l1[i] & QCOW_OFLAG_COPIED)) {
+            return -ENOTSUP;   /* shared L2 table (internal snapshot) */
+        }
+        return 0;
+    }
+    l1e = s->l1[i];
+    off = l1e & L1E_OFFSET_MASK;
+    if (!off) {
+        if (!alloc) {
+            return 0;
+        }
+        r = qcow2_alloc_clusters(s, 1, &off);
+        if (r < 0) {
+            return r;
+        }
+        r = qcow2_load_table(s, 0, &s->l2[i]);
+        if (r < 0) {
+            qcow2_free_clusters_deferred(s, off, 1);
+            return r;
+        }
+        s->l2[i]->host_offset = off;
+        s->l2[i]->dirty = true;
+        s->l1[i] = off | QCOW_OFLAG_COPIED;
+        s->l1_dirty = true;
+        s->l2_cached++;
+        *out = s->l2[i];
+        return 0;
+    }
+    if (off & (s->cluster_size - 1)) {
+        return qcow2_mark_corrupt(s, "unaligned L2 table offset");
+    }
+    if (alloc && !(l1e & QCOW_OFLAG_COPIED)) {
+        return -ENOTSUP;
+    }
+    r = qcow2_load_table(s, off, &s->l2[i]);
+    if (r < 0) {
+        return r;
+    }
+    s->l2_cached++;
+    *out = s->l2[i];
+    return 0;
+}
+
+/* ---------------------------------------------------------------- lookup */
+
+struct mapping {
+    enum qcow2_ctype type;
+    uint64_t host;        /* host offset of the first byte (NORMAL/ZERO) */
+    uint64_t entry;       /* raw L2 entry (COMPRESSED) */
+    uint64_t length;      /* bytes in the run */
+};
+
+/* Map the run of guest bytes starting at @off (at most @len) that share
+ * one state (and, for data, contiguous host offsets). */
+static int
+lookup(struct qcow2_state *s, uint64_t off, uint64_t len, struct mapping *m)
+{
+    uint64_t unit = s->subcluster_size;
+    uint64_t l2_span = s->cluster_size * s->l2_entries;
+    uint64_t l1i = off / l2_span;
+    uint64_t end = MIN(off + len, (l1i + 1) * l2_span);
+    struct qcow2_table *t;
+    uint64_t pos = off;
+    bool first = true;
+    int r;
+
+    memset(m, 0, sizeof(*m));
+    r = qcow2_get_l2(s, l1i, false, &t);
+    if (r < 0) {
+        return r;
+    }
+    if (!t) {
+        m->type = QC_UNALLOCATED;
+        m->length = end - off;
+        return 0;
+    }
+    while (pos < end) {
+        uint64_t l2i = (pos / s->cluster_size) % s->l2_entries;
+        unsigned sc = (unsigned)((pos % s->cluster_size) / unit);
+        uint64_t bitmap, entry = qcow2_l2_get(s, t, l2i, &bitmap);
+        enum qcow2_ctype type = qcow2_classify(s, entry, bitmap, sc);
+        uint64_t host = (entry & L2E_OFFSET_MASK) + (pos % s->cluster_size);
+        uint64_t next = MIN(end, align_down(pos, unit) + unit);
+
+        if (type == QC_NORMAL &&
+            (entry & L2E_OFFSET_MASK & (s->cluster_size - 1))) {
+            type = QC_INVALID;
+        }
+        if (first) {
+            m->type = type;
+            m->entry = entry;
+            m->host = (type == QC_NORMAL || (type == QC_ZERO && !s->ext_l2 &&
+                       (entry & L2E_OFFSET_MASK))) ? host : 0;
+            first = false;
+            if (type == QC_COMPRESSED || type == QC_INVALID) {
+                m->length = MIN(end, align_down(pos, s->cluster_size) +
+                                     s->cluster_size) - off;
+                return 0;
+            }
+        } else {
+            if (type != m->type) {
+                break;
+            }
+            if (type == QC_NORMAL && host != m->host + (pos - off)) {
+                break;
+            }
+            if (type == QC_ZERO && m->host &&
+                !(entry & L2E_OFFSET_MASK && host == m->host + (pos - off))) {
+                break;
+            }
+            if (type == QC_ZERO && !m->host && !s->ext_l2 &&
+                (entry & L2E_OFFSET_MASK)) {
+                break;
+            }
+        }
+        pos = next;
+    }
+    m->length = pos - off;
+    return 0;
+}
+
+/* ------------------------------------------------------------------ read */
+
+static int
+read_compressed(struct qcow2_state *s, uint64_t entry, uint8_t **out)
+{
+    uint64_t coffset, csize;
+    int r;
+
+    if (s->dcache_entry == entry && entry) {
+        *out = s->dcache;
+        return 0;
+    }
+    qcow2_compressed_range(s, entry, &coffset, &csize);
+    if (csize > s->cluster_size * 2 + 512) {
+        return qcow2_mark_corrupt(s, "compressed cluster too large");
+    }
+    r = hio_pread(s->f, s->cbuf, csize, coffset);
+    if (r < 0) {
+        return r;
+    }
+    r = qcow2_decompress(s->compression_type, s->cbuf, csize, s->dcache,
+                         s->cluster_size);
+    if (r < 0) {
+        s->dcache_entry = 0;
+        return r;
+    }
+    s->dcache_entry = entry;
+    *out = s->dcache;
+    return 0;
+}
+
+static int
+read_locked(struct qcow2_state *s, uint8_t *buf, uint64_t off, size_t len)
+{
+    struct vmc_image *img = s->img;
+    int r;
+
+    while (len) {
+        struct mapping m;
+        size_t n;
+
+        r = lookup(s, off, len, &m);
+        if (r < 0) {
+            return r;
+        }
+        n = (size_t)m.length;
+        switch (m.type) {
+        case QC_NORMAL:
+            r = hio_pread(s->f, buf, n, m.host);
+            break;
+        case QC_ZERO:
+            memset(buf, 0, n);
+            r = 0;
+            break;
+        case QC_UNALLOCATED:
+            r = image_read_backing(img, buf, off, n);
+            break;
+        case QC_COMPRESSED: {
+            uint8_t *data = NULL;
+            r = read_compressed(s, m.entry, &data);
+            if (r == 0) {
+                memcpy(buf, data + off % s->cluster_size, n);
+            }
+            break;
+        }
+        default:
+            r = qcow2_mark_corrupt(s, "invalid L2 entry");
+            break;
+        }
+        if (r < 0) {
+            return r;
+        }
+        buf += n;
+        off += n;
+        len -= n;
+    }
+    return 0;
+}
+
+int
+qcow2_read(struct vmc_image *img, void *buf, uint64_t off, size_t len)
+{
+    struct qcow2_state *s = qcow2_s(img);
+    int r = maybe_shrink_cache(s);
+
+    return r < 0 ? r : read_locked(s, buf, off, len);
+}
+
+/* Read the current guest view of [off, off+len), zeros past the end. */
+static int
+read_view(struct qcow2_state *s, uint8_t *buf, uint64_t off, size_t len)
+{
+    size_t n = 0;
+
+    if (off < s->img->size) {
+        n = (size_t)MIN((uint64_t)len, s->img->size - off);
+        int r = read_locked(s, buf, off, n);
+        if (r < 0) {
+            return r;
+        }
+    }
+    memset(buf + n, 0, len - n);
+    return 0;
+}
+
+/* ----------------------------------------------------------------- write */
+
+/* Refuse in-place writes that would land on metadata (hostile images). */
+static int
+check_overlap(struct qcow2_state *s, uint64_t host, uint64_t len)
+{
+    uint64_t cs = s->cluster_size, end = host + len, i;
+
+    if (host < cs ||
+        (host < s->l1_offset + (uint64_t)s->l1_size * 8 &&
+         end > s->l1_offset) ||
+        (host < s->reftable_offset + (uint64_t)s->reftable_clusters * cs &&
+         end > s->reftable_offset)) {
+        return qcow2_mark_corrupt(s, "write overlaps metadata");
+    }
+    for (i = 0; i < s->l1_size; i++) {
+        uint64_t t = s->l1[i] & L1E_OFFSET_MASK;
+        if (t && host < t + cs && end > t) {
+            return qcow2_mark_corrupt(s, "write overlaps an L2 table");
+        }
+    }
+    for (i = 0; i < s->reftable_entries; i++) {
+        uint64_t t = s->reftable[i] & REFT_OFFSET_MASK;
+        if (t && host < t + cs && end > t) {
+            return qcow2_mark_corrupt(s, "write overlaps a refcount block");
+        }
+    }
+    return 0;
+}
+
+/* Queue the release of whatever host clusters an old L2 entry held. */
+static int
+release_entry(struct qcow2_state *s, uint64_t entry)
+{
+    uint64_t off = entry & L2E_OFFSET_MASK;
+
+    if (entry & QCOW_OFLAG_COMPRESSED) {
+        uint64_t coffset, csize, first, last;
+
+        qcow2_compressed_range(s, entry, &coffset, &csize);
+        first = align_down(coffset, 512) >> s->cluster_bits;
+        last = (align_down(coffset, 512) +
+                (((entry >> s->csize_shift) & s->csize_mask) + 1) * 512 - 1)
+               >> s->cluster_bits;
+        s->dcache_entry = 0;
+        return qcow2_free_clusters_deferred(s, first << s->cluster_bits,
+                                            last - first + 1);
+    }
+    if (off) {
+        return qcow2_free_clusters_deferred(s, off, 1);
+    }
+    return 0;
+}
+
+/* Write @n bytes at @off within one cluster (standard L2 entries). */
+static int
+write_in_cluster_std(struct qcow2_state *s, const uint8_t *buf, uint64_t off,
+                     size_t n)
+{
+    uint64_t cs = s->cluster_size;
+    uint64_t coff = align_down(off, cs), in = off - coff;
+    uint64_t l2_span = cs * s->l2_entries;
+    uint64_t l2i = (off / cs) % s->l2_entries, bitmap, entry, host;
+    enum qcow2_ctype type;
+    struct qcow2_table *t;
+    bool reuse;
+    int r;
+
+    r = qcow2_get_l2(s, off / l2_span, true, &t);
+    if (r < 0) {
+        return r;
+    }
+    entry = qcow2_l2_get(s, t, l2i, &bitmap);
+    type = qcow2_classify(s, entry, bitmap, 0);
+    host = entry & L2E_OFFSET_MASK;
+    if (type == QC_NORMAL && (entry & QCOW_OFLAG_COPIED)) {
+        if (host & (cs - 1)) {
+            return qcow2_mark_corrupt(s, "unaligned data cluster");
+        }
+        r = check_overlap(s, host + in, n);
+        return r < 0 ? r : hio_pwrite(s->f, buf, n, host + in);
+    }
+    reuse = type == QC_ZERO && host && (entry & QCOW_OFLAG_COPIED) &&
+            !(host & (cs - 1));
+    if (reuse) {
+        r = check_overlap(s, host, cs);
+        if (r < 0) {
+            return r;
+        }
+    } else {
+        r = qcow2_alloc_clusters(s, 1, &host);
+        if (r < 0) {
+            return r;
+        }
+    }
+    if (n == cs) {
+        r = hio_pwrite(s->f, buf, n, host);
+    } else {
+        uint8_t *tmp = malloc(cs);
+        if (!tmp) {
+            return -ENOMEM;
+        }
+        r = read_view(s, tmp, coff, cs);
+        if (r == 0) {
+            memcpy(tmp + in, buf, n);
+            r = hio_pwrite(s->f, tmp, cs, host);
+        }
+        free(tmp);
+    }
+    if (r < 0) {
+        if (!reuse) {
+            qcow2_free_clusters_deferred(s, host, 1);
+        }
+        return r;
+    }
+    qcow2_l2_set(s, t, l2i, host | QCOW_OFLAG_COPIED, 0);
+    return reuse ? 0 : release_entry(s, entry);
+}
+
+/* Copy a whole cluster to a fresh one (compressed or shared source) with
+ * @n bytes of @buf at @in, all subclusters allocated. */
+static int
+cow_whole_cluster(struct qcow2_state *s, struct qcow2_table *t, uint64_t l2i,
+                  uint64_t coff, uint64_t entry, const uint8_t *buf,
+                  uint64_t in, size_t n)
+{
+    uint64_t cs = s->cluster_size, host;
+    uint8_t *tmp = malloc(cs);
+    int r;
+
+    if (!tmp) {
+        return -ENOMEM;
+    }
+    r = read_view(s, tmp, coff, cs);
+    if (r == 0) {
+        memcpy(tmp + in, buf, n);
+        r = qcow2_alloc_clusters(s, 1, &host);
+    }
+    if (r == 0) {
+        r = hio_pwrite(s->f, tmp, cs, host);
+        if (r < 0) {
+            qcow2_free_clusters_deferred(s, host, 1);
+        }
+    }
+    free(tmp);
+    if (r < 0) {
+        return r;
+    }
+    qcow2_l2_set(s, t, l2i, host | QCOW_OFLAG_COPIED, QCOW2_SC_ALLOC_ALL);
+    return release_entry(s, entry);
+}
+
+/* Write @n bytes at @off within one cluster (extended L2 entries): only
+ * the subclusters touched are written; partial ones are completed from
+ * the current guest view. */
+static int
+write_in_cluster_ext(struct qcow2_state *s, const uint8_t *buf, uint64_t off,
+                     size_t n)
+{
+    uint64_t cs = s->cluster_size, scs = s->subcluster_size;
+    uint64_t coff = align_down(off, cs), in = off - coff;
+    uint64_t l2i = (off / cs) % s->l2_entries, bitmap, entry, host;
+    uint64_t rstart, rend, mask;
+    unsigned first, last;
+    struct qcow2_table *t;
+    int r;
+
+    r = qcow2_get_l2(s, off / (cs * s->l2_entries), true, &t);
+    if (r < 0) {
+        return r;
+    }
+    entry = qcow2_l2_get(s, t, l2i, &bitmap);
+    host = entry & L2E_OFFSET_MASK;
+    if ((entry & QCOW_OFLAG_COMPRESSED) ||
+        (host && !(entry & QCOW_OFLAG_COPIED))) {
+        return cow_whole_cluster(s, t, l2i, coff, entry, buf, in, n);
+    }
+    if ((entry & QCOW_OFLAG_ZERO) || ((bitmap >> 32) & bitmap) ||
+        (host & (cs - 1)) || (!host && (bitmap & QCOW2_SC_ALLOC_ALL))) {
+        return qcow2_mark_corrupt(s, "invalid extended L2 entry");
+    }
+    first = (unsigned)(in / scs);
+    last = (unsigned)((in + n - 1) / scs);
+    rstart = (uint64_t)first * scs;
+    rend = (uint64_t)(last + 1) * scs;
+    if (!host) {
+        r = qcow2_alloc_clusters(s, 1, &host);
+        if (r < 0) {
+            return r;
+        }
+        entry = host | QCOW_OFLAG_COPIED;
+    } else {
+        r = check_overlap(s, host + rstart, rend - rstart);
+        if (r < 0) {
+            return r;
+        }
+    }
+    if (rstart == in && rend == in + n) {
+        r = hio_pwrite(s->f, buf, n, host + in);
+    } else {
+        uint8_t *tmp = malloc(rend - rstart);
+        if (!tmp) {
+            return -ENOMEM;
+        }
+        r = read_view(s, tmp, coff + rstart, rend - rstart);
+        if (r == 0) {
+            memcpy(tmp + (in - rstart), buf, n);
+            r = hio_pwrite(s->f, tmp, rend - rstart, host + rstart);
+        }
+        free(tmp);
+    }
+    if (r < 0) {
+        return r;   /* a fresh cluster stays allocated: at worst a leak */
+    }
+    mask = (last == 31 ? 0xffffffffull : ((1ull << (last + 1)) - 1)) &
+           ~((1ull << first) - 1);
+    bitmap = (bitmap | mask) & ~(mask << 32);
+    qcow2_l2_set(s, t, l2i, entry, bitmap);
+    return 0;
+}
+
+int
+qcow2_write(struct vmc_image *img, const void *buf, uint64_t off, size_t len,
+            unsigned flags)
+{
+    struct qcow2_state *s = qcow2_s(img);
+    const uint8_t *p = buf;
+    int r = maybe_shrink_cache(s);
+
+    if (r < 0) {
+        return r;
+    }
+    if (s->corrupt) {
+        return -EUCLEAN;
+    }
+    while (len) {
+        size_t n = (size_t)MIN((uint64_t)len,
+                               s->cluster_size - off % s->cluster_size);
+
+        r = s->ext_l2 ? write_in_cluster_ext(s, p, off, n)
+                      : write_in_cluster_std(s, p, off, n);
+        if (r < 0) {
+            return r;
+        }
+        p += n;
+        off += n;
+        len -= n;
+    }
+    return 0;
+}
+
+/* ----------------------------------------------------------------- zeros */
+
+static int
+write_zero_bytes(struct qcow2_state *s, uint64_t off, uint64_t len)
+{
+    uint8_t *zeros;
+    int r = 0;
+
+    zeros = calloc(1, s->cluster_size);
+    if (!zeros) {
+        return -ENOMEM;
+    }
+    while (len && r == 0) {
+        size_t n = (size_t)MIN(len, s->cluster_size - off % s->cluster_size);
+        r = s->ext_l2 ? write_in_cluster_ext(s, zeros, off, n)
+                      : write_in_cluster_std(s, zeros, off, n);
+        off += n;
+        len -= n;
+    }
+    free(zeros);
+    return r;
+}
+
+/* Does the current view of [off, off+len) (inside one cluster) already
+ * read as zeros without looking at data? */
+static int
+range_reads_zero(struct qcow2_state *s, uint64_t off, uint64_t len,
+                 bool *zero)
+{
+    while (len) {
+        struct mapping m;
+        int r = lookup(s, off, len, &m);
+
+        if (r < 0) {
+            return r;
+        }
+        if (m.type == QC_UNALLOCATED) {
+            if (!image_backing_is_zero(s->img, off, m.length)) {
+                *zero = false;
+                return 0;
+            }
+        } else if (m.type != QC_ZERO) {
+            *zero = false;
+            return 0;
+        }
+        off += m.length;
+        len -= m.length;
+    }
+    *zero = true;
+    return 0;
+}
+
+/* Zero part of a cluster by writing zeros, unless it reads as zeros. */
+static int
+zero_partial(struct qcow2_state *s, uint64_t off, uint64_t len)
+{
+    bool zero = false;
+    int r = range_reads_zero(s, off, len, &zero);
+
+    return r < 0 || zero ? r : write_zero_bytes(s, off, len);
+}
+
+/* Make one whole cluster read as zeros (standard L2 entries). With
+ * @unmap the host cluster is released. */
+static int
+zero_cluster_std(struct qcow2_state *s, uint64_t coff, bool unmap)
+{
+    uint64_t cs = s->cluster_size;
+    uint64_t l2i = (coff / cs) % s->l2_entries, bitmap, entry;
+    bool has_backing = s->img->backing_name != NULL;
+    enum qcow2_ctype type;
+    struct qcow2_table *t;
+    int r;
+
+    r = qcow2_get_l2(s, coff / (cs * s->l2_entries), false, &t);
+    if (r < 0) {
+        return r;
+    }
+    entry = t ? qcow2_l2_get(s, t, l2i, &bitmap) : 0;
+    type = qcow2_classify(s, entry, 0, 0);
+    if (type == QC_UNALLOCATED && !has_backing) {
+        return 0;                       /* reads as zeros already */
+    }
+    if (type == QC_ZERO && (!unmap || !(entry & L2E_OFFSET_MASK))) {
+        return 0;
+    }
+    if (s->version < 3) {
+        if (has_backing) {
+            return write_zero_bytes(s, coff, MIN(cs, s->img->size - coff));
+        }
+        r = qcow2_get_l2(s, coff / (cs * s->l2_entries), true, &t);
+        if (r < 0) {
+            return r;
+        }
+        qcow2_l2_set(s, t, l2i, 0, 0);
+        return release_entry(s, entry);
+    }
+    r = qcow2_get_l2(s, coff / (cs * s->l2_entries), true, &t);
+    if (r < 0) {
+        return r;
+    }
+    if (type == QC_NORMAL && (entry & QCOW_OFLAG_COPIED) && !unmap) {
+        qcow2_l2_set(s, t, l2i, entry | QCOW_OFLAG_ZERO, 0);
+        return 0;
+    }
+    qcow2_l2_set(s, t, l2i, has_backing ? QCOW_OFLAG_ZERO : 0, 0);
+    return release_entry(s, entry);
+}
+
+/* Zero whole subclusters [first, last] of one cluster (extended L2). */
+static int
+zero_subclusters(struct qcow2_state *s, uint64_t coff, unsigned first,
+                 unsigned last, bool unmap)
+{
+    uint64_t cs = s->cluster_size;
+    uint64_t l2i = (coff / cs) % s->l2_entries, bitmap, entry, mask;
+    bool whole = first == 0 && last == 31;
+    struct qcow2_table *t;
+    int r;
+
+    r = qcow2_get_l2(s, coff / (cs * s->l2_entries), true, &t);
+    if (r < 0) {
+        return r;
+    }
+    entry = qcow2_l2_get(s, t, l2i, &bitmap);
+    mask = (last == 31 ? 0xffffffffull : ((1ull << (last + 1)) - 1)) &
+           ~((1ull << first) - 1);
+    if ((entry & QCOW_OFLAG_COMPRESSED) ||
+        ((entry & L2E_OFFSET_MASK) && !(entry & QCOW_OFLAG_COPIED))) {
+        if (!whole) {
+            uint64_t a = (uint64_t)first * s->subcluster_size;
+            uint64_t b = (uint64_t)(last + 1) * s->subcluster_size;
+            return write_zero_bytes(s, coff + a, b - a);
+        }
+        qcow2_l2_set(s, t, l2i, 0, QCOW2_SC_ZERO_ALL);
+        return release_entry(s, entry);
+    }
+    if (whole && unmap && (entry & L2E_OFFSET_MASK)) {
+        qcow2_l2_set(s, t, l2i, 0, QCOW2_SC_ZERO_ALL);
+        return release_entry(s, entry);
+    }
+    bitmap = (bitmap & ~mask) | (mask << 32);
+    qcow2_l2_set(s, t, l2i, entry, bitmap);
+    return 0;
+}
+
+static int
+zero_range(struct qcow2_state *s, uint64_t off, uint64_t len, bool unmap,
+           bool discard)
+{
+    uint64_t cs = s->cluster_size, size = s->img->size;
+    int r = 0;
+
+    while (len && r == 0) {
+        uint64_t coff = align_down(off, cs), in = off - coff;
+        uint64_t n = MIN(len, cs - in);
+        bool full = in == 0 && (n == cs || off + n >= size);
+
+        if (s->ext_l2) {
+            uint64_t scs = s->subcluster_size;
+            uint64_t a = align_up(in, scs), b = align_down(in + n, scs);
+
+            if (off + n >= size) {
+                b = align_up(in + n, scs);   /* tail of the image */
+            }
+            uint64_t head_end = MIN(a, in + n), tail = MAX(a, b);
+
+            if (a < b) {
+                r = zero_subclusters(s, coff, (unsigned)(a / scs),
+                                     (unsigned)(b / scs - 1), unmap);
+            }
+            if (!discard && r == 0 && in < head_end) {
+                r = zero_partial(s, off, head_end - in);
+            }
+            if (!discard && r == 0 && tail < in + n) {
+                r = zero_partial(s, coff + tail, in + n - tail);
+            }
+        } else if (full) {
+            r = zero_cluster_std(s, coff, unmap);
+        } else if (!discard) {
+            r = zero_partial(s, off, n);
+        }
+        off += n;
+        len -= n;
+    }
+    return r;
+}
+
+int
+qcow2_write_zeroes(struct vmc_image *img, uint64_t off, uint64_t len,
+                   unsigned flags)
+{
+    struct qcow2_state *s = qcow2_s(img);
+    int r = maybe_shrink_cache(s);
+
+    if (r < 0) {
+        return r;
+    }
+    if (s->corrupt) {
+        return -EUCLEAN;
+    }
+    return zero_range(s, off, len, (flags & VMC_WRITE_MAY_UNMAP) != 0,
+                      false);
+}
+
+int
+qcow2_discard(struct vmc_image *img, uint64_t off, uint64_t len)
+{
+    struct qcow2_state *s = qcow2_s(img);
+    int r = maybe_shrink_cache(s);
+
+    if (r < 0) {
+        return r;
+    }
+    if (s->corrupt) {
+        return -EUCLEAN;
+    }
+    if (s->version < 3 && img->backing_name) {
+        return 0;   /* cannot express "reads as zeros": ignore, like QEMU */
+    }
+    return zero_range(s, off, len, true, true);
+}
+
+/* ---------------------------------------------------------- block status */
+
+int
+qcow2_block_status(struct vmc_image *img, uint64_t off, uint64_t len,
+                   struct vmc_block_status *out)
+{
+    struct qcow2_state *s = qcow2_s(img);
+    struct mapping m;
+    int r = maybe_shrink_cache(s);
+
+    if (r < 0) {
+        return r;
+    }
+    r = lookup(s, off, len, &m);
+    if (r < 0) {
+        return r;
+    }
+    memset(out, 0, sizeof(*out));
+    out->length = m.length;
+    switch (m.type) {
+    case QC_NORMAL:
+        out->flags = VMC_BS_ALLOCATED | VMC_BS_DATA | VMC_BS_OFFSET;
+        out->host_offset = m.host;
+        break;
+    case QC_ZERO:
+        out->flags = VMC_BS_ALLOCATED | VMC_BS_ZERO;
+        if (m.host) {
+            out->flags |= VMC_BS_OFFSET;
+            out->host_offset = m.host;
+        }
+        break;
+    case QC_COMPRESSED:
+        out->flags = VMC_BS_ALLOCATED | VMC_BS_DATA | VMC_BS_COMPRESSED;
+        break;
+    case QC_UNALLOCATED:
+        out->flags = 0;
+        break;
+    default:
+        return qcow2_mark_corrupt(s, "invalid L2 entry");
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------ compressed */
+
+int
+qcow2_write_compressed(struct vmc_image *img, const void *buf, uint64_t off,
+                       size_t len)
+{
+    struct qcow2_state *s = qcow2_s(img);
+    uint64_t cs = s->cluster_size, l2i, bitmap, entry, coffset, extra, rc;
+    struct qcow2_table *t;
+    uint8_t *in = NULL, *out = NULL;
+    long clen;
+    int r;
+
+    if (off % cs || len > cs || (len < cs && off + len != img->size)) {
+        return -EINVAL;
+    }
+    r = maybe_shrink_cache(s);
+    if (r < 0) {
+        return r;
+    }
+    r = qcow2_get_l2(s, off / (cs * s->l2_entries), true, &t);
+    if (r < 0) {
+        return r;
+    }
+    l2i = (off / cs) % s->l2_entries;
+    entry = qcow2_l2_get(s, t, l2i, &bitmap);
+    if ((entry & L2E_OFFSET_MASK) || (entry & QCOW_OFLAG_COMPRESSED) ||
+        (bitmap & QCOW2_SC_ALLOC_ALL)) {
+        return qcow2_write(img, buf, off, len, 0);   /* not a fresh cluster */
+    }
+    in = calloc(1, cs);
+    out = malloc(cs);
+    if (!in || !out) {
+        r = -ENOMEM;
+        goto out;
+    }
+    memcpy(in, buf, len);
+    clen = qcow2_compress(s->compression_type, in, cs, out, cs);
+    if (clen < 0) {
+        r = (int)clen;
+        goto out;
+    }
+    if (clen == 0 || (uint64_t)clen >= cs) {
+        r = qcow2_write(img, buf, off, len, 0);
+        goto out;
+    }
+    /* Pack into the current compressed cluster if it fits. */
+    rc = 0;
+    if (s->cwrite_offset && s->cwrite_offset + (uint64_t)clen <=
+        s->cwrite_end) {
+        r = qcow2_refcount_get(s, s->cwrite_offset >> s->cluster_bits, &rc);
+        if (r < 0) {
+            goto out;
+        }
+    }
+    if (rc && rc < s->refcount_max) {
+        coffset = s->cwrite_offset;
+        r = qcow2_refcount_set(s, coffset >> s->cluster_bits, rc + 1);
+    } else {
+        r = qcow2_alloc_clusters(s, 1, &coffset);
+        s->cwrite_end = coffset + cs;
+    }
+    if (r < 0) {
+        goto out;
+    }
+    r = hio_pwrite(s->f, out, (size_t)clen, coffset);
+    if (r < 0) {
+        goto out;
+    }
+    s->cwrite_offset = coffset + (uint64_t)clen;
+    extra = ((coffset + (uint64_t)clen - 1) >> 9) - (coffset >> 9);
+    qcow2_l2_set(s, t, l2i, QCOW_OFLAG_COMPRESSED |
+                 (extra << s->csize_shift) | coffset, 0);
+    s->dcache_entry = 0;
+    r = release_entry(s, entry);
+out:
+    free(in);
+    free(out);
+    return r;
+}
+
+/* ---------------------------------------------------------- preallocate */
+
+int
+qcow2_preallocate(struct vmc_image *img, enum vmc_prealloc mode,
+                  struct vmc_error *err)
+{
+    struct qcow2_state *s = qcow2_s(img);
+    uint64_t cs = s->cluster_size, off, end = 0, first = UINT64_MAX;
+    int r = 0;
+
+    for (off = 0; off < img->size && r == 0; off += cs) {
+        uint64_t l2i = (off / cs) % s->l2_entries, bitmap, entry, host;
+        struct qcow2_table *t;
+
+        r = qcow2_get_l2(s, off / (cs * s->l2_entries), true, &t);
+        if (r < 0) {
+            break;
+        }
+        entry = qcow2_l2_get(s, t, l2i, &bitmap);
+        if (entry & L2E_OFFSET_MASK) {
+            continue;
+        }
+        r = qcow2_alloc_clusters(s, 1, &host);
+        if (r < 0) {
+            break;
+        }
+        first = MIN(first, host);
+        end = MAX(end, host + cs);
+        qcow2_l2_set(s, t, l2i, host | QCOW_OFLAG_COPIED,
+                     img->backing_name ? 0 : QCOW2_SC_ALLOC_ALL);
+    }
+    if (r == 0 && end) {
+        uint64_t flen = 0;
+        r = hio_length(s->f, &flen);
+        if (r == 0 && flen < end) {
+            r = hio_truncate(s->f, end);
+        }
+        if (r == 0 && mode == VMC_PREALLOC_FALLOC) {
+            r = hio_allocate(s->f, first, end - first);
+        } else if (r == 0 && mode == VMC_PREALLOC_FULL) {
+            r = hio_zero_range(s->f, first, end - first, false);
+            if (r == 0) {
+                r = hio_allocate(s->f, first, end - first);
+            }
+        }
+    }
+    if (r < 0) {
+        return vmc_error_set(err, r, "cannot preallocate '%s': %s",
+                             img->filename, strerror(-r));
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------ make_empty */
+
+int
+qcow2_make_empty(struct vmc_image *img, struct vmc_error *err)
+{
+    struct qcow2_state *s = qcow2_s(img);
+    uint32_t i;
+    int r = 0;
+
+    for (i = 0; i < s->l1_size && r == 0; i++) {
+        uint64_t l2off = s->l1[i] & L1E_OFFSET_MASK, j;
+        struct qcow2_table *t;
+
+        if (!l2off) {
+            continue;
+        }
+        r = qcow2_get_l2(s, i, false, &t);
+        for (j = 0; r == 0 && t && j < s->l2_entries; j++) {
+            uint64_t bitmap, entry = qcow2_l2_get(s, t, j, &bitmap);
+            r = release_entry(s, entry);
+        }
+        if (r == 0) {
+            r = qcow2_free_clusters_deferred(s, l2off, 1);
+        }
+        if (t) {
+            free(t->data);
+            free(t);
+            s->l2[i] = NULL;
+            s->l2_cached--;
+        }
+        s->l1[i] = 0;
+        s->l1_dirty = true;
+    }
+    if (r < 0) {
+        return vmc_error_set(err, r, "cannot empty '%s': %s", img->filename,
+                             strerror(-r));
+    }
+    return 0;
+}

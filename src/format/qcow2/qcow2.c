@@ -1,28 +1,1163 @@
-/* qcow2.c - placeholder while the driver is written */
+/*
+ * qcow2.c - qcow2 driver: header parsing and validation, create, flush
+ * ordering, header rewrite (backing reference), resize and info.
+ *
+ * Header validation follows the limits QEMU enforces (qcow2 spec "Header";
+ * QEMU block/qcow2.c): every field is checked before memory is allocated
+ * for it, and arithmetic on offsets is overflow-checked.
+ */
 #include <errno.h>
-#include "format/qcow2/qcow2.h"
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
+#include "format/qcow2/qcow2.h"
+#include "util/util.h"
+
+/* Feature-name table we write (qcow2 spec "Feature name table"). */
+static const struct {
+    uint8_t type, bit;
+    const char *name;
+} feature_names[] = {
+    { 0, 0, "dirty bit" },
+    { 0, 1, "corrupt bit" },
+    { 0, 2, "external data file" },
+    { 0, 3, "compression type" },
+    { 0, 4, "extended L2 entries" },
+    { 1, 0, "lazy refcounts" },
+    { 2, 0, "bitmaps" },
+    { 2, 1, "raw external data" },
+};
+
+/* ------------------------------------------------------------ header I/O */
+
+/* Serialise the whole of cluster 0 (header, extensions, backing name). */
 static int
-stub_open(struct vmc_image *img, unsigned flags, struct vmc_error *err)
+build_header(const struct qcow2_state *s, const char *backing_name,
+             const char *backing_fmt, uint64_t size, uint8_t *buf,
+             size_t cap, size_t *used)
 {
-    return vmc_error_set(err, -ENOTSUP, "qcow2 driver not built yet");
+    size_t hlen = s->version >= 3 ? s->header_length : 72;
+    size_t pos;
+    unsigned i;
+
+    if (hlen > cap) {
+        return -ENOSPC;
+    }
+    memset(buf, 0, cap);
+    be32_store(buf + 0, QCOW2_MAGIC);
+    be32_store(buf + 4, s->version);
+    be32_store(buf + 20, s->cluster_bits);
+    be64_store(buf + 24, size);
+    be32_store(buf + 32, (uint32_t)s->crypt_method);
+    be32_store(buf + 36, s->l1_size);
+    be64_store(buf + 40, s->l1_offset);
+    be64_store(buf + 48, s->reftable_offset);
+    be32_store(buf + 56, s->reftable_clusters);
+    be32_store(buf + 60, s->nb_snapshots);
+    be64_store(buf + 64, s->snapshots_offset);
+    if (s->version >= 3) {
+        be64_store(buf + 72, s->incompat);
+        be64_store(buf + 80, s->compat);
+        be64_store(buf + 88, s->autoclear);
+        be32_store(buf + 96, s->refcount_order);
+        be32_store(buf + 100, (uint32_t)hlen);
+        if (hlen > 104) {
+            buf[104] = (uint8_t)s->compression_type;
+        }
+        if (s->extra_header_len) {
+            memcpy(buf + 112, s->extra_header, s->extra_header_len);
+        }
+    }
+    pos = hlen;
+
+#define NEED(n) do { if (pos + (n) > cap) { return -ENOSPC; } } while (0)
+    if (backing_name && backing_fmt) {
+        size_t n = strlen(backing_fmt);
+        NEED(8 + align_up(n, 8));
+        be32_store(buf + pos, QCOW2_EXT_BACKING_FMT);
+        be32_store(buf + pos + 4, (uint32_t)n);
+        memcpy(buf + pos + 8, backing_fmt, n);
+        pos += 8 + align_up(n, 8);
+    }
+    if (s->version >= 3) {
+        size_t n = ARRAY_SIZE(feature_names) * 48;
+        NEED(8 + n);
+        be32_store(buf + pos, QCOW2_EXT_FEATURE_TABLE);
+        be32_store(buf + pos + 4, (uint32_t)n);
+        for (i = 0; i < ARRAY_SIZE(feature_names); i++) {
+            uint8_t *e = buf + pos + 8 + i * 48;
+            e[0] = feature_names[i].type;
+            e[1] = feature_names[i].bit;
+            memcpy(e + 2, feature_names[i].name,
+                   strlen(feature_names[i].name));
+        }
+        pos += 8 + n;
+    }
+    for (i = 0; i < s->nexts; i++) {
+        NEED(8 + align_up(s->exts[i].len, 8));
+        be32_store(buf + pos, s->exts[i].type);
+        be32_store(buf + pos + 4, s->exts[i].len);
+        memcpy(buf + pos + 8, s->exts[i].data, s->exts[i].len);
+        pos += 8 + align_up(s->exts[i].len, 8);
+    }
+    NEED(8);
+    pos += 8;   /* end-of-extensions marker: type 0, length 0 */
+    if (backing_name) {
+        size_t n = strlen(backing_name);
+        NEED(n);
+        be64_store(buf + 8, pos);
+        be32_store(buf + 16, (uint32_t)n);
+        memcpy(buf + pos, backing_name, n);
+        pos += n;
+    }
+#undef NEED
+    *used = pos;
+    return 0;
 }
 
-const struct format_ops qcow2_ops = {
-    .name = "qcow2",
-    .format = VMC_FMT_QCOW2,
-    .open = stub_open,
-};
+/* Rewrite the mutable header fields in place (L1, refcount table, size,
+ * feature bits). */
+int
+qcow2_write_header_fields(struct qcow2_state *s)
+{
+    uint8_t buf[96];
+    int r;
+
+    be64_store(buf + 0, s->img->size);            /* offset 24 */
+    be32_store(buf + 8, (uint32_t)s->crypt_method);
+    be32_store(buf + 12, s->l1_size);
+    be64_store(buf + 16, s->l1_offset);
+    be64_store(buf + 24, s->reftable_offset);
+    be32_store(buf + 32, s->reftable_clusters);
+    r = hio_pwrite(s->f, buf, 36, 24);
+    if (r < 0 || s->version < 3) {
+        return r;
+    }
+    be64_store(buf, s->incompat);
+    be64_store(buf + 8, s->compat);
+    be64_store(buf + 16, s->autoclear);
+    return hio_pwrite(s->f, buf, 24, 72);
+}
+
+int
+qcow2_set_incompat(struct qcow2_state *s, uint64_t bits, bool on)
+{
+    uint8_t buf[8];
+    int r;
+
+    if (s->version < 3) {
+        return 0;
+    }
+    s->incompat = on ? (s->incompat | bits) : (s->incompat & ~bits);
+    be64_store(buf, s->incompat);
+    r = hio_pwrite(s->f, buf, 8, 72);
+    if (r == 0) {
+        r = hio_sync(s->f);
+    }
+    return r;
+}
+
+int
+qcow2_mark_corrupt(struct qcow2_state *s, const char *why)
+{
+    (void)why;
+    if (s->corrupt) {
+        return -EUCLEAN;
+    }
+    s->corrupt = true;
+    if (s->img->writable) {
+        qcow2_set_incompat(s, QCOW2_INCOMPAT_CORRUPT, true);
+    }
+    return -EUCLEAN;
+}
+
+/* ------------------------------------------------------------------ flush */
+
+static int
+write_l1(struct qcow2_state *s)
+{
+    size_t n = (size_t)s->l1_size * 8;
+    uint8_t *buf;
+    uint32_t i;
+    int r;
+
+    if (!n) {
+        return 0;
+    }
+    buf = malloc(n);
+    if (!buf) {
+        return -ENOMEM;
+    }
+    for (i = 0; i < s->l1_size; i++) {
+        be64_store(buf + (size_t)i * 8, s->l1[i]);
+    }
+    r = hio_pwrite(s->f, buf, n, s->l1_offset);
+    free(buf);
+    return r;
+}
+
+/* See the write-ordering notes in qcow2.h. */
+int
+qcow2_flush(struct vmc_image *img)
+{
+    struct qcow2_state *s = qcow2_s(img);
+    int r;
+
+    if (!img->writable) {
+        return 0;
+    }
+    r = qcow2_refcount_flush_blocks(s);        /* step 1 */
+    if (r < 0) {
+        return r;
+    }
+    r = hio_sync(s->f);                        /* step 2 */
+    if (r < 0) {
+        return r;
+    }
+    r = qcow2_flush_l2(s);                     /* step 3 */
+    if (r < 0) {
+        return r;
+    }
+    if (s->l1_dirty || s->header_dirty) {
+        r = hio_sync(s->f);
+        if (r == 0 && s->l1_dirty) {
+            r = write_l1(s);
+        }
+        if (r == 0 && s->header_dirty) {
+            r = hio_sync(s->f);
+            if (r == 0) {
+                r = qcow2_write_header_fields(s);
+            }
+        }
+        if (r < 0) {
+            return r;
+        }
+        s->l1_dirty = false;
+        s->header_dirty = false;
+    }
+    r = hio_sync(s->f);                        /* step 4 */
+    if (r < 0) {
+        return r;
+    }
+    if (s->l1_old_offset) {
+        r = qcow2_free_clusters_deferred(s, s->l1_old_offset,
+                                         s->l1_old_clusters);
+        s->l1_old_offset = 0;
+    }
+    if (r == 0 && s->npending) {
+        /* Unlinking is durable: drop the references and write the blocks
+         * (a crash before this completes only leaks the clusters). */
+        r = qcow2_apply_pending_frees(s);
+        if (r == 0) {
+            r = qcow2_refcount_flush_blocks(s);
+        }
+        if (r == 0) {
+            r = hio_sync(s->f);
+        }
+    }
+    return r;
+}
+
+/* ------------------------------------------------------------- extensions */
+
+static int
+parse_extensions(struct qcow2_state *s, const uint8_t *hdr, uint64_t start,
+                 uint64_t end, struct vmc_error *err)
+{
+    struct vmc_image *img = s->img;
+    uint64_t pos = start;
+
+    while (pos + 8 <= end) {
+        uint32_t type = be32_load(hdr + pos);
+        uint32_t len = be32_load(hdr + pos + 4);
+        const uint8_t *data = hdr + pos + 8;
+
+        pos += 8;
+        if (type == QCOW2_EXT_END) {
+            return 0;
+        }
+        if (len > end - pos) {
+            return vmc_error_set(err, -EUCLEAN, "'%s': header extension "
+                                 "0x%08x too large", img->filename, type);
+        }
+        switch (type) {
+        case QCOW2_EXT_BACKING_FMT:
+            if (len >= 16) {
+                return vmc_error_set(err, -EUCLEAN, "'%s': backing format "
+                                     "extension too large (%u bytes)",
+                                     img->filename, len);
+            }
+            free(img->backing_fmt);
+            img->backing_fmt = strndup((const char *)data, len);
+            if (!img->backing_fmt) {
+                return vmc_error_set(err, -ENOMEM, "out of memory");
+            }
+            break;
+        case QCOW2_EXT_FEATURE_TABLE:
+            break;   /* we write our own */
+        case QCOW2_EXT_BITMAPS:
+        case QCOW2_EXT_CRYPTO:
+        case QCOW2_EXT_DATA_FILE:
+        default: {
+            /* Unknown (or not interpreted): preserve on rewrite. */
+            struct qcow2_ext *e;
+
+            e = realloc(s->exts, (s->nexts + 1) * sizeof(*s->exts));
+            if (!e) {
+                return vmc_error_set(err, -ENOMEM, "out of memory");
+            }
+            s->exts = e;
+            e = &s->exts[s->nexts];
+            e->type = type;
+            e->len = len;
+            e->data = malloc(len ? len : 1);
+            if (!e->data) {
+                return vmc_error_set(err, -ENOMEM, "out of memory");
+            }
+            memcpy(e->data, data, len);
+            s->nexts++;
+            break;
+        }
+        }
+        pos += align_up(len, 8);
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------- open */
+
+static int
+validate_table(struct qcow2_state *s, uint64_t offset, uint64_t entries,
+               uint64_t entry_size, uint64_t max_bytes, const char *what,
+               struct vmc_error *err)
+{
+    uint64_t bytes = entries * entry_size, end;
+
+    if (entries > max_bytes / entry_size) {
+        return vmc_error_set(err, -EUCLEAN, "'%s': %s too large",
+                             s->img->filename, what);
+    }
+    if ((offset & (s->cluster_size - 1)) || !add_ok(offset, bytes, &end) ||
+        end > INT64_MAX) {
+        return vmc_error_set(err, -EUCLEAN, "'%s': %s offset invalid",
+                             s->img->filename, what);
+    }
+    return 0;
+}
+
+static int
+read_header(struct qcow2_state *s, unsigned flags, struct vmc_error *err)
+{
+    struct vmc_image *img = s->img;
+    const char *fn = img->filename;
+    uint8_t *hdr = NULL;
+    uint64_t size, backing_off, ext_end, l2_bytes, file_len;
+    uint32_t backing_len;
+    int r;
+
+    hdr = calloc(1, 1u << QCOW2_MAX_CLUSTER_BITS);
+    if (!hdr) {
+        return vmc_error_set(err, -ENOMEM, "out of memory");
+    }
+    r = hio_length(s->f, &file_len);
+    if (r == 0 && file_len < 72) {
+        r = vmc_error_set(err, -EUCLEAN, "'%s': qcow2 header truncated "
+                          "(file is %llu bytes)", fn,
+                          (unsigned long long)file_len);
+        goto out;
+    }
+    r = hio_pread(s->f, hdr, 104, 0);
+    if (r < 0) {
+        vmc_error_set(err, r, "cannot read '%s': %s", fn, strerror(-r));
+        goto out;
+    }
+    if (be32_load(hdr) != QCOW2_MAGIC) {
+        r = vmc_error_set(err, -EUCLEAN, "'%s': image is not in qcow2 format",
+                          fn);
+        goto out;
+    }
+    s->version = be32_load(hdr + 4);
+    if (s->version == 1) {
+        r = vmc_error_set(err, -ENOTSUP, "'%s': qcow version 1 images are "
+                          "not supported (convert with qemu-img first)", fn);
+        goto out;
+    }
+    if (s->version != 2 && s->version != 3) {
+        r = vmc_error_set(err, -ENOTSUP, "'%s': unsupported qcow2 version %u",
+                          fn, s->version);
+        goto out;
+    }
+    s->cluster_bits = be32_load(hdr + 20);
+    if (s->cluster_bits < QCOW2_MIN_CLUSTER_BITS ||
+        s->cluster_bits > QCOW2_MAX_CLUSTER_BITS) {
+        r = vmc_error_set(err, -EUCLEAN, "'%s': unsupported cluster size: "
+                          "2^%u", fn, s->cluster_bits);
+        goto out;
+    }
+    s->cluster_size = 1ull << s->cluster_bits;
+    size = be64_load(hdr + 24);
+    s->crypt_method = be32_load(hdr + 32);
+    s->l1_size = be32_load(hdr + 36);
+    s->l1_offset = be64_load(hdr + 40);
+    s->reftable_offset = be64_load(hdr + 48);
+    s->reftable_clusters = be32_load(hdr + 56);
+    s->nb_snapshots = be32_load(hdr + 60);
+    s->snapshots_offset = be64_load(hdr + 64);
+    if (s->version == 3) {
+        if (file_len < 104) {
+            r = vmc_error_set(err, -EUCLEAN, "'%s': qcow2 header truncated",
+                              fn);
+            goto out;
+        }
+        s->incompat = be64_load(hdr + 72);
+        s->compat = be64_load(hdr + 80);
+        s->autoclear = be64_load(hdr + 88);
+        s->refcount_order = be32_load(hdr + 96);
+        s->header_length = be32_load(hdr + 100);
+        if (s->header_length < 104) {
+            r = vmc_error_set(err, -EUCLEAN, "'%s': qcow2 header too short",
+                              fn);
+            goto out;
+        }
+        if (s->header_length > s->cluster_size) {
+            r = vmc_error_set(err, -EUCLEAN, "'%s': qcow2 header exceeds "
+                              "cluster size", fn);
+            goto out;
+        }
+    } else {
+        s->refcount_order = 4;
+        s->header_length = 72;
+    }
+    r = hio_pread(s->f, hdr, s->cluster_size, 0);
+    if (r < 0) {
+        vmc_error_set(err, r, "cannot read '%s': %s", fn, strerror(-r));
+        goto out;
+    }
+    if (s->header_length > 104) {
+        s->compression_type = hdr[104];
+    }
+    if (s->header_length > 112) {
+        s->extra_header_len = s->header_length - 112;
+        s->extra_header = malloc(s->extra_header_len);
+        if (!s->extra_header) {
+            r = vmc_error_set(err, -ENOMEM, "out of memory");
+            goto out;
+        }
+        memcpy(s->extra_header, hdr + 112, s->extra_header_len);
+    }
+
+    /* Feature bits. */
+    if (s->incompat & ~QCOW2_INCOMPAT_KNOWN) {
+        r = vmc_error_set(err, -ENOTSUP, "'%s': unsupported qcow2 feature(s): "
+                          "unknown incompatible bits 0x%llx", fn,
+                          (unsigned long long)(s->incompat &
+                                               ~QCOW2_INCOMPAT_KNOWN));
+        goto out;
+    }
+    if (s->incompat & QCOW2_INCOMPAT_DATA_FILE) {
+        r = vmc_error_set(err, -ENOTSUP, "'%s': images with an external "
+                          "data file are not supported", fn);
+        goto out;
+    }
+    if (s->crypt_method) {
+        r = vmc_error_set(err, -ENOTSUP, "'%s': encrypted images are not "
+                          "supported (encryption method %llu)", fn,
+                          (unsigned long long)s->crypt_method);
+        goto out;
+    }
+    if (s->refcount_order > 6) {
+        r = vmc_error_set(err, -EUCLEAN, "'%s': reference count entry width "
+                          "too large; may not exceed 64 bits", fn);
+        goto out;
+    }
+    if (s->compression_type > 1) {
+        r = vmc_error_set(err, -ENOTSUP, "'%s': unknown compression type %u",
+                          fn, s->compression_type);
+        goto out;
+    }
+    if (!!s->compression_type != !!(s->incompat & QCOW2_INCOMPAT_COMPRESSION)) {
+        r = vmc_error_set(err, -EUCLEAN, "'%s': compression type and its "
+                          "incompatible feature bit disagree", fn);
+        goto out;
+    }
+    s->ext_l2 = (s->incompat & QCOW2_INCOMPAT_EXTL2) != 0;
+    if (s->ext_l2 && s->cluster_bits < 14) {
+        r = vmc_error_set(err, -EUCLEAN, "'%s': unsupported subcluster size: "
+                          "%llu", fn, (unsigned long long)(s->cluster_size /
+                                                          32));
+        goto out;
+    }
+    s->l2_entry_size = s->ext_l2 ? 16 : 8;
+    s->l2_entries = s->cluster_size / s->l2_entry_size;
+    s->subcluster_size = s->ext_l2 ? s->cluster_size / QCOW2_SUBCLUSTERS
+                                   : s->cluster_size;
+    s->refcount_bits = 1u << s->refcount_order;
+    s->refcount_max = s->refcount_bits == 64 ? UINT64_MAX
+                                             : (1ull << s->refcount_bits) - 1;
+    s->rb_entries = s->cluster_size * 8 / s->refcount_bits;
+    s->csize_shift = 62 - (s->cluster_bits - 8);
+    s->csize_mask = (1ull << (s->cluster_bits - 8)) - 1;
+    s->coffset_mask = (1ull << s->csize_shift) - 1;
+
+    /* Tables. */
+    if (!s->reftable_clusters && !(flags & VMC_OPEN_CHECK)) {
+        r = vmc_error_set(err, -EUCLEAN, "'%s': image does not contain a "
+                          "reference count table", fn);
+        goto out;
+    }
+    r = validate_table(s, s->reftable_offset,
+                       (uint64_t)s->reftable_clusters * s->cluster_size, 1,
+                       QCOW2_MAX_REFTABLE_BYTES, "reference count table", err);
+    if (r < 0) {
+        goto out;
+    }
+    if (s->nb_snapshots > QCOW2_MAX_SNAPSHOTS) {
+        r = vmc_error_set(err, -EUCLEAN, "'%s': snapshot table too large", fn);
+        goto out;
+    }
+    if (s->nb_snapshots) {
+        r = validate_table(s, s->snapshots_offset, s->nb_snapshots, 40,
+                           UINT64_MAX, "snapshot table", err);
+        if (r < 0) {
+            goto out;
+        }
+    }
+    r = validate_table(s, s->l1_offset, s->l1_size, 8, QCOW2_MAX_L1_BYTES,
+                       "active L1 table", err);
+    if (r < 0) {
+        goto out;
+    }
+    l2_bytes = s->cluster_size * s->l2_entries;   /* guest bytes per L2 */
+    if (DIV_ROUND_UP(size, l2_bytes) > s->l1_size) {
+        r = vmc_error_set(err, -EUCLEAN, "'%s': L1 table is too small", fn);
+        goto out;
+    }
+    img->size = size;
+
+    /* Extensions and backing file name. */
+    backing_off = be64_load(hdr + 8);
+    backing_len = be32_load(hdr + 16);
+    ext_end = s->cluster_size;
+    if (backing_off) {
+        if (backing_off > s->cluster_size) {
+            r = vmc_error_set(err, -EUCLEAN, "'%s': invalid backing file "
+                              "offset", fn);
+            goto out;
+        }
+        if (backing_len > QCOW2_MAX_BACKING_NAME ||
+            backing_len > s->cluster_size - backing_off) {
+            r = vmc_error_set(err, -EUCLEAN, "'%s': backing file name too "
+                              "long", fn);
+            goto out;
+        }
+        ext_end = backing_off;
+    }
+    r = parse_extensions(s, hdr, s->header_length, ext_end, err);
+    if (r < 0) {
+        goto out;
+    }
+    if (backing_off) {
+        img->backing_name = strndup((const char *)hdr + backing_off,
+                                    backing_len);
+        if (!img->backing_name) {
+            r = vmc_error_set(err, -ENOMEM, "out of memory");
+            goto out;
+        }
+        if (strlen(img->backing_name) != backing_len) {
+            r = vmc_error_set(err, -EUCLEAN, "'%s': backing file name "
+                              "contains a NUL byte", fn);
+            goto out;
+        }
+    }
+    r = 0;
+out:
+    free(hdr);
+    return r;
+}
+
+static int
+check_writable_open(struct qcow2_state *s, struct vmc_error *err)
+{
+    const char *fn = s->img->filename;
+
+    if (s->incompat & QCOW2_INCOMPAT_CORRUPT) {
+        return vmc_error_set(err, -EUCLEAN, "'%s': image is corrupt; cannot "
+                             "be opened read/write (run 'check -r all')", fn);
+    }
+    if (s->incompat & QCOW2_INCOMPAT_DIRTY) {
+        return vmc_error_set(err, -EUCLEAN, "'%s': image was not closed "
+                             "cleanly (dirty bit set); repair it with "
+                             "'check -r all' before writing", fn);
+    }
+    if (s->nb_snapshots) {
+        return vmc_error_set(err, -ENOTSUP, "'%s': writing to images with "
+                             "internal snapshots is not supported", fn);
+    }
+    if (s->autoclear & QCOW2_AUTOCLEAR_BITMAPS) {
+        return vmc_error_set(err, -ENOTSUP, "'%s': writing to images with "
+                             "persistent dirty bitmaps is not supported", fn);
+    }
+    return 0;
+}
+
+static void qcow2_close(struct vmc_image *img);
+
+static int
+qcow2_open(struct vmc_image *img, unsigned flags, struct vmc_error *err)
+{
+    struct qcow2_state *s;
+    uint8_t *buf = NULL;
+    uint32_t i;
+    int r;
+
+    s = calloc(1, sizeof(*s));
+    if (!s) {
+        return vmc_error_set(err, -ENOMEM, "out of memory");
+    }
+    img->priv = s;
+    s->img = img;
+    s->f = img->file;
+    r = read_header(s, flags, err);
+    if (r < 0) {
+        goto fail;
+    }
+    if (img->writable && !(flags & VMC_OPEN_CHECK)) {
+        r = check_writable_open(s, err);
+        if (r < 0) {
+            goto fail;
+        }
+    }
+    s->l1 = calloc(s->l1_size ? s->l1_size : 1, sizeof(uint64_t));
+    buf = malloc(s->l1_size ? (size_t)s->l1_size * 8 : 1);
+    if (!s->l1 || !buf) {
+        r = vmc_error_set(err, -ENOMEM, "out of memory");
+        goto fail;
+    }
+    if (s->l1_size) {
+        r = hio_pread(s->f, buf, (size_t)s->l1_size * 8, s->l1_offset);
+        if (r < 0) {
+            vmc_error_set(err, r, "cannot read L1 table of '%s': %s",
+                          img->filename, strerror(-r));
+            goto fail;
+        }
+    }
+    for (i = 0; i < s->l1_size; i++) {
+        s->l1[i] = be64_load(buf + (size_t)i * 8);
+    }
+    s->l2 = calloc(s->l1_size ? s->l1_size : 1, sizeof(*s->l2));
+    s->dcache = malloc(s->cluster_size);
+    s->cbuf = malloc(s->cluster_size * 2 + 512);
+    if (!s->l2 || !s->dcache || !s->cbuf) {
+        r = vmc_error_set(err, -ENOMEM, "out of memory");
+        goto fail;
+    }
+    s->dcache_entry = 0;
+    /* Cache up to 32 MiB of L2 tables, like QEMU's default. */
+    s->l2_cache_max = MAX(4, (32ull << 20) / s->cluster_size);
+    r = qcow2_refcount_init(s);
+    if (r < 0) {
+        vmc_error_set(err, r, "cannot read refcount table of '%s': %s",
+                      img->filename, strerror(-r));
+        goto fail;
+    }
+    if (img->writable && s->version >= 3 &&
+        (s->autoclear & ~(uint64_t)QCOW2_AUTOCLEAR_BITMAPS)) {
+        /* Autoclear bits we do not maintain must be cleared on write. */
+        s->autoclear &= QCOW2_AUTOCLEAR_BITMAPS;
+        r = qcow2_write_header_fields(s);
+        if (r < 0) {
+            vmc_error_set(err, r, "cannot update header of '%s': %s",
+                          img->filename, strerror(-r));
+            goto fail;
+        }
+    }
+    free(buf);
+    return 0;
+
+fail:
+    free(buf);
+    qcow2_close(img);
+    return r;
+}
+
+static void
+qcow2_close(struct vmc_image *img)
+{
+    struct qcow2_state *s = qcow2_s(img);
+    unsigned i;
+
+    if (!s) {
+        return;
+    }
+    qcow2_l2_cache_release(s);
+    qcow2_refcount_release(s);
+    free(s->l1);
+    free(s->l2);
+    free(s->dcache);
+    free(s->cbuf);
+    free(s->extra_header);
+    for (i = 0; i < s->nexts; i++) {
+        free(s->exts[i].data);
+    }
+    free(s->exts);
+    free(s);
+    img->priv = NULL;
+}
+
+/* ------------------------------------------------------------ set_backing */
+
+static int
+qcow2_set_backing(struct vmc_image *img, const char *name, const char *fmt,
+                  struct vmc_error *err)
+{
+    struct qcow2_state *s = qcow2_s(img);
+    uint8_t *buf;
+    size_t used;
+    int r;
+
+    buf = malloc(s->cluster_size);
+    if (!buf) {
+        return vmc_error_set(err, -ENOMEM, "out of memory");
+    }
+    r = build_header(s, name, fmt, img->size, buf, s->cluster_size, &used);
+    if (r < 0) {
+        free(buf);
+        return vmc_error_set(err, r, "'%s': the backing file name does not "
+                             "fit in the image header", img->filename);
+    }
+    /* One write of the used part of cluster 0, then make it durable. */
+    r = hio_pwrite(s->f, buf, used, 0);
+    if (r == 0) {
+        r = hio_sync(s->f);
+    }
+    free(buf);
+    if (r < 0) {
+        return vmc_error_set(err, r, "cannot write header of '%s': %s",
+                             img->filename, strerror(-r));
+    }
+    free(img->backing_name);
+    free(img->backing_fmt);
+    img->backing_name = name ? strdup(name) : NULL;
+    img->backing_fmt = fmt ? strdup(fmt) : NULL;
+    return 0;
+}
+
+/* ----------------------------------------------------------------- resize */
+
+/* Grow the L1 table to @new_size entries (moves it to new clusters). */
+static int
+grow_l1(struct qcow2_state *s, uint32_t new_size)
+{
+    uint64_t clusters = DIV_ROUND_UP((uint64_t)new_size * 8, s->cluster_size);
+    uint64_t off;
+    uint64_t *nl1;
+    struct qcow2_table **nl2;
+    int r;
+
+    if ((uint64_t)new_size * 8 > QCOW2_MAX_L1_BYTES) {
+        return -EFBIG;
+    }
+    nl1 = calloc(new_size, sizeof(uint64_t));
+    nl2 = calloc(new_size, sizeof(*nl2));
+    if (!nl1 || !nl2) {
+        free(nl1);
+        free(nl2);
+        return -ENOMEM;
+    }
+    r = qcow2_alloc_clusters(s, clusters, &off);
+    if (r < 0) {
+        free(nl1);
+        free(nl2);
+        return r;
+    }
+    memcpy(nl1, s->l1, (size_t)s->l1_size * 8);
+    memcpy(nl2, s->l2, (size_t)s->l1_size * sizeof(*nl2));
+    free(s->l1);
+    free(s->l2);
+    s->l1 = nl1;
+    s->l2 = nl2;
+    if (s->l1_size) {
+        s->l1_old_offset = s->l1_offset;
+        s->l1_old_clusters = (uint32_t)DIV_ROUND_UP((uint64_t)s->l1_size * 8,
+                                                    s->cluster_size);
+    }
+    s->l1_offset = off;
+    s->l1_size = new_size;
+    s->l1_dirty = true;
+    s->header_dirty = true;
+    return 0;
+}
+
+static int
+qcow2_resize(struct vmc_image *img, uint64_t new_size, struct vmc_error *err)
+{
+    struct qcow2_state *s = qcow2_s(img);
+    uint64_t need = DIV_ROUND_UP(new_size, s->cluster_size * s->l2_entries);
+    int r;
+
+    if (new_size < img->size) {
+        return vmc_error_set(err, -ENOTSUP, "'%s': shrinking qcow2 images "
+                             "is not supported", img->filename);
+    }
+    if (need > QCOW2_MAX_L1_BYTES / 8) {
+        return vmc_error_set(err, -EFBIG, "'%s': size too large for the "
+                             "cluster size", img->filename);
+    }
+    if (need > s->l1_size) {
+        r = grow_l1(s, (uint32_t)need);
+        if (r < 0) {
+            return vmc_error_set(err, r, "cannot grow L1 table of '%s': %s",
+                                 img->filename, strerror(-r));
+        }
+    }
+    img->size = new_size;
+    s->header_dirty = true;
+    return 0;
+}
+
+/* ------------------------------------------------------------------- info */
+
+static void
+qcow2_get_info(const struct vmc_image *img, struct vmc_image_info *info)
+{
+    const struct qcow2_state *s = qcow2_s(img);
+
+    info->cluster_size = (unsigned)s->cluster_size;
+    info->qcow2_version = s->version;
+    info->refcount_bits = s->refcount_bits;
+    info->extended_l2 = s->ext_l2;
+    info->lazy_refcounts = (s->compat & QCOW2_COMPAT_LAZY_REFCOUNTS) != 0;
+    info->dirty = (s->incompat & QCOW2_INCOMPAT_DIRTY) != 0;
+    info->corrupt = (s->incompat & QCOW2_INCOMPAT_CORRUPT) != 0 || s->corrupt;
+    info->compression = s->compression_type ? VMC_COMPRESSION_ZSTD
+                                            : VMC_COMPRESSION_ZLIB;
+    info->nb_snapshots = s->nb_snapshots;
+}
+
+static uint64_t
+qcow2_granularity(const struct vmc_image *img)
+{
+    return qcow2_s(img)->cluster_size;
+}
+
+/* ----------------------------------------------------------------- create */
+
+void
+vmc_create_opts_init(struct vmc_create_opts *o)
+{
+    memset(o, 0, sizeof(*o));
+    o->format = VMC_FMT_QCOW2;
+    o->cluster_size = 65536;
+    o->compat = 3;
+    o->refcount_bits = 16;
+}
+
+static int
+validate_create_opts(const struct vmc_create_opts *o, unsigned *cluster_bits,
+                     struct vmc_error *err)
+{
+    unsigned cs = o->cluster_size ? o->cluster_size : 65536;
+    unsigned rb = o->refcount_bits ? o->refcount_bits : 16;
+    unsigned compat = o->compat ? o->compat : 3;
+
+    if (!is_power_of_2(cs) || cs < 512 || cs > (2u << 20)) {
+        return vmc_error_set(err, -EINVAL, "cluster size must be a power of "
+                             "two between 512 and 2048k");
+    }
+    if (!is_power_of_2(rb) || rb > 64) {
+        return vmc_error_set(err, -EINVAL, "refcount width must be a power "
+                             "of two and may not exceed 64 bits");
+    }
+    if (compat != 2 && compat != 3) {
+        return vmc_error_set(err, -EINVAL, "compat must be 0.10 or 1.1");
+    }
+    if (compat == 2 && (rb != 16 || o->extended_l2 ||
+                        o->compression != VMC_COMPRESSION_ZLIB)) {
+        return vmc_error_set(err, -EINVAL, "compat=0.10 (version 2) only "
+                             "supports 16-bit refcounts, no extended L2 "
+                             "entries and zlib compression");
+    }
+    if (o->extended_l2 && cs < 16384) {
+        return vmc_error_set(err, -EINVAL, "extended L2 entries are only "
+                             "supported with cluster sizes of at least 16384 "
+                             "bytes");
+    }
+    if (o->backing_file && o->prealloc != VMC_PREALLOC_OFF &&
+        !o->extended_l2) {
+        return vmc_error_set(err, -EINVAL, "backing file and preallocation "
+                             "can only be used at the same time if "
+                             "extended_l2 is on");
+    }
+    *cluster_bits = (unsigned)__builtin_ctz(cs);
+    return 0;
+}
+
+static int
+backing_size(const struct vmc_create_opts *o, const char *path,
+             uint64_t *size, struct vmc_error *err)
+{
+    struct vmc_open_opts oo = {
+        .format = o->backing_format,
+        .flags = 0,
+    };
+    struct vmc_image *b = NULL;
+    const char *slash = strrchr(path, '/');
+    char *full = NULL;
+    int r;
+
+    if (o->backing_file[0] != '/' && slash) {
+        size_t dl = (size_t)(slash - path) + 1;
+        full = malloc(dl + strlen(o->backing_file) + 1);
+        if (!full) {
+            return vmc_error_set(err, -ENOMEM, "out of memory");
+        }
+        memcpy(full, path, dl);
+        strcpy(full + dl, o->backing_file);
+    }
+    r = vmc_image_open(&b, full ? full : o->backing_file, &oo, err);
+    free(full);
+    if (r < 0) {
+        vmc_error_prepend(err, "could not open backing image");
+        return r;
+    }
+    *size = vmc_image_size(b);
+    vmc_image_close(b);
+    return 0;
+}
+
+static int
+create_qcow2(const char *path, const struct vmc_create_opts *o,
+             uint64_t size, unsigned cluster_bits, struct vmc_error *err)
+{
+    struct qcow2_state st = { 0 };
+    struct hio_file *f = NULL;
+    struct vmc_image fake = { .size = size };
+    uint64_t cs = 1ull << cluster_bits;
+    unsigned rb = o->refcount_bits ? o->refcount_bits : 16;
+    uint64_t l2_entries = cs / (o->extended_l2 ? 16 : 8);
+    uint64_t l1_size = DIV_ROUND_UP(size, cs * l2_entries);
+    uint64_t l1_clusters = DIV_ROUND_UP(l1_size * 8, cs);
+    uint64_t total, rb_entries = cs * 8 / rb;
+    uint8_t *buf = NULL;
+    size_t used;
+    uint64_t i;
+    int r;
+
+    if (l1_size * 8 > QCOW2_MAX_L1_BYTES) {
+        return vmc_error_set(err, -EFBIG, "the image size is too large for "
+                             "file format 'qcow2' (try using a larger "
+                             "cluster size)");
+    }
+    /* Layout: header, refcount table (1 cluster), refcount block, L1. */
+    total = 3 + l1_clusters;
+    if (total > rb_entries) {
+        return vmc_error_set(err, -EFBIG, "the image size is too large for "
+                             "the cluster size and refcount width");
+    }
+    st.img = &fake;
+    st.version = o->compat == 2 ? 2 : 3;
+    st.cluster_bits = cluster_bits;
+    st.cluster_size = cs;
+    st.header_length = st.version == 3 ? 112 : 72;
+    st.compression_type = o->compression == VMC_COMPRESSION_ZSTD ? 1 : 0;
+    st.incompat = (o->extended_l2 ? QCOW2_INCOMPAT_EXTL2 : 0) |
+                  (st.compression_type ? QCOW2_INCOMPAT_COMPRESSION : 0);
+    st.refcount_order = (unsigned)__builtin_ctz(rb);
+    st.l1_size = (uint32_t)l1_size;
+    st.l1_offset = 3 * cs;
+    st.reftable_offset = cs;
+    st.reftable_clusters = 1;
+
+    buf = calloc(1, cs);
+    if (!buf) {
+        return vmc_error_set(err, -ENOMEM, "out of memory");
+    }
+    r = build_header(&st, o->backing_file,
+                     o->backing_file ? vmc_format_name(o->backing_format)
+                                     : NULL,
+                     size, buf, cs, &used);
+    if (r < 0) {
+        vmc_error_set(err, -EINVAL, "header and backing file name do not "
+                      "fit in one %llu-byte cluster",
+                      (unsigned long long)cs);
+        goto out;
+    }
+    r = hio_open(&f, path, O_RDWR | O_CREAT | O_TRUNC, 0644);
+    if (r < 0) {
+        vmc_error_set(err, r, "could not create '%s': %s", path, strerror(-r));
+        goto out;
+    }
+    r = hio_pwrite(f, buf, used, 0);
+    if (r < 0) {
+        goto io_fail;
+    }
+    /* Refcount table: one entry, pointing at the block in cluster 2. */
+    memset(buf, 0, cs);
+    be64_store(buf, 2 * cs);
+    r = hio_pwrite(f, buf, cs, cs);
+    if (r < 0) {
+        goto io_fail;
+    }
+    /* Refcount block: clusters 0..total-1 have refcount 1. */
+    memset(buf, 0, cs);
+    for (i = 0; i < total; i++) {
+        uint64_t bitpos = i * rb;
+        if (rb >= 8) {
+            buf[(bitpos + rb) / 8 - 1] = 1;   /* big-endian value 1 */
+        } else {
+            buf[bitpos / 8] |= (uint8_t)(1u << (bitpos % 8));
+        }
+    }
+    r = hio_pwrite(f, buf, cs, 2 * cs);
+    if (r < 0) {
+        goto io_fail;
+    }
+    /* L1 table: zeros; the file ends after the last L1 entry (QEMU too). */
+    memset(buf, 0, cs);
+    for (i = 0; i < l1_size; i += cs / 8) {
+        size_t n = (size_t)MIN(cs, (l1_size - i) * 8);
+        r = hio_pwrite(f, buf, n, st.l1_offset + i * 8);
+        if (r < 0) {
+            goto io_fail;
+        }
+    }
+    if (!l1_size) {
+        r = hio_truncate(f, 3 * cs);
+        if (r < 0) {
+            goto io_fail;
+        }
+    }
+    r = hio_sync(f);
+    if (r < 0) {
+        goto io_fail;
+    }
+    r = 0;
+    goto out;
+
+io_fail:
+    vmc_error_set(err, r, "cannot write '%s': %s", path, strerror(-r));
+out:
+    hio_close(f);
+    free(buf);
+    return r;
+}
+
+static int
+preallocate(const char *path, const struct vmc_create_opts *o,
+            struct vmc_error *err)
+{
+    struct vmc_open_opts oo = {
+        .format = VMC_FMT_QCOW2,
+        .flags = VMC_OPEN_RDWR | VMC_OPEN_NO_BACKING,
+    };
+    struct vmc_image *img = NULL;
+    int r, r2;
+
+    r = vmc_image_open(&img, path, &oo, err);
+    if (r < 0) {
+        return r;
+    }
+    r = qcow2_preallocate(img, o->prealloc, err);
+    r2 = vmc_image_close(img);
+    if (!r && r2) {
+        r = vmc_error_set(err, r2, "cannot flush '%s': %s", path,
+                          strerror(-r2));
+    }
+    return r;
+}
 
 int
 vmc_image_create(const char *path, const struct vmc_create_opts *o,
                  struct vmc_error *err)
 {
-    return vmc_error_set(err, -ENOTSUP, "not yet");
+    unsigned cluster_bits = 16;
+    uint64_t size = o->size;
+    int r;
+
+    if (o->backing_file) {
+        if (o->backing_format != VMC_FMT_RAW &&
+            o->backing_format != VMC_FMT_QCOW2) {
+            return vmc_error_set(err, -EINVAL, "backing file specified "
+                                 "without backing format");
+        }
+        if (strlen(o->backing_file) > QCOW2_MAX_BACKING_NAME) {
+            return vmc_error_set(err, -EINVAL, "backing file name too long "
+                                 "(more than %d bytes)",
+                                 QCOW2_MAX_BACKING_NAME);
+        }
+        if (!o->backing_file[0]) {
+            return vmc_error_set(err, -EINVAL, "empty backing file name");
+        }
+        if (!o->backing_unsafe) {
+            uint64_t bsize = 0;
+            r = backing_size(o, path, &bsize, err);
+            if (r < 0) {
+                return r;
+            }
+            if (!size) {
+                size = bsize;
+            }
+        } else if (!size) {
+            return vmc_error_set(err, -EINVAL, "image creation needs a size "
+                                 "parameter");
+        }
+    }
+    if (o->format == VMC_FMT_RAW) {
+        struct hio_file *f = NULL;
+
+        if (o->backing_file) {
+            return vmc_error_set(err, -EINVAL, "raw images cannot have a "
+                                 "backing file");
+        }
+        r = hio_open(&f, path, O_RDWR | O_CREAT | O_TRUNC, 0644);
+        if (r < 0) {
+            return vmc_error_set(err, r, "could not create '%s': %s", path,
+                                 strerror(-r));
+        }
+        r = hio_truncate(f, size);
+        if (!r && size && (o->prealloc == VMC_PREALLOC_FALLOC ||
+                           o->prealloc == VMC_PREALLOC_FULL)) {
+            r = hio_allocate(f, 0, size);
+        }
+        if (!r) {
+            r = hio_sync(f);
+        }
+        hio_close(f);
+        return r < 0 ? vmc_error_set(err, r, "cannot write '%s': %s", path,
+                                     strerror(-r)) : 0;
+    }
+    if (o->format != VMC_FMT_QCOW2) {
+        return vmc_error_set(err, -EINVAL, "unknown image format");
+    }
+    r = validate_create_opts(o, &cluster_bits, err);
+    if (r < 0) {
+        return r;
+    }
+    r = create_qcow2(path, o, size, cluster_bits, err);
+    if (r == 0 && o->prealloc != VMC_PREALLOC_OFF && size) {
+        r = preallocate(path, o, err);
+    }
+    return r;
 }
 
-void
-vmc_create_opts_init(struct vmc_create_opts *o)
-{
-    *o = (struct vmc_create_opts){ .format = VMC_FMT_QCOW2 };
-}
+const struct format_ops qcow2_ops = {
+    .name = "qcow2",
+    .format = VMC_FMT_QCOW2,
+    .open = qcow2_open,
+    .close = qcow2_close,
+    .read = qcow2_read,
+    .write = qcow2_write,
+    .write_zeroes = qcow2_write_zeroes,
+    .discard = qcow2_discard,
+    .flush = qcow2_flush,
+    .block_status = qcow2_block_status,
+    .resize = qcow2_resize,
+    .get_info = qcow2_get_info,
+    .check = qcow2_check,
+    .set_backing = qcow2_set_backing,
+    .make_empty = qcow2_make_empty,
+    .write_compressed = qcow2_write_compressed,
+    .granularity = qcow2_granularity,
+};
