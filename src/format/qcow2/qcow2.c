@@ -34,9 +34,9 @@ static const struct {
 
 /* Serialise the whole of cluster 0 (header, extensions, backing name). */
 static int
-build_header(const struct qcow2_state *s, const char *backing_name,
-             const char *backing_fmt, uint64_t size, uint8_t *buf,
-             size_t cap, size_t *used)
+build_header_layout(const struct qcow2_state *s, const char *backing_name,
+                    const char *backing_fmt, uint64_t size, uint8_t *buf,
+                    size_t cap, size_t *used, bool with_features)
 {
     size_t hlen = s->version >= 3 ? s->header_length : 72;
     size_t pos;
@@ -81,7 +81,7 @@ build_header(const struct qcow2_state *s, const char *backing_name,
         memcpy(buf + pos + 8, backing_fmt, n);
         pos += 8 + align_up(n, 8);
     }
-    if (s->version >= 3) {
+    if (s->version >= 3 && with_features) {
         size_t n = ARRAY_SIZE(feature_names) * 48;
         NEED(8 + n);
         be32_store(buf + pos, QCOW2_EXT_FEATURE_TABLE);
@@ -115,6 +115,24 @@ build_header(const struct qcow2_state *s, const char *backing_name,
 #undef NEED
     *used = pos;
     return 0;
+}
+
+/* Serialise cluster 0; the feature-name table (only used for error
+ * messages) is left out when it does not fit, as QEMU does with small
+ * clusters. */
+static int
+build_header(const struct qcow2_state *s, const char *backing_name,
+             const char *backing_fmt, uint64_t size, uint8_t *buf,
+             size_t cap, size_t *used)
+{
+    int r = build_header_layout(s, backing_name, backing_fmt, size, buf, cap,
+                                used, true);
+
+    if (r == -ENOSPC) {
+        r = build_header_layout(s, backing_name, backing_fmt, size, buf, cap,
+                                used, false);
+    }
+    return r;
 }
 
 /* Rewrite the mutable header fields in place (L1, refcount table, size,
