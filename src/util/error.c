@@ -3,6 +3,7 @@
  * size parsing and other small helpers shared by every module.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,20 +48,39 @@ vmc_error_prepend(struct vmc_error *err, const char *fmt, ...)
     }
 }
 
+/* Sizes as qemu-img takes them: decimal (a fraction allowed with a
+ * suffix, "1.5G") or 0x-hex, then an optional 1024-based suffix. */
 int
 vmc_parse_size(const char *s, uint64_t *out)
 {
+    const char *p = s;
     char *end;
-    unsigned long long v;
+    unsigned long long ip, frac_num = 0, frac_den = 1;
     unsigned shift = 0;
+    bool hex;
 
-    if (!s || !*s || *s == '-') {
+    if (!s || !*s || *s == '-' || *s == '+' || *s == ' ') {
         return -EINVAL;
     }
+    hex = p[0] == '0' && (p[1] == 'x' || p[1] == 'X');
     errno = 0;
-    v = strtoull(s, &end, 0);
-    if (errno || end == s) {
+    ip = strtoull(p, &end, hex ? 16 : 10);
+    if (errno || end == p) {
         return -EINVAL;
+    }
+    if (*end == '.' && !hex) {
+        p = end + 1;
+        while (*p >= '0' && *p <= '9') {
+            if (frac_den < 1000000000000ull) {
+                frac_num = frac_num * 10 + (unsigned)(*p - '0');
+                frac_den *= 10;
+            }
+            p++;
+        }
+        if (p == end + 1) {
+            return -EINVAL;
+        }
+        end = (char *)p;
     }
     switch (*end) {
     case '\0': case 'b': case 'B': shift = 0; break;
@@ -72,14 +92,18 @@ vmc_parse_size(const char *s, uint64_t *out)
     case 'e': case 'E': shift = 60; break;
     default: return -EINVAL;
     }
-    if (*end && end[1] && !((end[1] == 'b' || end[1] == 'B') && !end[2])
-        && !(end[1] == 'i' && (end[2] == 'B') && !end[3])) {
+    if (*end && end[1] && !((end[1] == 'b' || end[1] == 'B') && !end[2]) &&
+        !(end[1] == 'i' && end[2] == 'B' && !end[3])) {
         return -EINVAL;
     }
-    if (shift && v > (UINT64_MAX >> shift)) {
+    if (frac_num && shift == 0) {
+        return -EINVAL;   /* fractional bytes */
+    }
+    if (shift && ip > (UINT64_MAX >> shift)) {
         return -ERANGE;
     }
-    *out = (uint64_t)v << shift;
+    *out = ((uint64_t)ip << shift) +
+           (uint64_t)((long double)frac_num / frac_den * (long double)(1ull << shift));
     return 0;
 }
 
