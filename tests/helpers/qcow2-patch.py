@@ -9,6 +9,8 @@ usage: qcow2-patch.py IMG OP...
   ext_retype=OLD:NEW change the type of header extension OLD (hex) to NEW
   refcount=IDX:VAL   set the refcount of host cluster IDX
   leak               append one cluster and give it refcount 1 (a leak)
+  l2_entry=N:HEX     set the (standard, 64-bit) L2 entry of guest cluster N
+  l2_clear_copied=N  clear the COPIED bit (63) of guest cluster N's L2 entry
   truncate=N         truncate the file to N bytes
   bytes=OFF:HEX      write raw bytes at OFF
 """
@@ -100,6 +102,19 @@ def main():
                 f.seek(end)
                 f.write(b"\0" * cs)
                 set_refcount(f, end // cs, 1)
+            elif name in ("l2_entry", "l2_clear_copied"):
+                n = int(val.split(":")[0], 0)
+                cs = 1 << rd(f, 20, 4)
+                per = cs // 8
+                l1 = rd(f, 40, 8)
+                l2 = rd(f, l1 + 8 * (n // per), 8) & 0x00fffffffffffe00
+                if l2 == 0:
+                    sys.exit("qcow2-patch: guest cluster %d has no L2 table" % n)
+                ent = l2 + 8 * (n % per)
+                if name == "l2_entry":
+                    wr(f, ent, 8, int(val.split(":")[1], 16))
+                else:
+                    wr(f, ent, 8, rd(f, ent, 8) & ~(1 << 63))
             elif name == "truncate":
                 f.truncate(int(val, 0))
             elif name == "bytes":

@@ -1,1 +1,67 @@
-exit 1
+#!/bin/bash
+# locks: QEMU-compatible OFD locks.  While qemu-io holds an image
+# read-write, `vm-clone img io` cannot write it, and while we hold an
+# image read-write (tests/helpers/hold-open), qemu-io cannot; a base
+# opened as a backing file is locked against writers but readable.
+. "$(dirname "$0")/../lib.sh"
+requires qemu-img --version
+requires qemu-io --version
+requires mkfifo --version
+HOLD=${TEST_HOLD_OPEN:?TEST_HOLD_OPEN not set}
+[ -x "$HOLD" ] || fail "hold-open helper not built"
+
+qemu-img create -q -f qcow2 base.qcow2 4M
+qemu-io -f qcow2 -c 'write -P 0xb0 0 4M' base.qcow2 >/dev/null
+qemu-img create -q -f qcow2 -b base.qcow2 -F qcow2 img.qcow2
+qemu-img create -q -f qcow2 -b base.qcow2 -F qcow2 other.qcow2
+
+# wait_locked IMG: until a shared open by qemu-img is refused (max ~10 s)
+wait_locked() {
+    for _ in $(seq 100); do
+        qemu-img info -f qcow2 "$1" >/dev/null 2>&1 || return 0
+        sleep 0.1
+    done
+    fail "$1 never became locked"
+}
+
+# ---- QEMU holds img read-write
+qemu-io -f qcow2 -c 'sleep 30000' img.qcow2 >/dev/null 2>&1 &
+qpid=$!
+cleanup_fn "kill $qpid"
+wait_locked img.qcow2
+expect_fail vmc img io -f qcow2 img.qcow2 -c 'write -P 1 0 512'
+err_matches 'lock'
+expect_fail vmc img commit -f qcow2 img.qcow2
+expect_fail vmc img resize -f qcow2 img.qcow2 8M
+# its base is shared-locked by QEMU: we may read it (e.g. to clone it) ...
+ok vmc img create -f qcow2 -b base.qcow2 -F qcow2 clone2.qcow2
+ok vmc img io -f qcow2 other.qcow2 -c 'read -P 0xb0 0 64k' -c 'write -P 2 0 512'
+# ... but not write it
+expect_fail vmc img io -f qcow2 base.qcow2 -c 'write -P 1 0 512'
+err_matches 'lock'
+kill $qpid; wait $qpid 2>/dev/null
+ok vmc img io -f qcow2 img.qcow2 -c 'write -P 1 0 512'
+
+# ---- we hold img read-write
+mkfifo hold.fifo
+"$HOLD" -w -f qcow2 img.qcow2 < hold.fifo > hold.out 2> hold.err &
+hpid=$!
+exec 3> hold.fifo
+cleanup_fn "exec 3>&-; kill $hpid"
+for _ in $(seq 100); do grep -q ready hold.out && break; sleep 0.1; done
+grep -q ready hold.out || fail "hold-open did not open the image: $(cat hold.err)"
+out=$(qemu-io -f qcow2 -c 'write -P 3 0 512' img.qcow2 2>&1) && fail "qemu-io wrote an image we hold read-write"
+echo "$out" | grep -q 'lock' || fail "qemu-io failed, but not on a lock: $out"
+qemu-img info -f qcow2 img.qcow2 >/dev/null 2>&1 && fail "qemu-img opened an image we hold read-write without -U"
+qemu-img info -U -f qcow2 img.qcow2 >/dev/null || fail "qemu-img info -U should still work"
+# the base, opened by us as a backing file: readable, not writable
+qemu-io -r -f qcow2 -c 'read -P 0xb0 0 512' base.qcow2 >/dev/null || fail "base not readable while used as a backing file"
+out=$(qemu-io -f qcow2 -c 'write -P 3 0 512' base.qcow2 2>&1) && fail "qemu-io wrote a base we use as a backing file"
+# and a second vm-clone writer is refused too
+expect_fail vmc img io -f qcow2 img.qcow2 -c 'write -P 1 0 512'
+err_matches 'lock'
+exec 3>&-
+wait $hpid || fail "hold-open failed to close the image cleanly: $(cat hold.err)"
+qemu-io -f qcow2 -c 'write -P 3 0 512' img.qcow2 >/dev/null || fail "lock not released when we closed the image"
+qemu-io -f qcow2 -c 'write -P 3 0 512' base.qcow2 >/dev/null || fail "base lock not released"
+note "ok"
