@@ -494,6 +494,7 @@ check_copied(struct qcow2_state *s, struct check_ctx *c, unsigned repair)
                 uint8_t be[8];
                 s->l1[i] = rc == 1 ? e | QCOW_OFLAG_COPIED
                                    : e & ~QCOW_OFLAG_COPIED;
+                s->meta_valid = false;
                 be64_store(be, s->l1[i]);
                 r = hio_pwrite(s->f, be, 8, s->l1_offset + i * 8);
                 c->res->corruptions_fixed++;

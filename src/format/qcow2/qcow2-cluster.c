@@ -188,6 +188,7 @@ qcow2_get_l2(struct qcow2_state *s, uint64_t i, bool alloc,
         s->l2[i]->host_offset = off;
         s->l2[i]->dirty = true;
         s->l1[i] = off | QCOW_OFLAG_COPIED;
+        s->meta_valid = false;
         s->l1_dirty = true;
         s->l2_cached++;
         *out = s->l2[i];
@@ -393,30 +394,76 @@ read_view(struct qcow2_state *s, uint8_t *buf, uint64_t off, size_t len)
 
 /* ----------------------------------------------------------------- write */
 
-/* Refuse in-place writes that would land on metadata (hostile images). */
 static int
-check_overlap(struct qcow2_state *s, uint64_t host, uint64_t len)
+cmp_u64(const void *a, const void *b)
 {
-    uint64_t cs = s->cluster_size, end = host + len, i;
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+    return x < y ? -1 : x > y;
+}
+
+static int
+rebuild_meta_index(struct qcow2_state *s)
+{
+    uint64_t i;
+    size_t n = 0;
+    uint64_t *m = malloc((s->l1_size + s->reftable_entries + 1) *
+                         sizeof(uint64_t));
+
+    if (!m) {
+        return -ENOMEM;
+    }
+    for (i = 0; i < s->l1_size; i++) {
+        if (s->l1[i] & L1E_OFFSET_MASK) {
+            m[n++] = s->l1[i] & L1E_OFFSET_MASK;
+        }
+    }
+    for (i = 0; i < s->reftable_entries; i++) {
+        if (s->reftable[i] & REFT_OFFSET_MASK) {
+            m[n++] = s->reftable[i] & REFT_OFFSET_MASK;
+        }
+    }
+    qsort(m, n, sizeof(*m), cmp_u64);
+    free(s->meta);
+    s->meta = m;
+    s->nmeta = n;
+    s->meta_valid = true;
+    return 0;
+}
+
+/* Refuse in-place writes that would land on metadata (hostile images). */
+int
+qcow2_check_overlap(struct qcow2_state *s, uint64_t host, uint64_t len)
+{
+    uint64_t cs = s->cluster_size, end = host + len;
+    size_t lo = 0, hi;
+    int r;
 
     if (host < cs ||
         (host < s->l1_offset + (uint64_t)s->l1_size * 8 &&
          end > s->l1_offset) ||
         (host < s->reftable_offset + (uint64_t)s->reftable_clusters * cs &&
-         end > s->reftable_offset)) {
+         end > s->reftable_offset) ||
+        (s->nb_snapshots && host < s->snapshots_offset + cs &&
+         end > s->snapshots_offset)) {
         return qcow2_mark_corrupt(s, "write overlaps metadata");
     }
-    for (i = 0; i < s->l1_size; i++) {
-        uint64_t t = s->l1[i] & L1E_OFFSET_MASK;
-        if (t && host < t + cs && end > t) {
-            return qcow2_mark_corrupt(s, "write overlaps an L2 table");
+    if (!s->meta_valid && (r = rebuild_meta_index(s)) < 0) {
+        return r;
+    }
+    /* First metadata cluster that ends after host. */
+    hi = s->nmeta;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (s->meta[mid] + cs <= host) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
         }
     }
-    for (i = 0; i < s->reftable_entries; i++) {
-        uint64_t t = s->reftable[i] & REFT_OFFSET_MASK;
-        if (t && host < t + cs && end > t) {
-            return qcow2_mark_corrupt(s, "write overlaps a refcount block");
-        }
+    if (lo < s->nmeta && s->meta[lo] < end) {
+        return qcow2_mark_corrupt(s, "write overlaps an L2 table or a "
+                                  "refcount block");
     }
     return 0;
 }
@@ -470,13 +517,13 @@ write_in_cluster_std(struct qcow2_state *s, const uint8_t *buf, uint64_t off,
         if (host & (cs - 1)) {
             return qcow2_mark_corrupt(s, "unaligned data cluster");
         }
-        r = check_overlap(s, host + in, n);
+        r = qcow2_check_overlap(s, host + in, n);
         return r < 0 ? r : hio_pwrite(s->f, buf, n, host + in);
     }
     reuse = type == QC_ZERO && host && (entry & QCOW_OFLAG_COPIED) &&
             !(host & (cs - 1));
     if (reuse) {
-        r = check_overlap(s, host, cs);
+        r = qcow2_check_overlap(s, host, cs);
         if (r < 0) {
             return r;
         }
@@ -583,7 +630,7 @@ write_in_cluster_ext(struct qcow2_state *s, const uint8_t *buf, uint64_t off,
         }
         entry = host | QCOW_OFLAG_COPIED;
     } else {
-        r = check_overlap(s, host + rstart, rend - rstart);
+        r = qcow2_check_overlap(s, host + rstart, rend - rstart);
         if (r < 0) {
             return r;
         }
@@ -1074,6 +1121,7 @@ qcow2_make_empty(struct vmc_image *img, struct vmc_error *err)
         }
         s->l1[i] = 0;
         s->l1_dirty = true;
+        s->meta_valid = false;
     }
     if (r < 0) {
         return vmc_error_set(err, r, "cannot empty '%s': %s", img->filename,

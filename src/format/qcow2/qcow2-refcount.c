@@ -351,6 +351,7 @@ ensure_block(struct qcow2_state *s, uint64_t rt)
         }
         s->rblocks[rt] = nb;
         s->reftable[rt] = nb->host_offset;
+        s->meta_valid = false;
         s->reftable_dirty = true;
         return 0;
     }

@@ -713,6 +713,7 @@ qcow2_close(struct vmc_image *img)
     qcow2_refcount_release(s);
     free(s->l1);
     free(s->l2);
+    free(s->meta);
     free(s->dcache);
     free(s->cbuf);
     free(s->extra_header);

@@ -161,6 +161,13 @@ struct qcow2_state {
     uint8_t *dcache;
     uint8_t *cbuf;           /* compressed input scratch */
 
+    /* Sorted host offsets of L2 tables and refcount blocks, for the
+     * overlap check of in-place writes; rebuilt when meta_valid is false
+     * (whenever an L1 or refcount table entry changes). */
+    uint64_t *meta;
+    size_t nmeta;
+    bool meta_valid;
+
     bool corrupt;
 };
 
@@ -187,6 +194,8 @@ int qcow2_load_table(struct qcow2_state *s, uint64_t off,
                      struct qcow2_table **out);
 
 /* qcow2-cluster.c */
+/* -EUCLEAN (and mark corrupt) if [host, host+len) overlaps metadata. */
+int qcow2_check_overlap(struct qcow2_state *s, uint64_t host, uint64_t len);
 int qcow2_get_l2(struct qcow2_state *s, uint64_t l1_index, bool alloc,
                  struct qcow2_table **out);
 uint64_t qcow2_l2_get(const struct qcow2_state *s,
