@@ -1,0 +1,269 @@
+/*
+ * vmclone-ops.h - operations on opened images: full clone (convert),
+ * compare, commit, rebase, allocation map, and small helpers shared by
+ * the command line.
+ *
+ * Everything here is built on the public API of vmclone.h only. The
+ * semantics follow qemu-img 7.2 (see docs and notes/qcow2.md section 3).
+ *
+ * Conventions are those of vmclone.h: functions return 0 or a negative
+ * errno and take a `struct vmc_error *err` last (may be NULL). Images
+ * passed in are borrowed; the caller opens and closes them. None of
+ * these functions prints anything.
+ */
+#ifndef VMCLONE_OPS_H
+#define VMCLONE_OPS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vmclone.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/**
+ * Progress callback: @done of @total bytes of work are complete.
+ * Called from the calling thread, with @done never decreasing; the last
+ * call of a successful operation has @done == @total.
+ */
+typedef void (*vmc_progress_fn)(uint64_t done, uint64_t total,
+                                void *opaque);
+
+/* --------------------------------------------------------------- helpers */
+
+/**
+ * Resolve a backing file name the way a backing chain does: an absolute
+ * @name is returned as is; a relative one is joined to the directory of
+ * @image_path (the overlay's name as opened, not the process CWD).
+ * @param[out] out  newly allocated string, freed with free().
+ * @return 0 or -ENOMEM.
+ */
+int vmc_backing_path_resolve(const char *image_path, const char *name,
+                             char **out);
+
+/**
+ * Number of layers in the open chain of @img (1 for an image without an
+ * open backing file).
+ */
+unsigned vmc_chain_length(const struct vmc_image *img);
+
+/**
+ * Find the layer of @top's open chain (not @top itself) named @name.
+ * A layer matches when @name is the backing name stored in the layer
+ * above it, or when @name (as given, or relative to the directory of
+ * the layer above) is the same file (device and inode).
+ * @param[out] out    borrowed layer.
+ * @param[out] depth  its depth (1 = immediate backing); may be NULL.
+ * @return 0, -ENOENT (with a message naming @name).
+ */
+int vmc_chain_find(struct vmc_image *top, const char *name,
+                   struct vmc_image **out, unsigned *depth,
+                   struct vmc_error *err);
+
+/**
+ * Size of the backing file @name of a (new) image at @image_path, opened
+ * alone (no chain) as format @fmt; used by create to size an overlay.
+ * @return 0, or the -errno of vmc_image_open() with a message.
+ */
+int vmc_backing_size(const char *image_path, const char *name,
+                     const char *fmt, uint64_t *size, struct vmc_error *err);
+
+/* ------------------------------------------------------------------- map */
+
+/** One extent of the allocation map, with qemu-img map's fields. */
+struct vmc_map_extent {
+    uint64_t start;
+    uint64_t length;
+    unsigned depth;         /**< layer answering (0 = top) */
+    bool present;           /**< some layer defines the range */
+    bool zero;              /**< reads as zeros */
+    bool data;              /**< backed by data in a file */
+    bool has_offset;        /**< @offset and @filename are valid */
+    uint64_t offset;        /**< host offset in @filename */
+    /** Borrowed filename of the layer holding the data, NULL without
+     *  an offset. Valid until the chain is closed. */
+    const char *filename;
+};
+
+/**
+ * Status of the run at @offset (at most @len bytes) as qemu-img map
+ * reports it: the chain is walked layer by layer; a range that no layer
+ * defines is reported at the depth of the bottom layer, or of the layer
+ * whose backing file ends before @offset, with present = false and
+ * zero = true.
+ * @param[out] e  the extent; e->length > 0 on success.
+ * @return 0, -EINVAL (@offset beyond the end), or a block-status error.
+ */
+int vmc_map_status(struct vmc_image *img, uint64_t offset, uint64_t len,
+                   struct vmc_map_extent *e);
+
+enum vmc_map_flags {
+    /** Merge as the human table does: zero or non-data extents are all
+     *  reported as {zero, !data} so that they coalesce. */
+    VMC_MAP_HUMAN = 1 << 0,
+};
+
+/**
+ * Called once per merged extent, in order. A negative return stops the
+ * walk and is returned by vmc_map().
+ */
+typedef int (*vmc_map_fn)(const struct vmc_map_extent *e, void *opaque);
+
+/**
+ * Produce the allocation map of [@start, @start + @len) clipped to the
+ * image size, merging adjacent extents whose fields are all equal (and
+ * whose host offsets are contiguous in the same file). An empty range
+ * yields one extent of length 0 with every flag false, as qemu-img does.
+ * @param flags  enum vmc_map_flags.
+ * @return 0, the callback's negative value, or -errno (with a message)
+ *         if the metadata could not be read.
+ */
+int vmc_map(struct vmc_image *img, uint64_t start, uint64_t len,
+            unsigned flags, vmc_map_fn fn, void *opaque,
+            struct vmc_error *err);
+
+/* --------------------------------------------------------------- convert */
+
+struct vmc_convert_opts {
+    /** Target format and creation options. @create.size, backing_file
+     *  and backing_format are filled in by vmc_convert(). With
+     *  @no_create, @create.format is the format to open the target as
+     *  (VMC_FMT_AUTO probes). */
+    struct vmc_create_opts create;
+    /** Make the target an overlay of this file (stored verbatim, relative
+     *  to the target's directory). Only ranges allocated in the source's
+     *  top layer are copied: the backing must hold the same data as the
+     *  source's backing chain. */
+    const char *backing_file;
+    const char *backing_format;   /**< required with @backing_file */
+    bool compress;                /**< write compressed clusters */
+    /** Runs of at least this many zero bytes are not written; 0 writes
+     *  everything (fully allocated target). Multiple of 512. */
+    uint64_t sparse_size;
+    bool no_create;               /**< the target exists (-n) */
+    /** Open options for an existing target (-n) whose backing format is
+     *  not recorded; may be NULL. */
+    const char *target_backing_format;
+    vmc_progress_fn progress;
+    void *opaque;
+};
+
+/** Defaults: qcow2 target (vmc_create_opts_init), sparse_size 4096. */
+void vmc_convert_opts_init(struct vmc_convert_opts *o);
+
+/**
+ * Copy the guest view of @src (opened with its chain) into a new image
+ * @dst (the full clone), or into the existing image @dst with @no_create.
+ * Zero ranges are left unallocated in a fresh target without backing and
+ * written as zeros otherwise. The target is flushed before returning.
+ * @return 0; -EINVAL (bad options), -ENOTSUP (compression or backing not
+ *         supported by the target format), -ENOSPC, -EIO, ... with a
+ *         message naming the file and the offset that failed.
+ */
+int vmc_convert(struct vmc_image *src, const char *dst,
+                const struct vmc_convert_opts *o, struct vmc_error *err);
+
+/* --------------------------------------------------------------- compare */
+
+enum vmc_compare_status {
+    VMC_COMPARE_IDENTICAL = 0,
+    VMC_COMPARE_CONTENT_MISMATCH,   /**< offset: first differing sector */
+    VMC_COMPARE_SIZE_MISMATCH,      /**< strict mode only */
+    VMC_COMPARE_STATUS_MISMATCH,    /**< strict mode only; offset set */
+};
+
+enum vmc_compare_failure {
+    VMC_COMPARE_OK = 0,
+    VMC_COMPARE_FAIL_STATUS,        /**< block status failed (exit 3) */
+    VMC_COMPARE_FAIL_READ,          /**< reading data failed (exit 4) */
+};
+
+struct vmc_compare_result {
+    enum vmc_compare_status status;
+    uint64_t offset;
+    /** The sizes differ and the extra part was examined (non-strict
+     *  mode); qemu-img prints "Warning: Image size mismatch!". */
+    bool size_warning;
+    enum vmc_compare_failure failure;   /**< set when -errno returned */
+};
+
+struct vmc_compare_opts {
+    /** Also fail on size differences and on any difference in block
+     *  status (allocated, zero, data) through the chains. */
+    bool strict;
+    vmc_progress_fn progress;
+    void *opaque;
+};
+
+/**
+ * Compare the guest views of @a and @b. Unallocated ranges equal zeros;
+ * without @strict, images of different sizes are equal when the extra
+ * part reads as zeros. Offsets are reported at 512-byte granularity.
+ * @param o  may be NULL (default, non-strict).
+ * @return 0 when the comparison completed (see @res), or -errno with
+ *         res->failure set and a message.
+ */
+int vmc_compare(struct vmc_image *a, struct vmc_image *b,
+                const struct vmc_compare_opts *o,
+                struct vmc_compare_result *res, struct vmc_error *err);
+
+/* ---------------------------------------------------------------- commit */
+
+struct vmc_commit_opts {
+    /** Layer to commit into, found with vmc_chain_find(); NULL means the
+     *  immediate backing file. */
+    const char *base;
+    /** Keep the top's data (don't empty it). qemu-img's -b implies it. */
+    bool keep_top;
+    vmc_progress_fn progress;
+    void *opaque;
+};
+
+/**
+ * Copy every range defined by the layers above the base into the base
+ * (zeros become zeros), growing the base if the top is larger, then,
+ * unless @keep_top, empty @top so it reads through again. The base is
+ * reopened read-write; @top must be writable unless @keep_top.
+ * Images between the base and @top are invalid afterwards.
+ * @return 0, -EINVAL (no backing file), -ENOENT (base not in the chain),
+ *         -EROFS, -EBUSY, -ENOSPC, -EIO ... with a message.
+ */
+int vmc_commit(struct vmc_image *top, const struct vmc_commit_opts *o,
+               struct vmc_error *err);
+
+/* ---------------------------------------------------------------- rebase */
+
+struct vmc_rebase_opts {
+    /** Only rewrite the backing reference (-u). */
+    bool unsafe;
+    /** Options used to open the new backing chain: flags (only
+     *  VMC_OPEN_FORCE_SHARE is honoured), backing_format and max_depth.
+     *  May be NULL. */
+    const struct vmc_open_opts *backing_open;
+    vmc_progress_fn progress;
+    void *opaque;
+};
+
+/**
+ * Change the backing file of @img (opened read-write with its current
+ * chain, unless @unsafe) to @backing of format @backing_fmt; @backing
+ * NULL or "" removes it (flatten in place). In safe mode every range not
+ * allocated in @img where the old chain and the new one differ receives
+ * the old content, per cluster, so that the guest view is unchanged.
+ * A relative @backing is relative to @img's directory and is stored as
+ * given.
+ * @return 0, -EINVAL (format missing), -ENOENT (new backing not found),
+ *         -ELOOP (it would include @img), -EROFS, -EIO ... with a message.
+ */
+int vmc_rebase(struct vmc_image *img, const char *backing,
+               const char *backing_fmt, const struct vmc_rebase_opts *o,
+               struct vmc_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* VMCLONE_OPS_H */

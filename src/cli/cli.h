@@ -1,0 +1,161 @@
+/*
+ * cli.h - shared pieces of the vm-clone command line: command tables,
+ * error and usage reporting, option helpers, progress and JSON output.
+ *
+ * Only the CLI prints and exits. Every failure prints exactly one line
+ * on stderr, "vm-clone: <message>", and leaves with a non-zero status.
+ */
+#ifndef VMC_CLI_H
+#define VMC_CLI_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <json-c/json.h>
+
+#include "vmclone.h"
+#include "vmclone-ops.h"
+
+#define CLI_NAME "vm-clone"
+
+/* Exit statuses shared by all commands (qemu-img uses 1 for usage). */
+enum {
+    CLI_EXIT_OK = 0,
+    CLI_EXIT_FAIL = 1,
+    CLI_EXIT_USAGE = 1,
+};
+
+/* One entry of a command table; @fn gets argv with argv[0] = the verb. */
+struct cli_cmd {
+    const char *name;
+    int (*fn)(int argc, char **argv);
+    const char *summary;
+};
+
+/* Look @argv[0] up in @cmds and run it; handles --help and errors.
+ * @prefix names the table in messages ("img"). */
+int cli_dispatch(const struct cli_cmd *cmds, const char *prefix, int argc,
+                 char **argv);
+void cli_print_table(FILE *f, const struct cli_cmd *cmds);
+
+/* main.c / cmd-img.c */
+int cmd_img(int argc, char **argv);
+
+/* img-create.c */
+int cmd_img_create(int argc, char **argv);
+int cmd_img_resize(int argc, char **argv);
+/* img-info.c */
+int cmd_img_info(int argc, char **argv);
+int cmd_img_check(int argc, char **argv);
+/* img-map.c */
+int cmd_img_map(int argc, char **argv);
+/* img-convert.c */
+int cmd_img_convert(int argc, char **argv);
+int cmd_img_compare(int argc, char **argv);
+/* img-chain.c */
+int cmd_img_commit(int argc, char **argv);
+int cmd_img_rebase(int argc, char **argv);
+/* img-io.c */
+int cmd_img_io(int argc, char **argv);
+
+/* ------------------------------------------------------------- errors */
+
+/* Print "vm-clone: <message>" on stderr; returns CLI_EXIT_FAIL. */
+int cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Print the library error (or strerror(-@code) if it has no message). */
+int cli_error_lib(const struct vmc_error *err, int code);
+/* Usage error for @verb: one line with a hint; returns CLI_EXIT_USAGE. */
+int cli_usage_error(const char *verb, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* Report the current getopt error (unknown option / missing argument). */
+int cli_getopt_error(const char *verb, int optopt_char, char **argv);
+/* Print a non-fatal warning on stderr. */
+void cli_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* ------------------------------------------------------------ options */
+
+/* Options common to verbs that open images. */
+struct cli_open {
+    const char *format;          /* -f, NULL = probe */
+    bool force_share;            /* -U */
+    const char *backing_fmt;     /* --backing-fmt */
+    unsigned max_depth;          /* --max-depth, 0 = default */
+};
+
+/* Long-option values shared by verbs (above the range of short ones). */
+enum {
+    OPT_HELP = 0x100,
+    OPT_BACKING_FMT,
+    OPT_MAX_DEPTH,
+    OPT_OUTPUT,
+    OPT_BACKING_CHAIN,
+    OPT_START_OFFSET,
+    OPT_MAX_LENGTH,
+    OPT_SHRINK,
+    OPT_OBJECT,
+};
+
+/* Handle --backing-fmt / --max-depth; returns 0, or an exit status. */
+int cli_open_option(struct cli_open *o, int opt, const char *arg,
+                    const char *verb);
+/* Fill @out from @o with @flags; returns 0 or an exit status (bad -f). */
+int cli_open_opts(const struct cli_open *o, unsigned flags,
+                  struct vmc_open_opts *out);
+/* Open @path; on failure prints the error and returns an exit status. */
+int cli_open_image(struct vmc_image **out, const char *path,
+                   const struct cli_open *o, unsigned flags);
+
+/* Parse a format name given to -f/-O/-F (exit status on error). */
+int cli_parse_format(const char *name, enum vmc_format *out);
+/* Parse a byte count; @what names it in the message. */
+int cli_parse_size(const char *s, uint64_t *out, const char *what);
+/* Parse --output=human|json into *json. */
+int cli_parse_output(const char *s, bool *json);
+/* Parse -o key=value[,key=value] into create options. */
+struct cli_create_opts {
+    struct vmc_create_opts c;
+    bool has_size;
+    const char *backing_file;
+    const char *backing_fmt;
+    const char *compat_text;     /* as given, for the Formatting line */
+    bool set_prealloc;
+    bool set_qcow2_only;         /* a qcow2-only option was given */
+    const char *qcow2_only_name;
+    bool set_compat;
+};
+int cli_parse_create_options(struct cli_create_opts *co, const char *list);
+/* Check @co against its format (exit status on error). */
+int cli_check_create_options(const struct cli_create_opts *co,
+                             const char *path);
+
+/* ----------------------------------------------------------- progress */
+
+struct cli_progress {
+    bool enabled;
+    bool printed;
+    double last;
+};
+
+void cli_progress_start(struct cli_progress *p, bool enabled);
+/* A vmc_progress_fn; @opaque is a struct cli_progress. */
+void cli_progress_cb(uint64_t done, uint64_t total, void *opaque);
+void cli_progress_end(struct cli_progress *p);
+
+/* ------------------------------------------------------------- output */
+
+/* Print @o like qemu-img's JSON (4-space indent) plus a newline. */
+void cli_json_print(FILE *f, struct json_object *o);
+/* Print @o on one line in the style of qemu-img map entries. */
+void cli_json_print_inline(FILE *f, struct json_object *o);
+/* Add helpers that check allocation; return false on failure. */
+bool cli_json_add_str(struct json_object *o, const char *k, const char *v);
+bool cli_json_add_u64(struct json_object *o, const char *k, uint64_t v);
+bool cli_json_add_bool(struct json_object *o, const char *k, bool v);
+bool cli_json_add_obj(struct json_object *o, const char *k,
+                      struct json_object *v);
+
+/* "64 MiB", "1.26 MiB" (3 significant digits, like qemu-img). */
+void cli_size_to_str(uint64_t v, char *buf, size_t len);
+
+#endif /* VMC_CLI_H */

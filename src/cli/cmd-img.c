@@ -1,0 +1,52 @@
+/*
+ * cmd-img.c - the "img" group: second-level table of the disk image
+ * verbs, a drop-in for the qemu-img verbs of the same names.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+
+static const struct cli_cmd img_cmds[] = {
+    { "create",  cmd_img_create,  "Create a new image or a linked clone" },
+    { "info",    cmd_img_info,    "Show information about an image" },
+    { "map",     cmd_img_map,     "Show the allocation map through the "
+                                  "backing chain" },
+    { "check",   cmd_img_check,   "Check (and repair) image consistency" },
+    { "convert", cmd_img_convert, "Copy an image (full clone, flatten, "
+                                  "compress)" },
+    { "compare", cmd_img_compare, "Compare the contents of two images" },
+    { "commit",  cmd_img_commit,  "Merge an overlay into its backing file" },
+    { "rebase",  cmd_img_rebase,  "Change the backing file of an image" },
+    { "resize",  cmd_img_resize,  "Change the virtual size of an image" },
+    { "io",      cmd_img_io,      "Run scripted I/O on an image "
+                                  "(qemu-io style)" },
+    { NULL, NULL, NULL },
+};
+
+static void
+usage(FILE *f)
+{
+    fprintf(f, "usage: " CLI_NAME " img <command> [<args>]\n\n"
+               "commands:\n");
+    cli_print_table(f, img_cmds);
+    fprintf(f, "\nRun '" CLI_NAME " img <command> --help' for the options "
+               "of a command.\n");
+}
+
+int
+cmd_img(int argc, char **argv)
+{
+    if (argc < 2) {
+        return cli_usage_error("img", "missing command");
+    }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") ||
+        !strcmp(argv[1], "help")) {
+        usage(stdout);
+        return CLI_EXIT_OK;
+    }
+    if (argv[1][0] == '-') {
+        return cli_usage_error("img", "unrecognized option '%s'", argv[1]);
+    }
+    return cli_dispatch(img_cmds, "img", argc - 1, argv + 1);
+}

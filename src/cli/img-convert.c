@@ -1,0 +1,303 @@
+/*
+ * img-convert.c - "img convert" (full clone, flatten, compress, export
+ * as an overlay) and "img compare", with qemu-img's options, messages
+ * and exit statuses.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <string.h>
+
+#include "cli/cli.h"
+
+/* ------------------------------------------------------------ convert */
+
+static const char convert_usage[] =
+    "usage: " CLI_NAME " img convert [-q] [-p] [-n] [-c] [-f fmt] "
+    "[-O output_fmt]\n"
+    "           [-B backing_file [-F backing_fmt]] [-o options] "
+    "[-S sparse_size] [-U]\n"
+    "           [--backing-fmt fmt] [--max-depth N] filename "
+    "output_filename\n"
+    "\n"
+    "Copy the guest view of filename (through its backing chain) into a new\n"
+    "image (default format raw). With -B, the output is an overlay of\n"
+    "backing_file and only what the source's top layer defines is copied.\n"
+    "  -c              write compressed clusters (qcow2 output)\n"
+    "  -S size         zero runs of at least size bytes are not written\n"
+    "                  (default 4k; 0 writes everything)\n"
+    "  -n              the output exists already: do not create it\n"
+    "  -o options      as for create\n";
+
+#define MAX_SPARSE (16u * 1024 * 1024)
+
+struct convert_args {
+    struct cli_open src_open;
+    struct cli_create_opts co;
+    const char *out_fmt;
+    const char *backing;
+    const char *backing_fmt;
+    const char *sparse;
+    bool compress;
+    bool no_create;
+    bool progress;
+    bool quiet;
+};
+
+static int
+convert_parse(struct convert_args *a, int argc, char **argv,
+              const char *verb)
+{
+    static const struct option longopts[] = {
+        { "help", no_argument, NULL, OPT_HELP },
+        { "force-share", no_argument, NULL, 'U' },
+        { "backing-fmt", required_argument, NULL, OPT_BACKING_FMT },
+        { "max-depth", required_argument, NULL, OPT_MAX_DEPTH },
+        { NULL, 0, NULL, 0 },
+    };
+    int c;
+
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":f:O:B:F:co:S:npqUh", longopts,
+                            NULL)) != -1) {
+        switch (c) {
+        case 'f': a->src_open.format = optarg; break;
+        case 'O': a->out_fmt = optarg; break;
+        case 'B': a->backing = optarg; break;
+        case 'F': a->backing_fmt = optarg; break;
+        case 'c': a->compress = true; break;
+        case 'S': a->sparse = optarg; break;
+        case 'n': a->no_create = true; break;
+        case 'p': a->progress = true; break;
+        case 'q': a->quiet = true; break;
+        case 'U': a->src_open.force_share = true; break;
+        case 'o':
+            if (cli_parse_create_options(&a->co, optarg)) {
+                return CLI_EXIT_FAIL;
+            }
+            break;
+        case OPT_BACKING_FMT:
+        case OPT_MAX_DEPTH:
+            if (cli_open_option(&a->src_open, c, optarg, verb)) {
+                return CLI_EXIT_FAIL;
+            }
+            break;
+        case 'h':
+        case OPT_HELP:
+            fputs(convert_usage, stdout);
+            return -1;
+        default:
+            return cli_getopt_error(verb, c, argv);
+        }
+    }
+    if (argc - optind != 2) {
+        return cli_usage_error(verb, argc - optind < 2 ? "expecting a "
+                               "source and a target file name" :
+                               "too many arguments (only one source is "
+                               "supported)");
+    }
+    return 0;
+}
+
+/* Turn the parsed arguments into vmc_convert options. */
+static int
+convert_setup(struct convert_args *a, struct vmc_convert_opts *o,
+              const char *dst)
+{
+    if (cli_parse_format(a->out_fmt ? a->out_fmt : "raw",
+                         &a->co.c.format)) {
+        return CLI_EXIT_FAIL;
+    }
+    o->create = a->co.c;
+    if (a->no_create && !a->out_fmt) {
+        o->create.format = VMC_FMT_RAW;
+    }
+    if (!a->backing) {
+        a->backing = a->co.backing_file;
+    }
+    if (!a->backing_fmt) {
+        a->backing_fmt = a->co.backing_fmt;
+    }
+    a->co.backing_file = NULL;     /* handled through -B */
+    if (!a->no_create && cli_check_create_options(&a->co, dst)) {
+        return CLI_EXIT_FAIL;
+    }
+    if (a->backing && !a->backing_fmt) {
+        return cli_error("Use of backing file requires explicit backing "
+                         "format");
+    }
+    if (a->backing && cli_parse_format(a->backing_fmt,
+                                       &o->create.backing_format)) {
+        return CLI_EXIT_FAIL;
+    }
+    if (a->backing && a->no_create) {
+        return cli_error("-B cannot be used with -n");
+    }
+    if (a->sparse) {
+        if (cli_parse_size(a->sparse, &o->sparse_size, "sparse size")) {
+            return CLI_EXIT_FAIL;
+        }
+        if (o->sparse_size % 512 || o->sparse_size > MAX_SPARSE) {
+            return cli_error("invalid sparse size '%s': valid sizes are "
+                             "multiples of 512 up to 16M, or 0 to write "
+                             "everything", a->sparse);
+        }
+    }
+    o->backing_file = a->backing;
+    o->backing_format = a->backing_fmt;
+    o->compress = a->compress;
+    o->no_create = a->no_create;
+    o->target_backing_format = a->src_open.backing_fmt;
+    return 0;
+}
+
+int
+cmd_img_convert(int argc, char **argv)
+{
+    static const char verb[] = "img convert";
+    struct convert_args a;
+    struct vmc_convert_opts o;
+    struct cli_progress progress;
+    struct vmc_error err = { 0 };
+    struct vmc_image *src = NULL;
+    const char *dst;
+    int r;
+
+    memset(&a, 0, sizeof(a));
+    vmc_create_opts_init(&a.co.c);
+    r = convert_parse(&a, argc, argv, verb);
+    if (r) {
+        return r < 0 ? CLI_EXIT_OK : r;
+    }
+    dst = argv[optind + 1];
+    vmc_convert_opts_init(&o);
+    r = convert_setup(&a, &o, dst);
+    if (r) {
+        return r;
+    }
+    r = cli_open_image(&src, argv[optind], &a.src_open, 0);
+    if (r) {
+        return r;
+    }
+    cli_progress_start(&progress, a.progress && !a.quiet);
+    o.progress = cli_progress_cb;
+    o.opaque = &progress;
+    r = vmc_convert(src, dst, &o, &err);
+    cli_progress_end(&progress);
+    if (r < 0) {
+        r = cli_error_lib(&err, r);
+    }
+    vmc_image_close(src);
+    return r;
+}
+
+/* ------------------------------------------------------------ compare */
+
+static const char compare_usage[] =
+    "usage: " CLI_NAME " img compare [-f fmt] [-F fmt] [-s] [-q] [-p] [-U]\n"
+    "           [--backing-fmt fmt] [--max-depth N] filename1 filename2\n"
+    "\n"
+    "Compare the guest views of two images. -f is the format of the first\n"
+    "image, -F of the second; -s (strict) also fails on size or allocation\n"
+    "differences. Exit status: 0 identical, 1 different, 2 open error,\n"
+    "3 allocation status error, 4 read error.\n";
+
+static int
+compare_report(const struct vmc_compare_result *res, bool quiet)
+{
+    if (quiet) {
+        return res->status == VMC_COMPARE_IDENTICAL ? 0 : 1;
+    }
+    if (res->size_warning) {
+        printf("Warning: Image size mismatch!\n");
+    }
+    switch (res->status) {
+    case VMC_COMPARE_IDENTICAL:
+        printf("Images are identical.\n");
+        return 0;
+    case VMC_COMPARE_CONTENT_MISMATCH:
+        printf("Content mismatch at offset %" PRIu64 "!\n", res->offset);
+        return 1;
+    case VMC_COMPARE_SIZE_MISMATCH:
+        printf("Strict mode: Image size mismatch!\n");
+        return 1;
+    case VMC_COMPARE_STATUS_MISMATCH:
+        printf("Strict mode: Offset %" PRIu64 " block status mismatch!\n",
+               res->offset);
+        return 1;
+    }
+    return 1;
+}
+
+int
+cmd_img_compare(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        { "help", no_argument, NULL, OPT_HELP },
+        { "force-share", no_argument, NULL, 'U' },
+        { "backing-fmt", required_argument, NULL, OPT_BACKING_FMT },
+        { "max-depth", required_argument, NULL, OPT_MAX_DEPTH },
+        { NULL, 0, NULL, 0 },
+    };
+    static const char verb[] = "img compare";
+    struct cli_open open1 = { 0 }, open2;
+    struct vmc_compare_opts o = { 0 };
+    struct vmc_compare_result res;
+    struct cli_progress progress;
+    struct vmc_error err = { 0 };
+    struct vmc_image *a = NULL, *b = NULL;
+    const char *fmt2 = NULL;
+    bool quiet = false, show_progress = false;
+    int c, r;
+
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":f:F:spqUh", longopts,
+                            NULL)) != -1) {
+        switch (c) {
+        case 'f': open1.format = optarg; break;
+        case 'F': fmt2 = optarg; break;
+        case 's': o.strict = true; break;
+        case 'p': show_progress = true; break;
+        case 'q': quiet = true; break;
+        case 'U': open1.force_share = true; break;
+        case OPT_BACKING_FMT:
+        case OPT_MAX_DEPTH:
+            if (cli_open_option(&open1, c, optarg, verb)) {
+                return CLI_EXIT_FAIL;
+            }
+            break;
+        case 'h':
+        case OPT_HELP:
+            fputs(compare_usage, stdout);
+            return CLI_EXIT_OK;
+        default:
+            return cli_getopt_error(verb, c, argv);
+        }
+    }
+    if (argc - optind != 2) {
+        return cli_usage_error(verb, "expecting two image file names");
+    }
+    open2 = open1;
+    open2.format = fmt2;
+    if (cli_open_image(&a, argv[optind], &open1, 0) ||
+        cli_open_image(&b, argv[optind + 1], &open2, 0)) {
+        r = 2;
+        goto out;
+    }
+    cli_progress_start(&progress, show_progress && !quiet);
+    o.progress = cli_progress_cb;
+    o.opaque = &progress;
+    r = vmc_compare(a, b, &o, &res, &err);
+    if (r < 0) {
+        cli_progress_end(&progress);
+        cli_error_lib(&err, r);
+        r = res.failure == VMC_COMPARE_FAIL_STATUS ? 3 : 4;
+        goto out;
+    }
+    r = compare_report(&res, quiet);
+    cli_progress_end(&progress);
+out:
+    vmc_image_close(a);
+    vmc_image_close(b);
+    return r;
+}

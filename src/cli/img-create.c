@@ -1,0 +1,328 @@
+/*
+ * img-create.c - "img create" (new image or linked clone) and
+ * "img resize", with the options and messages of qemu-img.
+ */
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+
+/* ------------------------------------------------------------- create */
+
+static const char create_usage[] =
+    "usage: " CLI_NAME " img create [-q] [-f fmt] [-b backing_file "
+    "[-F backing_fmt]] [-u]\n"
+    "                           [-o options] filename [size]\n"
+    "\n"
+    "Create a new image; with -b, a linked clone (overlay) of backing_file.\n"
+    "  -f fmt          format of the new image: qcow2 or raw (default raw)\n"
+    "  -b file         backing file, stored as given (relative to the new\n"
+    "                  image's directory)\n"
+    "  -F fmt          format of the backing file (required with -b)\n"
+    "  -u              do not open the backing file (size then required)\n"
+    "  -o options      cluster_size, preallocation=off|metadata|falloc|full,\n"
+    "                  compression_type=zlib|zstd, extended_l2=on|off,\n"
+    "                  compat=0.10|1.1, refcount_bits, backing_file,\n"
+    "                  backing_fmt, size\n"
+    "  -q              quiet\n"
+    "size accepts the suffixes k, M, G, T, P and E (powers of 1024).\n";
+
+static const char *
+prealloc_name(enum vmc_prealloc p)
+{
+    switch (p) {
+    case VMC_PREALLOC_METADATA: return "metadata";
+    case VMC_PREALLOC_FALLOC: return "falloc";
+    case VMC_PREALLOC_FULL: return "full";
+    default: return "off";
+    }
+}
+
+/* The "Formatting '...'" line qemu-img prints before creating. */
+static void
+print_formatting(const char *path, const struct cli_create_opts *co)
+{
+    const struct vmc_create_opts *c = &co->c;
+
+    printf("Formatting '%s', fmt=%s ", path, vmc_format_name(c->format));
+    if (c->format == VMC_FMT_RAW) {
+        printf("size=%" PRIu64, c->size);
+        if (co->set_prealloc) {
+            printf(" preallocation=%s", prealloc_name(c->prealloc));
+        }
+        putchar('\n');
+        return;
+    }
+    printf("cluster_size=%u extended_l2=%s ",
+           c->cluster_size ? c->cluster_size : 65536,
+           c->extended_l2 ? "on" : "off");
+    if (co->set_prealloc) {
+        printf("preallocation=%s ", prealloc_name(c->prealloc));
+    }
+    printf("compression_type=%s size=%" PRIu64,
+           c->compression == VMC_COMPRESSION_ZSTD ? "zstd" : "zlib",
+           c->size);
+    if (co->set_compat) {
+        printf(" compat=%s", co->compat_text);
+    }
+    if (c->backing_file) {
+        printf(" backing_file=%s backing_fmt=%s", c->backing_file,
+               vmc_format_name(c->backing_format));
+    }
+    printf(" lazy_refcounts=off refcount_bits=%u\n",
+           c->refcount_bits ? c->refcount_bits : 16);
+}
+
+/* Resolve the backing file, its format and the size. */
+static int
+create_backing(struct cli_create_opts *co, const char *path, bool unsafe)
+{
+    struct vmc_create_opts *c = &co->c;
+    struct vmc_error err = { 0 };
+    uint64_t size;
+    int r;
+
+    if (!co->backing_file || !co->backing_file[0]) {
+        c->backing_file = NULL;
+        return 0;
+    }
+    if (c->format == VMC_FMT_RAW) {
+        return cli_error("%s: backing file not supported for file format "
+                         "'raw'", path);
+    }
+    if (!co->backing_fmt) {
+        return cli_error("%s: Backing file specified without backing "
+                         "format", path);
+    }
+    if (cli_parse_format(co->backing_fmt, &c->backing_format)) {
+        return CLI_EXIT_FAIL;
+    }
+    c->backing_file = co->backing_file;
+    c->backing_unsafe = unsafe;
+    if (c->prealloc != VMC_PREALLOC_OFF && !c->extended_l2) {
+        return cli_error("%s: backing file and preallocation can only be "
+                         "used at the same time if extended_l2 is on", path);
+    }
+    if (unsafe) {
+        return 0;
+    }
+    r = vmc_backing_size(path, co->backing_file, co->backing_fmt, &size,
+                         &err);
+    if (r < 0) {
+        return cli_error_lib(&err, r);
+    }
+    if (!co->has_size) {
+        c->size = size;
+        co->has_size = true;
+    }
+    return 0;
+}
+
+int
+cmd_img_create(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        { "help", no_argument, NULL, OPT_HELP },
+        { NULL, 0, NULL, 0 },
+    };
+    static const char verb[] = "img create";
+    struct cli_create_opts co;
+    struct vmc_error err = { 0 };
+    const char *fmt = "raw", *path;
+    bool quiet = false, unsafe = false;
+    int c, r;
+
+    memset(&co, 0, sizeof(co));
+    vmc_create_opts_init(&co.c);
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":f:b:F:uo:qh", longopts,
+                            NULL)) != -1) {
+        switch (c) {
+        case 'f': fmt = optarg; break;
+        case 'b': co.backing_file = optarg; break;
+        case 'F': co.backing_fmt = optarg; break;
+        case 'u': unsafe = true; break;
+        case 'q': quiet = true; break;
+        case 'o':
+            if (cli_parse_create_options(&co, optarg)) {
+                return CLI_EXIT_FAIL;
+            }
+            break;
+        case 'h':
+        case OPT_HELP:
+            fputs(create_usage, stdout);
+            return CLI_EXIT_OK;
+        default:
+            return cli_getopt_error(verb, c, argv);
+        }
+    }
+    if (optind >= argc) {
+        return cli_usage_error(verb, "expecting image file name");
+    }
+    if (argc - optind > 2) {
+        return cli_usage_error(verb, "unexpected argument '%s'",
+                               argv[optind + 2]);
+    }
+    path = argv[optind];
+    if (cli_parse_format(fmt, &co.c.format)) {
+        return CLI_EXIT_FAIL;
+    }
+    if (optind + 1 < argc) {
+        if (cli_parse_size(argv[optind + 1], &co.c.size, "image size")) {
+            return CLI_EXIT_FAIL;
+        }
+        co.has_size = true;
+    }
+    r = cli_check_create_options(&co, path);
+    if (r == 0) {
+        r = create_backing(&co, path, unsafe);
+    }
+    if (r) {
+        return r;
+    }
+    if (!co.has_size) {
+        return cli_error("%s: image creation needs a size parameter", path);
+    }
+    if (!quiet) {
+        print_formatting(path, &co);
+        fflush(stdout);
+    }
+    r = vmc_image_create(path, &co.c, &err);
+    if (r < 0) {
+        return cli_error_lib(&err, r);
+    }
+    return CLI_EXIT_OK;
+}
+
+/* ------------------------------------------------------------- resize */
+
+static const char resize_usage[] =
+    "usage: " CLI_NAME " img resize [-q] [-f fmt] [--shrink] "
+    "[--backing-fmt fmt] filename [+|-]size\n"
+    "\n"
+    "Change the virtual size of an image. A leading + or - makes the size\n"
+    "relative to the current one; shrinking needs --shrink.\n";
+
+/* Parse "[+|-]size" against @cur into *@out. */
+static int
+parse_new_size(const char *s, uint64_t cur, uint64_t *out)
+{
+    uint64_t v;
+    int sign = 0;
+
+    if (*s == '+' || *s == '-') {
+        sign = *s == '+' ? 1 : -1;
+        s++;
+    }
+    if (cli_parse_size(s, &v, "image size")) {
+        return CLI_EXIT_FAIL;
+    }
+    if (sign > 0) {
+        if (v > INT64_MAX - cur) {
+            return cli_error("new image size is too large");
+        }
+        v += cur;
+    } else if (sign < 0) {
+        if (v >= cur) {
+            return cli_error("new image size must be positive");
+        }
+        v = cur - v;
+    }
+    if (v == 0) {
+        return cli_error("new image size must be positive");
+    }
+    *out = v;
+    return 0;
+}
+
+int
+cmd_img_resize(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        { "help", no_argument, NULL, OPT_HELP },
+        { "shrink", no_argument, NULL, OPT_SHRINK },
+        { "backing-fmt", required_argument, NULL, OPT_BACKING_FMT },
+        { "max-depth", required_argument, NULL, OPT_MAX_DEPTH },
+        { NULL, 0, NULL, 0 },
+    };
+    static const char verb[] = "img resize";
+    struct cli_open open_opts = { 0 };
+    struct vmc_error err = { 0 };
+    struct vmc_image *img = NULL;
+    bool quiet = false, shrink = false;
+    const char *size_arg;
+    uint64_t cur, size = 0;
+    int c, r, i;
+
+    /* The size is taken off the end first so that "-1G" is not parsed
+     * as an option. */
+    for (i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            fputs(resize_usage, stdout);
+            return CLI_EXIT_OK;
+        }
+    }
+    if (argc < 3) {
+        return cli_usage_error(verb, "not enough arguments");
+    }
+    size_arg = argv[--argc];
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":f:q", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'f': open_opts.format = optarg; break;
+        case 'q': quiet = true; break;
+        case OPT_SHRINK: shrink = true; break;
+        case OPT_BACKING_FMT:
+        case OPT_MAX_DEPTH:
+            if (cli_open_option(&open_opts, c, optarg, verb)) {
+                return CLI_EXIT_FAIL;
+            }
+            break;
+        default:
+            return cli_getopt_error(verb, c, argv);
+        }
+    }
+    if (optind + 1 != argc) {
+        return cli_usage_error(verb, optind >= argc ? "expecting image file "
+                               "name" : "too many arguments");
+    }
+    r = cli_open_image(&img, argv[optind], &open_opts, VMC_OPEN_RDWR);
+    if (r) {
+        return r;
+    }
+    cur = vmc_image_size(img);
+    r = parse_new_size(size_arg, cur, &size);
+    if (r) {
+        goto out;
+    }
+    if (size < cur) {
+        if (!shrink) {
+            r = cli_error("use the --shrink option to perform a shrink "
+                          "operation");
+            goto out;
+        }
+        cli_warn("shrinking an image will delete all data beyond the "
+                 "shrunken image's end; make sure there is no important "
+                 "data there");
+    }
+    r = vmc_image_resize(img, size, &err);
+    if (r < 0) {
+        r = cli_error_lib(&err, r);
+        goto out;
+    }
+    r = vmc_image_close(img);
+    img = NULL;
+    if (r < 0) {
+        r = cli_error("error while closing '%s': %s", argv[optind],
+                      strerror(-r));
+        goto out;
+    }
+    if (!quiet) {
+        printf("Image resized.\n");
+    }
+out:
+    vmc_image_close(img);
+    return r;
+}

@@ -1,0 +1,471 @@
+/*
+ * convert.c - the full clone: copy the guest view of a source chain into
+ * a new (or existing) target image, like `qemu-img convert`.
+ *
+ * The source is walked in chunks of up to 2 MiB aligned to the target's
+ * cluster size. Each chunk is split into runs by block status:
+ *   SKIP  not allocated in the source's top layer while the target has a
+ *         backing file (-B): left unallocated so the backing shows through;
+ *   ZERO  reads as zeros: nothing to do in a fresh target without backing,
+ *         write_zeroes otherwise, real zeros with sparse_size 0;
+ *   DATA  read, and written except for zero runs of at least sparse_size
+ *         bytes (trimmed to whole target clusters), which are handled as
+ *         ZERO.
+ * With compression every target cluster is written whole with
+ * vmc_image_write_compressed().
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "ops/ops-internal.h"
+
+enum run_kind {
+    RUN_SKIP,
+    RUN_ZERO,
+    RUN_DATA,
+};
+
+struct conv {
+    struct vmc_image *src;
+    struct vmc_image *dst;
+    const struct vmc_convert_opts *o;
+    struct vmc_error *err;
+    const char *dst_name;
+    uint64_t size;          /* bytes to copy: the source's size */
+    uint64_t cluster;       /* target cluster size */
+    uint64_t chunk;         /* walk unit, a multiple of @cluster */
+    bool top_only;          /* -B: copy what the source's top defines */
+    bool fresh_zero;        /* target reads as zeros, no backing */
+    uint8_t *buf;           /* @chunk bytes */
+    uint8_t *zbuf;          /* @chunk zero bytes (sparse_size 0) */
+    /* Cached run from the last block status call. */
+    uint64_t run_off;
+    uint64_t run_len;
+    enum run_kind run_kind;
+    struct ops_progress progress;
+};
+
+void
+vmc_convert_opts_init(struct vmc_convert_opts *o)
+{
+    memset(o, 0, sizeof(*o));
+    vmc_create_opts_init(&o->create);
+    o->sparse_size = 4096;
+}
+
+static int
+src_error(struct conv *c, int r, const char *what, uint64_t off)
+{
+    return vmc_error_set(c->err, r, "error while %s '%s' at offset %llu: %s",
+                         what, vmc_image_filename(c->src),
+                         (unsigned long long)off, strerror(-r));
+}
+
+static int
+dst_error(struct conv *c, int r, uint64_t off)
+{
+    return vmc_error_set(c->err, r, "error while writing '%s' at offset "
+                         "%llu: %s", c->dst_name, (unsigned long long)off,
+                         strerror(-r));
+}
+
+/* Classify the source at @off (at most @len bytes) into c->run_*. */
+static int
+query_run(struct conv *c, uint64_t off, uint64_t len)
+{
+    struct vmc_block_status bs;
+    struct vmc_image *backing;
+    int r;
+
+    r = vmc_image_block_status(c->src, off, len, !c->top_only, &bs);
+    if (r == 0 && (bs.length == 0 || bs.length > len)) {
+        r = -EIO;
+    }
+    if (r < 0) {
+        return src_error(c, r, "reading the metadata of", off);
+    }
+    c->run_off = off;
+    c->run_len = bs.length;
+    if (bs.flags & VMC_BS_ZERO) {
+        c->run_kind = RUN_ZERO;
+    } else if (!c->top_only || (bs.flags & VMC_BS_ALLOCATED)) {
+        c->run_kind = RUN_DATA;
+    } else {
+        /* Undefined in the top layer: the target's backing supplies it,
+         * except past the end of the source's backing (zeros). */
+        backing = vmc_image_backing(c->src);
+        if (backing && off < vmc_image_size(backing)) {
+            c->run_kind = RUN_SKIP;
+            c->run_len = ops_min(c->run_len, vmc_image_size(backing) - off);
+        } else {
+            c->run_kind = RUN_ZERO;
+        }
+    }
+    return 0;
+}
+
+/* The run covering @off, clipped to @end: sets *kind and *n. */
+static int
+next_run(struct conv *c, uint64_t off, uint64_t end, enum run_kind *kind,
+         uint64_t *n)
+{
+    int r;
+
+    if (off < c->run_off || off >= c->run_off + c->run_len) {
+        r = query_run(c, off, c->size - off);
+        if (r < 0) {
+            return r;
+        }
+    }
+    *kind = c->run_kind;
+    *n = ops_min(end, c->run_off + c->run_len) - off;
+    return 0;
+}
+
+static int
+write_data(struct conv *c, const uint8_t *buf, uint64_t off, uint64_t n)
+{
+    int r = vmc_image_write(c->dst, buf, off, n, 0);
+
+    return r < 0 ? dst_error(c, r, off) : 0;
+}
+
+/* Make [off, off+n) of the target read as zeros. */
+static int
+write_zero_range(struct conv *c, uint64_t off, uint64_t n)
+{
+    int r;
+
+    if (c->o->sparse_size == 0) {
+        /* Fully allocated target: write real zeros. */
+        while (n > 0) {
+            uint64_t len = ops_min(n, c->chunk);
+
+            r = write_data(c, c->zbuf, off, len);
+            if (r < 0) {
+                return r;
+            }
+            off += len;
+            n -= len;
+        }
+        return 0;
+    }
+    if (c->fresh_zero) {
+        return 0;
+    }
+    r = vmc_image_write_zeroes(c->dst, off, n, VMC_WRITE_MAY_UNMAP);
+    return r < 0 ? dst_error(c, r, off) : 0;
+}
+
+/*
+ * Write @n bytes of @buf at @off, handling zero runs of at least
+ * sparse_size bytes (reduced to whole target clusters) as zero ranges.
+ */
+static int
+write_sparse(struct conv *c, const uint8_t *buf, uint64_t off, uint64_t n)
+{
+    uint64_t pos = 0, data_start = 0;
+    int r;
+
+    if (c->o->sparse_size == 0) {
+        return write_data(c, buf, off, n);
+    }
+    while (pos < n) {
+        bool zero;
+        uint64_t len = ops_sector_run(buf + pos, n - pos, &zero);
+        uint64_t za = ops_align_up(off + pos, c->cluster) - off;
+        uint64_t zb = ops_align_down(off + pos + len, c->cluster) - off;
+
+        if (off + pos + len == c->size) {
+            zb = pos + len;     /* the image end counts as aligned */
+        }
+        if (zero && len >= c->o->sparse_size && zb > za &&
+            zb - za >= c->o->sparse_size) {
+            if (za > data_start) {
+                r = write_data(c, buf + data_start, off + data_start,
+                               za - data_start);
+                if (r < 0) {
+                    return r;
+                }
+            }
+            r = write_zero_range(c, off + za, zb - za);
+            if (r < 0) {
+                return r;
+            }
+            data_start = zb;
+        }
+        pos += len;
+    }
+    if (n > data_start) {
+        return write_data(c, buf + data_start, off + data_start,
+                          n - data_start);
+    }
+    return 0;
+}
+
+static int
+read_src(struct conv *c, uint8_t *buf, uint64_t off, uint64_t n)
+{
+    int r = vmc_image_read(c->src, buf, off, n);
+
+    return r < 0 ? src_error(c, r, "reading", off) : 0;
+}
+
+/* Copy [off, end) (within one chunk) without compression. */
+static int
+copy_plain(struct conv *c, uint64_t off, uint64_t end)
+{
+    enum run_kind kind;
+    uint64_t n;
+    int r;
+
+    while (off < end) {
+        r = next_run(c, off, end, &kind, &n);
+        if (r < 0) {
+            return r;
+        }
+        switch (kind) {
+        case RUN_SKIP:
+            break;
+        case RUN_ZERO:
+            r = write_zero_range(c, off, n);
+            break;
+        case RUN_DATA:
+            r = read_src(c, c->buf, off, n);
+            if (r == 0) {
+                r = write_sparse(c, c->buf, off, n);
+            }
+            break;
+        }
+        if (r < 0) {
+            return r;
+        }
+        off += n;
+    }
+    return 0;
+}
+
+/* Copy the target cluster [off, end) compressed. */
+static int
+copy_cluster_compressed(struct conv *c, uint64_t off, uint64_t end)
+{
+    bool any_skip = false, any_data = false, all_skip = true;
+    enum run_kind kind;
+    uint64_t pos, n;
+    int r;
+
+    for (pos = off; pos < end; pos += n) {
+        r = next_run(c, pos, end, &kind, &n);
+        if (r < 0) {
+            return r;
+        }
+        any_skip |= kind == RUN_SKIP;
+        any_data |= kind == RUN_DATA;
+        all_skip &= kind == RUN_SKIP;
+    }
+    if (all_skip) {
+        return 0;
+    }
+    if (any_data || any_skip || c->o->sparse_size == 0) {
+        r = read_src(c, c->buf, off, end - off);
+        if (r < 0) {
+            return r;
+        }
+        if (any_skip || c->o->sparse_size == 0 ||
+            !ops_is_zero(c->buf, end - off)) {
+            r = vmc_image_write_compressed(c->dst, c->buf, off, end - off);
+            return r < 0 ? dst_error(c, r, off) : 0;
+        }
+    }
+    return write_zero_range(c, off, end - off);
+}
+
+static int
+copy_all(struct conv *c)
+{
+    uint64_t off, end, pos;
+    int r;
+
+    for (off = 0; off < c->size; off = end) {
+        end = ops_min(c->size, ops_align_down(off, c->chunk) + c->chunk);
+        if (c->o->compress) {
+            for (pos = off; pos < end; pos += c->cluster) {
+                r = copy_cluster_compressed(c, pos,
+                                            ops_min(end, pos + c->cluster));
+                if (r < 0) {
+                    return r;
+                }
+            }
+        } else {
+            r = copy_plain(c, off, end);
+            if (r < 0) {
+                return r;
+            }
+        }
+        ops_progress_add(&c->progress, end - off);
+    }
+    return 0;
+}
+
+/* Refuse a target that is the source or one of its backing files: it
+ * would be truncated before the copy starts. */
+static int
+check_not_source(struct conv *c)
+{
+    const struct vmc_image *layer;
+    struct stat dst_st, st;
+
+    if (stat(c->dst_name, &dst_st) < 0) {
+        return 0;
+    }
+    for (layer = c->src; layer; layer = vmc_image_backing(layer)) {
+        if (stat(vmc_image_filename(layer), &st) == 0 &&
+            st.st_dev == dst_st.st_dev && st.st_ino == dst_st.st_ino) {
+            return vmc_error_set(c->err, -EINVAL, "target '%s' is the source "
+                                 "image or one of its backing files",
+                                 c->dst_name);
+        }
+    }
+    return 0;
+}
+
+static int
+check_opts(struct conv *c)
+{
+    const struct vmc_convert_opts *o = c->o;
+
+    if (o->sparse_size % OPS_SECTOR) {
+        return vmc_error_set(c->err, -EINVAL, "sparse size %llu is not a "
+                             "multiple of 512",
+                             (unsigned long long)o->sparse_size);
+    }
+    if (o->backing_file && o->no_create) {
+        return vmc_error_set(c->err, -EINVAL, "a backing file cannot be "
+                             "set on an existing target");
+    }
+    if (o->no_create) {
+        return 0;
+    }
+    if (o->create.format == VMC_FMT_RAW && o->backing_file) {
+        return vmc_error_set(c->err, -ENOTSUP, "backing file not supported "
+                             "for file format 'raw'");
+    }
+    if (o->create.format == VMC_FMT_RAW && o->compress) {
+        return vmc_error_set(c->err, -ENOTSUP, "compression not supported "
+                             "for file format 'raw'");
+    }
+    if (o->backing_file &&
+        vmc_format_from_name(o->backing_format) == VMC_FMT_AUTO) {
+        return vmc_error_set(c->err, -EINVAL, "use of backing file requires "
+                             "explicit backing format");
+    }
+    return 0;
+}
+
+/* Create (unless -n) and open the target read-write. */
+static int
+open_target(struct conv *c)
+{
+    const struct vmc_convert_opts *o = c->o;
+    struct vmc_create_opts co = o->create;
+    struct vmc_open_opts oo = {
+        .format = o->create.format,
+        .flags = VMC_OPEN_RDWR,
+        .backing_format = o->target_backing_format,
+    };
+    int r;
+
+    if (!o->no_create) {
+        co.size = c->size;
+        co.backing_file = o->backing_file;
+        co.backing_format = o->backing_file ?
+                            vmc_format_from_name(o->backing_format) :
+                            VMC_FMT_AUTO;
+        co.backing_unsafe = false;
+        r = vmc_image_create(c->dst_name, &co, c->err);
+        if (r < 0) {
+            return r;
+        }
+    }
+    r = vmc_image_open(&c->dst, c->dst_name, &oo, c->err);
+    if (r < 0) {
+        return r;
+    }
+    if (o->no_create && vmc_image_size(c->dst) < c->size) {
+        return vmc_error_set(c->err, -EINVAL, "output file '%s' is smaller "
+                             "than input file", c->dst_name);
+    }
+    return 0;
+}
+
+static int
+setup_buffers(struct conv *c)
+{
+    uint64_t cs = vmc_image_cluster_size(c->dst);
+
+    if (!ops_is_power_of_2(cs) || cs > 64u * 1024 * 1024) {
+        cs = 4096;
+    }
+    c->cluster = cs;
+    c->chunk = ops_max(cs, OPS_BUF_SIZE);
+    c->buf = malloc(c->chunk);
+    if (c->o->sparse_size == 0) {
+        c->zbuf = calloc(1, c->chunk);
+    }
+    if (!c->buf || (c->o->sparse_size == 0 && !c->zbuf)) {
+        return vmc_error_set(c->err, -ENOMEM, "out of memory");
+    }
+    return 0;
+}
+
+int
+vmc_convert(struct vmc_image *src, const char *dst,
+            const struct vmc_convert_opts *o, struct vmc_error *err)
+{
+    struct conv c = {
+        .src = src,
+        .o = o,
+        .err = err,
+        .dst_name = dst,
+        .size = vmc_image_size(src),
+        .top_only = o->backing_file != NULL,
+        .fresh_zero = !o->no_create && !o->backing_file,
+    };
+    int r, r2;
+
+    r = check_opts(&c);
+    if (r == 0) {
+        r = check_not_source(&c);
+    }
+    if (r == 0) {
+        r = open_target(&c);
+    }
+    if (r == 0) {
+        r = setup_buffers(&c);
+    }
+    if (r < 0) {
+        goto out;
+    }
+    ops_progress_init(&c.progress, o->progress, o->opaque, c.size);
+    r = copy_all(&c);
+    if (r < 0) {
+        goto out;
+    }
+    r = vmc_image_flush(c.dst);
+    if (r < 0) {
+        vmc_error_set(err, r, "cannot flush '%s': %s", dst, strerror(-r));
+        goto out;
+    }
+    ops_progress_finish(&c.progress);
+out:
+    r2 = vmc_image_close(c.dst);
+    if (r == 0 && r2 < 0) {
+        r = vmc_error_set(err, r2, "cannot close '%s': %s", dst,
+                          strerror(-r2));
+    }
+    free(c.buf);
+    free(c.zbuf);
+    return r;
+}
