@@ -41,12 +41,14 @@ find_base(struct commit *c, const struct vmc_commit_opts *o)
 }
 
 /* Grow the base to the top's size; keep the new area reading as zeros
- * even if the base has a longer backing file of its own. */
+ * where the base's own backing file would show through. */
 static int
 grow_base(struct commit *c)
 {
     uint64_t old = vmc_image_size(c->base);
     uint64_t size = vmc_image_size(c->top);
+    struct vmc_image *below;
+    uint64_t end;
     int r;
 
     if (size <= old) {
@@ -57,8 +59,10 @@ grow_base(struct commit *c)
         vmc_error_prepend(c->err, "cannot grow the base image");
         return r;
     }
-    if (vmc_image_backing(c->base)) {
-        r = vmc_image_write_zeroes(c->base, old, size - old, 0);
+    below = vmc_image_backing(c->base);
+    end = below ? ops_min(size, vmc_image_size(below)) : 0;
+    if (end > old) {
+        r = vmc_image_write_zeroes(c->base, old, end - old, 0);
         if (r < 0) {
             return vmc_error_set(c->err, r, "error while writing '%s' at "
                                  "offset %llu: %s",

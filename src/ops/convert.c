@@ -71,12 +71,42 @@ dst_error(struct conv *c, int r, uint64_t off)
                          strerror(-r));
 }
 
+static uint64_t
+backing_size(const struct vmc_image *img)
+{
+    const struct vmc_image *b = vmc_image_backing(img);
+
+    return b ? vmc_image_size(b) : 0;
+}
+
+/*
+ * The source's top layer does not define the run at @off (-B mode). Below
+ * the end of the source's backing file, the target's backing supplies the
+ * same data: skip. Past it the source reads zeros; the target must too,
+ * which it does by itself past the end of its own backing file.
+ */
+static void
+classify_undefined(struct conv *c, uint64_t off)
+{
+    uint64_t src_end = backing_size(c->src);
+    uint64_t dst_end = backing_size(c->dst);
+
+    if (off < src_end) {
+        c->run_kind = RUN_SKIP;
+        c->run_len = ops_min(c->run_len, src_end - off);
+    } else if (off >= dst_end) {
+        c->run_kind = RUN_SKIP;
+    } else {
+        c->run_kind = RUN_ZERO;
+        c->run_len = ops_min(c->run_len, dst_end - off);
+    }
+}
+
 /* Classify the source at @off (at most @len bytes) into c->run_*. */
 static int
 query_run(struct conv *c, uint64_t off, uint64_t len)
 {
     struct vmc_block_status bs;
-    struct vmc_image *backing;
     int r;
 
     r = vmc_image_block_status(c->src, off, len, !c->top_only, &bs);
@@ -88,20 +118,12 @@ query_run(struct conv *c, uint64_t off, uint64_t len)
     }
     c->run_off = off;
     c->run_len = bs.length;
-    if (bs.flags & VMC_BS_ZERO) {
+    if (c->top_only && !(bs.flags & VMC_BS_ALLOCATED)) {
+        classify_undefined(c, off);
+    } else if (bs.flags & VMC_BS_ZERO) {
         c->run_kind = RUN_ZERO;
-    } else if (!c->top_only || (bs.flags & VMC_BS_ALLOCATED)) {
-        c->run_kind = RUN_DATA;
     } else {
-        /* Undefined in the top layer: the target's backing supplies it,
-         * except past the end of the source's backing (zeros). */
-        backing = vmc_image_backing(c->src);
-        if (backing && off < vmc_image_size(backing)) {
-            c->run_kind = RUN_SKIP;
-            c->run_len = ops_min(c->run_len, vmc_image_size(backing) - off);
-        } else {
-            c->run_kind = RUN_ZERO;
-        }
+        c->run_kind = RUN_DATA;
     }
     return 0;
 }

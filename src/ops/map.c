@@ -53,9 +53,10 @@ vmc_map_status(struct vmc_image *img, uint64_t offset, uint64_t len,
     /* Undefined everywhere below this point: reads as zeros. */
     e->zero = !e->present || (bs.flags & VMC_BS_ZERO);
     e->data = e->present && (bs.flags & VMC_BS_DATA);
-    /* Like qemu-img, no host offset for compressed data. */
-    if (e->present && (bs.flags & VMC_BS_OFFSET) &&
-        !(bs.flags & VMC_BS_COMPRESSED)) {
+    /* Like qemu-img, no host offset for compressed data; an offset is
+     * shown even for a range the layer leaves to its (absent) backing
+     * file when the layer has preallocated space for it. */
+    if ((bs.flags & VMC_BS_OFFSET) && !(bs.flags & VMC_BS_COMPRESSED)) {
         e->has_offset = true;
         e->offset = bs.host_offset;
         e->filename = vmc_image_filename(bs.layer ? bs.layer : layer);
