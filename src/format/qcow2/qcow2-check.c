@@ -399,6 +399,9 @@ check_pass(struct qcow2_state *s, unsigned repair, struct check_ctx *c)
             res->check_errors++;
             continue;
         }
+        if (stored) {
+            highest = MAX(highest, i);   /* leaked clusters count too */
+        }
         if (stored == want) {
             continue;
         }

@@ -257,7 +257,7 @@ lookup(struct qcow2_state *s, uint64_t off, uint64_t len, struct mapping *m)
         if (first) {
             m->type = type;
             m->entry = entry;
-            m->host = (type == QC_NORMAL || (type == QC_ZERO && !s->ext_l2 &&
+            m->host = (type == QC_NORMAL || (type == QC_ZERO &&
                        (entry & L2E_OFFSET_MASK))) ? host : 0;
             first = false;
             if (type == QC_COMPRESSED || type == QC_INVALID) {
@@ -276,8 +276,7 @@ lookup(struct qcow2_state *s, uint64_t off, uint64_t len, struct mapping *m)
                 !(entry & L2E_OFFSET_MASK && host == m->host + (pos - off))) {
                 break;
             }
-            if (type == QC_ZERO && !m->host && !s->ext_l2 &&
-                (entry & L2E_OFFSET_MASK)) {
+            if (type == QC_ZERO && !m->host && (entry & L2E_OFFSET_MASK)) {
                 break;
             }
         }
