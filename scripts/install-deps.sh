@@ -1,0 +1,26 @@
+#!/bin/bash
+# install-deps.sh - install what vmclone needs on Debian 12 (as root, via
+# apt-get), skipping packages that are already installed.
+#   meson ninja-build pkg-config gcc   build
+#   zlib1g-dev                         deflate-compressed qcow2 clusters
+#   libzstd-dev                        zstd-compressed qcow2 clusters
+#   libjson-c-dev                      --output=json
+#   qemu-utils                         qemu-img/qemu-io: the test oracle
+#   clang-14                           libFuzzer build of the fuzz target
+#   python3                            test helpers (JSON filters, patching)
+set -u
+pkgs="meson ninja-build pkg-config gcc zlib1g-dev libzstd-dev libjson-c-dev qemu-utils clang-14 python3 ${EXTRA_PKGS:-}"
+missing=
+for p in $pkgs; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+if [ "$(id -u)" != 0 ]; then
+    echo "missing packages:$missing" >&2
+    echo "run as root, or: sudo apt-get install -y$missing" >&2
+    exit 1
+fi
+echo "installing:$missing"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq && apt-get install -y -qq --no-install-recommends $missing >/dev/null ||
+    { echo "apt-get install failed" >&2; exit 1; }
