@@ -297,15 +297,11 @@ cmd_img_resize(int argc, char **argv)
     if (r) {
         goto out;
     }
-    if (size < cur) {
-        if (!shrink) {
-            r = cli_error("use the --shrink option to perform a shrink "
-                          "operation");
-            goto out;
-        }
-        cli_warn("shrinking an image will delete all data beyond the "
-                 "shrunken image's end; make sure there is no important "
-                 "data there");
+    if (size < cur && !shrink) {
+        r = cli_error("use the --shrink option to perform a shrink "
+                      "operation (it deletes all data beyond the new end "
+                      "of the image)");
+        goto out;
     }
     r = vmc_image_resize(img, size, &err);
     if (r < 0) {

@@ -186,13 +186,15 @@ do_read(struct vmc_image *img, const struct io_cmd *cmd, uint8_t *buf)
             mismatch = buf[i] != (uint8_t)cmd->pattern;
         }
     }
+    /* qemu-io reports the mismatch before the summary line. */
+    r = 0;
+    if (mismatch) {
+        r = cli_error("Pattern verification failed at offset %" PRIu64
+                      ", %" PRIu64 " bytes", off, len);
+    }
     printf("read %" PRIu64 "/%" PRIu64 " bytes at offset %" PRIu64 "\n",
            len, len, off);
-    if (mismatch) {
-        return cli_error("Pattern verification failed at offset %" PRIu64
-                         ", %" PRIu64 " bytes", off, len);
-    }
-    return 0;
+    return r;
 }
 
 static int
