@@ -934,6 +934,19 @@ qcow2_block_status(struct vmc_image *img, uint64_t off, uint64_t len,
     case QC_NORMAL:
         out->flags = VMC_BS_ALLOCATED | VMC_BS_DATA | VMC_BS_OFFSET;
         out->host_offset = m.host;
+        if (s->sparse_file) {
+            /* Preallocated clusters that were never written are holes in
+             * the host file: they read as zeros (qemu-img map says so). */
+            bool is_data = true;
+            uint64_t run = m.length;
+            if (hio_data_run(s->f, m.host, m.length, &is_data, &run) == 0 &&
+                run > 0) {
+                out->length = run;
+                if (!is_data) {
+                    out->flags |= VMC_BS_ZERO;
+                }
+            }
+        }
         break;
     case QC_ZERO:
         out->flags = VMC_BS_ALLOCATED | VMC_BS_ZERO;

@@ -672,6 +672,13 @@ qcow2_open(struct vmc_image *img, unsigned flags, struct vmc_error *err)
         goto fail;
     }
     s->dcache_entry = 0;
+    {
+        uint64_t flen = 0, alloc = 0;
+        if (hio_length(s->f, &flen) == 0 &&
+            hio_allocated_bytes(s->f, &alloc) == 0) {
+            s->sparse_file = alloc + s->cluster_size < flen;
+        }
+    }
     /* Cache up to 32 MiB of L2 tables, like QEMU's default. */
     s->l2_cache_max = MAX(4, (32ull << 20) / s->cluster_size);
     r = qcow2_refcount_init(s);

@@ -168,6 +168,8 @@ struct qcow2_state {
     size_t nmeta;
     bool meta_valid;
 
+    bool sparse_file;        /* host file has holes (preallocation) */
+
     bool corrupt;
 };
 
