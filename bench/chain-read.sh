@@ -1,0 +1,26 @@
+#!/bin/bash
+# chain-read: 4 KiB reads (qd 1) through backing chains of depth 1, 16
+# and 64, ours (bench/vmc-bench on libvmclone) vs `qemu-img bench`, same
+# pattern: N reads 62.5 MiB apart (step 65540096, so they land in
+# different clusters and wrap around the disk).  Whole-process times.
+. "$(dirname "$0")/common.sh"
+make_base
+N=${BENCH_READS:-20000}
+STEP=65540096
+for depth in 1 16 64; do
+    if [ ! -f chain$depth/l$depth.qcow2 ]; then
+        rm -rf chain$depth; mkdir chain$depth
+        prev=../base.qcow2
+        for d in $(seq 1 $depth); do
+            qemu-img create -q -f qcow2 -b "$prev" -F qcow2 chain$depth/l$d.qcow2
+            # each layer owns 4 clusters of its own
+            qemu-io -f qcow2 $(for k in 1 2 3 4; do echo "-c"; echo "write -P $d $(( (d * 4 + k) * 37 % (VSIZE_MB / 2) ))M 64k"; done) \
+                chain$depth/l$d.qcow2 >/dev/null
+            prev=l$d.qcow2
+        done
+    fi
+    top=chain$depth/l$depth.qcow2
+    $AB --title "4 KiB reads, qd1, $N reads, chain depth $depth" \
+        "qemu-img bench=qemu-img bench -f qcow2 -c $N -s 4k -S $STEP -d 1 -t writeback $top" \
+        "vmc-bench=$VBENCH -f qcow2 -c $N -s 4k -S $STEP $top"
+done
