@@ -123,8 +123,13 @@ struct cli_create_opts {
     bool set_qcow2_only;         /* a qcow2-only option was given */
     const char *qcow2_only_name;
     bool set_compat;
+    char *bufs[16];              /* owned copies of the -o lists */
+    unsigned nbufs;
 };
+/* Parse one -o list; the strings it points to live in @co until
+ * cli_create_opts_release(). */
 int cli_parse_create_options(struct cli_create_opts *co, const char *list);
+void cli_create_opts_release(struct cli_create_opts *co);
 /* Check @co against its format (exit status on error). */
 int cli_check_create_options(const struct cli_create_opts *co,
                              const char *path);

@@ -352,16 +352,20 @@ apply_create_option(struct cli_create_opts *co, char *kv)
 int
 cli_parse_create_options(struct cli_create_opts *co, const char *list)
 {
-    char *copy = strdup(list);
+    char *copy;
     char *p, *start, *out;
     int r = 0;
 
+    if (co->nbufs == sizeof(co->bufs) / sizeof(co->bufs[0])) {
+        return cli_error("too many -o options");
+    }
+    copy = strdup(list);
     if (!copy) {
         return cli_error("out of memory");
     }
+    co->bufs[co->nbufs++] = copy;
     /* Split at single commas; ",," stands for a literal comma. The
-     * options keep pointers into @copy, which therefore lives until
-     * exit (one small allocation per -o). */
+     * options keep pointers into @copy, owned by @co. */
     start = out = p = copy;
     for (;;) {
         if (*p == ',' && p[1] == ',') {
@@ -388,6 +392,14 @@ cli_parse_create_options(struct cli_create_opts *co, const char *list)
         *out++ = *p++;
     }
     return 0;
+}
+
+void
+cli_create_opts_release(struct cli_create_opts *co)
+{
+    while (co->nbufs > 0) {
+        free(co->bufs[--co->nbufs]);
+    }
 }
 
 int

@@ -151,11 +151,10 @@ convert_setup(struct convert_args *a, struct vmc_convert_opts *o,
     return 0;
 }
 
-int
-cmd_img_convert(int argc, char **argv)
+static int
+convert_main(struct convert_args *a, int argc, char **argv)
 {
     static const char verb[] = "img convert";
-    struct convert_args a;
     struct vmc_convert_opts o;
     struct cli_progress progress;
     struct vmc_error err = { 0 };
@@ -163,23 +162,21 @@ cmd_img_convert(int argc, char **argv)
     const char *dst;
     int r;
 
-    memset(&a, 0, sizeof(a));
-    vmc_create_opts_init(&a.co.c);
-    r = convert_parse(&a, argc, argv, verb);
+    r = convert_parse(a, argc, argv, verb);
     if (r) {
         return r < 0 ? CLI_EXIT_OK : r;
     }
     dst = argv[optind + 1];
     vmc_convert_opts_init(&o);
-    r = convert_setup(&a, &o, dst);
+    r = convert_setup(a, &o, dst);
     if (r) {
         return r;
     }
-    r = cli_open_image(&src, argv[optind], &a.src_open, 0);
+    r = cli_open_image(&src, argv[optind], &a->src_open, 0);
     if (r) {
         return r;
     }
-    cli_progress_start(&progress, a.progress && !a.quiet);
+    cli_progress_start(&progress, a->progress && !a->quiet);
     o.progress = cli_progress_cb;
     o.opaque = &progress;
     r = vmc_convert(src, dst, &o, &err);
@@ -188,6 +185,19 @@ cmd_img_convert(int argc, char **argv)
         r = cli_error_lib(&err, r);
     }
     vmc_image_close(src);
+    return r;
+}
+
+int
+cmd_img_convert(int argc, char **argv)
+{
+    struct convert_args a;
+    int r;
+
+    memset(&a, 0, sizeof(a));
+    vmc_create_opts_init(&a.co.c);
+    r = convert_main(&a, argc, argv);
+    cli_create_opts_release(&a.co);
     return r;
 }
 

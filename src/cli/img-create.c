@@ -120,33 +120,30 @@ create_backing(struct cli_create_opts *co, const char *path, bool unsafe)
     return 0;
 }
 
-int
-cmd_img_create(int argc, char **argv)
+static int
+create_main(struct cli_create_opts *co, int argc, char **argv)
 {
     static const struct option longopts[] = {
         { "help", no_argument, NULL, OPT_HELP },
         { NULL, 0, NULL, 0 },
     };
     static const char verb[] = "img create";
-    struct cli_create_opts co;
     struct vmc_error err = { 0 };
     const char *fmt = "raw", *path;
     bool quiet = false, unsafe = false;
     int c, r;
 
-    memset(&co, 0, sizeof(co));
-    vmc_create_opts_init(&co.c);
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":f:b:F:uo:qh", longopts,
                             NULL)) != -1) {
         switch (c) {
         case 'f': fmt = optarg; break;
-        case 'b': co.backing_file = optarg; break;
-        case 'F': co.backing_fmt = optarg; break;
+        case 'b': co->backing_file = optarg; break;
+        case 'F': co->backing_fmt = optarg; break;
         case 'u': unsafe = true; break;
         case 'q': quiet = true; break;
         case 'o':
-            if (cli_parse_create_options(&co, optarg)) {
+            if (cli_parse_create_options(co, optarg)) {
                 return CLI_EXIT_FAIL;
             }
             break;
@@ -166,34 +163,47 @@ cmd_img_create(int argc, char **argv)
                                argv[optind + 2]);
     }
     path = argv[optind];
-    if (cli_parse_format(fmt, &co.c.format)) {
+    if (cli_parse_format(fmt, &co->c.format)) {
         return CLI_EXIT_FAIL;
     }
     if (optind + 1 < argc) {
-        if (cli_parse_size(argv[optind + 1], &co.c.size, "image size")) {
+        if (cli_parse_size(argv[optind + 1], &co->c.size, "image size")) {
             return CLI_EXIT_FAIL;
         }
-        co.has_size = true;
+        co->has_size = true;
     }
-    r = cli_check_create_options(&co, path);
+    r = cli_check_create_options(co, path);
     if (r == 0) {
-        r = create_backing(&co, path, unsafe);
+        r = create_backing(co, path, unsafe);
     }
     if (r) {
         return r;
     }
-    if (!co.has_size) {
+    if (!co->has_size) {
         return cli_error("%s: image creation needs a size parameter", path);
     }
     if (!quiet) {
-        print_formatting(path, &co);
+        print_formatting(path, co);
         fflush(stdout);
     }
-    r = vmc_image_create(path, &co.c, &err);
+    r = vmc_image_create(path, &co->c, &err);
     if (r < 0) {
         return cli_error_lib(&err, r);
     }
     return CLI_EXIT_OK;
+}
+
+int
+cmd_img_create(int argc, char **argv)
+{
+    struct cli_create_opts co;
+    int r;
+
+    memset(&co, 0, sizeof(co));
+    vmc_create_opts_init(&co.c);
+    r = create_main(&co, argc, argv);
+    cli_create_opts_release(&co);
+    return r;
 }
 
 /* ------------------------------------------------------------- resize */
