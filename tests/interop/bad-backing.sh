@@ -38,7 +38,8 @@ chain_refused la.qcow2 'loop'
 chain_refused lb.qcow2 'loop'
 
 note "self loop"
-mk -b self.qcow2 -F qcow2 self.qcow2 1M
+mk self.qcow2 1M
+qemu-img rebase -u -f qcow2 -b self.qcow2 -F qcow2 self.qcow2
 chain_refused self.qcow2 'loop'
 
 note "loop through a symlink"
@@ -70,9 +71,9 @@ chain_refused deep/l300.qcow2 'deep|depth|too long|chain'
 # a chain within the cap opens fine ...
 ok vmc img io -f qcow2 deep/l200.qcow2 -c 'read -P 0 0 4k'
 # ... and --max-depth lowers the cap
-expect_fail vmc --max-depth 16 img io -f qcow2 deep/l20.qcow2 -c 'read 0 512'
+expect_fail vmc img io --max-depth 16 -f qcow2 deep/l20.qcow2 -c 'read 0 512'
 one_line "max-depth"; err_matches 'deep|depth|too long|chain'
-ok vmc --max-depth 32 img io -f qcow2 deep/l20.qcow2 -c 'read 0 512'
+ok vmc img io --max-depth 32 -f qcow2 deep/l20.qcow2 -c 'read 0 512'
 
 note "json: and protocol backing names"
 truncate -s 1M plain.raw
@@ -100,7 +101,7 @@ qemu-img info -f qcow2 nofmt.qcow2 | grep -q 'backing file format' &&
     fail "oracle: qemu-img still sees a backing format"
 chain_refused nofmt.qcow2 'format'
 # unless the user names the format
-ok vmc --backing-fmt qcow2 img io -f qcow2 nofmt.qcow2 -c 'read -P 0x5b 0 64k'
+ok vmc img io --backing-fmt qcow2 -f qcow2 nofmt.qcow2 -c 'read -P 0x5b 0 64k'
 
 note "recorded format is obeyed: a qcow2 base recorded as raw is read raw"
 mk -b nb-base.qcow2 -F raw asraw.qcow2 1M
