@@ -5,7 +5,7 @@
 #   usage: scripts/demo.sh [path/to/vm-clone] [workdir]
 set -eu
 VMC=$(realpath "${1:-build/src/cli/vm-clone}")
-dir=${2:-$(dirname "$VMC")/../../demo}
+dir=$(realpath -m "${2:-$(dirname "$VMC")/../../demo}")
 [ -x "$VMC" ] || { echo "demo: $VMC not built (run 'make run')" >&2; exit 1; }
 rm -rf "$dir"; mkdir -p "$dir"; cd "$dir"
 
