@@ -110,6 +110,9 @@ int cli_open_image(struct vmc_image **out, const char *path,
 int cli_parse_format(const char *name, enum vmc_format *out);
 /* Parse a byte count; @what names it in the message. */
 int cli_parse_size(const char *s, uint64_t *out, const char *what);
+/* Validate a qemu-img cache mode (-t/-T); accepted for compatibility
+ * and otherwise ignored. */
+int cli_check_cache_mode(const char *mode);
 /* Parse --output=human|json into *json. */
 int cli_parse_output(const char *s, bool *json);
 /* Parse -o key=value[,key=value] into create options. */

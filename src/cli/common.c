@@ -139,6 +139,22 @@ cli_parse_size(const char *s, uint64_t *out, const char *what)
 }
 
 int
+cli_check_cache_mode(const char *mode)
+{
+    static const char *const modes[] = {
+        "none", "off", "writeback", "writethrough", "directsync", "unsafe",
+    };
+    size_t i;
+
+    for (i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
+        if (!strcmp(mode, modes[i])) {
+            return 0;
+        }
+    }
+    return cli_error("invalid cache option '%s'", mode);
+}
+
+int
 cli_parse_output(const char *s, bool *json)
 {
     if (!strcmp(s, "json")) {

@@ -38,7 +38,7 @@ cmd_img_commit(int argc, char **argv)
     int c, r, r2;
 
     opterr = 0;
-    while ((c = getopt_long(argc, argv, ":f:b:dpqh", longopts,
+    while ((c = getopt_long(argc, argv, ":f:b:dpqt:h", longopts,
                             NULL)) != -1) {
         switch (c) {
         case 'f': open_opts.format = optarg; break;
@@ -46,6 +46,12 @@ cmd_img_commit(int argc, char **argv)
         case 'd': o.keep_top = true; break;
         case 'p': show_progress = true; break;
         case 'q': quiet = true; break;
+        case 't':
+        case 'T':
+            if (cli_check_cache_mode(optarg)) {
+                return CLI_EXIT_FAIL;
+            }
+            break;
         case OPT_BACKING_FMT:
         case OPT_MAX_DEPTH:
             if (cli_open_option(&open_opts, c, optarg, verb)) {
@@ -121,7 +127,7 @@ cmd_img_rebase(int argc, char **argv)
     int c, r, r2;
 
     opterr = 0;
-    while ((c = getopt_long(argc, argv, ":f:b:F:upqh", longopts,
+    while ((c = getopt_long(argc, argv, ":f:b:F:upqt:T:h", longopts,
                             NULL)) != -1) {
         switch (c) {
         case 'f': open_opts.format = optarg; break;
@@ -130,6 +136,12 @@ cmd_img_rebase(int argc, char **argv)
         case 'u': o.unsafe = true; break;
         case 'p': show_progress = true; break;
         case 'q': quiet = true; break;
+        case 't':
+        case 'T':
+            if (cli_check_cache_mode(optarg)) {
+                return CLI_EXIT_FAIL;
+            }
+            break;
         case OPT_BACKING_FMT:
         case OPT_MAX_DEPTH:
             if (cli_open_option(&open_opts, c, optarg, verb)) {

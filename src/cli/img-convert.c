@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli/cli.h"
@@ -27,9 +28,24 @@ static const char convert_usage[] =
     "  -S size         zero runs of at least size bytes are not written\n"
     "                  (default 4k; 0 writes everything)\n"
     "  -n              the output exists already: do not create it\n"
-    "  -o options      as for create\n";
+    "  -o options      as for create\n"
+    "  -t/-T cache, -m N, -W, -C are accepted for qemu-img compatibility\n"
+    "  and ignored.\n";
 
 #define MAX_SPARSE (16u * 1024 * 1024)
+
+/* -m N (parallel requests in qemu-img): checked, then ignored. */
+static int
+check_coroutines(const char *s)
+{
+    char *end;
+    long v = strtol(s, &end, 10);
+
+    if (end == s || *end || v < 1 || v > 16) {
+        return cli_error("invalid number of coroutines '%s' (1 to 16)", s);
+    }
+    return 0;
+}
 
 struct convert_args {
     struct cli_open src_open;
@@ -58,7 +74,7 @@ convert_parse(struct convert_args *a, int argc, char **argv,
     int c;
 
     opterr = 0;
-    while ((c = getopt_long(argc, argv, ":f:O:B:F:co:S:npqUh", longopts,
+    while ((c = getopt_long(argc, argv, ":f:O:B:F:co:S:npqUt:T:m:WCh", longopts,
                             NULL)) != -1) {
         switch (c) {
         case 'f': a->src_open.format = optarg; break;
@@ -76,6 +92,20 @@ convert_parse(struct convert_args *a, int argc, char **argv,
                 return CLI_EXIT_FAIL;
             }
             break;
+        case 't':
+        case 'T':
+            if (cli_check_cache_mode(optarg)) {
+                return CLI_EXIT_FAIL;
+            }
+            break;
+        case 'm':
+            if (check_coroutines(optarg)) {
+                return CLI_EXIT_FAIL;
+            }
+            break;
+        case 'W':
+        case 'C':
+            break;      /* out-of-order writes, copy offloading: no-ops */
         case OPT_BACKING_FMT:
         case OPT_MAX_DEPTH:
             if (cli_open_option(&a->src_open, c, optarg, verb)) {
@@ -261,7 +291,7 @@ cmd_img_compare(int argc, char **argv)
     int c, r;
 
     opterr = 0;
-    while ((c = getopt_long(argc, argv, ":f:F:spqUh", longopts,
+    while ((c = getopt_long(argc, argv, ":f:F:spqUT:h", longopts,
                             NULL)) != -1) {
         switch (c) {
         case 'f': open1.format = optarg; break;
@@ -270,6 +300,12 @@ cmd_img_compare(int argc, char **argv)
         case 'p': show_progress = true; break;
         case 'q': quiet = true; break;
         case 'U': open1.force_share = true; break;
+        case 't':
+        case 'T':
+            if (cli_check_cache_mode(optarg)) {
+                return CLI_EXIT_FAIL;
+            }
+            break;
         case OPT_BACKING_FMT:
         case OPT_MAX_DEPTH:
             if (cli_open_option(&open1, c, optarg, verb)) {

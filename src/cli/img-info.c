@@ -444,7 +444,7 @@ cmd_img_check(int argc, char **argv)
     int c, r;
 
     opterr = 0;
-    while ((c = getopt_long(argc, argv, ":f:r:qUh", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":f:r:qUT:h", longopts, NULL)) != -1) {
         switch (c) {
         case 'f': open_opts.format = optarg; break;
         case 'U': open_opts.force_share = true; break;
@@ -456,6 +456,12 @@ cmd_img_check(int argc, char **argv)
             break;
         case OPT_OUTPUT:
             if (cli_parse_output(optarg, &json)) {
+                return CLI_EXIT_FAIL;
+            }
+            break;
+        case 't':
+        case 'T':
+            if (cli_check_cache_mode(optarg)) {
                 return CLI_EXIT_FAIL;
             }
             break;

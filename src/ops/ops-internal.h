@@ -53,9 +53,9 @@ ops_is_power_of_2(uint64_t v)
 /* Does @buf hold only zero bytes? */
 bool ops_is_zero(const void *buf, size_t len);
 
-/* Length of the run at the start of @buf whose 512-byte sectors are all
- * zero (@zero) or all non-zero-containing (!@zero); at least one sector
- * (or @len if shorter). */
+/* Length of the run at the start of @buf of 512-byte sectors that are
+ * all zero (*@zero set) or all contain some non-zero byte (*@zero
+ * cleared); at least one sector, or @len if shorter. */
 size_t ops_sector_run(const uint8_t *buf, size_t len, bool *zero);
 
 /* Progress accounting: report @done/@total to @fn when set. */
