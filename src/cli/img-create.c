@@ -75,6 +75,15 @@ print_formatting(const char *path, const struct cli_create_opts *co)
            c->refcount_bits ? c->refcount_bits : 16);
 }
 
+/* QEMU addresses images in 512-byte sectors: it rounds sizes up when it
+ * creates an image and down when it opens one, so an image must be
+ * created with a whole number of sectors to look the same to both. */
+static uint64_t
+round_to_sector(uint64_t size)
+{
+    return size > UINT64_MAX - 511 ? size : (size + 511) & ~(uint64_t)511;
+}
+
 /* Resolve the backing file, its format and the size. */
 static int
 create_backing(struct cli_create_opts *co, const char *path, bool unsafe)
@@ -114,7 +123,7 @@ create_backing(struct cli_create_opts *co, const char *path, bool unsafe)
         return cli_error_lib(&err, r);
     }
     if (!co->has_size) {
-        c->size = size;
+        c->size = round_to_sector(size);
         co->has_size = true;
     }
     return 0;
@@ -186,6 +195,7 @@ create_main(struct cli_create_opts *co, int argc, char **argv)
         print_formatting(path, co);
         fflush(stdout);
     }
+    co->c.size = round_to_sector(co->c.size);
     r = vmc_image_create(path, &co->c, &err);
     if (r < 0) {
         return cli_error_lib(&err, r);

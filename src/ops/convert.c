@@ -400,7 +400,9 @@ open_target(struct conv *c)
     int r;
 
     if (!o->no_create) {
-        co.size = c->size;
+        /* Whole sectors, as QEMU creates images (it reads a qcow2 size
+         * rounded down to a sector, which would hide the tail). */
+        co.size = ops_align_up(c->size, OPS_SECTOR);
         co.backing_file = o->backing_file;
         co.backing_format = o->backing_file ?
                             vmc_format_from_name(o->backing_format) :
