@@ -605,6 +605,12 @@ main(int argc, char **argv)
             printf("warning: could not remove %s\n", dir);
         }
     }
+    free(base_file);
+    free(base_file2);
+    free(base_view);
+    free(shadow);
+    free(iobuf);
+    free(rdbuf);
     printf("ok: %lu operations, content, block status and base verified\n",
            ops);
     return 0;
