@@ -76,8 +76,9 @@ print_formatting(const char *path, const struct cli_create_opts *co)
 }
 
 /* QEMU addresses images in 512-byte sectors: it rounds sizes up when it
- * creates an image and down when it opens one, so an image must be
- * created with a whole number of sectors to look the same to both. */
+ * creates an image and down when it opens a qcow2 one, so a qcow2 image
+ * must have a whole number of sectors to look the same to both. (A raw
+ * file keeps its exact size: QEMU only reads zeros past its end.) */
 static uint64_t
 round_to_sector(uint64_t size)
 {
@@ -195,7 +196,9 @@ create_main(struct cli_create_opts *co, int argc, char **argv)
         print_formatting(path, co);
         fflush(stdout);
     }
-    co->c.size = round_to_sector(co->c.size);
+    if (co->c.format == VMC_FMT_QCOW2) {
+        co->c.size = round_to_sector(co->c.size);
+    }
     r = vmc_image_create(path, &co->c, &err);
     if (r < 0) {
         return cli_error_lib(&err, r);

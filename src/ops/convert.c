@@ -400,9 +400,13 @@ open_target(struct conv *c)
     int r;
 
     if (!o->no_create) {
-        /* Whole sectors, as QEMU creates images (it reads a qcow2 size
-         * rounded down to a sector, which would hide the tail). */
-        co.size = ops_align_up(c->size, OPS_SECTOR);
+        /* A qcow2 target gets whole sectors, as QEMU creates them (QEMU
+         * reads a qcow2 size rounded down to a sector, which would hide
+         * the tail); a raw target keeps the exact size. */
+        co.size = c->size;
+        if (co.format == VMC_FMT_QCOW2) {
+            co.size = ops_align_up(c->size, OPS_SECTOR);
+        }
         co.backing_file = o->backing_file;
         co.backing_format = o->backing_file ?
                             vmc_format_from_name(o->backing_format) :
