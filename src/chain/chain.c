@@ -550,8 +550,10 @@ vmc_image_block_status(struct vmc_image *img, uint64_t off, uint64_t len,
         }
         out->layer = NULL;
         if (!whole_chain || !layer->backing) {
-            /* Defined nowhere: reads as zeros. */
-            out->flags = VMC_BS_ZERO;
+            /* Defined nowhere: reads as zeros (a host offset, if the
+             * layer reported one, is kept for map). */
+            out->flags = VMC_BS_ZERO | (layer->backing || !whole_chain ? 0 :
+                                        (out->flags & VMC_BS_OFFSET));
             return 0;
         }
         len = out->length;

@@ -24,7 +24,9 @@ raw_open(struct vmc_image *img, unsigned flags, struct vmc_error *err)
         return vmc_error_set(err, r, "cannot stat '%s': %s", img->filename,
                              strerror(-r));
     }
-    img->size = len;
+    /* Whole 512-byte sectors, as QEMU presents raw files; the tail past
+     * the end of the file reads as zeros. */
+    img->size = align_up(len, 512);
     img->priv = calloc(1, sizeof(struct raw_state));
     return img->priv ? 0 : vmc_error_set(err, -ENOMEM, "out of memory");
 }

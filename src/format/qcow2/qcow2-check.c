@@ -137,6 +137,8 @@ check_l2(struct check_ctx *c, const uint8_t *l2, bool active)
             if (active) {
                 c->res->allocated_clusters++;
                 c->res->compressed_clusters++;
+                /* Compressed clusters count as fragmented, as in QEMU. */
+                c->res->fragmented_clusters++;
                 c->next_contiguous = 0;
             }
             continue;

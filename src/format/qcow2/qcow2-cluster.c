@@ -257,7 +257,8 @@ lookup(struct qcow2_state *s, uint64_t off, uint64_t len, struct mapping *m)
         if (first) {
             m->type = type;
             m->entry = entry;
-            m->host = (type == QC_NORMAL || (type == QC_ZERO &&
+            m->host = (type == QC_NORMAL || ((type == QC_ZERO ||
+                       (type == QC_UNALLOCATED && s->ext_l2)) &&
                        (entry & L2E_OFFSET_MASK))) ? host : 0;
             first = false;
             if (type == QC_COMPRESSED || type == QC_INVALID) {
@@ -272,11 +273,12 @@ lookup(struct qcow2_state *s, uint64_t off, uint64_t len, struct mapping *m)
             if (type == QC_NORMAL && host != m->host + (pos - off)) {
                 break;
             }
-            if (type == QC_ZERO && m->host &&
+            if ((type == QC_ZERO || type == QC_UNALLOCATED) && m->host &&
                 !(entry & L2E_OFFSET_MASK && host == m->host + (pos - off))) {
                 break;
             }
-            if (type == QC_ZERO && !m->host && (entry & L2E_OFFSET_MASK)) {
+            if ((type == QC_ZERO || (type == QC_UNALLOCATED && s->ext_l2)) &&
+                !m->host && (entry & L2E_OFFSET_MASK)) {
                 break;
             }
         }
@@ -750,10 +752,37 @@ zero_partial(struct qcow2_state *s, uint64_t off, uint64_t len)
     return r < 0 || zero ? r : write_zero_bytes(s, off, len);
 }
 
+static int zero_cluster_std(struct qcow2_state *s, uint64_t coff,
+                            bool unmap, bool discard);
+
+/* Zero part of a cluster (standard L2 entries). Like QEMU, when the rest
+ * of the cluster already reads as zeros the whole cluster becomes a zero
+ * cluster instead of being allocated. */
+static int
+zero_partial_std(struct qcow2_state *s, uint64_t coff, uint64_t off,
+                 uint64_t len, bool unmap)
+{
+    uint64_t clen = MIN(s->cluster_size, s->img->size - coff);
+    bool zero = false;
+    int r;
+
+    if (s->version >= 3) {
+        r = range_reads_zero(s, coff, clen, &zero);
+        if (r < 0) {
+            return r;
+        }
+        if (zero) {
+            return zero_cluster_std(s, coff, unmap, false);
+        }
+    }
+    return zero_partial(s, off, len);
+}
+
 /* Make one whole cluster read as zeros (standard L2 entries). With
  * @unmap the host cluster is released. */
 static int
-zero_cluster_std(struct qcow2_state *s, uint64_t coff, bool unmap)
+zero_cluster_std(struct qcow2_state *s, uint64_t coff, bool unmap,
+                 bool discard)
 {
     uint64_t cs = s->cluster_size;
     uint64_t l2i = (coff / cs) % s->l2_entries, bitmap, entry;
@@ -768,7 +797,8 @@ zero_cluster_std(struct qcow2_state *s, uint64_t coff, bool unmap)
     }
     entry = t ? qcow2_l2_get(s, t, l2i, &bitmap) : 0;
     type = qcow2_classify(s, entry, 0, 0);
-    if (type == QC_UNALLOCATED && !has_backing) {
+    if (type == QC_UNALLOCATED && !has_backing &&
+        (discard || s->version < 3)) {
         return 0;                       /* reads as zeros already */
     }
     if (type == QC_ZERO && (!unmap || !(entry & L2E_OFFSET_MASK))) {
@@ -793,7 +823,10 @@ zero_cluster_std(struct qcow2_state *s, uint64_t coff, bool unmap)
         qcow2_l2_set(s, t, l2i, entry | QCOW_OFLAG_ZERO, 0);
         return 0;
     }
-    qcow2_l2_set(s, t, l2i, has_backing ? QCOW_OFLAG_ZERO : 0, 0);
+    /* A discard in an image without backing file may simply unallocate;
+     * anything else records an explicit zero cluster (as QEMU does). */
+    qcow2_l2_set(s, t, l2i, discard && !has_backing ? 0 : QCOW_OFLAG_ZERO,
+                 0);
     return release_entry(s, entry);
 }
 
@@ -866,9 +899,9 @@ zero_range(struct qcow2_state *s, uint64_t off, uint64_t len, bool unmap,
                 r = zero_partial(s, coff + tail, in + n - tail);
             }
         } else if (full) {
-            r = zero_cluster_std(s, coff, unmap);
+            r = zero_cluster_std(s, coff, unmap, discard);
         } else if (!discard) {
-            r = zero_partial(s, off, n);
+            r = zero_partial_std(s, coff, off, n, unmap);
         }
         off += n;
         len -= n;
@@ -960,6 +993,10 @@ qcow2_block_status(struct vmc_image *img, uint64_t off, uint64_t len,
         break;
     case QC_UNALLOCATED:
         out->flags = 0;
+        if (m.host) {   /* extended L2: host cluster, subcluster unused */
+            out->flags = VMC_BS_OFFSET;
+            out->host_offset = m.host;
+        }
         break;
     default:
         return qcow2_mark_corrupt(s, "invalid L2 entry");
@@ -1099,6 +1136,38 @@ qcow2_preallocate(struct vmc_image *img, enum vmc_prealloc mode,
                              img->filename, strerror(-r));
     }
     return 0;
+}
+
+/* ----------------------------------------------------------- discard tail */
+
+int
+qcow2_discard_tail(struct qcow2_state *s, uint64_t from)
+{
+    uint64_t cs = s->cluster_size, off;
+    uint64_t end = align_up(s->img->size, cs);
+    int r = 0;
+
+    for (off = from; off < end && r == 0; off += cs) {
+        uint64_t l2i = (off / cs) % s->l2_entries, bitmap, entry;
+        struct qcow2_table *t;
+
+        r = qcow2_get_l2(s, off / (cs * s->l2_entries), false, &t);
+        if (r < 0 || !t) {
+            /* Skip to the next L2 table. */
+            off = align_up(off + 1, cs * s->l2_entries) - cs;
+            continue;
+        }
+        entry = qcow2_l2_get(s, t, l2i, &bitmap);
+        if (!entry && !bitmap) {
+            continue;
+        }
+        r = qcow2_get_l2(s, off / (cs * s->l2_entries), true, &t);
+        if (r == 0) {
+            qcow2_l2_set(s, t, l2i, 0, 0);
+            r = release_entry(s, entry);
+        }
+    }
+    return r;
 }
 
 /* ------------------------------------------------------------ make_empty */

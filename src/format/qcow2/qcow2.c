@@ -821,11 +821,23 @@ qcow2_resize(struct vmc_image *img, uint64_t new_size, struct vmc_error *err)
 {
     struct qcow2_state *s = qcow2_s(img);
     uint64_t need = DIV_ROUND_UP(new_size, s->cluster_size * s->l2_entries);
+    uint64_t old_size = img->size;
     int r;
 
+    if (new_size % 512) {
+        return vmc_error_set(err, -EINVAL, "the new size must be a multiple "
+                             "of 512");
+    }
     if (new_size < img->size) {
-        return vmc_error_set(err, -ENOTSUP, "'%s': shrinking qcow2 images "
-                             "is not supported", img->filename);
+        /* Drop every cluster that lies wholly past the new end. */
+        r = qcow2_discard_tail(s, align_up(new_size, s->cluster_size));
+        if (r < 0) {
+            return vmc_error_set(err, r, "cannot shrink '%s': %s",
+                                 img->filename, strerror(-r));
+        }
+        img->size = new_size;
+        s->header_dirty = true;
+        return 0;
     }
     if (need > QCOW2_MAX_L1_BYTES / 8) {
         return vmc_error_set(err, -EFBIG, "'%s': size too large for the "
@@ -840,6 +852,17 @@ qcow2_resize(struct vmc_image *img, uint64_t new_size, struct vmc_error *err)
     }
     img->size = new_size;
     s->header_dirty = true;
+    /* The old last cluster may hold bytes past the old end (from a shrink):
+     * the grown part must read as zeros, not as them. */
+    if (old_size % s->cluster_size) {
+        uint64_t tail = MIN(new_size, align_up(old_size, s->cluster_size)) -
+                        old_size;
+        r = qcow2_write_zeroes(img, old_size, tail, 0);
+        if (r < 0) {
+            return vmc_error_set(err, r, "cannot zero the grown part of "
+                                 "'%s': %s", img->filename, strerror(-r));
+        }
+    }
     return 0;
 }
 
@@ -1102,6 +1125,8 @@ vmc_image_create(const char *path, const struct vmc_create_opts *o,
     uint64_t size = o->size;
     int r;
 
+    /* Sizes are whole 512-byte sectors, as in QEMU. */
+    size = align_up(size, 512);
     if (o->backing_file) {
         if (o->backing_format != VMC_FMT_RAW &&
             o->backing_format != VMC_FMT_QCOW2) {
@@ -1123,7 +1148,7 @@ vmc_image_create(const char *path, const struct vmc_create_opts *o,
                 return r;
             }
             if (!size) {
-                size = bsize;
+                size = align_up(bsize, 512);
             }
         } else if (!size) {
             return vmc_error_set(err, -EINVAL, "image creation needs a size "

@@ -221,6 +221,8 @@ int qcow2_block_status(struct vmc_image *img, uint64_t off, uint64_t len,
                        struct vmc_block_status *out);
 int qcow2_write_compressed(struct vmc_image *img, const void *buf,
                            uint64_t off, size_t len);
+/* Unallocate (and free) every cluster at or after guest offset @from. */
+int qcow2_discard_tail(struct qcow2_state *s, uint64_t from);
 int qcow2_make_empty(struct vmc_image *img, struct vmc_error *err);
 int qcow2_preallocate(struct vmc_image *img, enum vmc_prealloc mode,
                       struct vmc_error *err);
