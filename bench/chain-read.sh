@@ -14,8 +14,11 @@ for depth in 1 16 64; do
         for d in $(seq 1 $depth); do
             qemu-img create -q -f qcow2 -b "$prev" -F qcow2 chain$depth/l$d.qcow2
             # each layer owns 4 clusters of its own
-            qemu-io -f qcow2 $(for k in 1 2 3 4; do echo "-c"; echo "write -P $d $(( (d * 4 + k) * 37 % (VSIZE_MB / 2) ))M 64k"; done) \
-                chain$depth/l$d.qcow2 >/dev/null
+            cmds=()
+            for k in 1 2 3 4; do
+                cmds+=(-c "write -P $d $(( (d * 4 + k) * 37 % (VSIZE_MB / 2) ))M 64k")
+            done
+            qemu-io -f qcow2 "${cmds[@]}" chain$depth/l$d.qcow2 >/dev/null
             prev=l$d.qcow2
         done
     fi
