@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "vmclone.h"
+#include "chain/chain-map.h"
 #include "format/format.h"
 #include "util/util.h"
 
@@ -98,6 +99,8 @@ image_free(struct vmc_image *img)
     if (img->ops && img->priv) {
         img->ops->close(img);
     }
+    chain_map_free(img->map);
+    pthread_mutex_destroy(&img->map_lock);
     hio_close(img->file);
     free(img->filename);
     free(img->backing_name);
@@ -216,6 +219,7 @@ open_layer(struct vmc_image **out, const char *path, enum vmc_format fmt,
         return vmc_error_set(err, -ENOMEM, "out of memory");
     }
     pthread_mutex_init(&img->lock, NULL);
+    pthread_mutex_init(&img->map_lock, NULL);
     img->depth = depth;
     img->open_flags = flags;
     img->writable = (flags & VMC_OPEN_RDWR) != 0;
@@ -366,6 +370,26 @@ vmc_image_read(struct vmc_image *img, void *buf, uint64_t off, size_t len)
     return r;
 }
 
+/* The merged map of @b's view, built on first use; NULL when the chain
+ * below may change (a writable layer) or the map was invalidated. */
+static struct chain_map *
+backing_map(struct vmc_image *b)
+{
+    struct chain_map *m;
+
+    pthread_mutex_lock(&b->map_lock);
+    if (b->map && !chain_map_is_current(b->map)) {
+        b->map_unavailable = true;   /* a layer changed: stop using maps */
+    }
+    if (!b->map && !b->map_unavailable && !b->writable &&
+        chain_map_new(&b->map, b) < 0) {
+        b->map_unavailable = true;
+    }
+    m = b->map_unavailable ? NULL : b->map;
+    pthread_mutex_unlock(&b->map_lock);
+    return m;
+}
+
 int
 image_read_backing(struct vmc_image *img, void *buf, uint64_t off,
                    size_t len)
@@ -374,8 +398,11 @@ image_read_backing(struct vmc_image *img, void *buf, uint64_t off,
     size_t n = 0;
 
     if (b && off < b->size) {
+        struct chain_map *m = backing_map(b);
+        int r;
+
         n = (size_t)MIN((uint64_t)len, b->size - off);
-        int r = vmc_image_read(b, buf, off, n);
+        r = m ? chain_map_read(m, buf, off, n) : vmc_image_read(b, buf, off, n);
         if (r < 0) {
             return r;
         }
@@ -707,6 +734,8 @@ vmc_image_reopen_rw(struct vmc_image *layer, struct vmc_error *err)
     if (layer->writable) {
         return 0;
     }
+    /* Maps of the chains above this layer assumed it never changes. */
+    chain_map_invalidate_all();
     pthread_mutex_lock(&layer->lock);
     r = hio_open(&nf, layer->filename, O_RDWR, 0);
     if (r < 0) {

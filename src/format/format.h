@@ -59,6 +59,8 @@ struct format_ops {
                             uint64_t off, size_t len);
     /* Preferred I/O granularity (cluster size). */
     uint64_t (*granularity)(const struct vmc_image *img);
+    /* Smallest separately mapped unit (subcluster), if not granularity. */
+    uint64_t (*subcluster_size)(const struct vmc_image *img);
 };
 
 struct vmc_image {
@@ -77,6 +79,11 @@ struct vmc_image {
 
     pthread_mutex_t lock;    /* serialises this layer's data path */
     void *priv;              /* driver state */
+
+    /* Merged read map of this layer's view, shared by its overlays. */
+    pthread_mutex_t map_lock;
+    struct chain_map *map;
+    bool map_unavailable;
 };
 
 extern const struct format_ops raw_ops;

@@ -300,6 +300,16 @@ read_compressed(struct qcow2_state *s, uint64_t entry, uint8_t **out)
         *out = s->dcache;
         return 0;
     }
+    if (!s->dcache) {
+        s->dcache = malloc(s->cluster_size);
+        s->cbuf = malloc(s->cluster_size * 2 + 512);
+        if (!s->dcache || !s->cbuf) {
+            free(s->dcache);
+            free(s->cbuf);
+            s->dcache = s->cbuf = NULL;
+            return -ENOMEM;
+        }
+    }
     qcow2_compressed_range(s, entry, &coffset, &csize);
     if (csize > s->cluster_size * 2 + 512) {
         return qcow2_mark_corrupt(s, "compressed cluster too large");

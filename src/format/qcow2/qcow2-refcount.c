@@ -62,9 +62,10 @@ table_free(struct qcow2_table *t)
 }
 
 int
-qcow2_refcount_init(struct qcow2_state *s)
+qcow2_refcount_init(struct qcow2_state *s, bool load)
 {
-    uint64_t n = (uint64_t)s->reftable_clusters * s->cluster_size / 8;
+    uint64_t n = load ? (uint64_t)s->reftable_clusters * s->cluster_size / 8
+                      : 0;
     uint8_t *buf;
     uint64_t i;
     int r;

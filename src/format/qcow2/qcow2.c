@@ -665,9 +665,7 @@ qcow2_open(struct vmc_image *img, unsigned flags, struct vmc_error *err)
         s->l1[i] = be64_load(buf + (size_t)i * 8);
     }
     s->l2 = calloc(s->l1_size ? s->l1_size : 1, sizeof(*s->l2));
-    s->dcache = malloc(s->cluster_size);
-    s->cbuf = malloc(s->cluster_size * 2 + 512);
-    if (!s->l2 || !s->dcache || !s->cbuf) {
+    if (!s->l2) {
         r = vmc_error_set(err, -ENOMEM, "out of memory");
         goto fail;
     }
@@ -681,7 +679,9 @@ qcow2_open(struct vmc_image *img, unsigned flags, struct vmc_error *err)
     }
     /* Cache up to 32 MiB of L2 tables, like QEMU's default. */
     s->l2_cache_max = MAX(4, (32ull << 20) / s->cluster_size);
-    r = qcow2_refcount_init(s);
+    /* Read-only layers never touch refcounts: skip loading the table
+     * (chain open cost grows with depth otherwise). */
+    r = qcow2_refcount_init(s, img->writable || (flags & VMC_OPEN_CHECK));
     if (r < 0) {
         vmc_error_set(err, r, "cannot read refcount table of '%s': %s",
                       img->filename, strerror(-r));
@@ -889,6 +889,12 @@ static uint64_t
 qcow2_granularity(const struct vmc_image *img)
 {
     return qcow2_s(img)->cluster_size;
+}
+
+static uint64_t
+qcow2_subcluster_size(const struct vmc_image *img)
+{
+    return qcow2_s(img)->subcluster_size;
 }
 
 /* ----------------------------------------------------------------- create */
@@ -1211,4 +1217,5 @@ const struct format_ops qcow2_ops = {
     .make_empty = qcow2_make_empty,
     .write_compressed = qcow2_write_compressed,
     .granularity = qcow2_granularity,
+    .subcluster_size = qcow2_subcluster_size,
 };

@@ -190,7 +190,8 @@ int qcow2_free_clusters_deferred(struct qcow2_state *s, uint64_t off,
                                  uint64_t n);
 int qcow2_refcount_flush_blocks(struct qcow2_state *s);
 int qcow2_apply_pending_frees(struct qcow2_state *s);
-int qcow2_refcount_init(struct qcow2_state *s);
+/* Load the refcount table (or, with !load, set up an empty one). */
+int qcow2_refcount_init(struct qcow2_state *s, bool load);
 void qcow2_refcount_release(struct qcow2_state *s);
 int qcow2_load_table(struct qcow2_state *s, uint64_t off,
                      struct qcow2_table **out);

@@ -1,0 +1,303 @@
+/*
+ * chain-map.c - the merged read map of a read-only backing chain.
+ *
+ * Reading through a chain of depth d costs d lookups per request when
+ * every layer is asked in turn. The layers below an image's top never
+ * change while they have children (they are opened read-only and
+ * share-locked, so no other process may write them either), so the answer
+ * "which layer, at which host offset, serves guest unit u" can be resolved
+ * once and kept. The map is built lazily, one region (2 MiB of guest
+ * space) at a time, by asking the chain's block status; afterwards a read
+ * costs one array lookup and one pread whatever the depth.
+ *
+ * Units that cannot be served by a plain pread (compressed clusters, units
+ * straddling two runs) are marked SLOW and read through the layers as
+ * before. The map belongs to the layer whose view it describes, so every
+ * overlay of that layer in the process shares it.
+ *
+ * Entry layout (uint64_t):
+ *   bits 62-63  kind: 0 unresolved, 1 zero, 2 data, 3 slow
+ *   bits 48-61  layer index (0 = the mapped layer itself)
+ *   bits  0-47  host offset / 512
+ */
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "chain/chain-map.h"
+#include "format/format.h"
+#include "util/util.h"
+
+#define REGION_BYTES   (2ull << 20)
+#define MAP_MEM_BUDGET (64ull << 20)
+
+enum { KIND_NONE, KIND_ZERO, KIND_DATA, KIND_SLOW };
+
+#define E_KIND(e)  ((unsigned)((e) >> 62))
+#define E_LAYER(e) ((unsigned)(((e) >> 48) & 0x3fff))
+#define E_HOST(e)  (((e) & 0xffffffffffffull) << 9)
+#define MK_ENTRY(kind, layer, host) \
+    ((uint64_t)(kind) << 62 | (uint64_t)(layer) << 48 | ((host) >> 9))
+
+static atomic_uint map_generation;
+
+struct chain_map {
+    pthread_mutex_t lock;
+    struct vmc_image *base;        /* the layer whose view is mapped */
+    struct vmc_image **layers;     /* base, its backing, ... */
+    unsigned nlayers;
+    unsigned unit_bits;
+    uint64_t size;
+    uint64_t region_units;
+    uint64_t nregions;
+    uint64_t **regions;
+    uint64_t mem;
+    unsigned generation;
+};
+
+void
+chain_map_invalidate_all(void)
+{
+    atomic_fetch_add(&map_generation, 1);
+}
+
+/* Smallest unit any layer can map separately. */
+static unsigned
+pick_unit_bits(struct vmc_image *base)
+{
+    uint64_t unit = 0;
+    struct vmc_image *l;
+
+    for (l = base; l; l = l->backing) {
+        if (l->ops->format != VMC_FMT_RAW) {
+            uint64_t g = l->ops->granularity(l);
+            if (l->ops->subcluster_size) {
+                g = l->ops->subcluster_size(l);
+            }
+            unit = unit ? MIN(unit, g) : g;
+        }
+    }
+    if (!unit) {
+        unit = 65536;   /* raw only: any unit works */
+    }
+    unit = MAX(unit, 512);
+    return (unsigned)__builtin_ctzll(unit);
+}
+
+int
+chain_map_new(struct chain_map **out, struct vmc_image *base)
+{
+    struct chain_map *m;
+    struct vmc_image *l;
+    unsigned n = 0;
+
+    for (l = base; l; l = l->backing) {
+        if (l->writable || n >= 0x3fff) {
+            return -ENOTSUP;   /* a layer that may change: no map */
+        }
+        n++;
+    }
+    m = calloc(1, sizeof(*m));
+    if (!m) {
+        return -ENOMEM;
+    }
+    m->layers = calloc(n, sizeof(*m->layers));
+    if (!m->layers) {
+        free(m);
+        return -ENOMEM;
+    }
+    for (l = base, n = 0; l; l = l->backing) {
+        m->layers[n++] = l;
+    }
+    pthread_mutex_init(&m->lock, NULL);
+    m->base = base;
+    m->nlayers = n;
+    m->unit_bits = pick_unit_bits(base);
+    m->size = base->size;
+    m->region_units = MAX(1, REGION_BYTES >> m->unit_bits);
+    m->nregions = DIV_ROUND_UP(DIV_ROUND_UP(m->size, 1ull << m->unit_bits),
+                               m->region_units);
+    m->regions = calloc(m->nregions ? m->nregions : 1, sizeof(*m->regions));
+    if (!m->regions) {
+        free(m->layers);
+        free(m);
+        return -ENOMEM;
+    }
+    m->generation = atomic_load(&map_generation);
+    *out = m;
+    return 0;
+}
+
+static void
+drop_regions(struct chain_map *m)
+{
+    uint64_t i;
+
+    for (i = 0; i < m->nregions; i++) {
+        free(m->regions[i]);
+        m->regions[i] = NULL;
+    }
+    m->mem = 0;
+}
+
+void
+chain_map_free(struct chain_map *m)
+{
+    if (!m) {
+        return;
+    }
+    drop_regions(m);
+    free(m->regions);
+    free(m->layers);
+    pthread_mutex_destroy(&m->lock);
+    free(m);
+}
+
+bool
+chain_map_is_current(const struct chain_map *m)
+{
+    return m->generation == atomic_load(&map_generation);
+}
+
+/* Entry for the units of one block-status run. */
+static uint64_t
+run_entry(struct chain_map *m, const struct vmc_block_status *bs,
+          uint64_t run_start, uint64_t unit_start)
+{
+    unsigned li = bs->depth;
+
+    if (!(bs->flags & VMC_BS_ALLOCATED) || li >= m->nlayers) {
+        return MK_ENTRY(KIND_ZERO, 0, 0);
+    }
+    if (m->layers[li]->ops->format == VMC_FMT_RAW) {
+        /* A raw layer defines everything: holes read as zeros. */
+        return MK_ENTRY(KIND_DATA, li, unit_start);
+    }
+    if (bs->flags & VMC_BS_ZERO) {
+        return MK_ENTRY(KIND_ZERO, 0, 0);
+    }
+    if ((bs->flags & (VMC_BS_DATA | VMC_BS_OFFSET)) ==
+        (VMC_BS_DATA | VMC_BS_OFFSET) && !(bs->flags & VMC_BS_COMPRESSED)) {
+        uint64_t host = bs->host_offset + (unit_start - run_start);
+        if (!(host & 511) && host < (1ull << 57)) {
+            return MK_ENTRY(KIND_DATA, li, host);
+        }
+    }
+    return MK_ENTRY(KIND_SLOW, 0, 0);
+}
+
+/* Resolve region @r: called with m->lock held. */
+static int
+resolve_region(struct chain_map *m, uint64_t r)
+{
+    uint64_t unit = 1ull << m->unit_bits;
+    uint64_t rs = r * m->region_units * unit;
+    uint64_t re = MIN(m->size, rs + m->region_units * unit);
+    uint64_t *ents, off = rs;
+
+    if (m->mem + m->region_units * 8 > MAP_MEM_BUDGET) {
+        drop_regions(m);
+    }
+    ents = calloc(m->region_units, sizeof(*ents));
+    if (!ents) {
+        return -ENOMEM;
+    }
+    while (off < re) {
+        struct vmc_block_status bs;
+        uint64_t u, end;
+        int err = vmc_image_block_status(m->base, off, re - off, true, &bs);
+
+        if (err < 0) {
+            free(ents);
+            return err;
+        }
+        end = off + bs.length;
+        for (u = (off - rs) >> m->unit_bits;
+             u < m->region_units && rs + (u << m->unit_bits) < end; u++) {
+            uint64_t us = rs + (u << m->unit_bits);
+            uint64_t ue = MIN(us + unit, m->size);
+            bool whole = us >= off && ue <= end;
+
+            if (!whole || E_KIND(ents[u]) != KIND_NONE) {
+                ents[u] = MK_ENTRY(KIND_SLOW, 0, 0);
+            } else {
+                ents[u] = run_entry(m, &bs, off, us);
+            }
+        }
+        off = end;
+    }
+    m->regions[r] = ents;
+    m->mem += m->region_units * 8;
+    return 0;
+}
+
+/* Look up the run of units starting at @off with one kind and, for data,
+ * one layer and contiguous host offsets; *len is clipped to it. */
+static int
+lookup(struct chain_map *m, uint64_t off, uint64_t *len, uint64_t *entry)
+{
+    uint64_t unit = 1ull << m->unit_bits;
+    uint64_t u = off >> m->unit_bits;
+    uint64_t r = u / m->region_units, i = u % m->region_units;
+    uint64_t e, n, in = off & (unit - 1);
+    int err;
+
+    pthread_mutex_lock(&m->lock);
+    if (!m->regions[r] && (err = resolve_region(m, r)) < 0) {
+        pthread_mutex_unlock(&m->lock);
+        return err;
+    }
+    e = m->regions[r][i];
+    n = unit - in;
+    while (n < *len && ++i < m->region_units) {
+        uint64_t e2 = m->regions[r][i];
+        if (E_KIND(e2) != E_KIND(e) || E_KIND(e) == KIND_SLOW ||
+            (E_KIND(e) == KIND_DATA &&
+             (E_LAYER(e2) != E_LAYER(e) ||
+              E_HOST(e2) != E_HOST(e) + (n + in)))) {
+            break;
+        }
+        n += unit;
+    }
+    pthread_mutex_unlock(&m->lock);
+    *len = MIN(*len, n);
+    *entry = e;
+    return 0;
+}
+
+int
+chain_map_read(struct chain_map *m, void *buf, uint64_t off, size_t len)
+{
+    uint8_t *p = buf;
+    int r;
+
+    while (len) {
+        uint64_t n = len, e;
+
+        r = lookup(m, off, &n, &e);
+        if (r < 0) {
+            return r;
+        }
+        switch (E_KIND(e)) {
+        case KIND_ZERO:
+            memset(p, 0, n);
+            break;
+        case KIND_DATA: {
+            uint64_t in = off & ((1ull << m->unit_bits) - 1);
+            r = hio_pread(m->layers[E_LAYER(e)]->file, p, n, E_HOST(e) + in);
+            break;
+        }
+        default:
+            r = vmc_image_read(m->base, p, off, n);
+            break;
+        }
+        if (r < 0) {
+            return r;
+        }
+        p += n;
+        off += n;
+        len -= n;
+    }
+    return 0;
+}
