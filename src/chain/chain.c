@@ -16,6 +16,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "vmclone.h"
 #include "chain/chain-map.h"
@@ -121,6 +122,112 @@ static int open_layer(struct vmc_image **out, const char *path,
                       enum vmc_format fmt, bool top, unsigned depth,
                       struct open_ctx *ctx, struct vmc_error *err);
 
+/* ------------------------------------------------ shared backing layers */
+
+static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct vmc_image *registry;
+
+static struct vmc_image *
+registry_find_locked(uint64_t dev, uint64_t ino, enum vmc_format fmt,
+                     unsigned flags)
+{
+    struct vmc_image *l;
+
+    for (l = registry; l; l = l->registry_next) {
+        if (l->file->dev == dev && l->file->ino == ino &&
+            l->shared_fmt == fmt && l->open_flags == flags && !l->writable) {
+            return l;
+        }
+    }
+    return NULL;
+}
+
+static void
+registry_remove_locked(struct vmc_image *img)
+{
+    struct vmc_image **pp;
+
+    for (pp = &registry; *pp; pp = &(*pp)->registry_next) {
+        if (*pp == img) {
+            *pp = img->registry_next;
+            return;
+        }
+    }
+}
+
+/* Can the shared chain @l be used below the layers in @ctx? */
+static int
+check_shared_chain(struct vmc_image *l, unsigned depth, struct open_ctx *ctx,
+                   struct vmc_error *err)
+{
+    unsigned n = 0, i;
+
+    for (; l; l = l->backing, n++) {
+        for (i = 0; i < ctx->nseen; i++) {
+            if (ctx->seen[i][0] == l->file->dev &&
+                ctx->seen[i][1] == l->file->ino) {
+                return vmc_error_set(err, -ELOOP, "backing file '%s' creates "
+                                     "a loop in the chain", l->filename);
+            }
+        }
+    }
+    if (depth + n > ctx->max_depth + 1) {
+        return vmc_error_set(err, -ELOOP, "backing chain is deeper than the "
+                             "limit of %u layers", ctx->max_depth);
+    }
+    return 0;
+}
+
+/* Open backing layer @path, sharing an already open one when possible. */
+static int
+open_shared_layer(struct vmc_image **out, const char *path,
+                  enum vmc_format fmt, unsigned depth, struct open_ctx *ctx,
+                  struct vmc_error *err)
+{
+    unsigned flags = ctx->opts ? (ctx->opts->flags & VMC_OPEN_FORCE_SHARE)
+                               : 0;
+    struct vmc_image *l, *mine = NULL;
+    struct stat st;
+    int r;
+
+    if (stat(path, &st) == 0) {
+        pthread_mutex_lock(&registry_lock);
+        l = registry_find_locked(st.st_dev, st.st_ino, fmt, flags);
+        if (l) {
+            r = check_shared_chain(l, depth, ctx, err);
+            if (r == 0) {
+                l->refcnt++;
+                *out = l;
+            }
+            pthread_mutex_unlock(&registry_lock);
+            return r;
+        }
+        pthread_mutex_unlock(&registry_lock);
+    }
+    r = open_layer(&mine, path, fmt, false, depth, ctx, err);
+    if (r < 0) {
+        return r;
+    }
+    pthread_mutex_lock(&registry_lock);
+    l = registry_find_locked(mine->file->dev, mine->file->ino, fmt, flags);
+    if (l) {
+        /* Another thread opened it meanwhile: use theirs. */
+        l->refcnt++;
+        pthread_mutex_unlock(&registry_lock);
+        vmc_image_close(mine);
+        *out = l;
+        return 0;
+    }
+    mine->shared = true;
+    mine->refcnt = 1;
+    mine->shared_fmt = fmt;
+    mine->registry_next = registry;
+    registry = mine;
+    pthread_mutex_unlock(&registry_lock);
+    *out = mine;
+    return 0;
+}
+
 static int
 open_backing(struct vmc_image *img, unsigned depth, struct open_ctx *ctx,
              struct vmc_error *err)
@@ -163,8 +270,8 @@ open_backing(struct vmc_image *img, unsigned depth, struct open_ctx *ctx,
     if (!img->backing_path) {
         return vmc_error_set(err, -ENOMEM, "out of memory");
     }
-    r = open_layer(&img->backing, img->backing_path, bfmt, false, depth + 1,
-                   ctx, err);
+    r = open_shared_layer(&img->backing, img->backing_path, bfmt, depth + 1,
+                          ctx, err);
     if (r < 0) {
         if (r != -ELOOP) {
             vmc_error_prepend(err, "cannot open backing file of '%s'",
@@ -308,6 +415,20 @@ vmc_image_close(struct vmc_image *img)
     while (img) {
         struct vmc_image *below = img->backing;
         int r2 = 0;
+
+        if (img->shared) {
+            bool last;
+
+            pthread_mutex_lock(&registry_lock);
+            last = --img->refcnt == 0;
+            if (last) {
+                registry_remove_locked(img);
+            }
+            pthread_mutex_unlock(&registry_lock);
+            if (!last) {
+                break;   /* still used by another chain */
+            }
+        }
 
         if (img->writable && img->priv) {
             r2 = img->ops->flush(img);
@@ -733,6 +854,10 @@ vmc_image_reopen_rw(struct vmc_image *layer, struct vmc_error *err)
 
     if (layer->writable) {
         return 0;
+    }
+    if (layer->shared && layer->refcnt > 1) {
+        return vmc_error_set(err, -EBUSY, "'%s' is also used by another "
+                             "image open in this process", layer->filename);
     }
     /* Maps of the chains above this layer assumed it never changes. */
     chain_map_invalidate_all();

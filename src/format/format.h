@@ -80,6 +80,14 @@ struct vmc_image {
     pthread_mutex_t lock;    /* serialises this layer's data path */
     void *priv;              /* driver state */
 
+    /* Backing layers are shared by every chain open in the process that
+     * uses the same file (same st_dev/st_ino, format and lock mode):
+     * reference-counted, listed in chain.c's registry. */
+    bool shared;
+    unsigned refcnt;
+    enum vmc_format shared_fmt;
+    struct vmc_image *registry_next;
+
     /* Merged read map of this layer's view, shared by its overlays. */
     pthread_mutex_t map_lock;
     struct chain_map *map;

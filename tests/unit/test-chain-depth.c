@@ -149,6 +149,21 @@ main(int argc, char **argv)
             break;
         }
     }
+    /* A second chain over the same files shares the backing layers (and
+     * so their caches and chain maps). */
+    {
+        struct vmc_image *img2 = NULL;
+        CHECK(vmc_image_open(&img2, path[layers - 2], &oo, &err) == 0, "%s",
+              err.msg);
+        if (img2) {
+            CHECK(vmc_image_backing(img2) ==
+                  vmc_image_backing(vmc_image_backing(img)),
+                  "backing layers of two chains are not shared");
+            CHECK(vmc_image_read(img2, buf, 0, vmc_image_size(img2)) == 0,
+                  "read second chain");
+            CHECK(vmc_image_close(img2) == 0, "close second chain");
+        }
+    }
     CHECK(vmc_image_read(img, buf, 0, size) == 0, "read all");
     for (k = 0; k < size && buf[k] == shadow[k]; k++) {
     }
