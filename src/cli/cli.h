@@ -41,6 +41,8 @@ void cli_print_table(FILE *f, const struct cli_cmd *cmds);
 
 /* main.c / cmd-img.c */
 int cmd_img(int argc, char **argv);
+/* cmd-serve.c */
+int cmd_serve(int argc, char **argv);
 
 /* img-create.c */
 int cmd_img_create(int argc, char **argv);

@@ -10,6 +10,7 @@
 static const struct cli_cmd top_cmds[] = {
     { "img", cmd_img, "Create, inspect, clone, commit and rebase disk "
                       "images (qemu-img compatible)" },
+    { "serve", cmd_serve, "Export images over NBD" },
     { NULL, NULL, NULL },
 };
 

@@ -1,0 +1,116 @@
+/*
+ * vmclone-nbd.h - an NBD server for opened image chains.
+ *
+ * One server serves many exports to many clients. An export is one image
+ * file opened with its backing chain when it is added; every connection
+ * to that export shares the one open chain (so a FLUSH on any connection
+ * covers the writes of all of them, and multi-conn is advertised).
+ * Clients speak fixed-newstyle NBD with structured replies; see
+ * docs/nbd-server.md for what is supported and which errors are sent.
+ *
+ * Typical use (the CLI's "serve"):
+ *   vmc_nbd_server_new(&srv, &opts, &err);
+ *   vmc_nbd_server_add_export(srv, &exp_opts, &err);   (repeat)
+ *   vmc_nbd_server_listen(srv, &err);
+ *   vmc_nbd_server_run(srv, &err);     until vmc_nbd_server_stop()
+ *   vmc_nbd_server_free(srv);          flushes and closes the exports
+ *
+ * Conventions are those of vmclone.h (0 / negative errno, err last).
+ * Nothing here prints; messages go to the optional log callback.
+ */
+#ifndef VMCLONE_NBD_H
+#define VMCLONE_NBD_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "vmclone.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** Default cap on simultaneous connections (handshaking or not). */
+#define VMC_NBD_DEFAULT_MAX_CONNECTIONS 100
+/** Default time a client has to finish the handshake, in ms. */
+#define VMC_NBD_DEFAULT_HANDSHAKE_MS 10000
+/** Default number of worker threads per connection. */
+#define VMC_NBD_DEFAULT_WORKERS 4
+
+/** Receives one line (no newline) about connections and errors. */
+typedef void (*vmc_nbd_log_fn)(const char *line, void *opaque);
+
+struct vmc_nbd_server_opts {
+    /** Unix socket to create (mode 0600); NULL for none. An existing
+     *  socket nobody listens on is replaced; anything else is refused. */
+    const char *socket_path;
+    /** TCP "HOST:PORT" or "[V6ADDR]:PORT" to listen on; NULL for none.
+     *  Port 0 picks a free port (see vmc_nbd_server_tcp_port()). */
+    const char *listen_addr;
+    unsigned max_connections;   /**< 0 = VMC_NBD_DEFAULT_MAX_CONNECTIONS */
+    unsigned handshake_ms;      /**< 0 = VMC_NBD_DEFAULT_HANDSHAKE_MS */
+    unsigned workers;           /**< per connection; 0 = default */
+    vmc_nbd_log_fn log;         /**< may be NULL */
+    void *log_opaque;
+};
+
+struct vmc_nbd_export_opts {
+    const char *name;           /**< export name (<= 4096 bytes UTF-8) */
+    const char *path;           /**< image file; opened now */
+    const char *description;    /**< NULL = none */
+    bool readonly;              /**< open read-only, advertise READ_ONLY */
+    bool is_default;            /**< also answer to the empty name "" */
+    struct vmc_open_opts open;  /**< format, backing_format, max_depth;
+                                     VMC_OPEN_RDWR is set from @readonly */
+};
+
+struct vmc_nbd_server;
+
+/** Create a server (no socket yet). */
+int vmc_nbd_server_new(struct vmc_nbd_server **out,
+                       const struct vmc_nbd_server_opts *opts,
+                       struct vmc_error *err);
+
+/**
+ * Open @o->path with its chain and export it as @o->name.
+ * @return 0, -EEXIST (name taken, or a second default export), -EBUSY
+ *         (the file is already exported, or locked by a writer), -EINVAL
+ *         (bad name), or the -errno of vmc_image_open().
+ */
+int vmc_nbd_server_add_export(struct vmc_nbd_server *srv,
+                              const struct vmc_nbd_export_opts *o,
+                              struct vmc_error *err);
+
+/** Create the listening sockets. @return 0, -EADDRINUSE, -errno. */
+int vmc_nbd_server_listen(struct vmc_nbd_server *srv, struct vmc_error *err);
+
+/** The bound TCP port, or 0 if not listening on TCP. */
+unsigned vmc_nbd_server_tcp_port(const struct vmc_nbd_server *srv);
+
+/**
+ * Accept and serve clients until vmc_nbd_server_stop(). On stop, new
+ * connections are refused, handshaking clients are dropped, requests
+ * already received are completed and answered, then every connection is
+ * closed and every export flushed.
+ * @return 0, or the first flush error (data may not be durable).
+ */
+int vmc_nbd_server_run(struct vmc_nbd_server *srv, struct vmc_error *err);
+
+/** Ask run() to return. Async-signal-safe; may be called at any time. */
+void vmc_nbd_server_stop(struct vmc_nbd_server *srv);
+
+/**
+ * Serve one already-connected socket (or socketpair end) in the calling
+ * thread until the client leaves; takes ownership of @fd. For tests.
+ */
+int vmc_nbd_server_serve_fd(struct vmc_nbd_server *srv, int fd);
+
+/** Remove the socket file, flush and close every export; NULL is fine.
+ *  @return the first flush error. */
+int vmc_nbd_server_free(struct vmc_nbd_server *srv);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* VMCLONE_NBD_H */

@@ -1,0 +1,410 @@
+/*
+ * conn.c - one client connection: its byte transport, its life cycle and
+ * the worker threads that serve its requests.
+ *
+ * Life of a connection (nbd_conn_run):
+ *   HANDSHAKE  options are read with a deadline (handshake_ms); no image
+ *              is touched, only the already-open exports are looked up;
+ *   TRANSMIT   the connection thread reads and validates requests
+ *              (transmit.c) and queues valid ones; `workers` threads
+ *              execute them and reply, possibly out of order;
+ *   DONE       after DISC, EOF, a protocol violation or server stop: the
+ *              queue is drained (every received request is answered if
+ *              the socket still works), the workers are joined.
+ *
+ * Invariants:
+ *  1. A reply is written whole under wlock; nothing else writes.
+ *  2. At most NBD_MAX_INFLIGHT requests and NBD_MAX_INFLIGHT_BYTES of
+ *     buffers are held per connection; beyond that the reader stops
+ *     reading the socket (back-pressure instead of memory growth).
+ *  3. A failed write marks the connection dead and shuts its reading
+ *     side, so the reader stops; workers then drop their replies.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "nbd/nbd-internal.h"
+
+/* ------------------------------------------------------ socket transport */
+
+struct io_socket {
+    struct nbd_io io;
+    int fd;
+    size_t pos;
+    size_t len;
+    uint8_t buf[16384];
+};
+
+/* Wait until @fd is ready for @events or the deadline passes. */
+static int
+wait_fd(int fd, short events, int64_t deadline_ms)
+{
+    struct pollfd p = { .fd = fd, .events = events };
+    int r;
+
+    for (;;) {
+        int64_t left = deadline_ms - nbd_now_ms();
+
+        if (left <= 0) {
+            return -ETIMEDOUT;
+        }
+        r = poll(&p, 1, left > 1000 ? 1000 : (int)left);
+        if (r > 0) {
+            return 0;
+        }
+        if (r < 0 && errno != EINTR) {
+            return -errno;
+        }
+    }
+}
+
+static int
+sock_recv(struct io_socket *s, void *buf, size_t len, ssize_t *got)
+{
+    ssize_t n;
+    int r;
+
+    for (;;) {
+        if (s->io.deadline_ms) {
+            r = wait_fd(s->fd, POLLIN, s->io.deadline_ms);
+            if (r < 0) {
+                return r;
+            }
+        }
+        n = recv(s->fd, buf, len, s->io.deadline_ms ? MSG_DONTWAIT : 0);
+        if (n > 0) {
+            *got = n;
+            return 0;
+        }
+        if (n == 0) {
+            return -ECONNRESET;
+        }
+        if (errno != EINTR && errno != EAGAIN) {
+            return -errno;
+        }
+    }
+}
+
+static int
+sock_read(struct nbd_io *io, void *buf, size_t len)
+{
+    struct io_socket *s = (struct io_socket *)io;
+    uint8_t *p = buf;
+    ssize_t got;
+    int r;
+
+    while (len) {
+        if (s->pos < s->len) {
+            size_t n = MIN(len, s->len - s->pos);
+
+            memcpy(p, s->buf + s->pos, n);
+            s->pos += n;
+            p += n;
+            len -= n;
+            continue;
+        }
+        if (len >= sizeof(s->buf)) {
+            /* big payloads go straight to the caller's buffer */
+            r = sock_recv(s, p, len, &got);
+            if (r < 0) {
+                return r;
+            }
+            p += got;
+            len -= (size_t)got;
+            continue;
+        }
+        r = sock_recv(s, s->buf, sizeof(s->buf), &got);
+        if (r < 0) {
+            return r;
+        }
+        s->pos = 0;
+        s->len = (size_t)got;
+    }
+    return 0;
+}
+
+static int
+sock_writev(struct nbd_io *io, struct iovec *iov, int iovcnt)
+{
+    struct io_socket *s = (struct io_socket *)io;
+    struct msghdr m = { .msg_iov = iov, .msg_iovlen = (size_t)iovcnt };
+    ssize_t n;
+    int r;
+
+    while (m.msg_iovlen) {
+        if (s->io.deadline_ms) {
+            r = wait_fd(s->fd, POLLOUT, s->io.deadline_ms);
+            if (r < 0) {
+                return r;
+            }
+        }
+        n = sendmsg(s->fd, &m, MSG_NOSIGNAL |
+                    (s->io.deadline_ms ? MSG_DONTWAIT : 0));
+        if (n < 0) {
+            if (errno == EINTR || errno == EAGAIN) {
+                continue;
+            }
+            return -errno;
+        }
+        while (m.msg_iovlen && (size_t)n >= m.msg_iov->iov_len) {
+            n -= (ssize_t)m.msg_iov->iov_len;
+            m.msg_iov++;
+            m.msg_iovlen--;
+        }
+        if (m.msg_iovlen) {
+            m.msg_iov->iov_base = (uint8_t *)m.msg_iov->iov_base + n;
+            m.msg_iov->iov_len -= (size_t)n;
+        }
+    }
+    return 0;
+}
+
+static void
+sock_shutdown_read(struct nbd_io *io)
+{
+    shutdown(((struct io_socket *)io)->fd, SHUT_RD);
+}
+
+static void
+sock_shutdown_all(struct nbd_io *io)
+{
+    shutdown(((struct io_socket *)io)->fd, SHUT_RDWR);
+}
+
+static void
+sock_close(struct nbd_io *io)
+{
+    struct io_socket *s = (struct io_socket *)io;
+
+    close(s->fd);
+    free(s);
+}
+
+struct nbd_io *
+nbd_io_socket_new(int fd)
+{
+    struct io_socket *s = calloc(1, sizeof(*s));
+
+    if (!s) {
+        return NULL;
+    }
+    s->fd = fd;
+    s->io.read = sock_read;
+    s->io.writev = sock_writev;
+    s->io.shutdown_read = sock_shutdown_read;
+    s->io.shutdown_all = sock_shutdown_all;
+    s->io.close = sock_close;
+    return &s->io;
+}
+
+/* ------------------------------------------------------ memory transport */
+
+struct io_memory {
+    struct nbd_io io;
+    const uint8_t *data;
+    size_t len;
+    size_t pos;
+};
+
+static int
+mem_read(struct nbd_io *io, void *buf, size_t len)
+{
+    struct io_memory *m = (struct io_memory *)io;
+
+    if (len > m->len - m->pos) {
+        m->pos = m->len;
+        return -ECONNRESET;
+    }
+    memcpy(buf, m->data + m->pos, len);
+    m->pos += len;
+    return 0;
+}
+
+static int
+mem_writev(struct nbd_io *io, struct iovec *iov, int iovcnt)
+{
+    int i;
+
+    /* touch every byte so sanitizers see uninitialised or freed data */
+    for (i = 0; i < iovcnt; i++) {
+        volatile uint8_t sink = 0;
+        size_t j;
+
+        for (j = 0; j < iov[i].iov_len; j++) {
+            sink ^= ((const uint8_t *)iov[i].iov_base)[j];
+        }
+        (void)sink;
+    }
+    return 0;
+}
+
+static void
+mem_close(struct nbd_io *io)
+{
+    free(io);
+}
+
+struct nbd_io *
+nbd_io_memory_new(const uint8_t *data, size_t len)
+{
+    struct io_memory *m = calloc(1, sizeof(*m));
+
+    if (!m) {
+        return NULL;
+    }
+    m->data = data;
+    m->len = len;
+    m->io.read = mem_read;
+    m->io.writev = mem_writev;
+    m->io.close = mem_close;
+    return &m->io;
+}
+
+/* ------------------------------------------------------------ connection */
+
+struct nbd_conn *
+nbd_conn_new(struct vmc_nbd_server *srv, struct nbd_io *io)
+{
+    struct nbd_conn *c = calloc(1, sizeof(*c));
+
+    if (!c) {
+        return NULL;
+    }
+    c->srv = srv;
+    c->io = io;
+    atomic_init(&c->state, NBD_CONN_HANDSHAKE);
+    atomic_init(&c->finished, false);
+    pthread_mutex_init(&c->wlock, NULL);
+    pthread_mutex_init(&c->qlock, NULL);
+    pthread_cond_init(&c->qcond, NULL);
+    pthread_cond_init(&c->qspace, NULL);
+    return c;
+}
+
+void
+nbd_conn_free(struct nbd_conn *c)
+{
+    if (!c) {
+        return;
+    }
+    if (c->io) {
+        c->io->close(c->io);
+    }
+    pthread_mutex_destroy(&c->wlock);
+    pthread_mutex_destroy(&c->qlock);
+    pthread_cond_destroy(&c->qcond);
+    pthread_cond_destroy(&c->qspace);
+    free(c->workers);
+    free(c);
+}
+
+int
+nbd_conn_send(struct nbd_conn *c, struct iovec *iov, int iovcnt)
+{
+    int r = -EPIPE;
+
+    pthread_mutex_lock(&c->wlock);
+    if (!c->wfailed) {
+        r = c->io->writev(c->io, iov, iovcnt);
+        if (r < 0) {
+            c->wfailed = true;
+            if (c->io->shutdown_read) {
+                c->io->shutdown_read(c->io);
+            }
+        }
+    }
+    pthread_mutex_unlock(&c->wlock);
+    return r;
+}
+
+static void *
+worker_main(void *opaque)
+{
+    struct nbd_conn *c = opaque;
+
+    pthread_mutex_lock(&c->qlock);
+    for (;;) {
+        struct nbd_req *req = c->qhead;
+
+        if (!req) {
+            if (c->draining) {
+                break;
+            }
+            pthread_cond_wait(&c->qcond, &c->qlock);
+            continue;
+        }
+        c->qhead = req->next;
+        if (!c->qhead) {
+            c->qtail = NULL;
+        }
+        pthread_mutex_unlock(&c->qlock);
+        nbd_request_serve(c, req);
+        pthread_mutex_lock(&c->qlock);
+    }
+    pthread_mutex_unlock(&c->qlock);
+    return NULL;
+}
+
+static void
+start_workers(struct nbd_conn *c)
+{
+    unsigned n = c->srv->workers, i;
+
+    c->workers = n ? calloc(n, sizeof(*c->workers)) : NULL;
+    if (!c->workers) {
+        return;                 /* serve inline */
+    }
+    for (i = 0; i < n; i++) {
+        if (pthread_create(&c->workers[i], NULL, worker_main, c) != 0) {
+            break;
+        }
+        c->nworkers++;
+    }
+}
+
+static void
+stop_workers(struct nbd_conn *c)
+{
+    unsigned i;
+
+    pthread_mutex_lock(&c->qlock);
+    c->draining = true;
+    pthread_cond_broadcast(&c->qcond);
+    pthread_mutex_unlock(&c->qlock);
+    for (i = 0; i < c->nworkers; i++) {
+        pthread_join(c->workers[i], NULL);
+    }
+    c->nworkers = 0;
+}
+
+void
+nbd_conn_run(struct nbd_conn *c)
+{
+    int r;
+
+    c->io->deadline_ms = nbd_now_ms() + (int64_t)c->srv->handshake_ms;
+    r = nbd_handshake(c);
+    c->io->deadline_ms = 0;
+    if (r < 0) {
+        nbd_log(c->srv, "connection %u: handshake failed: %s", c->id,
+                strerror(-r));
+    }
+    if (r == 0 && !atomic_load(&c->srv->stopping)) {
+        nbd_log(c->srv, "connection %u: serving export '%s'", c->id,
+                c->exp->name);
+        atomic_store(&c->state, NBD_CONN_TRANSMIT);
+        /* a stop() that raced with the handshake must still wake us */
+        if (atomic_load(&c->srv->stopping) && c->io->shutdown_read) {
+            c->io->shutdown_read(c->io);
+        }
+        start_workers(c);
+        nbd_transmit(c);
+        stop_workers(c);
+    }
+    atomic_store(&c->state, NBD_CONN_DONE);
+    nbd_log(c->srv, "connection %u: closed", c->id);
+}

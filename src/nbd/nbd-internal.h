@@ -1,0 +1,181 @@
+/*
+ * nbd-internal.h - shared state of the NBD server modules.
+ *
+ * Objects:
+ *  - struct nbd_export: one opened image chain, shared by all connections
+ *    to it (export.c).
+ *  - struct nbd_conn: one client. A connection thread runs the handshake
+ *    (handshake.c), then reads requests and validates them (transmit.c);
+ *    valid requests go to a small per-connection queue served by worker
+ *    threads, which reply out of order. Replies are written whole under
+ *    the connection's write lock (conn.c).
+ *  - struct vmc_nbd_server: listeners, exports, the list of connections
+ *    (server.c).
+ *
+ * The byte stream goes through struct nbd_io so that the fuzzer can feed
+ * a connection from memory (conn.c has the socket and memory versions).
+ */
+#ifndef VMC_NBD_INTERNAL_H
+#define VMC_NBD_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+#include "vmclone.h"
+#include "vmclone-nbd.h"
+#include "nbd/protocol.h"
+#include "util/util.h"
+
+struct nbd_export {
+    char *name;
+    size_t name_len;
+    char *path;
+    char *description;
+    struct vmc_image *img;
+    bool readonly;
+    bool is_default;
+    bool fast_zero;          /* zeroing whole clusters is metadata only */
+    uint64_t size;
+    uint64_t cluster;        /* preferred I/O unit */
+    dev_t dev;
+    ino_t ino;
+};
+
+/* Transport: read exactly / write all; 0 or -errno (-ECONNRESET on EOF,
+ * -ETIMEDOUT when the deadline passed). */
+struct nbd_io {
+    int (*read)(struct nbd_io *io, void *buf, size_t len);
+    int (*writev)(struct nbd_io *io, struct iovec *iov, int iovcnt);
+    /* stop further reads (wakes a blocked reader); may be NULL */
+    void (*shutdown_read)(struct nbd_io *io);
+    void (*shutdown_all)(struct nbd_io *io);
+    void (*close)(struct nbd_io *io);
+    int64_t deadline_ms;     /* CLOCK_MONOTONIC ms; 0 = none */
+};
+
+struct nbd_req {
+    struct nbd_req *next;
+    uint16_t flags;
+    uint16_t type;
+    uint64_t cookie;
+    uint64_t offset;
+    uint32_t len;
+    void *payload;           /* WRITE data, owned */
+};
+
+enum nbd_conn_state {
+    NBD_CONN_HANDSHAKE,
+    NBD_CONN_TRANSMIT,
+    NBD_CONN_DONE,
+};
+
+struct nbd_conn {
+    struct vmc_nbd_server *srv;
+    struct nbd_io *io;
+    unsigned id;
+    _Atomic int state;       /* enum nbd_conn_state */
+
+    /* negotiation */
+    bool fixed;
+    bool no_zeroes;
+    bool sr;                 /* structured replies */
+    unsigned nopts;
+    bool meta_base;          /* base:allocation selected */
+    bool meta_depth;         /* qemu:allocation-depth selected */
+    struct nbd_export *meta_exp; /* export the selection was made for */
+    struct nbd_export *exp;
+    uint16_t eflags;         /* transmission flags sent to this client */
+
+    /* transmission */
+    pthread_mutex_t wlock;   /* one reply at a time on the wire */
+    atomic_bool wfailed;     /* a write failed: the connection is dead */
+    pthread_mutex_t qlock;
+    pthread_cond_t qcond;    /* work queued, or draining */
+    pthread_cond_t qspace;   /* room in the queue */
+    struct nbd_req *qhead;
+    struct nbd_req *qtail;
+    unsigned queued;         /* in the queue or being served */
+    uint64_t queued_bytes;   /* payload + reply buffers held */
+    bool draining;
+    pthread_t *workers;
+    unsigned nworkers;
+
+    /* server bookkeeping */
+    struct nbd_conn *next;
+    pthread_t thread;
+    bool has_thread;
+    _Atomic bool finished;
+};
+
+struct vmc_nbd_server {
+    char *socket_path;
+    char *listen_addr;
+    unsigned max_connections;
+    unsigned handshake_ms;
+    unsigned workers;
+    vmc_nbd_log_fn log;
+    void *log_opaque;
+
+    int unix_fd;
+    int tcp_fd;
+    unsigned tcp_port;
+    bool own_socket;         /* we created socket_path: unlink it */
+    int wake[2];             /* self-pipe: stop and reap requests */
+    atomic_bool stopping;
+
+    struct nbd_export **exports;
+    size_t nexports;
+
+    pthread_mutex_t lock;    /* conns, nconns */
+    struct nbd_conn *conns;
+    unsigned nconns;
+    unsigned next_id;
+};
+
+/* server.c */
+void nbd_log(struct vmc_nbd_server *srv, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+int64_t nbd_now_ms(void);
+
+/* export.c */
+/* Find an export by wire name (@name, @len bytes, not NUL-terminated);
+ * the empty name finds the default export. NULL if none. */
+struct nbd_export *nbd_export_find(struct vmc_nbd_server *srv,
+                                   const char *name, size_t len);
+/* Transmission flags for @exp as seen by a client with/without SR. */
+uint16_t nbd_export_flags(const struct nbd_export *exp, bool sr);
+void nbd_export_free(struct nbd_export *exp);
+int nbd_export_close(struct nbd_export *exp);
+
+/* conn.c */
+struct nbd_io *nbd_io_socket_new(int fd);
+/* A transport reading @len bytes from @data (not copied; must outlive
+ * the connection) and discarding everything written. */
+struct nbd_io *nbd_io_memory_new(const uint8_t *data, size_t len);
+struct nbd_conn *nbd_conn_new(struct vmc_nbd_server *srv, struct nbd_io *io);
+/* Run the whole connection (handshake, transmission, teardown) in the
+ * calling thread; frees nothing. */
+void nbd_conn_run(struct nbd_conn *conn);
+void nbd_conn_free(struct nbd_conn *conn);
+/* Write one reply (all iovecs) atomically; 0 or -errno. */
+int nbd_conn_send(struct nbd_conn *conn, struct iovec *iov, int iovcnt);
+
+/* handshake.c */
+/* 0: transmission starts with conn->exp set; 1: the client ended the
+ * session cleanly; <0: drop the connection. */
+int nbd_handshake(struct nbd_conn *conn);
+
+/* transmit.c */
+/* Read, validate and dispatch requests until DISC, EOF or an error. */
+void nbd_transmit(struct nbd_conn *conn);
+/* Execute one validated request and send its reply; frees @req. */
+void nbd_request_serve(struct nbd_conn *conn, struct nbd_req *req);
+/* NBD error value for a negative errno. */
+uint32_t nbd_errno(int err, uint16_t cmd_flags);
+
+#endif /* VMC_NBD_INTERNAL_H */

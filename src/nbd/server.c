@@ -1,0 +1,513 @@
+/*
+ * server.c - listeners, the accept loop, and orderly shutdown.
+ *
+ * The accept loop polls the listening sockets and a self-pipe. The pipe
+ * carries 'q' (stop, written by vmc_nbd_server_stop(), async-signal-safe)
+ * and 'r' (a connection thread finished: join it). Each accepted client
+ * gets a thread running nbd_conn_run(); beyond max_connections a client
+ * is accepted and closed at once, so it sees EOF rather than a hang.
+ *
+ * Shutdown order (run() after 'q'):
+ *  1. close the listeners (no new clients);
+ *  2. handshaking connections: shut down both ways (they hold no image
+ *     state); transmitting ones: shut down the read side, so each stops
+ *     after the request it is reading and answers everything queued;
+ *  3. after a grace period, shut down what is still open both ways (a
+ *     client that stopped reading its replies cannot hold us);
+ *  4. join every connection thread, then flush every export.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "nbd/nbd-internal.h"
+
+#define SHUTDOWN_GRACE_MS 10000
+
+int64_t
+nbd_now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void
+nbd_log(struct vmc_nbd_server *srv, const char *fmt, ...)
+{
+    char line[512];
+    va_list ap;
+
+    if (!srv->log) {
+        return;
+    }
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    srv->log(line, srv->log_opaque);
+}
+
+int
+vmc_nbd_server_new(struct vmc_nbd_server **out,
+                   const struct vmc_nbd_server_opts *o,
+                   struct vmc_error *err)
+{
+    struct vmc_nbd_server *srv = calloc(1, sizeof(*srv));
+
+    if (!srv) {
+        return vmc_error_set(err, -ENOMEM, "out of memory");
+    }
+    srv->unix_fd = srv->tcp_fd = -1;
+    srv->wake[0] = srv->wake[1] = -1;
+    atomic_init(&srv->stopping, false);
+    pthread_mutex_init(&srv->lock, NULL);
+    srv->max_connections = o && o->max_connections
+                           ? o->max_connections
+                           : VMC_NBD_DEFAULT_MAX_CONNECTIONS;
+    srv->handshake_ms = o && o->handshake_ms ? o->handshake_ms
+                                             : VMC_NBD_DEFAULT_HANDSHAKE_MS;
+    srv->workers = o && o->workers ? o->workers : VMC_NBD_DEFAULT_WORKERS;
+    if (o) {
+        srv->log = o->log;
+        srv->log_opaque = o->log_opaque;
+        srv->socket_path = o->socket_path ? strdup(o->socket_path) : NULL;
+        srv->listen_addr = o->listen_addr ? strdup(o->listen_addr) : NULL;
+        if ((o->socket_path && !srv->socket_path) ||
+            (o->listen_addr && !srv->listen_addr)) {
+            vmc_nbd_server_free(srv);
+            return vmc_error_set(err, -ENOMEM, "out of memory");
+        }
+    }
+    if (pipe2(srv->wake, O_CLOEXEC | O_NONBLOCK) < 0) {
+        int r = -errno;
+        vmc_nbd_server_free(srv);
+        return vmc_error_set(err, r, "cannot create a pipe: %s",
+                             strerror(-r));
+    }
+    *out = srv;
+    return 0;
+}
+
+/* --------------------------------------------------------------- listen */
+
+static int
+listen_unix(struct vmc_nbd_server *srv, struct vmc_error *err)
+{
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    const char *path = srv->socket_path;
+    struct stat st;
+    mode_t old;
+    int fd, r;
+
+    if (strlen(path) >= sizeof(sa.sun_path)) {
+        return vmc_error_set(err, -ENAMETOOLONG, "socket path '%s' is too "
+                             "long", path);
+    }
+    memcpy(sa.sun_path, path, strlen(path) + 1);
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        r = -errno;
+        return vmc_error_set(err, r, "cannot create a socket: %s",
+                             strerror(-r));
+    }
+    if (lstat(path, &st) == 0) {
+        /* replace a stale socket nobody listens on; refuse anything
+         * else (a live server, a regular file) */
+        if (!S_ISSOCK(st.st_mode) ||
+            connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 ||
+            errno != ECONNREFUSED) {
+            close(fd);
+            return vmc_error_set(err, -EADDRINUSE, "'%s' already exists%s",
+                                 path, S_ISSOCK(st.st_mode)
+                                 ? " and a server is listening on it" : "");
+        }
+        unlink(path);
+    }
+    old = umask(0177);          /* socket 0600: owner only */
+    r = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
+    umask(old);
+    if (r < 0 || listen(fd, 128) < 0) {
+        r = -errno;
+        close(fd);
+        return vmc_error_set(err, r, "cannot listen on '%s': %s", path,
+                             strerror(-r));
+    }
+    srv->own_socket = true;
+    srv->unix_fd = fd;
+    return 0;
+}
+
+static int
+listen_tcp(struct vmc_nbd_server *srv, struct vmc_error *err)
+{
+    struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
+                              .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV };
+    struct addrinfo *ai = NULL;
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+    char host[256];
+    const char *addr = srv->listen_addr, *colon, *port;
+    size_t hlen;
+    int fd = -1, one = 1, r;
+
+    colon = strrchr(addr, ':');
+    if (!colon || colon == addr || !colon[1]) {
+        return vmc_error_set(err, -EINVAL, "listen address '%s' is not "
+                             "HOST:PORT", addr);
+    }
+    port = colon + 1;
+    hlen = (size_t)(colon - addr);
+    if (addr[0] == '[' && colon[-1] == ']') {
+        addr++;
+        hlen -= 2;
+    }
+    if (hlen >= sizeof(host)) {
+        return vmc_error_set(err, -EINVAL, "listen address is too long");
+    }
+    memcpy(host, addr, hlen);
+    host[hlen] = '\0';
+    r = getaddrinfo(host, port, &hints, &ai);
+    if (r != 0) {
+        return vmc_error_set(err, -EINVAL, "listen address '%s': %s "
+                             "(a numeric address and port are required)",
+                             srv->listen_addr, gai_strerror(r));
+    }
+    fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        r = -errno;
+        goto fail;
+    }
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, 128) < 0 ||
+        getsockname(fd, (struct sockaddr *)&ss, &sl) < 0) {
+        r = -errno;
+        goto fail;
+    }
+    srv->tcp_port = ntohs(ss.ss_family == AF_INET6
+                          ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                          : ((struct sockaddr_in *)&ss)->sin_port);
+    srv->tcp_fd = fd;
+    freeaddrinfo(ai);
+    return 0;
+
+fail:
+    if (fd >= 0) {
+        close(fd);
+    }
+    freeaddrinfo(ai);
+    return vmc_error_set(err, r, "cannot listen on '%s': %s",
+                         srv->listen_addr, strerror(-r));
+}
+
+int
+vmc_nbd_server_listen(struct vmc_nbd_server *srv, struct vmc_error *err)
+{
+    int r;
+
+    if (!srv->socket_path && !srv->listen_addr) {
+        return vmc_error_set(err, -EINVAL, "nothing to listen on");
+    }
+    if (srv->nexports == 0) {
+        return vmc_error_set(err, -EINVAL, "no export");
+    }
+    if (srv->socket_path) {
+        r = listen_unix(srv, err);
+        if (r < 0) {
+            return r;
+        }
+    }
+    if (srv->listen_addr) {
+        r = listen_tcp(srv, err);
+        if (r < 0) {
+            return r;
+        }
+    }
+    return 0;
+}
+
+unsigned
+vmc_nbd_server_tcp_port(const struct vmc_nbd_server *srv)
+{
+    return srv->tcp_port;
+}
+
+void
+vmc_nbd_server_stop(struct vmc_nbd_server *srv)
+{
+    char q = 'q';
+    ssize_t n;
+
+    atomic_store(&srv->stopping, true);
+    n = write(srv->wake[1], &q, 1);
+    (void)n;
+}
+
+/* ---------------------------------------------------------------- serve */
+
+static void *
+conn_thread(void *opaque)
+{
+    struct nbd_conn *c = opaque;
+    char r = 'r';
+    ssize_t n;
+
+    nbd_conn_run(c);
+    atomic_store(&c->finished, true);
+    n = write(c->srv->wake[1], &r, 1);
+    (void)n;
+    return NULL;
+}
+
+int
+vmc_nbd_server_serve_fd(struct vmc_nbd_server *srv, int fd)
+{
+    struct nbd_io *io = nbd_io_socket_new(fd);
+    struct nbd_conn *c;
+
+    if (!io) {
+        close(fd);
+        return -ENOMEM;
+    }
+    c = nbd_conn_new(srv, io);
+    if (!c) {
+        io->close(io);
+        return -ENOMEM;
+    }
+    nbd_conn_run(c);
+    nbd_conn_free(c);
+    return 0;
+}
+
+/* Join the connection threads that have finished. */
+static void
+reap(struct vmc_nbd_server *srv, bool all)
+{
+    struct nbd_conn **pp, *c;
+
+    pthread_mutex_lock(&srv->lock);
+    pp = &srv->conns;
+    while ((c = *pp)) {
+        if (!all && !atomic_load(&c->finished)) {
+            pp = &c->next;
+            continue;
+        }
+        *pp = c->next;
+        srv->nconns--;
+        pthread_mutex_unlock(&srv->lock);
+        pthread_join(c->thread, NULL);
+        nbd_conn_free(c);
+        pthread_mutex_lock(&srv->lock);
+    }
+    pthread_mutex_unlock(&srv->lock);
+}
+
+static void
+accept_one(struct vmc_nbd_server *srv, int lfd, bool tcp)
+{
+    struct nbd_conn *c;
+    struct nbd_io *io;
+    int fd, one = 1;
+
+    fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+    if (fd < 0) {
+        return;
+    }
+    if (srv->nconns >= srv->max_connections) {
+        nbd_log(srv, "connection refused: %u connections already",
+                srv->nconns);
+        close(fd);
+        return;
+    }
+    if (tcp) {
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    }
+    io = nbd_io_socket_new(fd);
+    c = io ? nbd_conn_new(srv, io) : NULL;
+    if (!c) {
+        if (io) {
+            io->close(io);
+        } else {
+            close(fd);
+        }
+        return;
+    }
+    c->id = ++srv->next_id;
+    pthread_mutex_lock(&srv->lock);
+    if (pthread_create(&c->thread, NULL, conn_thread, c) != 0) {
+        pthread_mutex_unlock(&srv->lock);
+        nbd_conn_free(c);
+        return;
+    }
+    c->next = srv->conns;
+    srv->conns = c;
+    srv->nconns++;
+    pthread_mutex_unlock(&srv->lock);
+    nbd_log(srv, "connection %u: accepted", c->id);
+}
+
+/* Step 2/3 of the shutdown: @hard shuts every connection both ways. */
+static void
+shut_connections(struct vmc_nbd_server *srv, bool hard)
+{
+    struct nbd_conn *c;
+
+    pthread_mutex_lock(&srv->lock);
+    for (c = srv->conns; c; c = c->next) {
+        if (atomic_load(&c->finished)) {
+            continue;
+        }
+        if (hard || atomic_load(&c->state) == NBD_CONN_HANDSHAKE) {
+            c->io->shutdown_all(c->io);
+        } else {
+            c->io->shutdown_read(c->io);
+        }
+    }
+    pthread_mutex_unlock(&srv->lock);
+}
+
+static unsigned
+live_connections(struct vmc_nbd_server *srv)
+{
+    struct nbd_conn *c;
+    unsigned n = 0;
+
+    pthread_mutex_lock(&srv->lock);
+    for (c = srv->conns; c; c = c->next) {
+        n += !atomic_load(&c->finished);
+    }
+    pthread_mutex_unlock(&srv->lock);
+    return n;
+}
+
+static void
+drain_pipe(struct vmc_nbd_server *srv)
+{
+    char b[64];
+
+    while (read(srv->wake[0], b, sizeof(b)) > 0) {
+        continue;
+    }
+}
+
+int
+vmc_nbd_server_run(struct vmc_nbd_server *srv, struct vmc_error *err)
+{
+    int64_t deadline;
+    size_t i;
+    int r = 0;
+
+    while (!atomic_load(&srv->stopping)) {
+        struct pollfd p[3];
+        int n = 0;
+
+        p[n++] = (struct pollfd){ .fd = srv->wake[0], .events = POLLIN };
+        if (srv->unix_fd >= 0) {
+            p[n++] = (struct pollfd){ .fd = srv->unix_fd, .events = POLLIN };
+        }
+        if (srv->tcp_fd >= 0) {
+            p[n++] = (struct pollfd){ .fd = srv->tcp_fd, .events = POLLIN };
+        }
+        if (poll(p, (nfds_t)n, -1) < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            r = vmc_error_set(err, -errno, "poll: %s", strerror(errno));
+            vmc_nbd_server_stop(srv);
+            break;
+        }
+        if (p[0].revents) {
+            drain_pipe(srv);
+            reap(srv, false);
+        }
+        for (i = 1; i < (size_t)n; i++) {
+            if (p[i].revents & POLLIN) {
+                accept_one(srv, p[i].fd, p[i].fd == srv->tcp_fd);
+            }
+        }
+    }
+
+    /* 1. no new clients */
+    if (srv->unix_fd >= 0) {
+        close(srv->unix_fd);
+        srv->unix_fd = -1;
+    }
+    if (srv->tcp_fd >= 0) {
+        close(srv->tcp_fd);
+        srv->tcp_fd = -1;
+    }
+    /* 2. stop reading, let queued requests finish */
+    shut_connections(srv, false);
+    deadline = nbd_now_ms() + SHUTDOWN_GRACE_MS;
+    while (live_connections(srv) && nbd_now_ms() < deadline) {
+        struct pollfd p = { .fd = srv->wake[0], .events = POLLIN };
+
+        poll(&p, 1, 100);
+        drain_pipe(srv);
+    }
+    /* 3. whatever is left is cut off */
+    shut_connections(srv, true);
+    /* 4. join, then make everything durable */
+    reap(srv, true);
+    for (i = 0; i < srv->nexports; i++) {
+        int r2 = vmc_image_flush(srv->exports[i]->img);
+
+        if (r2 < 0 && r == 0) {
+            r = vmc_error_set(err, r2, "cannot flush '%s': %s",
+                              srv->exports[i]->path, strerror(-r2));
+        }
+    }
+    return r;
+}
+
+int
+vmc_nbd_server_free(struct vmc_nbd_server *srv)
+{
+    size_t i;
+    int r = 0;
+
+    if (!srv) {
+        return 0;
+    }
+    reap(srv, true);
+    if (srv->unix_fd >= 0) {
+        close(srv->unix_fd);
+    }
+    if (srv->tcp_fd >= 0) {
+        close(srv->tcp_fd);
+    }
+    if (srv->own_socket && srv->socket_path) {
+        unlink(srv->socket_path);
+    }
+    for (i = 0; i < srv->nexports; i++) {
+        int r2 = nbd_export_close(srv->exports[i]);
+
+        if (!r) {
+            r = r2;
+        }
+        nbd_export_free(srv->exports[i]);
+    }
+    free(srv->exports);
+    if (srv->wake[0] >= 0) {
+        close(srv->wake[0]);
+        close(srv->wake[1]);
+    }
+    pthread_mutex_destroy(&srv->lock);
+    free(srv->socket_path);
+    free(srv->listen_addr);
+    free(srv);
+    return r;
+}
