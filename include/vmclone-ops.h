@@ -149,6 +149,9 @@ struct vmc_convert_opts {
     const char *target_backing_format;
     vmc_progress_fn progress;
     void *opaque;
+    /** Threads copying in parallel (without compression); 0 or 1 copies
+     *  in the calling thread. */
+    unsigned workers;
 };
 
 /** Defaults: qcow2 target (vmc_create_opts_init), sparse_size 4096. */
@@ -261,6 +264,118 @@ struct vmc_rebase_opts {
 int vmc_rebase(struct vmc_image *img, const char *backing,
                const char *backing_fmt, const struct vmc_rebase_opts *o,
                struct vmc_error *err);
+
+/* ----------------------------------------------------------------- clone */
+
+/** Options of a linked clone (vmc_clone_linked()). */
+struct vmc_clone_opts {
+    /** Options of the new qcow2 image. Defaults (vmc_clone_opts_init()):
+     *  version 3, extended L2 entries, 128 KiB clusters (4 KiB
+     *  subclusters: a first 4 KiB write copies nothing from the base).
+     *  @create.size 0 means the base's size; the backing fields are
+     *  filled in by vmc_clone_linked(). */
+    struct vmc_create_opts create;
+    /** Format of the base; VMC_FMT_AUTO probes it (it is named by the
+     *  user). Always recorded in the clone. */
+    enum vmc_format base_format;
+    /** Replace existing files instead of failing with -EEXIST. */
+    bool force;
+    /** Store the base's absolute path even when a relative one would do
+     *  (see vmc_clone_backing_name()). */
+    bool absolute;
+};
+
+/** Defaults: qcow2 v3, extended_l2, cluster_size 128 KiB, probed base. */
+void vmc_clone_opts_init(struct vmc_clone_opts *o);
+
+/**
+ * The backing name a clone at @new_path stores for @base:
+ *  - the path of @base relative to the directory of @new_path when both
+ *    are in the same tree: the same filesystem and a common ancestor
+ *    directory other than "/" (so the pair can be moved or copied
+ *    together: "../templates/base.qcow2");
+ *  - otherwise (or with @absolute) the canonical absolute path of @base.
+ * Symbolic links in @base are resolved, so replacing a link later does
+ * not change what the clone reads. The directory of @new_path must exist.
+ * @param[out] out  newly allocated, freed with free().
+ * @return 0, -ENOENT (base or directory missing), -ENOMEM.
+ */
+int vmc_clone_backing_name(const char *base, const char *new_path,
+                           bool absolute, char **out, struct vmc_error *err);
+
+/**
+ * Create @count linked clones (qcow2 overlays) of @base, named
+ * @names[0..count-1]. The base is opened once, alone (its header and size;
+ * no chain walk, no data scan). Each clone is written under a temporary
+ * name in its directory, made durable (one data sync), renamed into place
+ * and the directory synced: when this returns 0 every clone is durable,
+ * and a crash never leaves a partial clone under a final name (at worst a
+ * hidden ".NAME.vmc-XXXXXX" file). Many clones are stamped from the first
+ * one's bytes and synced in parallel.
+ * Existing names are refused up front (-EEXIST) unless @o->force.
+ * @return 0, -EEXIST, -ENOENT (base), -EBUSY (base locked for writing),
+ *         -EINVAL (a name is the base), -ENOSPC ... with a message.
+ */
+int vmc_clone_linked(const char *base, const char *const *names,
+                     size_t count, const struct vmc_clone_opts *o,
+                     struct vmc_error *err);
+
+/** How a full clone was made. */
+enum vmc_clone_method {
+    VMC_CLONE_REFLINK = 1,          /**< FICLONE: extents shared */
+    VMC_CLONE_COPY_FILE_RANGE,      /**< kernel copy of the data extents */
+    VMC_CLONE_COPY,                 /**< guest-view copy (convert) */
+};
+
+/** "reflink", "copy_file_range" or "copy". */
+const char *vmc_clone_method_name(enum vmc_clone_method m);
+
+struct vmc_full_clone_opts {
+    /** Output format; VMC_FMT_AUTO keeps the source's format. */
+    enum vmc_format format;
+    /** Creation options for a guest-view copy to qcow2 (format, size and
+     *  backing fields are ignored). */
+    struct vmc_create_opts create;
+    /** @create was customised: a file-level copy (which keeps the
+     *  source's layout) is not allowed. */
+    bool custom_create;
+    /** Preallocate the clone (falloc) so that it never runs out of space
+     *  later; excludes reflink. */
+    bool thick;
+    /** Replace an existing target. */
+    bool force;
+    /** Never use a file-level copy (reflink/copy_file_range). */
+    bool no_offload;
+    /** Threads for the copy; 0 = automatic (2 to 4). */
+    unsigned workers;
+    vmc_progress_fn progress;
+    void *opaque;
+};
+
+void vmc_full_clone_opts_init(struct vmc_full_clone_opts *o);
+
+struct vmc_full_clone_result {
+    enum vmc_clone_method method;
+    uint64_t bytes_copied;          /**< 0 for a reflink */
+};
+
+/**
+ * Make @dst a full (standalone) clone of the guest view of @src (opened
+ * with its chain), by the fastest correct path:
+ *  1. reflink (FICLONE) when @src is one standalone file of the output
+ *     format (no backing file, clean, no internal snapshots) and the
+ *     filesystem shares extents;
+ *  2. copy_file_range of its data extents (holes kept) for such a source
+ *     when reflink is not possible;
+ *  3. otherwise a parallel, sparse copy of the guest view (vmc_convert()
+ *     with workers), preallocated with @thick.
+ * The clone is built under a temporary name, synced and renamed into
+ * place; the directory is synced.
+ * @return 0 (see @res), -EEXIST, -EINVAL, -ENOSPC, -EIO ... with a message.
+ */
+int vmc_clone_full(struct vmc_image *src, const char *dst,
+                   const struct vmc_full_clone_opts *o,
+                   struct vmc_full_clone_result *res, struct vmc_error *err);
 
 #ifdef __cplusplus
 }

@@ -60,6 +60,8 @@ int cmd_img_commit(int argc, char **argv);
 int cmd_img_rebase(int argc, char **argv);
 /* img-io.c */
 int cmd_img_io(int argc, char **argv);
+/* img-clone.c */
+int cmd_img_clone(int argc, char **argv);
 
 /* ------------------------------------------------------------- errors */
 

@@ -21,6 +21,7 @@ static const struct cli_cmd img_cmds[] = {
     { "resize",  cmd_img_resize,  "Change the virtual size of an image" },
     { "io",      cmd_img_io,      "Run scripted I/O on an image "
                                   "(qemu-io style)" },
+    { "clone",   cmd_img_clone,   "Make linked or full clones" },
     { NULL, NULL, NULL },
 };
 

@@ -12,9 +12,11 @@
  *         bytes (trimmed to whole target clusters), which are handled as
  *         ZERO.
  * With compression every target cluster is written whole with
- * vmc_image_write_compressed().
+ * vmc_image_write_compressed(). Without it, @workers threads may copy
+ * chunks in parallel (copy_parallel()).
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -304,11 +306,140 @@ copy_cluster_compressed(struct conv *c, uint64_t off, uint64_t end)
     return write_zero_range(c, off, end - off);
 }
 
+/*
+ * Parallel copy (o->workers > 1, no compression): the chunks are handed
+ * out in order to the workers, each with its own buffer and block-status
+ * cache; the calling thread is one of them and reports progress. The
+ * engine is thread-safe per image, so reads of the source overlap with
+ * writes of the target.
+ */
+#define CONV_MAX_WORKERS 8
+
+struct par {
+    struct conv *c;
+    pthread_mutex_t lock;
+    uint64_t next;          /* start of the next chunk to hand out */
+    uint64_t done;          /* bytes completed */
+    int error;              /* first failure */
+    struct vmc_error err;
+};
+
+struct worker {
+    struct par *par;
+    struct conv c;          /* private copy of the shared state */
+    struct vmc_error err;
+};
+
+static bool
+par_next(struct par *p, uint64_t *off, uint64_t *end)
+{
+    bool ok;
+
+    pthread_mutex_lock(&p->lock);
+    ok = !p->error && p->next < p->c->size;
+    if (ok) {
+        *off = p->next;
+        *end = ops_min(p->c->size,
+                       ops_align_down(*off, p->c->chunk) + p->c->chunk);
+        p->next = *end;
+    }
+    pthread_mutex_unlock(&p->lock);
+    return ok;
+}
+
+static void *
+par_worker(void *arg)
+{
+    struct worker *w = arg;
+    struct par *p = w->par;
+    bool reporter = w->c.progress.fn != NULL;
+    uint64_t off, end, done;
+    int r;
+
+    while (par_next(p, &off, &end)) {
+        r = copy_plain(&w->c, off, end);
+        pthread_mutex_lock(&p->lock);
+        if (r < 0 && !p->error) {
+            p->error = r;
+            p->err = w->err;
+        }
+        if (r == 0) {
+            p->done += end - off;
+        }
+        done = p->done;
+        pthread_mutex_unlock(&p->lock);
+        if (r < 0) {
+            break;
+        }
+        if (reporter && done > w->c.progress.done) {
+            ops_progress_add(&w->c.progress, done - w->c.progress.done);
+        }
+    }
+    return NULL;
+}
+
+static int
+copy_parallel(struct conv *c)
+{
+    unsigned n = ops_min(c->o->workers, CONV_MAX_WORKERS), i, started = 0;
+    struct worker *w;
+    pthread_t tids[CONV_MAX_WORKERS];
+    struct par p = { .c = c };
+    int r;
+
+    w = calloc(n, sizeof(*w));
+    if (!w) {
+        return vmc_error_set(c->err, -ENOMEM, "out of memory");
+    }
+    pthread_mutex_init(&p.lock, NULL);
+    for (i = 0; i < n; i++) {
+        w[i].par = &p;
+        w[i].c = *c;
+        w[i].c.err = &w[i].err;
+        w[i].c.run_off = w[i].c.run_len = 0;
+        w[i].c.buf = i == 0 ? c->buf : malloc(c->chunk);
+        if (i > 0) {
+            w[i].c.progress.fn = NULL;
+        }
+        if (!w[i].c.buf) {
+            break;
+        }
+    }
+    n = i ? i : 1;
+    for (i = 1; i < n; i++) {
+        if (pthread_create(&tids[started], NULL, par_worker, &w[i]) != 0) {
+            break;
+        }
+        started++;
+    }
+    par_worker(&w[0]);
+    for (i = 0; i < started; i++) {
+        pthread_join(tids[i], NULL);
+    }
+    c->progress = w[0].c.progress;
+    r = p.error;
+    if (r < 0) {
+        if (c->err) {
+            *c->err = p.err;
+        }
+    }
+    for (i = 1; i < n; i++) {
+        free(w[i].c.buf);
+    }
+    free(w);
+    pthread_mutex_destroy(&p.lock);
+    return r;
+}
+
 static int
 copy_all(struct conv *c)
 {
     uint64_t off, end, pos;
     int r;
+
+    if (c->o->workers > 1 && !c->o->compress) {
+        return copy_parallel(c);
+    }
 
     for (off = 0; off < c->size; off = end) {
         end = ops_min(c->size, ops_align_down(off, c->chunk) + c->chunk);
