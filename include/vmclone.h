@@ -60,6 +60,8 @@ enum vmc_open_flags {
     VMC_OPEN_FORCE_SHARE = 1 << 2, /**< take no locks (like qemu-img -U) */
     VMC_OPEN_CHECK       = 1 << 3, /**< relaxed open for check/repair */
     VMC_OPEN_ALLOW_SNAPSHOT_WRITE = 1 << 4, /**< reserved */
+    VMC_OPEN_UNSEAL      = 1 << 5, /**< open a sealed template read-write:
+                                        only for sealing/unsealing */
 };
 
 /** Default cap on backing chain depth. */

@@ -27,6 +27,7 @@
 
 #include "chain/chain-map.h"
 #include "format/format.h"
+#include "seal/seal.h"
 #include "util/util.h"
 
 #define REGION_BYTES   (2ull << 20)
@@ -270,7 +271,20 @@ int
 chain_map_read(struct chain_map *m, void *buf, uint64_t off, size_t len)
 {
     uint8_t *p = buf;
+    unsigned i;
     int r;
+
+    /* Sealed layers are verified on first touch, as on the layered path:
+     * a layer's view at these offsets is what the map serves. */
+    for (i = 0; i < m->nlayers; i++) {
+        struct vmc_image *l = m->layers[i];
+        if (l->seal && off < l->size) {
+            r = seal_verify(l, off, MIN((uint64_t)len, l->size - off));
+            if (r < 0) {
+                return r;
+            }
+        }
+    }
 
     while (len) {
         uint64_t n = len, e;

@@ -21,6 +21,7 @@
 #include "vmclone.h"
 #include "chain/chain-map.h"
 #include "format/format.h"
+#include "seal/seal.h"
 #include "util/util.h"
 
 const struct format_ops *
@@ -101,6 +102,7 @@ image_free(struct vmc_image *img)
         img->ops->close(img);
     }
     chain_map_free(img->map);
+    seal_free(img->seal);
     pthread_mutex_destroy(&img->map_lock);
     hio_close(img->file);
     free(img->filename);
@@ -279,7 +281,7 @@ open_backing(struct vmc_image *img, unsigned depth, struct open_ctx *ctx,
         }
         return r;
     }
-    return 0;
+    return seal_check_parent(img, err);
 }
 
 static int
@@ -367,6 +369,10 @@ open_layer(struct vmc_image **out, const char *path, enum vmc_format fmt,
         goto fail;
     }
     r = img->ops->open(img, flags, err);
+    if (r < 0) {
+        goto fail;
+    }
+    r = seal_attach(img, flags, err);
     if (r < 0) {
         goto fail;
     }
@@ -483,6 +489,10 @@ vmc_image_read(struct vmc_image *img, void *buf, uint64_t off, size_t len)
     int r = check_request(img, off, len);
 
     if (r || !len) {
+        return r;
+    }
+    r = seal_verify(img, off, len);
+    if (r < 0) {
         return r;
     }
     pthread_mutex_lock(&img->lock);

@@ -62,6 +62,9 @@ int cmd_img_rebase(int argc, char **argv);
 int cmd_img_io(int argc, char **argv);
 /* img-clone.c */
 int cmd_img_clone(int argc, char **argv);
+int cmd_img_seal(int argc, char **argv);
+int cmd_img_unseal(int argc, char **argv);
+int cmd_img_verify(int argc, char **argv);
 
 /* ------------------------------------------------------------- errors */
 

@@ -22,6 +22,9 @@ static const struct cli_cmd img_cmds[] = {
     { "io",      cmd_img_io,      "Run scripted I/O on an image "
                                   "(qemu-io style)" },
     { "clone",   cmd_img_clone,   "Make linked or full clones" },
+    { "seal",    cmd_img_seal,    "Make an image a sealed template" },
+    { "unseal",  cmd_img_unseal,  "Remove the seal of a template" },
+    { "verify",  cmd_img_verify,  "Verify (and repair) a sealed template" },
     { NULL, NULL, NULL },
 };
 

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "vmclone-seal.h"
 
 static const char io_usage[] =
     "usage: " CLI_NAME " img io [-f fmt] [-r] [-U] [--backing-fmt fmt] "
@@ -174,8 +175,9 @@ do_read(struct vmc_image *img, const struct io_cmd *cmd, uint8_t *buf)
 
         r = vmc_image_read(img, buf, off + pos, n);
         if (r < 0) {
+            const char *why = vmc_image_io_error(img);
             return cli_error("read failed at offset %" PRIu64 ": %s",
-                             off + pos, strerror(-r));
+                             off + pos, why ? why : strerror(-r));
         }
         if (cmd->verbose) {
             for (i = 0; i < n; i += 16) {

@@ -57,6 +57,14 @@ struct format_ops {
     /* Write one whole cluster compressed (qcow2 only). */
     int (*write_compressed)(struct vmc_image *img, const void *buf,
                             uint64_t off, size_t len);
+    /* Header extensions of this layer (qcow2): copy extension @type into
+     * @buf (at most @cap bytes), its full length in *len; -ENOENT if
+     * absent. set_ext replaces, adds or (data NULL) removes it and
+     * rewrites the header durably. */
+    int (*get_ext)(const struct vmc_image *img, uint32_t type, void *buf,
+                   size_t cap, size_t *len);
+    int (*set_ext)(struct vmc_image *img, uint32_t type, const void *data,
+                   size_t len, struct vmc_error *err);
     /* Preferred I/O granularity (cluster size). */
     uint64_t (*granularity)(const struct vmc_image *img);
     /* Smallest separately mapped unit (subcluster), if not granularity. */
@@ -87,6 +95,9 @@ struct vmc_image {
     unsigned refcnt;
     enum vmc_format shared_fmt;
     struct vmc_image *registry_next;
+
+    /* Seal of a sealed template (src/seal), or NULL. */
+    struct seal_state *seal;
 
     /* Merged read map of this layer's view, shared by its overlays. */
     pthread_mutex_t map_lock;

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "format/qcow2/qcow2.h"
+#include "seal/seal.h"
 #include "util/util.h"
 
 /* Feature-name table we write (qcow2 spec "Feature name table"). */
@@ -734,11 +735,13 @@ qcow2_close(struct vmc_image *img)
 
 /* ------------------------------------------------------------ set_backing */
 
+/* Rewrite cluster 0 with the given backing reference and the current
+ * extensions, in one write, then make it durable. */
 static int
-qcow2_set_backing(struct vmc_image *img, const char *name, const char *fmt,
-                  struct vmc_error *err)
+rewrite_header(struct qcow2_state *s, const char *name, const char *fmt,
+               struct vmc_error *err)
 {
-    struct qcow2_state *s = qcow2_s(img);
+    struct vmc_image *img = s->img;
     uint8_t *buf;
     size_t used;
     int r;
@@ -750,10 +753,10 @@ qcow2_set_backing(struct vmc_image *img, const char *name, const char *fmt,
     r = build_header(s, name, fmt, img->size, buf, s->cluster_size, &used);
     if (r < 0) {
         free(buf);
-        return vmc_error_set(err, r, "'%s': the backing file name does not "
-                             "fit in the image header", img->filename);
+        return vmc_error_set(err, r, "'%s': the header extensions and the "
+                             "backing file name do not fit in cluster 0",
+                             img->filename);
     }
-    /* One write of the used part of cluster 0, then make it durable. */
     r = hio_pwrite(s->f, buf, used, 0);
     if (r == 0) {
         r = hio_sync(s->f);
@@ -763,10 +766,92 @@ qcow2_set_backing(struct vmc_image *img, const char *name, const char *fmt,
         return vmc_error_set(err, r, "cannot write header of '%s': %s",
                              img->filename, strerror(-r));
     }
+    return 0;
+}
+
+static int
+qcow2_set_backing(struct vmc_image *img, const char *name, const char *fmt,
+                  struct vmc_error *err)
+{
+    int r = rewrite_header(qcow2_s(img), name, fmt, err);
+
+    if (r < 0) {
+        return r;
+    }
     free(img->backing_name);
     free(img->backing_fmt);
     img->backing_name = name ? strdup(name) : NULL;
     img->backing_fmt = fmt ? strdup(fmt) : NULL;
+    return 0;
+}
+
+/* ------------------------------------------------------ extension access */
+
+static int
+qcow2_get_ext(const struct vmc_image *img, uint32_t type, void *buf,
+              size_t cap, size_t *len)
+{
+    const struct qcow2_state *s = qcow2_s(img);
+    unsigned i;
+
+    for (i = 0; i < s->nexts; i++) {
+        if (s->exts[i].type == type) {
+            *len = s->exts[i].len;
+            memcpy(buf, s->exts[i].data, MIN(cap, (size_t)s->exts[i].len));
+            return 0;
+        }
+    }
+    return -ENOENT;
+}
+
+static int
+qcow2_set_ext(struct vmc_image *img, uint32_t type, const void *data,
+              size_t len, struct vmc_error *err)
+{
+    struct qcow2_state *s = qcow2_s(img);
+    struct qcow2_ext *e = NULL, saved = { 0 };
+    unsigned i;
+    int r;
+
+    for (i = 0; i < s->nexts; i++) {
+        if (s->exts[i].type == type) {
+            e = &s->exts[i];
+        }
+    }
+    if (!e && data) {
+        e = realloc(s->exts, (s->nexts + 1) * sizeof(*s->exts));
+        if (!e) {
+            return vmc_error_set(err, -ENOMEM, "out of memory");
+        }
+        s->exts = e;
+        e = &s->exts[s->nexts++];
+        memset(e, 0, sizeof(*e));
+        e->type = type;
+    } else if (!e) {
+        return 0;   /* removing an absent extension */
+    }
+    saved = *e;
+    if (data) {
+        e->data = malloc(len ? len : 1);
+        if (!e->data) {
+            *e = saved;
+            return vmc_error_set(err, -ENOMEM, "out of memory");
+        }
+        memcpy(e->data, data, len);
+        e->len = (uint32_t)len;
+    } else {
+        /* Remove: move the last one into its place. */
+        *e = s->exts[--s->nexts];
+    }
+    r = rewrite_header(s, img->backing_name, img->backing_fmt, err);
+    if (r < 0) {
+        if (data && saved.data) {
+            free(e->data);
+            *e = saved;
+        }
+        return r;
+    }
+    free(saved.data);
     return 0;
 }
 
@@ -949,9 +1034,12 @@ validate_create_opts(const struct vmc_create_opts *o, unsigned *cluster_bits,
     return 0;
 }
 
+/* Open the backing file of a new overlay: its size, and the parent-seal
+ * extension to record if it is a sealed template (*has_parent_seal). */
 static int
 backing_size(const struct vmc_create_opts *o, const char *path,
-             uint64_t *size, struct vmc_error *err)
+             uint64_t *size, uint8_t *parent_seal, bool *has_parent_seal,
+             struct vmc_error *err)
 {
     struct vmc_open_opts oo = {
         .format = o->backing_format,
@@ -978,14 +1066,21 @@ backing_size(const struct vmc_create_opts *o, const char *path,
         return r;
     }
     *size = vmc_image_size(b);
+    *has_parent_seal = seal_parent_ext(b, parent_seal) == 1;
     vmc_image_close(b);
     return 0;
 }
 
 static int
 create_qcow2(const char *path, const struct vmc_create_opts *o,
-             uint64_t size, unsigned cluster_bits, struct vmc_error *err)
+             uint64_t size, unsigned cluster_bits, const uint8_t *parent_seal,
+             struct vmc_error *err)
 {
+    struct qcow2_ext pext = {
+        .type = SEAL_PARENT_MAGIC,
+        .len = SEAL_PARENT_EXT_LEN,
+        .data = (uint8_t *)parent_seal,
+    };
     struct qcow2_state st = { 0 };
     struct hio_file *f = NULL;
     struct vmc_image fake = { .size = size };
@@ -1024,6 +1119,11 @@ create_qcow2(const char *path, const struct vmc_create_opts *o,
     st.l1_offset = 3 * cs;
     st.reftable_offset = cs;
     st.reftable_clusters = 1;
+    if (parent_seal) {
+        /* Tie the clone to the exact sealed template it was made from. */
+        st.exts = &pext;
+        st.nexts = 1;
+    }
 
     buf = calloc(1, cs);
     if (!buf) {
@@ -1129,6 +1229,8 @@ vmc_image_create(const char *path, const struct vmc_create_opts *o,
 {
     unsigned cluster_bits = 16;
     uint64_t size = o->size;
+    uint8_t parent_seal[SEAL_PARENT_EXT_LEN];
+    bool has_parent_seal = false;
     int r;
 
     /* Sizes are whole 512-byte sectors, as in QEMU. */
@@ -1149,7 +1251,8 @@ vmc_image_create(const char *path, const struct vmc_create_opts *o,
         }
         if (!o->backing_unsafe) {
             uint64_t bsize = 0;
-            r = backing_size(o, path, &bsize, err);
+            r = backing_size(o, path, &bsize, parent_seal, &has_parent_seal,
+                             err);
             if (r < 0) {
                 return r;
             }
@@ -1192,7 +1295,8 @@ vmc_image_create(const char *path, const struct vmc_create_opts *o,
     if (r < 0) {
         return r;
     }
-    r = create_qcow2(path, o, size, cluster_bits, err);
+    r = create_qcow2(path, o, size, cluster_bits,
+                     has_parent_seal ? parent_seal : NULL, err);
     if (r == 0 && o->prealloc != VMC_PREALLOC_OFF && size) {
         r = preallocate(path, o, err);
     }
@@ -1216,6 +1320,8 @@ const struct format_ops qcow2_ops = {
     .set_backing = qcow2_set_backing,
     .make_empty = qcow2_make_empty,
     .write_compressed = qcow2_write_compressed,
+    .get_ext = qcow2_get_ext,
+    .set_ext = qcow2_set_ext,
     .granularity = qcow2_granularity,
     .subcluster_size = qcow2_subcluster_size,
 };

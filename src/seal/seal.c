@@ -1,0 +1,876 @@
+/*
+ * seal.c - sealed templates: per-chunk SHA-256 digests of a template's
+ * guest view in a sidecar file, a root digest over them (recorded in a
+ * qcow2 header extension too), verification of each chunk the first time
+ * it is read in a process, whole-image verification and repair from a
+ * replica, and the parent-seal record that ties a linked clone to the
+ * exact template it was made from.
+ *
+ * Sidecar "IMAGE.seal" (all integers big-endian):
+ *   0   8  magic "VMCSEAL1"
+ *   8   4  version (1)
+ *   12  4  chunk size
+ *   16  8  virtual size
+ *   24  8  number of chunks
+ *   32 32  root digest
+ *   64 ..  chunk digests, 32 bytes each
+ * root = SHA-256("vmclone-seal-v1" NUL, chunk size, virtual size, digests)
+ *
+ * qcow2 extension 0x564D4353 ("VMCS", 48 bytes): version, chunk size,
+ * virtual size, root. Extension 0x564D4350 ("VMCP", 40 bytes) in a clone:
+ * the parent's root and virtual size.
+ *
+ * The seal of a qcow2 image is its extension (the sidecar must match it);
+ * a raw image is sealed when its sidecar exists.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <openssl/evp.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "vmclone-seal.h"
+#include "format/format.h"
+#include "seal/seal.h"
+#include "util/util.h"
+
+#define SIDECAR_MAGIC "VMCSEAL1"
+#define SIDECAR_HDR 64
+#define SEAL_EXT_LEN 48
+#define DIGEST 32
+
+struct seal_state {
+    uint32_t chunk_size;
+    uint64_t virtual_size;
+    uint64_t nchunks;
+    uint8_t root[DIGEST];
+    uint8_t *leaves;             /* nchunks * DIGEST */
+    _Atomic uint8_t *verified;   /* per chunk: 0 no, 1 ok */
+    pthread_mutex_t err_lock;
+    char error[512];
+};
+
+/* ------------------------------------------------------------ helpers */
+
+static void
+to_hex(const uint8_t *d, char out[65])
+{
+    static const char hex[] = "0123456789abcdef";
+    int i;
+
+    for (i = 0; i < DIGEST; i++) {
+        out[2 * i] = hex[d[i] >> 4];
+        out[2 * i + 1] = hex[d[i] & 15];
+    }
+    out[64] = '\0';
+}
+
+static int
+sha256(const void *data, size_t len, uint8_t out[DIGEST])
+{
+    unsigned n = 0;
+
+    return EVP_Digest(data, len, out, &n, EVP_sha256(), NULL) == 1 &&
+           n == DIGEST ? 0 : -EIO;
+}
+
+static int
+compute_root(uint32_t chunk, uint64_t vsize, const uint8_t *leaves,
+             uint64_t n, uint8_t out[DIGEST])
+{
+    static const char tag[] = "vmclone-seal-v1";
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    uint8_t hdr[12];
+    unsigned len = 0;
+    int ok;
+
+    if (!ctx) {
+        return -ENOMEM;
+    }
+    be32_store(hdr, chunk);
+    be64_store(hdr + 4, vsize);
+    ok = EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1 &&
+         EVP_DigestUpdate(ctx, tag, sizeof(tag)) == 1 &&
+         EVP_DigestUpdate(ctx, hdr, sizeof(hdr)) == 1 &&
+         EVP_DigestUpdate(ctx, leaves, n * DIGEST) == 1 &&
+         EVP_DigestFinal_ex(ctx, out, &len) == 1;
+    EVP_MD_CTX_free(ctx);
+    return ok && len == DIGEST ? 0 : -EIO;
+}
+
+static char *
+sidecar_path(const char *path)
+{
+    size_t n = strlen(path);
+    char *p = malloc(n + 6);
+
+    if (p) {
+        memcpy(p, path, n);
+        memcpy(p + n, ".seal", 6);
+    }
+    return p;
+}
+
+static int
+fsync_dir_of(const char *path)
+{
+    char *copy = strdup(path), *slash;
+    int fd, r = 0;
+
+    if (!copy) {
+        return -ENOMEM;
+    }
+    slash = strrchr(copy, '/');
+    if (slash) {
+        *(slash == copy ? slash + 1 : slash) = '\0';
+    }
+    fd = open(slash ? copy : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0 || fsync(fd) < 0) {
+        r = -errno;
+    }
+    if (fd >= 0) {
+        close(fd);
+    }
+    free(copy);
+    return r;
+}
+
+void
+seal_free(struct seal_state *st)
+{
+    if (!st) {
+        return;
+    }
+    free(st->leaves);
+    free((void *)st->verified);
+    pthread_mutex_destroy(&st->err_lock);
+    free(st);
+}
+
+/* ----------------------------------------------------------- loading */
+
+static int
+load_sidecar(const char *path, struct seal_state **out, struct vmc_error *err)
+{
+    char *sp = sidecar_path(path);
+    struct seal_state *st = NULL;
+    uint8_t hdr[SIDECAR_HDR], root[DIGEST];
+    struct stat stt;
+    int fd = -1, r;
+
+    if (!sp) {
+        return vmc_error_set(err, -ENOMEM, "out of memory");
+    }
+    fd = open(sp, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        r = -errno;
+        if (r != -ENOENT) {
+            vmc_error_set(err, r, "cannot open seal '%s': %s", sp,
+                          strerror(-r));
+        }
+        goto out;
+    }
+    if (fstat(fd, &stt) < 0 || pread(fd, hdr, sizeof(hdr), 0) !=
+        (ssize_t)sizeof(hdr) || memcmp(hdr, SIDECAR_MAGIC, 8) ||
+        be32_load(hdr + 8) != 1) {
+        r = vmc_error_set(err, -EUCLEAN, "seal '%s' is damaged (bad header)",
+                          sp);
+        goto out;
+    }
+    st = calloc(1, sizeof(*st));
+    if (!st) {
+        r = vmc_error_set(err, -ENOMEM, "out of memory");
+        goto out;
+    }
+    pthread_mutex_init(&st->err_lock, NULL);
+    st->chunk_size = be32_load(hdr + 12);
+    st->virtual_size = be64_load(hdr + 16);
+    st->nchunks = be64_load(hdr + 24);
+    memcpy(st->root, hdr + 32, DIGEST);
+    if (!is_power_of_2(st->chunk_size) || st->chunk_size < 4096 ||
+        st->chunk_size > (16u << 20) ||
+        st->nchunks != DIV_ROUND_UP(st->virtual_size, st->chunk_size) ||
+        (uint64_t)stt.st_size != SIDECAR_HDR + st->nchunks * DIGEST) {
+        r = vmc_error_set(err, -EUCLEAN, "seal '%s' is damaged (bad sizes)",
+                          sp);
+        goto out;
+    }
+    st->leaves = malloc(st->nchunks ? st->nchunks * DIGEST : 1);
+    st->verified = calloc(st->nchunks ? st->nchunks : 1, 1);
+    if (!st->leaves || !st->verified) {
+        r = vmc_error_set(err, -ENOMEM, "out of memory");
+        goto out;
+    }
+    if (st->nchunks && pread(fd, st->leaves, st->nchunks * DIGEST,
+                             SIDECAR_HDR) != (ssize_t)(st->nchunks * DIGEST)) {
+        r = vmc_error_set(err, -EUCLEAN, "seal '%s' is truncated", sp);
+        goto out;
+    }
+    r = compute_root(st->chunk_size, st->virtual_size, st->leaves,
+                     st->nchunks, root);
+    if (r == 0 && memcmp(root, st->root, DIGEST)) {
+        r = vmc_error_set(err, -EUCLEAN, "seal '%s' is damaged (its digests "
+                          "do not match its root)", sp);
+    }
+    if (r < 0) {
+        goto out;
+    }
+    *out = st;
+    st = NULL;
+out:
+    if (fd >= 0) {
+        close(fd);
+    }
+    seal_free(st);
+    free(sp);
+    return r;
+}
+
+/* The seal extension of a qcow2 layer: 1 if present, 0 if not. */
+static int
+read_seal_ext(const struct vmc_image *img, uint8_t ext[SEAL_EXT_LEN])
+{
+    size_t len = 0;
+
+    if (!img->ops->get_ext ||
+        img->ops->get_ext(img, SEAL_EXT_MAGIC, ext, SEAL_EXT_LEN, &len) < 0) {
+        return 0;
+    }
+    return len == SEAL_EXT_LEN ? 1 : -EUCLEAN;
+}
+
+int
+seal_attach(struct vmc_image *img, unsigned flags, struct vmc_error *err)
+{
+    uint8_t ext[SEAL_EXT_LEN];
+    struct seal_state *st = NULL;
+    int has_ext = read_seal_ext(img, ext), r;
+
+    if (has_ext < 0) {
+        return vmc_error_set(err, -EUCLEAN, "'%s': invalid seal extension",
+                             img->filename);
+    }
+    if (!has_ext && img->ops->format != VMC_FMT_RAW) {
+        return 0;
+    }
+    r = load_sidecar(img->filename, &st, err);
+    if (r == -ENOENT) {
+        if (!has_ext) {
+            return 0;   /* raw without sidecar: not sealed */
+        }
+        if (flags & VMC_OPEN_UNSEAL) {
+            return 0;
+        }
+        return vmc_error_set(err, -EUCLEAN, "'%s' is sealed but its seal "
+                             "file '%s.seal' is missing", img->filename,
+                             img->filename);
+    }
+    if (r < 0) {
+        if (flags & VMC_OPEN_UNSEAL) {
+            return 0;
+        }
+        return r;
+    }
+    if (st->virtual_size != img->size ||
+        (has_ext && (memcmp(ext + 16, st->root, DIGEST) ||
+                     be32_load(ext + 4) != st->chunk_size ||
+                     be64_load(ext + 8) != st->virtual_size))) {
+        seal_free(st);
+        if (flags & VMC_OPEN_UNSEAL) {
+            return 0;
+        }
+        return vmc_error_set(err, -EUCLEAN, "'%s': its seal file does not "
+                             "match the image (size or root digest)",
+                             img->filename);
+    }
+    if (img->writable && !(flags & VMC_OPEN_UNSEAL)) {
+        seal_free(st);
+        return vmc_error_set(err, -EROFS, "'%s' is a sealed template and "
+                             "cannot be opened for writing (clone it, or "
+                             "'vm-clone img unseal' it)", img->filename);
+    }
+    img->seal = st;
+    return 0;
+}
+
+/* ------------------------------------------------------- verification */
+
+/* Hash chunk @c of layer @img's guest view, bypassing verification. */
+static int
+hash_chunk(struct vmc_image *img, struct seal_state *st, uint64_t c,
+           uint8_t *buf, uint8_t md[DIGEST])
+{
+    uint64_t off = c * st->chunk_size;
+    size_t len = (size_t)MIN(st->chunk_size, st->virtual_size - off);
+    int r;
+
+    pthread_mutex_lock(&img->lock);
+    r = img->ops->read(img, buf, off, len);
+    pthread_mutex_unlock(&img->lock);
+    return r < 0 ? r : sha256(buf, len, md);
+}
+
+static void
+record_error(struct seal_state *st, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void
+record_error(struct seal_state *st, const char *fmt, ...)
+{
+    va_list ap;
+
+    pthread_mutex_lock(&st->err_lock);
+    va_start(ap, fmt);
+    vsnprintf(st->error, sizeof(st->error), fmt, ap);
+    va_end(ap);
+    pthread_mutex_unlock(&st->err_lock);
+}
+
+int
+seal_verify(struct vmc_image *img, uint64_t off, uint64_t len)
+{
+    struct seal_state *st = img->seal;
+    uint64_t c, last;
+    uint8_t *buf = NULL;
+    int r = 0;
+
+    if (!st || !len || off >= st->virtual_size) {
+        return 0;
+    }
+    last = (MIN(off + len, st->virtual_size) - 1) / st->chunk_size;
+    for (c = off / st->chunk_size; c <= last; c++) {
+        uint8_t md[DIGEST];
+
+        if (atomic_load(&st->verified[c])) {
+            continue;
+        }
+        if (!buf && !(buf = malloc(st->chunk_size))) {
+            return -ENOMEM;
+        }
+        r = hash_chunk(img, st, c, buf, md);
+        if (r < 0) {
+            break;
+        }
+        if (memcmp(md, st->leaves + c * DIGEST, DIGEST)) {
+            record_error(st, "sealed template '%s' is damaged: chunk at "
+                         "offset %" PRIu64 " (%u bytes) fails verification",
+                         img->filename, c * st->chunk_size, st->chunk_size);
+            r = -EIO;
+            break;
+        }
+        atomic_store(&st->verified[c], 1);
+    }
+    free(buf);
+    return r;
+}
+
+const char *
+vmc_image_io_error(const struct vmc_image *img)
+{
+    for (; img; img = img->backing) {
+        if (img->seal && img->seal->error[0]) {
+            return img->seal->error;
+        }
+    }
+    return NULL;
+}
+
+/* -------------------------------------------------------- parent seal */
+
+int
+seal_parent_ext(const struct vmc_image *backing,
+                uint8_t out[SEAL_PARENT_EXT_LEN])
+{
+    if (!backing->seal) {
+        return 0;
+    }
+    memcpy(out, backing->seal->root, DIGEST);
+    be64_store(out + DIGEST, backing->seal->virtual_size);
+    return 1;
+}
+
+int
+seal_check_parent(struct vmc_image *overlay, struct vmc_error *err)
+{
+    uint8_t want[SEAL_PARENT_EXT_LEN];
+    char want_hex[65], have_hex[65];
+    struct vmc_image *b = overlay->backing;
+    size_t len = 0;
+
+    if (!b || !overlay->ops->get_ext ||
+        overlay->ops->get_ext(overlay, SEAL_PARENT_MAGIC, want, sizeof(want),
+                              &len) < 0) {
+        return 0;
+    }
+    if (len != SEAL_PARENT_EXT_LEN) {
+        return vmc_error_set(err, -EUCLEAN, "'%s': invalid parent seal "
+                             "extension", overlay->filename);
+    }
+    to_hex(want, want_hex);
+    if (!b->seal) {
+        return vmc_error_set(err, -ESTALE, "'%s' was cloned from a template "
+                             "sealed as %.16s..., but its backing file '%s' "
+                             "is not sealed (replaced or modified?)",
+                             overlay->filename, want_hex, b->filename);
+    }
+    if (memcmp(b->seal->root, want, DIGEST) ||
+        b->seal->virtual_size != be64_load(want + DIGEST)) {
+        to_hex(b->seal->root, have_hex);
+        return vmc_error_set(err, -ESTALE, "'%s' was cloned from a template "
+                             "sealed as %.16s..., but its backing file '%s' "
+                             "is sealed as %.16s... (replaced or re-sealed)",
+                             overlay->filename, want_hex, b->filename,
+                             have_hex);
+    }
+    return 0;
+}
+
+void
+vmc_image_seal_info(const struct vmc_image *img, struct vmc_seal_info *info)
+{
+    memset(info, 0, sizeof(*info));
+    if (!img->seal) {
+        return;
+    }
+    info->sealed = true;
+    info->chunk_size = img->seal->chunk_size;
+    info->virtual_size = img->seal->virtual_size;
+    info->nchunks = img->seal->nchunks;
+    memcpy(info->root, img->seal->root, DIGEST);
+    to_hex(info->root, info->root_hex);
+}
+
+/* ----------------------------------------------------- parallel hashing */
+
+struct hash_job {
+    struct vmc_image *img;
+    struct seal_state *st;       /* geometry (and leaves to compare) */
+    uint8_t *out;                /* digests computed, or NULL */
+    _Atomic uint64_t next;
+    _Atomic int error;
+    bool use_driver;             /* bypass verification on read */
+};
+
+static void *
+hash_worker(void *arg)
+{
+    struct hash_job *j = arg;
+    uint8_t *buf = malloc(j->st->chunk_size);
+    uint64_t c;
+
+    if (!buf) {
+        atomic_store(&j->error, -ENOMEM);
+        return NULL;
+    }
+    while ((c = atomic_fetch_add(&j->next, 1)) < j->st->nchunks &&
+           !atomic_load(&j->error)) {
+        uint64_t off = c * j->st->chunk_size;
+        size_t len = (size_t)MIN(j->st->chunk_size,
+                                 j->st->virtual_size - off);
+        int r = j->use_driver ? hash_chunk(j->img, j->st, c, buf,
+                                           j->out + c * DIGEST)
+                              : vmc_image_read(j->img, buf, off, len);
+
+        if (r == 0 && !j->use_driver) {
+            r = sha256(buf, len, j->out + c * DIGEST);
+        }
+        if (r < 0) {
+            atomic_store(&j->error, r);
+        }
+    }
+    free(buf);
+    return NULL;
+}
+
+static int
+hash_all(struct hash_job *j, unsigned threads)
+{
+    pthread_t tids[16];
+    unsigned i, n = threads ? MIN(threads, 16u) : 2;
+
+    for (i = 0; i < n; i++) {
+        if (pthread_create(&tids[i], NULL, hash_worker, j) != 0) {
+            atomic_store(&j->error, -EAGAIN);
+            break;
+        }
+    }
+    while (i--) {
+        pthread_join(tids[i], NULL);
+    }
+    return atomic_load(&j->error);
+}
+
+/* ---------------------------------------------------------------- seal */
+
+static int
+write_sidecar(const char *path, const struct seal_state *st,
+              struct vmc_error *err)
+{
+    char *sp = sidecar_path(path), *tmp = NULL;
+    uint8_t hdr[SIDECAR_HDR] = { 0 };
+    int fd = -1, r = 0;
+    size_t n = st->nchunks * DIGEST;
+
+    if (!sp || asprintf(&tmp, "%s.tmp", sp) < 0) {
+        free(sp);
+        return vmc_error_set(err, -ENOMEM, "out of memory");
+    }
+    memcpy(hdr, SIDECAR_MAGIC, 8);
+    be32_store(hdr + 8, 1);
+    be32_store(hdr + 12, st->chunk_size);
+    be64_store(hdr + 16, st->virtual_size);
+    be64_store(hdr + 24, st->nchunks);
+    memcpy(hdr + 32, st->root, DIGEST);
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0444);
+    if (fd < 0 || pwrite(fd, hdr, sizeof(hdr), 0) != (ssize_t)sizeof(hdr) ||
+        (n && pwrite(fd, st->leaves, n, SIDECAR_HDR) != (ssize_t)n) ||
+        fsync(fd) < 0 || rename(tmp, sp) < 0) {
+        r = -errno ? -errno : -EIO;
+        vmc_error_set(err, r, "cannot write seal '%s': %s", sp, strerror(-r));
+        unlink(tmp);
+    } else {
+        r = fsync_dir_of(sp);
+    }
+    if (fd >= 0) {
+        close(fd);
+    }
+    free(tmp);
+    free(sp);
+    return r;
+}
+
+int
+vmc_image_seal(const char *path, uint32_t chunk_size, unsigned threads,
+               const struct vmc_open_opts *opts, struct vmc_seal_info *info,
+               struct vmc_error *err)
+{
+    struct vmc_open_opts oo = opts ? *opts : (struct vmc_open_opts){ 0 };
+    struct seal_state st = { 0 };
+    struct hash_job job = { 0 };
+    struct vmc_image *img = NULL;
+    uint8_t ext[SEAL_EXT_LEN] = { 0 };
+    int r, r2;
+
+    if (!chunk_size) {
+        chunk_size = VMC_SEAL_DEFAULT_CHUNK;
+    }
+    if (!is_power_of_2(chunk_size) || chunk_size < 4096 ||
+        chunk_size > (16u << 20)) {
+        return vmc_error_set(err, -EINVAL, "chunk size must be a power of "
+                             "two between 4 KiB and 16 MiB");
+    }
+    oo.flags |= VMC_OPEN_RDWR | VMC_OPEN_UNSEAL;
+    r = vmc_image_open(&img, path, &oo, err);
+    if (r < 0) {
+        return r;
+    }
+    if (img->seal) {
+        r = vmc_error_set(err, -EALREADY, "'%s' is already sealed", path);
+        goto out;
+    }
+    st.chunk_size = chunk_size;
+    st.virtual_size = img->size;
+    st.nchunks = DIV_ROUND_UP(img->size, chunk_size);
+    st.leaves = malloc(st.nchunks ? st.nchunks * DIGEST : 1);
+    if (!st.leaves) {
+        r = vmc_error_set(err, -ENOMEM, "out of memory");
+        goto out;
+    }
+    job.img = img;
+    job.st = &st;
+    job.out = st.leaves;
+    r = hash_all(&job, threads);
+    if (r < 0) {
+        vmc_error_set(err, r, "cannot read '%s': %s", path, strerror(-r));
+        goto out;
+    }
+    r = compute_root(chunk_size, st.virtual_size, st.leaves, st.nchunks,
+                     st.root);
+    if (r == 0) {
+        r = vmc_image_flush(img);
+    }
+    if (r < 0) {
+        vmc_error_set(err, r, "cannot seal '%s': %s", path, strerror(-r));
+        goto out;
+    }
+    /* The sidecar first: for qcow2 the extension is the commit point. */
+    r = write_sidecar(path, &st, err);
+    if (r < 0) {
+        goto out;
+    }
+    if (img->ops->set_ext) {
+        be32_store(ext, 1);
+        be32_store(ext + 4, chunk_size);
+        be64_store(ext + 8, st.virtual_size);
+        memcpy(ext + 16, st.root, DIGEST);
+        r = img->ops->set_ext(img, SEAL_EXT_MAGIC, ext, sizeof(ext), err);
+        if (r < 0) {
+            goto out;
+        }
+    }
+    if (info) {
+        memset(info, 0, sizeof(*info));
+        info->sealed = true;
+        info->chunk_size = chunk_size;
+        info->virtual_size = st.virtual_size;
+        info->nchunks = st.nchunks;
+        memcpy(info->root, st.root, DIGEST);
+        to_hex(st.root, info->root_hex);
+    }
+out:
+    r2 = vmc_image_close(img);
+    if (r == 0 && r2 < 0) {
+        r = vmc_error_set(err, r2, "cannot close '%s': %s", path,
+                          strerror(-r2));
+    }
+    if (r == 0 && chmod(path, 0444) < 0) {
+        r = vmc_error_set(err, -errno, "cannot make '%s' read-only: %s", path,
+                          strerror(errno));
+    }
+    free(st.leaves);
+    return r;
+}
+
+int
+vmc_image_unseal(const char *path, struct vmc_error *err)
+{
+    struct vmc_open_opts oo = { .flags = VMC_OPEN_RDWR | VMC_OPEN_UNSEAL |
+                                         VMC_OPEN_NO_BACKING };
+    struct stat stt;
+    struct vmc_image *img = NULL;
+    char *sp = sidecar_path(path);
+    int r;
+
+    if (!sp) {
+        return vmc_error_set(err, -ENOMEM, "out of memory");
+    }
+    if (stat(path, &stt) == 0) {
+        chmod(path, (stt.st_mode & 07777) | S_IWUSR);
+    }
+    r = vmc_image_open(&img, path, &oo, err);
+    if (r == 0 && img->ops->set_ext) {
+        r = img->ops->set_ext(img, SEAL_EXT_MAGIC, NULL, 0, err);
+    }
+    if (img) {
+        vmc_image_close(img);
+    }
+    if (r == 0 && unlink(sp) < 0 && errno != ENOENT) {
+        r = vmc_error_set(err, -errno, "cannot remove '%s': %s", sp,
+                          strerror(errno));
+    }
+    if (r == 0) {
+        fsync_dir_of(sp);
+    }
+    free(sp);
+    return r;
+}
+
+/* -------------------------------------------------------------- verify */
+
+struct bad_chunk {
+    uint64_t index;
+};
+
+/* Write the replica's bytes for chunk @c into @path at the host offsets
+ * of @img's mapping; -ENOTSUP if the chunk is not plain data there. */
+static int
+plan_inplace(struct vmc_image *img, const struct seal_state *st, uint64_t c,
+             uint64_t *runs, size_t *nruns, size_t cap)
+{
+    uint64_t off = c * st->chunk_size;
+    uint64_t end = MIN(off + st->chunk_size, st->virtual_size);
+
+    *nruns = 0;
+    while (off < end) {
+        struct vmc_block_status bs;
+        int r = vmc_image_block_status(img, off, end - off, false, &bs);
+
+        if (r < 0) {
+            return r;
+        }
+        if (img->ops->format == VMC_FMT_RAW) {
+            bs.flags = VMC_BS_DATA | VMC_BS_OFFSET;
+            bs.host_offset = off;
+        }
+        if ((bs.flags & (VMC_BS_DATA | VMC_BS_OFFSET)) !=
+            (VMC_BS_DATA | VMC_BS_OFFSET) || (bs.flags & VMC_BS_COMPRESSED) ||
+            *nruns + 3 > cap) {
+            return -ENOTSUP;
+        }
+        runs[(*nruns)++] = off;
+        runs[(*nruns)++] = bs.host_offset;
+        runs[(*nruns)++] = bs.length;
+        off += bs.length;
+    }
+    return 0;
+}
+
+static int
+repair_chunks(const char *path, struct vmc_image *img, struct seal_state *st,
+              const uint64_t *bad, uint64_t nbad, const char *replica,
+              struct vmc_error *err)
+{
+    struct vmc_open_opts ro = { .flags = VMC_OPEN_FORCE_SHARE };
+    struct vmc_image *rep = NULL;
+    struct hio_file *f = NULL;
+    uint64_t *plan = NULL, runs[3 * 64];
+    size_t *nplan = NULL;
+    uint8_t *buf = NULL;
+    const char *what = "";
+    uint64_t i;
+    size_t k;
+    int r;
+
+    r = vmc_image_open(&rep, replica, &ro, err);
+    if (r < 0) {
+        vmc_error_prepend(err, "cannot open replica");
+        return r;
+    }
+    if (!rep->seal || memcmp(rep->seal->root, st->root, DIGEST) ||
+        rep->seal->chunk_size != st->chunk_size) {
+        r = vmc_error_set(err, -EINVAL, "replica '%s' does not carry the same "
+                          "seal as '%s'", replica, path);
+        goto out;
+    }
+    plan = calloc(nbad * 3 * 64, sizeof(*plan));
+    nplan = calloc(nbad, sizeof(*nplan));
+    buf = malloc(st->chunk_size);
+    if (!plan || !nplan || !buf) {
+        r = vmc_error_set(err, -ENOMEM, "out of memory");
+        goto out;
+    }
+    for (i = 0; i < nbad; i++) {
+        r = plan_inplace(img, st, bad[i], runs, &nplan[i], 3 * 64);
+        if (r < 0) {
+            r = vmc_error_set(err, r, "chunk at offset %" PRIu64 " of '%s' "
+                              "is not plain data (metadata damage?): "
+                              "replace the image with the replica instead",
+                              bad[i] * st->chunk_size, path);
+            goto out;
+        }
+        memcpy(plan + i * 3 * 64, runs, nplan[i] * sizeof(*runs));
+    }
+    /* Take the image for writing (nobody else may use it meanwhile). */
+    r = hio_open(&f, path, O_RDWR, 0);
+    if (r == 0) {
+        r = hio_lock(f, HIO_PERM_CONSISTENT_READ | HIO_PERM_WRITE,
+                     HIO_PERM_WRITE | HIO_PERM_RESIZE, &what);
+    }
+    if (r < 0) {
+        r = vmc_error_set(err, r, "cannot open '%s' for repair: %s", path,
+                          strerror(-r));
+        goto out;
+    }
+    for (i = 0; i < nbad && r == 0; i++) {
+        uint64_t off = bad[i] * st->chunk_size;
+        size_t len = (size_t)MIN(st->chunk_size, st->virtual_size - off);
+
+        r = vmc_image_read(rep, buf, off, len);   /* verified by its seal */
+        for (k = 0; r == 0 && k < nplan[i]; k += 3) {
+            const uint64_t *p = plan + i * 3 * 64 + k;
+            r = hio_pwrite(f, buf + (p[0] - off), p[2], p[1]);
+        }
+    }
+    if (r == 0) {
+        r = hio_sync(f);
+    }
+    if (r < 0) {
+        vmc_error_set(err, r, "repair of '%s' failed: %s", path,
+                      strerror(-r));
+    }
+out:
+    hio_close(f);
+    vmc_image_close(rep);
+    free(plan);
+    free(nplan);
+    free(buf);
+    return r;
+}
+
+int
+vmc_image_verify(const char *path, const char *repair_from, unsigned threads,
+                 struct vmc_verify_result *res, vmc_verify_report_fn report,
+                 void *opaque, struct vmc_error *err)
+{
+    struct vmc_open_opts ro = { .flags = VMC_OPEN_FORCE_SHARE };
+    struct vmc_image *img = NULL;
+    struct hash_job job = { 0 };
+    uint8_t *digests = NULL;
+    uint64_t *bad = NULL, nbad = 0, c;
+    struct seal_state *st;
+    int r;
+
+    memset(res, 0, sizeof(*res));
+    r = vmc_image_open(&img, path, &ro, err);
+    if (r < 0) {
+        return r;
+    }
+    st = img->seal;
+    if (!st) {
+        r = vmc_error_set(err, -ENOTSUP, "'%s' is not sealed", path);
+        goto out;
+    }
+    digests = malloc(st->nchunks ? st->nchunks * DIGEST : 1);
+    bad = malloc(st->nchunks ? st->nchunks * sizeof(*bad) : 1);
+    if (!digests || !bad) {
+        r = vmc_error_set(err, -ENOMEM, "out of memory");
+        goto out;
+    }
+    job.img = img;
+    job.st = st;
+    job.out = digests;
+    job.use_driver = true;
+    r = hash_all(&job, threads);
+    if (r < 0) {
+        vmc_error_set(err, r, "cannot read '%s': %s", path, strerror(-r));
+        goto out;
+    }
+    res->chunks = st->nchunks;
+    for (c = 0; c < st->nchunks; c++) {
+        if (memcmp(digests + c * DIGEST, st->leaves + c * DIGEST, DIGEST)) {
+            bad[nbad++] = c;
+            if (report) {
+                report(c * st->chunk_size,
+                       MIN(st->chunk_size, st->virtual_size -
+                                           c * st->chunk_size),
+                       false, opaque);
+            }
+        }
+    }
+    res->corrupt = nbad;
+    if (!nbad || !repair_from) {
+        goto out;
+    }
+    r = repair_chunks(path, img, st, bad, nbad, repair_from, err);
+    if (r < 0) {
+        goto out;
+    }
+    /* Re-verify what was repaired, from the file. */
+    vmc_image_close(img);
+    img = NULL;
+    r = vmc_image_open(&img, path, &ro, err);
+    if (r < 0) {
+        goto out;
+    }
+    for (c = 0; c < nbad; c++) {
+        uint64_t off = bad[c] * img->seal->chunk_size;
+        uint64_t len = MIN(img->seal->chunk_size, img->size - off);
+        if (seal_verify(img, off, len) == 0) {
+            res->repaired++;
+            if (report) {
+                report(off, len, true, opaque);
+            }
+        }
+    }
+out:
+    vmc_image_close(img);
+    free(digests);
+    free(bad);
+    return r;
+}

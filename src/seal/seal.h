@@ -1,0 +1,38 @@
+/*
+ * seal.h - internal interface of sealed templates (see vmclone-seal.h).
+ */
+#ifndef VMC_SEAL_H
+#define VMC_SEAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "vmclone.h"
+
+struct vmc_image;
+struct seal_state;
+
+#define SEAL_EXT_MAGIC   0x564D4353u   /* "VMCS": root of this image */
+#define SEAL_PARENT_MAGIC 0x564D4350u  /* "VMCP": root of the parent */
+#define SEAL_PARENT_EXT_LEN 40
+
+/* Called for every layer after its driver opened it: loads the seal if
+ * the layer has one; refuses a read-write open of a sealed layer unless
+ * VMC_OPEN_UNSEAL is in @flags. */
+int seal_attach(struct vmc_image *img, unsigned flags, struct vmc_error *err);
+void seal_free(struct seal_state *st);
+
+/* Verify every chunk of sealed layer @img overlapping [off, off+len) that
+ * was not verified yet; -EIO on mismatch. No-op for unsealed layers. */
+int seal_verify(struct vmc_image *img, uint64_t off, uint64_t len);
+
+/* If @overlay records a parent seal, its open backing file must carry
+ * exactly that seal. */
+int seal_check_parent(struct vmc_image *overlay, struct vmc_error *err);
+
+/* The parent-seal extension to record in a new overlay of @backing;
+ * returns 1 and fills @out if @backing is sealed, 0 if not. */
+int seal_parent_ext(const struct vmc_image *backing,
+                    uint8_t out[SEAL_PARENT_EXT_LEN]);
+
+#endif /* VMC_SEAL_H */
