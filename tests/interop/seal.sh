@@ -1,0 +1,86 @@
+#!/bin/bash
+# seal: sealed templates.
+#  - sealing makes the file 0444, records the root in a qcow2 extension
+#    that qemu-img check accepts, and our engine refuses writes to it;
+#  - a clone made from it reads and writes normally, passes qemu-img check,
+#    and keeps its parent-seal record when QEMU writes into it;
+#  - a damaged template chunk fails the clone's read with a message naming
+#    the template and offset (never wrong data); verify finds it (exit 2);
+#    verify --repair-from a replica repairs it (exit 0, bytes restored);
+#  - a template modified and re-sealed: its old clones refuse to open;
+#  - raw templates are sealed by their sidecar alone.
+. "$(dirname "$0")/../lib.sh"
+requires qemu-img --version
+requires qemu-io --version
+
+qemu-img create -q -f qcow2 t.qcow2 32M
+qemu-io -f qcow2 -c 'write -P 0x71 0 8M' -c 'write -P 0x72 20M 1M' t.qcow2 >/dev/null
+raw_of t.qcow2 t.raw
+ok vmc img seal t.qcow2
+[ "$(stat -c %a t.qcow2)" = 444 ] || fail "sealed template is not mode 0444"
+[ -s t.qcow2.seal ] || fail "no seal sidecar"
+qemu_check t.qcow2
+qemu_same t.qcow2 t.raw qcow2 raw
+expect_fail vmc img io -f qcow2 t.qcow2 -c 'write 0 512'
+err_matches "sealed template"
+expect_fail vmc img seal t.qcow2
+err_matches "already sealed"
+ok vmc img verify t.qcow2
+
+# a clone of the sealed template
+ok vmc img create -q -f qcow2 -b t.qcow2 -F qcow2 c.qcow2
+ok vmc img io -f qcow2 c.qcow2 -c 'read -P 0x71 0 8M' -c 'write -P 0x11 4096 4096'
+qemu_check c.qcow2
+qemu-io -f qcow2 -c 'write -P 0x12 1M 64k' c.qcow2 >/dev/null || fail "qemu-io cannot write the clone"
+ok vmc img io -f qcow2 c.qcow2 -c 'read -P 0x12 1M 64k' -c 'read -P 0x72 20M 1M'
+cp t.qcow2 replica.qcow2; cp t.qcow2.seal replica.qcow2.seal
+chmod u+w t.qcow2
+
+# damage one byte of template data (first data cluster after metadata)
+off=$(qemu-img map -f qcow2 --output=json t.qcow2 | python3 -c 'import json,sys; print([e["offset"] for e in json.load(sys.stdin) if e["data"]][0])')
+printf 'X' | dd of=t.qcow2 bs=1 seek=$((off + 100000)) conv=notrunc status=none
+expect_fail vmc img io -f qcow2 c.qcow2 -c 'read 0 8M'
+err_matches "t.qcow2.*damaged.*offset 65536"
+expect_rc 2 vmc img verify t.qcow2
+grep -q "CORRUPT chunk at offset 65536" "$T/vmc.err" || fail "verify did not name the corrupt chunk"
+ok vmc img verify --repair-from replica.qcow2 t.qcow2
+ok vmc img verify t.qcow2
+ok vmc img io -f qcow2 c.qcow2 -c 'read -P 0x71 0 4096' -c 'read -P 0x11 4096 4096' -c 'read -P 0x71 8192 1040384' -c 'read -P 0x71 1114112 7274496'
+qemu_same t.qcow2 t.raw qcow2 raw
+
+# a replica with another seal is refused
+qemu-img create -q -f qcow2 other.qcow2 32M
+ok vmc img seal other.qcow2
+printf 'Y' | dd of=t.qcow2 bs=1 seek=$((off + 100000)) conv=notrunc status=none
+expect_fail vmc img verify --repair-from other.qcow2 t.qcow2
+err_matches "same seal"
+ok vmc img verify --repair-from replica.qcow2 t.qcow2
+
+# template changed and re-sealed: the old clone refuses to open
+ok vmc img unseal t.qcow2
+[ ! -e t.qcow2.seal ] || fail "unseal left the sidecar"
+ok vmc img io -f qcow2 t.qcow2 -c 'write -P 0x99 0 512'
+ok vmc img seal t.qcow2
+expect_fail vmc img io -f qcow2 c.qcow2 -c 'read 0 512'
+err_matches "c.qcow2.*t.qcow2.*re-sealed"
+# removing the sidecar of a sealed qcow2 template is detected
+mv t.qcow2.seal t.seal.bak
+expect_fail vmc img info --backing-chain c.qcow2
+err_matches "seal file.*missing"
+mv t.seal.bak t.qcow2.seal
+
+# raw template
+mkpattern r.raw $((4 << 20))
+cp r.raw r-replica.raw
+ok vmc img seal -f raw r.raw
+ok vmc img seal -f raw r-replica.raw
+ok vmc img create -q -f qcow2 -b r.raw -F raw rc.qcow2
+ok vmc img io -f qcow2 rc.qcow2 -c 'read 0 4M'
+chmod u+w r.raw
+printf 'Z' | dd of=r.raw bs=1 seek=3000000 conv=notrunc status=none
+expect_fail vmc img io -f qcow2 rc.qcow2 -c 'read 2M 2M'
+err_matches "r.raw.*damaged"
+ok vmc img verify --repair-from r-replica.raw r.raw
+cmp -s r.raw r-replica.raw || fail "raw repair did not restore the bytes"
+qemu_check rc.qcow2
+note "ok"
