@@ -670,6 +670,64 @@ write_in_cluster_ext(struct qcow2_state *s, const uint8_t *buf, uint64_t off,
     return 0;
 }
 
+/* Whole clusters from @off (cluster aligned) that a write of @len bytes
+ * covers, all in one L2 table and all needing a fresh cluster (nothing
+ * allocated there yet): they can share one allocation and one pwrite. */
+static int
+fresh_run(struct qcow2_state *s, uint64_t off, uint64_t len,
+          struct qcow2_table **tp, uint64_t *count)
+{
+    uint64_t cs = s->cluster_size, l2i = (off / cs) % s->l2_entries, n = 0;
+    uint64_t max = MIN(len / cs, s->l2_entries - l2i);
+    struct qcow2_table *t;
+    int r;
+
+    *count = 0;
+    if (off % cs || max < 2) {
+        return 0;
+    }
+    r = qcow2_get_l2(s, off / (cs * s->l2_entries), true, &t);
+    if (r < 0) {
+        return r;
+    }
+    for (n = 0; n < max; n++) {
+        uint64_t bitmap, entry = qcow2_l2_get(s, t, l2i + n, &bitmap);
+        if ((entry & L2E_OFFSET_MASK) || (entry & QCOW_OFLAG_COMPRESSED)) {
+            break;
+        }
+    }
+    *tp = t;
+    *count = n;
+    return 0;
+}
+
+static int
+write_fresh_run(struct qcow2_state *s, struct qcow2_table *t,
+                const uint8_t *buf, uint64_t off, uint64_t count)
+{
+    uint64_t cs = s->cluster_size, l2i = (off / cs) % s->l2_entries, host, i;
+    int r = qcow2_alloc_clusters(s, count, &host);
+
+    if (r < 0) {
+        return r;
+    }
+    r = hio_pwrite(s->f, buf, count * cs, host);
+    if (r < 0) {
+        qcow2_free_clusters_deferred(s, host, count);
+        return r;
+    }
+    for (i = 0; i < count; i++) {
+        uint64_t bitmap, old = qcow2_l2_get(s, t, l2i + i, &bitmap);
+        qcow2_l2_set(s, t, l2i + i, (host + i * cs) | QCOW_OFLAG_COPIED,
+                     s->ext_l2 ? QCOW2_SC_ALLOC_ALL : 0);
+        r = release_entry(s, old);
+        if (r < 0) {
+            return r;
+        }
+    }
+    return 0;
+}
+
 int
 qcow2_write(struct vmc_image *img, const void *buf, uint64_t off, size_t len,
             unsigned flags)
@@ -687,9 +745,20 @@ qcow2_write(struct vmc_image *img, const void *buf, uint64_t off, size_t len,
     while (len) {
         size_t n = (size_t)MIN((uint64_t)len,
                                s->cluster_size - off % s->cluster_size);
+        struct qcow2_table *t = NULL;
+        uint64_t count = 0;
 
-        r = s->ext_l2 ? write_in_cluster_ext(s, p, off, n)
-                      : write_in_cluster_std(s, p, off, n);
+        r = fresh_run(s, off, len, &t, &count);
+        if (r < 0) {
+            return r;
+        }
+        if (count >= 2) {
+            r = write_fresh_run(s, t, p, off, count);
+            n = (size_t)(count * s->cluster_size);
+        } else {
+            r = s->ext_l2 ? write_in_cluster_ext(s, p, off, n)
+                          : write_in_cluster_std(s, p, off, n);
+        }
         if (r < 0) {
             return r;
         }
