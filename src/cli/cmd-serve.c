@@ -35,7 +35,7 @@ static const char serve_usage[] =
     "\n"
     "  -k, --socket PATH        Unix socket to listen on (default: a new "
     "0700 directory)\n"
-    "  -l, --listen ADDR:PORT   also listen on TCP, on this address only\n"
+    "  -l, --listen ADDR:PORT   listen on TCP, on this address only\n"
     "  -r, --readonly           export read-only\n"
     "  -x, --export-name NAME   export name (one TARGET only; default: "
     "its basename)\n"

@@ -614,13 +614,17 @@ nbd_transmit(struct nbd_conn *c)
         }
         error = validate(c, &hdr);
         if (hdr.type == NBD_CMD_WRITE && error) {
-            /* keep the stream in sync: the payload follows regardless;
-             * a length far beyond any sane payload ends the session */
-            send_error(c, hdr.type, hdr.cookie, error);
-            if (hdr.len > 2 * (uint64_t)NBD_MAX_PAYLOAD ||
-                skip_payload(c, hdr.len) < 0) {
+            /* keep the stream in sync: the payload follows regardless,
+             * and the reply waits until it has been received; a length
+             * far beyond any sane payload ends the session */
+            if (hdr.len > 2 * (uint64_t)NBD_MAX_PAYLOAD) {
+                send_error(c, hdr.type, hdr.cookie, error);
                 break;
             }
+            if (skip_payload(c, hdr.len) < 0) {
+                break;
+            }
+            send_error(c, hdr.type, hdr.cookie, error);
             continue;
         }
         if (error) {
@@ -641,10 +645,10 @@ nbd_transmit(struct nbd_conn *c)
         }
         if (!req) {
             release(c, req_bytes(&hdr));
-            send_error(c, hdr.type, hdr.cookie, NBD_ENOMEM);
             if (hdr.type == NBD_CMD_WRITE && skip_payload(c, hdr.len) < 0) {
                 break;
             }
+            send_error(c, hdr.type, hdr.cookie, NBD_ENOMEM);
             continue;
         }
         if (hdr.type == NBD_CMD_WRITE &&
