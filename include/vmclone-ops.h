@@ -377,6 +377,136 @@ int vmc_clone_full(struct vmc_image *src, const char *dst,
                    const struct vmc_full_clone_opts *o,
                    struct vmc_full_clone_result *res, struct vmc_error *err);
 
+/* ------------------------------------------- flatten, relink, consolidate */
+
+/**
+ * Copy everything the backing chain of @img (opened read-write with its
+ * chain) provides into @img and drop the backing link: `rebase -b ""`.
+ * Crash-safe: data is written only where the image does not define a
+ * range yet, with the content it already reads, and the header loses its
+ * backing reference last, after a flush; at every instant the image reads
+ * the same.
+ * @return 0 (also when there is no backing file), -EROFS, -ENOSPC, -EIO.
+ */
+int vmc_flatten(struct vmc_image *img, vmc_progress_fn progress,
+                void *opaque, struct vmc_error *err);
+
+struct vmc_relink_opts {
+    /** Options of the new overlay (format, size and backing fields are
+     *  ignored); vmc_relink_opts_init() sets the linked-clone defaults
+     *  (extended L2, 128 KiB clusters). Differences are kept per
+     *  allocation unit: a subcluster with extended L2, else a cluster. */
+    struct vmc_create_opts create;
+    /** Open options of the image (format; flags other than
+     *  VMC_OPEN_FORCE_SHARE are ignored); may be NULL. */
+    const struct vmc_open_opts *img_open;
+    vmc_progress_fn progress;
+    void *opaque;
+};
+
+void vmc_relink_opts_init(struct vmc_relink_opts *o);
+
+struct vmc_relink_result {
+    uint64_t bytes_before;      /**< host bytes of the image before */
+    uint64_t bytes_after;       /**< host bytes of the new overlay */
+    uint64_t bytes_written;     /**< guest bytes that differ (kept) */
+};
+
+/**
+ * Turn @img_path (a full image, or any image) into an overlay of
+ * @template (stored as given, relative to @img_path's directory, format
+ * @template_fmt, which is required) that keeps only the allocation units
+ * whose content differs from the template's; units where the image reads
+ * zeros and the template does not become zero units. The guest view is
+ * unchanged. The overlay is built in a temporary file next to the image,
+ * synced, and renamed over it (the directory is synced): a crash leaves
+ * either the old image or the new one.
+ * @return 0, -EINVAL (image larger than the template, template is the
+ *         image), -ELOOP (the template's chain contains the image),
+ *         -EBUSY, -ENOSPC, -EIO ... with a message.
+ */
+int vmc_relink(const char *img_path, const char *template,
+               const char *template_fmt, const struct vmc_relink_opts *o,
+               struct vmc_relink_result *res, struct vmc_error *err);
+
+enum vmc_consolidate_method {
+    VMC_CONSOLIDATE_NONE = 0,       /**< nothing to do */
+    VMC_CONSOLIDATE_COMMIT,         /**< commit down into the lowest */
+    VMC_CONSOLIDATE_PULL,           /**< pull up into the highest */
+    VMC_CONSOLIDATE_NEW_LAYER,      /**< write a new layer, rename */
+};
+
+const char *vmc_consolidate_method_name(enum vmc_consolidate_method m);
+
+struct vmc_consolidate_opts {
+    /** The layer to keep below the merged one (found with
+     *  vmc_chain_find()); NULL keeps the bottom layer. */
+    const char *keep;
+    /** Force a method; NONE chooses by the bytes to move. */
+    enum vmc_consolidate_method method;
+    /** Other images to treat as possible users of the layers. */
+    const char *const *users;
+    size_t nusers;
+    /** Don't scan the directories of the chain for other users. */
+    bool no_scan;
+    /** Name of the new layer (NEW_LAYER), NULL = "<L1>.merged". */
+    const char *new_layer;
+    vmc_progress_fn progress;
+    void *opaque;
+};
+
+struct vmc_consolidate_result {
+    enum vmc_consolidate_method method;
+    unsigned layers_merged;     /**< intermediate layers collapsed */
+    uint64_t bytes_commit;      /**< bytes commit-down would move */
+    uint64_t bytes_pull;        /**< bytes pull-up would move */
+    uint64_t bytes_moved;
+    char merged[4096];          /**< the layer now below @top */
+};
+
+/**
+ * Collapse the layers between @top (opened read-write with its chain)
+ * and the kept layer into one, leaving the guest view of @top unchanged:
+ *  - COMMIT: copy what the upper intermediate layers define into the
+ *    lowest one, then point @top at it;
+ *  - PULL: copy what the lower intermediate layers define into the
+ *    highest one (which already reads it), then point that one at the
+ *    kept layer;
+ *  - NEW_LAYER: write a new overlay of the kept layer holding what the
+ *    intermediate layers define, then point @top at it.
+ * A layer is never written while another image uses it: users are found
+ * in @o->users and (unless @o->no_scan) among the files of the chain's
+ * directories whose backing file resolves to the layer; a layer locked by
+ * another process cannot be reopened for writing (-EBUSY). Automatic
+ * choice: the fewest bytes to move among the allowed methods.
+ * Layers no longer used by @top are left in place.
+ * @return 0 (see @res), -EBUSY (with a message naming the user), -ENOENT,
+ *         -ENOSPC, -EIO ...
+ */
+int vmc_consolidate(struct vmc_image *top,
+                    const struct vmc_consolidate_opts *o,
+                    struct vmc_consolidate_result *res,
+                    struct vmc_error *err);
+
+/* -------------------------------------------------------------------- du */
+
+struct vmc_du {
+    uint64_t virtual_size;
+    uint64_t disk_size;         /**< host bytes allocated to this file */
+    uint64_t unique;            /**< guest bytes with data in this layer */
+    uint64_t zero;              /**< guest bytes this layer defines as 0 */
+    uint64_t shared;            /**< guest bytes read from lower layers */
+    uint64_t flatten;           /**< bytes flatten would add: @shared
+                                 *   rounded up to this layer's clusters */
+    unsigned depth;             /**< layers in the chain */
+};
+
+/**
+ * Space accounting of @img (opened with its chain) by block status.
+ * @return 0 or -errno with a message.
+ */
+int vmc_du(struct vmc_image *img, struct vmc_du *out, struct vmc_error *err);
+
 #ifdef __cplusplus
 }
 #endif

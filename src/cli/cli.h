@@ -62,6 +62,13 @@ int cmd_img_rebase(int argc, char **argv);
 int cmd_img_io(int argc, char **argv);
 /* img-clone.c */
 int cmd_img_clone(int argc, char **argv);
+/* img-layers.c */
+int cmd_img_flatten(int argc, char **argv);
+int cmd_img_relink(int argc, char **argv);
+int cmd_img_consolidate(int argc, char **argv);
+int cmd_img_du(int argc, char **argv);
+/* img-bench.c */
+int cmd_img_bench(int argc, char **argv);
 int cmd_img_seal(int argc, char **argv);
 int cmd_img_unseal(int argc, char **argv);
 int cmd_img_verify(int argc, char **argv);

@@ -22,6 +22,15 @@ static const struct cli_cmd img_cmds[] = {
     { "io",      cmd_img_io,      "Run scripted I/O on an image "
                                   "(qemu-io style)" },
     { "clone",   cmd_img_clone,   "Make linked or full clones" },
+    { "flatten", cmd_img_flatten, "Copy the chain into an image and drop "
+                                  "its backing file" },
+    { "relink",  cmd_img_relink,  "Turn a full image into a linked clone "
+                                  "of a template" },
+    { "consolidate", cmd_img_consolidate, "Collapse the intermediate "
+                                  "layers of a chain" },
+    { "du",      cmd_img_du,      "Space used by images and their chains" },
+    { "bench",   cmd_img_bench,   "Benchmark the engine's I/O path "
+                                  "(qemu-img bench)" },
     { "seal",    cmd_img_seal,    "Make an image a sealed template" },
     { "unseal",  cmd_img_unseal,  "Remove the seal of a template" },
     { "verify",  cmd_img_verify,  "Verify (and repair) a sealed template" },
