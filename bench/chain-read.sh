@@ -1,13 +1,13 @@
 #!/bin/bash
 # chain-read: 4 KiB reads (qd 1) through backing chains of depth 1, 16
 # and 64, ours (bench/vmc-bench on libvmclone) vs `qemu-img bench`, same
-# pattern: N reads 62.5 MiB apart (step 65540096, so they land in
+# (and 128; BENCH_DEPTHS overrides) pattern: N reads 62.5 MiB apart (step 65540096, so they land in
 # different clusters and wrap around the disk).  Whole-process times.
 . "$(dirname "$0")/common.sh"
 make_base
 N=${BENCH_READS:-20000}
 STEP=65540096
-for depth in 1 16 64; do
+for depth in ${BENCH_DEPTHS:-1 16 64 128}; do
     if [ ! -f chain$depth/l$depth.qcow2 ]; then
         rm -rf chain$depth; mkdir chain$depth
         prev=../base.qcow2

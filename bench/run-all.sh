@@ -7,6 +7,6 @@ if [ -z "${BENCH_DIR:-}" ]; then
     export BENCH_DIR=$(mktemp -d "${TMPDIR:-/tmp}/vmc-bench.XXXXXX")
     trap 'rm -rf "$BENCH_DIR"' EXIT
 fi
-for b in clone-create full-clone chain-read first-write; do
+for b in clone-create full-clone chain-read first-write seal-read; do
     bash "$here/$b.sh"
 done
