@@ -3,13 +3,14 @@
 # apt-get), skipping packages that are already installed.
 #   meson ninja-build pkg-config gcc   build
 #   zlib1g-dev                         deflate-compressed qcow2 clusters
+#   libssl-dev                         SHA-256 (libcrypto) for sealed templates
 #   libzstd-dev                        zstd-compressed qcow2 clusters
 #   libjson-c-dev                      --output=json
 #   qemu-utils                         qemu-img/qemu-io: the test oracle
 #   clang-14                           libFuzzer build of the fuzz target
 #   python3                            test helpers (JSON filters, patching)
 set -u
-pkgs="meson ninja-build pkg-config gcc zlib1g-dev libzstd-dev libjson-c-dev qemu-utils clang-14 python3 ${EXTRA_PKGS:-}"
+pkgs="meson ninja-build pkg-config gcc zlib1g-dev libssl-dev libzstd-dev libjson-c-dev qemu-utils clang-14 python3 ${EXTRA_PKGS:-}"
 missing=
 for p in $pkgs; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing="$missing $p"
