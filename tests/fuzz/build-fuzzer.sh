@@ -13,7 +13,7 @@ srcs=$(find "$root/src" -name '*.c' -not -path '*/cli/*' | sort)
     -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 \
     -I"$root/include" -I"$root/src" \
     $srcs "$root/tests/fuzz/fuzz-qcow2-open.c" \
-    -o "$out/fuzz-qcow2-open" -lz -lzstd -ljson-c -lpthread
+    -o "$out/fuzz-qcow2-open" -lz -lzstd -lcrypto -ljson-c -lpthread
 echo "$out/fuzz-qcow2-open"
 # the NBD handshake + request parser (tests/fuzz/fuzz-nbd.c)
 # shellcheck disable=SC2086
@@ -21,5 +21,5 @@ echo "$out/fuzz-qcow2-open"
     -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 \
     -I"$root/include" -I"$root/src" \
     $srcs "$root/tests/fuzz/fuzz-nbd.c" \
-    -o "$out/fuzz-nbd" -lz -lzstd -ljson-c -lpthread
+    -o "$out/fuzz-nbd" -lz -lzstd -lcrypto -ljson-c -lpthread
 echo "$out/fuzz-nbd"
