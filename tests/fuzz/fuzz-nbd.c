@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "vmclone.h"
 #include "vmclone-nbd.h"
@@ -30,6 +31,18 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static struct vmc_nbd_server *srv;
+static char dir[256], base[300], clone[300];
+
+/* Remove the scratch directory when the fuzzer (or the replayer) exits. */
+static void
+teardown(void)
+{
+    vmc_nbd_server_free(srv);
+    srv = NULL;
+    unlink(clone);
+    unlink(base);
+    rmdir(dir);
+}
 
 static void
 die(const char *what, const struct vmc_error *err)
@@ -41,7 +54,6 @@ die(const char *what, const struct vmc_error *err)
 static void
 setup(void)
 {
-    static char dir[256], base[300], clone[300];
     struct vmc_create_opts co;
     struct vmc_nbd_server_opts so = { 0 };
     struct vmc_nbd_export_opts eo = { 0 };
@@ -54,6 +66,7 @@ setup(void)
     if (!mkdtemp(dir)) {
         abort();
     }
+    atexit(teardown);
     snprintf(base, sizeof(base), "%s/base.qcow2", dir);
     snprintf(clone, sizeof(clone), "%s/clone.qcow2", dir);
 
