@@ -31,7 +31,7 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static struct vmc_nbd_server *srv;
-static char dir[256], base[300], clone[300];
+static char dir[256], base[300], clone_path[300];
 
 /* Remove the scratch directory when the fuzzer (or the replayer) exits. */
 static void
@@ -39,7 +39,7 @@ teardown(void)
 {
     vmc_nbd_server_free(srv);
     srv = NULL;
-    unlink(clone);
+    unlink(clone_path);
     unlink(base);
     rmdir(dir);
 }
@@ -68,7 +68,7 @@ setup(void)
     }
     atexit(teardown);
     snprintf(base, sizeof(base), "%s/base.qcow2", dir);
-    snprintf(clone, sizeof(clone), "%s/clone.qcow2", dir);
+    snprintf(clone_path, sizeof(clone_path), "%s/clone.qcow2", dir);
 
     vmc_create_opts_init(&co);
     co.size = 256 * 1024;
@@ -90,7 +90,7 @@ setup(void)
     co.backing_file = "base.qcow2";
     co.backing_format = VMC_FMT_QCOW2;
     co.size = 0;
-    if (vmc_image_create(clone, &co, &err) < 0) {
+    if (vmc_image_create(clone_path, &co, &err) < 0) {
         die("create clone", &err);
     }
 
@@ -100,7 +100,7 @@ setup(void)
     }
     srv->workers = 0;           /* serve requests inline: deterministic */
     eo.name = "clone";
-    eo.path = clone;
+    eo.path = clone_path;
     eo.is_default = true;
     eo.description = "fuzz clone";
     eo.open.format = VMC_FMT_QCOW2;
