@@ -458,9 +458,9 @@ struct vmc_consolidate_opts {
 struct vmc_consolidate_result {
     enum vmc_consolidate_method method;
     unsigned layers_merged;     /**< intermediate layers collapsed */
-    uint64_t bytes_commit;      /**< bytes commit-down would move */
-    uint64_t bytes_pull;        /**< bytes pull-up would move */
-    uint64_t bytes_moved;
+    uint64_t bytes_commit;      /**< data bytes commit-down would copy */
+    uint64_t bytes_pull;        /**< data bytes pull-up would copy */
+    uint64_t bytes_moved;       /**< bytes copied or zeroed */
     char merged[4096];          /**< the layer now below @top */
 };
 

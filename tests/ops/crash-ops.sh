@@ -1,0 +1,76 @@
+#!/bin/bash
+# crash-ops: flatten, relink and consolidate (commit, pull, new layer)
+# under an injected crash (_exit at the Nth pwrite or sync of the engine's
+# host I/O layer, VMCLONE_FAULT=OP:N:crash) and under ENOSPC from the Nth
+# pwrite on. After every injection:
+#   - the top image reads exactly as before (these operations never change
+#     the guest view, so "before or after" is one content);
+#   - every image is check-clean or only leaks clusters (exit 0 or 3);
+#   - the chain opens: no image points at a missing parent.
+# N runs over every call up to 8, then grows by half each step, until the
+# operation completes without reaching the fault.
+. "$(dirname "$0")/../lib.sh"
+requires qemu-img --version
+requires qemu-io --version
+
+mkdir pristine
+( cd pristine
+  qemu-img create -q -f qcow2 base.qcow2 8M
+  qemu-io -f qcow2 -c 'write -P 0xaa 0 4M' base.qcow2 >/dev/null
+  qemu-img create -q -f qcow2 -b base.qcow2 -F qcow2 l1.qcow2
+  qemu-io -f qcow2 -c 'write -P 1 0 1M' -c 'write -z 3M 256k' l1.qcow2 >/dev/null
+  qemu-img create -q -f qcow2 -b l1.qcow2 -F qcow2 l2.qcow2
+  qemu-io -f qcow2 -c 'write -P 2 512k 1M' -c 'write -P 2 6M 128k' l2.qcow2 >/dev/null
+  qemu-img create -q -f qcow2 -b l2.qcow2 -F qcow2 top.qcow2
+  qemu-io -f qcow2 -c 'write -P 4 2M 64k' top.qcow2 >/dev/null
+  qemu-img convert -O qcow2 top.qcow2 full.qcow2
+  qemu-img create -q -f qcow2 -b l2.qcow2 -F qcow2 clone.qcow2
+  qemu-io -f qcow2 -c 'write -P 5 1M 4k' clone.qcow2 >/dev/null )
+raw_of pristine/top.qcow2 top.raw
+raw_of pristine/clone.qcow2 clone.raw
+
+verify() {   # DIR IMG REF WHAT
+    local f rc
+    (cd "$1" && qemu-img info --backing-chain "$2" >/dev/null 2>&1) ||
+        fail "$4: the chain of $2 does not open"
+    qemu_same "$1/$2" "$3"
+    for f in "$1"/*.qcow2; do
+        rc=0
+        qemu-img check -q "$f" >/dev/null 2>&1 || rc=$?
+        [ "$rc" = 0 ] || [ "$rc" = 3 ] || fail "$4: qemu-img check $f exited $rc"
+    done
+}
+
+# run_faults WHAT IMG REF ARGS...: the op with every injection point.
+run_faults() {
+    local what=$1 img=$2 ref=$3 kind n rc runs=0
+    shift 3
+    for kind in pwrite:crash sync:crash pwrite:ENOSPC; do
+        n=1
+        while :; do
+            rm -rf w; cp -a pristine w
+            local spec=${kind%%:*}:$n:${kind#*:}
+            [ "${kind#*:}" = ENOSPC ] && spec=${kind%%:*}:$n+:ENOSPC
+            rc=0
+            (cd w && VMCLONE_FAULT=$spec "$VMCLONE" "$@" >/dev/null 2>"$T/op.err") || rc=$?
+            runs=$((runs + 1))
+            grep -qE 'Sanitizer|runtime error' "$T/op.err" && fail "$what ($spec): sanitizer report"
+            verify w "$img" "$ref" "$what ($spec, exit $rc)"
+            [ "$rc" = 0 ] && break
+            case $kind in
+            *crash) [ "$rc" = 99 ] || fail "$what ($spec): exit $rc: $(cat "$T/op.err")" ;;
+            *) [ "$rc" = 1 ] && [ -s "$T/op.err" ] || fail "$what ($spec): exit $rc without a clean error" ;;
+            esac
+            if [ "$n" -lt 8 ]; then n=$((n + 1)); else n=$((n + n / 2)); fi
+            [ "$n" -lt 100000 ] || fail "$what: the fault loop does not end"
+        done
+    done
+    note "$what: $runs injections survived"
+}
+
+run_faults flatten clone.qcow2 clone.raw img flatten -q clone.qcow2
+run_faults relink full.qcow2 top.raw img relink -q -b base.qcow2 -F qcow2 full.qcow2
+run_faults consolidate-commit top.qcow2 top.raw img consolidate -q --no-scan --method commit top.qcow2
+run_faults consolidate-pull top.qcow2 top.raw img consolidate -q --no-scan --method pull top.qcow2
+run_faults consolidate-new top.qcow2 top.raw img consolidate -q --no-scan --method new-layer top.qcow2
+note ok
