@@ -3,7 +3,10 @@
 # the same run, interleaved (abtime.py), ratios vs the first command:
 #   1. one linked clone (whole process) vs qemu-img create -b
 #   2. 100 linked clones (--count 100) vs 100 x qemu-img create -b
-#   3. full clone of the base (hot cache) vs qemu-img convert and cat
+#   3. full clone of the base (hot cache) vs qemu-img convert and cat;
+#      ours is durable (fdatasync before the rename), qemu-img convert
+#      writes its target with cache=unsafe (no data sync) and cat does not
+#      sync either, so both are also shown followed by `sync -d`
 #   4. full clone on XFS reflink=1 (loop-mounted; root only) vs
 #      cp --reflink=always and qemu-img convert
 #   5. 4 KiB first writes into a fresh linked clone at qd16, ours (default
@@ -30,12 +33,14 @@ rm -rf m
 $AB --title "full clone, ${EXTENTS}x${EXTENT_MB} MiB data / ${VSIZE_MB} MiB virtual, hot cache" \
     "qemu-img convert=$Q convert -f qcow2 -O qcow2 base.qcow2 q.qcow2::rm -f q.qcow2" \
     "cat > file=sh -c 'cat base.qcow2 > c.qcow2'::rm -f c.qcow2" \
+    "qemu-img convert + sync -d=sh -c '$Q convert -f qcow2 -O qcow2 base.qcow2 s.qcow2 && sync -d s.qcow2'::rm -f s.qcow2" \
+    "cat > file + sync -d=sh -c 'cat base.qcow2 > d.qcow2 && sync -d d.qcow2'::rm -f d.qcow2" \
     "vm-clone clone --full (auto)=$VMC img clone --full -q base.qcow2 o.qcow2::rm -f o.qcow2" \
     "vm-clone clone --full --no-offload=$VMC img clone --full -q --no-offload base.qcow2 g.qcow2::rm -f g.qcow2"
 echo "method chosen: $($VMC img clone --full --json --force base.qcow2 o.qcow2 | grep method)"
 $Q compare -q base.qcow2 o.qcow2 && $Q compare -q base.qcow2 g.qcow2 ||
     { echo "a full clone differs from the base!" >&2; exit 1; }
-rm -f q.qcow2 c.qcow2 o.qcow2 g.qcow2
+rm -f q.qcow2 c.qcow2 o.qcow2 g.qcow2 s.qcow2 d.qcow2
 
 if [ "$(id -u)" = 0 ] && command -v mkfs.xfs >/dev/null; then
     truncate -s 4G xfs.img
@@ -43,7 +48,7 @@ if [ "$(id -u)" = 0 ] && command -v mkfs.xfs >/dev/null; then
        mount -o loop xfs.img xfs 2>/dev/null; then
         cp base.qcow2 xfs/base.qcow2 && sync
         $AB --title "full clone on XFS reflink=1 (loop-mounted)" \
-            "cp --reflink=always=cp --reflink=always xfs/base.qcow2 xfs/c.qcow2::rm -f xfs/c.qcow2" \
+            "cp reflink=cp --reflink=always xfs/base.qcow2 xfs/c.qcow2::rm -f xfs/c.qcow2" \
             "vm-clone clone --full=$VMC img clone --full -q xfs/base.qcow2 xfs/o.qcow2::rm -f xfs/o.qcow2" \
             "qemu-img convert=$Q convert -f qcow2 -O qcow2 xfs/base.qcow2 xfs/q.qcow2::rm -f xfs/q.qcow2"
         echo "method chosen: $($VMC img clone --full --json --force xfs/base.qcow2 xfs/o.qcow2 | grep method)"
