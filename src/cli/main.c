@@ -3,14 +3,36 @@
  * Each group ("img") dispatches its own second-level table.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/cat-cli.h"
 
 static const struct cli_cmd top_cmds[] = {
     { "img", cmd_img, "Create, inspect, clone, commit and rebase disk "
                       "images (qemu-img compatible)" },
     { "serve", cmd_serve, "Export images over NBD" },
+    /* the management layer: catalog of templates, VMs and snapshots */
+    { "init", cmd_init, "Create the store (catalog and default pools)" },
+    { "pool", cmd_pool, "Add, list or remove storage pools" },
+    { "template", cmd_template, "Import, create, list, retire or remove "
+                                "templates" },
+    { "clone", cmd_clone, "Make linked or full clones of a template or VM" },
+    { "list", cmd_list, "List VMs (--label k=v)" },
+    { "info", cmd_info, "Show a VM" },
+    { "snapshot", cmd_snapshot, "Create, list, revert or remove snapshots" },
+    { "tree", cmd_tree, "Templates, copies, snapshots and VMs as a tree" },
+    { "deps", cmd_deps, "What depends on a template, VM or snapshot" },
+    { "rm", cmd_rm, "Remove a VM (refused while something depends on it)" },
+    { "du", cmd_du, "Space used per pool" },
+    { "gc", cmd_gc, "Remove expired VMs and unused template copies" },
+    { "fsck", cmd_fsck, "Reconcile the catalog and the files" },
+    { "flatten", cmd_flatten, "Make a VM's disks standalone" },
+    { "relink", cmd_relink, "Make a full VM a linked clone of a template" },
+    { "consolidate", cmd_consolidate, "Collapse a VM's snapshot chain" },
+    { "config", cmd_config, "Get or set store settings" },
+    { "vm", cmd_vm, "Export a VM for hypervisors (libvirt XML, qemu)" },
     { NULL, NULL, NULL },
 };
 
@@ -37,6 +59,23 @@ main(int argc, char **argv)
     if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "-V")) {
         printf(CLI_NAME " version %s\n", vmc_version());
         return CLI_EXIT_OK;
+    }
+    /* --home DIR before the command applies to it */
+    while (argc > 2 && !strcmp(argv[1], "--home")) {
+        setenv("VMCLONE_HOME", argv[2], 1);
+        argv[2] = argv[0];
+        argc -= 2;
+        argv += 2;
+    }
+    /* the seed's form: vm-clone --linked|--full --name X [--template T] */
+    if (argc >= 2 && (!strcmp(argv[1], "--linked") ||
+                      !strcmp(argv[1], "--full") ||
+                      !strcmp(argv[1], "--name") ||
+                      !strcmp(argv[1], "--template"))) {
+        return cmd_clone_short(argc, argv);
+    }
+    if (argc < 2) {
+        return cli_usage_error(NULL, "missing command group");
     }
     if (argv[1][0] == '-') {
         return cli_usage_error(NULL, "unrecognized option '%s'", argv[1]);

@@ -1,0 +1,319 @@
+/*
+ * vmclone-catalog.h - the catalog: templates, template copies per pool,
+ * VMs (disks, NICs, labels, expiry), snapshots and an operations journal
+ * in one SQLite database, and the operations that keep it and the image
+ * files in pools in agreement (import, clone, snapshot, delete, flatten,
+ * relink, consolidate, gc, fsck).
+ *
+ * A store is a directory ($VMCLONE_HOME, default ~/.local/share/vmclone)
+ * holding catalog.db and the default pools "primary" (VM disks) and
+ * "secondary" (templates). Every function that opens a store creates it
+ * when it is missing.
+ *
+ * Conventions are those of vmclone.h: 0 or a negative errno, and a
+ * `struct vmc_error *err` last (may be NULL). Expected codes: -ENOENT (no
+ * such object), -EEXIST (name taken), -EBUSY (it has dependents; the
+ * message lists them), -EINVAL (bad argument), -EROFS (a template).
+ * Nothing here prints. One struct vmc_catalog must be used by one thread
+ * at a time; any number of processes may use one store concurrently.
+ * See docs/catalog.md for the model and the crash-recovery rules.
+ */
+#ifndef VMCLONE_CATALOG_H
+#define VMCLONE_CATALOG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vmclone.h"
+#include "vmclone-ops.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct vmc_catalog;
+
+enum vmc_catalog_flags {
+    /** Take the store's maintenance lock exclusively (fsck): waits for
+     *  every other command on the store to finish. */
+    VMC_CATALOG_EXCLUSIVE = 1 << 0,
+    /** Do not recover interrupted operations at open. */
+    VMC_CATALOG_NO_RECOVER = 1 << 1,
+};
+
+/**
+ * The store directory to use: @home if non-NULL, else $VMCLONE_HOME, else
+ * $XDG_DATA_HOME/vmclone, else ~/.local/share/vmclone.
+ * @param[out] out  newly allocated, freed with free().
+ */
+int vmc_catalog_home(const char *home, char **out);
+
+/**
+ * Open (creating if needed) the store at @home (see vmc_catalog_home())
+ * and its catalog, migrating the schema, and roll forward or back the
+ * operations of processes that died (unless VMC_CATALOG_NO_RECOVER).
+ * @return 0, -EACCES, -EIO (SQLite), -ENOTSUP (catalog newer than us).
+ */
+int vmc_catalog_open(struct vmc_catalog **out, const char *home,
+                     unsigned flags, struct vmc_error *err);
+/** NULL is allowed. */
+void vmc_catalog_close(struct vmc_catalog *cat);
+/** Borrowed: the store's directory. */
+const char *vmc_catalog_dir(const struct vmc_catalog *cat);
+
+/**
+ * Called with one row of a query: @ncols columns named @names with text
+ * @values (NULL for SQL NULL). A non-zero return stops the query and is
+ * returned by vmc_catalog_query().
+ */
+typedef int (*vmc_catalog_row_fn)(int ncols, const char *const *names,
+                                  const char *const *values, void *opaque);
+
+/**
+ * Run a read-only SQL statement (one statement; ?1..?N bound to
+ * @params[0..nparams-1] as text) and call @fn for each row. Statements
+ * that would write are refused with -EPERM. The tables are described in
+ * src/catalog/schema.c.
+ */
+int vmc_catalog_query(struct vmc_catalog *cat, const char *sql,
+                      const char *const *params, size_t nparams,
+                      vmc_catalog_row_fn fn, void *opaque,
+                      struct vmc_error *err);
+
+/* ---------------------------------------------------------------- config */
+
+/** Keys: default-template, default-pool, max-chain-depth. */
+int vmc_catalog_config_get(struct vmc_catalog *cat, const char *key,
+                           char **out, struct vmc_error *err);
+/** @value NULL removes the key. */
+int vmc_catalog_config_set(struct vmc_catalog *cat, const char *key,
+                           const char *value, struct vmc_error *err);
+
+/* ----------------------------------------------------------------- pools */
+
+/** Add pool @name at directory @path (created if missing) of @kind
+ *  "primary" or "secondary". */
+int vmc_catalog_pool_add(struct vmc_catalog *cat, const char *name,
+                         const char *path, const char *kind,
+                         struct vmc_error *err);
+/** Remove an empty pool from the catalog (its directory is kept). */
+int vmc_catalog_pool_rm(struct vmc_catalog *cat, const char *name,
+                        struct vmc_error *err);
+
+/* ------------------------------------------------------------- templates */
+
+struct vmc_hw_spec {
+    unsigned cpus;          /**< 0 = default (1) */
+    uint64_t memory_mb;     /**< 0 = default (1024) */
+    unsigned nics;          /**< 0 = default (1); VMC_HW_NO_NICS for none */
+};
+#define VMC_HW_NO_NICS (~0u)
+
+struct vmc_import_opts {
+    struct vmc_hw_spec hw;
+    /** Format of the images; VMC_FMT_AUTO probes. */
+    enum vmc_format format;
+    /** Copy the guest view of an image that has a backing file instead of
+     *  refusing it (the chain must be regular files). */
+    bool flatten;
+    /** Secondary pool to store the template in; NULL = "secondary". */
+    const char *pool;
+    vmc_progress_fn progress;
+    void *opaque;
+};
+
+void vmc_import_opts_init(struct vmc_import_opts *o);
+
+/**
+ * Import @n images as the disks of template @name: each is copied into
+ * the secondary pool as a standalone qcow2 image and sealed (mode 0444,
+ * verified content). An image that has a backing file is refused unless
+ * @o->flatten; its chain is never opened otherwise.
+ * @return 0, -EEXIST, -EINVAL (backing file, bad name), -ENOSPC, ...
+ */
+int vmc_catalog_template_import(struct vmc_catalog *cat, const char *name,
+                                const char *const *images, size_t n,
+                                const struct vmc_import_opts *o,
+                                struct vmc_error *err);
+
+/**
+ * Make template @name from the current disks of VM @vm (or of its
+ * snapshot @snapshot when non-NULL): a standalone sealed copy of each
+ * disk's guest view; the VM is left as it is.
+ */
+int vmc_catalog_template_from_vm(struct vmc_catalog *cat, const char *name,
+                                 const char *vm, const char *snapshot,
+                                 const struct vmc_import_opts *o,
+                                 struct vmc_error *err);
+
+/**
+ * Hide template @name from new clones; it is deleted as soon as nothing
+ * depends on it (now, if nothing does: *freed is then true).
+ */
+int vmc_catalog_template_retire(struct vmc_catalog *cat, const char *name,
+                                bool *freed, struct vmc_error *err);
+
+/**
+ * Delete template @name with its copies in primary pools. Refused with
+ * -EBUSY (listing them) while VMs or snapshots depend on it, unless
+ * @flatten_dependents: those VMs are flattened first (after checking
+ * that the pools have the space).
+ */
+int vmc_catalog_template_rm(struct vmc_catalog *cat, const char *name,
+                            bool flatten_dependents, struct vmc_error *err);
+
+/* ----------------------------------------------------------------- clone */
+
+enum vmc_clone_kind {
+    VMC_CLONE_KIND_DEFAULT = 0, /**< linked when possible */
+    VMC_CLONE_KIND_LINKED,
+    VMC_CLONE_KIND_FULL,
+};
+
+const char *vmc_clone_kind_name(enum vmc_clone_kind k);
+
+struct vmc_label {
+    const char *key;
+    const char *value;
+};
+
+struct vmc_catalog_clone_opts {
+    enum vmc_clone_kind kind;
+    const char *snapshot;       /**< clone this snapshot of a VM source */
+    const char *pool;           /**< primary pool; NULL = default */
+    bool thick;                 /**< full clones: preallocate */
+    unsigned count;             /**< 0/1 = one; N needs a %d in the name */
+    const struct vmc_label *labels;
+    size_t nlabels;
+    uint64_t ttl_seconds;       /**< 0 = never expires */
+    /** A retried call with the same id returns the VM(s) made by the
+     *  first call instead of making new ones. */
+    const char *request_id;
+    vmc_progress_fn progress;
+    void *opaque;
+};
+
+struct vmc_catalog_clone_result {
+    size_t count;
+    char **names;               /**< the VMs (owned, see _release) */
+    bool existing;              /**< returned by --request-id, not made */
+    enum vmc_clone_kind requested;
+    enum vmc_clone_kind actual;
+    /** "overlay", "reflink", "copy_file_range" or "copy". */
+    const char *mechanism;
+    unsigned disks;             /**< per VM */
+    double seconds;
+    uint64_t bytes_written;     /**< allocated bytes of the new files */
+    /** The template was copied into the pool by this call. */
+    bool template_copied;
+    const char *copy_mechanism;
+    uint64_t copy_bytes;
+    char source_kind[16];       /**< "template" or "vm" */
+    char pool[128];
+};
+
+/**
+ * Clone @source (a template, or a VM; with @o->snapshot, that snapshot of
+ * the VM) into @o->count new VMs named @name (with a %d, numbered from 1).
+ * All disks of all the VMs appear together or not at all. A linked clone
+ * of a template uses the template's copy in the pool, made on first use
+ * (once, even under concurrent first uses). A linked clone of a VM needs
+ * a snapshot.
+ * @return 0 (see @res), -EEXIST, -ENOENT, -EINVAL, -ENOSPC, ...
+ */
+int vmc_catalog_clone(struct vmc_catalog *cat, const char *source,
+                      const char *name,
+                      const struct vmc_catalog_clone_opts *o,
+                      struct vmc_catalog_clone_result *res,
+                      struct vmc_error *err);
+
+void vmc_catalog_clone_result_release(struct vmc_catalog_clone_result *res);
+
+/* ------------------------------------------------------------- snapshots */
+
+/** Freeze the current disks of @vm as snapshot @name (read-only parents)
+ *  and give the VM new overlays on them. */
+int vmc_catalog_snapshot_create(struct vmc_catalog *cat, const char *vm,
+                                const char *name, struct vmc_error *err);
+/** Discard the VM's current state and give it new overlays on @name. */
+int vmc_catalog_snapshot_revert(struct vmc_catalog *cat, const char *vm,
+                                const char *name, struct vmc_error *err);
+/** Delete snapshot @name: its data is merged into the VM's own layers
+ *  above it; refused (-EBUSY) when clones depend on it. */
+int vmc_catalog_snapshot_rm(struct vmc_catalog *cat, const char *vm,
+                            const char *name, struct vmc_error *err);
+
+/* ------------------------------------------------------------------- VMs */
+
+/** Delete VM @name with its disks and snapshots; -EBUSY (listing them)
+ *  when clones depend on its snapshots. */
+int vmc_catalog_vm_rm(struct vmc_catalog *cat, const char *name,
+                      struct vmc_error *err);
+/** Make the VM's disks standalone (linked -> full). */
+int vmc_catalog_vm_flatten(struct vmc_catalog *cat, const char *name,
+                           vmc_progress_fn progress, void *opaque,
+                           struct vmc_error *err);
+/** Make the VM's disks linked clones of @tmpl's copy in the VM's pool,
+ *  keeping only what differs. *saved gets the bytes freed. */
+int vmc_catalog_vm_relink(struct vmc_catalog *cat, const char *name,
+                          const char *tmpl, uint64_t *saved,
+                          struct vmc_error *err);
+/** Collapse the VM's snapshot chain under its current disks into one
+ *  layer (snapshots stay valid). *merged gets the layers collapsed. */
+int vmc_catalog_vm_consolidate(struct vmc_catalog *cat, const char *name,
+                               unsigned *merged, struct vmc_error *err);
+
+/**
+ * Everything that depends on @name ("TEMPLATE", "VM" or "VM@SNAPSHOT";
+ * @kind "template", "vm", "snapshot" or NULL to guess), directly or not,
+ * as "kind name" strings.
+ * @param[out] out  array of @n strings, freed with vmc_catalog_strv_free().
+ */
+int vmc_catalog_dependents(struct vmc_catalog *cat, const char *kind,
+                           const char *name, char ***out, size_t *n,
+                           struct vmc_error *err);
+void vmc_catalog_strv_free(char **v, size_t n);
+
+/* ----------------------------------------------------------- maintenance */
+
+/** Called once per finding: @what "removed", "would-remove", "unknown",
+ *  "fixed", "problem", "recovered" ...; @subject and @detail one line. */
+typedef void (*vmc_catalog_report_fn)(const char *what, const char *subject,
+                                      const char *detail, void *opaque);
+
+/**
+ * Remove expired VMs, unreferenced template copies and retired templates
+ * that nothing depends on; report files in pools the catalog does not
+ * know (never deleted). @dry_run reports without removing.
+ */
+int vmc_catalog_gc(struct vmc_catalog *cat, bool dry_run,
+                   vmc_catalog_report_fn fn, void *opaque,
+                   struct vmc_error *err);
+
+struct vmc_fsck_result {
+    unsigned volumes;           /**< volume rows checked */
+    unsigned recovered;         /**< interrupted operations finished */
+    unsigned fixed;             /**< rows corrected from the files */
+    unsigned temp_removed;      /**< leftover temporary files removed */
+    unsigned unknown;           /**< files in pools without a row */
+    unsigned problems;          /**< inconsistencies left */
+};
+
+/**
+ * Reconcile the catalog and the files (the catalog must have been opened
+ * with VMC_CATALOG_EXCLUSIVE): finish or undo interrupted operations,
+ * remove our temporary files, correct a row's parent from the file's
+ * backing reference, and report what cannot be reconciled (a missing or
+ * unreadable file, a backing file outside the catalog) as problems.
+ * Also runs SQLite's integrity and foreign key checks.
+ */
+int vmc_catalog_fsck(struct vmc_catalog *cat, vmc_catalog_report_fn fn,
+                     void *opaque, struct vmc_fsck_result *res,
+                     struct vmc_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* VMCLONE_CATALOG_H */

@@ -1,0 +1,117 @@
+/*
+ * catalog-internal.h - shared pieces of src/catalog: the handle, SQL
+ * helpers with printf-like binding, journal locks, file durability and
+ * the recovery entry points. Declarations are grouped by defining file.
+ */
+#ifndef VMC_CATALOG_INTERNAL_H
+#define VMC_CATALOG_INTERNAL_H
+
+#include <sqlite3.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "vmclone-catalog.h"
+
+#define CAT_SCHEMA_VERSION 1
+
+struct vmc_catalog {
+    sqlite3 *db;
+    char *home;
+    char *run_dir;          /* home/run: journal and maintenance locks */
+    int maint_fd;           /* shared (or exclusive) flock */
+    bool in_txn;
+};
+
+/* schema.c */
+extern const char *const cat_migrations[];
+extern const unsigned cat_nmigrations;
+
+/*
+ * catalog.c
+ *
+ * Binding formats for the helpers: one letter per '?' in order:
+ *   s  const char *  (NULL binds SQL NULL)
+ *   i  int
+ *   I  int64_t
+ *   d  double
+ */
+int cat_prepare(struct vmc_catalog *cat, sqlite3_stmt **out,
+                struct vmc_error *err, const char *sql, const char *fmt, ...);
+/* Run a statement that returns no rows. */
+int cat_exec(struct vmc_catalog *cat, struct vmc_error *err,
+             const char *sql, const char *fmt, ...);
+/* First column of the first row; -ENOENT without a row. */
+int cat_get_i64(struct vmc_catalog *cat, int64_t *out, struct vmc_error *err,
+                const char *sql, const char *fmt, ...);
+int cat_get_str(struct vmc_catalog *cat, char **out, struct vmc_error *err,
+                const char *sql, const char *fmt, ...);
+/* -errno for an SQLite result code, with a message. */
+int cat_sql_error(struct vmc_catalog *cat, int rc, struct vmc_error *err,
+                  const char *what);
+/* Step to completion (SQLITE_DONE) or the next row: 1 = row, 0 = done. */
+int cat_step(struct vmc_catalog *cat, sqlite3_stmt *st,
+             struct vmc_error *err);
+int cat_begin(struct vmc_catalog *cat, struct vmc_error *err);
+int cat_commit(struct vmc_catalog *cat, struct vmc_error *err);
+void cat_rollback(struct vmc_catalog *cat);
+int64_t cat_last_id(struct vmc_catalog *cat);
+double cat_now(void);
+const char *cat_col(sqlite3_stmt *st, int i);
+
+/* Insert a running journal row for @op on @target and take its lock
+ * (inside the caller's transaction). */
+int cat_journal_start(struct vmc_catalog *cat, const char *op,
+                      const char *target, int64_t *jid, int *lock_fd,
+                      struct vmc_error *err);
+/* Mark the journal row done (inside the caller's transaction). */
+int cat_journal_finish(struct vmc_catalog *cat, int64_t jid,
+                       const char *state, struct vmc_error *err);
+/* Drop the lock of a journal row (after the commit). */
+void cat_journal_unlock(struct vmc_catalog *cat, int64_t jid, int lock_fd);
+/* Wait until the owner of journal row @jid is gone, then recover the row
+ * if it is still running. */
+int cat_journal_wait(struct vmc_catalog *cat, int64_t jid,
+                     struct vmc_error *err);
+/* Recover every running row whose owner died. @count may be NULL. */
+int cat_recover_all(struct vmc_catalog *cat, unsigned *count,
+                    struct vmc_error *err);
+
+/* Absolute path of volume @vid. */
+int cat_volume_path(struct vmc_catalog *cat, int64_t vid, char **out,
+                    struct vmc_error *err);
+/* fsync the directory holding @path. */
+int cat_fsync_dir_of(const char *path);
+/* Unlink @path and its seal sidecar, ignoring ENOENT. */
+int cat_unlink_volume_file(const char *path, struct vmc_error *err);
+/* _exit(99) when $VMCLONE_CRASH_AT names @point (crash tests). */
+void cat_crashpoint(const char *point);
+/* Validate an object name: [A-Za-z0-9._-], 1..64, not starting with '.'
+ * or '-'. */
+int cat_check_name(const char *what, const char *name, struct vmc_error *err);
+/* Resolve the backing file recorded in @path's header to a volume id
+ * (0 = none; -ENOENT when it names a file outside the catalog). */
+int cat_backing_volume(struct vmc_catalog *cat, const char *path,
+                       int64_t *vid, char **backing, struct vmc_error *err);
+/* Set parent_id of every ready volume touched by journal @jid from the
+ * backing reference in its file. @fixed counts corrections. */
+int cat_reconcile_journal(struct vmc_catalog *cat, int64_t jid,
+                          unsigned *fixed, struct vmc_error *err);
+
+/* ops.c */
+/* Delete what journal row @jid marked 'deleting' (files, then rows) and
+ * undo what it marked 'creating'. Inside no transaction. */
+int cat_finish_journal(struct vmc_catalog *cat, int64_t jid,
+                       struct vmc_error *err);
+/* Free retired templates that nothing depends on any more. */
+int cat_free_retired(struct vmc_catalog *cat, struct vmc_error *err);
+/* Dependents of a set of volumes (SQL selecting ids, one '?' bound to
+ * @arg) as one "kind name, kind name" line; *n their number. */
+int cat_dependents_line(struct vmc_catalog *cat, const char *owned_sql,
+                        int64_t arg, char **line, size_t *n,
+                        struct vmc_error *err);
+/* The same with dependents in @exclude_sql(@arg) not counted. */
+int cat_dependents_line2(struct vmc_catalog *cat, const char *owned_sql,
+                         const char *exclude_sql, int64_t arg, char **line,
+                         size_t *n, struct vmc_error *err);
+
+#endif /* VMC_CATALOG_INTERNAL_H */

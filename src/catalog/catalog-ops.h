@@ -1,0 +1,86 @@
+/*
+ * catalog-ops.h - internal declarations shared by the catalog's
+ * operation files (recover.c, template.c, clone.c, vm.c).
+ */
+#ifndef VMC_CATALOG_OPS_H
+#define VMC_CATALOG_OPS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "catalog/catalog-internal.h"
+
+/* A growable list of strings. */
+struct cat_strv {
+    char **v;
+    size_t n, cap;
+};
+
+/* One disk of an object: its volume row and file. */
+struct cat_disk {
+    int64_t vid;
+    int64_t parent;         /* 0 = none */
+    int disk;
+    uint64_t virtual_size;
+    char *path;
+};
+
+struct cat_disks {
+    struct cat_disk *d;
+    size_t n;
+};
+
+/* recover.c */
+int cat_strv_push(struct cat_strv *v, const char *s);
+void cat_strv_release(struct cat_strv *v);
+/* First column of every row of @sql (one int64 '?' = @arg). */
+int cat_collect(struct vmc_catalog *cat, struct cat_strv *out,
+                struct vmc_error *err, const char *sql, int64_t arg);
+/* Check for dependents, mark the set deleting, unlink, delete rows. */
+int cat_delete_set(struct vmc_catalog *cat, const char *op, const char *what,
+                   const char *target, const char *owned_sql,
+                   const char *const *owners, int64_t id,
+                   struct vmc_error *err);
+int cat_template_delete(struct vmc_catalog *cat, int64_t tid,
+                        const char *name, struct vmc_error *err);
+/* Resolve NAME / VM@SNAP to the SQL selecting its volumes and its id. */
+int cat_resolve_entity(struct vmc_catalog *cat, const char *kind,
+                       const char *name, const char **owned_sql, int64_t *id,
+                       const char **kind_out, struct vmc_error *err);
+extern const char cat_owned_template[];
+extern const char cat_owned_copy[];
+extern const char cat_owned_vm[];
+extern const char cat_owned_snapshot[];
+
+/* template.c */
+/* Disks (ready volumes) selected by @sql bound to @id, ordered by disk. */
+int cat_disks_load(struct vmc_catalog *cat, struct cat_disks *out,
+                   const char *sql, int64_t id, struct vmc_error *err);
+void cat_disks_release(struct cat_disks *d);
+/* The copy of template @tid in pool @pool_id, made now if missing (once,
+ * whatever the concurrency). *copied tells whether this call made it. */
+int cat_ensure_copy(struct vmc_catalog *cat, int64_t tid, int64_t pool_id,
+                    int64_t *copy_id, bool *copied, const char **mechanism,
+                    uint64_t *bytes, struct vmc_error *err);
+/* Insert a volume row (state creating) and name its file
+ * "<label>-disk<N>-<id>.qcow2". */
+int cat_volume_insert(struct vmc_catalog *cat, int64_t pool_id,
+                      const char *label, int disk, uint64_t vsize,
+                      int64_t parent, const char *owner_col, int64_t owner,
+                      int top, int64_t jid, int64_t *vid,
+                      struct vmc_error *err);
+/* Pool id of pool @name of @kind (NULL name: the config default or the
+ * default pool of that kind). */
+int cat_pool_lookup(struct vmc_catalog *cat, const char *name,
+                    const char *kind, int64_t *id, char **path_out,
+                    struct vmc_error *err);
+/* Relative (same tree) or absolute backing name of @base for @path. */
+int cat_backing_name(const char *base, const char *path, char **out,
+                     struct vmc_error *err);
+/* Configured max-chain-depth. */
+unsigned cat_max_depth(struct vmc_catalog *cat);
+/* Layers under volume @vid (0 when it has no parent). */
+int cat_volume_depth(struct vmc_catalog *cat, int64_t vid, unsigned *depth,
+                     struct vmc_error *err);
+
+#endif /* VMC_CATALOG_OPS_H */

@@ -1,0 +1,180 @@
+/*
+ * schema.c - the catalog's schema, embedded as migrations applied in
+ * order; PRAGMA user_version holds how many have been applied.
+ *
+ * NOTES ON THE DESIGN OF THE CATALOG RECORDS
+ *
+ * Every image file in a pool is one row of `volumes`, owned by exactly
+ * one of: a template (its sealed disks in a secondary pool), a template
+ * copy (the template's disks copied once into a primary pool), a snapshot
+ * (a VM's frozen layers) or a VM (its current disks, top = 1, and merged
+ * layers). `volumes.parent_id` is the backing file; the foreign key has no
+ * ON DELETE action, so SQLite itself refuses to delete a parent row under
+ * a child row.
+ *
+ * Record states (templates, template_copies, vms, snapshots, volumes):
+ *
+ *     creating --(files durable, one commit)--> ready --> deleting --> (gone)
+ *
+ * Invariants:
+ *  1. A row is inserted in state 'creating' together with a 'running'
+ *     journal row, committed, and only then are its files made: under a
+ *     temporary name, synced, renamed, directory synced. One final commit
+ *     turns every row of the operation 'ready' and the journal 'done'.
+ *  2. A 'ready' volume row names a file that exists and whose backing
+ *     reference is the parent row's file.
+ *  3. Deletion commits 'deleting' (after checking for dependents in the
+ *     same transaction), unlinks the files children first, syncs the
+ *     directories, then deletes the rows.
+ *  4. The process running an operation holds an flock on run/j<ID>.lock
+ *     (ID = its journal row) until the final commit; a lock that can be
+ *     taken means its owner died.
+ *
+ * What a crash leaves, and how the next command (or fsck) resolves it
+ * (src/catalog/catalog.c cat_recover_all() -> ops.c cat_finish_journal()):
+ *  - 'creating' rows of a dead operation, with or without their files (a
+ *    hidden temporary file, or the final file): rolled back; the files
+ *    and the rows are deleted, a snapshot's frozen parents made writable
+ *    again. Nothing outside the operation referenced them.
+ *  - 'deleting' rows: rolled forward; unlink again (idempotent), delete
+ *    the rows. A 'deleting' volume that still has a child (a snapshot
+ *    whose merge did not finish) goes back to 'ready' instead.
+ *  - in-place rewrites (flatten, relink, consolidate, snapshot merge)
+ *    mark the volumes they touch with their journal id; the engine keeps
+ *    each file readable with the same content at every instant, so
+ *    recovery reads each file's backing reference and sets parent_id
+ *    from it (rolls forward if the header changed, back if not).
+ *  - temporary files ('.NAME.vmc-XXXXXX', '.NAME.tmp-*', '*.seal.tmp')
+ *    are removed by fsck, which holds the store's maintenance lock
+ *    exclusively, so no operation can be running.
+ */
+#include "catalog/catalog-internal.h"
+
+const char *const cat_migrations[] = {
+    /* 1: the initial schema */
+    "CREATE TABLE config(\n"
+    "  key TEXT PRIMARY KEY,\n"
+    "  value TEXT NOT NULL);\n"
+    "CREATE TABLE pools(\n"
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT,\n"
+    "  name TEXT NOT NULL UNIQUE,\n"
+    "  kind TEXT NOT NULL CHECK (kind IN ('primary', 'secondary')),\n"
+    "  path TEXT NOT NULL UNIQUE,\n"
+    "  created REAL NOT NULL);\n"
+    "CREATE TABLE journal(\n"
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT,\n"
+    "  op TEXT NOT NULL,\n"
+    "  target TEXT,\n"
+    "  state TEXT NOT NULL CHECK (state IN ('running', 'done',\n"
+    "        'rolled-back', 'failed')),\n"
+    "  pid INTEGER NOT NULL,\n"
+    "  started REAL NOT NULL,\n"
+    "  finished REAL);\n"
+    "CREATE INDEX journal_running ON journal(state) WHERE state = 'running';\n"
+    "CREATE TABLE templates(\n"
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT,\n"
+    "  name TEXT NOT NULL UNIQUE,\n"
+    "  state TEXT NOT NULL CHECK (state IN ('creating', 'ready', 'deleting')),\n"
+    "  retired INTEGER NOT NULL DEFAULT 0,\n"
+    "  cpus INTEGER NOT NULL,\n"
+    "  memory_mb INTEGER NOT NULL,\n"
+    "  nics INTEGER NOT NULL,\n"
+    "  pool_id INTEGER NOT NULL REFERENCES pools(id),\n"
+    "  origin TEXT,\n"
+    "  journal_id INTEGER REFERENCES journal(id),\n"
+    "  created REAL NOT NULL);\n"
+    "CREATE TABLE template_copies(\n"
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT,\n"
+    "  template_id INTEGER NOT NULL REFERENCES templates(id),\n"
+    "  pool_id INTEGER NOT NULL REFERENCES pools(id),\n"
+    "  state TEXT NOT NULL CHECK (state IN ('creating', 'ready', 'deleting')),\n"
+    "  mechanism TEXT,\n"
+    "  journal_id INTEGER REFERENCES journal(id),\n"
+    "  created REAL NOT NULL,\n"
+    "  UNIQUE (template_id, pool_id));\n"
+    "CREATE TABLE vms(\n"
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT,\n"
+    "  name TEXT NOT NULL UNIQUE,\n"
+    "  uuid TEXT NOT NULL UNIQUE,\n"
+    "  state TEXT NOT NULL CHECK (state IN ('creating', 'ready', 'deleting')),\n"
+    "  pool_id INTEGER NOT NULL REFERENCES pools(id),\n"
+    "  cpus INTEGER NOT NULL,\n"
+    "  memory_mb INTEGER NOT NULL,\n"
+    "  template_id INTEGER REFERENCES templates(id),\n"
+    "  source TEXT,\n"
+    "  clone_requested TEXT,\n"
+    "  clone_type TEXT,\n"
+    "  mechanism TEXT,\n"
+    "  request_id TEXT UNIQUE,\n"
+    "  expires REAL,\n"
+    "  journal_id INTEGER REFERENCES journal(id),\n"
+    "  created REAL NOT NULL);\n"
+    "CREATE TABLE nics(\n"
+    "  vm_id INTEGER NOT NULL REFERENCES vms(id) ON DELETE CASCADE,\n"
+    "  idx INTEGER NOT NULL,\n"
+    "  mac TEXT NOT NULL UNIQUE,\n"
+    "  PRIMARY KEY (vm_id, idx));\n"
+    "CREATE TABLE labels(\n"
+    "  vm_id INTEGER NOT NULL REFERENCES vms(id) ON DELETE CASCADE,\n"
+    "  key TEXT NOT NULL,\n"
+    "  value TEXT NOT NULL,\n"
+    "  PRIMARY KEY (vm_id, key));\n"
+    "CREATE TABLE snapshots(\n"
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT,\n"
+    "  vm_id INTEGER NOT NULL REFERENCES vms(id),\n"
+    "  name TEXT NOT NULL,\n"
+    "  state TEXT NOT NULL CHECK (state IN ('creating', 'ready', 'deleting')),\n"
+    "  journal_id INTEGER REFERENCES journal(id),\n"
+    "  created REAL NOT NULL,\n"
+    "  UNIQUE (vm_id, name));\n"
+    "CREATE TABLE volumes(\n"
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT,\n"
+    "  pool_id INTEGER NOT NULL REFERENCES pools(id),\n"
+    "  file TEXT NOT NULL,\n"
+    "  format TEXT NOT NULL,\n"
+    "  virtual_size INTEGER NOT NULL,\n"
+    "  disk INTEGER NOT NULL,\n"
+    "  parent_id INTEGER REFERENCES volumes(id),\n"
+    "  state TEXT NOT NULL CHECK (state IN ('creating', 'ready', 'deleting')),\n"
+    "  template_id INTEGER REFERENCES templates(id),\n"
+    "  copy_id INTEGER REFERENCES template_copies(id),\n"
+    "  snapshot_id INTEGER REFERENCES snapshots(id),\n"
+    "  vm_id INTEGER REFERENCES vms(id),\n"
+    "  top INTEGER NOT NULL DEFAULT 0,\n"
+    "  seal TEXT,\n"
+    "  journal_id INTEGER REFERENCES journal(id),\n"
+    "  created REAL NOT NULL,\n"
+    "  UNIQUE (pool_id, file),\n"
+    "  CHECK ((template_id IS NOT NULL) + (copy_id IS NOT NULL) +\n"
+    "         (snapshot_id IS NOT NULL) + (vm_id IS NOT NULL) = 1));\n"
+    "CREATE INDEX volumes_parent ON volumes(parent_id);\n"
+    "CREATE INDEX volumes_journal ON volumes(journal_id);\n"
+    "CREATE INDEX volumes_vm ON volumes(vm_id);\n"
+    "CREATE INDEX volumes_snapshot ON volumes(snapshot_id);\n"
+    "CREATE INDEX volumes_copy ON volumes(copy_id);\n"
+    "CREATE INDEX volumes_template ON volumes(template_id);\n"
+    /* Who owns each volume, as 'kind' and a display name. */
+    "CREATE VIEW volume_owners AS\n"
+    "SELECT v.id, v.parent_id, v.state, v.disk, v.top,\n"
+    "  p.path || '/' || v.file AS path, p.name AS pool, v.virtual_size,\n"
+    "  CASE WHEN v.template_id IS NOT NULL THEN 'template'\n"
+    "       WHEN v.copy_id IS NOT NULL THEN 'copy'\n"
+    "       WHEN v.snapshot_id IS NOT NULL THEN 'snapshot'\n"
+    "       ELSE 'vm' END AS kind,\n"
+    "  CASE WHEN v.template_id IS NOT NULL THEN t.name\n"
+    "       WHEN v.copy_id IS NOT NULL THEN ct.name || '@' || cp.name\n"
+    "       WHEN v.snapshot_id IS NOT NULL THEN sv.name || '@' || s.name\n"
+    "       ELSE m.name END AS name\n"
+    "FROM volumes v JOIN pools p ON p.id = v.pool_id\n"
+    "LEFT JOIN templates t ON t.id = v.template_id\n"
+    "LEFT JOIN template_copies c ON c.id = v.copy_id\n"
+    "LEFT JOIN templates ct ON ct.id = c.template_id\n"
+    "LEFT JOIN pools cp ON cp.id = c.pool_id\n"
+    "LEFT JOIN snapshots s ON s.id = v.snapshot_id\n"
+    "LEFT JOIN vms sv ON sv.id = s.vm_id\n"
+    "LEFT JOIN vms m ON m.id = v.vm_id;\n"
+    "INSERT INTO config(key, value) VALUES ('max-chain-depth', '16');\n",
+};
+
+const unsigned cat_nmigrations =
+    sizeof(cat_migrations) / sizeof(cat_migrations[0]);

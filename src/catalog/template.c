@@ -1,0 +1,905 @@
+/*
+ * template.c - templates: import (copy into a secondary pool as
+ * standalone qcow2, seal), creation from a VM, retire, delete (optionally
+ * detaching dependents first), and the per-pool template copy made once
+ * on first use.
+ *
+ * Template copy ("once per pool", CloudStack's primary storage copy):
+ * the first user inserts the copy row 'creating' with its journal row and
+ * holds the journal lock while copying; every concurrent user finds the
+ * row, waits on that lock, and re-reads the row: 'ready' (use it) or
+ * still 'creating' (the copier died: roll it back and try again). The
+ * UNIQUE (template_id, pool_id) constraint and BEGIN IMMEDIATE make the
+ * insert happen once.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include "catalog/catalog-ops.h"
+#include "vmclone-seal.h"
+
+/* ------------------------------------------------------------ helpers */
+
+void
+vmc_import_opts_init(struct vmc_import_opts *o)
+{
+    memset(o, 0, sizeof(*o));
+}
+
+int
+cat_disks_load(struct vmc_catalog *cat, struct cat_disks *out,
+               const char *sql, int64_t id, struct vmc_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    int r;
+
+    memset(out, 0, sizeof(*out));
+    r = cat_prepare(cat, &st, err, sql, "I", id);
+    while (r == 0 && (r = cat_step(cat, st, err)) > 0) {
+        struct cat_disk *n = realloc(out->d, (out->n + 1) * sizeof(*n));
+
+        if (!n) {
+            r = vmc_error_set(err, -ENOMEM, "out of memory");
+            break;
+        }
+        out->d = n;
+        n = &out->d[out->n];
+        n->vid = sqlite3_column_int64(st, 0);
+        n->parent = sqlite3_column_int64(st, 1);
+        n->disk = sqlite3_column_int(st, 2);
+        n->virtual_size = (uint64_t)sqlite3_column_int64(st, 3);
+        n->path = strdup(cat_col(st, 4));
+        out->n++;
+        if (!n->path) {
+            r = vmc_error_set(err, -ENOMEM, "out of memory");
+            break;
+        }
+        r = 0;
+    }
+    sqlite3_finalize(st);
+    if (r < 0) {
+        cat_disks_release(out);
+    }
+    return r;
+}
+
+void
+cat_disks_release(struct cat_disks *d)
+{
+    size_t i;
+
+    for (i = 0; d->d && i < d->n; i++) {
+        free(d->d[i].path);
+    }
+    free(d->d);
+    memset(d, 0, sizeof(*d));
+}
+
+int
+cat_volume_insert(struct vmc_catalog *cat, int64_t pool_id, const char *label,
+                  int disk, uint64_t vsize, int64_t parent,
+                  const char *owner_col, int64_t owner, int top, int64_t jid,
+                  int64_t *vid, struct vmc_error *err)
+{
+    char *sql = NULL, *file = NULL;
+    int r;
+
+    if (asprintf(&sql, "INSERT INTO volumes(pool_id, file, format, "
+                 "virtual_size, disk, parent_id, state, %s, top, journal_id, "
+                 "created) VALUES (?, 'new-' || ? || '-' || ? || '-' || ?, "
+                 "'qcow2', ?, ?, nullif(?, 0), 'creating', ?, ?, ?, ?)",
+                 owner_col) < 0) {
+        return vmc_error_set(err, -ENOMEM, "out of memory");
+    }
+    r = cat_exec(cat, err, sql, "IIsiIiIIiId", pool_id, jid, label, disk,
+                 (int64_t)vsize, disk, parent, owner, top, jid, cat_now());
+    free(sql);
+    if (r < 0) {
+        return r;
+    }
+    *vid = cat_last_id(cat);
+    if (asprintf(&file, "%s-disk%d-%" PRId64 ".qcow2", label, disk,
+                 *vid) < 0) {
+        return vmc_error_set(err, -ENOMEM, "out of memory");
+    }
+    r = cat_exec(cat, err, "UPDATE volumes SET file = ? WHERE id = ?", "sI",
+                 file, *vid);
+    free(file);
+    return r;
+}
+
+int
+cat_pool_lookup(struct vmc_catalog *cat, const char *name, const char *kind,
+                int64_t *id, char **path_out, struct vmc_error *err)
+{
+    char *def = NULL, *k = NULL;
+    int r;
+
+    if (!name && !strcmp(kind, "primary")) {
+        vmc_catalog_config_get(cat, "default-pool", &def, NULL);
+        name = def;
+    }
+    if (!name) {
+        name = kind;
+    }
+    r = cat_get_i64(cat, id, err, "SELECT id FROM pools WHERE name = ?", "s",
+                    name);
+    if (r == -ENOENT) {
+        r = vmc_error_set(err, r, "no pool named '%s'", name);
+    }
+    if (r == 0) {
+        r = cat_get_str(cat, &k, err, "SELECT kind FROM pools WHERE id = ?",
+                        "I", *id);
+    }
+    if (r == 0 && strcmp(k, kind)) {
+        r = vmc_error_set(err, -EINVAL, "pool '%s' is a %s pool, not a %s "
+                          "pool", name, k, kind);
+    }
+    if (r == 0 && path_out) {
+        r = cat_get_str(cat, path_out, err, "SELECT path FROM pools WHERE "
+                        "id = ?", "I", *id);
+    }
+    free(k);
+    free(def);
+    return r;
+}
+
+int
+cat_backing_name(const char *base, const char *path, char **out,
+                 struct vmc_error *err)
+{
+    return vmc_clone_backing_name(base, path, false, out, err);
+}
+
+unsigned
+cat_max_depth(struct vmc_catalog *cat)
+{
+    char *v = NULL;
+    unsigned d = 16;
+
+    if (vmc_catalog_config_get(cat, "max-chain-depth", &v, NULL) == 0 && v) {
+        d = (unsigned)strtoul(v, NULL, 10);
+    }
+    free(v);
+    return d ? d : 16;
+}
+
+int
+cat_volume_depth(struct vmc_catalog *cat, int64_t vid, unsigned *depth,
+                 struct vmc_error *err)
+{
+    int64_t n = 0;
+    int r = cat_get_i64(cat, &n, err, "WITH RECURSIVE c(id) AS (SELECT "
+                        "parent_id FROM volumes WHERE id = ? UNION ALL "
+                        "SELECT v.parent_id FROM volumes v JOIN c ON v.id = "
+                        "c.id WHERE v.parent_id IS NOT NULL) SELECT count(*) "
+                        "FROM c WHERE id IS NOT NULL", "I", vid);
+
+    *depth = (unsigned)n;
+    return r;
+}
+
+/* ------------------------------------------------------------- import */
+
+/* Open an image to import: alone (its backing reference is only read),
+ * or with its chain when flattening was asked for. */
+static int
+open_import(const char *path, enum vmc_format fmt, bool flatten,
+            bool is_ours, struct vmc_image **out, struct vmc_error *err)
+{
+    struct vmc_open_opts oo = { .format = fmt,
+                                .flags = VMC_OPEN_NO_BACKING |
+                                         VMC_OPEN_FORCE_SHARE };
+    struct vmc_image_info info;
+    struct vmc_image *img = NULL;
+    struct stat stt;
+    char *bp = NULL;
+    int r;
+
+    if (stat(path, &stt) < 0) {
+        return vmc_error_set(err, -errno, "'%s': %s", path, strerror(errno));
+    }
+    if (!S_ISREG(stt.st_mode)) {
+        return vmc_error_set(err, -EINVAL, "'%s' is not a regular file",
+                             path);
+    }
+    r = vmc_image_open(&img, path, &oo, err);
+    if (r < 0) {
+        return r;
+    }
+    vmc_image_get_info(img, &info);
+    if (!info.backing_file || !*info.backing_file || is_ours) {
+        vmc_image_close(img);
+        oo.flags &= ~(unsigned)VMC_OPEN_NO_BACKING;
+        return vmc_image_open(out, path, &oo, err);
+    }
+    if (!flatten) {
+        r = vmc_error_set(err, -EINVAL, "'%s' has a backing file ('%s'): "
+                          "refused, a template must be standalone (use "
+                          "--flatten to import its guest view)", path,
+                          info.backing_file);
+        vmc_image_close(img);
+        return r;
+    }
+    r = vmc_backing_path_resolve(path, info.backing_file, &bp);
+    if (r == 0 && (stat(bp, &stt) < 0 || !S_ISREG(stt.st_mode))) {
+        r = vmc_error_set(err, -EINVAL, "'%s': backing file '%s' is not a "
+                          "regular file: refused", path, info.backing_file);
+    }
+    free(bp);
+    vmc_image_close(img);
+    if (r < 0) {
+        return r;
+    }
+    oo.flags &= ~(unsigned)VMC_OPEN_NO_BACKING;
+    return vmc_image_open(out, path, &oo, err);
+}
+
+/* Make template @name from @n source files: rows first, then files. */
+static int
+import_files(struct vmc_catalog *cat, const char *name,
+             const char *const *srcs, size_t n, bool ours,
+             const struct vmc_import_opts *o, const struct vmc_hw_spec *hw,
+             const char *origin, struct vmc_error *err)
+{
+    struct vmc_image **imgs = calloc(n ? n : 1, sizeof(*imgs));
+    int64_t *vids = calloc(n ? n : 1, sizeof(*vids));
+    int64_t pool_id = 0, tid = 0, jid = 0;
+    int lock_fd = -1, r;
+    bool started = false;
+    size_t i;
+
+    if (!imgs || !vids) {
+        r = vmc_error_set(err, -ENOMEM, "out of memory");
+        goto out;
+    }
+    r = cat_check_name("template", name, err);
+    if (r < 0) {
+        goto out;
+    }
+    if (n == 0) {
+        r = vmc_error_set(err, -EINVAL, "a template needs at least one "
+                          "image");
+        goto out;
+    }
+    for (i = 0; i < n; i++) {
+        r = open_import(srcs[i], ours ? VMC_FMT_QCOW2 : o->format,
+                        o->flatten, ours, &imgs[i], err);
+        if (r < 0) {
+            goto out;
+        }
+    }
+    r = cat_pool_lookup(cat, o->pool, "secondary", &pool_id, NULL, err);
+    if (r < 0) {
+        goto out;
+    }
+    r = cat_begin(cat, err);
+    if (r < 0) {
+        goto out;
+    }
+    r = cat_journal_start(cat, origin ? "template-create" : "import", name,
+                          &jid, &lock_fd, err);
+    if (r == 0) {
+        started = true;
+        r = cat_exec(cat, err, "INSERT INTO templates(name, state, cpus, "
+                     "memory_mb, nics, pool_id, origin, journal_id, created) "
+                     "VALUES (?, 'creating', ?, ?, ?, ?, ?, ?, ?)",
+                     "sIIIIsId", name, (int64_t)(hw->cpus ? hw->cpus : 1),
+                     (int64_t)(hw->memory_mb ? hw->memory_mb : 1024),
+                     (int64_t)(hw->nics == VMC_HW_NO_NICS ? 0
+                               : hw->nics ? hw->nics : 1),
+                     pool_id, origin, jid, cat_now());
+        if (r == -EEXIST) {
+            r = vmc_error_set(err, r, "a template named '%s' already "
+                              "exists", name);
+        }
+    }
+    if (r == 0) {
+        tid = cat_last_id(cat);
+    }
+    for (i = 0; r == 0 && i < n; i++) {
+        char label[96];
+
+        snprintf(label, sizeof(label), "tmpl-%s", name);
+        r = cat_volume_insert(cat, pool_id, label, (int)i,
+                              vmc_image_size(imgs[i]), 0, "template_id", tid,
+                              0, jid, &vids[i], err);
+    }
+    if (r == 0) {
+        r = cat_commit(cat, err);
+    } else {
+        cat_rollback(cat);
+        if (started) {
+            cat_journal_unlock(cat, jid, lock_fd);
+        }
+        goto out;
+    }
+    /* the files: convert to a temporary name, sync, rename, sync the
+     * directory; then seal under the final name */
+    for (i = 0; r == 0 && i < n; i++) {
+        struct vmc_convert_opts co;
+        struct vmc_seal_info si;
+        char *path = NULL, *tmp = NULL;
+
+        r = cat_volume_path(cat, vids[i], &path, err);
+        if (r == 0) {
+            const char *slash = strrchr(path, '/');
+
+            if (asprintf(&tmp, "%.*s/.%s.tmp-%d", (int)(slash - path), path,
+                         slash + 1, (int)getpid()) < 0) {
+                r = vmc_error_set(err, -ENOMEM, "out of memory");
+            }
+        }
+        if (r == 0) {
+            vmc_convert_opts_init(&co);
+            co.progress = o->progress;
+            co.opaque = o->opaque;
+            co.workers = 2;
+            r = vmc_convert(imgs[i], tmp, &co, err);
+        }
+        if (r == 0) {
+            cat_crashpoint("import.before-rename");
+            if (rename(tmp, path) < 0) {
+                r = vmc_error_set(err, -errno, "cannot rename '%s': %s", tmp,
+                                  strerror(errno));
+            } else {
+                cat_fsync_dir_of(path);
+            }
+        }
+        if (r == 0) {
+            struct vmc_open_opts so = { .format = VMC_FMT_QCOW2 };
+
+            r = vmc_image_seal(path, 0, 2, &so, &si, err);
+        }
+        if (r == 0) {
+            r = cat_exec(cat, err, "UPDATE volumes SET seal = ? WHERE id = ?",
+                         "sI", si.root_hex, vids[i]);
+        }
+        if (r < 0 && tmp) {
+            unlink(tmp);
+        }
+        free(tmp);
+        free(path);
+    }
+    cat_crashpoint("import.before-commit");
+    if (r == 0) {
+        r = cat_begin(cat, err);
+        if (r == 0) {
+            r = cat_exec(cat, err, "UPDATE volumes SET state = 'ready' WHERE "
+                         "journal_id = ? AND state = 'creating'", "I", jid);
+        }
+        if (r == 0) {
+            r = cat_exec(cat, err, "UPDATE templates SET state = 'ready' "
+                         "WHERE id = ?", "I", tid);
+        }
+        if (r == 0) {
+            r = cat_journal_finish(cat, jid, "done", err);
+        }
+        if (r == 0) {
+            r = cat_commit(cat, err);
+        } else {
+            cat_rollback(cat);
+        }
+    }
+    if (r < 0) {
+        cat_finish_journal(cat, jid, NULL);
+    }
+    cat_journal_unlock(cat, jid, lock_fd);
+out:
+    for (i = 0; imgs && i < n; i++) {
+        vmc_image_close(imgs[i]);
+    }
+    free(imgs);
+    free(vids);
+    return r;
+}
+
+int
+vmc_catalog_template_import(struct vmc_catalog *cat, const char *name,
+                            const char *const *images, size_t n,
+                            const struct vmc_import_opts *o,
+                            struct vmc_error *err)
+{
+    return import_files(cat, name, images, n, false, o, &o->hw, NULL, err);
+}
+
+int
+vmc_catalog_template_from_vm(struct vmc_catalog *cat, const char *name,
+                             const char *vm, const char *snapshot,
+                             const struct vmc_import_opts *o,
+                             struct vmc_error *err)
+{
+    struct vmc_hw_spec hw = o->hw;
+    struct cat_disks disks = { 0 };
+    const char **paths = NULL;
+    char *origin = NULL;
+    int64_t vid = 0, sid = 0, v = 0;
+    size_t i;
+    int r;
+
+    r = cat_get_i64(cat, &vid, err, "SELECT id FROM vms WHERE name = ? AND "
+                    "state = 'ready'", "s", vm);
+    if (r == -ENOENT) {
+        return vmc_error_set(err, r, "no VM named '%s'", vm);
+    }
+    if (r < 0) {
+        return r;
+    }
+    if (snapshot) {
+        r = cat_get_i64(cat, &sid, err, "SELECT id FROM snapshots WHERE "
+                        "vm_id = ? AND name = ? AND state = 'ready'", "Is",
+                        vid, snapshot);
+        if (r == -ENOENT) {
+            return vmc_error_set(err, r, "VM '%s' has no snapshot '%s'", vm,
+                                 snapshot);
+        }
+        r = cat_disks_load(cat, &disks, "SELECT o.id, coalesce(o.parent_id, "
+                           "0), o.disk, o.virtual_size, o.path FROM "
+                           "volume_owners o JOIN volumes v ON v.id = o.id "
+                           "WHERE v.snapshot_id = ? AND v.state = 'ready' "
+                           "ORDER BY v.disk", sid, err);
+    } else {
+        r = cat_disks_load(cat, &disks, "SELECT o.id, coalesce(o.parent_id, "
+                           "0), o.disk, o.virtual_size, o.path FROM "
+                           "volume_owners o JOIN volumes v ON v.id = o.id "
+                           "WHERE v.vm_id = ? AND v.top = 1 AND v.state = "
+                           "'ready' ORDER BY v.disk", vid, err);
+    }
+    if (r < 0) {
+        return r;
+    }
+    if (!hw.cpus && cat_get_i64(cat, &v, NULL, "SELECT cpus FROM vms WHERE "
+                                "id = ?", "I", vid) == 0) {
+        hw.cpus = (unsigned)v;
+    }
+    if (!hw.memory_mb && cat_get_i64(cat, &v, NULL, "SELECT memory_mb FROM "
+                                     "vms WHERE id = ?", "I", vid) == 0) {
+        hw.memory_mb = (uint64_t)v;
+    }
+    if (!hw.nics && cat_get_i64(cat, &v, NULL, "SELECT count(*) FROM nics "
+                                "WHERE vm_id = ?", "I", vid) == 0) {
+        hw.nics = v ? (unsigned)v : VMC_HW_NO_NICS;
+    }
+    paths = calloc(disks.n ? disks.n : 1, sizeof(*paths));
+    if (!paths || asprintf(&origin, "vm %s%s%s", vm, snapshot ? "@" : "",
+                           snapshot ? snapshot : "") < 0) {
+        r = vmc_error_set(err, -ENOMEM, "out of memory");
+    }
+    for (i = 0; r == 0 && i < disks.n; i++) {
+        paths[i] = disks.d[i].path;
+    }
+    if (r == 0) {
+        r = import_files(cat, name, paths, disks.n, true, o, &hw, origin,
+                         err);
+    }
+    free(origin);
+    free(paths);
+    cat_disks_release(&disks);
+    return r;
+}
+
+/* ------------------------------------------------------ retire and rm */
+
+int
+vmc_catalog_template_retire(struct vmc_catalog *cat, const char *name,
+                            bool *freed, struct vmc_error *err)
+{
+    int64_t tid = 0;
+    int r = cat_begin(cat, err);
+
+    if (freed) {
+        *freed = false;
+    }
+    if (r < 0) {
+        return r;
+    }
+    r = cat_get_i64(cat, &tid, err, "SELECT id FROM templates WHERE name = ? "
+                    "AND state = 'ready'", "s", name);
+    if (r == -ENOENT) {
+        r = vmc_error_set(err, r, "no template named '%s'", name);
+    }
+    if (r == 0) {
+        r = cat_exec(cat, err, "UPDATE templates SET retired = 1 WHERE "
+                     "id = ?", "I", tid);
+    }
+    if (r == 0) {
+        r = cat_commit(cat, err);
+    } else {
+        cat_rollback(cat);
+    }
+    if (r == 0) {
+        r = cat_free_retired(cat, err);
+    }
+    if (r == 0 && freed &&
+        cat_get_i64(cat, &tid, NULL, "SELECT id FROM templates WHERE "
+                    "name = ?", "s", name) == -ENOENT) {
+        *freed = true;
+    }
+    return r;
+}
+
+/* Make every volume that depends directly on @owned_sql(@id) standalone
+ * (flatten in place; its guest view does not change). */
+static int
+detach_dependents(struct vmc_catalog *cat, const char *owned_sql, int64_t id,
+                  struct vmc_error *err)
+{
+    struct cat_disks deps = { 0 };
+    char *sql = NULL;
+    int64_t jid = 0;
+    uint64_t need = 0;
+    int lock_fd = -1, r;
+    size_t i;
+
+    if (asprintf(&sql, "SELECT o.id, 0, o.disk, o.virtual_size, o.path FROM "
+                 "volume_owners o WHERE o.parent_id IN (%s) AND o.id NOT IN "
+                 "(%s) AND o.state = 'ready' ORDER BY o.id", owned_sql,
+                 owned_sql) < 0) {
+        return vmc_error_set(err, -ENOMEM, "out of memory");
+    }
+    r = cat_disks_load(cat, &deps, sql, id, err);
+    free(sql);
+    if (r < 0 || deps.n == 0) {
+        return r;
+    }
+    /* free-space pre-check: what flattening adds to each file */
+    for (i = 0; r == 0 && i < deps.n; i++) {
+        struct vmc_open_opts oo = { .format = VMC_FMT_QCOW2,
+                                    .flags = VMC_OPEN_FORCE_SHARE };
+        struct vmc_image *img = NULL;
+        struct vmc_du du;
+
+        r = vmc_image_open(&img, deps.d[i].path, &oo, err);
+        if (r == 0) {
+            r = vmc_du(img, &du, err);
+            need += du.flatten;
+        }
+        vmc_image_close(img);
+    }
+    if (r == 0) {
+        struct statvfs sv;
+
+        if (statvfs(deps.d[0].path, &sv) == 0 &&
+            (uint64_t)sv.f_bavail * sv.f_frsize < need + need / 16) {
+            r = vmc_error_set(err, -ENOSPC, "flattening the dependents "
+                              "needs %" PRIu64 " bytes, the pool has %"
+                              PRIu64 " free", need,
+                              (uint64_t)sv.f_bavail * sv.f_frsize);
+        }
+    }
+    if (r == 0) {
+        r = cat_begin(cat, err);
+    }
+    if (r < 0) {
+        cat_disks_release(&deps);
+        return r;
+    }
+    r = cat_journal_start(cat, "detach", NULL, &jid, &lock_fd, err);
+    for (i = 0; r == 0 && i < deps.n; i++) {
+        r = cat_exec(cat, err, "UPDATE volumes SET journal_id = ? WHERE "
+                     "id = ?", "II", jid, deps.d[i].vid);
+    }
+    if (r == 0) {
+        r = cat_commit(cat, err);
+    } else {
+        cat_rollback(cat);
+        if (lock_fd >= 0) {
+            cat_journal_unlock(cat, jid, lock_fd);
+        }
+        cat_disks_release(&deps);
+        return r;
+    }
+    for (i = 0; r == 0 && i < deps.n; i++) {
+        struct vmc_open_opts oo = { .format = VMC_FMT_QCOW2,
+                                    .flags = VMC_OPEN_RDWR };
+        struct vmc_image *img = NULL;
+        struct stat stt;
+        bool ro = stat(deps.d[i].path, &stt) == 0 &&
+                  !(stt.st_mode & S_IWUSR);
+
+        if (ro) {
+            chmod(deps.d[i].path, 0644);
+        }
+        r = vmc_image_open(&img, deps.d[i].path, &oo, err);
+        if (r == 0) {
+            r = vmc_flatten(img, NULL, NULL, err);
+        }
+        if (vmc_image_close(img) < 0 && r == 0) {
+            r = vmc_error_set(err, -EIO, "cannot flush '%s'",
+                              deps.d[i].path);
+        }
+        if (ro) {
+            chmod(deps.d[i].path, 0444);
+        }
+    }
+    cat_disks_release(&deps);
+    /* the files decide: parent_id from each header */
+    if (cat_begin(cat, NULL) == 0) {
+        int q = cat_reconcile_journal(cat, jid, NULL, r < 0 ? NULL : err);
+
+        if (q == 0) {
+            q = cat_exec(cat, NULL, "UPDATE vms SET clone_type = 'full', "
+                         "mechanism = 'flatten' WHERE id IN (SELECT vm_id "
+                         "FROM volumes WHERE journal_id = ? AND parent_id IS "
+                         "NULL)", "I", jid);
+        }
+        if (q == 0) {
+            q = cat_journal_finish(cat, jid, r < 0 ? "failed" : "done",
+                                   NULL);
+        }
+        if (q == 0) {
+            q = cat_commit(cat, err);
+        } else {
+            cat_rollback(cat);
+        }
+        if (r == 0) {
+            r = q;
+        }
+    }
+    cat_journal_unlock(cat, jid, lock_fd);
+    return r;
+}
+
+int
+vmc_catalog_template_rm(struct vmc_catalog *cat, const char *name,
+                        bool flatten_dependents, struct vmc_error *err)
+{
+    int64_t tid = 0;
+    int r = cat_get_i64(cat, &tid, err, "SELECT id FROM templates WHERE "
+                        "name = ? AND state = 'ready'", "s", name);
+
+    if (r == -ENOENT) {
+        return vmc_error_set(err, r, "no template named '%s'", name);
+    }
+    if (r == 0 && flatten_dependents) {
+        r = detach_dependents(cat, cat_owned_template, tid, err);
+    }
+    if (r == 0) {
+        r = cat_template_delete(cat, tid, name, err);
+    }
+    return r;
+}
+
+/* ------------------------------------------------------ template copy */
+
+/* Copy @src's seal sidecar next to @dst (temporary name, sync, rename). */
+static int
+copy_sidecar(const char *src, const char *dst, struct vmc_error *err)
+{
+    char *s = NULL, *d = NULL, *t = NULL, buf[65536];
+    int in = -1, out = -1, r = 0;
+    ssize_t n;
+
+    if (asprintf(&s, "%s.seal", src) < 0 || asprintf(&d, "%s.seal", dst) < 0 ||
+        asprintf(&t, "%s.seal.tmp", dst) < 0) {
+        r = vmc_error_set(err, -ENOMEM, "out of memory");
+        goto out;
+    }
+    in = open(s, O_RDONLY | O_CLOEXEC);
+    if (in < 0) {
+        r = errno == ENOENT ? 0 : vmc_error_set(err, -errno, "'%s': %s", s,
+                                                strerror(errno));
+        goto out;
+    }
+    out = open(t, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0444);
+    if (out < 0) {
+        r = vmc_error_set(err, -errno, "'%s': %s", t, strerror(errno));
+        goto out;
+    }
+    while ((n = read(in, buf, sizeof(buf))) > 0) {
+        if (write(out, buf, (size_t)n) != n) {
+            r = vmc_error_set(err, -EIO, "cannot write '%s'", t);
+            goto out;
+        }
+    }
+    if (n < 0 || fsync(out) < 0) {
+        r = vmc_error_set(err, -errno, "'%s': %s", t, strerror(errno));
+        goto out;
+    }
+    if (rename(t, d) < 0) {
+        r = vmc_error_set(err, -errno, "cannot rename '%s': %s", t,
+                          strerror(errno));
+        goto out;
+    }
+    cat_fsync_dir_of(d);
+out:
+    if (in >= 0) {
+        close(in);
+    }
+    if (out >= 0) {
+        close(out);
+    }
+    if (r < 0 && t) {
+        unlink(t);
+    }
+    free(s);
+    free(d);
+    free(t);
+    return r;
+}
+
+static int
+make_copy(struct vmc_catalog *cat, int64_t tid, int64_t pool_id,
+          int64_t *copy_id, const char **mechanism, uint64_t *bytes,
+          struct vmc_error *err)
+{
+    struct cat_disks src = { 0 };
+    int64_t *vids = NULL, jid = 0, cid = 0;
+    char *tname = NULL;
+    const char *mech = "reflink";
+    int lock_fd = -1, r;
+    size_t i;
+
+    r = cat_get_str(cat, &tname, err, "SELECT name FROM templates WHERE "
+                    "id = ?", "I", tid);
+    if (r == 0) {
+        r = cat_disks_load(cat, &src, "SELECT o.id, 0, o.disk, "
+                           "o.virtual_size, o.path FROM volume_owners o JOIN "
+                           "volumes v ON v.id = o.id WHERE v.template_id = ? "
+                           "AND v.state = 'ready' ORDER BY v.disk", tid, err);
+    }
+    if (r == 0 && !(vids = calloc(src.n ? src.n : 1, sizeof(*vids)))) {
+        r = vmc_error_set(err, -ENOMEM, "out of memory");
+    }
+    if (r < 0) {
+        goto out;
+    }
+    /* in the caller's transaction: the rows */
+    r = cat_journal_start(cat, "copy", tname, &jid, &lock_fd, err);
+    if (r == 0) {
+        r = cat_exec(cat, err, "INSERT INTO template_copies(template_id, "
+                     "pool_id, state, journal_id, created) VALUES (?, ?, "
+                     "'creating', ?, ?)", "IIId", tid, pool_id, jid,
+                     cat_now());
+        cid = cat_last_id(cat);
+    }
+    for (i = 0; r == 0 && i < src.n; i++) {
+        char label[96];
+
+        snprintf(label, sizeof(label), "copy-%s", tname);
+        r = cat_volume_insert(cat, pool_id, label, src.d[i].disk,
+                              src.d[i].virtual_size, 0, "copy_id", cid, 0,
+                              jid, &vids[i], err);
+    }
+    if (r == 0) {
+        r = cat_commit(cat, err);
+    } else {
+        cat_rollback(cat);
+        if (lock_fd >= 0) {
+            cat_journal_unlock(cat, jid, lock_fd);
+        }
+        goto out;
+    }
+    /* the files: full clone (reflink, copy_file_range or copy), then the
+     * seal sidecar, read-only */
+    for (i = 0; r == 0 && i < src.n; i++) {
+        struct vmc_open_opts oo = { .format = VMC_FMT_QCOW2,
+                                    .flags = VMC_OPEN_FORCE_SHARE };
+        struct vmc_full_clone_opts fo;
+        struct vmc_full_clone_result fr = { 0 };
+        struct vmc_image *img = NULL;
+        char *dst = NULL;
+
+        r = cat_volume_path(cat, vids[i], &dst, err);
+        if (r == 0) {
+            r = vmc_image_open(&img, src.d[i].path, &oo, err);
+        }
+        if (r == 0) {
+            vmc_full_clone_opts_init(&fo);
+            r = vmc_clone_full(img, dst, &fo, &fr, err);
+        }
+        vmc_image_close(img);
+        if (r == 0) {
+            mech = vmc_clone_method_name(fr.method);
+            *bytes += fr.bytes_copied;
+            cat_crashpoint("copy.before-seal");
+            r = copy_sidecar(src.d[i].path, dst, err);
+        }
+        if (r == 0 && chmod(dst, 0444) < 0) {
+            r = vmc_error_set(err, -errno, "chmod '%s': %s", dst,
+                              strerror(errno));
+        }
+        free(dst);
+    }
+    cat_crashpoint("copy.before-commit");
+    if (r == 0) {
+        r = cat_begin(cat, err);
+        if (r == 0) {
+            r = cat_exec(cat, err, "UPDATE volumes SET state = 'ready', seal "
+                         "= (SELECT t.seal FROM volumes t WHERE "
+                         "t.template_id = ?1 AND t.disk = volumes.disk) "
+                         "WHERE journal_id = ?2 AND state = 'creating'",
+                         "II", tid, jid);
+        }
+        if (r == 0) {
+            r = cat_exec(cat, err, "UPDATE template_copies SET state = "
+                         "'ready', mechanism = ? WHERE id = ?", "sI", mech,
+                         cid);
+        }
+        if (r == 0) {
+            r = cat_journal_finish(cat, jid, "done", err);
+        }
+        if (r == 0) {
+            r = cat_commit(cat, err);
+        } else {
+            cat_rollback(cat);
+        }
+    }
+    if (r < 0) {
+        cat_finish_journal(cat, jid, NULL);
+    }
+    cat_journal_unlock(cat, jid, lock_fd);
+    if (r == 0) {
+        *copy_id = cid;
+        *mechanism = mech;
+    }
+out:
+    free(vids);
+    free(tname);
+    cat_disks_release(&src);
+    return r;
+}
+
+int
+cat_ensure_copy(struct vmc_catalog *cat, int64_t tid, int64_t pool_id,
+                int64_t *copy_id, bool *copied, const char **mechanism,
+                uint64_t *bytes, struct vmc_error *err)
+{
+    unsigned tries;
+    int r = 0;
+
+    *copied = false;
+    for (tries = 0; tries < 20; tries++) {
+        sqlite3_stmt *st = NULL;
+        char state[16] = "";
+        int64_t cid = 0, jid = 0;
+
+        r = cat_begin(cat, err);
+        if (r < 0) {
+            return r;
+        }
+        r = cat_prepare(cat, &st, err, "SELECT id, state, coalesce("
+                        "journal_id, 0) FROM template_copies WHERE "
+                        "template_id = ? AND pool_id = ?", "II", tid,
+                        pool_id);
+        if (r == 0 && (r = cat_step(cat, st, err)) > 0) {
+            cid = sqlite3_column_int64(st, 0);
+            snprintf(state, sizeof(state), "%s", cat_col(st, 1));
+            jid = sqlite3_column_int64(st, 2);
+            r = 0;
+        }
+        sqlite3_finalize(st);
+        if (r < 0) {
+            cat_rollback(cat);
+            return r;
+        }
+        if (!strcmp(state, "ready")) {
+            cat_rollback(cat);
+            *copy_id = cid;
+            return 0;
+        }
+        if (!cid) {
+            /* ours to make; make_copy commits the rows */
+            r = make_copy(cat, tid, pool_id, copy_id, mechanism, bytes, err);
+            if (r == 0) {
+                *copied = true;
+            }
+            return r;
+        }
+        /* being made (or deleted) by someone else: wait for them */
+        cat_rollback(cat);
+        r = cat_journal_wait(cat, jid, err);
+        if (r < 0) {
+            return r;
+        }
+    }
+    return vmc_error_set(err, -EBUSY, "the template copy did not become "
+                         "ready");
+}

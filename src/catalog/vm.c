@@ -1,0 +1,728 @@
+/*
+ * vm.c - operations on one VM: snapshots (create, revert, delete by
+ * merging into the VM's own layers), delete, flatten, relink and
+ * consolidate, each journaled (see schema.c for what a crash leaves).
+ *
+ * A snapshot freezes the VM's current top volumes (mode 0444, owned by
+ * the snapshot row from then on) and gives the VM new overlays on them.
+ * In-place rewrites (flatten, relink, consolidate, the merge of a deleted
+ * snapshot) go through the engine's crash-safe operations, which keep
+ * each file's guest view unchanged at every instant; the catalog takes
+ * each file's parent from its header afterwards, after a crash as well.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "catalog/catalog-ops.h"
+
+static const char tops_sql[] =
+    "SELECT o.id, coalesce(o.parent_id, 0), o.disk, o.virtual_size, o.path "
+    "FROM volume_owners o JOIN volumes v ON v.id = o.id WHERE v.vm_id = ? "
+    "AND v.top = 1 AND v.state = 'ready' ORDER BY v.disk";
+static const char snap_vols_sql[] =
+    "SELECT o.id, coalesce(o.parent_id, 0), o.disk, o.virtual_size, o.path "
+    "FROM volume_owners o JOIN volumes v ON v.id = o.id WHERE "
+    "v.snapshot_id = ? AND v.state = 'ready' ORDER BY v.disk";
+
+static int
+vm_lookup(struct vmc_catalog *cat, const char *name, int64_t *id,
+          struct vmc_error *err)
+{
+    char *state = NULL;
+    int r = cat_get_str(cat, &state, err, "SELECT state FROM vms WHERE "
+                        "name = ?", "s", name);
+
+    if (r == -ENOENT) {
+        return vmc_error_set(err, r, "no VM named '%s'", name);
+    }
+    if (r == 0 && strcmp(state, "ready")) {
+        r = vmc_error_set(err, -EBUSY, "VM '%s' is %s", name, state);
+    }
+    free(state);
+    if (r == 0) {
+        r = cat_get_i64(cat, id, err, "SELECT id FROM vms WHERE name = ?",
+                        "s", name);
+    }
+    return r;
+}
+
+static int
+snap_lookup(struct vmc_catalog *cat, int64_t vm, const char *vm_name,
+            const char *name, int64_t *id, struct vmc_error *err)
+{
+    int r = cat_get_i64(cat, id, err, "SELECT id FROM snapshots WHERE "
+                        "vm_id = ? AND name = ? AND state = 'ready'", "Is",
+                        vm, name);
+
+    if (r == -ENOENT) {
+        return vmc_error_set(err, r, "VM '%s' has no snapshot '%s'", vm_name,
+                             name);
+    }
+    return r;
+}
+
+/* Make overlays @paths[i] of @bases[i] (one linked clone each). */
+static int
+overlays(const struct cat_disks *bases, char **paths, struct vmc_error *err)
+{
+    size_t i;
+    int r = 0;
+
+    for (i = 0; r == 0 && i < bases->n; i++) {
+        struct vmc_clone_opts co;
+        const char *one[1] = { paths[i] };
+
+        vmc_clone_opts_init(&co);
+        co.base_format = VMC_FMT_QCOW2;
+        co.create.size = bases->d[i].virtual_size;
+        r = vmc_clone_linked(bases->d[i].path, one, 1, &co, err);
+    }
+    return r;
+}
+
+/* The final commit of a creation: rows ready, optional extra statement. */
+static int
+commit_ready(struct vmc_catalog *cat, int64_t jid, const char *extra,
+             int64_t extra_arg, bool finish, struct vmc_error *err)
+{
+    int r = cat_begin(cat, err);
+
+    if (r == 0 && extra) {
+        r = cat_exec(cat, err, extra, "II", extra_arg, jid);
+    }
+    if (r == 0) {
+        r = cat_exec(cat, err, "UPDATE volumes SET state = 'ready' WHERE "
+                     "journal_id = ? AND state = 'creating'", "I", jid);
+    }
+    if (r == 0) {
+        r = cat_exec(cat, err, "UPDATE snapshots SET state = 'ready' WHERE "
+                     "journal_id = ? AND state = 'creating'", "I", jid);
+    }
+    if (r == 0 && finish) {
+        r = cat_journal_finish(cat, jid, "done", err);
+    }
+    if (r == 0) {
+        return cat_commit(cat, err);
+    }
+    cat_rollback(cat);
+    return r;
+}
+
+/* ------------------------------------------------------------ snapshot */
+
+int
+vmc_catalog_snapshot_create(struct vmc_catalog *cat, const char *vm,
+                            const char *name, struct vmc_error *err)
+{
+    struct cat_disks tops = { 0 };
+    char **paths = NULL;
+    int64_t vid = 0, sid = 0, jid = 0, pool_id = 0, *nv = NULL;
+    unsigned depth = 0;
+    int lock_fd = -1, r;
+    size_t i;
+
+    r = cat_check_name("snapshot", name, err);
+    if (r == 0) {
+        r = cat_begin(cat, err);
+    }
+    if (r < 0) {
+        return r;
+    }
+    r = vm_lookup(cat, vm, &vid, err);
+    if (r == 0) {
+        r = cat_disks_load(cat, &tops, tops_sql, vid, err);
+    }
+    if (r == 0) {
+        r = cat_get_i64(cat, &pool_id, err, "SELECT pool_id FROM vms WHERE "
+                        "id = ?", "I", vid);
+    }
+    if (r == 0 && tops.n) {
+        r = cat_volume_depth(cat, tops.d[0].vid, &depth, err);
+        if (r == 0 && depth + 2 > cat_max_depth(cat)) {
+            r = vmc_error_set(err, -ELOOP, "a snapshot would make VM '%s' "
+                              "%u layers deep, more than max-chain-depth %u: "
+                              "run 'vm-clone consolidate %s' first", vm,
+                              depth + 2, cat_max_depth(cat), vm);
+        }
+    }
+    paths = calloc(tops.n + 1, sizeof(*paths));
+    nv = calloc(tops.n + 1, sizeof(*nv));
+    if (r == 0 && (!paths || !nv)) {
+        r = vmc_error_set(err, -ENOMEM, "out of memory");
+    }
+    if (r == 0) {
+        r = cat_journal_start(cat, "snapshot", vm, &jid, &lock_fd, err);
+    }
+    if (r == 0) {
+        r = cat_exec(cat, err, "INSERT INTO snapshots(vm_id, name, state, "
+                     "journal_id, created) VALUES (?, ?, 'creating', ?, ?)",
+                     "IsId", vid, name, jid, cat_now());
+        if (r == -EEXIST) {
+            r = vmc_error_set(err, r, "VM '%s' already has a snapshot '%s'",
+                              vm, name);
+        }
+        sid = cat_last_id(cat);
+    }
+    for (i = 0; r == 0 && i < tops.n; i++) {
+        r = cat_volume_insert(cat, pool_id, vm, tops.d[i].disk,
+                              tops.d[i].virtual_size, tops.d[i].vid, "vm_id",
+                              vid, 1, jid, &nv[i], err);
+    }
+    if (r == 0) {
+        r = cat_commit(cat, err);
+    } else {
+        cat_rollback(cat);
+        if (lock_fd >= 0) {
+            cat_journal_unlock(cat, jid, lock_fd);
+        }
+        goto out;
+    }
+    for (i = 0; r == 0 && i < tops.n; i++) {
+        r = cat_volume_path(cat, nv[i], &paths[i], err);
+        if (r == 0 && chmod(tops.d[i].path, 0444) < 0) {
+            r = vmc_error_set(err, -errno, "chmod '%s': %s", tops.d[i].path,
+                              strerror(errno));
+        }
+    }
+    if (r == 0) {
+        r = overlays(&tops, paths, err);
+    }
+    cat_crashpoint("snapshot.before-commit");
+    if (r == 0) {
+        /* the old tops now belong to the snapshot */
+        r = commit_ready(cat, jid, "UPDATE volumes SET vm_id = NULL, "
+                         "snapshot_id = ?1, top = 0 WHERE vm_id = (SELECT "
+                         "vm_id FROM snapshots WHERE id = ?1) AND top = 1 "
+                         "AND state = 'ready' AND (journal_id IS NULL OR "
+                         "journal_id != ?2)", sid, true, err);
+    }
+    if (r < 0) {
+        cat_finish_journal(cat, jid, NULL);
+    }
+    cat_journal_unlock(cat, jid, lock_fd);
+out:
+    for (i = 0; paths && i < tops.n; i++) {
+        free(paths[i]);
+    }
+    free(paths);
+    free(nv);
+    cat_disks_release(&tops);
+    return r;
+}
+
+int
+vmc_catalog_snapshot_revert(struct vmc_catalog *cat, const char *vm,
+                            const char *name, struct vmc_error *err)
+{
+    struct cat_disks sv = { 0 }, tops = { 0 };
+    char **paths = NULL;
+    int64_t vid = 0, sid = 0, jid = 0, pool_id = 0, nv = 0, kids = 0;
+    int lock_fd = -1, r;
+    size_t i;
+
+    r = cat_begin(cat, err);
+    if (r < 0) {
+        return r;
+    }
+    r = vm_lookup(cat, vm, &vid, err);
+    if (r == 0) {
+        r = snap_lookup(cat, vid, vm, name, &sid, err);
+    }
+    if (r == 0) {
+        r = cat_disks_load(cat, &sv, snap_vols_sql, sid, err);
+    }
+    if (r == 0) {
+        r = cat_disks_load(cat, &tops, tops_sql, vid, err);
+    }
+    if (r == 0) {
+        r = cat_get_i64(cat, &pool_id, err, "SELECT pool_id FROM vms WHERE "
+                        "id = ?", "I", vid);
+    }
+    if (r == 0) {
+        r = cat_get_i64(cat, &kids, err, "SELECT count(*) FROM volumes "
+                        "WHERE parent_id IN (SELECT id FROM volumes WHERE "
+                        "vm_id = ? AND top = 1)", "I", vid);
+        if (r == 0 && kids) {
+            r = vmc_error_set(err, -EBUSY, "the current disks of VM '%s' "
+                              "have dependents", vm);
+        }
+    }
+    paths = calloc(sv.n + 1, sizeof(*paths));
+    if (r == 0 && !paths) {
+        r = vmc_error_set(err, -ENOMEM, "out of memory");
+    }
+    if (r == 0) {
+        r = cat_journal_start(cat, "revert", vm, &jid, &lock_fd, err);
+    }
+    for (i = 0; r == 0 && i < sv.n; i++) {
+        r = cat_volume_insert(cat, pool_id, vm, sv.d[i].disk,
+                              sv.d[i].virtual_size, sv.d[i].vid, "vm_id",
+                              vid, 1, jid, &nv, err);
+        if (r == 0) {
+            r = cat_volume_path(cat, nv, &paths[i], err);
+        }
+    }
+    if (r == 0) {
+        r = cat_commit(cat, err);
+    } else {
+        cat_rollback(cat);
+        if (lock_fd >= 0) {
+            cat_journal_unlock(cat, jid, lock_fd);
+        }
+        goto out;
+    }
+    r = overlays(&sv, paths, err);
+    cat_crashpoint("revert.before-commit");
+    if (r == 0) {
+        /* one commit: the new overlays become the disks, the old ones are
+         * deleted (rolled forward from here on) */
+        r = commit_ready(cat, jid, "UPDATE volumes SET state = 'deleting', "
+                         "top = 0, journal_id = ?2 WHERE vm_id = ?1 AND "
+                         "top = 1 AND state = 'ready'", vid, false, err);
+    }
+    cat_finish_journal(cat, jid, r < 0 ? NULL : err);
+    cat_journal_unlock(cat, jid, lock_fd);
+out:
+    for (i = 0; paths && i < sv.n; i++) {
+        free(paths[i]);
+    }
+    free(paths);
+    cat_disks_release(&sv);
+    cat_disks_release(&tops);
+    return r;
+}
+
+/* chmod u+w for the duration of a rewrite; returns whether to restore. */
+static bool
+make_writable(const char *path)
+{
+    struct stat st;
+
+    if (stat(path, &st) == 0 && !(st.st_mode & S_IWUSR)) {
+        chmod(path, (st.st_mode & 07777) | S_IWUSR);
+        return true;
+    }
+    return false;
+}
+
+int
+vmc_catalog_snapshot_rm(struct vmc_catalog *cat, const char *vm,
+                        const char *name, struct vmc_error *err)
+{
+    struct cat_disks sv = { 0 }, kids = { 0 };
+    char *line = NULL, label[200];
+    int64_t vid = 0, sid = 0, jid = 0;
+    size_t ndeps = 0, i, k;
+    int lock_fd = -1, r;
+
+    snprintf(label, sizeof(label), "%s@%s", vm, name);
+    r = cat_begin(cat, err);
+    if (r < 0) {
+        return r;
+    }
+    r = vm_lookup(cat, vm, &vid, err);
+    if (r == 0) {
+        r = snap_lookup(cat, vid, vm, name, &sid, err);
+    }
+    /* dependents other than the VM's own layers refuse the delete */
+    if (r == 0) {
+        r = cat_dependents_line2(cat, cat_owned_snapshot,
+                                "SELECT id FROM volumes WHERE "
+                                "snapshot_id = ?1 OR vm_id = (SELECT vm_id "
+                                "FROM snapshots WHERE id = ?1) OR "
+                                "snapshot_id IN (SELECT id FROM snapshots "
+                                "WHERE vm_id = (SELECT vm_id FROM snapshots "
+                                "WHERE id = ?1))", sid, &line, &ndeps, err);
+        if (r == 0 && ndeps) {
+            r = vmc_error_set(err, -EBUSY, "snapshot '%s' has %zu "
+                              "dependent%s: %s", label, ndeps,
+                              ndeps == 1 ? "" : "s", line);
+        }
+    }
+    if (r == 0) {
+        r = cat_disks_load(cat, &sv, snap_vols_sql, sid, err);
+    }
+    if (r == 0) {
+        r = cat_disks_load(cat, &kids, "SELECT o.id, coalesce(o.parent_id, "
+                           "0), o.disk, o.virtual_size, o.path FROM "
+                           "volume_owners o WHERE o.parent_id IN (SELECT id "
+                           "FROM volumes WHERE snapshot_id = ?) ORDER BY "
+                           "o.id", sid, err);
+    }
+    if (r == 0) {
+        r = cat_journal_start(cat, "snapshot-rm", label, &jid, &lock_fd,
+                              err);
+    }
+    if (r == 0) {
+        r = cat_exec(cat, err, "UPDATE volumes SET state = 'deleting', "
+                     "journal_id = ?2 WHERE snapshot_id = ?1", "II", sid,
+                     jid);
+    }
+    if (r == 0) {
+        r = cat_exec(cat, err, "UPDATE snapshots SET state = 'deleting', "
+                     "journal_id = ?2 WHERE id = ?1", "II", sid, jid);
+    }
+    for (k = 0; r == 0 && k < kids.n; k++) {
+        r = cat_exec(cat, err, "UPDATE volumes SET journal_id = ? WHERE "
+                     "id = ?", "II", jid, kids.d[k].vid);
+    }
+    free(line);
+    if (r == 0) {
+        r = cat_commit(cat, err);
+    } else {
+        cat_rollback(cat);
+        if (lock_fd >= 0) {
+            cat_journal_unlock(cat, jid, lock_fd);
+        }
+        goto out;
+    }
+    /* merge: each child takes the snapshot's data and its parent */
+    for (k = 0; r == 0 && k < kids.n; k++) {
+        struct vmc_open_opts oo = { .format = VMC_FMT_QCOW2,
+                                    .flags = VMC_OPEN_RDWR };
+        struct vmc_image *img = NULL;
+        const struct cat_disk *s = NULL;
+        char *pp = NULL, *bn = NULL;
+        bool ro = make_writable(kids.d[k].path);
+
+        for (i = 0; i < sv.n; i++) {
+            if (sv.d[i].vid == kids.d[k].parent) {
+                s = &sv.d[i];
+            }
+        }
+        if (s && s->parent) {
+            r = cat_volume_path(cat, s->parent, &pp, err);
+            if (r == 0) {
+                r = cat_backing_name(pp, kids.d[k].path, &bn, err);
+            }
+        }
+        if (r == 0) {
+            r = vmc_image_open(&img, kids.d[k].path, &oo, err);
+        }
+        if (r == 0) {
+            r = bn ? vmc_rebase(img, bn, "qcow2", NULL, err)
+                   : vmc_flatten(img, NULL, NULL, err);
+        }
+        if (vmc_image_close(img) < 0 && r == 0) {
+            r = vmc_error_set(err, -EIO, "cannot flush '%s'",
+                              kids.d[k].path);
+        }
+        if (ro) {
+            chmod(kids.d[k].path, 0444);
+        }
+        free(pp);
+        free(bn);
+    }
+    cat_crashpoint("snapshot-rm.before-finish");
+    /* parents from the headers; the snapshot goes if nothing uses it */
+    {
+        int q = cat_finish_journal(cat, jid, r < 0 ? NULL : err);
+
+        if (r == 0) {
+            r = q;
+        }
+    }
+    cat_journal_unlock(cat, jid, lock_fd);
+    if (r == 0 && cat_get_i64(cat, &sid, NULL, "SELECT id FROM snapshots "
+                              "WHERE id = ?", "I", sid) == 0) {
+        r = vmc_error_set(err, -EIO, "snapshot '%s' could not be merged",
+                          label);
+    }
+out:
+    cat_disks_release(&sv);
+    cat_disks_release(&kids);
+    return r;
+}
+
+/* ----------------------------------------------------------------- VM */
+
+static const char *const vm_owners[] = {
+    "UPDATE vms SET state = 'deleting', journal_id = ?2 WHERE id = ?1",
+    "UPDATE snapshots SET state = 'deleting', journal_id = ?2 WHERE "
+    "vm_id = ?1",
+    NULL,
+};
+
+int
+vmc_catalog_vm_rm(struct vmc_catalog *cat, const char *name,
+                  struct vmc_error *err)
+{
+    int64_t vid = 0;
+    int r = vm_lookup(cat, name, &vid, err);
+
+    if (r == 0) {
+        r = cat_delete_set(cat, "rm", "VM", name, cat_owned_vm, vm_owners,
+                           vid, err);
+    }
+    return r;
+}
+
+/* Journal an in-place rewrite of the VM's top volumes. */
+static int
+rewrite_begin(struct vmc_catalog *cat, const char *op, const char *name,
+              int64_t *vid, struct cat_disks *tops, int64_t *jid,
+              int *lock_fd, struct vmc_error *err)
+{
+    int r = cat_begin(cat, err);
+
+    if (r < 0) {
+        return r;
+    }
+    r = vm_lookup(cat, name, vid, err);
+    if (r == 0) {
+        r = cat_disks_load(cat, tops, tops_sql, *vid, err);
+    }
+    if (r == 0) {
+        r = cat_journal_start(cat, op, name, jid, lock_fd, err);
+    }
+    if (r == 0) {
+        r = cat_exec(cat, err, "UPDATE volumes SET journal_id = ?2 WHERE "
+                     "vm_id = ?1 AND top = 1 AND state = 'ready'", "II",
+                     *vid, *jid);
+    }
+    if (r == 0) {
+        return cat_commit(cat, err);
+    }
+    cat_rollback(cat);
+    if (*lock_fd >= 0) {
+        cat_journal_unlock(cat, *jid, *lock_fd);
+        *lock_fd = -1;
+    }
+    cat_disks_release(tops);
+    return r;
+}
+
+/* Parents from the headers, an optional update, journal done. */
+static int
+rewrite_end(struct vmc_catalog *cat, int64_t jid, int lock_fd, int rc,
+            const char *update, int64_t vid, struct vmc_error *err)
+{
+    int r = cat_begin(cat, rc < 0 ? NULL : err);
+
+    if (r == 0) {
+        r = cat_reconcile_journal(cat, jid, NULL, rc < 0 ? NULL : err);
+    }
+    if (r == 0 && rc == 0 && update) {
+        r = cat_exec(cat, err, update, "I", vid);
+    }
+    if (r == 0) {
+        r = cat_journal_finish(cat, jid, rc < 0 ? "failed" : "done", NULL);
+    }
+    if (r == 0) {
+        r = cat_commit(cat, rc < 0 ? NULL : err);
+    } else {
+        cat_rollback(cat);
+    }
+    cat_journal_unlock(cat, jid, lock_fd);
+    return rc < 0 ? rc : r;
+}
+
+int
+vmc_catalog_vm_flatten(struct vmc_catalog *cat, const char *name,
+                       vmc_progress_fn progress, void *opaque,
+                       struct vmc_error *err)
+{
+    struct cat_disks tops = { 0 };
+    int64_t vid = 0, jid = 0;
+    int lock_fd = -1, r;
+    size_t i;
+
+    r = rewrite_begin(cat, "flatten", name, &vid, &tops, &jid, &lock_fd, err);
+    if (r < 0) {
+        return r;
+    }
+    for (i = 0; r == 0 && i < tops.n; i++) {
+        struct vmc_open_opts oo = { .format = VMC_FMT_QCOW2,
+                                    .flags = VMC_OPEN_RDWR };
+        struct vmc_image *img = NULL;
+
+        r = vmc_image_open(&img, tops.d[i].path, &oo, err);
+        if (r == 0) {
+            r = vmc_flatten(img, progress, opaque, err);
+        }
+        if (vmc_image_close(img) < 0 && r == 0) {
+            r = vmc_error_set(err, -EIO, "cannot flush '%s'", tops.d[i].path);
+        }
+    }
+    cat_crashpoint("flatten.before-commit");
+    r = rewrite_end(cat, jid, lock_fd, r, "UPDATE vms SET clone_type = "
+                    "'full', mechanism = 'flatten' WHERE id = ?", vid, err);
+    cat_disks_release(&tops);
+    return r;
+}
+
+int
+vmc_catalog_vm_relink(struct vmc_catalog *cat, const char *name,
+                      const char *tmpl, uint64_t *saved,
+                      struct vmc_error *err)
+{
+    struct cat_disks tops = { 0 }, copy = { 0 };
+    int64_t vid = 0, jid = 0, tid = 0, pool_id = 0, cid = 0, retired = 0;
+    const char *mech = NULL;
+    uint64_t bytes = 0;
+    bool copied = false;
+    int lock_fd = -1, r;
+    size_t i;
+    char *upd = NULL;
+
+    *saved = 0;
+    r = cat_get_i64(cat, &tid, err, "SELECT id FROM templates WHERE name = ? "
+                    "AND state = 'ready'", "s", tmpl);
+    if (r == -ENOENT) {
+        return vmc_error_set(err, r, "no template named '%s'", tmpl);
+    }
+    if (r == 0) {
+        r = cat_get_i64(cat, &retired, err, "SELECT retired FROM templates "
+                        "WHERE id = ?", "I", tid);
+    }
+    if (r == 0 && retired) {
+        return vmc_error_set(err, -EINVAL, "template '%s' is retired", tmpl);
+    }
+    if (r == 0) {
+        r = cat_get_i64(cat, &pool_id, err, "SELECT pool_id FROM vms WHERE "
+                        "name = ?", "s", name);
+        if (r == -ENOENT) {
+            r = vmc_error_set(err, r, "no VM named '%s'", name);
+        }
+    }
+    if (r == 0) {
+        r = cat_ensure_copy(cat, tid, pool_id, &cid, &copied, &mech, &bytes,
+                            err);
+    }
+    if (r == 0) {
+        r = cat_disks_load(cat, &copy, "SELECT o.id, 0, o.disk, "
+                           "o.virtual_size, o.path FROM volume_owners o JOIN "
+                           "volumes v ON v.id = o.id WHERE v.copy_id = ? "
+                           "ORDER BY v.disk", cid, err);
+    }
+    if (r < 0) {
+        return r;
+    }
+    r = rewrite_begin(cat, "relink", name, &vid, &tops, &jid, &lock_fd, err);
+    if (r < 0) {
+        cat_disks_release(&copy);
+        return r;
+    }
+    if (tops.n != copy.n) {
+        r = vmc_error_set(err, -EINVAL, "VM '%s' has %zu disks, template "
+                          "'%s' %zu", name, tops.n, tmpl, copy.n);
+    }
+    for (i = 0; r == 0 && i < tops.n; i++) {
+        struct vmc_relink_opts ro;
+        struct vmc_relink_result rr = { 0 };
+        char *bn = NULL;
+
+        r = cat_backing_name(copy.d[i].path, tops.d[i].path, &bn, err);
+        if (r == 0) {
+            vmc_relink_opts_init(&ro);
+            r = vmc_relink(tops.d[i].path, bn, "qcow2", &ro, &rr, err);
+        }
+        if (r == 0 && rr.bytes_before > rr.bytes_after) {
+            *saved += rr.bytes_before - rr.bytes_after;
+        }
+        free(bn);
+    }
+    cat_crashpoint("relink.before-commit");
+    if (asprintf(&upd, "UPDATE vms SET clone_type = 'linked', mechanism = "
+                 "'relink', template_id = %" PRId64 " WHERE id = ?",
+                 tid) < 0) {
+        upd = NULL;
+    }
+    r = rewrite_end(cat, jid, lock_fd, r, upd, vid, err);
+    free(upd);
+    cat_disks_release(&tops);
+    cat_disks_release(&copy);
+    return r;
+}
+
+int
+vmc_catalog_vm_consolidate(struct vmc_catalog *cat, const char *name,
+                           unsigned *merged, struct vmc_error *err)
+{
+    struct cat_disks tops = { 0 };
+    int64_t vid = 0, jid = 0;
+    int lock_fd = -1, r;
+    size_t i;
+
+    *merged = 0;
+    r = rewrite_begin(cat, "consolidate", name, &vid, &tops, &jid, &lock_fd,
+                      err);
+    if (r < 0) {
+        return r;
+    }
+    for (i = 0; r == 0 && i < tops.n; i++) {
+        struct vmc_open_opts oo = { .format = VMC_FMT_QCOW2,
+                                    .flags = VMC_OPEN_RDWR };
+        struct vmc_consolidate_opts co = { 0 };
+        struct vmc_consolidate_result cr;
+        struct cat_strv users = { 0 }, chain = { 0 };
+        struct vmc_image *img = NULL;
+        size_t c;
+
+        /* the layers of the chain (the VM's snapshots above the bottom)
+         * and every other image that uses one of them */
+        r = cat_collect(cat, &chain, err, "WITH RECURSIVE c(id) AS (SELECT "
+                        "parent_id FROM volumes WHERE id = ? UNION ALL "
+                        "SELECT v.parent_id FROM volumes v JOIN c ON v.id = "
+                        "c.id WHERE v.parent_id IS NOT NULL) SELECT o.path "
+                        "FROM volume_owners o JOIN c ON o.id = c.id WHERE "
+                        "o.parent_id IS NOT NULL", tops.d[i].vid);
+        if (r == 0) {
+            r = cat_collect(cat, &users, err, "WITH RECURSIVE c(id) AS "
+                            "(SELECT parent_id FROM volumes WHERE id = ?1 "
+                            "UNION ALL SELECT v.parent_id FROM volumes v "
+                            "JOIN c ON v.id = c.id WHERE v.parent_id IS NOT "
+                            "NULL) SELECT o.path FROM volume_owners o WHERE "
+                            "o.parent_id IN c AND o.id != ?1 AND o.id NOT IN "
+                            "c", tops.d[i].vid);
+        }
+        if (r == 0 && chain.n < 2) {
+            cat_strv_release(&chain);
+            cat_strv_release(&users);
+            continue;       /* nothing between the disk and its base */
+        }
+        /* the layer pulled into changes its parent: reconcile it too */
+        if (r == 0) {
+            r = cat_exec(cat, err, "UPDATE volumes SET journal_id = ? WHERE "
+                         "id IN (WITH RECURSIVE c(id) AS (SELECT parent_id "
+                         "FROM volumes WHERE id = ? UNION ALL SELECT "
+                         "v.parent_id FROM volumes v JOIN c ON v.id = c.id "
+                         "WHERE v.parent_id IS NOT NULL) SELECT id FROM c) "
+                         "AND snapshot_id IS NOT NULL", "II", jid,
+                         tops.d[i].vid);
+        }
+        for (c = 0; r == 0 && c < chain.n; c++) {
+            make_writable(chain.v[c]);
+        }
+        if (r == 0) {
+            r = vmc_image_open(&img, tops.d[i].path, &oo, err);
+        }
+        if (r == 0) {
+            co.method = VMC_CONSOLIDATE_PULL;
+            co.users = (const char *const *)users.v;
+            co.nusers = users.n;
+            co.no_scan = true;
+            r = vmc_consolidate(img, &co, &cr, err);
+            if (r == 0) {
+                *merged += cr.layers_merged;
+            }
+        }
+        if (vmc_image_close(img) < 0 && r == 0) {
+            r = vmc_error_set(err, -EIO, "cannot flush '%s'", tops.d[i].path);
+        }
+        for (c = 0; c < chain.n; c++) {
+            chmod(chain.v[c], 0444);
+        }
+        cat_strv_release(&chain);
+        cat_strv_release(&users);
+    }
+    cat_crashpoint("consolidate.before-commit");
+    r = rewrite_end(cat, jid, lock_fd, r, NULL, vid, err);
+    cat_disks_release(&tops);
+    return r;
+}

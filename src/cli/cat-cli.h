@@ -1,0 +1,86 @@
+/*
+ * cat-cli.h - the management commands of vm-clone (the catalog layer:
+ * init, pool, config, template, clone, snapshot, list, info, tree, deps,
+ * rm, du, gc, fsck, flatten, relink, consolidate, vm) and the helpers
+ * they share: --home/--json/--bytes/-q handling, opening the store,
+ * sizes, and read queries turned into JSON.
+ */
+#ifndef VMC_CAT_CLI_H
+#define VMC_CAT_CLI_H
+
+#include <getopt.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <json-c/json.h>
+
+#include "cli/cli.h"
+#include "vmclone-catalog.h"
+
+/* Long options every management verb accepts (values 'H', 'j', 'B'). */
+#define CATCLI_LONGOPTS \
+    { "home", required_argument, NULL, 'H' }, \
+    { "json", no_argument, NULL, 'j' }, \
+    { "bytes", no_argument, NULL, 'B' }, \
+    { "quiet", no_argument, NULL, 'q' }, \
+    { "help", no_argument, NULL, 'h' }
+
+#define CATCLI_COMMON_HELP \
+    "common options: --home DIR (default $VMCLONE_HOME or " \
+    "~/.local/share/vmclone),\n" \
+    "  --json, --bytes (exact sizes), -q, --help\n"
+
+struct catcli {
+    const char *verb;
+    const char *usage;
+    const char *home;
+    bool json, bytes, quiet;
+    struct vmc_catalog *cat;
+};
+
+/* Handle a common option; returns -1 when @opt is not one, else 0 to go
+ * on, or an exit status + 1000 to leave with (help, errors). */
+int catcli_opt(struct catcli *c, int opt, char **argv);
+#define CATCLI_EXIT(r) ((r) - 1000)
+/* Open the store; prints the error. Returns 0 or an exit status. */
+int catcli_open(struct catcli *c, unsigned flags);
+void catcli_close(struct catcli *c);
+/* A size as text: human ("1.5 GiB") or exact with --bytes. */
+void catcli_size(const struct catcli *c, uint64_t v, char *buf, size_t len);
+/* Rows of a read query as a JSON array of objects (numbers for numeric
+ * columns). NULL on failure (printed). */
+struct json_object *catcli_query_json(struct catcli *c, const char *sql,
+                                      const char *const *params, size_t n);
+/* Print a library error, one line. */
+int catcli_fail(const struct vmc_error *err, int r);
+/* Parse "30s", "15m", "2h", "3d", "1w" or seconds. */
+int catcli_parse_duration(const char *s, uint64_t *out);
+
+/* cmd-catalog.c */
+int cmd_init(int argc, char **argv);
+int cmd_pool(int argc, char **argv);
+int cmd_config(int argc, char **argv);
+int cmd_list(int argc, char **argv);
+int cmd_info(int argc, char **argv);
+int cmd_rm(int argc, char **argv);
+int cmd_deps(int argc, char **argv);
+int cmd_tree(int argc, char **argv);
+int cmd_du(int argc, char **argv);
+int cmd_gc(int argc, char **argv);
+int cmd_fsck(int argc, char **argv);
+/* Everything about VM @name as one JSON object (NULL if none). */
+struct json_object *catcli_vm_json(struct catcli *c, const char *name);
+/* cmd-template.c */
+int cmd_template(int argc, char **argv);
+/* cmd-clone.c */
+int cmd_clone(int argc, char **argv);
+/* The seed's form: vm-clone --linked|--full --name X [--template T]. */
+int cmd_clone_short(int argc, char **argv);
+/* cmd-vm.c */
+int cmd_snapshot(int argc, char **argv);
+int cmd_flatten(int argc, char **argv);
+int cmd_relink(int argc, char **argv);
+int cmd_consolidate(int argc, char **argv);
+int cmd_vm(int argc, char **argv);
+
+#endif /* VMC_CAT_CLI_H */

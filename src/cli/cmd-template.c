@@ -1,0 +1,388 @@
+/*
+ * cmd-template.c - "template import|create|list|info|retire|rm": sealed,
+ * read-only base images (possibly several disks) with a hardware spec.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli/cat-cli.h"
+
+static const char template_usage[] =
+    "usage: " CLI_NAME " template import NAME IMAGE... [--cpus N] "
+    "[--memory MiB] [--nics N]\n"
+    "                 [-f raw|qcow2] [--flatten] [--pool POOL]\n"
+    "       " CLI_NAME " template create NAME --from-vm VM [--snapshot SNAP]\n"
+    "       " CLI_NAME " template list [--json]\n"
+    "       " CLI_NAME " template info NAME [--json]\n"
+    "       " CLI_NAME " template retire NAME\n"
+    "       " CLI_NAME " template rm NAME [--flatten-dependents]\n\n"
+    "import copies each IMAGE (raw or qcow2) into a secondary pool as a "
+    "standalone\nqcow2 disk and seals it (mode 0444, content digest checked "
+    "on read). An\nimage with a backing file is refused (--flatten copies "
+    "its guest view).\ncreate makes a template from a VM's current disks "
+    "(or a snapshot); the VM\nstays. retire hides it from new clones and "
+    "deletes it when nothing depends\non it any more. rm refuses while "
+    "anything depends on it, unless\n--flatten-dependents (which makes them "
+    "standalone first).\n";
+
+enum {
+    OPT_CPUS = 0x300,
+    OPT_MEMORY,
+    OPT_NICS,
+    OPT_FLATTEN,
+    OPT_POOL,
+    OPT_FROM_VM,
+    OPT_SNAPSHOT,
+    OPT_FLATTEN_DEPS,
+};
+
+static int
+parse_uint(const char *s, uint64_t *out, const char *what)
+{
+    char *end;
+    unsigned long long v;
+
+    errno = 0;
+    v = strtoull(s, &end, 10);
+    if (errno || end == s || *end || s[0] == '-') {
+        return cli_error("invalid %s '%s'", what, s);
+    }
+    *out = v;
+    return 0;
+}
+
+static int
+show_list(struct catcli *c)
+{
+    struct json_object *arr = catcli_query_json(c,
+        "SELECT t.name, t.state, t.retired, t.cpus, t.memory_mb, t.nics, "
+        "(SELECT count(*) FROM volumes v WHERE v.template_id = t.id) AS "
+        "disks, (SELECT sum(virtual_size) FROM volumes v WHERE "
+        "v.template_id = t.id) AS virtual_size, (SELECT group_concat(p.name, "
+        "',') FROM template_copies x JOIN pools p ON p.id = x.pool_id WHERE "
+        "x.template_id = t.id AND x.state = 'ready') AS copies_in, (SELECT "
+        "count(DISTINCT m.id) FROM vms m WHERE m.template_id = t.id AND "
+        "m.state = 'ready') AS vms, t.origin, t.created FROM templates t "
+        "ORDER BY t.id", NULL, 0);
+    size_t i;
+
+    if (!arr) {
+        return CLI_EXIT_FAIL;
+    }
+    if (c->json) {
+        cli_json_print(stdout, arr);
+    } else {
+        if (json_object_array_length(arr) && !c->quiet) {
+            printf("%-24s %-8s %5s %9s %4s %7s %4s  %s\n", "NAME", "STATE",
+                   "DISKS", "SIZE", "CPUS", "MEMORY", "VMS", "COPIES");
+        }
+        for (i = 0; i < json_object_array_length(arr); i++) {
+            struct json_object *o = json_object_array_get_idx(arr, i), *v;
+            char sz[32];
+            const char *copies = "";
+            int64_t vsize = 0, retired = 0;
+
+            if (json_object_object_get_ex(o, "virtual_size", &v) && v) {
+                vsize = json_object_get_int64(v);
+            }
+            if (json_object_object_get_ex(o, "copies_in", &v) && v) {
+                copies = json_object_get_string(v);
+            }
+            if (json_object_object_get_ex(o, "retired", &v) && v) {
+                retired = json_object_get_int64(v);
+            }
+            catcli_size(c, (uint64_t)vsize, sz, sizeof(sz));
+            printf("%-24s %-8s %5d %9s %4d %6dM %4d  %s\n",
+                   json_object_get_string(json_object_object_get(o, "name")),
+                   retired ? "retired" : json_object_get_string(
+                       json_object_object_get(o, "state")),
+                   json_object_get_int(json_object_object_get(o, "disks")),
+                   sz, json_object_get_int(json_object_object_get(o, "cpus")),
+                   json_object_get_int(json_object_object_get(o,
+                                                              "memory_mb")),
+                   json_object_get_int(json_object_object_get(o, "vms")),
+                   copies);
+        }
+    }
+    json_object_put(arr);
+    return CLI_EXIT_OK;
+}
+
+static int
+show_info(struct catcli *c, const char *name)
+{
+    const char *params[1] = { name };
+    struct json_object *arr, *t, *disks, *copies;
+    struct vmc_error err = { 0 };
+    char **deps = NULL;
+    size_t n = 0, i;
+    int r;
+
+    arr = catcli_query_json(c, "SELECT t.name, t.state, t.retired, t.cpus, "
+                            "t.memory_mb, t.nics, t.origin, t.created, "
+                            "p.name AS pool FROM templates t JOIN pools p "
+                            "ON p.id = t.pool_id WHERE t.name = ?1",
+                            params, 1);
+    if (!arr) {
+        return CLI_EXIT_FAIL;
+    }
+    if (json_object_array_length(arr) == 0) {
+        json_object_put(arr);
+        return cli_error("no template named '%s'", name);
+    }
+    t = json_object_get(json_object_array_get_idx(arr, 0));
+    json_object_put(arr);
+    disks = catcli_query_json(c, "SELECT v.disk, o.path, v.virtual_size, "
+                              "v.seal FROM volumes v JOIN volume_owners o "
+                              "ON o.id = v.id JOIN templates t ON t.id = "
+                              "v.template_id WHERE t.name = ?1 ORDER BY "
+                              "v.disk", params, 1);
+    copies = catcli_query_json(c, "SELECT p.name AS pool, x.state, "
+                               "x.mechanism, x.created FROM template_copies "
+                               "x JOIN pools p ON p.id = x.pool_id JOIN "
+                               "templates t ON t.id = x.template_id WHERE "
+                               "t.name = ?1 ORDER BY x.id", params, 1);
+    r = vmc_catalog_dependents(c->cat, "template", name, &deps, &n, &err);
+    if (r < 0 || !disks || !copies) {
+        json_object_put(t);
+        json_object_put(disks);
+        json_object_put(copies);
+        return r < 0 ? catcli_fail(&err, r) : CLI_EXIT_FAIL;
+    }
+    if (c->json) {
+        struct json_object *d = json_object_new_array();
+
+        for (i = 0; i < n; i++) {
+            json_object_array_add(d, json_object_new_string(deps[i]));
+        }
+        json_object_object_add(t, "disks", disks);
+        json_object_object_add(t, "copies", copies);
+        json_object_object_add(t, "dependents", d);
+        cli_json_print(stdout, t);
+    } else {
+        printf("name:       %s%s\n",
+               json_object_get_string(json_object_object_get(t, "name")),
+               json_object_get_int(json_object_object_get(t, "retired"))
+               ? " (retired)" : "");
+        printf("state:      %s\n",
+               json_object_get_string(json_object_object_get(t, "state")));
+        printf("hardware:   %d CPUs, %d MiB, %d NICs\n",
+               json_object_get_int(json_object_object_get(t, "cpus")),
+               json_object_get_int(json_object_object_get(t, "memory_mb")),
+               json_object_get_int(json_object_object_get(t, "nics")));
+        printf("pool:       %s\n",
+               json_object_get_string(json_object_object_get(t, "pool")));
+        if (json_object_object_get(t, "origin")) {
+            printf("origin:     %s\n", json_object_get_string(
+                       json_object_object_get(t, "origin")));
+        }
+        for (i = 0; i < json_object_array_length(disks); i++) {
+            struct json_object *d = json_object_array_get_idx(disks, i);
+            char sz[32];
+
+            catcli_size(c, (uint64_t)json_object_get_int64(
+                            json_object_object_get(d, "virtual_size")), sz,
+                        sizeof(sz));
+            printf("disk %d:     %s (%s, sealed %.16s...)\n",
+                   json_object_get_int(json_object_object_get(d, "disk")),
+                   json_object_get_string(json_object_object_get(d, "path")),
+                   sz, json_object_get_string(json_object_object_get(d,
+                                                                     "seal")));
+        }
+        for (i = 0; i < json_object_array_length(copies); i++) {
+            struct json_object *x = json_object_array_get_idx(copies, i);
+
+            printf("copy:       pool %s, %s (%s)\n",
+                   json_object_get_string(json_object_object_get(x, "pool")),
+                   json_object_get_string(json_object_object_get(x, "state")),
+                   json_object_get_string(json_object_object_get(
+                       x, "mechanism")));
+        }
+        printf("dependents: %zu\n", n);
+        for (i = 0; i < n; i++) {
+            printf("  %s\n", deps[i]);
+        }
+        json_object_put(disks);
+        json_object_put(copies);
+    }
+    json_object_put(t);
+    vmc_catalog_strv_free(deps, n);
+    return CLI_EXIT_OK;
+}
+
+int
+cmd_template(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        CATCLI_LONGOPTS,
+        { "cpus", required_argument, NULL, OPT_CPUS },
+        { "memory", required_argument, NULL, OPT_MEMORY },
+        { "nics", required_argument, NULL, OPT_NICS },
+        { "flatten", no_argument, NULL, OPT_FLATTEN },
+        { "pool", required_argument, NULL, OPT_POOL },
+        { "from-vm", required_argument, NULL, OPT_FROM_VM },
+        { "snapshot", required_argument, NULL, OPT_SNAPSHOT },
+        { "flatten-dependents", no_argument, NULL, OPT_FLATTEN_DEPS },
+        { "format", required_argument, NULL, 'f' },
+        { NULL, 0, NULL, 0 },
+    };
+    struct catcli c = { .verb = "template", .usage = template_usage };
+    struct vmc_import_opts io;
+    struct vmc_error err = { 0 };
+    struct cli_progress prog;
+    const char *sub, *from_vm = NULL, *snapshot = NULL;
+    bool flatten_deps = false;
+    uint64_t v;
+    int opt, r;
+
+    vmc_import_opts_init(&io);
+    while ((opt = getopt_long(argc, argv, ":hqf:", longopts, NULL)) != -1) {
+        switch (opt) {
+        case OPT_CPUS:
+            if (parse_uint(optarg, &v, "CPU count") || !v || v > 1024) {
+                return CLI_EXIT_FAIL;
+            }
+            io.hw.cpus = (unsigned)v;
+            continue;
+        case OPT_MEMORY:
+            if (cli_parse_size(optarg, &v, "memory size")) {
+                return CLI_EXIT_FAIL;
+            }
+            /* a bare number is MiB; a size with a suffix is bytes */
+            io.hw.memory_mb = strspn(optarg, "0123456789") == strlen(optarg)
+                              ? v : v >> 20;
+            if (!io.hw.memory_mb) {
+                return cli_error("invalid memory size '%s'", optarg);
+            }
+            continue;
+        case OPT_NICS:
+            if (parse_uint(optarg, &v, "NIC count") || v > 32) {
+                return CLI_EXIT_FAIL;
+            }
+            io.hw.nics = v ? (unsigned)v : VMC_HW_NO_NICS;
+            continue;
+        case OPT_FLATTEN:
+            io.flatten = true;
+            continue;
+        case OPT_POOL:
+            io.pool = optarg;
+            continue;
+        case OPT_FROM_VM:
+            from_vm = optarg;
+            continue;
+        case OPT_SNAPSHOT:
+            snapshot = optarg;
+            continue;
+        case OPT_FLATTEN_DEPS:
+            flatten_deps = true;
+            continue;
+        case 'f':
+            if (cli_parse_format(optarg, &io.format)) {
+                return CLI_EXIT_FAIL;
+            }
+            continue;
+        default:
+            r = catcli_opt(&c, opt, argv);
+            if (r >= 1000) {
+                return CATCLI_EXIT(r);
+            }
+        }
+    }
+    if (optind >= argc) {
+        return cli_usage_error(c.verb, "missing subcommand (import, create, "
+                               "list, info, retire, rm)");
+    }
+    sub = argv[optind++];
+    if (!strcmp(sub, "list")) {
+        if (optind != argc) {
+            return cli_usage_error(c.verb, "too many arguments");
+        }
+    } else if (!strcmp(sub, "import")) {
+        if (argc - optind < 2) {
+            return cli_usage_error(c.verb, "import needs NAME and at least "
+                                   "one IMAGE");
+        }
+    } else if (!strcmp(sub, "create")) {
+        if (argc - optind != 1 || !from_vm) {
+            return cli_usage_error(c.verb, "create needs NAME and --from-vm "
+                                   "VM");
+        }
+    } else if (!strcmp(sub, "info") || !strcmp(sub, "retire") ||
+               !strcmp(sub, "rm")) {
+        if (argc - optind != 1) {
+            return cli_usage_error(c.verb, "%s needs one template name", sub);
+        }
+    } else {
+        return cli_usage_error(c.verb, "unknown subcommand '%s'", sub);
+    }
+    r = catcli_open(&c, 0);
+    if (r) {
+        return r;
+    }
+    if (!strcmp(sub, "list")) {
+        r = show_list(&c);
+        catcli_close(&c);
+        return r;
+    }
+    if (!strcmp(sub, "info")) {
+        r = show_info(&c, argv[optind]);
+        catcli_close(&c);
+        return r;
+    }
+    cli_progress_start(&prog, isatty(STDOUT_FILENO) && !c.json && !c.quiet &&
+                       (!strcmp(sub, "import") || !strcmp(sub, "create")));
+    io.progress = cli_progress_cb;
+    io.opaque = &prog;
+    if (!strcmp(sub, "import")) {
+        r = vmc_catalog_template_import(c.cat, argv[optind],
+                                        (const char *const *)argv + optind + 1,
+                                        (size_t)(argc - optind - 1), &io,
+                                        &err);
+    } else if (!strcmp(sub, "create")) {
+        r = vmc_catalog_template_from_vm(c.cat, argv[optind], from_vm,
+                                         snapshot, &io, &err);
+    } else if (!strcmp(sub, "retire")) {
+        bool freed = false;
+
+        r = vmc_catalog_template_retire(c.cat, argv[optind], &freed, &err);
+        if (r == 0 && !c.quiet && !c.json) {
+            printf("Template '%s' retired%s\n", argv[optind],
+                   freed ? " and removed (nothing depended on it)"
+                         : "; it will be removed when its last dependent "
+                           "goes");
+        }
+        if (r == 0 && c.json) {
+            printf("{ \"template\": \"%s\", \"retired\": true, \"freed\": "
+                   "%s }\n", argv[optind], freed ? "true" : "false");
+        }
+    } else {
+        r = vmc_catalog_template_rm(c.cat, argv[optind], flatten_deps, &err);
+        if (r == 0 && !c.quiet) {
+            printf("Removed template '%s'\n", argv[optind]);
+        }
+    }
+    cli_progress_end(&prog);
+    if (r == 0 && (!strcmp(sub, "import") || !strcmp(sub, "create")) &&
+        !c.quiet) {
+        if (c.json) {
+            r = show_info(&c, argv[optind]);
+            catcli_close(&c);
+            return r;
+        }
+        if (sub[0] == 'i') {
+            printf("Template '%s' imported: %d disk%s, sealed, read-only\n",
+                   argv[optind], argc - optind - 1,
+                   argc - optind - 1 == 1 ? "" : "s");
+        } else {
+            printf("Template '%s' created from VM '%s%s%s': sealed, "
+                   "read-only\n", argv[optind], from_vm,
+                   snapshot ? "@" : "", snapshot ? snapshot : "");
+        }
+    }
+    catcli_close(&c);
+    return r < 0 ? catcli_fail(&err, r) : CLI_EXIT_OK;
+}

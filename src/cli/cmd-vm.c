@@ -1,0 +1,428 @@
+/*
+ * cmd-vm.c - commands on one VM: snapshot create|list|revert|rm,
+ * flatten, relink, consolidate, and "vm xml" (a libvirt domain) /
+ * "vm qemu-cmd" (a qemu-system-x86_64 command line) for hypervisors.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli/cat-cli.h"
+
+static int
+parse_common(struct catcli *c, int argc, char **argv)
+{
+    static const struct option longopts[] = { CATCLI_LONGOPTS,
+                                              { NULL, 0, NULL, 0 } };
+    int opt, r;
+
+    while ((opt = getopt_long(argc, argv, ":hq", longopts, NULL)) != -1) {
+        r = catcli_opt(c, opt, argv);
+        if (r >= 1000) {
+            return r;
+        }
+        if (r < 0) {
+            return 1000 + cli_usage_error(c->verb, "unexpected option");
+        }
+    }
+    return 0;
+}
+
+/* ----------------------------------------------------------- snapshot */
+
+int
+cmd_snapshot(int argc, char **argv)
+{
+    struct catcli c = { .verb = "snapshot", .usage =
+        "usage: " CLI_NAME " snapshot create VM NAME\n"
+        "       " CLI_NAME " snapshot list VM [--json]\n"
+        "       " CLI_NAME " snapshot revert VM NAME\n"
+        "       " CLI_NAME " snapshot rm VM NAME\n\n"
+        "create freezes the VM's current disks as read-only layers and "
+        "gives the VM\nnew overlays; clone a snapshot with 'clone VM "
+        "--snapshot NAME'. revert\ndiscards the current state. rm merges "
+        "the snapshot into the VM's own layers;\nrefused while clones "
+        "depend on it.\n" };
+    struct vmc_error err = { 0 };
+    const char *sub;
+    int r = parse_common(&c, argc, argv);
+
+    if (r) {
+        return CATCLI_EXIT(r);
+    }
+    if (optind >= argc) {
+        return cli_usage_error(c.verb, "missing subcommand (create, list, "
+                               "revert, rm)");
+    }
+    sub = argv[optind++];
+    if (!strcmp(sub, "list") ? argc - optind != 1 : argc - optind != 2) {
+        return cli_usage_error(c.verb, "wrong number of arguments");
+    }
+    if (strcmp(sub, "create") && strcmp(sub, "list") &&
+        strcmp(sub, "revert") && strcmp(sub, "rm")) {
+        return cli_usage_error(c.verb, "unknown subcommand '%s'", sub);
+    }
+    r = catcli_open(&c, 0);
+    if (r) {
+        return r;
+    }
+    if (!strcmp(sub, "list")) {
+        const char *params[1] = { argv[optind] };
+        struct json_object *arr = catcli_query_json(&c,
+            "SELECT s.name, s.state, s.created, (SELECT count(*) FROM volumes "
+            "v WHERE v.snapshot_id = s.id) AS disks, (SELECT count(*) FROM "
+            "volumes k WHERE k.parent_id IN (SELECT id FROM volumes WHERE "
+            "snapshot_id = s.id) AND k.vm_id IS NOT m.id AND k.snapshot_id "
+            "NOT IN (SELECT id FROM snapshots WHERE vm_id = m.id)) AS "
+            "dependents FROM snapshots s JOIN vms m ON m.id = s.vm_id WHERE "
+            "m.name = ?1 ORDER BY s.id", params, 1);
+        size_t i;
+
+        if (!arr) {
+            catcli_close(&c);
+            return CLI_EXIT_FAIL;
+        }
+        if (c.json) {
+            cli_json_print(stdout, arr);
+        }
+        for (i = 0; !c.json && i < json_object_array_length(arr); i++) {
+            struct json_object *s = json_object_array_get_idx(arr, i);
+
+            printf("%-24s %-8s %d disk(s), %d dependent clone layer(s)\n",
+                   json_object_get_string(json_object_object_get(s, "name")),
+                   json_object_get_string(json_object_object_get(s, "state")),
+                   json_object_get_int(json_object_object_get(s, "disks")),
+                   json_object_get_int(json_object_object_get(
+                       s, "dependents")));
+        }
+        json_object_put(arr);
+        catcli_close(&c);
+        return CLI_EXIT_OK;
+    }
+    if (!strcmp(sub, "create")) {
+        r = vmc_catalog_snapshot_create(c.cat, argv[optind], argv[optind + 1],
+                                        &err);
+    } else if (!strcmp(sub, "revert")) {
+        r = vmc_catalog_snapshot_revert(c.cat, argv[optind], argv[optind + 1],
+                                        &err);
+    } else {
+        r = vmc_catalog_snapshot_rm(c.cat, argv[optind], argv[optind + 1],
+                                    &err);
+    }
+    if (r == 0 && !c.quiet) {
+        printf("%s snapshot '%s' of VM '%s'\n",
+               sub[0] == 'c' ? "Created" : sub[0] == 'r' && sub[1] == 'e'
+               ? "Reverted to" : "Removed", argv[optind + 1], argv[optind]);
+    }
+    catcli_close(&c);
+    return r < 0 ? catcli_fail(&err, r) : CLI_EXIT_OK;
+}
+
+/* ------------------------------------------- flatten/relink/consolidate */
+
+int
+cmd_flatten(int argc, char **argv)
+{
+    struct catcli c = { .verb = "flatten", .usage =
+        "usage: " CLI_NAME " flatten VM\n\n"
+        "Make the VM's disks standalone (linked -> full): the data of the "
+        "layers\nbelow is copied in, the backing link dropped last.\n" };
+    struct vmc_error err = { 0 };
+    struct cli_progress prog;
+    int r = parse_common(&c, argc, argv);
+
+    if (r) {
+        return CATCLI_EXIT(r);
+    }
+    if (argc - optind != 1) {
+        return cli_usage_error(c.verb, "expecting one VM name");
+    }
+    r = catcli_open(&c, 0);
+    if (r) {
+        return r;
+    }
+    cli_progress_start(&prog, isatty(STDOUT_FILENO) && !c.json && !c.quiet);
+    r = vmc_catalog_vm_flatten(c.cat, argv[optind], cli_progress_cb, &prog,
+                               &err);
+    cli_progress_end(&prog);
+    if (r == 0 && c.json) {
+        printf("{ \"vm\": \"%s\", \"type\": \"full\", \"mechanism\": "
+               "\"flatten\" }\n", argv[optind]);
+    } else if (r == 0 && !c.quiet) {
+        printf("VM '%s' is now a full clone (flattened)\n", argv[optind]);
+    }
+    catcli_close(&c);
+    return r < 0 ? catcli_fail(&err, r) : CLI_EXIT_OK;
+}
+
+int
+cmd_relink(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        CATCLI_LONGOPTS,
+        { "template", required_argument, NULL, 't' },
+        { NULL, 0, NULL, 0 },
+    };
+    struct catcli c = { .verb = "relink", .usage =
+        "usage: " CLI_NAME " relink VM --template T\n\n"
+        "Make the VM's disks linked clones of template T's copy in the VM's "
+        "pool,\nkeeping only the clusters that differ (full -> linked).\n" };
+    struct vmc_error err = { 0 };
+    const char *tmpl = NULL;
+    uint64_t saved = 0;
+    char sz[32];
+    int opt, r;
+
+    while ((opt = getopt_long(argc, argv, ":hqt:", longopts, NULL)) != -1) {
+        if (opt == 't') {
+            tmpl = optarg;
+            continue;
+        }
+        r = catcli_opt(&c, opt, argv);
+        if (r >= 1000) {
+            return CATCLI_EXIT(r);
+        }
+    }
+    if (argc - optind != 1 || !tmpl) {
+        return cli_usage_error(c.verb, "expecting a VM name and --template "
+                               "T");
+    }
+    r = catcli_open(&c, 0);
+    if (r) {
+        return r;
+    }
+    r = vmc_catalog_vm_relink(c.cat, argv[optind], tmpl, &saved, &err);
+    if (r == 0 && c.json) {
+        printf("{ \"vm\": \"%s\", \"template\": \"%s\", \"type\": "
+               "\"linked\", \"bytes-saved\": %" PRIu64 " }\n", argv[optind],
+               tmpl, saved);
+    } else if (r == 0 && !c.quiet) {
+        catcli_size(&c, saved, sz, sizeof(sz));
+        printf("VM '%s' is now a linked clone of template '%s' (%s freed)\n",
+               argv[optind], tmpl, sz);
+    }
+    catcli_close(&c);
+    return r < 0 ? catcli_fail(&err, r) : CLI_EXIT_OK;
+}
+
+int
+cmd_consolidate(int argc, char **argv)
+{
+    struct catcli c = { .verb = "consolidate", .usage =
+        "usage: " CLI_NAME " consolidate VM\n\n"
+        "Collapse the snapshot layers under the VM's disks into one (the "
+        "newest\nsnapshot's layer takes the older layers' data; every "
+        "snapshot stays valid).\nRefused when another VM uses one of the "
+        "layers that would change.\n" };
+    struct vmc_error err = { 0 };
+    unsigned merged = 0;
+    int r = parse_common(&c, argc, argv);
+
+    if (r) {
+        return CATCLI_EXIT(r);
+    }
+    if (argc - optind != 1) {
+        return cli_usage_error(c.verb, "expecting one VM name");
+    }
+    r = catcli_open(&c, 0);
+    if (r) {
+        return r;
+    }
+    r = vmc_catalog_vm_consolidate(c.cat, argv[optind], &merged, &err);
+    if (r == 0 && c.json) {
+        printf("{ \"vm\": \"%s\", \"layers-merged\": %u }\n", argv[optind],
+               merged);
+    } else if (r == 0 && !c.quiet) {
+        printf("VM '%s': %u layer%s merged\n", argv[optind], merged,
+               merged == 1 ? "" : "s");
+    }
+    catcli_close(&c);
+    return r < 0 ? catcli_fail(&err, r) : CLI_EXIT_OK;
+}
+
+/* ----------------------------------------------------------------- vm */
+
+static void
+xml_escape(const char *s)
+{
+    for (; *s; s++) {
+        switch (*s) {
+        case '<':
+            fputs("&lt;", stdout);
+            break;
+        case '>':
+            fputs("&gt;", stdout);
+            break;
+        case '&':
+            fputs("&amp;", stdout);
+            break;
+        case '\'':
+            fputs("&apos;", stdout);
+            break;
+        case '"':
+            fputs("&quot;", stdout);
+            break;
+        default:
+            putchar(*s);
+        }
+    }
+}
+
+static void
+print_xml(struct json_object *vm)
+{
+    struct json_object *disks = NULL, *nics = NULL;
+    size_t i, k;
+
+    json_object_object_get_ex(vm, "disks", &disks);
+    json_object_object_get_ex(vm, "nics", &nics);
+    fputs("<domain type='kvm'>\n  <name>", stdout);
+    xml_escape(json_object_get_string(json_object_object_get(vm, "name")));
+    printf("</name>\n  <uuid>%s</uuid>\n",
+           json_object_get_string(json_object_object_get(vm, "uuid")));
+    printf("  <memory unit='MiB'>%d</memory>\n  <vcpu>%d</vcpu>\n",
+           json_object_get_int(json_object_object_get(vm, "memory_mb")),
+           json_object_get_int(json_object_object_get(vm, "cpus")));
+    fputs("  <os>\n    <type arch='x86_64' machine='q35'>hvm</type>\n"
+          "    <boot dev='hd'/>\n  </os>\n  <features>\n    <acpi/>\n"
+          "  </features>\n  <devices>\n", stdout);
+    for (i = 0; disks && i < json_object_array_length(disks); i++) {
+        struct json_object *d = json_object_array_get_idx(disks, i);
+        struct json_object *ch = json_object_object_get(d, "chain");
+        size_t n = ch ? json_object_array_length(ch) : 0;
+
+        fputs("    <disk type='file' device='disk'>\n"
+              "      <driver name='qemu' type='qcow2'/>\n"
+              "      <source file='", stdout);
+        xml_escape(json_object_get_string(json_object_object_get(d, "path")));
+        fputs("'/>\n", stdout);
+        for (k = 1; k < n; k++) {
+            struct json_object *l = json_object_array_get_idx(ch, k);
+
+            printf("%*s<backingStore type='file'>\n%*s<format "
+                   "type='qcow2'/>\n%*s<source file='", (int)(4 + 2 * k), "",
+                   (int)(6 + 2 * k), "", (int)(6 + 2 * k), "");
+            xml_escape(json_object_get_string(json_object_object_get(l,
+                                                                     "path")));
+            fputs("'/>\n", stdout);
+        }
+        if (n > 0) {
+            printf("%*s<backingStore/>\n", (int)(4 + 2 * n), "");
+        }
+        for (k = n; k > 1; k--) {
+            printf("%*s</backingStore>\n", (int)(4 + 2 * (k - 1)), "");
+        }
+        printf("      <target dev='vd%c' bus='virtio'/>\n    </disk>\n",
+               (int)('a' + i));
+    }
+    for (i = 0; nics && i < json_object_array_length(nics); i++) {
+        struct json_object *n = json_object_array_get_idx(nics, i);
+
+        printf("    <interface type='network'>\n      <mac address='%s'/>\n"
+               "      <source network='default'/>\n      <model "
+               "type='virtio'/>\n    </interface>\n",
+               json_object_get_string(json_object_object_get(n, "mac")));
+    }
+    fputs("    <serial type='pty'/>\n    <console type='pty'/>\n"
+          "  </devices>\n</domain>\n", stdout);
+}
+
+/* Shell-quote @s with single quotes when it needs it. */
+static void
+shq(const char *s)
+{
+    if (strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                  "0123456789-_./=,:@%+") == strlen(s)) {
+        fputs(s, stdout);
+        return;
+    }
+    putchar('\'');
+    for (; *s; s++) {
+        if (*s == '\'') {
+            fputs("'\\''", stdout);
+        } else {
+            putchar(*s);
+        }
+    }
+    putchar('\'');
+}
+
+static void
+print_qemu(struct json_object *vm)
+{
+    struct json_object *disks = NULL, *nics = NULL;
+    char buf[4300];
+    size_t i;
+
+    json_object_object_get_ex(vm, "disks", &disks);
+    json_object_object_get_ex(vm, "nics", &nics);
+    fputs("qemu-system-x86_64 -name ", stdout);
+    shq(json_object_get_string(json_object_object_get(vm, "name")));
+    printf(" -uuid %s -machine q35,accel=kvm:tcg -smp %d -m %d",
+           json_object_get_string(json_object_object_get(vm, "uuid")),
+           json_object_get_int(json_object_object_get(vm, "cpus")),
+           json_object_get_int(json_object_object_get(vm, "memory_mb")));
+    for (i = 0; disks && i < json_object_array_length(disks); i++) {
+        struct json_object *d = json_object_array_get_idx(disks, i);
+
+        snprintf(buf, sizeof(buf), "file=%s,format=qcow2,if=virtio,"
+                 "cache=none,aio=threads",
+                 json_object_get_string(json_object_object_get(d, "path")));
+        fputs(" \\\n  -drive ", stdout);
+        shq(buf);
+    }
+    for (i = 0; nics && i < json_object_array_length(nics); i++) {
+        struct json_object *n = json_object_array_get_idx(nics, i);
+
+        printf(" \\\n  -netdev user,id=net%zu -device virtio-net-pci,"
+               "netdev=net%zu,mac=%s", i, i,
+               json_object_get_string(json_object_object_get(n, "mac")));
+    }
+    fputs(" \\\n  -nographic\n", stdout);
+}
+
+int
+cmd_vm(int argc, char **argv)
+{
+    struct catcli c = { .verb = "vm", .usage =
+        "usage: " CLI_NAME " vm xml NAME\n"
+        "       " CLI_NAME " vm qemu-cmd NAME\n\n"
+        "xml prints a libvirt domain for the VM (disks with their backing "
+        "chain,\nqcow2 driver, NICs with their MACs); qemu-cmd prints a "
+        "qemu-system-x86_64\ncommand line.\n" };
+    struct json_object *vm;
+    const char *sub;
+    int r = parse_common(&c, argc, argv);
+
+    if (r) {
+        return CATCLI_EXIT(r);
+    }
+    if (argc - optind != 2) {
+        return cli_usage_error(c.verb, "expecting xml|qemu-cmd and a VM "
+                               "name");
+    }
+    sub = argv[optind];
+    if (strcmp(sub, "xml") && strcmp(sub, "qemu-cmd")) {
+        return cli_usage_error(c.verb, "unknown subcommand '%s'", sub);
+    }
+    r = catcli_open(&c, 0);
+    if (r) {
+        return r;
+    }
+    vm = catcli_vm_json(&c, argv[optind + 1]);
+    if (!vm) {
+        catcli_close(&c);
+        return cli_error("no VM named '%s'", argv[optind + 1]);
+    }
+    if (!strcmp(sub, "xml")) {
+        print_xml(vm);
+    } else {
+        print_qemu(vm);
+    }
+    json_object_put(vm);
+    catcli_close(&c);
+    return CLI_EXIT_OK;
+}
