@@ -776,6 +776,64 @@ remove_temp(const char *path, void *opaque)
     return 0;
 }
 
+/* Check a writable layer (a VM's or a snapshot's, never a template's)
+ * with the engine and free the clusters a killed writer leaked.
+ * Returns 1 when leaks were repaired, 0, or -errno (corruption). */
+static int
+check_leaks(struct vmc_catalog *cat, int64_t vid, const char *path,
+            vmc_catalog_report_fn fn, void *opaque, struct vmc_error *err)
+{
+    struct vmc_open_opts oo = { .format = VMC_FMT_QCOW2,
+                                .flags = VMC_OPEN_CHECK | VMC_OPEN_RDWR |
+                                         VMC_OPEN_NO_BACKING };
+    struct vmc_check_result cr;
+    struct vmc_image *img = NULL;
+    struct stat st;
+    int64_t sealed = 0;
+    bool ro = false;
+    int r;
+
+    if (cat_get_i64(cat, &sealed, NULL, "SELECT template_id IS NOT NULL OR "
+                    "copy_id IS NOT NULL FROM volumes WHERE id = ?", "I",
+                    vid) < 0 || sealed) {
+        return 0;
+    }
+    if (stat(path, &st) == 0 && !(st.st_mode & S_IWUSR)) {
+        ro = true;
+        chmod(path, (st.st_mode & 07777) | S_IWUSR);
+    }
+    r = vmc_image_open(&img, path, &oo, err);
+    if (r == -EBUSY) {
+        r = 0;      /* in use by a hypervisor: not ours to repair now */
+        goto out;
+    }
+    if (r == 0) {
+        memset(&cr, 0, sizeof(cr));
+        r = vmc_image_check(img, VMC_REPAIR_LEAKS, &cr, NULL, NULL, err);
+    }
+    if (r == 0 && cr.corruptions) {
+        r = vmc_error_set(err, -EUCLEAN, "%" PRIu64 " corruptions",
+                          cr.corruptions);
+    } else if (r == 0 && cr.leaks_fixed) {
+        if (fn) {
+            char d[96];
+
+            snprintf(d, sizeof(d), "%" PRIu64 " leaked clusters freed (a "
+                     "writer was killed)", cr.leaks_fixed);
+            fn("fixed", path, d, opaque);
+        }
+        r = 1;
+    }
+out:
+    if (vmc_image_close(img) < 0 && r >= 0) {
+        r = vmc_error_set(err, -EIO, "cannot flush '%s'", path);
+    }
+    if (ro) {
+        chmod(path, st.st_mode & 07777);
+    }
+    return r;
+}
+
 int
 vmc_catalog_fsck(struct vmc_catalog *cat, vmc_catalog_report_fn fn,
                  void *opaque, struct vmc_fsck_result *res,
@@ -846,6 +904,7 @@ vmc_catalog_fsck(struct vmc_catalog *cat, vmc_catalog_report_fn fn,
         char *path = NULL;
         int64_t actual = 0;
         struct stat stt;
+        bool backing_ok = false;
         int q;
 
         res->volumes++;
@@ -861,7 +920,15 @@ vmc_catalog_fsck(struct vmc_catalog *cat, vmc_catalog_report_fn fn,
                                            &e2)) < 0) {
             report(fn, opaque, "problem", path, e2.msg);
             res->problems++;
-        } else if (actual != parents[i]) {
+        } else if ((backing_ok = true) &&
+                   (q = check_leaks(cat, ids[i], path, fn, opaque,
+                                    &e2)) < 0) {
+            report(fn, opaque, "problem", path, e2.msg);
+            res->problems++;
+        } else if (q > 0) {
+            res->fixed++;
+        }
+        if (r == 0 && backing_ok && actual != parents[i]) {
             r = cat_exec(cat, err, "UPDATE volumes SET parent_id = "
                          "nullif(?, 0) WHERE id = ?", "II", actual, ids[i]);
             if (r == 0) {

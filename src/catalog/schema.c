@@ -100,7 +100,7 @@ const char *const cat_migrations[] = {
     "  pool_id INTEGER NOT NULL REFERENCES pools(id),\n"
     "  cpus INTEGER NOT NULL,\n"
     "  memory_mb INTEGER NOT NULL,\n"
-    "  template_id INTEGER REFERENCES templates(id),\n"
+    "  template_id INTEGER REFERENCES templates(id) ON DELETE SET NULL,\n"
     "  source TEXT,\n"
     "  clone_requested TEXT,\n"
     "  clone_type TEXT,\n"

@@ -1,0 +1,40 @@
+# tests/catalog/cat-lib.sh - helpers of the catalog tests (source after
+# ../lib.sh). Every call goes through `vmc` with this test's own --home.
+
+H=$T/home
+export VMCLONE_HOME=$H
+
+# jq-like: jget FILE EXPR  (python expression over `d`, the parsed JSON)
+jget() {
+    python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$@"
+}
+
+# sql QUERY: read the catalog through sqlite3 (after the commands ended)
+sql() {
+    sqlite3 -batch -noheader "$H/catalog.db" "$1"
+}
+
+# A small template image: 16 MiB qcow2 with some data.
+mk_template() {
+    qemu-img create -q -f qcow2 "$1" "${2:-16M}" || fail "qemu-img create $1"
+    qemu-io -f qcow2 -c 'write -P 0x5a 0 1M' -c 'write -P 0xa5 8M 512k' "$1" >/dev/null ||
+        fail "qemu-io $1"
+}
+
+# check_all_disks: every image in the pools passes qemu-img check.
+check_all_disks() {
+    local f rc out
+    for f in "$H"/primary/*.qcow2 "$H"/secondary/*.qcow2; do
+        [ -e "$f" ] || continue
+        rc=0
+        out=$(qemu-img check -q -U "$f" 2>&1) || rc=$?
+        [ "$rc" = 0 ] || fail "qemu-img check $f exited $rc: $out"
+    done
+}
+
+# fsck_clean: vm-clone fsck reports zero inconsistencies.
+fsck_clean() {
+    vmc fsck --json > "$T/fsck.json" || fail "fsck failed: $(cat "$T/fsck.json")"
+    [ "$(jget "$T/fsck.json" 'd["inconsistencies"]')" = 0 ] ||
+        fail "fsck: inconsistencies: $(cat "$T/fsck.json")"
+}
