@@ -1,7 +1,9 @@
 #!/bin/bash
 # demo.sh - the main job in miniature: a template image, a linked clone
 # and a full clone made with `vm-clone img`, a write into the clone, and
-# what info/map/check say about them.
+# what info/map/check say about them; then the seed's story on a store:
+# import the template, 20 linked clones in parallel, one full thick
+# clone, `vm-clone tree`.
 #   usage: scripts/demo.sh [path/to/vm-clone] [workdir]
 set -eu
 VMC=$(realpath "${1:-build/src/cli/vm-clone}")
@@ -36,4 +38,15 @@ if command -v qemu-img >/dev/null; then
     run qemu-img check clone.qcow2
     run qemu-img compare clone.qcow2 full.qcow2
 fi
+echo; echo "== the seed's story on a store (catalog + pools) in $dir/store"
+export VMCLONE_HOME=$dir/store
+run "$VMC" template import TemplateVM template.qcow2 --cpus 2 --memory 2048
+run "$VMC" config set default-template TemplateVM
+printf '\n$ for i in $(seq 1 20); do vm-clone --linked --name unit-test-$i & done; wait\n'
+for i in $(seq 1 20); do "$VMC" --linked -q --name "unit-test-$i" & done
+wait
+run "$VMC" --full --thick --name ProdServer-20261122
+run "$VMC" list
+run "$VMC" tree
+run "$VMC" fsck
 echo; echo "demo files are in $dir"
