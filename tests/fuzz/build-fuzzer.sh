@@ -8,12 +8,14 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 CC=${CC:-clang-14}
 mkdir -p "$out"
 srcs=$(find "$root/src" -name '*.c' -not -path '*/cli/*' | sort)
+# the same libraries meson links libvmclone with (meson.build)
+libs="$(pkg-config --libs zlib libzstd libcrypto json-c sqlite3) -lpthread"
 # shellcheck disable=SC2086
 "$CC" -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
     -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 \
     -I"$root/include" -I"$root/src" \
     $srcs "$root/tests/fuzz/fuzz-qcow2-open.c" \
-    -o "$out/fuzz-qcow2-open" -lz -lzstd -lcrypto -ljson-c -lpthread
+    -o "$out/fuzz-qcow2-open" $libs
 echo "$out/fuzz-qcow2-open"
 # the NBD handshake + request parser (tests/fuzz/fuzz-nbd.c)
 # shellcheck disable=SC2086
@@ -21,5 +23,5 @@ echo "$out/fuzz-qcow2-open"
     -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 \
     -I"$root/include" -I"$root/src" \
     $srcs "$root/tests/fuzz/fuzz-nbd.c" \
-    -o "$out/fuzz-nbd" -lz -lzstd -lcrypto -ljson-c -lpthread
+    -o "$out/fuzz-nbd" $libs
 echo "$out/fuzz-nbd"
