@@ -12,7 +12,7 @@
 
 #include "vmclone-catalog.h"
 
-#define CAT_SCHEMA_VERSION 1
+#define CAT_SCHEMA_VERSION 2
 
 struct vmc_catalog {
     sqlite3 *db;

@@ -144,10 +144,13 @@ find_request(struct vmc_catalog *cat, const char *rid, size_t count,
         int64_t jid = 0;
         bool creating = false;
 
-        r = cat_prepare(cat, &st, err, "SELECT name, state, coalesce("
-                        "journal_id, 0), clone_requested, clone_type, "
-                        "mechanism FROM vms WHERE request_id = ?1 OR "
-                        "request_id LIKE ?1 || '/%' ORDER BY id", "s", rid);
+        r = cat_prepare(cat, &st, err, "SELECT m.name, m.state, coalesce("
+                        "m.journal_id, 0), m.clone_requested, m.clone_type, "
+                        "m.mechanism, p.name, m.source, (SELECT count(*) "
+                        "FROM volumes v WHERE v.vm_id = m.id AND v.top = 1) "
+                        "FROM vms m JOIN pools p ON p.id = m.pool_id WHERE "
+                        "m.request_key = ?1 ORDER BY m.request_idx, m.id",
+                        "s", rid);
         while (r == 0 && (r = cat_step(cat, st, err)) > 0) {
             r = 0;
             if (strcmp(cat_col(st, 1), "ready")) {
@@ -168,6 +171,11 @@ find_request(struct vmc_catalog *cat, const char *rid, size_t count,
                              : !strcmp(cat_col(st, 5), "reflink") ? "reflink"
                              : !strcmp(cat_col(st, 5), "copy_file_range")
                              ? "copy_file_range" : "copy";
+            snprintf(res->pool, sizeof(res->pool), "%s", cat_col(st, 6));
+            snprintf(res->source_kind, sizeof(res->source_kind), "%s",
+                     !strncmp(cat_col(st, 7), "template ", 9) ? "template"
+                                                              : "vm");
+            res->disks = (unsigned)sqlite3_column_int(st, 8);
         }
         sqlite3_finalize(st);
         if (r < 0) {
@@ -347,11 +355,13 @@ resolve_source(struct vmc_catalog *cat, const char *source,
     return r;
 }
 
-int
-vmc_catalog_clone(struct vmc_catalog *cat, const char *source,
-                  const char *name, const struct vmc_catalog_clone_opts *o,
-                  struct vmc_catalog_clone_result *res,
-                  struct vmc_error *err)
+/* One attempt; *raced when another call with the same request id
+ * inserted its rows after our look-up (the caller looks again). */
+static int
+clone_once(struct vmc_catalog *cat, const char *source, const char *name,
+           const struct vmc_catalog_clone_opts *o,
+           struct vmc_catalog_clone_result *res, bool *raced,
+           struct vmc_error *err)
 {
     struct clone_src src;
     struct cat_strv names = { 0 };
@@ -506,32 +516,39 @@ vmc_catalog_clone(struct vmc_catalog *cat, const char *source,
                               "meanwhile; try again");
         }
     }
+    if (r == 0 && o->request_id) {
+        /* under BEGIN IMMEDIATE: nobody can insert the same request now */
+        int64_t taken = 0;
+
+        r = cat_get_i64(cat, &taken, err, "SELECT count(*) FROM vms WHERE "
+                        "request_key = ?", "s", o->request_id);
+        if (r == 0 && taken) {
+            *raced = true;
+            r = -EAGAIN;
+        }
+    }
     if (r == 0) {
         r = cat_journal_start(cat, "clone", names.v[0], &jid, &lock_fd, err);
         started = r == 0;
     }
     for (i = 0; r == 0 && i < count; i++) {
-        char uuid[37], rid[300];
+        char uuid[37];
         size_t l;
 
         make_uuid(uuid);
-        if (o->request_id) {
-            snprintf(rid, sizeof(rid), count > 1 ? "%s/%zu" : "%s",
-                     o->request_id, i + 1);
-        }
         r = cat_exec(cat, err, "INSERT INTO vms(name, uuid, state, pool_id, "
                      "cpus, memory_mb, template_id, source, clone_requested, "
-                     "clone_type, request_id, expires, journal_id, created) "
-                     "VALUES (?, ?, 'creating', ?, ?, ?, nullif(?, 0), ?, ?, "
-                     "?, ?, nullif(?, 0), ?, ?)", "ssIIIIssssdId",
-                     names.v[i], uuid, pool_id, src.cpus, src.memory_mb,
-                     src.template_id, src.desc, vmc_clone_kind_name(o->kind),
-                     linked ? "linked" : "full",
-                     o->request_id ? rid : NULL, expires, jid, cat_now());
+                     "clone_type, request_key, request_idx, expires, "
+                     "journal_id, created) VALUES (?, ?, 'creating', ?, ?, "
+                     "?, nullif(?, 0), ?, ?, ?, ?, ?, nullif(?, 0), ?, ?)",
+                     "ssIIIIssssIdId", names.v[i], uuid, pool_id, src.cpus,
+                     src.memory_mb, src.template_id, src.desc,
+                     vmc_clone_kind_name(o->kind), linked ? "linked" : "full",
+                     o->request_id, (int64_t)(count > 1 ? i + 1 : 0),
+                     expires, jid, cat_now());
         if (r == -EEXIST) {
-            r = vmc_error_set(err, r, "a VM named '%s' already exists%s",
-                              names.v[i], o->request_id ? " (or the request "
-                              "id is taken)" : "");
+            r = vmc_error_set(err, r, "a VM named '%s' already exists",
+                              names.v[i]);
         }
         if (r < 0) {
             break;
@@ -639,4 +656,25 @@ out:
     cat_disks_release(&base);
     cat_strv_release(&names);
     return r;
+}
+
+int
+vmc_catalog_clone(struct vmc_catalog *cat, const char *source,
+                  const char *name, const struct vmc_catalog_clone_opts *o,
+                  struct vmc_catalog_clone_result *res,
+                  struct vmc_error *err)
+{
+    unsigned tries;
+    int r = 0;
+
+    for (tries = 0; tries < 20; tries++) {
+        bool raced = false;
+
+        r = clone_once(cat, source, name, o, res, &raced, err);
+        if (!raced) {
+            return r;
+        }
+    }
+    return vmc_error_set(err, -EBUSY, "request '%s' is still in progress",
+                         o->request_id);
 }

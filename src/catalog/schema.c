@@ -174,6 +174,25 @@ const char *const cat_migrations[] = {
     "LEFT JOIN vms sv ON sv.id = s.vm_id\n"
     "LEFT JOIN vms m ON m.id = v.vm_id;\n"
     "INSERT INTO config(key, value) VALUES ('max-chain-depth', '16');\n",
+    /* 2: request ids as (key, index) columns matched exactly; index 0 for
+     * a single VM, 1..N for --count N. Rows of version 1 stored "ID" or
+     * "ID/N" in request_id: split the same way. request_id stays for
+     * those rows only. */
+    "ALTER TABLE vms ADD COLUMN request_key TEXT;\n"
+    "ALTER TABLE vms ADD COLUMN request_idx INTEGER;\n"
+    "UPDATE vms SET request_key = request_id, request_idx = 0\n"
+    "  WHERE request_id IS NOT NULL;\n"
+    "UPDATE vms SET\n"
+    "  request_key = substr(request_id, 1,\n"
+    "                       length(rtrim(request_id, '0123456789')) - 1),\n"
+    "  request_idx = CAST(substr(request_id,\n"
+    "      length(rtrim(request_id, '0123456789')) + 1) AS INTEGER)\n"
+    "  WHERE request_id IS NOT NULL\n"
+    "    AND length(rtrim(request_id, '0123456789')) < length(request_id)\n"
+    "    AND length(rtrim(request_id, '0123456789')) > 1\n"
+    "    AND substr(rtrim(request_id, '0123456789'), -1) = '/';\n"
+    "CREATE UNIQUE INDEX vms_request ON vms(request_key, request_idx)\n"
+    "  WHERE request_key IS NOT NULL;\n",
 };
 
 const unsigned cat_nmigrations =

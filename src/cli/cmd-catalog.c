@@ -476,7 +476,8 @@ cmd_config(int argc, char **argv)
     "FROM volumes v WHERE v.vm_id = m.id AND v.top = 1) AS virtual_size, " \
     "(SELECT group_concat(key || '=' || value, ',') FROM (SELECT key, " \
     "value FROM labels WHERE vm_id = m.id ORDER BY key)) AS labels, " \
-    "m.created, m.expires, m.request_id, m.uuid FROM vms m JOIN pools p " \
+    "m.created, m.expires, coalesce(m.request_key, m.request_id) AS " \
+    "request_id, m.uuid FROM vms m JOIN pools p " \
     "ON p.id = m.pool_id "
 
 int
