@@ -805,7 +805,13 @@ vmc_image_set_backing(struct vmc_image *img, const char *name,
         vmc_error_set(err, r, "cannot flush '%s': %s", img->filename,
                       strerror(-r));
     } else {
-        r = img->ops->set_backing(img, name, name ? fmt : NULL, err);
+        uint8_t seal[SEAL_PARENT_EXT_LEN];
+        bool sealed = name && seal_parent_ext_of(img->filename, name,
+                                                 vmc_format_from_name(fmt),
+                                                 seal) == 1;
+
+        r = img->ops->set_backing(img, name, name ? fmt : NULL,
+                                  sealed ? seal : NULL, err);
     }
     pthread_mutex_unlock(&img->lock);
     return r;

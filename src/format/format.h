@@ -49,9 +49,11 @@ struct format_ops {
     int (*check)(struct vmc_image *img, unsigned repair,
                  struct vmc_check_result *res, vmc_check_report_fn report,
                  void *opaque, struct vmc_error *err);
-    /* Rewrite the backing reference (name NULL = none). */
+    /* Rewrite the backing reference (name NULL = none) together with the
+     * parent-seal record (SEAL_PARENT_EXT_LEN bytes, NULL = none). */
     int (*set_backing)(struct vmc_image *img, const char *name,
-                       const char *fmt, struct vmc_error *err);
+                       const char *fmt, const uint8_t *parent_seal,
+                       struct vmc_error *err);
     /* Drop everything this layer defines so that it reads through. */
     int (*make_empty)(struct vmc_image *img, struct vmc_error *err);
     /* Write one whole cluster compressed (qcow2 only). */
@@ -109,6 +111,14 @@ extern const struct format_ops raw_ops;
 extern const struct format_ops qcow2_ops;
 
 const struct format_ops *format_ops_for(enum vmc_format fmt);
+
+/* vmc_image_create() with the parent-seal record given by the caller
+ * (@parent_seal, SEAL_PARENT_EXT_LEN bytes, or NULL for none) instead of
+ * read from the backing file. */
+int image_create_with_parent_seal(const char *path,
+                                  const struct vmc_create_opts *o,
+                                  const uint8_t *parent_seal,
+                                  struct vmc_error *err);
 
 /* Read @len bytes at @off from the backing chain of @img (zeros where
  * there is no backing file or it is shorter). */

@@ -31,8 +31,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "format/format.h"
 #include "ops/ops-file.h"
 #include "ops/ops-internal.h"
+#include "seal/seal.h"
 
 #define STAMP_BLOCK 4096u
 #define SYNC_WORKERS 8
@@ -150,6 +152,7 @@ out:
 
 struct proto {
     char *backing;          /* backing name these bytes record */
+    const uint8_t *parent_seal; /* the base's seal, recorded in each clone */
     uint8_t *data;
     uint64_t len;
 };
@@ -174,7 +177,7 @@ create_first(struct clone_job *job, const struct vmc_create_opts *co,
     if (r < 0) {
         return r;
     }
-    r = vmc_image_create(job->tmp, co, err);
+    r = image_create_with_parent_seal(job->tmp, co, pr->parent_seal, err);
     if (r < 0 || !keep) {
         return r;
     }
@@ -230,7 +233,7 @@ build_proto(const struct vmc_create_opts *co, struct proto *pr,
         close(fd);
         return -ENOTSUP;
     }
-    r = vmc_image_create(path, co, err);
+    r = image_create_with_parent_seal(path, co, pr->parent_seal, err);
     if (r < 0) {
         goto out;
     }
@@ -385,9 +388,11 @@ check_names(const char *base, const char *const *names, size_t count,
     return 0;
 }
 
+/* Open @base alone: its size, format and seal (*sealed, @seal). */
 static int
 open_base(const char *base, enum vmc_format fmt, uint64_t *size,
-          enum vmc_format *fmt_out, struct vmc_error *err)
+          enum vmc_format *fmt_out, uint8_t seal[SEAL_PARENT_EXT_LEN],
+          bool *sealed, struct vmc_error *err)
 {
     struct vmc_open_opts oo = {
         .format = fmt,
@@ -403,6 +408,7 @@ open_base(const char *base, enum vmc_format fmt, uint64_t *size,
     }
     *size = vmc_image_size(img);
     *fmt_out = vmc_image_format(img);
+    *sealed = seal_parent_ext(img, seal) == 1;
     vmc_image_close(img);
     return 0;
 }
@@ -423,6 +429,8 @@ vmc_clone_linked(const char *base, const char *const *names, size_t count,
 {
     struct vmc_create_opts co = o->create;
     struct proto pr = { 0 };
+    uint8_t base_seal[SEAL_PARENT_EXT_LEN];
+    bool sealed = false;
     struct clone_job *jobs = NULL;
     char *name = NULL;
     uint64_t size = 0;
@@ -441,10 +449,12 @@ vmc_clone_linked(const char *base, const char *const *names, size_t count,
     if (r < 0) {
         return r;
     }
-    r = open_base(base, o->base_format, &size, &bfmt, err);
+    r = open_base(base, o->base_format, &size, &bfmt, base_seal, &sealed,
+                  err);
     if (r < 0) {
         return r;
     }
+    pr.parent_seal = sealed ? base_seal : NULL;
     jobs = calloc(count, sizeof(*jobs));
     if (!jobs) {
         return vmc_error_set(err, -ENOMEM, "out of memory");

@@ -396,6 +396,39 @@ seal_parent_ext(const struct vmc_image *backing,
 }
 
 int
+seal_parent_ext_of(const char *overlay_path, const char *backing_name,
+                   enum vmc_format fmt, uint8_t out[SEAL_PARENT_EXT_LEN])
+{
+    struct vmc_open_opts oo = {
+        .format = fmt,
+        .flags = VMC_OPEN_NO_BACKING | VMC_OPEN_FORCE_SHARE,
+    };
+    const char *slash = strrchr(overlay_path, '/');
+    struct vmc_image *b = NULL;
+    struct vmc_error ignored = { 0 };
+    char *full = NULL;
+    int r;
+
+    if (fmt != VMC_FMT_RAW && fmt != VMC_FMT_QCOW2) {
+        return 0;
+    }
+    if (backing_name[0] != '/' && slash) {
+        if (asprintf(&full, "%.*s/%s", (int)(slash - overlay_path),
+                     overlay_path, backing_name) < 0) {
+            return 0;
+        }
+    }
+    r = vmc_image_open(&b, full ? full : backing_name, &oo, &ignored);
+    free(full);
+    if (r < 0) {
+        return 0;
+    }
+    r = seal_parent_ext(b, out);
+    vmc_image_close(b);
+    return r;
+}
+
+int
 seal_check_parent(struct vmc_image *overlay, struct vmc_error *err)
 {
     uint8_t want[SEAL_PARENT_EXT_LEN];

@@ -35,4 +35,11 @@ int seal_check_parent(struct vmc_image *overlay, struct vmc_error *err);
 int seal_parent_ext(const struct vmc_image *backing,
                     uint8_t out[SEAL_PARENT_EXT_LEN]);
 
+/* The same for the backing file named @backing_name (resolved against the
+ * directory of @overlay_path, as the chain opener does) in format @fmt,
+ * opened alone and without locks: 1 and @out filled if it is a sealed
+ * template, 0 if it is not or cannot be opened. */
+int seal_parent_ext_of(const char *overlay_path, const char *backing_name,
+                       enum vmc_format fmt, uint8_t out[SEAL_PARENT_EXT_LEN]);
+
 #endif /* VMC_SEAL_H */

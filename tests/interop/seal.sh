@@ -7,7 +7,10 @@
 #  - a damaged template chunk fails the clone's read with a message naming
 #    the template and offset (never wrong data); verify finds it (exit 2);
 #    verify --repair-from a replica repairs it (exit 0, bytes restored);
-#  - a template modified and re-sealed: its old clones refuse to open;
+#  - a template modified and re-sealed: its old clones refuse to open,
+#    whichever way they were made (img create -b, clone --linked [--count],
+#    relink, rebase [-u], the layer consolidate makes); rebase -u onto the
+#    new seal or a rebase onto an unsealed base updates the record;
 #  - raw templates are sealed by their sidecar alone.
 . "$(dirname "$0")/../lib.sh"
 requires qemu-img --version
@@ -56,6 +59,26 @@ expect_fail vmc img verify --repair-from other.qcow2 t.qcow2
 err_matches "same seal"
 ok vmc img verify --repair-from replica.qcow2 t.qcow2
 
+# clones made by every path that writes a backing reference
+ok vmc img clone --linked -q t.qcow2 lc.qcow2
+ok vmc img clone --linked -q t.qcow2 'lm%d.qcow2' --count 2
+ok vmc img create -q -f qcow2 -u -b t.qcow2 -F qcow2 uc.qcow2 32M
+raw_of t.qcow2 full.raw
+ok vmc img convert -f raw -O qcow2 full.raw full.qcow2
+ok vmc img io -f qcow2 full.qcow2 -c 'write -P 0x13 64k 4k'
+ok vmc img relink full.qcow2 -b t.qcow2 -F qcow2
+qemu-img create -q -f qcow2 plain.qcow2 32M
+ok vmc img create -q -f qcow2 -b plain.qcow2 -F qcow2 rb.qcow2
+ok vmc img rebase -b t.qcow2 -F qcow2 rb.qcow2
+ok vmc img clone --linked -q t.qcow2 mid.qcow2
+ok vmc img create -q -f qcow2 -b mid.qcow2 -F qcow2 top.qcow2
+ok vmc img io -f qcow2 mid.qcow2 -c 'write -P 0x14 0 64k'
+ok vmc img consolidate -q --method new-layer --no-scan top.qcow2
+for f in lc lm1 lm2 uc full top; do
+    ok vmc img io -f qcow2 $f.qcow2 -c 'read -P 0x71 1M 4k'
+done
+ok vmc img io -f qcow2 rb.qcow2 -c 'read -P 0 0 8M'   # safe rebase: same view
+
 # template changed and re-sealed: the old clone refuses to open
 ok vmc img unseal t.qcow2
 [ ! -e t.qcow2.seal ] || fail "unseal left the sidecar"
@@ -63,6 +86,18 @@ ok vmc img io -f qcow2 t.qcow2 -c 'write -P 0x99 0 512'
 ok vmc img seal t.qcow2
 expect_fail vmc img io -f qcow2 c.qcow2 -c 'read 0 512'
 err_matches "c.qcow2.*t.qcow2.*re-sealed"
+for f in lc lm1 lm2 uc full rb top; do
+    expect_fail vmc img io -f qcow2 $f.qcow2 -c 'read 0 512'
+    err_matches "re-sealed"
+done
+# the user vouches for the new template: rebase -u records its seal
+ok vmc img rebase -u -b t.qcow2 -F qcow2 lc.qcow2
+ok vmc img io -f qcow2 lc.qcow2 -c 'read -P 0x99 0 512'
+qemu_check lc.qcow2
+# onto an unsealed base (safe mode reads the old chain: -u first here)
+ok vmc img rebase -u -b plain.qcow2 -F qcow2 lm1.qcow2
+ok vmc img io -f qcow2 lm1.qcow2 -c 'read -P 0 0 512'
+qemu_check lm1.qcow2
 # removing the sidecar of a sealed qcow2 template is detected
 mv t.qcow2.seal t.seal.bak
 expect_fail vmc img info --backing-chain c.qcow2

@@ -769,15 +769,77 @@ rewrite_header(struct qcow2_state *s, const char *name, const char *fmt,
     return 0;
 }
 
+/* Find extension @type in @s, or NULL. */
+static struct qcow2_ext *
+find_ext(struct qcow2_state *s, uint32_t type)
+{
+    unsigned i;
+
+    for (i = 0; i < s->nexts; i++) {
+        if (s->exts[i].type == type) {
+            return &s->exts[i];
+        }
+    }
+    return NULL;
+}
+
+/* Rewrite the backing reference and, in the same header write, the
+ * parent-seal extension: @parent_seal (the new backing file's seal) or
+ * none, so that the record never names the seal of a former parent. */
 static int
 qcow2_set_backing(struct vmc_image *img, const char *name, const char *fmt,
-                  struct vmc_error *err)
+                  const uint8_t *parent_seal, struct vmc_error *err)
 {
-    int r = rewrite_header(qcow2_s(img), name, fmt, err);
+    struct qcow2_state *s = qcow2_s(img);
+    struct qcow2_ext *e = find_ext(s, SEAL_PARENT_MAGIC);
+    struct qcow2_ext saved = { 0 };
+    bool had = e != NULL;
+    int r;
 
+    if (!e && parent_seal) {
+        e = realloc(s->exts, (s->nexts + 1) * sizeof(*s->exts));
+        if (!e) {
+            return vmc_error_set(err, -ENOMEM, "out of memory");
+        }
+        s->exts = e;
+        e = &s->exts[s->nexts++];
+        memset(e, 0, sizeof(*e));
+        e->type = SEAL_PARENT_MAGIC;
+    }
+    if (e) {
+        saved = *e;
+        if (parent_seal) {
+            e->data = malloc(SEAL_PARENT_EXT_LEN);
+            if (!e->data) {
+                *e = saved;
+                if (!had) {
+                    s->nexts--;
+                }
+                return vmc_error_set(err, -ENOMEM, "out of memory");
+            }
+            memcpy(e->data, parent_seal, SEAL_PARENT_EXT_LEN);
+            e->len = SEAL_PARENT_EXT_LEN;
+        } else {
+            *e = s->exts[--s->nexts];
+        }
+    }
+    r = rewrite_header(s, name, fmt, err);
     if (r < 0) {
+        /* Put the extension list back as it was. */
+        if (e && parent_seal) {
+            free(e->data);
+            if (had) {
+                *e = saved;
+            } else {
+                s->nexts--;
+            }
+        } else if (e) {
+            s->exts[s->nexts++] = *e;
+            *e = saved;
+        }
         return r;
     }
+    free(had ? saved.data : NULL);
     free(img->backing_name);
     free(img->backing_fmt);
     img->backing_name = name ? strdup(name) : NULL;
@@ -1223,9 +1285,12 @@ preallocate(const char *path, const struct vmc_create_opts *o,
     return r;
 }
 
-int
-vmc_image_create(const char *path, const struct vmc_create_opts *o,
-                 struct vmc_error *err)
+/* vmc_image_create(); @given_seal (when @seal_given) is the parent-seal
+ * record to write instead of the backing file's. */
+static int
+image_create(const char *path, const struct vmc_create_opts *o,
+             const uint8_t *given_seal, bool seal_given,
+             struct vmc_error *err)
 {
     unsigned cluster_bits = 16;
     uint64_t size = o->size;
@@ -1262,6 +1327,18 @@ vmc_image_create(const char *path, const struct vmc_create_opts *o,
         } else if (!size) {
             return vmc_error_set(err, -EINVAL, "image creation needs a size "
                                  "parameter");
+        } else if (!seal_given) {
+            /* Not opened for its size, but if it is there and sealed the
+             * new overlay is tied to its seal all the same. */
+            has_parent_seal = seal_parent_ext_of(path, o->backing_file,
+                                                 o->backing_format,
+                                                 parent_seal) == 1;
+        }
+        if (seal_given) {
+            has_parent_seal = given_seal != NULL;
+            if (given_seal) {
+                memcpy(parent_seal, given_seal, SEAL_PARENT_EXT_LEN);
+            }
         }
     }
     if (o->format == VMC_FMT_RAW) {
@@ -1301,6 +1378,22 @@ vmc_image_create(const char *path, const struct vmc_create_opts *o,
         r = preallocate(path, o, err);
     }
     return r;
+}
+
+int
+vmc_image_create(const char *path, const struct vmc_create_opts *o,
+                 struct vmc_error *err)
+{
+    return image_create(path, o, NULL, false, err);
+}
+
+int
+image_create_with_parent_seal(const char *path,
+                              const struct vmc_create_opts *o,
+                              const uint8_t *parent_seal,
+                              struct vmc_error *err)
+{
+    return image_create(path, o, parent_seal, true, err);
 }
 
 const struct format_ops qcow2_ops = {
