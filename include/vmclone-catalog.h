@@ -63,6 +63,16 @@ void vmc_catalog_close(struct vmc_catalog *cat);
 const char *vmc_catalog_dir(const struct vmc_catalog *cat);
 
 /**
+ * Report the progress of long operations on @cat through @fn when they
+ * were given no callback of their own: template copies (first linked use
+ * in a pool), imports, full clones, flatten, relink, consolidate and the
+ * flattening of dependents (template rm/retire). Each operation is one
+ * sequence from 0 to total over all its files. @fn NULL: none.
+ */
+void vmc_catalog_set_progress(struct vmc_catalog *cat, vmc_progress_fn fn,
+                              void *opaque);
+
+/**
  * Called with one row of a query: @ncols columns named @names with text
  * @values (NULL for SQL NULL). A non-zero return stops the query and is
  * returned by vmc_catalog_query().
@@ -149,16 +159,20 @@ int vmc_catalog_template_from_vm(struct vmc_catalog *cat, const char *name,
 
 /**
  * Hide template @name from new clones; it is deleted as soon as nothing
- * depends on it (now, if nothing does: *freed is then true).
+ * depends on it (now, if nothing does: *freed is then true). With
+ * @flatten_dependents, the VMs and snapshots that use it are flattened
+ * first (after checking that their filesystems have the space: -ENOSPC
+ * and nothing done otherwise), so that it is freed now.
  */
 int vmc_catalog_template_retire(struct vmc_catalog *cat, const char *name,
-                                bool *freed, struct vmc_error *err);
+                                bool flatten_dependents, bool *freed,
+                                struct vmc_error *err);
 
 /**
  * Delete template @name with its copies in primary pools. Refused with
  * -EBUSY (listing them) while VMs or snapshots depend on it, unless
  * @flatten_dependents: those VMs are flattened first (after checking
- * that the pools have the space).
+ * that each filesystem holding one has the space; -ENOSPC otherwise).
  */
 int vmc_catalog_template_rm(struct vmc_catalog *cat, const char *name,
                             bool flatten_dependents, struct vmc_error *err);
@@ -282,14 +296,22 @@ void vmc_catalog_strv_free(char **v, size_t n);
 typedef void (*vmc_catalog_report_fn)(const char *what, const char *subject,
                                       const char *detail, void *opaque);
 
+struct vmc_gc_result {
+    unsigned removed;           /**< VMs, template copies, templates */
+    uint64_t bytes_freed;       /**< allocated bytes of their files */
+};
+
 /**
  * Remove expired VMs, unreferenced template copies and retired templates
  * that nothing depends on; report files in pools the catalog does not
- * know (never deleted). @dry_run reports without removing.
+ * know (never deleted). @dry_run reports without removing. Each object
+ * removed (also a retired template freed because its last dependent
+ * went) is reported as "removed" with the space it freed. @res may be
+ * NULL.
  */
 int vmc_catalog_gc(struct vmc_catalog *cat, bool dry_run,
                    vmc_catalog_report_fn fn, void *opaque,
-                   struct vmc_error *err);
+                   struct vmc_gc_result *res, struct vmc_error *err);
 
 struct vmc_fsck_result {
     unsigned volumes;           /**< volume rows checked */

@@ -14,13 +14,42 @@
 
 #define CAT_SCHEMA_VERSION 2
 
+/* Called by cat_delete_set() for each set it deleted: @what "VM",
+ * "template", "template copy"; @op the journal op; @bytes the allocated
+ * bytes of the files removed. */
+typedef void (*cat_deleted_fn)(const char *what, const char *target,
+                               const char *op, uint64_t bytes,
+                               void *opaque);
+
 struct vmc_catalog {
     sqlite3 *db;
     char *home;
     char *run_dir;          /* home/run: journal and maintenance locks */
     int maint_fd;           /* shared (or exclusive) flock */
     bool in_txn;
+    /* vmc_catalog_set_progress(): for operations without a callback */
+    vmc_progress_fn progress;
+    void *progress_opaque;
+    /* set by gc while it runs */
+    cat_deleted_fn deleted;
+    void *deleted_opaque;
 };
+
+/* One progress sequence over @steps sub-operations (files): the engine's
+ * per-file (done, total) becomes an overall 0..100 %. */
+struct cat_progress {
+    vmc_progress_fn fn;
+    void *opaque;
+    uint64_t step, steps;
+};
+
+/* @fn, or the handle's callback when @fn is NULL. */
+void cat_progress_init(struct cat_progress *p, struct vmc_catalog *cat,
+                       vmc_progress_fn fn, void *opaque, uint64_t steps);
+/* The vmc_progress_fn to hand the engine (NULL without a callback) and
+ * its opaque (@p). Call cat_progress_next() after each step. */
+vmc_progress_fn cat_progress_fn(const struct cat_progress *p);
+void cat_progress_next(struct cat_progress *p);
 
 /* schema.c */
 extern const char *const cat_migrations[];

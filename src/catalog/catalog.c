@@ -27,6 +27,53 @@
 
 /* ------------------------------------------------------------ helpers */
 
+#define CAT_PROGRESS_UNIT (1u << 20)
+
+void
+vmc_catalog_set_progress(struct vmc_catalog *cat, vmc_progress_fn fn,
+                         void *opaque)
+{
+    cat->progress = fn;
+    cat->progress_opaque = opaque;
+}
+
+void
+cat_progress_init(struct cat_progress *p, struct vmc_catalog *cat,
+                  vmc_progress_fn fn, void *opaque, uint64_t steps)
+{
+    p->fn = fn ? fn : cat->progress;
+    p->opaque = fn ? opaque : cat->progress_opaque;
+    p->step = 0;
+    p->steps = steps ? steps : 1;
+}
+
+static void
+cat_progress_cb(uint64_t done, uint64_t total, void *opaque)
+{
+    struct cat_progress *p = opaque;
+    uint64_t part = total ? (uint64_t)((double)CAT_PROGRESS_UNIT *
+                                       (double)(done > total ? total : done) /
+                                       (double)total)
+                          : CAT_PROGRESS_UNIT;
+
+    p->fn(p->step * CAT_PROGRESS_UNIT + part, p->steps * CAT_PROGRESS_UNIT,
+          p->opaque);
+}
+
+vmc_progress_fn
+cat_progress_fn(const struct cat_progress *p)
+{
+    return p->fn ? cat_progress_cb : NULL;
+}
+
+void
+cat_progress_next(struct cat_progress *p)
+{
+    if (p->step < p->steps) {
+        p->step++;
+    }
+}
+
 double
 cat_now(void)
 {

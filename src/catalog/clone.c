@@ -228,8 +228,8 @@ allocated(char *const *paths, size_t n)
 /* One full clone of @src into @dst, standalone and writable. */
 static int
 full_one(const char *src, const char *dst, bool thick,
-         const struct vmc_catalog_clone_opts *o, const char **mech,
-         uint64_t *bytes, struct vmc_error *err)
+         struct cat_progress *prog, const char **mech, uint64_t *bytes,
+         struct vmc_error *err)
 {
     struct vmc_open_opts oo = { .format = VMC_FMT_QCOW2,
                                 .flags = VMC_OPEN_FORCE_SHARE };
@@ -249,9 +249,10 @@ full_one(const char *src, const char *dst, bool thick,
         vmc_full_clone_opts_init(&fo);
         fo.thick = thick;
         fo.force = true;
-        fo.progress = o->progress;
-        fo.opaque = o->opaque;
+        fo.progress = cat_progress_fn(prog);
+        fo.opaque = prog;
         r = vmc_clone_full(img, tmp, &fo, &fr, err);
+        cat_progress_next(prog);
     }
     vmc_image_close(img);
     if (r == 0 && fr.method != VMC_CLONE_COPY) {
@@ -603,9 +604,12 @@ clone_once(struct vmc_catalog *cat, const char *source, const char *name,
             res->bytes_written = allocated(paths, count * nd);
         }
     } else {
+        struct cat_progress prog;
+
+        cat_progress_init(&prog, cat, o->progress, o->opaque, count * nd);
         for (i = 0; r == 0 && i < count * nd; i++) {
-            r = full_one(base.d[i % nd].path, paths[i], o->thick, o, &mech,
-                         &res->bytes_written, err);
+            r = full_one(base.d[i % nd].path, paths[i], o->thick, &prog,
+                         &mech, &res->bytes_written, err);
         }
     }
     cat_crashpoint("clone.before-commit");

@@ -323,6 +323,35 @@ cat_dependents_line2(struct vmc_catalog *cat, const char *owned_sql,
     return r;
 }
 
+/* Allocated bytes of the files (and seal sidecars) that journal @jid
+ * is deleting. */
+static uint64_t
+set_bytes(struct vmc_catalog *cat, int64_t jid)
+{
+    struct cat_strv paths = { 0 };
+    uint64_t t = 0;
+    size_t i;
+
+    cat_collect(cat, &paths, NULL, "SELECT p.path || '/' || v.file FROM "
+                "volumes v JOIN pools p ON p.id = v.pool_id WHERE "
+                "v.journal_id = ? AND v.state = 'deleting'", jid);
+    for (i = 0; i < paths.n; i++) {
+        struct stat st;
+        char *seal = NULL;
+
+        if (stat(paths.v[i], &st) == 0) {
+            t += (uint64_t)st.st_blocks * 512;
+        }
+        if (asprintf(&seal, "%s.seal", paths.v[i]) >= 0 &&
+            stat(seal, &st) == 0) {
+            t += (uint64_t)st.st_blocks * 512;
+        }
+        free(seal);
+    }
+    cat_strv_release(&paths);
+    return t;
+}
+
 /*
  * Delete the volumes selected by @owned_sql (bound to @id) and the owner
  * rows selected by @owners (UPDATE statements setting state and
@@ -334,9 +363,10 @@ cat_delete_set(struct vmc_catalog *cat, const char *op, const char *what,
                const char *target, const char *owned_sql,
                const char *const *owners, int64_t id, struct vmc_error *err)
 {
-    char *line = NULL, *sql = NULL;
+    char *line = NULL, *sql = NULL, *state = NULL;
     size_t ndeps = 0;
     int64_t jid = 0;
+    uint64_t bytes = 0;
     int lock_fd = -1, r;
     unsigned i;
 
@@ -375,8 +405,17 @@ cat_delete_set(struct vmc_catalog *cat, const char *op, const char *what,
         return r;
     }
     cat_crashpoint("delete.after-mark");
+    if (cat->deleted) {
+        bytes = set_bytes(cat, jid);
+    }
     r = cat_finish_journal(cat, jid, err);
     cat_journal_unlock(cat, jid, lock_fd);
+    if (r == 0 && cat->deleted &&
+        cat_get_str(cat, &state, NULL, "SELECT state FROM journal WHERE "
+                    "id = ?", "I", jid) == 0 && !strcmp(state, "done")) {
+        cat->deleted(what, target, op, bytes, cat->deleted_opaque);
+    }
+    free(state);
     return r;
 }
 
@@ -647,16 +686,69 @@ report(vmc_catalog_report_fn fn, void *opaque, const char *what,
     }
 }
 
+/* "1.5 MiB" */
+static void
+human_bytes(uint64_t v, char *buf, size_t len)
+{
+    static const char *const units[] = { "B", "KiB", "MiB", "GiB", "TiB" };
+    double d = (double)v;
+    unsigned u = 0;
+
+    while (d >= 1024 && u < 4) {
+        d /= 1024;
+        u++;
+    }
+    if (u == 0) {
+        snprintf(buf, len, "%" PRIu64 " B", v);
+    } else {
+        snprintf(buf, len, "%.3g %s", d, units[u]);
+    }
+}
+
+struct gc_ctx {
+    vmc_catalog_report_fn fn;
+    void *opaque;
+    struct vmc_gc_result *res;
+};
+
+/* Every set gc deletes, also templates freed because their last
+ * dependent went: reported with the space it gave back. */
+static void
+gc_deleted(const char *what, const char *target, const char *op,
+           uint64_t bytes, void *opaque)
+{
+    struct gc_ctx *g = opaque;
+    char detail[160], sz[32];
+
+    human_bytes(bytes, sz, sizeof(sz));
+    snprintf(detail, sizeof(detail), "%s; %s freed",
+             !strcmp(op, "rm") ? "expired VM"
+             : !strcmp(op, "gc-copy") ? "unreferenced template copy"
+             : !strcmp(op, "template-rm") ? "retired template without "
+                                            "dependents" : what, sz);
+    g->res->removed++;
+    g->res->bytes_freed += bytes;
+    report(g->fn, g->opaque, "removed", target, detail);
+}
+
 int
 vmc_catalog_gc(struct vmc_catalog *cat, bool dry_run,
-               vmc_catalog_report_fn fn, void *opaque, struct vmc_error *err)
+               vmc_catalog_report_fn fn, void *opaque,
+               struct vmc_gc_result *res, struct vmc_error *err)
 {
     struct cat_strv names = { 0 };
     struct report rep = { fn, opaque, "unknown", 0 };
+    struct vmc_gc_result dummy;
+    struct gc_ctx g = { fn, opaque, res ? res : &dummy };
     struct vmc_error e2;
     size_t i;
     int r;
 
+    memset(g.res, 0, sizeof(*g.res));
+    if (!dry_run) {
+        cat->deleted = gc_deleted;
+        cat->deleted_opaque = &g;
+    }
     /* expired VMs */
     r = cat_collect(cat, &names, err, "SELECT name FROM vms WHERE state = "
                     "'ready' AND expires IS NOT NULL AND expires < ? "
@@ -678,9 +770,7 @@ vmc_catalog_gc(struct vmc_catalog *cat, bool dry_run,
             report(fn, opaque, "would-remove", names.v[i], "expired VM");
         } else if (r == 0) {
             memset(&e2, 0, sizeof(e2));
-            if (vmc_catalog_vm_rm(cat, names.v[i], &e2) == 0) {
-                report(fn, opaque, "removed", names.v[i], "expired VM");
-            } else {
+            if (vmc_catalog_vm_rm(cat, names.v[i], &e2) < 0) {
                 report(fn, opaque, "kept", names.v[i], e2.msg);
             }
         }
@@ -713,10 +803,7 @@ vmc_catalog_gc(struct vmc_catalog *cat, bool dry_run,
         }
         memset(&e2, 0, sizeof(e2));
         if (cat_delete_set(cat, "gc-copy", "template copy", label,
-                           cat_owned_copy, copy_owners, cid, &e2) == 0) {
-            report(fn, opaque, "removed", label, "unreferenced template "
-                   "copy");
-        } else {
+                           cat_owned_copy, copy_owners, cid, &e2) < 0) {
             report(fn, opaque, "kept", label, e2.msg);
         }
     }
@@ -736,22 +823,10 @@ vmc_catalog_gc(struct vmc_catalog *cat, bool dry_run,
         }
         cat_strv_release(&names);
     } else if (r == 0) {
-        r = cat_collect(cat, &names, err, "SELECT name FROM templates WHERE "
-                        "retired = ? AND state = 'ready'", 1);
-        if (r == 0) {
-            r = cat_free_retired(cat, err);
-        }
-        for (i = 0; r == 0 && i < names.n; i++) {
-            int64_t x = 0;
-
-            if (cat_get_i64(cat, &x, NULL, "SELECT id FROM templates WHERE "
-                            "name = ?", "s", names.v[i]) == -ENOENT) {
-                report(fn, opaque, "removed", names.v[i], "retired template "
-                       "without dependents");
-            }
-        }
-        cat_strv_release(&names);
+        r = cat_free_retired(cat, err);
     }
+    cat->deleted = NULL;
+    cat->deleted_opaque = NULL;
     /* files nobody knows: reported, never deleted */
     if (r == 0) {
         r = scan_pools(cat, false, report_path, &rep, err);

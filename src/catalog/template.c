@@ -252,10 +252,12 @@ import_files(struct vmc_catalog *cat, const char *name,
     struct vmc_image **imgs = calloc(n ? n : 1, sizeof(*imgs));
     int64_t *vids = calloc(n ? n : 1, sizeof(*vids));
     int64_t pool_id = 0, tid = 0, jid = 0;
+    struct cat_progress prog;
     int lock_fd = -1, r;
     bool started = false;
     size_t i;
 
+    cat_progress_init(&prog, cat, o->progress, o->opaque, n);
     if (!imgs || !vids) {
         r = vmc_error_set(err, -ENOMEM, "out of memory");
         goto out;
@@ -339,10 +341,11 @@ import_files(struct vmc_catalog *cat, const char *name,
         }
         if (r == 0) {
             vmc_convert_opts_init(&co);
-            co.progress = o->progress;
-            co.opaque = o->opaque;
+            co.progress = cat_progress_fn(&prog);
+            co.opaque = &prog;
             co.workers = 2;
             r = vmc_convert(imgs[i], tmp, &co, err);
+            cat_progress_next(&prog);
         }
         if (r == 0) {
             cat_crashpoint("import.before-rename");
@@ -487,28 +490,39 @@ vmc_catalog_template_from_vm(struct vmc_catalog *cat, const char *name,
 
 /* ------------------------------------------------------ retire and rm */
 
+static int detach_dependents(struct vmc_catalog *cat, const char *owned_sql,
+                             int64_t id, struct vmc_error *err);
+
 int
 vmc_catalog_template_retire(struct vmc_catalog *cat, const char *name,
-                            bool *freed, struct vmc_error *err)
+                            bool flatten_dependents, bool *freed,
+                            struct vmc_error *err)
 {
     int64_t tid = 0;
-    int r = cat_begin(cat, err);
+    int r;
 
     if (freed) {
         *freed = false;
     }
-    if (r < 0) {
-        return r;
-    }
     r = cat_get_i64(cat, &tid, err, "SELECT id FROM templates WHERE name = ? "
                     "AND state = 'ready'", "s", name);
     if (r == -ENOENT) {
-        r = vmc_error_set(err, r, "no template named '%s'", name);
+        return vmc_error_set(err, r, "no template named '%s'", name);
+    }
+    /* first the dependents (refused as a whole when space is short),
+     * then the flag: a clone made meanwhile keeps the template until it
+     * goes */
+    if (r == 0 && flatten_dependents) {
+        r = detach_dependents(cat, cat_owned_template, tid, err);
     }
     if (r == 0) {
-        r = cat_exec(cat, err, "UPDATE templates SET retired = 1 WHERE "
-                     "id = ?", "I", tid);
+        r = cat_begin(cat, err);
     }
+    if (r < 0) {
+        return r;
+    }
+    r = cat_exec(cat, err, "UPDATE templates SET retired = 1 WHERE id = ? "
+                 "AND state = 'ready'", "I", tid);
     if (r == 0) {
         r = cat_commit(cat, err);
     } else {
@@ -525,16 +539,87 @@ vmc_catalog_template_retire(struct vmc_catalog *cat, const char *name,
     return r;
 }
 
+/* What flattening the dependents adds, per filesystem. */
+struct fs_need {
+    dev_t dev;
+    uint64_t need;
+    const char *path;       /* one file on it (borrowed) */
+};
+
+/* Refuse with -ENOSPC unless each filesystem holding a dependent has the
+ * bytes that flattening its dependents there adds (plus 1/16). */
+static int
+check_space(const struct cat_disks *deps, struct vmc_error *err)
+{
+    struct fs_need *fs = calloc(deps->n ? deps->n : 1, sizeof(*fs));
+    size_t nfs = 0, i, k;
+    int r = 0;
+
+    if (!fs) {
+        return vmc_error_set(err, -ENOMEM, "out of memory");
+    }
+    for (i = 0; r == 0 && i < deps->n; i++) {
+        struct vmc_open_opts oo = { .format = VMC_FMT_QCOW2,
+                                    .flags = VMC_OPEN_FORCE_SHARE };
+        struct vmc_image *img = NULL;
+        struct stat st;
+        struct vmc_du du;
+
+        if (stat(deps->d[i].path, &st) < 0) {
+            r = vmc_error_set(err, -errno, "'%s': %s", deps->d[i].path,
+                              strerror(errno));
+            break;
+        }
+        r = vmc_image_open(&img, deps->d[i].path, &oo, err);
+        if (r == 0) {
+            r = vmc_du(img, &du, err);
+        }
+        vmc_image_close(img);
+        for (k = 0; r == 0 && k < nfs && fs[k].dev != st.st_dev; k++) {
+        }
+        if (r == 0 && k == nfs) {
+            fs[nfs].dev = st.st_dev;
+            fs[nfs++].path = deps->d[i].path;
+        }
+        if (r == 0) {
+            fs[k].need += du.flatten;
+        }
+    }
+    for (k = 0; r == 0 && k < nfs; k++) {
+        struct statvfs sv;
+        uint64_t avail;
+        const char *slash = strrchr(fs[k].path, '/');
+
+        if (statvfs(fs[k].path, &sv) < 0) {
+            r = vmc_error_set(err, -errno, "statvfs '%s': %s", fs[k].path,
+                              strerror(errno));
+            break;
+        }
+        avail = (uint64_t)sv.f_bavail * sv.f_frsize;
+        if (avail < fs[k].need + fs[k].need / 16) {
+            r = vmc_error_set(err, -ENOSPC, "flattening the dependents "
+                              "needs %" PRIu64 " bytes in '%.*s', which "
+                              "has %" PRIu64 " free: nothing done",
+                              fs[k].need,
+                              slash ? (int)(slash - fs[k].path) : 1,
+                              slash ? fs[k].path : ".", avail);
+        }
+    }
+    free(fs);
+    return r;
+}
+
 /* Make every volume that depends directly on @owned_sql(@id) standalone
- * (flatten in place; its guest view does not change). */
+ * (flatten in place; its guest view does not change), after checking
+ * that every filesystem involved has the space. */
 static int
 detach_dependents(struct vmc_catalog *cat, const char *owned_sql, int64_t id,
                   struct vmc_error *err)
 {
     struct cat_disks deps = { 0 };
+    struct cat_progress prog;
     char *sql = NULL;
     int64_t jid = 0;
-    uint64_t need = 0;
     int lock_fd = -1, r;
     size_t i;
 
@@ -549,31 +634,7 @@ detach_dependents(struct vmc_catalog *cat, const char *owned_sql, int64_t id,
     if (r < 0 || deps.n == 0) {
         return r;
     }
-    /* free-space pre-check: what flattening adds to each file */
-    for (i = 0; r == 0 && i < deps.n; i++) {
-        struct vmc_open_opts oo = { .format = VMC_FMT_QCOW2,
-                                    .flags = VMC_OPEN_FORCE_SHARE };
-        struct vmc_image *img = NULL;
-        struct vmc_du du;
-
-        r = vmc_image_open(&img, deps.d[i].path, &oo, err);
-        if (r == 0) {
-            r = vmc_du(img, &du, err);
-            need += du.flatten;
-        }
-        vmc_image_close(img);
-    }
-    if (r == 0) {
-        struct statvfs sv;
-
-        if (statvfs(deps.d[0].path, &sv) == 0 &&
-            (uint64_t)sv.f_bavail * sv.f_frsize < need + need / 16) {
-            r = vmc_error_set(err, -ENOSPC, "flattening the dependents "
-                              "needs %" PRIu64 " bytes, the pool has %"
-                              PRIu64 " free", need,
-                              (uint64_t)sv.f_bavail * sv.f_frsize);
-        }
-    }
+    r = check_space(&deps, err);
     if (r == 0) {
         r = cat_begin(cat, err);
     }
@@ -596,6 +657,7 @@ detach_dependents(struct vmc_catalog *cat, const char *owned_sql, int64_t id,
         cat_disks_release(&deps);
         return r;
     }
+    cat_progress_init(&prog, cat, NULL, NULL, deps.n);
     for (i = 0; r == 0 && i < deps.n; i++) {
         struct vmc_open_opts oo = { .format = VMC_FMT_QCOW2,
                                     .flags = VMC_OPEN_RDWR };
@@ -609,7 +671,8 @@ detach_dependents(struct vmc_catalog *cat, const char *owned_sql, int64_t id,
         }
         r = vmc_image_open(&img, deps.d[i].path, &oo, err);
         if (r == 0) {
-            r = vmc_flatten(img, NULL, NULL, err);
+            r = vmc_flatten(img, cat_progress_fn(&prog), &prog, err);
+            cat_progress_next(&prog);
         }
         if (vmc_image_close(img) < 0 && r == 0) {
             r = vmc_error_set(err, -EIO, "cannot flush '%s'",
@@ -734,6 +797,7 @@ make_copy(struct vmc_catalog *cat, int64_t tid, int64_t pool_id,
     int64_t *vids = NULL, jid = 0, cid = 0;
     char *tname = NULL;
     const char *mech = "reflink";
+    struct cat_progress prog;
     int lock_fd = -1, r;
     size_t i;
 
@@ -779,6 +843,7 @@ make_copy(struct vmc_catalog *cat, int64_t tid, int64_t pool_id,
     }
     /* the files: full clone (reflink, copy_file_range or copy), then the
      * seal sidecar, read-only */
+    cat_progress_init(&prog, cat, NULL, NULL, src.n);
     for (i = 0; r == 0 && i < src.n; i++) {
         struct vmc_open_opts oo = { .format = VMC_FMT_QCOW2,
                                     .flags = VMC_OPEN_FORCE_SHARE };
@@ -793,7 +858,10 @@ make_copy(struct vmc_catalog *cat, int64_t tid, int64_t pool_id,
         }
         if (r == 0) {
             vmc_full_clone_opts_init(&fo);
+            fo.progress = cat_progress_fn(&prog);
+            fo.opaque = &prog;
             r = vmc_clone_full(img, dst, &fo, &fr, err);
+            cat_progress_next(&prog);
         }
         vmc_image_close(img);
         if (r == 0) {

@@ -519,6 +519,11 @@ rewrite_end(struct vmc_catalog *cat, int64_t jid, int lock_fd, int rc,
         cat_rollback(cat);
     }
     cat_journal_unlock(cat, jid, lock_fd);
+    if (rc == 0 && r == 0) {
+        /* the VM may have been the last user of a retired template; if
+         * freeing it fails here, gc (or the next delete) does it */
+        cat_free_retired(cat, NULL);
+    }
     return rc < 0 ? rc : r;
 }
 
@@ -528,6 +533,7 @@ vmc_catalog_vm_flatten(struct vmc_catalog *cat, const char *name,
                        struct vmc_error *err)
 {
     struct cat_disks tops = { 0 };
+    struct cat_progress prog;
     int64_t vid = 0, jid = 0;
     int lock_fd = -1, r;
     size_t i;
@@ -536,6 +542,7 @@ vmc_catalog_vm_flatten(struct vmc_catalog *cat, const char *name,
     if (r < 0) {
         return r;
     }
+    cat_progress_init(&prog, cat, progress, opaque, tops.n);
     for (i = 0; r == 0 && i < tops.n; i++) {
         struct vmc_open_opts oo = { .format = VMC_FMT_QCOW2,
                                     .flags = VMC_OPEN_RDWR };
@@ -543,7 +550,8 @@ vmc_catalog_vm_flatten(struct vmc_catalog *cat, const char *name,
 
         r = vmc_image_open(&img, tops.d[i].path, &oo, err);
         if (r == 0) {
-            r = vmc_flatten(img, progress, opaque, err);
+            r = vmc_flatten(img, cat_progress_fn(&prog), &prog, err);
+            cat_progress_next(&prog);
         }
         if (vmc_image_close(img) < 0 && r == 0) {
             r = vmc_error_set(err, -EIO, "cannot flush '%s'", tops.d[i].path);
@@ -564,6 +572,7 @@ vmc_catalog_vm_relink(struct vmc_catalog *cat, const char *name,
     struct cat_disks tops = { 0 }, copy = { 0 };
     int64_t vid = 0, jid = 0, tid = 0, pool_id = 0, cid = 0, retired = 0;
     const char *mech = NULL;
+    struct cat_progress prog;
     uint64_t bytes = 0;
     bool copied = false;
     int lock_fd = -1, r;
@@ -612,6 +621,7 @@ vmc_catalog_vm_relink(struct vmc_catalog *cat, const char *name,
         r = vmc_error_set(err, -EINVAL, "VM '%s' has %zu disks, template "
                           "'%s' %zu", name, tops.n, tmpl, copy.n);
     }
+    cat_progress_init(&prog, cat, NULL, NULL, tops.n);
     for (i = 0; r == 0 && i < tops.n; i++) {
         struct vmc_relink_opts ro;
         struct vmc_relink_result rr = { 0 };
@@ -620,7 +630,10 @@ vmc_catalog_vm_relink(struct vmc_catalog *cat, const char *name,
         r = cat_backing_name(copy.d[i].path, tops.d[i].path, &bn, err);
         if (r == 0) {
             vmc_relink_opts_init(&ro);
+            ro.progress = cat_progress_fn(&prog);
+            ro.opaque = &prog;
             r = vmc_relink(tops.d[i].path, bn, "qcow2", &ro, &rr, err);
+            cat_progress_next(&prog);
         }
         if (r == 0 && rr.bytes_before > rr.bytes_after) {
             *saved += rr.bytes_before - rr.bytes_after;
@@ -645,6 +658,7 @@ vmc_catalog_vm_consolidate(struct vmc_catalog *cat, const char *name,
                            unsigned *merged, struct vmc_error *err)
 {
     struct cat_disks tops = { 0 };
+    struct cat_progress prog;
     int64_t vid = 0, jid = 0;
     int lock_fd = -1, r;
     size_t i;
@@ -655,6 +669,7 @@ vmc_catalog_vm_consolidate(struct vmc_catalog *cat, const char *name,
     if (r < 0) {
         return r;
     }
+    cat_progress_init(&prog, cat, NULL, NULL, tops.n);
     for (i = 0; r == 0 && i < tops.n; i++) {
         struct vmc_open_opts oo = { .format = VMC_FMT_QCOW2,
                                     .flags = VMC_OPEN_RDWR };
@@ -684,6 +699,7 @@ vmc_catalog_vm_consolidate(struct vmc_catalog *cat, const char *name,
         if (r == 0 && chain.n < 2) {
             cat_strv_release(&chain);
             cat_strv_release(&users);
+            cat_progress_next(&prog);
             continue;       /* nothing between the disk and its base */
         }
         /* the layer pulled into changes its parent: reconcile it too */
@@ -707,7 +723,10 @@ vmc_catalog_vm_consolidate(struct vmc_catalog *cat, const char *name,
             co.users = (const char *const *)users.v;
             co.nusers = users.n;
             co.no_scan = true;
+            co.progress = cat_progress_fn(&prog);
+            co.opaque = &prog;
             r = vmc_consolidate(img, &co, &cr, err);
+            cat_progress_next(&prog);
             if (r == 0) {
                 *merged += cr.layers_merged;
             }

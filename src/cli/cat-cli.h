@@ -36,21 +36,35 @@ struct catcli {
     const char *home;
     bool json, bytes, quiet;
     struct vmc_catalog *cat;
+    /* the store's progress bar (a TTY, no --json, no -q): started on the
+     * first report, its line ended at 100 % or by catcli_progress_end() */
+    struct cli_progress prog;
+    bool prog_shown;
 };
 
 /* Handle a common option; returns -1 when @opt is not one, else 0 to go
  * on, or an exit status + 1000 to leave with (help, errors). */
 int catcli_opt(struct catcli *c, int opt, char **argv);
 #define CATCLI_EXIT(r) ((r) - 1000)
-/* Open the store; prints the error. Returns 0 or an exit status. */
+/* Open the store; prints the error. Returns 0 or an exit status. On a
+ * TTY without --json and -q, long operations show a progress bar. */
 int catcli_open(struct catcli *c, unsigned flags);
+/* End a progress line still open (before printing anything else). */
+void catcli_progress_end(struct catcli *c);
 void catcli_close(struct catcli *c);
+/* Print @o (consumed) as the JSON result of an action. */
+void catcli_json_done(struct json_object *o);
 /* A size as text: human ("1.5 GiB") or exact with --bytes. */
 void catcli_size(const struct catcli *c, uint64_t v, char *buf, size_t len);
 /* Rows of a read query as a JSON array of objects (numbers for numeric
  * columns). NULL on failure (printed). */
 struct json_object *catcli_query_json(struct catcli *c, const char *sql,
                                       const char *const *params, size_t n);
+/* Retired templates (rows with "name"), to compare with catcli_gone(). */
+#define RETIRED_SQL "SELECT name FROM templates WHERE retired = 1"
+/* The names of the templates of @before (a RETIRED_SQL result) that are
+ * gone now, as a JSON array of strings. */
+struct json_object *catcli_gone(struct catcli *c, struct json_object *before);
 /* Print a library error, one line. */
 int catcli_fail(const struct vmc_error *err, int r);
 /* Parse "30s", "15m", "2h", "3d", "1w" or seconds. */

@@ -51,6 +51,31 @@ catcli_fail(const struct vmc_error *err, int r)
     return cli_error_lib(err, r);
 }
 
+/* The store's progress callback: one line per operation. */
+static void
+catcli_progress_cb(uint64_t done, uint64_t total, void *opaque)
+{
+    struct catcli *c = opaque;
+
+    if (!c->prog_shown) {
+        cli_progress_start(&c->prog, true);
+        c->prog_shown = true;
+    }
+    cli_progress_cb(done, total, &c->prog);
+    if (done >= total) {
+        catcli_progress_end(c);
+    }
+}
+
+void
+catcli_progress_end(struct catcli *c)
+{
+    if (c->prog_shown) {
+        cli_progress_end(&c->prog);
+        c->prog_shown = false;
+    }
+}
+
 int
 catcli_open(struct catcli *c, unsigned flags)
 {
@@ -60,14 +85,25 @@ catcli_open(struct catcli *c, unsigned flags)
     if (r < 0) {
         return catcli_fail(&err, r);
     }
+    if (isatty(STDOUT_FILENO) && !c->json && !c->quiet) {
+        vmc_catalog_set_progress(c->cat, catcli_progress_cb, c);
+    }
     return 0;
 }
 
 void
 catcli_close(struct catcli *c)
 {
+    catcli_progress_end(c);
     vmc_catalog_close(c->cat);
     c->cat = NULL;
+}
+
+void
+catcli_json_done(struct json_object *o)
+{
+    cli_json_print(stdout, o);
+    json_object_put(o);
 }
 
 void
@@ -235,6 +271,28 @@ parse_common(struct catcli *c, int argc, char **argv)
     return 0;
 }
 
+struct json_object *
+catcli_gone(struct catcli *c, struct json_object *before)
+{
+    struct json_object *out = json_object_new_array();
+    size_t i;
+
+    for (i = 0; before && i < json_object_array_length(before); i++) {
+        const char *name = jstr(json_object_array_get_idx(before, i),
+                                "name");
+        const char *params[1] = { name };
+        struct json_object *t = catcli_query_json(c, "SELECT 1 AS x FROM "
+                                                  "templates WHERE name = ?1",
+                                                  params, 1);
+
+        if (t && json_object_array_length(t) == 0) {
+            json_object_array_add(out, json_object_new_string(name));
+        }
+        json_object_put(t);
+    }
+    return out;
+}
+
 /* -------------------------------------------------------------- init */
 
 int
@@ -361,12 +419,31 @@ cmd_pool(int argc, char **argv)
     if (!strcmp(sub, "add")) {
         r = vmc_catalog_pool_add(c.cat, argv[optind], argv[optind + 1], kind,
                                  &err);
-        if (r == 0 && !c.quiet) {
+        if (r == 0 && c.json) {
+            const char *params[1] = { argv[optind] };
+            struct json_object *arr = catcli_query_json(&c,
+                "SELECT name AS pool, kind, path FROM pools WHERE name = ?1",
+                params, 1);
+            struct json_object *o = arr && json_object_array_length(arr)
+                ? json_object_get(json_object_array_get_idx(arr, 0))
+                : json_object_new_object();
+
+            cli_json_add_bool(o, "added", true);
+            catcli_json_done(o);
+            json_object_put(arr);
+        } else if (r == 0 && !c.quiet) {
             printf("Pool '%s' (%s) added\n", argv[optind], kind);
         }
     } else if (!strcmp(sub, "rm")) {
         r = vmc_catalog_pool_rm(c.cat, argv[optind], &err);
-        if (r == 0 && !c.quiet) {
+        if (r == 0 && c.json) {
+            struct json_object *o = json_object_new_object();
+
+            cli_json_add_str(o, "pool", argv[optind]);
+            cli_json_add_bool(o, "removed", true);
+            cli_json_add_bool(o, "directory-kept", true);
+            catcli_json_done(o);
+        } else if (r == 0 && !c.quiet) {
             printf("Pool '%s' removed (its directory is kept)\n",
                    argv[optind]);
         }
@@ -425,11 +502,19 @@ cmd_config(int argc, char **argv)
     if (r) {
         return r;
     }
-    if (!strcmp(sub, "set")) {
-        r = vmc_catalog_config_set(c.cat, argv[optind], argv[optind + 1],
-                                   &err);
-    } else if (!strcmp(sub, "unset")) {
-        r = vmc_catalog_config_set(c.cat, argv[optind], NULL, &err);
+    if (!strcmp(sub, "set") || !strcmp(sub, "unset")) {
+        const char *value = sub[0] == 's' ? argv[optind + 1] : NULL;
+
+        r = vmc_catalog_config_set(c.cat, argv[optind], value, &err);
+        if (r == 0 && c.json) {
+            struct json_object *o = json_object_new_object();
+
+            cli_json_add_str(o, "key", argv[optind]);
+            json_object_object_add(o, "value", value
+                                   ? json_object_new_string(value) : NULL);
+            cli_json_add_bool(o, "set", value != NULL);
+            catcli_json_done(o);
+        }
     } else if (optind < argc) {
         r = vmc_catalog_config_get(c.cat, argv[optind], &val, &err);
         if (r == 0 && c.json) {
@@ -716,7 +801,9 @@ cmd_rm(int argc, char **argv)
         "list of\ndependents, when clones depend on one of its snapshots. "
         "Templates:\n'template rm'.\n" };
     struct vmc_error err = { 0 };
+    struct json_object *removed, *retired, *freed;
     int r = parse_common(&c, argc, argv), rc = CLI_EXIT_OK, i;
+    size_t k;
 
     if (r) {
         return CATCLI_EXIT(r);
@@ -728,6 +815,8 @@ cmd_rm(int argc, char **argv)
     if (r) {
         return r;
     }
+    removed = json_object_new_array();
+    retired = catcli_query_json(&c, RETIRED_SQL, NULL, 0);
     for (i = optind; i < argc; i++) {
         const char *params[1] = { argv[i] };
         struct json_object *t = catcli_query_json(&c, "SELECT 1 AS x FROM "
@@ -739,11 +828,33 @@ cmd_rm(int argc, char **argv)
                            "%s'", argv[i], argv[i]);
         } else if ((r = vmc_catalog_vm_rm(c.cat, argv[i], &err)) < 0) {
             rc = catcli_fail(&err, r);
-        } else if (!c.quiet) {
-            printf("Removed VM '%s'\n", argv[i]);
+        } else {
+            json_object_array_add(removed, json_object_new_string(argv[i]));
+            if (!c.quiet && !c.json) {
+                printf("Removed VM '%s'\n", argv[i]);
+            }
         }
         json_object_put(t);
     }
+    freed = catcli_gone(&c, retired);
+    if (!c.json && !c.quiet) {
+        for (k = 0; k < json_object_array_length(freed); k++) {
+            printf("Removed retired template '%s' (its last dependent "
+                   "went)\n", json_object_get_string(
+                       json_object_array_get_idx(freed, k)));
+        }
+    }
+    if (c.json) {
+        struct json_object *o = json_object_new_object();
+
+        cli_json_add_obj(o, "removed", removed);
+        cli_json_add_obj(o, "templates-freed", freed);
+        catcli_json_done(o);
+    } else {
+        json_object_put(removed);
+        json_object_put(freed);
+    }
+    json_object_put(retired);
     catcli_close(&c);
     return rc;
 }
@@ -1146,6 +1257,7 @@ cmd_gc(int argc, char **argv)
         "does not know are\nreported, never deleted.\n" };
     struct vmc_error err = { 0 };
     struct findings f = { &c, NULL };
+    struct vmc_gc_result res = { 0 };
     bool dry = false;
     int opt, r;
 
@@ -1167,11 +1279,22 @@ cmd_gc(int argc, char **argv)
         return r;
     }
     f.arr = json_object_new_array();
-    r = vmc_catalog_gc(c.cat, dry, finding, &f, &err);
+    r = vmc_catalog_gc(c.cat, dry, finding, &f, &res, &err);
     if (r == 0 && c.json) {
-        cli_json_print(stdout, f.arr);
-    } else if (r == 0 && !c.quiet && json_object_array_length(f.arr) == 0) {
-        /* text mode printed as it went */
+        struct json_object *o = json_object_new_object();
+
+        cli_json_add_bool(o, "dry-run", dry);
+        cli_json_add_u64(o, "removed", res.removed);
+        cli_json_add_u64(o, "bytes-freed", res.bytes_freed);
+        cli_json_add_obj(o, "findings", json_object_get(f.arr));
+        catcli_json_done(o);
+    } else if (r == 0 && !c.quiet && !dry) {
+        char sz[32];
+
+        /* the findings were printed as they came */
+        catcli_size(&c, res.bytes_freed, sz, sizeof(sz));
+        printf("gc: %u object%s removed, %s freed\n", res.removed,
+               res.removed == 1 ? "" : "s", sz);
     }
     json_object_put(f.arr);
     catcli_close(&c);
@@ -1182,13 +1305,13 @@ int
 cmd_fsck(int argc, char **argv)
 {
     struct catcli c = { .verb = "fsck", .usage =
-        "usage: " CLI_NAME " fsck [--json]\n\n"
+        "usage: " CLI_NAME " fsck [--json] [-q]\n\n"
         "Reconcile the catalog and the files after a crash: finish or undo "
         "the\noperations of dead processes, remove their temporary files, "
         "check that\nevery image exists and that its backing file is its "
         "parent in the\ncatalog, and run SQLite's integrity checks. Waits "
         "for running commands.\nExit status 1 when inconsistencies "
-        "remain.\n" };
+        "remain; -q prints only those.\n" };
     struct vmc_error err = { 0 };
     struct vmc_fsck_result res;
     struct findings f = { &c, NULL };
@@ -1218,7 +1341,8 @@ cmd_fsck(int argc, char **argv)
         cli_json_add_obj(o, "findings", json_object_get(f.arr));
         cli_json_print(stdout, o);
         json_object_put(o);
-    } else if (r == 0) {
+    } else if (r == 0 && (!c.quiet || res.problems)) {
+        /* -q: nothing when clean */
         printf("fsck: %u volumes checked, %u operations recovered, %u rows "
                "fixed, %u temporary files removed, %u unknown files, %u "
                "inconsistencies\n", res.volumes, res.recovered, res.fixed,

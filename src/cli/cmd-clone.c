@@ -73,7 +73,6 @@ run_clone(int argc, char **argv, bool short_form)
     struct vmc_catalog_clone_result res;
     struct vmc_label labels[64];
     struct vmc_error err = { 0 };
-    struct cli_progress prog;
     const char *name = NULL, *tmpl = NULL;
     char *source = NULL, *end;
     bool linked = false, full = false, thin = false;
@@ -194,12 +193,10 @@ run_clone(int argc, char **argv, bool short_form)
         catcli_close(&c);
         return catcli_fail(&err, r);
     }
-    cli_progress_start(&prog, isatty(STDOUT_FILENO) && !c.json && !c.quiet &&
-                       o.kind == VMC_CLONE_KIND_FULL);
-    o.progress = cli_progress_cb;
-    o.opaque = &prog;
+    /* the template copy (first linked use in the pool) and full clones
+     * show the store's progress bar on a TTY (catcli_open()) */
     r = vmc_catalog_clone(c.cat, source, name, &o, &res, &err);
-    cli_progress_end(&prog);
+    catcli_progress_end(&c);
     if (r < 0) {
         free(source);
         catcli_close(&c);

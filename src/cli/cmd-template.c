@@ -18,7 +18,7 @@ static const char template_usage[] =
     "       " CLI_NAME " template create NAME --from-vm VM [--snapshot SNAP]\n"
     "       " CLI_NAME " template list [--json]\n"
     "       " CLI_NAME " template info NAME [--json]\n"
-    "       " CLI_NAME " template retire NAME\n"
+    "       " CLI_NAME " template retire NAME [--flatten-dependents]\n"
     "       " CLI_NAME " template rm NAME [--flatten-dependents]\n\n"
     "import copies each IMAGE (raw or qcow2) into a secondary pool as a "
     "standalone\nqcow2 disk and seals it (mode 0444, content digest checked "
@@ -26,8 +26,9 @@ static const char template_usage[] =
     "its guest view).\ncreate makes a template from a VM's current disks "
     "(or a snapshot); the VM\nstays. retire hides it from new clones and "
     "deletes it when nothing depends\non it any more. rm refuses while "
-    "anything depends on it, unless\n--flatten-dependents (which makes them "
-    "standalone first).\n";
+    "anything depends on it. With\n--flatten-dependents, rm and retire make "
+    "the dependents standalone first\n(after checking the free space of "
+    "their filesystems), so the template goes now.\n";
 
 enum {
     OPT_CPUS = 0x300,
@@ -214,6 +215,50 @@ show_info(struct catcli *c, const char *name)
     return CLI_EXIT_OK;
 }
 
+/* With @flatten, the VMs and snapshots using template @name directly
+ * ("kind name" strings): what --flatten-dependents flattens. */
+static struct json_object *
+direct_dependents(struct catcli *c, const char *name, bool flatten)
+{
+    const char *params[1] = { name };
+    struct json_object *arr, *out = json_object_new_array();
+    size_t i;
+
+    if (!flatten) {
+        return out;
+    }
+    arr = catcli_query_json(c, "SELECT DISTINCT o.kind, o.name FROM "
+                            "volume_owners o WHERE o.kind IN ('vm', "
+                            "'snapshot') AND o.parent_id IN (SELECT v.id "
+                            "FROM volumes v JOIN templates t ON t.name = ?1 "
+                            "WHERE v.template_id = t.id OR v.copy_id IN "
+                            "(SELECT id FROM template_copies WHERE "
+                            "template_id = t.id)) ORDER BY o.kind, o.name",
+                            params, 1);
+    for (i = 0; arr && i < json_object_array_length(arr); i++) {
+        struct json_object *d = json_object_array_get_idx(arr, i);
+        char buf[300];
+
+        snprintf(buf, sizeof(buf), "%s %s",
+                 json_object_get_string(json_object_object_get(d, "kind")),
+                 json_object_get_string(json_object_object_get(d, "name")));
+        json_object_array_add(out, json_object_new_string(buf));
+    }
+    json_object_put(arr);
+    return out;
+}
+
+static void
+print_flattened(struct json_object *flattened)
+{
+    size_t i;
+
+    for (i = 0; flattened && i < json_object_array_length(flattened); i++) {
+        printf("Flattened %s (now standalone)\n", json_object_get_string(
+                   json_object_array_get_idx(flattened, i)));
+    }
+}
+
 int
 cmd_template(int argc, char **argv)
 {
@@ -233,7 +278,7 @@ cmd_template(int argc, char **argv)
     struct catcli c = { .verb = "template", .usage = template_usage };
     struct vmc_import_opts io;
     struct vmc_error err = { 0 };
-    struct cli_progress prog;
+    struct json_object *flattened = NULL;
     const char *sub, *from_vm = NULL, *snapshot = NULL;
     bool flatten_deps = false;
     uint64_t v;
@@ -333,10 +378,15 @@ cmd_template(int argc, char **argv)
         catcli_close(&c);
         return r;
     }
-    cli_progress_start(&prog, isatty(STDOUT_FILENO) && !c.json && !c.quiet &&
-                       (!strcmp(sub, "import") || !strcmp(sub, "create")));
-    io.progress = cli_progress_cb;
-    io.opaque = &prog;
+    /* progress (a TTY only): the store's bar, see catcli_open() */
+    if (flatten_deps && strcmp(sub, "rm") && strcmp(sub, "retire")) {
+        catcli_close(&c);
+        return cli_usage_error(c.verb, "--flatten-dependents applies to rm "
+                               "and retire");
+    }
+    if (!strcmp(sub, "rm") || !strcmp(sub, "retire")) {
+        flattened = direct_dependents(&c, argv[optind], flatten_deps);
+    }
     if (!strcmp(sub, "import")) {
         r = vmc_catalog_template_import(c.cat, argv[optind],
                                         (const char *const *)argv + optind + 1,
@@ -348,24 +398,42 @@ cmd_template(int argc, char **argv)
     } else if (!strcmp(sub, "retire")) {
         bool freed = false;
 
-        r = vmc_catalog_template_retire(c.cat, argv[optind], &freed, &err);
+        r = vmc_catalog_template_retire(c.cat, argv[optind], flatten_deps,
+                                        &freed, &err);
+        catcli_progress_end(&c);
         if (r == 0 && !c.quiet && !c.json) {
+            print_flattened(flattened);
             printf("Template '%s' retired%s\n", argv[optind],
-                   freed ? " and removed (nothing depended on it)"
+                   freed ? " and removed (nothing depends on it)"
                          : "; it will be removed when its last dependent "
                            "goes");
         }
         if (r == 0 && c.json) {
-            printf("{ \"template\": \"%s\", \"retired\": true, \"freed\": "
-                   "%s }\n", argv[optind], freed ? "true" : "false");
+            struct json_object *o = json_object_new_object();
+
+            cli_json_add_str(o, "template", argv[optind]);
+            cli_json_add_bool(o, "retired", true);
+            cli_json_add_bool(o, "freed", freed);
+            cli_json_add_obj(o, "flattened", json_object_get(flattened));
+            catcli_json_done(o);
         }
     } else {
         r = vmc_catalog_template_rm(c.cat, argv[optind], flatten_deps, &err);
-        if (r == 0 && !c.quiet) {
+        catcli_progress_end(&c);
+        if (r == 0 && c.json) {
+            struct json_object *o = json_object_new_object();
+
+            cli_json_add_str(o, "template", argv[optind]);
+            cli_json_add_bool(o, "removed", true);
+            cli_json_add_obj(o, "flattened", json_object_get(flattened));
+            catcli_json_done(o);
+        } else if (r == 0 && !c.quiet) {
+            print_flattened(flattened);
             printf("Removed template '%s'\n", argv[optind]);
         }
     }
-    cli_progress_end(&prog);
+    json_object_put(flattened);
+    catcli_progress_end(&c);
     if (r == 0 && (!strcmp(sub, "import") || !strcmp(sub, "create")) &&
         !c.quiet) {
         if (c.json) {

@@ -112,7 +112,15 @@ cmd_snapshot(int argc, char **argv)
         r = vmc_catalog_snapshot_rm(c.cat, argv[optind], argv[optind + 1],
                                     &err);
     }
-    if (r == 0 && !c.quiet) {
+    if (r == 0 && c.json) {
+        struct json_object *o = json_object_new_object();
+
+        cli_json_add_str(o, "vm", argv[optind]);
+        cli_json_add_str(o, "snapshot", argv[optind + 1]);
+        cli_json_add_str(o, "action", sub[0] == 'c' ? "created"
+                         : sub[1] == 'e' ? "reverted" : "removed");
+        catcli_json_done(o);
+    } else if (r == 0 && !c.quiet) {
         printf("%s snapshot '%s' of VM '%s'\n",
                sub[0] == 'c' ? "Created" : sub[0] == 'r' && sub[1] == 'e'
                ? "Reverted to" : "Removed", argv[optind + 1], argv[optind]);

@@ -3,8 +3,9 @@
 # snapshot with dependents is refused (with the list); retire + rm of the
 # last dependent frees a template; gc removes expired VMs, unreferenced
 # template copies and retired templates, reports unknown files without
-# deleting them, and never deletes a file something depends on;
-# --flatten-dependents detaches the clones first.
+# deleting them, and never deletes a file something depends on, and
+# reports what it freed; flattening the last dependent frees a retired
+# template; --flatten-dependents (rm and retire) detaches the clones first.
 . "$(dirname "$0")/../lib.sh"
 . "$TESTS_DIR/catalog/cat-lib.sh"
 requires qemu-img --version
@@ -29,10 +30,38 @@ expect_fail vmc clone tA --name a3
 err_matches "retired"
 ok vmc rm a1 -q
 [ "$(sql "SELECT count(*) FROM templates WHERE name='tA'")" = 1 ] || fail "freed too early"
-ok vmc rm a2 -q
+vmc rm a2 --json > rm.json || fail "rm a2"
+[ "$(jget rm.json 'd["templates-freed"]')" = "['tA']" ] || fail "rm --json does not report tA freed: $(cat rm.json)"
 [ "$(sql "SELECT count(*) FROM templates WHERE name='tA'")" = 0 ] || fail "retired template not freed with its last dependent"
 [ -z "$(ls "$H"/secondary | grep tA)" ] || fail "files of tA left: $(ls "$H"/secondary)"
 [ -z "$(ls "$H"/primary | grep copy-tA)" ] || fail "copy of tA left"
+
+# a retired template is freed when its last dependent is flattened too
+ok vmc template import tF t.qcow2 -q
+ok vmc clone tF --name f1 -q
+ok vmc template retire tF -q
+[ "$(sql "SELECT count(*) FROM templates WHERE name='tF'")" = 1 ] || fail "tF freed too early"
+ok vmc flatten f1 -q
+[ "$(sql "SELECT count(*) FROM templates WHERE name='tF'")" = 0 ] ||
+    fail "retired template not freed when its last dependent was flattened"
+[ -z "$(ls "$H"/primary "$H"/secondary | grep -- '-tF-')" ] || fail "files of tF left"
+ok vmc rm f1 -q
+
+# retire --flatten-dependents: VMs and snapshots on it become standalone,
+# then it goes at once
+ok vmc template import tR t.qcow2 -q
+ok vmc clone tR --name r1 -q
+ok vmc clone tR --name r2 -q
+ok vmc snapshot create r2 s -q
+vmc template retire tR --flatten-dependents --json > rr.json || fail "retire --flatten-dependents"
+[ "$(jget rr.json '(d["retired"], d["freed"])')" = "(True, True)" ] || fail "retire --flatten-dependents: $(cat rr.json)"
+[ "$(jget rr.json 'd["flattened"]')" = "['snapshot r2@s', 'vm r1']" ] || fail "flattened: $(cat rr.json)"
+[ "$(sql "SELECT count(*) FROM templates WHERE name='tR'")" = 0 ] || fail "tR not freed"
+for v in r1 r2; do
+    p=$(vmc info $v --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["disks"][0]["path"])')
+    qemu-img compare -q -U -f qcow2 -F qcow2 t.qcow2 "$p" || fail "$v content changed"
+done
+ok vmc rm r1 r2 -q
 
 # snapshot with dependents
 ok vmc clone tB --name v -q
@@ -47,13 +76,23 @@ err_matches "vm 'w'"
 ok vmc clone tB --name shortlived --ttl 1s -q
 ok vmc clone tB --name ephemeral-%d --count 2 --ttl 1s -q
 echo junk > "$H/primary/stray.qcow2"
+# a retired template whose last VM expires: gc reports it freed as well
+ok vmc template import tG t.qcow2 -q
+ok vmc clone tG --name g1 --ttl 1s -q
+ok vmc template retire tG -q
 sleep 2
 vmc gc --dry-run --json > dry.json || fail "gc --dry-run"
-[ "$(jget dry.json 'sum(1 for x in d if x["action"]=="would-remove")')" = 3 ] || fail "dry run: $(cat dry.json)"
+[ "$(jget dry.json 'sum(1 for x in d["findings"] if x["action"]=="would-remove")')" = 4 ] || fail "dry run: $(cat dry.json)"
+[ "$(jget dry.json 'd["removed"]')" = 0 ] || fail "dry run counts removals"
 vmc info shortlived --json >/dev/null || fail "dry run removed something"
 vmc gc --json > gc.json || fail gc
-[ "$(jget gc.json 'sum(1 for x in d if x["action"]=="removed")')" = 3 ] || fail "gc: $(cat gc.json)"
-[ "$(jget gc.json 'sum(1 for x in d if x["action"]=="unknown")')" = 1 ] || fail "gc unknown: $(cat gc.json)"
+[ "$(jget gc.json 'sum(1 for x in d["findings"] if x["action"]=="removed")')" = 5 ] || fail "gc: $(cat gc.json)"
+[ "$(jget gc.json 'd["removed"]')" = 5 ] || fail "gc count: $(cat gc.json)"
+[ "$(jget gc.json '[x["detail"] for x in d["findings"] if x["subject"]=="tG"][0].startswith("retired template")')" = True ] ||
+    fail "gc does not report the retired template it freed: $(cat gc.json)"
+[ "$(sql "SELECT count(*) FROM templates WHERE name='tG'")" = 0 ] || fail "tG not freed"
+[ "$(jget gc.json 'd["bytes-freed"] > 0')" = True ] || fail "gc freed no bytes: $(cat gc.json)"
+[ "$(jget gc.json 'sum(1 for x in d["findings"] if x["action"]=="unknown")')" = 1 ] || fail "gc unknown: $(cat gc.json)"
 [ -f "$H/primary/stray.qcow2" ] || fail "gc deleted an unknown file"
 expect_fail vmc info shortlived
 

@@ -29,7 +29,10 @@ ok vmc init -q
 
 # pools
 mkdir extra
-ok vmc pool add fast "$T/extra" --kind primary -q
+vmc pool add fast "$T/extra" --kind primary --json > pa.json || fail "pool add"
+[ "$(jget pa.json '(d["pool"], d["kind"], d["added"])')" = "('fast', 'primary', True)" ] ||
+    fail "pool add --json: $(cat pa.json)"
+[ "$(jget pa.json 'd["path"]')" = "$(realpath "$T/extra")" ] || fail "pool add --json path"
 vmc pool list --json > p.json
 [ "$(jget p.json 'len(d)')" = 3 ] || fail "pool list"
 expect_fail vmc pool add fast "$T/extra"
@@ -96,7 +99,13 @@ expect_fail vmc info rq-again
 # the seed's short form
 expect_fail vmc --linked --name nodef
 err_matches "default-template"
-ok vmc config set default-template base
+vmc config set default-template base --json > cs.json || fail "config set"
+[ "$(jget cs.json '(d["key"], d["value"], d["set"])')" = "('default-template', 'base', True)" ] ||
+    fail "config set --json: $(cat cs.json)"
+vmc config set max-chain-depth 12 --json > cs2.json || fail "config set 2"
+vmc config unset max-chain-depth --json > cu.json || fail "config unset"
+[ "$(jget cu.json '(d["key"], d["value"], d["set"])')" = "('max-chain-depth', None, False)" ] ||
+    fail "config unset --json: $(cat cu.json)"
 [ "$(vmc config get default-template)" = base ] || fail "config get"
 vmc --linked --name unit-test-42 --json > s.json || fail "short form"
 [ "$(jget s.json 'd["type"]')" = linked ] || fail "short form type"
@@ -112,7 +121,9 @@ expect_fail vmc --linked --name x --thick
 
 # snapshots: a lab of clones from a VM's snapshot
 qemu-io -f qcow2 -c 'write -P 0x11 4M 64k' "$d0" >/dev/null
-ok vmc snapshot create vm1 CleanInstall -q
+vmc snapshot create vm1 CleanInstall --json > sc.json || fail "snapshot create"
+[ "$(jget sc.json '(d["vm"], d["snapshot"], d["action"])')" = "('vm1', 'CleanInstall', 'created')" ] ||
+    fail "snapshot create --json: $(cat sc.json)"
 expect_fail vmc clone vm1 --linked --name nosnap
 err_matches "needs a snapshot"
 ok vmc clone vm1 --snapshot CleanInstall --name 'lab-%02d' --count 3 -q
@@ -124,7 +135,8 @@ vmc snapshot list vm1 --json > sl.json
 # after the snapshot the VM writes its own overlay
 d0=$(vmc info vm1 --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["disks"][0]["path"])')
 qemu-io -f qcow2 -c 'write -P 0x22 4M 64k' "$d0" >/dev/null
-ok vmc snapshot revert vm1 CleanInstall -q
+vmc snapshot revert vm1 CleanInstall --json > sr.json || fail "snapshot revert"
+[ "$(jget sr.json 'd["action"]')" = reverted ] || fail "snapshot revert --json: $(cat sr.json)"
 d0=$(vmc info vm1 --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["disks"][0]["path"])')
 qemu-io -f qcow2 -c 'read -P 0x11 4M 64k' "$d0" | grep -q 'read 65536' || fail "revert"
 expect_fail vmc snapshot rm vm1 CleanInstall
@@ -146,8 +158,12 @@ vmc du --json > du.json || fail du
 [ "$(jget du.json 'd[0]["images"]')" -gt 5 ] || fail "du"
 
 # rm the lab, then the snapshot merges into the VM's layer
-ok vmc rm lab-01 lab-02 lab-03 -q
-ok vmc snapshot rm vm1 CleanInstall -q
+vmc rm lab-01 lab-02 lab-03 --json > rm.json || fail "rm"
+[ "$(jget rm.json 'd["removed"]')" = "['lab-01', 'lab-02', 'lab-03']" ] || fail "rm --json: $(cat rm.json)"
+[ "$(jget rm.json 'd["templates-freed"]')" = "[]" ] || fail "rm --json freed: $(cat rm.json)"
+vmc snapshot rm vm1 CleanInstall --json > srm.json || fail "snapshot rm"
+[ "$(jget srm.json '(d["vm"], d["snapshot"], d["action"])')" = "('vm1', 'CleanInstall', 'removed')" ] ||
+    fail "snapshot rm --json: $(cat srm.json)"
 qemu-io -r -U -f qcow2 -c 'read -P 0x11 4M 64k' "$d0" | grep -q 'read 65536' || fail "snapshot rm lost data"
 
 # consolidate a chain of snapshots
@@ -184,10 +200,28 @@ ok vmc template create golden --from-vm vm1 -q
 vmc template info golden --json > g.json
 qemu-img compare -q -f qcow2 -F qcow2 "$d0" "$(jget g.json 'd["disks"][0]["path"]')" || fail "template from VM"
 
+# template rm --json (with and without dependents to flatten)
+ok vmc template import spare base.qcow2 -q
+vmc template rm spare --json > tr.json || fail "template rm"
+[ "$(jget tr.json '(d["template"], d["removed"], d["flattened"])')" = "('spare', True, [])" ] ||
+    fail "template rm --json: $(cat tr.json)"
+ok vmc template import spare2 base.qcow2 -q
+ok vmc clone spare2 --name sp1 -q
+vmc template rm spare2 --flatten-dependents --json > tr2.json || fail "template rm --flatten-dependents"
+[ "$(jget tr2.json 'd["flattened"]')" = "['vm sp1']" ] || fail "template rm --flatten-dependents --json: $(cat tr2.json)"
+[ "$(vmc info sp1 --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["type"])')" = full ] ||
+    fail "sp1 not flattened"
+expect_fail vmc template import x base.qcow2 --flatten-dependents
+err_matches "applies to rm and retire"
+
 # pool rm refuses a non-empty pool, removes an empty one
-ok vmc pool rm fast -q
+vmc pool rm fast --json > pr.json || fail "pool rm"
+[ "$(jget pr.json '(d["pool"], d["removed"])')" = "('fast', True)" ] || fail "pool rm --json: $(cat pr.json)"
 expect_fail vmc pool rm primary
 
 check_all_disks
 fsck_clean
+# fsck -q: nothing at all when clean
+vmc fsck -q > fq.out || fail "fsck -q"
+[ ! -s fq.out ] || fail "fsck -q printed: $(cat fq.out)"
 [ "$(sql 'PRAGMA integrity_check')" = ok ] || fail "integrity_check"
