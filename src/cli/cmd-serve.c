@@ -1,8 +1,11 @@
 /*
  * cmd-serve.c - "vm-clone serve": export image files over NBD.
  *
- * Each TARGET is an image file, exported under its basename (and, when
- * there is only one, also as the default export ""). The server runs in
+ * Each TARGET is an image file, exported under its basename, or the name
+ * of a VM in the catalog: every disk of it, as VM/disk0, VM/disk1, ...
+ * (a template's disks are exported read-only: templates are sealed).
+ * When there is only one export it is also the default export "". A
+ * TARGET that names an existing file is always that file. The server runs in
  * the foreground until SIGINT or SIGTERM, then answers what it has
  * received, flushes every export and exits. Without --socket or
  * --listen it listens on a Unix socket in a fresh 0700 directory.
@@ -18,7 +21,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "cli/cli.h"
+#include "cli/cat-cli.h"
 #include "vmclone-nbd.h"
 
 static const char serve_usage[] =
@@ -28,17 +31,24 @@ static const char serve_usage[] =
     "[--max-connections N]\n"
     "                     [--handshake-timeout SECS] [-f fmt] "
     "[--backing-fmt fmt] [-v]\n"
-    "                     TARGET...\n"
+    "                     [--home DIR] TARGET...\n"
     "\n"
     "Export image files (with their backing chains) over NBD until "
     "SIGINT/SIGTERM.\n"
+    "A TARGET that is not a file but a VM in the catalog exports every "
+    "disk of the\n"
+    "VM as VM/disk0, VM/disk1, ...; a template's disks are exported "
+    "read-only.\n"
     "\n"
     "  -k, --socket PATH        Unix socket to listen on (default: a new "
     "0700 directory)\n"
-    "  -l, --listen ADDR:PORT   listen on TCP, on this address only\n"
+    "  -l, --listen ADDR:PORT   listen on TCP, on this address only "
+    "(:PORT = 127.0.0.1)\n"
     "  -r, --readonly           export read-only\n"
     "  -x, --export-name NAME   export name (one TARGET only; default: "
-    "its basename)\n"
+    "its basename;\n"
+    "                           for a VM: the prefix of its disks' "
+    "names)\n"
     "      --pid-file FILE      write the process id to FILE once "
     "listening\n"
     "  -e, --max-connections N  simultaneous clients (default 100)\n"
@@ -47,7 +57,9 @@ static const char serve_usage[] =
     "  -f fmt                   format of the TARGETs (default: probe)\n"
     "      --backing-fmt fmt    format for backing files that do not "
     "record one\n"
-    "  -v, --verbose            log connections on stderr\n";
+    "  -v, --verbose            log connections on stderr\n"
+    "      --home DIR           the catalog's store (default "
+    "$VMCLONE_HOME)\n";
 
 enum {
     OPT_PID_FILE = 0x200,
@@ -55,14 +67,213 @@ enum {
 };
 
 static struct vmc_nbd_server *volatile g_srv;
+static volatile sig_atomic_t g_stop;
 
+/* Installed before anything is opened: a signal that comes before the
+ * server exists is remembered in g_stop and honoured once it does. */
 static void
 on_signal(int sig)
 {
     (void)sig;
+    g_stop = 1;
     if (g_srv) {
         vmc_nbd_server_stop(g_srv);
     }
+}
+
+/* One export: a file, or one disk of a catalogued VM or template. */
+struct target {
+    char *path;
+    char *name;
+    bool readonly;
+};
+
+struct targets {
+    struct target *v;
+    size_t n, cap;
+    struct catcli cat;      /* opened on the first name that is no file */
+    bool cat_open;
+};
+
+static int
+add_target(struct targets *t, const char *path, const char *name,
+           bool readonly)
+{
+    struct target *e;
+
+    if (t->n == t->cap) {
+        size_t cap = t->cap ? t->cap * 2 : 8;
+        struct target *v = realloc(t->v, cap * sizeof(*v));
+
+        if (!v) {
+            return cli_error("out of memory");
+        }
+        t->v = v;
+        t->cap = cap;
+    }
+    e = &t->v[t->n];
+    e->path = strdup(path);
+    e->name = strdup(name);
+    e->readonly = readonly;
+    if (!e->path || !e->name) {
+        free(e->path);
+        free(e->name);
+        return cli_error("out of memory");
+    }
+    t->n++;
+    return 0;
+}
+
+static void
+targets_free(struct targets *t)
+{
+    size_t i;
+
+    for (i = 0; i < t->n; i++) {
+        free(t->v[i].path);
+        free(t->v[i].name);
+    }
+    free(t->v);
+    if (t->cat_open) {
+        catcli_close(&t->cat);
+    }
+}
+
+/* Open the catalog, but never create a store just because a TARGET was
+ * mistyped: a missing store means "no such file". */
+static int
+open_catalog(struct targets *t, const char *home, const char *target)
+{
+    char *dir = NULL, *db;
+    int r;
+
+    if (t->cat_open) {
+        return 0;
+    }
+    r = vmc_catalog_home(home, &dir);
+    if (r < 0) {
+        return cli_error("'%s': no such file (and no catalog: %s)", target,
+                         strerror(-r));
+    }
+    db = malloc(strlen(dir) + sizeof("/catalog.db"));
+    if (!db) {
+        free(dir);
+        return cli_error("out of memory");
+    }
+    sprintf(db, "%s/catalog.db", dir);
+    r = access(db, F_OK);
+    free(db);
+    if (r < 0) {
+        r = cli_error("'%s': no such file, and no catalog in %s", target,
+                      dir);
+        free(dir);
+        return r;
+    }
+    free(dir);
+    t->cat.verb = "serve";
+    t->cat.home = home;
+    if (catcli_open(&t->cat, 0)) {
+        return CLI_EXIT_FAIL;
+    }
+    t->cat_open = true;
+    return 0;
+}
+
+static const char *
+jget(struct json_object *o, const char *key)
+{
+    const char *s = json_object_get_string(json_object_object_get(o, key));
+
+    return s ? s : "";
+}
+
+/* Add the disks listed in @disks (objects with "disk" and "path") as
+ * PREFIX/diskN. */
+static int
+add_disks(struct targets *t, struct json_object *disks, const char *prefix,
+          bool readonly, const char *kind, const char *what)
+{
+    size_t i, n = disks ? json_object_array_length(disks) : 0;
+    char *name;
+
+    if (n == 0) {
+        return cli_error("%s '%s' has no disks", kind, what);
+    }
+    name = malloc(strlen(prefix) + 32);
+    if (!name) {
+        return cli_error("out of memory");
+    }
+    for (i = 0; i < n; i++) {
+        struct json_object *d = json_object_array_get_idx(disks, i);
+
+        sprintf(name, "%s/disk%d", prefix,
+                json_object_get_int(json_object_object_get(d, "disk")));
+        if (add_target(t, jget(d, "path"), name, readonly)) {
+            free(name);
+            return CLI_EXIT_FAIL;
+        }
+    }
+    free(name);
+    return 0;
+}
+
+/* TARGET -> exports: an existing file (or a path with a '/') is a file;
+ * else a VM of the catalog, else a template (read-only). */
+static int
+resolve_target(struct targets *t, const char *arg, const char *home,
+               const char *export_name, bool readonly)
+{
+    const char *params[1] = { arg };
+    struct json_object *vm, *arr, *disks;
+    struct stat st;
+    const char *slash = strrchr(arg, '/');
+    int r;
+
+    if (slash || stat(arg, &st) == 0 || errno != ENOENT) {
+        return add_target(t, arg, export_name ? export_name
+                                              : (slash ? slash + 1 : arg),
+                          readonly);
+    }
+    r = open_catalog(t, home, arg);
+    if (r) {
+        return r;
+    }
+    vm = catcli_vm_json(&t->cat, arg);
+    if (vm) {
+        if (strcmp(jget(vm, "state"), "ready")) {
+            r = cli_error("VM '%s' is %s, not ready", arg, jget(vm, "state"));
+        } else {
+            json_object_object_get_ex(vm, "disks", &disks);
+            r = add_disks(t, disks, export_name ? export_name : arg,
+                          readonly, "VM", arg);
+        }
+        json_object_put(vm);
+        return r;
+    }
+    arr = catcli_query_json(&t->cat, "SELECT t.state, v.disk, o.path FROM "
+                            "templates t JOIN volumes v ON v.template_id = "
+                            "t.id JOIN volume_owners o ON o.id = v.id WHERE "
+                            "t.name = ?1 ORDER BY v.disk", params, 1);
+    if (!arr) {
+        return CLI_EXIT_FAIL;
+    }
+    if (json_object_array_length(arr) == 0) {
+        r = cli_error("'%s' is neither a file nor a VM or template in the "
+                      "catalog (%s)", arg, vmc_catalog_dir(t->cat.cat));
+    } else if (strcmp(jget(json_object_array_get_idx(arr, 0), "state"),
+                      "ready")) {
+        r = cli_error("template '%s' is %s, not ready", arg,
+                      jget(json_object_array_get_idx(arr, 0), "state"));
+    } else {
+        if (!readonly) {
+            fprintf(stderr, CLI_NAME ": template '%s' is sealed: its disks "
+                    "are exported read-only\n", arg);
+        }
+        r = add_disks(t, arr, export_name ? export_name : arg, true,
+                      "template", arg);
+    }
+    json_object_put(arr);
+    return r;
 }
 
 static void
@@ -143,6 +354,7 @@ cmd_serve(int argc, char **argv)
         { "backing-fmt", required_argument, NULL, OPT_BACKING_FMT },
         { "max-depth", required_argument, NULL, OPT_MAX_DEPTH },
         { "verbose", no_argument, NULL, 'v' },
+        { "home", required_argument, NULL, 'H' },
         { NULL, 0, NULL, 0 },
     };
     static const char verb[] = "serve";
@@ -150,11 +362,13 @@ cmd_serve(int argc, char **argv)
     struct cli_open open_opts = { 0 };
     struct vmc_error err = { 0 };
     struct vmc_nbd_server *srv = NULL;
+    struct targets tg = { 0 };
     struct sigaction sa;
-    const char *export_name = NULL, *pid_file = NULL;
-    char tmpdir[PATH_MAX] = "", sockpath[PATH_MAX];
+    const char *export_name = NULL, *pid_file = NULL, *home = NULL;
+    char tmpdir[PATH_MAX] = "", sockpath[PATH_MAX], listen_buf[300];
     bool readonly = false, verbose = false, wrote_pid = false;
     unsigned secs;
+    size_t k;
     int c, i, r, rc = CLI_EXIT_FAIL;
 
     opterr = 0;
@@ -168,6 +382,7 @@ cmd_serve(int argc, char **argv)
         case 'f': open_opts.format = optarg; break;
         case 'v': verbose = true; break;
         case OPT_PID_FILE: pid_file = optarg; break;
+        case 'H': home = optarg; break;
         case 'e':
             if (parse_uint(optarg, 65536, &so.max_connections,
                            "--max-connections")) {
@@ -204,6 +419,32 @@ cmd_serve(int argc, char **argv)
     if (verbose) {
         so.log = log_line;
     }
+    if (so.listen_addr && so.listen_addr[0] == ':') {
+        /* ":PORT": loopback, never every address */
+        snprintf(listen_buf, sizeof(listen_buf), "127.0.0.1%s",
+                 so.listen_addr);
+        so.listen_addr = listen_buf;
+    }
+
+    /* Before anything exists to clean up: a SIGTERM at any later point
+     * ends in the normal shutdown (socket and pid file removed). */
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    for (i = optind; i < argc; i++) {
+        if (resolve_target(&tg, argv[i], home, export_name, readonly)) {
+            targets_free(&tg);
+            return CLI_EXIT_FAIL;
+        }
+    }
+    if (tg.cat_open) {
+        catcli_close(&tg.cat);
+        tg.cat_open = false;
+    }
     if (!so.socket_path && !so.listen_addr) {
         const char *base = getenv("XDG_RUNTIME_DIR");
 
@@ -227,14 +468,17 @@ cmd_serve(int argc, char **argv)
         cli_error_lib(&err, r);
         goto out;
     }
-    for (i = optind; i < argc; i++) {
+    g_srv = srv;
+    if (g_stop) {
+        vmc_nbd_server_stop(srv);
+    }
+    for (k = 0; k < tg.n; k++) {
         struct vmc_nbd_export_opts eo = { 0 };
-        const char *slash = strrchr(argv[i], '/');
 
-        eo.path = argv[i];
-        eo.name = export_name ? export_name : (slash ? slash + 1 : argv[i]);
-        eo.readonly = readonly;
-        eo.is_default = argc - optind == 1;
+        eo.path = tg.v[k].path;
+        eo.name = tg.v[k].name;
+        eo.readonly = tg.v[k].readonly;
+        eo.is_default = tg.n == 1;
         if (cli_open_opts(&open_opts, 0, &eo.open)) {
             goto out;
         }
@@ -250,18 +494,8 @@ cmd_serve(int argc, char **argv)
         goto out;
     }
 
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    g_srv = srv;
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
-
-    for (i = optind; i < argc; i++) {
-        const char *slash = strrchr(argv[i], '/');
-        const char *name = export_name ? export_name
-                                       : (slash ? slash + 1 : argv[i]);
+    for (k = 0; k < tg.n; k++) {
+        const char *name = tg.v[k].name;
 
         if (so.socket_path) {
             fputs("nbd+unix:///", stdout);
@@ -304,5 +538,6 @@ out:
     if (tmpdir[0]) {
         rmdir(tmpdir);
     }
+    targets_free(&tg);
     return rc;
 }
