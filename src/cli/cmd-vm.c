@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "cli/cat-cli.h"
+#include "cli/vm-qemu.h"
 
 static int
 parse_common(struct catcli *c, int argc, char **argv)
@@ -340,56 +341,221 @@ print_xml(struct json_object *vm)
 
 /* Shell-quote @s with single quotes when it needs it. */
 static void
-shq(const char *s)
+shq(FILE *f, const char *s)
 {
-    if (strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-                  "0123456789-_./=,:@%+") == strlen(s)) {
-        fputs(s, stdout);
+    if (*s && strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                        "0123456789-_./=,:@%+") == strlen(s)) {
+        fputs(s, f);
         return;
     }
-    putchar('\'');
+    fputc('\'', f);
     for (; *s; s++) {
         if (*s == '\'') {
-            fputs("'\\''", stdout);
+            fputs("'\\''", f);
         } else {
-            putchar(*s);
+            fputc(*s, f);
         }
     }
-    putchar('\'');
+    fputc('\'', f);
 }
 
-static void
-print_qemu(struct json_object *vm)
+int
+vmq_push(struct vmq_argv *a, const char *s)
 {
-    struct json_object *disks = NULL, *nics = NULL;
-    char buf[4300];
+    char *dup;
+
+    if (a->n + 2 > a->cap) {
+        size_t cap = a->cap ? a->cap * 2 : 32;
+        char **v = realloc(a->v, cap * sizeof(*v));
+
+        if (!v) {
+            return -ENOMEM;
+        }
+        a->v = v;
+        a->cap = cap;
+    }
+    dup = strdup(s);
+    if (!dup) {
+        return -ENOMEM;
+    }
+    a->v[a->n++] = dup;
+    a->v[a->n] = NULL;
+    return 0;
+}
+
+void
+vmq_argv_free(struct vmq_argv *a)
+{
     size_t i;
 
+    for (i = 0; i < a->n; i++) {
+        free(a->v[i]);
+    }
+    free(a->v);
+    memset(a, 0, sizeof(*a));
+}
+
+/* Append "@prefix@value@suffix" with the commas of @value doubled (QEMU's
+ * option syntax). */
+static int
+push_opt(struct vmq_argv *a, const char *prefix, const char *value,
+         const char *suffix)
+{
+    size_t len = strlen(prefix) + 2 * strlen(value) + strlen(suffix) + 1;
+    char *buf = malloc(len), *p;
+    int r;
+
+    if (!buf) {
+        return -ENOMEM;
+    }
+    p = buf + sprintf(buf, "%s", prefix);
+    for (; *value; value++) {
+        if (*value == ',') {
+            *p++ = ',';
+        }
+        *p++ = *value;
+    }
+    strcpy(p, suffix);
+    r = vmq_push(a, buf);
+    free(buf);
+    return r;
+}
+
+int
+vmq_build(struct json_object *vm, const struct vmq_opts *o,
+          struct vmq_argv *out)
+{
+    struct json_object *disks = NULL, *nics = NULL;
+    char buf[256];
+    size_t i, n;
+    int r;
+
+    memset(out, 0, sizeof(*out));
     json_object_object_get_ex(vm, "disks", &disks);
     json_object_object_get_ex(vm, "nics", &nics);
-    fputs("qemu-system-x86_64 -name ", stdout);
-    shq(json_object_get_string(json_object_object_get(vm, "name")));
-    printf(" -uuid %s -machine q35,accel=kvm:tcg -smp %d -m %d",
-           json_object_get_string(json_object_object_get(vm, "uuid")),
-           json_object_get_int(json_object_object_get(vm, "cpus")),
-           json_object_get_int(json_object_object_get(vm, "memory_mb")));
-    for (i = 0; disks && i < json_object_array_length(disks); i++) {
+    r = vmq_push(out, "qemu-system-x86_64");
+    r = r ? r : vmq_push(out, "-name");
+    r = r ? r : push_opt(out, "", json_object_get_string(
+                             json_object_object_get(vm, "name")), "");
+    r = r ? r : vmq_push(out, "-uuid");
+    r = r ? r : vmq_push(out, json_object_get_string(
+                             json_object_object_get(vm, "uuid")));
+    r = r ? r : vmq_push(out, "-machine");
+    if (!o->accel) {
+        r = r ? r : vmq_push(out, "q35,accel=kvm:tcg");
+    } else {
+        const char *p = o->accel;
+
+        r = r ? r : vmq_push(out, "q35");
+        while (!r && *p) {
+            size_t len = strcspn(p, ":");
+
+            snprintf(buf, sizeof(buf), "%.*s", (int)len, p);
+            r = vmq_push(out, "-accel");
+            r = r ? r : vmq_push(out, buf);
+            p += len + (p[len] == ':');
+        }
+    }
+    snprintf(buf, sizeof(buf), "%d",
+             json_object_get_int(json_object_object_get(vm, "cpus")));
+    r = r ? r : vmq_push(out, "-smp");
+    r = r ? r : vmq_push(out, buf);
+    snprintf(buf, sizeof(buf), "%d",
+             json_object_get_int(json_object_object_get(vm, "memory_mb")));
+    r = r ? r : vmq_push(out, "-m");
+    r = r ? r : vmq_push(out, buf);
+    n = disks ? json_object_array_length(disks) : 0;
+    for (i = 0; !r && i < n; i++) {
         struct json_object *d = json_object_array_get_idx(disks, i);
 
-        snprintf(buf, sizeof(buf), "file=%s,format=qcow2,if=virtio,"
-                 "cache=none,aio=threads",
-                 json_object_get_string(json_object_object_get(d, "path")));
-        fputs(" \\\n  -drive ", stdout);
-        shq(buf);
+        r = vmq_push(out, "-drive");
+        if (r == 0 && o->drives) {
+            r = push_opt(out, "file=", o->drives[i],
+                         ",format=raw,if=virtio,cache=none");
+        } else if (r == 0) {
+            r = push_opt(out, "file=", json_object_get_string(
+                             json_object_object_get(d, "path")),
+                         ",format=qcow2,if=virtio,cache=none,aio=threads");
+        }
     }
-    for (i = 0; nics && i < json_object_array_length(nics); i++) {
-        struct json_object *n = json_object_array_get_idx(nics, i);
+    n = nics ? json_object_array_length(nics) : 0;
+    for (i = 0; !r && i < n; i++) {
+        struct json_object *nic = json_object_array_get_idx(nics, i);
 
-        printf(" \\\n  -netdev user,id=net%zu -device virtio-net-pci,"
-               "netdev=net%zu,mac=%s", i, i,
-               json_object_get_string(json_object_object_get(n, "mac")));
+        snprintf(buf, sizeof(buf), "user,id=net%zu", i);
+        r = vmq_push(out, "-netdev");
+        r = r ? r : vmq_push(out, buf);
+        snprintf(buf, sizeof(buf), "virtio-net-pci,netdev=net%zu,mac=%s", i,
+                 json_object_get_string(json_object_object_get(nic, "mac")));
+        r = r ? r : vmq_push(out, "-device");
+        r = r ? r : vmq_push(out, buf);
     }
-    fputs(" \\\n  -nographic\n", stdout);
+    if (!r && n == 0) {
+        r = vmq_push(out, "-nic");      /* else QEMU adds a default NIC */
+        r = r ? r : vmq_push(out, "none");
+    }
+    if (!r && o->kernel) {
+        r = vmq_push(out, "-kernel");
+        r = r ? r : vmq_push(out, o->kernel);
+    }
+    if (!r && o->initrd) {
+        r = vmq_push(out, "-initrd");
+        r = r ? r : vmq_push(out, o->initrd);
+    }
+    if (!r && o->append) {
+        r = vmq_push(out, "-append");
+        r = r ? r : vmq_push(out, o->append);
+    }
+    if (!r && o->serial) {
+        r = vmq_push(out, "-display");
+        r = r ? r : vmq_push(out, "none");
+        r = r ? r : vmq_push(out, "-monitor");
+        r = r ? r : vmq_push(out, "none");
+        r = r ? r : vmq_push(out, "-serial");
+        r = r ? r : push_opt(out, "file:", o->serial, "");
+    } else if (!r) {
+        r = vmq_push(out, "-nographic");
+    }
+    if (r) {
+        vmq_argv_free(out);
+    }
+    return r;
+}
+
+void
+vmq_print(FILE *f, const struct vmq_argv *a)
+{
+    static const char *const breaks[] = { "-drive", "-netdev", "-nic",
+                                          "-kernel", "-display",
+                                          "-nographic", NULL };
+    size_t i, k;
+
+    for (i = 0; i < a->n; i++) {
+        const char *sep = i ? " " : "";
+
+        for (k = 0; i && breaks[k]; k++) {
+            if (!strcmp(a->v[i], breaks[k])) {
+                sep = " \\\n  ";
+            }
+        }
+        fputs(sep, f);
+        shq(f, a->v[i]);
+    }
+    fputc('\n', f);
+}
+
+static int
+print_qemu(struct json_object *vm)
+{
+    struct vmq_opts o = { 0 };
+    struct vmq_argv a;
+
+    if (vmq_build(vm, &o, &a) < 0) {
+        return cli_error("out of memory");
+    }
+    vmq_print(stdout, &a);
+    vmq_argv_free(&a);
+    return CLI_EXIT_OK;
 }
 
 int
@@ -425,12 +591,13 @@ cmd_vm(int argc, char **argv)
         catcli_close(&c);
         return cli_error("no VM named '%s'", argv[optind + 1]);
     }
+    r = CLI_EXIT_OK;
     if (!strcmp(sub, "xml")) {
         print_xml(vm);
     } else {
-        print_qemu(vm);
+        r = print_qemu(vm);
     }
     json_object_put(vm);
     catcli_close(&c);
-    return CLI_EXIT_OK;
+    return r;
 }
