@@ -8,6 +8,7 @@
 
 #include "cli/cli.h"
 #include "cli/cat-cli.h"
+#include "cli/vm-qemu.h"
 
 static const struct cli_cmd top_cmds[] = {
     { "img", cmd_img, "Create, inspect, clone, commit and rebase disk "
@@ -33,6 +34,8 @@ static const struct cli_cmd top_cmds[] = {
     { "consolidate", cmd_consolidate, "Collapse a VM's snapshot chain" },
     { "config", cmd_config, "Get or set store settings" },
     { "vm", cmd_vm, "Export a VM for hypervisors (libvirt XML, qemu)" },
+    { "start", cmd_start, "Run a VM in qemu-system-x86_64 (its disks "
+                          "directly or over NBD)" },
     { NULL, NULL, NULL },
 };
 

@@ -1,0 +1,452 @@
+/*
+ * cmd-start.c - "vm-clone start VM": run qemu-system-x86_64 in the
+ * foreground for a catalogued VM, with its hardware (CPUs, memory, NICs
+ * and their MACs, disks). QEMU opens the qcow2 files itself, or with
+ * --nbd a child "vm-clone serve" exports the disks on a unix socket in a
+ * private 0700 directory and QEMU uses nbd+unix URIs; the server is
+ * stopped (and has flushed) when QEMU exits. The exit status is QEMU's.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "cli/cat-cli.h"
+#include "cli/vm-qemu.h"
+
+static const char start_usage[] =
+    "usage: " CLI_NAME " start VM [--nbd] [--dry-run] [--accel A] "
+    "[--serial FILE]\n"
+    "                     [--kernel F] [--initrd F] [--append CMDLINE] "
+    "[-- QEMU-ARGS...]\n\n"
+    "Run qemu-system-x86_64 for VM in the foreground (exit status: "
+    "QEMU's).\n\n"
+    "  --nbd            serve the disks with 'vm-clone serve' on a private "
+    "unix socket\n"
+    "                   and give QEMU nbd+unix URIs (default: QEMU opens "
+    "the qcow2 files)\n"
+    "  --dry-run        print the command line(s) instead of running them\n"
+    "  --accel A        QEMU accelerator(s), e.g. kvm:tcg (default: tcg)\n"
+    "  --serial FILE    serial console to FILE (no monitor, no display); "
+    "default:\n"
+    "                   -nographic (console and monitor on this terminal)\n"
+    "  --kernel F, --initrd F, --append CMDLINE   direct kernel boot\n"
+    "  -- QEMU-ARGS     appended to QEMU's command line\n";
+
+enum {
+    OPT_NBD = 0x300,
+    OPT_DRY_RUN,
+    OPT_ACCEL,
+    OPT_SERIAL,
+    OPT_KERNEL,
+    OPT_INITRD,
+    OPT_APPEND,
+};
+
+static volatile pid_t g_qemu_pid;
+
+/* SIGINT/SIGTERM/SIGHUP to us go to QEMU; we wait for it to exit. */
+static void
+forward_signal(int sig)
+{
+    if (g_qemu_pid > 0) {
+        kill(g_qemu_pid, sig);
+    }
+}
+
+static int
+exit_status(int st)
+{
+    if (WIFEXITED(st)) {
+        return WEXITSTATUS(st);
+    }
+    if (WIFSIGNALED(st)) {
+        return 128 + WTERMSIG(st);
+    }
+    return CLI_EXIT_FAIL;
+}
+
+static int
+wait_child(pid_t pid)
+{
+    int st = 0;
+
+    while (waitpid(pid, &st, 0) < 0) {
+        if (errno != EINTR) {
+            return -1;
+        }
+    }
+    return st;
+}
+
+/* In a child: die with the parent (a killed "start" leaves nothing). */
+static void
+die_with_parent(pid_t parent)
+{
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (getppid() != parent) {
+        _exit(CLI_EXIT_FAIL);
+    }
+}
+
+/* A fresh 0700 directory for the socket; its absolute name in @dir. */
+static int
+make_private_dir(char *dir, size_t len)
+{
+    const char *base = getenv("XDG_RUNTIME_DIR");
+    char abs[PATH_MAX];
+
+    if (!base || !*base) {
+        base = getenv("TMPDIR");
+    }
+    if (!base || !*base) {
+        base = "/tmp";
+    }
+    if (!realpath(base, abs)) {
+        return cli_error("cannot use '%s' for the NBD socket: %s", base,
+                         strerror(errno));
+    }
+    if (snprintf(dir, len, "%s/vm-clone-start.XXXXXX", abs) >= (int)len ||
+        !mkdtemp(dir)) {
+        return cli_error("cannot create a directory for the NBD socket in "
+                         "'%s': %s", abs, strerror(errno));
+    }
+    return 0;
+}
+
+/*
+ * Start "vm-clone serve --socket DIR/nbd.sock --home HOME VM" and read the
+ * URIs it prints once it listens (one per disk, in disk order). It runs
+ * in DIR (empty then), so a file in our working directory named like the
+ * VM cannot be taken for it, and in its own process group, so a ^C on
+ * the terminal does not stop the disks under QEMU.
+ */
+static int
+start_server(const char *dir, const char *home, const char *vm,
+             size_t ndisks, pid_t *pid_out, char ***uris_out)
+{
+    char self[PATH_MAX], sock[PATH_MAX + 16];
+    char *line = NULL, **uris;
+    size_t cap = 0, n = 0;
+    ssize_t len;
+    pid_t parent = getpid(), pid;
+    int fds[2];
+    FILE *f;
+
+    len = readlink("/proc/self/exe", self, sizeof(self) - 1);
+    if (len < 0) {
+        return cli_error("cannot find the vm-clone binary: %s",
+                         strerror(errno));
+    }
+    self[len] = '\0';
+    snprintf(sock, sizeof(sock), "%s/nbd.sock", dir);
+    uris = calloc(ndisks + 1, sizeof(*uris));
+    if (!uris || pipe2(fds, O_CLOEXEC) < 0) {
+        free(uris);
+        return cli_error("cannot start the NBD server: %s", strerror(errno));
+    }
+    pid = fork();
+    if (pid < 0) {
+        close(fds[0]);
+        close(fds[1]);
+        free(uris);
+        return cli_error("cannot start the NBD server: %s", strerror(errno));
+    }
+    if (pid == 0) {
+        int null = open("/dev/null", O_RDONLY);
+
+        die_with_parent(parent);
+        setpgid(0, 0);
+        if (null < 0 || dup2(null, STDIN_FILENO) < 0 ||
+            dup2(fds[1], STDOUT_FILENO) < 0 || chdir(dir) < 0) {
+            _exit(CLI_EXIT_FAIL);
+        }
+        execl(self, self, "serve", "--socket", sock, "--home", home, "--", vm,
+              (char *)NULL);
+        fprintf(stderr, CLI_NAME ": cannot run '%s': %s\n", self,
+                strerror(errno));
+        _exit(127);
+    }
+    close(fds[1]);
+    f = fdopen(fds[0], "r");
+    while (f && n < ndisks && (len = getline(&line, &cap, f)) > 0) {
+        if (line[len - 1] == '\n') {
+            line[len - 1] = '\0';
+        }
+        if (strncmp(line, "nbd+unix:///", 12) == 0) {
+            uris[n] = strdup(line);
+            if (!uris[n]) {
+                break;
+            }
+            n++;
+        }
+    }
+    free(line);
+    if (f) {
+        fclose(f);
+    } else {
+        close(fds[0]);
+    }
+    if (n < ndisks) {
+        kill(pid, SIGTERM);
+        wait_child(pid);
+        for (size_t i = 0; i < n; i++) {
+            free(uris[i]);
+        }
+        free(uris);
+        return cli_error("the NBD server for VM '%s' did not start", vm);
+    }
+    *pid_out = pid;
+    *uris_out = uris;
+    return 0;
+}
+
+/* Stop the server (SIGTERM: it answers, flushes, exits 0). */
+static int
+stop_server(pid_t pid)
+{
+    int st;
+
+    kill(pid, SIGTERM);
+    st = wait_child(pid);
+    if (st < 0 || exit_status(st) != 0) {
+        return cli_error("the NBD server failed (exit status %d): the VM's "
+                         "last writes may not be durable",
+                         st < 0 ? -1 : exit_status(st));
+    }
+    return 0;
+}
+
+/* Percent-encode @name for the path of an nbd URI (for --dry-run). */
+static void
+uri_name(char *out, size_t len, const char *name)
+{
+    size_t k = 0;
+
+    for (; *name && k + 4 < len; name++) {
+        unsigned char ch = (unsigned char)*name;
+
+        if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+            (ch >= '0' && ch <= '9') || strchr("-._~/", ch)) {
+            out[k++] = (char)ch;
+        } else {
+            k += (size_t)snprintf(out + k, len - k, "%%%02X", ch);
+        }
+    }
+    out[k] = '\0';
+}
+
+static int
+run_qemu(char **argv)
+{
+    struct sigaction sa, old[3];
+    static const int sigs[3] = { SIGINT, SIGTERM, SIGHUP };
+    pid_t parent = getpid(), pid;
+    int st, i;
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = forward_signal;
+    sigemptyset(&sa.sa_mask);
+    for (i = 0; i < 3; i++) {
+        sigaction(sigs[i], &sa, &old[i]);
+    }
+    fflush(stdout);
+    pid = fork();
+    if (pid < 0) {
+        return cli_error("cannot start QEMU: %s", strerror(errno));
+    }
+    if (pid == 0) {
+        for (i = 0; i < 3; i++) {
+            sigaction(sigs[i], &old[i], NULL);
+        }
+        die_with_parent(parent);
+        execvp(argv[0], argv);
+        fprintf(stderr, CLI_NAME ": cannot run %s: %s\n", argv[0],
+                strerror(errno));
+        _exit(127);
+    }
+    g_qemu_pid = pid;
+    st = wait_child(pid);
+    g_qemu_pid = 0;
+    for (i = 0; i < 3; i++) {
+        sigaction(sigs[i], &old[i], NULL);
+    }
+    if (st < 0) {
+        return cli_error("waiting for QEMU: %s", strerror(errno));
+    }
+    return exit_status(st);
+}
+
+int
+cmd_start(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        CATCLI_LONGOPTS,
+        { "nbd", no_argument, NULL, OPT_NBD },
+        { "dry-run", no_argument, NULL, OPT_DRY_RUN },
+        { "accel", required_argument, NULL, OPT_ACCEL },
+        { "serial", required_argument, NULL, OPT_SERIAL },
+        { "kernel", required_argument, NULL, OPT_KERNEL },
+        { "initrd", required_argument, NULL, OPT_INITRD },
+        { "append", required_argument, NULL, OPT_APPEND },
+        { NULL, 0, NULL, 0 },
+    };
+    struct catcli c = { .verb = "start", .usage = start_usage };
+    struct vmq_opts qo = { .accel = "tcg" };
+    struct vmq_argv qa = { 0 };
+    struct json_object *vm = NULL, *disks = NULL;
+    char home[PATH_MAX], dir[PATH_MAX] = "", sock[PATH_MAX + 16];
+    char **uris = NULL, **extra = NULL;
+    const char *name;
+    bool nbd = false, dry_run = false;
+    size_t ndisks = 0, i;
+    pid_t srv = 0;
+    int nextra = 0, opt, r, rc = CLI_EXIT_FAIL;
+
+    /* QEMU's own arguments follow "--" and are not ours to parse */
+    for (i = 1; i < (size_t)argc; i++) {
+        if (!strcmp(argv[i], "--")) {
+            extra = argv + i + 1;
+            nextra = argc - (int)i - 1;
+            argc = (int)i;
+            break;
+        }
+    }
+    while ((opt = getopt_long(argc, argv, ":hq", longopts, NULL)) != -1) {
+        switch (opt) {
+        case OPT_NBD: nbd = true; continue;
+        case OPT_DRY_RUN: dry_run = true; continue;
+        case OPT_ACCEL: qo.accel = optarg; continue;
+        case OPT_SERIAL: qo.serial = optarg; continue;
+        case OPT_KERNEL: qo.kernel = optarg; continue;
+        case OPT_INITRD: qo.initrd = optarg; continue;
+        case OPT_APPEND: qo.append = optarg; continue;
+        default:
+            break;
+        }
+        r = catcli_opt(&c, opt, argv);
+        if (r >= 1000) {
+            return CATCLI_EXIT(r);
+        }
+        if (r < 0) {
+            return cli_usage_error(c.verb, "unexpected option");
+        }
+    }
+    if (argc - optind != 1) {
+        return cli_usage_error(c.verb, "expecting one VM name");
+    }
+    if (!*qo.accel) {
+        return cli_usage_error(c.verb, "--accel needs a value");
+    }
+    r = catcli_open(&c, 0);
+    if (r) {
+        return r;
+    }
+    vm = catcli_vm_json(&c, argv[optind]);
+    if (!vm) {
+        catcli_close(&c);
+        return cli_error("no VM named '%s'", argv[optind]);
+    }
+    /* absolute: the server runs in another directory */
+    if (!realpath(vmc_catalog_dir(c.cat), home)) {
+        snprintf(home, sizeof(home), "%s", vmc_catalog_dir(c.cat));
+    }
+    /* The catalog stays closed while the VM runs (fsck would wait). */
+    catcli_close(&c);
+    name = json_object_get_string(json_object_object_get(vm, "name"));
+    if (strcmp(json_object_get_string(json_object_object_get(vm, "state")),
+               "ready")) {
+        cli_error("VM '%s' is %s, not ready", name,
+                  json_object_get_string(json_object_object_get(vm,
+                                                                "state")));
+        goto out;
+    }
+    json_object_object_get_ex(vm, "disks", &disks);
+    ndisks = disks ? json_object_array_length(disks) : 0;
+    if (nbd && ndisks == 0) {
+        nbd = false;                /* nothing to serve */
+    }
+
+    if (nbd && dry_run) {
+        /* what would run; the directory is made only for a real start */
+        snprintf(dir, sizeof(dir), "%s/vm-clone-start.XXXXXX",
+                 getenv("XDG_RUNTIME_DIR") && *getenv("XDG_RUNTIME_DIR")
+                 ? getenv("XDG_RUNTIME_DIR") : getenv("TMPDIR") &&
+                 *getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+        snprintf(sock, sizeof(sock), "%s/nbd.sock", dir);
+        dir[0] = '\0';
+        uris = calloc(ndisks + 1, sizeof(*uris));
+        if (!uris) {
+            cli_error("out of memory");
+            goto out;
+        }
+        for (i = 0; i < ndisks; i++) {
+            char en[512], ex[1100];
+
+            snprintf(ex, sizeof(ex), "%s/disk%d", name, json_object_get_int(
+                json_object_object_get(json_object_array_get_idx(disks, i),
+                                       "disk")));
+            uri_name(en, sizeof(en), ex);
+            if (asprintf(&uris[i], "nbd+unix:///%s?socket=%s", en,
+                         sock) < 0) {
+                uris[i] = NULL;
+                cli_error("out of memory");
+                goto out;
+            }
+        }
+        printf(CLI_NAME " serve --socket %s --home %s -- %s\n", sock, home,
+               name);
+    } else if (nbd) {
+        if (make_private_dir(dir, sizeof(dir))) {
+            dir[0] = '\0';
+            goto out;
+        }
+        if (start_server(dir, home, name, ndisks, &srv, &uris)) {
+            goto out;
+        }
+        for (i = 0; !c.quiet && i < ndisks; i++) {
+            fprintf(stderr, CLI_NAME ": disk %zu of VM '%s' served on %s\n",
+                    i, name, uris[i]);
+        }
+    }
+    qo.drives = (const char *const *)uris;
+    r = vmq_build(vm, &qo, &qa);
+    for (i = 0; r == 0 && i < (size_t)nextra; i++) {
+        r = vmq_push(&qa, extra[i]);
+    }
+    if (r < 0) {
+        cli_error("out of memory");
+        goto out;
+    }
+    if (dry_run) {
+        vmq_print(stdout, &qa);
+        rc = CLI_EXIT_OK;
+        goto out;
+    }
+    rc = run_qemu(qa.v);
+
+out:
+    if (srv > 0 && stop_server(srv) && rc == CLI_EXIT_OK) {
+        rc = CLI_EXIT_FAIL;
+    }
+    if (dir[0]) {
+        snprintf(sock, sizeof(sock), "%s/nbd.sock", dir);
+        unlink(sock);               /* only if the server could not */
+        rmdir(dir);
+    }
+    for (i = 0; uris && i < ndisks; i++) {
+        free(uris[i]);
+    }
+    free(uris);
+    vmq_argv_free(&qa);
+    json_object_put(vm);
+    return rc;
+}
