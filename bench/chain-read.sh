@@ -3,6 +3,8 @@
 # and 64, ours (bench/vmc-bench on libvmclone) vs `qemu-img bench`, same
 # (and 128; BENCH_DEPTHS overrides) pattern: N reads 62.5 MiB apart (step 65540096, so they land in
 # different clusters and wrap around the disk).  Whole-process times.
+# Also, per depth: opening the whole chain plus one 4 KiB read, read-only
+# (`vm-clone img io -r` vs `qemu-io -r`), and `info --backing-chain`.
 . "$(dirname "$0")/common.sh"
 make_base
 N=${BENCH_READS:-20000}
@@ -23,6 +25,11 @@ for depth in ${BENCH_DEPTHS:-1 16 64 128}; do
         done
     fi
     top=chain$depth/l$depth.qcow2
+    $AB --rounds $((ROUNDS * 4)) --title "open a chain of depth $depth + one 4 KiB read; info --backing-chain" \
+        "qemu-io -r=qemu-io -r -f qcow2 -c 'read -q 0 4k' $top" \
+        "vm-clone img io -r=$VMC img io -r -f qcow2 $top -c 'read 0 4k'" \
+        "qemu-img info --backing-chain=qemu-img info --backing-chain $top" \
+        "vm-clone img info --backing-chain=$VMC img info --backing-chain $top"
     $AB --title "4 KiB reads, qd1, $N reads, chain depth $depth" \
         "qemu-img bench=qemu-img bench -f qcow2 -c $N -s 4k -S $STEP -d 1 -t writeback $top" \
         "vmc-bench=$VBENCH -f qcow2 -c $N -s 4k -S $STEP $top"

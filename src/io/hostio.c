@@ -4,11 +4,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/falloc.h>
+#include <linux/fs.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -37,7 +39,7 @@ static const struct { const char *name; int err; } errno_names[] = {
 };
 
 static const char *const op_names[] = {
-    "pread", "pwrite", "sync", "falloc", "truncate", "any",
+    "pread", "pwrite", "sync", "falloc", "truncate", "rename", "any",
 };
 
 static void
@@ -160,6 +162,31 @@ hio_open(struct hio_file **out, const char *path, int flags, mode_t mode)
     return 0;
 }
 
+int
+hio_adopt_fd(struct hio_file **out, int fd, const char *path, bool writable)
+{
+    struct hio_file *f;
+    struct stat st;
+
+    if (fstat(fd, &st) < 0) {
+        int e = -errno;
+        close(fd);
+        return e;
+    }
+    f = calloc(1, sizeof(*f));
+    if (!f || !(f->path = strdup(path))) {
+        free(f);
+        close(fd);
+        return -ENOMEM;
+    }
+    f->fd = fd;
+    f->writable = writable;
+    f->dev = st.st_dev;
+    f->ino = st.st_ino;
+    *out = f;
+    return 0;
+}
+
 void
 hio_close(struct hio_file *f)
 {
@@ -240,6 +267,89 @@ hio_sync(struct hio_file *f)
         return -errno;
     }
     return 0;
+}
+
+int
+hio_copy_range(struct hio_file *src, struct hio_file *dst, uint64_t off,
+               uint64_t len)
+{
+    int r = fault_check(HIO_PWRITE, dst, off, len);
+
+    if (r) {
+        return r;
+    }
+    while (len > 0) {
+        loff_t in = (loff_t)off, out = (loff_t)off;
+        ssize_t n = copy_file_range(src->fd, &in, dst->fd, &out, len, 0);
+
+        if (n < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            return -errno;
+        }
+        if (n == 0) {
+            return -EIO;    /* the source shrank under us */
+        }
+        off += (uint64_t)n;
+        len -= (uint64_t)n;
+    }
+    return 0;
+}
+
+int
+hio_reflink(struct hio_file *dst, struct hio_file *src)
+{
+    int r = fault_check(HIO_PWRITE, dst, 0, 0);
+
+    if (r) {
+        return r;
+    }
+    return ioctl(dst->fd, FICLONE, src->fd) < 0 ? -errno : 0;
+}
+
+int
+hio_rename(const char *from, const char *to, bool noreplace)
+{
+    struct hio_file target = { .fd = -1, .path = (char *)to };
+    int r = fault_check(HIO_RENAME, &target, 0, 0);
+
+    if (r) {
+        return r;
+    }
+    if (!noreplace) {
+        return rename(from, to) < 0 ? -errno : 0;
+    }
+    if (renameat2(AT_FDCWD, from, AT_FDCWD, to, RENAME_NOREPLACE) == 0) {
+        return 0;
+    }
+    if (errno != EINVAL && errno != ENOSYS) {
+        return -errno;
+    }
+    /* No RENAME_NOREPLACE here: link + unlink is just as exclusive. */
+    if (link(from, to) < 0) {
+        return -errno;
+    }
+    unlink(from);
+    return 0;
+}
+
+int
+hio_sync_dir(const char *dir)
+{
+    struct hio_file d = { .fd = -1, .path = (char *)dir };
+    int r = fault_check(HIO_SYNC, &d, 0, 0);
+
+    if (r) {
+        return r;
+    }
+    d.fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (d.fd < 0) {
+        return -errno;
+    }
+    r = fsync(d.fd) < 0 ? -errno : 0;
+    close(d.fd);
+    return r;
 }
 
 int

@@ -7,7 +7,9 @@
  * the VMCLONE_FAULT environment variable:
  *
  *   VMCLONE_FAULT="OP:N[+]:ERR[,...]"
- *     OP   pread | pwrite | sync | falloc | truncate | any
+ *     OP   pread | pwrite | sync | falloc | truncate | rename | any
+ *          (a copy_file_range or reflink counts as a pwrite of the
+ *          target; a directory sync as a sync; rename is a rename)
  *     N    the Nth call of OP in this process fails (N+ : and every later one)
  *     ERR  an errno name (EIO, ENOSPC, ...) or "crash" (_exit(99) before
  *          the call is performed: what is in the page cache survives, what
@@ -27,6 +29,7 @@ enum hio_op {
     HIO_SYNC,
     HIO_FALLOC,
     HIO_TRUNCATE,
+    HIO_RENAME,
     HIO_OP_COUNT,
 };
 
@@ -44,6 +47,10 @@ void hio_set_fault_hook(hio_fault_fn fn);
 
 /* Open @path; @flags are open(2) flags (O_RDONLY/O_RDWR/O_CREAT...). */
 int hio_open(struct hio_file **out, const char *path, int flags, mode_t mode);
+/* Take over the open descriptor @fd of @path (closed by hio_close, also
+ * on failure here). */
+int hio_adopt_fd(struct hio_file **out, int fd, const char *path,
+                 bool writable);
 void hio_close(struct hio_file *f);
 
 /* Read exactly @len bytes; bytes past end of file read as zeros. */
@@ -63,6 +70,18 @@ int hio_zero_range(struct hio_file *f, uint64_t off, uint64_t len,
  * *is_data and *run_len. Falls back to "all data" if unsupported. */
 int hio_data_run(struct hio_file *f, uint64_t off, uint64_t max,
                  bool *is_data, uint64_t *run_len);
+
+/* Copy [off, off+len) of @src to the same offset of @dst in the kernel
+ * (copy_file_range); -EXDEV/-EOPNOTSUPP/-EINVAL... when it cannot. */
+int hio_copy_range(struct hio_file *src, struct hio_file *dst, uint64_t off,
+                   uint64_t len);
+/* Make @dst share all of @src's extents (FICLONE reflink). */
+int hio_reflink(struct hio_file *dst, struct hio_file *src);
+
+/* Rename @from to @to; with @noreplace, -EEXIST if @to exists. */
+int hio_rename(const char *from, const char *to, bool noreplace);
+/* Make the entries of directory @dir durable (fsync). */
+int hio_sync_dir(const char *dir);
 
 /* QEMU-compatible OFD locks (file-posix: byte 100+perm = permission held,
  * byte 200+perm = permission not shared). */

@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "format/format.h"
+#include "io/hostio.h"
 #include "ops/ops-file.h"
 #include "ops/ops-internal.h"
 #include "seal/seal.h"
@@ -160,7 +161,7 @@ struct proto {
 struct clone_job {
     const char *name;
     char *tmp;
-    int fd;
+    struct hio_file *f;     /* the stamped file, open until synced */
     int error;
 };
 
@@ -170,7 +171,8 @@ static int
 create_first(struct clone_job *job, const struct vmc_create_opts *co,
              struct proto *pr, bool keep, struct vmc_error *err)
 {
-    struct stat st;
+    struct hio_file *f = NULL;
+    uint64_t len = 0;
     int r;
 
     r = ops_tmp_create(job->name, &job->tmp, NULL, err);
@@ -184,26 +186,27 @@ create_first(struct clone_job *job, const struct vmc_create_opts *co,
     free(pr->data);
     pr->data = NULL;
     pr->len = 0;
-    job->fd = open(job->tmp, O_RDONLY | O_CLOEXEC);
-    if (job->fd < 0 || fstat(job->fd, &st) < 0) {
-        r = -errno;
+    r = hio_open(&f, job->tmp, O_RDONLY, 0);
+    if (r == 0) {
+        r = hio_length(f, &len);
+    }
+    if (r < 0) {
+        hio_close(f);
         return vmc_error_set(err, r, "cannot read '%s': %s", job->tmp,
                              strerror(-r));
     }
     /* A fresh image is a few clusters plus the L1 table; only keep it
      * as a prototype when that is small. */
-    if (st.st_size > 0 && st.st_size <= (64 << 20)) {
-        pr->data = malloc((size_t)st.st_size);
-        if (pr->data && pread(job->fd, pr->data, (size_t)st.st_size, 0) ==
-            st.st_size) {
-            pr->len = (uint64_t)st.st_size;
+    if (len > 0 && len <= (64 << 20)) {
+        pr->data = malloc((size_t)len);
+        if (pr->data && hio_pread(f, pr->data, (size_t)len, 0) == 0) {
+            pr->len = len;
         } else {
             free(pr->data);
             pr->data = NULL;
         }
     }
-    close(job->fd);
-    job->fd = -1;
+    hio_close(f);
     return 0;
 }
 
@@ -265,7 +268,7 @@ stamp(struct clone_job *job, const struct proto *pr, struct vmc_error *err)
     uint64_t off = 0;
     int r;
 
-    r = ops_tmp_create(job->name, &job->tmp, &job->fd, err);
+    r = ops_tmp_create(job->name, &job->tmp, &job->f, err);
     if (r < 0) {
         return r;
     }
@@ -286,15 +289,14 @@ stamp(struct clone_job *job, const struct proto *pr, struct vmc_error *err)
         }
         off = ops_min(off, pr->len);
         n = off - start;
-        if (n && pwrite(job->fd, pr->data + start, n, (off_t)start) !=
-            (ssize_t)n) {
-            r = errno ? -errno : -EIO;
+        r = n ? hio_pwrite(job->f, pr->data + start, n, start) : 0;
+        if (r < 0) {
             return vmc_error_set(err, r, "cannot write '%s': %s", job->tmp,
                                  strerror(-r));
         }
     }
-    if (ftruncate(job->fd, (off_t)pr->len) < 0) {
-        r = -errno;
+    r = hio_truncate(job->f, pr->len);
+    if (r < 0) {
         return vmc_error_set(err, r, "cannot write '%s': %s", job->tmp,
                              strerror(-r));
     }
@@ -322,8 +324,8 @@ sync_worker(void *arg)
         if (!job) {
             return NULL;
         }
-        if (job->fd >= 0 && fdatasync(job->fd) < 0) {
-            job->error = -errno;
+        if (job->f) {
+            job->error = hio_sync(job->f);
         }
     }
 }
@@ -461,7 +463,6 @@ vmc_clone_linked(const char *base, const char *const *names, size_t count,
     }
     for (i = 0; i < count; i++) {
         jobs[i].name = names[i];
-        jobs[i].fd = -1;
     }
     if (!co.size) {
         co.size = ops_align_up(size, OPS_SECTOR);
@@ -513,9 +514,7 @@ vmc_clone_linked(const char *base, const char *const *names, size_t count,
     }
 out:
     for (i = 0; i < count; i++) {
-        if (jobs[i].fd >= 0) {
-            close(jobs[i].fd);
-        }
+        hio_close(jobs[i].f);
         if (jobs[i].tmp) {
             unlink(jobs[i].tmp);
             free(jobs[i].tmp);
@@ -623,8 +622,9 @@ vmc_clone_full(struct vmc_image *src, const char *dst,
     const struct vmc_image *layer;
     struct stat st;
     enum ops_copy_result how;
+    struct hio_file *f = NULL;
     char *tmp = NULL;
-    int fd = -1, r;
+    int r;
 
     memset(res, 0, sizeof(*res));
     if (!o->force && lstat(dst, &st) == 0) {
@@ -637,19 +637,19 @@ vmc_clone_full(struct vmc_image *src, const char *dst,
                                  "image or one of its backing files", dst);
         }
     }
-    r = ops_tmp_create(dst, &tmp, &fd, err);
+    r = ops_tmp_create(dst, &tmp, &f, err);
     if (r < 0) {
         return r;
     }
     r = -EOPNOTSUPP;
     if (file_copy_possible(src, out, o)) {
-        r = ops_copy_file(vmc_image_filename(src), fd, tmp, true, o->thick,
+        r = ops_copy_file(vmc_image_filename(src), f, tmp, true, o->thick,
                           workers, &how, &res->bytes_copied, err);
         if (r == 0) {
             res->method = how == OPS_COPY_REFLINK ?
                           VMC_CLONE_REFLINK : VMC_CLONE_COPY_FILE_RANGE;
-            if (fdatasync(fd) < 0) {
-                r = -errno;
+            r = hio_sync(f);
+            if (r < 0) {
                 vmc_error_set(err, r, "cannot sync '%s': %s", dst,
                               strerror(-r));
                 goto out;
@@ -661,8 +661,8 @@ vmc_clone_full(struct vmc_image *src, const char *dst,
         }
     }
     if (r == -EOPNOTSUPP) {
-        close(fd);
-        fd = -1;
+        hio_close(f);
+        f = NULL;
         res->method = VMC_CLONE_COPY;
         r = guest_copy(src, tmp, out, o, workers, &res->bytes_copied, err);
     }
@@ -676,9 +676,7 @@ vmc_clone_full(struct vmc_image *src, const char *dst,
         r = ops_fsync_parent(dst, err);
     }
 out:
-    if (fd >= 0) {
-        close(fd);
-    }
+    hio_close(f);
     if (tmp) {
         unlink(tmp);
         free(tmp);

@@ -10,18 +10,21 @@
  * and leaves the holes as holes. The kernel copies page cache to page
  * cache without passing the data through user space (and remaps extents
  * itself where the filesystem can).
+ *
+ * Every call that changes a file or a directory goes through the host
+ * I/O layer (src/io/hostio.h), so tests can inject a failure or a crash
+ * at each of them.
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/fs.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "io/hostio.h"
 #include "ops/ops-file.h"
 #include "ops/ops-internal.h"
 
@@ -56,7 +59,7 @@ file_mode(void)
 }
 
 int
-ops_tmp_create(const char *final, char **tmp_out, int *fd_out,
+ops_tmp_create(const char *final, char **tmp_out, struct hio_file **f_out,
                struct vmc_error *err)
 {
     const char *slash = strrchr(final, '/');
@@ -90,8 +93,14 @@ ops_tmp_create(const char *final, char **tmp_out, int *fd_out,
         free(tmp);
         return r;
     }
-    if (fd_out) {
-        *fd_out = fd;
+    if (f_out) {
+        int r = hio_adopt_fd(f_out, fd, tmp, true);
+
+        if (r < 0) {
+            unlink(tmp);
+            free(tmp);
+            return vmc_error_set(err, r, "out of memory");
+        }
     } else {
         close(fd);
     }
@@ -103,19 +112,15 @@ int
 ops_fsync_parent(const char *path, struct vmc_error *err)
 {
     char *dir = ops_dirname(path);
-    int fd, r = 0;
+    int r;
 
     if (!dir) {
         return vmc_error_set(err, -ENOMEM, "out of memory");
     }
-    fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0 || fsync(fd) < 0) {
-        r = -errno;
+    r = hio_sync_dir(dir);
+    if (r < 0) {
         vmc_error_set(err, r, "cannot sync directory '%s': %s", dir,
                       strerror(-r));
-    }
-    if (fd >= 0) {
-        close(fd);
     }
     free(dir);
     return r;
@@ -125,23 +130,9 @@ int
 ops_rename(const char *tmp, const char *final, bool replace,
            struct vmc_error *err)
 {
-    int r;
+    int r = hio_rename(tmp, final, !replace);
 
-    if (replace) {
-        r = rename(tmp, final);
-    } else {
-        r = renameat2(AT_FDCWD, tmp, AT_FDCWD, final, RENAME_NOREPLACE);
-        if (r < 0 && (errno == EINVAL || errno == ENOSYS)) {
-            /* No RENAME_NOREPLACE here: link + unlink is just as
-             * exclusive. */
-            r = link(tmp, final);
-            if (r == 0) {
-                unlink(tmp);
-            }
-        }
-    }
     if (r < 0) {
-        r = -errno;
         if (r == -EEXIST) {
             return vmc_error_set(err, r, "'%s' already exists (use --force "
                                  "to replace it)", final);
@@ -181,8 +172,8 @@ struct piece {
 };
 
 struct range_copy {
-    int sfd;
-    int dfd;
+    struct hio_file *src;
+    struct hio_file *dst;
     struct piece *pieces;
     size_t npieces;
     pthread_mutex_t lock;
@@ -190,29 +181,6 @@ struct range_copy {
     int error;              /* first failure */
     uint64_t fail_off;
 };
-
-/* Copy [off, off+len) at the same offset; -errno on failure. */
-static int
-copy_range(int sfd, int dfd, uint64_t off, uint64_t len)
-{
-    while (len > 0) {
-        loff_t in = (loff_t)off, out = (loff_t)off;
-        ssize_t n = copy_file_range(sfd, &in, dfd, &out, len, 0);
-
-        if (n < 0) {
-            if (errno == EINTR) {
-                continue;
-            }
-            return -errno;
-        }
-        if (n == 0) {
-            return -EIO;    /* the source shrank under us */
-        }
-        off += (uint64_t)n;
-        len -= (uint64_t)n;
-    }
-    return 0;
-}
 
 static void *
 range_worker(void *arg)
@@ -230,7 +198,7 @@ range_worker(void *arg)
         }
         p = rc->pieces[rc->next++];
         pthread_mutex_unlock(&rc->lock);
-        r = copy_range(rc->sfd, rc->dfd, p.off, p.len);
+        r = hio_copy_range(rc->src, rc->dst, p.off, p.len);
         if (r < 0) {
             pthread_mutex_lock(&rc->lock);
             if (!rc->error) {
@@ -312,16 +280,16 @@ is_unsupported(int r)
 }
 
 static int
-copy_extents(int sfd, int dfd, uint64_t size, unsigned workers,
-             uint64_t *copied, const char *src, const char *dst,
-             struct vmc_error *err)
+copy_extents(struct hio_file *sf, struct hio_file *df, uint64_t size,
+             unsigned workers, uint64_t *copied, const char *src,
+             const char *dst, struct vmc_error *err)
 {
-    struct range_copy rc = { .sfd = sfd, .dfd = dfd };
+    struct range_copy rc = { .src = sf, .dst = df };
     pthread_t tids[COPY_MAX_WORKERS];
     unsigned started = 0, i;
     int r;
 
-    r = list_pieces(sfd, size, &rc.pieces, &rc.npieces, copied);
+    r = list_pieces(sf->fd, size, &rc.pieces, &rc.npieces, copied);
     if (r < 0) {
         return vmc_error_set(err, r, "cannot find the data extents of '%s': "
                              "%s", src, strerror(-r));
@@ -329,7 +297,7 @@ copy_extents(int sfd, int dfd, uint64_t size, unsigned workers,
     /* Probe with the first piece alone: an unsupported combination is
      * reported before any thread starts. */
     if (rc.npieces > 0) {
-        r = copy_range(sfd, dfd, rc.pieces[0].off, rc.pieces[0].len);
+        r = hio_copy_range(sf, df, rc.pieces[0].off, rc.pieces[0].len);
         if (r < 0) {
             free(rc.pieces);
             if (is_unsupported(r)) {
@@ -365,34 +333,45 @@ copy_extents(int sfd, int dfd, uint64_t size, unsigned workers,
 }
 
 int
-ops_copy_file(const char *src_path, int dfd, const char *dst_name,
+ops_copy_file(const char *src_path, struct hio_file *df, const char *dst_name,
               bool try_reflink, bool thick, unsigned workers,
               enum ops_copy_result *how, uint64_t *copied,
               struct vmc_error *err)
 {
-    struct stat st;
-    int sfd, r;
+    struct hio_file *sf = NULL;
+    uint64_t size = 0;
+    int r, r2;
 
     *copied = 0;
-    sfd = open(src_path, O_RDONLY | O_CLOEXEC);
-    if (sfd < 0 || fstat(sfd, &st) < 0) {
-        r = -errno;
+    r = hio_open(&sf, src_path, O_RDONLY, 0);
+    if (r == 0) {
+        r = hio_length(sf, &size);
+    }
+    if (r < 0) {
         vmc_error_set(err, r, "could not open '%s': %s", src_path,
                       strerror(-r));
         goto out;
     }
-    if (try_reflink && !thick && ioctl(dfd, FICLONE, sfd) == 0) {
-        *how = OPS_COPY_REFLINK;
-        r = 0;
-        goto out;
+    if (try_reflink && !thick) {
+        r = hio_reflink(df, sf);
+        if (r == 0) {
+            *how = OPS_COPY_REFLINK;
+            goto out;
+        }
+        /* Fall back to a copy unless the filesystem is out of space or
+         * failing: the copy would fail too. */
+        if (r == -ENOSPC || r == -EDQUOT || r == -EIO) {
+            vmc_error_set(err, r, "cannot reflink '%s' to '%s': %s",
+                          src_path, dst_name, strerror(-r));
+            goto out;
+        }
     }
-    r = copy_extents(sfd, dfd, (uint64_t)st.st_size, workers, copied,
-                     src_path, dst_name, err);
+    r = copy_extents(sf, df, size, workers, copied, src_path, dst_name, err);
     if (r == -EOPNOTSUPP) {
-        if (ftruncate(dfd, 0) < 0) {
-            r = -errno;
-            vmc_error_set(err, r, "cannot truncate '%s': %s", dst_name,
-                          strerror(-r));
+        r2 = hio_truncate(df, 0);
+        if (r2 < 0) {
+            r = vmc_error_set(err, r2, "cannot truncate '%s': %s", dst_name,
+                              strerror(-r2));
         }
         goto out;
     }
@@ -400,23 +379,21 @@ ops_copy_file(const char *src_path, int dfd, const char *dst_name,
         goto out;
     }
     *how = OPS_COPY_RANGE;
-    if (ftruncate(dfd, st.st_size) < 0) {
-        r = -errno;
+    r = hio_truncate(df, size);
+    if (r < 0) {
         vmc_error_set(err, r, "cannot set the length of '%s': %s", dst_name,
                       strerror(-r));
         goto out;
     }
-    if (thick && st.st_size > 0 && fallocate(dfd, 0, 0, st.st_size) < 0) {
-        r = -errno;
-        vmc_error_set(err, r, "cannot allocate %llu bytes for '%s': %s",
-                      (unsigned long long)st.st_size, dst_name,
-                      strerror(-r));
-        goto out;
+    if (thick && size > 0) {
+        r = hio_allocate(df, 0, size);
+        if (r < 0) {
+            vmc_error_set(err, r, "cannot allocate %llu bytes for '%s': %s",
+                          (unsigned long long)size, dst_name, strerror(-r));
+            goto out;
+        }
     }
-    r = 0;
 out:
-    if (sfd >= 0) {
-        close(sfd);
-    }
+    hio_close(sf);
     return r;
 }

@@ -13,13 +13,15 @@
 
 #include "vmclone.h"
 
+struct hio_file;
+
 /*
  * Create an empty temporary file "<dir>/.<name>.vmc-XXXXXX" next to
  * @final, mode 0666 & ~umask. The name is returned in *@tmp_out
- * (malloc'd); the descriptor in *@fd_out if @fd_out is non-NULL
+ * (malloc'd); the open file in *@f_out if @f_out is non-NULL
  * (otherwise it is closed).
  */
-int ops_tmp_create(const char *final, char **tmp_out, int *fd_out,
+int ops_tmp_create(const char *final, char **tmp_out, struct hio_file **f_out,
                    struct vmc_error *err);
 
 /* fsync the directory holding @path. */
@@ -48,17 +50,18 @@ enum ops_copy_result {
 };
 
 /*
- * Copy the file @src_path into the open, empty file @dfd: first FICLONE
+ * Copy the file @src_path into the open, empty file @df: first FICLONE
  * (when @try_reflink), else copy_file_range over the data extents only
  * (SEEK_DATA/SEEK_HOLE; holes stay holes), with up to @workers threads.
  * The length is set to the source's. With @thick the whole length is
  * then allocated (fallocate), and reflink is not tried.
  * @return 0 with *@how and *@copied (bytes copied, 0 for a reflink);
  *         -EOPNOTSUPP when the kernel/filesystem cannot do either (the
- *         caller falls back to a guest-view copy; @dfd is truncated to 0);
+ *         caller falls back to a guest-view copy; @df is truncated to 0);
  *         other -errno with a message.
  */
-int ops_copy_file(const char *src_path, int dfd, const char *dst_name,
+int ops_copy_file(const char *src_path, struct hio_file *df,
+                  const char *dst_name,
                   bool try_reflink, bool thick, unsigned workers,
                   enum ops_copy_result *how, uint64_t *copied,
                   struct vmc_error *err);

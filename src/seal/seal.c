@@ -37,6 +37,7 @@
 
 #include "vmclone-seal.h"
 #include "format/format.h"
+#include "io/hostio.h"
 #include "seal/seal.h"
 #include "util/util.h"
 
@@ -121,7 +122,7 @@ static int
 fsync_dir_of(const char *path)
 {
     char *copy = strdup(path), *slash;
-    int fd, r = 0;
+    int r;
 
     if (!copy) {
         return -ENOMEM;
@@ -130,13 +131,7 @@ fsync_dir_of(const char *path)
     if (slash) {
         *(slash == copy ? slash + 1 : slash) = '\0';
     }
-    fd = open(slash ? copy : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0 || fsync(fd) < 0) {
-        r = -errno;
-    }
-    if (fd >= 0) {
-        close(fd);
-    }
+    r = hio_sync_dir(slash ? copy : ".");
     free(copy);
     return r;
 }
@@ -547,8 +542,9 @@ write_sidecar(const char *path, const struct seal_state *st,
 {
     char *sp = sidecar_path(path), *tmp = NULL;
     uint8_t hdr[SIDECAR_HDR] = { 0 };
-    int fd = -1, r = 0;
+    struct hio_file *f = NULL;
     size_t n = st->nchunks * DIGEST;
+    int r;
 
     if (!sp || asprintf(&tmp, "%s.tmp", sp) < 0) {
         free(sp);
@@ -560,18 +556,29 @@ write_sidecar(const char *path, const struct seal_state *st,
     be64_store(hdr + 16, st->virtual_size);
     be64_store(hdr + 24, st->nchunks);
     memcpy(hdr + 32, st->root, DIGEST);
-    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0444);
-    if (fd < 0 || pwrite(fd, hdr, sizeof(hdr), 0) != (ssize_t)sizeof(hdr) ||
-        (n && pwrite(fd, st->leaves, n, SIDECAR_HDR) != (ssize_t)n) ||
-        fsync(fd) < 0 || rename(tmp, sp) < 0) {
-        r = -errno ? -errno : -EIO;
+    r = hio_open(&f, tmp, O_WRONLY | O_CREAT | O_TRUNC, 0444);
+    if (r == 0) {
+        r = hio_pwrite(f, hdr, sizeof(hdr), 0);
+    }
+    if (r == 0 && n) {
+        r = hio_pwrite(f, st->leaves, n, SIDECAR_HDR);
+    }
+    if (r == 0) {
+        r = hio_sync(f);
+    }
+    hio_close(f);
+    if (r == 0) {
+        r = hio_rename(tmp, sp, false);
+    }
+    if (r < 0) {
         vmc_error_set(err, r, "cannot write seal '%s': %s", sp, strerror(-r));
         unlink(tmp);
     } else {
         r = fsync_dir_of(sp);
-    }
-    if (fd >= 0) {
-        close(fd);
+        if (r < 0) {
+            vmc_error_set(err, r, "cannot sync the directory of '%s': %s",
+                          sp, strerror(-r));
+        }
     }
     free(tmp);
     free(sp);

@@ -1,12 +1,15 @@
 #!/bin/bash
-# crash-ops: flatten, relink and consolidate (commit, pull, new layer)
-# under an injected crash (_exit at the Nth pwrite or sync of the engine's
-# host I/O layer, VMCLONE_FAULT=OP:N:crash) and under ENOSPC from the Nth
-# pwrite on. After every injection:
+# crash-ops: flatten, relink and consolidate (commit, pull, new layer),
+# seal, and linked and full clones, under an injected crash (_exit at the
+# Nth pwrite, sync or rename of the host I/O layer, VMCLONE_FAULT=OP:N:crash;
+# a copy_file_range or reflink counts as a pwrite, a directory sync as a
+# sync) and under ENOSPC from the Nth pwrite on. After every injection:
 #   - the top image reads exactly as before (these operations never change
 #     the guest view, so "before or after" is one content);
 #   - every image is check-clean or only leaks clusters (exit 0 or 3);
-#   - the chain opens: no image points at a missing parent.
+#   - the chain opens: no image points at a missing parent;
+#   - a clone is either absent or complete under its final name (equal to
+#     its source, check-clean), and its source is untouched.
 # N runs over every call up to 8, then grows by half each step, until the
 # operation completes without reaching the fault.
 . "$(dirname "$0")/../lib.sh"
@@ -33,6 +36,8 @@ verify() {   # DIR IMG REF WHAT
     local f rc
     (cd "$1" && qemu-img info --backing-chain "$2" >/dev/null 2>&1) ||
         fail "$4: the chain of $2 does not open"
+    (cd "$1" && "$VMCLONE" img info --backing-chain "$2" >/dev/null 2>"$T/open.err") ||
+        fail "$4: vm-clone cannot open $2: $(cat "$T/open.err")"
     qemu_same "$1/$2" "$3"
     for f in "$1"/*.qcow2; do
         rc=0
@@ -45,7 +50,7 @@ verify() {   # DIR IMG REF WHAT
 run_faults() {
     local what=$1 img=$2 ref=$3 kind n rc runs=0
     shift 3
-    for kind in pwrite:crash sync:crash pwrite:ENOSPC; do
+    for kind in pwrite:crash sync:crash rename:crash pwrite:ENOSPC; do
         n=1
         while :; do
             rm -rf w; cp -a pristine w
@@ -67,6 +72,54 @@ run_faults() {
     done
     note "$what: $runs injections survived"
 }
+
+# run_create_faults WHAT SRC REF ARGS... (NEW names: the files to check)
+# for operations that make new files from SRC.
+run_create_faults() {
+    local what=$1 src=$2 ref=$3 kind n rc runs=0 f
+    shift 3
+    local sum0
+    sum0=$(sha256sum < "pristine/$src")
+    for kind in pwrite:crash sync:crash rename:crash pwrite:ENOSPC; do
+        n=1
+        while :; do
+            rm -rf w; cp -a pristine w
+            local spec=${kind%%:*}:$n:${kind#*:}
+            [ "${kind#*:}" = ENOSPC ] && spec=${kind%%:*}:$n+:ENOSPC
+            rc=0
+            (cd w && VMCLONE_FAULT=$spec "$VMCLONE" "$@" >/dev/null 2>"$T/op.err") || rc=$?
+            runs=$((runs + 1))
+            grep -qE 'Sanitizer|runtime error' "$T/op.err" && fail "$what ($spec): sanitizer report"
+            [ "$(sha256sum < "w/$src")" = "$sum0" ] || fail "$what ($spec): the source changed"
+            for f in $NEW; do
+                [ -e "w/$f" ] || continue
+                (cd w && qemu-img check -q "$f" >/dev/null 2>&1) ||
+                    fail "$what ($spec, exit $rc): $f is visible but not check-clean"
+                qemu_same "w/$f" "$ref"
+            done
+            [ "$rc" = 0 ] && break
+            case $kind in
+            *crash) [ "$rc" = 99 ] || fail "$what ($spec): exit $rc: $(cat "$T/op.err")" ;;
+            *) [ "$rc" = 1 ] && [ -s "$T/op.err" ] || fail "$what ($spec): exit $rc without a clean error" ;;
+            esac
+            if [ "$n" -lt 8 ]; then n=$((n + 1)); else n=$((n + n / 2)); fi
+            [ "$n" -lt 100000 ] || fail "$what: the fault loop does not end"
+        done
+        for f in $NEW; do
+            [ -e "w/$f" ] || fail "$what: $f missing after a clean run"
+        done
+    done
+    note "$what: $runs injections survived"
+}
+
+raw_of pristine/full.qcow2 full.raw
+NEW="c1.qcow2 c2.qcow2 c3.qcow2" \
+    run_create_faults clone-linked top.qcow2 top.raw img clone --linked -q top.qcow2 'c%d.qcow2' --count 3
+NEW="f.qcow2" run_create_faults clone-full full.qcow2 full.raw img clone --full -q full.qcow2 f.qcow2
+NEW="g.qcow2" run_create_faults clone-full-copy full.qcow2 full.raw img clone --full -q --no-offload full.qcow2 g.qcow2
+
+# seal: the image keeps its content and opens (sealed or not) after any fault
+run_faults seal full.qcow2 full.raw img seal full.qcow2
 
 run_faults flatten clone.qcow2 clone.raw img flatten -q clone.qcow2
 run_faults relink full.qcow2 top.raw img relink -q -b base.qcow2 -F qcow2 full.qcow2

@@ -321,6 +321,12 @@ child_counting(void)
     CHECK_EQ(hio_sync(f), -EIO);                       /* and later */
     CHECK_EQ(hio_pread(f, buf, 512, 0), 0);            /* other ops fine */
     hio_close(f);
+    /* and rename:1:EPERM; the directory sync counts as a sync */
+    CHECK_EQ(hio_rename(path_in_dir("env"), path_in_dir("env2"), false),
+             -EPERM);
+    CHECK_EQ(access(path_in_dir("env"), F_OK), 0);     /* not renamed */
+    CHECK_EQ(hio_rename(path_in_dir("env"), path_in_dir("env2"), false), 0);
+    CHECK_EQ(hio_sync_dir(dir), -EIO);
     return failures ? 1 : 0;
 }
 
@@ -359,13 +365,50 @@ run_child(const char *mode, const char *fault)
     return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
+/* copy_file_range, rename (with and without replacing), directory sync */
+static void
+test_file_ops(void)
+{
+    struct hio_file *a = NULL, *b = NULL;
+    unsigned char buf[8192];
+    uint64_t len = 0;
+
+    CHECK_EQ(hio_open(&a, path_in_dir("src"), O_RDWR | O_CREAT, 0644), 0);
+    CHECK_EQ(hio_open(&b, path_in_dir("dst"), O_RDWR | O_CREAT, 0644), 0);
+    if (!a || !b) {
+        hio_close(a);
+        hio_close(b);
+        return;
+    }
+    memset(buf, 0x3c, sizeof(buf));
+    CHECK_EQ(hio_pwrite(a, buf, sizeof(buf), 4096), 0);
+    CHECK_EQ(hio_copy_range(a, b, 4096, 8192), 0);
+    memset(buf, 0, sizeof(buf));
+    CHECK_EQ(hio_pread(b, buf, sizeof(buf), 4096), 0);
+    CHECK(all_bytes(buf, sizeof(buf), 0x3c));
+    CHECK_EQ(hio_length(b, &len), 0);
+    CHECK_EQ(len, 12288);
+    hio_close(a);
+    hio_close(b);
+
+    CHECK_EQ(hio_rename(path_in_dir("dst"), path_in_dir("src"), true),
+             -EEXIST);
+    CHECK_EQ(hio_rename(path_in_dir("dst"), path_in_dir("moved"), true), 0);
+    CHECK_EQ(access(path_in_dir("moved"), F_OK), 0);
+    CHECK_EQ(hio_rename(path_in_dir("moved"), path_in_dir("src"), false), 0);
+    CHECK(access(path_in_dir("moved"), F_OK) != 0);
+    CHECK_EQ(hio_sync_dir(dir), 0);
+    CHECK_EQ(hio_sync_dir(path_in_dir("no-such-dir")), -ENOENT);
+}
+
 static void
 test_env_faults(void)
 {
     unsigned char buf[1024];
     int fd;
 
-    CHECK_EQ(run_child("counting", "pwrite:3:ENOSPC,sync:2+:EIO"), 0);
+    CHECK_EQ(run_child("counting", "pwrite:3:ENOSPC,sync:2+:EIO,"
+                                   "rename:1:EPERM"), 0);
 
     CHECK_EQ(run_child("crash", "pwrite:2:crash"), 99);
     fd = open(path_in_dir("crash"), O_RDONLY);
@@ -402,6 +445,7 @@ main(int argc, char **argv)
     test_fault_hook();
     test_fault_through_api();
     test_locks();
+    test_file_ops();
     test_env_faults();
 
     {
