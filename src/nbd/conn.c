@@ -21,7 +21,9 @@
  *     side, so the reader stops; workers then drop their replies.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -128,9 +130,8 @@ sock_read(struct nbd_io *io, void *buf, size_t len)
 }
 
 static int
-sock_writev(struct nbd_io *io, struct iovec *iov, int iovcnt)
+sock_sendv(struct io_socket *s, struct iovec *iov, int iovcnt, int flags)
 {
-    struct io_socket *s = (struct io_socket *)io;
     struct msghdr m = { .msg_iov = iov, .msg_iovlen = (size_t)iovcnt };
     ssize_t n;
     int r;
@@ -142,7 +143,7 @@ sock_writev(struct nbd_io *io, struct iovec *iov, int iovcnt)
                 return r;
             }
         }
-        n = sendmsg(s->fd, &m, MSG_NOSIGNAL |
+        n = sendmsg(s->fd, &m, MSG_NOSIGNAL | flags |
                     (s->io.deadline_ms ? MSG_DONTWAIT : 0));
         if (n < 0) {
             if (errno == EINTR || errno == EAGAIN) {
@@ -161,6 +162,49 @@ sock_writev(struct nbd_io *io, struct iovec *iov, int iovcnt)
         }
     }
     return 0;
+}
+
+static int
+sock_writev(struct nbd_io *io, struct iovec *iov, int iovcnt)
+{
+    return sock_sendv((struct io_socket *)io, iov, iovcnt, 0);
+}
+
+/* The caller has SIGPIPE blocked (splice has no MSG_NOSIGNAL). */
+static int
+sock_send_spliced(struct nbd_io *io, struct iovec *iov, int iovcnt,
+                  int pipe_rd, size_t len, bool more)
+{
+    struct io_socket *s = (struct io_socket *)io;
+    int r = 0;
+
+    if (iovcnt) {
+        r = sock_sendv(s, iov, iovcnt, len || more ? MSG_MORE : 0);
+    }
+    while (r == 0 && len) {
+        ssize_t n;
+
+        if (s->io.deadline_ms) {
+            r = wait_fd(s->fd, POLLOUT, s->io.deadline_ms);
+            if (r < 0) {
+                break;
+            }
+        }
+        n = splice(pipe_rd, NULL, s->fd, NULL, len,
+                   SPLICE_F_MOVE | (more ? SPLICE_F_MORE : 0) |
+                   (s->io.deadline_ms ? SPLICE_F_NONBLOCK : 0));
+        if (n < 0) {
+            if (errno == EINTR || errno == EAGAIN) {
+                continue;
+            }
+            r = -errno;
+        } else if (n == 0) {
+            r = -EIO;           /* the pipe ran dry: cannot happen */
+        } else {
+            len -= (size_t)n;
+        }
+    }
+    return r;
 }
 
 static void
@@ -195,6 +239,7 @@ nbd_io_socket_new(int fd)
     s->fd = fd;
     s->io.read = sock_read;
     s->io.writev = sock_writev;
+    s->io.send_spliced = sock_send_spliced;
     s->io.shutdown_read = sock_shutdown_read;
     s->io.shutdown_all = sock_shutdown_all;
     s->io.close = sock_close;
@@ -321,10 +366,52 @@ nbd_conn_send(struct nbd_conn *c, struct iovec *iov, int iovcnt)
     return r;
 }
 
+int
+nbd_conn_send_parts(struct nbd_conn *c, const struct nbd_send_part *p,
+                    int n, int pipe_rd)
+{
+    int r = -EPIPE, i;
+
+    if (!c->io->send_spliced) {
+        return -ENOTSUP;
+    }
+    pthread_mutex_lock(&c->wlock);
+    if (!c->wfailed) {
+        r = 0;
+        for (i = 0; i < n && r == 0; i++) {
+            r = c->io->send_spliced(c->io, p[i].iov, p[i].iovcnt, pipe_rd,
+                                    p[i].splice_len, i < n - 1);
+        }
+        if (r < 0) {
+            c->wfailed = true;
+            if (c->io->shutdown_read) {
+                c->io->shutdown_read(c->io);
+            }
+        }
+    }
+    pthread_mutex_unlock(&c->wlock);
+    return r;
+}
+
+static _Thread_local bool in_worker;
+
+bool
+nbd_conn_in_worker(void)
+{
+    return in_worker;
+}
+
 static void *
 worker_main(void *opaque)
 {
     struct nbd_conn *c = opaque;
+    sigset_t pipe_set;
+
+    /* splice() to a closed socket raises SIGPIPE in this thread: keep it
+     * blocked here (pending at most, dropped when the thread exits) */
+    sigemptyset(&pipe_set);
+    sigaddset(&pipe_set, SIGPIPE);
+    in_worker = pthread_sigmask(SIG_BLOCK, &pipe_set, NULL) == 0;
 
     pthread_mutex_lock(&c->qlock);
     for (;;) {

@@ -167,6 +167,7 @@ vmc_nbd_server_add_export(struct vmc_nbd_server *srv,
         goto fail;
     }
     exp->size = vmc_image_size(exp->img);
+    exp->sealed = nbd_export_chain_sealed(exp->img);
     exp->cluster = vmc_image_cluster_size(exp->img);
     if (!exp->cluster || (exp->cluster & (exp->cluster - 1)) ||
         exp->cluster > NBD_MAX_PAYLOAD) {

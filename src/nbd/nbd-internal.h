@@ -42,6 +42,7 @@ struct nbd_export {
     bool fast_zero;          /* zeroing whole clusters is metadata only */
     uint64_t size;
     uint64_t cluster;        /* preferred I/O unit */
+    bool sealed;             /* a layer of the chain is sealed: no splice */
     dev_t dev;
     ino_t ino;
 };
@@ -55,6 +56,11 @@ struct nbd_io {
     void (*shutdown_read)(struct nbd_io *io);
     void (*shutdown_all)(struct nbd_io *io);
     void (*close)(struct nbd_io *io);
+    /* Write @iov (may be empty), then move @len bytes from the pipe
+     * @pipe_rd to the transport without copying them; @more: another
+     * part of the same reply follows. NULL if the transport cannot. */
+    int (*send_spliced)(struct nbd_io *io, struct iovec *iov, int iovcnt,
+                        int pipe_rd, size_t len, bool more);
     int64_t deadline_ms;     /* CLOCK_MONOTONIC ms; 0 = none */
 };
 
@@ -135,6 +141,33 @@ struct vmc_nbd_server {
     struct nbd_conn *conns;
     unsigned nconns;
     unsigned next_id;
+
+    /* zerocopy.c: empty pipes for spliced READ replies */
+    pthread_mutex_t pipe_lock;
+    struct nbd_pipe *pipe_free;
+    unsigned npipes;         /* created and not closed (free or in use) */
+};
+
+/* One segment of a READ reply: an OFFSET_DATA or OFFSET_HOLE chunk. */
+struct nbd_read_seg {
+    uint64_t off;
+    uint64_t len;
+    bool hole;
+};
+
+/* A sparse READ reply has at most this many chunks. */
+#define NBD_READ_MAX_SEGMENTS 32
+/* Spliced READ replies: at least this much data, in at most this many
+ * contiguous file runs. */
+#define ZC_MIN_BYTES  (64u << 10)
+#define ZC_MAX_PIECES 64
+
+/* One part of a reply: bytes from @iov, then @splice_len bytes from the
+ * pipe given to nbd_conn_send_parts(). */
+struct nbd_send_part {
+    struct iovec *iov;
+    int iovcnt;
+    size_t splice_len;
 };
 
 /* server.c */
@@ -164,6 +197,25 @@ void nbd_conn_run(struct nbd_conn *conn);
 void nbd_conn_free(struct nbd_conn *conn);
 /* Write one reply (all iovecs) atomically; 0 or -errno. */
 int nbd_conn_send(struct nbd_conn *conn, struct iovec *iov, int iovcnt);
+/* Write one reply made of @n parts atomically, spliced parts from
+ * @pipe_rd; 0 or -errno. Only in a worker thread (SIGPIPE blocked). */
+int nbd_conn_send_parts(struct nbd_conn *conn, const struct nbd_send_part *p,
+                        int n, int pipe_rd);
+/* True in a connection's worker threads. */
+bool nbd_conn_in_worker(void);
+
+/* zerocopy.c */
+struct nbd_pipe;
+void nbd_pipe_pool_init(struct vmc_nbd_server *srv);
+void nbd_pipe_pool_free(struct vmc_nbd_server *srv);
+struct nbd_pipe *nbd_pipe_get(struct vmc_nbd_server *srv);
+void nbd_pipe_put(struct vmc_nbd_server *srv, struct nbd_pipe *p, bool empty);
+bool nbd_export_chain_sealed(const struct vmc_image *img);
+/* Send the reply to READ @req (segments @seg) with its data spliced from
+ * the page cache: 0 if the reply was sent (or the connection died), 1 if
+ * the request does not qualify and nothing was sent. */
+int nbd_read_zero_copy(struct nbd_conn *c, const struct nbd_req *req,
+                       const struct nbd_read_seg *seg, unsigned nseg);
 
 /* handshake.c */
 /* 0: transmission starts with conn->exp set; 1: the client ended the
@@ -175,6 +227,9 @@ int nbd_handshake(struct nbd_conn *conn);
 void nbd_transmit(struct nbd_conn *conn);
 /* Execute one validated request and send its reply; frees @req. */
 void nbd_request_serve(struct nbd_conn *conn, struct nbd_req *req);
+/* Structured reply chunk header (NBD_CHUNK_HEADER_SIZE bytes). */
+void nbd_chunk_header(uint8_t *h, uint16_t flags, uint16_t type,
+                      uint64_t cookie, uint32_t len);
 /* NBD error value for a negative errno. */
 uint32_t nbd_errno(int err, uint16_t cmd_flags);
 

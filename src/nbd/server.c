@@ -75,6 +75,7 @@ vmc_nbd_server_new(struct vmc_nbd_server **out,
     srv->wake[0] = srv->wake[1] = -1;
     atomic_init(&srv->stopping, false);
     pthread_mutex_init(&srv->lock, NULL);
+    nbd_pipe_pool_init(srv);
     srv->max_connections = o && o->max_connections
                            ? o->max_connections
                            : VMC_NBD_DEFAULT_MAX_CONNECTIONS;
@@ -505,6 +506,7 @@ vmc_nbd_server_free(struct vmc_nbd_server *srv)
         close(srv->wake[0]);
         close(srv->wake[1]);
     }
+    nbd_pipe_pool_free(srv);
     pthread_mutex_destroy(&srv->lock);
     free(srv->socket_path);
     free(srv->listen_addr);

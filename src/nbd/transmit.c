@@ -30,7 +30,7 @@
 #define NBD_MAX_INFLIGHT        64
 #define NBD_MAX_INFLIGHT_BYTES  (64u << 20)
 /* A sparse READ reply has at most this many chunks... */
-#define READ_MAX_SEGMENTS       32
+#define READ_MAX_SEGMENTS       NBD_READ_MAX_SEGMENTS
 /* ...and does not send holes smaller than this as holes. */
 #define READ_MIN_HOLE           4096
 /* CACHE prefetches at most this much per request. */
@@ -88,8 +88,8 @@ send_simple(struct nbd_conn *c, uint64_t cookie, uint32_t error,
     return nbd_conn_send(c, iov, len ? 2 : 1);
 }
 
-static void
-chunk_header(uint8_t *h, uint16_t flags, uint16_t type, uint64_t cookie,
+void
+nbd_chunk_header(uint8_t *h, uint16_t flags, uint16_t type, uint64_t cookie,
              uint32_t len)
 {
     be32_store(h, NBD_STRUCTURED_REPLY_MAGIC);
@@ -110,7 +110,7 @@ send_error(struct nbd_conn *c, uint16_t type, uint64_t cookie,
     if (!c->sr || (type != NBD_CMD_READ && type != NBD_CMD_BLOCK_STATUS)) {
         return send_simple(c, cookie, error, NULL, 0);
     }
-    chunk_header(b, NBD_REPLY_FLAG_DONE, NBD_REPLY_TYPE_ERROR, cookie, 6);
+    nbd_chunk_header(b, NBD_REPLY_FLAG_DONE, NBD_REPLY_TYPE_ERROR, cookie, 6);
     be32_store(b + NBD_CHUNK_HEADER_SIZE, error);
     be16_store(b + NBD_CHUNK_HEADER_SIZE + 4, 0);   /* no message */
     return nbd_conn_send(c, &iov, 1);
@@ -118,16 +118,10 @@ send_error(struct nbd_conn *c, uint16_t type, uint64_t cookie,
 
 /* ------------------------------------------------------------------- READ */
 
-struct segment {
-    uint64_t off;
-    uint64_t len;
-    bool hole;
-};
-
 /* Split [off, off+len) into data and hole segments by block status. */
 static int
 read_segments(struct vmc_image *img, uint64_t off, uint64_t len,
-              struct segment *seg, unsigned *nseg)
+              struct nbd_read_seg *seg, unsigned *nseg)
 {
     uint64_t pos = off, end = off + len;
     unsigned n = 0;
@@ -179,7 +173,7 @@ static void
 serve_read(struct nbd_conn *c, struct nbd_req *req)
 {
     struct vmc_image *img = c->exp->img;
-    struct segment seg[READ_MAX_SEGMENTS];
+    struct nbd_read_seg seg[READ_MAX_SEGMENTS];
     uint8_t hdrs[READ_MAX_SEGMENTS][NBD_CHUNK_HEADER_SIZE + 12];
     struct iovec iov[2 * READ_MAX_SEGMENTS];
     uint8_t *buf = NULL;
@@ -192,6 +186,13 @@ serve_read(struct nbd_conn *c, struct nbd_req *req)
     seg[0].hole = false;
     if (c->sr && !(req->flags & NBD_CMD_FLAG_DF)) {
         r = read_segments(img, req->offset, req->len, seg, &nseg);
+    }
+    /* data of read-only layers goes from the page cache to the socket
+     * without a copy (zerocopy.c); anything else is read below */
+    if (r == 0 && c->sr && req->len >= ZC_MIN_BYTES && !c->exp->sealed &&
+        c->io->send_spliced && nbd_conn_in_worker() &&
+        nbd_read_zero_copy(c, req, seg, nseg) == 0) {
+        return;
     }
     for (i = 0; r == 0 && i < nseg; i++) {
         if (seg[i].hole) {
@@ -221,13 +222,14 @@ serve_read(struct nbd_conn *c, struct nbd_req *req)
         uint16_t fl = i == nseg - 1 ? NBD_REPLY_FLAG_DONE : 0;
 
         if (seg[i].hole) {
-            chunk_header(h, fl, NBD_REPLY_TYPE_OFFSET_HOLE, req->cookie, 12);
+            nbd_chunk_header(h, fl, NBD_REPLY_TYPE_OFFSET_HOLE, req->cookie,
+                             12);
             be64_store(h + NBD_CHUNK_HEADER_SIZE, seg[i].off);
             be32_store(h + NBD_CHUNK_HEADER_SIZE + 8, (uint32_t)seg[i].len);
             iov[iovcnt].iov_base = h;
             iov[iovcnt++].iov_len = NBD_CHUNK_HEADER_SIZE + 12;
         } else {
-            chunk_header(h, fl, NBD_REPLY_TYPE_OFFSET_DATA, req->cookie,
+            nbd_chunk_header(h, fl, NBD_REPLY_TYPE_OFFSET_DATA, req->cookie,
                          (uint32_t)(8 + seg[i].len));
             be64_store(h + NBD_CHUNK_HEADER_SIZE, seg[i].off);
             iov[iovcnt].iov_base = h;
@@ -315,9 +317,9 @@ serve_block_status(struct nbd_conn *c, struct nbd_req *req)
     }
     if (c->meta_base) {
         be32_store(base.buf, NBD_CTX_BASE_ALLOCATION);
-        chunk_header(h[0], c->meta_depth ? 0 : NBD_REPLY_FLAG_DONE,
-                     NBD_REPLY_TYPE_BLOCK_STATUS, req->cookie,
-                     4 + 8 * base.n);
+        nbd_chunk_header(h[0], c->meta_depth ? 0 : NBD_REPLY_FLAG_DONE,
+                         NBD_REPLY_TYPE_BLOCK_STATUS, req->cookie,
+                         4 + 8 * base.n);
         iov[iovcnt].iov_base = h[0];
         iov[iovcnt++].iov_len = sizeof(h[0]);
         iov[iovcnt].iov_base = base.buf;
@@ -325,8 +327,9 @@ serve_block_status(struct nbd_conn *c, struct nbd_req *req)
     }
     if (c->meta_depth) {
         be32_store(depth.buf, NBD_CTX_ALLOCATION_DEPTH);
-        chunk_header(h[1], NBD_REPLY_FLAG_DONE, NBD_REPLY_TYPE_BLOCK_STATUS,
-                     req->cookie, 4 + 8 * depth.n);
+        nbd_chunk_header(h[1], NBD_REPLY_FLAG_DONE,
+                         NBD_REPLY_TYPE_BLOCK_STATUS, req->cookie,
+                         4 + 8 * depth.n);
         iov[iovcnt].iov_base = h[1];
         iov[iovcnt++].iov_len = sizeof(h[1]);
         iov[iovcnt].iov_base = depth.buf;
