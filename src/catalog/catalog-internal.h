@@ -41,13 +41,15 @@ struct cat_progress {
     vmc_progress_fn fn;
     void *opaque;
     uint64_t step, steps;
+    uint64_t last;          /* last overall value reported */
 };
 
 /* @fn, or the handle's callback when @fn is NULL. */
 void cat_progress_init(struct cat_progress *p, struct vmc_catalog *cat,
                        vmc_progress_fn fn, void *opaque, uint64_t steps);
 /* The vmc_progress_fn to hand the engine (NULL without a callback) and
- * its opaque (@p). Call cat_progress_next() after each step. */
+ * its opaque (@p). Call cat_progress_next() after each step that
+ * succeeded; after the last one it reports 100 %. */
 vmc_progress_fn cat_progress_fn(const struct cat_progress *p);
 void cat_progress_next(struct cat_progress *p);
 

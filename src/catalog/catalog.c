@@ -45,6 +45,7 @@ cat_progress_init(struct cat_progress *p, struct vmc_catalog *cat,
     p->opaque = fn ? opaque : cat->progress_opaque;
     p->step = 0;
     p->steps = steps ? steps : 1;
+    p->last = 0;
 }
 
 static void
@@ -56,8 +57,8 @@ cat_progress_cb(uint64_t done, uint64_t total, void *opaque)
                                        (double)total)
                           : CAT_PROGRESS_UNIT;
 
-    p->fn(p->step * CAT_PROGRESS_UNIT + part, p->steps * CAT_PROGRESS_UNIT,
-          p->opaque);
+    p->last = p->step * CAT_PROGRESS_UNIT + part;
+    p->fn(p->last, p->steps * CAT_PROGRESS_UNIT, p->opaque);
 }
 
 vmc_progress_fn
@@ -71,6 +72,12 @@ cat_progress_next(struct cat_progress *p)
 {
     if (p->step < p->steps) {
         p->step++;
+    }
+    /* the last step done: 100 % even when the engine had nothing to do */
+    if (p->fn && p->step == p->steps &&
+        p->last < p->steps * CAT_PROGRESS_UNIT) {
+        p->last = p->steps * CAT_PROGRESS_UNIT;
+        p->fn(p->last, p->last, p->opaque);
     }
 }
 

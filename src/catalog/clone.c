@@ -252,7 +252,9 @@ full_one(const char *src, const char *dst, bool thick,
         fo.progress = cat_progress_fn(prog);
         fo.opaque = prog;
         r = vmc_clone_full(img, tmp, &fo, &fr, err);
-        cat_progress_next(prog);
+        if (r == 0) {
+            cat_progress_next(prog);
+        }
     }
     vmc_image_close(img);
     if (r == 0 && fr.method != VMC_CLONE_COPY) {

@@ -345,7 +345,9 @@ import_files(struct vmc_catalog *cat, const char *name,
             co.opaque = &prog;
             co.workers = 2;
             r = vmc_convert(imgs[i], tmp, &co, err);
-            cat_progress_next(&prog);
+            if (r == 0) {
+                cat_progress_next(&prog);
+            }
         }
         if (r == 0) {
             cat_crashpoint("import.before-rename");
@@ -672,7 +674,9 @@ detach_dependents(struct vmc_catalog *cat, const char *owned_sql, int64_t id,
         r = vmc_image_open(&img, deps.d[i].path, &oo, err);
         if (r == 0) {
             r = vmc_flatten(img, cat_progress_fn(&prog), &prog, err);
-            cat_progress_next(&prog);
+            if (r == 0) {
+                cat_progress_next(&prog);
+            }
         }
         if (vmc_image_close(img) < 0 && r == 0) {
             r = vmc_error_set(err, -EIO, "cannot flush '%s'",
@@ -861,7 +865,9 @@ make_copy(struct vmc_catalog *cat, int64_t tid, int64_t pool_id,
             fo.progress = cat_progress_fn(&prog);
             fo.opaque = &prog;
             r = vmc_clone_full(img, dst, &fo, &fr, err);
-            cat_progress_next(&prog);
+            if (r == 0) {
+                cat_progress_next(&prog);
+            }
         }
         vmc_image_close(img);
         if (r == 0) {

@@ -551,7 +551,9 @@ vmc_catalog_vm_flatten(struct vmc_catalog *cat, const char *name,
         r = vmc_image_open(&img, tops.d[i].path, &oo, err);
         if (r == 0) {
             r = vmc_flatten(img, cat_progress_fn(&prog), &prog, err);
-            cat_progress_next(&prog);
+            if (r == 0) {
+                cat_progress_next(&prog);
+            }
         }
         if (vmc_image_close(img) < 0 && r == 0) {
             r = vmc_error_set(err, -EIO, "cannot flush '%s'", tops.d[i].path);
@@ -633,7 +635,9 @@ vmc_catalog_vm_relink(struct vmc_catalog *cat, const char *name,
             ro.progress = cat_progress_fn(&prog);
             ro.opaque = &prog;
             r = vmc_relink(tops.d[i].path, bn, "qcow2", &ro, &rr, err);
-            cat_progress_next(&prog);
+            if (r == 0) {
+                cat_progress_next(&prog);
+            }
         }
         if (r == 0 && rr.bytes_before > rr.bytes_after) {
             *saved += rr.bytes_before - rr.bytes_after;
@@ -699,7 +703,9 @@ vmc_catalog_vm_consolidate(struct vmc_catalog *cat, const char *name,
         if (r == 0 && chain.n < 2) {
             cat_strv_release(&chain);
             cat_strv_release(&users);
-            cat_progress_next(&prog);
+            if (r == 0) {
+                cat_progress_next(&prog);
+            }
             continue;       /* nothing between the disk and its base */
         }
         /* the layer pulled into changes its parent: reconcile it too */
@@ -726,7 +732,9 @@ vmc_catalog_vm_consolidate(struct vmc_catalog *cat, const char *name,
             co.progress = cat_progress_fn(&prog);
             co.opaque = &prog;
             r = vmc_consolidate(img, &co, &cr, err);
-            cat_progress_next(&prog);
+            if (r == 0) {
+                cat_progress_next(&prog);
+            }
             if (r == 0) {
                 *merged += cr.layers_merged;
             }
