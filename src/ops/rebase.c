@@ -7,12 +7,19 @@
  * time so that only differing clusters are allocated. The header is
  * rewritten last, after a flush: a crash before that leaves the old
  * backing in place with extra (identical) data in the image.
+ *
+ * Ranges are compared only where the two chains can differ: the block
+ * status of both chains skips runs that read as zeros in both, and runs
+ * that both serve from the same bytes of the same file (a rebase onto a
+ * layer of the old chain, or onto a copy sharing its files).
  */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
+#include "format/format.h"
+#include "io/hostio.h"
 #include "ops/ops-internal.h"
 
 struct rebase {
@@ -66,9 +73,90 @@ write_piece(struct rebase *c, const uint8_t *buf, uint64_t off, uint64_t n)
     return 0;
 }
 
+/* Status of @layer's guest view at @off (at most @n bytes): zeros past
+ * its end or without a layer. */
+static int
+chain_status(struct vmc_image *layer, uint64_t off, uint64_t n,
+             struct vmc_block_status *bs)
+{
+    int r;
+
+    if (!layer || off >= vmc_image_size(layer)) {
+        memset(bs, 0, sizeof(*bs));
+        bs->length = n;
+        bs->flags = VMC_BS_ZERO;
+        return 0;
+    }
+    n = ops_min(n, vmc_image_size(layer) - off);
+    r = vmc_image_block_status(layer, off, n, true, bs);
+    if (r == 0 && (bs->length == 0 || bs->length > n)) {
+        r = -EIO;
+    }
+    return r;
+}
+
+static bool
+reads_zero(const struct vmc_block_status *bs)
+{
+    return !(bs->flags & VMC_BS_ALLOCATED) || (bs->flags & VMC_BS_ZERO);
+}
+
+/* Do both runs read the same bytes of the same file? */
+static bool
+same_source(const struct vmc_block_status *a,
+            const struct vmc_block_status *b)
+{
+    const unsigned need = VMC_BS_ALLOCATED | VMC_BS_DATA | VMC_BS_OFFSET;
+
+    if ((a->flags & need) != need || (b->flags & need) != need ||
+        ((a->flags | b->flags) & (VMC_BS_COMPRESSED | VMC_BS_ZERO)) ||
+        !a->layer || !b->layer || a->host_offset != b->host_offset) {
+        return false;
+    }
+    return a->layer == b->layer ||
+           (a->layer->file && b->layer->file &&
+            a->layer->file->dev == b->layer->file->dev &&
+            a->layer->file->ino == b->layer->file->ino);
+}
+
+static int compare_and_copy(struct rebase *c, uint64_t off, uint64_t n);
+
 /* [off, off+n) is not defined by the image: copy what would change. */
 static int
 fix_range(struct rebase *c, uint64_t off, uint64_t n)
+{
+    struct vmc_block_status bo, bn;
+    uint64_t run;
+    int r;
+
+    while (n > 0) {
+        r = chain_status(c->old, off, n, &bo);
+        if (r == 0) {
+            r = chain_status(c->new, off, n, &bn);
+        }
+        if (r < 0) {
+            return vmc_error_set(c->err, r, "error while reading the "
+                                 "metadata of the backing chains at offset "
+                                 "%llu: %s", (unsigned long long)off,
+                                 strerror(-r));
+        }
+        run = ops_min(bo.length, bn.length);
+        if (!(reads_zero(&bo) && reads_zero(&bn)) && !same_source(&bo, &bn)) {
+            r = compare_and_copy(c, off, run);
+            if (r < 0) {
+                return r;
+            }
+        }
+        off += run;
+        n -= run;
+    }
+    return 0;
+}
+
+/* Read [off, off+n) from both chains; copy the old content of every
+ * cluster-aligned piece that differs. */
+static int
+compare_and_copy(struct rebase *c, uint64_t off, uint64_t n)
 {
     uint64_t pos, piece;
     int r;

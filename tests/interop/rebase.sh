@@ -68,6 +68,29 @@ qemu_check ours/t.qcow2
 rm ours/m.qcow2 ours/b.qcow2
 qemu_same ours/t.qcow2 view.raw
 
+# a base and a modified copy of it sharing no file, with differences at
+# odd offsets (within clusters, across them, zeroed runs), cluster sizes
+# that differ between the layers, and an overlay with writes of its own:
+# rebasing from one onto the other keeps the view, in both directions.
+mkdir cp
+( cd cp
+  qemu-img create -q -f qcow2 -o cluster_size=65536 b1.qcow2 8M
+  qemu-io -f qcow2 -c 'write -P 0x31 0 5M' -c 'write -P 0x32 6M 512k' b1.qcow2 >/dev/null
+  cp b1.qcow2 b2.qcow2
+  qemu-io -f qcow2 -c 'write -P 0x41 70000 3000' -c 'write -z 1M 100k' \
+      -c 'write -P 0x42 4190000 300000' -c 'write -P 0x43 7M 1000' -c 'discard 6M 64k' b2.qcow2 >/dev/null
+  qemu-img create -q -f qcow2 -o cluster_size=4096 -b b1.qcow2 -F qcow2 o.qcow2
+  qemu-io -f qcow2 -c 'write -P 0x51 68k 8k' -c 'write -P 0x52 4100000 4096' o.qcow2 >/dev/null )
+raw_of cp/o.qcow2 cp-view.raw
+ok vmc img rebase -f qcow2 -b b2.qcow2 -F qcow2 cp/o.qcow2
+qemu_check cp/o.qcow2
+qemu_same cp/o.qcow2 cp-view.raw
+ok vmc img rebase -f qcow2 -b b1.qcow2 -F qcow2 cp/o.qcow2
+qemu_check cp/o.qcow2
+qemu_same cp/o.qcow2 cp-view.raw
+rm cp/b2.qcow2
+qemu_same cp/o.qcow2 cp-view.raw
+
 # errors: -F is mandatory with -b (as in qemu-img 7.2); the new backing
 # must exist in safe mode; the image is left untouched on failure.
 # (Stricter than QEMU: qemu-img 7.2 copies the data into the image first
