@@ -8,7 +8,9 @@
  * "which layer, at which host offset, serves guest unit u" can be resolved
  * once and kept. The map is built lazily, one region (2 MiB of guest
  * space) at a time, by asking the chain's block status; afterwards a read
- * costs one array lookup and one pread whatever the depth.
+ * costs one array lookup and one pread whatever the depth. (Bigger
+ * regions are slower to build: each chain walk scans every layer up to
+ * its next allocated cluster, so the cost grows with the region.)
  *
  * Units that cannot be served by a plain pread (compressed clusters, units
  * straddling two runs) are marked SLOW and read through the layers as
@@ -48,6 +50,8 @@ struct chain_map {
     struct vmc_image *base;        /* the layer whose view is mapped */
     struct vmc_image **layers;     /* base, its backing, ... */
     unsigned nlayers;
+    struct vmc_image **sealed;     /* the sealed ones among them */
+    unsigned nsealed;
     unsigned unit_bits;
     uint64_t size;
     uint64_t region_units;
@@ -104,12 +108,19 @@ chain_map_new(struct chain_map **out, struct vmc_image *base)
         return -ENOMEM;
     }
     m->layers = calloc(n, sizeof(*m->layers));
-    if (!m->layers) {
+    m->sealed = calloc(n, sizeof(*m->sealed));
+    if (!m->layers || !m->sealed) {
+        free(m->layers);
+        free(m->sealed);
         free(m);
         return -ENOMEM;
     }
     for (l = base, n = 0; l; l = l->backing) {
         m->layers[n++] = l;
+        if (l->seal) {
+            m->sealed[m->nsealed++] = l;   /* a seal never changes while
+                                            * the layer is open */
+        }
     }
     pthread_mutex_init(&m->lock, NULL);
     m->base = base;
@@ -122,6 +133,7 @@ chain_map_new(struct chain_map **out, struct vmc_image *base)
     m->regions = calloc(m->nregions ? m->nregions : 1, sizeof(*m->regions));
     if (!m->regions) {
         free(m->layers);
+        free(m->sealed);
         free(m);
         return -ENOMEM;
     }
@@ -151,6 +163,7 @@ chain_map_free(struct chain_map *m)
     drop_regions(m);
     free(m->regions);
     free(m->layers);
+    free(m->sealed);
     pthread_mutex_destroy(&m->lock);
     free(m);
 }
@@ -276,9 +289,9 @@ chain_map_read(struct chain_map *m, void *buf, uint64_t off, size_t len)
 
     /* Sealed layers are verified on first touch, as on the layered path:
      * a layer's view at these offsets is what the map serves. */
-    for (i = 0; i < m->nlayers; i++) {
-        struct vmc_image *l = m->layers[i];
-        if (l->seal && off < l->size) {
+    for (i = 0; i < m->nsealed; i++) {
+        struct vmc_image *l = m->sealed[i];
+        if (off < l->size) {
             r = seal_verify(l, off, MIN((uint64_t)len, l->size - off));
             if (r < 0) {
                 return r;
