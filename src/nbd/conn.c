@@ -170,6 +170,22 @@ sock_writev(struct nbd_io *io, struct iovec *iov, int iovcnt)
     return sock_sendv((struct io_socket *)io, iov, iovcnt, 0);
 }
 
+static ssize_t
+sock_try_writev(struct nbd_io *io, struct iovec *iov, int iovcnt)
+{
+    struct io_socket *s = (struct io_socket *)io;
+    struct msghdr m = { .msg_iov = iov, .msg_iovlen = (size_t)iovcnt };
+    ssize_t n;
+
+    do {
+        n = sendmsg(s->fd, &m, MSG_NOSIGNAL | MSG_DONTWAIT);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0) {
+        return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+    }
+    return n;
+}
+
 /* The caller has SIGPIPE blocked (splice has no MSG_NOSIGNAL). */
 static int
 sock_send_spliced(struct nbd_io *io, struct iovec *iov, int iovcnt,
@@ -240,6 +256,7 @@ nbd_io_socket_new(int fd)
     s->io.read = sock_read;
     s->io.writev = sock_writev;
     s->io.send_spliced = sock_send_spliced;
+    s->io.try_writev = sock_try_writev;
     s->io.shutdown_read = sock_shutdown_read;
     s->io.shutdown_all = sock_shutdown_all;
     s->io.close = sock_close;
@@ -344,6 +361,7 @@ nbd_conn_free(struct nbd_conn *c)
     pthread_cond_destroy(&c->qcond);
     pthread_cond_destroy(&c->qspace);
     free(c->workers);
+    free(c->inline_buf);
     free(c);
 }
 
@@ -387,6 +405,50 @@ nbd_conn_send_parts(struct nbd_conn *c, const struct nbd_send_part *p,
             if (c->io->shutdown_read) {
                 c->io->shutdown_read(c->io);
             }
+        }
+    }
+    pthread_mutex_unlock(&c->wlock);
+    return r;
+}
+
+int
+nbd_conn_try_send(struct nbd_conn *c, struct iovec *iov, int iovcnt)
+{
+    ssize_t n;
+    int r = 0;
+
+    if (!c->io->try_writev || pthread_mutex_trylock(&c->wlock) != 0) {
+        return 1;
+    }
+    if (c->wfailed) {
+        pthread_mutex_unlock(&c->wlock);
+        return -EPIPE;
+    }
+    n = c->io->try_writev(c->io, iov, iovcnt);
+    if (n == -EAGAIN) {
+        pthread_mutex_unlock(&c->wlock);
+        return 1;
+    }
+    if (n >= 0) {
+        /* a partial write must be finished: the rest of one small reply
+         * (the socket had room for part of it, the client reads) */
+        while (iovcnt && (size_t)n >= iov->iov_len) {
+            n -= (ssize_t)iov->iov_len;
+            iov++;
+            iovcnt--;
+        }
+        if (iovcnt) {
+            iov->iov_base = (uint8_t *)iov->iov_base + n;
+            iov->iov_len -= (size_t)n;
+            r = c->io->writev(c->io, iov, iovcnt);
+        }
+    } else {
+        r = (int)n;
+    }
+    if (r < 0) {
+        c->wfailed = true;
+        if (c->io->shutdown_read) {
+            c->io->shutdown_read(c->io);
         }
     }
     pthread_mutex_unlock(&c->wlock);

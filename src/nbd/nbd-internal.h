@@ -61,6 +61,9 @@ struct nbd_io {
      * part of the same reply follows. NULL if the transport cannot. */
     int (*send_spliced)(struct nbd_io *io, struct iovec *iov, int iovcnt,
                         int pipe_rd, size_t len, bool more);
+    /* One non-blocking write: bytes written (maybe fewer than asked),
+     * -EAGAIN if none could be, or -errno. NULL if unsupported. */
+    ssize_t (*try_writev)(struct nbd_io *io, struct iovec *iov, int iovcnt);
     int64_t deadline_ms;     /* CLOCK_MONOTONIC ms; 0 = none */
 };
 
@@ -73,6 +76,8 @@ struct nbd_req {
     uint32_t len;
     void *payload;           /* WRITE data, owned */
 };
+
+#define NBD_FS_CACHE 4
 
 enum nbd_conn_state {
     NBD_CONN_HANDSHAKE,
@@ -110,6 +115,12 @@ struct nbd_conn {
     bool draining;
     pthread_t *workers;
     unsigned nworkers;
+    uint8_t *inline_buf;     /* NBD_INLINE_MAX bytes for inline READs */
+    struct {
+        int fd;              /* descriptor + 1; 0 = empty */
+        bool mem;            /* on tmpfs/ramfs */
+    } fs_cache[NBD_FS_CACHE];
+    unsigned fs_next;
 
     /* server bookkeeping */
     struct nbd_conn *next;
@@ -162,6 +173,10 @@ struct nbd_read_seg {
 #define ZC_MIN_BYTES  (64u << 10)
 #define ZC_MAX_PIECES 64
 
+/* READs up to this size may be served by the connection thread itself
+ * (nbd_read_inline()). */
+#define NBD_INLINE_MAX (64u << 10)
+
 /* One part of a reply: bytes from @iov, then @splice_len bytes from the
  * pipe given to nbd_conn_send_parts(). */
 struct nbd_send_part {
@@ -201,6 +216,10 @@ int nbd_conn_send(struct nbd_conn *conn, struct iovec *iov, int iovcnt);
  * @pipe_rd; 0 or -errno. Only in a worker thread (SIGPIPE blocked). */
 int nbd_conn_send_parts(struct nbd_conn *conn, const struct nbd_send_part *p,
                         int n, int pipe_rd);
+/* Write one reply from the connection thread only if that cannot block
+ * on the client: 1 if the socket (or the write lock) was busy and
+ * nothing was written, else 0 or -errno as nbd_conn_send(). */
+int nbd_conn_try_send(struct nbd_conn *conn, struct iovec *iov, int iovcnt);
 /* True in a connection's worker threads. */
 bool nbd_conn_in_worker(void);
 
@@ -211,6 +230,15 @@ void nbd_pipe_pool_free(struct vmc_nbd_server *srv);
 struct nbd_pipe *nbd_pipe_get(struct vmc_nbd_server *srv);
 void nbd_pipe_put(struct vmc_nbd_server *srv, struct nbd_pipe *p, bool empty);
 bool nbd_export_chain_sealed(const struct vmc_image *img);
+/* Runs of plain data of read-only layers covering [off, off+len), added
+ * to @pc (at most @max in all); false if some byte is anything else. */
+struct nbd_zc_piece {
+    int fd;
+    uint64_t host;
+    uint64_t len;
+};
+bool nbd_zc_collect(struct vmc_image *img, uint64_t off, uint64_t len,
+                    struct nbd_zc_piece *pc, unsigned *npc, unsigned max);
 /* Send the reply to READ @req (segments @seg) with its data spliced from
  * the page cache: 0 if the reply was sent (or the connection died), 1 if
  * the request does not qualify and nothing was sent. */

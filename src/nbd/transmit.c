@@ -20,8 +20,11 @@
  * through); TRIM is a write-zeroes that may free clusters.
  */
 #include <errno.h>
+#include <linux/magic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
+#include <sys/vfs.h>
 
 #include "nbd/nbd-internal.h"
 #include "vmclone-ops.h"
@@ -241,6 +244,122 @@ serve_read(struct nbd_conn *c, struct nbd_req *req)
     nbd_conn_send(c, iov, iovcnt);
 out:
     free(buf);
+}
+
+/*
+ * Small READs served by the connection thread itself, without a hand-off
+ * to a worker (the thread switches cost more than the read). Only when
+ * nothing can block it: every data byte is plain data of a read-only
+ * layer (as in zerocopy.c), already in the page cache (preadv2
+ * RWF_NOWAIT), and the reply goes out with one non-blocking write while
+ * no worker holds the write lock. Otherwise the request is queued as
+ * usual. Returns 0 if the request was answered (or the connection died),
+ * 1 if it must be queued.
+ */
+/* Is @fd on tmpfs/ramfs (reads never wait for a device; such files do
+ * not take RWF_NOWAIT)? Remembered per connection for a few files. */
+static bool
+in_memory_fs(struct nbd_conn *c, int fd)
+{
+    struct statfs st;
+    unsigned i;
+    bool mem;
+
+    for (i = 0; i < NBD_FS_CACHE; i++) {
+        if (c->fs_cache[i].fd == fd + 1) {
+            return c->fs_cache[i].mem;
+        }
+    }
+    mem = fstatfs(fd, &st) == 0 &&
+          (st.f_type == TMPFS_MAGIC || st.f_type == RAMFS_MAGIC);
+    c->fs_cache[c->fs_next].fd = fd + 1;
+    c->fs_cache[c->fs_next].mem = mem;
+    c->fs_next = (c->fs_next + 1) % NBD_FS_CACHE;
+    return mem;
+}
+
+static int
+read_inline(struct nbd_conn *c, const struct nbd_req *req)
+{
+    struct vmc_image *img = c->exp->img;
+    struct nbd_read_seg seg[READ_MAX_SEGMENTS];
+    uint8_t hdrs[READ_MAX_SEGMENTS][NBD_CHUNK_HEADER_SIZE + 12];
+    uint8_t sh[NBD_SIMPLE_REPLY_SIZE];
+    struct iovec iov[2 * READ_MAX_SEGMENTS];
+    unsigned nseg = 1, i, j;
+    int iovcnt = 0, r;
+
+    if (req->len > NBD_INLINE_MAX || c->exp->sealed ||
+        !c->io->try_writev) {
+        return 1;
+    }
+    if (!c->inline_buf && !(c->inline_buf = malloc(NBD_INLINE_MAX))) {
+        return 1;
+    }
+    seg[0].off = req->offset;
+    seg[0].len = req->len;
+    seg[0].hole = false;
+    if (c->sr && !(req->flags & NBD_CMD_FLAG_DF) &&
+        read_segments(img, req->offset, req->len, seg, &nseg) < 0) {
+        return 1;
+    }
+    for (i = 0; i < nseg; i++) {
+        struct nbd_zc_piece pc[8];
+        uint8_t *dst = c->inline_buf + (seg[i].off - req->offset);
+        unsigned npc = 0;
+
+        if (seg[i].hole) {
+            continue;
+        }
+        if (!nbd_zc_collect(img, seg[i].off, seg[i].len, pc, &npc, 8)) {
+            return 1;
+        }
+        for (j = 0; j < npc; j++) {
+            struct iovec d = { .iov_base = dst, .iov_len = pc[j].len };
+            ssize_t n = in_memory_fs(c, pc[j].fd)
+                        ? preadv(pc[j].fd, &d, 1, (off_t)pc[j].host)
+                        : preadv2(pc[j].fd, &d, 1, (off_t)pc[j].host,
+                                  RWF_NOWAIT);
+
+            if (n < 0 || (uint64_t)n != pc[j].len) {
+                return 1;       /* not cached, short (EOF), or an error */
+            }
+            dst += pc[j].len;
+        }
+    }
+    if (!c->sr) {
+        be32_store(sh, NBD_SIMPLE_REPLY_MAGIC);
+        be32_store(sh + 4, 0);
+        be64_store(sh + 8, req->cookie);
+        iov[0].iov_base = sh;
+        iov[0].iov_len = sizeof(sh);
+        iov[1].iov_base = c->inline_buf;
+        iov[1].iov_len = req->len;
+        iovcnt = 2;
+    }
+    for (i = 0; c->sr && i < nseg; i++) {
+        uint8_t *h = hdrs[i];
+        uint16_t fl = i == nseg - 1 ? NBD_REPLY_FLAG_DONE : 0;
+
+        if (seg[i].hole) {
+            nbd_chunk_header(h, fl, NBD_REPLY_TYPE_OFFSET_HOLE, req->cookie,
+                             12);
+            be64_store(h + NBD_CHUNK_HEADER_SIZE, seg[i].off);
+            be32_store(h + NBD_CHUNK_HEADER_SIZE + 8, (uint32_t)seg[i].len);
+            iov[iovcnt].iov_base = h;
+            iov[iovcnt++].iov_len = NBD_CHUNK_HEADER_SIZE + 12;
+        } else {
+            nbd_chunk_header(h, fl, NBD_REPLY_TYPE_OFFSET_DATA, req->cookie,
+                             (uint32_t)(8 + seg[i].len));
+            be64_store(h + NBD_CHUNK_HEADER_SIZE, seg[i].off);
+            iov[iovcnt].iov_base = h;
+            iov[iovcnt++].iov_len = NBD_CHUNK_HEADER_SIZE + 8;
+            iov[iovcnt].iov_base = c->inline_buf + (seg[i].off - req->offset);
+            iov[iovcnt++].iov_len = seg[i].len;
+        }
+    }
+    r = nbd_conn_try_send(c, iov, iovcnt);
+    return r == 1 ? 1 : 0;
 }
 
 /* --------------------------------------------------------- BLOCK_STATUS */
@@ -632,6 +751,9 @@ nbd_transmit(struct nbd_conn *c)
         }
         if (error) {
             send_error(c, hdr.type, hdr.cookie, error);
+            continue;
+        }
+        if (hdr.type == NBD_CMD_READ && read_inline(c, &hdr) == 0) {
             continue;
         }
         reserve(c, req_bytes(&hdr));

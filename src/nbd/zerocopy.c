@@ -142,17 +142,11 @@ nbd_export_chain_sealed(const struct vmc_image *img)
     return false;
 }
 
-struct zc_piece {
-    int fd;
-    uint64_t host;
-    uint64_t len;
-};
-
 /* Split [off, off+len) into runs of read-only layer files; false if any
  * byte is not plain data of such a layer or there are too many runs. */
-static bool
-zc_collect(struct vmc_image *img, uint64_t off, uint64_t len,
-           struct zc_piece *pc, unsigned *npc, unsigned max)
+bool
+nbd_zc_collect(struct vmc_image *img, uint64_t off, uint64_t len,
+               struct nbd_zc_piece *pc, unsigned *npc, unsigned max)
 {
     const unsigned need = VMC_BS_DATA | VMC_BS_OFFSET;
     unsigned n = *npc;
@@ -206,7 +200,7 @@ nbd_read_zero_copy(struct nbd_conn *c, const struct nbd_req *req,
                    const struct nbd_read_seg *seg, unsigned nseg)
 {
     struct vmc_image *img = c->exp->img;
-    struct zc_piece pc[ZC_MAX_PIECES];
+    struct nbd_zc_piece pc[ZC_MAX_PIECES];
     uint8_t hdrs[NBD_READ_MAX_SEGMENTS][NBD_CHUNK_HEADER_SIZE + 12];
     struct iovec iov[NBD_READ_MAX_SEGMENTS];
     struct nbd_send_part part[NBD_READ_MAX_SEGMENTS];
@@ -222,7 +216,7 @@ nbd_read_zero_copy(struct nbd_conn *c, const struct nbd_req *req,
         if (seg[i].hole) {
             continue;
         }
-        if (!zc_collect(img, seg[i].off, seg[i].len, pc, &npc,
+        if (!nbd_zc_collect(img, seg[i].off, seg[i].len, pc, &npc,
                         ZC_MAX_PIECES)) {
             return 1;
         }

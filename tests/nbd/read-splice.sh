@@ -1,19 +1,19 @@
 #!/bin/bash
-# read-splice: large READs, many in flight, on several connections, each
-# reply checked byte for byte and matched to its request by cookie. Large
-# READs of read-only layers are spliced from the page cache (src/nbd/
-# zerocopy.c); the chain mixes everything that must not be spliced or
-# that changes the reply's shape:
-#  - base: random data in 64 KiB clusters with holes, one region stored
-#    compressed (a second layer made by qemu-img convert -c);
-#  - mid: a raw-like qcow2 layer with writes at 512-byte-aligned,
+# read-splice: large and small READs, many in flight, on several
+# connections, each reply checked byte for byte and matched to its request
+# by cookie. Large READs of read-only layers are spliced from the page
+# cache (src/nbd/zerocopy.c), small ones answered by the connection thread
+# (read_inline() in transmit.c); the chain mixes everything that must not
+# take those paths or that changes the reply's shape:
+#  - base0: random data in 64 KiB clusters with holes; base: over it, a
+#    zeroed cluster and 8 MiB of compressed clusters (qemu-io write -c);
+#  - mid: a qcow2 layer with writes at 512-byte-aligned,
 #    cluster-unaligned offsets; zeroed and discarded ranges;
 #  - top: the exported clone (read-only export, then writable with new
 #    writes that must be read back, not spliced from a stale layer);
-#  - requests: 64 KiB ... 2 MiB (above the pipe size: copying path),
-#    unaligned offsets, 64 in flight per connection (libnbd 1.14 refuses
-#    the DF flag),
-#    4 connections at once over Unix and TCP;
+#  - requests: 512 B ... 2 MiB (above the pipe size: copying path),
+#    unaligned offsets, 64 in flight on each of 4 connections at once,
+#    over Unix and TCP (libnbd 1.14 refuses the DF flag: not sent);
 #  - an image whose data clusters lie past the end of its file: reads
 #    give the engine's view (zeros there), the stream stays in sync.
 . "$(dirname "$0")/../lib.sh"
@@ -24,7 +24,7 @@ requires qemu-io --version
 
 M=$((1 << 20))
 SIZE=$((40 * M))
-# base: random extents with holes; 8-16 MiB compressed in a layer of its own
+# base0: random extents with holes; base: 8-16 MiB compressed over it
 truncate -s $SIZE base.raw
 python3 - base.raw <<'PY'
 import os, random, sys
@@ -55,7 +55,7 @@ qemu-io -f qcow2 -c "write -P 0x44 $((5 * M + 4096)) 300k" \
     -c "write -P 0x55 $((30 * M)) 64k" top.qcow2 >/dev/null
 raw_of top.qcow2 expect.raw
 
-# check_reads URI SEED: 4 connections, 64 in flight each, 600 reads
+# check_reads URI SEED: 4 connections, 64 in flight each, 1500 reads
 check_reads() {
     nbdsh_ -c "
 import random, nbd
@@ -69,8 +69,9 @@ for k in range(4):
     assert h.get_size() == len(expect)
     handles.append(h)
 rnd = random.Random(seed)
-sizes = [64 << 10, (64 << 10) + 512, 256 << 10, 300000, 1 << 20, 2 << 20]
-todo = 600
+sizes = [512, 4096, 4096, 12345, 60000, 64 << 10, (64 << 10) + 512,
+         256 << 10, 300000, 1 << 20, 2 << 20]
+todo = 1500
 pending = {}
 done = 0
 while todo or any(pending.values()):
@@ -101,7 +102,7 @@ while todo or any(pending.values()):
     busy = [h for h in handles if pending[id(h)]]
     if busy:
         busy[0].poll(100)
-assert done == 600, done
+assert done == 1500, done
 for h in handles:
     h.shutdown()
 " || fail "concurrent large reads of $1 returned wrong data"
@@ -148,8 +149,10 @@ nbdsh_ -u "$(uri cut)" -c "
 expect = open('cut.raw', 'rb').read()
 assert len(expect) == 4 << 20
 assert expect.count(b'\x77') < 4 << 20, 'the cut removed no data'
-for off in list(range(0, 4 << 20, 1 << 20)) + [(2 << 20) + 12345, 3 << 19]:
-    n = min(1 << 20, len(expect) - off)
+for off, n in [(o, 1 << 20) for o in range(0, 4 << 20, 1 << 20)] + \
+        [((2 << 20) + 12345, 1 << 20), (3 << 19, 1 << 20)] + \
+        [(o, 4096) for o in range(0, 4 << 20, 61440)]:
+    n = min(n, len(expect) - off)
     assert h.pread(n, off) == expect[off:off + n], 'wrong data at %d' % off
 " || fail "reads of a truncated image"
 server_alive cut
