@@ -106,12 +106,15 @@ nbdinfo "nbd://127.0.0.1:$port/a.qcow2" > /dev/null || fail "nbdinfo over TCP"
 kill -TERM $lpid; wait $lpid || fail "serve --listen exited $?"
 
 # ---- SIGTERM right after start: clean exit, nothing left behind
-exe=$(readlink -f "$VMCLONE")
+sh_exe=$(readlink /proc/$$/exe)
 for i in $(seq 30); do
     "$VMCLONE" serve --socket "$T/sig.sock" --pid-file "$T/sig.pid" vm1 > /dev/null 2> sig.err &
     p=$!
-    # signal vm-clone itself, never the shell forked to run it
-    until [ "$(readlink "/proc/$p/exe" 2>/dev/null)" = "$exe" ]; do :; done
+    # signal the program, not this shell forked to run it (it would run
+    # our EXIT trap)
+    for k in $(seq 2000); do
+        [ "$(readlink "/proc/$p/exe" 2>/dev/null)" = "$sh_exe" ] || break
+    done
     [ $((i % 3)) = 0 ] || sleep "0.00$i"
     kill -TERM $p
     rc=0; wait $p || rc=$?
