@@ -120,6 +120,68 @@ ok nbdcopy --request-size=$((4 * M)) "$(uri ro)" got4.raw
 same_bytes got4.raw expect.raw
 stop_server ro
 
+# READ with DF (one OFFSET_DATA chunk, spliced, inline or copied) and
+# without it (holes as OFFSET_HOLE), through a raw client: libnbd 1.14
+# will not send DF
+serve df --readonly top.qcow2
+python3 - "$T/df.sock" <<'PY' || fail "DF / sparse READ replies"
+import socket, struct, sys
+s = socket.socket(socket.AF_UNIX)
+s.connect(sys.argv[1])
+def rx(n):
+    b = b""
+    while len(b) < n:
+        d = s.recv(n - len(b))
+        assert d, "server closed"
+        b += d
+    return b
+IHAVEOPT, REP = 0x49484156454F5054, 0x0003e889045565a9
+assert len(rx(18)) == 18
+s.sendall(struct.pack(">I", 3))
+def opt(o, data=b""):
+    s.sendall(struct.pack(">QII", IHAVEOPT, o, len(data)) + data)
+    while True:
+        m, ro, t, ln = struct.unpack(">QIII", rx(20))
+        rx(ln)
+        assert m == REP and ro == o and not t & 0x80000000, (o, hex(t))
+        if t == 1:
+            return
+opt(8)                                          # STRUCTURED_REPLY
+opt(7, struct.pack(">IH", 0, 0))                # GO ""
+expect = open("expect.raw", "rb").read()
+def read(off, n, flags):
+    s.sendall(struct.pack(">IHHQQI", 0x25609513, flags, 0, off ^ 0x5a5a, off, n))
+    got, chunks = bytearray(n), []
+    while True:
+        m, fl, ty, ck, ln = struct.unpack(">IHHQI", rx(20))
+        assert m == 0x668e33ef and ck == off ^ 0x5a5a, "bad chunk"
+        body = rx(ln)
+        chunks.append(ty)
+        if ty == 1:                             # OFFSET_DATA
+            o = struct.unpack(">Q", body[:8])[0] - off
+            got[o:o + ln - 8] = body[8:]
+        elif ty == 2:                           # OFFSET_HOLE
+            o, hl = struct.unpack(">QI", body)
+            got[o - off:o - off + hl] = bytes(hl)
+        else:
+            raise SystemExit("chunk type %d at %d+%d" % (ty, off, n))
+        if fl & 1:
+            return bytes(got), chunks
+M = 1 << 20
+holes = 0
+# 0-64k zero in base, holes in base0 every 2 MiB, data elsewhere
+for off in (0, 3 * M, 5 * M, 8 * M, 22 * M - 4096, 30 * M, 12345, 39 * M):
+    for n in (4096, 65536, 256 << 10, M):
+        for flags in (0, 4):
+            data, chunks = read(off, n, flags)
+            assert data == expect[off:off + n], "wrong data %d+%d df=%d" % (off, n, flags)
+            if flags:
+                assert chunks == [1], "DF reply in %r" % chunks
+            holes += chunks.count(2)
+assert holes, "no OFFSET_HOLE chunk seen"
+PY
+stop_server df
+
 # writable export: the top layer changes under the server, its clusters
 # are read by the copying path; backing data may still be spliced
 serve rw top.qcow2
