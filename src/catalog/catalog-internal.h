@@ -27,6 +27,8 @@ struct vmc_catalog {
     char *run_dir;          /* home/run: journal and maintenance locks */
     int maint_fd;           /* shared (or exclusive) flock */
     bool in_txn;
+    int64_t busy_since;     /* busy_wait(): when this wait began */
+    unsigned busy_seed;     /* busy_wait(): jitter */
     /* vmc_catalog_set_progress(): for operations without a callback */
     vmc_progress_fn progress;
     void *progress_opaque;
