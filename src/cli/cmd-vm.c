@@ -140,7 +140,6 @@ cmd_flatten(int argc, char **argv)
         "Make the VM's disks standalone (linked -> full): the data of the "
         "layers\nbelow is copied in, the backing link dropped last.\n" };
     struct vmc_error err = { 0 };
-    struct cli_progress prog;
     int r = parse_common(&c, argc, argv);
 
     if (r) {
@@ -153,13 +152,15 @@ cmd_flatten(int argc, char **argv)
     if (r) {
         return r;
     }
-    cli_progress_start(&prog, isatty(STDOUT_FILENO) && !c.json && !c.quiet);
-    r = vmc_catalog_vm_flatten(c.cat, argv[optind], cli_progress_cb, &prog,
-                               &err);
-    cli_progress_end(&prog);
+    r = vmc_catalog_vm_flatten(c.cat, argv[optind], NULL, NULL, &err);
+    catcli_progress_end(&c);
     if (r == 0 && c.json) {
-        printf("{ \"vm\": \"%s\", \"type\": \"full\", \"mechanism\": "
-               "\"flatten\" }\n", argv[optind]);
+        struct json_object *o = json_object_new_object();
+
+        cli_json_add_str(o, "vm", argv[optind]);
+        cli_json_add_str(o, "type", "full");
+        cli_json_add_str(o, "mechanism", "flatten");
+        catcli_json_done(o);
     } else if (r == 0 && !c.quiet) {
         printf("VM '%s' is now a full clone (flattened)\n", argv[optind]);
     }
@@ -205,9 +206,13 @@ cmd_relink(int argc, char **argv)
     }
     r = vmc_catalog_vm_relink(c.cat, argv[optind], tmpl, &saved, &err);
     if (r == 0 && c.json) {
-        printf("{ \"vm\": \"%s\", \"template\": \"%s\", \"type\": "
-               "\"linked\", \"bytes-saved\": %" PRIu64 " }\n", argv[optind],
-               tmpl, saved);
+        struct json_object *o = json_object_new_object();
+
+        cli_json_add_str(o, "vm", argv[optind]);
+        cli_json_add_str(o, "template", tmpl);
+        cli_json_add_str(o, "type", "linked");
+        cli_json_add_u64(o, "bytes-saved", saved);
+        catcli_json_done(o);
     } else if (r == 0 && !c.quiet) {
         catcli_size(&c, saved, sz, sizeof(sz));
         printf("VM '%s' is now a linked clone of template '%s' (%s freed)\n",
@@ -242,8 +247,11 @@ cmd_consolidate(int argc, char **argv)
     }
     r = vmc_catalog_vm_consolidate(c.cat, argv[optind], &merged, &err);
     if (r == 0 && c.json) {
-        printf("{ \"vm\": \"%s\", \"layers-merged\": %u }\n", argv[optind],
-               merged);
+        struct json_object *o = json_object_new_object();
+
+        cli_json_add_str(o, "vm", argv[optind]);
+        cli_json_add_u64(o, "layers-merged", merged);
+        catcli_json_done(o);
     } else if (r == 0 && !c.quiet) {
         printf("VM '%s': %u layer%s merged\n", argv[optind], merged,
                merged == 1 ? "" : "s");
