@@ -297,6 +297,13 @@ hio_copy_range(struct hio_file *src, struct hio_file *dst, uint64_t off,
     return 0;
 }
 
+void
+hio_start_writeback(struct hio_file *f, uint64_t off, uint64_t len)
+{
+    (void)sync_file_range(f->fd, (off_t)off, (off_t)len,
+                          SYNC_FILE_RANGE_WRITE);
+}
+
 int
 hio_reflink(struct hio_file *dst, struct hio_file *src)
 {

@@ -75,6 +75,10 @@ int hio_data_run(struct hio_file *f, uint64_t off, uint64_t max,
  * (copy_file_range); -EXDEV/-EOPNOTSUPP/-EINVAL... when it cannot. */
 int hio_copy_range(struct hio_file *src, struct hio_file *dst, uint64_t off,
                    uint64_t len);
+/* Start writing back the dirty pages of [off, off+len) without waiting
+ * (sync_file_range WRITE), so that a later hio_sync() has less to wait
+ * for. A hint: errors are ignored. */
+void hio_start_writeback(struct hio_file *f, uint64_t off, uint64_t len);
 /* Make @dst share all of @src's extents (FICLONE reflink). */
 int hio_reflink(struct hio_file *dst, struct hio_file *src);
 

@@ -199,6 +199,11 @@ range_worker(void *arg)
         p = rc->pieces[rc->next++];
         pthread_mutex_unlock(&rc->lock);
         r = hio_copy_range(rc->src, rc->dst, p.off, p.len);
+        if (r == 0) {
+            /* Overlap the writeback with the rest of the copy: the final
+             * data sync then waits for little. */
+            hio_start_writeback(rc->dst, p.off, p.len);
+        }
         if (r < 0) {
             pthread_mutex_lock(&rc->lock);
             if (!rc->error) {
