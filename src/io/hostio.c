@@ -128,10 +128,30 @@ fault_check(enum hio_op op, const struct hio_file *f, uint64_t off,
     return 0;
 }
 
+/* The hio_file for open descriptor @fd (of @path, described by @st);
+ * @fd is closed on failure. */
+static int
+wrap_fd(struct hio_file **out, int fd, const char *path, bool writable,
+        const struct stat *st)
+{
+    struct hio_file *f = calloc(1, sizeof(*f));
+
+    if (!f || !(f->path = strdup(path))) {
+        free(f);
+        close(fd);
+        return -ENOMEM;
+    }
+    f->fd = fd;
+    f->writable = writable;
+    f->dev = st->st_dev;
+    f->ino = st->st_ino;
+    *out = f;
+    return 0;
+}
+
 int
 hio_open(struct hio_file **out, const char *path, int flags, mode_t mode)
 {
-    struct hio_file *f;
     struct stat st;
     int fd;
 
@@ -148,24 +168,12 @@ hio_open(struct hio_file **out, const char *path, int flags, mode_t mode)
         close(fd);
         return -EISDIR;
     }
-    f = calloc(1, sizeof(*f));
-    if (!f || !(f->path = strdup(path))) {
-        free(f);
-        close(fd);
-        return -ENOMEM;
-    }
-    f->fd = fd;
-    f->writable = (flags & O_ACCMODE) != O_RDONLY;
-    f->dev = st.st_dev;
-    f->ino = st.st_ino;
-    *out = f;
-    return 0;
+    return wrap_fd(out, fd, path, (flags & O_ACCMODE) != O_RDONLY, &st);
 }
 
 int
 hio_adopt_fd(struct hio_file **out, int fd, const char *path, bool writable)
 {
-    struct hio_file *f;
     struct stat st;
 
     if (fstat(fd, &st) < 0) {
@@ -173,18 +181,7 @@ hio_adopt_fd(struct hio_file **out, int fd, const char *path, bool writable)
         close(fd);
         return e;
     }
-    f = calloc(1, sizeof(*f));
-    if (!f || !(f->path = strdup(path))) {
-        free(f);
-        close(fd);
-        return -ENOMEM;
-    }
-    f->fd = fd;
-    f->writable = writable;
-    f->dev = st.st_dev;
-    f->ino = st.st_ino;
-    *out = f;
-    return 0;
+    return wrap_fd(out, fd, path, writable, &st);
 }
 
 void

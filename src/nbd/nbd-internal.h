@@ -258,6 +258,12 @@ void nbd_request_serve(struct nbd_conn *conn, struct nbd_req *req);
 /* Structured reply chunk header (NBD_CHUNK_HEADER_SIZE bytes). */
 void nbd_chunk_header(uint8_t *h, uint16_t flags, uint16_t type,
                       uint64_t cookie, uint32_t len);
+/* Header of the READ reply chunk for @seg, the last one when @last: an
+ * OFFSET_HOLE chunk, or an OFFSET_DATA chunk whose seg->len data bytes
+ * follow it. @h holds NBD_CHUNK_HEADER_SIZE + 12 bytes; returns the
+ * header's length. */
+size_t nbd_read_chunk_header(uint8_t *h, const struct nbd_read_seg *seg,
+                             bool last, uint64_t cookie);
 /* NBD error value for a negative errno. */
 uint32_t nbd_errno(int err, uint16_t cmd_flags);
 

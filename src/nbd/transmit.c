@@ -102,6 +102,23 @@ nbd_chunk_header(uint8_t *h, uint16_t flags, uint16_t type, uint64_t cookie,
     be32_store(h + 16, len);
 }
 
+size_t
+nbd_read_chunk_header(uint8_t *h, const struct nbd_read_seg *seg, bool last,
+                      uint64_t cookie)
+{
+    uint16_t fl = last ? NBD_REPLY_FLAG_DONE : 0;
+
+    be64_store(h + NBD_CHUNK_HEADER_SIZE, seg->off);
+    if (seg->hole) {
+        nbd_chunk_header(h, fl, NBD_REPLY_TYPE_OFFSET_HOLE, cookie, 12);
+        be32_store(h + NBD_CHUNK_HEADER_SIZE + 8, (uint32_t)seg->len);
+        return NBD_CHUNK_HEADER_SIZE + 12;
+    }
+    nbd_chunk_header(h, fl, NBD_REPLY_TYPE_OFFSET_DATA, cookie,
+                     (uint32_t)(8 + seg->len));
+    return NBD_CHUNK_HEADER_SIZE + 8;
+}
+
 /* An error for @type, in the form the client expects for it. */
 static int
 send_error(struct nbd_conn *c, uint16_t type, uint64_t cookie,
@@ -221,22 +238,11 @@ serve_read(struct nbd_conn *c, struct nbd_req *req)
         goto out;
     }
     for (i = 0; i < nseg; i++) {
-        uint8_t *h = hdrs[i];
-        uint16_t fl = i == nseg - 1 ? NBD_REPLY_FLAG_DONE : 0;
-
-        if (seg[i].hole) {
-            nbd_chunk_header(h, fl, NBD_REPLY_TYPE_OFFSET_HOLE, req->cookie,
-                             12);
-            be64_store(h + NBD_CHUNK_HEADER_SIZE, seg[i].off);
-            be32_store(h + NBD_CHUNK_HEADER_SIZE + 8, (uint32_t)seg[i].len);
-            iov[iovcnt].iov_base = h;
-            iov[iovcnt++].iov_len = NBD_CHUNK_HEADER_SIZE + 12;
-        } else {
-            nbd_chunk_header(h, fl, NBD_REPLY_TYPE_OFFSET_DATA, req->cookie,
-                         (uint32_t)(8 + seg[i].len));
-            be64_store(h + NBD_CHUNK_HEADER_SIZE, seg[i].off);
-            iov[iovcnt].iov_base = h;
-            iov[iovcnt++].iov_len = NBD_CHUNK_HEADER_SIZE + 8;
+        iov[iovcnt].iov_base = hdrs[i];
+        iov[iovcnt++].iov_len = nbd_read_chunk_header(hdrs[i], &seg[i],
+                                                      i == nseg - 1,
+                                                      req->cookie);
+        if (!seg[i].hole) {
             iov[iovcnt].iov_base = buf + (seg[i].off - req->offset);
             iov[iovcnt++].iov_len = seg[i].len;
         }
@@ -338,22 +344,11 @@ read_inline(struct nbd_conn *c, const struct nbd_req *req)
         iovcnt = 2;
     }
     for (i = 0; c->sr && i < nseg; i++) {
-        uint8_t *h = hdrs[i];
-        uint16_t fl = i == nseg - 1 ? NBD_REPLY_FLAG_DONE : 0;
-
-        if (seg[i].hole) {
-            nbd_chunk_header(h, fl, NBD_REPLY_TYPE_OFFSET_HOLE, req->cookie,
-                             12);
-            be64_store(h + NBD_CHUNK_HEADER_SIZE, seg[i].off);
-            be32_store(h + NBD_CHUNK_HEADER_SIZE + 8, (uint32_t)seg[i].len);
-            iov[iovcnt].iov_base = h;
-            iov[iovcnt++].iov_len = NBD_CHUNK_HEADER_SIZE + 12;
-        } else {
-            nbd_chunk_header(h, fl, NBD_REPLY_TYPE_OFFSET_DATA, req->cookie,
-                             (uint32_t)(8 + seg[i].len));
-            be64_store(h + NBD_CHUNK_HEADER_SIZE, seg[i].off);
-            iov[iovcnt].iov_base = h;
-            iov[iovcnt++].iov_len = NBD_CHUNK_HEADER_SIZE + 8;
+        iov[iovcnt].iov_base = hdrs[i];
+        iov[iovcnt++].iov_len = nbd_read_chunk_header(hdrs[i], &seg[i],
+                                                      i == nseg - 1,
+                                                      req->cookie);
+        if (!seg[i].hole) {
             iov[iovcnt].iov_base = c->inline_buf + (seg[i].off - req->offset);
             iov[iovcnt++].iov_len = seg[i].len;
         }

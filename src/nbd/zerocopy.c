@@ -258,24 +258,10 @@ nbd_read_zero_copy(struct nbd_conn *c, const struct nbd_req *req,
         }
     }
     for (i = 0; i < nseg; i++) {
-        uint8_t *h = hdrs[i];
-        uint16_t fl = i == nseg - 1 ? NBD_REPLY_FLAG_DONE : 0;
-
-        if (seg[i].hole) {
-            nbd_chunk_header(h, fl, NBD_REPLY_TYPE_OFFSET_HOLE, req->cookie,
-                             12);
-            be64_store(h + NBD_CHUNK_HEADER_SIZE, seg[i].off);
-            be32_store(h + NBD_CHUNK_HEADER_SIZE + 8, (uint32_t)seg[i].len);
-            iov[i].iov_len = NBD_CHUNK_HEADER_SIZE + 12;
-            part[i].splice_len = 0;
-        } else {
-            nbd_chunk_header(h, fl, NBD_REPLY_TYPE_OFFSET_DATA, req->cookie,
-                             (uint32_t)(8 + seg[i].len));
-            be64_store(h + NBD_CHUNK_HEADER_SIZE, seg[i].off);
-            iov[i].iov_len = NBD_CHUNK_HEADER_SIZE + 8;
-            part[i].splice_len = (size_t)seg[i].len;
-        }
-        iov[i].iov_base = h;
+        iov[i].iov_len = nbd_read_chunk_header(hdrs[i], &seg[i],
+                                               i == nseg - 1, req->cookie);
+        part[i].splice_len = seg[i].hole ? 0 : (size_t)seg[i].len;
+        iov[i].iov_base = hdrs[i];
         part[i].iov = &iov[i];
         part[i].iovcnt = 1;
     }

@@ -46,10 +46,12 @@ verify() {   # DIR IMG REF WHAT
     done
 }
 
-# run_faults WHAT IMG REF ARGS...: the op with every injection point.
-run_faults() {
-    local what=$1 img=$2 ref=$3 kind n rc runs=0
-    shift 3
+# fault_loop WHAT CHECK ARGS...: run `vm-clone ARGS` in a fresh copy w/ of
+# pristine/ with every injection point, and call CHECK "WHAT (SPEC, exit
+# RC)" after each run; a faulted run must crash (99) or fail cleanly (1).
+fault_loop() {
+    local what=$1 check=$2 kind n rc runs=0
+    shift 2
     for kind in pwrite:crash sync:crash rename:crash pwrite:ENOSPC; do
         n=1
         while :; do
@@ -60,7 +62,7 @@ run_faults() {
             (cd w && VMCLONE_FAULT=$spec "$VMCLONE" "$@" >/dev/null 2>"$T/op.err") || rc=$?
             runs=$((runs + 1))
             grep -qE 'Sanitizer|runtime error' "$T/op.err" && fail "$what ($spec): sanitizer report"
-            verify w "$img" "$ref" "$what ($spec, exit $rc)"
+            "$check" "$what ($spec, exit $rc)" "$rc"
             [ "$rc" = 0 ] && break
             case $kind in
             *crash) [ "$rc" = 99 ] || fail "$what ($spec): exit $rc: $(cat "$T/op.err")" ;;
@@ -73,43 +75,36 @@ run_faults() {
     note "$what: $runs injections survived"
 }
 
-# run_create_faults WHAT SRC REF ARGS... (NEW names: the files to check)
-# for operations that make new files from SRC.
-run_create_faults() {
-    local what=$1 src=$2 ref=$3 kind n rc runs=0 f
+# run_faults WHAT IMG REF ARGS...: an operation on IMG that keeps its view.
+check_in_place() { verify w "$IMG" "$REF" "$1"; }
+run_faults() {
+    IMG=$2 REF=$3
+    local what=$1
     shift 3
-    local sum0
-    sum0=$(sha256sum < "pristine/$src")
-    for kind in pwrite:crash sync:crash rename:crash pwrite:ENOSPC; do
-        n=1
-        while :; do
-            rm -rf w; cp -a pristine w
-            local spec=${kind%%:*}:$n:${kind#*:}
-            [ "${kind#*:}" = ENOSPC ] && spec=${kind%%:*}:$n+:ENOSPC
-            rc=0
-            (cd w && VMCLONE_FAULT=$spec "$VMCLONE" "$@" >/dev/null 2>"$T/op.err") || rc=$?
-            runs=$((runs + 1))
-            grep -qE 'Sanitizer|runtime error' "$T/op.err" && fail "$what ($spec): sanitizer report"
-            [ "$(sha256sum < "w/$src")" = "$sum0" ] || fail "$what ($spec): the source changed"
-            for f in $NEW; do
-                [ -e "w/$f" ] || continue
-                (cd w && qemu-img check -q "$f" >/dev/null 2>&1) ||
-                    fail "$what ($spec, exit $rc): $f is visible but not check-clean"
-                qemu_same "w/$f" "$ref"
-            done
-            [ "$rc" = 0 ] && break
-            case $kind in
-            *crash) [ "$rc" = 99 ] || fail "$what ($spec): exit $rc: $(cat "$T/op.err")" ;;
-            *) [ "$rc" = 1 ] && [ -s "$T/op.err" ] || fail "$what ($spec): exit $rc without a clean error" ;;
-            esac
-            if [ "$n" -lt 8 ]; then n=$((n + 1)); else n=$((n + n / 2)); fi
-            [ "$n" -lt 100000 ] || fail "$what: the fault loop does not end"
-        done
-        for f in $NEW; do
-            [ -e "w/$f" ] || fail "$what: $f missing after a clean run"
-        done
+    fault_loop "$what" check_in_place "$@"
+}
+
+# run_create_faults WHAT SRC REF ARGS... (NEW names: the files to check):
+# an operation that makes new files from SRC.
+check_created() {
+    local f
+    [ "$(sha256sum < "w/$SRC")" = "$SUM0" ] || fail "$1: the source changed"
+    for f in $NEW; do
+        if [ -e "w/$f" ]; then
+            (cd w && qemu-img check -q "$f" >/dev/null 2>&1) ||
+                fail "$1: $f is visible but not check-clean"
+            qemu_same "w/$f" "$REF"
+        elif [ "$2" = 0 ]; then
+            fail "$1: $f missing after a clean run"
+        fi
     done
-    note "$what: $runs injections survived"
+}
+run_create_faults() {
+    SRC=$2 REF=$3
+    SUM0=$(sha256sum < "pristine/$SRC")
+    local what=$1
+    shift 3
+    fault_loop "$what" check_created "$@"
 }
 
 raw_of pristine/full.qcow2 full.raw

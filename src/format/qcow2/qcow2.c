@@ -769,18 +769,87 @@ rewrite_header(struct qcow2_state *s, const char *name, const char *fmt,
     return 0;
 }
 
-/* Find extension @type in @s, or NULL. */
-static struct qcow2_ext *
-find_ext(struct qcow2_state *s, uint32_t type)
+/* How to undo one ext_change(). */
+struct ext_undo {
+    struct qcow2_ext *e;     /* the slot changed, NULL if nothing was */
+    struct qcow2_ext saved;  /* its former content */
+    bool added, removed;
+};
+
+/*
+ * Replace, add or (@data NULL) remove extension @type in memory only; the
+ * caller rewrites the header, then calls ext_keep() or, if that failed,
+ * ext_restore().
+ */
+static int
+ext_change(struct qcow2_state *s, uint32_t type, const void *data,
+           size_t len, struct ext_undo *u)
 {
+    struct qcow2_ext *e = NULL;
     unsigned i;
 
+    memset(u, 0, sizeof(*u));
     for (i = 0; i < s->nexts; i++) {
         if (s->exts[i].type == type) {
-            return &s->exts[i];
+            e = &s->exts[i];
         }
     }
-    return NULL;
+    if (!e && !data) {
+        return 0;   /* removing an absent extension */
+    }
+    if (!e) {
+        e = realloc(s->exts, (s->nexts + 1) * sizeof(*s->exts));
+        if (!e) {
+            return -ENOMEM;
+        }
+        s->exts = e;
+        e = &s->exts[s->nexts];
+        memset(e, 0, sizeof(*e));
+        e->type = type;
+        u->added = true;
+    }
+    u->saved = *e;
+    if (data) {
+        uint8_t *copy = malloc(len ? len : 1);
+
+        if (!copy) {
+            return -ENOMEM;
+        }
+        memcpy(copy, data, len);
+        e->data = copy;
+        e->len = (uint32_t)len;
+        s->nexts += u->added;
+    } else {
+        /* Remove: move the last one into its place. */
+        *e = s->exts[--s->nexts];
+        u->removed = true;
+    }
+    u->e = e;
+    return 0;
+}
+
+static void
+ext_restore(struct qcow2_state *s, struct ext_undo *u)
+{
+    if (!u->e) {
+        return;
+    }
+    if (u->removed) {
+        s->exts[s->nexts++] = *u->e;
+        *u->e = u->saved;
+        return;
+    }
+    free(u->e->data);
+    *u->e = u->saved;
+    s->nexts -= u->added;
+}
+
+static void
+ext_keep(struct ext_undo *u)
+{
+    if (u->e && !u->added) {
+        free(u->saved.data);
+    }
 }
 
 /* Rewrite the backing reference and, in the same header write, the
@@ -791,55 +860,19 @@ qcow2_set_backing(struct vmc_image *img, const char *name, const char *fmt,
                   const uint8_t *parent_seal, struct vmc_error *err)
 {
     struct qcow2_state *s = qcow2_s(img);
-    struct qcow2_ext *e = find_ext(s, SEAL_PARENT_MAGIC);
-    struct qcow2_ext saved = { 0 };
-    bool had = e != NULL;
+    struct ext_undo u;
     int r;
 
-    if (!e && parent_seal) {
-        e = realloc(s->exts, (s->nexts + 1) * sizeof(*s->exts));
-        if (!e) {
-            return vmc_error_set(err, -ENOMEM, "out of memory");
-        }
-        s->exts = e;
-        e = &s->exts[s->nexts++];
-        memset(e, 0, sizeof(*e));
-        e->type = SEAL_PARENT_MAGIC;
-    }
-    if (e) {
-        saved = *e;
-        if (parent_seal) {
-            e->data = malloc(SEAL_PARENT_EXT_LEN);
-            if (!e->data) {
-                *e = saved;
-                if (!had) {
-                    s->nexts--;
-                }
-                return vmc_error_set(err, -ENOMEM, "out of memory");
-            }
-            memcpy(e->data, parent_seal, SEAL_PARENT_EXT_LEN);
-            e->len = SEAL_PARENT_EXT_LEN;
-        } else {
-            *e = s->exts[--s->nexts];
-        }
+    if (ext_change(s, SEAL_PARENT_MAGIC, parent_seal, SEAL_PARENT_EXT_LEN,
+                   &u) < 0) {
+        return vmc_error_set(err, -ENOMEM, "out of memory");
     }
     r = rewrite_header(s, name, fmt, err);
     if (r < 0) {
-        /* Put the extension list back as it was. */
-        if (e && parent_seal) {
-            free(e->data);
-            if (had) {
-                *e = saved;
-            } else {
-                s->nexts--;
-            }
-        } else if (e) {
-            s->exts[s->nexts++] = *e;
-            *e = saved;
-        }
+        ext_restore(s, &u);
         return r;
     }
-    free(had ? saved.data : NULL);
+    ext_keep(&u);
     free(img->backing_name);
     free(img->backing_fmt);
     img->backing_name = name ? strdup(name) : NULL;
@@ -871,49 +904,21 @@ qcow2_set_ext(struct vmc_image *img, uint32_t type, const void *data,
               size_t len, struct vmc_error *err)
 {
     struct qcow2_state *s = qcow2_s(img);
-    struct qcow2_ext *e = NULL, saved = { 0 };
-    unsigned i;
+    struct ext_undo u;
     int r;
 
-    for (i = 0; i < s->nexts; i++) {
-        if (s->exts[i].type == type) {
-            e = &s->exts[i];
-        }
+    if (ext_change(s, type, data, len, &u) < 0) {
+        return vmc_error_set(err, -ENOMEM, "out of memory");
     }
-    if (!e && data) {
-        e = realloc(s->exts, (s->nexts + 1) * sizeof(*s->exts));
-        if (!e) {
-            return vmc_error_set(err, -ENOMEM, "out of memory");
-        }
-        s->exts = e;
-        e = &s->exts[s->nexts++];
-        memset(e, 0, sizeof(*e));
-        e->type = type;
-    } else if (!e) {
-        return 0;   /* removing an absent extension */
-    }
-    saved = *e;
-    if (data) {
-        e->data = malloc(len ? len : 1);
-        if (!e->data) {
-            *e = saved;
-            return vmc_error_set(err, -ENOMEM, "out of memory");
-        }
-        memcpy(e->data, data, len);
-        e->len = (uint32_t)len;
-    } else {
-        /* Remove: move the last one into its place. */
-        *e = s->exts[--s->nexts];
+    if (!u.e) {
+        return 0;   /* nothing to remove */
     }
     r = rewrite_header(s, img->backing_name, img->backing_fmt, err);
     if (r < 0) {
-        if (data && saved.data) {
-            free(e->data);
-            *e = saved;
-        }
+        ext_restore(s, &u);
         return r;
     }
-    free(saved.data);
+    ext_keep(&u);
     return 0;
 }
 
