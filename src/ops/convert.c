@@ -21,6 +21,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "format/format.h"
+#include "io/hostio.h"
 #include "ops/ops-internal.h"
 
 enum run_kind {
@@ -46,8 +48,13 @@ struct conv {
     uint64_t run_off;
     uint64_t run_len;
     enum run_kind run_kind;
+    uint64_t unflushed;     /* data written since the last writeback hint */
     struct ops_progress progress;
 };
+
+/* Start the writeback of the target every WRITEBACK_EVERY bytes written,
+ * so that the final flush finds little left to write. */
+#define WRITEBACK_EVERY (16ull << 20)
 
 void
 vmc_convert_opts_init(struct vmc_convert_opts *o)
@@ -153,7 +160,15 @@ write_data(struct conv *c, const uint8_t *buf, uint64_t off, uint64_t n)
 {
     int r = vmc_image_write(c->dst, buf, off, n, 0);
 
-    return r < 0 ? dst_error(c, r, off) : 0;
+    if (r < 0) {
+        return dst_error(c, r, off);
+    }
+    c->unflushed += n;
+    if (c->unflushed >= WRITEBACK_EVERY) {
+        c->unflushed = 0;
+        hio_start_writeback(c->dst->file, 0, 0);   /* the whole file */
+    }
+    return 0;
 }
 
 /* Make [off, off+n) of the target read as zeros. */
