@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "catalog/catalog-internal.h"
+#include "io/hostio.h"
 
 /* ------------------------------------------------------------ helpers */
 
@@ -406,7 +407,7 @@ cat_fsync_dir_of(const char *path)
 {
     char *dup = malloc(strlen(path) + 2);
     char *slash;
-    int fd, r = 0;
+    int r;
 
     if (dup) {
         memcpy(dup, path, strlen(path) + 1);
@@ -423,13 +424,7 @@ cat_fsync_dir_of(const char *path)
         dup[0] = '.';
         dup[1] = '\0';
     }
-    fd = open(dup, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0 || fsync(fd) < 0) {
-        r = -errno;
-    }
-    if (fd >= 0) {
-        close(fd);
-    }
+    r = hio_sync_dir(dup);
     free(dup);
     return r;
 }

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "catalog/catalog-ops.h"
+#include "io/hostio.h"
 #include "vmclone-seal.h"
 
 const char *
@@ -263,9 +264,12 @@ full_one(const char *src, const char *dst, bool thick,
         chmod(tmp, 0644);
     }
     cat_crashpoint("clone.full-before-rename");
-    if (r == 0 && rename(tmp, dst) < 0) {
-        r = vmc_error_set(err, -errno, "cannot rename '%s': %s", tmp,
-                          strerror(errno));
+    if (r == 0) {
+        r = hio_rename(tmp, dst, false);
+        if (r < 0) {
+            vmc_error_set(err, r, "cannot rename '%s': %s", tmp,
+                          strerror(-r));
+        }
     }
     if (r == 0) {
         cat_fsync_dir_of(dst);
