@@ -11,6 +11,7 @@
  * each file's parent from its header afterwards, after a crash as well.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,11 +20,17 @@
 #include <unistd.h>
 
 #include "catalog/catalog-ops.h"
+#include "io/hostio.h"
 
 static const char tops_sql[] =
     "SELECT o.id, coalesce(o.parent_id, 0), o.disk, o.virtual_size, o.path "
     "FROM volume_owners o JOIN volumes v ON v.id = o.id WHERE v.vm_id = ? "
     "AND v.top = 1 AND v.state = 'ready' ORDER BY v.disk";
+/* Every volume of a VM and of its snapshots. */
+static const char all_vols_sql[] =
+    "SELECT o.id, coalesce(o.parent_id, 0), o.disk, o.virtual_size, o.path "
+    "FROM volume_owners o JOIN volumes v ON v.id = o.id WHERE v.vm_id = ?1 "
+    "OR v.snapshot_id IN (SELECT id FROM snapshots WHERE vm_id = ?1)";
 static const char snap_vols_sql[] =
     "SELECT o.id, coalesce(o.parent_id, 0), o.disk, o.virtual_size, o.path "
     "FROM volume_owners o JOIN volumes v ON v.id = o.id WHERE "
@@ -448,6 +455,42 @@ static const char *const vm_owners[] = {
     NULL,
 };
 
+/*
+ * Refuse to remove the disks of a VM that something has open: QEMU (a
+ * running VM), vm-clone serve or start, qemu-img. They all hold the
+ * QEMU-style OFD locks of src/io/hostio.h, so asking whether anyone holds
+ * any permission byte of each file is enough. (Best effort: a user that
+ * opens a disk after this check races with the removal.)
+ */
+static int
+vm_check_unused(struct vmc_catalog *cat, const char *name, int64_t vid,
+                struct vmc_error *err)
+{
+    const unsigned all = HIO_PERM_CONSISTENT_READ | HIO_PERM_WRITE |
+                         HIO_PERM_WRITE_UNCHANGED | HIO_PERM_RESIZE;
+    struct cat_disks vols = { 0 };
+    size_t i;
+    int r = cat_disks_load(cat, &vols, all_vols_sql, vid, err);
+
+    for (i = 0; r == 0 && i < vols.n; i++) {
+        struct hio_file *f = NULL;
+        const char *what = NULL;
+
+        if (hio_open(&f, vols.d[i].path, O_RDONLY, 0) < 0) {
+            continue;   /* a missing file is fsck's business, not rm's */
+        }
+        if (hio_lock(f, 0, all, &what) == -EBUSY) {
+            r = vmc_error_set(err, -EBUSY, "VM '%s' is in use: '%s' is "
+                              "open in another process (a running VM, "
+                              "vm-clone serve or start?)", name,
+                              vols.d[i].path);
+        }
+        hio_close(f);
+    }
+    cat_disks_release(&vols);
+    return r;
+}
+
 int
 vmc_catalog_vm_rm(struct vmc_catalog *cat, const char *name,
                   struct vmc_error *err)
@@ -455,6 +498,9 @@ vmc_catalog_vm_rm(struct vmc_catalog *cat, const char *name,
     int64_t vid = 0;
     int r = vm_lookup(cat, name, &vid, err);
 
+    if (r == 0) {
+        r = vm_check_unused(cat, name, vid, err);
+    }
     if (r == 0) {
         r = cat_delete_set(cat, "rm", "VM", name, cat_owned_vm, vm_owners,
                            vid, err);

@@ -5,6 +5,8 @@
 #    each the guest view of the VM's disk; writes land in the VM's file
 #    (qemu-img check clean), never in the template; --export-name is the
 #    prefix; --home works; a file named like the VM is served as the file
+#  - rm of a VM that is being served is refused (its files stay), and
+#    goes through once the server has stopped
 #  - serve TEMPLATE: read-only with a message; writes refused
 #  - an unknown name fails in one line and creates no store
 #  - --listen :0 binds 127.0.0.1
@@ -72,6 +74,20 @@ serve f vm1
 grep -qx "nbd+unix:///vm1?socket=$T/f.sock" "$T/f.out" || fail "file target: $(cat "$T/f.out")"
 stop_server f
 rm vm1
+
+# ---- rm while served: refused, the files stay; after the server: done
+ok vmc clone base --linked --name busy -q
+vmc info busy --json > busy.json || fail "info busy"
+bd0=$(jq_ busy.json 'd["disks"][0]["path"]')
+serve r busy
+expect_fail vmc rm busy
+err_matches "in use"
+[ -f "$bd0" ] || fail "a refused rm removed $bd0"
+qemu-img compare -f raw -F qcow2 "$(uri r busy/disk0)" a.qcow2 > /dev/null ||
+    fail "busy/disk0 broken after the refused rm"
+stop_server r
+ok vmc rm busy
+[ ! -e "$bd0" ] || fail "rm left $bd0"
 
 # ---- serve TEMPLATE: read-only
 serve t base
