@@ -51,6 +51,18 @@ ok vmc img verify t.qcow2
 ok vmc img io -f qcow2 c.qcow2 -c 'read -P 0x71 0 4096' -c 'read -P 0x11 4096 4096' -c 'read -P 0x71 8192 1040384' -c 'read -P 0x71 1114112 7274496'
 qemu_same t.qcow2 t.raw qcow2 raw
 
+# damaged metadata: a data cluster's L2 entry zeroed (it now reads as a
+# hole) is detected like damaged data, although that chunk is not hashed
+# (chunks that read as zeros by their metadata compare with the zero
+# chunk's digest); a hole of the template still reads fine
+cp replica.qcow2 meta.qcow2; cp replica.qcow2.seal meta.qcow2.seal; chmod u+w meta.qcow2
+qcow2_patch meta.qcow2 l2_entry=20:0
+chmod 444 meta.qcow2
+ok vmc img create -q -f qcow2 -b meta.qcow2 -F qcow2 mc.qcow2
+ok vmc img io -f qcow2 mc.qcow2 -c 'read -P 0 12M 64k' -c 'read -P 0x71 0 64k'
+expect_fail vmc img io -f qcow2 mc.qcow2 -c 'read 1280k 4k'
+err_matches "meta.qcow2.*damaged.*offset 1310720"
+
 # a replica with another seal is refused
 qemu-img create -q -f qcow2 other.qcow2 32M
 ok vmc img seal other.qcow2
