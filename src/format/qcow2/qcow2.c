@@ -376,7 +376,10 @@ read_header(struct qcow2_state *s, unsigned flags, struct vmc_error *err)
     uint32_t backing_len;
     int r;
 
-    hdr = calloc(1, 1u << QCOW2_MAX_CLUSTER_BITS);
+    /* The fixed fields first; cluster 0 whole once its size is known
+     * (not a 2 MiB buffer for every layer: at depth 128 zeroing those
+     * was half of the chain open). */
+    hdr = calloc(1, 104);
     if (!hdr) {
         return vmc_error_set(err, -ENOMEM, "out of memory");
     }
@@ -448,6 +451,15 @@ read_header(struct qcow2_state *s, unsigned flags, struct vmc_error *err)
     } else {
         s->refcount_order = 4;
         s->header_length = 72;
+    }
+    {
+        uint8_t *whole = realloc(hdr, s->cluster_size);
+
+        if (!whole) {
+            r = vmc_error_set(err, -ENOMEM, "out of memory");
+            goto out;
+        }
+        hdr = whole;
     }
     r = hio_pread(s->f, hdr, s->cluster_size, 0);
     if (r < 0) {
