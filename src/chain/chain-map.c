@@ -6,11 +6,11 @@
  * change while they have children (they are opened read-only and
  * share-locked, so no other process may write them either), so the answer
  * "which layer, at which host offset, serves guest unit u" can be resolved
- * once and kept. The map is built lazily, one region (2 MiB of guest
- * space) at a time, by asking the chain's block status; afterwards a read
- * costs one array lookup and one pread whatever the depth. (Bigger
- * regions are slower to build: each chain walk scans every layer up to
- * its next allocated cluster, so the cost grows with the region.)
+ * once and kept. The map is built lazily, one region (4096 units: 2 MiB
+ * of guest space with 512-byte units, 256 MiB with 64 KiB ones) at a
+ * time, by asking each layer for its own allocation (resolve_region());
+ * afterwards a read costs one array lookup and one pread whatever the
+ * depth.
  *
  * Units that cannot be served by a plain pread (compressed clusters, units
  * straddling two runs) are marked SLOW and read through the layers as
@@ -32,7 +32,7 @@
 #include "seal/seal.h"
 #include "util/util.h"
 
-#define REGION_BYTES   (2ull << 20)
+#define REGION_UNITS   4096ull      /* 32 KiB of entries per region */
 #define MAP_MEM_BUDGET (64ull << 20)
 
 enum { KIND_NONE, KIND_ZERO, KIND_DATA, KIND_SLOW };
@@ -127,7 +127,7 @@ chain_map_new(struct chain_map **out, struct vmc_image *base)
     m->nlayers = n;
     m->unit_bits = pick_unit_bits(base);
     m->size = base->size;
-    m->region_units = MAX(1, REGION_BYTES >> m->unit_bits);
+    m->region_units = REGION_UNITS;
     m->nregions = DIV_ROUND_UP(DIV_ROUND_UP(m->size, 1ull << m->unit_bits),
                                m->region_units);
     m->regions = calloc(m->nregions ? m->nregions : 1, sizeof(*m->regions));
@@ -201,14 +201,87 @@ run_entry(struct chain_map *m, const struct vmc_block_status *bs,
     return MK_ENTRY(KIND_SLOW, 0, 0);
 }
 
-/* Resolve region @r: called with m->lock held. */
+/* Block status of layer @l alone (not its backing). */
+static int
+layer_status(struct vmc_image *l, uint64_t off, uint64_t len,
+             struct vmc_block_status *bs)
+{
+    int r;
+
+    if (l->ops->format == VMC_FMT_RAW) {
+        /* A raw layer defines everything: holes read as zeros. */
+        memset(bs, 0, sizeof(*bs));
+        bs->length = len;
+        bs->flags = VMC_BS_ALLOCATED | VMC_BS_DATA | VMC_BS_OFFSET;
+        bs->host_offset = off;
+        return 0;
+    }
+    pthread_mutex_lock(&l->lock);
+    r = l->ops->block_status(l, off, len, bs);
+    pthread_mutex_unlock(&l->lock);
+    if (r == 0 && (bs->length == 0 || bs->length > len)) {
+        r = -EIO;
+    }
+    return r;
+}
+
+/*
+ * Give the still unresolved units of [rs, end) that layer @li defines
+ * their entry (SLOW for a unit it defines only in part). *left counts the
+ * unresolved units of the region.
+ */
+static int
+resolve_layer(struct chain_map *m, unsigned li, uint64_t rs, uint64_t end,
+              uint64_t *ents, uint64_t *left)
+{
+    uint64_t unit = 1ull << m->unit_bits, off = rs;
+
+    while (off < end && *left) {
+        struct vmc_block_status bs;
+        uint64_t u, rend;
+        int err = layer_status(m->layers[li], off, end - off, &bs);
+
+        if (err < 0) {
+            return err;
+        }
+        rend = off + bs.length;
+        if (bs.flags & VMC_BS_ALLOCATED) {
+            bs.depth = li;
+            for (u = (off - rs) >> m->unit_bits;
+                 u < m->region_units && rs + (u << m->unit_bits) < rend;
+                 u++) {
+                uint64_t us = rs + (u << m->unit_bits);
+                uint64_t ue = MIN(us + unit, m->size);
+
+                if (E_KIND(ents[u]) != KIND_NONE) {
+                    continue;   /* an upper layer defines it */
+                }
+                ents[u] = us >= off && ue <= rend ? run_entry(m, &bs, off, us)
+                                                  : MK_ENTRY(KIND_SLOW, 0, 0);
+                (*left)--;
+            }
+        }
+        off = rend;
+    }
+    return 0;
+}
+
+/*
+ * Resolve region @r (called with m->lock held): each layer, top down, is
+ * asked once for its own allocation over the region, and defines the
+ * units no layer above it defines. A layer shorter than the region hides
+ * everything below it past its end (reads there are zeros). Each layer is
+ * walked once per region, so the cost is about (layers x allocation runs)
+ * whatever the region size, not a whole-chain walk per run.
+ */
 static int
 resolve_region(struct chain_map *m, uint64_t r)
 {
     uint64_t unit = 1ull << m->unit_bits;
     uint64_t rs = r * m->region_units * unit;
     uint64_t re = MIN(m->size, rs + m->region_units * unit);
-    uint64_t *ents, off = rs;
+    uint64_t *ents, left, limit = re, u;
+    unsigned li;
 
     if (m->mem + m->region_units * 8 > MAP_MEM_BUDGET) {
         drop_regions(m);
@@ -217,29 +290,38 @@ resolve_region(struct chain_map *m, uint64_t r)
     if (!ents) {
         return -ENOMEM;
     }
-    while (off < re) {
-        struct vmc_block_status bs;
-        uint64_t u, end;
-        int err = vmc_image_block_status(m->base, off, re - off, true, &bs);
+    left = DIV_ROUND_UP(re - rs, unit);
+    for (li = 0; li < m->nlayers && left && rs < limit; li++) {
+        struct vmc_image *l = m->layers[li];
+        int err;
 
+        if (l->size < limit) {
+            /* Units across this layer's end: part of them reads zeros
+             * whatever lies below; past it, all. */
+            limit = MAX(l->size, rs);
+            for (u = (limit - rs) >> m->unit_bits;
+                 u < m->region_units && rs + (u << m->unit_bits) < re; u++) {
+                if (E_KIND(ents[u]) == KIND_NONE) {
+                    ents[u] = rs + (u << m->unit_bits) < limit ?
+                              MK_ENTRY(KIND_SLOW, 0, 0) :
+                              MK_ENTRY(KIND_ZERO, 0, 0);
+                    left--;
+                }
+            }
+        }
+        err = resolve_layer(m, li, rs, MIN(limit, re), ents, &left);
         if (err < 0) {
             free(ents);
             return err;
         }
-        end = off + bs.length;
-        for (u = (off - rs) >> m->unit_bits;
-             u < m->region_units && rs + (u << m->unit_bits) < end; u++) {
-            uint64_t us = rs + (u << m->unit_bits);
-            uint64_t ue = MIN(us + unit, m->size);
-            bool whole = us >= off && ue <= end;
-
-            if (!whole || E_KIND(ents[u]) != KIND_NONE) {
-                ents[u] = MK_ENTRY(KIND_SLOW, 0, 0);
-            } else {
-                ents[u] = run_entry(m, &bs, off, us);
-            }
+    }
+    /* Defined by no layer: zeros. */
+    for (u = 0; left && u < m->region_units && rs + (u << m->unit_bits) < re;
+         u++) {
+        if (E_KIND(ents[u]) == KIND_NONE) {
+            ents[u] = MK_ENTRY(KIND_ZERO, 0, 0);
+            left--;
         }
-        off = end;
     }
     m->regions[r] = ents;
     m->mem += m->region_units * 8;

@@ -243,8 +243,27 @@ lookup(struct qcow2_state *s, uint64_t off, uint64_t len, struct mapping *m)
         return 0;
     }
     while (pos < end) {
-        uint64_t l2i = (pos / s->cluster_size) % s->l2_entries;
-        unsigned sc = (unsigned)((pos % s->cluster_size) / unit);
+        uint64_t l2i = (pos >> s->cluster_bits) & (s->l2_entries - 1);
+        unsigned sc = (unsigned)((pos & (s->cluster_size - 1)) / unit);
+
+        if (!first && m->type == QC_UNALLOCATED && !m->host &&
+            !(pos & (s->cluster_size - 1))) {
+            /* Fast path through a run of all-zero entries (unallocated,
+             * no host offset, no subcluster bits): the same result as
+             * the entry-by-entry loop below, without classifying each. */
+            const uint8_t *p = t->data + l2i * s->l2_entry_size;
+
+            while (pos < end && be64_load(p) == 0 &&
+                   (!s->ext_l2 || be64_load(p + 8) == 0)) {
+                pos = MIN(end, pos + s->cluster_size);
+                p += s->l2_entry_size;
+            }
+            if (pos >= end) {
+                break;
+            }
+            l2i = (pos >> s->cluster_bits) & (s->l2_entries - 1);
+            sc = 0;
+        }
         uint64_t bitmap, entry = qcow2_l2_get(s, t, l2i, &bitmap);
         enum qcow2_ctype type = qcow2_classify(s, entry, bitmap, sc);
         uint64_t host = (entry & L2E_OFFSET_MASK) + (pos % s->cluster_size);
