@@ -84,6 +84,10 @@ int cmd_gc(int argc, char **argv);
 int cmd_fsck(int argc, char **argv);
 /* Everything about VM @name as one JSON object (NULL if none). */
 struct json_object *catcli_vm_json(struct catcli *c, const char *name);
+/* Open the store and load VM @name into *vm (catcli_vm_json()); on failure
+ * the store is closed, the error printed, and the exit code returned. */
+int catcli_open_vm(struct catcli *c, const char *name,
+                   struct json_object **vm);
 /* cmd-template.c */
 int cmd_template(int argc, char **argv);
 /* cmd-clone.c */

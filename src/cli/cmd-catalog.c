@@ -668,6 +668,22 @@ chain_json(struct catcli *c, const char *vid)
                              "ch.depth", params, 1);
 }
 
+int
+catcli_open_vm(struct catcli *c, const char *name, struct json_object **vm)
+{
+    int r = catcli_open(c, 0);
+
+    if (r) {
+        return r;
+    }
+    *vm = catcli_vm_json(c, name);
+    if (!*vm) {
+        catcli_close(c);
+        return cli_error("no VM named '%s'", name);
+    }
+    return 0;
+}
+
 struct json_object *
 catcli_vm_json(struct catcli *c, const char *name)
 {
@@ -724,14 +740,9 @@ cmd_info(int argc, char **argv)
     if (argc - optind != 1) {
         return cli_usage_error(c.verb, "expecting one VM name");
     }
-    r = catcli_open(&c, 0);
+    r = catcli_open_vm(&c, argv[optind], &vm);
     if (r) {
         return r;
-    }
-    vm = catcli_vm_json(&c, argv[optind]);
-    if (!vm) {
-        catcli_close(&c);
-        return cli_error("no VM named '%s'", argv[optind]);
     }
     if (c.json) {
         cli_json_print(stdout, vm);

@@ -346,14 +346,9 @@ cmd_start(int argc, char **argv)
     if (!*qo.accel) {
         return cli_usage_error(c.verb, "--accel needs a value");
     }
-    r = catcli_open(&c, 0);
+    r = catcli_open_vm(&c, argv[optind], &vm);
     if (r) {
         return r;
-    }
-    vm = catcli_vm_json(&c, argv[optind]);
-    if (!vm) {
-        catcli_close(&c);
-        return cli_error("no VM named '%s'", argv[optind]);
     }
     /* absolute: the server runs in another directory */
     if (!realpath(vmc_catalog_dir(c.cat), home)) {

@@ -590,14 +590,9 @@ cmd_vm(int argc, char **argv)
     if (strcmp(sub, "xml") && strcmp(sub, "qemu-cmd")) {
         return cli_usage_error(c.verb, "unknown subcommand '%s'", sub);
     }
-    r = catcli_open(&c, 0);
+    r = catcli_open_vm(&c, argv[optind + 1], &vm);
     if (r) {
         return r;
-    }
-    vm = catcli_vm_json(&c, argv[optind + 1]);
-    if (!vm) {
-        catcli_close(&c);
-        return cli_error("no VM named '%s'", argv[optind + 1]);
     }
     r = CLI_EXIT_OK;
     if (!strcmp(sub, "xml")) {

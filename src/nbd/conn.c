@@ -365,6 +365,17 @@ nbd_conn_free(struct nbd_conn *c)
     free(c);
 }
 
+/* A reply could not be sent (called with wlock held): the stream is
+ * broken, so no later reply may be sent, and the reader stops. */
+static void
+conn_write_failed(struct nbd_conn *c)
+{
+    c->wfailed = true;
+    if (c->io->shutdown_read) {
+        c->io->shutdown_read(c->io);
+    }
+}
+
 int
 nbd_conn_send(struct nbd_conn *c, struct iovec *iov, int iovcnt)
 {
@@ -374,10 +385,7 @@ nbd_conn_send(struct nbd_conn *c, struct iovec *iov, int iovcnt)
     if (!c->wfailed) {
         r = c->io->writev(c->io, iov, iovcnt);
         if (r < 0) {
-            c->wfailed = true;
-            if (c->io->shutdown_read) {
-                c->io->shutdown_read(c->io);
-            }
+            conn_write_failed(c);
         }
     }
     pthread_mutex_unlock(&c->wlock);
@@ -401,10 +409,7 @@ nbd_conn_send_parts(struct nbd_conn *c, const struct nbd_send_part *p,
                                     p[i].splice_len, i < n - 1);
         }
         if (r < 0) {
-            c->wfailed = true;
-            if (c->io->shutdown_read) {
-                c->io->shutdown_read(c->io);
-            }
+            conn_write_failed(c);
         }
     }
     pthread_mutex_unlock(&c->wlock);
@@ -446,10 +451,7 @@ nbd_conn_try_send(struct nbd_conn *c, struct iovec *iov, int iovcnt)
         r = (int)n;
     }
     if (r < 0) {
-        c->wfailed = true;
-        if (c->io->shutdown_read) {
-            c->io->shutdown_read(c->io);
-        }
+        conn_write_failed(c);
     }
     pthread_mutex_unlock(&c->wlock);
     return r;

@@ -252,16 +252,6 @@ out:
     free(buf);
 }
 
-/*
- * Small READs served by the connection thread itself, without a hand-off
- * to a worker (the thread switches cost more than the read). Only when
- * nothing can block it: every data byte is plain data of a read-only
- * layer (as in zerocopy.c), already in the page cache (preadv2
- * RWF_NOWAIT), and the reply goes out with one non-blocking write while
- * no worker holds the write lock. Otherwise the request is queued as
- * usual. Returns 0 if the request was answered (or the connection died),
- * 1 if it must be queued.
- */
 /* Is @fd on tmpfs/ramfs (reads never wait for a device; such files do
  * not take RWF_NOWAIT)? Remembered per connection for a few files. */
 static bool
@@ -284,6 +274,16 @@ in_memory_fs(struct nbd_conn *c, int fd)
     return mem;
 }
 
+/*
+ * Small READs served by the connection thread itself, without a hand-off
+ * to a worker (the thread switches cost more than the read). Only when
+ * nothing can block it: every data byte is plain data of a read-only
+ * layer (as in zerocopy.c), already in the page cache (preadv2
+ * RWF_NOWAIT), and the reply goes out with one non-blocking write while
+ * no worker holds the write lock. Otherwise the request is queued as
+ * usual. Returns 0 if the request was answered (or the connection died),
+ * 1 if it must be queued.
+ */
 static int
 read_inline(struct nbd_conn *c, const struct nbd_req *req)
 {
