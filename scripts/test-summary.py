@@ -4,7 +4,7 @@
 usage: test-summary.py [--pass N] [--fail N] TESTLOG.json...
 --pass/--fail add results of steps that are not meson tests (e.g. the
 fuzzer smoke run, or a build that failed).  Skipped tests are listed on
-a line of their own and counted in neither number.
+a line of their own and counted in neither number. Exits 1 if any failed.
 """
 import json
 import sys
@@ -43,3 +43,4 @@ if failures:
 if skipped:
     print("%d skipped" % skipped)
 print("%d passed, %d failed" % (passed, failed))
+sys.exit(1 if failed else 0)

@@ -14,7 +14,9 @@
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 #define MIN(a, b) ((a) < (b) ? (a) : (b))
 #define MAX(a, b) ((a) > (b) ? (a) : (b))
-#define DIV_ROUND_UP(n, d) (((n) + (d) - 1) / (d))
+/* n / d rounded up, without the overflow of (n + d - 1) near the type's
+ * maximum (sizes read from hostile headers). */
+#define DIV_ROUND_UP(n, d) ((n) / (d) + ((n) % (d) != 0))
 
 /* A condition that cannot happen unless metadata is corrupt or we have a
  * bug: evaluated in every build, the caller fails the operation. */

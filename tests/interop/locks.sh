@@ -15,20 +15,23 @@ qemu-io -f qcow2 -c 'write -P 0xb0 0 4M' base.qcow2 >/dev/null
 qemu-img create -q -f qcow2 -b base.qcow2 -F qcow2 img.qcow2
 qemu-img create -q -f qcow2 -b base.qcow2 -F qcow2 other.qcow2
 
-# wait_locked IMG: until a shared open by qemu-img is refused (max ~10 s)
+# wait_locked IMG PID: until a shared open by qemu-img is refused (at most
+# ~30 s: a loaded machine running the ASan suite is slow to start qemu-io);
+# fails at once, with qemu-io's own words, if the holder PID has died
 wait_locked() {
-    for _ in $(seq 100); do
+    for _ in $(seq 300); do
         qemu-img info -f qcow2 "$1" >/dev/null 2>&1 || return 0
+        kill -0 "$2" 2>/dev/null || fail "the qemu-io holding $1 exited: $(cat "$T/qio.err")"
         sleep 0.1
     done
     fail "$1 never became locked"
 }
 
 # ---- QEMU holds img read-write
-qemu-io -f qcow2 -c 'sleep 30000' img.qcow2 >/dev/null 2>&1 &
+qemu-io -f qcow2 -c 'sleep 120000' img.qcow2 </dev/null >/dev/null 2>"$T/qio.err" &
 qpid=$!
 cleanup_fn "kill $qpid"
-wait_locked img.qcow2
+wait_locked img.qcow2 $qpid
 expect_fail vmc img io -f qcow2 img.qcow2 -c 'write -P 1 0 512'
 err_matches 'lock'
 expect_fail vmc img commit -f qcow2 img.qcow2

@@ -560,6 +560,12 @@ read_header(struct qcow2_state *s, unsigned flags, struct vmc_error *err)
     if (r < 0) {
         goto out;
     }
+    if (size > QCOW2_MAX_SIZE) {
+        /* offsets + lengths must not wrap anywhere (QEMU's limit too) */
+        r = vmc_error_set(err, -EUCLEAN, "'%s': image size %llu is too "
+                          "large", fn, (unsigned long long)size);
+        goto out;
+    }
     l2_bytes = s->cluster_size * s->l2_entries;   /* guest bytes per L2 */
     if (DIV_ROUND_UP(size, l2_bytes) > s->l1_size) {
         r = vmc_error_set(err, -EUCLEAN, "'%s': L1 table is too small", fn);
