@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "vmclone.h"
+#include "harness.h"
 
 #define SIZE (24u << 20)
 
@@ -30,12 +31,6 @@ rnd(void)
     rng ^= rng << 17;
     return rng;
 }
-
-static int failures;
-
-#define CHECK(cond, ...) do { if (!(cond)) { \
-    fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__); \
-    fprintf(stderr, __VA_ARGS__); fputc('\n', stderr); failures++; } } while (0)
 
 static void
 layer_io(struct vmc_image *img, uint8_t *shadow, uint64_t size, int ops)
@@ -56,17 +51,17 @@ layer_io(struct vmc_image *img, uint8_t *shadow, uint64_t size, int ops)
             for (k = 0; k < len; k++) {
                 buf[k] = (uint8_t)(rnd() | 1);
             }
-            CHECK(vmc_image_write(img, buf, off, len, 0) == 0, "write");
+            CHECK_MSG(vmc_image_write(img, buf, off, len, 0) == 0, "write");
             memcpy(shadow + off, buf, len);
         } else if (kind == 2) {
-            CHECK(vmc_image_write_zeroes(img, off, len,
+            CHECK_MSG(vmc_image_write_zeroes(img, off, len,
                                          rnd() % 2 ? VMC_WRITE_MAY_UNMAP : 0)
                   == 0, "write_zeroes");
             memset(shadow + off, 0, len);
         } else {
             /* discard: adopt whatever the engine reads afterwards */
-            CHECK(vmc_image_discard(img, off, len) == 0, "discard");
-            CHECK(vmc_image_read(img, shadow + off, off, len) == 0, "read");
+            CHECK_MSG(vmc_image_discard(img, off, len) == 0, "discard");
+            CHECK_MSG(vmc_image_read(img, shadow + off, off, len) == 0, "read");
         }
     }
     free(buf);
@@ -92,9 +87,13 @@ main(int argc, char **argv)
     struct vmc_open_opts oo = { .format = VMC_FMT_AUTO };
     unsigned layers = argc > 1 ? (unsigned)atoi(argv[1]) : 20, i;
     uint64_t size = SIZE - (6u << 20), k;
+    char name[32];
 
-    if (!mkdtemp(dir) || layers < 2 || layers > 64) {
-        return 1;
+    if (layers < 2 || layers > 64) {
+        FAIL("layers must be 2..64, not %u", layers);
+    }
+    if (!mkdtemp(dir)) {
+        FAIL("mkdtemp %s: %m", dir);
     }
     /* Raw base. */
     snprintf(path[0], sizeof(path[0]), "%s/l0.raw", dir);
@@ -103,9 +102,9 @@ main(int argc, char **argv)
         vmc_create_opts_init(&o);
         o.format = VMC_FMT_RAW;
         o.size = size;
-        CHECK(vmc_image_create(path[0], &o, &err) == 0, "%s", err.msg);
+        CHECK_MSG(vmc_image_create(path[0], &o, &err) == 0, "%s", err.msg);
         oo.flags = VMC_OPEN_RDWR;
-        CHECK(vmc_image_open(&img, path[0], &oo, &err) == 0, "%s", err.msg);
+        CHECK_MSG(vmc_image_open(&img, path[0], &oo, &err) == 0, "%s", err.msg);
         layer_io(img, shadow, size, 30);
         vmc_image_close(img);
     }
@@ -120,7 +119,7 @@ main(int argc, char **argv)
         o.backing_file = strrchr(path[i - 1], '/') + 1;
         o.backing_format = i == 1 ? VMC_FMT_RAW : VMC_FMT_QCOW2;
         snprintf(path[i], sizeof(path[i]), "%s/l%u.qcow2", dir, i);
-        CHECK(vmc_image_create(path[i], &o, &err) == 0, "%s", err.msg);
+        CHECK_MSG(vmc_image_create(path[i], &o, &err) == 0, "%s", err.msg);
         /* A shorter layer hides nothing: bytes past a backing file's end
          * read as zeros in the overlay. */
         if (lsize > size) {
@@ -128,23 +127,23 @@ main(int argc, char **argv)
         }
         size = lsize;
         oo.flags = VMC_OPEN_RDWR;
-        CHECK(vmc_image_open(&img, path[i], &oo, &err) == 0, "%s", err.msg);
+        CHECK_MSG(vmc_image_open(&img, path[i], &oo, &err) == 0, "%s", err.msg);
         if (i % 3 != 0) {
             layer_io(img, shadow, size, 12);
         }
-        CHECK(vmc_image_close(img) == 0, "close");
+        CHECK_MSG(vmc_image_close(img) == 0, "close");
     }
     oo.flags = 0;
-    CHECK(vmc_image_open(&img, path[layers - 1], &oo, &err) == 0, "%s",
+    CHECK_MSG(vmc_image_open(&img, path[layers - 1], &oo, &err) == 0, "%s",
           err.msg);
     for (i = 0; i < 2000; i++) {
         uint64_t off = rnd() % size, len = 1 + rnd() % 200000;
         if (off + len > size) {
             len = size - off;
         }
-        CHECK(vmc_image_read(img, buf, off, len) == 0, "read");
+        CHECK_MSG(vmc_image_read(img, buf, off, len) == 0, "read");
         if (memcmp(buf, shadow + off, len)) {
-            CHECK(0, "random read at %" PRIu64 "+%" PRIu64 " differs", off,
+            CHECK_MSG(0, "random read at %" PRIu64 "+%" PRIu64 " differs", off,
                   len);
             break;
         }
@@ -153,21 +152,21 @@ main(int argc, char **argv)
      * so their caches and chain maps). */
     {
         struct vmc_image *img2 = NULL;
-        CHECK(vmc_image_open(&img2, path[layers - 2], &oo, &err) == 0, "%s",
+        CHECK_MSG(vmc_image_open(&img2, path[layers - 2], &oo, &err) == 0, "%s",
               err.msg);
         if (img2) {
-            CHECK(vmc_image_backing(img2) ==
+            CHECK_MSG(vmc_image_backing(img2) ==
                   vmc_image_backing(vmc_image_backing(img)),
                   "backing layers of two chains are not shared");
-            CHECK(vmc_image_read(img2, buf, 0, vmc_image_size(img2)) == 0,
+            CHECK_MSG(vmc_image_read(img2, buf, 0, vmc_image_size(img2)) == 0,
                   "read second chain");
-            CHECK(vmc_image_close(img2) == 0, "close second chain");
+            CHECK_MSG(vmc_image_close(img2) == 0, "close second chain");
         }
     }
-    CHECK(vmc_image_read(img, buf, 0, size) == 0, "read all");
+    CHECK_MSG(vmc_image_read(img, buf, 0, size) == 0, "read all");
     for (k = 0; k < size && buf[k] == shadow[k]; k++) {
     }
-    CHECK(k == size, "whole view differs at %" PRIu64, k);
+    CHECK_MSG(k == size, "whole view differs at %" PRIu64, k);
 
     /* Reopening a middle layer read-write (as commit does) must stop the
      * chain map from being trusted; writes there then show through. */
@@ -187,18 +186,18 @@ main(int argc, char **argv)
                 break;
             }
         }
-        CHECK(tries < 100000, "no offset served below the third layer");
+        CHECK_MSG(tries < 100000, "no offset served below the third layer");
         /* Make sure the map has resolved it before the layer changes. */
-        CHECK(vmc_image_read(img, buf, off, 4096) == 0, "read");
+        CHECK_MSG(vmc_image_read(img, buf, off, 4096) == 0, "read");
         memset(pat, 0x5a, sizeof(pat));
         if (vmc_image_reopen_rw(mid, &err) == 0 &&
             vmc_image_write(mid, pat, off, sizeof(pat), 0) == 0) {
-            CHECK(vmc_image_read(img, buf, off, 4096) == 0, "read");
-            CHECK(memcmp(buf, pat, 4096) == 0,
+            CHECK_MSG(vmc_image_read(img, buf, off, 4096) == 0, "read");
+            CHECK_MSG(memcmp(buf, pat, 4096) == 0,
                   "write to a reopened layer not visible through the top: "
                   "stale chain map");
         } else {
-            CHECK(0, "reopen_rw: %s", err.msg);
+            CHECK_MSG(0, "reopen_rw: %s", err.msg);
         }
     }
     vmc_image_close(img);
@@ -209,6 +208,6 @@ main(int argc, char **argv)
     rmdir(dir);
     free(shadow);
     free(buf);
-    printf("%u layers: %s\n", layers, failures ? "FAIL" : "ok");
-    return failures ? 1 : 0;
+    snprintf(name, sizeof(name), "%u layers", layers);
+    return harness_exit(name);
 }

@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "harness.h"
+
 int
 main(void)
 {
@@ -16,32 +18,20 @@ main(void)
 
     memset(&o, 0xff, sizeof(o));
     vmc_create_opts_init(&o);
-    if (o.format != VMC_FMT_QCOW2 || o.backing_file != NULL ||
-        o.extended_l2 || o.prealloc != VMC_PREALLOC_OFF) {
-        printf("FAIL: vmc_create_opts_init left odd defaults\n");
-        return 1;
-    }
-    if (vmc_format_from_name("qcow2") != VMC_FMT_QCOW2 ||
-        vmc_format_from_name("raw") != VMC_FMT_RAW ||
-        vmc_format_from_name("vmdk") != VMC_FMT_AUTO ||
-        strcmp(vmc_format_name(VMC_FMT_QCOW2), "qcow2") != 0) {
-        printf("FAIL: format names\n");
-        return 1;
-    }
-    if (vmc_error_set(&err, -5, "x %d", 1) != -5 || err.code != -5 ||
-        strcmp(err.msg, "x 1") != 0) {
-        printf("FAIL: vmc_error_set\n");
-        return 1;
-    }
+    CHECK_EQ(o.format, VMC_FMT_QCOW2);
+    CHECK(o.backing_file == NULL);
+    CHECK(!o.extended_l2);
+    CHECK_EQ(o.prealloc, VMC_PREALLOC_OFF);
+    CHECK_EQ(vmc_format_from_name("qcow2"), VMC_FMT_QCOW2);
+    CHECK_EQ(vmc_format_from_name("raw"), VMC_FMT_RAW);
+    CHECK_EQ(vmc_format_from_name("vmdk"), VMC_FMT_AUTO);
+    CHECK(strcmp(vmc_format_name(VMC_FMT_QCOW2), "qcow2") == 0);
+    CHECK_EQ(vmc_error_set(&err, -5, "x %d", 1), -5);
+    CHECK_EQ(err.code, -5);
+    CHECK(strcmp(err.msg, "x 1") == 0);
     vmc_error_prepend(&err, "ctx");
-    if (strcmp(err.msg, "ctx: x 1") != 0) {
-        printf("FAIL: vmc_error_prepend gave '%s'\n", err.msg);
-        return 1;
-    }
-    if (!vmc_version() || !*vmc_version()) {
-        printf("FAIL: vmc_version\n");
-        return 1;
-    }
-    printf("ok\n");
-    return 0;
+    CHECK_MSG(strcmp(err.msg, "ctx: x 1") == 0,
+              "vmc_error_prepend gave '%s'", err.msg);
+    CHECK(vmc_version() && *vmc_version());
+    return harness_exit("header");
 }

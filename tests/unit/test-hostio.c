@@ -18,25 +18,9 @@
 
 #include "vmclone.h"
 #include "io/hostio.h"
+#include "harness.h"
 
-static int failures;
 static char dir[256];
-
-#define CHECK(cond) do { \
-    if (!(cond)) { \
-        printf("FAIL: %s:%d: %s\n", __FILE__, __LINE__, #cond); \
-        failures++; \
-    } \
-} while (0)
-
-#define CHECK_EQ(a, b) do { \
-    long long a_ = (long long)(a), b_ = (long long)(b); \
-    if (a_ != b_) { \
-        printf("FAIL: %s:%d: %s == %lld, expected %s == %lld\n", \
-               __FILE__, __LINE__, #a, a_, #b, b_); \
-        failures++; \
-    } \
-} while (0)
 
 static char *
 path_in_dir(const char *name)
@@ -236,8 +220,7 @@ test_fault_through_api(void)
 
     r = vmc_image_open(&img, path_in_dir("api.raw"), &o, &err);
     if (r < 0) {
-        printf("FAIL: vmc_image_open(raw): %d %s\n", r, err.msg);
-        failures++;
+        CHECK_MSG(false, "vmc_image_open(raw): %d %s", r, err.msg);
         return;
     }
     hio_set_fault_hook(fail_all_writes);
@@ -327,7 +310,7 @@ child_counting(void)
     CHECK_EQ(access(path_in_dir("env"), F_OK), 0);     /* not renamed */
     CHECK_EQ(hio_rename(path_in_dir("env"), path_in_dir("env2"), false), 0);
     CHECK_EQ(hio_sync_dir(dir), -EIO);
-    return failures ? 1 : 0;
+    return harness_failure_count() ? 1 : 0;
 }
 
 static int
@@ -436,8 +419,7 @@ main(int argc, char **argv)
     snprintf(dir, sizeof(dir), "%s/vmc-hostio.XXXXXX",
              getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
     if (!mkdtemp(dir)) {
-        perror("mkdtemp");
-        return 1;
+        FAIL("mkdtemp %s: %m", dir);
     }
 
     test_basic_io();
@@ -455,10 +437,5 @@ main(int argc, char **argv)
             printf("warning: could not remove %s\n", dir);
         }
     }
-    if (failures) {
-        printf("%d failure(s)\n", failures);
-        return 1;
-    }
-    printf("ok\n");
-    return 0;
+    return harness_exit("hostio");
 }

@@ -36,6 +36,7 @@
 #include <unistd.h>
 
 #include "vmclone.h"
+#include "harness.h"
 
 #define BASE_SIZE   (12u << 20)     /* backing shorter than the clone */
 #define CLONE_SIZE  (16u << 20)
@@ -83,25 +84,19 @@ trace_op(const char *fmt, ...)
 static uint64_t seed;
 static char dir[512];
 
-static void __attribute__((noreturn, format(printf, 1, 2)))
-die(const char *fmt, ...)
+/* FAIL's hook: how to replay the run, and the operations that led here. */
+static void
+print_replay(void)
 {
-    va_list ap;
     unsigned long i, first = op_no >= TRACE_LEN ? op_no - TRACE_LEN + 1 : 0;
 
-    printf("FAIL: ");
-    va_start(ap, fmt);
-    vprintf(fmt, ap);
-    va_end(ap);
-    printf("\n  (seed %" PRIu64 ", op #%lu; rerun with VMC_RANDOM_SEED=%"
-           PRIu64 ")\n  last operations:\n", seed, op_no, seed);
+    fprintf(stderr, "  (seed %" PRIu64 ", op #%lu; rerun with VMC_RANDOM_SEED=%"
+            PRIu64 ")\n  last operations:\n", seed, op_no, seed);
     for (i = first; i <= op_no; i++) {
         if (trace[i % TRACE_LEN][0]) {
-            printf("    #%lu %s\n", i, trace[i % TRACE_LEN]);
+            fprintf(stderr, "    #%lu %s\n", i, trace[i % TRACE_LEN]);
         }
     }
-    fflush(stdout);
-    exit(1);
 }
 
 static char *
@@ -122,11 +117,11 @@ read_file(const char *path, size_t *len)
     int fd = open(path, O_RDONLY);
 
     if (fd < 0 || fstat(fd, &st) < 0) {
-        die("cannot open %s", path);
+        FAIL("cannot open %s", path);
     }
     p = malloc((size_t)st.st_size + 1);
     if (!p || pread(fd, p, (size_t)st.st_size, 0) != st.st_size) {
-        die("cannot read %s", path);
+        FAIL("cannot read %s", path);
     }
     close(fd);
     *len = (size_t)st.st_size;
@@ -138,7 +133,7 @@ write_file(const char *path, const uint8_t *p, size_t len)
 {
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
     if (fd < 0 || pwrite(fd, p, len, 0) != (ssize_t)len || close(fd) < 0) {
-        die("cannot write %s", path);
+        FAIL("cannot write %s", path);
     }
 }
 
@@ -160,7 +155,7 @@ open_clone(unsigned flags)
     int r = vmc_image_open(&img, in_dir(raw_mode ? "clone.raw" : "clone.qcow2"),
                            &o, &err);
     if (r < 0) {
-        die("open clone: %s (%d)", err.msg, r);
+        FAIL("open clone: %s (%d)", err.msg, r);
     }
 }
 
@@ -170,7 +165,7 @@ close_clone(void)
     int r = vmc_image_close(img);
     img = NULL;
     if (r < 0) {
-        die("close clone: %s", strerror(-r));
+        FAIL("close clone: %s", strerror(-r));
     }
 }
 
@@ -179,7 +174,7 @@ compare_range(uint64_t off, uint64_t len, const char *why)
 {
     int r = vmc_image_read(img, rdbuf, off, len);
     if (r < 0) {
-        die("%s: read %" PRIu64 "+%" PRIu64 ": %s", why, off, len,
+        FAIL("%s: read %" PRIu64 "+%" PRIu64 ": %s", why, off, len,
             strerror(-r));
     }
     if (memcmp(rdbuf, shadow + off, len)) {
@@ -187,7 +182,7 @@ compare_range(uint64_t off, uint64_t len, const char *why)
         while (rdbuf[i] == shadow[off + i]) {
             i++;
         }
-        die("%s: content mismatch at offset %" PRIu64 " (read %" PRIu64
+        FAIL("%s: content mismatch at offset %" PRIu64 " (read %" PRIu64
             "+%" PRIu64 "): got 0x%02x, expected 0x%02x%s", why, off + i,
             off, len, rdbuf[i], shadow[off + i],
             off + i < BASE_SIZE && rdbuf[i] == base_view[off + i] &&
@@ -257,7 +252,7 @@ do_write(void)
     fill_random(iobuf, len);
     r = vmc_image_write(img, iobuf, off, len, flags);
     if (r < 0) {
-        die("write %" PRIu64 "+%" PRIu64 ": %s", off, len, strerror(-r));
+        FAIL("write %" PRIu64 "+%" PRIu64 ": %s", off, len, strerror(-r));
     }
     memcpy(shadow + off, iobuf, len);
 }
@@ -274,7 +269,7 @@ do_zero(void)
              flags ? " (may unmap)" : "", off, len);
     r = vmc_image_write_zeroes(img, off, len, flags);
     if (r < 0) {
-        die("write-zeroes %" PRIu64 "+%" PRIu64 ": %s", off, len,
+        FAIL("write-zeroes %" PRIu64 "+%" PRIu64 ": %s", off, len,
             strerror(-r));
     }
     memset(shadow + off, 0, len);
@@ -290,7 +285,7 @@ do_discard(void)
     trace_op("discard %" PRIu64 " %" PRIu64, off, len);
     r = vmc_image_discard(img, off, len);
     if (r < 0) {
-        die("discard %" PRIu64 "+%" PRIu64 ": %s", off, len, strerror(-r));
+        FAIL("discard %" PRIu64 "+%" PRIu64 ": %s", off, len, strerror(-r));
     }
     /* whole clusters inside the range: zeros (not in raw mode, where
      * discard is purely advisory) */
@@ -311,11 +306,11 @@ do_discard(void)
         }
         r = vmc_image_read(img, rdbuf, s, e - s);
         if (r < 0) {
-            die("read after discard: %s", strerror(-r));
+            FAIL("read after discard: %s", strerror(-r));
         }
         for (i = 0; i < e - s; i++) {
             if (rdbuf[i] != shadow[s + i] && rdbuf[i] != 0) {
-                die("discard edge byte at %" PRIu64 " reads 0x%02x: neither "
+                FAIL("discard edge byte at %" PRIu64 " reads 0x%02x: neither "
                     "its previous value 0x%02x nor zero", s + i, rdbuf[i],
                     shadow[s + i]);
             }
@@ -342,7 +337,7 @@ do_flush(void)
     trace_op("flush");
     r = vmc_image_flush(img);
     if (r < 0) {
-        die("flush: %s", strerror(-r));
+        FAIL("flush: %s", strerror(-r));
     }
 }
 
@@ -365,16 +360,16 @@ check_block_status(void)
     while (off < CLONE_SIZE) {
         int r = vmc_image_block_status(img, off, CLONE_SIZE - off, true, &bs);
         if (r < 0) {
-            die("block_status at %" PRIu64 ": %s", off, strerror(-r));
+            FAIL("block_status at %" PRIu64 ": %s", off, strerror(-r));
         }
         if (bs.length == 0 || bs.length > CLONE_SIZE - off) {
-            die("block_status at %" PRIu64 ": bad length %" PRIu64, off,
+            FAIL("block_status at %" PRIu64 ": bad length %" PRIu64, off,
                 bs.length);
         }
         if (bs.flags & VMC_BS_ZERO) {
             for (i = 0; i < bs.length; i++) {
                 if (shadow[off + i]) {
-                    die("block_status says %" PRIu64 "+%" PRIu64 " is zero "
+                    FAIL("block_status says %" PRIu64 "+%" PRIu64 " is zero "
                         "but offset %" PRIu64 " holds 0x%02x", off,
                         bs.length, off + i, shadow[off + i]);
                 }
@@ -382,11 +377,11 @@ check_block_status(void)
         }
         if (!raw_mode && (bs.flags & VMC_BS_ALLOCATED) && bs.depth == 1) {
             if (off + bs.length > BASE_SIZE) {
-                die("block_status: base defines %" PRIu64 "+%" PRIu64
+                FAIL("block_status: base defines %" PRIu64 "+%" PRIu64
                     " past its end", off, bs.length);
             }
             if (memcmp(shadow + off, base_view + off, bs.length)) {
-                die("block_status says %" PRIu64 "+%" PRIu64 " comes from "
+                FAIL("block_status says %" PRIu64 "+%" PRIu64 " comes from "
                     "the base, but the guest view differs from the base there",
                     off, bs.length);
             }
@@ -405,7 +400,7 @@ make_base(const char *path)
 
     base_view = calloc(1, BASE_SIZE);
     if (!base_view) {
-        die("out of memory");
+        FAIL("out of memory");
     }
     /* random extents, leaving holes */
     for (int i = 0; i < 24; i++) {
@@ -428,11 +423,11 @@ make_base(const char *path)
         co.size = BASE_SIZE;
         r = vmc_image_create(path, &co, &err);
         if (r < 0) {
-            die("create base: %s (%d)", err.msg, r);
+            FAIL("create base: %s (%d)", err.msg, r);
         }
         r = vmc_image_open(&b, path, &oo, &err);
         if (r < 0) {
-            die("open base: %s", err.msg);
+            FAIL("open base: %s", err.msg);
         }
         for (uint64_t off = 0; off < BASE_SIZE; off += 65536) {
             bool z = true;
@@ -440,14 +435,14 @@ make_base(const char *path)
                 z = base_view[off + i] == 0;
             }
             if (!z && (r = vmc_image_write(b, base_view + off, off, 65536, 0))) {
-                die("write base: %s", strerror(-r));
+                FAIL("write base: %s", strerror(-r));
             }
         }
         /* an explicit zero range over data in the base */
         memset(base_view + zoff, 0, 3 * 65536 + 1000);
         r = vmc_image_write_zeroes(b, zoff, 3 * 65536 + 1000, 0);
         if (r < 0 || (r = vmc_image_close(b)) < 0) {
-            die("base: %s", strerror(-r));
+            FAIL("base: %s", strerror(-r));
         }
     }
 }
@@ -474,7 +469,7 @@ make_clone(bool ext_l2)
     co.extended_l2 = ext_l2;
     r = vmc_image_create(in_dir("clone.qcow2"), &co, &err);
     if (r < 0) {
-        die("create clone: %s (%d)", err.msg, r);
+        FAIL("create clone: %s (%d)", err.msg, r);
     }
 }
 
@@ -495,6 +490,7 @@ main(int argc, char **argv)
     size_t base_len = 0, base_len2 = 0;
     uint8_t *base_file, *base_file2;
 
+    harness_on_fail(print_replay);
     cluster = 65536;
     seed = 20261122;
     if ((e = getenv("VMC_RANDOM_SEED")) && *e) {
@@ -537,14 +533,14 @@ main(int argc, char **argv)
         snprintf(dir, sizeof(dir), "%s/vmc-random-io.XXXXXX",
                  getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
         if (!mkdtemp(dir)) {
-            die("mkdtemp");
+            FAIL("mkdtemp");
         }
     }
     shadow = calloc(1, CLONE_SIZE);
     iobuf = malloc(MAX_IO);
     rdbuf = malloc(MAX_IO);
     if (!shadow || !iobuf || !rdbuf) {
-        die("out of memory");
+        FAIL("out of memory");
     }
 
     make_base(in_dir(raw_mode ? "base.raw" : "base.qcow2"));
@@ -555,7 +551,7 @@ main(int argc, char **argv)
 
     open_clone(VMC_OPEN_RDWR);
     if (vmc_image_size(img) != CLONE_SIZE) {
-        die("clone size %" PRIu64 ", expected %u", vmc_image_size(img),
+        FAIL("clone size %" PRIu64 ", expected %u", vmc_image_size(img),
             CLONE_SIZE);
     }
     compare_all("fresh clone must read as the base (zeros past its end)");
@@ -593,7 +589,7 @@ main(int argc, char **argv)
     base_file2 = read_file(in_dir(raw_mode ? "base.raw" : "base.qcow2"),
                            &base_len2);
     if (base_len != base_len2 || memcmp(base_file, base_file2, base_len)) {
-        die("the base file changed (length %zu -> %zu)", base_len, base_len2);
+        FAIL("the base file changed (length %zu -> %zu)", base_len, base_len2);
     }
 
     if (keep) {

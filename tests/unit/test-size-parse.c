@@ -9,8 +9,7 @@
 #include <string.h>
 
 #include "vmclone.h"
-
-static int failures;
+#include "harness.h"
 
 static void
 expect_ok(const char *s, uint64_t want)
@@ -18,11 +17,8 @@ expect_ok(const char *s, uint64_t want)
     uint64_t v = 0xdeadbeef;
     int r = vmc_parse_size(s, &v);
 
-    if (r != 0 || v != want) {
-        printf("FAIL: vmc_parse_size(\"%s\") = %d, %" PRIu64
-               "; want 0, %" PRIu64 "\n", s, r, v, want);
-        failures++;
-    }
+    CHECK_MSG(r == 0 && v == want, "vmc_parse_size(\"%s\") = %d, %" PRIu64
+              "; want 0, %" PRIu64, s, r, v, want);
 }
 
 static void
@@ -31,14 +27,10 @@ expect_err(const char *s)
     uint64_t v = 12345;
     int r = vmc_parse_size(s, &v);
 
-    if (r >= 0) {
-        printf("FAIL: vmc_parse_size(\"%s\") = %d (%" PRIu64
-               "); want a negative errno\n", s, r, v);
-        failures++;
-    } else if (v != 12345) {
-        printf("FAIL: vmc_parse_size(\"%s\") failed but wrote *out\n", s);
-        failures++;
-    }
+    CHECK_MSG(r < 0, "vmc_parse_size(\"%s\") = %d (%" PRIu64
+              "); want a negative errno", s, r, v);
+    CHECK_MSG(r >= 0 || v == 12345,
+              "vmc_parse_size(\"%s\") failed but wrote *out", s);
 }
 
 int
@@ -80,10 +72,5 @@ main(void)
     expect_err("99999999999999999999");
     expect_err("18446744073709551616");
 
-    if (failures) {
-        printf("%d failure(s)\n", failures);
-        return 1;
-    }
-    printf("ok\n");
-    return 0;
+    return harness_exit("size-parse");
 }

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "vmclone.h"
+#include "harness.h"
 
 #define SIZE    (32u << 20)
 #define THREADS 4
@@ -21,14 +22,6 @@
 
 static struct vmc_image *img;
 static uint8_t *shadow;      /* each writer owns its stripe of it */
-static atomic_int failures;
-
-static void
-fail(const char *what, uint64_t off)
-{
-    fprintf(stderr, "FAIL: %s at %" PRIu64 "\n", what, off);
-    atomic_fetch_add(&failures, 1);
-}
 
 static uint64_t
 next(uint64_t *s)
@@ -57,24 +50,22 @@ writer(void *arg)
         }
         if (kind < 4) {
             memset(buf, (int)(id * 16 + i % 16 + 1), len);
-            if (vmc_image_write(img, buf, off, len, 0)) {
-                fail("write", off);
-            }
+            CHECK_MSG(vmc_image_write(img, buf, off, len, 0) == 0,
+                      "write at %" PRIu64, off);
             memcpy(shadow + off, buf, len);
         } else if (kind == 4) {
-            if (vmc_image_write_zeroes(img, off, len, VMC_WRITE_MAY_UNMAP)) {
-                fail("write_zeroes", off);
-            }
+            CHECK_MSG(vmc_image_write_zeroes(img, off, len,
+                                             VMC_WRITE_MAY_UNMAP) == 0,
+                      "write_zeroes at %" PRIu64, off);
             memset(shadow + off, 0, len);
         } else if (kind == 5) {
-            if (vmc_image_flush(img)) {
-                fail("flush", off);
-            }
+            CHECK_MSG(vmc_image_flush(img) == 0, "flush at %" PRIu64, off);
         } else {
             if (vmc_image_read(img, rbuf, off, len)) {
-                fail("read", off);
-            } else if (memcmp(rbuf, shadow + off, len)) {
-                fail("read back differs", off);
+                CHECK_MSG(false, "read at %" PRIu64, off);
+            } else {
+                CHECK_MSG(memcmp(rbuf, shadow + off, len) == 0,
+                          "read back differs at %" PRIu64, off);
             }
         }
     }
@@ -94,12 +85,10 @@ scanner(void *arg)
     (void)arg;
     while (!atomic_load(&stop)) {
         struct vmc_block_status bs;
-        if (vmc_image_read(img, buf, off, 1 << 20)) {
-            fail("scan read", off);
-        }
-        if (vmc_image_block_status(img, off, 1 << 20, true, &bs)) {
-            fail("block status", off);
-        }
+        CHECK_MSG(vmc_image_read(img, buf, off, 1 << 20) == 0,
+                  "scan read at %" PRIu64, off);
+        CHECK_MSG(vmc_image_block_status(img, off, 1 << 20, true, &bs) == 0,
+                  "block status at %" PRIu64, off);
         off = (off + (1 << 20)) % SIZE;
     }
     free(buf);
@@ -118,7 +107,7 @@ main(void)
     uintptr_t i;
 
     if (!mkdtemp(dir)) {
-        return 1;
+        FAIL("mkdtemp %s: %m", dir);
     }
     snprintf(base, sizeof(base), "%s/base.qcow2", dir);
     snprintf(top, sizeof(top), "%s/top.qcow2", dir);
@@ -131,8 +120,7 @@ main(void)
     if (vmc_image_create(base, &o, &err) ||
         vmc_image_open(&img, base, &oo, &err) ||
         vmc_image_write(img, shadow, 0, SIZE, 0) || vmc_image_close(img)) {
-        fprintf(stderr, "setup: %s\n", err.msg);
-        return 1;
+        FAIL("setup: %s", err.msg);
     }
     vmc_create_opts_init(&o);
     o.backing_file = "base.qcow2";
@@ -141,8 +129,7 @@ main(void)
     o.cluster_size = 131072;
     if (vmc_image_create(top, &o, &err) ||
         vmc_image_open(&img, top, &oo, &err)) {
-        fprintf(stderr, "setup: %s\n", err.msg);
-        return 1;
+        FAIL("setup: %s", err.msg);
     }
     for (i = 0; i < 2; i++) {
         pthread_create(&sc[i], NULL, scanner, NULL);
@@ -157,15 +144,14 @@ main(void)
     for (i = 0; i < 2; i++) {
         pthread_join(sc[i], NULL);
     }
-    if (vmc_image_close(img)) {
-        fail("close", 0);
-    }
+    CHECK_EQ(vmc_image_close(img), 0);
     oo.flags = 0;
     if (vmc_image_open(&img, top, &oo, &err) ||
         vmc_image_read(img, all, 0, SIZE)) {
-        fail("reopen", 0);
-    } else if (memcmp(all, shadow, SIZE)) {
-        fail("content after reopen differs", 0);
+        CHECK_MSG(false, "reopen: %s", err.msg);
+    } else {
+        CHECK_MSG(memcmp(all, shadow, SIZE) == 0,
+                  "content after reopen differs");
     }
     vmc_image_close(img);
     if (getenv("KEEP_DIR")) {
@@ -177,6 +163,5 @@ main(void)
     }
     free(shadow);
     free(all);
-    printf("threads: %s\n", atomic_load(&failures) ? "FAIL" : "ok");
-    return atomic_load(&failures) ? 1 : 0;
+    return harness_exit("threads");
 }
