@@ -1,5 +1,17 @@
-# tests/catalog/cat-lib.sh - helpers of the catalog tests (source after
-# ../lib.sh). Every call goes through `vmc` with this test's own --home.
+# tests/catalog/cat-lib.sh - the one preamble of the catalog tests:
+#
+#   . "$(dirname "$0")/cat-lib.sh"
+#
+# It sources ../lib.sh (scratch directory, vmc, fail/ok, requires), skips
+# the test (exit 77) when a tool the catalog helpers use is missing
+# (qemu-img, qemu-io, python3, sqlite3), and gives each test its own
+# --home. Every call goes through `vmc` with that home.
+
+. "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
+requires qemu-img --version
+requires qemu-io --version
+requires python3 --version
+requires sqlite3 --version
 
 H=$T/home
 export VMCLONE_HOME=$H

@@ -4,12 +4,7 @@
 # succeed, 50 distinct VMs, the template copied to the primary pool
 # exactly once, the catalog passes integrity_check, every disk passes
 # qemu-img check and reads the template's data.
-. "$(dirname "$0")/../lib.sh"
-. "$TESTS_DIR/catalog/cat-lib.sh"
-requires qemu-img --version
-requires qemu-io --version
-requires python3 --version
-requires sqlite3 --version
+. "$(dirname "$0")/cat-lib.sh"
 
 N=${CAT_CONCURRENCY:-50}
 mk_template t.qcow2

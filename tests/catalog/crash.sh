@@ -9,12 +9,7 @@
 # After each: the next command recovers (rolls forward or back), fsck
 # reports zero inconsistencies, every disk passes qemu-img check, and
 # every VM in the catalog reads its template's data.
-. "$(dirname "$0")/../lib.sh"
-. "$TESTS_DIR/catalog/cat-lib.sh"
-requires qemu-img --version
-requires qemu-io --version
-requires python3 --version
-requires sqlite3 --version
+. "$(dirname "$0")/cat-lib.sh"
 
 mk_template t.qcow2 32M
 qemu-io -f qcow2 -c 'write -P 0x77 16M 8M' t.qcow2 >/dev/null

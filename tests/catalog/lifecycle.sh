@@ -6,12 +6,7 @@
 # deleting them, and never deletes a file something depends on, and
 # reports what it freed; flattening the last dependent frees a retired
 # template; --flatten-dependents (rm and retire) detaches the clones first.
-. "$(dirname "$0")/../lib.sh"
-. "$TESTS_DIR/catalog/cat-lib.sh"
-requires qemu-img --version
-requires qemu-io --version
-requires python3 --version
-requires sqlite3 --version
+. "$(dirname "$0")/cat-lib.sh"
 
 mk_template t.qcow2
 ok vmc template import tA t.qcow2 -q

@@ -3,11 +3,7 @@
 # (run under script(1)) and print none on a pipe, with --json or -q:
 # the template copy on first linked use in a pool, full clone, relink,
 # consolidate, flatten, template rm --flatten-dependents.
-. "$(dirname "$0")/../lib.sh"
-. "$TESTS_DIR/catalog/cat-lib.sh"
-requires qemu-img --version
-requires qemu-io --version
-requires python3 --version
+. "$(dirname "$0")/cat-lib.sh"
 requires script --version
 
 BAR='100\.00/100%'

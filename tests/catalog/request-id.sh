@@ -4,12 +4,7 @@
 # VM; ids are matched exactly ('Y%' is not 'Y', 'Z/1' is not the first
 # VM of 'Z' --count 2); a version-1 catalog ("ID" / "ID/N" in request_id)
 # is migrated and its requests still found.
-. "$(dirname "$0")/../lib.sh"
-. "$TESTS_DIR/catalog/cat-lib.sh"
-requires qemu-img --version
-requires qemu-io --version
-requires python3 --version
-requires sqlite3 --version
+. "$(dirname "$0")/cat-lib.sh"
 
 mk_template t.qcow2
 ok vmc template import T t.qcow2 -q

@@ -5,12 +5,7 @@
 # small to flatten it) second: template rm and retire with
 # --flatten-dependents are refused with ENOSPC and change nothing. Needs
 # root (mount); skipped otherwise.
-. "$(dirname "$0")/../lib.sh"
-. "$TESTS_DIR/catalog/cat-lib.sh"
-requires qemu-img --version
-requires qemu-io --version
-requires python3 --version
-requires sqlite3 --version
+. "$(dirname "$0")/cat-lib.sh"
 
 mkdir small
 mount -t tmpfs -o size=8m tmpfs "$T/small" 2>/dev/null || skip "cannot mount a tmpfs (needs root)"

@@ -5,12 +5,7 @@
 # request id, short form), list/info/tree/deps/du with --json, snapshot
 # create/list/revert/rm, flatten, relink, consolidate, vm xml/qemu-cmd,
 # fsck; qemu-img as the oracle for every disk.
-. "$(dirname "$0")/../lib.sh"
-. "$TESTS_DIR/catalog/cat-lib.sh"
-requires qemu-img --version
-requires qemu-io --version
-requires python3 --version
-requires sqlite3 --version
+. "$(dirname "$0")/cat-lib.sh"
 
 # --help everywhere
 for v in init pool config template clone list info snapshot tree deps rm du gc \
