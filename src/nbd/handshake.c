@@ -49,7 +49,8 @@ send_ack(struct nbd_conn *c, uint32_t opt)
     return send_reply(c, opt, NBD_REP_ACK, NULL, 0);
 }
 
-/* An error reply with a short human-readable message. */
+/* Refuses option @opt: an error reply of @type with a short human-readable
+ * message, and the same as one line of the server's log. */
 static int
 send_error(struct nbd_conn *c, uint32_t opt, uint32_t type,
            const char *fmt, ...) __attribute__((format(printf, 4, 5)));
@@ -67,7 +68,10 @@ send_error(struct nbd_conn *c, uint32_t opt, uint32_t type,
     va_end(ap);
     if (n < 0) {
         n = 0;
+        msg[0] = '\0';
     }
+    nbd_log(c->srv, "connection %u: %s (%u) refused: %s: %s", c->id,
+            nbd_opt_name(opt), opt, nbd_rep_name(type), msg);
     return send_reply(c, opt, type, msg, MIN((size_t)n, sizeof(msg) - 1));
 }
 
@@ -209,7 +213,8 @@ opt_info_go(struct nbd_conn *c, uint32_t opt, const uint8_t *d, uint32_t len)
     return 2;
 }
 
-/* NBD_OPT_EXPORT_NAME: no error reply is possible; drop on failure. */
+/* NBD_OPT_EXPORT_NAME: no error reply is possible; drop on failure (and
+ * say why in the log). */
 static int
 opt_export_name(struct nbd_conn *c, const uint8_t *d, uint32_t len)
 {
@@ -218,10 +223,15 @@ opt_export_name(struct nbd_conn *c, const uint8_t *d, uint32_t len)
     struct nbd_export *exp;
 
     if (len > NBD_MAX_STRING) {
+        nbd_log(c->srv, "connection %u: NBD_OPT_EXPORT_NAME (%u) refused: "
+                "export name is too long", c->id, NBD_OPT_EXPORT_NAME);
         return -ENAMETOOLONG;
     }
     exp = nbd_export_find(c->srv, (const char *)d, len);
     if (!exp) {
+        nbd_log(c->srv, "connection %u: NBD_OPT_EXPORT_NAME (%u) refused: "
+                "no export named '%.*s'", c->id, NBD_OPT_EXPORT_NAME,
+                (int)MIN(len, 64u), (const char *)d);
         return -ENOENT;
     }
     memset(b, 0, sizeof(b));
@@ -412,6 +422,8 @@ nbd_handshake(struct nbd_conn *c)
     cflags = be32_load(hdr);
     if (cflags & ~(uint32_t)(NBD_FLAG_C_FIXED_NEWSTYLE |
                              NBD_FLAG_C_NO_ZEROES)) {
+        nbd_log(c->srv, "connection %u: unknown client flags 0x%x", c->id,
+                cflags);
         return -EPROTO;         /* unknown client flags: MUST drop */
     }
     c->fixed = cflags & NBD_FLAG_C_FIXED_NEWSTYLE;
@@ -425,6 +437,8 @@ nbd_handshake(struct nbd_conn *c)
             break;
         }
         if (be64_load(hdr) != NBD_OPT_MAGIC) {
+            nbd_log(c->srv, "connection %u: bad option magic 0x%016llx",
+                    c->id, (unsigned long long)be64_load(hdr));
             r = -EPROTO;
             break;
         }
@@ -434,11 +448,16 @@ nbd_handshake(struct nbd_conn *c)
             if (opt != NBD_OPT_EXPORT_NAME) {
                 send_error(c, opt, NBD_REP_ERR_TOO_BIG,
                            "option data is too large");
+            } else {
+                nbd_log(c->srv, "connection %u: %s (%u) refused: option "
+                        "data is too large", c->id, nbd_opt_name(opt), opt);
             }
             r = -EMSGSIZE;
             break;
         }
         if (++c->nopts > max_opts) {
+            nbd_log(c->srv, "connection %u: %s (%u) refused: more than %u "
+                    "options", c->id, nbd_opt_name(opt), opt, max_opts);
             r = -EPROTO;
             break;
         }

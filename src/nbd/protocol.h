@@ -123,4 +123,86 @@
 #define NBD_CTX_BASE_ALLOCATION     1u
 #define NBD_CTX_ALLOCATION_DEPTH    2u
 
+/*
+ * Protocol names, for log lines: the spelling of proto.md ("NBD_OPT_GO",
+ * "NBD_CMD_READ", "NBD_REP_ERR_UNKNOWN", "NBD_EINVAL"), or "unknown ..."
+ * for a number the spec (as far as we speak it) does not name. Each case
+ * is generated from the constant itself, so name and value cannot drift.
+ */
+#define NBD_NAME_CASE(c) case c: return #c
+
+static inline const char *
+nbd_opt_name(uint32_t opt)
+{
+    switch (opt) {
+    NBD_NAME_CASE(NBD_OPT_EXPORT_NAME);
+    NBD_NAME_CASE(NBD_OPT_ABORT);
+    NBD_NAME_CASE(NBD_OPT_LIST);
+    NBD_NAME_CASE(NBD_OPT_PEEK_EXPORT);
+    NBD_NAME_CASE(NBD_OPT_STARTTLS);
+    NBD_NAME_CASE(NBD_OPT_INFO);
+    NBD_NAME_CASE(NBD_OPT_GO);
+    NBD_NAME_CASE(NBD_OPT_STRUCTURED_REPLY);
+    NBD_NAME_CASE(NBD_OPT_LIST_META_CONTEXT);
+    NBD_NAME_CASE(NBD_OPT_SET_META_CONTEXT);
+    NBD_NAME_CASE(NBD_OPT_EXTENDED_HEADERS);
+    default: return "unknown option";
+    }
+}
+
+static inline const char *
+nbd_rep_name(uint32_t type)
+{
+    switch (type) {
+    NBD_NAME_CASE(NBD_REP_ACK);
+    NBD_NAME_CASE(NBD_REP_SERVER);
+    NBD_NAME_CASE(NBD_REP_INFO);
+    NBD_NAME_CASE(NBD_REP_META_CONTEXT);
+    NBD_NAME_CASE(NBD_REP_ERR_UNSUP);
+    NBD_NAME_CASE(NBD_REP_ERR_POLICY);
+    NBD_NAME_CASE(NBD_REP_ERR_INVALID);
+    NBD_NAME_CASE(NBD_REP_ERR_PLATFORM);
+    NBD_NAME_CASE(NBD_REP_ERR_TLS_REQD);
+    NBD_NAME_CASE(NBD_REP_ERR_UNKNOWN);
+    NBD_NAME_CASE(NBD_REP_ERR_SHUTDOWN);
+    NBD_NAME_CASE(NBD_REP_ERR_BLOCK_SIZE_REQD);
+    NBD_NAME_CASE(NBD_REP_ERR_TOO_BIG);
+    default: return "unknown reply";
+    }
+}
+
+static inline const char *
+nbd_cmd_name(uint16_t type)
+{
+    switch (type) {
+    NBD_NAME_CASE(NBD_CMD_READ);
+    NBD_NAME_CASE(NBD_CMD_WRITE);
+    NBD_NAME_CASE(NBD_CMD_DISC);
+    NBD_NAME_CASE(NBD_CMD_FLUSH);
+    NBD_NAME_CASE(NBD_CMD_TRIM);
+    NBD_NAME_CASE(NBD_CMD_CACHE);
+    NBD_NAME_CASE(NBD_CMD_WRITE_ZEROES);
+    NBD_NAME_CASE(NBD_CMD_BLOCK_STATUS);
+    default: return "unknown command";
+    }
+}
+
+static inline const char *
+nbd_err_name(uint32_t error)
+{
+    switch (error) {
+    NBD_NAME_CASE(NBD_EPERM);
+    NBD_NAME_CASE(NBD_EIO);
+    NBD_NAME_CASE(NBD_ENOMEM);
+    NBD_NAME_CASE(NBD_EINVAL);
+    NBD_NAME_CASE(NBD_ENOSPC);
+    NBD_NAME_CASE(NBD_EOVERFLOW);
+    NBD_NAME_CASE(NBD_ENOTSUP);
+    NBD_NAME_CASE(NBD_ESHUTDOWN);
+    default: return "unknown error";
+    }
+}
+
+#undef NBD_NAME_CASE
+
 #endif /* VMC_NBD_PROTOCOL_H */

@@ -20,6 +20,7 @@
  * through); TRIM is a write-zeroes that may free clusters.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <linux/magic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -136,6 +137,41 @@ send_error(struct nbd_conn *c, uint16_t type, uint64_t cookie,
     return nbd_conn_send(c, &iov, 1);
 }
 
+/*
+ * Every error reply of the transmission phase is one line of the server's
+ * log naming the command, its range, the NBD error and @why: a request
+ * refused by validate() ("refused"), or one the image could not serve
+ * ("failed", with the engine's errno as the reason).
+ */
+static void
+log_error_reply(struct nbd_conn *c, const struct nbd_req *req,
+                const char *verdict, uint32_t error, const char *why)
+{
+    nbd_log(c->srv, "connection %u: %s (%u) at %" PRIu64 "+%" PRIu32
+            " %s: %s: %s", c->id, nbd_cmd_name(req->type), req->type,
+            req->offset, req->len, verdict, nbd_err_name(error), why);
+}
+
+/* Refuses @req with NBD error @error because of @why. */
+static int
+refuse(struct nbd_conn *c, const struct nbd_req *req, uint32_t error,
+       const char *why)
+{
+    log_error_reply(c, req, "refused", error, why);
+    return send_error(c, req->type, req->cookie, error);
+}
+
+/* Answers @req with the NBD error for the engine's failure @r (< 0). */
+static int
+send_failure(struct nbd_conn *c, const struct nbd_req *req, int r)
+{
+    uint32_t error = nbd_errno(r, req->flags);
+    char buf[128];
+
+    log_error_reply(c, req, "failed", error, strerror_r(-r, buf, sizeof(buf)));
+    return send_error(c, req->type, req->cookie, error);
+}
+
 /* ------------------------------------------------------------------- READ */
 
 /* Split [off, off+len) into data and hole segments by block status. */
@@ -229,8 +265,7 @@ serve_read(struct nbd_conn *c, struct nbd_req *req)
                            seg[i].off, seg[i].len);
     }
     if (r < 0) {
-        send_error(c, NBD_CMD_READ, req->cookie,
-                   nbd_errno(r, req->flags));
+        send_failure(c, req, r);
         goto out;
     }
     if (!c->sr) {
@@ -425,8 +460,7 @@ serve_block_status(struct nbd_conn *c, struct nbd_req *req)
         }
     }
     if (r < 0) {
-        send_error(c, NBD_CMD_BLOCK_STATUS, req->cookie,
-                   nbd_errno(r, req->flags));
+        send_failure(c, req, r);
         goto out;
     }
     if (c->meta_base) {
@@ -577,7 +611,11 @@ nbd_request_serve(struct nbd_conn *c, struct nbd_req *req)
         r = -EINVAL;            /* validate() lets no other type through */
         break;
     }
-    send_simple(c, req->cookie, nbd_errno(r, req->flags), NULL, 0);
+    if (r) {
+        send_failure(c, req, r);
+    } else {
+        send_simple(c, req->cookie, 0, NULL, 0);
+    }
 done:
     free(req->payload);
     free(req);
@@ -586,10 +624,11 @@ done:
 
 /* ------------------------------------------------------------- validate */
 
-/* NBD error for a request, 0 if it may be executed (proto.md "Request
- * message", "Error values"; order as notes/nbd.md §1.15). */
+/* NBD error for a request, 0 if it may be executed; @why says what is
+ * wrong with it (proto.md "Request message", "Error values"; order as
+ * notes/nbd.md §1.15). */
 static uint32_t
-validate(struct nbd_conn *c, const struct nbd_req *req)
+validate(struct nbd_conn *c, const struct nbd_req *req, const char **why)
 {
     const struct nbd_export *exp = c->exp;
     uint16_t allowed = 0;
@@ -614,9 +653,11 @@ validate(struct nbd_conn *c, const struct nbd_req *req)
         allowed = NBD_CMD_FLAG_REQ_ONE;
         break;
     default:
-        return NBD_EINVAL;      /* unknown command (incl. RESIZE) */
+        *why = "command not supported";     /* incl. RESIZE */
+        return NBD_EINVAL;
     }
     if (writes && exp->readonly) {
+        *why = "the export is read-only";
         return NBD_EPERM;
     }
     /* flags: known, on the right command, and advertised here */
@@ -630,23 +671,32 @@ validate(struct nbd_conn *c, const struct nbd_req *req)
         allowed &= (uint16_t)~NBD_CMD_FLAG_FAST_ZERO;
     }
     if (req->flags & ~allowed) {
+        *why = "flags not allowed on this command or not negotiated";
         return NBD_EINVAL;
     }
     if (req->type == NBD_CMD_FLUSH) {
-        return req->offset || req->len ? NBD_EINVAL : 0;
+        if (req->offset || req->len) {
+            *why = "offset and length of a flush must be 0";
+            return NBD_EINVAL;
+        }
+        return 0;
     }
     /* overflow-safe range check */
     if (req->len == 0 || req->offset > exp->size ||
         req->len > exp->size - req->offset) {
+        *why = req->len ? "range beyond the end of the export"
+                        : "zero length";
         return req->type == NBD_CMD_WRITE ||
                req->type == NBD_CMD_WRITE_ZEROES ? NBD_ENOSPC : NBD_EINVAL;
     }
     if ((req->type == NBD_CMD_READ || req->type == NBD_CMD_WRITE) &&
         req->len > NBD_MAX_PAYLOAD) {
+        *why = "payload larger than 32 MiB";
         return NBD_EINVAL;
     }
     if (req->type == NBD_CMD_BLOCK_STATUS &&
         (!c->sr || !(c->meta_base || c->meta_depth))) {
+        *why = "no metadata context was negotiated";
         return NBD_EINVAL;
     }
     return 0;
@@ -708,6 +758,7 @@ nbd_transmit(struct nbd_conn *c)
     c->eflags = nbd_export_flags(c->exp, c->sr);
     while (!atomic_load(&c->wfailed)) {
         struct nbd_req hdr, *req;
+        const char *why = NULL;
         uint32_t error;
         int r;
 
@@ -729,23 +780,23 @@ nbd_transmit(struct nbd_conn *c)
         if (hdr.type == NBD_CMD_DISC) {
             break;              /* queued requests are still answered */
         }
-        error = validate(c, &hdr);
+        error = validate(c, &hdr, &why);
         if (hdr.type == NBD_CMD_WRITE && error) {
             /* keep the stream in sync: the payload follows regardless,
              * and the reply waits until it has been received; a length
              * far beyond any sane payload ends the session */
             if (hdr.len > 2 * (uint64_t)NBD_MAX_PAYLOAD) {
-                send_error(c, hdr.type, hdr.cookie, error);
+                refuse(c, &hdr, error, "payload too large to skip; closing");
                 break;
             }
             if (skip_payload(c, hdr.len) < 0) {
                 break;
             }
-            send_error(c, hdr.type, hdr.cookie, error);
+            refuse(c, &hdr, error, why);
             continue;
         }
         if (error) {
-            send_error(c, hdr.type, hdr.cookie, error);
+            refuse(c, &hdr, error, why);
             continue;
         }
         if (hdr.type == NBD_CMD_READ && read_inline(c, &hdr) == 0) {
@@ -768,7 +819,7 @@ nbd_transmit(struct nbd_conn *c)
             if (hdr.type == NBD_CMD_WRITE && skip_payload(c, hdr.len) < 0) {
                 break;
             }
-            send_error(c, hdr.type, hdr.cookie, NBD_ENOMEM);
+            send_failure(c, &hdr, -ENOMEM);
             continue;
         }
         if (hdr.type == NBD_CMD_WRITE &&
