@@ -75,6 +75,31 @@ send_error(struct nbd_conn *c, uint32_t opt, uint32_t type,
     return send_reply(c, opt, type, msg, MIN((size_t)n, sizeof(msg) - 1));
 }
 
+/* The "u32 namelen, name" that heads INFO, GO and the META_CONTEXT options,
+ * followed by at least @tail more bytes: NULL with *namelen set when it
+ * fits in the @len bytes of the option, else what is wrong with it. */
+static const char *
+export_name_error(const uint8_t *d, uint32_t len, uint32_t tail,
+                  uint32_t *namelen)
+{
+    if (len < 4 + tail || (*namelen = be32_load(d)) > len - 4 - tail) {
+        return "export name length exceeds the option";
+    }
+    if (*namelen > NBD_MAX_STRING) {
+        return "export name is too long";
+    }
+    return NULL;
+}
+
+/* Refuses @opt for naming an export the server does not have. */
+static int
+send_no_export(struct nbd_conn *c, uint32_t opt, const uint8_t *name,
+               uint32_t namelen)
+{
+    return send_error(c, opt, NBD_REP_ERR_UNKNOWN, "no export named '%.*s'",
+                      (int)MIN(namelen, 64u), (const char *)name);
+}
+
 static int
 send_info_export(struct nbd_conn *c, uint32_t opt, struct nbd_export *exp)
 {
@@ -159,17 +184,14 @@ opt_info_go(struct nbd_conn *c, uint32_t opt, const uint8_t *d, uint32_t len)
 {
     bool want_name = false, want_desc = false, want_bs = false;
     struct nbd_export *exp;
+    const char *why;
     uint32_t namelen;
     uint16_t n, i;
     int r;
 
-    if (len < 6 || (namelen = be32_load(d)) > len - 6) {
-        return send_error(c, opt, NBD_REP_ERR_INVALID,
-                          "export name length exceeds the option");
-    }
-    if (namelen > NBD_MAX_STRING) {
-        return send_error(c, opt, NBD_REP_ERR_INVALID,
-                          "export name is too long");
+    why = export_name_error(d, len, 2, &namelen);
+    if (why) {
+        return send_error(c, opt, NBD_REP_ERR_INVALID, "%s", why);
     }
     n = be16_load(d + 4 + namelen);
     if ((uint64_t)len != 4ull + namelen + 2 + 2ull * n) {
@@ -186,9 +208,7 @@ opt_info_go(struct nbd_conn *c, uint32_t opt, const uint8_t *d, uint32_t len)
     }
     exp = nbd_export_find(c->srv, (const char *)d + 4, namelen);
     if (!exp) {
-        return send_error(c, opt, NBD_REP_ERR_UNKNOWN,
-                          "no export named '%.*s'",
-                          (int)MIN(namelen, 64u), (const char *)d + 4);
+        return send_no_export(c, opt, d + 4, namelen);
     }
     r = send_info_export(c, opt, exp);
     if (!r && want_name) {
@@ -274,6 +294,7 @@ opt_meta_context(struct nbd_conn *c, uint32_t opt, const uint8_t *d,
     bool set = opt == NBD_OPT_SET_META_CONTEXT;
     bool base = false, depth = false;
     struct nbd_export *exp;
+    const char *why;
     uint32_t namelen, nq, i, pos;
     int r = 0;
 
@@ -286,13 +307,9 @@ opt_meta_context(struct nbd_conn *c, uint32_t opt, const uint8_t *d,
                               "structured replies were not negotiated");
         }
     }
-    if (len < 8 || (namelen = be32_load(d)) > len - 8) {
-        return send_error(c, opt, NBD_REP_ERR_INVALID,
-                          "export name length exceeds the option");
-    }
-    if (namelen > NBD_MAX_STRING) {
-        return send_error(c, opt, NBD_REP_ERR_INVALID,
-                          "export name is too long");
+    why = export_name_error(d, len, 4, &namelen);
+    if (why) {
+        return send_error(c, opt, NBD_REP_ERR_INVALID, "%s", why);
     }
     nq = be32_load(d + 4 + namelen);
     pos = 8 + namelen;
@@ -317,9 +334,7 @@ opt_meta_context(struct nbd_conn *c, uint32_t opt, const uint8_t *d,
     }
     exp = nbd_export_find(c->srv, (const char *)d + 4, namelen);
     if (!exp) {
-        return send_error(c, opt, NBD_REP_ERR_UNKNOWN,
-                          "no export named '%.*s'",
-                          (int)MIN(namelen, 64u), (const char *)d + 4);
+        return send_no_export(c, opt, d + 4, namelen);
     }
     if (nq == 0 && !set) {
         base = depth = true;

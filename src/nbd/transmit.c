@@ -174,6 +174,30 @@ send_failure(struct nbd_conn *c, const struct nbd_req *req, int r)
 
 /* ------------------------------------------------------------------- READ */
 
+/* The iovec of a structured READ reply: one chunk per segment of @seg,
+ * its header in @hdrs[i], then (for data) its bytes from @buf, which
+ * holds the request's range from req->offset on. Returns the count. */
+static int
+read_reply_iov(struct iovec *iov, uint8_t (*hdrs)[NBD_CHUNK_HEADER_SIZE + 12],
+               const struct nbd_read_seg *seg, unsigned nseg, uint8_t *buf,
+               const struct nbd_req *req)
+{
+    unsigned i;
+    int iovcnt = 0;
+
+    for (i = 0; i < nseg; i++) {
+        iov[iovcnt].iov_base = hdrs[i];
+        iov[iovcnt++].iov_len = nbd_read_chunk_header(hdrs[i], &seg[i],
+                                                      i == nseg - 1,
+                                                      req->cookie);
+        if (!seg[i].hole) {
+            iov[iovcnt].iov_base = buf + (seg[i].off - req->offset);
+            iov[iovcnt++].iov_len = seg[i].len;
+        }
+    }
+    return iovcnt;
+}
+
 /* Split [off, off+len) into data and hole segments by block status. */
 static int
 read_segments(struct vmc_image *img, uint64_t off, uint64_t len,
@@ -234,7 +258,6 @@ serve_read(struct nbd_conn *c, struct nbd_req *req)
     struct iovec iov[2 * READ_MAX_SEGMENTS];
     uint8_t *buf = NULL;
     unsigned nseg = 1, i;
-    int iovcnt = 0;
     int r = 0;
 
     seg[0].off = req->offset;
@@ -272,17 +295,7 @@ serve_read(struct nbd_conn *c, struct nbd_req *req)
         send_simple(c, req->cookie, 0, buf, req->len);
         goto out;
     }
-    for (i = 0; i < nseg; i++) {
-        iov[iovcnt].iov_base = hdrs[i];
-        iov[iovcnt++].iov_len = nbd_read_chunk_header(hdrs[i], &seg[i],
-                                                      i == nseg - 1,
-                                                      req->cookie);
-        if (!seg[i].hole) {
-            iov[iovcnt].iov_base = buf + (seg[i].off - req->offset);
-            iov[iovcnt++].iov_len = seg[i].len;
-        }
-    }
-    nbd_conn_send(c, iov, iovcnt);
+    nbd_conn_send(c, iov, read_reply_iov(iov, hdrs, seg, nseg, buf, req));
 out:
     free(buf);
 }
@@ -377,16 +390,8 @@ read_inline(struct nbd_conn *c, const struct nbd_req *req)
         iov[1].iov_base = c->inline_buf;
         iov[1].iov_len = req->len;
         iovcnt = 2;
-    }
-    for (i = 0; c->sr && i < nseg; i++) {
-        iov[iovcnt].iov_base = hdrs[i];
-        iov[iovcnt++].iov_len = nbd_read_chunk_header(hdrs[i], &seg[i],
-                                                      i == nseg - 1,
-                                                      req->cookie);
-        if (!seg[i].hole) {
-            iov[iovcnt].iov_base = c->inline_buf + (seg[i].off - req->offset);
-            iov[iovcnt++].iov_len = seg[i].len;
-        }
+    } else {
+        iovcnt = read_reply_iov(iov, hdrs, seg, nseg, c->inline_buf, req);
     }
     r = nbd_conn_try_send(c, iov, iovcnt);
     return r == 1 ? 1 : 0;
@@ -423,6 +428,22 @@ extent_add(struct extents *e, uint32_t len, uint32_t flags)
     be32_store(e->buf + 4 + 8 * e->n + 4, flags);
     e->n++;
     return 0;
+}
+
+/* Appends the BLOCK_STATUS chunk of context @id (header in @h, then the
+ * context id and the extents of @e) to @iov; returns the new count. */
+static int
+add_status_chunk(struct iovec *iov, int iovcnt, uint8_t *h,
+                 struct extents *e, uint32_t id, bool last, uint64_t cookie)
+{
+    be32_store(e->buf, id);
+    nbd_chunk_header(h, last ? NBD_REPLY_FLAG_DONE : 0,
+                     NBD_REPLY_TYPE_BLOCK_STATUS, cookie, 4 + 8 * e->n);
+    iov[iovcnt].iov_base = h;
+    iov[iovcnt++].iov_len = NBD_CHUNK_HEADER_SIZE;
+    iov[iovcnt].iov_base = e->buf;
+    iov[iovcnt++].iov_len = 4 + 8 * (size_t)e->n;
+    return iovcnt;
 }
 
 static void
@@ -464,24 +485,14 @@ serve_block_status(struct nbd_conn *c, struct nbd_req *req)
         goto out;
     }
     if (c->meta_base) {
-        be32_store(base.buf, NBD_CTX_BASE_ALLOCATION);
-        nbd_chunk_header(h[0], c->meta_depth ? 0 : NBD_REPLY_FLAG_DONE,
-                         NBD_REPLY_TYPE_BLOCK_STATUS, req->cookie,
-                         4 + 8 * base.n);
-        iov[iovcnt].iov_base = h[0];
-        iov[iovcnt++].iov_len = sizeof(h[0]);
-        iov[iovcnt].iov_base = base.buf;
-        iov[iovcnt++].iov_len = 4 + 8 * (size_t)base.n;
+        iovcnt = add_status_chunk(iov, iovcnt, h[0], &base,
+                                  NBD_CTX_BASE_ALLOCATION, !c->meta_depth,
+                                  req->cookie);
     }
     if (c->meta_depth) {
-        be32_store(depth.buf, NBD_CTX_ALLOCATION_DEPTH);
-        nbd_chunk_header(h[1], NBD_REPLY_FLAG_DONE,
-                         NBD_REPLY_TYPE_BLOCK_STATUS, req->cookie,
-                         4 + 8 * depth.n);
-        iov[iovcnt].iov_base = h[1];
-        iov[iovcnt++].iov_len = sizeof(h[1]);
-        iov[iovcnt].iov_base = depth.buf;
-        iov[iovcnt++].iov_len = 4 + 8 * (size_t)depth.n;
+        iovcnt = add_status_chunk(iov, iovcnt, h[1], &depth,
+                                  NBD_CTX_ALLOCATION_DEPTH, true,
+                                  req->cookie);
     }
     nbd_conn_send(c, iov, iovcnt);
 out:
