@@ -13,7 +13,8 @@
  * Options: EXPORT_NAME, ABORT, LIST, INFO, GO, STRUCTURED_REPLY,
  * LIST_META_CONTEXT, SET_META_CONTEXT (base:allocation,
  * qemu:allocation-depth); STARTTLS gets ERR_POLICY; anything else
- * ERR_UNSUP.
+ * ERR_UNSUP. Every refusal is one line of the server's log naming the
+ * option as proto.md does (send_error(), nbd_opt_name()).
  */
 #include <errno.h>
 #include <stdarg.h>

@@ -46,11 +46,15 @@ nbd_now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* One line for the log callback. Lines quote what clients sent (export
+ * names), so control characters become '?': a client cannot forge or
+ * split lines of the log. */
 void
 nbd_log(struct vmc_nbd_server *srv, const char *fmt, ...)
 {
     char line[512];
     va_list ap;
+    char *p;
 
     if (!srv->log) {
         return;
@@ -58,6 +62,11 @@ nbd_log(struct vmc_nbd_server *srv, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(line, sizeof(line), fmt, ap);
     va_end(ap);
+    for (p = line; *p; p++) {
+        if ((unsigned char)*p < 0x20 || *p == 0x7f) {
+            *p = '?';
+        }
+    }
     srv->log(line, srv->log_opaque);
 }
 

@@ -13,7 +13,8 @@
  * BLOCK_STATUS with one chunk per selected context; errors of READ and
  * BLOCK_STATUS are ERROR chunks, other replies stay simple. All data is
  * read before the first byte of a reply is sent, so a reply is never
- * cut by an I/O error.
+ * cut by an I/O error. Every error reply is also one line of the
+ * server's log naming the command and why (log_error_reply()).
  *
  * Semantics on a copy-on-write chain: TRIM and WRITE_ZEROES always make
  * the range read as zeros (the engine never lets backing data show

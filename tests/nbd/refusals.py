@@ -3,7 +3,8 @@
 must refuse, each sent once by a raw stdlib client (tests/nbd/refusals.sh
 then checks that the server's log names every one).
 
-Handshake: GO for a missing export, STARTTLS, an unknown option (99),
+Handshake: GO for a missing export (also one whose name holds a newline,
+which must not split the log line), STARTTLS, an unknown option (99),
 LIST with data, SET_META_CONTEXT before structured replies, and
 EXPORT_NAME for a missing export (no reply possible: the server drops the
 connection). Transmission: READ past the end, an unknown command (42),
@@ -90,6 +91,8 @@ def main():
     s = connect(path)
     check(opt(s, OPT_GO, go_data(b"no-such-export")) == ERR_UNKNOWN,
           "GO for a missing export: ERR_UNKNOWN")
+    check(opt(s, OPT_GO, go_data(b"fake\nvm-clone: forged line"))
+          == ERR_UNKNOWN, "GO for a name with a newline: ERR_UNKNOWN")
     check(opt(s, OPT_STARTTLS) == ERR_POLICY, "STARTTLS: ERR_POLICY")
     check(opt(s, 99) == ERR_UNSUP, "option 99: ERR_UNSUP")
     check(opt(s, OPT_LIST, b"x") == ERR_INVALID, "LIST with data: ERR_INVALID")

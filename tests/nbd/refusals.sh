@@ -1,7 +1,7 @@
 #!/bin/bash
 # refusals: every request the server refuses is one line of its log
 # (serve -v) naming the option or command by its NBD proto.md name and
-# the reason. tests/nbd/refusals.py sends 11 refused requests (6 in the
+# the reason. tests/nbd/refusals.py sends 12 refused requests (7 in the
 # handshake, 5 in transmission) and checks the error replies; this script
 # checks the log has exactly one matching line for each.
 . "$(dirname "$0")/../lib.sh"
@@ -26,6 +26,8 @@ expect_log() {
 $(cat log)"
 }
 expect_log "NBD_OPT_GO \(7\) refused: NBD_REP_ERR_UNKNOWN: no export named 'no-such-export'"
+expect_log "NBD_OPT_GO \(7\) refused: NBD_REP_ERR_UNKNOWN: no export named 'fake\?vm-clone: forged line'"
+grep -q '^vm-clone: forged line' log && fail "a client split a log line: $(cat log)"
 expect_log 'NBD_OPT_STARTTLS \(5\) refused: NBD_REP_ERR_POLICY: TLS is not supported'
 expect_log 'unknown option \(99\) refused: NBD_REP_ERR_UNSUP'
 expect_log 'NBD_OPT_LIST \(3\) refused: NBD_REP_ERR_INVALID: NBD_OPT_LIST takes no data'
@@ -38,5 +40,5 @@ expect_log 'NBD_CMD_FLUSH \(3\) at 512\+0 refused: NBD_EINVAL: offset and length
 expect_log 'NBD_CMD_WRITE \(1\) at 0\+512 refused: NBD_EPERM: the export is read-only'
 # ... and nothing else was refused or failed
 n=$(grep -cE '\([0-9]+\)( at [0-9]+\+[0-9]+)? (refused|failed):' log)
-[ "$n" = 11 ] || fail "$n refusals logged, want 11; log:
+[ "$n" = 12 ] || fail "$n refusals logged, want 12; log:
 $(cat log)"
