@@ -11,7 +11,7 @@ requires python3 --version
 
 qemu-img create -q -f qcow2 img.qcow2 64M
 serve s --max-connections 16 --handshake-timeout 2 img.qcow2
-python3 "$TESTS_DIR/nbd/malformed.py" "$T/s.sock" img.qcow2 || fail "malformed traffic: see above"
+python3 -B "$TESTS_DIR/nbd/malformed.py" "$T/s.sock" img.qcow2 || fail "malformed traffic: see above"
 server_alive s
 stop_server s
 qemu_check img.qcow2

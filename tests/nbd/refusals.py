@@ -15,34 +15,13 @@ import socket
 import struct
 import sys
 
-IHAVEOPT = 0x49484156454F5054
-REPMAGIC = 0x0003e889045565a9
-REQ, SIMPLE = 0x25609513, 0x67446698
-ACK = 1
-ERR_UNSUP, ERR_POLICY, ERR_INVALID, ERR_UNKNOWN = (
-    0x80000001, 0x80000002, 0x80000003, 0x80000006)
-EPERM, EINVAL = 1, 22
+from nbdwire import (IHAVEOPT, REPMAGIC, REQ, SIMPLE, ACK, ERR_UNSUP,
+                     ERR_POLICY, ERR_INVALID, ERR_UNKNOWN, EPERM, EINVAL,
+                     failures, check, recvall, closed)
+
 OPT_EXPORT_NAME, OPT_LIST, OPT_STARTTLS, OPT_GO = 1, 3, 5, 7
 OPT_SET_META_CONTEXT = 10
 CMD_READ, CMD_WRITE, CMD_FLUSH, CMD_BLOCK_STATUS = 0, 1, 3, 7
-
-failures = []
-
-
-def check(cond, what):
-    if not cond:
-        failures.append(what)
-        print("FAIL:", what, flush=True)
-
-
-def recvall(s, n):
-    b = b""
-    while len(b) < n:
-        c = s.recv(n - len(b))
-        if not c:
-            raise EOFError("server closed")
-        b += c
-    return b
 
 
 def connect(path):
@@ -75,13 +54,6 @@ def request(s, cmd, off, ln, flags=0, payload=b""):
     m, err, cookie = struct.unpack(">IIQ", recvall(s, 16))
     assert m == SIMPLE and cookie == 7, "bad reply"
     return err
-
-
-def closed(s):
-    try:
-        return s.recv(1) == b""
-    except (ConnectionResetError, BrokenPipeError):
-        return True
 
 
 def main():

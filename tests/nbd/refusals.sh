@@ -12,7 +12,7 @@ qemu-img create -q -f qcow2 img.qcow2 64M
 qemu-img create -q -f qcow2 ro.qcow2 4M
 serve s -v img.qcow2
 serve r -v --readonly ro.qcow2
-python3 "$TESTS_DIR/nbd/refusals.py" "$T/s.sock" img.qcow2 "$T/r.sock" ro.qcow2 ||
+python3 -B "$TESTS_DIR/nbd/refusals.py" "$T/s.sock" img.qcow2 "$T/r.sock" ro.qcow2 ||
     fail "refused requests got the wrong replies: see above"
 stop_server s
 stop_server r
