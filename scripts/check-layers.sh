@@ -55,54 +55,72 @@ engine_top=3
 # relative to src/): the leaf helpers and the sanctioned engine header.
 sanctioned=('util/*' 'chain/engine/*')
 
-module_of() {
-    local top=${1%%/*}
-    printf '%s\n' "${module[$top]:-$top}"
-}
+# The helpers below set globals instead of printing, so that checking a
+# line forks no process (the check runs on busy CI machines).
 
-# The folder of a src-relative path, with its module when that differs.
-label() {
+# Sets $mod to the module of the src-relative path $1 and $lab to the
+# name of its folder as messages print it.
+module_label() {
     local top=${1%%/*}
-    if [ -n "${module[$top]:-}" ]; then
-        printf '%s (part of %s)\n' "$top" "${module[$top]}"
+    mod=${module[$top]:-$top}
+    if [ "$mod" != "$top" ]; then
+        lab="$top (part of $mod)"
     else
-        printf '%s\n' "$top"
+        lab=$top
     fi
 }
 
-# Resolves the quoted include $2 of file $1 (both relative to $root) the way
-# the build does: the including file's folder, then src/, then include/.
-# Prints "src/..." or "include/..." or nothing for a header found nowhere
-# (a generated or system header; the compiler checks those).
+# Sets $norm to path $1 with its "." and ".." components resolved.
+normalise() {
+    local part
+    local -a out=()
+    local IFS=/
+    for part in $1; do
+        case $part in
+        ''|.) ;;
+        ..) [ ${#out[@]} -gt 0 ] && unset 'out[${#out[@]}-1]' ;;
+        *) out+=("$part") ;;
+        esac
+    done
+    norm="${out[*]}"
+}
+
+# Sets $target to the quoted include $2 of file $1 (both relative to
+# $root) resolved the way the build does: the including file's folder,
+# then src/, then include/. "src/..." or "include/...", or empty for a
+# header found nowhere (a generated or system header; the compiler checks
+# those).
 resolve() {
-    local from_dir=${1%/*} name=$2 p
+    local from_dir=${1%/*} name=$2
+    target=
     if [ -f "$root/$from_dir/$name" ]; then
-        p=$(realpath -m --relative-to="$root" "$root/$from_dir/$name")
-        printf '%s\n' "$p"
+        normalise "$from_dir/$name"
+        target=$norm
     elif [ -f "$root/src/$name" ]; then
-        printf 'src/%s\n' "$name"
+        target=src/$name
     elif [ -f "$root/include/$name" ]; then
-        printf 'include/%s\n' "$name"
+        target=include/$name
     fi
 }
 
-# Prints why src file $1 may not include header $2 (both relative to $root),
-# or nothing when it may.
+# Sets $why to the reason src file $1 may not include header $2 (both
+# relative to $root), or to nothing when it may.
 verdict() {
-    local from=${1#src/} to=$2 fm tm fr tr glob
+    local from=${1#src/} to=$2 fm tm flab tlab fr tr glob
+    why=
     case $to in include/*) return ;; esac
     to=${to#src/}
-    fm=$(module_of "$from")
-    tm=$(module_of "$to")
+    module_label "$from"; fm=$mod; flab=$lab
+    module_label "$to"; tm=$mod; tlab=$lab
     [ "$fm" = "$tm" ] && return
     fr=${rank[${from%%/*}]:-}
     tr=${rank[${to%%/*}]:-}
     if [ -z "$fr" ] || [ -z "$tr" ]; then
-        echo "folder not in the layer table of scripts/check-layers.sh"
+        why="folder not in the layer table of scripts/check-layers.sh"
         return
     fi
     if [ "$tr" -gt "$fr" ] || { [ "$tr" -eq "$fr" ] && [ "$fr" -gt "$engine_top" ]; }; then
-        echo "upward include: $(label "$from") is below $(label "$to")"
+        why="upward include: $flab is below $tlab"
         return
     fi
     [ "$fr" -le "$engine_top" ] && return
@@ -110,31 +128,33 @@ verdict() {
         # shellcheck disable=SC2053  # $glob is a pattern on purpose
         [[ $to == $glob ]] && return
     done
-    echo "reach-around: $(label "$from") uses a non-public header of $(label "$to")"
+    why="reach-around: $flab uses a non-public header of $tlab"
 }
 
 # The allow-list: "FILE: HEADER" -> 1 (0 once matched).
 declare -A allowed=()
 if [ -f "$allow" ]; then
-    while IFS= read -r line; do
+    while read -r -a words; do
+        line="${words[*]}"              # blanks squeezed to one space
         line=${line%%#*}
-        line=$(echo "$line" | tr -s ' \t' ' ' | sed 's/^ //; s/ $//')
+        line=${line% }
         [ -n "$line" ] && allowed[$line]=1
     done < "$allow"
 fi
 
 run_check() {
-    local failed=0 file lineno text name target why key
+    local failed=0 file lineno text name target why key mod lab norm
+    local include_re='^[[:space:]]*#[[:space:]]*include[[:space:]]*"([^"]*)"'
     declare -A edges=()
 
     while IFS=: read -r file lineno text; do
         file=${file#"$root"/}
-        name=$(sed -n 's/^[[:space:]]*#[[:space:]]*include[[:space:]]*"\([^"]*\)".*/\1/p' <<<"$text")
-        [ -n "$name" ] || continue
-        target=$(resolve "$file" "$name")
+        [[ $text =~ $include_re ]] || continue
+        name=${BASH_REMATCH[1]}
+        resolve "$file" "$name"
         [ -n "$target" ] || continue
         case $target in src/*) edges[$file]+=" $target" ;; esac
-        why=$(verdict "$file" "$target")
+        verdict "$file" "$target"
         [ -n "$why" ] || continue
         key="$file: $name"
         if [ -n "${allowed[$key]:-}" ]; then
