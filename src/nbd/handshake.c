@@ -50,6 +50,28 @@ send_ack(struct nbd_conn *c, uint32_t opt)
     return send_reply(c, opt, NBD_REP_ACK, NULL, 0);
 }
 
+/* The one log line of a refused option @opt: its proto.md name, its
+ * number and why. Used alone where no error reply is possible (the
+ * connection is dropped), else through send_error(). */
+static void
+log_refusal(struct nbd_conn *c, uint32_t opt, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void
+log_refusal(struct nbd_conn *c, uint32_t opt, const char *fmt, ...)
+{
+    char why[320];
+    va_list ap;
+
+    va_start(ap, fmt);
+    if (vsnprintf(why, sizeof(why), fmt, ap) < 0) {
+        why[0] = '\0';
+    }
+    va_end(ap);
+    nbd_log(c->srv, "connection %u: %s (%u) refused: %s", c->id,
+            nbd_opt_name(opt), opt, why);
+}
+
 /* Refuses option @opt: an error reply of @type with a short human-readable
  * message, and the same as one line of the server's log. */
 static int
@@ -71,8 +93,7 @@ send_error(struct nbd_conn *c, uint32_t opt, uint32_t type,
         n = 0;
         msg[0] = '\0';
     }
-    nbd_log(c->srv, "connection %u: %s (%u) refused: %s: %s", c->id,
-            nbd_opt_name(opt), opt, nbd_rep_name(type), msg);
+    log_refusal(c, opt, "%s: %s", nbd_rep_name(type), msg);
     return send_reply(c, opt, type, msg, MIN((size_t)n, sizeof(msg) - 1));
 }
 
@@ -244,15 +265,13 @@ opt_export_name(struct nbd_conn *c, const uint8_t *d, uint32_t len)
     struct nbd_export *exp;
 
     if (len > NBD_MAX_STRING) {
-        nbd_log(c->srv, "connection %u: NBD_OPT_EXPORT_NAME (%u) refused: "
-                "export name is too long", c->id, NBD_OPT_EXPORT_NAME);
+        log_refusal(c, NBD_OPT_EXPORT_NAME, "export name is too long");
         return -ENAMETOOLONG;
     }
     exp = nbd_export_find(c->srv, (const char *)d, len);
     if (!exp) {
-        nbd_log(c->srv, "connection %u: NBD_OPT_EXPORT_NAME (%u) refused: "
-                "no export named '%.*s'", c->id, NBD_OPT_EXPORT_NAME,
-                (int)MIN(len, 64u), (const char *)d);
+        log_refusal(c, NBD_OPT_EXPORT_NAME, "no export named '%.*s'",
+                    (int)MIN(len, 64u), (const char *)d);
         return -ENOENT;
     }
     memset(b, 0, sizeof(b));
@@ -465,15 +484,13 @@ nbd_handshake(struct nbd_conn *c)
                 send_error(c, opt, NBD_REP_ERR_TOO_BIG,
                            "option data is too large");
             } else {
-                nbd_log(c->srv, "connection %u: %s (%u) refused: option "
-                        "data is too large", c->id, nbd_opt_name(opt), opt);
+                log_refusal(c, opt, "option data is too large");
             }
             r = -EMSGSIZE;
             break;
         }
         if (++c->nopts > max_opts) {
-            nbd_log(c->srv, "connection %u: %s (%u) refused: more than %u "
-                    "options", c->id, nbd_opt_name(opt), opt, max_opts);
+            log_refusal(c, opt, "more than %u options", max_opts);
             r = -EPROTO;
             break;
         }
