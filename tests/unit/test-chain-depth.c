@@ -55,8 +55,9 @@ layer_io(struct vmc_image *img, uint8_t *shadow, uint64_t size, int ops)
             memcpy(shadow + off, buf, len);
         } else if (kind == 2) {
             CHECK_MSG(vmc_image_write_zeroes(img, off, len,
-                                         rnd() % 2 ? VMC_WRITE_MAY_UNMAP : 0)
-                  == 0, "write_zeroes");
+                                             rnd() % 2 ? VMC_WRITE_MAY_UNMAP
+                                                       : 0) == 0,
+                      "write_zeroes");
             memset(shadow + off, 0, len);
         } else {
             /* discard: adopt whatever the engine reads afterwards */
@@ -135,7 +136,7 @@ main(int argc, char **argv)
     }
     oo.flags = 0;
     CHECK_MSG(vmc_image_open(&img, path[layers - 1], &oo, &err) == 0, "%s",
-          err.msg);
+              err.msg);
     for (i = 0; i < 2000; i++) {
         uint64_t off = rnd() % size, len = 1 + rnd() % 200000;
         if (off + len > size) {
@@ -143,8 +144,8 @@ main(int argc, char **argv)
         }
         CHECK_MSG(vmc_image_read(img, buf, off, len) == 0, "read");
         if (memcmp(buf, shadow + off, len)) {
-            CHECK_MSG(0, "random read at %" PRIu64 "+%" PRIu64 " differs", off,
-                  len);
+            CHECK_MSG(0, "random read at %" PRIu64 "+%" PRIu64 " differs",
+                      off, len);
             break;
         }
     }
@@ -152,14 +153,14 @@ main(int argc, char **argv)
      * so their caches and chain maps). */
     {
         struct vmc_image *img2 = NULL;
-        CHECK_MSG(vmc_image_open(&img2, path[layers - 2], &oo, &err) == 0, "%s",
-              err.msg);
+        CHECK_MSG(vmc_image_open(&img2, path[layers - 2], &oo, &err) == 0,
+                  "%s", err.msg);
         if (img2) {
             CHECK_MSG(vmc_image_backing(img2) ==
-                  vmc_image_backing(vmc_image_backing(img)),
-                  "backing layers of two chains are not shared");
+                      vmc_image_backing(vmc_image_backing(img)),
+                      "backing layers of two chains are not shared");
             CHECK_MSG(vmc_image_read(img2, buf, 0, vmc_image_size(img2)) == 0,
-                  "read second chain");
+                      "read second chain");
             CHECK_MSG(vmc_image_close(img2) == 0, "close second chain");
         }
     }
@@ -194,8 +195,8 @@ main(int argc, char **argv)
             vmc_image_write(mid, pat, off, sizeof(pat), 0) == 0) {
             CHECK_MSG(vmc_image_read(img, buf, off, 4096) == 0, "read");
             CHECK_MSG(memcmp(buf, pat, 4096) == 0,
-                  "write to a reopened layer not visible through the top: "
-                  "stale chain map");
+                      "write to a reopened layer not visible through the "
+                      "top: stale chain map");
         } else {
             CHECK_MSG(0, "reopen_rw: %s", err.msg);
         }

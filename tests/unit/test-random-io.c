@@ -175,7 +175,7 @@ compare_range(uint64_t off, uint64_t len, const char *why)
     int r = vmc_image_read(img, rdbuf, off, len);
     if (r < 0) {
         FAIL("%s: read %" PRIu64 "+%" PRIu64 ": %s", why, off, len,
-            strerror(-r));
+             strerror(-r));
     }
     if (memcmp(rdbuf, shadow + off, len)) {
         uint64_t i = 0;
@@ -183,11 +183,11 @@ compare_range(uint64_t off, uint64_t len, const char *why)
             i++;
         }
         FAIL("%s: content mismatch at offset %" PRIu64 " (read %" PRIu64
-            "+%" PRIu64 "): got 0x%02x, expected 0x%02x%s", why, off + i,
-            off, len, rdbuf[i], shadow[off + i],
-            off + i < BASE_SIZE && rdbuf[i] == base_view[off + i] &&
-            shadow[off + i] != base_view[off + i] ? " (base data came back)"
-                                                   : "");
+             "+%" PRIu64 "): got 0x%02x, expected 0x%02x%s", why, off + i,
+             off, len, rdbuf[i], shadow[off + i],
+             off + i < BASE_SIZE && rdbuf[i] == base_view[off + i] &&
+             shadow[off + i] != base_view[off + i] ? " (base data came back)"
+                                                    : "");
     }
 }
 
@@ -270,7 +270,7 @@ do_zero(void)
     r = vmc_image_write_zeroes(img, off, len, flags);
     if (r < 0) {
         FAIL("write-zeroes %" PRIu64 "+%" PRIu64 ": %s", off, len,
-            strerror(-r));
+             strerror(-r));
     }
     memset(shadow + off, 0, len);
 }
@@ -311,8 +311,8 @@ do_discard(void)
         for (i = 0; i < e - s; i++) {
             if (rdbuf[i] != shadow[s + i] && rdbuf[i] != 0) {
                 FAIL("discard edge byte at %" PRIu64 " reads 0x%02x: neither "
-                    "its previous value 0x%02x nor zero", s + i, rdbuf[i],
-                    shadow[s + i]);
+                     "its previous value 0x%02x nor zero", s + i, rdbuf[i],
+                     shadow[s + i]);
             }
         }
         memcpy(shadow + s, rdbuf, e - s);
@@ -364,26 +364,26 @@ check_block_status(void)
         }
         if (bs.length == 0 || bs.length > CLONE_SIZE - off) {
             FAIL("block_status at %" PRIu64 ": bad length %" PRIu64, off,
-                bs.length);
+                 bs.length);
         }
         if (bs.flags & VMC_BS_ZERO) {
             for (i = 0; i < bs.length; i++) {
                 if (shadow[off + i]) {
                     FAIL("block_status says %" PRIu64 "+%" PRIu64 " is zero "
-                        "but offset %" PRIu64 " holds 0x%02x", off,
-                        bs.length, off + i, shadow[off + i]);
+                         "but offset %" PRIu64 " holds 0x%02x", off,
+                         bs.length, off + i, shadow[off + i]);
                 }
             }
         }
         if (!raw_mode && (bs.flags & VMC_BS_ALLOCATED) && bs.depth == 1) {
             if (off + bs.length > BASE_SIZE) {
                 FAIL("block_status: base defines %" PRIu64 "+%" PRIu64
-                    " past its end", off, bs.length);
+                     " past its end", off, bs.length);
             }
             if (memcmp(shadow + off, base_view + off, bs.length)) {
                 FAIL("block_status says %" PRIu64 "+%" PRIu64 " comes from "
-                    "the base, but the guest view differs from the base there",
-                    off, bs.length);
+                     "the base, but the guest view differs from the base there",
+                     off, bs.length);
             }
         }
         off += bs.length;
@@ -552,7 +552,7 @@ main(int argc, char **argv)
     open_clone(VMC_OPEN_RDWR);
     if (vmc_image_size(img) != CLONE_SIZE) {
         FAIL("clone size %" PRIu64 ", expected %u", vmc_image_size(img),
-            CLONE_SIZE);
+             CLONE_SIZE);
     }
     compare_all("fresh clone must read as the base (zeros past its end)");
 
