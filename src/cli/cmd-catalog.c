@@ -18,34 +18,6 @@
 /* ------------------------------------------------------------ helpers */
 
 int
-catcli_opt(struct catcli *c, int opt, char **argv)
-{
-    switch (opt) {
-    case 'H':
-        c->home = optarg;
-        return 0;
-    case 'j':
-        c->json = true;
-        return 0;
-    case 'B':
-        c->bytes = true;
-        return 0;
-    case 'q':
-        c->quiet = true;
-        return 0;
-    case 'h':
-        fputs(c->usage, stdout);
-        fputs(CATCLI_COMMON_HELP, stdout);
-        return 1000 + CLI_EXIT_OK;
-    case '?':
-    case ':':
-        return 1000 + cli_getopt_error(c->verb, optopt, argv);
-    default:
-        return -1;
-    }
-}
-
-int
 catcli_fail(const struct vmc_error *err, int r)
 {
     return cli_error_lib(err, r);
@@ -251,26 +223,6 @@ fmt_time(double t, char *buf, size_t len)
     strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
-/* Parse the common options only; leaves positional arguments. */
-static int
-parse_common(struct catcli *c, int argc, char **argv)
-{
-    static const struct option longopts[] = { CATCLI_LONGOPTS,
-                                              { NULL, 0, NULL, 0 } };
-    int opt, r;
-
-    while ((opt = getopt_long(argc, argv, ":hq", longopts, NULL)) != -1) {
-        r = catcli_opt(c, opt, argv);
-        if (r >= 1000) {
-            return r;
-        }
-        if (r < 0) {
-            return 1000 + cli_usage_error(c->verb, "unexpected option");
-        }
-    }
-    return 0;
-}
-
 struct json_object *
 catcli_gone(struct catcli *c, struct json_object *before)
 {
@@ -304,10 +256,10 @@ cmd_init(int argc, char **argv)
         "'secondary').\nEvery other command creates it as well when it is "
         "missing.\n" };
     struct json_object *pools;
-    int r = parse_common(&c, argc, argv);
+    int r = catcli_parse(&c, NULL, argc, argv);
 
     if (r) {
-        return CATCLI_EXIT(r);
+        return CLI_PARSE_EXIT(r);
     }
     if (optind != argc) {
         return cli_usage_error(c.verb, "too many arguments");
@@ -371,101 +323,169 @@ print_rows_table(struct catcli *c, struct json_object *arr,
     return 0;
 }
 
+static int
+pool_add(struct catcli *c, void *ctx, int argc, char **argv)
+{
+    const char *kind = *(const char **)ctx;
+    struct vmc_error err = { 0 };
+    int r = vmc_catalog_pool_add(c->cat, argv[0], argv[1], kind, &err);
+
+    (void)argc;
+    if (r == 0 && c->json) {
+        const char *params[1] = { argv[0] };
+        struct json_object *arr = catcli_query_json(c,
+            "SELECT name AS pool, kind, path FROM pools WHERE name = ?1",
+            params, 1);
+        struct json_object *o = arr && json_object_array_length(arr)
+            ? json_object_get(json_object_array_get_idx(arr, 0))
+            : json_object_new_object();
+
+        cli_json_add_bool(o, "added", true);
+        catcli_json_done(o);
+        json_object_put(arr);
+    } else if (r == 0 && !c->quiet) {
+        printf("Pool '%s' (%s) added\n", argv[0], kind);
+    }
+    return r < 0 ? catcli_fail(&err, r) : CLI_EXIT_OK;
+}
+
+static int
+pool_rm(struct catcli *c, void *ctx, int argc, char **argv)
+{
+    struct vmc_error err = { 0 };
+    int r = vmc_catalog_pool_rm(c->cat, argv[0], &err);
+
+    (void)ctx;
+    (void)argc;
+    if (r == 0 && c->json) {
+        struct json_object *o = json_object_new_object();
+
+        cli_json_add_str(o, "pool", argv[0]);
+        cli_json_add_bool(o, "removed", true);
+        cli_json_add_bool(o, "directory-kept", true);
+        catcli_json_done(o);
+    } else if (r == 0 && !c->quiet) {
+        printf("Pool '%s' removed (its directory is kept)\n", argv[0]);
+    }
+    return r < 0 ? catcli_fail(&err, r) : CLI_EXIT_OK;
+}
+
+static int
+pool_list(struct catcli *c, void *ctx, int argc, char **argv)
+{
+    static const char *const cols[] = { "name", "kind", "path", NULL };
+    struct json_object *arr = catcli_query_json(c,
+        "SELECT p.name, p.kind, p.path, (SELECT count(*) FROM volumes v "
+        "WHERE v.pool_id = p.id) AS volumes FROM pools p ORDER BY p.id",
+        NULL, 0);
+
+    (void)ctx;
+    (void)argc;
+    (void)argv;
+    if (!arr) {
+        return CLI_EXIT_FAIL;
+    }
+    print_rows_table(c, arr, cols);
+    json_object_put(arr);
+    return CLI_EXIT_OK;
+}
+
 int
 cmd_pool(int argc, char **argv)
 {
-    static const struct option longopts[] = {
-        CATCLI_LONGOPTS,
-        { "kind", required_argument, NULL, 'k' },
-        { NULL, 0, NULL, 0 },
-    };
     struct catcli c = { .verb = "pool", .usage =
         "usage: " CLI_NAME " pool add NAME DIR [--kind primary|secondary]\n"
         "       " CLI_NAME " pool list [--json]\n"
         "       " CLI_NAME " pool rm NAME\n\n"
         "Pools are directories holding images: 'primary' pools hold VM "
         "disks and\ntemplate copies, 'secondary' pools hold templates.\n" };
-    struct vmc_error err = { 0 };
-    const char *kind = "primary", *sub;
-    int opt, r;
+    const char *kind = "primary";
+    const struct cli_opt common[] = { CATCLI_OPTS(&c), CLI_OPT_END };
+    const struct cli_opt add_opts[] = {
+        CATCLI_OPTS(&c),
+        CLI_OPT_STRING(0, "kind", "KIND", &kind,
+                       "primary (VM disks, template copies; default) or "
+                       "secondary (templates)"),
+        CLI_OPT_END,
+    };
+    const struct catcli_sub subs[] = {
+        { "add", pool_add, add_opts, 2, 2,
+          "NAME DIR [--kind primary|secondary]", "add needs NAME and DIR",
+          CATCLI_STORE },
+        { "list", pool_list, common, 0, 0, "[--json]", NULL, CATCLI_STORE },
+        { "rm", pool_rm, common, 1, 1, "NAME", "rm needs NAME",
+          CATCLI_STORE },
+        { NULL, NULL, NULL, 0, 0, NULL, NULL, 0 },
+    };
 
-    while ((opt = getopt_long(argc, argv, ":hq", longopts, NULL)) != -1) {
-        if (opt == 'k') {
-            kind = optarg;
-            continue;
-        }
-        r = catcli_opt(&c, opt, argv);
-        if (r >= 1000) {
-            return CATCLI_EXIT(r);
-        }
-    }
-    if (optind >= argc) {
-        return cli_usage_error(c.verb, "missing subcommand (add, list, rm)");
-    }
-    sub = argv[optind++];
-    if (!strcmp(sub, "add") && argc - optind != 2) {
-        return cli_usage_error(c.verb, "add needs NAME and DIR");
-    }
-    if (!strcmp(sub, "rm") && argc - optind != 1) {
-        return cli_usage_error(c.verb, "rm needs NAME");
-    }
-    if (strcmp(sub, "add") && strcmp(sub, "rm") && strcmp(sub, "list")) {
-        return cli_usage_error(c.verb, "unknown subcommand '%s'", sub);
-    }
-    r = catcli_open(&c, 0);
-    if (r) {
-        return r;
-    }
-    if (!strcmp(sub, "add")) {
-        r = vmc_catalog_pool_add(c.cat, argv[optind], argv[optind + 1], kind,
-                                 &err);
-        if (r == 0 && c.json) {
-            const char *params[1] = { argv[optind] };
-            struct json_object *arr = catcli_query_json(&c,
-                "SELECT name AS pool, kind, path FROM pools WHERE name = ?1",
-                params, 1);
-            struct json_object *o = arr && json_object_array_length(arr)
-                ? json_object_get(json_object_array_get_idx(arr, 0))
-                : json_object_new_object();
-
-            cli_json_add_bool(o, "added", true);
-            catcli_json_done(o);
-            json_object_put(arr);
-        } else if (r == 0 && !c.quiet) {
-            printf("Pool '%s' (%s) added\n", argv[optind], kind);
-        }
-    } else if (!strcmp(sub, "rm")) {
-        r = vmc_catalog_pool_rm(c.cat, argv[optind], &err);
-        if (r == 0 && c.json) {
-            struct json_object *o = json_object_new_object();
-
-            cli_json_add_str(o, "pool", argv[optind]);
-            cli_json_add_bool(o, "removed", true);
-            cli_json_add_bool(o, "directory-kept", true);
-            catcli_json_done(o);
-        } else if (r == 0 && !c.quiet) {
-            printf("Pool '%s' removed (its directory is kept)\n",
-                   argv[optind]);
-        }
-    } else {
-        static const char *const cols[] = { "name", "kind", "path", NULL };
-        struct json_object *arr = catcli_query_json(&c,
-            "SELECT p.name, p.kind, p.path, (SELECT count(*) FROM volumes v "
-            "WHERE v.pool_id = p.id) AS volumes FROM pools p ORDER BY p.id",
-            NULL, 0);
-
-        if (!arr) {
-            catcli_close(&c);
-            return CLI_EXIT_FAIL;
-        }
-        print_rows_table(&c, arr, cols);
-        json_object_put(arr);
-    }
-    catcli_close(&c);
-    return r < 0 ? catcli_fail(&err, r) : CLI_EXIT_OK;
+    return catcli_run_group(&c, subs, &kind, argc, argv);
 }
 
 /* ------------------------------------------------------------ config */
+
+static int
+config_set(struct catcli *c, void *ctx, int argc, char **argv)
+{
+    const char *value = argc > 1 ? argv[1] : NULL;
+    struct vmc_error err = { 0 };
+    int r = vmc_catalog_config_set(c->cat, argv[0], value, &err);
+
+    (void)ctx;
+    if (r == 0 && c->json) {
+        struct json_object *o = json_object_new_object();
+
+        cli_json_add_str(o, "key", argv[0]);
+        json_object_object_add(o, "value", value
+                               ? json_object_new_string(value) : NULL);
+        cli_json_add_bool(o, "set", value != NULL);
+        catcli_json_done(o);
+    }
+    return r < 0 ? catcli_fail(&err, r) : CLI_EXIT_OK;
+}
+
+static int
+config_get_one(struct catcli *c, const char *key)
+{
+    struct vmc_error err = { 0 };
+    char *val = NULL;
+    int r = vmc_catalog_config_get(c->cat, key, &val, &err);
+
+    if (r == 0 && c->json) {
+        struct json_object *o = json_object_new_object();
+
+        json_object_object_add(o, key,
+                               val ? json_object_new_string(val) : NULL);
+        cli_json_print(stdout, o);
+        json_object_put(o);
+    } else if (r == 0 && val) {
+        printf("%s\n", val);
+    } else if (r == 0) {
+        r = -ENOENT;
+        vmc_error_set(&err, r, "'%s' is not set", key);
+    }
+    free(val);
+    return r < 0 ? catcli_fail(&err, r) : CLI_EXIT_OK;
+}
+
+static int
+config_get(struct catcli *c, void *ctx, int argc, char **argv)
+{
+    static const char *const cols[] = { "key", "value", NULL };
+    struct json_object *arr;
+
+    (void)ctx;
+    if (argc > 0) {
+        return config_get_one(c, argv[0]);
+    }
+    arr = catcli_query_json(c, "SELECT key, value FROM config ORDER BY key",
+                            NULL, 0);
+    if (!arr) {
+        return CLI_EXIT_FAIL;
+    }
+    print_rows_table(c, arr, cols);
+    json_object_put(arr);
+    return CLI_EXIT_OK;
+}
 
 int
 cmd_config(int argc, char **argv)
@@ -477,78 +497,17 @@ cmd_config(int argc, char **argv)
         "keys: default-template (the template of 'vm-clone --linked "
         "--name X'),\n      default-pool (primary pool for new VMs), "
         "max-chain-depth (default 16)\n" };
-    struct vmc_error err = { 0 };
-    const char *sub;
-    char *val = NULL;
-    int r = parse_common(&c, argc, argv);
+    const struct cli_opt common[] = { CATCLI_OPTS(&c), CLI_OPT_END };
+    const struct catcli_sub subs[] = {
+        { "get", config_get, common, 0, 1, "[KEY]", NULL, CATCLI_STORE },
+        { "set", config_set, common, 2, 2, "KEY VALUE",
+          "wrong number of arguments", CATCLI_STORE },
+        { "unset", config_set, common, 1, 1, "KEY",
+          "wrong number of arguments", CATCLI_STORE },
+        { NULL, NULL, NULL, 0, 0, NULL, NULL, 0 },
+    };
 
-    if (r) {
-        return CATCLI_EXIT(r);
-    }
-    if (optind >= argc) {
-        return cli_usage_error(c.verb, "missing subcommand (get, set, "
-                               "unset)");
-    }
-    sub = argv[optind++];
-    if ((!strcmp(sub, "set") && argc - optind != 2) ||
-        (!strcmp(sub, "unset") && argc - optind != 1) ||
-        (!strcmp(sub, "get") && argc - optind > 1)) {
-        return cli_usage_error(c.verb, "wrong number of arguments");
-    }
-    if (strcmp(sub, "get") && strcmp(sub, "set") && strcmp(sub, "unset")) {
-        return cli_usage_error(c.verb, "unknown subcommand '%s'", sub);
-    }
-    r = catcli_open(&c, 0);
-    if (r) {
-        return r;
-    }
-    if (!strcmp(sub, "set") || !strcmp(sub, "unset")) {
-        const char *value = sub[0] == 's' ? argv[optind + 1] : NULL;
-
-        r = vmc_catalog_config_set(c.cat, argv[optind], value, &err);
-        if (r == 0 && c.json) {
-            struct json_object *o = json_object_new_object();
-
-            cli_json_add_str(o, "key", argv[optind]);
-            json_object_object_add(o, "value", value
-                                   ? json_object_new_string(value) : NULL);
-            cli_json_add_bool(o, "set", value != NULL);
-            catcli_json_done(o);
-        }
-    } else if (optind < argc) {
-        r = vmc_catalog_config_get(c.cat, argv[optind], &val, &err);
-        if (r == 0 && c.json) {
-            struct json_object *o = json_object_new_object();
-
-            json_object_object_add(o, argv[optind],
-                                   val ? json_object_new_string(val) : NULL);
-            cli_json_print(stdout, o);
-            json_object_put(o);
-        } else if (r == 0 && val) {
-            printf("%s\n", val);
-        } else if (r == 0) {
-            r = -ENOENT;
-            vmc_error_set(&err, r, "'%s' is not set", argv[optind]);
-        }
-        free(val);
-    } else {
-        static const char *const cols[] = { "key", "value", NULL };
-        struct json_object *arr = catcli_query_json(&c, "SELECT key, value "
-                                                    "FROM config ORDER BY "
-                                                    "key", NULL, 0);
-
-        if (arr) {
-            print_rows_table(&c, arr, cols);
-            json_object_put(arr);
-        } else {
-            r = -EIO;
-        }
-    }
-    catcli_close(&c);
-    if (r == -EIO && !err.msg[0]) {
-        return CLI_EXIT_FAIL;
-    }
-    return r < 0 ? catcli_fail(&err, r) : CLI_EXIT_OK;
+    return catcli_run_group(&c, subs, NULL, argc, argv);
 }
 
 /* -------------------------------------------------------------- list */
@@ -565,51 +524,64 @@ cmd_config(int argc, char **argv)
     "request_id, m.uuid FROM vms m JOIN pools p " \
     "ON p.id = m.pool_id "
 
+/* The --label filters of list: SQL conditions and their parameters. */
+struct label_filter {
+    const char *params[64];
+    size_t np;
+    char *sql, *p;
+};
+
+static int
+add_label(const char *arg, void *dest)
+{
+    struct label_filter *f = dest;
+    char *eq = strchr(arg, '=');
+
+    if (!eq || eq == arg || f->np + 2 > 64) {
+        return cli_usage_error("list", "--label needs KEY=VALUE");
+    }
+    *eq = '\0';
+    f->params[f->np++] = arg;
+    f->params[f->np++] = eq + 1;
+    f->p += sprintf(f->p, " AND EXISTS (SELECT 1 FROM labels l WHERE "
+                    "l.vm_id = m.id AND l.key = ?%zu AND l.value = "
+                    "?%zu)", f->np - 1, f->np);
+    return 0;
+}
+
 int
 cmd_list(int argc, char **argv)
 {
-    static const struct option longopts[] = {
-        CATCLI_LONGOPTS,
-        { "label", required_argument, NULL, 'l' },
-        { NULL, 0, NULL, 0 },
-    };
     struct catcli c = { .verb = "list", .usage =
         "usage: " CLI_NAME " list [--label KEY=VALUE]... [--json]\n\n"
         "List the VMs (all labels given must match).\n" };
-    const char *params[64];
+    struct label_filter f = { .np = 0 };
+    const struct cli_opt opts[] = {
+        CATCLI_OPTS(&c),
+        CLI_OPT_CALL(0, "label", "KEY=VALUE", &f, add_label,
+                     "only VMs with this label (repeatable)"),
+        CLI_OPT_END,
+    };
+    const char **params = f.params;
     char *sql = NULL, *p;
-    size_t np = 0, i, len;
+    size_t np, i, len;
     struct json_object *arr;
-    int opt, r;
+    int r;
 
     len = strlen(VM_COLUMNS) + 64;
     sql = malloc(len + 64 * 96);
     if (!sql) {
         return cli_error("out of memory");
     }
-    p = sql + snprintf(sql, len, "%sWHERE 1", VM_COLUMNS);
-    while ((opt = getopt_long(argc, argv, ":hq", longopts, NULL)) != -1) {
-        if (opt == 'l') {
-            char *eq = strchr(optarg, '=');
-
-            if (!eq || eq == optarg || np + 2 > 64) {
-                free(sql);
-                return cli_usage_error(c.verb, "--label needs KEY=VALUE");
-            }
-            *eq = '\0';
-            params[np++] = optarg;
-            params[np++] = eq + 1;
-            p += sprintf(p, " AND EXISTS (SELECT 1 FROM labels l WHERE "
-                         "l.vm_id = m.id AND l.key = ?%zu AND l.value = "
-                         "?%zu)", np - 1, np);
-            continue;
-        }
-        r = catcli_opt(&c, opt, argv);
-        if (r >= 1000) {
-            free(sql);
-            return CATCLI_EXIT(r);
-        }
+    f.sql = sql;
+    f.p = sql + snprintf(sql, len, "%sWHERE 1", VM_COLUMNS);
+    r = catcli_parse(&c, opts, argc, argv);
+    if (r) {
+        free(sql);
+        return CLI_PARSE_EXIT(r);
     }
+    p = f.p;
+    np = f.np;
     strcpy(p, " ORDER BY m.id");
     if (optind != argc) {
         free(sql);
@@ -732,10 +704,10 @@ cmd_info(int argc, char **argv)
     struct json_object *vm, *a;
     char t[64], sz[32];
     size_t i, k;
-    int r = parse_common(&c, argc, argv);
+    int r = catcli_parse(&c, NULL, argc, argv);
 
     if (r) {
-        return CATCLI_EXIT(r);
+        return CLI_PARSE_EXIT(r);
     }
     if (argc - optind != 1) {
         return cli_usage_error(c.verb, "expecting one VM name");
@@ -813,11 +785,11 @@ cmd_rm(int argc, char **argv)
         "Templates:\n'template rm'.\n" };
     struct vmc_error err = { 0 };
     struct json_object *removed, *retired, *freed;
-    int r = parse_common(&c, argc, argv), rc = CLI_EXIT_OK, i;
+    int r = catcli_parse(&c, NULL, argc, argv), rc = CLI_EXIT_OK, i;
     size_t k;
 
     if (r) {
-        return CATCLI_EXIT(r);
+        return CLI_PARSE_EXIT(r);
     }
     if (argc - optind < 1) {
         return cli_usage_error(c.verb, "expecting a VM name");
@@ -880,10 +852,10 @@ cmd_deps(int argc, char **argv)
     struct vmc_error err = { 0 };
     char **deps = NULL;
     size_t n = 0, i;
-    int r = parse_common(&c, argc, argv);
+    int r = catcli_parse(&c, NULL, argc, argv);
 
     if (r) {
-        return CATCLI_EXIT(r);
+        return CLI_PARSE_EXIT(r);
     }
     if (argc - optind != 1) {
         return cli_usage_error(c.verb, "expecting one name");
@@ -1046,10 +1018,10 @@ cmd_tree(int argc, char **argv)
     struct forest f = { 0 };
     struct json_object *vols, *full;
     size_t i;
-    int r = parse_common(&c, argc, argv);
+    int r = catcli_parse(&c, NULL, argc, argv);
 
     if (r) {
-        return CATCLI_EXIT(r);
+        return CLI_PARSE_EXIT(r);
     }
     if (optind != argc) {
         return cli_usage_error(c.verb, "too many arguments");
@@ -1147,10 +1119,10 @@ cmd_du(int argc, char **argv)
         "the\nfilesystem's free space.\n" };
     struct json_object *pools, *out;
     size_t i;
-    int r = parse_common(&c, argc, argv);
+    int r = catcli_parse(&c, NULL, argc, argv);
 
     if (r) {
-        return CATCLI_EXIT(r);
+        return CLI_PARSE_EXIT(r);
     }
     if (optind != argc) {
         return cli_usage_error(c.verb, "too many arguments");
@@ -1256,11 +1228,6 @@ finding(const char *what, const char *subject, const char *detail,
 int
 cmd_gc(int argc, char **argv)
 {
-    static const struct option longopts[] = {
-        CATCLI_LONGOPTS,
-        { "dry-run", no_argument, NULL, 'n' },
-        { NULL, 0, NULL, 0 },
-    };
     struct catcli c = { .verb = "gc", .usage =
         "usage: " CLI_NAME " gc [--dry-run] [--json]\n\n"
         "Remove expired VMs, template copies no VM uses and retired "
@@ -1270,17 +1237,17 @@ cmd_gc(int argc, char **argv)
     struct findings f = { &c, NULL };
     struct vmc_gc_result res = { 0 };
     bool dry = false;
-    int opt, r;
+    const struct cli_opt opts[] = {
+        CATCLI_OPTS(&c),
+        CLI_OPT_FLAG('n', "dry-run", &dry, "report what would go, remove "
+                     "nothing"),
+        CLI_OPT_END,
+    };
+    int r;
 
-    while ((opt = getopt_long(argc, argv, ":hqn", longopts, NULL)) != -1) {
-        if (opt == 'n') {
-            dry = true;
-            continue;
-        }
-        r = catcli_opt(&c, opt, argv);
-        if (r >= 1000) {
-            return CATCLI_EXIT(r);
-        }
+    r = catcli_parse(&c, opts, argc, argv);
+    if (r) {
+        return CLI_PARSE_EXIT(r);
     }
     if (optind != argc) {
         return cli_usage_error(c.verb, "too many arguments");
@@ -1326,10 +1293,10 @@ cmd_fsck(int argc, char **argv)
     struct vmc_error err = { 0 };
     struct vmc_fsck_result res;
     struct findings f = { &c, NULL };
-    int r = parse_common(&c, argc, argv);
+    int r = catcli_parse(&c, NULL, argc, argv);
 
     if (r) {
-        return CATCLI_EXIT(r);
+        return CLI_PARSE_EXIT(r);
     }
     if (optind != argc) {
         return cli_usage_error(c.verb, "too many arguments");
