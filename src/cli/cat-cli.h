@@ -92,7 +92,17 @@ int catcli_fail(const struct vmc_error *err, int r);
 /* Parse "30s", "15m", "2h", "3d", "1w" or seconds. */
 int catcli_parse_duration(const char *s, uint64_t *out);
 
-/* cmd-catalog.c */
+/* Small JSON accessors of query rows ("" / 0 when absent). */
+const char *catcli_jstr(struct json_object *o, const char *k);
+int64_t catcli_jint(struct json_object *o, const char *k);
+/* A timestamp (seconds) as ISO 8601 UTC, "-" when unset. */
+void catcli_fmt_time(double t, char *buf, size_t len);
+/* Rows of @arr as JSON (--json) or as columns @cols (NULL-terminated). */
+int catcli_print_rows(struct catcli *c, struct json_object *arr,
+                      const char *const *cols);
+
+/* cmd-init.c, cmd-pool.c, cmd-config.c, cmd-list.c, cmd-deps.c,
+ * cmd-tree.c, cmd-du.c, cmd-gc.c (helpers: cat-common.c) */
 int cmd_init(int argc, char **argv);
 int cmd_pool(int argc, char **argv);
 int cmd_config(int argc, char **argv);
