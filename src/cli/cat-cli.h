@@ -15,15 +15,17 @@
 #include <json-c/json.h>
 
 #include "cli/cli.h"
+#include "cli/options.h"
 #include "vmclone-catalog.h"
 
-/* Long options every management verb accepts (values 'H', 'j', 'B'). */
-#define CATCLI_LONGOPTS \
-    { "home", required_argument, NULL, 'H' }, \
-    { "json", no_argument, NULL, 'j' }, \
-    { "bytes", no_argument, NULL, 'B' }, \
-    { "quiet", no_argument, NULL, 'q' }, \
-    { "help", no_argument, NULL, 'h' }
+/* The options every management command accepts, into struct catcli *c. */
+#define CATCLI_OPTS(c) \
+    CLI_OPT_STRING(0, "home", "DIR", &(c)->home, \
+                   "the store (default $VMCLONE_HOME or " \
+                   "~/.local/share/vmclone)"), \
+    CLI_OPT_FLAG(0, "json", &(c)->json, "print the result as JSON"), \
+    CLI_OPT_FLAG(0, "bytes", &(c)->bytes, "exact sizes in bytes"), \
+    CLI_OPT_FLAG('q', "quiet", &(c)->quiet, "print nothing on success")
 
 #define CATCLI_COMMON_HELP \
     "common options: --home DIR (default $VMCLONE_HOME or " \
@@ -42,10 +44,30 @@ struct catcli {
     bool prog_shown;
 };
 
-/* Handle a common option; returns -1 when @opt is not one, else 0 to go
- * on, or an exit status + 1000 to leave with (help, errors). */
-int catcli_opt(struct catcli *c, int opt, char **argv);
-#define CATCLI_EXIT(r) ((r) - 1000)
+/* Parse argv against @opts (which include CATCLI_OPTS(c)), with --help
+ * from c->usage; returns 0 (optind at the operands), CLI_HELP_SHOWN or
+ * an exit status. @opts NULL: the common options only. */
+int catcli_parse(struct catcli *c, const struct cli_opt *opts, int argc,
+                 char **argv);
+
+/* One subcommand of a group (pool add, template list...): its own
+ * options, its operand count, and whether the store is opened for it.
+ * @fn gets the operands only (argv[0] is the first operand). */
+enum { CATCLI_STORE = 1 << 0 };
+struct catcli_sub {
+    const char *name;
+    int (*fn)(struct catcli *c, void *ctx, int argc, char **argv);
+    const struct cli_opt *opts;  /* include CATCLI_OPTS */
+    int min_args, max_args;      /* max < 0: any number */
+    const char *synopsis;        /* after "vm-clone GROUP NAME " */
+    const char *missing;         /* message when operands are missing */
+    unsigned flags;
+};
+/* Find the subcommand among argv[1..] (options may come before it),
+ * parse its options, check its operands, open the store if it asks,
+ * and run it. c->usage is the group's help (-h before a subcommand). */
+int catcli_run_group(struct catcli *c, const struct catcli_sub *subs,
+                     void *ctx, int argc, char **argv);
 /* Open the store; prints the error. Returns 0 or an exit status. On a
  * TTY without --json and -q, long operations show a progress bar. */
 int catcli_open(struct catcli *c, unsigned flags);
@@ -70,7 +92,17 @@ int catcli_fail(const struct vmc_error *err, int r);
 /* Parse "30s", "15m", "2h", "3d", "1w" or seconds. */
 int catcli_parse_duration(const char *s, uint64_t *out);
 
-/* cmd-catalog.c */
+/* Small JSON accessors of query rows ("" / 0 when absent). */
+const char *catcli_jstr(struct json_object *o, const char *k);
+int64_t catcli_jint(struct json_object *o, const char *k);
+/* A timestamp (seconds) as ISO 8601 UTC, "-" when unset. */
+void catcli_fmt_time(double t, char *buf, size_t len);
+/* Rows of @arr as JSON (--json) or as columns @cols (NULL-terminated). */
+int catcli_print_rows(struct catcli *c, struct json_object *arr,
+                      const char *const *cols);
+
+/* cmd-init.c, cmd-pool.c, cmd-config.c, cmd-list.c, cmd-deps.c,
+ * cmd-tree.c, cmd-du.c, cmd-gc.c (helpers: cat-common.c) */
 int cmd_init(int argc, char **argv);
 int cmd_pool(int argc, char **argv);
 int cmd_config(int argc, char **argv);

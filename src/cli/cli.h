@@ -19,11 +19,14 @@
 
 #define CLI_NAME "vm-clone"
 
-/* Exit statuses shared by all commands (qemu-img uses 1 for usage). */
+/* Exit statuses shared by all commands. A usage error (unknown option,
+ * option of another subcommand, missing or extra operand) is 2 for every
+ * command, the img verbs too (qemu-img says 1); img check and img verify
+ * also use 2 for "corruptions found", as qemu-img check does. */
 enum {
     CLI_EXIT_OK = 0,
     CLI_EXIT_FAIL = 1,
-    CLI_EXIT_USAGE = 1,
+    CLI_EXIT_USAGE = 2,
 };
 
 /* One entry of a command table; @fn gets argv with argv[0] = the verb. */
@@ -119,6 +122,11 @@ int cli_open_opts(const struct cli_open *o, unsigned flags,
 /* Open @path; on failure prints the error and returns an exit status. */
 int cli_open_image(struct vmc_image **out, const char *path,
                    const struct cli_open *o, unsigned flags);
+
+/* The epilogue of a verb that ran on an image: close @img, then report
+ * the run's error (@r < 0, @err) or the close's; returns the exit status. */
+int cli_close_report(struct vmc_image *img, const char *path, int r,
+                     const struct vmc_error *err);
 
 /* Parse a format name given to -f/-O/-F (exit status on error). */
 int cli_parse_format(const char *name, enum vmc_format *out);

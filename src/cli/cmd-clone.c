@@ -34,116 +34,169 @@ static const char clone_usage[] =
     "--request-id ID: a retried call returns the VMs of the first one.\n"
     "The short form uses --template or 'config set default-template'.\n";
 
-enum {
-    OPT_NAME = 0x400,
-    OPT_LINKED,
-    OPT_FULL,
-    OPT_SNAPSHOT,
-    OPT_POOL,
-    OPT_THICK,
-    OPT_THIN,
-    OPT_COUNT,
-    OPT_LABEL,
-    OPT_TTL,
-    OPT_REQUEST_ID,
-    OPT_TEMPLATE,
+/* What the options of clone fill in. */
+struct clone_args {
+    struct vmc_catalog_clone_opts o;
+    struct vmc_label labels[64];
 };
+
+static int
+opt_count(const char *arg, void *dest)
+{
+    struct clone_args *a = dest;
+    unsigned long n;
+    char *end;
+
+    errno = 0;
+    n = strtoul(arg, &end, 10);
+    if (errno || *end || n < 1 || n > 10000 || arg[0] == '-') {
+        return cli_usage_error("clone", "--count must be 1 to 10000");
+    }
+    a->o.count = (unsigned)n;
+    return 0;
+}
+
+static int
+opt_label(const char *arg, void *dest)
+{
+    struct clone_args *a = dest;
+    char *eq = strchr(arg, '=');
+
+    if (!eq || eq == arg || a->o.nlabels >= 64) {
+        return cli_usage_error("clone", "--label needs KEY=VALUE");
+    }
+    *eq = '\0';
+    a->labels[a->o.nlabels].key = arg;
+    a->labels[a->o.nlabels++].value = eq + 1;
+    return 0;
+}
+
+static int
+opt_ttl(const char *arg, void *dest)
+{
+    struct clone_args *a = dest;
+
+    if (catcli_parse_duration(arg, &a->o.ttl_seconds) < 0 ||
+        a->o.ttl_seconds == 0) {
+        return cli_usage_error("clone", "invalid --ttl '%s' (e.g. 90s, 30m, "
+                               "2h, 7d)", arg);
+    }
+    return 0;
+}
+
+/* The result of a clone as JSON on stdout. */
+static void
+report_json(const char *source, const struct vmc_catalog_clone_result *res)
+{
+    struct json_object *obj = json_object_new_object();
+    struct json_object *vms = json_object_new_array();
+    struct json_object *cp = json_object_new_object();
+    size_t i;
+
+    for (i = 0; i < res->count; i++) {
+        json_object_array_add(vms, json_object_new_string(res->names[i]));
+    }
+    cli_json_add_str(obj, "source", source);
+    cli_json_add_str(obj, "source-kind", res->source_kind);
+    cli_json_add_str(obj, "requested", vmc_clone_kind_name(res->requested));
+    cli_json_add_str(obj, "type", vmc_clone_kind_name(res->actual));
+    cli_json_add_str(obj, "mechanism", res->mechanism);
+    cli_json_add_str(obj, "pool", res->pool);
+    cli_json_add_obj(obj, "vms", vms);
+    cli_json_add_u64(obj, "disks-per-vm", res->disks);
+    json_object_object_add(obj, "seconds",
+                           json_object_new_double(res->seconds));
+    cli_json_add_u64(obj, "bytes-written", res->bytes_written);
+    cli_json_add_bool(obj, "existing", res->existing);
+    cli_json_add_bool(cp, "made", res->template_copied);
+    if (res->template_copied) {
+        cli_json_add_str(cp, "mechanism", res->copy_mechanism);
+        cli_json_add_u64(cp, "bytes-copied", res->copy_bytes);
+    }
+    cli_json_add_obj(obj, "template-copy", cp);
+    cli_json_print(stdout, obj);
+    json_object_put(obj);
+}
+
+/* The result of a clone as text: the template copy if one was made, the
+ * VMs, and the type and mechanism requested and used. */
+static void
+report_text(struct catcli *c, const char *source, const char *request_id,
+            const struct vmc_catalog_clone_result *res)
+{
+    char sz[32], cb[32];
+
+    catcli_size(c, res->bytes_written, sz, sizeof(sz));
+    if (res->template_copied) {
+        catcli_size(c, res->copy_bytes, cb, sizeof(cb));
+        printf("Copied template '%s' to pool '%s' (first use there; %s, "
+               "%s copied)\n", source, res->pool, res->copy_mechanism, cb);
+    }
+    if (res->existing) {
+        printf("Request '%s' already served: ", request_id);
+    }
+    if (res->count == 1) {
+        printf("%s %s clone '%s' of %s '%s' in pool '%s'\n",
+               res->existing ? "existing" : "Created",
+               vmc_clone_kind_name(res->actual), res->names[0],
+               res->source_kind, source, res->pool[0] ? res->pool : "-");
+    } else {
+        printf("%s %zu %s clones of %s '%s' in pool '%s': '%s' .. "
+               "'%s'\n", res->existing ? "existing" : "Created",
+               res->count, vmc_clone_kind_name(res->actual),
+               res->source_kind, source, res->pool[0] ? res->pool : "-",
+               res->names[0], res->names[res->count - 1]);
+    }
+    printf("  requested %s, got %s (%s); %u disk%s per VM, %.3f s, "
+           "%s written\n", vmc_clone_kind_name(res->requested),
+           vmc_clone_kind_name(res->actual),
+           res->mechanism ? res->mechanism : "-", res->disks,
+           res->disks == 1 ? "" : "s", res->seconds, sz);
+}
 
 static int
 run_clone(int argc, char **argv, bool short_form)
 {
-    static const struct option longopts[] = {
-        CATCLI_LONGOPTS,
-        { "name", required_argument, NULL, OPT_NAME },
-        { "linked", no_argument, NULL, OPT_LINKED },
-        { "full", no_argument, NULL, OPT_FULL },
-        { "snapshot", required_argument, NULL, OPT_SNAPSHOT },
-        { "pool", required_argument, NULL, OPT_POOL },
-        { "thick", no_argument, NULL, OPT_THICK },
-        { "thin", no_argument, NULL, OPT_THIN },
-        { "count", required_argument, NULL, OPT_COUNT },
-        { "label", required_argument, NULL, OPT_LABEL },
-        { "ttl", required_argument, NULL, OPT_TTL },
-        { "request-id", required_argument, NULL, OPT_REQUEST_ID },
-        { "template", required_argument, NULL, OPT_TEMPLATE },
-        { NULL, 0, NULL, 0 },
-    };
     struct catcli c = { .verb = "clone", .usage = clone_usage };
-    struct vmc_catalog_clone_opts o = { 0 };
+    struct clone_args a = { .o = { 0 } };
+    struct vmc_catalog_clone_opts o;
     struct vmc_catalog_clone_result res;
-    struct vmc_label labels[64];
+    struct vmc_label *labels = a.labels;
     struct vmc_error err = { 0 };
     const char *name = NULL, *tmpl = NULL;
-    char *source = NULL, *end;
+    char *source = NULL;
     bool linked = false, full = false, thin = false;
-    int opt, r;
-    size_t i;
+    const struct cli_opt opts[] = {
+        CATCLI_OPTS(&c),
+        CLI_OPT_STRING(0, "name", "NAME", &name, "name of the new VM "
+                       "(with --count, one %d)"),
+        CLI_OPT_FLAG(0, "linked", &linked, "qcow2 overlays on the source"),
+        CLI_OPT_FLAG(0, "full", &full, "standalone disks"),
+        CLI_OPT_STRING(0, "snapshot", "SNAP", &a.o.snapshot, "clone this "
+                       "snapshot of the source VM"),
+        CLI_OPT_STRING(0, "pool", "POOL", &a.o.pool, "the primary pool of "
+                       "the new disks"),
+        CLI_OPT_FLAG(0, "thick", &a.o.thick, "preallocate full clones"),
+        CLI_OPT_FLAG(0, "thin", &thin, "do not preallocate (default)"),
+        CLI_OPT_CALL(0, "count", "N", &a, opt_count, "make N VMs "
+                     "(1 to 10000)"),
+        CLI_OPT_CALL(0, "label", "KEY=VALUE", &a, opt_label, "label the "
+                     "VMs (repeatable)"),
+        CLI_OPT_CALL(0, "ttl", "DURATION", &a, opt_ttl, "the VMs expire "
+                     "after this (s, m, h, d, w)"),
+        CLI_OPT_STRING(0, "request-id", "ID", &a.o.request_id, "a retried "
+                       "call returns the VMs of the first one"),
+        CLI_OPT_STRING(0, "template", "T", &tmpl, "the template of the "
+                       "short form"),
+        CLI_OPT_END,
+    };
+    int r;
 
-    while ((opt = getopt_long(argc, argv, ":hq", longopts, NULL)) != -1) {
-        switch (opt) {
-        case OPT_NAME:
-            name = optarg;
-            continue;
-        case OPT_LINKED:
-            linked = true;
-            continue;
-        case OPT_FULL:
-            full = true;
-            continue;
-        case OPT_SNAPSHOT:
-            o.snapshot = optarg;
-            continue;
-        case OPT_POOL:
-            o.pool = optarg;
-            continue;
-        case OPT_THICK:
-            o.thick = true;
-            continue;
-        case OPT_THIN:
-            thin = true;
-            continue;
-        case OPT_COUNT: {
-            unsigned long n;
-
-            errno = 0;
-            n = strtoul(optarg, &end, 10);
-            if (errno || *end || n < 1 || n > 10000 || optarg[0] == '-') {
-                return cli_usage_error(c.verb, "--count must be 1 to 10000");
-            }
-            o.count = (unsigned)n;
-            continue;
-        }
-        case OPT_LABEL: {
-            char *eq = strchr(optarg, '=');
-
-            if (!eq || eq == optarg || o.nlabels >= 64) {
-                return cli_usage_error(c.verb, "--label needs KEY=VALUE");
-            }
-            *eq = '\0';
-            labels[o.nlabels].key = optarg;
-            labels[o.nlabels++].value = eq + 1;
-            continue;
-        }
-        case OPT_TTL:
-            if (catcli_parse_duration(optarg, &o.ttl_seconds) < 0 ||
-                o.ttl_seconds == 0) {
-                return cli_usage_error(c.verb, "invalid --ttl '%s' (e.g. "
-                                       "90s, 30m, 2h, 7d)", optarg);
-            }
-            continue;
-        case OPT_REQUEST_ID:
-            o.request_id = optarg;
-            continue;
-        case OPT_TEMPLATE:
-            tmpl = optarg;
-            continue;
-        default:
-            r = catcli_opt(&c, opt, argv);
-            if (r >= 1000) {
-                return CATCLI_EXIT(r);
-            }
-        }
+    r = catcli_parse(&c, opts, argc, argv);
+    if (r) {
+        return CLI_PARSE_EXIT(r);
     }
+    o = a.o;
     o.labels = labels;
     if (linked && full) {
         return cli_usage_error(c.verb, "--linked and --full exclude each "
@@ -203,62 +256,9 @@ run_clone(int argc, char **argv, bool short_form)
         return catcli_fail(&err, r);
     }
     if (c.json) {
-        struct json_object *obj = json_object_new_object();
-        struct json_object *vms = json_object_new_array();
-        struct json_object *cp = json_object_new_object();
-
-        for (i = 0; i < res.count; i++) {
-            json_object_array_add(vms, json_object_new_string(res.names[i]));
-        }
-        cli_json_add_str(obj, "source", source);
-        cli_json_add_str(obj, "source-kind", res.source_kind);
-        cli_json_add_str(obj, "requested", vmc_clone_kind_name(res.requested));
-        cli_json_add_str(obj, "type", vmc_clone_kind_name(res.actual));
-        cli_json_add_str(obj, "mechanism", res.mechanism);
-        cli_json_add_str(obj, "pool", res.pool);
-        cli_json_add_obj(obj, "vms", vms);
-        cli_json_add_u64(obj, "disks-per-vm", res.disks);
-        json_object_object_add(obj, "seconds",
-                               json_object_new_double(res.seconds));
-        cli_json_add_u64(obj, "bytes-written", res.bytes_written);
-        cli_json_add_bool(obj, "existing", res.existing);
-        cli_json_add_bool(cp, "made", res.template_copied);
-        if (res.template_copied) {
-            cli_json_add_str(cp, "mechanism", res.copy_mechanism);
-            cli_json_add_u64(cp, "bytes-copied", res.copy_bytes);
-        }
-        cli_json_add_obj(obj, "template-copy", cp);
-        cli_json_print(stdout, obj);
-        json_object_put(obj);
+        report_json(source, &res);
     } else if (!c.quiet) {
-        char sz[32], cb[32];
-
-        catcli_size(&c, res.bytes_written, sz, sizeof(sz));
-        if (res.template_copied) {
-            catcli_size(&c, res.copy_bytes, cb, sizeof(cb));
-            printf("Copied template '%s' to pool '%s' (first use there; %s, "
-                   "%s copied)\n", source, res.pool, res.copy_mechanism, cb);
-        }
-        if (res.existing) {
-            printf("Request '%s' already served: ", o.request_id);
-        }
-        if (res.count == 1) {
-            printf("%s %s clone '%s' of %s '%s' in pool '%s'\n",
-                   res.existing ? "existing" : "Created",
-                   vmc_clone_kind_name(res.actual), res.names[0],
-                   res.source_kind, source, res.pool[0] ? res.pool : "-");
-        } else {
-            printf("%s %zu %s clones of %s '%s' in pool '%s': '%s' .. "
-                   "'%s'\n", res.existing ? "existing" : "Created",
-                   res.count, vmc_clone_kind_name(res.actual),
-                   res.source_kind, source, res.pool[0] ? res.pool : "-",
-                   res.names[0], res.names[res.count - 1]);
-        }
-        printf("  requested %s, got %s (%s); %u disk%s per VM, %.3f s, "
-               "%s written\n", vmc_clone_kind_name(res.requested),
-               vmc_clone_kind_name(res.actual),
-               res.mechanism ? res.mechanism : "-", res.disks,
-               res.disks == 1 ? "" : "s", res.seconds, sz);
+        report_text(&c, source, o.request_id, &res);
     }
     vmc_catalog_clone_result_release(&res);
     free(source);

@@ -337,27 +337,107 @@ parse_uint(const char *s, unsigned max, unsigned *out, const char *what)
     return 0;
 }
 
+/* No --socket and no --listen: a socket in a private directory (mode
+ * 0700) under $XDG_RUNTIME_DIR, $TMPDIR or /tmp. */
+static int
+make_socket_dir(char tmpdir[PATH_MAX], char sockpath[PATH_MAX])
+{
+    const char *base = getenv("XDG_RUNTIME_DIR");
+
+    if (!base || !*base) {
+        base = getenv("TMPDIR");
+    }
+    if (!base || !*base) {
+        base = "/tmp";
+    }
+    snprintf(tmpdir, PATH_MAX, "%s/vm-clone-serve.XXXXXX", base);
+    if (!mkdtemp(tmpdir)) {     /* mode 0700 */
+        tmpdir[0] = '\0';
+        return cli_error("cannot create a directory for the socket: %s",
+                         strerror(errno));
+    }
+    snprintf(sockpath, PATH_MAX, "%s/nbd.sock", tmpdir);
+    return 0;
+}
+
+/* One export per target; prints the error and returns non-zero on one. */
+static int
+add_exports(struct vmc_nbd_server *srv, const struct targets *tg,
+            const struct cli_open *open_opts)
+{
+    struct vmc_error err = { 0 };
+    size_t k;
+    int r;
+
+    for (k = 0; k < tg->n; k++) {
+        struct vmc_nbd_export_opts eo = { 0 };
+
+        eo.path = tg->v[k].path;
+        eo.name = tg->v[k].name;
+        eo.readonly = tg->v[k].readonly;
+        eo.is_default = tg->n == 1;
+        if (cli_open_opts(open_opts, 0, &eo.open)) {
+            return CLI_EXIT_FAIL;
+        }
+        r = vmc_nbd_server_add_export(srv, &eo, &err);
+        if (r < 0) {
+            return cli_error_lib(&err, r);
+        }
+    }
+    return 0;
+}
+
+/* The URI of every export, one a line, on stdout. */
+static void
+print_uris(struct vmc_nbd_server *srv, const struct vmc_nbd_server_opts *so,
+           const struct targets *tg)
+{
+    size_t k;
+
+    for (k = 0; k < tg->n; k++) {
+        const char *name = tg->v[k].name;
+
+        if (so->socket_path) {
+            fputs("nbd+unix:///", stdout);
+            print_uri_name(stdout, name);
+            printf("?socket=%s\n", so->socket_path);
+        }
+        if (so->listen_addr) {
+            const char *colon = strrchr(so->listen_addr, ':');
+
+            printf("nbd://%.*s:%u/", (int)(colon - so->listen_addr),
+                   so->listen_addr, vmc_nbd_server_tcp_port(srv));
+            print_uri_name(stdout, name);
+            putchar('\n');
+        }
+    }
+    fflush(stdout);
+}
+
+static int
+opt_max_connections(const char *arg, void *dest)
+{
+    return parse_uint(arg, 65536, dest, "--max-connections")
+           ? CLI_EXIT_FAIL : 0;
+}
+
+static int
+opt_handshake_timeout(const char *arg, void *dest)
+{
+    unsigned secs;
+
+    if (parse_uint(arg, 3600, &secs, "--handshake-timeout")) {
+        return CLI_EXIT_FAIL;
+    }
+    *(unsigned *)dest = secs * 1000;
+    return 0;
+}
+
 int
 cmd_serve(int argc, char **argv)
 {
-    static const struct option longopts[] = {
-        { "help", no_argument, NULL, OPT_HELP },
-        { "socket", required_argument, NULL, 'k' },
-        { "listen", required_argument, NULL, 'l' },
-        { "readonly", no_argument, NULL, 'r' },
-        { "read-only", no_argument, NULL, 'r' },
-        { "export-name", required_argument, NULL, 'x' },
-        { "pid-file", required_argument, NULL, OPT_PID_FILE },
-        { "max-connections", required_argument, NULL, 'e' },
-        { "handshake-timeout", required_argument, NULL,
-          OPT_HANDSHAKE_TIMEOUT },
-        { "backing-fmt", required_argument, NULL, OPT_BACKING_FMT },
-        { "max-depth", required_argument, NULL, OPT_MAX_DEPTH },
-        { "verbose", no_argument, NULL, 'v' },
-        { "home", required_argument, NULL, 'H' },
-        { NULL, 0, NULL, 0 },
-    };
-    static const char verb[] = "serve";
+    static const struct cli_usage u = { .verb = "serve",
+                                        .synopsis = serve_usage };
     struct vmc_nbd_server_opts so = { 0 };
     struct cli_open open_opts = { 0 };
     struct vmc_error err = { 0 };
@@ -367,53 +447,40 @@ cmd_serve(int argc, char **argv)
     const char *export_name = NULL, *pid_file = NULL, *home = NULL;
     char tmpdir[PATH_MAX] = "", sockpath[PATH_MAX], listen_buf[300];
     bool readonly = false, verbose = false, wrote_pid = false;
-    unsigned secs;
-    size_t k;
-    int c, i, r, rc = CLI_EXIT_FAIL;
+    const struct cli_opt opts[] = {
+        CLI_OPT_STRING('k', "socket", "PATH", &so.socket_path, "listen on "
+                       "this Unix socket"),
+        CLI_OPT_STRING('l', "listen", "ADDR", &so.listen_addr, "listen on "
+                       "this TCP address (\":PORT\": loopback)"),
+        CLI_OPT_FLAG('r', "read-only", &readonly, "export read-only"),
+        CLI_OPT_FLAG(0, "readonly", &readonly, NULL),
+        CLI_OPT_STRING('x', "export-name", "NAME", &export_name, "name of "
+                       "the export (one TARGET)"),
+        CLI_OPT_STRING(0, "pid-file", "FILE", &pid_file, "write the pid "
+                       "here once listening"),
+        CLI_OPT_CALL('e', "max-connections", "N", &so.max_connections,
+                     opt_max_connections, "clients at once (default 1)"),
+        CLI_OPT_CALL(0, "handshake-timeout", "SECONDS", &so.handshake_ms,
+                     opt_handshake_timeout, "drop a client that does not "
+                     "finish the handshake in time"),
+        CLI_OPTS_OPEN(&open_opts),
+        CLI_OPT_FLAG('v', "verbose", &verbose, "log connections and "
+                     "requests on stderr"),
+        CLI_OPT_STRING(0, "home", "DIR", &home, "the store that VM and "
+                       "template TARGETs are looked up in"),
+        CLI_OPT_END,
+    };
+    int i, r, rc = CLI_EXIT_FAIL;
 
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, ":k:l:rx:e:f:vh", longopts,
-                            NULL)) != -1) {
-        switch (c) {
-        case 'k': so.socket_path = optarg; break;
-        case 'l': so.listen_addr = optarg; break;
-        case 'r': readonly = true; break;
-        case 'x': export_name = optarg; break;
-        case 'f': open_opts.format = optarg; break;
-        case 'v': verbose = true; break;
-        case OPT_PID_FILE: pid_file = optarg; break;
-        case 'H': home = optarg; break;
-        case 'e':
-            if (parse_uint(optarg, 65536, &so.max_connections,
-                           "--max-connections")) {
-                return CLI_EXIT_FAIL;
-            }
-            break;
-        case OPT_HANDSHAKE_TIMEOUT:
-            if (parse_uint(optarg, 3600, &secs, "--handshake-timeout")) {
-                return CLI_EXIT_FAIL;
-            }
-            so.handshake_ms = secs * 1000;
-            break;
-        case OPT_BACKING_FMT:
-        case OPT_MAX_DEPTH:
-            if (cli_open_option(&open_opts, c, optarg, verb)) {
-                return CLI_EXIT_FAIL;
-            }
-            break;
-        case 'h':
-        case OPT_HELP:
-            fputs(serve_usage, stdout);
-            return CLI_EXIT_OK;
-        default:
-            return cli_getopt_error(verb, c, argv);
-        }
+    r = cli_parse_options(opts, &u, argc, argv);
+    if (r) {
+        return CLI_PARSE_EXIT(r);
     }
     if (optind >= argc) {
-        return cli_usage_error(verb, "expecting at least one TARGET");
+        return cli_usage_error(u.verb, "expecting at least one TARGET");
     }
     if (export_name && argc - optind > 1) {
-        return cli_usage_error(verb, "--export-name needs exactly one "
+        return cli_usage_error(u.verb, "--export-name needs exactly one "
                                "TARGET");
     }
     if (verbose) {
@@ -446,20 +513,9 @@ cmd_serve(int argc, char **argv)
         tg.cat_open = false;
     }
     if (!so.socket_path && !so.listen_addr) {
-        const char *base = getenv("XDG_RUNTIME_DIR");
-
-        if (!base || !*base) {
-            base = getenv("TMPDIR");
+        if (make_socket_dir(tmpdir, sockpath)) {
+            return CLI_EXIT_FAIL;
         }
-        if (!base || !*base) {
-            base = "/tmp";
-        }
-        snprintf(tmpdir, sizeof(tmpdir), "%s/vm-clone-serve.XXXXXX", base);
-        if (!mkdtemp(tmpdir)) {     /* mode 0700 */
-            return cli_error("cannot create a directory for the socket: "
-                             "%s", strerror(errno));
-        }
-        snprintf(sockpath, sizeof(sockpath), "%s/nbd.sock", tmpdir);
         so.socket_path = sockpath;
     }
 
@@ -472,21 +528,8 @@ cmd_serve(int argc, char **argv)
     if (g_stop) {
         vmc_nbd_server_stop(srv);
     }
-    for (k = 0; k < tg.n; k++) {
-        struct vmc_nbd_export_opts eo = { 0 };
-
-        eo.path = tg.v[k].path;
-        eo.name = tg.v[k].name;
-        eo.readonly = tg.v[k].readonly;
-        eo.is_default = tg.n == 1;
-        if (cli_open_opts(&open_opts, 0, &eo.open)) {
-            goto out;
-        }
-        r = vmc_nbd_server_add_export(srv, &eo, &err);
-        if (r < 0) {
-            cli_error_lib(&err, r);
-            goto out;
-        }
+    if (add_exports(srv, &tg, &open_opts)) {
+        goto out;
     }
     r = vmc_nbd_server_listen(srv, &err);
     if (r < 0) {
@@ -494,24 +537,7 @@ cmd_serve(int argc, char **argv)
         goto out;
     }
 
-    for (k = 0; k < tg.n; k++) {
-        const char *name = tg.v[k].name;
-
-        if (so.socket_path) {
-            fputs("nbd+unix:///", stdout);
-            print_uri_name(stdout, name);
-            printf("?socket=%s\n", so.socket_path);
-        }
-        if (so.listen_addr) {
-            const char *colon = strrchr(so.listen_addr, ':');
-
-            printf("nbd://%.*s:%u/", (int)(colon - so.listen_addr),
-                   so.listen_addr, vmc_nbd_server_tcp_port(srv));
-            print_uri_name(stdout, name);
-            putchar('\n');
-        }
-    }
-    fflush(stdout);
+    print_uris(srv, &so, &tg);
     if (pid_file) {
         if (write_pid_file(pid_file)) {
             goto out;

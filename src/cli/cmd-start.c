@@ -41,16 +41,6 @@ static const char start_usage[] =
     "  --kernel F, --initrd F, --append CMDLINE   direct kernel boot\n"
     "  -- QEMU-ARGS     appended to QEMU's command line\n";
 
-enum {
-    OPT_NBD = 0x300,
-    OPT_DRY_RUN,
-    OPT_ACCEL,
-    OPT_SERIAL,
-    OPT_KERNEL,
-    OPT_INITRD,
-    OPT_APPEND,
-};
-
 static volatile pid_t g_qemu_pid;
 
 /* SIGINT/SIGTERM/SIGHUP to us go to QEMU; we wait for it to exit. */
@@ -288,17 +278,6 @@ run_qemu(char **argv)
 int
 cmd_start(int argc, char **argv)
 {
-    static const struct option longopts[] = {
-        CATCLI_LONGOPTS,
-        { "nbd", no_argument, NULL, OPT_NBD },
-        { "dry-run", no_argument, NULL, OPT_DRY_RUN },
-        { "accel", required_argument, NULL, OPT_ACCEL },
-        { "serial", required_argument, NULL, OPT_SERIAL },
-        { "kernel", required_argument, NULL, OPT_KERNEL },
-        { "initrd", required_argument, NULL, OPT_INITRD },
-        { "append", required_argument, NULL, OPT_APPEND },
-        { NULL, 0, NULL, 0 },
-    };
     struct catcli c = { .verb = "start", .usage = start_usage };
     struct vmq_opts qo = { .accel = "tcg" };
     struct vmq_argv qa = { 0 };
@@ -309,7 +288,23 @@ cmd_start(int argc, char **argv)
     bool nbd = false, dry_run = false;
     size_t ndisks = 0, i;
     pid_t srv = 0;
-    int nextra = 0, opt, r, rc = CLI_EXIT_FAIL;
+    int nextra = 0, r, rc = CLI_EXIT_FAIL;
+    const struct cli_opt opts[] = {
+        CATCLI_OPTS(&c),
+        CLI_OPT_FLAG(0, "nbd", &nbd, "serve the disks over NBD (a 'serve' "
+                     "child) instead of opening them in QEMU"),
+        CLI_OPT_FLAG(0, "dry-run", &dry_run, "print the QEMU command line, "
+                     "run nothing"),
+        CLI_OPT_STRING(0, "accel", "ACCEL", &qo.accel, "QEMU accelerator "
+                       "(default tcg)"),
+        CLI_OPT_STRING(0, "serial", "DEV", &qo.serial, "QEMU -serial "
+                       "device"),
+        CLI_OPT_STRING(0, "kernel", "FILE", &qo.kernel, "boot this kernel"),
+        CLI_OPT_STRING(0, "initrd", "FILE", &qo.initrd, "with this initrd"),
+        CLI_OPT_STRING(0, "append", "CMDLINE", &qo.append, "kernel command "
+                       "line"),
+        CLI_OPT_END,
+    };
 
     /* QEMU's own arguments follow "--" and are not ours to parse */
     for (i = 1; i < (size_t)argc; i++) {
@@ -320,25 +315,9 @@ cmd_start(int argc, char **argv)
             break;
         }
     }
-    while ((opt = getopt_long(argc, argv, ":hq", longopts, NULL)) != -1) {
-        switch (opt) {
-        case OPT_NBD: nbd = true; continue;
-        case OPT_DRY_RUN: dry_run = true; continue;
-        case OPT_ACCEL: qo.accel = optarg; continue;
-        case OPT_SERIAL: qo.serial = optarg; continue;
-        case OPT_KERNEL: qo.kernel = optarg; continue;
-        case OPT_INITRD: qo.initrd = optarg; continue;
-        case OPT_APPEND: qo.append = optarg; continue;
-        default:
-            break;
-        }
-        r = catcli_opt(&c, opt, argv);
-        if (r >= 1000) {
-            return CATCLI_EXIT(r);
-        }
-        if (r < 0) {
-            return cli_usage_error(c.verb, "unexpected option");
-        }
+    r = catcli_parse(&c, opts, argc, argv);
+    if (r) {
+        return CLI_PARSE_EXIT(r);
     }
     if (argc - optind != 1) {
         return cli_usage_error(c.verb, "expecting one VM name");

@@ -30,17 +30,6 @@ static const char template_usage[] =
     "the dependents standalone first\n(after checking the free space of "
     "their filesystems), so the template goes now.\n";
 
-enum {
-    OPT_CPUS = 0x300,
-    OPT_MEMORY,
-    OPT_NICS,
-    OPT_FLATTEN,
-    OPT_POOL,
-    OPT_FROM_VM,
-    OPT_SNAPSHOT,
-    OPT_FLATTEN_DEPS,
-};
-
 static int
 parse_uint(const char *s, uint64_t *out, const char *what)
 {
@@ -259,198 +248,271 @@ print_flattened(struct json_object *flattened)
     }
 }
 
-int
-cmd_template(int argc, char **argv)
-{
-    static const struct option longopts[] = {
-        CATCLI_LONGOPTS,
-        { "cpus", required_argument, NULL, OPT_CPUS },
-        { "memory", required_argument, NULL, OPT_MEMORY },
-        { "nics", required_argument, NULL, OPT_NICS },
-        { "flatten", no_argument, NULL, OPT_FLATTEN },
-        { "pool", required_argument, NULL, OPT_POOL },
-        { "from-vm", required_argument, NULL, OPT_FROM_VM },
-        { "snapshot", required_argument, NULL, OPT_SNAPSHOT },
-        { "flatten-dependents", no_argument, NULL, OPT_FLATTEN_DEPS },
-        { "format", required_argument, NULL, 'f' },
-        { NULL, 0, NULL, 0 },
-    };
-    struct catcli c = { .verb = "template", .usage = template_usage };
-    struct vmc_import_opts io;
-    struct vmc_error err = { 0 };
-    struct json_object *flattened = NULL;
-    const char *sub, *from_vm = NULL, *snapshot = NULL;
-    bool flatten_deps = false;
-    uint64_t v;
-    int opt, r;
+/* ------------------------------------------------- option values */
 
-    vmc_import_opts_init(&io);
-    while ((opt = getopt_long(argc, argv, ":hqf:", longopts, NULL)) != -1) {
-        switch (opt) {
-        case OPT_CPUS:
-            if (parse_uint(optarg, &v, "CPU count") || !v || v > 1024) {
-                return CLI_EXIT_FAIL;
-            }
-            io.hw.cpus = (unsigned)v;
-            continue;
-        case OPT_MEMORY:
-            if (cli_parse_size(optarg, &v, "memory size")) {
-                return CLI_EXIT_FAIL;
-            }
-            /* a bare number is MiB; a size with a suffix is bytes */
-            io.hw.memory_mb = strspn(optarg, "0123456789") == strlen(optarg)
-                              ? v : v >> 20;
-            if (!io.hw.memory_mb) {
-                return cli_error("invalid memory size '%s'", optarg);
-            }
-            continue;
-        case OPT_NICS:
-            if (parse_uint(optarg, &v, "NIC count") || v > 32) {
-                return CLI_EXIT_FAIL;
-            }
-            io.hw.nics = v ? (unsigned)v : VMC_HW_NO_NICS;
-            continue;
-        case OPT_FLATTEN:
-            io.flatten = true;
-            continue;
-        case OPT_POOL:
-            io.pool = optarg;
-            continue;
-        case OPT_FROM_VM:
-            from_vm = optarg;
-            continue;
-        case OPT_SNAPSHOT:
-            snapshot = optarg;
-            continue;
-        case OPT_FLATTEN_DEPS:
-            flatten_deps = true;
-            continue;
-        case 'f':
-            if (cli_parse_format(optarg, &io.format)) {
-                return CLI_EXIT_FAIL;
-            }
-            continue;
-        default:
-            r = catcli_opt(&c, opt, argv);
-            if (r >= 1000) {
-                return CATCLI_EXIT(r);
-            }
-        }
+static int
+opt_cpus(const char *arg, void *dest)
+{
+    struct vmc_import_opts *io = dest;
+    uint64_t v;
+
+    if (parse_uint(arg, &v, "CPU count") || !v || v > 1024) {
+        return CLI_EXIT_FAIL;
     }
-    if (optind >= argc) {
-        return cli_usage_error(c.verb, "missing subcommand (import, create, "
-                               "list, info, retire, rm)");
+    io->hw.cpus = (unsigned)v;
+    return 0;
+}
+
+static int
+opt_memory(const char *arg, void *dest)
+{
+    struct vmc_import_opts *io = dest;
+    uint64_t v;
+
+    if (cli_parse_size(arg, &v, "memory size")) {
+        return CLI_EXIT_FAIL;
     }
-    sub = argv[optind++];
-    if (!strcmp(sub, "list")) {
-        if (optind != argc) {
-            return cli_usage_error(c.verb, "too many arguments");
-        }
-    } else if (!strcmp(sub, "import")) {
-        if (argc - optind < 2) {
-            return cli_usage_error(c.verb, "import needs NAME and at least "
-                                   "one IMAGE");
-        }
-    } else if (!strcmp(sub, "create")) {
-        if (argc - optind != 1 || !from_vm) {
-            return cli_usage_error(c.verb, "create needs NAME and --from-vm "
-                                   "VM");
-        }
-    } else if (!strcmp(sub, "info") || !strcmp(sub, "retire") ||
-               !strcmp(sub, "rm")) {
-        if (argc - optind != 1) {
-            return cli_usage_error(c.verb, "%s needs one template name", sub);
-        }
-    } else {
-        return cli_usage_error(c.verb, "unknown subcommand '%s'", sub);
+    /* a bare number is MiB; a size with a suffix is bytes */
+    io->hw.memory_mb = strspn(arg, "0123456789") == strlen(arg) ? v : v >> 20;
+    if (!io->hw.memory_mb) {
+        return cli_error("invalid memory size '%s'", arg);
     }
-    r = catcli_open(&c, 0);
+    return 0;
+}
+
+static int
+opt_nics(const char *arg, void *dest)
+{
+    struct vmc_import_opts *io = dest;
+    uint64_t v;
+
+    if (parse_uint(arg, &v, "NIC count") || v > 32) {
+        return CLI_EXIT_FAIL;
+    }
+    io->hw.nics = v ? (unsigned)v : VMC_HW_NO_NICS;
+    return 0;
+}
+
+static int
+opt_image_format(const char *arg, void *dest)
+{
+    return cli_parse_format(arg, dest) ? CLI_EXIT_FAIL : 0;
+}
+
+/* ------------------------------------------------------ subcommands */
+
+/* What the options of the template subcommands fill in. */
+struct tmpl_args {
+    struct vmc_import_opts io;
+    const char *from_vm, *snapshot;
+    bool flatten_deps;
+};
+
+static int
+tmpl_list(struct catcli *c, void *ctx, int argc, char **argv)
+{
+    return show_list(c);
+}
+
+static int
+tmpl_info(struct catcli *c, void *ctx, int argc, char **argv)
+{
+    return show_info(c, argv[0]);
+}
+
+/* After import or create: the new template's info (--json) or a line. */
+static int
+report_new(struct catcli *c, const char *name, const char *line)
+{
+    if (c->quiet) {
+        return CLI_EXIT_OK;
+    }
+    if (c->json) {
+        return show_info(c, name);
+    }
+    fputs(line, stdout);
+    return CLI_EXIT_OK;
+}
+
+static int
+tmpl_import(struct catcli *c, void *ctx, int argc, char **argv)
+{
+    struct tmpl_args *a = ctx;
+    struct vmc_error err = { 0 };
+    char line[512];
+    int r;
+
+    r = vmc_catalog_template_import(c->cat, argv[0],
+                                    (const char *const *)argv + 1,
+                                    (size_t)(argc - 1), &a->io, &err);
+    catcli_progress_end(c);
+    if (r < 0) {
+        return catcli_fail(&err, r);
+    }
+    snprintf(line, sizeof(line), "Template '%s' imported: %d disk%s, "
+             "sealed, read-only\n", argv[0], argc - 1,
+             argc - 1 == 1 ? "" : "s");
+    return report_new(c, argv[0], line);
+}
+
+static int
+tmpl_create(struct catcli *c, void *ctx, int argc, char **argv)
+{
+    struct tmpl_args *a = ctx;
+    struct vmc_error err = { 0 };
+    char line[512];
+    int r;
+
+    if (!a->from_vm) {
+        return cli_usage_error("template create", "create needs NAME and "
+                               "--from-vm VM");
+    }
+    r = catcli_open(c, 0);
     if (r) {
         return r;
     }
-    if (!strcmp(sub, "list")) {
-        r = show_list(&c);
-        catcli_close(&c);
-        return r;
+    r = vmc_catalog_template_from_vm(c->cat, argv[0], a->from_vm,
+                                     a->snapshot, &a->io, &err);
+    catcli_progress_end(c);
+    if (r < 0) {
+        catcli_close(c);
+        return catcli_fail(&err, r);
     }
-    if (!strcmp(sub, "info")) {
-        r = show_info(&c, argv[optind]);
-        catcli_close(&c);
-        return r;
-    }
-    /* progress (a TTY only): the store's bar, see catcli_open() */
-    if (flatten_deps && strcmp(sub, "rm") && strcmp(sub, "retire")) {
-        catcli_close(&c);
-        return cli_usage_error(c.verb, "--flatten-dependents applies to rm "
-                               "and retire");
-    }
-    if (!strcmp(sub, "rm") || !strcmp(sub, "retire")) {
-        flattened = direct_dependents(&c, argv[optind], flatten_deps);
-    }
-    if (!strcmp(sub, "import")) {
-        r = vmc_catalog_template_import(c.cat, argv[optind],
-                                        (const char *const *)argv + optind + 1,
-                                        (size_t)(argc - optind - 1), &io,
-                                        &err);
-    } else if (!strcmp(sub, "create")) {
-        r = vmc_catalog_template_from_vm(c.cat, argv[optind], from_vm,
-                                         snapshot, &io, &err);
-    } else if (!strcmp(sub, "retire")) {
-        bool freed = false;
+    snprintf(line, sizeof(line), "Template '%s' created from VM '%s%s%s': "
+             "sealed, read-only\n", argv[0], a->from_vm,
+             a->snapshot ? "@" : "", a->snapshot ? a->snapshot : "");
+    r = report_new(c, argv[0], line);
+    catcli_close(c);
+    return r;
+}
 
-        r = vmc_catalog_template_retire(c.cat, argv[optind], flatten_deps,
-                                        &freed, &err);
-        catcli_progress_end(&c);
-        if (r == 0 && !c.quiet && !c.json) {
-            print_flattened(flattened);
-            printf("Template '%s' retired%s\n", argv[optind],
-                   freed ? " and removed (nothing depends on it)"
-                         : "; it will be removed when its last dependent "
-                           "goes");
-        }
-        if (r == 0 && c.json) {
-            struct json_object *o = json_object_new_object();
+/* retire or rm, as JSON: what was done and what was flattened first. */
+static void
+json_gone(const char *name, bool rm, bool freed,
+          struct json_object *flattened)
+{
+    struct json_object *o = json_object_new_object();
 
-            cli_json_add_str(o, "template", argv[optind]);
-            cli_json_add_bool(o, "retired", true);
-            cli_json_add_bool(o, "freed", freed);
-            cli_json_add_obj(o, "flattened", json_object_get(flattened));
-            catcli_json_done(o);
-        }
+    cli_json_add_str(o, "template", name);
+    if (rm) {
+        cli_json_add_bool(o, "removed", true);
     } else {
-        r = vmc_catalog_template_rm(c.cat, argv[optind], flatten_deps, &err);
-        catcli_progress_end(&c);
-        if (r == 0 && c.json) {
-            struct json_object *o = json_object_new_object();
+        cli_json_add_bool(o, "retired", true);
+        cli_json_add_bool(o, "freed", freed);
+    }
+    cli_json_add_obj(o, "flattened", json_object_get(flattened));
+    catcli_json_done(o);
+}
 
-            cli_json_add_str(o, "template", argv[optind]);
-            cli_json_add_bool(o, "removed", true);
-            cli_json_add_obj(o, "flattened", json_object_get(flattened));
-            catcli_json_done(o);
-        } else if (r == 0 && !c.quiet) {
-            print_flattened(flattened);
-            printf("Removed template '%s'\n", argv[optind]);
-        }
+static int
+tmpl_retire(struct catcli *c, void *ctx, int argc, char **argv)
+{
+    struct tmpl_args *a = ctx;
+    struct vmc_error err = { 0 };
+    struct json_object *flattened;
+    bool freed = false;
+    int r;
+
+    flattened = direct_dependents(c, argv[0], a->flatten_deps);
+    r = vmc_catalog_template_retire(c->cat, argv[0], a->flatten_deps, &freed,
+                                    &err);
+    catcli_progress_end(c);
+    if (r == 0 && !c->quiet && !c->json) {
+        print_flattened(flattened);
+        printf("Template '%s' retired%s\n", argv[0],
+               freed ? " and removed (nothing depends on it)"
+                     : "; it will be removed when its last dependent "
+                       "goes");
+    }
+    if (r == 0 && c->json) {
+        json_gone(argv[0], false, freed, flattened);
     }
     json_object_put(flattened);
-    catcli_progress_end(&c);
-    if (r == 0 && (!strcmp(sub, "import") || !strcmp(sub, "create")) &&
-        !c.quiet) {
-        if (c.json) {
-            r = show_info(&c, argv[optind]);
-            catcli_close(&c);
-            return r;
-        }
-        if (sub[0] == 'i') {
-            printf("Template '%s' imported: %d disk%s, sealed, read-only\n",
-                   argv[optind], argc - optind - 1,
-                   argc - optind - 1 == 1 ? "" : "s");
-        } else {
-            printf("Template '%s' created from VM '%s%s%s': sealed, "
-                   "read-only\n", argv[optind], from_vm,
-                   snapshot ? "@" : "", snapshot ? snapshot : "");
-        }
-    }
-    catcli_close(&c);
     return r < 0 ? catcli_fail(&err, r) : CLI_EXIT_OK;
+}
+
+static int
+tmpl_rm(struct catcli *c, void *ctx, int argc, char **argv)
+{
+    struct tmpl_args *a = ctx;
+    struct vmc_error err = { 0 };
+    struct json_object *flattened;
+    int r;
+
+    flattened = direct_dependents(c, argv[0], a->flatten_deps);
+    r = vmc_catalog_template_rm(c->cat, argv[0], a->flatten_deps, &err);
+    catcli_progress_end(c);
+    if (r == 0 && c->json) {
+        json_gone(argv[0], true, false, flattened);
+    } else if (r == 0 && !c->quiet) {
+        print_flattened(flattened);
+        printf("Removed template '%s'\n", argv[0]);
+    }
+    json_object_put(flattened);
+    return r < 0 ? catcli_fail(&err, r) : CLI_EXIT_OK;
+}
+
+/* Hardware of the template: import and create take them. */
+#define TMPL_HW_OPTS(io) \
+    CLI_OPT_CALL(0, "cpus", "N", (io), opt_cpus, "virtual CPUs (1 to 1024)"), \
+    CLI_OPT_CALL(0, "memory", "MiB", (io), opt_memory, \
+                 "memory: MiB, or a size with a suffix"), \
+    CLI_OPT_CALL(0, "nics", "N", (io), opt_nics, "network cards (0 to 32)")
+
+int
+cmd_template(int argc, char **argv)
+{
+    struct catcli c = { .verb = "template", .usage = template_usage };
+    struct tmpl_args a = { .from_vm = NULL };
+    const struct cli_opt common[] = { CATCLI_OPTS(&c), CLI_OPT_END };
+    const struct cli_opt import_opts[] = {
+        CATCLI_OPTS(&c),
+        TMPL_HW_OPTS(&a.io),
+        CLI_OPT_CALL('f', "format", "raw|qcow2", &a.io.format,
+                     opt_image_format, "format of the images (default: "
+                     "probe)"),
+        CLI_OPT_FLAG(0, "flatten", &a.io.flatten, "copy the guest view "
+                     "of an image that has a backing file"),
+        CLI_OPT_STRING(0, "pool", "POOL", &a.io.pool, "the secondary "
+                       "pool to hold the template"),
+        CLI_OPT_END,
+    };
+    const struct cli_opt create_opts[] = {
+        CATCLI_OPTS(&c),
+        CLI_OPT_STRING(0, "from-vm", "VM", &a.from_vm, "the VM whose disks "
+                       "become the template (required)"),
+        CLI_OPT_STRING(0, "snapshot", "SNAP", &a.snapshot, "take the "
+                       "disks of this snapshot of the VM"),
+        TMPL_HW_OPTS(&a.io),
+        CLI_OPT_STRING(0, "pool", "POOL", &a.io.pool, "the secondary "
+                       "pool to hold the template"),
+        CLI_OPT_END,
+    };
+    const struct cli_opt gone_opts[] = {
+        CATCLI_OPTS(&c),
+        CLI_OPT_FLAG(0, "flatten-dependents", &a.flatten_deps, "make the "
+                     "dependents standalone first"),
+        CLI_OPT_END,
+    };
+    const struct catcli_sub subs[] = {
+        { "import", tmpl_import, import_opts, 2, -1,
+          "NAME IMAGE... [--cpus N] [--memory MiB] [--nics N]\n"
+          "                 [-f raw|qcow2] [--flatten] [--pool POOL]",
+          "import needs NAME and at least one IMAGE", CATCLI_STORE },
+        { "create", tmpl_create, create_opts, 1, 1,
+          "NAME --from-vm VM [--snapshot SNAP]",
+          "create needs NAME and --from-vm VM", 0 },
+        { "list", tmpl_list, common, 0, 0, "[--json]", NULL, CATCLI_STORE },
+        { "info", tmpl_info, common, 1, 1, "NAME [--json]",
+          "info needs one template name", CATCLI_STORE },
+        { "rm", tmpl_rm, gone_opts, 1, 1, "NAME [--flatten-dependents]",
+          "rm needs one template name", CATCLI_STORE },
+        { "retire", tmpl_retire, gone_opts, 1, 1,
+          "NAME [--flatten-dependents]", "retire needs one template name",
+          CATCLI_STORE },
+        { NULL, NULL, NULL, 0, 0, NULL, NULL, 0 },
+    };
+
+    vmc_import_opts_init(&a.io);
+    return catcli_run_group(&c, subs, &a, argc, argv);
 }

@@ -13,26 +13,95 @@
 #include "cli/cat-cli.h"
 #include "cli/vm-qemu.h"
 
-static int
-parse_common(struct catcli *c, int argc, char **argv)
-{
-    static const struct option longopts[] = { CATCLI_LONGOPTS,
-                                              { NULL, 0, NULL, 0 } };
-    int opt, r;
+/* ----------------------------------------------------------- snapshot */
 
-    while ((opt = getopt_long(argc, argv, ":hq", longopts, NULL)) != -1) {
-        r = catcli_opt(c, opt, argv);
-        if (r >= 1000) {
-            return r;
-        }
-        if (r < 0) {
-            return 1000 + cli_usage_error(c->verb, "unexpected option");
-        }
+static int
+snapshot_list(struct catcli *c, void *ctx, int argc, char **argv)
+{
+    const char *params[1] = { argv[0] };
+    struct json_object *arr = catcli_query_json(c,
+        "SELECT s.name, s.state, s.created, (SELECT count(*) FROM volumes "
+        "v WHERE v.snapshot_id = s.id) AS disks, (SELECT count(*) FROM "
+        "volumes k WHERE k.parent_id IN (SELECT id FROM volumes WHERE "
+        "snapshot_id = s.id) AND k.vm_id IS NOT m.id AND k.snapshot_id "
+        "NOT IN (SELECT id FROM snapshots WHERE vm_id = m.id)) AS "
+        "dependents FROM snapshots s JOIN vms m ON m.id = s.vm_id WHERE "
+        "m.name = ?1 ORDER BY s.id", params, 1);
+    size_t i;
+
+    if (!arr) {
+        return CLI_EXIT_FAIL;
     }
-    return 0;
+    if (c->json) {
+        cli_json_print(stdout, arr);
+    }
+    for (i = 0; !c->json && i < json_object_array_length(arr); i++) {
+        struct json_object *s = json_object_array_get_idx(arr, i);
+
+        printf("%-24s %-8s %d disk(s), %d dependent clone layer(s)\n",
+               json_object_get_string(json_object_object_get(s, "name")),
+               json_object_get_string(json_object_object_get(s, "state")),
+               json_object_get_int(json_object_object_get(s, "disks")),
+               json_object_get_int(json_object_object_get(s, "dependents")));
+    }
+    json_object_put(arr);
+    return CLI_EXIT_OK;
 }
 
-/* ----------------------------------------------------------- snapshot */
+/* A snapshot action: its catalog call and how it is reported. */
+struct snapshot_action {
+    int (*fn)(struct vmc_catalog *cat, const char *vm, const char *name,
+              struct vmc_error *err);
+    const char *json_word, *text_word;
+};
+
+static int
+snapshot_run(struct catcli *c, const struct snapshot_action *a, int argc,
+             char **argv)
+{
+    struct vmc_error err = { 0 };
+    int r = a->fn(c->cat, argv[0], argv[1], &err);
+
+    if (r == 0 && c->json) {
+        struct json_object *o = json_object_new_object();
+
+        cli_json_add_str(o, "vm", argv[0]);
+        cli_json_add_str(o, "snapshot", argv[1]);
+        cli_json_add_str(o, "action", a->json_word);
+        catcli_json_done(o);
+    } else if (r == 0 && !c->quiet) {
+        printf("%s snapshot '%s' of VM '%s'\n", a->text_word, argv[1],
+               argv[0]);
+    }
+    return r < 0 ? catcli_fail(&err, r) : CLI_EXIT_OK;
+}
+
+static int
+snapshot_create(struct catcli *c, void *ctx, int argc, char **argv)
+{
+    static const struct snapshot_action a = {
+        vmc_catalog_snapshot_create, "created", "Created" };
+
+    return snapshot_run(c, &a, argc, argv);
+}
+
+static int
+snapshot_revert(struct catcli *c, void *ctx, int argc, char **argv)
+{
+    static const struct snapshot_action a = {
+        vmc_catalog_snapshot_revert, "reverted", "Reverted to" };
+
+    return snapshot_run(c, &a, argc, argv);
+}
+
+static int
+snapshot_rm(struct catcli *c, void *ctx, int argc, char **argv)
+{
+    static const struct snapshot_action a = {
+        vmc_catalog_snapshot_rm, "removed", "Removed" };
+
+    return snapshot_run(c, &a, argc, argv);
+}
 
 int
 cmd_snapshot(int argc, char **argv)
@@ -47,87 +116,20 @@ cmd_snapshot(int argc, char **argv)
         "--snapshot NAME'. revert\ndiscards the current state. rm merges "
         "the snapshot into the VM's own layers;\nrefused while clones "
         "depend on it.\n" };
-    struct vmc_error err = { 0 };
-    const char *sub;
-    int r = parse_common(&c, argc, argv);
+    const struct cli_opt common[] = { CATCLI_OPTS(&c), CLI_OPT_END };
+    const struct catcli_sub subs[] = {
+        { "create", snapshot_create, common, 2, 2, "VM NAME",
+          "wrong number of arguments", CATCLI_STORE },
+        { "list", snapshot_list, common, 1, 1, "VM [--json]",
+          "wrong number of arguments", CATCLI_STORE },
+        { "revert", snapshot_revert, common, 2, 2, "VM NAME",
+          "wrong number of arguments", CATCLI_STORE },
+        { "rm", snapshot_rm, common, 2, 2, "VM NAME",
+          "wrong number of arguments", CATCLI_STORE },
+        { NULL, NULL, NULL, 0, 0, NULL, NULL, 0 },
+    };
 
-    if (r) {
-        return CATCLI_EXIT(r);
-    }
-    if (optind >= argc) {
-        return cli_usage_error(c.verb, "missing subcommand (create, list, "
-                               "revert, rm)");
-    }
-    sub = argv[optind++];
-    if (!strcmp(sub, "list") ? argc - optind != 1 : argc - optind != 2) {
-        return cli_usage_error(c.verb, "wrong number of arguments");
-    }
-    if (strcmp(sub, "create") && strcmp(sub, "list") &&
-        strcmp(sub, "revert") && strcmp(sub, "rm")) {
-        return cli_usage_error(c.verb, "unknown subcommand '%s'", sub);
-    }
-    r = catcli_open(&c, 0);
-    if (r) {
-        return r;
-    }
-    if (!strcmp(sub, "list")) {
-        const char *params[1] = { argv[optind] };
-        struct json_object *arr = catcli_query_json(&c,
-            "SELECT s.name, s.state, s.created, (SELECT count(*) FROM volumes "
-            "v WHERE v.snapshot_id = s.id) AS disks, (SELECT count(*) FROM "
-            "volumes k WHERE k.parent_id IN (SELECT id FROM volumes WHERE "
-            "snapshot_id = s.id) AND k.vm_id IS NOT m.id AND k.snapshot_id "
-            "NOT IN (SELECT id FROM snapshots WHERE vm_id = m.id)) AS "
-            "dependents FROM snapshots s JOIN vms m ON m.id = s.vm_id WHERE "
-            "m.name = ?1 ORDER BY s.id", params, 1);
-        size_t i;
-
-        if (!arr) {
-            catcli_close(&c);
-            return CLI_EXIT_FAIL;
-        }
-        if (c.json) {
-            cli_json_print(stdout, arr);
-        }
-        for (i = 0; !c.json && i < json_object_array_length(arr); i++) {
-            struct json_object *s = json_object_array_get_idx(arr, i);
-
-            printf("%-24s %-8s %d disk(s), %d dependent clone layer(s)\n",
-                   json_object_get_string(json_object_object_get(s, "name")),
-                   json_object_get_string(json_object_object_get(s, "state")),
-                   json_object_get_int(json_object_object_get(s, "disks")),
-                   json_object_get_int(json_object_object_get(
-                       s, "dependents")));
-        }
-        json_object_put(arr);
-        catcli_close(&c);
-        return CLI_EXIT_OK;
-    }
-    if (!strcmp(sub, "create")) {
-        r = vmc_catalog_snapshot_create(c.cat, argv[optind], argv[optind + 1],
-                                        &err);
-    } else if (!strcmp(sub, "revert")) {
-        r = vmc_catalog_snapshot_revert(c.cat, argv[optind], argv[optind + 1],
-                                        &err);
-    } else {
-        r = vmc_catalog_snapshot_rm(c.cat, argv[optind], argv[optind + 1],
-                                    &err);
-    }
-    if (r == 0 && c.json) {
-        struct json_object *o = json_object_new_object();
-
-        cli_json_add_str(o, "vm", argv[optind]);
-        cli_json_add_str(o, "snapshot", argv[optind + 1]);
-        cli_json_add_str(o, "action", sub[0] == 'c' ? "created"
-                         : sub[1] == 'e' ? "reverted" : "removed");
-        catcli_json_done(o);
-    } else if (r == 0 && !c.quiet) {
-        printf("%s snapshot '%s' of VM '%s'\n",
-               sub[0] == 'c' ? "Created" : sub[0] == 'r' && sub[1] == 'e'
-               ? "Reverted to" : "Removed", argv[optind + 1], argv[optind]);
-    }
-    catcli_close(&c);
-    return r < 0 ? catcli_fail(&err, r) : CLI_EXIT_OK;
+    return catcli_run_group(&c, subs, NULL, argc, argv);
 }
 
 /* ------------------------------------------- flatten/relink/consolidate */
@@ -140,10 +142,10 @@ cmd_flatten(int argc, char **argv)
         "Make the VM's disks standalone (linked -> full): the data of the "
         "layers\nbelow is copied in, the backing link dropped last.\n" };
     struct vmc_error err = { 0 };
-    int r = parse_common(&c, argc, argv);
+    int r = catcli_parse(&c, NULL, argc, argv);
 
     if (r) {
-        return CATCLI_EXIT(r);
+        return CLI_PARSE_EXIT(r);
     }
     if (argc - optind != 1) {
         return cli_usage_error(c.verb, "expecting one VM name");
@@ -171,11 +173,6 @@ cmd_flatten(int argc, char **argv)
 int
 cmd_relink(int argc, char **argv)
 {
-    static const struct option longopts[] = {
-        CATCLI_LONGOPTS,
-        { "template", required_argument, NULL, 't' },
-        { NULL, 0, NULL, 0 },
-    };
     struct catcli c = { .verb = "relink", .usage =
         "usage: " CLI_NAME " relink VM --template T\n\n"
         "Make the VM's disks linked clones of template T's copy in the VM's "
@@ -184,17 +181,16 @@ cmd_relink(int argc, char **argv)
     const char *tmpl = NULL;
     uint64_t saved = 0;
     char sz[32];
-    int opt, r;
+    const struct cli_opt opts[] = {
+        CATCLI_OPTS(&c),
+        CLI_OPT_STRING('t', "template", "T", &tmpl, "the template whose "
+                       "copy the disks link to (required)"),
+        CLI_OPT_END,
+    };
+    int r = catcli_parse(&c, opts, argc, argv);
 
-    while ((opt = getopt_long(argc, argv, ":hqt:", longopts, NULL)) != -1) {
-        if (opt == 't') {
-            tmpl = optarg;
-            continue;
-        }
-        r = catcli_opt(&c, opt, argv);
-        if (r >= 1000) {
-            return CATCLI_EXIT(r);
-        }
+    if (r) {
+        return CLI_PARSE_EXIT(r);
     }
     if (argc - optind != 1 || !tmpl) {
         return cli_usage_error(c.verb, "expecting a VM name and --template "
@@ -233,10 +229,10 @@ cmd_consolidate(int argc, char **argv)
         "layers that would change.\n" };
     struct vmc_error err = { 0 };
     unsigned merged = 0;
-    int r = parse_common(&c, argc, argv);
+    int r = catcli_parse(&c, NULL, argc, argv);
 
     if (r) {
-        return CATCLI_EXIT(r);
+        return CLI_PARSE_EXIT(r);
     }
     if (argc - optind != 1) {
         return cli_usage_error(c.verb, "expecting one VM name");
@@ -566,6 +562,38 @@ print_qemu(struct json_object *vm)
     return CLI_EXIT_OK;
 }
 
+static int
+vm_export(struct catcli *c, const char *name, bool xml)
+{
+    struct json_object *vm;
+    int r = catcli_open_vm(c, name, &vm);
+
+    if (r) {
+        return r;
+    }
+    r = CLI_EXIT_OK;
+    if (xml) {
+        print_xml(vm);
+    } else {
+        r = print_qemu(vm);
+    }
+    json_object_put(vm);
+    catcli_close(c);
+    return r;
+}
+
+static int
+vm_xml(struct catcli *c, void *ctx, int argc, char **argv)
+{
+    return vm_export(c, argv[0], true);
+}
+
+static int
+vm_qemu_cmd(struct catcli *c, void *ctx, int argc, char **argv)
+{
+    return vm_export(c, argv[0], false);
+}
+
 int
 cmd_vm(int argc, char **argv)
 {
@@ -575,32 +603,14 @@ cmd_vm(int argc, char **argv)
         "xml prints a libvirt domain for the VM (disks with their backing "
         "chain,\nqcow2 driver, NICs with their MACs); qemu-cmd prints a "
         "qemu-system-x86_64\ncommand line.\n" };
-    struct json_object *vm;
-    const char *sub;
-    int r = parse_common(&c, argc, argv);
+    const struct cli_opt common[] = { CATCLI_OPTS(&c), CLI_OPT_END };
+    const struct catcli_sub subs[] = {
+        { "xml", vm_xml, common, 1, 1, "NAME",
+          "expecting xml|qemu-cmd and a VM name", 0 },
+        { "qemu-cmd", vm_qemu_cmd, common, 1, 1, "NAME",
+          "expecting xml|qemu-cmd and a VM name", 0 },
+        { NULL, NULL, NULL, 0, 0, NULL, NULL, 0 },
+    };
 
-    if (r) {
-        return CATCLI_EXIT(r);
-    }
-    if (argc - optind != 2) {
-        return cli_usage_error(c.verb, "expecting xml|qemu-cmd and a VM "
-                               "name");
-    }
-    sub = argv[optind];
-    if (strcmp(sub, "xml") && strcmp(sub, "qemu-cmd")) {
-        return cli_usage_error(c.verb, "unknown subcommand '%s'", sub);
-    }
-    r = catcli_open_vm(&c, argv[optind + 1], &vm);
-    if (r) {
-        return r;
-    }
-    r = CLI_EXIT_OK;
-    if (!strcmp(sub, "xml")) {
-        print_xml(vm);
-    } else {
-        r = print_qemu(vm);
-    }
-    json_object_put(vm);
-    catcli_close(&c);
-    return r;
+    return catcli_run_group(&c, subs, NULL, argc, argv);
 }

@@ -71,7 +71,7 @@ cli_getopt_error(const char *verb, int c, char **argv)
                                opt);
     }
     if (optopt && optopt < 0x100) {
-        return cli_usage_error(verb, "invalid option -- '%c'", optopt);
+        return cli_usage_error(verb, "unrecognized option '-%c'", optopt);
     }
     return cli_usage_error(verb, "unrecognized option '%s'", opt);
 }
@@ -194,6 +194,22 @@ cli_open_option(struct cli_open *o, int opt, const char *arg,
     default:
         return cli_usage_error(verb, "unexpected option");
     }
+}
+
+int
+cli_close_report(struct vmc_image *img, const char *path, int r,
+                 const struct vmc_error *err)
+{
+    int r2 = vmc_image_close(img);
+
+    if (r < 0) {
+        return cli_error_lib(err, r);
+    }
+    if (r2 < 0) {
+        return cli_error("error while closing '%s': %s", path,
+                         strerror(-r2));
+    }
+    return CLI_EXIT_OK;
 }
 
 int

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "cli/options.h"
 
 #define BENCH_MAX_THREADS 64
 
@@ -137,108 +138,153 @@ parse_u64(const char *s, const char *what, uint64_t *out)
     return 0;
 }
 
+/* Option values of bench: each checks its range, as qemu-img bench does. */
+static int
+opt_count(const char *arg, void *dest)
+{
+    uint64_t *v = dest;
+
+    if (parse_u64(arg, "request count", v) || *v > INT32_MAX) {
+        return cli_error("invalid request count specified");
+    }
+    return 0;
+}
+
+static int
+opt_depth(const char *arg, void *dest)
+{
+    uint64_t *v = dest;
+
+    if (parse_u64(arg, "queue depth", v) || *v == 0 || *v > INT32_MAX) {
+        return cli_error("invalid queue depth specified");
+    }
+    return 0;
+}
+
+static int
+opt_aio(const char *arg, void *dest)
+{
+    if (strcmp(arg, "threads") && strcmp(arg, "native") &&
+        strcmp(arg, "io_uring")) {
+        return cli_error("invalid aio option: %s", arg);
+    }
+    return 0;
+}
+
+static int
+opt_offset(const char *arg, void *dest)
+{
+    return cli_parse_size(arg, dest, "offset") ? CLI_EXIT_FAIL : 0;
+}
+
+static int
+opt_buffer_size(const char *arg, void *dest)
+{
+    uint64_t *v = dest;
+
+    if (cli_parse_size(arg, v, "buffer size") || *v == 0 ||
+        *v > INT32_MAX) {
+        return cli_error("invalid buffer size specified");
+    }
+    return 0;
+}
+
+static int
+opt_step(const char *arg, void *dest)
+{
+    uint64_t *v = dest;
+
+    if (cli_parse_size(arg, v, "step size") || *v > INT32_MAX) {
+        return cli_error("invalid step size specified");
+    }
+    return 0;
+}
+
+static int
+opt_pattern(const char *arg, void *dest)
+{
+    uint64_t v;
+
+    if (parse_u64(arg, "pattern byte", &v) || v > 0xff) {
+        return cli_error("invalid pattern byte specified");
+    }
+    *(int *)dest = (int)v;
+    return 0;
+}
+
+static int
+opt_flush_interval(const char *arg, void *dest)
+{
+    uint64_t *v = dest;
+
+    if (parse_u64(arg, "flush interval", v) || *v > INT32_MAX) {
+        return cli_error("invalid flush interval specified");
+    }
+    return 0;
+}
+
+static int
+opt_threads(const char *arg, void *dest)
+{
+    uint64_t *v = dest;
+
+    if (parse_u64(arg, "thread count", v) || !*v ||
+        *v > BENCH_MAX_THREADS) {
+        return cli_error("invalid thread count (1 to %d)",
+                         BENCH_MAX_THREADS);
+    }
+    return 0;
+}
+
 int
 cmd_img_bench(int argc, char **argv)
 {
-    static const struct option longopts[] = {
-        { "help", no_argument, NULL, OPT_HELP },
-        { "pattern", required_argument, NULL, OPT_PATTERN },
-        { "flush-interval", required_argument, NULL, OPT_FLUSH_INTERVAL },
-        { "no-drain", no_argument, NULL, OPT_NO_DRAIN },
-        { "threads", required_argument, NULL, OPT_THREADS },
-        { "image-opts", no_argument, NULL, OPT_OBJECT },
-        { NULL, 0, NULL, 0 },
-    };
-    static const char verb[] = "img bench";
+    static const struct cli_usage u = { .verb = "img bench",
+                                        .synopsis = bench_usage };
     struct bench b = { .count = 75000, .size = 4096 };
     struct cli_open open_opts = { 0 };
     pthread_t tids[BENCH_MAX_THREADS];
     struct timespec t0, t1;
-    uint64_t depth = 64, threads = 0, v, start_off = 0;
+    uint64_t depth = 64, threads = 0, start_off = 0;
     unsigned started = 0, i;
-    bool quiet = false;
-    int c, r, r2;
+    bool quiet = false, ignored = false;
+    const struct cli_opt opts[] = {
+        CLI_OPT_CALL('c', NULL, "count", &b.count, opt_count,
+                     "requests to issue (default 75000)"),
+        CLI_OPT_CALL('d', NULL, "depth", &depth, opt_depth,
+                     "requests in flight (default 64)"),
+        CLI_OPT_STRING('f', NULL, "fmt", &open_opts.format, "format of the "
+                       "image (default: probe)"),
+        CLI_OPT_CALL('i', NULL, "aio", NULL, opt_aio, "threads, native or "
+                     "io_uring (accepted for compatibility)"),
+        CLI_OPT_FLAG('n', NULL, &ignored, "no host cache (no-op)"),
+        CLI_OPT_CALL('o', NULL, "offset", &start_off, opt_offset,
+                     "first offset"),
+        CLI_OPT_FLAG('q', NULL, &quiet, "quiet"),
+        CLI_OPT_CALL('s', NULL, "buffer_size", &b.size, opt_buffer_size,
+                     "bytes per request (default 4096)"),
+        CLI_OPT_CALL('S', NULL, "step_size", &b.step, opt_step,
+                     "bytes between requests (default: the buffer size)"),
+        CLI_OPT_CACHE,
+        CLI_OPT_FLAG('w', NULL, &b.write, "write instead of read"),
+        CLI_OPT_FLAG('U', NULL, &open_opts.force_share, "open an image "
+                     "another process writes"),
+        CLI_OPT_CALL(0, "pattern", "byte", &b.pattern, opt_pattern,
+                     "byte to write"),
+        CLI_OPT_CALL(0, "flush-interval", "N", &b.flush_interval,
+                     opt_flush_interval, "flush after every N writes"),
+        CLI_OPT_FLAG(0, "no-drain", &ignored, "(no-op)"),
+        CLI_OPT_CALL(0, "threads", "N", &threads, opt_threads,
+                     "worker threads"),
+        CLI_OPT_FLAG(0, "image-opts", &ignored, "(accepted for "
+                     "compatibility)"),
+        CLI_OPT_END,
+    };
+    int r, r2;
 
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, ":c:d:f:i:no:qs:S:t:wUh", longopts,
-                            NULL)) != -1) {
-        switch (c) {
-        case 'c':
-            if (parse_u64(optarg, "request count", &b.count) ||
-                b.count > INT32_MAX) {
-                return cli_error("invalid request count specified");
-            }
-            break;
-        case 'd':
-            if (parse_u64(optarg, "queue depth", &depth) || depth == 0 ||
-                depth > INT32_MAX) {
-                return cli_error("invalid queue depth specified");
-            }
-            break;
-        case 'f': open_opts.format = optarg; break;
-        case 'i':
-            if (strcmp(optarg, "threads") && strcmp(optarg, "native") &&
-                strcmp(optarg, "io_uring")) {
-                return cli_error("invalid aio option: %s", optarg);
-            }
-            break;
-        case 'n': break;
-        case 'o':
-            if (cli_parse_size(optarg, &start_off, "offset")) {
-                return CLI_EXIT_FAIL;
-            }
-            break;
-        case 'q': quiet = true; break;
-        case 's':
-            if (cli_parse_size(optarg, &b.size, "buffer size") ||
-                b.size == 0 || b.size > INT32_MAX) {
-                return cli_error("invalid buffer size specified");
-            }
-            break;
-        case 'S':
-            if (cli_parse_size(optarg, &b.step, "step size") ||
-                b.step > INT32_MAX) {
-                return cli_error("invalid step size specified");
-            }
-            break;
-        case 't':
-            if (cli_check_cache_mode(optarg)) {
-                return CLI_EXIT_FAIL;
-            }
-            break;
-        case 'w': b.write = true; break;
-        case 'U': open_opts.force_share = true; break;
-        case OPT_PATTERN:
-            if (parse_u64(optarg, "pattern byte", &v) || v > 0xff) {
-                return cli_error("invalid pattern byte specified");
-            }
-            b.pattern = (int)v;
-            break;
-        case OPT_FLUSH_INTERVAL:
-            if (parse_u64(optarg, "flush interval", &b.flush_interval) ||
-                b.flush_interval > INT32_MAX) {
-                return cli_error("invalid flush interval specified");
-            }
-            break;
-        case OPT_NO_DRAIN: break;
-        case OPT_THREADS:
-            if (parse_u64(optarg, "thread count", &threads) || !threads ||
-                threads > BENCH_MAX_THREADS) {
-                return cli_error("invalid thread count (1 to %d)",
-                                 BENCH_MAX_THREADS);
-            }
-            break;
-        case 'h':
-        case OPT_HELP:
-            fputs(bench_usage, stdout);
-            return CLI_EXIT_OK;
-        default:
-            return cli_getopt_error(verb, c, argv);
-        }
-    }
-    if (optind + 1 != argc) {
-        return cli_usage_error(verb, optind >= argc ? "expecting image file "
-                               "name" : "too many arguments");
+    r = cli_parse_image_verb(opts, &u, argc, argv, 1);
+    if (r) {
+        return CLI_PARSE_EXIT(r);
     }
     if (b.flush_interval && !b.write) {
         return cli_error("--flush-interval is only available in write "

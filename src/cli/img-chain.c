@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/options.h"
 
 /* ------------------------------------------------------------- commit */
 
@@ -19,56 +20,41 @@ static const char commit_usage[] =
     "                  the layers in between become invalid\n"
     "  -d              do not empty filename afterwards\n";
 
+static int
+opt_commit_base(const char *arg, void *dest)
+{
+    struct vmc_commit_opts *o = dest;
+
+    o->base = arg;
+    o->keep_top = true;
+    return 0;
+}
+
 int
 cmd_img_commit(int argc, char **argv)
 {
-    static const struct option longopts[] = {
-        { "help", no_argument, NULL, OPT_HELP },
-        { "backing-fmt", required_argument, NULL, OPT_BACKING_FMT },
-        { "max-depth", required_argument, NULL, OPT_MAX_DEPTH },
-        { NULL, 0, NULL, 0 },
-    };
-    static const char verb[] = "img commit";
+    static const struct cli_usage u = { .verb = "img commit",
+                                        .synopsis = commit_usage };
     struct cli_open open_opts = { 0 };
     struct vmc_commit_opts o = { 0 };
     struct cli_progress progress;
     struct vmc_error err = { 0 };
     struct vmc_image *img = NULL;
     bool quiet = false, show_progress = false;
-    int c, r, r2;
+    const struct cli_opt opts[] = {
+        CLI_OPTS_OPEN(&open_opts),
+        CLI_OPT_CALL('b', NULL, "base", &o, opt_commit_base,
+                     "commit into this layer of the chain (implies -d)"),
+        CLI_OPT_FLAG('d', NULL, &o.keep_top, "do not empty filename "
+                     "afterwards"),
+        CLI_OPTS_PROGRESS(&show_progress, &quiet),
+        CLI_OPT_CACHE,
+        CLI_OPT_END,
+    };
+    int r = cli_parse_image_verb(opts, &u, argc, argv, 1);
 
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, ":f:b:dpqt:h", longopts,
-                            NULL)) != -1) {
-        switch (c) {
-        case 'f': open_opts.format = optarg; break;
-        case 'b': o.base = optarg; o.keep_top = true; break;
-        case 'd': o.keep_top = true; break;
-        case 'p': show_progress = true; break;
-        case 'q': quiet = true; break;
-        case 't':
-        case 'T':
-            if (cli_check_cache_mode(optarg)) {
-                return CLI_EXIT_FAIL;
-            }
-            break;
-        case OPT_BACKING_FMT:
-        case OPT_MAX_DEPTH:
-            if (cli_open_option(&open_opts, c, optarg, verb)) {
-                return CLI_EXIT_FAIL;
-            }
-            break;
-        case 'h':
-        case OPT_HELP:
-            fputs(commit_usage, stdout);
-            return CLI_EXIT_OK;
-        default:
-            return cli_getopt_error(verb, c, argv);
-        }
-    }
-    if (optind + 1 != argc) {
-        return cli_usage_error(verb, optind >= argc ? "expecting image file "
-                               "name" : "too many arguments");
+    if (r) {
+        return CLI_PARSE_EXIT(r);
     }
     r = cli_open_image(&img, argv[optind], &open_opts,
                        o.keep_top ? 0 : VMC_OPEN_RDWR);
@@ -80,13 +66,9 @@ cmd_img_commit(int argc, char **argv)
     o.opaque = &progress;
     r = vmc_commit(img, &o, &err);
     cli_progress_end(&progress);
-    r2 = vmc_image_close(img);
-    if (r < 0) {
-        return cli_error_lib(&err, r);
-    }
-    if (r2 < 0) {
-        return cli_error("error while closing '%s': %s", argv[optind],
-                         strerror(-r2));
+    r = cli_close_report(img, argv[optind], r, &err);
+    if (r) {
+        return r;
     }
     if (!quiet) {
         printf("Image committed.\n");
@@ -109,13 +91,8 @@ static const char rebase_usage[] =
 int
 cmd_img_rebase(int argc, char **argv)
 {
-    static const struct option longopts[] = {
-        { "help", no_argument, NULL, OPT_HELP },
-        { "backing-fmt", required_argument, NULL, OPT_BACKING_FMT },
-        { "max-depth", required_argument, NULL, OPT_MAX_DEPTH },
-        { NULL, 0, NULL, 0 },
-    };
-    static const char verb[] = "img rebase";
+    static const struct cli_usage u = { .verb = "img rebase",
+                                        .synopsis = rebase_usage };
     struct cli_open open_opts = { 0 };
     struct vmc_rebase_opts o = { 0 };
     struct vmc_open_opts backing_open;
@@ -124,44 +101,26 @@ cmd_img_rebase(int argc, char **argv)
     struct vmc_image *img = NULL;
     const char *backing = NULL, *backing_fmt = NULL;
     bool quiet = false, show_progress = false;
-    int c, r, r2;
+    const struct cli_opt opts[] = {
+        CLI_OPTS_OPEN(&open_opts),
+        CLI_OPT_STRING('b', NULL, "backing_file", &backing, "the new "
+                       "backing file (\"\" flattens)"),
+        CLI_OPT_STRING('F', NULL, "backing_fmt", &backing_fmt, "its "
+                       "format"),
+        CLI_OPT_FLAG('u', NULL, &o.unsafe, "unsafe: only rewrite the "
+                     "backing file reference"),
+        CLI_OPTS_PROGRESS(&show_progress, &quiet),
+        CLI_OPT_CACHE,
+        CLI_OPT_SRC_CACHE,
+        CLI_OPT_END,
+    };
+    int r = cli_parse_image_verb(opts, &u, argc, argv, 1);
 
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, ":f:b:F:upqt:T:h", longopts,
-                            NULL)) != -1) {
-        switch (c) {
-        case 'f': open_opts.format = optarg; break;
-        case 'b': backing = optarg; break;
-        case 'F': backing_fmt = optarg; break;
-        case 'u': o.unsafe = true; break;
-        case 'p': show_progress = true; break;
-        case 'q': quiet = true; break;
-        case 't':
-        case 'T':
-            if (cli_check_cache_mode(optarg)) {
-                return CLI_EXIT_FAIL;
-            }
-            break;
-        case OPT_BACKING_FMT:
-        case OPT_MAX_DEPTH:
-            if (cli_open_option(&open_opts, c, optarg, verb)) {
-                return CLI_EXIT_FAIL;
-            }
-            break;
-        case 'h':
-        case OPT_HELP:
-            fputs(rebase_usage, stdout);
-            return CLI_EXIT_OK;
-        default:
-            return cli_getopt_error(verb, c, argv);
-        }
-    }
-    if (optind + 1 != argc) {
-        return cli_usage_error(verb, optind >= argc ? "expecting image file "
-                               "name" : "too many arguments");
+    if (r) {
+        return CLI_PARSE_EXIT(r);
     }
     if (!backing && !o.unsafe) {
-        return cli_usage_error(verb, "must specify backing file (-b) or use "
+        return cli_usage_error(u.verb, "must specify backing file (-b) or use "
                                "unsafe mode (-u)");
     }
     if (backing && *backing && !backing_fmt) {
@@ -182,13 +141,5 @@ cmd_img_rebase(int argc, char **argv)
     o.opaque = &progress;
     r = vmc_rebase(img, backing, backing_fmt, &o, &err);
     cli_progress_end(&progress);
-    r2 = vmc_image_close(img);
-    if (r < 0) {
-        return cli_error_lib(&err, r);
-    }
-    if (r2 < 0) {
-        return cli_error("error while closing '%s': %s", argv[optind],
-                         strerror(-r2));
-    }
-    return CLI_EXIT_OK;
+    return cli_close_report(img, argv[optind], r, &err);
 }

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/options.h"
 
 static const char clone_usage[] =
     "usage: " CLI_NAME " img clone --linked [-F base_fmt] [-o options] "
@@ -296,106 +297,98 @@ run_full(struct clone_args *a, const char *src, const char *dst)
     return CLI_EXIT_OK;
 }
 
+static int
+opt_count(const char *arg, void *dest)
+{
+    char *end;
+    unsigned long v;
+
+    errno = 0;
+    v = strtoul(arg, &end, 10);
+    if (errno || *end || end == arg || arg[0] == '-' || v == 0 ||
+        v > 1000000) {
+        return cli_error("invalid --count '%s' (1 to 1000000)", arg);
+    }
+    *(unsigned long *)dest = v;
+    return 0;
+}
+
+static int
+opt_workers(const char *arg, void *dest)
+{
+    char *end;
+    unsigned long v;
+
+    errno = 0;
+    v = strtoul(arg, &end, 10);
+    if (errno || *end || end == arg || v == 0 || v > 8) {
+        return cli_error("invalid thread count '%s' (1 to 8)", arg);
+    }
+    *(unsigned *)dest = (unsigned)v;
+    return 0;
+}
+
 int
 cmd_img_clone(int argc, char **argv)
 {
-    static const struct option longopts[] = {
-        { "help", no_argument, NULL, OPT_HELP },
-        { "linked", no_argument, NULL, OPT_LINKED },
-        { "full", no_argument, NULL, OPT_FULL },
-        { "count", required_argument, NULL, OPT_COUNT },
-        { "force", no_argument, NULL, OPT_FORCE },
-        { "absolute", no_argument, NULL, OPT_ABSOLUTE },
-        { "no-extended-l2", no_argument, NULL, OPT_NO_EXTL2 },
-        { "thick", no_argument, NULL, OPT_THICK },
-        { "no-offload", no_argument, NULL, OPT_NO_OFFLOAD },
-        { "json", no_argument, NULL, OPT_JSON },
-        { "output", required_argument, NULL, OPT_OUTPUT },
-        { NULL, 0, NULL, 0 },
-    };
-    static const char verb[] = "img clone";
+    static const struct cli_usage u = { .verb = "img clone",
+                                        .synopsis = clone_usage };
     struct clone_args a = { 0 };
-    char *end;
-    unsigned long v;
-    int c, r;
+    const struct cli_opt opts[] = {
+        CLI_OPT_FLAG(0, "linked", &a.linked, "qcow2 overlays on the source"),
+        CLI_OPT_FLAG(0, "full", &a.full, "standalone copies"),
+        CLI_OPT_CALL(0, "count", "N", &a.count, opt_count, "make N clones "
+                     "(NEW has one %d)"),
+        CLI_OPT_FLAG(0, "force", &a.force, "replace existing files"),
+        CLI_OPT_FLAG(0, "absolute", &a.absolute, "store the backing file "
+                     "as an absolute path"),
+        CLI_OPT_FLAG(0, "no-extended-l2", &a.no_extl2, "without "
+                     "subclusters"),
+        CLI_OPT_FLAG(0, "thick", &a.thick, "preallocate full clones"),
+        CLI_OPT_FLAG(0, "no-offload", &a.no_offload, "copy through the "
+                     "engine, not reflink or copy_file_range"),
+        CLI_OPT_FLAG(0, "json", &a.json, "same as --output=json"),
+        CLI_OPTS_OUTPUT(&a.json),
+        CLI_OPT_CALL('m', NULL, "N", &a.workers, opt_workers, "copy "
+                     "threads of a full clone (1 to 8)"),
+        CLI_OPT_STRING('f', NULL, "fmt", &a.fmt, "format of the source"),
+        CLI_OPT_STRING('F', NULL, "fmt", &a.base_fmt, "format of the "
+                       "source as a backing file"),
+        CLI_OPT_STRING('O', NULL, "fmt", &a.out_fmt, "format of full "
+                       "clones"),
+        CLI_OPT_CALL('o', NULL, "options", &a.co, cli_opt_create_options,
+                     "creation options"),
+        CLI_OPTS_PROGRESS(&a.progress, &a.quiet),
+        CLI_OPT_FLAG('U', NULL, &a.force_share, "open a source another "
+                     "process writes"),
+        CLI_OPT_END,
+    };
+    int r;
 
     vmc_create_opts_init(&a.co.c);
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, ":f:F:O:o:m:pqUh", longopts,
-                            NULL)) != -1) {
-        switch (c) {
-        case OPT_LINKED: a.linked = true; break;
-        case OPT_FULL: a.full = true; break;
-        case OPT_FORCE: a.force = true; break;
-        case OPT_ABSOLUTE: a.absolute = true; break;
-        case OPT_NO_EXTL2: a.no_extl2 = true; break;
-        case OPT_THICK: a.thick = true; break;
-        case OPT_NO_OFFLOAD: a.no_offload = true; break;
-        case OPT_JSON: a.json = true; break;
-        case OPT_OUTPUT:
-            if (cli_parse_output(optarg, &a.json)) {
-                goto fail;
-            }
-            break;
-        case OPT_COUNT:
-            errno = 0;
-            v = strtoul(optarg, &end, 10);
-            if (errno || *end || end == optarg || optarg[0] == '-' ||
-                v == 0 || v > 1000000) {
-                cli_error("invalid --count '%s' (1 to 1000000)", optarg);
-                goto fail;
-            }
-            a.count = v;
-            break;
-        case 'm':
-            errno = 0;
-            v = strtoul(optarg, &end, 10);
-            if (errno || *end || end == optarg || v == 0 || v > 8) {
-                cli_error("invalid thread count '%s' (1 to 8)", optarg);
-                goto fail;
-            }
-            a.workers = (unsigned)v;
-            break;
-        case 'f': a.fmt = optarg; break;
-        case 'F': a.base_fmt = optarg; break;
-        case 'O': a.out_fmt = optarg; break;
-        case 'o':
-            if (cli_parse_create_options(&a.co, optarg)) {
-                goto fail;
-            }
-            break;
-        case 'p': a.progress = true; break;
-        case 'q': a.quiet = true; break;
-        case 'U': a.force_share = true; break;
-        case 'h':
-        case OPT_HELP:
-            fputs(clone_usage, stdout);
-            cli_create_opts_release(&a.co);
-            return CLI_EXIT_OK;
-        default:
-            r = cli_getopt_error(verb, c, argv);
-            cli_create_opts_release(&a.co);
-            return r;
-        }
+    r = cli_parse_options(opts, &u, argc, argv);
+    if (r) {
+        cli_create_opts_release(&a.co);
+        return CLI_PARSE_EXIT(r);
     }
     if (a.linked == a.full) {
-        r = cli_usage_error(verb, "specify exactly one of --linked and "
+        r = cli_usage_error(u.verb, "specify exactly one of --linked and "
                             "--full");
         goto out;
     }
     if (argc - optind != 2) {
-        r = cli_usage_error(verb, argc - optind < 2 ? "expecting a source "
+        r = cli_usage_error(u.verb, argc - optind < 2 ? "expecting a source "
                             "and a new image name" : "too many arguments");
         goto out;
     }
     if (a.linked && (a.thick || a.no_offload || a.out_fmt || a.workers ||
                      a.fmt)) {
-        r = cli_usage_error(verb, "--thick, --no-offload, -O, -f and -m "
+        r = cli_usage_error(u.verb, "--thick, --no-offload, -O, -f and -m "
                             "only apply to --full");
         goto out;
     }
     if (a.full && (a.count || a.no_extl2 || a.absolute || a.base_fmt)) {
-        r = cli_usage_error(verb, "--count, --no-extended-l2, --absolute "
+        r = cli_usage_error(u.verb, "--count, --no-extended-l2, --absolute "
                             "and -F only apply to --linked");
         goto out;
     }
@@ -404,7 +397,4 @@ cmd_img_clone(int argc, char **argv)
 out:
     cli_create_opts_release(&a.co);
     return r;
-fail:
-    cli_create_opts_release(&a.co);
-    return CLI_EXIT_FAIL;
 }

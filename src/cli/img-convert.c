@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/options.h"
 
 /* ------------------------------------------------------------ convert */
 
@@ -58,67 +59,49 @@ struct convert_args {
     bool no_create;
     bool progress;
     bool quiet;
+    bool ignored;           /* -W, -C */
 };
+
+static int
+opt_coroutines(const char *arg, void *dest)
+{
+    return check_coroutines(arg) ? CLI_EXIT_FAIL : 0;
+}
 
 static int
 convert_parse(struct convert_args *a, int argc, char **argv,
               const char *verb)
 {
-    static const struct option longopts[] = {
-        { "help", no_argument, NULL, OPT_HELP },
-        { "force-share", no_argument, NULL, 'U' },
-        { "backing-fmt", required_argument, NULL, OPT_BACKING_FMT },
-        { "max-depth", required_argument, NULL, OPT_MAX_DEPTH },
-        { NULL, 0, NULL, 0 },
+    const struct cli_usage u = { .verb = verb, .synopsis = convert_usage };
+    const struct cli_opt opts[] = {
+        CLI_OPTS_OPEN(&a->src_open),
+        CLI_OPTS_SHARE(&a->src_open),
+        CLI_OPT_STRING('O', NULL, "output_fmt", &a->out_fmt, "format of "
+                       "the target (default raw)"),
+        CLI_OPT_STRING('B', NULL, "backing_file", &a->backing, "make the "
+                       "target an overlay of this image"),
+        CLI_OPT_STRING('F', NULL, "backing_fmt", &a->backing_fmt,
+                       "its format"),
+        CLI_OPT_FLAG('c', NULL, &a->compress, "compress the target"),
+        CLI_OPT_CALL('o', NULL, "options", &a->co, cli_opt_create_options,
+                     "creation options of the target"),
+        CLI_OPT_STRING('S', NULL, "size", &a->sparse, "zero run that "
+                       "becomes a hole"),
+        CLI_OPT_FLAG('n', NULL, &a->no_create, "write into an existing "
+                     "target"),
+        CLI_OPTS_PROGRESS(&a->progress, &a->quiet),
+        CLI_OPT_CACHE,
+        CLI_OPT_SRC_CACHE,
+        CLI_OPT_CALL('m', NULL, "N", NULL, opt_coroutines, "parallel "
+                     "requests (accepted for compatibility)"),
+        CLI_OPT_FLAG('W', NULL, &a->ignored, "out-of-order writes (no-op)"),
+        CLI_OPT_FLAG('C', NULL, &a->ignored, "copy offloading (no-op)"),
+        CLI_OPT_END,
     };
-    int c;
+    int r = cli_parse_options(opts, &u, argc, argv);
 
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, ":f:O:B:F:co:S:npqUt:T:m:WCh", longopts,
-                            NULL)) != -1) {
-        switch (c) {
-        case 'f': a->src_open.format = optarg; break;
-        case 'O': a->out_fmt = optarg; break;
-        case 'B': a->backing = optarg; break;
-        case 'F': a->backing_fmt = optarg; break;
-        case 'c': a->compress = true; break;
-        case 'S': a->sparse = optarg; break;
-        case 'n': a->no_create = true; break;
-        case 'p': a->progress = true; break;
-        case 'q': a->quiet = true; break;
-        case 'U': a->src_open.force_share = true; break;
-        case 'o':
-            if (cli_parse_create_options(&a->co, optarg)) {
-                return CLI_EXIT_FAIL;
-            }
-            break;
-        case 't':
-        case 'T':
-            if (cli_check_cache_mode(optarg)) {
-                return CLI_EXIT_FAIL;
-            }
-            break;
-        case 'm':
-            if (check_coroutines(optarg)) {
-                return CLI_EXIT_FAIL;
-            }
-            break;
-        case 'W':
-        case 'C':
-            break;      /* out-of-order writes, copy offloading: no-ops */
-        case OPT_BACKING_FMT:
-        case OPT_MAX_DEPTH:
-            if (cli_open_option(&a->src_open, c, optarg, verb)) {
-                return CLI_EXIT_FAIL;
-            }
-            break;
-        case 'h':
-        case OPT_HELP:
-            fputs(convert_usage, stdout);
-            return -1;
-        default:
-            return cli_getopt_error(verb, c, argv);
-        }
+    if (r) {
+        return r;
     }
     if (argc - optind != 2) {
         return cli_usage_error(verb, argc - optind < 2 ? "expecting a "
@@ -272,14 +255,8 @@ compare_report(const struct vmc_compare_result *res, bool quiet)
 int
 cmd_img_compare(int argc, char **argv)
 {
-    static const struct option longopts[] = {
-        { "help", no_argument, NULL, OPT_HELP },
-        { "force-share", no_argument, NULL, 'U' },
-        { "backing-fmt", required_argument, NULL, OPT_BACKING_FMT },
-        { "max-depth", required_argument, NULL, OPT_MAX_DEPTH },
-        { NULL, 0, NULL, 0 },
-    };
-    static const char verb[] = "img compare";
+    static const struct cli_usage u = { .verb = "img compare",
+                                        .synopsis = compare_usage };
     struct cli_open open1 = { 0 }, open2;
     struct vmc_compare_opts o = { 0 };
     struct vmc_compare_result res;
@@ -288,40 +265,21 @@ cmd_img_compare(int argc, char **argv)
     struct vmc_image *a = NULL, *b = NULL;
     const char *fmt2 = NULL;
     bool quiet = false, show_progress = false;
-    int c, r;
+    const struct cli_opt opts[] = {
+        CLI_OPTS_OPEN(&open1),
+        CLI_OPTS_SHARE(&open1),
+        CLI_OPT_STRING('F', NULL, "fmt", &fmt2, "format of the second "
+                       "image"),
+        CLI_OPT_FLAG('s', NULL, &o.strict, "strict: a size mismatch or "
+                     "allocation difference counts"),
+        CLI_OPTS_PROGRESS(&show_progress, &quiet),
+        CLI_OPT_SRC_CACHE,
+        CLI_OPT_END,
+    };
+    int r = cli_parse_image_verb(opts, &u, argc, argv, 2);
 
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, ":f:F:spqUT:h", longopts,
-                            NULL)) != -1) {
-        switch (c) {
-        case 'f': open1.format = optarg; break;
-        case 'F': fmt2 = optarg; break;
-        case 's': o.strict = true; break;
-        case 'p': show_progress = true; break;
-        case 'q': quiet = true; break;
-        case 'U': open1.force_share = true; break;
-        case 't':
-        case 'T':
-            if (cli_check_cache_mode(optarg)) {
-                return CLI_EXIT_FAIL;
-            }
-            break;
-        case OPT_BACKING_FMT:
-        case OPT_MAX_DEPTH:
-            if (cli_open_option(&open1, c, optarg, verb)) {
-                return CLI_EXIT_FAIL;
-            }
-            break;
-        case 'h':
-        case OPT_HELP:
-            fputs(compare_usage, stdout);
-            return CLI_EXIT_OK;
-        default:
-            return cli_getopt_error(verb, c, argv);
-        }
-    }
-    if (argc - optind != 2) {
-        return cli_usage_error(verb, "expecting two image file names");
+    if (r) {
+        return CLI_PARSE_EXIT(r);
     }
     open2 = open1;
     open2.format = fmt2;

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/options.h"
 
 /* ------------------------------------------------------------- create */
 
@@ -133,44 +134,31 @@ create_backing(struct cli_create_opts *co, const char *path, bool unsafe)
 static int
 create_main(struct cli_create_opts *co, int argc, char **argv)
 {
-    static const struct option longopts[] = {
-        { "help", no_argument, NULL, OPT_HELP },
-        { NULL, 0, NULL, 0 },
-    };
-    static const char verb[] = "img create";
+    static const struct cli_usage u = { .verb = "img create",
+                                        .synopsis = create_usage };
     struct vmc_error err = { 0 };
     const char *fmt = "raw", *path;
     bool quiet = false, unsafe = false;
-    int c, r;
+    const struct cli_opt opts[] = {
+        CLI_OPT_STRING('f', NULL, "fmt", &fmt, "format (default raw)"),
+        CLI_OPT_STRING('b', NULL, "backing_file", &co->backing_file,
+                       "make a linked clone of this image"),
+        CLI_OPT_STRING('F', NULL, "backing_fmt", &co->backing_fmt,
+                       "its format"),
+        CLI_OPT_FLAG('u', NULL, &unsafe, "do not open the backing file"),
+        CLI_OPT_CALL('o', NULL, "options", co, cli_opt_create_options,
+                     "creation options (-o help lists them)"),
+        CLI_OPT_FLAG('q', NULL, &quiet, "quiet"),
+        CLI_OPT_END,
+    };
+    int r = cli_parse_options(opts, &u, argc, argv);
 
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, ":f:b:F:uo:qh", longopts,
-                            NULL)) != -1) {
-        switch (c) {
-        case 'f': fmt = optarg; break;
-        case 'b': co->backing_file = optarg; break;
-        case 'F': co->backing_fmt = optarg; break;
-        case 'u': unsafe = true; break;
-        case 'q': quiet = true; break;
-        case 'o':
-            if (cli_parse_create_options(co, optarg)) {
-                return CLI_EXIT_FAIL;
-            }
-            break;
-        case 'h':
-        case OPT_HELP:
-            fputs(create_usage, stdout);
-            return CLI_EXIT_OK;
-        default:
-            return cli_getopt_error(verb, c, argv);
-        }
+    if (r) {
+        return CLI_PARSE_EXIT(r);
     }
-    if (optind >= argc) {
-        return cli_usage_error(verb, "expecting image file name");
-    }
-    if (argc - optind > 2) {
-        return cli_usage_error(verb, "unexpected argument '%s'",
-                               argv[optind + 2]);
+    r = cli_check_operands(&u, argc, argv, 1, 2, "expecting image file name");
+    if (r) {
+        return r;
     }
     path = argv[optind];
     if (cli_parse_format(fmt, &co->c.format)) {
@@ -263,53 +251,38 @@ parse_new_size(const char *s, uint64_t cur, uint64_t *out)
 int
 cmd_img_resize(int argc, char **argv)
 {
-    static const struct option longopts[] = {
-        { "help", no_argument, NULL, OPT_HELP },
-        { "shrink", no_argument, NULL, OPT_SHRINK },
-        { "backing-fmt", required_argument, NULL, OPT_BACKING_FMT },
-        { "max-depth", required_argument, NULL, OPT_MAX_DEPTH },
-        { NULL, 0, NULL, 0 },
-    };
-    static const char verb[] = "img resize";
+    static const struct cli_usage u = { .verb = "img resize",
+                                        .synopsis = resize_usage };
     struct cli_open open_opts = { 0 };
     struct vmc_error err = { 0 };
     struct vmc_image *img = NULL;
     bool quiet = false, shrink = false;
     const char *size_arg;
     uint64_t cur, size = 0;
-    int c, r, i;
+    const struct cli_opt opts[] = {
+        CLI_OPTS_OPEN(&open_opts),
+        CLI_OPT_FLAG('q', NULL, &quiet, "quiet"),
+        CLI_OPT_FLAG(0, "shrink", &shrink, "allow a smaller size (the data "
+                     "beyond it is lost)"),
+        CLI_OPT_END,
+    };
+    int r, i;
 
     /* The size is taken off the end first so that "-1G" is not parsed
      * as an option. */
     for (i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            fputs(resize_usage, stdout);
+            cli_print_help(stdout, opts, &u);
             return CLI_EXIT_OK;
         }
     }
     if (argc < 3) {
-        return cli_usage_error(verb, "not enough arguments");
+        return cli_usage_error(u.verb, "not enough arguments");
     }
     size_arg = argv[--argc];
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, ":f:q", longopts, NULL)) != -1) {
-        switch (c) {
-        case 'f': open_opts.format = optarg; break;
-        case 'q': quiet = true; break;
-        case OPT_SHRINK: shrink = true; break;
-        case OPT_BACKING_FMT:
-        case OPT_MAX_DEPTH:
-            if (cli_open_option(&open_opts, c, optarg, verb)) {
-                return CLI_EXIT_FAIL;
-            }
-            break;
-        default:
-            return cli_getopt_error(verb, c, argv);
-        }
-    }
-    if (optind + 1 != argc) {
-        return cli_usage_error(verb, optind >= argc ? "expecting image file "
-                               "name" : "too many arguments");
+    r = cli_parse_image_verb(opts, &u, argc, argv, 1);
+    if (r) {
+        return CLI_PARSE_EXIT(r);
     }
     r = cli_open_image(&img, argv[optind], &open_opts, VMC_OPEN_RDWR);
     if (r) {

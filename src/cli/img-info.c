@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/options.h"
 
 /* --------------------------------------------------------------- info */
 
@@ -223,49 +224,23 @@ print_info(struct vmc_image *img, bool json, bool chain)
 int
 cmd_img_info(int argc, char **argv)
 {
-    static const struct option longopts[] = {
-        { "help", no_argument, NULL, OPT_HELP },
-        { "output", required_argument, NULL, OPT_OUTPUT },
-        { "backing-chain", no_argument, NULL, OPT_BACKING_CHAIN },
-        { "force-share", no_argument, NULL, 'U' },
-        { "backing-fmt", required_argument, NULL, OPT_BACKING_FMT },
-        { "max-depth", required_argument, NULL, OPT_MAX_DEPTH },
-        { NULL, 0, NULL, 0 },
-    };
-    static const char verb[] = "img info";
+    static const struct cli_usage u = { .verb = "img info",
+                                        .synopsis = info_usage };
     struct cli_open open_opts = { 0 };
     struct vmc_image *img = NULL;
     bool json = false, chain = false;
-    int c, r;
+    const struct cli_opt opts[] = {
+        CLI_OPTS_OPEN(&open_opts),
+        CLI_OPTS_SHARE(&open_opts),
+        CLI_OPTS_OUTPUT(&json),
+        CLI_OPT_FLAG(0, "backing-chain", &chain, "the whole chain, top "
+                     "first"),
+        CLI_OPT_END,
+    };
+    int r = cli_parse_image_verb(opts, &u, argc, argv, 1);
 
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, ":f:Uh", longopts, NULL)) != -1) {
-        switch (c) {
-        case 'f': open_opts.format = optarg; break;
-        case 'U': open_opts.force_share = true; break;
-        case OPT_BACKING_CHAIN: chain = true; break;
-        case OPT_OUTPUT:
-            if (cli_parse_output(optarg, &json)) {
-                return CLI_EXIT_FAIL;
-            }
-            break;
-        case OPT_BACKING_FMT:
-        case OPT_MAX_DEPTH:
-            if (cli_open_option(&open_opts, c, optarg, verb)) {
-                return CLI_EXIT_FAIL;
-            }
-            break;
-        case 'h':
-        case OPT_HELP:
-            fputs(info_usage, stdout);
-            return CLI_EXIT_OK;
-        default:
-            return cli_getopt_error(verb, c, argv);
-        }
-    }
-    if (optind + 1 != argc) {
-        return cli_usage_error(verb, optind >= argc ? "expecting one image "
-                               "file name" : "too many arguments");
+    if (r) {
+        return CLI_PARSE_EXIT(r);
     }
     r = cli_open_image(&img, argv[optind], &open_opts,
                        chain ? 0 : VMC_OPEN_NO_BACKING);
@@ -383,6 +358,12 @@ parse_repair(const char *s, unsigned *out)
     return 0;
 }
 
+static int
+opt_repair(const char *arg, void *dest)
+{
+    return parse_repair(arg, dest) ? CLI_EXIT_FAIL : 0;
+}
+
 /* Run the check (and the double check after a repair). Returns an exit
  * status, or -1 with *@res filled in when the check completed. */
 static int
@@ -426,62 +407,27 @@ run_check(struct vmc_image *img, unsigned repair, bool json, bool quiet,
 int
 cmd_img_check(int argc, char **argv)
 {
-    static const struct option longopts[] = {
-        { "help", no_argument, NULL, OPT_HELP },
-        { "output", required_argument, NULL, OPT_OUTPUT },
-        { "repair", required_argument, NULL, 'r' },
-        { "force-share", no_argument, NULL, 'U' },
-        { "backing-fmt", required_argument, NULL, OPT_BACKING_FMT },
-        { "max-depth", required_argument, NULL, OPT_MAX_DEPTH },
-        { NULL, 0, NULL, 0 },
-    };
-    static const char verb[] = "img check";
+    static const struct cli_usage u = { .verb = "img check",
+                                        .synopsis = check_usage };
     struct cli_open open_opts = { 0 };
     struct vmc_check_result res;
     struct vmc_image *img = NULL;
     bool json = false, quiet = false;
     unsigned repair = VMC_REPAIR_NONE;
-    int c, r;
+    const struct cli_opt opts[] = {
+        CLI_OPTS_OPEN(&open_opts),
+        CLI_OPTS_SHARE(&open_opts),
+        CLI_OPTS_OUTPUT(&json),
+        CLI_OPT_CALL('r', "repair", "leaks|all", &repair, opt_repair,
+                     "repair leaked clusters, or all errors"),
+        CLI_OPT_FLAG('q', NULL, &quiet, "quiet"),
+        CLI_OPT_SRC_CACHE,
+        CLI_OPT_END,
+    };
+    int r = cli_parse_image_verb(opts, &u, argc, argv, 1);
 
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, ":f:r:qUT:h", longopts, NULL)) != -1) {
-        switch (c) {
-        case 'f': open_opts.format = optarg; break;
-        case 'U': open_opts.force_share = true; break;
-        case 'q': quiet = true; break;
-        case 'r':
-            if (parse_repair(optarg, &repair)) {
-                return CLI_EXIT_FAIL;
-            }
-            break;
-        case OPT_OUTPUT:
-            if (cli_parse_output(optarg, &json)) {
-                return CLI_EXIT_FAIL;
-            }
-            break;
-        case 't':
-        case 'T':
-            if (cli_check_cache_mode(optarg)) {
-                return CLI_EXIT_FAIL;
-            }
-            break;
-        case OPT_BACKING_FMT:
-        case OPT_MAX_DEPTH:
-            if (cli_open_option(&open_opts, c, optarg, verb)) {
-                return CLI_EXIT_FAIL;
-            }
-            break;
-        case 'h':
-        case OPT_HELP:
-            fputs(check_usage, stdout);
-            return CLI_EXIT_OK;
-        default:
-            return cli_getopt_error(verb, c, argv);
-        }
-    }
-    if (optind + 1 != argc) {
-        return cli_usage_error(verb, optind >= argc ? "expecting image file "
-                               "name" : "too many arguments");
+    if (r) {
+        return CLI_PARSE_EXIT(r);
     }
     if (repair && open_opts.force_share) {
         return cli_error("-U cannot be used with -r (repair writes to the "

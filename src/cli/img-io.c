@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/options.h"
 #include "vmclone-seal.h"
 
 static const char io_usage[] =
@@ -324,54 +325,33 @@ out:
 int
 cmd_img_io(int argc, char **argv)
 {
-    static const struct option longopts[] = {
-        { "help", no_argument, NULL, OPT_HELP },
-        { "cmd", required_argument, NULL, 'c' },
-        { "read-only", no_argument, NULL, 'r' },
-        { "force-share", no_argument, NULL, 'U' },
-        { "backing-fmt", required_argument, NULL, OPT_BACKING_FMT },
-        { "max-depth", required_argument, NULL, OPT_MAX_DEPTH },
-        { NULL, 0, NULL, 0 },
-    };
-    static const char verb[] = "img io";
+    static const struct cli_usage u = { .verb = "img io",
+                                        .synopsis = io_usage };
     struct cli_open open_opts = { 0 };
     struct vmc_image *img = NULL;
+    struct cli_list cl = { .cap = (size_t)argc };
     const char **cmds = NULL;
     uint8_t *buf = NULL;
     bool readonly = false, failed = false;
-    int ncmds = 0, c, i, r;
+    const struct cli_opt opts[] = {
+        CLI_OPTS_OPEN(&open_opts),
+        CLI_OPTS_SHARE(&open_opts),
+        CLI_OPT_CALL('c', "cmd", "command", &cl, cli_opt_list,
+                     "run this command (repeatable)"),
+        CLI_OPT_FLAG('r', "read-only", &readonly, "open read-only"),
+        CLI_OPT_END,
+    };
+    int ncmds, i, r;
 
     cmds = calloc((size_t)argc, sizeof(*cmds));
     if (!cmds) {
         return cli_error("out of memory");
     }
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, ":f:c:rUh", longopts, NULL)) != -1) {
-        switch (c) {
-        case 'f': open_opts.format = optarg; break;
-        case 'c': cmds[ncmds++] = optarg; break;
-        case 'r': readonly = true; break;
-        case 'U': open_opts.force_share = true; break;
-        case OPT_BACKING_FMT:
-        case OPT_MAX_DEPTH:
-            if (cli_open_option(&open_opts, c, optarg, verb)) {
-                r = CLI_EXIT_FAIL;
-                goto out;
-            }
-            break;
-        case 'h':
-        case OPT_HELP:
-            fputs(io_usage, stdout);
-            r = CLI_EXIT_OK;
-            goto out;
-        default:
-            r = cli_getopt_error(verb, c, argv);
-            goto out;
-        }
-    }
-    if (optind + 1 != argc) {
-        r = cli_usage_error(verb, optind >= argc ? "expecting image file "
-                            "name" : "too many arguments");
+    cl.v = cmds;
+    r = cli_parse_image_verb(opts, &u, argc, argv, 1);
+    ncmds = (int)cl.n;
+    if (r) {
+        r = CLI_PARSE_EXIT(r);
         goto out;
     }
     buf = malloc(IO_CHUNK);

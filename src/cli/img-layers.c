@@ -10,16 +10,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
-
-enum {
-    OPT_JSON = 0x200,
-    OPT_KEEP,
-    OPT_USERS,
-    OPT_NO_SCAN,
-    OPT_METHOD,
-    OPT_NEW_LAYER,
-    OPT_NO_EXTL2,
-};
+#include "cli/options.h"
 
 static void
 size_str(uint64_t v, char *buf, size_t len)
@@ -40,43 +31,22 @@ static const char flatten_usage[] =
 int
 cmd_img_flatten(int argc, char **argv)
 {
-    static const struct option longopts[] = {
-        { "help", no_argument, NULL, OPT_HELP },
-        { "backing-fmt", required_argument, NULL, OPT_BACKING_FMT },
-        { "max-depth", required_argument, NULL, OPT_MAX_DEPTH },
-        { NULL, 0, NULL, 0 },
-    };
-    static const char verb[] = "img flatten";
+    static const struct cli_usage u = { .verb = "img flatten",
+                                        .synopsis = flatten_usage };
     struct cli_open open_opts = { 0 };
     struct cli_progress progress;
     struct vmc_error err = { 0 };
     struct vmc_image *img = NULL;
     bool quiet = false, show = false;
-    int c, r, r2;
+    const struct cli_opt opts[] = {
+        CLI_OPTS_OPEN(&open_opts),
+        CLI_OPTS_PROGRESS(&show, &quiet),
+        CLI_OPT_END,
+    };
+    int r = cli_parse_image_verb(opts, &u, argc, argv, 1);
 
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, ":f:pqh", longopts, NULL)) != -1) {
-        switch (c) {
-        case 'f': open_opts.format = optarg; break;
-        case 'p': show = true; break;
-        case 'q': quiet = true; break;
-        case OPT_BACKING_FMT:
-        case OPT_MAX_DEPTH:
-            if (cli_open_option(&open_opts, c, optarg, verb)) {
-                return CLI_EXIT_FAIL;
-            }
-            break;
-        case 'h':
-        case OPT_HELP:
-            fputs(flatten_usage, stdout);
-            return CLI_EXIT_OK;
-        default:
-            return cli_getopt_error(verb, c, argv);
-        }
-    }
-    if (optind + 1 != argc) {
-        return cli_usage_error(verb, optind >= argc ? "expecting image file "
-                               "name" : "too many arguments");
+    if (r) {
+        return CLI_PARSE_EXIT(r);
     }
     r = cli_open_image(&img, argv[optind], &open_opts, VMC_OPEN_RDWR);
     if (r) {
@@ -85,13 +55,9 @@ cmd_img_flatten(int argc, char **argv)
     cli_progress_start(&progress, show && !quiet);
     r = vmc_flatten(img, cli_progress_cb, &progress, &err);
     cli_progress_end(&progress);
-    r2 = vmc_image_close(img);
-    if (r < 0) {
-        return cli_error_lib(&err, r);
-    }
-    if (r2 < 0) {
-        return cli_error("error while closing '%s': %s", argv[optind],
-                         strerror(-r2));
+    r = cli_close_report(img, argv[optind], r, &err);
+    if (r) {
+        return r;
     }
     if (!quiet) {
         printf("Image '%s' flattened.\n", argv[optind]);
@@ -115,13 +81,8 @@ static const char relink_usage[] =
 int
 cmd_img_relink(int argc, char **argv)
 {
-    static const struct option longopts[] = {
-        { "help", no_argument, NULL, OPT_HELP },
-        { "json", no_argument, NULL, OPT_JSON },
-        { "no-extended-l2", no_argument, NULL, OPT_NO_EXTL2 },
-        { NULL, 0, NULL, 0 },
-    };
-    static const char verb[] = "img relink";
+    static const struct cli_usage u = { .verb = "img relink",
+                                        .synopsis = relink_usage };
     struct vmc_relink_opts o;
     struct vmc_relink_result res;
     struct vmc_open_opts io = { 0 };
@@ -131,43 +92,34 @@ cmd_img_relink(int argc, char **argv)
     const char *tmpl = NULL, *tfmt = NULL, *fmt = NULL;
     bool quiet = false, show = false, json = false, no_extl2 = false;
     char before[32], after[32];
-    int c, r = CLI_EXIT_FAIL;
+    const struct cli_opt opts[] = {
+        CLI_OPT_STRING('f', NULL, "fmt", &fmt, "format of IMG (default: "
+                       "probe)"),
+        CLI_OPT_STRING('b', NULL, "TEMPLATE", &tmpl, "the template "
+                       "(required)"),
+        CLI_OPT_STRING('F', NULL, "fmt", &tfmt, "its format (default: "
+                       "probe)"),
+        CLI_OPT_CALL('o', NULL, "options", &co, cli_opt_create_options,
+                     "creation options of the new image"),
+        CLI_OPTS_PROGRESS(&show, &quiet),
+        CLI_OPT_FLAG(0, "json", &json, "print the result as JSON"),
+        CLI_OPT_FLAG(0, "no-extended-l2", &no_extl2, "64 KiB clusters "
+                     "without subclusters"),
+        CLI_OPT_END,
+    };
+    int r;
 
     vmc_relink_opts_init(&o);
     co.c = o.create;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, ":f:b:F:o:pqh", longopts,
-                            NULL)) != -1) {
-        switch (c) {
-        case 'f': fmt = optarg; break;
-        case 'b': tmpl = optarg; break;
-        case 'F': tfmt = optarg; break;
-        case 'o':
-            if (cli_parse_create_options(&co, optarg)) {
-                goto out;
-            }
-            break;
-        case 'p': show = true; break;
-        case 'q': quiet = true; break;
-        case OPT_JSON: json = true; break;
-        case OPT_NO_EXTL2: no_extl2 = true; break;
-        case 'h':
-        case OPT_HELP:
-            fputs(relink_usage, stdout);
-            r = CLI_EXIT_OK;
-            goto out;
-        default:
-            r = cli_getopt_error(verb, c, argv);
-            goto out;
-        }
-    }
-    if (optind + 1 != argc) {
-        r = cli_usage_error(verb, optind >= argc ? "expecting image file "
-                            "name" : "too many arguments");
+    r = cli_parse_image_verb(opts, &u, argc, argv, 1);
+    if (r) {
+        r = CLI_PARSE_EXIT(r);
         goto out;
     }
+    r = CLI_EXIT_FAIL;
     if (!tmpl || !*tmpl) {
-        r = cli_usage_error(verb, "a template is required (-b TEMPLATE)");
+        r = cli_usage_error(u.verb, "a template is required (-b "
+                            "TEMPLATE)");
         goto out;
     }
     if (fmt && cli_parse_format(fmt, &io.format)) {
@@ -268,87 +220,80 @@ parse_method(const char *s, enum vmc_consolidate_method *m)
     return 0;
 }
 
+/* --users A B C ...: every following non-option word up to the last one
+ * (TOP) or "--". */
+struct users_list {
+    const char **users;
+    size_t n;
+    int argc;
+    char **argv;
+};
+
+static int
+opt_users(const char *arg, void *dest)
+{
+    struct users_list *ul = dest;
+
+    ul->users[ul->n++] = arg;
+    while (optind < ul->argc - 1 && ul->argv[optind][0] != '-') {
+        ul->users[ul->n++] = ul->argv[optind++];
+    }
+    if (optind < ul->argc - 1 && !strcmp(ul->argv[optind], "--")) {
+        optind++;
+    }
+    return 0;
+}
+
+static int
+opt_method(const char *arg, void *dest)
+{
+    return parse_method(arg, dest) ? CLI_EXIT_FAIL : 0;
+}
+
 int
 cmd_img_consolidate(int argc, char **argv)
 {
-    static const struct option longopts[] = {
-        { "help", no_argument, NULL, OPT_HELP },
-        { "json", no_argument, NULL, OPT_JSON },
-        { "keep", required_argument, NULL, OPT_KEEP },
-        { "users", required_argument, NULL, OPT_USERS },
-        { "no-scan", no_argument, NULL, OPT_NO_SCAN },
-        { "method", required_argument, NULL, OPT_METHOD },
-        { "new-layer", required_argument, NULL, OPT_NEW_LAYER },
-        { "backing-fmt", required_argument, NULL, OPT_BACKING_FMT },
-        { "max-depth", required_argument, NULL, OPT_MAX_DEPTH },
-        { NULL, 0, NULL, 0 },
-    };
-    static const char verb[] = "img consolidate";
+    static const struct cli_usage u = { .verb = "img consolidate",
+                                        .synopsis = consolidate_usage };
     struct vmc_consolidate_opts o = { 0 };
     struct vmc_consolidate_result res;
     struct cli_open open_opts = { 0 };
     struct cli_progress progress;
     struct vmc_error err = { 0 };
     struct vmc_image *img = NULL;
-    const char **users = NULL;
-    const char *top = NULL;
+    struct users_list ul = { .argc = argc, .argv = argv };
+    const char **users, *top = NULL;
+    size_t nusers;
     bool quiet = false, show = false, json = false;
-    size_t nusers = 0;
-    int c, r, r2;
+    const struct cli_opt opts[] = {
+        CLI_OPTS_OPEN(&open_opts),
+        CLI_OPTS_PROGRESS(&show, &quiet),
+        CLI_OPT_FLAG(0, "json", &json, "print the result as JSON"),
+        CLI_OPT_STRING(0, "keep", "LAYER", &o.keep, "keep this layer and "
+                       "the ones below it"),
+        CLI_OPT_CALL(0, "users", "IMG...", &ul, opt_users, "the images "
+                     "that use the layers (up to TOP or --)"),
+        CLI_OPT_FLAG(0, "no-scan", &o.no_scan, "do not look for other "
+                     "users"),
+        CLI_OPT_CALL(0, "method", "METHOD", &o.method, opt_method,
+                     "how to collapse the layers"),
+        CLI_OPT_STRING(0, "new-layer", "FILE", &o.new_layer, "write the "
+                       "collapsed layer to FILE"),
+        CLI_OPT_END,
+    };
+    int r;
 
-    users = calloc((size_t)argc, sizeof(*users));
-    if (!users) {
+    ul.users = calloc((size_t)argc, sizeof(*ul.users));
+    if (!ul.users) {
         return cli_error("out of memory");
     }
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, ":f:pqh", longopts, NULL)) != -1) {
-        switch (c) {
-        case 'f': open_opts.format = optarg; break;
-        case 'p': show = true; break;
-        case 'q': quiet = true; break;
-        case OPT_JSON: json = true; break;
-        case OPT_KEEP: o.keep = optarg; break;
-        case OPT_NO_SCAN: o.no_scan = true; break;
-        case OPT_NEW_LAYER: o.new_layer = optarg; break;
-        case OPT_USERS:
-            /* --users A B C ...: every following non-option word up to
-             * the last one (TOP) or "--". */
-            users[nusers++] = optarg;
-            while (optind < argc - 1 && argv[optind][0] != '-') {
-                users[nusers++] = argv[optind++];
-            }
-            if (optind < argc - 1 && !strcmp(argv[optind], "--")) {
-                optind++;
-            }
-            break;
-        case OPT_METHOD:
-            if (parse_method(optarg, &o.method)) {
-                free(users);
-                return CLI_EXIT_FAIL;
-            }
-            break;
-        case OPT_BACKING_FMT:
-        case OPT_MAX_DEPTH:
-            if (cli_open_option(&open_opts, c, optarg, verb)) {
-                free(users);
-                return CLI_EXIT_FAIL;
-            }
-            break;
-        case 'h':
-        case OPT_HELP:
-            fputs(consolidate_usage, stdout);
-            free(users);
-            return CLI_EXIT_OK;
-        default:
-            free(users);
-            return cli_getopt_error(verb, c, argv);
-        }
+    r = cli_parse_image_verb(opts, &u, argc, argv, 1);
+    if (r) {
+        free(ul.users);
+        return CLI_PARSE_EXIT(r);
     }
-    if (optind + 1 != argc) {
-        free(users);
-        return cli_usage_error(verb, optind >= argc ? "expecting image file "
-                               "name" : "too many arguments");
-    }
+    users = ul.users;
+    nusers = ul.n;
     top = argv[optind];
     o.users = users;
     o.nusers = nusers;
@@ -362,13 +307,10 @@ cmd_img_consolidate(int argc, char **argv)
     o.opaque = &progress;
     r = vmc_consolidate(img, &o, &res, &err);
     cli_progress_end(&progress);
-    r2 = vmc_image_close(img);
     free(users);
-    if (r < 0) {
-        return cli_error_lib(&err, r);
-    }
-    if (r2 < 0) {
-        return cli_error("error while closing '%s': %s", top, strerror(-r2));
+    r = cli_close_report(img, top, r, &err);
+    if (r) {
+        return r;
     }
     if (json) {
         struct json_object *obj = json_object_new_object();
@@ -410,47 +352,29 @@ static const char du_usage[] =
 int
 cmd_img_du(int argc, char **argv)
 {
-    static const struct option longopts[] = {
-        { "help", no_argument, NULL, OPT_HELP },
-        { "json", no_argument, NULL, OPT_JSON },
-        { "output", required_argument, NULL, OPT_OUTPUT },
-        { "backing-fmt", required_argument, NULL, OPT_BACKING_FMT },
-        { "max-depth", required_argument, NULL, OPT_MAX_DEPTH },
-        { NULL, 0, NULL, 0 },
-    };
-    static const char verb[] = "img du";
+    static const struct cli_usage usage = { .verb = "img du",
+                                        .synopsis = du_usage };
     struct cli_open open_opts = { 0 };
     struct json_object *arr = NULL;
     bool json = false;
-    int c, i, r, rc = CLI_EXIT_OK;
+    const struct cli_opt opts[] = {
+        CLI_OPTS_OPEN(&open_opts),
+        CLI_OPT_FLAG('U', NULL, &open_opts.force_share, "open images "
+                     "another process writes"),
+        CLI_OPT_FLAG(0, "json", &json, "same as --output=json"),
+        CLI_OPTS_OUTPUT(&json),
+        CLI_OPT_END,
+    };
+    int i, r, rc = CLI_EXIT_OK;
 
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, ":f:Uh", longopts, NULL)) != -1) {
-        switch (c) {
-        case 'f': open_opts.format = optarg; break;
-        case 'U': open_opts.force_share = true; break;
-        case OPT_JSON: json = true; break;
-        case OPT_OUTPUT:
-            if (cli_parse_output(optarg, &json)) {
-                return CLI_EXIT_FAIL;
-            }
-            break;
-        case OPT_BACKING_FMT:
-        case OPT_MAX_DEPTH:
-            if (cli_open_option(&open_opts, c, optarg, verb)) {
-                return CLI_EXIT_FAIL;
-            }
-            break;
-        case 'h':
-        case OPT_HELP:
-            fputs(du_usage, stdout);
-            return CLI_EXIT_OK;
-        default:
-            return cli_getopt_error(verb, c, argv);
-        }
+    r = cli_parse_options(opts, &usage, argc, argv);
+    if (r) {
+        return CLI_PARSE_EXIT(r);
     }
-    if (optind >= argc) {
-        return cli_usage_error(verb, "expecting image file names");
+    r = cli_check_operands(&usage, argc, argv, 1, -1, "expecting image file "
+                           "names");
+    if (r) {
+        return r;
     }
     if (json) {
         arr = json_object_new_array();

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/options.h"
 
 static const char map_usage[] =
     "usage: " CLI_NAME " img map [-f fmt] [--output=human|json] "
@@ -66,64 +67,42 @@ print_extent(const struct vmc_map_extent *e, void *opaque)
     return r;
 }
 
+static int
+opt_start_offset(const char *arg, void *dest)
+{
+    return cli_parse_size(arg, dest, "start offset") ? CLI_EXIT_FAIL : 0;
+}
+
+static int
+opt_max_length(const char *arg, void *dest)
+{
+    return cli_parse_size(arg, dest, "max length") ? CLI_EXIT_FAIL : 0;
+}
+
 int
 cmd_img_map(int argc, char **argv)
 {
-    static const struct option longopts[] = {
-        { "help", no_argument, NULL, OPT_HELP },
-        { "output", required_argument, NULL, OPT_OUTPUT },
-        { "start-offset", required_argument, NULL, OPT_START_OFFSET },
-        { "max-length", required_argument, NULL, OPT_MAX_LENGTH },
-        { "force-share", no_argument, NULL, 'U' },
-        { "backing-fmt", required_argument, NULL, OPT_BACKING_FMT },
-        { "max-depth", required_argument, NULL, OPT_MAX_DEPTH },
-        { NULL, 0, NULL, 0 },
-    };
-    static const char verb[] = "img map";
+    static const struct cli_usage u = { .verb = "img map",
+                                        .synopsis = map_usage };
     struct cli_open open_opts = { 0 };
     struct map_out m = { .first = true };
     struct vmc_error err = { 0 };
     struct vmc_image *img = NULL;
     uint64_t start = 0, len = UINT64_MAX;
-    int c, r;
+    const struct cli_opt opts[] = {
+        CLI_OPTS_OPEN(&open_opts),
+        CLI_OPTS_SHARE(&open_opts),
+        CLI_OPTS_OUTPUT(&m.json),
+        CLI_OPT_CALL(0, "start-offset", "N", &start, opt_start_offset,
+                     "first byte to map"),
+        CLI_OPT_CALL(0, "max-length", "N", &len, opt_max_length,
+                     "bytes to map at most"),
+        CLI_OPT_END,
+    };
+    int r = cli_parse_image_verb(opts, &u, argc, argv, 1);
 
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, ":f:Uh", longopts, NULL)) != -1) {
-        switch (c) {
-        case 'f': open_opts.format = optarg; break;
-        case 'U': open_opts.force_share = true; break;
-        case OPT_OUTPUT:
-            if (cli_parse_output(optarg, &m.json)) {
-                return CLI_EXIT_FAIL;
-            }
-            break;
-        case OPT_START_OFFSET:
-            if (cli_parse_size(optarg, &start, "start offset")) {
-                return CLI_EXIT_FAIL;
-            }
-            break;
-        case OPT_MAX_LENGTH:
-            if (cli_parse_size(optarg, &len, "max length")) {
-                return CLI_EXIT_FAIL;
-            }
-            break;
-        case OPT_BACKING_FMT:
-        case OPT_MAX_DEPTH:
-            if (cli_open_option(&open_opts, c, optarg, verb)) {
-                return CLI_EXIT_FAIL;
-            }
-            break;
-        case 'h':
-        case OPT_HELP:
-            fputs(map_usage, stdout);
-            return CLI_EXIT_OK;
-        default:
-            return cli_getopt_error(verb, c, argv);
-        }
-    }
-    if (optind + 1 != argc) {
-        return cli_usage_error(verb, optind >= argc ? "expecting one image "
-                               "file name" : "too many arguments");
+    if (r) {
+        return CLI_PARSE_EXIT(r);
     }
     r = cli_open_image(&img, argv[optind], &open_opts, 0);
     if (r) {

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/options.h"
 #include "vmclone-seal.h"
 
 static const char seal_usage[] =
@@ -30,10 +31,8 @@ static const char verify_usage[] =
     "Exit status: 0 intact (or fully repaired), 2 corrupt chunks remain,\n"
     "1 the check could not run.\n";
 
-enum { OPT_CHUNK = 0x200, OPT_THREADS, OPT_JSON, OPT_REPAIR };
-
 static int
-parse_threads(const char *s, unsigned *out)
+opt_threads(const char *s, void *dest)
 {
     char *end;
     unsigned long v = strtoul(s, &end, 10);
@@ -41,21 +40,30 @@ parse_threads(const char *s, unsigned *out)
     if (!*s || *end || v == 0 || v > 16) {
         return cli_error("--threads must be between 1 and 16");
     }
-    *out = (unsigned)v;
+    *(unsigned *)dest = (unsigned)v;
     return 0;
 }
+
+static int
+opt_chunk(const char *s, void *dest)
+{
+    uint64_t *chunk = dest;
+
+    if (cli_parse_size(s, chunk, "chunk size") || *chunk > UINT32_MAX) {
+        return CLI_EXIT_FAIL;
+    }
+    return 0;
+}
+
+#define SEAL_THREADS(t) \
+    CLI_OPT_CALL(0, "threads", "N", (t), opt_threads, \
+                 "hash with N threads (1 to 16, default 2)")
 
 int
 cmd_img_seal(int argc, char **argv)
 {
-    static const struct option longopts[] = {
-        { "help", no_argument, NULL, OPT_HELP },
-        { "chunk-size", required_argument, NULL, OPT_CHUNK },
-        { "threads", required_argument, NULL, OPT_THREADS },
-        { "json", no_argument, NULL, OPT_JSON },
-        { NULL, 0, NULL, 0 },
-    };
-    static const char verb[] = "img seal";
+    static const struct cli_usage u = { .verb = "img seal",
+                                        .synopsis = seal_usage };
     struct cli_open open_opts = { 0 };
     struct vmc_open_opts oo;
     struct vmc_seal_info info;
@@ -63,32 +71,19 @@ cmd_img_seal(int argc, char **argv)
     uint64_t chunk = 0;
     unsigned threads = 2;
     bool json = false;
-    int c, r;
+    const struct cli_opt opts[] = {
+        CLI_OPT_STRING('f', NULL, "fmt", &open_opts.format,
+                       "format of the image (default: probe)"),
+        CLI_OPT_CALL(0, "chunk-size", "SIZE", &chunk, opt_chunk,
+                     "bytes per digest"),
+        SEAL_THREADS(&threads),
+        CLI_OPT_FLAG(0, "json", &json, "print the result as JSON"),
+        CLI_OPT_END,
+    };
+    int r = cli_parse_image_verb(opts, &u, argc, argv, 1);
 
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, ":f:", longopts, NULL)) != -1) {
-        switch (c) {
-        case 'f': open_opts.format = optarg; break;
-        case OPT_HELP: fputs(seal_usage, stdout); return CLI_EXIT_OK;
-        case OPT_CHUNK:
-            if (cli_parse_size(optarg, &chunk, "chunk size") ||
-                chunk > UINT32_MAX) {
-                return CLI_EXIT_FAIL;
-            }
-            break;
-        case OPT_THREADS:
-            if (parse_threads(optarg, &threads)) {
-                return CLI_EXIT_FAIL;
-            }
-            break;
-        case OPT_JSON: json = true; break;
-        default:
-            return cli_getopt_error(verb, c, argv);
-        }
-    }
-    if (optind + 1 != argc) {
-        return cli_usage_error(verb, optind >= argc ? "expecting image file "
-                               "name" : "too many arguments");
+    if (r) {
+        return CLI_PARSE_EXIT(r);
     }
     if (cli_open_opts(&open_opts, 0, &oo)) {
         return CLI_EXIT_FAIL;
@@ -115,21 +110,25 @@ cmd_img_seal(int argc, char **argv)
 int
 cmd_img_unseal(int argc, char **argv)
 {
+    static const struct cli_usage u = { .verb = "img unseal",
+                                        .synopsis = unseal_usage };
+    static const struct cli_opt opts[] = { CLI_OPT_END };
     struct vmc_error err = { 0 };
-    int r;
+    int r = cli_parse_options(opts, &u, argc, argv);
 
-    if (argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
-        fputs(unseal_usage, stdout);
-        return CLI_EXIT_OK;
+    if (r) {
+        return CLI_PARSE_EXIT(r);
     }
-    if (argc != 2 || argv[1][0] == '-') {
-        return cli_usage_error("img unseal", "expecting one image file name");
+    r = cli_check_operands(&u, argc, argv, 1, 1, "expecting one image file "
+                           "name");
+    if (r) {
+        return r;
     }
-    r = vmc_image_unseal(argv[1], &err);
+    r = vmc_image_unseal(argv[optind], &err);
     if (r < 0) {
         return cli_error_lib(&err, r);
     }
-    printf("Unsealed '%s'.\n", argv[1]);
+    printf("Unsealed '%s'.\n", argv[optind]);
     return CLI_EXIT_OK;
 }
 
@@ -155,39 +154,24 @@ verify_report(uint64_t off, uint64_t len, bool repaired, void *opaque)
 int
 cmd_img_verify(int argc, char **argv)
 {
-    static const struct option longopts[] = {
-        { "help", no_argument, NULL, OPT_HELP },
-        { "repair-from", required_argument, NULL, OPT_REPAIR },
-        { "threads", required_argument, NULL, OPT_THREADS },
-        { "json", no_argument, NULL, OPT_JSON },
-        { NULL, 0, NULL, 0 },
-    };
-    static const char verb[] = "img verify";
+    static const struct cli_usage u = { .verb = "img verify",
+                                        .synopsis = verify_usage };
     struct vmc_verify_result res;
     struct vmc_error err = { 0 };
     struct verify_ctx vctx = { 0 };
     const char *replica = NULL;
     unsigned threads = 2;
-    int c, r;
+    const struct cli_opt opts[] = {
+        CLI_OPT_STRING(0, "repair-from", "REPLICA", &replica,
+                       "rewrite corrupt chunks from this replica"),
+        SEAL_THREADS(&threads),
+        CLI_OPT_FLAG(0, "json", &vctx.json, "print the result as JSON"),
+        CLI_OPT_END,
+    };
+    int r = cli_parse_image_verb(opts, &u, argc, argv, 1);
 
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, ":", longopts, NULL)) != -1) {
-        switch (c) {
-        case OPT_HELP: fputs(verify_usage, stdout); return CLI_EXIT_OK;
-        case OPT_REPAIR: replica = optarg; break;
-        case OPT_THREADS:
-            if (parse_threads(optarg, &threads)) {
-                return CLI_EXIT_FAIL;
-            }
-            break;
-        case OPT_JSON: vctx.json = true; break;
-        default:
-            return cli_getopt_error(verb, c, argv);
-        }
-    }
-    if (optind + 1 != argc) {
-        return cli_usage_error(verb, optind >= argc ? "expecting image file "
-                               "name" : "too many arguments");
+    if (r) {
+        return CLI_PARSE_EXIT(r);
     }
     r = vmc_image_verify(argv[optind], replica, threads, &res, verify_report,
                          &vctx, &err);

@@ -7,7 +7,9 @@
 #   (pool add, template import, ...) has an entry in the man page's
 #   COMMANDS and is offered by the completion;
 # - every long option in 'vm-clone img VERB --help' and 'vm-clone GROUP
-#   --help' is offered by the completion after '--';
+#   --help' is offered by the completion after '--'; every subcommand
+#   ('vm-clone pool add --help'...) has a help generated from its option
+#   table, and the completion offers the long options listed there;
 # - every VMCLONE_* variable read in src/ is in ENVIRONMENT, and every
 #   section the page needs is there;
 # - 'vm-clone im<TAB>' gives img, 'vm-clone img con<TAB>' gives the img
@@ -194,6 +196,25 @@ for g in $groups; do
     got=$(printf '%s\n' "$got" | sed 's/=$//')
     for o in $(long_opts "help.$g"); do
         offers "$got" "$o" || fail "completion of '$g --' lacks $o"
+    done
+done
+# every subcommand of a group: its --help (generated from its own option
+# table) has an options part, and the completion offers each long option
+# listed there after 'vm-clone GROUP SUB --'
+sub_opts() {
+    awk '/^options:/ { on = 1; next }
+         on && /^$/ { exit }
+         on && /^  / { sub(/^ +/, ""); split($0, a, "   "); print a[1] }' "$1" |
+        grep -oE -- '--[a-z][a-z0-9-]*' | sort -u
+}
+for g in "${!subs[@]}"; do
+    for s in ${subs[$g]}; do
+        vmc "$g" "$s" --help > "help.$g.$s" || fail "vm-clone $g $s --help failed"
+        grep -q '^options:' "help.$g.$s" || fail "vm-clone $g $s --help has no options part"
+        got=$(comp vm-clone "$g" "$s" -- | sed 's/=$//')
+        for o in $(sub_opts "help.$g.$s"); do
+            offers "$got" "$o" || fail "completion of '$g $s --' lacks $o (in its --help)"
+        done
     done
 done
 offers "$(comp vm-clone img info --output =)" human json ||

@@ -1,0 +1,266 @@
+/*
+ * cat-common.c - what the management commands share (cat-cli.h): opening
+ * and closing the store, its progress bar, sizes, durations, read queries
+ * turned into JSON, and the small JSON accessors.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli/cat-cli.h"
+
+int
+catcli_fail(const struct vmc_error *err, int r)
+{
+    return cli_error_lib(err, r);
+}
+
+/* The store's progress callback: one line per operation. */
+static void
+catcli_progress_cb(uint64_t done, uint64_t total, void *opaque)
+{
+    struct catcli *c = opaque;
+
+    if (!c->prog_shown) {
+        cli_progress_start(&c->prog, true);
+        c->prog_shown = true;
+    }
+    cli_progress_cb(done, total, &c->prog);
+    if (done >= total) {
+        catcli_progress_end(c);
+    }
+}
+
+void
+catcli_progress_end(struct catcli *c)
+{
+    if (c->prog_shown) {
+        cli_progress_end(&c->prog);
+        c->prog_shown = false;
+    }
+}
+
+int
+catcli_open(struct catcli *c, unsigned flags)
+{
+    struct vmc_error err = { 0 };
+    int r = vmc_catalog_open(&c->cat, c->home, flags, &err);
+
+    if (r < 0) {
+        return catcli_fail(&err, r);
+    }
+    if (isatty(STDOUT_FILENO) && !c->json && !c->quiet) {
+        vmc_catalog_set_progress(c->cat, catcli_progress_cb, c);
+    }
+    return 0;
+}
+
+void
+catcli_close(struct catcli *c)
+{
+    catcli_progress_end(c);
+    vmc_catalog_close(c->cat);
+    c->cat = NULL;
+}
+
+void
+catcli_json_done(struct json_object *o)
+{
+    cli_json_print(stdout, o);
+    json_object_put(o);
+}
+
+void
+catcli_size(const struct catcli *c, uint64_t v, char *buf, size_t len)
+{
+    if (c->bytes) {
+        snprintf(buf, len, "%" PRIu64, v);
+    } else {
+        cli_size_to_str(v, buf, len);
+    }
+}
+
+int
+catcli_parse_duration(const char *s, uint64_t *out)
+{
+    char *end;
+    unsigned long long v;
+    uint64_t mul = 1;
+
+    errno = 0;
+    v = strtoull(s, &end, 10);
+    if (errno || end == s) {
+        return -EINVAL;
+    }
+    switch (*end) {
+    case '\0':
+    case 's':
+        break;
+    case 'm':
+        mul = 60;
+        break;
+    case 'h':
+        mul = 3600;
+        break;
+    case 'd':
+        mul = 86400;
+        break;
+    case 'w':
+        mul = 7 * 86400;
+        break;
+    default:
+        return -EINVAL;
+    }
+    if (*end && end[1]) {
+        return -EINVAL;
+    }
+    *out = (uint64_t)v * mul;
+    return 0;
+}
+
+static bool
+numeric_column(const char *name)
+{
+    static const char *const cols[] = {
+        "virtual_size", "size", "cpus", "memory_mb", "nics", "disks",
+        "vms", "copies", "created", "expires", "retired", "disk",
+        "dependents", "snapshots", "volumes", "allocated", "free", "depth",
+        NULL,
+    };
+    unsigned i;
+
+    for (i = 0; cols[i]; i++) {
+        if (!strcmp(cols[i], name)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static int
+row_to_json(int ncols, const char *const *names, const char *const *values,
+            void *opaque)
+{
+    struct json_object *arr = opaque, *o = json_object_new_object();
+    int i;
+
+    for (i = 0; i < ncols; i++) {
+        struct json_object *v = NULL;
+
+        if (values[i] && numeric_column(names[i])) {
+            if (strchr(values[i], '.')) {
+                v = json_object_new_double(strtod(values[i], NULL));
+            } else {
+                v = json_object_new_int64(strtoll(values[i], NULL, 10));
+            }
+        } else if (values[i]) {
+            v = json_object_new_string(values[i]);
+        }
+        json_object_object_add(o, names[i], v);
+    }
+    json_object_array_add(arr, o);
+    return 0;
+}
+
+struct json_object *
+catcli_query_json(struct catcli *c, const char *sql,
+                  const char *const *params, size_t n)
+{
+    struct json_object *arr = json_object_new_array();
+    struct vmc_error err = { 0 };
+    int r = vmc_catalog_query(c->cat, sql, params, n, row_to_json, arr,
+                              &err);
+
+    if (r < 0) {
+        json_object_put(arr);
+        catcli_fail(&err, r);
+        return NULL;
+    }
+    return arr;
+}
+
+const char *
+catcli_jstr(struct json_object *o, const char *k)
+{
+    struct json_object *v = NULL;
+
+    if (!json_object_object_get_ex(o, k, &v) || !v) {
+        return "";
+    }
+    return json_object_get_string(v);
+}
+
+int64_t
+catcli_jint(struct json_object *o, const char *k)
+{
+    struct json_object *v = NULL;
+
+    if (!json_object_object_get_ex(o, k, &v) || !v) {
+        return 0;
+    }
+    return json_object_get_int64(v);
+}
+
+void
+catcli_fmt_time(double t, char *buf, size_t len)
+{
+    time_t s = (time_t)t;
+    struct tm tm;
+
+    if (t <= 0) {
+        snprintf(buf, len, "-");
+        return;
+    }
+    gmtime_r(&s, &tm);
+    strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+struct json_object *
+catcli_gone(struct catcli *c, struct json_object *before)
+{
+    struct json_object *out = json_object_new_array();
+    size_t i;
+
+    for (i = 0; before && i < json_object_array_length(before); i++) {
+        const char *name = catcli_jstr(json_object_array_get_idx(before, i),
+                                "name");
+        const char *params[1] = { name };
+        struct json_object *t = catcli_query_json(c, "SELECT 1 AS x FROM "
+                                                  "templates WHERE name = ?1",
+                                                  params, 1);
+
+        if (t && json_object_array_length(t) == 0) {
+            json_object_array_add(out, json_object_new_string(name));
+        }
+        json_object_put(t);
+    }
+    return out;
+}
+
+int
+catcli_print_rows(struct catcli *c, struct json_object *arr,
+                 const char *const *cols)
+{
+    size_t i;
+    unsigned k;
+
+    if (c->json) {
+        cli_json_print(stdout, arr);
+        return 0;
+    }
+    for (i = 0; i < json_object_array_length(arr); i++) {
+        struct json_object *row = json_object_array_get_idx(arr, i);
+
+        for (k = 0; cols[k]; k++) {
+            printf("%s%s", k ? "  " : "", catcli_jstr(row, cols[k]));
+        }
+        putchar('\n');
+    }
+    return 0;
+}

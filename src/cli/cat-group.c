@@ -1,0 +1,166 @@
+/*
+ * cat-group.c - how the management commands parse: the common options
+ * (catcli_parse) and the groups with subcommands (template, snapshot,
+ * vm, pool, config), each subcommand with its own option table, so an
+ * option of another subcommand is a usage error (exit 2) naming it.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cat-cli.h"
+
+int
+catcli_parse(struct catcli *c, const struct cli_opt *opts, int argc,
+             char **argv)
+{
+    const struct cli_opt common[] = { CATCLI_OPTS(c), CLI_OPT_END };
+    const struct cli_usage u = { .verb = c->verb, .synopsis = c->usage };
+
+    return cli_parse_options(opts ? opts : common, &u, argc, argv);
+}
+
+/* The index in argv of the subcommand word (0: none). Options before it
+ * may take the next word as their argument, per any subcommand's table. */
+static int
+find_sub_word(const struct catcli_sub *subs, int argc, char **argv,
+              bool *help)
+{
+    const struct catcli_sub *s;
+    int i;
+
+    for (i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--")) {
+            return i + 1 < argc ? i + 1 : 0;
+        }
+        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+            *help = true;
+            return 0;
+        }
+        if (argv[i][0] != '-' || !argv[i][1]) {
+            return i;
+        }
+        for (s = subs; s->name; s++) {
+            if (cli_opt_takes_next(s->opts, argv[i])) {
+                i++;
+                break;
+            }
+        }
+    }
+    return 0;
+}
+
+/* An option of another subcommand of the group given to @s: a usage
+ * error that names the option and the subcommands that take it. */
+static int
+foreign_option(const struct catcli *c, const struct catcli_sub *subs,
+               const struct catcli_sub *s, int argc, char **argv)
+{
+    const struct catcli_sub *t;
+    char names[256];
+    size_t len, n;
+    int i;
+
+    for (i = 1; i < argc && strcmp(argv[i], "--"); i++) {
+        if (argv[i][0] != '-' || !argv[i][1]) {
+            continue;
+        }
+        if (cli_opt_lookup(s->opts, argv[i])) {
+            i += cli_opt_takes_next(s->opts, argv[i]);
+            continue;
+        }
+        len = n = 0;
+        names[0] = '\0';
+        for (t = subs; t->name; t++) {
+            if (cli_opt_lookup(t->opts, argv[i]) && len < sizeof(names)) {
+                len += (size_t)snprintf(names + len, sizeof(names) - len,
+                                        "%s%s", n++ ? " and " : "", t->name);
+            }
+        }
+        if (n) {
+            return cli_usage_error(c->verb, "option '%.*s' is not one of "
+                                   "'%s %s': it applies to %s",
+                                   (int)strcspn(argv[i], "="), argv[i],
+                                   c->verb, s->name, names);
+        }
+    }
+    return 0;
+}
+
+static void
+print_group_help(const struct catcli *c, const struct catcli_sub *subs)
+{
+    fputs(c->usage, stdout);
+    fputs(CATCLI_COMMON_HELP, stdout);
+    (void)subs;
+}
+
+static int
+missing_sub(const struct catcli *c, const struct catcli_sub *subs)
+{
+    char names[256] = "";
+    size_t len = 0;
+
+    for (; subs->name && len < sizeof(names); subs++) {
+        len += (size_t)snprintf(names + len, sizeof(names) - len, "%s%s",
+                                len ? ", " : "", subs->name);
+    }
+    return cli_usage_error(c->verb, "missing subcommand (%s)", names);
+}
+
+int
+catcli_run_group(struct catcli *c, const struct catcli_sub *subs, void *ctx,
+                 int argc, char **argv)
+{
+    char verb[64], synopsis[512];
+    const struct catcli_sub *s;
+    bool help = false;
+    int w, r;
+
+    w = find_sub_word(subs, argc, argv, &help);
+    if (help) {
+        print_group_help(c, subs);
+        return CLI_EXIT_OK;
+    }
+    if (!w) {
+        return missing_sub(c, subs);
+    }
+    for (s = subs; s->name && strcmp(s->name, argv[w]); s++) {
+    }
+    if (!s->name) {
+        return cli_usage_error(c->verb, "unknown subcommand '%s'", argv[w]);
+    }
+    /* the subcommand word out of the way: the rest parses as one line */
+    memmove(&argv[w], &argv[w + 1], (size_t)(argc - w) * sizeof(*argv));
+    argc--;
+    r = foreign_option(c, subs, s, argc, argv);
+    if (r) {
+        return r;
+    }
+    snprintf(verb, sizeof(verb), "%s %s", c->verb, s->name);
+    snprintf(synopsis, sizeof(synopsis), "usage: " CLI_NAME " %s %s\n", verb,
+             s->synopsis);
+    {
+        const struct cli_usage u = { .verb = verb, .synopsis = synopsis };
+
+        r = cli_parse_options(s->opts, &u, argc, argv);
+        if (r) {
+            return CLI_PARSE_EXIT(r);
+        }
+        r = cli_check_operands(&u, argc, argv, s->min_args, s->max_args,
+                               s->missing);
+        if (r) {
+            return r;
+        }
+    }
+    if (!(s->flags & CATCLI_STORE)) {
+        return s->fn(c, ctx, argc - optind, argv + optind);
+    }
+    r = catcli_open(c, 0);
+    if (r) {
+        return r;
+    }
+    r = s->fn(c, ctx, argc - optind, argv + optind);
+    catcli_close(c);
+    return r;
+}

@@ -1,0 +1,103 @@
+/*
+ * cmd-config.c - "config get|set|unset": the store's settings.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli/cat-cli.h"
+
+/* ------------------------------------------------------------ config */
+
+static int
+config_set(struct catcli *c, void *ctx, int argc, char **argv)
+{
+    const char *value = argc > 1 ? argv[1] : NULL;
+    struct vmc_error err = { 0 };
+    int r = vmc_catalog_config_set(c->cat, argv[0], value, &err);
+
+    (void)ctx;
+    if (r == 0 && c->json) {
+        struct json_object *o = json_object_new_object();
+
+        cli_json_add_str(o, "key", argv[0]);
+        json_object_object_add(o, "value", value
+                               ? json_object_new_string(value) : NULL);
+        cli_json_add_bool(o, "set", value != NULL);
+        catcli_json_done(o);
+    }
+    return r < 0 ? catcli_fail(&err, r) : CLI_EXIT_OK;
+}
+
+static int
+config_get_one(struct catcli *c, const char *key)
+{
+    struct vmc_error err = { 0 };
+    char *val = NULL;
+    int r = vmc_catalog_config_get(c->cat, key, &val, &err);
+
+    if (r == 0 && c->json) {
+        struct json_object *o = json_object_new_object();
+
+        json_object_object_add(o, key,
+                               val ? json_object_new_string(val) : NULL);
+        cli_json_print(stdout, o);
+        json_object_put(o);
+    } else if (r == 0 && val) {
+        printf("%s\n", val);
+    } else if (r == 0) {
+        r = -ENOENT;
+        vmc_error_set(&err, r, "'%s' is not set", key);
+    }
+    free(val);
+    return r < 0 ? catcli_fail(&err, r) : CLI_EXIT_OK;
+}
+
+static int
+config_get(struct catcli *c, void *ctx, int argc, char **argv)
+{
+    static const char *const cols[] = { "key", "value", NULL };
+    struct json_object *arr;
+
+    (void)ctx;
+    if (argc > 0) {
+        return config_get_one(c, argv[0]);
+    }
+    arr = catcli_query_json(c, "SELECT key, value FROM config ORDER BY key",
+                            NULL, 0);
+    if (!arr) {
+        return CLI_EXIT_FAIL;
+    }
+    catcli_print_rows(c, arr, cols);
+    json_object_put(arr);
+    return CLI_EXIT_OK;
+}
+
+int
+cmd_config(int argc, char **argv)
+{
+    struct catcli c = { .verb = "config", .usage =
+        "usage: " CLI_NAME " config get [KEY]\n"
+        "       " CLI_NAME " config set KEY VALUE\n"
+        "       " CLI_NAME " config unset KEY\n\n"
+        "keys: default-template (the template of 'vm-clone --linked "
+        "--name X'),\n      default-pool (primary pool for new VMs), "
+        "max-chain-depth (default 16)\n" };
+    const struct cli_opt common[] = { CATCLI_OPTS(&c), CLI_OPT_END };
+    const struct catcli_sub subs[] = {
+        { "get", config_get, common, 0, 1, "[KEY]", NULL, CATCLI_STORE },
+        { "set", config_set, common, 2, 2, "KEY VALUE",
+          "wrong number of arguments", CATCLI_STORE },
+        { "unset", config_set, common, 1, 1, "KEY",
+          "wrong number of arguments", CATCLI_STORE },
+        { NULL, NULL, NULL, 0, 0, NULL, NULL, 0 },
+    };
+
+    return catcli_run_group(&c, subs, NULL, argc, argv);
+}

@@ -1,0 +1,149 @@
+/*
+ * cmd-gc.c - "gc" (expired VMs, unused copies, retired templates) and
+ * "fsck" (reconcile the catalog and the files).
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli/cat-cli.h"
+
+/* ----------------------------------------------------------- gc, fsck */
+
+struct findings {
+    struct catcli *c;
+    struct json_object *arr;
+};
+
+static void
+finding(const char *what, const char *subject, const char *detail,
+        void *opaque)
+{
+    struct findings *f = opaque;
+
+    if (f->c->json) {
+        struct json_object *o = json_object_new_object();
+
+        cli_json_add_str(o, "action", what);
+        cli_json_add_str(o, "subject", subject);
+        cli_json_add_str(o, "detail", detail);
+        json_object_array_add(f->arr, o);
+    } else if (!f->c->quiet || !strcmp(what, "problem")) {
+        printf("%-12s %s: %s\n", what, subject, detail);
+    }
+}
+
+int
+cmd_gc(int argc, char **argv)
+{
+    struct catcli c = { .verb = "gc", .usage =
+        "usage: " CLI_NAME " gc [--dry-run] [--json]\n\n"
+        "Remove expired VMs, template copies no VM uses and retired "
+        "templates\nwithout dependents. Files in pools that the catalog "
+        "does not know are\nreported, never deleted.\n" };
+    struct vmc_error err = { 0 };
+    struct findings f = { &c, NULL };
+    struct vmc_gc_result res = { 0 };
+    bool dry = false;
+    const struct cli_opt opts[] = {
+        CATCLI_OPTS(&c),
+        CLI_OPT_FLAG('n', "dry-run", &dry, "report what would go, remove "
+                     "nothing"),
+        CLI_OPT_END,
+    };
+    int r;
+
+    r = catcli_parse(&c, opts, argc, argv);
+    if (r) {
+        return CLI_PARSE_EXIT(r);
+    }
+    if (optind != argc) {
+        return cli_usage_error(c.verb, "too many arguments");
+    }
+    r = catcli_open(&c, 0);
+    if (r) {
+        return r;
+    }
+    f.arr = json_object_new_array();
+    r = vmc_catalog_gc(c.cat, dry, finding, &f, &res, &err);
+    if (r == 0 && c.json) {
+        struct json_object *o = json_object_new_object();
+
+        cli_json_add_bool(o, "dry-run", dry);
+        cli_json_add_u64(o, "removed", res.removed);
+        cli_json_add_u64(o, "bytes-freed", res.bytes_freed);
+        cli_json_add_obj(o, "findings", json_object_get(f.arr));
+        catcli_json_done(o);
+    } else if (r == 0 && !c.quiet && !dry) {
+        char sz[32];
+
+        /* the findings were printed as they came */
+        catcli_size(&c, res.bytes_freed, sz, sizeof(sz));
+        printf("gc: %u object%s removed, %s freed\n", res.removed,
+               res.removed == 1 ? "" : "s", sz);
+    }
+    json_object_put(f.arr);
+    catcli_close(&c);
+    return r < 0 ? catcli_fail(&err, r) : CLI_EXIT_OK;
+}
+
+int
+cmd_fsck(int argc, char **argv)
+{
+    struct catcli c = { .verb = "fsck", .usage =
+        "usage: " CLI_NAME " fsck [--json] [-q]\n\n"
+        "Reconcile the catalog and the files after a crash: finish or undo "
+        "the\noperations of dead processes, remove their temporary files, "
+        "check that\nevery image exists and that its backing file is its "
+        "parent in the\ncatalog, and run SQLite's integrity checks. Waits "
+        "for running commands.\nExit status 1 when inconsistencies "
+        "remain; -q prints only those.\n" };
+    struct vmc_error err = { 0 };
+    struct vmc_fsck_result res;
+    struct findings f = { &c, NULL };
+    int r = catcli_parse(&c, NULL, argc, argv);
+
+    if (r) {
+        return CLI_PARSE_EXIT(r);
+    }
+    if (optind != argc) {
+        return cli_usage_error(c.verb, "too many arguments");
+    }
+    r = catcli_open(&c, VMC_CATALOG_EXCLUSIVE | VMC_CATALOG_NO_RECOVER);
+    if (r) {
+        return r;
+    }
+    f.arr = json_object_new_array();
+    r = vmc_catalog_fsck(c.cat, finding, &f, &res, &err);
+    if (r == 0 && c.json) {
+        struct json_object *o = json_object_new_object();
+
+        cli_json_add_u64(o, "volumes", res.volumes);
+        cli_json_add_u64(o, "recovered", res.recovered);
+        cli_json_add_u64(o, "fixed", res.fixed);
+        cli_json_add_u64(o, "temporary-removed", res.temp_removed);
+        cli_json_add_u64(o, "unknown-files", res.unknown);
+        cli_json_add_u64(o, "inconsistencies", res.problems);
+        cli_json_add_obj(o, "findings", json_object_get(f.arr));
+        cli_json_print(stdout, o);
+        json_object_put(o);
+    } else if (r == 0 && (!c.quiet || res.problems)) {
+        /* -q: nothing when clean */
+        printf("fsck: %u volumes checked, %u operations recovered, %u rows "
+               "fixed, %u temporary files removed, %u unknown files, %u "
+               "inconsistencies\n", res.volumes, res.recovered, res.fixed,
+               res.temp_removed, res.unknown, res.problems);
+    }
+    json_object_put(f.arr);
+    catcli_close(&c);
+    if (r < 0) {
+        return catcli_fail(&err, r);
+    }
+    return res.problems ? CLI_EXIT_FAIL : CLI_EXIT_OK;
+}

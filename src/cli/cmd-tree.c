@@ -1,0 +1,226 @@
+/*
+ * cmd-tree.c - "tree": templates, copies, snapshots and VMs as a tree.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli/cat-cli.h"
+
+/* -------------------------------------------------------------- tree */
+
+struct node {
+    char kind[16];
+    char name[200];
+    int parent;             /* index, -1 = root */
+    uint64_t vsize, unique, shared, disk_size;
+    unsigned disks;
+    char note[160];
+};
+
+struct forest {
+    struct node *n;
+    size_t count;
+};
+
+static int
+node_find(struct forest *f, const char *kind, const char *name)
+{
+    size_t i;
+
+    for (i = 0; i < f->count; i++) {
+        if (!strcmp(f->n[i].kind, kind) && !strcmp(f->n[i].name, name)) {
+            return (int)i;
+        }
+    }
+    return -1;
+}
+
+static int
+node_get(struct forest *f, const char *kind, const char *name)
+{
+    int i = node_find(f, kind, name);
+    struct node *nn;
+
+    if (i >= 0) {
+        return i;
+    }
+    nn = realloc(f->n, (f->count + 1) * sizeof(*nn));
+    if (!nn) {
+        return -1;
+    }
+    f->n = nn;
+    memset(&f->n[f->count], 0, sizeof(*nn));
+    snprintf(f->n[f->count].kind, sizeof(nn->kind), "%s", kind);
+    snprintf(f->n[f->count].name, sizeof(nn->name), "%s", name);
+    f->n[f->count].parent = -1;
+    return (int)f->count++;
+}
+
+static void
+tree_print(struct catcli *c, struct forest *f, int parent,
+           const char *prefix)
+{
+    size_t i, last = (size_t)-1;
+
+    for (i = 0; i < f->count; i++) {
+        if (f->n[i].parent == parent) {
+            last = i;
+        }
+    }
+    for (i = 0; i < f->count; i++) {
+        struct node *n = &f->n[i];
+        char vs[32], un[32], sh[32], pre[512];
+
+        if (n->parent != parent) {
+            continue;
+        }
+        catcli_size(c, n->vsize, vs, sizeof(vs));
+        catcli_size(c, n->unique, un, sizeof(un));
+        catcli_size(c, n->shared, sh, sizeof(sh));
+        printf("%s%s%s %s  [%u disk%s, virtual %s, unique %s, shared %s]%s%s"
+               "\n", prefix, parent < 0 ? "" : i == last ? "└─ " : "├─ ",
+               n->kind, n->name, n->disks, n->disks == 1 ? "" : "s", vs, un,
+               sh, n->note[0] ? " " : "", n->note);
+        snprintf(pre, sizeof(pre), "%s%s", prefix,
+                 parent < 0 ? "" : i == last ? "   " : "│  ");
+        tree_print(c, f, (int)i, pre);
+    }
+}
+
+static struct json_object *
+tree_json(struct forest *f, int parent)
+{
+    struct json_object *arr = json_object_new_array();
+    size_t i;
+
+    for (i = 0; i < f->count; i++) {
+        struct node *n = &f->n[i];
+        struct json_object *o;
+
+        if (n->parent != parent) {
+            continue;
+        }
+        o = json_object_new_object();
+        cli_json_add_str(o, "kind", n->kind);
+        cli_json_add_str(o, "name", n->name);
+        cli_json_add_u64(o, "disks", n->disks);
+        cli_json_add_u64(o, "virtual-size", n->vsize);
+        cli_json_add_u64(o, "unique-bytes", n->unique);
+        cli_json_add_u64(o, "shared-bytes", n->shared);
+        cli_json_add_u64(o, "disk-size", n->disk_size);
+        if (n->note[0]) {
+            cli_json_add_str(o, "note", n->note);
+        }
+        cli_json_add_obj(o, "children", tree_json(f, (int)i));
+        json_object_array_add(arr, o);
+    }
+    return arr;
+}
+
+int
+cmd_tree(int argc, char **argv)
+{
+    struct catcli c = { .verb = "tree", .usage =
+        "usage: " CLI_NAME " tree [--json] [--bytes]\n\n"
+        "Templates -> copies per pool -> snapshots -> VMs, with the virtual "
+        "size,\nthe unique bytes (data in the node's own layers) and the "
+        "shared bytes\n(read from the layers below) of each node.\n" };
+    struct forest f = { 0 };
+    struct json_object *vols, *full;
+    size_t i;
+    int r = catcli_parse(&c, NULL, argc, argv);
+
+    if (r) {
+        return CLI_PARSE_EXIT(r);
+    }
+    if (optind != argc) {
+        return cli_usage_error(c.verb, "too many arguments");
+    }
+    r = catcli_open(&c, 0);
+    if (r) {
+        return r;
+    }
+    vols = catcli_query_json(&c, "SELECT o.kind, o.name, o.path, "
+                             "o.virtual_size, p.kind AS pkind, p.name AS "
+                             "pname FROM volume_owners o LEFT JOIN "
+                             "volume_owners p ON p.id = o.parent_id WHERE "
+                             "o.state = 'ready' ORDER BY CASE o.kind WHEN "
+                             "'template' THEN 0 WHEN 'copy' THEN 1 WHEN "
+                             "'snapshot' THEN 2 ELSE 3 END, o.id", NULL, 0);
+    full = catcli_query_json(&c, "SELECT m.name, m.source, m.mechanism FROM "
+                             "vms m WHERE m.state = 'ready' AND "
+                             "m.clone_type = 'full'", NULL, 0);
+    if (!vols || !full) {
+        json_object_put(vols);
+        json_object_put(full);
+        catcli_close(&c);
+        return CLI_EXIT_FAIL;
+    }
+    for (i = 0; i < json_object_array_length(vols); i++) {
+        struct json_object *v = json_object_array_get_idx(vols, i);
+        struct vmc_open_opts oo = { .format = VMC_FMT_QCOW2,
+                                    .flags = VMC_OPEN_FORCE_SHARE };
+        struct vmc_image *img = NULL;
+        struct vmc_du du;
+        int k = node_get(&f, catcli_jstr(v, "kind"), catcli_jstr(v, "name"));
+
+        if (k < 0) {
+            break;
+        }
+        if (*catcli_jstr(v, "pkind")) {
+            f.n[k].parent = node_get(&f, catcli_jstr(v, "pkind"), catcli_jstr(v, "pname"));
+        } else if (!strcmp(catcli_jstr(v, "kind"), "copy")) {
+            char tname[200];
+
+            snprintf(tname, sizeof(tname), "%s", catcli_jstr(v, "name"));
+            *strrchr(tname, '@') = '\0';
+            f.n[k].parent = node_get(&f, "template", tname);
+            snprintf(f.n[k].note, sizeof(f.n[k].note), "(copy in pool %s)",
+                     strrchr(catcli_jstr(v, "name"), '@') + 1);
+        }
+        f.n[k].disks++;
+        f.n[k].vsize += (uint64_t)catcli_jint(v, "virtual_size");
+        if (vmc_image_open(&img, catcli_jstr(v, "path"), &oo, NULL) == 0 &&
+            vmc_du(img, &du, NULL) == 0) {
+            f.n[k].unique += du.unique;
+            f.n[k].shared += du.shared;
+            f.n[k].disk_size += du.disk_size;
+        }
+        vmc_image_close(img);
+    }
+    for (i = 0; i < json_object_array_length(full); i++) {
+        struct json_object *v = json_object_array_get_idx(full, i);
+        int k = node_find(&f, "vm", catcli_jstr(v, "name"));
+
+        if (k >= 0 && f.n[k].parent < 0) {
+            snprintf(f.n[k].note, sizeof(f.n[k].note), "(full clone of %s, "
+                     "%s; independent)", catcli_jstr(v, "source"),
+                     catcli_jstr(v, "mechanism"));
+        }
+    }
+    if (c.json) {
+        struct json_object *t = tree_json(&f, -1);
+
+        cli_json_print(stdout, t);
+        json_object_put(t);
+    } else if (f.count == 0) {
+        if (!c.quiet) {
+            printf("the catalog is empty (vm-clone template import NAME "
+                   "IMAGE)\n");
+        }
+    } else {
+        tree_print(&c, &f, -1, "");
+    }
+    free(f.n);
+    json_object_put(vols);
+    json_object_put(full);
+    catcli_close(&c);
+    return CLI_EXIT_OK;
+}
