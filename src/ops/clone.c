@@ -276,14 +276,14 @@ stamp(struct clone_job *job, const struct proto *pr, struct vmc_error *err)
         uint64_t start, n;
 
         while (off < pr->len &&
-               ops_is_zero(pr->data + off, ops_min(STAMP_BLOCK,
+               buffer_is_zero(pr->data + off, ops_min(STAMP_BLOCK,
                                                    pr->len - off))) {
             off += STAMP_BLOCK;
         }
         off = ops_min(off, pr->len);
         start = off;
         while (off < pr->len &&
-               !ops_is_zero(pr->data + off, ops_min(STAMP_BLOCK,
+               !buffer_is_zero(pr->data + off, ops_min(STAMP_BLOCK,
                                                     pr->len - off))) {
             off += STAMP_BLOCK;
         }
