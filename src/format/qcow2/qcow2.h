@@ -46,7 +46,7 @@
 #define QCOW2_MAX_SNAPSHOTS    65536
 /* QEMU's backing-file name limit (1023 bytes, its PATH_MAX-sized buffer);
  * longer names are refused as QEMU does (CVE-2014-0144 class). */
-#define QCOW2_MAX_BACKING_NAME 1023
+#define QCOW2_MAX_BACKING_NAME FORMAT_MAX_BACKING_NAME
 
 #define QCOW2_INCOMPAT_DIRTY       (1ull << 0)
 #define QCOW2_INCOMPAT_CORRUPT     (1ull << 1)
