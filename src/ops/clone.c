@@ -31,6 +31,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "chain/create.h"
 #include "format/format.h"
 #include "io/hostio.h"
 #include "ops/ops-file.h"
