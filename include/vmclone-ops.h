@@ -4,7 +4,8 @@
  * the command line.
  *
  * Everything here is built on the public API of vmclone.h only. The
- * semantics follow qemu-img 7.2 (see docs and notes/qcow2.md section 3).
+ * semantics follow qemu-img 7.2 (see docs/design/clone-ops.md and
+ * docs/vm-clone.1).
  *
  * Conventions are those of vmclone.h: functions return 0 or a negative
  * errno and take a `struct vmc_error *err` last (may be NULL). Images

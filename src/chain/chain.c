@@ -2,7 +2,8 @@
  * chain.c - open an image with its backing chain, and the public data path.
  *
  * Backing references are untrusted metadata. They are resolved here, once,
- * with these rules (docs/design/chain.md):
+ * with these rules (docs/design/qcow2-engine.md, "Backing references are
+ * untrusted"):
  *  1. the backing format must be recorded in the overlay (or named by the
  *     caller); it is never probed;
  *  2. the name is a plain path: "json:" and "proto:" names are refused;

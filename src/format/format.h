@@ -19,6 +19,23 @@
 
 struct vmc_image;
 
+/* The parent-seal record a clone of a sealed template carries (a qcow2
+ * header extension, written by the driver, read by the seal hook). */
+#define FORMAT_PARENT_SEAL_EXT 0x564D4350u  /* "VMCP" */
+#define FORMAT_PARENT_SEAL_LEN 40
+/* Longest backing name any driver records (QEMU's limit, see qcow2.h). */
+#define FORMAT_MAX_BACKING_NAME 1023
+
+/* What the chain resolved before a driver creates an image: the driver
+ * only lays out its own file. */
+struct format_create_params {
+    uint64_t size;                /* guest size, whole 512-byte sectors */
+    const char *backing_name;     /* name to record, or NULL */
+    enum vmc_format backing_fmt;  /* its format (with backing_name) */
+    const uint8_t *parent_seal;   /* FORMAT_PARENT_SEAL_LEN bytes, or NULL */
+    const struct vmc_create_opts *opts; /* driver options (cluster size...) */
+};
+
 struct format_ops {
     const char *name;
     enum vmc_format format;
@@ -26,6 +43,13 @@ struct format_ops {
     /* Parse the layer in img->file: set img->size, img->backing_name and
      * img->backing_fmt. @flags are the vmc_open_flags for this layer. */
     int (*open)(struct vmc_image *img, unsigned flags, struct vmc_error *err);
+    /* Create the file at @path from resolved parameters (the backing,
+     * if any, was already opened and checked by the chain). */
+    int (*create)(const char *path, const struct format_create_params *p,
+                  struct vmc_error *err);
+    /* Preallocate a freshly created image opened without its backing. */
+    int (*preallocate)(struct vmc_image *img, enum vmc_prealloc mode,
+                       struct vmc_error *err);
     /* Release driver state; the caller flushed already. */
     void (*close)(struct vmc_image *img);
 
@@ -111,14 +135,6 @@ extern const struct format_ops raw_ops;
 extern const struct format_ops qcow2_ops;
 
 const struct format_ops *format_ops_for(enum vmc_format fmt);
-
-/* vmc_image_create() with the parent-seal record given by the caller
- * (@parent_seal, SEAL_PARENT_EXT_LEN bytes, or NULL for none) instead of
- * read from the backing file. */
-int image_create_with_parent_seal(const char *path,
-                                  const struct vmc_create_opts *o,
-                                  const uint8_t *parent_seal,
-                                  struct vmc_error *err);
 
 /* Read @len bytes at @off from the backing chain of @img (zeros where
  * there is no backing file or it is shorter). */

@@ -4,6 +4,7 @@
  * discard punch holes where the file system can.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -13,6 +14,37 @@
 struct raw_state {
     int unused;
 };
+
+/* format_ops.create: an empty (sparse or preallocated) file. */
+static int
+raw_create(const char *path, const struct format_create_params *p,
+           struct vmc_error *err)
+{
+    enum vmc_prealloc mode = p->opts->prealloc;
+    struct hio_file *f = NULL;
+    int r;
+
+    if (p->backing_name) {
+        return vmc_error_set(err, -EINVAL, "raw images cannot have a "
+                             "backing file");
+    }
+    r = hio_open(&f, path, O_RDWR | O_CREAT | O_TRUNC, 0644);
+    if (r < 0) {
+        return vmc_error_set(err, r, "could not create '%s': %s", path,
+                             strerror(-r));
+    }
+    r = hio_truncate(f, p->size);
+    if (!r && p->size && (mode == VMC_PREALLOC_FALLOC ||
+                          mode == VMC_PREALLOC_FULL)) {
+        r = hio_allocate(f, 0, p->size);
+    }
+    if (!r) {
+        r = hio_sync(f);
+    }
+    hio_close(f);
+    return r < 0 ? vmc_error_set(err, r, "cannot write '%s': %s", path,
+                                 strerror(-r)) : 0;
+}
 
 static int
 raw_open(struct vmc_image *img, unsigned flags, struct vmc_error *err)
@@ -112,6 +144,7 @@ raw_granularity(const struct vmc_image *img)
 const struct format_ops raw_ops = {
     .name = "raw",
     .format = VMC_FMT_RAW,
+    .create = raw_create,
     .open = raw_open,
     .close = raw_close,
     .read = raw_read,

@@ -31,6 +31,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "chain/create.h"
 #include "format/format.h"
 #include "io/hostio.h"
 #include "ops/ops-file.h"
@@ -276,14 +277,14 @@ stamp(struct clone_job *job, const struct proto *pr, struct vmc_error *err)
         uint64_t start, n;
 
         while (off < pr->len &&
-               ops_is_zero(pr->data + off, ops_min(STAMP_BLOCK,
+               buffer_is_zero(pr->data + off, ops_min(STAMP_BLOCK,
                                                    pr->len - off))) {
             off += STAMP_BLOCK;
         }
         off = ops_min(off, pr->len);
         start = off;
         while (off < pr->len &&
-               !ops_is_zero(pr->data + off, ops_min(STAMP_BLOCK,
+               !buffer_is_zero(pr->data + off, ops_min(STAMP_BLOCK,
                                                     pr->len - off))) {
             off += STAMP_BLOCK;
         }

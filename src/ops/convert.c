@@ -313,7 +313,7 @@ copy_cluster_compressed(struct conv *c, uint64_t off, uint64_t end)
             return r;
         }
         if (any_skip || c->o->sparse_size == 0 ||
-            !ops_is_zero(c->buf, end - off)) {
+            !buffer_is_zero(c->buf, end - off)) {
             r = vmc_image_write_compressed(c->dst, c->buf, off, end - off);
             return r < 0 ? dst_error(c, r, off) : 0;
         }

@@ -12,6 +12,7 @@
 
 #include "vmclone.h"
 #include "vmclone-ops.h"
+#include "util/util.h"
 
 /* Largest request the operations issue (qemu-img's IO_BUF_SIZE). */
 #define OPS_BUF_SIZE (2u * 1024 * 1024)
@@ -49,9 +50,6 @@ ops_is_power_of_2(uint64_t v)
 {
     return v && !(v & (v - 1));
 }
-
-/* Does @buf hold only zero bytes? */
-bool ops_is_zero(const void *buf, size_t len);
 
 /* Length of the run at the start of @buf of 512-byte sectors that are
  * all zero (*@zero set) or all contain some non-zero byte (*@zero

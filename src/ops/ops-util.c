@@ -1,7 +1,7 @@
 /*
  * ops-util.c - helpers of the operations layer: backing path resolution,
- * finding a layer of an open chain by name, zero detection and progress
- * accounting.
+ * finding a layer of an open chain by name, sector runs and progress
+ * accounting (zero detection is buffer_is_zero() of util/util.h).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -10,32 +10,16 @@
 
 #include "ops/ops-internal.h"
 
-bool
-ops_is_zero(const void *buf, size_t len)
-{
-    const uint8_t *p = buf;
-    size_t i;
-
-    /* Check a short head by hand, then compare the buffer with itself
-     * shifted: memcmp is vectorised by libc. */
-    for (i = 0; i < len && i < 16; i++) {
-        if (p[i]) {
-            return false;
-        }
-    }
-    return len <= 16 || memcmp(p, p + 16, len - 16) == 0;
-}
-
 size_t
 ops_sector_run(const uint8_t *buf, size_t len, bool *zero)
 {
     size_t n = len < OPS_SECTOR ? len : OPS_SECTOR;
     size_t pos;
 
-    *zero = ops_is_zero(buf, n);
+    *zero = buffer_is_zero(buf, n);
     for (pos = n; pos < len; pos += n) {
         n = len - pos < OPS_SECTOR ? len - pos : OPS_SECTOR;
-        if (ops_is_zero(buf + pos, n) != *zero) {
+        if (buffer_is_zero(buf + pos, n) != *zero) {
             break;
         }
     }

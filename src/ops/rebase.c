@@ -60,7 +60,7 @@ write_piece(struct rebase *c, const uint8_t *buf, uint64_t off, uint64_t n)
 {
     int r;
 
-    if (ops_is_zero(buf, n)) {
+    if (buffer_is_zero(buf, n)) {
         r = vmc_image_write_zeroes(c->img, off, n, 0);
     } else {
         r = vmc_image_write(c->img, buf, off, n, 0);

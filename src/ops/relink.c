@@ -116,7 +116,7 @@ emit(struct relink *c, const uint8_t *buf, uint64_t off, uint64_t n)
 {
     int r;
 
-    if (!buf || ops_is_zero(buf, n)) {
+    if (!buf || buffer_is_zero(buf, n)) {
         r = vmc_image_write_zeroes(c->out, off, n, 0);
     } else {
         r = vmc_image_write(c->out, buf, off, n, 0);
@@ -164,7 +164,7 @@ diff_chunk(struct relink *c, uint64_t off, uint64_t n)
     for (pos = 0; pos < n; pos += c->unit) {
         uint64_t len = ops_min(c->unit, n - pos);
         bool differs = memcmp(c->buf_img + pos, c->buf_tmpl + pos, len) != 0;
-        bool zero = differs && ops_is_zero(c->buf_img + pos, len);
+        bool zero = differs && buffer_is_zero(c->buf_img + pos, len);
 
         if (run && (!differs || zero != run_zero)) {
             r = emit(c, run_zero ? NULL : c->buf_img + run_start,

@@ -8,13 +8,14 @@
 #include <stdint.h>
 
 #include "vmclone.h"
+#include "format/format.h"
 
 struct vmc_image;
 struct seal_state;
 
 #define SEAL_EXT_MAGIC   0x564D4353u   /* "VMCS": root of this image */
-#define SEAL_PARENT_MAGIC 0x564D4350u  /* "VMCP": root of the parent */
-#define SEAL_PARENT_EXT_LEN 40
+#define SEAL_PARENT_MAGIC FORMAT_PARENT_SEAL_EXT  /* root of the parent */
+#define SEAL_PARENT_EXT_LEN FORMAT_PARENT_SEAL_LEN
 
 /* Called for every layer after its driver opened it: loads the seal if
  * the layer has one; refuses a read-write open of a sealed layer unless

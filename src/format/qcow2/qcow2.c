@@ -13,7 +13,6 @@
 #include <unistd.h>
 
 #include "format/qcow2/qcow2.h"
-#include "seal/seal.h"
 #include "util/util.h"
 
 /* Feature-name table we write (qcow2 spec "Feature name table"). */
@@ -881,8 +880,8 @@ qcow2_set_backing(struct vmc_image *img, const char *name, const char *fmt,
     struct ext_undo u;
     int r;
 
-    if (ext_change(s, SEAL_PARENT_MAGIC, parent_seal, SEAL_PARENT_EXT_LEN,
-                   &u) < 0) {
+    if (ext_change(s, FORMAT_PARENT_SEAL_EXT, parent_seal,
+                   FORMAT_PARENT_SEAL_LEN, &u) < 0) {
         return vmc_error_set(err, -ENOMEM, "out of memory");
     }
     r = rewrite_header(s, name, fmt, err);
@@ -1069,16 +1068,6 @@ qcow2_subcluster_size(const struct vmc_image *img)
 
 /* ----------------------------------------------------------------- create */
 
-void
-vmc_create_opts_init(struct vmc_create_opts *o)
-{
-    memset(o, 0, sizeof(*o));
-    o->format = VMC_FMT_QCOW2;
-    o->cluster_size = 65536;
-    o->compat = 3;
-    o->refcount_bits = 16;
-}
-
 static int
 validate_create_opts(const struct vmc_create_opts *o, unsigned *cluster_bits,
                      struct vmc_error *err)
@@ -1119,52 +1108,16 @@ validate_create_opts(const struct vmc_create_opts *o, unsigned *cluster_bits,
     return 0;
 }
 
-/* Open the backing file of a new overlay: its size, and the parent-seal
- * extension to record if it is a sealed template (*has_parent_seal). */
 static int
-backing_size(const struct vmc_create_opts *o, const char *path,
-             uint64_t *size, uint8_t *parent_seal, bool *has_parent_seal,
-             struct vmc_error *err)
+create_qcow2(const char *path, const struct format_create_params *p,
+             unsigned cluster_bits, struct vmc_error *err)
 {
-    struct vmc_open_opts oo = {
-        .format = o->backing_format,
-        .flags = 0,
-    };
-    struct vmc_image *b = NULL;
-    const char *slash = strrchr(path, '/');
-    char *full = NULL;
-    int r;
-
-    if (o->backing_file[0] != '/' && slash) {
-        size_t dl = (size_t)(slash - path) + 1;
-        full = malloc(dl + strlen(o->backing_file) + 1);
-        if (!full) {
-            return vmc_error_set(err, -ENOMEM, "out of memory");
-        }
-        memcpy(full, path, dl);
-        strcpy(full + dl, o->backing_file);
-    }
-    r = vmc_image_open(&b, full ? full : o->backing_file, &oo, err);
-    free(full);
-    if (r < 0) {
-        vmc_error_prepend(err, "could not open backing image");
-        return r;
-    }
-    *size = vmc_image_size(b);
-    *has_parent_seal = seal_parent_ext(b, parent_seal) == 1;
-    vmc_image_close(b);
-    return 0;
-}
-
-static int
-create_qcow2(const char *path, const struct vmc_create_opts *o,
-             uint64_t size, unsigned cluster_bits, const uint8_t *parent_seal,
-             struct vmc_error *err)
-{
+    const struct vmc_create_opts *o = p->opts;
+    uint64_t size = p->size;
     struct qcow2_ext pext = {
-        .type = SEAL_PARENT_MAGIC,
-        .len = SEAL_PARENT_EXT_LEN,
-        .data = (uint8_t *)parent_seal,
+        .type = FORMAT_PARENT_SEAL_EXT,
+        .len = FORMAT_PARENT_SEAL_LEN,
+        .data = (uint8_t *)p->parent_seal,
     };
     struct qcow2_state st = { 0 };
     struct hio_file *f = NULL;
@@ -1204,7 +1157,7 @@ create_qcow2(const char *path, const struct vmc_create_opts *o,
     st.l1_offset = 3 * cs;
     st.reftable_offset = cs;
     st.reftable_clusters = 1;
-    if (parent_seal) {
+    if (p->parent_seal) {
         /* Tie the clone to the exact sealed template it was made from. */
         st.exts = &pext;
         st.nexts = 1;
@@ -1214,9 +1167,8 @@ create_qcow2(const char *path, const struct vmc_create_opts *o,
     if (!buf) {
         return vmc_error_set(err, -ENOMEM, "out of memory");
     }
-    r = build_header(&st, o->backing_file,
-                     o->backing_file ? vmc_format_name(o->backing_format)
-                                     : NULL,
+    r = build_header(&st, p->backing_name,
+                     p->backing_name ? vmc_format_name(p->backing_fmt) : NULL,
                      size, buf, cs, &used);
     if (r < 0) {
         vmc_error_set(err, -EINVAL, "header and backing file name do not "
@@ -1284,144 +1236,23 @@ out:
     return r;
 }
 
+/* format_ops.create: lay out an empty qcow2 file (the chain resolved the
+ * size, the backing reference and the parent seal). */
 static int
-preallocate(const char *path, const struct vmc_create_opts *o,
-            struct vmc_error *err)
-{
-    struct vmc_open_opts oo = {
-        .format = VMC_FMT_QCOW2,
-        .flags = VMC_OPEN_RDWR | VMC_OPEN_NO_BACKING,
-    };
-    struct vmc_image *img = NULL;
-    int r, r2;
-
-    r = vmc_image_open(&img, path, &oo, err);
-    if (r < 0) {
-        return r;
-    }
-    r = qcow2_preallocate(img, o->prealloc, err);
-    r2 = vmc_image_close(img);
-    if (!r && r2) {
-        r = vmc_error_set(err, r2, "cannot flush '%s': %s", path,
-                          strerror(-r2));
-    }
-    return r;
-}
-
-/* vmc_image_create(); @given_seal (when @seal_given) is the parent-seal
- * record to write instead of the backing file's. */
-static int
-image_create(const char *path, const struct vmc_create_opts *o,
-             const uint8_t *given_seal, bool seal_given,
+qcow2_create(const char *path, const struct format_create_params *p,
              struct vmc_error *err)
 {
     unsigned cluster_bits = 16;
-    uint64_t size = o->size;
-    uint8_t parent_seal[SEAL_PARENT_EXT_LEN];
-    bool has_parent_seal = false;
-    int r;
+    int r = validate_create_opts(p->opts, &cluster_bits, err);
 
-    /* Sizes are whole 512-byte sectors, as in QEMU. */
-    size = align_up(size, 512);
-    if (o->backing_file) {
-        if (o->backing_format != VMC_FMT_RAW &&
-            o->backing_format != VMC_FMT_QCOW2) {
-            return vmc_error_set(err, -EINVAL, "backing file specified "
-                                 "without backing format");
-        }
-        if (strlen(o->backing_file) > QCOW2_MAX_BACKING_NAME) {
-            return vmc_error_set(err, -EINVAL, "backing file name too long "
-                                 "(more than %d bytes)",
-                                 QCOW2_MAX_BACKING_NAME);
-        }
-        if (!o->backing_file[0]) {
-            return vmc_error_set(err, -EINVAL, "empty backing file name");
-        }
-        if (!o->backing_unsafe) {
-            uint64_t bsize = 0;
-            r = backing_size(o, path, &bsize, parent_seal, &has_parent_seal,
-                             err);
-            if (r < 0) {
-                return r;
-            }
-            if (!size) {
-                size = align_up(bsize, 512);
-            }
-        } else if (!size) {
-            return vmc_error_set(err, -EINVAL, "image creation needs a size "
-                                 "parameter");
-        } else if (!seal_given) {
-            /* Not opened for its size, but if it is there and sealed the
-             * new overlay is tied to its seal all the same. */
-            has_parent_seal = seal_parent_ext_of(path, o->backing_file,
-                                                 o->backing_format,
-                                                 parent_seal) == 1;
-        }
-        if (seal_given) {
-            has_parent_seal = given_seal != NULL;
-            if (given_seal) {
-                memcpy(parent_seal, given_seal, SEAL_PARENT_EXT_LEN);
-            }
-        }
-    }
-    if (o->format == VMC_FMT_RAW) {
-        struct hio_file *f = NULL;
-
-        if (o->backing_file) {
-            return vmc_error_set(err, -EINVAL, "raw images cannot have a "
-                                 "backing file");
-        }
-        r = hio_open(&f, path, O_RDWR | O_CREAT | O_TRUNC, 0644);
-        if (r < 0) {
-            return vmc_error_set(err, r, "could not create '%s': %s", path,
-                                 strerror(-r));
-        }
-        r = hio_truncate(f, size);
-        if (!r && size && (o->prealloc == VMC_PREALLOC_FALLOC ||
-                           o->prealloc == VMC_PREALLOC_FULL)) {
-            r = hio_allocate(f, 0, size);
-        }
-        if (!r) {
-            r = hio_sync(f);
-        }
-        hio_close(f);
-        return r < 0 ? vmc_error_set(err, r, "cannot write '%s': %s", path,
-                                     strerror(-r)) : 0;
-    }
-    if (o->format != VMC_FMT_QCOW2) {
-        return vmc_error_set(err, -EINVAL, "unknown image format");
-    }
-    r = validate_create_opts(o, &cluster_bits, err);
-    if (r < 0) {
-        return r;
-    }
-    r = create_qcow2(path, o, size, cluster_bits,
-                     has_parent_seal ? parent_seal : NULL, err);
-    if (r == 0 && o->prealloc != VMC_PREALLOC_OFF && size) {
-        r = preallocate(path, o, err);
-    }
-    return r;
-}
-
-int
-vmc_image_create(const char *path, const struct vmc_create_opts *o,
-                 struct vmc_error *err)
-{
-    return image_create(path, o, NULL, false, err);
-}
-
-int
-image_create_with_parent_seal(const char *path,
-                              const struct vmc_create_opts *o,
-                              const uint8_t *parent_seal,
-                              struct vmc_error *err)
-{
-    return image_create(path, o, parent_seal, true, err);
+    return r < 0 ? r : create_qcow2(path, p, cluster_bits, err);
 }
 
 const struct format_ops qcow2_ops = {
     .name = "qcow2",
     .format = VMC_FMT_QCOW2,
+    .create = qcow2_create,
+    .preallocate = qcow2_preallocate,
     .open = qcow2_open,
     .close = qcow2_close,
     .read = qcow2_read,

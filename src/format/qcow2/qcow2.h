@@ -27,13 +27,26 @@
 #include "format/format.h"
 
 #define QCOW2_MAGIC            0x514649FBu
+/* Limits checked at open, each the one QEMU enforces (so every image QEMU
+ * opens, we open), several of them caps QEMU added after CVEs on hostile
+ * headers (docs/design/qcow2-engine.md, "Limits enforced at open"). */
+/* 512 B .. 2 MiB clusters: the qcow2 spec's range, as in QEMU. */
 #define QCOW2_MIN_CLUSTER_BITS 9
 #define QCOW2_MAX_CLUSTER_BITS 21
+/* QEMU's L1 cap (32 MiB): bounds the L1 allocation a header can ask for
+ * (CVE-2014-0143/0144 class: l1_size overflow and huge allocations). */
 #define QCOW2_MAX_L1_BYTES     (32u << 20)
+/* Sizes are off_t in QEMU and here: at most INT64_MAX, sector-aligned. */
 #define QCOW2_MAX_SIZE         ((uint64_t)INT64_MAX & ~511ull)
+/* QEMU's refcount-table cap (8 MiB): same reason as the L1 cap
+ * (CVE-2014-0144, unbounded refcount_table_clusters). */
 #define QCOW2_MAX_REFTABLE_BYTES (8u << 20)
+/* QEMU's QCOW_MAX_SNAPSHOTS: bounds the snapshot-table walk (CVE-2014-0144
+ * class, nb_snapshots from a hostile header). */
 #define QCOW2_MAX_SNAPSHOTS    65536
-#define QCOW2_MAX_BACKING_NAME 1023
+/* QEMU's backing-file name limit (1023 bytes, its PATH_MAX-sized buffer);
+ * longer names are refused as QEMU does (CVE-2014-0144 class). */
+#define QCOW2_MAX_BACKING_NAME FORMAT_MAX_BACKING_NAME
 
 #define QCOW2_INCOMPAT_DIRTY       (1ull << 0)
 #define QCOW2_INCOMPAT_CORRUPT     (1ull << 1)
