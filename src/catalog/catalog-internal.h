@@ -6,11 +6,11 @@
 #ifndef VMC_CATALOG_INTERNAL_H
 #define VMC_CATALOG_INTERNAL_H
 
-#include <sqlite3.h>
 #include <stdbool.h>
 #include <stdint.h>
 
 #include "vmclone-catalog.h"
+#include "catalog/sql.h"
 
 #define CAT_SCHEMA_VERSION 2
 
@@ -22,7 +22,7 @@ typedef void (*cat_deleted_fn)(const char *what, const char *target,
                                void *opaque);
 
 struct vmc_catalog {
-    sqlite3 *db;
+    struct sqlite3 *db;
     char *home;
     char *run_dir;          /* home/run: journal and maintenance locks */
     int maint_fd;           /* shared (or exclusive) flock */
@@ -59,38 +59,7 @@ void cat_progress_next(struct cat_progress *p);
 extern const char *const cat_migrations[];
 extern const unsigned cat_nmigrations;
 
-/*
- * catalog.c
- *
- * Binding formats for the helpers: one letter per '?' in order:
- *   s  const char *  (NULL binds SQL NULL)
- *   i  int
- *   I  int64_t
- *   d  double
- */
-int cat_prepare(struct vmc_catalog *cat, sqlite3_stmt **out,
-                struct vmc_error *err, const char *sql, const char *fmt, ...);
-/* Run a statement that returns no rows. */
-int cat_exec(struct vmc_catalog *cat, struct vmc_error *err,
-             const char *sql, const char *fmt, ...);
-/* First column of the first row; -ENOENT without a row. */
-int cat_get_i64(struct vmc_catalog *cat, int64_t *out, struct vmc_error *err,
-                const char *sql, const char *fmt, ...);
-int cat_get_str(struct vmc_catalog *cat, char **out, struct vmc_error *err,
-                const char *sql, const char *fmt, ...);
-/* -errno for an SQLite result code, with a message. */
-int cat_sql_error(struct vmc_catalog *cat, int rc, struct vmc_error *err,
-                  const char *what);
-/* Step to completion (SQLITE_DONE) or the next row: 1 = row, 0 = done. */
-int cat_step(struct vmc_catalog *cat, sqlite3_stmt *st,
-             struct vmc_error *err);
-int cat_begin(struct vmc_catalog *cat, struct vmc_error *err);
-int cat_commit(struct vmc_catalog *cat, struct vmc_error *err);
-void cat_rollback(struct vmc_catalog *cat);
-int64_t cat_last_id(struct vmc_catalog *cat);
-double cat_now(void);
-const char *cat_col(sqlite3_stmt *st, int i);
-
+/* catalog.c */
 /* Insert a running journal row for @op on @target and take its lock
  * (inside the caller's transaction). */
 int cat_journal_start(struct vmc_catalog *cat, const char *op,

@@ -140,7 +140,7 @@ find_request(struct vmc_catalog *cat, const char *rid, size_t count,
 
     *found = false;
     for (tries = 0; tries < 10; tries++) {
-        sqlite3_stmt *st = NULL;
+        cat_stmt *st = NULL;
         struct cat_strv names = { 0 };
         int64_t jid = 0;
         bool creating = false;
@@ -156,7 +156,7 @@ find_request(struct vmc_catalog *cat, const char *rid, size_t count,
             r = 0;
             if (strcmp(cat_col(st, 1), "ready")) {
                 creating = true;
-                jid = sqlite3_column_int64(st, 2);
+                jid = cat_col_i64(st, 2);
                 continue;
             }
             if (cat_strv_push(&names, cat_col(st, 0)) < 0) {
@@ -176,9 +176,9 @@ find_request(struct vmc_catalog *cat, const char *rid, size_t count,
             snprintf(res->source_kind, sizeof(res->source_kind), "%s",
                      !strncmp(cat_col(st, 7), "template ", 9) ? "template"
                                                               : "vm");
-            res->disks = (unsigned)sqlite3_column_int(st, 8);
+            res->disks = (unsigned)cat_col_int(st, 8);
         }
-        sqlite3_finalize(st);
+        cat_finalize(st);
         if (r < 0) {
             cat_strv_release(&names);
             return r;
@@ -296,7 +296,7 @@ resolve_source(struct vmc_catalog *cat, const char *source,
                const struct vmc_catalog_clone_opts *o, struct clone_src *s,
                struct vmc_error *err)
 {
-    sqlite3_stmt *st = NULL;
+    cat_stmt *st = NULL;
     int r;
 
     memset(s, 0, sizeof(*s));
@@ -306,21 +306,21 @@ resolve_source(struct vmc_catalog *cat, const char *source,
     if (r == 0 && (r = cat_step(cat, st, err)) > 0) {
         r = 0;
         s->is_template = true;
-        s->id = sqlite3_column_int64(st, 0);
+        s->id = cat_col_i64(st, 0);
         if (strcmp(cat_col(st, 1), "ready")) {
             r = vmc_error_set(err, -EBUSY, "template '%s' is %s", source,
                               cat_col(st, 1));
-        } else if (sqlite3_column_int(st, 2)) {
+        } else if (cat_col_int(st, 2)) {
             r = vmc_error_set(err, -EINVAL, "template '%s' is retired: no "
                               "new clones", source);
         }
-        s->cpus = sqlite3_column_int64(st, 3);
-        s->memory_mb = sqlite3_column_int64(st, 4);
-        s->nics = sqlite3_column_int64(st, 5);
+        s->cpus = cat_col_i64(st, 3);
+        s->memory_mb = cat_col_i64(st, 4);
+        s->nics = cat_col_i64(st, 5);
         s->template_id = s->id;
         snprintf(s->desc, sizeof(s->desc), "template %s", source);
     }
-    sqlite3_finalize(st);
+    cat_finalize(st);
     if (r < 0 || s->is_template) {
         if (r == 0 && o->snapshot) {
             r = vmc_error_set(err, -EINVAL, "'%s' is a template: --snapshot "
@@ -334,20 +334,20 @@ resolve_source(struct vmc_catalog *cat, const char *source,
                     source);
     if (r == 0 && (r = cat_step(cat, st, err)) > 0) {
         r = 0;
-        s->id = sqlite3_column_int64(st, 0);
+        s->id = cat_col_i64(st, 0);
         if (strcmp(cat_col(st, 1), "ready")) {
             r = vmc_error_set(err, -EBUSY, "VM '%s' is %s", source,
                               cat_col(st, 1));
         }
-        s->cpus = sqlite3_column_int64(st, 2);
-        s->memory_mb = sqlite3_column_int64(st, 3);
-        s->nics = sqlite3_column_int64(st, 4);
-        s->template_id = sqlite3_column_int64(st, 5);
+        s->cpus = cat_col_i64(st, 2);
+        s->memory_mb = cat_col_i64(st, 3);
+        s->nics = cat_col_i64(st, 4);
+        s->template_id = cat_col_i64(st, 5);
     } else if (r == 0) {
         r = vmc_error_set(err, -ENOENT, "no template or VM named '%s'",
                           source);
     }
-    sqlite3_finalize(st);
+    cat_finalize(st);
     if (r == 0 && o->snapshot) {
         r = cat_get_i64(cat, &s->snap, err, "SELECT id FROM snapshots WHERE "
                         "vm_id = ? AND name = ? AND state = 'ready'", "Is",

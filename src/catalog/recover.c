@@ -56,7 +56,7 @@ int
 cat_collect(struct vmc_catalog *cat, struct cat_strv *out,
             struct vmc_error *err, const char *sql, int64_t arg)
 {
-    sqlite3_stmt *st = NULL;
+    cat_stmt *st = NULL;
     int r = cat_prepare(cat, &st, err, sql, "I", arg);
 
     while (r == 0 && (r = cat_step(cat, st, err)) > 0) {
@@ -65,7 +65,7 @@ cat_collect(struct vmc_catalog *cat, struct cat_strv *out,
             r = vmc_error_set(err, r, "out of memory");
         }
     }
-    sqlite3_finalize(st);
+    cat_finalize(st);
     return r;
 }
 
@@ -284,7 +284,7 @@ cat_dependents_line2(struct vmc_catalog *cat, const char *owned_sql,
                      const char *exclude_sql, int64_t arg, char **line,
                      size_t *n, struct vmc_error *err)
 {
-    sqlite3_stmt *st = NULL;
+    cat_stmt *st = NULL;
     char *sql = NULL, buf[768];
     size_t len = 0, shown = 0;
     int r;
@@ -312,7 +312,7 @@ cat_dependents_line2(struct vmc_catalog *cat, const char *owned_sql,
             shown++;
         }
     }
-    sqlite3_finalize(st);
+    cat_finalize(st);
     free(sql);
     if (r == 0 && *n > shown) {
         snprintf(buf + len, sizeof(buf) - len, " and %zu more", *n - shown);
@@ -448,7 +448,7 @@ cat_template_delete(struct vmc_catalog *cat, int64_t tid, const char *name,
 int
 cat_free_retired(struct vmc_catalog *cat, struct vmc_error *err)
 {
-    sqlite3_stmt *st = NULL;
+    cat_stmt *st = NULL;
     struct cat_strv names = { 0 };
     int64_t *ids = NULL;
     size_t i, n = 0;
@@ -470,9 +470,9 @@ cat_free_retired(struct vmc_catalog *cat, struct vmc_error *err)
             break;
         }
         ids = nids;
-        ids[n++] = sqlite3_column_int64(st, 0);
+        ids[n++] = cat_col_i64(st, 0);
     }
-    sqlite3_finalize(st);
+    cat_finalize(st);
     for (i = 0; r == 0 && i < n; i++) {
         r = cat_template_delete(cat, ids[i], names.v[i], err);
         if (r == -EBUSY) {
@@ -534,7 +534,7 @@ vmc_catalog_dependents(struct vmc_catalog *cat, const char *kind,
 {
     struct cat_strv v = { 0 };
     const char *owned = NULL, *k = NULL;
-    sqlite3_stmt *st = NULL;
+    cat_stmt *st = NULL;
     char *sql = NULL;
     int64_t id = 0;
     int r;
@@ -563,7 +563,7 @@ vmc_catalog_dependents(struct vmc_catalog *cat, const char *kind,
         }
         free(line);
     }
-    sqlite3_finalize(st);
+    cat_finalize(st);
     free(sql);
     if (r < 0) {
         cat_strv_release(&v);
@@ -916,7 +916,7 @@ vmc_catalog_fsck(struct vmc_catalog *cat, vmc_catalog_report_fn fn,
 {
     struct report temps = { fn, opaque, "temporary", 0 };
     struct report unknown = { fn, opaque, "unknown", 0 };
-    sqlite3_stmt *st = NULL;
+    cat_stmt *st = NULL;
     int64_t *ids = NULL, *parents = NULL;
     size_t n = 0, i;
     char *ic = NULL;
@@ -948,7 +948,7 @@ vmc_catalog_fsck(struct vmc_catalog *cat, vmc_catalog_report_fn fn,
             res->problems++;
             r = 0;
         }
-        sqlite3_finalize(st);
+        cat_finalize(st);
     }
     /* every ready volume: the file exists, opens, and its backing
      * reference is its parent row */
@@ -969,11 +969,11 @@ vmc_catalog_fsck(struct vmc_catalog *cat, vmc_catalog_report_fn fn,
             break;
         }
         parents = b;
-        ids[n] = sqlite3_column_int64(st, 0);
-        parents[n++] = sqlite3_column_int64(st, 1);
+        ids[n] = cat_col_i64(st, 0);
+        parents[n++] = cat_col_i64(st, 1);
         r = 0;
     }
-    sqlite3_finalize(st);
+    cat_finalize(st);
     for (i = 0; r == 0 && i < n; i++) {
         struct vmc_error e2 = { 0 };
         char *path = NULL;
@@ -1040,7 +1040,7 @@ vmc_catalog_fsck(struct vmc_catalog *cat, vmc_catalog_report_fn fn,
             res->problems++;
             r = 0;
         }
-        sqlite3_finalize(st);
+        cat_finalize(st);
     }
     if (r == 0) {
         /* stale journal locks: no operation runs under the exclusive

@@ -37,7 +37,7 @@ int
 cat_disks_load(struct vmc_catalog *cat, struct cat_disks *out,
                const char *sql, int64_t id, struct vmc_error *err)
 {
-    sqlite3_stmt *st = NULL;
+    cat_stmt *st = NULL;
     int r;
 
     memset(out, 0, sizeof(*out));
@@ -51,10 +51,10 @@ cat_disks_load(struct vmc_catalog *cat, struct cat_disks *out,
         }
         out->d = n;
         n = &out->d[out->n];
-        n->vid = sqlite3_column_int64(st, 0);
-        n->parent = sqlite3_column_int64(st, 1);
-        n->disk = sqlite3_column_int(st, 2);
-        n->virtual_size = (uint64_t)sqlite3_column_int64(st, 3);
+        n->vid = cat_col_i64(st, 0);
+        n->parent = cat_col_i64(st, 1);
+        n->disk = cat_col_int(st, 2);
+        n->virtual_size = (uint64_t)cat_col_i64(st, 3);
         n->path = strdup(cat_col(st, 4));
         out->n++;
         if (!n->path) {
@@ -63,7 +63,7 @@ cat_disks_load(struct vmc_catalog *cat, struct cat_disks *out,
         }
         r = 0;
     }
-    sqlite3_finalize(st);
+    cat_finalize(st);
     if (r < 0) {
         cat_disks_release(out);
     }
@@ -931,7 +931,7 @@ cat_ensure_copy(struct vmc_catalog *cat, int64_t tid, int64_t pool_id,
 
     *copied = false;
     for (tries = 0; tries < 20; tries++) {
-        sqlite3_stmt *st = NULL;
+        cat_stmt *st = NULL;
         char state[16] = "";
         int64_t cid = 0, jid = 0;
 
@@ -944,12 +944,12 @@ cat_ensure_copy(struct vmc_catalog *cat, int64_t tid, int64_t pool_id,
                         "template_id = ? AND pool_id = ?", "II", tid,
                         pool_id);
         if (r == 0 && (r = cat_step(cat, st, err)) > 0) {
-            cid = sqlite3_column_int64(st, 0);
+            cid = cat_col_i64(st, 0);
             snprintf(state, sizeof(state), "%s", cat_col(st, 1));
-            jid = sqlite3_column_int64(st, 2);
+            jid = cat_col_i64(st, 2);
             r = 0;
         }
-        sqlite3_finalize(st);
+        cat_finalize(st);
         if (r < 0) {
             cat_rollback(cat);
             return r;
