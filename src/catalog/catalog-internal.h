@@ -99,7 +99,7 @@ int cat_backing_volume(struct vmc_catalog *cat, const char *path,
 int cat_reconcile_journal(struct vmc_catalog *cat, int64_t jid,
                           unsigned *fixed, struct vmc_error *err);
 
-/* ops.c */
+/* recover.c */
 /* Delete what journal row @jid marked 'deleting' (files, then rows) and
  * undo what it marked 'creating'. Inside no transaction. */
 int cat_finish_journal(struct vmc_catalog *cat, int64_t jid,

@@ -3,12 +3,12 @@
  * migrations, default pools), SQL helpers, transactions, the journal and
  * its per-operation locks, and recovery of operations whose process died.
  *
- * SQLite settings (notes/reliability.md section 5): WAL (readers never
- * block the writer), synchronous=FULL (a commit is durable: the commit is
- * the user-visible "done"), foreign_keys=ON, a busy handler that polls
- * every 0.2-2 ms for up to 10 s (busy_wait() in sql.c), and every transaction
- * that may write starts with BEGIN IMMEDIATE, so that no
- * reader has to upgrade to a writer (which fails at once in WAL mode).
+ * SQLite settings: WAL (readers never block the writer), synchronous=FULL
+ * (a commit is durable: the commit is the user-visible "done"),
+ * foreign_keys=ON, a busy handler that polls every 0.2-2 ms for up to 10 s
+ * (busy_wait() in sql.c), and every transaction that may write starts with
+ * BEGIN IMMEDIATE, so that no reader has to upgrade to a writer (which
+ * fails at once in WAL mode).
  * Nothing here opens catalog.db except through SQLite.
  */
 #include <errno.h>

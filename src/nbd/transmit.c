@@ -637,8 +637,7 @@ done:
 /* ------------------------------------------------------------- validate */
 
 /* NBD error for a request, 0 if it may be executed; @why says what is
- * wrong with it (proto.md "Request message", "Error values"; order as
- * notes/nbd.md §1.15). */
+ * wrong with it (proto.md "Request message", "Error values"). */
 static uint32_t
 validate(struct nbd_conn *c, const struct nbd_req *req, const char **why)
 {
