@@ -85,7 +85,8 @@ int cat_volume_path(struct vmc_catalog *cat, int64_t vid, char **out,
 int cat_fsync_dir_of(const char *path);
 /* Unlink @path and its seal sidecar, ignoring ENOENT. */
 int cat_unlink_volume_file(const char *path, struct vmc_error *err);
-/* _exit(99) when $VMCLONE_CRASH_AT names @point (crash tests). */
+/* _exit(99) when $VMCLONE_CRASH_AT names @point (crash tests); wait
+ * there when $VMCLONE_PAUSE_AT names it (race tests, see catalog.c). */
 void cat_crashpoint(const char *point);
 /* Validate an object name: [A-Za-z0-9._-], 1..64, not starting with '.'
  * or '-'. */

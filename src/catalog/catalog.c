@@ -85,6 +85,33 @@ cat_progress_next(struct cat_progress *p)
     }
 }
 
+/* With $VMCLONE_PAUSE_AT = @point: create $VMCLONE_PAUSE_DIR/paused and
+ * wait until $VMCLONE_PAUSE_DIR/go exists (race tests). */
+static void
+pause_point(const char *point)
+{
+    const char *want = getenv("VMCLONE_PAUSE_AT");
+    const char *dir = getenv("VMCLONE_PAUSE_DIR");
+    char *paused = NULL, *go = NULL;
+    int fd;
+
+    if (!want || !dir || strcmp(want, point) ||
+        asprintf(&paused, "%s/paused", dir) < 0) {
+        return;
+    }
+    if (asprintf(&go, "%s/go", dir) >= 0) {
+        fd = open(paused, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+        if (fd >= 0) {
+            close(fd);
+        }
+        while (access(go, F_OK) < 0) {
+            usleep(10000);
+        }
+    }
+    free(paused);
+    free(go);
+}
+
 void
 cat_crashpoint(const char *point)
 {
@@ -92,7 +119,7 @@ cat_crashpoint(const char *point)
 
     if (want && !strcmp(want, point)) {
         _exit(99);
-    }
+    }    pause_point(point);
 }
 
 int
