@@ -11,6 +11,7 @@
 
 #include "vmclone-catalog.h"
 #include "catalog/sql.h"
+#include "catalog/journal.h"
 
 #define CAT_SCHEMA_VERSION 2
 
@@ -59,25 +60,12 @@ void cat_progress_next(struct cat_progress *p);
 extern const char *const cat_migrations[];
 extern const unsigned cat_nmigrations;
 
-/* catalog.c */
-/* Insert a running journal row for @op on @target and take its lock
- * (inside the caller's transaction). */
-int cat_journal_start(struct vmc_catalog *cat, const char *op,
-                      const char *target, int64_t *jid, int *lock_fd,
-                      struct vmc_error *err);
-/* Mark the journal row done (inside the caller's transaction). */
+/* journal.c: set the journal row's state and finished time (inside the
+ * caller's transaction; recovery's last step). */
 int cat_journal_finish(struct vmc_catalog *cat, int64_t jid,
                        const char *state, struct vmc_error *err);
-/* Drop the lock of a journal row (after the commit). */
-void cat_journal_unlock(struct vmc_catalog *cat, int64_t jid, int lock_fd);
-/* Wait until the owner of journal row @jid is gone, then recover the row
- * if it is still running. */
-int cat_journal_wait(struct vmc_catalog *cat, int64_t jid,
-                     struct vmc_error *err);
-/* Recover every running row whose owner died. @count may be NULL. */
-int cat_recover_all(struct vmc_catalog *cat, unsigned *count,
-                    struct vmc_error *err);
 
+/* catalog.c */
 /* Absolute path of volume @vid. */
 int cat_volume_path(struct vmc_catalog *cat, int64_t vid, char **out,
                     struct vmc_error *err);

@@ -1,7 +1,8 @@
 /*
  * catalog.c - opening a store (directories, catalog.db, schema
- * migrations, default pools), SQL helpers, transactions, the journal and
- * its per-operation locks, and recovery of operations whose process died.
+ * migrations, default pools, recovery of dead operations at open), file
+ * helpers, the read-only query API, config and pools. SQL helpers are in
+ * sql.c, the journal protocol in journal.c.
  *
  * SQLite settings: WAL (readers never block the writer), synchronous=FULL
  * (a commit is durable: the commit is the user-visible "done"),
@@ -119,7 +120,8 @@ cat_crashpoint(const char *point)
 
     if (want && !strcmp(want, point)) {
         _exit(99);
-    }    pause_point(point);
+    }
+    pause_point(point);
 }
 
 int
@@ -342,185 +344,6 @@ cat_reconcile_journal(struct vmc_catalog *cat, int64_t jid, unsigned *fixed,
     free(ids);
     free(parents);
     return r;
-}
-
-/* ------------------------------------------------------------ journal */
-
-static char *
-journal_lock_path(struct vmc_catalog *cat, int64_t jid)
-{
-    char *p = NULL;
-
-    if (asprintf(&p, "%s/j%" PRId64 ".lock", cat->run_dir, jid) < 0) {
-        return NULL;
-    }
-    return p;
-}
-
-int
-cat_journal_start(struct vmc_catalog *cat, const char *op,
-                  const char *target, int64_t *jid, int *lock_fd,
-                  struct vmc_error *err)
-{
-    char *lp;
-    int fd, r;
-
-    r = cat_exec(cat, err, "INSERT INTO journal(op, target, state, pid, "
-                 "started) VALUES (?, ?, 'running', ?, ?)", "ssid", op,
-                 target, (int)getpid(), cat_now());
-    if (r < 0) {
-        return r;
-    }
-    *jid = cat_last_id(cat);
-    lp = journal_lock_path(cat, *jid);
-    if (!lp) {
-        return vmc_error_set(err, -ENOMEM, "out of memory");
-    }
-    fd = open(lp, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (fd < 0 || flock(fd, LOCK_EX | LOCK_NB) < 0) {
-        r = vmc_error_set(err, -errno, "cannot lock '%s': %s", lp,
-                          strerror(errno));
-        if (fd >= 0) {
-            close(fd);
-        }
-        free(lp);
-        return r;
-    }
-    free(lp);
-    *lock_fd = fd;
-    return 0;
-}
-
-int
-cat_journal_finish(struct vmc_catalog *cat, int64_t jid, const char *state,
-                   struct vmc_error *err)
-{
-    return cat_exec(cat, err, "UPDATE journal SET state = ?, finished = ? "
-                    "WHERE id = ?", "sdI", state, cat_now(), jid);
-}
-
-void
-cat_journal_unlock(struct vmc_catalog *cat, int64_t jid, int lock_fd)
-{
-    char *lp = journal_lock_path(cat, jid);
-
-    if (lp) {
-        unlink(lp);
-        free(lp);
-    }
-    if (lock_fd >= 0) {
-        close(lock_fd);
-    }
-}
-
-/* With the lock of @jid held: finish the row if it is still running. */
-static int
-recover_locked(struct vmc_catalog *cat, int64_t jid, bool *did,
-               struct vmc_error *err)
-{
-    char *state = NULL;
-    int r;
-
-    *did = false;
-    r = cat_get_str(cat, &state, err, "SELECT state FROM journal WHERE "
-                    "id = ?", "I", jid);
-    if (r == -ENOENT) {
-        return 0;
-    }
-    if (r < 0) {
-        return r;
-    }
-    if (!strcmp(state, "running")) {
-        r = cat_finish_journal(cat, jid, err);
-        *did = r == 0;
-    }
-    free(state);
-    return r;
-}
-
-static int
-journal_lock_try(struct vmc_catalog *cat, int64_t jid, bool wait, int *fd_out,
-                 struct vmc_error *err)
-{
-    char *lp = journal_lock_path(cat, jid);
-    int fd;
-
-    *fd_out = -1;
-    if (!lp) {
-        return vmc_error_set(err, -ENOMEM, "out of memory");
-    }
-    fd = open(lp, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    free(lp);
-    if (fd < 0) {
-        return vmc_error_set(err, -errno, "cannot open a journal lock: %s",
-                             strerror(errno));
-    }
-    while (flock(fd, LOCK_EX | (wait ? 0 : LOCK_NB)) < 0) {
-        if (errno == EINTR) {
-            continue;
-        }
-        close(fd);
-        return errno == EWOULDBLOCK ? 0 : -errno;
-    }
-    *fd_out = fd;
-    return 1;
-}
-
-int
-cat_journal_wait(struct vmc_catalog *cat, int64_t jid, struct vmc_error *err)
-{
-    bool did;
-    int fd, r;
-
-    r = journal_lock_try(cat, jid, true, &fd, err);
-    if (r <= 0) {
-        return r;
-    }
-    r = recover_locked(cat, jid, &did, err);
-    cat_journal_unlock(cat, jid, fd);
-    return r;
-}
-
-int
-cat_recover_all(struct vmc_catalog *cat, unsigned *count,
-                struct vmc_error *err)
-{
-    sqlite3_stmt *st = NULL;
-    int64_t *ids = NULL;
-    size_t n = 0, i;
-    int r;
-
-    r = cat_prepare(cat, &st, err, "SELECT id FROM journal WHERE "
-                    "state = 'running' AND pid != ? ORDER BY id", "i",
-                    (int)getpid());
-    while (r == 0 && (r = cat_step(cat, st, err)) > 0) {
-        int64_t *nids = realloc(ids, (n + 1) * sizeof(*ids));
-
-        if (!nids) {
-            r = vmc_error_set(err, -ENOMEM, "out of memory");
-            break;
-        }
-        ids = nids;
-        ids[n++] = sqlite3_column_int64(st, 0);
-        r = 0;
-    }
-    sqlite3_finalize(st);
-    for (i = 0; r == 0 && i < n; i++) {
-        bool did = false;
-        int fd;
-
-        r = journal_lock_try(cat, ids[i], false, &fd, err);
-        if (r <= 0) {
-            continue;       /* its owner is alive */
-        }
-        r = recover_locked(cat, ids[i], &did, err);
-        cat_journal_unlock(cat, ids[i], fd);
-        if (did && count) {
-            (*count)++;
-        }
-    }
-    free(ids);
-    return r < 0 ? r : 0;
 }
 
 /* --------------------------------------------------------------- open */

@@ -374,15 +374,17 @@ clone_once(struct vmc_catalog *cat, const char *source, const char *name,
     struct cat_strv names = { 0 };
     struct cat_disks base = { 0 };
     char **paths = NULL;        /* [vm * ndisks + disk] */
-    int64_t *vids = NULL, *vmids = NULL, pool_id = 0, copy_id = 0, jid = 0;
+    int64_t *vids = NULL, *vmids = NULL, pool_id = 0, copy_id = 0;
     size_t count = o->count > 1 ? o->count : 1, nd = 0, i, d;
     const char *mech = "overlay";
     double t0 = cat_now(), expires = 0;
-    bool linked, started = false;
-    int lock_fd = -1, r;
+    bool linked;
+    struct cat_op op;
+    int r;
     char *pool_name = NULL;
 
     memset(res, 0, sizeof(*res));
+    cat_op_init(&op, cat, "clone");
     res->requested = o->kind;
     if (count > 1 && !pattern_ok(name)) {
         return vmc_error_set(err, -EINVAL, "with a count, the name must "
@@ -535,8 +537,7 @@ clone_once(struct vmc_catalog *cat, const char *source, const char *name,
         }
     }
     if (r == 0) {
-        r = cat_journal_start(cat, "clone", names.v[0], &jid, &lock_fd, err);
-        started = r == 0;
+        r = cat_op_begin(&op, names.v[0], err);
     }
     for (i = 0; r == 0 && i < count; i++) {
         char uuid[37];
@@ -546,13 +547,14 @@ clone_once(struct vmc_catalog *cat, const char *source, const char *name,
         r = cat_exec(cat, err, "INSERT INTO vms(name, uuid, state, pool_id, "
                      "cpus, memory_mb, template_id, source, clone_requested, "
                      "clone_type, request_key, request_idx, expires, "
-                     "journal_id, created) VALUES (?, ?, 'creating', ?, ?, "
+                     "journal_id, created) VALUES (?, ?, ?, ?, ?, "
                      "?, nullif(?, 0), ?, ?, ?, ?, ?, nullif(?, 0), ?, ?)",
-                     "ssIIIIssssIdId", names.v[i], uuid, pool_id, src.cpus,
+                     "sssIIIIssssIdId", names.v[i], uuid, CAT_CREATING,
+                     pool_id, src.cpus,
                      src.memory_mb, src.template_id, src.desc,
                      vmc_clone_kind_name(o->kind), linked ? "linked" : "full",
                      o->request_id, (int64_t)(count > 1 ? i + 1 : 0),
-                     expires, jid, cat_now());
+                     expires, op.jid, cat_now());
         if (r == -EEXIST) {
             r = vmc_error_set(err, r, "a VM named '%s' already exists",
                               names.v[i]);
@@ -571,17 +573,12 @@ clone_once(struct vmc_catalog *cat, const char *source, const char *name,
             r = cat_volume_insert(cat, pool_id, names.v[i], base.d[d].disk,
                                   base.d[d].virtual_size,
                                   linked ? base.d[d].vid : 0, "vm_id",
-                                  vmids[i], 1, jid, &vids[i * nd + d], err);
+                                  vmids[i], 1, op.jid, &vids[i * nd + d],
+                                  err);
         }
     }
-    if (r == 0) {
-        r = cat_commit(cat, err);
-    } else {
-        cat_rollback(cat);
-        if (started) {
-            cat_journal_unlock(cat, jid, lock_fd);
-            started = false;
-        }
+    r = cat_op_stage(&op, r, err);
+    if (r < 0) {
         goto out;
     }
     for (i = 0; r == 0 && i < count * nd; i++) {
@@ -621,30 +618,23 @@ clone_once(struct vmc_catalog *cat, const char *source, const char *name,
     cat_crashpoint("clone.before-commit");
     /* (4) one commit makes the whole group visible */
     if (r == 0) {
-        r = cat_begin(cat, err);
-        if (r == 0) {
-            r = cat_exec(cat, err, "UPDATE volumes SET state = 'ready' WHERE "
-                         "journal_id = ? AND state = 'creating'", "I", jid);
-        }
-        if (r == 0) {
-            r = cat_exec(cat, err, "UPDATE vms SET state = 'ready', "
-                         "mechanism = ? WHERE journal_id = ? AND state = "
-                         "'creating'", "sI", mech, jid);
-        }
-        if (r == 0) {
-            r = cat_journal_finish(cat, jid, "done", err);
-        }
-        if (r == 0) {
-            r = cat_commit(cat, err);
-        } else {
-            cat_rollback(cat);
-        }
+        r = cat_op_publish(&op, err);
+    }
+    if (r == 0) {
+        r = cat_op_volumes_ready(&op, (int)(count * nd), err);
+    }
+    if (r == 0) {
+        r = cat_op_cas(&op, (int)count, "a VM of the clone", err,
+                       "UPDATE vms SET state = ?, mechanism = ? WHERE "
+                       "journal_id = ? AND state = ?", "ssIs", CAT_READY,
+                       mech, op.jid, CAT_CREATING);
+    }
+    if (r == 0) {
+        r = cat_op_ready(&op, err);
     }
     if (r < 0) {
-        cat_finish_journal(cat, jid, NULL);
+        cat_op_fail(&op);
     }
-    cat_journal_unlock(cat, jid, lock_fd);
-    started = false;
     if (r == 0) {
         res->mechanism = mech;
         res->names = names.v;
@@ -653,9 +643,7 @@ clone_once(struct vmc_catalog *cat, const char *source, const char *name,
         res->seconds = cat_now() - t0;
     }
 out:
-    if (started) {
-        cat_journal_unlock(cat, jid, lock_fd);
-    }
+    cat_op_end(&op);
     for (i = 0; paths && i < count * nd; i++) {
         free(paths[i]);
     }

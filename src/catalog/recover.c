@@ -365,11 +365,12 @@ cat_delete_set(struct vmc_catalog *cat, const char *op, const char *what,
 {
     char *line = NULL, *sql = NULL, *state = NULL;
     size_t ndeps = 0;
-    int64_t jid = 0;
     uint64_t bytes = 0;
-    int lock_fd = -1, r;
+    struct cat_op o;
+    int r;
     unsigned i;
 
+    cat_op_init(&o, cat, op);
     r = cat_begin(cat, err);
     if (r < 0) {
         return r;
@@ -380,7 +381,7 @@ cat_delete_set(struct vmc_catalog *cat, const char *op, const char *what,
                           what, target, ndeps, ndeps == 1 ? "" : "s", line);
     }
     if (r == 0) {
-        r = cat_journal_start(cat, op, target, &jid, &lock_fd, err);
+        r = cat_op_begin(&o, target, err);
     }
     if (r == 0 && asprintf(&sql, "UPDATE volumes SET state = 'deleting', "
                            "journal_id = ?2 WHERE id IN (%s)",
@@ -388,31 +389,28 @@ cat_delete_set(struct vmc_catalog *cat, const char *op, const char *what,
         r = vmc_error_set(err, -ENOMEM, "out of memory");
     }
     if (r == 0) {
-        r = cat_exec(cat, err, sql, "II", id, jid);
+        r = cat_exec(cat, err, sql, "II", id, o.jid);
     }
     for (i = 0; r == 0 && owners[i]; i++) {
-        r = cat_exec(cat, err, owners[i], "II", id, jid);
+        r = cat_exec(cat, err, owners[i], "II", id, o.jid);
     }
     free(sql);
     free(line);
-    if (r == 0) {
-        r = cat_commit(cat, err);
-    } else {
-        cat_rollback(cat);
-        if (lock_fd >= 0) {
-            cat_journal_unlock(cat, jid, lock_fd);
-        }
+    r = cat_op_stage(&o, r, err);
+    if (r < 0) {
+        cat_op_end(&o);
         return r;
     }
     cat_crashpoint("delete.after-mark");
     if (cat->deleted) {
-        bytes = set_bytes(cat, jid);
+        bytes = set_bytes(cat, o.jid);
     }
-    r = cat_finish_journal(cat, jid, err);
-    cat_journal_unlock(cat, jid, lock_fd);
+    r = cat_op_finish(&o, err);
+    cat_op_end(&o);
     if (r == 0 && cat->deleted &&
         cat_get_str(cat, &state, NULL, "SELECT state FROM journal WHERE "
-                    "id = ?", "I", jid) == 0 && !strcmp(state, "done")) {
+                    "id = ?", "I", o.jid) == 0 &&
+        !strcmp(state, CAT_J_DONE)) {
         cat->deleted(what, target, op, bytes, cat->deleted_opaque);
     }
     free(state);

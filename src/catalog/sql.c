@@ -166,22 +166,31 @@ cat_step(struct vmc_catalog *cat, cat_stmt *st, struct vmc_error *err)
 }
 
 int
-cat_exec(struct vmc_catalog *cat, struct vmc_error *err, const char *sql,
-         const char *fmt, ...)
+cat_vexec(struct vmc_catalog *cat, struct vmc_error *err, const char *sql,
+          const char *fmt, va_list ap)
 {
     cat_stmt *st = NULL;
-    va_list ap;
-    int r;
+    int r = vprepare(cat, &st, err, sql, fmt, ap);
 
-    va_start(ap, fmt);
-    r = vprepare(cat, &st, err, sql, fmt, ap);
-    va_end(ap);
     if (r < 0) {
         return r;
     }
     while ((r = cat_step(cat, st, err)) > 0) {
     }
     sqlite3_finalize(st);
+    return r;
+}
+
+int
+cat_exec(struct vmc_catalog *cat, struct vmc_error *err, const char *sql,
+         const char *fmt, ...)
+{
+    va_list ap;
+    int r;
+
+    va_start(ap, fmt);
+    r = cat_vexec(cat, err, sql, fmt, ap);
+    va_end(ap);
     return r;
 }
 

@@ -5,6 +5,7 @@
 #ifndef VMC_CATALOG_SQL_H
 #define VMC_CATALOG_SQL_H
 
+#include <stdarg.h>
 #include <stdint.h>
 
 #include "vmclone.h"
@@ -25,6 +26,8 @@ int cat_prepare(struct vmc_catalog *cat, cat_stmt **out,
 /* Run a statement that returns no rows. */
 int cat_exec(struct vmc_catalog *cat, struct vmc_error *err,
              const char *sql, const char *fmt, ...);
+int cat_vexec(struct vmc_catalog *cat, struct vmc_error *err,
+              const char *sql, const char *fmt, va_list ap);
 /* First column of the first row; -ENOENT without a row. */
 int cat_get_i64(struct vmc_catalog *cat, int64_t *out, struct vmc_error *err,
                 const char *sql, const char *fmt, ...);

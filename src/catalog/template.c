@@ -251,12 +251,13 @@ import_files(struct vmc_catalog *cat, const char *name,
 {
     struct vmc_image **imgs = calloc(n ? n : 1, sizeof(*imgs));
     int64_t *vids = calloc(n ? n : 1, sizeof(*vids));
-    int64_t pool_id = 0, tid = 0, jid = 0;
+    int64_t pool_id = 0, tid = 0;
+    struct cat_op op;
     struct cat_progress prog;
-    int lock_fd = -1, r;
-    bool started = false;
+    int r;
     size_t i;
 
+    cat_op_init(&op, cat, origin ? "template-create" : "import");
     cat_progress_init(&prog, cat, o->progress, o->opaque, n);
     if (!imgs || !vids) {
         r = vmc_error_set(err, -ENOMEM, "out of memory");
@@ -286,18 +287,16 @@ import_files(struct vmc_catalog *cat, const char *name,
     if (r < 0) {
         goto out;
     }
-    r = cat_journal_start(cat, origin ? "template-create" : "import", name,
-                          &jid, &lock_fd, err);
+    r = cat_op_begin(&op, name, err);
     if (r == 0) {
-        started = true;
         r = cat_exec(cat, err, "INSERT INTO templates(name, state, cpus, "
                      "memory_mb, nics, pool_id, origin, journal_id, created) "
-                     "VALUES (?, 'creating', ?, ?, ?, ?, ?, ?, ?)",
-                     "sIIIIsId", name, (int64_t)(hw->cpus ? hw->cpus : 1),
+                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                     "ssIIIIsId", name, CAT_CREATING, (int64_t)(hw->cpus ? hw->cpus : 1),
                      (int64_t)(hw->memory_mb ? hw->memory_mb : 1024),
                      (int64_t)(hw->nics == VMC_HW_NO_NICS ? 0
                                : hw->nics ? hw->nics : 1),
-                     pool_id, origin, jid, cat_now());
+                     pool_id, origin, op.jid, cat_now());
         if (r == -EEXIST) {
             r = vmc_error_set(err, r, "a template named '%s' already "
                               "exists", name);
@@ -312,15 +311,10 @@ import_files(struct vmc_catalog *cat, const char *name,
         snprintf(label, sizeof(label), "tmpl-%s", name);
         r = cat_volume_insert(cat, pool_id, label, (int)i,
                               vmc_image_size(imgs[i]), 0, "template_id", tid,
-                              0, jid, &vids[i], err);
+                              0, op.jid, &vids[i], err);
     }
-    if (r == 0) {
-        r = cat_commit(cat, err);
-    } else {
-        cat_rollback(cat);
-        if (started) {
-            cat_journal_unlock(cat, jid, lock_fd);
-        }
+    r = cat_op_stage(&op, r, err);
+    if (r < 0) {
         goto out;
     }
     /* the files: convert to a temporary name, sync, rename, sync the
@@ -375,29 +369,24 @@ import_files(struct vmc_catalog *cat, const char *name,
     }
     cat_crashpoint("import.before-commit");
     if (r == 0) {
-        r = cat_begin(cat, err);
-        if (r == 0) {
-            r = cat_exec(cat, err, "UPDATE volumes SET state = 'ready' WHERE "
-                         "journal_id = ? AND state = 'creating'", "I", jid);
-        }
-        if (r == 0) {
-            r = cat_exec(cat, err, "UPDATE templates SET state = 'ready' "
-                         "WHERE id = ?", "I", tid);
-        }
-        if (r == 0) {
-            r = cat_journal_finish(cat, jid, "done", err);
-        }
-        if (r == 0) {
-            r = cat_commit(cat, err);
-        } else {
-            cat_rollback(cat);
-        }
+        r = cat_op_publish(&op, err);
     }
-    if (r < 0) {
-        cat_finish_journal(cat, jid, NULL);
+    if (r == 0) {
+        r = cat_op_volumes_ready(&op, (int)n, err);
     }
-    cat_journal_unlock(cat, jid, lock_fd);
+    if (r == 0) {
+        r = cat_op_cas(&op, 1, "the template", err, "UPDATE templates SET "
+                       "state = ? WHERE id = ? AND state = ?", "sIs",
+                       CAT_READY, tid, CAT_CREATING);
+    }
+    if (r == 0) {
+        r = cat_op_ready(&op, err);
+    }
+    if (r < 0 && cat_op_pending(&op)) {
+        cat_op_fail(&op);
+    }
 out:
+    cat_op_end(&op);
     for (i = 0; imgs && i < n; i++) {
         vmc_image_close(imgs[i]);
     }
@@ -621,8 +610,8 @@ detach_dependents(struct vmc_catalog *cat, const char *owned_sql, int64_t id,
     struct cat_disks deps = { 0 };
     struct cat_progress prog;
     char *sql = NULL;
-    int64_t jid = 0;
-    int lock_fd = -1, r;
+    struct cat_op op;
+    int r;
     size_t i;
 
     if (asprintf(&sql, "SELECT o.id, 0, o.disk, o.virtual_size, o.path FROM "
@@ -644,18 +633,16 @@ detach_dependents(struct vmc_catalog *cat, const char *owned_sql, int64_t id,
         cat_disks_release(&deps);
         return r;
     }
-    r = cat_journal_start(cat, "detach", NULL, &jid, &lock_fd, err);
+    cat_op_init(&op, cat, "detach");
+    r = cat_op_begin(&op, NULL, err);
     for (i = 0; r == 0 && i < deps.n; i++) {
-        r = cat_exec(cat, err, "UPDATE volumes SET journal_id = ? WHERE "
-                     "id = ?", "II", jid, deps.d[i].vid);
+        r = cat_op_cas(&op, 1, "a dependent volume", err, "UPDATE volumes "
+                       "SET journal_id = ? WHERE id = ? AND state = ?", "IIs",
+                       op.jid, deps.d[i].vid, CAT_READY);
     }
-    if (r == 0) {
-        r = cat_commit(cat, err);
-    } else {
-        cat_rollback(cat);
-        if (lock_fd >= 0) {
-            cat_journal_unlock(cat, jid, lock_fd);
-        }
+    r = cat_op_stage(&op, r, err);
+    if (r < 0) {
+        cat_op_end(&op);
         cat_disks_release(&deps);
         return r;
     }
@@ -688,29 +675,23 @@ detach_dependents(struct vmc_catalog *cat, const char *owned_sql, int64_t id,
     }
     cat_disks_release(&deps);
     /* the files decide: parent_id from each header */
-    if (cat_begin(cat, NULL) == 0) {
-        int q = cat_reconcile_journal(cat, jid, NULL, r < 0 ? NULL : err);
+    if (cat_op_publish(&op, NULL) == 0) {
+        int q = cat_reconcile_journal(cat, op.jid, NULL, r < 0 ? NULL : err);
 
         if (q == 0) {
             q = cat_exec(cat, NULL, "UPDATE vms SET clone_type = 'full', "
                          "mechanism = 'flatten' WHERE id IN (SELECT vm_id "
                          "FROM volumes WHERE journal_id = ? AND parent_id IS "
-                         "NULL)", "I", jid);
+                         "NULL)", "I", op.jid);
         }
-        if (q == 0) {
-            q = cat_journal_finish(cat, jid, r < 0 ? "failed" : "done",
-                                   NULL);
-        }
-        if (q == 0) {
-            q = cat_commit(cat, err);
-        } else {
-            cat_rollback(cat);
-        }
+        q = cat_op_settle(&op, q, r, err);
         if (r == 0) {
             r = q;
         }
+    } else {
+        cat_op_abandon(&op);
     }
-    cat_journal_unlock(cat, jid, lock_fd);
+    cat_op_end(&op);
     return r;
 }
 
@@ -798,13 +779,15 @@ make_copy(struct vmc_catalog *cat, int64_t tid, int64_t pool_id,
           struct vmc_error *err)
 {
     struct cat_disks src = { 0 };
-    int64_t *vids = NULL, jid = 0, cid = 0;
+    int64_t *vids = NULL, cid = 0;
     char *tname = NULL;
     const char *mech = "reflink";
     struct cat_progress prog;
-    int lock_fd = -1, r;
+    struct cat_op op;
+    int r;
     size_t i;
 
+    cat_op_init(&op, cat, "copy");
     r = cat_get_str(cat, &tname, err, "SELECT name FROM templates WHERE "
                     "id = ?", "I", tid);
     if (r == 0) {
@@ -820,11 +803,11 @@ make_copy(struct vmc_catalog *cat, int64_t tid, int64_t pool_id,
         goto out;
     }
     /* in the caller's transaction: the rows */
-    r = cat_journal_start(cat, "copy", tname, &jid, &lock_fd, err);
+    r = cat_op_begin(&op, tname, err);
     if (r == 0) {
         r = cat_exec(cat, err, "INSERT INTO template_copies(template_id, "
                      "pool_id, state, journal_id, created) VALUES (?, ?, "
-                     "'creating', ?, ?)", "IIId", tid, pool_id, jid,
+                     "?, ?, ?)", "IIsId", tid, pool_id, CAT_CREATING, op.jid,
                      cat_now());
         cid = cat_last_id(cat);
     }
@@ -834,15 +817,10 @@ make_copy(struct vmc_catalog *cat, int64_t tid, int64_t pool_id,
         snprintf(label, sizeof(label), "copy-%s", tname);
         r = cat_volume_insert(cat, pool_id, label, src.d[i].disk,
                               src.d[i].virtual_size, 0, "copy_id", cid, 0,
-                              jid, &vids[i], err);
+                              op.jid, &vids[i], err);
     }
-    if (r == 0) {
-        r = cat_commit(cat, err);
-    } else {
-        cat_rollback(cat);
-        if (lock_fd >= 0) {
-            cat_journal_unlock(cat, jid, lock_fd);
-        }
+    r = cat_op_stage(&op, r, err);
+    if (r < 0) {
         goto out;
     }
     /* the files: full clone (reflink, copy_file_range or copy), then the
@@ -884,37 +862,33 @@ make_copy(struct vmc_catalog *cat, int64_t tid, int64_t pool_id,
     }
     cat_crashpoint("copy.before-commit");
     if (r == 0) {
-        r = cat_begin(cat, err);
-        if (r == 0) {
-            r = cat_exec(cat, err, "UPDATE volumes SET state = 'ready', seal "
-                         "= (SELECT t.seal FROM volumes t WHERE "
-                         "t.template_id = ?1 AND t.disk = volumes.disk) "
-                         "WHERE journal_id = ?2 AND state = 'creating'",
-                         "II", tid, jid);
-        }
-        if (r == 0) {
-            r = cat_exec(cat, err, "UPDATE template_copies SET state = "
-                         "'ready', mechanism = ? WHERE id = ?", "sI", mech,
-                         cid);
-        }
-        if (r == 0) {
-            r = cat_journal_finish(cat, jid, "done", err);
-        }
-        if (r == 0) {
-            r = cat_commit(cat, err);
-        } else {
-            cat_rollback(cat);
-        }
+        r = cat_op_publish(&op, err);
+    }
+    if (r == 0) {
+        r = cat_op_cas(&op, (int)src.n, "the template copy's volumes", err,
+                       "UPDATE volumes SET state = ?3, seal = (SELECT t.seal "
+                       "FROM volumes t WHERE t.template_id = ?1 AND t.disk = "
+                       "volumes.disk) WHERE journal_id = ?2 AND state = ?4",
+                       "IIss", tid, op.jid, CAT_READY, CAT_CREATING);
+    }
+    if (r == 0) {
+        r = cat_op_cas(&op, 1, "the template copy", err,
+                       "UPDATE template_copies SET state = ?, mechanism = ? "
+                       "WHERE id = ? AND state = ?", "ssIs", CAT_READY, mech,
+                       cid, CAT_CREATING);
+    }
+    if (r == 0) {
+        r = cat_op_ready(&op, err);
     }
     if (r < 0) {
-        cat_finish_journal(cat, jid, NULL);
+        cat_op_fail(&op);
     }
-    cat_journal_unlock(cat, jid, lock_fd);
     if (r == 0) {
         *copy_id = cid;
         *mechanism = mech;
     }
 out:
+    cat_op_end(&op);
     free(vids);
     free(tname);
     cat_disks_release(&src);

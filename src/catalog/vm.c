@@ -92,31 +92,32 @@ overlays(const struct cat_disks *bases, char **paths, struct vmc_error *err)
     return r;
 }
 
-/* The final commit of a creation: rows ready, optional extra statement. */
+/* The final transaction of a creation: the optional @extra statement
+ * (bound to @extra_arg, the journal id), then the op's @nvols creating
+ * volumes and its @nsnaps creating snapshots become ready, each a
+ * compare-and-set. With @finish the journal is done (cat_op_ready);
+ * without, the rows are committed and the journal stays running for
+ * cat_op_finish() to roll the deleting marks forward. */
 static int
-commit_ready(struct vmc_catalog *cat, int64_t jid, const char *extra,
-             int64_t extra_arg, bool finish, struct vmc_error *err)
+commit_ready(struct cat_op *op, const char *extra, int64_t extra_arg,
+             int nvols, int nsnaps, bool finish, struct vmc_error *err)
 {
-    int r = cat_begin(cat, err);
+    int r = cat_op_publish(op, err);
 
     if (r == 0 && extra) {
-        r = cat_exec(cat, err, extra, "II", extra_arg, jid);
+        r = cat_exec(op->cat, err, extra, "II", extra_arg, op->jid);
     }
     if (r == 0) {
-        r = cat_exec(cat, err, "UPDATE volumes SET state = 'ready' WHERE "
-                     "journal_id = ? AND state = 'creating'", "I", jid);
+        r = cat_op_volumes_ready(op, nvols, err);
     }
     if (r == 0) {
-        r = cat_exec(cat, err, "UPDATE snapshots SET state = 'ready' WHERE "
-                     "journal_id = ? AND state = 'creating'", "I", jid);
-    }
-    if (r == 0 && finish) {
-        r = cat_journal_finish(cat, jid, "done", err);
+        r = cat_op_cas(op, nsnaps, "the snapshot", err, "UPDATE snapshots "
+                       "SET state = ? WHERE journal_id = ? AND state = ?",
+                       "sIs", CAT_READY, op->jid, CAT_CREATING);
     }
     if (r == 0) {
-        return cat_commit(cat, err);
+        r = finish ? cat_op_ready(op, err) : cat_op_restage(op, err);
     }
-    cat_rollback(cat);
     return r;
 }
 
@@ -128,11 +129,13 @@ vmc_catalog_snapshot_create(struct vmc_catalog *cat, const char *vm,
 {
     struct cat_disks tops = { 0 };
     char **paths = NULL;
-    int64_t vid = 0, sid = 0, jid = 0, pool_id = 0, *nv = NULL;
+    int64_t vid = 0, sid = 0, pool_id = 0, *nv = NULL;
     unsigned depth = 0;
-    int lock_fd = -1, r;
+    struct cat_op op;
+    int r;
     size_t i;
 
+    cat_op_init(&op, cat, "snapshot");
     r = cat_check_name("snapshot", name, err);
     if (r == 0) {
         r = cat_begin(cat, err);
@@ -163,12 +166,12 @@ vmc_catalog_snapshot_create(struct vmc_catalog *cat, const char *vm,
         r = vmc_error_set(err, -ENOMEM, "out of memory");
     }
     if (r == 0) {
-        r = cat_journal_start(cat, "snapshot", vm, &jid, &lock_fd, err);
+        r = cat_op_begin(&op, vm, err);
     }
     if (r == 0) {
         r = cat_exec(cat, err, "INSERT INTO snapshots(vm_id, name, state, "
-                     "journal_id, created) VALUES (?, ?, 'creating', ?, ?)",
-                     "IsId", vid, name, jid, cat_now());
+                     "journal_id, created) VALUES (?, ?, ?, ?, ?)",
+                     "IssId", vid, name, CAT_CREATING, op.jid, cat_now());
         if (r == -EEXIST) {
             r = vmc_error_set(err, r, "VM '%s' already has a snapshot '%s'",
                               vm, name);
@@ -178,15 +181,10 @@ vmc_catalog_snapshot_create(struct vmc_catalog *cat, const char *vm,
     for (i = 0; r == 0 && i < tops.n; i++) {
         r = cat_volume_insert(cat, pool_id, vm, tops.d[i].disk,
                               tops.d[i].virtual_size, tops.d[i].vid, "vm_id",
-                              vid, 1, jid, &nv[i], err);
+                              vid, 1, op.jid, &nv[i], err);
     }
-    if (r == 0) {
-        r = cat_commit(cat, err);
-    } else {
-        cat_rollback(cat);
-        if (lock_fd >= 0) {
-            cat_journal_unlock(cat, jid, lock_fd);
-        }
+    r = cat_op_stage(&op, r, err);
+    if (r < 0) {
         goto out;
     }
     for (i = 0; r == 0 && i < tops.n; i++) {
@@ -202,17 +200,17 @@ vmc_catalog_snapshot_create(struct vmc_catalog *cat, const char *vm,
     cat_crashpoint("snapshot.before-commit");
     if (r == 0) {
         /* the old tops now belong to the snapshot */
-        r = commit_ready(cat, jid, "UPDATE volumes SET vm_id = NULL, "
+        r = commit_ready(&op, "UPDATE volumes SET vm_id = NULL, "
                          "snapshot_id = ?1, top = 0 WHERE vm_id = (SELECT "
                          "vm_id FROM snapshots WHERE id = ?1) AND top = 1 "
                          "AND state = 'ready' AND (journal_id IS NULL OR "
-                         "journal_id != ?2)", sid, true, err);
+                         "journal_id != ?2)", sid, (int)tops.n, 1, true, err);
     }
     if (r < 0) {
-        cat_finish_journal(cat, jid, NULL);
+        cat_op_fail(&op);
     }
-    cat_journal_unlock(cat, jid, lock_fd);
 out:
+    cat_op_end(&op);
     for (i = 0; paths && i < tops.n; i++) {
         free(paths[i]);
     }
@@ -228,10 +226,12 @@ vmc_catalog_snapshot_revert(struct vmc_catalog *cat, const char *vm,
 {
     struct cat_disks sv = { 0 }, tops = { 0 };
     char **paths = NULL;
-    int64_t vid = 0, sid = 0, jid = 0, pool_id = 0, nv = 0, kids = 0;
-    int lock_fd = -1, r;
+    int64_t vid = 0, sid = 0, pool_id = 0, nv = 0, kids = 0;
+    struct cat_op op;
+    int r;
     size_t i;
 
+    cat_op_init(&op, cat, "revert");
     r = cat_begin(cat, err);
     if (r < 0) {
         return r;
@@ -264,23 +264,18 @@ vmc_catalog_snapshot_revert(struct vmc_catalog *cat, const char *vm,
         r = vmc_error_set(err, -ENOMEM, "out of memory");
     }
     if (r == 0) {
-        r = cat_journal_start(cat, "revert", vm, &jid, &lock_fd, err);
+        r = cat_op_begin(&op, vm, err);
     }
     for (i = 0; r == 0 && i < sv.n; i++) {
         r = cat_volume_insert(cat, pool_id, vm, sv.d[i].disk,
                               sv.d[i].virtual_size, sv.d[i].vid, "vm_id",
-                              vid, 1, jid, &nv, err);
+                              vid, 1, op.jid, &nv, err);
         if (r == 0) {
             r = cat_volume_path(cat, nv, &paths[i], err);
         }
     }
-    if (r == 0) {
-        r = cat_commit(cat, err);
-    } else {
-        cat_rollback(cat);
-        if (lock_fd >= 0) {
-            cat_journal_unlock(cat, jid, lock_fd);
-        }
+    r = cat_op_stage(&op, r, err);
+    if (r < 0) {
         goto out;
     }
     r = overlays(&sv, paths, err);
@@ -288,13 +283,18 @@ vmc_catalog_snapshot_revert(struct vmc_catalog *cat, const char *vm,
     if (r == 0) {
         /* one commit: the new overlays become the disks, the old ones are
          * deleted (rolled forward from here on) */
-        r = commit_ready(cat, jid, "UPDATE volumes SET state = 'deleting', "
-                         "top = 0, journal_id = ?2 WHERE vm_id = ?1 AND "
-                         "top = 1 AND state = 'ready'", vid, false, err);
+        r = commit_ready(&op, "UPDATE volumes SET state = '" CAT_DELETING
+                         "', top = 0, journal_id = ?2 WHERE vm_id = ?1 AND "
+                         "top = 1 AND state = '" CAT_READY "'", vid,
+                         (int)sv.n, 0, false, err);
     }
-    cat_finish_journal(cat, jid, r < 0 ? NULL : err);
-    cat_journal_unlock(cat, jid, lock_fd);
+    if (r == 0) {
+        r = cat_op_finish(&op, err);
+    } else {
+        cat_op_fail(&op);
+    }
 out:
+    cat_op_end(&op);
     for (i = 0; paths && i < sv.n; i++) {
         free(paths[i]);
     }
@@ -323,11 +323,13 @@ vmc_catalog_snapshot_rm(struct vmc_catalog *cat, const char *vm,
 {
     struct cat_disks sv = { 0 }, kids = { 0 };
     char *line = NULL, label[200];
-    int64_t vid = 0, sid = 0, jid = 0;
+    int64_t vid = 0, sid = 0;
     size_t ndeps = 0, i, k;
-    int lock_fd = -1, r;
+    struct cat_op op;
+    int r;
 
     snprintf(label, sizeof(label), "%s@%s", vm, name);
+    cat_op_init(&op, cat, "snapshot-rm");
     r = cat_begin(cat, err);
     if (r < 0) {
         return r;
@@ -362,30 +364,27 @@ vmc_catalog_snapshot_rm(struct vmc_catalog *cat, const char *vm,
                            "o.id", sid, err);
     }
     if (r == 0) {
-        r = cat_journal_start(cat, "snapshot-rm", label, &jid, &lock_fd,
-                              err);
+        r = cat_op_begin(&op, label, err);
     }
     if (r == 0) {
-        r = cat_exec(cat, err, "UPDATE volumes SET state = 'deleting', "
-                     "journal_id = ?2 WHERE snapshot_id = ?1", "II", sid,
-                     jid);
+        r = cat_op_cas(&op, (int)sv.n, "a volume of the snapshot", err,
+                       "UPDATE volumes SET state = ?3, journal_id = ?2 WHERE "
+                       "snapshot_id = ?1 AND state = ?4", "IIss", sid, op.jid,
+                       CAT_DELETING, CAT_READY);
     }
     if (r == 0) {
-        r = cat_exec(cat, err, "UPDATE snapshots SET state = 'deleting', "
-                     "journal_id = ?2 WHERE id = ?1", "II", sid, jid);
+        r = cat_op_cas(&op, 1, "the snapshot", err, "UPDATE snapshots SET "
+                       "state = ?3, journal_id = ?2 WHERE id = ?1 AND "
+                       "state = ?4", "IIss", sid, op.jid, CAT_DELETING,
+                       CAT_READY);
     }
     for (k = 0; r == 0 && k < kids.n; k++) {
         r = cat_exec(cat, err, "UPDATE volumes SET journal_id = ? WHERE "
-                     "id = ?", "II", jid, kids.d[k].vid);
+                     "id = ?", "II", op.jid, kids.d[k].vid);
     }
     free(line);
-    if (r == 0) {
-        r = cat_commit(cat, err);
-    } else {
-        cat_rollback(cat);
-        if (lock_fd >= 0) {
-            cat_journal_unlock(cat, jid, lock_fd);
-        }
+    r = cat_op_stage(&op, r, err);
+    if (r < 0) {
         goto out;
     }
     /* merge: each child takes the snapshot's data and its parent */
@@ -428,19 +427,19 @@ vmc_catalog_snapshot_rm(struct vmc_catalog *cat, const char *vm,
     cat_crashpoint("snapshot-rm.before-finish");
     /* parents from the headers; the snapshot goes if nothing uses it */
     {
-        int q = cat_finish_journal(cat, jid, r < 0 ? NULL : err);
+        int q = cat_op_finish(&op, r < 0 ? NULL : err);
 
         if (r == 0) {
             r = q;
         }
     }
-    cat_journal_unlock(cat, jid, lock_fd);
     if (r == 0 && cat_get_i64(cat, &sid, NULL, "SELECT id FROM snapshots "
                               "WHERE id = ?", "I", sid) == 0) {
         r = vmc_error_set(err, -EIO, "snapshot '%s' could not be merged",
                           label);
     }
 out:
+    cat_op_end(&op);
     cat_disks_release(&sv);
     cat_disks_release(&kids);
     return r;
@@ -510,12 +509,14 @@ vmc_catalog_vm_rm(struct vmc_catalog *cat, const char *name,
 
 /* Journal an in-place rewrite of the VM's top volumes. */
 static int
-rewrite_begin(struct vmc_catalog *cat, const char *op, const char *name,
-              int64_t *vid, struct cat_disks *tops, int64_t *jid,
-              int *lock_fd, struct vmc_error *err)
+rewrite_begin(struct vmc_catalog *cat, struct cat_op *op, const char *opname,
+              const char *name, int64_t *vid, struct cat_disks *tops,
+              struct vmc_error *err)
 {
-    int r = cat_begin(cat, err);
+    int r;
 
+    cat_op_init(op, cat, opname);
+    r = cat_begin(cat, err);
     if (r < 0) {
         return r;
     }
@@ -524,47 +525,42 @@ rewrite_begin(struct vmc_catalog *cat, const char *op, const char *name,
         r = cat_disks_load(cat, tops, tops_sql, *vid, err);
     }
     if (r == 0) {
-        r = cat_journal_start(cat, op, name, jid, lock_fd, err);
+        r = cat_op_begin(op, name, err);
     }
     if (r == 0) {
-        r = cat_exec(cat, err, "UPDATE volumes SET journal_id = ?2 WHERE "
-                     "vm_id = ?1 AND top = 1 AND state = 'ready'", "II",
-                     *vid, *jid);
+        r = cat_op_cas(op, (int)tops->n, "a disk of the VM", err,
+                       "UPDATE volumes SET journal_id = ?2 WHERE vm_id = ?1 "
+                       "AND top = 1 AND state = ?3", "IIs", *vid, op->jid,
+                       CAT_READY);
     }
-    if (r == 0) {
-        return cat_commit(cat, err);
+    r = cat_op_stage(op, r, err);
+    if (r < 0) {
+        cat_op_end(op);
+        cat_disks_release(tops);
     }
-    cat_rollback(cat);
-    if (*lock_fd >= 0) {
-        cat_journal_unlock(cat, *jid, *lock_fd);
-        *lock_fd = -1;
-    }
-    cat_disks_release(tops);
     return r;
 }
 
 /* Parents from the headers, an optional update, journal done. */
 static int
-rewrite_end(struct vmc_catalog *cat, int64_t jid, int lock_fd, int rc,
-            const char *update, int64_t vid, struct vmc_error *err)
+rewrite_end(struct cat_op *op, int rc, const char *update, int64_t vid,
+            struct vmc_error *err)
 {
-    int r = cat_begin(cat, rc < 0 ? NULL : err);
+    struct vmc_catalog *cat = op->cat;
+    int r = cat_op_publish(op, rc < 0 ? NULL : err);
 
     if (r == 0) {
-        r = cat_reconcile_journal(cat, jid, NULL, rc < 0 ? NULL : err);
-    }
-    if (r == 0 && rc == 0 && update) {
-        r = cat_exec(cat, err, update, "I", vid);
-    }
-    if (r == 0) {
-        r = cat_journal_finish(cat, jid, rc < 0 ? "failed" : "done", NULL);
-    }
-    if (r == 0) {
-        r = cat_commit(cat, rc < 0 ? NULL : err);
+        int q = cat_reconcile_journal(cat, op->jid, NULL,
+                                      rc < 0 ? NULL : err);
+
+        if (q == 0 && rc == 0 && update) {
+            q = cat_exec(cat, err, update, "I", vid);
+        }
+        r = cat_op_settle(op, q, rc, rc < 0 ? NULL : err);
     } else {
-        cat_rollback(cat);
+        cat_op_abandon(op);
     }
-    cat_journal_unlock(cat, jid, lock_fd);
+    cat_op_end(op);
     if (rc == 0 && r == 0) {
         /* the VM may have been the last user of a retired template; if
          * freeing it fails here, gc (or the next delete) does it */
@@ -580,11 +576,12 @@ vmc_catalog_vm_flatten(struct vmc_catalog *cat, const char *name,
 {
     struct cat_disks tops = { 0 };
     struct cat_progress prog;
-    int64_t vid = 0, jid = 0;
-    int lock_fd = -1, r;
+    int64_t vid = 0;
+    struct cat_op op;
+    int r;
     size_t i;
 
-    r = rewrite_begin(cat, "flatten", name, &vid, &tops, &jid, &lock_fd, err);
+    r = rewrite_begin(cat, &op, "flatten", name, &vid, &tops, err);
     if (r < 0) {
         return r;
     }
@@ -606,7 +603,7 @@ vmc_catalog_vm_flatten(struct vmc_catalog *cat, const char *name,
         }
     }
     cat_crashpoint("flatten.before-commit");
-    r = rewrite_end(cat, jid, lock_fd, r, "UPDATE vms SET clone_type = "
+    r = rewrite_end(&op, r, "UPDATE vms SET clone_type = "
                     "'full', mechanism = 'flatten' WHERE id = ?", vid, err);
     cat_disks_release(&tops);
     return r;
@@ -618,12 +615,13 @@ vmc_catalog_vm_relink(struct vmc_catalog *cat, const char *name,
                       struct vmc_error *err)
 {
     struct cat_disks tops = { 0 }, copy = { 0 };
-    int64_t vid = 0, jid = 0, tid = 0, pool_id = 0, cid = 0, retired = 0;
+    int64_t vid = 0, tid = 0, pool_id = 0, cid = 0, retired = 0;
     const char *mech = NULL;
     struct cat_progress prog;
     uint64_t bytes = 0;
     bool copied = false;
-    int lock_fd = -1, r;
+    struct cat_op op;
+    int r;
     size_t i;
     char *upd = NULL;
 
@@ -660,7 +658,7 @@ vmc_catalog_vm_relink(struct vmc_catalog *cat, const char *name,
     if (r < 0) {
         return r;
     }
-    r = rewrite_begin(cat, "relink", name, &vid, &tops, &jid, &lock_fd, err);
+    r = rewrite_begin(cat, &op, "relink", name, &vid, &tops, err);
     if (r < 0) {
         cat_disks_release(&copy);
         return r;
@@ -696,7 +694,7 @@ vmc_catalog_vm_relink(struct vmc_catalog *cat, const char *name,
                  tid) < 0) {
         upd = NULL;
     }
-    r = rewrite_end(cat, jid, lock_fd, r, upd, vid, err);
+    r = rewrite_end(&op, r, upd, vid, err);
     free(upd);
     cat_disks_release(&tops);
     cat_disks_release(&copy);
@@ -709,13 +707,13 @@ vmc_catalog_vm_consolidate(struct vmc_catalog *cat, const char *name,
 {
     struct cat_disks tops = { 0 };
     struct cat_progress prog;
-    int64_t vid = 0, jid = 0;
-    int lock_fd = -1, r;
+    int64_t vid = 0;
+    struct cat_op op;
+    int r;
     size_t i;
 
     *merged = 0;
-    r = rewrite_begin(cat, "consolidate", name, &vid, &tops, &jid, &lock_fd,
-                      err);
+    r = rewrite_begin(cat, &op, "consolidate", name, &vid, &tops, err);
     if (r < 0) {
         return r;
     }
@@ -761,7 +759,7 @@ vmc_catalog_vm_consolidate(struct vmc_catalog *cat, const char *name,
                          "FROM volumes WHERE id = ? UNION ALL SELECT "
                          "v.parent_id FROM volumes v JOIN c ON v.id = c.id "
                          "WHERE v.parent_id IS NOT NULL) SELECT id FROM c) "
-                         "AND snapshot_id IS NOT NULL", "II", jid,
+                         "AND snapshot_id IS NOT NULL", "II", op.jid,
                          tops.d[i].vid);
         }
         for (c = 0; r == 0 && c < chain.n; c++) {
@@ -795,7 +793,7 @@ vmc_catalog_vm_consolidate(struct vmc_catalog *cat, const char *name,
         cat_strv_release(&users);
     }
     cat_crashpoint("consolidate.before-commit");
-    r = rewrite_end(cat, jid, lock_fd, r, NULL, vid, err);
+    r = rewrite_end(&op, r, NULL, vid, err);
     cat_disks_release(&tops);
     return r;
 }

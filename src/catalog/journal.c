@@ -1,0 +1,365 @@
+/*
+ * journal.c - the journaled-operation protocol: struct cat_op and one
+ * function per transition (begin, stage, publish, ready, fail, finish,
+ * end), the compare-and-set every row state change goes through, the
+ * per-operation journal locks (run/jN.lock, flock), and recovery of the
+ * operations whose owner died (cat_journal_wait, cat_recover_all; the
+ * roll forward/back itself is cat_finish_journal in recover.c).
+ */
+#include <assert.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include "catalog/catalog-internal.h"
+#include "catalog/journal.h"
+
+/* ------------------------------------------------------------ locks */
+
+static char *
+journal_lock_path(struct vmc_catalog *cat, int64_t jid)
+{
+    char *p = NULL;
+
+    if (asprintf(&p, "%s/j%" PRId64 ".lock", cat->run_dir, jid) < 0) {
+        return NULL;
+    }
+    return p;
+}
+
+static int
+journal_start(struct vmc_catalog *cat, const char *op,
+                  const char *target, int64_t *jid, int *lock_fd,
+                  struct vmc_error *err)
+{
+    char *lp;
+    int fd, r;
+
+    r = cat_exec(cat, err, "INSERT INTO journal(op, target, state, pid, "
+                 "started) VALUES (?, ?, ?, ?, ?)", "sssid", op,
+                 target, CAT_J_RUNNING, (int)getpid(), cat_now());
+    if (r < 0) {
+        return r;
+    }
+    *jid = cat_last_id(cat);
+    lp = journal_lock_path(cat, *jid);
+    if (!lp) {
+        return vmc_error_set(err, -ENOMEM, "out of memory");
+    }
+    fd = open(lp, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0 || flock(fd, LOCK_EX | LOCK_NB) < 0) {
+        r = vmc_error_set(err, -errno, "cannot lock '%s': %s", lp,
+                          strerror(errno));
+        if (fd >= 0) {
+            close(fd);
+        }
+        free(lp);
+        return r;
+    }
+    free(lp);
+    *lock_fd = fd;
+    return 0;
+}
+
+int
+cat_journal_finish(struct vmc_catalog *cat, int64_t jid, const char *state,
+                   struct vmc_error *err)
+{
+    return cat_exec(cat, err, "UPDATE journal SET state = ?, finished = ? "
+                    "WHERE id = ?", "sdI", state, cat_now(), jid);
+}
+
+static void
+journal_unlock(struct vmc_catalog *cat, int64_t jid, int lock_fd)
+{
+    char *lp = journal_lock_path(cat, jid);
+
+    if (lp) {
+        unlink(lp);
+        free(lp);
+    }
+    if (lock_fd >= 0) {
+        close(lock_fd);
+    }
+}
+
+/* With the lock of @jid held: finish the row if it is still running. */
+static int
+recover_locked(struct vmc_catalog *cat, int64_t jid, bool *did,
+               struct vmc_error *err)
+{
+    char *state = NULL;
+    int r;
+
+    *did = false;
+    r = cat_get_str(cat, &state, err, "SELECT state FROM journal WHERE "
+                    "id = ?", "I", jid);
+    if (r == -ENOENT) {
+        return 0;
+    }
+    if (r < 0) {
+        return r;
+    }
+    if (!strcmp(state, CAT_J_RUNNING)) {
+        r = cat_finish_journal(cat, jid, err);
+        *did = r == 0;
+    }
+    free(state);
+    return r;
+}
+
+static int
+journal_lock_try(struct vmc_catalog *cat, int64_t jid, bool wait, int *fd_out,
+                 struct vmc_error *err)
+{
+    char *lp = journal_lock_path(cat, jid);
+    int fd;
+
+    *fd_out = -1;
+    if (!lp) {
+        return vmc_error_set(err, -ENOMEM, "out of memory");
+    }
+    fd = open(lp, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    free(lp);
+    if (fd < 0) {
+        return vmc_error_set(err, -errno, "cannot open a journal lock: %s",
+                             strerror(errno));
+    }
+    while (flock(fd, LOCK_EX | (wait ? 0 : LOCK_NB)) < 0) {
+        if (errno == EINTR) {
+            continue;
+        }
+        close(fd);
+        return errno == EWOULDBLOCK ? 0 : -errno;
+    }
+    *fd_out = fd;
+    return 1;
+}
+
+int
+cat_journal_wait(struct vmc_catalog *cat, int64_t jid, struct vmc_error *err)
+{
+    bool did;
+    int fd, r;
+
+    r = journal_lock_try(cat, jid, true, &fd, err);
+    if (r <= 0) {
+        return r;
+    }
+    r = recover_locked(cat, jid, &did, err);
+    journal_unlock(cat, jid, fd);
+    return r;
+}
+
+int
+cat_recover_all(struct vmc_catalog *cat, unsigned *count,
+                struct vmc_error *err)
+{
+    cat_stmt *st = NULL;
+    int64_t *ids = NULL;
+    size_t n = 0, i;
+    int r;
+
+    r = cat_prepare(cat, &st, err, "SELECT id FROM journal WHERE "
+                    "state = ? AND pid != ? ORDER BY id", "si",
+                    CAT_J_RUNNING, (int)getpid());
+    while (r == 0 && (r = cat_step(cat, st, err)) > 0) {
+        int64_t *nids = realloc(ids, (n + 1) * sizeof(*ids));
+
+        if (!nids) {
+            r = vmc_error_set(err, -ENOMEM, "out of memory");
+            break;
+        }
+        ids = nids;
+        ids[n++] = cat_col_i64(st, 0);
+        r = 0;
+    }
+    cat_finalize(st);
+    for (i = 0; r == 0 && i < n; i++) {
+        bool did = false;
+        int fd;
+
+        r = journal_lock_try(cat, ids[i], false, &fd, err);
+        if (r <= 0) {
+            continue;       /* its owner is alive */
+        }
+        r = recover_locked(cat, ids[i], &did, err);
+        journal_unlock(cat, ids[i], fd);
+        if (did && count) {
+            (*count)++;
+        }
+    }
+    free(ids);
+    return r < 0 ? r : 0;
+}
+
+/* ----------------------------------------------------------- cat_op */
+
+void
+cat_op_init(struct cat_op *op, struct vmc_catalog *cat, const char *name)
+{
+    op->cat = cat;
+    op->name = name;
+    op->jid = 0;
+    op->lock_fd = -1;
+    op->state = CAT_OP_IDLE;
+}
+
+int
+cat_op_begin(struct cat_op *op, const char *target, struct vmc_error *err)
+{
+    assert(op->state == CAT_OP_IDLE);
+    op->state = CAT_OP_RUNNING;
+    return journal_start(op->cat, op->name, target, &op->jid,
+                             &op->lock_fd, err);
+}
+
+int
+cat_op_stage(struct cat_op *op, int r, struct vmc_error *err)
+{
+    assert(op->state == CAT_OP_IDLE || op->state == CAT_OP_RUNNING);
+    if (r == 0 && op->state == CAT_OP_RUNNING) {
+        r = cat_commit(op->cat, err);   /* rolls back on failure */
+    } else {
+        cat_rollback(op->cat);
+    }
+    op->state = r == 0 ? CAT_OP_STAGED : CAT_OP_FAILED;
+    return r;
+}
+
+int
+cat_op_publish(struct cat_op *op, struct vmc_error *err)
+{
+    int r;
+
+    assert(op->state == CAT_OP_STAGED);
+    r = cat_begin(op->cat, err);
+    if (r == 0) {
+        op->state = CAT_OP_PUBLISHING;
+    }
+    return r;
+}
+
+int
+cat_op_ready(struct cat_op *op, struct vmc_error *err)
+{
+    int r;
+
+    assert(op->state == CAT_OP_PUBLISHING);
+    r = cat_journal_finish(op->cat, op->jid, CAT_J_DONE, err);
+    if (r == 0) {
+        r = cat_commit(op->cat, err);
+    } else {
+        cat_rollback(op->cat);
+    }
+    op->state = r == 0 ? CAT_OP_DONE : CAT_OP_STAGED;
+    return r;
+}
+
+void
+cat_op_fail(struct cat_op *op)
+{
+    assert(op->state == CAT_OP_STAGED || op->state == CAT_OP_PUBLISHING);
+    if (op->state == CAT_OP_PUBLISHING) {
+        cat_rollback(op->cat);
+    }
+    cat_finish_journal(op->cat, op->jid, NULL);
+    op->state = CAT_OP_FAILED;
+}
+
+int
+cat_op_finish(struct cat_op *op, struct vmc_error *err)
+{
+    int r;
+
+    assert(op->state == CAT_OP_STAGED);
+    r = cat_finish_journal(op->cat, op->jid, err);
+    op->state = r == 0 ? CAT_OP_DONE : CAT_OP_FAILED;
+    return r;
+}
+
+bool
+cat_op_pending(const struct cat_op *op)
+{
+    return op->state == CAT_OP_STAGED || op->state == CAT_OP_PUBLISHING;
+}
+
+void
+cat_op_end(struct cat_op *op)
+{
+    assert(op->state == CAT_OP_IDLE || op->state == CAT_OP_DONE ||
+           op->state == CAT_OP_FAILED);
+    if (op->lock_fd >= 0) {
+        journal_unlock(op->cat, op->jid, op->lock_fd);
+    }
+    op->lock_fd = -1;
+    op->state = CAT_OP_ENDED;
+}
+
+int
+cat_op_cas(struct cat_op *op, int expect, const char *what,
+           struct vmc_error *err, const char *sql, const char *fmt, ...)
+{
+    va_list ap;
+    int r;
+
+    assert(op->state == CAT_OP_RUNNING || op->state == CAT_OP_PUBLISHING);
+    va_start(ap, fmt);
+    r = cat_vexec(op->cat, err, sql, fmt, ap);
+    va_end(ap);
+    if (r == 0 && cat_changes(op->cat) != expect) {
+        r = vmc_error_set(err, -EBUSY, "%s changed state during this %s "
+                          "(it is being removed or changed by another "
+                          "operation)", what, op->name);
+    }
+    return r;
+}
+
+int
+cat_op_volumes_ready(struct cat_op *op, int expect, struct vmc_error *err)
+{
+    return cat_op_cas(op, expect, "a volume", err, "UPDATE volumes SET "
+                      "state = ? WHERE journal_id = ? AND state = ?", "sIs",
+                      CAT_READY, op->jid, CAT_CREATING);
+}
+
+int
+cat_op_settle(struct cat_op *op, int q, int r, struct vmc_error *err)
+{
+    assert(op->state == CAT_OP_PUBLISHING);
+    if (q == 0) {
+        q = cat_journal_finish(op->cat, op->jid,
+                               r < 0 ? CAT_J_FAILED : CAT_J_DONE, NULL);
+    }
+    if (q == 0) {
+        q = cat_commit(op->cat, err);
+    } else {
+        cat_rollback(op->cat);
+    }
+    op->state = r == 0 && q == 0 ? CAT_OP_DONE : CAT_OP_FAILED;
+    return q;
+}
+
+void
+cat_op_abandon(struct cat_op *op)
+{
+    assert(op->state == CAT_OP_STAGED);
+    op->state = CAT_OP_FAILED;
+}
+
+int
+cat_op_restage(struct cat_op *op, struct vmc_error *err)
+{
+    int r;
+
+    assert(op->state == CAT_OP_PUBLISHING);
+    r = cat_commit(op->cat, err);
+    op->state = CAT_OP_STAGED;
+    return r;
+}

@@ -1,0 +1,112 @@
+/*
+ * journal.h - the journaled-operation protocol (journal.c): one struct
+ * cat_op per operation and one function per transition, and the row and
+ * journal state names. See docs/design/catalog-journal.md.
+ *
+ *   IDLE --begin--> RUNNING --stage--> STAGED --publish--> PUBLISHING
+ *   PUBLISHING --ready--> DONE          (rows final, journal 'done')
+ *   RUNNING --stage(r < 0)--> FAILED    (rolled back, nothing written)
+ *   STAGED/PUBLISHING --fail--> FAILED  (creating rolled back, deleting
+ *                                        rolled forward, by recovery)
+ *   STAGED --finish--> DONE|FAILED      (delete ops: roll deleting forward)
+ *   PUBLISHING --settle--> DONE|FAILED  (the files decided: no roll back)
+ *   STAGED --abandon--> FAILED          (rows left to recovery)
+ *   PUBLISHING --restage--> STAGED      (final rows in, deleting marks
+ *                                        still to roll forward: finish)
+ *   IDLE/DONE/FAILED --end--> ENDED     (journal lock released once)
+ */
+#ifndef VMC_CATALOG_JOURNAL_H
+#define VMC_CATALOG_JOURNAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "vmclone.h"
+
+struct vmc_catalog;
+
+/* Row states (volumes, template_copies, vms, snapshots, templates). */
+#define CAT_CREATING "creating"
+#define CAT_READY    "ready"
+#define CAT_DELETING "deleting"
+/* Journal row states. */
+#define CAT_J_RUNNING "running"
+#define CAT_J_DONE    "done"
+#define CAT_J_FAILED  "failed"
+
+enum cat_op_state {
+    CAT_OP_IDLE,
+    CAT_OP_RUNNING,     /* journal row inserted, lock held, txn open */
+    CAT_OP_STAGED,      /* rows creating/deleting committed */
+    CAT_OP_PUBLISHING,  /* final transaction open */
+    CAT_OP_DONE,
+    CAT_OP_FAILED,
+    CAT_OP_ENDED,
+};
+
+struct cat_op {
+    struct vmc_catalog *cat;
+    const char *name;       /* journal op: "clone", "copy", ... */
+    int64_t jid;            /* 0 before begin */
+    int lock_fd;            /* -1 when not held */
+    enum cat_op_state state;
+};
+
+void cat_op_init(struct cat_op *op, struct vmc_catalog *cat,
+                 const char *name);
+/* IDLE -> RUNNING: insert the running journal row for @target and take
+ * its lock, inside the caller's transaction. */
+int cat_op_begin(struct cat_op *op, const char *target,
+                 struct vmc_error *err);
+/* RUNNING (or IDLE) -> STAGED: commit the staged rows when @r is 0;
+ * otherwise (or when the commit fails) roll back -> FAILED. Returns the
+ * result. */
+int cat_op_stage(struct cat_op *op, int r, struct vmc_error *err);
+/* STAGED -> PUBLISHING: open the final transaction. */
+int cat_op_publish(struct cat_op *op, struct vmc_error *err);
+/* PUBLISHING -> DONE: journal 'done' and commit (on a failed commit the
+ * op is STAGED again, for cat_op_fail). */
+int cat_op_ready(struct cat_op *op, struct vmc_error *err);
+/* STAGED/PUBLISHING -> FAILED: roll back the open transaction, then undo
+ * what the op staged (cat_finish_journal). */
+void cat_op_fail(struct cat_op *op);
+/* STAGED -> DONE/FAILED: roll the staged rows forward or back now
+ * (cat_finish_journal: delete what is deleting, undo what is creating). */
+int cat_op_finish(struct cat_op *op, struct vmc_error *err);
+/* PUBLISHING -> STAGED: commit the final rows with the journal still
+ * running (a later cat_op_finish() rolls its deleting marks forward). */
+int cat_op_restage(struct cat_op *op, struct vmc_error *err);
+/* PUBLISHING -> DONE/FAILED when the files decided the rows (no roll
+ * back): @q the result of the final updates, @r the operation's; journal
+ * 'done' or 'failed' and commit. Returns the commit's result. */
+int cat_op_settle(struct cat_op *op, int q, int r, struct vmc_error *err);
+/* STAGED -> FAILED leaving the rows to recovery (no transaction could be
+ * opened). */
+void cat_op_abandon(struct cat_op *op);
+/* True between a committed stage and DONE/FAILED. */
+bool cat_op_pending(const struct cat_op *op);
+/* IDLE/DONE/FAILED -> ENDED: release the journal lock (once). */
+void cat_op_end(struct cat_op *op);
+
+/* Compare-and-set inside the op's transaction: run @sql (an UPDATE or
+ * DELETE whose WHERE names the state it expects) and check that it
+ * changed exactly @expect rows; otherwise -EBUSY "@what changed state
+ * during this operation" (and nothing is overwritten: the caller fails
+ * the op, which rolls the transaction back). */
+int cat_op_cas(struct cat_op *op, int expect, const char *what,
+               struct vmc_error *err, const char *sql, const char *fmt, ...);
+
+/* The op's creating volumes become ready: a compare-and-set that expects
+ * @expect rows. */
+int cat_op_volumes_ready(struct cat_op *op, int expect,
+                         struct vmc_error *err);
+
+/* Wait until the owner of journal row @jid is gone, then recover the row
+ * if it is still running. */
+int cat_journal_wait(struct vmc_catalog *cat, int64_t jid,
+                     struct vmc_error *err);
+/* Recover every running row whose owner died. @count may be NULL. */
+int cat_recover_all(struct vmc_catalog *cat, unsigned *count,
+                    struct vmc_error *err);
+
+#endif /* VMC_CATALOG_JOURNAL_H */
