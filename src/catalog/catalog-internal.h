@@ -7,6 +7,7 @@
 #define VMC_CATALOG_INTERNAL_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "vmclone-catalog.h"
@@ -14,6 +15,12 @@
 #include "catalog/journal.h"
 
 #define CAT_SCHEMA_VERSION 2
+
+/* A growable list of strings. */
+struct cat_strv {
+    char **v;
+    size_t n, cap;
+};
 
 /* Called by cat_delete_set() for each set it deleted: @what "VM",
  * "template", "template copy"; @op the journal op; @bytes the allocated
@@ -33,6 +40,10 @@ struct vmc_catalog {
     /* vmc_catalog_set_progress(): for operations without a callback */
     vmc_progress_fn progress;
     void *progress_opaque;
+    /* cat_free_retired() (delete.c), set at open: the journal's roll
+     * forward calls it after deleting rows, through this pointer so
+     * that journal.c stays below the delete operation it would call */
+    int (*free_retired)(struct vmc_catalog *cat, struct vmc_error *err);
     /* set by gc while it runs */
     cat_deleted_fn deleted;
     void *deleted_opaque;
@@ -69,6 +80,13 @@ int cat_journal_finish(struct vmc_catalog *cat, int64_t jid,
 /* Absolute path of volume @vid. */
 int cat_volume_path(struct vmc_catalog *cat, int64_t vid, char **out,
                     struct vmc_error *err);
+int cat_strv_push(struct cat_strv *v, const char *s);
+void cat_strv_release(struct cat_strv *v);
+/* First column of every row of @sql (one int64 '?' = @arg). */
+int cat_collect(struct vmc_catalog *cat, struct cat_strv *out,
+                struct vmc_error *err, const char *sql, int64_t arg);
+/* mkdir -p @path. */
+int cat_mkdir_p(const char *path, struct vmc_error *err);
 /* fsync the directory holding @path. */
 int cat_fsync_dir_of(const char *path);
 /* Unlink @path and its seal sidecar, ignoring ENOENT. */
@@ -88,11 +106,13 @@ int cat_backing_volume(struct vmc_catalog *cat, const char *path,
 int cat_reconcile_journal(struct vmc_catalog *cat, int64_t jid,
                           unsigned *fixed, struct vmc_error *err);
 
-/* recover.c */
+/* journal.c */
 /* Delete what journal row @jid marked 'deleting' (files, then rows) and
  * undo what it marked 'creating'. Inside no transaction. */
 int cat_finish_journal(struct vmc_catalog *cat, int64_t jid,
                        struct vmc_error *err);
+
+/* delete.c */
 /* Free retired templates that nothing depends on any more. */
 int cat_free_retired(struct vmc_catalog *cat, struct vmc_error *err);
 /* Dependents of a set of volumes (SQL selecting ids, one '?' bound to

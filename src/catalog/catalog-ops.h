@@ -1,20 +1,16 @@
 /*
  * catalog-ops.h - internal declarations shared by the catalog's
- * operation files (recover.c, template.c, clone.c, vm.c).
+ * files above the journal (delete.c, template.c, clone.c, vm.c, fsck.c,
+ * gc.c, open.c) and the volume helpers below it (volumes.c).
  */
 #ifndef VMC_CATALOG_OPS_H
 #define VMC_CATALOG_OPS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "catalog/catalog-internal.h"
-
-/* A growable list of strings. */
-struct cat_strv {
-    char **v;
-    size_t n, cap;
-};
 
 /* One disk of an object: its volume row and file. */
 struct cat_disk {
@@ -30,38 +26,22 @@ struct cat_disks {
     size_t n;
 };
 
-/* recover.c */
-int cat_strv_push(struct cat_strv *v, const char *s);
-void cat_strv_release(struct cat_strv *v);
-/* First column of every row of @sql (one int64 '?' = @arg). */
-int cat_collect(struct vmc_catalog *cat, struct cat_strv *out,
-                struct vmc_error *err, const char *sql, int64_t arg);
-/* Check for dependents, mark the set deleting, unlink, delete rows. */
-int cat_delete_set(struct vmc_catalog *cat, const char *op, const char *what,
-                   const char *target, const char *owned_sql,
-                   const char *const *owners, int64_t id,
-                   struct vmc_error *err);
-int cat_template_delete(struct vmc_catalog *cat, int64_t tid,
-                        const char *name, struct vmc_error *err);
-/* Resolve NAME / VM@SNAP to the SQL selecting its volumes and its id. */
-int cat_resolve_entity(struct vmc_catalog *cat, const char *kind,
-                       const char *name, const char **owned_sql, int64_t *id,
-                       const char **kind_out, struct vmc_error *err);
-extern const char cat_owned_template[];
-extern const char cat_owned_copy[];
-extern const char cat_owned_vm[];
-extern const char cat_owned_snapshot[];
-
-/* template.c */
+/* volumes.c */
 /* Disks (ready volumes) selected by @sql bound to @id, ordered by disk. */
 int cat_disks_load(struct vmc_catalog *cat, struct cat_disks *out,
                    const char *sql, int64_t id, struct vmc_error *err);
 void cat_disks_release(struct cat_disks *d);
-/* The copy of template @tid in pool @pool_id, made now if missing (once,
- * whatever the concurrency). *copied tells whether this call made it. */
-int cat_ensure_copy(struct vmc_catalog *cat, int64_t tid, int64_t pool_id,
-                    int64_t *copy_id, bool *copied, const char **mechanism,
-                    uint64_t *bytes, struct vmc_error *err);
+/* The ready disks of a template, a template copy, a snapshot or a VM's
+ * top layers. */
+enum cat_disks_owner {
+    CAT_DISKS_TEMPLATE,
+    CAT_DISKS_COPY,
+    CAT_DISKS_SNAPSHOT,
+    CAT_DISKS_VM_TOP,
+};
+int cat_disks_of(struct vmc_catalog *cat, struct cat_disks *out,
+                 enum cat_disks_owner owner, int64_t id,
+                 struct vmc_error *err);
 /* Insert a volume row (state creating) and name its file
  * "<label>-disk<N>-<id>.qcow2". */
 int cat_volume_insert(struct vmc_catalog *cat, int64_t pool_id,
@@ -82,5 +62,49 @@ unsigned cat_max_depth(struct vmc_catalog *cat);
 /* Layers under volume @vid (0 when it has no parent). */
 int cat_volume_depth(struct vmc_catalog *cat, int64_t vid, unsigned *depth,
                      struct vmc_error *err);
+
+/* delete.c */
+/* Check for dependents, mark the set deleting, unlink, delete rows. */
+int cat_delete_set(struct vmc_catalog *cat, const char *op, const char *what,
+                   const char *target, const char *owned_sql,
+                   const char *const *owners, int64_t id,
+                   struct vmc_error *err);
+int cat_template_delete(struct vmc_catalog *cat, int64_t tid,
+                        const char *name, struct vmc_error *err);
+/* Resolve NAME / VM@SNAP to the SQL selecting its volumes and its id. */
+int cat_resolve_entity(struct vmc_catalog *cat, const char *kind,
+                       const char *name, const char **owned_sql, int64_t *id,
+                       const char **kind_out, struct vmc_error *err);
+extern const char cat_owned_template[];
+extern const char cat_owned_copy[];
+extern const char cat_owned_vm[];
+extern const char cat_owned_snapshot[];
+
+/* template.c */
+/* The copy of template @tid in pool @pool_id, made now if missing (once,
+ * whatever the concurrency). *copied tells whether this call made it. */
+int cat_ensure_copy(struct vmc_catalog *cat, int64_t tid, int64_t pool_id,
+                    int64_t *copy_id, bool *copied, const char **mechanism,
+                    uint64_t *bytes, struct vmc_error *err);
+
+/* fsck.c (shared with gc.c) */
+/* A report callback with its counter for one kind of finding. */
+struct cat_report {
+    vmc_catalog_report_fn fn;
+    void *opaque;
+    const char *what;
+    unsigned count;
+};
+/* Files in pools that no volume row names; @temps selects our temporary
+ * files instead. Calls @fn(path). */
+int cat_scan_pools(struct vmc_catalog *cat, bool temps,
+                   int (*fn)(const char *path, void *opaque), void *opaque,
+                   struct vmc_error *err);
+/* @fn of cat_scan_pools(): count @path and report it (@opaque a struct
+ * cat_report). */
+int cat_report_path(const char *path, void *opaque);
+/* @fn(what, subject, detail) when @fn is set. */
+void cat_report(vmc_catalog_report_fn fn, void *opaque, const char *what,
+                const char *subject, const char *detail);
 
 #endif /* VMC_CATALOG_OPS_H */

@@ -1,16 +1,8 @@
 /*
- * catalog.c - opening a store (directories, catalog.db, schema
- * migrations, default pools, recovery of dead operations at open), file
- * helpers, the read-only query API, config and pools. SQL helpers are in
- * sql.c, the journal protocol in journal.c.
- *
- * SQLite settings: WAL (readers never block the writer), synchronous=FULL
- * (a commit is durable: the commit is the user-visible "done"),
- * foreign_keys=ON, a busy handler that polls every 0.2-2 ms for up to 10 s
- * (busy_wait() in sql.c), and every transaction that may write starts with
- * BEGIN IMMEDIATE, so that no reader has to upgrade to a writer (which
- * fails at once in WAL mode).
- * Nothing here opens catalog.db except through SQLite.
+ * catalog.c - the base of the catalog's file stack (see journal.h):
+ * progress, crash and pause points, name checks, volume files and their
+ * directories, backing references, the read-only query API, config,
+ * pools and string lists. Calls only sql.c.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -212,8 +204,8 @@ cat_volume_path(struct vmc_catalog *cat, int64_t vid, char **out,
     return r;
 }
 
-static int
-mkdir_p(const char *path, struct vmc_error *err)
+int
+cat_mkdir_p(const char *path, struct vmc_error *err)
 {
     char *dup = strdup(path);
     char *p;
@@ -344,243 +336,6 @@ cat_reconcile_journal(struct vmc_catalog *cat, int64_t jid, unsigned *fixed,
     free(ids);
     free(parents);
     return r;
-}
-
-/* --------------------------------------------------------------- open */
-
-int
-vmc_catalog_home(const char *home, char **out)
-{
-    const char *env = getenv("VMCLONE_HOME");
-    const char *xdg = getenv("XDG_DATA_HOME");
-    const char *h = getenv("HOME");
-    char *p = NULL;
-    int n;
-
-    if (home && *home) {
-        n = asprintf(&p, "%s", home);
-    } else if (env && *env) {
-        n = asprintf(&p, "%s", env);
-    } else if (xdg && *xdg) {
-        n = asprintf(&p, "%s/vmclone", xdg);
-    } else {
-        n = asprintf(&p, "%s/.local/share/vmclone", h && *h ? h : ".");
-    }
-    if (n < 0) {
-        return -ENOMEM;
-    }
-    *out = p;
-    return 0;
-}
-
-static int
-add_default_pool(struct vmc_catalog *cat, const char *name, const char *kind,
-                 struct vmc_error *err)
-{
-    char *path = NULL, *real = NULL;
-    int r;
-
-    if (asprintf(&path, "%s/%s", cat->home, name) < 0) {
-        return vmc_error_set(err, -ENOMEM, "out of memory");
-    }
-    r = mkdir_p(path, err);
-    if (r == 0 && !(real = realpath(path, NULL))) {
-        r = vmc_error_set(err, -errno, "'%s': %s", path, strerror(errno));
-    }
-    if (r == 0) {
-        r = cat_exec(cat, err, "INSERT INTO pools(name, kind, path, created) "
-                     "VALUES (?, ?, ?, ?)", "sssd", name, kind, real,
-                     cat_now());
-    }
-    free(real);
-    free(path);
-    return r;
-}
-
-static int
-migrate(struct vmc_catalog *cat, struct vmc_error *err)
-{
-    sqlite3_int64 version = 0;
-    char *lp = NULL, *msg = NULL, pragma[64];
-    int64_t v = 0;
-    int fd = -1, r, rc;
-    unsigned i;
-
-    r = cat_get_i64(cat, &v, err, "PRAGMA user_version", NULL);
-    if (r < 0) {
-        return r;
-    }
-    if (v == (int64_t)cat_nmigrations) {
-        return 0;
-    }
-    if (v > (int64_t)cat_nmigrations) {
-        return vmc_error_set(err, -ENOTSUP, "catalog schema version %" PRId64
-                             " is newer than this vm-clone (%u)", v,
-                             cat_nmigrations);
-    }
-    /* First use: one process sets WAL and applies the migrations while
-     * the others wait on the init lock. */
-    if (asprintf(&lp, "%s/init.lock", cat->run_dir) < 0) {
-        return vmc_error_set(err, -ENOMEM, "out of memory");
-    }
-    fd = open(lp, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    free(lp);
-    if (fd < 0 || flock(fd, LOCK_EX) < 0) {
-        r = vmc_error_set(err, -errno, "cannot lock the store: %s",
-                          strerror(errno));
-        goto out;
-    }
-    rc = sqlite3_exec(cat->db, "PRAGMA journal_mode=WAL", NULL, NULL, NULL);
-    if (rc != SQLITE_OK) {
-        r = cat_sql_error(cat, rc, err, "journal_mode=WAL");
-        goto out;
-    }
-    r = cat_begin(cat, err);
-    if (r < 0) {
-        goto out;
-    }
-    r = cat_get_i64(cat, &v, err, "PRAGMA user_version", NULL);
-    version = v;
-    for (i = (unsigned)version; r == 0 && i < cat_nmigrations; i++) {
-        rc = sqlite3_exec(cat->db, cat_migrations[i], NULL, NULL, &msg);
-        if (rc != SQLITE_OK) {
-            r = vmc_error_set(err, -EIO, "catalog migration %u: %s", i + 1,
-                              msg ? msg : sqlite3_errstr(rc));
-            sqlite3_free(msg);
-        }
-    }
-    if (r == 0 && version == 0) {
-        r = add_default_pool(cat, "primary", "primary", err);
-        if (r == 0) {
-            r = add_default_pool(cat, "secondary", "secondary", err);
-        }
-    }
-    if (r == 0 && version < cat_nmigrations) {
-        snprintf(pragma, sizeof(pragma), "PRAGMA user_version = %u",
-                 cat_nmigrations);
-        rc = sqlite3_exec(cat->db, pragma, NULL, NULL, NULL);
-        if (rc != SQLITE_OK) {
-            r = cat_sql_error(cat, rc, err, "user_version");
-        }
-    }
-    if (r == 0) {
-        r = cat_commit(cat, err);
-    } else {
-        cat_rollback(cat);
-    }
-out:
-    if (fd >= 0) {
-        close(fd);
-    }
-    return r;
-}
-
-int
-vmc_catalog_open(struct vmc_catalog **out, const char *home, unsigned flags,
-                 struct vmc_error *err)
-{
-    struct vmc_catalog *cat = calloc(1, sizeof(*cat));
-    char *dir = NULL, *lp = NULL, *db = NULL;
-    int r, rc;
-
-    if (!cat) {
-        return vmc_error_set(err, -ENOMEM, "out of memory");
-    }
-    cat->maint_fd = -1;
-    r = vmc_catalog_home(home, &dir);
-    if (r < 0) {
-        r = vmc_error_set(err, r, "out of memory");
-        goto fail;
-    }
-    r = mkdir_p(dir, err);
-    if (r < 0) {
-        goto fail;
-    }
-    cat->home = realpath(dir, NULL);
-    if (!cat->home) {
-        r = vmc_error_set(err, -errno, "'%s': %s", dir, strerror(errno));
-        goto fail;
-    }
-    if (asprintf(&cat->run_dir, "%s/run", cat->home) < 0 ||
-        asprintf(&lp, "%s/maint.lock", cat->run_dir) < 0 ||
-        asprintf(&db, "%s/catalog.db", cat->home) < 0) {
-        r = vmc_error_set(err, -ENOMEM, "out of memory");
-        goto fail;
-    }
-    r = mkdir_p(cat->run_dir, err);
-    if (r < 0) {
-        goto fail;
-    }
-    cat->maint_fd = open(lp, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (cat->maint_fd < 0 ||
-        flock(cat->maint_fd,
-              (flags & VMC_CATALOG_EXCLUSIVE) ? LOCK_EX : LOCK_SH) < 0) {
-        r = vmc_error_set(err, -errno, "cannot lock '%s': %s", lp,
-                          strerror(errno));
-        goto fail;
-    }
-    rc = sqlite3_open_v2(db, &cat->db, SQLITE_OPEN_READWRITE |
-                         SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
-    if (rc != SQLITE_OK) {
-        r = vmc_error_set(err, rc == SQLITE_CANTOPEN ? -EACCES : -EIO,
-                          "cannot open catalog '%s': %s", db,
-                          cat->db ? sqlite3_errmsg(cat->db)
-                                  : sqlite3_errstr(rc));
-        goto fail;
-    }
-    cat_sql_set_busy_handler(cat);
-    rc = sqlite3_exec(cat->db, "PRAGMA foreign_keys=ON; "
-                      "PRAGMA synchronous=FULL", NULL, NULL, NULL);
-    if (rc != SQLITE_OK) {
-        r = cat_sql_error(cat, rc, err, "pragmas");
-        goto fail;
-    }
-    r = migrate(cat, err);
-    if (r < 0) {
-        goto fail;
-    }
-    if (!(flags & VMC_CATALOG_NO_RECOVER)) {
-        r = cat_recover_all(cat, NULL, err);
-        if (r < 0) {
-            goto fail;
-        }
-    }
-    free(dir);
-    free(lp);
-    free(db);
-    *out = cat;
-    return 0;
-
-fail:
-    free(dir);
-    free(lp);
-    free(db);
-    vmc_catalog_close(cat);
-    return r;
-}
-
-void
-vmc_catalog_close(struct vmc_catalog *cat)
-{
-    if (!cat) {
-        return;
-    }
-    if (cat->db) {
-        cat_rollback(cat);
-        sqlite3_close(cat->db);
-    }
-    if (cat->maint_fd >= 0) {
-        close(cat->maint_fd);
-    }
-    free(cat->run_dir);
-    free(cat->home);
-    free(cat);
-}
-
-const char *
-vmc_catalog_dir(const struct vmc_catalog *cat)
-{
-    return cat->home;
 }
 
 /* -------------------------------------------------------------- query */
@@ -726,7 +481,7 @@ vmc_catalog_pool_add(struct vmc_catalog *cat, const char *name,
         return vmc_error_set(err, -EINVAL, "pool kind must be 'primary' or "
                              "'secondary', not '%s'", kind);
     }
-    r = mkdir_p(path, err);
+    r = cat_mkdir_p(path, err);
     if (r < 0) {
         return r;
     }
@@ -801,4 +556,52 @@ vmc_catalog_strv_free(char **v, size_t n)
         free(v[i]);
     }
     free(v);
+}
+
+/* ------------------------------------------------------- string lists */
+
+int
+cat_strv_push(struct cat_strv *v, const char *s)
+{
+    char **n;
+
+    if (v->n == v->cap) {
+        v->cap = v->cap ? v->cap * 2 : 8;
+        n = realloc(v->v, v->cap * sizeof(*n));
+        if (!n) {
+            return -ENOMEM;
+        }
+        v->v = n;
+    }
+    v->v[v->n] = strdup(s ? s : "");
+    if (!v->v[v->n]) {
+        return -ENOMEM;
+    }
+    v->n++;
+    return 0;
+}
+
+void
+cat_strv_release(struct cat_strv *v)
+{
+    vmc_catalog_strv_free(v->v, v->n);
+    memset(v, 0, sizeof(*v));
+}
+
+/* Collect the first column of a query (bound with @fmt/@arg) as text. */
+int
+cat_collect(struct vmc_catalog *cat, struct cat_strv *out,
+            struct vmc_error *err, const char *sql, int64_t arg)
+{
+    cat_stmt *st = NULL;
+    int r = cat_prepare(cat, &st, err, sql, "I", arg);
+
+    while (r == 0 && (r = cat_step(cat, st, err)) > 0) {
+        r = cat_strv_push(out, cat_col(st, 0));
+        if (r < 0) {
+            r = vmc_error_set(err, r, "out of memory");
+        }
+    }
+    cat_finalize(st);
+    return r;
 }

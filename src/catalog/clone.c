@@ -9,7 +9,7 @@
  * (unique MACs), labels and volumes 'creating' with a running journal
  * row; (3) the files (temporary name, sync, rename, directory sync);
  * (4) one transaction turns everything 'ready'. A failure or a crash
- * before (4) rolls the whole group back (recover.c).
+ * before (4) rolls the whole group back (journal.c).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -362,6 +362,327 @@ resolve_source(struct vmc_catalog *cat, const char *source,
     return r;
 }
 
+/* One clone call's state, shared by the steps of clone_once(). */
+struct clone_plan {
+    struct vmc_catalog *cat;
+    const struct vmc_catalog_clone_opts *o;
+    struct clone_src src;
+    struct cat_strv names;  /* the VMs' names */
+    struct cat_disks base;  /* the layers to clone, one per disk */
+    char **paths;           /* [vm * nd + disk] */
+    int64_t *vids, *vmids;
+    int64_t pool_id, copy_id;
+    size_t count, nd;
+    bool linked;
+    const char *mech;
+    struct cat_op op;
+};
+
+static void
+clone_plan_release(struct clone_plan *p)
+{
+    size_t i;
+
+    cat_op_end(&p->op);
+    for (i = 0; p->paths && i < p->count * p->nd; i++) {
+        free(p->paths[i]);
+    }
+    free(p->paths);
+    free(p->vids);
+    free(p->vmids);
+    cat_disks_release(&p->base);
+    cat_strv_release(&p->names);
+}
+
+/* The VMs' names: @name, or @name's "%d" numbered 1..count. */
+static int
+clone_names(struct clone_plan *p, const char *name, struct vmc_error *err)
+{
+    size_t i;
+    int r;
+
+    if (p->count > 1 && !pattern_ok(name)) {
+        return vmc_error_set(err, -EINVAL, "with a count, the name must "
+                             "contain one %%d (got '%s')", name);
+    }
+    for (i = 0; i < p->count; i++) {
+        char *n = NULL;
+
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
+        if ((p->count > 1 ? asprintf(&n, name, (int)(i + 1))
+                          : asprintf(&n, "%s", name)) < 0 ||
+            cat_strv_push(&p->names, n) < 0) {
+#pragma GCC diagnostic pop
+            free(n);
+            return vmc_error_set(err, -ENOMEM, "out of memory");
+        }
+        free(n);
+        r = cat_check_name("VM", p->names.v[i], err);
+        if (r < 0) {
+            return r;
+        }
+    }
+    return 0;
+}
+
+/* Linked or full (checked against the source), and the pool. */
+static int
+clone_kind_and_pool(struct clone_plan *p, const char *source,
+                    struct vmc_catalog_clone_result *res,
+                    struct vmc_error *err)
+{
+    const struct vmc_catalog_clone_opts *o = p->o;
+    char *pool_name = NULL;
+    int r;
+
+    if (o->kind == VMC_CLONE_KIND_LINKED && !p->src.is_template &&
+        !p->src.snap) {
+        return vmc_error_set(err, -EINVAL, "a linked clone of VM '%s' needs "
+                             "a snapshot (its disks are still written): run "
+                             "'vm-clone snapshot create %s NAME' and clone "
+                             "with --snapshot NAME", source, source);
+    }
+    p->linked = o->kind == VMC_CLONE_KIND_LINKED ||
+                (o->kind == VMC_CLONE_KIND_DEFAULT &&
+                 (p->src.is_template || p->src.snap));
+    if (p->linked && o->thick) {
+        return vmc_error_set(err, -EINVAL, "--thick applies to full clones");
+    }
+    res->actual = p->linked ? VMC_CLONE_KIND_LINKED : VMC_CLONE_KIND_FULL;
+    r = cat_pool_lookup(p->cat, o->pool, "primary", &p->pool_id, NULL, err);
+    if (r == 0) {
+        r = cat_get_str(p->cat, &pool_name, err, "SELECT name FROM pools "
+                        "WHERE id = ?", "I", p->pool_id);
+    }
+    if (r == 0) {
+        snprintf(res->pool, sizeof(res->pool), "%s", pool_name);
+    }
+    free(pool_name);
+    return r;
+}
+
+/* (1) The layers to clone: the template's copy in the pool (made now if
+ * missing), the template, the snapshot or the VM's top layers; within
+ * max-chain-depth when linked. */
+static int
+clone_layers(struct clone_plan *p, const char *source,
+             struct vmc_catalog_clone_result *res, struct vmc_error *err)
+{
+    const struct clone_src *s = &p->src;
+    unsigned depth = 0;
+    int r;
+
+    if (p->linked && s->is_template) {
+        r = cat_ensure_copy(p->cat, s->id, p->pool_id, &p->copy_id,
+                            &res->template_copied, &res->copy_mechanism,
+                            &res->copy_bytes, err);
+        if (r == 0) {
+            r = cat_disks_of(p->cat, &p->base, CAT_DISKS_COPY, p->copy_id, err);
+        }
+    } else if (s->is_template) {
+        r = cat_disks_of(p->cat, &p->base, CAT_DISKS_TEMPLATE, s->id, err);
+    } else if (s->snap) {
+        r = cat_disks_of(p->cat, &p->base, CAT_DISKS_SNAPSHOT, s->snap, err);
+    } else {
+        r = cat_disks_of(p->cat, &p->base, CAT_DISKS_VM_TOP, s->id, err);
+    }
+    if (r < 0) {
+        return r;
+    }
+    p->nd = p->base.n;
+    if (p->nd == 0) {
+        return vmc_error_set(err, -ENOENT, "%s has no disks", s->desc);
+    }
+    if (p->linked) {
+        r = cat_volume_depth(p->cat, p->base.d[0].vid, &depth, err);
+        if (r == 0 && depth + 2 > cat_max_depth(p->cat)) {
+            return vmc_error_set(err, -ELOOP, "a linked clone of %s would "
+                                 "have %u layers, more than max-chain-depth "
+                                 "%u: run 'vm-clone consolidate %s' or make "
+                                 "a full clone", s->desc, depth + 2,
+                                 cat_max_depth(p->cat), source);
+        }
+    }
+    return r;
+}
+
+/* Inside the transaction: the template copy is still there, and no other
+ * call took the request id meanwhile (*raced). */
+static int
+clone_check_still_free(struct clone_plan *p, bool *raced,
+                       struct vmc_error *err)
+{
+    int64_t n = 0;
+    int r = 0;
+
+    if (p->copy_id) {
+        r = cat_get_i64(p->cat, &n, err, "SELECT count(*) FROM "
+                        "template_copies WHERE id = ? AND state = 'ready'",
+                        "I", p->copy_id);
+        if (r == 0 && !n) {
+            return vmc_error_set(err, -EAGAIN, "the template copy was "
+                                 "removed meanwhile; try again");
+        }
+    }
+    if (r == 0 && p->o->request_id) {
+        /* under BEGIN IMMEDIATE: nobody can insert the same request now */
+        r = cat_get_i64(p->cat, &n, err, "SELECT count(*) FROM vms WHERE "
+                        "request_key = ?", "s", p->o->request_id);
+        if (r == 0 && n) {
+            *raced = true;
+            r = -EAGAIN;
+        }
+    }
+    return r;
+}
+
+/* VM @i's row, NICs, labels and volumes, all 'creating'. */
+static int
+clone_insert_vm(struct clone_plan *p, size_t i, double expires,
+                struct vmc_error *err)
+{
+    const struct vmc_catalog_clone_opts *o = p->o;
+    struct vmc_catalog *cat = p->cat;
+    char uuid[37];
+    size_t l, d;
+    int r;
+
+    make_uuid(uuid);
+    r = cat_exec(cat, err, "INSERT INTO vms(name, uuid, state, pool_id, "
+                 "cpus, memory_mb, template_id, source, clone_requested, "
+                 "clone_type, request_key, request_idx, expires, "
+                 "journal_id, created) VALUES (?, ?, ?, ?, ?, "
+                 "?, nullif(?, 0), ?, ?, ?, ?, ?, nullif(?, 0), ?, ?)",
+                 "sssIIIIssssIdId", p->names.v[i], uuid, CAT_CREATING,
+                 p->pool_id, p->src.cpus, p->src.memory_mb,
+                 p->src.template_id, p->src.desc,
+                 vmc_clone_kind_name(o->kind), p->linked ? "linked" : "full",
+                 o->request_id, (int64_t)(p->count > 1 ? i + 1 : 0),
+                 expires, p->op.jid, cat_now());
+    if (r == -EEXIST) {
+        return vmc_error_set(err, r, "a VM named '%s' already exists",
+                             p->names.v[i]);
+    }
+    if (r < 0) {
+        return r;
+    }
+    p->vmids[i] = cat_last_id(cat);
+    r = add_nics(cat, p->vmids[i], (unsigned)p->src.nics, err);
+    for (l = 0; r == 0 && l < o->nlabels; l++) {
+        r = cat_exec(cat, err, "INSERT OR REPLACE INTO labels(vm_id, "
+                     "key, value) VALUES (?, ?, ?)", "Iss", p->vmids[i],
+                     o->labels[l].key, o->labels[l].value);
+    }
+    for (d = 0; r == 0 && d < p->nd; d++) {
+        const struct cat_disk *b = &p->base.d[d];
+
+        r = cat_volume_insert(cat, p->pool_id, p->names.v[i], b->disk,
+                              b->virtual_size, p->linked ? b->vid : 0,
+                              "vm_id", p->vmids[i], 1, p->op.jid,
+                              &p->vids[i * p->nd + d], err);
+    }
+    return r;
+}
+
+/* (2) One transaction: the journal row and every VM 'creating'. */
+static int
+clone_stage_rows(struct clone_plan *p, bool *raced, struct vmc_error *err)
+{
+    double expires = 0;
+    size_t i;
+    int r;
+
+    p->paths = calloc(p->count * p->nd, sizeof(*p->paths));
+    p->vids = calloc(p->count * p->nd, sizeof(*p->vids));
+    p->vmids = calloc(p->count, sizeof(*p->vmids));
+    if (!p->paths || !p->vids || !p->vmids) {
+        return vmc_error_set(err, -ENOMEM, "out of memory");
+    }
+    parse_ttl_expiry(p->o->ttl_seconds, &expires);
+    r = cat_begin(p->cat, err);
+    if (r < 0) {
+        return r;
+    }
+    r = clone_check_still_free(p, raced, err);
+    if (r == 0) {
+        r = cat_op_begin(&p->op, p->names.v[0], err);
+    }
+    for (i = 0; r == 0 && i < p->count; i++) {
+        r = clone_insert_vm(p, i, expires, err);
+    }
+    return cat_op_stage(&p->op, r, err);
+}
+
+/* (3) The files: one linked group per disk, or one full copy each. */
+static int
+clone_make_files(struct clone_plan *p, uint64_t *bytes,
+                 struct vmc_error *err)
+{
+    size_t i, d, count = p->count, nd = p->nd;
+    struct cat_progress prog;
+    int r = 0;
+
+    for (i = 0; r == 0 && i < count * nd; i++) {
+        r = cat_volume_path(p->cat, p->vids[i], &p->paths[i], err);
+    }
+    if (r == 0 && !p->linked) {
+        cat_progress_init(&prog, p->cat, p->o->progress, p->o->opaque,
+                          count * nd);
+        for (i = 0; r == 0 && i < count * nd; i++) {
+            r = full_one(p->base.d[i % nd].path, p->paths[i], p->o->thick,
+                         &prog, &p->mech, bytes, err);
+        }
+        return r;
+    }
+    for (d = 0; r == 0 && d < nd; d++) {
+        struct vmc_clone_opts co;
+        const char **group = calloc(count, sizeof(*group));
+
+        if (!group) {
+            return vmc_error_set(err, -ENOMEM, "out of memory");
+        }
+        for (i = 0; i < count; i++) {
+            group[i] = p->paths[i * nd + d];
+        }
+        vmc_clone_opts_init(&co);
+        co.base_format = VMC_FMT_QCOW2;
+        co.create.size = p->base.d[d].virtual_size;
+        r = vmc_clone_linked(p->base.d[d].path, group, count, &co, err);
+        free(group);
+    }
+    if (r == 0) {
+        *bytes = allocated(p->paths, count * nd);
+    }
+    return r;
+}
+
+/* (4) One commit makes the whole group visible; on any failure the
+ * journal rolls the group back. */
+static int
+clone_publish(struct clone_plan *p, int r, struct vmc_error *err)
+{
+    if (r == 0) {
+        r = cat_op_publish(&p->op, err);
+    }
+    if (r == 0) {
+        r = cat_op_volumes_ready(&p->op, (int)(p->count * p->nd), err);
+    }
+    if (r == 0) {
+        r = cat_op_cas(&p->op, (int)p->count, "a VM of the clone", err,
+                       "UPDATE vms SET state = ?, mechanism = ? WHERE "
+                       "journal_id = ? AND state = ?", "ssIs", CAT_READY,
+                       p->mech, p->op.jid, CAT_CREATING);
+    }
+    if (r == 0) {
+        r = cat_op_ready(&p->op, err);
+    }
+    if (r < 0) {
+        cat_op_fail(&p->op);
+    }
+    return r;
+}
+
 /* One attempt; *raced when another call with the same request id
  * inserted its rows after our look-up (the caller looks again). */
 static int
@@ -370,289 +691,55 @@ clone_once(struct vmc_catalog *cat, const char *source, const char *name,
            struct vmc_catalog_clone_result *res, bool *raced,
            struct vmc_error *err)
 {
-    struct clone_src src;
-    struct cat_strv names = { 0 };
-    struct cat_disks base = { 0 };
-    char **paths = NULL;        /* [vm * ndisks + disk] */
-    int64_t *vids = NULL, *vmids = NULL, pool_id = 0, copy_id = 0;
-    size_t count = o->count > 1 ? o->count : 1, nd = 0, i, d;
-    const char *mech = "overlay";
-    double t0 = cat_now(), expires = 0;
-    bool linked;
-    struct cat_op op;
+    struct clone_plan p = { .cat = cat, .o = o, .mech = "overlay" };
+    double t0 = cat_now();
+    bool found = false;
     int r;
-    char *pool_name = NULL;
 
     memset(res, 0, sizeof(*res));
-    cat_op_init(&op, cat, "clone");
+    cat_op_init(&p.op, cat, "clone");
     res->requested = o->kind;
-    if (count > 1 && !pattern_ok(name)) {
-        return vmc_error_set(err, -EINVAL, "with a count, the name must "
-                             "contain one %%d (got '%s')", name);
-    }
-    for (i = 0; i < count; i++) {
-        char *n = NULL;
-
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wformat-nonliteral"
-        if ((count > 1 ? asprintf(&n, name, (int)(i + 1))
-                       : asprintf(&n, "%s", name)) < 0 ||
-            cat_strv_push(&names, n) < 0) {
-#pragma GCC diagnostic pop
-            free(n);
-            r = vmc_error_set(err, -ENOMEM, "out of memory");
-            goto out;
-        }
-        free(n);
-        r = cat_check_name("VM", names.v[i], err);
-        if (r < 0) {
-            goto out;
-        }
-    }
-    if (o->request_id) {
-        bool found = false;
-
-        r = find_request(cat, o->request_id, count, res, &found, err);
+    p.count = o->count > 1 ? o->count : 1;
+    r = clone_names(&p, name, err);
+    if (r == 0 && o->request_id) {
+        r = find_request(cat, o->request_id, p.count, res, &found, err);
         if (r < 0 || found) {
             res->seconds = cat_now() - t0;
             goto out;
         }
     }
-    r = resolve_source(cat, source, o, &src, err);
+    if (r == 0) {
+        r = resolve_source(cat, source, o, &p.src, err);
+    }
     if (r < 0) {
         goto out;
     }
     snprintf(res->source_kind, sizeof(res->source_kind), "%s",
-             src.is_template ? "template" : "vm");
-    if (o->kind == VMC_CLONE_KIND_LINKED && !src.is_template && !src.snap) {
-        r = vmc_error_set(err, -EINVAL, "a linked clone of VM '%s' needs a "
-                          "snapshot (its disks are still written): run "
-                          "'vm-clone snapshot create %s NAME' and clone "
-                          "with --snapshot NAME", source, source);
-        goto out;
-    }
-    linked = o->kind == VMC_CLONE_KIND_LINKED ||
-             (o->kind == VMC_CLONE_KIND_DEFAULT &&
-              (src.is_template || src.snap));
-    if (linked && o->thick) {
-        r = vmc_error_set(err, -EINVAL, "--thick applies to full clones");
-        goto out;
-    }
-    res->actual = linked ? VMC_CLONE_KIND_LINKED : VMC_CLONE_KIND_FULL;
-    r = cat_pool_lookup(cat, o->pool, "primary", &pool_id, NULL, err);
+             p.src.is_template ? "template" : "vm");
+    r = clone_kind_and_pool(&p, source, res, err);
     if (r == 0) {
-        r = cat_get_str(cat, &pool_name, err, "SELECT name FROM pools WHERE "
-                        "id = ?", "I", pool_id);
+        r = clone_layers(&p, source, res, err);
     }
     if (r < 0) {
         goto out;
     }
-    snprintf(res->pool, sizeof(res->pool), "%s", pool_name);
-    /* the layers to clone */
-    if (linked && src.is_template) {
-        r = cat_ensure_copy(cat, src.id, pool_id, &copy_id,
-                            &res->template_copied, &res->copy_mechanism,
-                            &res->copy_bytes, err);
-        if (r == 0) {
-            r = cat_disks_load(cat, &base, "SELECT o.id, 0, o.disk, "
-                               "o.virtual_size, o.path FROM volume_owners o "
-                               "JOIN volumes v ON v.id = o.id WHERE "
-                               "v.copy_id = ? AND v.state = 'ready' ORDER BY "
-                               "v.disk", copy_id, err);
-        }
-    } else if (src.is_template) {
-        r = cat_disks_load(cat, &base, "SELECT o.id, 0, o.disk, "
-                           "o.virtual_size, o.path FROM volume_owners o JOIN "
-                           "volumes v ON v.id = o.id WHERE v.template_id = ? "
-                           "AND v.state = 'ready' ORDER BY v.disk", src.id,
-                           err);
-    } else if (src.snap) {
-        r = cat_disks_load(cat, &base, "SELECT o.id, 0, o.disk, "
-                           "o.virtual_size, o.path FROM volume_owners o JOIN "
-                           "volumes v ON v.id = o.id WHERE v.snapshot_id = ? "
-                           "AND v.state = 'ready' ORDER BY v.disk", src.snap,
-                           err);
-    } else {
-        r = cat_disks_load(cat, &base, "SELECT o.id, 0, o.disk, "
-                           "o.virtual_size, o.path FROM volume_owners o JOIN "
-                           "volumes v ON v.id = o.id WHERE v.vm_id = ? AND "
-                           "v.top = 1 AND v.state = 'ready' ORDER BY v.disk",
-                           src.id, err);
-    }
+    res->disks = (unsigned)p.nd;
+    r = clone_stage_rows(&p, raced, err);
     if (r < 0) {
         goto out;
     }
-    nd = base.n;
-    if (nd == 0) {
-        r = vmc_error_set(err, -ENOENT, "%s has no disks", src.desc);
-        goto out;
-    }
-    if (linked) {
-        unsigned depth = 0;
-
-        r = cat_volume_depth(cat, base.d[0].vid, &depth, err);
-        if (r == 0 && depth + 2 > cat_max_depth(cat)) {
-            r = vmc_error_set(err, -ELOOP, "a linked clone of %s would have "
-                              "%u layers, more than max-chain-depth %u: run "
-                              "'vm-clone consolidate %s' or make a full "
-                              "clone", src.desc, depth + 2,
-                              cat_max_depth(cat), source);
-            goto out;
-        }
-    }
-    res->disks = (unsigned)nd;
-    paths = calloc(count * nd, sizeof(*paths));
-    vids = calloc(count * nd, sizeof(*vids));
-    vmids = calloc(count, sizeof(*vmids));
-    if (!paths || !vids || !vmids) {
-        r = vmc_error_set(err, -ENOMEM, "out of memory");
-        goto out;
-    }
-    parse_ttl_expiry(o->ttl_seconds, &expires);
-    /* (2) the rows */
-    r = cat_begin(cat, err);
-    if (r < 0) {
-        goto out;
-    }
-    if (copy_id) {
-        int64_t ok = 0;
-
-        r = cat_get_i64(cat, &ok, err, "SELECT count(*) FROM "
-                        "template_copies WHERE id = ? AND state = 'ready'",
-                        "I", copy_id);
-        if (r == 0 && !ok) {
-            r = vmc_error_set(err, -EAGAIN, "the template copy was removed "
-                              "meanwhile; try again");
-        }
-    }
-    if (r == 0 && o->request_id) {
-        /* under BEGIN IMMEDIATE: nobody can insert the same request now */
-        int64_t taken = 0;
-
-        r = cat_get_i64(cat, &taken, err, "SELECT count(*) FROM vms WHERE "
-                        "request_key = ?", "s", o->request_id);
-        if (r == 0 && taken) {
-            *raced = true;
-            r = -EAGAIN;
-        }
-    }
-    if (r == 0) {
-        r = cat_op_begin(&op, names.v[0], err);
-    }
-    for (i = 0; r == 0 && i < count; i++) {
-        char uuid[37];
-        size_t l;
-
-        make_uuid(uuid);
-        r = cat_exec(cat, err, "INSERT INTO vms(name, uuid, state, pool_id, "
-                     "cpus, memory_mb, template_id, source, clone_requested, "
-                     "clone_type, request_key, request_idx, expires, "
-                     "journal_id, created) VALUES (?, ?, ?, ?, ?, "
-                     "?, nullif(?, 0), ?, ?, ?, ?, ?, nullif(?, 0), ?, ?)",
-                     "sssIIIIssssIdId", names.v[i], uuid, CAT_CREATING,
-                     pool_id, src.cpus,
-                     src.memory_mb, src.template_id, src.desc,
-                     vmc_clone_kind_name(o->kind), linked ? "linked" : "full",
-                     o->request_id, (int64_t)(count > 1 ? i + 1 : 0),
-                     expires, op.jid, cat_now());
-        if (r == -EEXIST) {
-            r = vmc_error_set(err, r, "a VM named '%s' already exists",
-                              names.v[i]);
-        }
-        if (r < 0) {
-            break;
-        }
-        vmids[i] = cat_last_id(cat);
-        r = add_nics(cat, vmids[i], (unsigned)src.nics, err);
-        for (l = 0; r == 0 && l < o->nlabels; l++) {
-            r = cat_exec(cat, err, "INSERT OR REPLACE INTO labels(vm_id, "
-                         "key, value) VALUES (?, ?, ?)", "Iss", vmids[i],
-                         o->labels[l].key, o->labels[l].value);
-        }
-        for (d = 0; r == 0 && d < nd; d++) {
-            r = cat_volume_insert(cat, pool_id, names.v[i], base.d[d].disk,
-                                  base.d[d].virtual_size,
-                                  linked ? base.d[d].vid : 0, "vm_id",
-                                  vmids[i], 1, op.jid, &vids[i * nd + d],
-                                  err);
-        }
-    }
-    r = cat_op_stage(&op, r, err);
-    if (r < 0) {
-        goto out;
-    }
-    for (i = 0; r == 0 && i < count * nd; i++) {
-        r = cat_volume_path(cat, vids[i], &paths[i], err);
-    }
-    /* (3) the files */
-    if (linked) {
-        for (d = 0; r == 0 && d < nd; d++) {
-            struct vmc_clone_opts co;
-            const char **group = calloc(count, sizeof(*group));
-
-            if (!group) {
-                r = vmc_error_set(err, -ENOMEM, "out of memory");
-                break;
-            }
-            for (i = 0; i < count; i++) {
-                group[i] = paths[i * nd + d];
-            }
-            vmc_clone_opts_init(&co);
-            co.base_format = VMC_FMT_QCOW2;
-            co.create.size = base.d[d].virtual_size;
-            r = vmc_clone_linked(base.d[d].path, group, count, &co, err);
-            free(group);
-        }
-        if (r == 0) {
-            res->bytes_written = allocated(paths, count * nd);
-        }
-    } else {
-        struct cat_progress prog;
-
-        cat_progress_init(&prog, cat, o->progress, o->opaque, count * nd);
-        for (i = 0; r == 0 && i < count * nd; i++) {
-            r = full_one(base.d[i % nd].path, paths[i], o->thick, &prog,
-                         &mech, &res->bytes_written, err);
-        }
-    }
+    r = clone_make_files(&p, &res->bytes_written, err);
     cat_crashpoint("clone.before-commit");
-    /* (4) one commit makes the whole group visible */
+    r = clone_publish(&p, r, err);
     if (r == 0) {
-        r = cat_op_publish(&op, err);
-    }
-    if (r == 0) {
-        r = cat_op_volumes_ready(&op, (int)(count * nd), err);
-    }
-    if (r == 0) {
-        r = cat_op_cas(&op, (int)count, "a VM of the clone", err,
-                       "UPDATE vms SET state = ?, mechanism = ? WHERE "
-                       "journal_id = ? AND state = ?", "ssIs", CAT_READY,
-                       mech, op.jid, CAT_CREATING);
-    }
-    if (r == 0) {
-        r = cat_op_ready(&op, err);
-    }
-    if (r < 0) {
-        cat_op_fail(&op);
-    }
-    if (r == 0) {
-        res->mechanism = mech;
-        res->names = names.v;
-        res->count = names.n;
-        memset(&names, 0, sizeof(names));
+        res->mechanism = p.mech;
+        res->names = p.names.v;
+        res->count = p.names.n;
+        memset(&p.names, 0, sizeof(p.names));
         res->seconds = cat_now() - t0;
     }
 out:
-    cat_op_end(&op);
-    for (i = 0; paths && i < count * nd; i++) {
-        free(paths[i]);
-    }
-    free(paths);
-    free(vids);
-    free(vmids);
-    free(pool_name);
-    cat_disks_release(&base);
-    cat_strv_release(&names);
+    clone_plan_release(&p);
     return r;
 }
 

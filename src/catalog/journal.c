@@ -3,10 +3,11 @@
  * function per transition (begin, stage, publish, ready, fail, finish,
  * end), the compare-and-set every row state change goes through, the
  * per-operation journal locks (run/jN.lock, flock), and recovery of the
- * operations whose owner died (cat_journal_wait, cat_recover_all; the
- * roll forward/back itself is cat_finish_journal in recover.c).
+ * operations whose owner died (cat_journal_wait, cat_recover_all, and
+ * cat_finish_journal, which rolls a journal row's rows forward or back).
  */
 #include <assert.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -15,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "catalog/catalog-internal.h"
@@ -361,5 +363,214 @@ cat_op_restage(struct cat_op *op, struct vmc_error *err)
     assert(op->state == CAT_OP_PUBLISHING);
     r = cat_commit(op->cat, err);
     op->state = CAT_OP_STAGED;
+    return r;
+}
+
+/* ---------------------------------------------------------- recovery
+ *
+ * cat_finish_journal() is the recovery transition table of schema.c:
+ *   ready + journal J      -> parent_id re-read from the file's header
+ *   creating + journal J   -> files unlinked, rows deleted (roll back)
+ *   deleting + journal J   -> files unlinked, rows deleted (roll forward),
+ *                             or back to ready if a child still uses one
+ * The same code finishes a delete in the normal path and after a crash.
+ */
+
+/* Remove our temporary files for @path ('.FILE.vmc-*', '.FILE.tmp-*'). */
+static void
+unlink_temps_of(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    char *dir = slash ? strndup(path, (size_t)(slash - path)) : NULL;
+    const char *base = slash ? slash + 1 : path;
+    size_t bl = strlen(base);
+    struct dirent *de;
+    DIR *d;
+
+    if (!dir) {
+        return;
+    }
+    d = opendir(dir);
+    while (d && (de = readdir(d))) {
+        if (de->d_name[0] == '.' && !strncmp(de->d_name + 1, base, bl) &&
+            (!strncmp(de->d_name + 1 + bl, ".vmc-", 5) ||
+             !strncmp(de->d_name + 1 + bl, ".tmp-", 5))) {
+            unlinkat(dirfd(d), de->d_name, 0);
+        }
+    }
+    if (d) {
+        closedir(d);
+    }
+    free(dir);
+}
+
+/* ------------------------------------------------------------ finish */
+
+static int
+unlink_state(struct vmc_catalog *cat, int64_t jid, const char *state,
+             bool temps, struct vmc_error *err)
+{
+    struct cat_strv paths = { 0 };
+    size_t i;
+    int r;
+
+    r = cat_collect(cat, &paths, err, state[0] == 'c'
+                    ? "SELECT p.path || '/' || v.file FROM volumes v JOIN "
+                      "pools p ON p.id = v.pool_id WHERE v.journal_id = ? "
+                      "AND v.state = 'creating' ORDER BY v.id DESC"
+                    : "SELECT p.path || '/' || v.file FROM volumes v JOIN "
+                      "pools p ON p.id = v.pool_id WHERE v.journal_id = ? "
+                      "AND v.state = 'deleting' ORDER BY v.id DESC", jid);
+    for (i = 0; r == 0 && i < paths.n; i++) {
+        chmod(paths.v[i], 0644);
+        r = cat_unlink_volume_file(paths.v[i], err);
+        if (temps) {
+            unlink_temps_of(paths.v[i]);
+        }
+    }
+    for (i = 0; r == 0 && i < paths.n; i++) {
+        cat_fsync_dir_of(paths.v[i]);
+    }
+    cat_strv_release(&paths);
+    return r;
+}
+
+static const char *const delete_rows_sql[] = {
+    "DELETE FROM volumes WHERE journal_id = ?1 AND state = ?2",
+    "DELETE FROM snapshots WHERE journal_id = ?1 AND state = ?2",
+    "DELETE FROM vms WHERE journal_id = ?1 AND state = ?2",
+    "DELETE FROM template_copies WHERE journal_id = ?1 AND state = ?2",
+    "DELETE FROM templates WHERE journal_id = ?1 AND state = ?2",
+    NULL,
+};
+
+static const char *const ready_rows_sql[] = {
+    "UPDATE volumes SET state = 'ready' WHERE journal_id = ?1 AND state = ?2",
+    "UPDATE snapshots SET state = 'ready' WHERE journal_id = ?1 AND state = ?2",
+    "UPDATE vms SET state = 'ready' WHERE journal_id = ?1 AND state = ?2",
+    "UPDATE template_copies SET state = 'ready' WHERE journal_id = ?1 AND "
+    "state = ?2",
+    "UPDATE templates SET state = 'ready' WHERE journal_id = ?1 AND "
+    "state = ?2",
+    NULL,
+};
+
+static int
+rows_do(struct vmc_catalog *cat, const char *const *sqls, int64_t jid,
+        const char *state, struct vmc_error *err)
+{
+    int r = 0;
+    unsigned i;
+
+    for (i = 0; r == 0 && sqls[i]; i++) {
+        r = cat_exec(cat, err, sqls[i], "Is", jid, state);
+    }
+    return r;
+}
+
+int
+cat_finish_journal(struct vmc_catalog *cat, int64_t jid,
+                   struct vmc_error *err)
+{
+    int64_t ncreating = 0, ndeleting = 0, nchildren = 0;
+    char *op = NULL, *target = NULL;
+    int r;
+
+    r = cat_get_str(cat, &op, err, "SELECT op FROM journal WHERE id = ?",
+                    "I", jid);
+    if (r == 0) {
+        r = cat_get_str(cat, &target, err, "SELECT coalesce(target, '') "
+                        "FROM journal WHERE id = ?", "I", jid);
+    }
+    if (r < 0) {
+        goto out;
+    }
+    /* 1. in-place rewrites: believe the files */
+    r = cat_begin(cat, err);
+    if (r == 0) {
+        r = cat_reconcile_journal(cat, jid, NULL, err);
+        if (r < 0) {
+            /* a missing file is for fsck to report; keep going */
+            r = 0;
+        }
+        r = cat_commit(cat, err);
+    }
+    if (r < 0) {
+        goto out;
+    }
+    /* 2. roll back what was being created */
+    r = cat_get_i64(cat, &ncreating, err, "SELECT count(*) FROM volumes "
+                    "WHERE journal_id = ? AND state = 'creating'", "I", jid);
+    if (r == 0) {
+        r = unlink_state(cat, jid, "creating", true, err);
+    }
+    if (r == 0 && !strcmp(op, "snapshot")) {
+        /* the frozen parents become the VM's writable disks again */
+        struct cat_strv paths = { 0 };
+        size_t i;
+
+        r = cat_collect(cat, &paths, err, "SELECT o.path FROM volume_owners "
+                        "o JOIN volumes v ON v.id = o.id JOIN vms m ON "
+                        "m.id = v.vm_id JOIN journal j ON j.target = m.name "
+                        "WHERE j.id = ? AND v.top = 1 AND v.state = 'ready'",
+                        jid);
+        for (i = 0; r == 0 && i < paths.n; i++) {
+            chmod(paths.v[i], 0644);
+        }
+        cat_strv_release(&paths);
+    }
+    if (r < 0) {
+        goto out;
+    }
+    r = cat_begin(cat, err);
+    if (r == 0) {
+        r = rows_do(cat, delete_rows_sql, jid, "creating", err);
+    }
+    /* 3. roll forward what was being deleted, unless still in use */
+    if (r == 0) {
+        r = cat_get_i64(cat, &nchildren, err, "SELECT count(*) FROM volumes "
+                        "c WHERE c.parent_id IN (SELECT id FROM volumes "
+                        "WHERE journal_id = ?1 AND state = 'deleting') AND "
+                        "NOT (c.journal_id IS ?1 AND c.state = 'deleting')",
+                        "I", jid);
+    }
+    if (r == 0 && nchildren > 0) {
+        r = rows_do(cat, ready_rows_sql, jid, "deleting", err);
+    }
+    if (r == 0) {
+        r = cat_get_i64(cat, &ndeleting, err, "SELECT count(*) FROM volumes "
+                        "WHERE journal_id = ? AND state = 'deleting'", "I",
+                        jid);
+    }
+    if (r == 0) {
+        r = cat_commit(cat, err);
+    } else {
+        cat_rollback(cat);
+    }
+    if (r == 0) {
+        r = unlink_state(cat, jid, "deleting", false, err);
+    }
+    if (r < 0) {
+        goto out;
+    }
+    r = cat_begin(cat, err);
+    if (r == 0) {
+        r = rows_do(cat, delete_rows_sql, jid, "deleting", err);
+    }
+    if (r == 0) {
+        r = cat_journal_finish(cat, jid, ncreating || nchildren
+                               ? "rolled-back" : "done", err);
+    }
+    if (r == 0) {
+        r = cat_commit(cat, err);
+    } else {
+        cat_rollback(cat);
+    }
+    if (r == 0 && ndeleting) {
+        r = cat->free_retired(cat, err);
+    }
+out:
+    free(op);
+    free(target);
     return r;
 }

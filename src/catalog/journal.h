@@ -1,7 +1,8 @@
 /*
  * journal.h - the journaled-operation protocol (journal.c): one struct
  * cat_op per operation and one function per transition, and the row and
- * journal state names. See docs/design/catalog-journal.md.
+ * journal state names. The row states and what a crash leaves are in
+ * schema.c's design notes; docs/design/architecture.md has the summary.
  *
  *   IDLE --begin--> RUNNING --stage--> STAGED --publish--> PUBLISHING
  *   PUBLISHING --ready--> DONE          (rows final, journal 'done')
@@ -14,6 +15,26 @@
  *   PUBLISHING --restage--> STAGED      (final rows in, deleting marks
  *                                        still to roll forward: finish)
  *   IDLE/DONE/FAILED --end--> ENDED     (journal lock released once)
+ *
+ * Every row state change of an operation goes through cat_op_cas(): an
+ * UPDATE whose WHERE names the state it expects, and -EBUSY with a clear
+ * message when another operation changed the row meanwhile.
+ *
+ * The files of src/catalog form a one-way stack; a file calls only the
+ * files above it in this list (open.c, at the bottom, reaches them all):
+ *   sql.c       SQL helpers, the only file that names SQLite statements
+ *   schema.c    the schema and its migrations
+ *   catalog.c   progress, crash points, names, volume files, query,
+ *               config, pools, string lists
+ *   volumes.c   disks of an object, volume rows, pool lookup, depth
+ *   journal.c   this protocol, the journal locks and recovery
+ *   delete.c    deleting a set of volumes with its owners, dependents
+ *   template.c  import, template from VM, retire, rm, detach, copies
+ *   clone.c     clones;   vm.c  snapshots, VM rm, flatten/relink/...
+ *   fsck.c      fsck, and the pool scan it shares with gc.c
+ *   gc.c        gc
+ *   open.c      opening a store, recovery at open
+ * (report.c, read-only reports for the CLI, sits with catalog.c.)
  */
 #ifndef VMC_CATALOG_JOURNAL_H
 #define VMC_CATALOG_JOURNAL_H

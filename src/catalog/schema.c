@@ -31,7 +31,7 @@
  *     taken means its owner died.
  *
  * What a crash leaves, and how the next command (or fsck) resolves it
- * (src/catalog/catalog.c cat_recover_all() -> recover.c cat_finish_journal()):
+ * (src/catalog/open.c -> journal.c cat_recover_all() -> cat_finish_journal()):
  *  - 'creating' rows of a dead operation, with or without their files (a
  *    hidden temporary file, or the final file): rolled back; the files
  *    and the rows are deleted, a snapshot's frozen parents made writable

@@ -33,159 +33,6 @@ vmc_import_opts_init(struct vmc_import_opts *o)
     memset(o, 0, sizeof(*o));
 }
 
-int
-cat_disks_load(struct vmc_catalog *cat, struct cat_disks *out,
-               const char *sql, int64_t id, struct vmc_error *err)
-{
-    cat_stmt *st = NULL;
-    int r;
-
-    memset(out, 0, sizeof(*out));
-    r = cat_prepare(cat, &st, err, sql, "I", id);
-    while (r == 0 && (r = cat_step(cat, st, err)) > 0) {
-        struct cat_disk *n = realloc(out->d, (out->n + 1) * sizeof(*n));
-
-        if (!n) {
-            r = vmc_error_set(err, -ENOMEM, "out of memory");
-            break;
-        }
-        out->d = n;
-        n = &out->d[out->n];
-        n->vid = cat_col_i64(st, 0);
-        n->parent = cat_col_i64(st, 1);
-        n->disk = cat_col_int(st, 2);
-        n->virtual_size = (uint64_t)cat_col_i64(st, 3);
-        n->path = strdup(cat_col(st, 4));
-        out->n++;
-        if (!n->path) {
-            r = vmc_error_set(err, -ENOMEM, "out of memory");
-            break;
-        }
-        r = 0;
-    }
-    cat_finalize(st);
-    if (r < 0) {
-        cat_disks_release(out);
-    }
-    return r;
-}
-
-void
-cat_disks_release(struct cat_disks *d)
-{
-    size_t i;
-
-    for (i = 0; d->d && i < d->n; i++) {
-        free(d->d[i].path);
-    }
-    free(d->d);
-    memset(d, 0, sizeof(*d));
-}
-
-int
-cat_volume_insert(struct vmc_catalog *cat, int64_t pool_id, const char *label,
-                  int disk, uint64_t vsize, int64_t parent,
-                  const char *owner_col, int64_t owner, int top, int64_t jid,
-                  int64_t *vid, struct vmc_error *err)
-{
-    char *sql = NULL, *file = NULL;
-    int r;
-
-    if (asprintf(&sql, "INSERT INTO volumes(pool_id, file, format, "
-                 "virtual_size, disk, parent_id, state, %s, top, journal_id, "
-                 "created) VALUES (?, 'new-' || ? || '-' || ? || '-' || ?, "
-                 "'qcow2', ?, ?, nullif(?, 0), 'creating', ?, ?, ?, ?)",
-                 owner_col) < 0) {
-        return vmc_error_set(err, -ENOMEM, "out of memory");
-    }
-    r = cat_exec(cat, err, sql, "IIsiIiIIiId", pool_id, jid, label, disk,
-                 (int64_t)vsize, disk, parent, owner, top, jid, cat_now());
-    free(sql);
-    if (r < 0) {
-        return r;
-    }
-    *vid = cat_last_id(cat);
-    if (asprintf(&file, "%s-disk%d-%" PRId64 ".qcow2", label, disk,
-                 *vid) < 0) {
-        return vmc_error_set(err, -ENOMEM, "out of memory");
-    }
-    r = cat_exec(cat, err, "UPDATE volumes SET file = ? WHERE id = ?", "sI",
-                 file, *vid);
-    free(file);
-    return r;
-}
-
-int
-cat_pool_lookup(struct vmc_catalog *cat, const char *name, const char *kind,
-                int64_t *id, char **path_out, struct vmc_error *err)
-{
-    char *def = NULL, *k = NULL;
-    int r;
-
-    if (!name && !strcmp(kind, "primary")) {
-        vmc_catalog_config_get(cat, "default-pool", &def, NULL);
-        name = def;
-    }
-    if (!name) {
-        name = kind;
-    }
-    r = cat_get_i64(cat, id, err, "SELECT id FROM pools WHERE name = ?", "s",
-                    name);
-    if (r == -ENOENT) {
-        r = vmc_error_set(err, r, "no pool named '%s'", name);
-    }
-    if (r == 0) {
-        r = cat_get_str(cat, &k, err, "SELECT kind FROM pools WHERE id = ?",
-                        "I", *id);
-    }
-    if (r == 0 && strcmp(k, kind)) {
-        r = vmc_error_set(err, -EINVAL, "pool '%s' is a %s pool, not a %s "
-                          "pool", name, k, kind);
-    }
-    if (r == 0 && path_out) {
-        r = cat_get_str(cat, path_out, err, "SELECT path FROM pools WHERE "
-                        "id = ?", "I", *id);
-    }
-    free(k);
-    free(def);
-    return r;
-}
-
-int
-cat_backing_name(const char *base, const char *path, char **out,
-                 struct vmc_error *err)
-{
-    return vmc_clone_backing_name(base, path, false, out, err);
-}
-
-unsigned
-cat_max_depth(struct vmc_catalog *cat)
-{
-    char *v = NULL;
-    unsigned d = 16;
-
-    if (vmc_catalog_config_get(cat, "max-chain-depth", &v, NULL) == 0 && v) {
-        d = (unsigned)strtoul(v, NULL, 10);
-    }
-    free(v);
-    return d ? d : 16;
-}
-
-int
-cat_volume_depth(struct vmc_catalog *cat, int64_t vid, unsigned *depth,
-                 struct vmc_error *err)
-{
-    int64_t n = 0;
-    int r = cat_get_i64(cat, &n, err, "WITH RECURSIVE c(id) AS (SELECT "
-                        "parent_id FROM volumes WHERE id = ? UNION ALL "
-                        "SELECT v.parent_id FROM volumes v JOIN c ON v.id = "
-                        "c.id WHERE v.parent_id IS NOT NULL) SELECT count(*) "
-                        "FROM c WHERE id IS NOT NULL", "I", vid);
-
-    *depth = (unsigned)n;
-    return r;
-}
-
 /* ------------------------------------------------------------- import */
 
 /* Open an image to import: alone (its backing reference is only read),
@@ -242,6 +89,133 @@ open_import(const char *path, enum vmc_format fmt, bool flatten,
     return vmc_image_open(out, path, &oo, err);
 }
 
+/* The template row and its volume rows, 'creating', in the op's
+ * transaction. */
+static int
+import_stage_rows(struct cat_op *op, const char *name,
+                  struct vmc_image *const *imgs, size_t n, int64_t pool_id,
+                  const struct vmc_hw_spec *hw, const char *origin,
+                  int64_t *tid, int64_t *vids, struct vmc_error *err)
+{
+    struct vmc_catalog *cat = op->cat;
+    char label[96];
+    size_t i;
+    int r;
+
+    r = cat_begin(cat, err);
+    if (r < 0) {
+        return r;
+    }
+    r = cat_op_begin(op, name, err);
+    if (r == 0) {
+        r = cat_exec(cat, err, "INSERT INTO templates(name, state, cpus, "
+                     "memory_mb, nics, pool_id, origin, journal_id, created) "
+                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                     "ssIIIIsId", name, CAT_CREATING,
+                     (int64_t)(hw->cpus ? hw->cpus : 1),
+                     (int64_t)(hw->memory_mb ? hw->memory_mb : 1024),
+                     (int64_t)(hw->nics == VMC_HW_NO_NICS ? 0
+                               : hw->nics ? hw->nics : 1),
+                     pool_id, origin, op->jid, cat_now());
+        if (r == -EEXIST) {
+            r = vmc_error_set(err, r, "a template named '%s' already "
+                              "exists", name);
+        }
+    }
+    if (r == 0) {
+        *tid = cat_last_id(cat);
+    }
+    snprintf(label, sizeof(label), "tmpl-%s", name);
+    for (i = 0; r == 0 && i < n; i++) {
+        r = cat_volume_insert(cat, pool_id, label, (int)i,
+                              vmc_image_size(imgs[i]), 0, "template_id",
+                              *tid, 0, op->jid, &vids[i], err);
+    }
+    return cat_op_stage(op, r, err);
+}
+
+/* One file: convert to a temporary name, sync, rename, sync the
+ * directory; then seal under the final name and record the seal. */
+static int
+import_one_file(struct vmc_catalog *cat, struct vmc_image *img, int64_t vid,
+                struct cat_progress *prog, struct vmc_error *err)
+{
+    struct vmc_convert_opts co;
+    struct vmc_seal_info si;
+    char *path = NULL, *tmp = NULL;
+    int r;
+
+    r = cat_volume_path(cat, vid, &path, err);
+    if (r == 0) {
+        const char *slash = strrchr(path, '/');
+
+        if (asprintf(&tmp, "%.*s/.%s.tmp-%d", (int)(slash - path), path,
+                     slash + 1, (int)getpid()) < 0) {
+            r = vmc_error_set(err, -ENOMEM, "out of memory");
+        }
+    }
+    if (r == 0) {
+        vmc_convert_opts_init(&co);
+        co.progress = cat_progress_fn(prog);
+        co.opaque = prog;
+        co.workers = 2;
+        r = vmc_convert(img, tmp, &co, err);
+        if (r == 0) {
+            cat_progress_next(prog);
+        }
+    }
+    if (r == 0) {
+        cat_crashpoint("import.before-rename");
+        if (rename(tmp, path) < 0) {
+            r = vmc_error_set(err, -errno, "cannot rename '%s': %s", tmp,
+                              strerror(errno));
+        } else {
+            cat_fsync_dir_of(path);
+        }
+    }
+    if (r == 0) {
+        struct vmc_open_opts so = { .format = VMC_FMT_QCOW2 };
+
+        r = vmc_image_seal(path, 0, 2, &so, &si, err);
+    }
+    if (r == 0) {
+        r = cat_exec(cat, err, "UPDATE volumes SET seal = ? WHERE id = ?",
+                     "sI", si.root_hex, vid);
+    }
+    if (r < 0 && tmp) {
+        unlink(tmp);
+    }
+    free(tmp);
+    free(path);
+    return r;
+}
+
+/* The template and its @n volumes become ready in one commit; on any
+ * failure the journal rolls them back. */
+static int
+import_publish(struct cat_op *op, int r, size_t n, int64_t tid,
+               struct vmc_error *err)
+{
+    if (r == 0) {
+        r = cat_op_publish(op, err);
+    }
+    if (r == 0) {
+        r = cat_op_volumes_ready(op, (int)n, err);
+    }
+    if (r == 0) {
+        r = cat_op_cas(op, 1, "the template", err, "UPDATE templates SET "
+                       "state = ? WHERE id = ? AND state = ?", "sIs",
+                       CAT_READY, tid, CAT_CREATING);
+    }
+    if (r == 0) {
+        r = cat_op_ready(op, err);
+    }
+    if (r < 0 && cat_op_pending(op)) {
+        cat_op_fail(op);
+    }
+    return r;
+}
+
 /* Make template @name from @n source files: rows first, then files. */
 static int
 import_files(struct vmc_catalog *cat, const char *name,
@@ -264,127 +238,29 @@ import_files(struct vmc_catalog *cat, const char *name,
         goto out;
     }
     r = cat_check_name("template", name, err);
-    if (r < 0) {
-        goto out;
-    }
-    if (n == 0) {
+    if (r == 0 && n == 0) {
         r = vmc_error_set(err, -EINVAL, "a template needs at least one "
                           "image");
-        goto out;
     }
-    for (i = 0; i < n; i++) {
+    for (i = 0; r == 0 && i < n; i++) {
         r = open_import(srcs[i], ours ? VMC_FMT_QCOW2 : o->format,
                         o->flatten, ours, &imgs[i], err);
-        if (r < 0) {
-            goto out;
-        }
-    }
-    r = cat_pool_lookup(cat, o->pool, "secondary", &pool_id, NULL, err);
-    if (r < 0) {
-        goto out;
-    }
-    r = cat_begin(cat, err);
-    if (r < 0) {
-        goto out;
-    }
-    r = cat_op_begin(&op, name, err);
-    if (r == 0) {
-        r = cat_exec(cat, err, "INSERT INTO templates(name, state, cpus, "
-                     "memory_mb, nics, pool_id, origin, journal_id, created) "
-                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                     "ssIIIIsId", name, CAT_CREATING, (int64_t)(hw->cpus ? hw->cpus : 1),
-                     (int64_t)(hw->memory_mb ? hw->memory_mb : 1024),
-                     (int64_t)(hw->nics == VMC_HW_NO_NICS ? 0
-                               : hw->nics ? hw->nics : 1),
-                     pool_id, origin, op.jid, cat_now());
-        if (r == -EEXIST) {
-            r = vmc_error_set(err, r, "a template named '%s' already "
-                              "exists", name);
-        }
     }
     if (r == 0) {
-        tid = cat_last_id(cat);
+        r = cat_pool_lookup(cat, o->pool, "secondary", &pool_id, NULL, err);
     }
-    for (i = 0; r == 0 && i < n; i++) {
-        char label[96];
-
-        snprintf(label, sizeof(label), "tmpl-%s", name);
-        r = cat_volume_insert(cat, pool_id, label, (int)i,
-                              vmc_image_size(imgs[i]), 0, "template_id", tid,
-                              0, op.jid, &vids[i], err);
+    if (r == 0) {
+        r = import_stage_rows(&op, name, imgs, n, pool_id, hw, origin, &tid,
+                              vids, err);
     }
-    r = cat_op_stage(&op, r, err);
     if (r < 0) {
         goto out;
     }
-    /* the files: convert to a temporary name, sync, rename, sync the
-     * directory; then seal under the final name */
     for (i = 0; r == 0 && i < n; i++) {
-        struct vmc_convert_opts co;
-        struct vmc_seal_info si;
-        char *path = NULL, *tmp = NULL;
-
-        r = cat_volume_path(cat, vids[i], &path, err);
-        if (r == 0) {
-            const char *slash = strrchr(path, '/');
-
-            if (asprintf(&tmp, "%.*s/.%s.tmp-%d", (int)(slash - path), path,
-                         slash + 1, (int)getpid()) < 0) {
-                r = vmc_error_set(err, -ENOMEM, "out of memory");
-            }
-        }
-        if (r == 0) {
-            vmc_convert_opts_init(&co);
-            co.progress = cat_progress_fn(&prog);
-            co.opaque = &prog;
-            co.workers = 2;
-            r = vmc_convert(imgs[i], tmp, &co, err);
-            if (r == 0) {
-                cat_progress_next(&prog);
-            }
-        }
-        if (r == 0) {
-            cat_crashpoint("import.before-rename");
-            if (rename(tmp, path) < 0) {
-                r = vmc_error_set(err, -errno, "cannot rename '%s': %s", tmp,
-                                  strerror(errno));
-            } else {
-                cat_fsync_dir_of(path);
-            }
-        }
-        if (r == 0) {
-            struct vmc_open_opts so = { .format = VMC_FMT_QCOW2 };
-
-            r = vmc_image_seal(path, 0, 2, &so, &si, err);
-        }
-        if (r == 0) {
-            r = cat_exec(cat, err, "UPDATE volumes SET seal = ? WHERE id = ?",
-                         "sI", si.root_hex, vids[i]);
-        }
-        if (r < 0 && tmp) {
-            unlink(tmp);
-        }
-        free(tmp);
-        free(path);
+        r = import_one_file(cat, imgs[i], vids[i], &prog, err);
     }
     cat_crashpoint("import.before-commit");
-    if (r == 0) {
-        r = cat_op_publish(&op, err);
-    }
-    if (r == 0) {
-        r = cat_op_volumes_ready(&op, (int)n, err);
-    }
-    if (r == 0) {
-        r = cat_op_cas(&op, 1, "the template", err, "UPDATE templates SET "
-                       "state = ? WHERE id = ? AND state = ?", "sIs",
-                       CAT_READY, tid, CAT_CREATING);
-    }
-    if (r == 0) {
-        r = cat_op_ready(&op, err);
-    }
-    if (r < 0 && cat_op_pending(&op)) {
-        cat_op_fail(&op);
-    }
+    r = import_publish(&op, r, n, tid, err);
 out:
     cat_op_end(&op);
     for (i = 0; imgs && i < n; i++) {
@@ -434,17 +310,9 @@ vmc_catalog_template_from_vm(struct vmc_catalog *cat, const char *name,
             return vmc_error_set(err, r, "VM '%s' has no snapshot '%s'", vm,
                                  snapshot);
         }
-        r = cat_disks_load(cat, &disks, "SELECT o.id, coalesce(o.parent_id, "
-                           "0), o.disk, o.virtual_size, o.path FROM "
-                           "volume_owners o JOIN volumes v ON v.id = o.id "
-                           "WHERE v.snapshot_id = ? AND v.state = 'ready' "
-                           "ORDER BY v.disk", sid, err);
+        r = cat_disks_of(cat, &disks, CAT_DISKS_SNAPSHOT, sid, err);
     } else {
-        r = cat_disks_load(cat, &disks, "SELECT o.id, coalesce(o.parent_id, "
-                           "0), o.disk, o.virtual_size, o.path FROM "
-                           "volume_owners o JOIN volumes v ON v.id = o.id "
-                           "WHERE v.vm_id = ? AND v.top = 1 AND v.state = "
-                           "'ready' ORDER BY v.disk", vid, err);
+        r = cat_disks_of(cat, &disks, CAT_DISKS_VM_TOP, vid, err);
     }
     if (r < 0) {
         return r;
@@ -791,10 +659,7 @@ make_copy(struct vmc_catalog *cat, int64_t tid, int64_t pool_id,
     r = cat_get_str(cat, &tname, err, "SELECT name FROM templates WHERE "
                     "id = ?", "I", tid);
     if (r == 0) {
-        r = cat_disks_load(cat, &src, "SELECT o.id, 0, o.disk, "
-                           "o.virtual_size, o.path FROM volume_owners o JOIN "
-                           "volumes v ON v.id = o.id WHERE v.template_id = ? "
-                           "AND v.state = 'ready' ORDER BY v.disk", tid, err);
+        r = cat_disks_of(cat, &src, CAT_DISKS_TEMPLATE, tid, err);
     }
     if (r == 0 && !(vids = calloc(src.n ? src.n : 1, sizeof(*vids)))) {
         r = vmc_error_set(err, -ENOMEM, "out of memory");

@@ -22,19 +22,11 @@
 #include "catalog/catalog-ops.h"
 #include "io/hostio.h"
 
-static const char tops_sql[] =
-    "SELECT o.id, coalesce(o.parent_id, 0), o.disk, o.virtual_size, o.path "
-    "FROM volume_owners o JOIN volumes v ON v.id = o.id WHERE v.vm_id = ? "
-    "AND v.top = 1 AND v.state = 'ready' ORDER BY v.disk";
 /* Every volume of a VM and of its snapshots. */
 static const char all_vols_sql[] =
     "SELECT o.id, coalesce(o.parent_id, 0), o.disk, o.virtual_size, o.path "
     "FROM volume_owners o JOIN volumes v ON v.id = o.id WHERE v.vm_id = ?1 "
     "OR v.snapshot_id IN (SELECT id FROM snapshots WHERE vm_id = ?1)";
-static const char snap_vols_sql[] =
-    "SELECT o.id, coalesce(o.parent_id, 0), o.disk, o.virtual_size, o.path "
-    "FROM volume_owners o JOIN volumes v ON v.id = o.id WHERE "
-    "v.snapshot_id = ? AND v.state = 'ready' ORDER BY v.disk";
 
 static int
 vm_lookup(struct vmc_catalog *cat, const char *name, int64_t *id,
@@ -145,7 +137,7 @@ vmc_catalog_snapshot_create(struct vmc_catalog *cat, const char *vm,
     }
     r = vm_lookup(cat, vm, &vid, err);
     if (r == 0) {
-        r = cat_disks_load(cat, &tops, tops_sql, vid, err);
+        r = cat_disks_of(cat, &tops, CAT_DISKS_VM_TOP, vid, err);
     }
     if (r == 0) {
         r = cat_get_i64(cat, &pool_id, err, "SELECT pool_id FROM vms WHERE "
@@ -241,10 +233,10 @@ vmc_catalog_snapshot_revert(struct vmc_catalog *cat, const char *vm,
         r = snap_lookup(cat, vid, vm, name, &sid, err);
     }
     if (r == 0) {
-        r = cat_disks_load(cat, &sv, snap_vols_sql, sid, err);
+        r = cat_disks_of(cat, &sv, CAT_DISKS_SNAPSHOT, sid, err);
     }
     if (r == 0) {
-        r = cat_disks_load(cat, &tops, tops_sql, vid, err);
+        r = cat_disks_of(cat, &tops, CAT_DISKS_VM_TOP, vid, err);
     }
     if (r == 0) {
         r = cat_get_i64(cat, &pool_id, err, "SELECT pool_id FROM vms WHERE "
@@ -354,7 +346,7 @@ vmc_catalog_snapshot_rm(struct vmc_catalog *cat, const char *vm,
         }
     }
     if (r == 0) {
-        r = cat_disks_load(cat, &sv, snap_vols_sql, sid, err);
+        r = cat_disks_of(cat, &sv, CAT_DISKS_SNAPSHOT, sid, err);
     }
     if (r == 0) {
         r = cat_disks_load(cat, &kids, "SELECT o.id, coalesce(o.parent_id, "
@@ -522,7 +514,7 @@ rewrite_begin(struct vmc_catalog *cat, struct cat_op *op, const char *opname,
     }
     r = vm_lookup(cat, name, vid, err);
     if (r == 0) {
-        r = cat_disks_load(cat, tops, tops_sql, *vid, err);
+        r = cat_disks_of(cat, tops, CAT_DISKS_VM_TOP, *vid, err);
     }
     if (r == 0) {
         r = cat_op_begin(op, name, err);

@@ -1,0 +1,321 @@
+/*
+ * delete.c - deleting a set of volumes with their owner rows (VM,
+ * snapshot, template, template copy) as one journaled operation, the
+ * dependents that refuse it, and freeing retired templates nothing
+ * depends on any more.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "catalog/catalog-internal.h"
+#include "catalog/catalog-ops.h"
+
+/* ------------------------------------------------------------ deletion */
+
+int
+cat_dependents_line(struct vmc_catalog *cat, const char *owned_sql,
+                    int64_t arg, char **line, size_t *n,
+                    struct vmc_error *err)
+{
+    return cat_dependents_line2(cat, owned_sql, owned_sql, arg, line, n,
+                                err);
+}
+
+int
+cat_dependents_line2(struct vmc_catalog *cat, const char *owned_sql,
+                     const char *exclude_sql, int64_t arg, char **line,
+                     size_t *n, struct vmc_error *err)
+{
+    cat_stmt *st = NULL;
+    char *sql = NULL, buf[768];
+    size_t len = 0, shown = 0;
+    int r;
+
+    *line = NULL;
+    *n = 0;
+    buf[0] = '\0';
+    if (asprintf(&sql, "SELECT DISTINCT kind, name FROM volume_owners WHERE "
+                 "parent_id IN (%s) AND id NOT IN (%s) ORDER BY kind, name",
+                 owned_sql, exclude_sql) < 0) {
+        return vmc_error_set(err, -ENOMEM, "out of memory");
+    }
+    r = cat_prepare(cat, &st, err, sql, "I", arg);
+    while (r == 0 && (r = cat_step(cat, st, err)) > 0) {
+        const char *kind = cat_col(st, 0), *name = cat_col(st, 1);
+
+        r = 0;
+        (*n)++;
+        if (len < sizeof(buf) - 200) {
+            len += (size_t)snprintf(buf + len, sizeof(buf) - len, "%s%s '%s'",
+                                    len ? ", " : "",
+                                    !strcmp(kind, "copy") ? "template copy"
+                                                          : kind,
+                                    name ? name : "?");
+            shown++;
+        }
+    }
+    cat_finalize(st);
+    free(sql);
+    if (r == 0 && *n > shown) {
+        snprintf(buf + len, sizeof(buf) - len, " and %zu more", *n - shown);
+    }
+    if (r == 0 && !(*line = strdup(buf))) {
+        r = vmc_error_set(err, -ENOMEM, "out of memory");
+    }
+    return r;
+}
+
+/* Allocated bytes of the files (and seal sidecars) that journal @jid
+ * is deleting. */
+static uint64_t
+set_bytes(struct vmc_catalog *cat, int64_t jid)
+{
+    struct cat_strv paths = { 0 };
+    uint64_t t = 0;
+    size_t i;
+
+    cat_collect(cat, &paths, NULL, "SELECT p.path || '/' || v.file FROM "
+                "volumes v JOIN pools p ON p.id = v.pool_id WHERE "
+                "v.journal_id = ? AND v.state = 'deleting'", jid);
+    for (i = 0; i < paths.n; i++) {
+        struct stat st;
+        char *seal = NULL;
+
+        if (stat(paths.v[i], &st) == 0) {
+            t += (uint64_t)st.st_blocks * 512;
+        }
+        if (asprintf(&seal, "%s.seal", paths.v[i]) >= 0 &&
+            stat(seal, &st) == 0) {
+            t += (uint64_t)st.st_blocks * 512;
+        }
+        free(seal);
+    }
+    cat_strv_release(&paths);
+    return t;
+}
+
+/*
+ * Delete the volumes selected by @owned_sql (bound to @id) and the owner
+ * rows selected by @owners (UPDATE statements setting state and
+ * journal_id, each bound to ?1 = @id, ?2 = the journal id), refusing
+ * with -EBUSY when anything outside the set depends on it.
+ */
+int
+cat_delete_set(struct vmc_catalog *cat, const char *op, const char *what,
+               const char *target, const char *owned_sql,
+               const char *const *owners, int64_t id, struct vmc_error *err)
+{
+    char *line = NULL, *sql = NULL, *state = NULL;
+    size_t ndeps = 0;
+    uint64_t bytes = 0;
+    struct cat_op o;
+    int r;
+    unsigned i;
+
+    cat_op_init(&o, cat, op);
+    r = cat_begin(cat, err);
+    if (r < 0) {
+        return r;
+    }
+    r = cat_dependents_line(cat, owned_sql, id, &line, &ndeps, err);
+    if (r == 0 && ndeps) {
+        r = vmc_error_set(err, -EBUSY, "%s '%s' has %zu dependent%s: %s",
+                          what, target, ndeps, ndeps == 1 ? "" : "s", line);
+    }
+    if (r == 0) {
+        r = cat_op_begin(&o, target, err);
+    }
+    if (r == 0 && asprintf(&sql, "UPDATE volumes SET state = 'deleting', "
+                           "journal_id = ?2 WHERE id IN (%s)",
+                           owned_sql) < 0) {
+        r = vmc_error_set(err, -ENOMEM, "out of memory");
+    }
+    if (r == 0) {
+        r = cat_exec(cat, err, sql, "II", id, o.jid);
+    }
+    for (i = 0; r == 0 && owners[i]; i++) {
+        r = cat_exec(cat, err, owners[i], "II", id, o.jid);
+    }
+    free(sql);
+    free(line);
+    r = cat_op_stage(&o, r, err);
+    if (r < 0) {
+        cat_op_end(&o);
+        return r;
+    }
+    cat_crashpoint("delete.after-mark");
+    if (cat->deleted) {
+        bytes = set_bytes(cat, o.jid);
+    }
+    r = cat_op_finish(&o, err);
+    cat_op_end(&o);
+    if (r == 0 && cat->deleted &&
+        cat_get_str(cat, &state, NULL, "SELECT state FROM journal WHERE "
+                    "id = ?", "I", o.jid) == 0 &&
+        !strcmp(state, CAT_J_DONE)) {
+        cat->deleted(what, target, op, bytes, cat->deleted_opaque);
+    }
+    free(state);
+    return r;
+}
+
+const char cat_owned_template[] =
+    "SELECT id FROM volumes WHERE template_id = ?1 OR copy_id IN "
+    "(SELECT id FROM template_copies WHERE template_id = ?1)";
+const char cat_owned_copy[] =
+    "SELECT id FROM volumes WHERE copy_id = ?1";
+const char cat_owned_vm[] =
+    "SELECT id FROM volumes WHERE vm_id = ?1 OR snapshot_id IN "
+    "(SELECT id FROM snapshots WHERE vm_id = ?1)";
+const char cat_owned_snapshot[] =
+    "SELECT id FROM volumes WHERE snapshot_id = ?1";
+
+static const char *const template_owners[] = {
+    "UPDATE templates SET state = 'deleting', journal_id = ?2 WHERE id = ?1",
+    "UPDATE template_copies SET state = 'deleting', journal_id = ?2 "
+    "WHERE template_id = ?1",
+    NULL,
+};
+
+int
+cat_template_delete(struct vmc_catalog *cat, int64_t tid, const char *name,
+                    struct vmc_error *err)
+{
+    return cat_delete_set(cat, "template-rm", "template", name,
+                          cat_owned_template, template_owners, tid, err);
+}
+
+int
+cat_free_retired(struct vmc_catalog *cat, struct vmc_error *err)
+{
+    cat_stmt *st = NULL;
+    struct cat_strv names = { 0 };
+    int64_t *ids = NULL;
+    size_t i, n = 0;
+    int r;
+
+    r = cat_prepare(cat, &st, err, "SELECT t.id, t.name FROM templates t "
+                    "WHERE t.retired = 1 AND t.state = 'ready' AND NOT "
+                    "EXISTS (SELECT 1 FROM volumes c WHERE c.parent_id IN "
+                    "(SELECT id FROM volumes WHERE template_id = t.id OR "
+                    "copy_id IN (SELECT id FROM template_copies WHERE "
+                    "template_id = t.id)) AND c.template_id IS NULL AND "
+                    "c.copy_id IS NULL)", NULL);
+    while (r == 0 && (r = cat_step(cat, st, err)) > 0) {
+        int64_t *nids = realloc(ids, (n + 1) * sizeof(*ids));
+
+        r = nids ? cat_strv_push(&names, cat_col(st, 1)) : -ENOMEM;
+        if (!nids || r < 0) {
+            r = vmc_error_set(err, -ENOMEM, "out of memory");
+            break;
+        }
+        ids = nids;
+        ids[n++] = cat_col_i64(st, 0);
+    }
+    cat_finalize(st);
+    for (i = 0; r == 0 && i < n; i++) {
+        r = cat_template_delete(cat, ids[i], names.v[i], err);
+        if (r == -EBUSY) {
+            r = 0;      /* a clone appeared meanwhile */
+        }
+    }
+    free(ids);
+    cat_strv_release(&names);
+    return r;
+}
+
+/* --------------------------------------------------------- dependents */
+
+int
+cat_resolve_entity(struct vmc_catalog *cat, const char *kind,
+                   const char *name, const char **owned_sql, int64_t *id,
+                   const char **kind_out, struct vmc_error *err)
+{
+    const char *at = strchr(name, '@');
+    int r = -ENOENT;
+
+    if (at && (!kind || !strcmp(kind, "snapshot"))) {
+        char *vm = strndup(name, (size_t)(at - name));
+
+        if (!vm) {
+            return vmc_error_set(err, -ENOMEM, "out of memory");
+        }
+        r = cat_get_i64(cat, id, err, "SELECT s.id FROM snapshots s JOIN "
+                        "vms m ON m.id = s.vm_id WHERE m.name = ? AND "
+                        "s.name = ?", "ss", vm, at + 1);
+        free(vm);
+        *owned_sql = cat_owned_snapshot;
+        *kind_out = "snapshot";
+    }
+    if (r == -ENOENT && !at && (!kind || !strcmp(kind, "template"))) {
+        r = cat_get_i64(cat, id, err, "SELECT id FROM templates WHERE "
+                        "name = ?", "s", name);
+        *owned_sql = cat_owned_template;
+        *kind_out = "template";
+    }
+    if (r == -ENOENT && !at && (!kind || !strcmp(kind, "vm"))) {
+        r = cat_get_i64(cat, id, err, "SELECT id FROM vms WHERE name = ?",
+                        "s", name);
+        *owned_sql = cat_owned_vm;
+        *kind_out = "vm";
+    }
+    if (r == -ENOENT) {
+        return vmc_error_set(err, r, "no %s named '%s'",
+                             kind ? kind : "template, VM or VM@SNAPSHOT",
+                             name);
+    }
+    return r;
+}
+
+int
+vmc_catalog_dependents(struct vmc_catalog *cat, const char *kind,
+                       const char *name, char ***out, size_t *n,
+                       struct vmc_error *err)
+{
+    struct cat_strv v = { 0 };
+    const char *owned = NULL, *k = NULL;
+    cat_stmt *st = NULL;
+    char *sql = NULL;
+    int64_t id = 0;
+    int r;
+
+    r = cat_resolve_entity(cat, kind, name, &owned, &id, &k, err);
+    if (r < 0) {
+        return r;
+    }
+    if (asprintf(&sql, "WITH RECURSIVE own(id) AS (%s), d(id) AS ("
+                 "SELECT v.id FROM volumes v WHERE v.parent_id IN own AND "
+                 "v.id NOT IN own UNION SELECT v.id FROM volumes v JOIN d "
+                 "ON v.parent_id = d.id) SELECT DISTINCT kind, name FROM "
+                 "volume_owners WHERE id IN d ORDER BY kind, name",
+                 owned) < 0) {
+        return vmc_error_set(err, -ENOMEM, "out of memory");
+    }
+    r = cat_prepare(cat, &st, err, sql, "I", id);
+    while (r == 0 && (r = cat_step(cat, st, err)) > 0) {
+        char *line = NULL;
+
+        if (asprintf(&line, "%s %s", cat_col(st, 0), cat_col(st, 1)) < 0 ||
+            cat_strv_push(&v, line) < 0) {
+            r = vmc_error_set(err, -ENOMEM, "out of memory");
+        } else {
+            r = 0;
+        }
+        free(line);
+    }
+    cat_finalize(st);
+    free(sql);
+    if (r < 0) {
+        cat_strv_release(&v);
+        return r;
+    }
+    *out = v.v;
+    *n = v.n;
+    return 0;
+}

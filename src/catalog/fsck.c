@@ -1,0 +1,346 @@
+/*
+ * fsck.c - `vm-clone fsck`: recover dead operations, remove our temporary
+ * files, check every ready volume's file and parent, report files no row
+ * names and the database's own checks. The pool scan and the report
+ * helpers here are shared with gc.c.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "catalog/catalog-internal.h"
+#include "catalog/catalog-ops.h"
+
+/* ------------------------------------------------------------- scans */
+
+static bool
+is_temp_name(const char *n)
+{
+    size_t l = strlen(n);
+
+    return (n[0] == '.' && (strstr(n, ".vmc-") || strstr(n, ".tmp-"))) ||
+           (l > 9 && !strcmp(n + l - 9, ".seal.tmp"));
+}
+
+int
+cat_scan_pools(struct vmc_catalog *cat, bool temps,
+           int (*fn)(const char *path, void *opaque), void *opaque,
+           struct vmc_error *err)
+{
+    struct cat_strv pools = { 0 };
+    size_t i;
+    int r;
+
+    r = cat_collect(cat, &pools, err, "SELECT path FROM pools WHERE "
+                    "id > ? ORDER BY id", 0);
+    for (i = 0; r == 0 && i < pools.n; i++) {
+        DIR *d = opendir(pools.v[i]);
+        struct dirent *de;
+
+        while (r == 0 && d && (de = readdir(d))) {
+            char *path = NULL, *base = NULL;
+            int64_t n = 0;
+            size_t l = strlen(de->d_name);
+            struct stat stt;
+
+            if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) {
+                continue;
+            }
+            if (is_temp_name(de->d_name) != temps) {
+                continue;
+            }
+            if (asprintf(&path, "%s/%s", pools.v[i], de->d_name) < 0) {
+                r = -ENOMEM;
+                break;
+            }
+            if (lstat(path, &stt) == 0 && S_ISDIR(stt.st_mode) && !temps) {
+                /* a directory: another pool, or the user's */
+                int64_t np = 0;
+
+                cat_get_i64(cat, &np, NULL, "SELECT count(*) FROM pools "
+                            "WHERE path = ?", "s", path);
+                if (np) {
+                    free(path);
+                    continue;
+                }
+            }
+            if (!temps) {
+                base = strdup(de->d_name);
+                if (base && l > 5 && !strcmp(base + l - 5, ".seal")) {
+                    base[l - 5] = '\0';
+                }
+                r = base ? cat_get_i64(cat, &n, err, "SELECT count(*) FROM "
+                                       "volumes v JOIN pools p ON p.id = "
+                                       "v.pool_id WHERE p.path = ? AND "
+                                       "v.file = ?", "ss", pools.v[i], base)
+                         : -ENOMEM;
+                free(base);
+            }
+            if (r == 0 && n == 0) {
+                r = fn(path, opaque);
+            }
+            free(path);
+        }
+        if (d) {
+            closedir(d);
+        }
+    }
+    cat_strv_release(&pools);
+    return r;
+}
+
+/* ------------------------------------------------------------ reports */
+
+int
+cat_report_path(const char *path, void *opaque)
+{
+    struct cat_report *rep = opaque;
+
+    rep->count++;
+    if (rep->fn) {
+        rep->fn(rep->what, path, rep->what[0] == 'u'
+                ? "not in the catalog (left in place)" : "temporary file",
+                rep->opaque);
+    }
+    return 0;
+}
+
+void
+cat_report(vmc_catalog_report_fn fn, void *opaque, const char *what,
+       const char *subject, const char *detail)
+{
+    if (fn) {
+        fn(what, subject, detail, opaque);
+    }
+}
+
+/* -------------------------------------------------------------- fsck */
+
+static int
+remove_temp(const char *path, void *opaque)
+{
+    struct cat_report *rep = opaque;
+
+    if (unlink(path) == 0) {
+        rep->count++;
+        if (rep->fn) {
+            rep->fn("removed", path, "temporary file of an interrupted "
+                    "operation", rep->opaque);
+        }
+    }
+    return 0;
+}
+
+/* Check a writable layer (a VM's or a snapshot's, never a template's)
+ * with the engine and free the clusters a killed writer leaked.
+ * Returns 1 when leaks were repaired, 0, or -errno (corruption). */
+static int
+check_leaks(struct vmc_catalog *cat, int64_t vid, const char *path,
+            vmc_catalog_report_fn fn, void *opaque, struct vmc_error *err)
+{
+    struct vmc_open_opts oo = { .format = VMC_FMT_QCOW2,
+                                .flags = VMC_OPEN_CHECK | VMC_OPEN_RDWR |
+                                         VMC_OPEN_NO_BACKING };
+    struct vmc_check_result cr;
+    struct vmc_image *img = NULL;
+    struct stat st;
+    int64_t sealed = 0;
+    bool ro = false;
+    int r;
+
+    if (cat_get_i64(cat, &sealed, NULL, "SELECT template_id IS NOT NULL OR "
+                    "copy_id IS NOT NULL FROM volumes WHERE id = ?", "I",
+                    vid) < 0 || sealed) {
+        return 0;
+    }
+    if (stat(path, &st) == 0 && !(st.st_mode & S_IWUSR)) {
+        ro = true;
+        chmod(path, (st.st_mode & 07777) | S_IWUSR);
+    }
+    r = vmc_image_open(&img, path, &oo, err);
+    if (r == -EBUSY) {
+        r = 0;      /* in use by a hypervisor: not ours to repair now */
+        goto out;
+    }
+    if (r == 0) {
+        memset(&cr, 0, sizeof(cr));
+        r = vmc_image_check(img, VMC_REPAIR_LEAKS, &cr, NULL, NULL, err);
+    }
+    if (r == 0 && cr.corruptions) {
+        r = vmc_error_set(err, -EUCLEAN, "%" PRIu64 " corruptions",
+                          cr.corruptions);
+    } else if (r == 0 && cr.leaks_fixed) {
+        if (fn) {
+            char d[96];
+
+            snprintf(d, sizeof(d), "%" PRIu64 " leaked clusters freed (a "
+                     "writer was killed)", cr.leaks_fixed);
+            fn("fixed", path, d, opaque);
+        }
+        r = 1;
+    }
+out:
+    if (vmc_image_close(img) < 0 && r >= 0) {
+        r = vmc_error_set(err, -EIO, "cannot flush '%s'", path);
+    }
+    if (ro) {
+        chmod(path, st.st_mode & 07777);
+    }
+    return r;
+}
+
+int
+vmc_catalog_fsck(struct vmc_catalog *cat, vmc_catalog_report_fn fn,
+                 void *opaque, struct vmc_fsck_result *res,
+                 struct vmc_error *err)
+{
+    struct cat_report temps = { fn, opaque, "temporary", 0 };
+    struct cat_report unknown = { fn, opaque, "unknown", 0 };
+    cat_stmt *st = NULL;
+    int64_t *ids = NULL, *parents = NULL;
+    size_t n = 0, i;
+    char *ic = NULL;
+    int r;
+
+    memset(res, 0, sizeof(*res));
+    r = cat_recover_all(cat, &res->recovered, err);
+    if (r < 0) {
+        return r;
+    }
+    if (res->recovered) {
+        char buf[64];
+
+        snprintf(buf, sizeof(buf), "%u interrupted operation%s",
+                 res->recovered, res->recovered == 1 ? "" : "s");
+        cat_report(fn, opaque, "recovered", buf, "rolled forward or back");
+    }
+    r = cat_scan_pools(cat, true, remove_temp, &temps, err);
+    res->temp_removed = temps.count;
+    /* every row in a transient state was just resolved */
+    if (r == 0) {
+        r = cat_prepare(cat, &st, err, "SELECT o.kind || ' ' || o.name || "
+                        "' disk ' || o.disk || ': ' || o.path FROM "
+                        "volume_owners o WHERE o.state != 'ready' AND "
+                        "o.id > ?", "i", 0);
+        while (r == 0 && (r = cat_step(cat, st, err)) > 0) {
+            cat_report(fn, opaque, "problem", cat_col(st, 0), "left in a "
+                   "transient state");
+            res->problems++;
+            r = 0;
+        }
+        cat_finalize(st);
+    }
+    /* every ready volume: the file exists, opens, and its backing
+     * reference is its parent row */
+    if (r == 0) {
+        r = cat_prepare(cat, &st, err, "SELECT id, coalesce(parent_id, 0) "
+                        "FROM volumes WHERE state = 'ready' ORDER BY id",
+                        NULL);
+    }
+    while (r == 0 && (r = cat_step(cat, st, err)) > 0) {
+        int64_t *a = realloc(ids, (n + 1) * sizeof(*ids));
+        int64_t *b = a ? realloc(parents, (n + 1) * sizeof(*parents)) : NULL;
+
+        if (a) {
+            ids = a;
+        }
+        if (!a || !b) {
+            r = vmc_error_set(err, -ENOMEM, "out of memory");
+            break;
+        }
+        parents = b;
+        ids[n] = cat_col_i64(st, 0);
+        parents[n++] = cat_col_i64(st, 1);
+        r = 0;
+    }
+    cat_finalize(st);
+    for (i = 0; r == 0 && i < n; i++) {
+        struct vmc_error e2 = { 0 };
+        char *path = NULL;
+        int64_t actual = 0;
+        struct stat stt;
+        bool backing_ok = false;
+        int q;
+
+        res->volumes++;
+        r = cat_volume_path(cat, ids[i], &path, err);
+        if (r < 0) {
+            break;
+        }
+        if (stat(path, &stt) < 0) {
+            cat_report(fn, opaque, "problem", path, "file of a ready volume is "
+                   "missing");
+            res->problems++;
+        } else if ((q = cat_backing_volume(cat, path, &actual, NULL,
+                                           &e2)) < 0) {
+            cat_report(fn, opaque, "problem", path, e2.msg);
+            res->problems++;
+        } else if ((backing_ok = true) &&
+                   (q = check_leaks(cat, ids[i], path, fn, opaque,
+                                    &e2)) < 0) {
+            cat_report(fn, opaque, "problem", path, e2.msg);
+            res->problems++;
+        } else if (q > 0) {
+            res->fixed++;
+        }
+        if (r == 0 && backing_ok && actual != parents[i]) {
+            r = cat_exec(cat, err, "UPDATE volumes SET parent_id = "
+                         "nullif(?, 0) WHERE id = ?", "II", actual, ids[i]);
+            if (r == 0) {
+                cat_report(fn, opaque, "fixed", path, "parent set from the "
+                       "file's backing reference");
+                res->fixed++;
+            } else {
+                cat_report(fn, opaque, "problem", path, err->msg);
+                res->problems++;
+                r = 0;
+            }
+        }
+        free(path);
+    }
+    free(ids);
+    free(parents);
+    if (r == 0) {
+        r = cat_scan_pools(cat, false, cat_report_path, &unknown, err);
+        res->unknown = unknown.count;
+    }
+    if (r == 0) {
+        r = cat_get_str(cat, &ic, err, "PRAGMA integrity_check", NULL);
+        if (r == 0 && ic && strcmp(ic, "ok")) {
+            cat_report(fn, opaque, "problem", "catalog.db", ic);
+            res->problems++;
+        }
+        free(ic);
+    }
+    if (r == 0) {
+        r = cat_prepare(cat, &st, err, "PRAGMA foreign_key_check", NULL);
+        while (r == 0 && (r = cat_step(cat, st, err)) > 0) {
+            cat_report(fn, opaque, "problem", "catalog.db", "foreign key "
+                   "violation");
+            res->problems++;
+            r = 0;
+        }
+        cat_finalize(st);
+    }
+    if (r == 0) {
+        /* stale journal locks: no operation runs under the exclusive
+         * maintenance lock */
+        DIR *d = opendir(cat->run_dir);
+        struct dirent *de;
+
+        while (d && (de = readdir(d))) {
+            if (de->d_name[0] == 'j' && strstr(de->d_name, ".lock")) {
+                unlinkat(dirfd(d), de->d_name, 0);
+            }
+        }
+        if (d) {
+            closedir(d);
+        }
+    }
+    return r;
+}

@@ -1,0 +1,193 @@
+/*
+ * volumes.c - volume rows and their files as the operations use them:
+ * the disks of an object, a new volume row, pool lookup, backing names
+ * and chain depth. Below the journal and every operation.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "catalog/catalog-internal.h"
+#include "catalog/catalog-ops.h"
+
+int
+cat_disks_load(struct vmc_catalog *cat, struct cat_disks *out,
+               const char *sql, int64_t id, struct vmc_error *err)
+{
+    cat_stmt *st = NULL;
+    int r;
+
+    memset(out, 0, sizeof(*out));
+    r = cat_prepare(cat, &st, err, sql, "I", id);
+    while (r == 0 && (r = cat_step(cat, st, err)) > 0) {
+        struct cat_disk *n = realloc(out->d, (out->n + 1) * sizeof(*n));
+
+        if (!n) {
+            r = vmc_error_set(err, -ENOMEM, "out of memory");
+            break;
+        }
+        out->d = n;
+        n = &out->d[out->n];
+        n->vid = cat_col_i64(st, 0);
+        n->parent = cat_col_i64(st, 1);
+        n->disk = cat_col_int(st, 2);
+        n->virtual_size = (uint64_t)cat_col_i64(st, 3);
+        n->path = strdup(cat_col(st, 4));
+        out->n++;
+        if (!n->path) {
+            r = vmc_error_set(err, -ENOMEM, "out of memory");
+            break;
+        }
+        r = 0;
+    }
+    cat_finalize(st);
+    if (r < 0) {
+        cat_disks_release(out);
+    }
+    return r;
+}
+
+void
+cat_disks_release(struct cat_disks *d)
+{
+    size_t i;
+
+    for (i = 0; d->d && i < d->n; i++) {
+        free(d->d[i].path);
+    }
+    free(d->d);
+    memset(d, 0, sizeof(*d));
+}
+
+int
+cat_volume_insert(struct vmc_catalog *cat, int64_t pool_id, const char *label,
+                  int disk, uint64_t vsize, int64_t parent,
+                  const char *owner_col, int64_t owner, int top, int64_t jid,
+                  int64_t *vid, struct vmc_error *err)
+{
+    char *sql = NULL, *file = NULL;
+    int r;
+
+    if (asprintf(&sql, "INSERT INTO volumes(pool_id, file, format, "
+                 "virtual_size, disk, parent_id, state, %s, top, journal_id, "
+                 "created) VALUES (?, 'new-' || ? || '-' || ? || '-' || ?, "
+                 "'qcow2', ?, ?, nullif(?, 0), 'creating', ?, ?, ?, ?)",
+                 owner_col) < 0) {
+        return vmc_error_set(err, -ENOMEM, "out of memory");
+    }
+    r = cat_exec(cat, err, sql, "IIsiIiIIiId", pool_id, jid, label, disk,
+                 (int64_t)vsize, disk, parent, owner, top, jid, cat_now());
+    free(sql);
+    if (r < 0) {
+        return r;
+    }
+    *vid = cat_last_id(cat);
+    if (asprintf(&file, "%s-disk%d-%" PRId64 ".qcow2", label, disk,
+                 *vid) < 0) {
+        return vmc_error_set(err, -ENOMEM, "out of memory");
+    }
+    r = cat_exec(cat, err, "UPDATE volumes SET file = ? WHERE id = ?", "sI",
+                 file, *vid);
+    free(file);
+    return r;
+}
+
+int
+cat_pool_lookup(struct vmc_catalog *cat, const char *name, const char *kind,
+                int64_t *id, char **path_out, struct vmc_error *err)
+{
+    char *def = NULL, *k = NULL;
+    int r;
+
+    if (!name && !strcmp(kind, "primary")) {
+        vmc_catalog_config_get(cat, "default-pool", &def, NULL);
+        name = def;
+    }
+    if (!name) {
+        name = kind;
+    }
+    r = cat_get_i64(cat, id, err, "SELECT id FROM pools WHERE name = ?", "s",
+                    name);
+    if (r == -ENOENT) {
+        r = vmc_error_set(err, r, "no pool named '%s'", name);
+    }
+    if (r == 0) {
+        r = cat_get_str(cat, &k, err, "SELECT kind FROM pools WHERE id = ?",
+                        "I", *id);
+    }
+    if (r == 0 && strcmp(k, kind)) {
+        r = vmc_error_set(err, -EINVAL, "pool '%s' is a %s pool, not a %s "
+                          "pool", name, k, kind);
+    }
+    if (r == 0 && path_out) {
+        r = cat_get_str(cat, path_out, err, "SELECT path FROM pools WHERE "
+                        "id = ?", "I", *id);
+    }
+    free(k);
+    free(def);
+    return r;
+}
+
+int
+cat_backing_name(const char *base, const char *path, char **out,
+                 struct vmc_error *err)
+{
+    return vmc_clone_backing_name(base, path, false, out, err);
+}
+
+unsigned
+cat_max_depth(struct vmc_catalog *cat)
+{
+    char *v = NULL;
+    unsigned d = 16;
+
+    if (vmc_catalog_config_get(cat, "max-chain-depth", &v, NULL) == 0 && v) {
+        d = (unsigned)strtoul(v, NULL, 10);
+    }
+    free(v);
+    return d ? d : 16;
+}
+
+int
+cat_volume_depth(struct vmc_catalog *cat, int64_t vid, unsigned *depth,
+                 struct vmc_error *err)
+{
+    int64_t n = 0;
+    int r = cat_get_i64(cat, &n, err, "WITH RECURSIVE c(id) AS (SELECT "
+                        "parent_id FROM volumes WHERE id = ? UNION ALL "
+                        "SELECT v.parent_id FROM volumes v JOIN c ON v.id = "
+                        "c.id WHERE v.parent_id IS NOT NULL) SELECT count(*) "
+                        "FROM c WHERE id IS NOT NULL", "I", vid);
+
+    *depth = (unsigned)n;
+    return r;
+}
+
+/* Ready volumes of each owner kind, ordered by disk. */
+static const char *const disks_of_sql[] = {
+    [CAT_DISKS_TEMPLATE] = "v.template_id = ?",
+    [CAT_DISKS_COPY] = "v.copy_id = ?",
+    [CAT_DISKS_SNAPSHOT] = "v.snapshot_id = ?",
+    [CAT_DISKS_VM_TOP] = "v.vm_id = ? AND v.top = 1",
+};
+
+int
+cat_disks_of(struct vmc_catalog *cat, struct cat_disks *out,
+             enum cat_disks_owner owner, int64_t id, struct vmc_error *err)
+{
+    char *sql = NULL;
+    int r;
+
+    if (asprintf(&sql, "SELECT o.id, coalesce(o.parent_id, 0), o.disk, "
+                 "o.virtual_size, o.path FROM volume_owners o JOIN volumes "
+                 "v ON v.id = o.id WHERE %s AND v.state = 'ready' ORDER BY "
+                 "v.disk", disks_of_sql[owner]) < 0) {
+        return vmc_error_set(err, -ENOMEM, "out of memory");
+    }
+    r = cat_disks_load(cat, out, sql, id, err);
+    free(sql);
+    return r;
+}
