@@ -194,6 +194,26 @@ cat_exec(struct vmc_catalog *cat, struct vmc_error *err, const char *sql,
     return r;
 }
 
+/* Prepare @sql and step to its first row: 0 with the statement on that
+ * row, -ENOENT without a row (the statement is then released). */
+static int
+first_row(struct vmc_catalog *cat, cat_stmt **st, struct vmc_error *err,
+          const char *sql, const char *fmt, va_list ap)
+{
+    int r = vprepare(cat, st, err, sql, fmt, ap);
+
+    if (r < 0) {
+        return r;
+    }
+    r = cat_step(cat, *st, err);
+    if (r <= 0) {
+        sqlite3_finalize(*st);
+        *st = NULL;
+        return r == 0 ? -ENOENT : r;
+    }
+    return 0;
+}
+
 int
 cat_get_i64(struct vmc_catalog *cat, int64_t *out, struct vmc_error *err,
             const char *sql, const char *fmt, ...)
@@ -203,19 +223,12 @@ cat_get_i64(struct vmc_catalog *cat, int64_t *out, struct vmc_error *err,
     int r;
 
     va_start(ap, fmt);
-    r = vprepare(cat, &st, err, sql, fmt, ap);
+    r = first_row(cat, &st, err, sql, fmt, ap);
     va_end(ap);
-    if (r < 0) {
-        return r;
-    }
-    r = cat_step(cat, st, err);
-    if (r > 0) {
+    if (r == 0) {
         *out = sqlite3_column_int64(st, 0);
-        r = 0;
-    } else if (r == 0) {
-        r = -ENOENT;
+        sqlite3_finalize(st);
     }
-    sqlite3_finalize(st);
     return r;
 }
 
@@ -224,25 +237,19 @@ cat_get_str(struct vmc_catalog *cat, char **out, struct vmc_error *err,
             const char *sql, const char *fmt, ...)
 {
     cat_stmt *st = NULL;
+    const char *s;
     va_list ap;
     int r;
 
     va_start(ap, fmt);
-    r = vprepare(cat, &st, err, sql, fmt, ap);
+    r = first_row(cat, &st, err, sql, fmt, ap);
     va_end(ap);
-    if (r < 0) {
-        return r;
-    }
-    r = cat_step(cat, st, err);
-    if (r > 0) {
-        const char *s = cat_col(st, 0);
-
+    if (r == 0) {
+        s = cat_col(st, 0);
         *out = s ? strdup(s) : NULL;
         r = (s && !*out) ? -ENOMEM : 0;
-    } else if (r == 0) {
-        r = -ENOENT;
+        sqlite3_finalize(st);
     }
-    sqlite3_finalize(st);
     return r;
 }
 
