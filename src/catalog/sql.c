@@ -225,11 +225,12 @@ cat_get_i64(struct vmc_catalog *cat, int64_t *out, struct vmc_error *err,
     va_start(ap, fmt);
     r = first_row(cat, &st, err, sql, fmt, ap);
     va_end(ap);
-    if (r == 0) {
-        *out = sqlite3_column_int64(st, 0);
-        sqlite3_finalize(st);
+    if (r < 0) {
+        return r;
     }
-    return r;
+    *out = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return 0;
 }
 
 int
