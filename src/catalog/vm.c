@@ -561,6 +561,36 @@ rewrite_end(struct cat_op *op, int rc, const char *update, int64_t vid,
     return rc < 0 ? rc : r;
 }
 
+/* Open @path read-write, run @fn on it, close (a failed flush is an
+ * error): one rewrite of one layer. */
+static int
+rewrite_layer(const char *path,
+              int (*fn)(struct vmc_image *img, void *opaque,
+                        struct vmc_error *err),
+              void *opaque, struct vmc_error *err)
+{
+    struct vmc_open_opts oo = { .format = VMC_FMT_QCOW2,
+                                .flags = VMC_OPEN_RDWR };
+    struct vmc_image *img = NULL;
+    int r = vmc_image_open(&img, path, &oo, err);
+
+    if (r == 0) {
+        r = fn(img, opaque, err);
+    }
+    if (vmc_image_close(img) < 0 && r == 0) {
+        r = vmc_error_set(err, -EIO, "cannot flush '%s'", path);
+    }
+    return r;
+}
+
+static int
+flatten_layer(struct vmc_image *img, void *opaque, struct vmc_error *err)
+{
+    struct cat_progress *prog = opaque;
+
+    return vmc_flatten(img, cat_progress_fn(prog), prog, err);
+}
+
 int
 vmc_catalog_vm_flatten(struct vmc_catalog *cat, const char *name,
                        vmc_progress_fn progress, void *opaque,
@@ -579,19 +609,9 @@ vmc_catalog_vm_flatten(struct vmc_catalog *cat, const char *name,
     }
     cat_progress_init(&prog, cat, progress, opaque, tops.n);
     for (i = 0; r == 0 && i < tops.n; i++) {
-        struct vmc_open_opts oo = { .format = VMC_FMT_QCOW2,
-                                    .flags = VMC_OPEN_RDWR };
-        struct vmc_image *img = NULL;
-
-        r = vmc_image_open(&img, tops.d[i].path, &oo, err);
+        r = rewrite_layer(tops.d[i].path, flatten_layer, &prog, err);
         if (r == 0) {
-            r = vmc_flatten(img, cat_progress_fn(&prog), &prog, err);
-            if (r == 0) {
-                cat_progress_next(&prog);
-            }
-        }
-        if (vmc_image_close(img) < 0 && r == 0) {
-            r = vmc_error_set(err, -EIO, "cannot flush '%s'", tops.d[i].path);
+            cat_progress_next(&prog);
         }
     }
     cat_crashpoint("flatten.before-commit");
@@ -693,6 +713,25 @@ vmc_catalog_vm_relink(struct vmc_catalog *cat, const char *name,
     return r;
 }
 
+struct pull_ctx {
+    struct vmc_consolidate_opts co;
+    unsigned *merged;
+};
+
+/* Pull the layers under @img into it (consolidate). */
+static int
+pull_layer(struct vmc_image *img, void *opaque, struct vmc_error *err)
+{
+    struct pull_ctx *pc = opaque;
+    struct vmc_consolidate_result cr;
+    int r = vmc_consolidate(img, &pc->co, &cr, err);
+
+    if (r == 0) {
+        *pc->merged += cr.layers_merged;
+    }
+    return r;
+}
+
 int
 vmc_catalog_vm_consolidate(struct vmc_catalog *cat, const char *name,
                            unsigned *merged, struct vmc_error *err)
@@ -711,12 +750,7 @@ vmc_catalog_vm_consolidate(struct vmc_catalog *cat, const char *name,
     }
     cat_progress_init(&prog, cat, NULL, NULL, tops.n);
     for (i = 0; r == 0 && i < tops.n; i++) {
-        struct vmc_open_opts oo = { .format = VMC_FMT_QCOW2,
-                                    .flags = VMC_OPEN_RDWR };
-        struct vmc_consolidate_opts co = { 0 };
-        struct vmc_consolidate_result cr;
         struct cat_strv users = { 0 }, chain = { 0 };
-        struct vmc_image *img = NULL;
         size_t c;
 
         /* the layers of the chain (the VM's snapshots above the bottom)
@@ -758,25 +792,18 @@ vmc_catalog_vm_consolidate(struct vmc_catalog *cat, const char *name,
             make_writable(chain.v[c]);
         }
         if (r == 0) {
-            r = vmc_image_open(&img, tops.d[i].path, &oo, err);
-        }
-        if (r == 0) {
-            co.method = VMC_CONSOLIDATE_PULL;
-            co.users = (const char *const *)users.v;
-            co.nusers = users.n;
-            co.no_scan = true;
-            co.progress = cat_progress_fn(&prog);
-            co.opaque = &prog;
-            r = vmc_consolidate(img, &co, &cr, err);
+            struct pull_ctx pc = { .merged = merged };
+
+            pc.co.method = VMC_CONSOLIDATE_PULL;
+            pc.co.users = (const char *const *)users.v;
+            pc.co.nusers = users.n;
+            pc.co.no_scan = true;
+            pc.co.progress = cat_progress_fn(&prog);
+            pc.co.opaque = &prog;
+            r = rewrite_layer(tops.d[i].path, pull_layer, &pc, err);
             if (r == 0) {
                 cat_progress_next(&prog);
             }
-            if (r == 0) {
-                *merged += cr.layers_merged;
-            }
-        }
-        if (vmc_image_close(img) < 0 && r == 0) {
-            r = vmc_error_set(err, -EIO, "cannot flush '%s'", tops.d[i].path);
         }
         for (c = 0; c < chain.n; c++) {
             chmod(chain.v[c], 0444);
