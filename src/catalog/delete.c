@@ -100,6 +100,37 @@ set_bytes(struct vmc_catalog *cat, int64_t jid)
     return t;
 }
 
+/* ready -> deleting for every volume of the set, as a compare-and-set:
+ * a volume another operation is creating or deleting refuses the delete
+ * (-EBUSY) instead of being taken over. */
+static int
+mark_deleting(struct cat_op *o, const char *what, const char *target,
+              const char *owned_sql, int64_t id, struct vmc_error *err)
+{
+    char *count = NULL, *update = NULL, *desc = NULL;
+    int64_t n = 0;
+    int r = 0;
+
+    if (asprintf(&count, "SELECT count(*) FROM volumes WHERE id IN (%s)",
+                 owned_sql) < 0 ||
+        asprintf(&update, "UPDATE volumes SET state = 'deleting', "
+                 "journal_id = ?2 WHERE id IN (%s) AND state = 'ready'",
+                 owned_sql) < 0 ||
+        asprintf(&desc, "%s '%s'", what, target) < 0) {
+        r = vmc_error_set(err, -ENOMEM, "out of memory");
+    }
+    if (r == 0) {
+        r = cat_get_i64(o->cat, &n, err, count, "I", id);
+    }
+    if (r == 0) {
+        r = cat_op_cas(o, (int)n, desc, err, update, "II", id, o->jid);
+    }
+    free(count);
+    free(update);
+    free(desc);
+    return r;
+}
+
 /*
  * Delete the volumes selected by @owned_sql (bound to @id) and the owner
  * rows selected by @owners (UPDATE statements setting state and
@@ -111,7 +142,7 @@ cat_delete_set(struct vmc_catalog *cat, const char *op, const char *what,
                const char *target, const char *owned_sql,
                const char *const *owners, int64_t id, struct vmc_error *err)
 {
-    char *line = NULL, *sql = NULL, *state = NULL;
+    char *line = NULL, *state = NULL;
     size_t ndeps = 0;
     uint64_t bytes = 0;
     struct cat_op o;
@@ -131,18 +162,12 @@ cat_delete_set(struct vmc_catalog *cat, const char *op, const char *what,
     if (r == 0) {
         r = cat_op_begin(&o, target, err);
     }
-    if (r == 0 && asprintf(&sql, "UPDATE volumes SET state = 'deleting', "
-                           "journal_id = ?2 WHERE id IN (%s)",
-                           owned_sql) < 0) {
-        r = vmc_error_set(err, -ENOMEM, "out of memory");
-    }
     if (r == 0) {
-        r = cat_exec(cat, err, sql, "II", id, o.jid);
+        r = mark_deleting(&o, what, target, owned_sql, id, err);
     }
     for (i = 0; r == 0 && owners[i]; i++) {
         r = cat_exec(cat, err, owners[i], "II", id, o.jid);
     }
-    free(sql);
     free(line);
     r = cat_op_stage(&o, r, err);
     if (r < 0) {
