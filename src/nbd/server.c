@@ -4,8 +4,13 @@
  * The accept loop polls the listening sockets and a self-pipe. The pipe
  * carries 'q' (stop, written by vmc_nbd_server_stop(), async-signal-safe)
  * and 'r' (a connection thread finished: join it). Each accepted client
- * gets a thread running nbd_conn_run(); beyond max_connections a client
- * is accepted and closed at once, so it sees EOF rather than a hang.
+ * gets a thread running nbd_conn_run(). At max_connections a new client
+ * takes the place of another (make_room()): the oldest one still in its
+ * handshake after EVICT_HANDSHAKE_MS (at most half the handshake time),
+ * else the one idle longest (at least EVICT_IDLE_MS); if there is none,
+ * the new client is accepted and closed at once, so it sees EOF rather
+ * than a hang. Clients that never finish their handshake, or finish it
+ * and go idle, thus cannot lock out a client for long.
  *
  * Shutdown order (run() after 'q'):
  *  1. close the listeners (no new clients);
@@ -36,6 +41,10 @@
 #include "nbd/nbd-internal.h"
 
 #define SHUTDOWN_GRACE_MS 10000
+/* An idle connection gives its place to a new client only after this... */
+#define EVICT_IDLE_MS 2000
+/* ...and a handshaking one after this (or half the handshake time). */
+#define EVICT_HANDSHAKE_MS 1000
 
 int64_t
 nbd_now_ms(void)
@@ -84,6 +93,8 @@ vmc_nbd_server_new(struct vmc_nbd_server **out,
     srv->wake[0] = srv->wake[1] = -1;
     atomic_init(&srv->stopping, false);
     pthread_mutex_init(&srv->lock, NULL);
+    pthread_mutex_init(&srv->budget_lock, NULL);
+    pthread_cond_init(&srv->budget_cond, NULL);
     nbd_pipe_pool_init(srv);
     srv->max_connections = o && o->max_connections
                            ? o->max_connections
@@ -91,6 +102,11 @@ vmc_nbd_server_new(struct vmc_nbd_server **out,
     srv->handshake_ms = o && o->handshake_ms ? o->handshake_ms
                                              : VMC_NBD_DEFAULT_HANDSHAKE_MS;
     srv->workers = o && o->workers ? o->workers : VMC_NBD_DEFAULT_WORKERS;
+    srv->idle_ms = o ? o->idle_ms : 0;
+    srv->request_ms = o && o->request_ms ? o->request_ms
+                                         : VMC_NBD_DEFAULT_REQUEST_MS;
+    srv->budget = o && o->reply_budget ? o->reply_budget
+                                       : VMC_NBD_DEFAULT_REPLY_BUDGET;
     if (o) {
         srv->log = o->log;
         srv->log_opaque = o->log_opaque;
@@ -325,6 +341,100 @@ reap(struct vmc_nbd_server *srv, bool all)
     pthread_mutex_unlock(&srv->lock);
 }
 
+unsigned
+nbd_drop_stalled(struct vmc_nbd_server *srv, int64_t stall_ms)
+{
+    int64_t now = nbd_now_ms();
+    struct nbd_conn *c;
+    unsigned n = 0;
+
+    pthread_mutex_lock(&srv->lock);
+    for (c = srv->conns; c; c = c->next) {
+        int64_t since = atomic_load(&c->io->stall_since);
+
+        if (atomic_load(&c->finished) || c->evicted || !since ||
+            now - since < stall_ms) {
+            continue;
+        }
+        c->evicted = true;
+        c->io->shutdown_all(c->io);
+        nbd_log(srv, "connection %u: dropped: its replies are not read "
+                "and the server's reply budget is used up", c->id);
+        n++;
+    }
+    pthread_mutex_unlock(&srv->lock);
+    return n;
+}
+
+/* The connection to drop for a new client (srv->lock held): the oldest
+ * handshaking one, else the longest-idle one; NULL if every connection
+ * is busy or too recent. */
+static struct nbd_conn *
+pick_victim(struct vmc_nbd_server *srv)
+{
+    struct nbd_conn *c, *hs = NULL, *idle = NULL;
+    int64_t now = nbd_now_ms(), idle_for = EVICT_IDLE_MS - 1;
+    int64_t hs_age = MIN(EVICT_HANDSHAKE_MS, srv->handshake_ms / 2);
+
+    for (c = srv->conns; c; c = c->next) {
+        int state = atomic_load(&c->state);
+        unsigned queued;
+
+        if (atomic_load(&c->finished) || c->evicted) {
+            continue;
+        }
+        if (state == NBD_CONN_HANDSHAKE) {
+            if (now - c->born_ms >= hs_age &&
+                (!hs || c->born_ms < hs->born_ms)) {
+                hs = c;
+            }
+            continue;
+        }
+        if (state != NBD_CONN_TRANSMIT) {
+            continue;
+        }
+        pthread_mutex_lock(&c->qlock);
+        queued = c->queued;
+        pthread_mutex_unlock(&c->qlock);
+        if (!queued && now - atomic_load(&c->active_ms) > idle_for) {
+            idle = c;
+            idle_for = now - atomic_load(&c->active_ms);
+        }
+    }
+    return hs ? hs : idle;
+}
+
+/* Is there a place for one more connection? Makes one at the cap by
+ * dropping the connection pick_victim() names. */
+static bool
+make_room(struct vmc_nbd_server *srv)
+{
+    struct nbd_conn *c, *victim;
+    unsigned live = 0;
+    bool ok = true;
+
+    pthread_mutex_lock(&srv->lock);
+    for (c = srv->conns; c; c = c->next) {
+        live += !atomic_load(&c->finished) && !c->evicted;
+    }
+    if (live >= srv->max_connections) {
+        victim = pick_victim(srv);
+        ok = victim != NULL;
+        if (victim) {
+            victim->evicted = true;
+            victim->io->shutdown_all(victim->io);
+            nbd_log(srv, "connection %u: dropped to make room (%s)",
+                    victim->id, atomic_load(&victim->state) ==
+                    NBD_CONN_HANDSHAKE ? "oldest handshake" : "longest idle");
+        } else {
+            nbd_log(srv, "connection refused: %u connections already, all "
+                    "busy", live);
+        }
+    }
+    pthread_mutex_unlock(&srv->lock);
+    return ok;
+}
+
 static void
 accept_one(struct vmc_nbd_server *srv, int lfd, bool tcp)
 {
@@ -336,9 +446,7 @@ accept_one(struct vmc_nbd_server *srv, int lfd, bool tcp)
     if (fd < 0) {
         return;
     }
-    if (srv->nconns >= srv->max_connections) {
-        nbd_log(srv, "connection refused: %u connections already",
-                srv->nconns);
+    if (!make_room(srv)) {
         close(fd);
         return;
     }
@@ -517,6 +625,8 @@ vmc_nbd_server_free(struct vmc_nbd_server *srv)
     }
     nbd_pipe_pool_free(srv);
     pthread_mutex_destroy(&srv->lock);
+    pthread_mutex_destroy(&srv->budget_lock);
+    pthread_cond_destroy(&srv->budget_cond);
     free(srv->socket_path);
     free(srv->listen_addr);
     free(srv);
