@@ -67,7 +67,7 @@ struct vmc_nbd_server_opts {
     unsigned request_ms;
     /** Bytes of request and reply data all connections may hold; when
      *  it is used up, requests wait, and clients that have not read
-     *  their replies for a second are dropped.
+     *  their replies for 0.3 s are dropped.
      *  0 = VMC_NBD_DEFAULT_REPLY_BUDGET. */
     uint64_t reply_budget;
     unsigned workers;           /**< per connection; 0 = default */

@@ -172,6 +172,8 @@ struct vmc_nbd_server {
     pthread_cond_t budget_cond;
     uint64_t budget;
     uint64_t budget_used;
+    struct budget_waiter *budget_wait[2]; /* queues: [1] connections
+                                             holding none of it */
 
     /* zerocopy.c: empty pipes for spliced READ replies */
     pthread_mutex_t pipe_lock;

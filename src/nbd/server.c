@@ -44,7 +44,7 @@
 /* An idle connection gives its place to a new client only after this... */
 #define EVICT_IDLE_MS 2000
 /* ...and a handshaking one after this (or half the handshake time). */
-#define EVICT_HANDSHAKE_MS 1000
+#define EVICT_HANDSHAKE_MS 500
 
 int64_t
 nbd_now_ms(void)
