@@ -15,8 +15,13 @@
  * Invariants:
  *  1. A reply is written whole under wlock; nothing else writes.
  *  2. At most NBD_MAX_INFLIGHT requests and NBD_MAX_INFLIGHT_BYTES of
- *     buffers are held per connection; beyond that the reader stops
- *     reading the socket (back-pressure instead of memory growth).
+ *     buffers are held per connection, and the server's reply budget
+ *     for all of them; beyond that, and while the client leaves a reply
+ *     unread, the reader stops reading the socket (back-pressure instead
+ *     of memory growth).
+ *  4. After the handshake, a request must arrive whole within request_ms
+ *     of its first byte, a reply write may wait that long for progress,
+ *     and a client idle (nothing in flight) for idle_ms is dropped.
  *  3. A failed write marks the connection dead and shuts its reading
  *     side, so the reader stops; workers then drop their replies.
  */

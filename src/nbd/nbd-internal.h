@@ -167,7 +167,7 @@ struct vmc_nbd_server {
     unsigned nconns;
     unsigned next_id;
 
-    /* transmit.c: request and reply data held by all connections */
+    /* server.c: the reply budget, data held by all connections */
     pthread_mutex_t budget_lock;
     pthread_cond_t budget_cond;
     uint64_t budget;
@@ -211,9 +211,14 @@ struct nbd_send_part {
 void nbd_log(struct vmc_nbd_server *srv, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 int64_t nbd_now_ms(void);
-/* Shut down every connection whose client has not read its replies for
- * @stall_ms or more (the server is short of memory); returns how many. */
-unsigned nbd_drop_stalled(struct vmc_nbd_server *srv, int64_t stall_ms);
+/* Take @bytes of the server-wide reply budget for a request of @c
+ * (@fresh: @c holds none of it yet), waiting for room; while waiting,
+ * connections whose clients do not read their replies are dropped so
+ * that they cannot hold the budget from everyone else. 0, or -ESHUTDOWN
+ * if @c or the server stops meanwhile (nothing taken). */
+int nbd_budget_take(struct nbd_conn *c, uint64_t bytes, bool fresh);
+/* Give back what nbd_budget_take() took. */
+void nbd_budget_put(struct vmc_nbd_server *srv, uint64_t bytes);
 
 /* export.c */
 /* Find an export by wire name (@name, @len bytes, not NUL-terminated);

@@ -12,6 +12,9 @@
  * than a hang. Clients that never finish their handshake, or finish it
  * and go idle, thus cannot lock out a client for long.
  *
+ * The reply budget (nbd_budget_take()) bounds the request and reply data
+ * all connections hold together; see the comment of budget_turn().
+ *
  * Shutdown order (run() after 'q'):
  *  1. close the listeners (no new clients);
  *  2. handshaking connections: shut down both ways (they hold no image
@@ -45,6 +48,9 @@
 #define EVICT_IDLE_MS 2000
 /* ...and a handshaking one after this (or half the handshake time). */
 #define EVICT_HANDSHAKE_MS 500
+/* While the reply budget is used up and a request waits for it, a client
+ * that has read nothing of its replies for this long is dropped. */
+#define STALL_DROP_MS 300
 
 int64_t
 nbd_now_ms(void)
@@ -282,6 +288,130 @@ vmc_nbd_server_stop(struct vmc_nbd_server *srv)
     (void)n;
 }
 
+/* ------------------------------------------------------------- budget */
+
+/* Shut down every connection whose client has not read its replies for
+ * @stall_ms or more; returns how many. */
+static unsigned
+drop_stalled(struct vmc_nbd_server *srv, int64_t stall_ms)
+{
+    int64_t now = nbd_now_ms();
+    struct nbd_conn *c;
+    unsigned n = 0;
+
+    pthread_mutex_lock(&srv->lock);
+    for (c = srv->conns; c; c = c->next) {
+        int64_t since = atomic_load(&c->io->stall_since);
+
+        if (atomic_load(&c->finished) || c->evicted || !since ||
+            now - since < stall_ms) {
+            continue;
+        }
+        c->evicted = true;
+        c->io->shutdown_all(c->io);
+        nbd_log(srv, "connection %u: dropped: its replies are not read "
+                "and the server's reply budget is used up", c->id);
+        n++;
+    }
+    pthread_mutex_unlock(&srv->lock);
+    return n;
+}
+
+/* A request waiting for the server-wide budget (on its reader's stack). */
+struct budget_waiter {
+    struct budget_waiter *next;
+    uint64_t bytes;
+};
+
+static void
+waiter_remove(struct budget_waiter **list, struct budget_waiter *w)
+{
+    while (*list != w) {
+        list = &(*list)->next;
+    }
+    *list = w->next;
+}
+
+/* May the waiter @w of a @fresh connection take its bytes now
+ * (budget_lock held)? Waiters of connections that hold none of the
+ * budget yet (@fresh) go before the others, and among them the smallest
+ * request first (then the oldest): a client that reads its replies is
+ * not starved by clients that queue many big READs. */
+static bool
+budget_turn(struct vmc_nbd_server *srv, struct budget_waiter *w, bool fresh)
+{
+    struct budget_waiter *o;
+    bool before = true;
+
+    if (srv->budget_used && srv->budget_used + w->bytes > srv->budget) {
+        return false;
+    }
+    if (!fresh) {
+        return !srv->budget_wait[1] && srv->budget_wait[0] == w;
+    }
+    for (o = srv->budget_wait[1]; o; o = o->next) {
+        if (o == w) {
+            before = false;
+        } else if (o->bytes < w->bytes || (o->bytes == w->bytes && before)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+int
+nbd_budget_take(struct nbd_conn *c, uint64_t bytes, bool fresh)
+{
+    struct vmc_nbd_server *srv = c->srv;
+    struct budget_waiter w = { .bytes = bytes }, **tail;
+    int r = 0;
+
+    if (!bytes) {
+        return 0;
+    }
+    pthread_mutex_lock(&srv->budget_lock);
+    for (tail = &srv->budget_wait[fresh]; *tail; tail = &(*tail)->next) {
+        continue;
+    }
+    *tail = &w;
+    while (!budget_turn(srv, &w, fresh)) {
+        struct timespec ts;
+
+        if (atomic_load(&c->wfailed) || atomic_load(&srv->stopping)) {
+            r = -ESHUTDOWN;
+            break;
+        }
+        pthread_mutex_unlock(&srv->budget_lock);
+        drop_stalled(srv, STALL_DROP_MS);
+        pthread_mutex_lock(&srv->budget_lock);
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 50 * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&srv->budget_cond, &srv->budget_lock, &ts);
+    }
+    waiter_remove(&srv->budget_wait[fresh], &w);
+    if (r == 0) {
+        srv->budget_used += bytes;
+    }
+    pthread_cond_broadcast(&srv->budget_cond);
+    pthread_mutex_unlock(&srv->budget_lock);
+    return r;
+}
+
+void
+nbd_budget_put(struct vmc_nbd_server *srv, uint64_t bytes)
+{
+    if (bytes) {
+        pthread_mutex_lock(&srv->budget_lock);
+        srv->budget_used -= bytes;
+        pthread_cond_broadcast(&srv->budget_cond);
+        pthread_mutex_unlock(&srv->budget_lock);
+    }
+}
+
 /* ---------------------------------------------------------------- serve */
 
 static void *
@@ -339,31 +469,6 @@ reap(struct vmc_nbd_server *srv, bool all)
         pthread_mutex_lock(&srv->lock);
     }
     pthread_mutex_unlock(&srv->lock);
-}
-
-unsigned
-nbd_drop_stalled(struct vmc_nbd_server *srv, int64_t stall_ms)
-{
-    int64_t now = nbd_now_ms();
-    struct nbd_conn *c;
-    unsigned n = 0;
-
-    pthread_mutex_lock(&srv->lock);
-    for (c = srv->conns; c; c = c->next) {
-        int64_t since = atomic_load(&c->io->stall_since);
-
-        if (atomic_load(&c->finished) || c->evicted || !since ||
-            now - since < stall_ms) {
-            continue;
-        }
-        c->evicted = true;
-        c->io->shutdown_all(c->io);
-        nbd_log(srv, "connection %u: dropped: its replies are not read "
-                "and the server's reply budget is used up", c->id);
-        n++;
-    }
-    pthread_mutex_unlock(&srv->lock);
-    return n;
 }
 
 /* The connection to drop for a new client (srv->lock held): the oldest

@@ -42,11 +42,8 @@
 /* CACHE prefetches at most this much per request. */
 #define CACHE_MAX               (64u << 20)
 /* A connection whose client has not read any of its reply for this long
- * gets no new request read (back-pressure)... */
+ * gets no new request read (back-pressure; see also nbd_budget_take()). */
 #define STALL_PAUSE_MS          100
-/* ...and is dropped when this has lasted this long while the server-wide
- * budget is used up and another request waits for it. */
-#define STALL_DROP_MS           300
 
 uint32_t
 nbd_errno(int err, uint16_t cmd_flags)
@@ -575,12 +572,7 @@ release(struct nbd_conn *c, uint64_t bytes)
     c->queued_bytes -= bytes;
     pthread_cond_signal(&c->qspace);
     pthread_mutex_unlock(&c->qlock);
-    if (bytes) {
-        pthread_mutex_lock(&srv->budget_lock);
-        srv->budget_used -= bytes;
-        pthread_cond_broadcast(&srv->budget_cond);
-        pthread_mutex_unlock(&srv->budget_lock);
-    }
+    nbd_budget_put(srv, bytes);
 }
 
 void
@@ -745,94 +737,6 @@ skip_payload(struct nbd_conn *c, uint64_t len)
     return r;
 }
 
-/* A request waiting for the server-wide budget (on its reader's stack). */
-struct budget_waiter {
-    struct budget_waiter *next;
-    uint64_t bytes;
-};
-
-static void
-waiter_remove(struct budget_waiter **list, struct budget_waiter *w)
-{
-    while (*list != w) {
-        list = &(*list)->next;
-    }
-    *list = w->next;
-}
-
-/* May the waiter @w of a @fresh connection take its bytes now
- * (budget_lock held)? Waiters of connections that hold none of the
- * budget yet (@fresh) go before the others, and among them the smallest
- * request first (then the oldest): a client that reads its replies is
- * not starved by clients that queue many big READs. */
-static bool
-budget_turn(struct vmc_nbd_server *srv, struct budget_waiter *w, bool fresh)
-{
-    struct budget_waiter *o;
-    bool before = true;
-
-    if (srv->budget_used && srv->budget_used + w->bytes > srv->budget) {
-        return false;
-    }
-    if (!fresh) {
-        return !srv->budget_wait[1] && srv->budget_wait[0] == w;
-    }
-    for (o = srv->budget_wait[1]; o; o = o->next) {
-        if (o == w) {
-            before = false;
-        } else if (o->bytes < w->bytes || (o->bytes == w->bytes && before)) {
-            return false;
-        }
-    }
-    return true;
-}
-
-/* Take @bytes of the server-wide budget, waiting for room; while waiting,
- * connections whose clients do not read their replies are dropped so
- * that they cannot hold the budget from everyone else. -ESHUTDOWN if
- * this connection or the server stops meanwhile. */
-static int
-budget_take(struct nbd_conn *c, uint64_t bytes, bool fresh)
-{
-    struct vmc_nbd_server *srv = c->srv;
-    struct budget_waiter w = { .bytes = bytes }, **tail;
-    int r = 0;
-
-    if (!bytes) {
-        return 0;
-    }
-    pthread_mutex_lock(&srv->budget_lock);
-    for (tail = &srv->budget_wait[fresh]; *tail; tail = &(*tail)->next) {
-        continue;
-    }
-    *tail = &w;
-    while (!budget_turn(srv, &w, fresh)) {
-        struct timespec ts;
-
-        if (atomic_load(&c->wfailed) || atomic_load(&srv->stopping)) {
-            r = -ESHUTDOWN;
-            break;
-        }
-        pthread_mutex_unlock(&srv->budget_lock);
-        nbd_drop_stalled(srv, STALL_DROP_MS);
-        pthread_mutex_lock(&srv->budget_lock);
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += 50 * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
-        pthread_cond_timedwait(&srv->budget_cond, &srv->budget_lock, &ts);
-    }
-    waiter_remove(&srv->budget_wait[fresh], &w);
-    if (r == 0) {
-        srv->budget_used += bytes;
-    }
-    pthread_cond_broadcast(&srv->budget_cond);
-    pthread_mutex_unlock(&srv->budget_lock);
-    return r;
-}
-
 /* Wait for room for one more request holding @bytes, in this
  * connection's bounds and then in the server's budget; -ESHUTDOWN if the
  * connection ends meanwhile (nothing is then held). */
@@ -850,7 +754,7 @@ reserve(struct nbd_conn *c, uint64_t bytes)
     c->queued++;
     c->queued_bytes += bytes;
     pthread_mutex_unlock(&c->qlock);
-    if (budget_take(c, bytes, fresh) < 0) {
+    if (nbd_budget_take(c, bytes, fresh) < 0) {
         pthread_mutex_lock(&c->qlock);
         c->queued--;
         c->queued_bytes -= bytes;
