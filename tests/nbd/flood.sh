@@ -19,7 +19,7 @@ n=$(grep -c "serving export" "$T/f.err")
 note "connections that reached GO: $n"
 [ "$n" -le 10 ] || fail "$n connections reached GO"
 
-serve g -v --request-timeout 1 --idle-timeout 3 img.qcow2
+serve g -v --request-timeout 1 --idle-timeout 6 img.qcow2
 python3 -B "$TESTS_DIR/nbd/flood.py" idle "$T/g.sock" "$(cat "$T/g.pid")" ||
     fail "idle flood: see above"
 server_alive g

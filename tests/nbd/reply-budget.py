@@ -6,7 +6,8 @@ BAD clients each choose the export and send 8 READs of 32 MiB, then never
 read. Meanwhile one good client reads 1 MiB at a time. Pass: the server's
 peak RSS (VmHWM) grows by less than the budget plus 96 MiB (without a
 server-wide budget every bad client holds 64 MiB), every good READ is
-answered within 3 s and all of them within 12 s, and a new client is
+answered within 4 s and all of them within 20 s (generous: ASan, a
+loaded CI host), and a new client is
 served afterwards. Stdlib only.
 """
 import socket
@@ -46,8 +47,8 @@ print("RSS before %d MiB, peak %d MiB (+%d MiB, budget %d MiB); good READs: "
       "max %.3f s, total %.2f s" % (base // 1024, peak // 1024, grow, BUDGET,
                                      max(lat), total), flush=True)
 check(grow < BUDGET + 96, "server RSS grew by %d MiB" % grow)
-check(max(lat) < 3, "a good READ took %.2f s" % max(lat))
-check(total < 12, "20 good READs took %.2f s" % total)
+check(max(lat) < 4, "a good READ took %.2f s" % max(lat))
+check(total < 20, "20 good READs took %.2f s" % total)
 for s in bad:
     s.close()
 
