@@ -784,7 +784,7 @@ wait_request(struct nbd_conn *c)
         unsigned queued;
         int r;
 
-        if (atomic_load(&c->wfailed)) {
+        if (atomic_load(&c->wfailed) || atomic_load(&c->srv->stopping)) {
             return -EPIPE;
         }
         stall = atomic_load(&c->io->stall_since);
