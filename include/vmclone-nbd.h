@@ -36,6 +36,12 @@ extern "C" {
 #define VMC_NBD_DEFAULT_HANDSHAKE_MS 10000
 /** Default number of worker threads per connection. */
 #define VMC_NBD_DEFAULT_WORKERS 4
+/** Default time a started request may take to arrive whole, and a reply
+ *  may wait for the client to read more of it, in ms. */
+#define VMC_NBD_DEFAULT_REQUEST_MS 30000
+/** Default server-wide budget for request and reply data held in
+ *  memory (all connections together), in bytes. */
+#define VMC_NBD_DEFAULT_REPLY_BUDGET (256ull << 20)
 
 /** Receives one line (no newline) about connections and errors. */
 typedef void (*vmc_nbd_log_fn)(const char *line, void *opaque);
@@ -47,8 +53,23 @@ struct vmc_nbd_server_opts {
     /** TCP "HOST:PORT" or "[V6ADDR]:PORT" to listen on; NULL for none.
      *  Port 0 picks a free port (see vmc_nbd_server_tcp_port()). */
     const char *listen_addr;
-    unsigned max_connections;   /**< 0 = VMC_NBD_DEFAULT_MAX_CONNECTIONS */
+    /** 0 = VMC_NBD_DEFAULT_MAX_CONNECTIONS. At the cap a new client
+     *  takes the place of the oldest handshaking client, else of the
+     *  longest-idle one (idle at least 2 s); else it is refused. */
+    unsigned max_connections;
     unsigned handshake_ms;      /**< 0 = VMC_NBD_DEFAULT_HANDSHAKE_MS */
+    /** Drop a client that sends no request for this long while none
+     *  is in flight; 0 = never. */
+    unsigned idle_ms;
+    /** A request must arrive whole within this time of its first byte,
+     *  and a reply must not wait longer for the client to read it;
+     *  0 = VMC_NBD_DEFAULT_REQUEST_MS. */
+    unsigned request_ms;
+    /** Bytes of request and reply data all connections may hold; when
+     *  it is used up, requests wait, and clients that have not read
+     *  their replies for 0.3 s are dropped.
+     *  0 = VMC_NBD_DEFAULT_REPLY_BUDGET. */
+    uint64_t reply_budget;
     unsigned workers;           /**< per connection; 0 = default */
     vmc_nbd_log_fn log;         /**< may be NULL */
     void *log_opaque;

@@ -29,8 +29,9 @@ static const char serve_usage[] =
     "[--readonly]\n"
     "                     [--export-name NAME] [--pid-file FILE] "
     "[--max-connections N]\n"
-    "                     [--handshake-timeout SECS] [-f fmt] "
-    "[--backing-fmt fmt] [-v]\n"
+    "                     [--handshake-timeout SECS] [--idle-timeout SECS]\n"
+    "                     [--request-timeout SECS] [--reply-budget SIZE]\n"
+    "                     [-f fmt] [--backing-fmt fmt] [-v]\n"
     "                     [--home DIR] TARGET...\n"
     "\n"
     "Export image files (with their backing chains) over NBD until "
@@ -54,6 +55,13 @@ static const char serve_usage[] =
     "  -e, --max-connections N  simultaneous clients (default 100)\n"
     "      --handshake-timeout SECS  time a client has to pick an export "
     "(default 10)\n"
+    "      --idle-timeout SECS  drop a client idle this long (default: "
+    "never)\n"
+    "      --request-timeout SECS  time a request may take to arrive, and "
+    "a reply to\n"
+    "                           be read (default 30)\n"
+    "      --reply-budget SIZE  request/reply data all clients may hold "
+    "(default 256M)\n"
     "  -f fmt                   format of the TARGETs (default: probe)\n"
     "      --backing-fmt fmt    format for backing files that do not "
     "record one\n"
@@ -433,6 +441,24 @@ opt_handshake_timeout(const char *arg, void *dest)
     return 0;
 }
 
+static int
+opt_timeout(const char *arg, void *dest)
+{
+    unsigned secs;
+
+    if (parse_uint(arg, 86400, &secs, "timeout")) {
+        return CLI_EXIT_FAIL;
+    }
+    *(unsigned *)dest = secs * 1000;
+    return 0;
+}
+
+static int
+opt_size(const char *arg, void *dest)
+{
+    return cli_parse_size(arg, dest, "--reply-budget") ? CLI_EXIT_FAIL : 0;
+}
+
 int
 cmd_serve(int argc, char **argv)
 {
@@ -463,6 +489,13 @@ cmd_serve(int argc, char **argv)
         CLI_OPT_CALL(0, "handshake-timeout", "SECONDS", &so.handshake_ms,
                      opt_handshake_timeout, "drop a client that does not "
                      "finish the handshake in time"),
+        CLI_OPT_CALL(0, "idle-timeout", "SECONDS", &so.idle_ms, opt_timeout,
+                     "drop a client that sends no request for this long"),
+        CLI_OPT_CALL(0, "request-timeout", "SECONDS", &so.request_ms,
+                     opt_timeout, "drop a client that is this slow to send "
+                     "a request or read a reply"),
+        CLI_OPT_CALL(0, "reply-budget", "SIZE", &so.reply_budget, opt_size,
+                     "request and reply data all clients may hold"),
         CLI_OPTS_OPEN(&open_opts),
         CLI_OPT_FLAG('v', "verbose", &verbose, "log connections and "
                      "requests on stderr"),

@@ -15,8 +15,13 @@
  * Invariants:
  *  1. A reply is written whole under wlock; nothing else writes.
  *  2. At most NBD_MAX_INFLIGHT requests and NBD_MAX_INFLIGHT_BYTES of
- *     buffers are held per connection; beyond that the reader stops
- *     reading the socket (back-pressure instead of memory growth).
+ *     buffers are held per connection, and the server's reply budget
+ *     for all of them; beyond that, and while the client leaves a reply
+ *     unread, the reader stops reading the socket (back-pressure instead
+ *     of memory growth).
+ *  4. After the handshake, a request must arrive whole within request_ms
+ *     of its first byte, a reply write may wait that long for progress,
+ *     and a client idle (nothing in flight) for idle_ms is dropped.
  *  3. A failed write marks the connection dead and shuts its reading
  *     side, so the reader stops; workers then drop their replies.
  */
@@ -67,17 +72,19 @@ wait_fd(int fd, short events, int64_t deadline_ms)
 static int
 sock_recv(struct io_socket *s, void *buf, size_t len, ssize_t *got)
 {
+    int64_t deadline = s->io.deadline_ms ? s->io.deadline_ms
+                                         : s->io.rdeadline_ms;
     ssize_t n;
     int r;
 
     for (;;) {
-        if (s->io.deadline_ms) {
-            r = wait_fd(s->fd, POLLIN, s->io.deadline_ms);
+        if (deadline) {
+            r = wait_fd(s->fd, POLLIN, deadline);
             if (r < 0) {
                 return r;
             }
         }
-        n = recv(s->fd, buf, len, s->io.deadline_ms ? MSG_DONTWAIT : 0);
+        n = recv(s->fd, buf, len, deadline ? MSG_DONTWAIT : 0);
         if (n > 0) {
             *got = n;
             return 0;
@@ -129,28 +136,65 @@ sock_read(struct nbd_io *io, void *buf, size_t len)
     return 0;
 }
 
+/* Writes do not block when a deadline or a write timeout applies. */
+static bool
+sock_nonblocking(const struct io_socket *s)
+{
+    return s->io.deadline_ms || s->io.write_timeout_ms;
+}
+
+/* Wait until the client has room for more of a reply. Without the
+ * handshake's deadline, the wait ends write_timeout_ms after the last
+ * progress (*@stall, set here on the first wait and published in
+ * stall_since so the server sees clients that do not read). */
+static int
+wait_writable(struct io_socket *s, int64_t *stall)
+{
+    if (s->io.deadline_ms) {
+        return wait_fd(s->fd, POLLOUT, s->io.deadline_ms);
+    }
+    if (!*stall) {
+        *stall = nbd_now_ms();
+        atomic_store(&s->io.stall_since, *stall);
+    }
+    return wait_fd(s->fd, POLLOUT, *stall + s->io.write_timeout_ms);
+}
+
+static void
+progress(struct io_socket *s, int64_t *stall)
+{
+    if (*stall) {
+        *stall = 0;
+        atomic_store(&s->io.stall_since, 0);
+    }
+}
+
 static int
 sock_sendv(struct io_socket *s, struct iovec *iov, int iovcnt, int flags)
 {
     struct msghdr m = { .msg_iov = iov, .msg_iovlen = (size_t)iovcnt };
+    bool nb = sock_nonblocking(s);
+    int64_t stall = 0;
     ssize_t n;
-    int r;
+    int r = 0;
 
     while (m.msg_iovlen) {
-        if (s->io.deadline_ms) {
-            r = wait_fd(s->fd, POLLOUT, s->io.deadline_ms);
-            if (r < 0) {
-                return r;
-            }
-        }
-        n = sendmsg(s->fd, &m, MSG_NOSIGNAL | flags |
-                    (s->io.deadline_ms ? MSG_DONTWAIT : 0));
+        n = sendmsg(s->fd, &m, MSG_NOSIGNAL | flags | (nb ? MSG_DONTWAIT : 0));
         if (n < 0) {
-            if (errno == EINTR || errno == EAGAIN) {
+            if (errno == EINTR) {
                 continue;
             }
-            return -errno;
+            if (errno == EAGAIN && nb) {
+                r = wait_writable(s, &stall);
+                if (r < 0) {
+                    break;
+                }
+                continue;
+            }
+            r = -errno;
+            break;
         }
+        progress(s, &stall);
         while (m.msg_iovlen && (size_t)n >= m.msg_iov->iov_len) {
             n -= (ssize_t)m.msg_iov->iov_len;
             m.msg_iov++;
@@ -161,7 +205,8 @@ sock_sendv(struct io_socket *s, struct iovec *iov, int iovcnt, int flags)
             m.msg_iov->iov_len -= (size_t)n;
         }
     }
-    return 0;
+    progress(s, &stall);
+    return r;
 }
 
 static int
@@ -192,35 +237,54 @@ sock_send_spliced(struct nbd_io *io, struct iovec *iov, int iovcnt,
                   int pipe_rd, size_t len, bool more)
 {
     struct io_socket *s = (struct io_socket *)io;
+    int64_t stall = 0;
     int r = 0;
 
     if (iovcnt) {
         r = sock_sendv(s, iov, iovcnt, len || more ? MSG_MORE : 0);
     }
     while (r == 0 && len) {
+        bool nb = sock_nonblocking(s);
         ssize_t n;
 
-        if (s->io.deadline_ms) {
-            r = wait_fd(s->fd, POLLOUT, s->io.deadline_ms);
-            if (r < 0) {
-                break;
-            }
-        }
         n = splice(pipe_rd, NULL, s->fd, NULL, len,
                    SPLICE_F_MOVE | (more ? SPLICE_F_MORE : 0) |
-                   (s->io.deadline_ms ? SPLICE_F_NONBLOCK : 0));
+                   (nb ? SPLICE_F_NONBLOCK : 0));
         if (n < 0) {
-            if (errno == EINTR || errno == EAGAIN) {
+            if (errno == EINTR) {
+                continue;
+            }
+            if (errno == EAGAIN && nb) {
+                r = wait_writable(s, &stall);
                 continue;
             }
             r = -errno;
         } else if (n == 0) {
             r = -EIO;           /* the pipe ran dry: cannot happen */
         } else {
+            progress(s, &stall);
             len -= (size_t)n;
         }
     }
+    progress(s, &stall);
     return r;
+}
+
+static int
+sock_wait_readable(struct nbd_io *io, int timeout_ms)
+{
+    struct io_socket *s = (struct io_socket *)io;
+    struct pollfd p = { .fd = s->fd, .events = POLLIN };
+    int r;
+
+    if (s->pos < s->len) {
+        return 1;
+    }
+    r = poll(&p, 1, timeout_ms);
+    if (r < 0) {
+        return errno == EINTR ? 0 : -errno;
+    }
+    return r > 0;
 }
 
 static void
@@ -257,6 +321,7 @@ nbd_io_socket_new(int fd)
     s->io.writev = sock_writev;
     s->io.send_spliced = sock_send_spliced;
     s->io.try_writev = sock_try_writev;
+    s->io.wait_readable = sock_wait_readable;
     s->io.shutdown_read = sock_shutdown_read;
     s->io.shutdown_all = sock_shutdown_all;
     s->io.close = sock_close;
@@ -338,6 +403,9 @@ nbd_conn_new(struct vmc_nbd_server *srv, struct nbd_io *io)
     }
     c->srv = srv;
     c->io = io;
+    c->born_ms = nbd_now_ms();
+    atomic_init(&c->active_ms, c->born_ms);
+    atomic_init(&io->stall_since, 0);
     atomic_init(&c->state, NBD_CONN_HANDSHAKE);
     atomic_init(&c->finished, false);
     pthread_mutex_init(&c->wlock, NULL);
@@ -547,6 +615,8 @@ nbd_conn_run(struct nbd_conn *c)
     if (r == 0 && !atomic_load(&c->srv->stopping)) {
         nbd_log(c->srv, "connection %u: serving export '%s'", c->id,
                 c->exp->name);
+        atomic_store(&c->active_ms, nbd_now_ms());
+        c->io->write_timeout_ms = c->srv->request_ms;
         atomic_store(&c->state, NBD_CONN_TRANSMIT);
         /* a stop() that raced with the handshake must still wake us */
         if (atomic_load(&c->srv->stopping) && c->io->shutdown_read) {

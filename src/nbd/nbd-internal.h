@@ -64,7 +64,16 @@ struct nbd_io {
     /* One non-blocking write: bytes written (maybe fewer than asked),
      * -EAGAIN if none could be, or -errno. NULL if unsupported. */
     ssize_t (*try_writev)(struct nbd_io *io, struct iovec *iov, int iovcnt);
-    int64_t deadline_ms;     /* CLOCK_MONOTONIC ms; 0 = none */
+    /* Wait up to @timeout_ms for input (or EOF): 1 if some is ready, 0
+     * if not, -errno. NULL: input is always ready. */
+    int (*wait_readable)(struct nbd_io *io, int timeout_ms);
+    int64_t deadline_ms;     /* reads and writes, CLOCK_MONOTONIC ms;
+                                0 = none (the handshake's) */
+    int64_t rdeadline_ms;    /* reads only, when deadline_ms is 0 */
+    unsigned write_timeout_ms; /* a write making no progress this long
+                                  fails with -ETIMEDOUT; 0 = none */
+    _Atomic int64_t stall_since; /* a write waits for the client since
+                                    (ms); 0 = none waits */
 };
 
 struct nbd_req {
@@ -123,6 +132,9 @@ struct nbd_conn {
     unsigned fs_next;
 
     /* server bookkeeping */
+    int64_t born_ms;         /* accepted at */
+    _Atomic int64_t active_ms; /* last request read or reply sent */
+    bool evicted;            /* shut down to make room (srv->lock) */
     struct nbd_conn *next;
     pthread_t thread;
     bool has_thread;
@@ -134,6 +146,8 @@ struct vmc_nbd_server {
     char *listen_addr;
     unsigned max_connections;
     unsigned handshake_ms;
+    unsigned idle_ms;
+    unsigned request_ms;
     unsigned workers;
     vmc_nbd_log_fn log;
     void *log_opaque;
@@ -152,6 +166,14 @@ struct vmc_nbd_server {
     struct nbd_conn *conns;
     unsigned nconns;
     unsigned next_id;
+
+    /* server.c: the reply budget, data held by all connections */
+    pthread_mutex_t budget_lock;
+    pthread_cond_t budget_cond;
+    uint64_t budget;
+    uint64_t budget_used;
+    struct budget_waiter *budget_wait[2]; /* queues: [1] connections
+                                             holding none of it */
 
     /* zerocopy.c: empty pipes for spliced READ replies */
     pthread_mutex_t pipe_lock;
@@ -189,6 +211,14 @@ struct nbd_send_part {
 void nbd_log(struct vmc_nbd_server *srv, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 int64_t nbd_now_ms(void);
+/* Take @bytes of the server-wide reply budget for a request of @c
+ * (@fresh: @c holds none of it yet), waiting for room; while waiting,
+ * connections whose clients do not read their replies are dropped so
+ * that they cannot hold the budget from everyone else. 0, or -ESHUTDOWN
+ * if @c or the server stops meanwhile (nothing taken). */
+int nbd_budget_take(struct nbd_conn *c, uint64_t bytes, bool fresh);
+/* Give back what nbd_budget_take() took. */
+void nbd_budget_put(struct vmc_nbd_server *srv, uint64_t bytes);
 
 /* export.c */
 /* Find an export by wire name (@name, @len bytes, not NUL-terminated);

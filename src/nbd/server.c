@@ -4,8 +4,16 @@
  * The accept loop polls the listening sockets and a self-pipe. The pipe
  * carries 'q' (stop, written by vmc_nbd_server_stop(), async-signal-safe)
  * and 'r' (a connection thread finished: join it). Each accepted client
- * gets a thread running nbd_conn_run(); beyond max_connections a client
- * is accepted and closed at once, so it sees EOF rather than a hang.
+ * gets a thread running nbd_conn_run(). At max_connections a new client
+ * takes the place of another (make_room()): the oldest one still in its
+ * handshake after EVICT_HANDSHAKE_MS (at most half the handshake time),
+ * else the one idle longest (at least EVICT_IDLE_MS); if there is none,
+ * the new client is accepted and closed at once, so it sees EOF rather
+ * than a hang. Clients that never finish their handshake, or finish it
+ * and go idle, thus cannot lock out a client for long.
+ *
+ * The reply budget (nbd_budget_take()) bounds the request and reply data
+ * all connections hold together; see the comment of budget_turn().
  *
  * Shutdown order (run() after 'q'):
  *  1. close the listeners (no new clients);
@@ -36,6 +44,13 @@
 #include "nbd/nbd-internal.h"
 
 #define SHUTDOWN_GRACE_MS 10000
+/* An idle connection gives its place to a new client only after this... */
+#define EVICT_IDLE_MS 2000
+/* ...and a handshaking one after this (or half the handshake time). */
+#define EVICT_HANDSHAKE_MS 500
+/* While the reply budget is used up and a request waits for it, a client
+ * that has read nothing of its replies for this long is dropped. */
+#define STALL_DROP_MS 300
 
 int64_t
 nbd_now_ms(void)
@@ -84,6 +99,8 @@ vmc_nbd_server_new(struct vmc_nbd_server **out,
     srv->wake[0] = srv->wake[1] = -1;
     atomic_init(&srv->stopping, false);
     pthread_mutex_init(&srv->lock, NULL);
+    pthread_mutex_init(&srv->budget_lock, NULL);
+    pthread_cond_init(&srv->budget_cond, NULL);
     nbd_pipe_pool_init(srv);
     srv->max_connections = o && o->max_connections
                            ? o->max_connections
@@ -91,6 +108,11 @@ vmc_nbd_server_new(struct vmc_nbd_server **out,
     srv->handshake_ms = o && o->handshake_ms ? o->handshake_ms
                                              : VMC_NBD_DEFAULT_HANDSHAKE_MS;
     srv->workers = o && o->workers ? o->workers : VMC_NBD_DEFAULT_WORKERS;
+    srv->idle_ms = o ? o->idle_ms : 0;
+    srv->request_ms = o && o->request_ms ? o->request_ms
+                                         : VMC_NBD_DEFAULT_REQUEST_MS;
+    srv->budget = o && o->reply_budget ? o->reply_budget
+                                       : VMC_NBD_DEFAULT_REPLY_BUDGET;
     if (o) {
         srv->log = o->log;
         srv->log_opaque = o->log_opaque;
@@ -266,6 +288,130 @@ vmc_nbd_server_stop(struct vmc_nbd_server *srv)
     (void)n;
 }
 
+/* ------------------------------------------------------------- budget */
+
+/* Shut down every connection whose client has not read its replies for
+ * @stall_ms or more; returns how many. */
+static unsigned
+drop_stalled(struct vmc_nbd_server *srv, int64_t stall_ms)
+{
+    int64_t now = nbd_now_ms();
+    struct nbd_conn *c;
+    unsigned n = 0;
+
+    pthread_mutex_lock(&srv->lock);
+    for (c = srv->conns; c; c = c->next) {
+        int64_t since = atomic_load(&c->io->stall_since);
+
+        if (atomic_load(&c->finished) || c->evicted || !since ||
+            now - since < stall_ms) {
+            continue;
+        }
+        c->evicted = true;
+        c->io->shutdown_all(c->io);
+        nbd_log(srv, "connection %u: dropped: its replies are not read "
+                "and the server's reply budget is used up", c->id);
+        n++;
+    }
+    pthread_mutex_unlock(&srv->lock);
+    return n;
+}
+
+/* A request waiting for the server-wide budget (on its reader's stack). */
+struct budget_waiter {
+    struct budget_waiter *next;
+    uint64_t bytes;
+};
+
+static void
+waiter_remove(struct budget_waiter **list, struct budget_waiter *w)
+{
+    while (*list != w) {
+        list = &(*list)->next;
+    }
+    *list = w->next;
+}
+
+/* May the waiter @w of a @fresh connection take its bytes now
+ * (budget_lock held)? Waiters of connections that hold none of the
+ * budget yet (@fresh) go before the others, and among them the smallest
+ * request first (then the oldest): a client that reads its replies is
+ * not starved by clients that queue many big READs. */
+static bool
+budget_turn(struct vmc_nbd_server *srv, struct budget_waiter *w, bool fresh)
+{
+    struct budget_waiter *o;
+    bool before = true;
+
+    if (srv->budget_used && srv->budget_used + w->bytes > srv->budget) {
+        return false;
+    }
+    if (!fresh) {
+        return !srv->budget_wait[1] && srv->budget_wait[0] == w;
+    }
+    for (o = srv->budget_wait[1]; o; o = o->next) {
+        if (o == w) {
+            before = false;
+        } else if (o->bytes < w->bytes || (o->bytes == w->bytes && before)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+int
+nbd_budget_take(struct nbd_conn *c, uint64_t bytes, bool fresh)
+{
+    struct vmc_nbd_server *srv = c->srv;
+    struct budget_waiter w = { .bytes = bytes }, **tail;
+    int r = 0;
+
+    if (!bytes) {
+        return 0;
+    }
+    pthread_mutex_lock(&srv->budget_lock);
+    for (tail = &srv->budget_wait[fresh]; *tail; tail = &(*tail)->next) {
+        continue;
+    }
+    *tail = &w;
+    while (!budget_turn(srv, &w, fresh)) {
+        struct timespec ts;
+
+        if (atomic_load(&c->wfailed) || atomic_load(&srv->stopping)) {
+            r = -ESHUTDOWN;
+            break;
+        }
+        pthread_mutex_unlock(&srv->budget_lock);
+        drop_stalled(srv, STALL_DROP_MS);
+        pthread_mutex_lock(&srv->budget_lock);
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 50 * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&srv->budget_cond, &srv->budget_lock, &ts);
+    }
+    waiter_remove(&srv->budget_wait[fresh], &w);
+    if (r == 0) {
+        srv->budget_used += bytes;
+    }
+    pthread_cond_broadcast(&srv->budget_cond);
+    pthread_mutex_unlock(&srv->budget_lock);
+    return r;
+}
+
+void
+nbd_budget_put(struct vmc_nbd_server *srv, uint64_t bytes)
+{
+    if (bytes) {
+        pthread_mutex_lock(&srv->budget_lock);
+        srv->budget_used -= bytes;
+        pthread_cond_broadcast(&srv->budget_cond);
+        pthread_mutex_unlock(&srv->budget_lock);
+    }
+}
+
 /* ---------------------------------------------------------------- serve */
 
 static void *
@@ -325,6 +471,75 @@ reap(struct vmc_nbd_server *srv, bool all)
     pthread_mutex_unlock(&srv->lock);
 }
 
+/* The connection to drop for a new client (srv->lock held): the oldest
+ * handshaking one, else the longest-idle one; NULL if every connection
+ * is busy or too recent. */
+static struct nbd_conn *
+pick_victim(struct vmc_nbd_server *srv)
+{
+    struct nbd_conn *c, *hs = NULL, *idle = NULL;
+    int64_t now = nbd_now_ms(), idle_for = EVICT_IDLE_MS - 1;
+    int64_t hs_age = MIN(EVICT_HANDSHAKE_MS, srv->handshake_ms / 2);
+
+    for (c = srv->conns; c; c = c->next) {
+        int state = atomic_load(&c->state);
+        unsigned queued;
+
+        if (atomic_load(&c->finished) || c->evicted) {
+            continue;
+        }
+        if (state == NBD_CONN_HANDSHAKE) {
+            if (now - c->born_ms >= hs_age &&
+                (!hs || c->born_ms < hs->born_ms)) {
+                hs = c;
+            }
+            continue;
+        }
+        if (state != NBD_CONN_TRANSMIT) {
+            continue;
+        }
+        pthread_mutex_lock(&c->qlock);
+        queued = c->queued;
+        pthread_mutex_unlock(&c->qlock);
+        if (!queued && now - atomic_load(&c->active_ms) > idle_for) {
+            idle = c;
+            idle_for = now - atomic_load(&c->active_ms);
+        }
+    }
+    return hs ? hs : idle;
+}
+
+/* Is there a place for one more connection? Makes one at the cap by
+ * dropping the connection pick_victim() names. */
+static bool
+make_room(struct vmc_nbd_server *srv)
+{
+    struct nbd_conn *c, *victim;
+    unsigned live = 0;
+    bool ok = true;
+
+    pthread_mutex_lock(&srv->lock);
+    for (c = srv->conns; c; c = c->next) {
+        live += !atomic_load(&c->finished) && !c->evicted;
+    }
+    if (live >= srv->max_connections) {
+        victim = pick_victim(srv);
+        ok = victim != NULL;
+        if (victim) {
+            victim->evicted = true;
+            victim->io->shutdown_all(victim->io);
+            nbd_log(srv, "connection %u: dropped to make room (%s)",
+                    victim->id, atomic_load(&victim->state) ==
+                    NBD_CONN_HANDSHAKE ? "oldest handshake" : "longest idle");
+        } else {
+            nbd_log(srv, "connection refused: %u connections already, all "
+                    "busy", live);
+        }
+    }
+    pthread_mutex_unlock(&srv->lock);
+    return ok;
+}
+
 static void
 accept_one(struct vmc_nbd_server *srv, int lfd, bool tcp)
 {
@@ -336,9 +551,7 @@ accept_one(struct vmc_nbd_server *srv, int lfd, bool tcp)
     if (fd < 0) {
         return;
     }
-    if (srv->nconns >= srv->max_connections) {
-        nbd_log(srv, "connection refused: %u connections already",
-                srv->nconns);
+    if (!make_room(srv)) {
         close(fd);
         return;
     }
@@ -517,6 +730,8 @@ vmc_nbd_server_free(struct vmc_nbd_server *srv)
     }
     nbd_pipe_pool_free(srv);
     pthread_mutex_destroy(&srv->lock);
+    pthread_mutex_destroy(&srv->budget_lock);
+    pthread_cond_destroy(&srv->budget_cond);
     free(srv->socket_path);
     free(srv->listen_addr);
     free(srv);

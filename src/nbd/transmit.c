@@ -27,6 +27,7 @@
 #include <string.h>
 #include <sys/uio.h>
 #include <sys/vfs.h>
+#include <time.h>
 
 #include "nbd/nbd-internal.h"
 #include "vmclone-ops.h"
@@ -40,6 +41,9 @@
 #define READ_MIN_HOLE           4096
 /* CACHE prefetches at most this much per request. */
 #define CACHE_MAX               (64u << 20)
+/* A connection whose client has not read any of its reply for this long
+ * gets no new request read (back-pressure; see also nbd_budget_take()). */
+#define STALL_PAUSE_MS          100
 
 uint32_t
 nbd_errno(int err, uint16_t cmd_flags)
@@ -560,11 +564,15 @@ req_bytes(const struct nbd_req *req)
 static void
 release(struct nbd_conn *c, uint64_t bytes)
 {
+    struct vmc_nbd_server *srv = c->srv;
+
+    atomic_store(&c->active_ms, nbd_now_ms());
     pthread_mutex_lock(&c->qlock);
     c->queued--;
     c->queued_bytes -= bytes;
     pthread_cond_signal(&c->qspace);
     pthread_mutex_unlock(&c->qlock);
+    nbd_budget_put(srv, bytes);
 }
 
 void
@@ -729,18 +737,75 @@ skip_payload(struct nbd_conn *c, uint64_t len)
     return r;
 }
 
-/* Wait for room for one more request holding @bytes. */
-static void
+/* Wait for room for one more request holding @bytes, in this
+ * connection's bounds and then in the server's budget; -ESHUTDOWN if the
+ * connection ends meanwhile (nothing is then held). */
+static int
 reserve(struct nbd_conn *c, uint64_t bytes)
 {
+    bool fresh;
+
     pthread_mutex_lock(&c->qlock);
     while (c->queued && (c->queued >= NBD_MAX_INFLIGHT ||
                          c->queued_bytes + bytes > NBD_MAX_INFLIGHT_BYTES)) {
         pthread_cond_wait(&c->qspace, &c->qlock);
     }
+    fresh = c->queued_bytes == 0;
     c->queued++;
     c->queued_bytes += bytes;
     pthread_mutex_unlock(&c->qlock);
+    if (nbd_budget_take(c, bytes, fresh) < 0) {
+        pthread_mutex_lock(&c->qlock);
+        c->queued--;
+        c->queued_bytes -= bytes;
+        pthread_mutex_unlock(&c->qlock);
+        return -ESHUTDOWN;
+    }
+    return 0;
+}
+
+/*
+ * Wait for the first byte of the next request. No request is read while
+ * the client leaves a reply unread (back-pressure: its requests cannot
+ * make the server hold more). -ETIMEDOUT when the client stayed idle
+ * (nothing in flight) for idle_ms, another -errno if the connection
+ * ended.
+ */
+static int
+wait_request(struct nbd_conn *c)
+{
+    unsigned idle_ms = c->srv->idle_ms;
+
+    if (!c->io->wait_readable) {
+        return 0;
+    }
+    for (;;) {
+        int64_t now = nbd_now_ms(), stall;
+        unsigned queued;
+        int r;
+
+        if (atomic_load(&c->wfailed) || atomic_load(&c->srv->stopping)) {
+            return -EPIPE;
+        }
+        stall = atomic_load(&c->io->stall_since);
+        if (stall && now - stall >= STALL_PAUSE_MS) {
+            struct timespec ts = { .tv_nsec = 20 * 1000000L };
+
+            nanosleep(&ts, NULL);
+            continue;
+        }
+        r = c->io->wait_readable(c->io, 100);
+        if (r != 0) {
+            return r < 0 ? r : 0;
+        }
+        pthread_mutex_lock(&c->qlock);
+        queued = c->queued;
+        pthread_mutex_unlock(&c->qlock);
+        if (idle_ms && !queued &&
+            nbd_now_ms() - atomic_load(&c->active_ms) >= (int64_t)idle_ms) {
+            return -ETIMEDOUT;
+        }
+    }
 }
 
 static void
@@ -773,10 +838,23 @@ nbd_transmit(struct nbd_conn *c)
         uint32_t error;
         int r;
 
-        r = c->io->read(c->io, h, sizeof(h));
+        r = wait_request(c);
+        if (r == -ETIMEDOUT) {
+            nbd_log(c->srv, "connection %u: idle for %u ms, dropped",
+                    c->id, c->srv->idle_ms);
+            break;
+        }
+        /* the whole request (header and payload) must arrive in time */
+        c->io->rdeadline_ms = nbd_now_ms() + (int64_t)c->srv->request_ms;
+        r = r < 0 ? r : c->io->read(c->io, h, sizeof(h));
+        if (r == -ETIMEDOUT) {
+            nbd_log(c->srv, "connection %u: request not received whole "
+                    "in %u ms, dropped", c->id, c->srv->request_ms);
+        }
         if (r < 0) {
             break;              /* EOF, reset, or shut down by stop() */
         }
+        atomic_store(&c->active_ms, nbd_now_ms());
         if (be32_load(h) != NBD_REQUEST_MAGIC) {
             nbd_log(c->srv, "connection %u: bad request magic 0x%08x",
                     c->id, be32_load(h));
@@ -813,7 +891,11 @@ nbd_transmit(struct nbd_conn *c)
         if (hdr.type == NBD_CMD_READ && read_inline(c, &hdr) == 0) {
             continue;
         }
-        reserve(c, req_bytes(&hdr));
+        if (reserve(c, req_bytes(&hdr)) < 0) {
+            break;
+        }
+        /* waiting for room is the server's time, not the client's */
+        c->io->rdeadline_ms = nbd_now_ms() + (int64_t)c->srv->request_ms;
         req = malloc(sizeof(*req));
         if (req) {
             *req = hdr;
@@ -842,4 +924,5 @@ nbd_transmit(struct nbd_conn *c)
         }
         dispatch(c, req);
     }
+    c->io->rdeadline_ms = 0;
 }
