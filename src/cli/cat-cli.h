@@ -78,14 +78,12 @@ void catcli_close(struct catcli *c);
 void catcli_json_done(struct json_object *o);
 /* A size as text: human ("1.5 GiB") or exact with --bytes. */
 void catcli_size(const struct catcli *c, uint64_t v, char *buf, size_t len);
-/* Rows of a read query as a JSON array of objects (numbers for numeric
- * columns). NULL on failure (printed). */
-struct json_object *catcli_query_json(struct catcli *c, const char *sql,
-                                      const char *const *params, size_t n);
-/* Retired templates (rows with "name"), to compare with catcli_gone(). */
-#define RETIRED_SQL "SELECT name FROM templates WHERE retired = 1"
-/* The names of the templates of @before (a RETIRED_SQL result) that are
- * gone now, as a JSON array of strings. */
+/* Rows of catalog report @which (its @args) as a JSON array of objects
+ * (numbers for numeric columns). NULL on failure (printed). */
+struct json_object *catcli_report(struct catcli *c, enum vmc_report which,
+                                  const char *const *args, size_t n);
+/* The names of the templates of @before (a VMC_REPORT_RETIRED_TEMPLATES
+ * result) that are gone now, as a JSON array of strings. */
 struct json_object *catcli_gone(struct catcli *c, struct json_object *before);
 /* Print a library error, one line. */
 int catcli_fail(const struct vmc_error *err, int r);

@@ -169,13 +169,13 @@ row_to_json(int ncols, const char *const *names, const char *const *values,
 }
 
 struct json_object *
-catcli_query_json(struct catcli *c, const char *sql,
-                  const char *const *params, size_t n)
+catcli_report(struct catcli *c, enum vmc_report which,
+              const char *const *args, size_t n)
 {
     struct json_object *arr = json_object_new_array();
     struct vmc_error err = { 0 };
-    int r = vmc_catalog_query(c->cat, sql, params, n, row_to_json, arr,
-                              &err);
+    int r = vmc_catalog_report_rows(c->cat, which, args, n, row_to_json, arr,
+                                    &err);
 
     if (r < 0) {
         json_object_put(arr);
@@ -231,9 +231,8 @@ catcli_gone(struct catcli *c, struct json_object *before)
         const char *name = catcli_jstr(json_object_array_get_idx(before, i),
                                 "name");
         const char *params[1] = { name };
-        struct json_object *t = catcli_query_json(c, "SELECT 1 AS x FROM "
-                                                  "templates WHERE name = ?1",
-                                                  params, 1);
+        struct json_object *t = catcli_report(c, VMC_REPORT_TEMPLATE_EXISTS,
+                                              params, 1);
 
         if (t && json_object_array_length(t) == 0) {
             json_object_array_add(out, json_object_new_string(name));

@@ -69,8 +69,7 @@ config_get(struct catcli *c, void *ctx, int argc, char **argv)
     if (argc > 0) {
         return config_get_one(c, argv[0]);
     }
-    arr = catcli_query_json(c, "SELECT key, value FROM config ORDER BY key",
-                            NULL, 0);
+    arr = catcli_report(c, VMC_REPORT_CONFIG, NULL, 0);
     if (!arr) {
         return CLI_EXIT_FAIL;
     }

@@ -40,12 +40,11 @@ cmd_rm(int argc, char **argv)
         return r;
     }
     removed = json_object_new_array();
-    retired = catcli_query_json(&c, RETIRED_SQL, NULL, 0);
+    retired = catcli_report(&c, VMC_REPORT_RETIRED_TEMPLATES, NULL, 0);
     for (i = optind; i < argc; i++) {
         const char *params[1] = { argv[i] };
-        struct json_object *t = catcli_query_json(&c, "SELECT 1 AS x FROM "
-                                                  "templates WHERE name = ?1",
-                                                  params, 1);
+        struct json_object *t = catcli_report(&c, VMC_REPORT_TEMPLATE_EXISTS,
+                                              params, 1);
 
         if (t && json_object_array_length(t)) {
             rc = cli_error("'%s' is a template: use 'vm-clone template rm "

@@ -36,8 +36,7 @@ cmd_du(int argc, char **argv)
     if (r) {
         return r;
     }
-    pools = catcli_query_json(&c, "SELECT id, name, kind, path FROM pools "
-                              "ORDER BY id", NULL, 0);
+    pools = catcli_report(&c, VMC_REPORT_POOLS, NULL, 0);
     if (!pools) {
         catcli_close(&c);
         return CLI_EXIT_FAIL;
@@ -49,15 +48,13 @@ cmd_du(int argc, char **argv)
     }
     for (i = 0; i < json_object_array_length(pools); i++) {
         struct json_object *p = json_object_array_get_idx(pools, i), *vols, *o;
-        const char *params[1] = { catcli_jstr(p, "id") };
+        const char *params[1] = { catcli_jstr(p, "name") };
         uint64_t alloc = 0, vsize = 0, avail = 0;
         struct statvfs sv;
         size_t k;
         char a[32], b[32], d[32];
 
-        vols = catcli_query_json(&c, "SELECT o.path, o.virtual_size FROM "
-                                 "volume_owners o JOIN volumes v ON v.id = "
-                                 "o.id WHERE v.pool_id = ?1", params, 1);
+        vols = catcli_report(&c, VMC_REPORT_POOL_VOLUMES, params, 1);
         for (k = 0; vols && k < json_object_array_length(vols); k++) {
             struct json_object *v = json_object_array_get_idx(vols, k);
             struct stat st;

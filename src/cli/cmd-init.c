@@ -36,8 +36,7 @@ cmd_init(int argc, char **argv)
     if (r) {
         return r;
     }
-    pools = catcli_query_json(&c, "SELECT name, kind, path FROM pools "
-                              "ORDER BY id", NULL, 0);
+    pools = catcli_report(&c, VMC_REPORT_POOLS, NULL, 0);
     if (!pools) {
         catcli_close(&c);
         return CLI_EXIT_FAIL;

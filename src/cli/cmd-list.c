@@ -16,23 +16,10 @@
 
 /* -------------------------------------------------------------- list */
 
-#define VM_COLUMNS \
-    "SELECT m.name, m.state, m.clone_type AS type, m.mechanism, " \
-    "m.clone_requested AS requested, m.source, p.name AS pool, " \
-    "m.cpus, m.memory_mb, (SELECT count(*) FROM volumes v WHERE " \
-    "v.vm_id = m.id AND v.top = 1) AS disks, (SELECT sum(v.virtual_size) " \
-    "FROM volumes v WHERE v.vm_id = m.id AND v.top = 1) AS virtual_size, " \
-    "(SELECT group_concat(key || '=' || value, ',') FROM (SELECT key, " \
-    "value FROM labels WHERE vm_id = m.id ORDER BY key)) AS labels, " \
-    "m.created, m.expires, coalesce(m.request_key, m.request_id) AS " \
-    "request_id, m.uuid FROM vms m JOIN pools p " \
-    "ON p.id = m.pool_id "
-
-/* The --label filters of list: SQL conditions and their parameters. */
+/* The --label filters of list: (key, value) pairs for the report. */
 struct label_filter {
     const char *params[64];
     size_t np;
-    char *sql, *p;
 };
 
 static int
@@ -47,9 +34,6 @@ add_label(const char *arg, void *dest)
     *eq = '\0';
     f->params[f->np++] = arg;
     f->params[f->np++] = eq + 1;
-    f->p += sprintf(f->p, " AND EXISTS (SELECT 1 FROM labels l WHERE "
-                    "l.vm_id = m.id AND l.key = ?%zu AND l.value = "
-                    "?%zu)", f->np - 1, f->np);
     return 0;
 }
 
@@ -66,38 +50,22 @@ cmd_list(int argc, char **argv)
                      "only VMs with this label (repeatable)"),
         CLI_OPT_END,
     };
-    const char **params = f.params;
-    char *sql = NULL, *p;
-    size_t np, i, len;
     struct json_object *arr;
+    size_t i;
     int r;
 
-    len = strlen(VM_COLUMNS) + 64;
-    sql = malloc(len + 64 * 96);
-    if (!sql) {
-        return cli_error("out of memory");
-    }
-    f.sql = sql;
-    f.p = sql + snprintf(sql, len, "%sWHERE 1", VM_COLUMNS);
     r = catcli_parse(&c, opts, argc, argv);
     if (r) {
-        free(sql);
         return CLI_PARSE_EXIT(r);
     }
-    p = f.p;
-    np = f.np;
-    strcpy(p, " ORDER BY m.id");
     if (optind != argc) {
-        free(sql);
         return cli_usage_error(c.verb, "too many arguments");
     }
     r = catcli_open(&c, 0);
     if (r) {
-        free(sql);
         return r;
     }
-    arr = catcli_query_json(&c, sql, params, np);
-    free(sql);
+    arr = catcli_report(&c, VMC_REPORT_VMS, f.params, f.np);
     if (!arr) {
         catcli_close(&c);
         return CLI_EXIT_FAIL;
@@ -135,13 +103,7 @@ chain_json(struct catcli *c, const char *vid)
 {
     const char *params[1] = { vid };
 
-    return catcli_query_json(c, "WITH RECURSIVE ch(id, depth) AS (SELECT "
-                             "?1, 0 UNION ALL SELECT v.parent_id, ch.depth "
-                             "+ 1 FROM volumes v JOIN ch ON v.id = ch.id "
-                             "WHERE v.parent_id IS NOT NULL) SELECT o.path, "
-                             "o.kind, o.name, ch.depth AS depth FROM ch "
-                             "JOIN volume_owners o ON o.id = ch.id ORDER BY "
-                             "ch.depth", params, 1);
+    return catcli_report(c, VMC_REPORT_VOLUME_CHAIN, params, 1);
 }
 
 int
@@ -167,26 +129,18 @@ catcli_vm_json(struct catcli *c, const char *name)
     struct json_object *arr, *vm, *disks, *x;
     size_t i;
 
-    arr = catcli_query_json(c, VM_COLUMNS "WHERE m.name = ?1", params, 1);
+    arr = catcli_report(c, VMC_REPORT_VM, params, 1);
     if (!arr || json_object_array_length(arr) == 0) {
         json_object_put(arr);
         return NULL;
     }
     vm = json_object_get(json_object_array_get_idx(arr, 0));
     json_object_put(arr);
-    x = catcli_query_json(c, "SELECT n.idx AS nic, n.mac FROM nics n JOIN "
-                          "vms m ON m.id = n.vm_id WHERE m.name = ?1 ORDER "
-                          "BY n.idx", params, 1);
+    x = catcli_report(c, VMC_REPORT_VM_NICS, params, 1);
     json_object_object_add(vm, "nics", x);
-    x = catcli_query_json(c, "SELECT s.name, s.state, s.created FROM "
-                          "snapshots s JOIN vms m ON m.id = s.vm_id WHERE "
-                          "m.name = ?1 ORDER BY s.id", params, 1);
+    x = catcli_report(c, VMC_REPORT_VM_SNAPSHOTS, params, 1);
     json_object_object_add(vm, "snapshots", x);
-    disks = catcli_query_json(c, "SELECT v.id, v.disk, o.path, "
-                              "v.virtual_size FROM volumes v JOIN "
-                              "volume_owners o ON o.id = v.id JOIN vms m ON "
-                              "m.id = v.vm_id WHERE m.name = ?1 AND v.top = "
-                              "1 ORDER BY v.disk", params, 1);
+    disks = catcli_report(c, VMC_REPORT_VM_DISKS, params, 1);
     for (i = 0; disks && i < json_object_array_length(disks); i++) {
         struct json_object *d = json_object_array_get_idx(disks, i);
 

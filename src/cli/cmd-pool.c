@@ -25,9 +25,8 @@ pool_add(struct catcli *c, void *ctx, int argc, char **argv)
     (void)argc;
     if (r == 0 && c->json) {
         const char *params[1] = { argv[0] };
-        struct json_object *arr = catcli_query_json(c,
-            "SELECT name AS pool, kind, path FROM pools WHERE name = ?1",
-            params, 1);
+        struct json_object *arr = catcli_report(c, VMC_REPORT_POOL,
+                                                params, 1);
         struct json_object *o = arr && json_object_array_length(arr)
             ? json_object_get(json_object_array_get_idx(arr, 0))
             : json_object_new_object();
@@ -66,10 +65,8 @@ static int
 pool_list(struct catcli *c, void *ctx, int argc, char **argv)
 {
     static const char *const cols[] = { "name", "kind", "path", NULL };
-    struct json_object *arr = catcli_query_json(c,
-        "SELECT p.name, p.kind, p.path, (SELECT count(*) FROM volumes v "
-        "WHERE v.pool_id = p.id) AS volumes FROM pools p ORDER BY p.id",
-        NULL, 0);
+    struct json_object *arr = catcli_report(c, VMC_REPORT_POOL_LIST,
+                                                NULL, 0);
 
     (void)ctx;
     (void)argc;

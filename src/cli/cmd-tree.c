@@ -147,16 +147,8 @@ cmd_tree(int argc, char **argv)
     if (r) {
         return r;
     }
-    vols = catcli_query_json(&c, "SELECT o.kind, o.name, o.path, "
-                             "o.virtual_size, p.kind AS pkind, p.name AS "
-                             "pname FROM volume_owners o LEFT JOIN "
-                             "volume_owners p ON p.id = o.parent_id WHERE "
-                             "o.state = 'ready' ORDER BY CASE o.kind WHEN "
-                             "'template' THEN 0 WHEN 'copy' THEN 1 WHEN "
-                             "'snapshot' THEN 2 ELSE 3 END, o.id", NULL, 0);
-    full = catcli_query_json(&c, "SELECT m.name, m.source, m.mechanism FROM "
-                             "vms m WHERE m.state = 'ready' AND "
-                             "m.clone_type = 'full'", NULL, 0);
+    vols = catcli_report(&c, VMC_REPORT_VOLUME_TREE, NULL, 0);
+    full = catcli_report(&c, VMC_REPORT_FULL_VMS, NULL, 0);
     if (!vols || !full) {
         json_object_put(vols);
         json_object_put(full);

@@ -19,14 +19,7 @@ static int
 snapshot_list(struct catcli *c, void *ctx, int argc, char **argv)
 {
     const char *params[1] = { argv[0] };
-    struct json_object *arr = catcli_query_json(c,
-        "SELECT s.name, s.state, s.created, (SELECT count(*) FROM volumes "
-        "v WHERE v.snapshot_id = s.id) AS disks, (SELECT count(*) FROM "
-        "volumes k WHERE k.parent_id IN (SELECT id FROM volumes WHERE "
-        "snapshot_id = s.id) AND k.vm_id IS NOT m.id AND k.snapshot_id "
-        "NOT IN (SELECT id FROM snapshots WHERE vm_id = m.id)) AS "
-        "dependents FROM snapshots s JOIN vms m ON m.id = s.vm_id WHERE "
-        "m.name = ?1 ORDER BY s.id", params, 1);
+    struct json_object *arr = catcli_report(c, VMC_REPORT_SNAPSHOTS, params, 1);
     size_t i;
 
     if (!arr) {
