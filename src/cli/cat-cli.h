@@ -50,10 +50,12 @@ struct catcli {
 int catcli_parse(struct catcli *c, const struct cli_opt *opts, int argc,
                  char **argv);
 
-/* One subcommand of a group (pool add, template list...): its own
- * options, its operand count, and whether the store is opened for it.
+/* One subcommand of a group (pool add, template list...) or one
+ * top-level management command (list, rm...): its own options, its
+ * operand count, and whether the store is opened for it (CATCLI_STORE;
+ * CATCLI_EXCLUSIVE: opened exclusively, without recovery, for fsck).
  * @fn gets the operands only (argv[0] is the first operand). */
-enum { CATCLI_STORE = 1 << 0 };
+enum { CATCLI_STORE = 1 << 0, CATCLI_EXCLUSIVE = 1 << 1 };
 struct catcli_sub {
     const char *name;
     int (*fn)(struct catcli *c, void *ctx, int argc, char **argv);
@@ -68,6 +70,12 @@ struct catcli_sub {
  * and run it. c->usage is the group's help (-h before a subcommand). */
 int catcli_run_group(struct catcli *c, const struct catcli_sub *subs,
                      void *ctx, int argc, char **argv);
+/* A top-level management command: parse @cmd's options (NULL: the
+ * common ones) with c->usage as --help, check its operands (@cmd->missing
+ * when too few, or too many for one), open the store if it asks, run it
+ * and close the store. */
+int catcli_run(struct catcli *c, const struct catcli_sub *cmd, void *ctx,
+               int argc, char **argv);
 /* Open the store; prints the error. Returns 0 or an exit status. On a
  * TTY without --json and -q, long operations show a progress bar. */
 int catcli_open(struct catcli *c, unsigned flags);

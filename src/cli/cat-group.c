@@ -87,6 +87,29 @@ foreign_option(const struct catcli *c, const struct catcli_sub *subs,
     return 0;
 }
 
+/* Run @s on its operands, in the store if it asks for one. */
+static int
+run_with_store(struct catcli *c, const struct catcli_sub *s, void *ctx,
+               int argc, char **argv)
+{
+    unsigned open_flags = 0;
+    int r;
+
+    if (!(s->flags & (CATCLI_STORE | CATCLI_EXCLUSIVE))) {
+        return s->fn(c, ctx, argc, argv);
+    }
+    if (s->flags & CATCLI_EXCLUSIVE) {
+        open_flags = VMC_CATALOG_EXCLUSIVE | VMC_CATALOG_NO_RECOVER;
+    }
+    r = catcli_open(c, open_flags);
+    if (r) {
+        return r;
+    }
+    r = s->fn(c, ctx, argc, argv);
+    catcli_close(c);
+    return r;
+}
+
 static void
 print_group_help(const struct catcli *c, const struct catcli_sub *subs)
 {
@@ -153,14 +176,25 @@ catcli_run_group(struct catcli *c, const struct catcli_sub *subs, void *ctx,
             return r;
         }
     }
-    if (!(s->flags & CATCLI_STORE)) {
-        return s->fn(c, ctx, argc - optind, argv + optind);
-    }
-    r = catcli_open(c, 0);
+    return run_with_store(c, s, ctx, argc - optind, argv + optind);
+}
+
+int
+catcli_run(struct catcli *c, const struct catcli_sub *cmd, void *ctx,
+           int argc, char **argv)
+{
+    int r = catcli_parse(c, cmd->opts, argc, argv), n;
+
     if (r) {
-        return r;
+        return CLI_PARSE_EXIT(r);
     }
-    r = s->fn(c, ctx, argc - optind, argv + optind);
-    catcli_close(c);
-    return r;
+    n = argc - optind;
+    if (n < cmd->min_args) {
+        return cli_usage_error(c->verb, "%s", cmd->missing);
+    }
+    if (cmd->max_args >= 0 && n > cmd->max_args) {
+        return cli_usage_error(c->verb, "%s", cmd->max_args ? cmd->missing
+                               : "too many arguments");
+    }
+    return run_with_store(c, cmd, ctx, n, argv + optind);
 }

@@ -15,34 +15,21 @@
 
 /* ---------------------------------------------------------------- du */
 
-int
-cmd_du(int argc, char **argv)
+static int
+du_run(struct catcli *c, void *ctx, int argc, char **argv)
 {
-    struct catcli c = { .verb = "du", .usage =
-        "usage: " CLI_NAME " du [--json] [--bytes]\n\n"
-        "Space per pool: images in the catalog, their allocated bytes, "
-        "the\nfilesystem's free space.\n" };
     struct json_object *pools, *out;
     size_t i;
-    int r = catcli_parse(&c, NULL, argc, argv);
 
-    if (r) {
-        return CLI_PARSE_EXIT(r);
-    }
-    if (optind != argc) {
-        return cli_usage_error(c.verb, "too many arguments");
-    }
-    r = catcli_open(&c, 0);
-    if (r) {
-        return r;
-    }
-    pools = catcli_report(&c, VMC_REPORT_POOLS, NULL, 0);
+    (void)ctx;
+    (void)argc;
+    (void)argv;
+    pools = catcli_report(c, VMC_REPORT_POOLS, NULL, 0);
     if (!pools) {
-        catcli_close(&c);
         return CLI_EXIT_FAIL;
     }
     out = json_object_new_array();
-    if (!c.json && !c.quiet) {
+    if (!c->json && !c->quiet) {
         printf("%-12s %-9s %7s %10s %10s %10s  %s\n", "POOL", "KIND",
                "IMAGES", "VIRTUAL", "ALLOCATED", "FREE", "PATH");
     }
@@ -54,7 +41,7 @@ cmd_du(int argc, char **argv)
         size_t k;
         char a[32], b[32], d[32];
 
-        vols = catcli_report(&c, VMC_REPORT_POOL_VOLUMES, params, 1);
+        vols = catcli_report(c, VMC_REPORT_POOL_VOLUMES, params, 1);
         for (k = 0; vols && k < json_object_array_length(vols); k++) {
             struct json_object *v = json_object_array_get_idx(vols, k);
             struct stat st;
@@ -81,10 +68,10 @@ cmd_du(int argc, char **argv)
         cli_json_add_u64(o, "virtual-size", vsize);
         cli_json_add_u64(o, "allocated", alloc);
         cli_json_add_u64(o, "free", avail);
-        if (!c.json) {
-            catcli_size(&c, vsize, a, sizeof(a));
-            catcli_size(&c, alloc, b, sizeof(b));
-            catcli_size(&c, avail, d, sizeof(d));
+        if (!c->json) {
+            catcli_size(c, vsize, a, sizeof(a));
+            catcli_size(c, alloc, b, sizeof(b));
+            catcli_size(c, avail, d, sizeof(d));
             printf("%-12s %-9s %7zu %10s %10s %10s  %s\n", catcli_jstr(p, "name"),
                    catcli_jstr(p, "kind"),
                    vols ? json_object_array_length(vols) : 0, a, b, d,
@@ -93,11 +80,24 @@ cmd_du(int argc, char **argv)
         json_object_array_add(out, o);
         json_object_put(vols);
     }
-    if (c.json) {
+    if (c->json) {
         cli_json_print(stdout, out);
     }
     json_object_put(out);
     json_object_put(pools);
-    catcli_close(&c);
     return CLI_EXIT_OK;
+}
+
+int
+cmd_du(int argc, char **argv)
+{
+    struct catcli c = { .verb = "du", .usage =
+        "usage: " CLI_NAME " du [--json] [--bytes]\n\n"
+        "Space per pool: images in the catalog, their allocated bytes, "
+        "the\nfilesystem's free space.\n" };
+    const struct catcli_sub cmd = {
+        "du", du_run, NULL, 0, 0, NULL, NULL, CATCLI_STORE,
+    };
+
+    return catcli_run(&c, &cmd, NULL, argc, argv);
 }

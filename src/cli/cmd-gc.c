@@ -39,6 +39,39 @@ finding(const char *what, const char *subject, const char *detail,
     }
 }
 
+static int
+gc_run(struct catcli *c, void *ctx, int argc, char **argv)
+{
+    struct vmc_error err = { 0 };
+    struct findings f = { c, NULL };
+    struct vmc_gc_result res = { 0 };
+    bool dry = *(const bool *)ctx;
+    int r;
+
+    (void)argc;
+    (void)argv;
+    f.arr = json_object_new_array();
+    r = vmc_catalog_gc(c->cat, dry, finding, &f, &res, &err);
+    if (r == 0 && c->json) {
+        struct json_object *o = json_object_new_object();
+
+        cli_json_add_bool(o, "dry-run", dry);
+        cli_json_add_u64(o, "removed", res.removed);
+        cli_json_add_u64(o, "bytes-freed", res.bytes_freed);
+        cli_json_add_obj(o, "findings", json_object_get(f.arr));
+        catcli_json_done(o);
+    } else if (r == 0 && !c->quiet && !dry) {
+        char sz[32];
+
+        /* the findings were printed as they came */
+        catcli_size(c, res.bytes_freed, sz, sizeof(sz));
+        printf("gc: %u object%s removed, %s freed\n", res.removed,
+               res.removed == 1 ? "" : "s", sz);
+    }
+    json_object_put(f.arr);
+    return r < 0 ? catcli_fail(&err, r) : CLI_EXIT_OK;
+}
+
 int
 cmd_gc(int argc, char **argv)
 {
@@ -47,9 +80,6 @@ cmd_gc(int argc, char **argv)
         "Remove expired VMs, template copies no VM uses and retired "
         "templates\nwithout dependents. Files in pools that the catalog "
         "does not know are\nreported, never deleted.\n" };
-    struct vmc_error err = { 0 };
-    struct findings f = { &c, NULL };
-    struct vmc_gc_result res = { 0 };
     bool dry = false;
     const struct cli_opt opts[] = {
         CATCLI_OPTS(&c),
@@ -57,40 +87,50 @@ cmd_gc(int argc, char **argv)
                      "nothing"),
         CLI_OPT_END,
     };
+    const struct catcli_sub cmd = {
+        "gc", gc_run, opts, 0, 0, NULL, NULL, CATCLI_STORE,
+    };
+
+    return catcli_run(&c, &cmd, &dry, argc, argv);
+}
+
+static int
+fsck_run(struct catcli *c, void *ctx, int argc, char **argv)
+{
+    struct vmc_error err = { 0 };
+    struct vmc_fsck_result res;
+    struct findings f = { c, NULL };
     int r;
 
-    r = catcli_parse(&c, opts, argc, argv);
-    if (r) {
-        return CLI_PARSE_EXIT(r);
-    }
-    if (optind != argc) {
-        return cli_usage_error(c.verb, "too many arguments");
-    }
-    r = catcli_open(&c, 0);
-    if (r) {
-        return r;
-    }
+    (void)ctx;
+    (void)argc;
+    (void)argv;
     f.arr = json_object_new_array();
-    r = vmc_catalog_gc(c.cat, dry, finding, &f, &res, &err);
-    if (r == 0 && c.json) {
+    r = vmc_catalog_fsck(c->cat, finding, &f, &res, &err);
+    if (r == 0 && c->json) {
         struct json_object *o = json_object_new_object();
 
-        cli_json_add_bool(o, "dry-run", dry);
-        cli_json_add_u64(o, "removed", res.removed);
-        cli_json_add_u64(o, "bytes-freed", res.bytes_freed);
+        cli_json_add_u64(o, "volumes", res.volumes);
+        cli_json_add_u64(o, "recovered", res.recovered);
+        cli_json_add_u64(o, "fixed", res.fixed);
+        cli_json_add_u64(o, "temporary-removed", res.temp_removed);
+        cli_json_add_u64(o, "unknown-files", res.unknown);
+        cli_json_add_u64(o, "inconsistencies", res.problems);
         cli_json_add_obj(o, "findings", json_object_get(f.arr));
-        catcli_json_done(o);
-    } else if (r == 0 && !c.quiet && !dry) {
-        char sz[32];
-
-        /* the findings were printed as they came */
-        catcli_size(&c, res.bytes_freed, sz, sizeof(sz));
-        printf("gc: %u object%s removed, %s freed\n", res.removed,
-               res.removed == 1 ? "" : "s", sz);
+        cli_json_print(stdout, o);
+        json_object_put(o);
+    } else if (r == 0 && (!c->quiet || res.problems)) {
+        /* -q: nothing when clean */
+        printf("fsck: %u volumes checked, %u operations recovered, %u rows "
+               "fixed, %u temporary files removed, %u unknown files, %u "
+               "inconsistencies\n", res.volumes, res.recovered, res.fixed,
+               res.temp_removed, res.unknown, res.problems);
     }
     json_object_put(f.arr);
-    catcli_close(&c);
-    return r < 0 ? catcli_fail(&err, r) : CLI_EXIT_OK;
+    if (r < 0) {
+        return catcli_fail(&err, r);
+    }
+    return res.problems ? CLI_EXIT_FAIL : CLI_EXIT_OK;
 }
 
 int
@@ -104,46 +144,9 @@ cmd_fsck(int argc, char **argv)
         "parent in the\ncatalog, and run SQLite's integrity checks. Waits "
         "for running commands.\nExit status 1 when inconsistencies "
         "remain; -q prints only those.\n" };
-    struct vmc_error err = { 0 };
-    struct vmc_fsck_result res;
-    struct findings f = { &c, NULL };
-    int r = catcli_parse(&c, NULL, argc, argv);
+    const struct catcli_sub cmd = {
+        "fsck", fsck_run, NULL, 0, 0, NULL, NULL, CATCLI_EXCLUSIVE,
+    };
 
-    if (r) {
-        return CLI_PARSE_EXIT(r);
-    }
-    if (optind != argc) {
-        return cli_usage_error(c.verb, "too many arguments");
-    }
-    r = catcli_open(&c, VMC_CATALOG_EXCLUSIVE | VMC_CATALOG_NO_RECOVER);
-    if (r) {
-        return r;
-    }
-    f.arr = json_object_new_array();
-    r = vmc_catalog_fsck(c.cat, finding, &f, &res, &err);
-    if (r == 0 && c.json) {
-        struct json_object *o = json_object_new_object();
-
-        cli_json_add_u64(o, "volumes", res.volumes);
-        cli_json_add_u64(o, "recovered", res.recovered);
-        cli_json_add_u64(o, "fixed", res.fixed);
-        cli_json_add_u64(o, "temporary-removed", res.temp_removed);
-        cli_json_add_u64(o, "unknown-files", res.unknown);
-        cli_json_add_u64(o, "inconsistencies", res.problems);
-        cli_json_add_obj(o, "findings", json_object_get(f.arr));
-        cli_json_print(stdout, o);
-        json_object_put(o);
-    } else if (r == 0 && (!c.quiet || res.problems)) {
-        /* -q: nothing when clean */
-        printf("fsck: %u volumes checked, %u operations recovered, %u rows "
-               "fixed, %u temporary files removed, %u unknown files, %u "
-               "inconsistencies\n", res.volumes, res.recovered, res.fixed,
-               res.temp_removed, res.unknown, res.problems);
-    }
-    json_object_put(f.arr);
-    catcli_close(&c);
-    if (r < 0) {
-        return catcli_fail(&err, r);
-    }
-    return res.problems ? CLI_EXIT_FAIL : CLI_EXIT_OK;
+    return catcli_run(&c, &cmd, NULL, argc, argv);
 }

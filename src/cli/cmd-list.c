@@ -37,6 +37,43 @@ add_label(const char *arg, void *dest)
     return 0;
 }
 
+static int
+list_run(struct catcli *c, void *ctx, int argc, char **argv)
+{
+    const struct label_filter *f = ctx;
+    struct json_object *arr;
+    size_t i;
+
+    (void)argc;
+    (void)argv;
+    arr = catcli_report(c, VMC_REPORT_VMS, f->params, f->np);
+    if (!arr) {
+        return CLI_EXIT_FAIL;
+    }
+    if (c->json) {
+        cli_json_print(stdout, arr);
+    } else {
+        if (json_object_array_length(arr) && !c->quiet) {
+            printf("%-24s %-8s %-6s %-15s %-10s %5s %9s  %s\n", "NAME",
+                   "STATE", "TYPE", "MECHANISM", "POOL", "DISKS", "SIZE",
+                   "LABELS");
+        }
+        for (i = 0; i < json_object_array_length(arr); i++) {
+            struct json_object *o = json_object_array_get_idx(arr, i);
+            char sz[32];
+
+            catcli_size(c, (uint64_t)catcli_jint(o, "virtual_size"), sz,
+                        sizeof(sz));
+            printf("%-24s %-8s %-6s %-15s %-10s %5" PRId64 " %9s  %s\n",
+                   catcli_jstr(o, "name"), catcli_jstr(o, "state"), catcli_jstr(o, "type"),
+                   catcli_jstr(o, "mechanism"), catcli_jstr(o, "pool"), catcli_jint(o, "disks"),
+                   sz, catcli_jstr(o, "labels"));
+        }
+    }
+    json_object_put(arr);
+    return CLI_EXIT_OK;
+}
+
 int
 cmd_list(int argc, char **argv)
 {
@@ -50,49 +87,11 @@ cmd_list(int argc, char **argv)
                      "only VMs with this label (repeatable)"),
         CLI_OPT_END,
     };
-    struct json_object *arr;
-    size_t i;
-    int r;
+    const struct catcli_sub cmd = {
+        "list", list_run, opts, 0, 0, NULL, NULL, CATCLI_STORE,
+    };
 
-    r = catcli_parse(&c, opts, argc, argv);
-    if (r) {
-        return CLI_PARSE_EXIT(r);
-    }
-    if (optind != argc) {
-        return cli_usage_error(c.verb, "too many arguments");
-    }
-    r = catcli_open(&c, 0);
-    if (r) {
-        return r;
-    }
-    arr = catcli_report(&c, VMC_REPORT_VMS, f.params, f.np);
-    if (!arr) {
-        catcli_close(&c);
-        return CLI_EXIT_FAIL;
-    }
-    if (c.json) {
-        cli_json_print(stdout, arr);
-    } else {
-        if (json_object_array_length(arr) && !c.quiet) {
-            printf("%-24s %-8s %-6s %-15s %-10s %5s %9s  %s\n", "NAME",
-                   "STATE", "TYPE", "MECHANISM", "POOL", "DISKS", "SIZE",
-                   "LABELS");
-        }
-        for (i = 0; i < json_object_array_length(arr); i++) {
-            struct json_object *o = json_object_array_get_idx(arr, i);
-            char sz[32];
-
-            catcli_size(&c, (uint64_t)catcli_jint(o, "virtual_size"), sz,
-                        sizeof(sz));
-            printf("%-24s %-8s %-6s %-15s %-10s %5" PRId64 " %9s  %s\n",
-                   catcli_jstr(o, "name"), catcli_jstr(o, "state"), catcli_jstr(o, "type"),
-                   catcli_jstr(o, "mechanism"), catcli_jstr(o, "pool"), catcli_jint(o, "disks"),
-                   sz, catcli_jstr(o, "labels"));
-        }
-    }
-    json_object_put(arr);
-    catcli_close(&c);
-    return CLI_EXIT_OK;
+    return catcli_run(&c, &cmd, &f, argc, argv);
 }
 
 /* -------------------------------------------------------------- info */
@@ -151,30 +150,20 @@ catcli_vm_json(struct catcli *c, const char *name)
     return vm;
 }
 
-int
-cmd_info(int argc, char **argv)
+static int
+info_run(struct catcli *c, void *ctx, int argc, char **argv)
 {
-    struct catcli c = { .verb = "info", .usage =
-        "usage: " CLI_NAME " info NAME [--json]\n\n"
-        "Everything about VM NAME: hardware, clone type, labels, NICs, disks "
-        "with\ntheir backing chains, snapshots. ('template info' for "
-        "templates.)\n" };
     struct json_object *vm, *a;
     char t[64], sz[32];
     size_t i, k;
-    int r = catcli_parse(&c, NULL, argc, argv);
 
-    if (r) {
-        return CLI_PARSE_EXIT(r);
+    (void)ctx;
+    (void)argc;
+    vm = catcli_vm_json(c, argv[0]);
+    if (!vm) {
+        return cli_error("no VM named '%s'", argv[0]);
     }
-    if (argc - optind != 1) {
-        return cli_usage_error(c.verb, "expecting one VM name");
-    }
-    r = catcli_open_vm(&c, argv[optind], &vm);
-    if (r) {
-        return r;
-    }
-    if (c.json) {
+    if (c->json) {
         cli_json_print(stdout, vm);
     } else {
         printf("name:       %s\n", catcli_jstr(vm, "name"));
@@ -206,7 +195,7 @@ cmd_info(int argc, char **argv)
         for (i = 0; a && i < json_object_array_length(a); i++) {
             struct json_object *d = json_object_array_get_idx(a, i), *ch;
 
-            catcli_size(&c, (uint64_t)catcli_jint(d, "virtual_size"), sz,
+            catcli_size(c, (uint64_t)catcli_jint(d, "virtual_size"), sz,
                         sizeof(sz));
             printf("disk %" PRId64 ":     %s (%s)\n", catcli_jint(d, "disk"),
                    catcli_jstr(d, "path"), sz);
@@ -227,6 +216,21 @@ cmd_info(int argc, char **argv)
         }
     }
     json_object_put(vm);
-    catcli_close(&c);
     return CLI_EXIT_OK;
+}
+
+int
+cmd_info(int argc, char **argv)
+{
+    struct catcli c = { .verb = "info", .usage =
+        "usage: " CLI_NAME " info NAME [--json]\n\n"
+        "Everything about VM NAME: hardware, clone type, labels, NICs, disks "
+        "with\ntheir backing chains, snapshots. ('template info' for "
+        "templates.)\n" };
+    const struct catcli_sub cmd = {
+        "info", info_run, NULL, 1, 1, NULL,
+        "expecting one VM name", CATCLI_STORE,
+    };
+
+    return catcli_run(&c, &cmd, NULL, argc, argv);
 }

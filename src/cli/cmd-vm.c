@@ -127,6 +127,29 @@ cmd_snapshot(int argc, char **argv)
 
 /* ------------------------------------------- flatten/relink/consolidate */
 
+static int
+flatten_run(struct catcli *c, void *ctx, int argc, char **argv)
+{
+    struct vmc_error err = { 0 };
+    int r;
+
+    (void)ctx;
+    (void)argc;
+    r = vmc_catalog_vm_flatten(c->cat, argv[0], NULL, NULL, &err);
+    catcli_progress_end(c);
+    if (r == 0 && c->json) {
+        struct json_object *o = json_object_new_object();
+
+        cli_json_add_str(o, "vm", argv[0]);
+        cli_json_add_str(o, "type", "full");
+        cli_json_add_str(o, "mechanism", "flatten");
+        catcli_json_done(o);
+    } else if (r == 0 && !c->quiet) {
+        printf("VM '%s' is now a full clone (flattened)\n", argv[0]);
+    }
+    return r < 0 ? catcli_fail(&err, r) : CLI_EXIT_OK;
+}
+
 int
 cmd_flatten(int argc, char **argv)
 {
@@ -134,33 +157,12 @@ cmd_flatten(int argc, char **argv)
         "usage: " CLI_NAME " flatten VM\n\n"
         "Make the VM's disks standalone (linked -> full): the data of the "
         "layers\nbelow is copied in, the backing link dropped last.\n" };
-    struct vmc_error err = { 0 };
-    int r = catcli_parse(&c, NULL, argc, argv);
+    const struct catcli_sub cmd = {
+        "flatten", flatten_run, NULL, 1, 1, NULL,
+        "expecting one VM name", CATCLI_STORE,
+    };
 
-    if (r) {
-        return CLI_PARSE_EXIT(r);
-    }
-    if (argc - optind != 1) {
-        return cli_usage_error(c.verb, "expecting one VM name");
-    }
-    r = catcli_open(&c, 0);
-    if (r) {
-        return r;
-    }
-    r = vmc_catalog_vm_flatten(c.cat, argv[optind], NULL, NULL, &err);
-    catcli_progress_end(&c);
-    if (r == 0 && c.json) {
-        struct json_object *o = json_object_new_object();
-
-        cli_json_add_str(o, "vm", argv[optind]);
-        cli_json_add_str(o, "type", "full");
-        cli_json_add_str(o, "mechanism", "flatten");
-        catcli_json_done(o);
-    } else if (r == 0 && !c.quiet) {
-        printf("VM '%s' is now a full clone (flattened)\n", argv[optind]);
-    }
-    catcli_close(&c);
-    return r < 0 ? catcli_fail(&err, r) : CLI_EXIT_OK;
+    return catcli_run(&c, &cmd, NULL, argc, argv);
 }
 
 int
@@ -211,6 +213,29 @@ cmd_relink(int argc, char **argv)
     return r < 0 ? catcli_fail(&err, r) : CLI_EXIT_OK;
 }
 
+static int
+consolidate_run(struct catcli *c, void *ctx, int argc, char **argv)
+{
+    struct vmc_error err = { 0 };
+    unsigned merged = 0;
+    int r;
+
+    (void)ctx;
+    (void)argc;
+    r = vmc_catalog_vm_consolidate(c->cat, argv[0], &merged, &err);
+    if (r == 0 && c->json) {
+        struct json_object *o = json_object_new_object();
+
+        cli_json_add_str(o, "vm", argv[0]);
+        cli_json_add_u64(o, "layers-merged", merged);
+        catcli_json_done(o);
+    } else if (r == 0 && !c->quiet) {
+        printf("VM '%s': %u layer%s merged\n", argv[0], merged,
+               merged == 1 ? "" : "s");
+    }
+    return r < 0 ? catcli_fail(&err, r) : CLI_EXIT_OK;
+}
+
 int
 cmd_consolidate(int argc, char **argv)
 {
@@ -220,33 +245,12 @@ cmd_consolidate(int argc, char **argv)
         "newest\nsnapshot's layer takes the older layers' data; every "
         "snapshot stays valid).\nRefused when another VM uses one of the "
         "layers that would change.\n" };
-    struct vmc_error err = { 0 };
-    unsigned merged = 0;
-    int r = catcli_parse(&c, NULL, argc, argv);
+    const struct catcli_sub cmd = {
+        "consolidate", consolidate_run, NULL, 1, 1, NULL,
+        "expecting one VM name", CATCLI_STORE,
+    };
 
-    if (r) {
-        return CLI_PARSE_EXIT(r);
-    }
-    if (argc - optind != 1) {
-        return cli_usage_error(c.verb, "expecting one VM name");
-    }
-    r = catcli_open(&c, 0);
-    if (r) {
-        return r;
-    }
-    r = vmc_catalog_vm_consolidate(c.cat, argv[optind], &merged, &err);
-    if (r == 0 && c.json) {
-        struct json_object *o = json_object_new_object();
-
-        cli_json_add_str(o, "vm", argv[optind]);
-        cli_json_add_u64(o, "layers-merged", merged);
-        catcli_json_done(o);
-    } else if (r == 0 && !c.quiet) {
-        printf("VM '%s': %u layer%s merged\n", argv[optind], merged,
-               merged == 1 ? "" : "s");
-    }
-    catcli_close(&c);
-    return r < 0 ? catcli_fail(&err, r) : CLI_EXIT_OK;
+    return catcli_run(&c, &cmd, NULL, argc, argv);
 }
 
 /* ----------------------------------------------------------------- vm */
