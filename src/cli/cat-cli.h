@@ -67,7 +67,8 @@ struct catcli_sub {
 };
 /* Find the subcommand among argv[1..] (options may come before it),
  * parse its options, check its operands, open the store if it asks,
- * and run it. c->usage is the group's help (-h before a subcommand). */
+ * and run it. c->usage is the group's description: --help before a
+ * subcommand prints a usage line per subcommand, then it. */
 int catcli_run_group(struct catcli *c, const struct catcli_sub *subs,
                      void *ctx, int argc, char **argv);
 /* A top-level management command: parse @cmd's options (NULL: the

@@ -110,12 +110,21 @@ run_with_store(struct catcli *c, const struct catcli_sub *s, void *ctx,
     return r;
 }
 
+/* The group's help: one usage line per subcommand, from its table
+ * entry, then the group's description (c->usage) and the common
+ * options. */
 static void
 print_group_help(const struct catcli *c, const struct catcli_sub *subs)
 {
+    const struct catcli_sub *s;
+
+    for (s = subs; s->name; s++) {
+        printf("%s" CLI_NAME " %s %s%s%s\n", s == subs ? "usage: " : "       ",
+               c->verb, s->name, *s->synopsis ? " " : "", s->synopsis);
+    }
+    putchar('\n');
     fputs(c->usage, stdout);
     fputs(CATCLI_COMMON_HELP, stdout);
-    (void)subs;
 }
 
 static int

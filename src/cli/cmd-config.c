@@ -82,9 +82,6 @@ int
 cmd_config(int argc, char **argv)
 {
     struct catcli c = { .verb = "config", .usage =
-        "usage: " CLI_NAME " config get [KEY]\n"
-        "       " CLI_NAME " config set KEY VALUE\n"
-        "       " CLI_NAME " config unset KEY\n\n"
         "keys: default-template (the template of 'vm-clone --linked "
         "--name X'),\n      default-pool (primary pool for new VMs), "
         "max-chain-depth (default 16)\n" };

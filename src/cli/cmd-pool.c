@@ -83,9 +83,6 @@ int
 cmd_pool(int argc, char **argv)
 {
     struct catcli c = { .verb = "pool", .usage =
-        "usage: " CLI_NAME " pool add NAME DIR [--kind primary|secondary]\n"
-        "       " CLI_NAME " pool list [--json]\n"
-        "       " CLI_NAME " pool rm NAME\n\n"
         "Pools are directories holding images: 'primary' pools hold VM "
         "disks and\ntemplate copies, 'secondary' pools hold templates.\n" };
     const char *kind = "primary";

@@ -12,14 +12,6 @@
 #include "cli/cat-cli.h"
 
 static const char template_usage[] =
-    "usage: " CLI_NAME " template import NAME IMAGE... [--cpus N] "
-    "[--memory MiB] [--nics N]\n"
-    "                 [-f raw|qcow2] [--flatten] [--pool POOL]\n"
-    "       " CLI_NAME " template create NAME --from-vm VM [--snapshot SNAP]\n"
-    "       " CLI_NAME " template list [--json]\n"
-    "       " CLI_NAME " template info NAME [--json]\n"
-    "       " CLI_NAME " template retire NAME [--flatten-dependents]\n"
-    "       " CLI_NAME " template rm NAME [--flatten-dependents]\n\n"
     "import copies each IMAGE (raw or qcow2) into a secondary pool as a "
     "standalone\nqcow2 disk and seals it (mode 0444, content digest checked "
     "on read). An\nimage with a backing file is refused (--flatten copies "
@@ -477,11 +469,11 @@ cmd_template(int argc, char **argv)
         { "list", tmpl_list, common, 0, 0, "[--json]", NULL, CATCLI_STORE },
         { "info", tmpl_info, common, 1, 1, "NAME [--json]",
           "info needs one template name", CATCLI_STORE },
-        { "rm", tmpl_rm, gone_opts, 1, 1, "NAME [--flatten-dependents]",
-          "rm needs one template name", CATCLI_STORE },
         { "retire", tmpl_retire, gone_opts, 1, 1,
           "NAME [--flatten-dependents]", "retire needs one template name",
           CATCLI_STORE },
+        { "rm", tmpl_rm, gone_opts, 1, 1, "NAME [--flatten-dependents]",
+          "rm needs one template name", CATCLI_STORE },
         { NULL, NULL, NULL, 0, 0, NULL, NULL, 0 },
     };
 

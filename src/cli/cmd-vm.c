@@ -100,10 +100,6 @@ int
 cmd_snapshot(int argc, char **argv)
 {
     struct catcli c = { .verb = "snapshot", .usage =
-        "usage: " CLI_NAME " snapshot create VM NAME\n"
-        "       " CLI_NAME " snapshot list VM [--json]\n"
-        "       " CLI_NAME " snapshot revert VM NAME\n"
-        "       " CLI_NAME " snapshot rm VM NAME\n\n"
         "create freezes the VM's current disks as read-only layers and "
         "gives the VM\nnew overlays; clone a snapshot with 'clone VM "
         "--snapshot NAME'. revert\ndiscards the current state. rm merges "
@@ -595,8 +591,6 @@ int
 cmd_vm(int argc, char **argv)
 {
     struct catcli c = { .verb = "vm", .usage =
-        "usage: " CLI_NAME " vm xml NAME\n"
-        "       " CLI_NAME " vm qemu-cmd NAME\n\n"
         "xml prints a libvirt domain for the VM (disks with their backing "
         "chain,\nqcow2 driver, NICs with their MACs); qemu-cmd prints a "
         "qemu-system-x86_64\ncommand line.\n" };
