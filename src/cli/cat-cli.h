@@ -107,6 +107,10 @@ void catcli_fmt_time(double t, char *buf, size_t len);
 /* Rows of @arr as JSON (--json) or as columns @cols (NULL-terminated). */
 int catcli_print_rows(struct catcli *c, struct json_object *arr,
                       const char *const *cols);
+/* Report @which (no arguments) printed by catcli_print_rows(); returns
+ * the exit status. */
+int catcli_print_report(struct catcli *c, enum vmc_report which,
+                        const char *const *cols);
 
 /* cmd-init.c, cmd-pool.c, cmd-config.c, cmd-list.c, cmd-deps.c,
  * cmd-tree.c, cmd-du.c, cmd-gc.c (helpers: cat-common.c) */

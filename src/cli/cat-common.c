@@ -263,3 +263,17 @@ catcli_print_rows(struct catcli *c, struct json_object *arr,
     }
     return 0;
 }
+
+int
+catcli_print_report(struct catcli *c, enum vmc_report which,
+                    const char *const *cols)
+{
+    struct json_object *arr = catcli_report(c, which, NULL, 0);
+
+    if (!arr) {
+        return CLI_EXIT_FAIL;
+    }
+    catcli_print_rows(c, arr, cols);
+    json_object_put(arr);
+    return CLI_EXIT_OK;
+}

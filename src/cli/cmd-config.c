@@ -63,19 +63,12 @@ static int
 config_get(struct catcli *c, void *ctx, int argc, char **argv)
 {
     static const char *const cols[] = { "key", "value", NULL };
-    struct json_object *arr;
 
     (void)ctx;
     if (argc > 0) {
         return config_get_one(c, argv[0]);
     }
-    arr = catcli_report(c, VMC_REPORT_CONFIG, NULL, 0);
-    if (!arr) {
-        return CLI_EXIT_FAIL;
-    }
-    catcli_print_rows(c, arr, cols);
-    json_object_put(arr);
-    return CLI_EXIT_OK;
+    return catcli_print_report(c, VMC_REPORT_CONFIG, cols);
 }
 
 int

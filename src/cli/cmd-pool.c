@@ -65,18 +65,11 @@ static int
 pool_list(struct catcli *c, void *ctx, int argc, char **argv)
 {
     static const char *const cols[] = { "name", "kind", "path", NULL };
-    struct json_object *arr = catcli_report(c, VMC_REPORT_POOL_LIST,
-                                                NULL, 0);
 
     (void)ctx;
     (void)argc;
     (void)argv;
-    if (!arr) {
-        return CLI_EXIT_FAIL;
-    }
-    catcli_print_rows(c, arr, cols);
-    json_object_put(arr);
-    return CLI_EXIT_OK;
+    return catcli_print_report(c, VMC_REPORT_POOL_LIST, cols);
 }
 
 int
