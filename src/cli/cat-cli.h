@@ -3,7 +3,7 @@
  * init, pool, config, template, clone, snapshot, list, info, tree, deps,
  * rm, du, gc, fsck, flatten, relink, consolidate, vm) and the helpers
  * they share: --home/--json/--bytes/-q handling, opening the store,
- * sizes, and read queries turned into JSON.
+ * sizes, and the catalog's reports turned into JSON.
  */
 #ifndef VMC_CAT_CLI_H
 #define VMC_CAT_CLI_H
@@ -99,7 +99,7 @@ int catcli_fail(const struct vmc_error *err, int r);
 /* Parse "30s", "15m", "2h", "3d", "1w" or seconds. */
 int catcli_parse_duration(const char *s, uint64_t *out);
 
-/* Small JSON accessors of query rows ("" / 0 when absent). */
+/* Small JSON accessors of report rows ("" / 0 when absent). */
 const char *catcli_jstr(struct json_object *o, const char *k);
 int64_t catcli_jint(struct json_object *o, const char *k);
 /* A timestamp (seconds) as ISO 8601 UTC, "-" when unset. */

@@ -1,7 +1,7 @@
 /*
  * cat-common.c - what the management commands share (cat-cli.h): opening
- * and closing the store, its progress bar, sizes, durations, read queries
- * turned into JSON, and the small JSON accessors.
+ * and closing the store, its progress bar, sizes, durations, the
+ * catalog's reports turned into JSON, and the small JSON accessors.
  */
 #include <errno.h>
 #include <inttypes.h>
