@@ -77,6 +77,18 @@ int catcli_run_group(struct catcli *c, const struct catcli_sub *subs,
  * and close the store. */
 int catcli_run(struct catcli *c, const struct catcli_sub *cmd, void *ctx,
                int argc, char **argv);
+/* A top-level management command (list, rm, gc...): its entry, whose
+ * opts are only its own options (the common ones are added), and its
+ * --help text. */
+struct catcli_cmd {
+    struct catcli_sub sub;
+    const char *usage;
+};
+/* The top-level management commands, NULL-terminated (cat-group.c). */
+extern const struct catcli_cmd *const catcli_cmds[];
+/* Run the top-level management command argv[0] of catcli_cmds: the
+ * command table's entry point for each of them (main.c). */
+int catcli_main(int argc, char **argv);
 /* Open the store; prints the error. Returns 0 or an exit status. On a
  * TTY without --json and -q, long operations show a progress bar. */
 int catcli_open(struct catcli *c, unsigned flags);
@@ -114,17 +126,11 @@ int catcli_print_report(struct catcli *c, enum vmc_report which,
 
 /* cmd-init.c, cmd-pool.c, cmd-config.c, cmd-list.c, cmd-deps.c,
  * cmd-tree.c, cmd-du.c, cmd-gc.c (helpers: cat-common.c) */
-int cmd_init(int argc, char **argv);
+extern const struct catcli_cmd catcli_init, catcli_list, catcli_info,
+    catcli_rm, catcli_deps, catcli_tree, catcli_du, catcli_gc, catcli_fsck,
+    catcli_flatten, catcli_consolidate;
 int cmd_pool(int argc, char **argv);
 int cmd_config(int argc, char **argv);
-int cmd_list(int argc, char **argv);
-int cmd_info(int argc, char **argv);
-int cmd_rm(int argc, char **argv);
-int cmd_deps(int argc, char **argv);
-int cmd_tree(int argc, char **argv);
-int cmd_du(int argc, char **argv);
-int cmd_gc(int argc, char **argv);
-int cmd_fsck(int argc, char **argv);
 /* Everything about VM @name as one JSON object (NULL if none). */
 struct json_object *catcli_vm_json(struct catcli *c, const char *name);
 /* Open the store and load VM @name into *vm (catcli_vm_json()); on failure
@@ -139,9 +145,7 @@ int cmd_clone(int argc, char **argv);
 int cmd_clone_short(int argc, char **argv);
 /* cmd-vm.c */
 int cmd_snapshot(int argc, char **argv);
-int cmd_flatten(int argc, char **argv);
 int cmd_relink(int argc, char **argv);
-int cmd_consolidate(int argc, char **argv);
 int cmd_vm(int argc, char **argv);
 
 #endif /* VMC_CAT_CLI_H */

@@ -4,6 +4,7 @@
  * vm, pool, config), each subcommand with its own option table, so an
  * option of another subcommand is a usage error (exit 2) naming it.
  */
+#include <assert.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
@@ -206,4 +207,37 @@ catcli_run(struct catcli *c, const struct catcli_sub *cmd, void *ctx,
                                : "too many arguments");
     }
     return run_with_store(c, cmd, ctx, n, argv + optind);
+}
+
+const struct catcli_cmd *const catcli_cmds[] = {
+    &catcli_init, &catcli_list, &catcli_info, &catcli_rm, &catcli_deps,
+    &catcli_tree, &catcli_du, &catcli_gc, &catcli_fsck, &catcli_flatten,
+    &catcli_consolidate, NULL,
+};
+
+int
+catcli_main(int argc, char **argv)
+{
+    const struct catcli_cmd *const *d;
+    struct catcli c = { .verb = argv[0] };
+    struct cli_opt opts[32] = { CATCLI_OPTS(&c) };
+    struct catcli_sub sub;
+    size_t n = 4, i;
+
+    for (d = catcli_cmds; *d && strcmp((*d)->sub.name, argv[0]); d++) {
+    }
+    if (!*d) {
+        return cli_usage_error(NULL, "command not found: %s", argv[0]);
+    }
+    c.usage = (*d)->usage;
+    sub = (*d)->sub;
+    /* the common options, then the command's own: a table of ours, so
+     * it fits (asserted) */
+    for (i = 0; sub.opts && sub.opts[i].kind != CLI_OPT_KIND_END; i++) {
+        assert(n + 1 < sizeof(opts) / sizeof(opts[0]));
+        opts[n++] = sub.opts[i];
+    }
+    opts[n] = (struct cli_opt)CLI_OPT_END;
+    sub.opts = opts;
+    return catcli_run(&c, &sub, NULL, argc, argv);
 }

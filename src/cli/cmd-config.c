@@ -22,7 +22,6 @@ config_set(struct catcli *c, void *ctx, int argc, char **argv)
     struct vmc_error err = { 0 };
     int r = vmc_catalog_config_set(c->cat, argv[0], value, &err);
 
-    (void)ctx;
     if (r == 0 && c->json) {
         struct json_object *o = json_object_new_object();
 
@@ -64,7 +63,6 @@ config_get(struct catcli *c, void *ctx, int argc, char **argv)
 {
     static const char *const cols[] = { "key", "value", NULL };
 
-    (void)ctx;
     if (argc > 0) {
         return config_get_one(c, argv[0]);
     }

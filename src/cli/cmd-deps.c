@@ -24,7 +24,6 @@ rm_run(struct catcli *c, void *ctx, int argc, char **argv)
     int r, rc = CLI_EXIT_OK, i;
     size_t k;
 
-    (void)ctx;
     removed = json_object_new_array();
     retired = catcli_report(c, VMC_REPORT_RETIRED_TEMPLATES, NULL, 0);
     for (i = 0; i < argc; i++) {
@@ -67,20 +66,16 @@ rm_run(struct catcli *c, void *ctx, int argc, char **argv)
     return rc;
 }
 
-int
-cmd_rm(int argc, char **argv)
-{
-    struct catcli c = { .verb = "rm", .usage =
-        "usage: " CLI_NAME " rm NAME...\n\n"
-        "Delete VMs with their own disks and snapshots. Refused, with the "
-        "list of\ndependents, when clones depend on one of its snapshots. "
-        "Templates:\n'template rm'.\n" };
-    const struct catcli_sub cmd = {
-        "rm", rm_run, NULL, 1, -1, NULL, "expecting a VM name", CATCLI_STORE,
-    };
+static const char rm_usage[] =
+    "usage: " CLI_NAME " rm NAME...\n\n"
+    "Delete VMs with their own disks and snapshots. Refused, with the "
+    "list of\ndependents, when clones depend on one of its snapshots. "
+    "Templates:\n'template rm'.\n";
 
-    return catcli_run(&c, &cmd, NULL, argc, argv);
-}
+const struct catcli_cmd catcli_rm = {
+    { "rm", rm_run, NULL, 1, -1, NULL, "expecting a VM name", CATCLI_STORE },
+    rm_usage,
+};
 
 static int
 deps_run(struct catcli *c, void *ctx, int argc, char **argv)
@@ -90,8 +85,6 @@ deps_run(struct catcli *c, void *ctx, int argc, char **argv)
     size_t n = 0, i;
     int r;
 
-    (void)ctx;
-    (void)argc;
     r = vmc_catalog_dependents(c->cat, NULL, argv[0], &deps, &n, &err);
     if (r < 0) {
         return catcli_fail(&err, r);
@@ -122,16 +115,12 @@ deps_run(struct catcli *c, void *ctx, int argc, char **argv)
     return CLI_EXIT_OK;
 }
 
-int
-cmd_deps(int argc, char **argv)
-{
-    struct catcli c = { .verb = "deps", .usage =
-        "usage: " CLI_NAME " deps NAME [--json]\n\n"
-        "Everything that depends on NAME (a template, a VM, or VM@SNAPSHOT),"
-        "\ndirectly or through other layers.\n" };
-    const struct catcli_sub cmd = {
-        "deps", deps_run, NULL, 1, 1, NULL, "expecting one name", CATCLI_STORE,
-    };
+static const char deps_usage[] =
+    "usage: " CLI_NAME " deps NAME [--json]\n\n"
+    "Everything that depends on NAME (a template, a VM, or VM@SNAPSHOT),"
+    "\ndirectly or through other layers.\n";
 
-    return catcli_run(&c, &cmd, NULL, argc, argv);
-}
+const struct catcli_cmd catcli_deps = {
+    { "deps", deps_run, NULL, 1, 1, NULL, "expecting one name", CATCLI_STORE },
+    deps_usage,
+};

@@ -21,9 +21,6 @@ du_run(struct catcli *c, void *ctx, int argc, char **argv)
     struct json_object *pools, *out;
     size_t i;
 
-    (void)ctx;
-    (void)argc;
-    (void)argv;
     pools = catcli_report(c, VMC_REPORT_POOLS, NULL, 0);
     if (!pools) {
         return CLI_EXIT_FAIL;
@@ -88,16 +85,12 @@ du_run(struct catcli *c, void *ctx, int argc, char **argv)
     return CLI_EXIT_OK;
 }
 
-int
-cmd_du(int argc, char **argv)
-{
-    struct catcli c = { .verb = "du", .usage =
-        "usage: " CLI_NAME " du [--json] [--bytes]\n\n"
-        "Space per pool: images in the catalog, their allocated bytes, "
-        "the\nfilesystem's free space.\n" };
-    const struct catcli_sub cmd = {
-        "du", du_run, NULL, 0, 0, NULL, NULL, CATCLI_STORE,
-    };
+static const char du_usage[] =
+    "usage: " CLI_NAME " du [--json] [--bytes]\n\n"
+    "Space per pool: images in the catalog, their allocated bytes, "
+    "the\nfilesystem's free space.\n";
 
-    return catcli_run(&c, &cmd, NULL, argc, argv);
-}
+const struct catcli_cmd catcli_du = {
+    { "du", du_run, NULL, 0, 0, NULL, NULL, CATCLI_STORE },
+    du_usage,
+};

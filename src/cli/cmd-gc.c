@@ -39,17 +39,22 @@ finding(const char *what, const char *subject, const char *detail,
     }
 }
 
+static bool gc_dry;
+static const struct cli_opt gc_opts[] = {
+    CLI_OPT_FLAG('n', "dry-run", &gc_dry, "report what would go, remove "
+                 "nothing"),
+    CLI_OPT_END,
+};
+
 static int
 gc_run(struct catcli *c, void *ctx, int argc, char **argv)
 {
     struct vmc_error err = { 0 };
     struct findings f = { c, NULL };
     struct vmc_gc_result res = { 0 };
-    bool dry = *(const bool *)ctx;
+    bool dry = gc_dry;
     int r;
 
-    (void)argc;
-    (void)argv;
     f.arr = json_object_new_array();
     r = vmc_catalog_gc(c->cat, dry, finding, &f, &res, &err);
     if (r == 0 && c->json) {
@@ -72,27 +77,16 @@ gc_run(struct catcli *c, void *ctx, int argc, char **argv)
     return r < 0 ? catcli_fail(&err, r) : CLI_EXIT_OK;
 }
 
-int
-cmd_gc(int argc, char **argv)
-{
-    struct catcli c = { .verb = "gc", .usage =
-        "usage: " CLI_NAME " gc [--dry-run] [--json]\n\n"
-        "Remove expired VMs, template copies no VM uses and retired "
-        "templates\nwithout dependents. Files in pools that the catalog "
-        "does not know are\nreported, never deleted.\n" };
-    bool dry = false;
-    const struct cli_opt opts[] = {
-        CATCLI_OPTS(&c),
-        CLI_OPT_FLAG('n', "dry-run", &dry, "report what would go, remove "
-                     "nothing"),
-        CLI_OPT_END,
-    };
-    const struct catcli_sub cmd = {
-        "gc", gc_run, opts, 0, 0, NULL, NULL, CATCLI_STORE,
-    };
+static const char gc_usage[] =
+    "usage: " CLI_NAME " gc [--dry-run] [--json]\n\n"
+    "Remove expired VMs, template copies no VM uses and retired "
+    "templates\nwithout dependents. Files in pools that the catalog "
+    "does not know are\nreported, never deleted.\n";
 
-    return catcli_run(&c, &cmd, &dry, argc, argv);
-}
+const struct catcli_cmd catcli_gc = {
+    { "gc", gc_run, gc_opts, 0, 0, NULL, NULL, CATCLI_STORE },
+    gc_usage,
+};
 
 static int
 fsck_run(struct catcli *c, void *ctx, int argc, char **argv)
@@ -102,9 +96,6 @@ fsck_run(struct catcli *c, void *ctx, int argc, char **argv)
     struct findings f = { c, NULL };
     int r;
 
-    (void)ctx;
-    (void)argc;
-    (void)argv;
     f.arr = json_object_new_array();
     r = vmc_catalog_fsck(c->cat, finding, &f, &res, &err);
     if (r == 0 && c->json) {
@@ -133,20 +124,16 @@ fsck_run(struct catcli *c, void *ctx, int argc, char **argv)
     return res.problems ? CLI_EXIT_FAIL : CLI_EXIT_OK;
 }
 
-int
-cmd_fsck(int argc, char **argv)
-{
-    struct catcli c = { .verb = "fsck", .usage =
-        "usage: " CLI_NAME " fsck [--json] [-q]\n\n"
-        "Reconcile the catalog and the files after a crash: finish or undo "
-        "the\noperations of dead processes, remove their temporary files, "
-        "check that\nevery image exists and that its backing file is its "
-        "parent in the\ncatalog, and run SQLite's integrity checks. Waits "
-        "for running commands.\nExit status 1 when inconsistencies "
-        "remain; -q prints only those.\n" };
-    const struct catcli_sub cmd = {
-        "fsck", fsck_run, NULL, 0, 0, NULL, NULL, CATCLI_EXCLUSIVE,
-    };
+static const char fsck_usage[] =
+    "usage: " CLI_NAME " fsck [--json] [-q]\n\n"
+    "Reconcile the catalog and the files after a crash: finish or undo "
+    "the\noperations of dead processes, remove their temporary files, "
+    "check that\nevery image exists and that its backing file is its "
+    "parent in the\ncatalog, and run SQLite's integrity checks. Waits "
+    "for running commands.\nExit status 1 when inconsistencies "
+    "remain; -q prints only those.\n";
 
-    return catcli_run(&c, &cmd, NULL, argc, argv);
-}
+const struct catcli_cmd catcli_fsck = {
+    { "fsck", fsck_run, NULL, 0, 0, NULL, NULL, CATCLI_EXCLUSIVE },
+    fsck_usage,
+};

@@ -20,9 +20,6 @@ init_run(struct catcli *c, void *ctx, int argc, char **argv)
 {
     struct json_object *pools;
 
-    (void)ctx;
-    (void)argc;
-    (void)argv;
     pools = catcli_report(c, VMC_REPORT_POOLS, NULL, 0);
     if (!pools) {
         return CLI_EXIT_FAIL;
@@ -51,17 +48,13 @@ init_run(struct catcli *c, void *ctx, int argc, char **argv)
     return CLI_EXIT_OK;
 }
 
-int
-cmd_init(int argc, char **argv)
-{
-    struct catcli c = { .verb = "init", .usage =
-        "usage: " CLI_NAME " init [--home DIR]\n\n"
-        "Create the store (catalog.db and the pools 'primary' and "
-        "'secondary').\nEvery other command creates it as well when it is "
-        "missing.\n" };
-    const struct catcli_sub cmd = {
-        "init", init_run, NULL, 0, 0, NULL, NULL, CATCLI_STORE,
-    };
+static const char init_usage[] =
+    "usage: " CLI_NAME " init [--home DIR]\n\n"
+    "Create the store (catalog.db and the pools 'primary' and "
+    "'secondary').\nEvery other command creates it as well when it is "
+    "missing.\n";
 
-    return catcli_run(&c, &cmd, NULL, argc, argv);
-}
+const struct catcli_cmd catcli_init = {
+    { "init", init_run, NULL, 0, 0, NULL, NULL, CATCLI_STORE },
+    init_usage,
+};

@@ -37,15 +37,20 @@ add_label(const char *arg, void *dest)
     return 0;
 }
 
+static struct label_filter list_labels;
+static const struct cli_opt list_opts[] = {
+    CLI_OPT_CALL(0, "label", "KEY=VALUE", &list_labels, add_label,
+                 "only VMs with this label (repeatable)"),
+    CLI_OPT_END,
+};
+
 static int
 list_run(struct catcli *c, void *ctx, int argc, char **argv)
 {
-    const struct label_filter *f = ctx;
+    const struct label_filter *f = &list_labels;
     struct json_object *arr;
     size_t i;
 
-    (void)argc;
-    (void)argv;
     arr = catcli_report(c, VMC_REPORT_VMS, f->params, f->np);
     if (!arr) {
         return CLI_EXIT_FAIL;
@@ -74,25 +79,14 @@ list_run(struct catcli *c, void *ctx, int argc, char **argv)
     return CLI_EXIT_OK;
 }
 
-int
-cmd_list(int argc, char **argv)
-{
-    struct catcli c = { .verb = "list", .usage =
-        "usage: " CLI_NAME " list [--label KEY=VALUE]... [--json]\n\n"
-        "List the VMs (all labels given must match).\n" };
-    struct label_filter f = { .np = 0 };
-    const struct cli_opt opts[] = {
-        CATCLI_OPTS(&c),
-        CLI_OPT_CALL(0, "label", "KEY=VALUE", &f, add_label,
-                     "only VMs with this label (repeatable)"),
-        CLI_OPT_END,
-    };
-    const struct catcli_sub cmd = {
-        "list", list_run, opts, 0, 0, NULL, NULL, CATCLI_STORE,
-    };
+static const char list_usage[] =
+    "usage: " CLI_NAME " list [--label KEY=VALUE]... [--json]\n\n"
+    "List the VMs (all labels given must match).\n";
 
-    return catcli_run(&c, &cmd, &f, argc, argv);
-}
+const struct catcli_cmd catcli_list = {
+    { "list", list_run, list_opts, 0, 0, NULL, NULL, CATCLI_STORE },
+    list_usage,
+};
 
 /* -------------------------------------------------------------- info */
 
@@ -157,8 +151,6 @@ info_run(struct catcli *c, void *ctx, int argc, char **argv)
     char t[64], sz[32];
     size_t i, k;
 
-    (void)ctx;
-    (void)argc;
     vm = catcli_vm_json(c, argv[0]);
     if (!vm) {
         return cli_error("no VM named '%s'", argv[0]);
@@ -219,18 +211,14 @@ info_run(struct catcli *c, void *ctx, int argc, char **argv)
     return CLI_EXIT_OK;
 }
 
-int
-cmd_info(int argc, char **argv)
-{
-    struct catcli c = { .verb = "info", .usage =
-        "usage: " CLI_NAME " info NAME [--json]\n\n"
-        "Everything about VM NAME: hardware, clone type, labels, NICs, disks "
-        "with\ntheir backing chains, snapshots. ('template info' for "
-        "templates.)\n" };
-    const struct catcli_sub cmd = {
-        "info", info_run, NULL, 1, 1, NULL,
-        "expecting one VM name", CATCLI_STORE,
-    };
+static const char info_usage[] =
+    "usage: " CLI_NAME " info NAME [--json]\n\n"
+    "Everything about VM NAME: hardware, clone type, labels, NICs, disks "
+    "with\ntheir backing chains, snapshots. ('template info' for "
+    "templates.)\n";
 
-    return catcli_run(&c, &cmd, NULL, argc, argv);
-}
+const struct catcli_cmd catcli_info = {
+    { "info", info_run, NULL, 1, 1, NULL,
+      "expecting one VM name", CATCLI_STORE },
+    info_usage,
+};

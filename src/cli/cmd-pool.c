@@ -22,7 +22,6 @@ pool_add(struct catcli *c, void *ctx, int argc, char **argv)
     struct vmc_error err = { 0 };
     int r = vmc_catalog_pool_add(c->cat, argv[0], argv[1], kind, &err);
 
-    (void)argc;
     if (r == 0 && c->json) {
         const char *params[1] = { argv[0] };
         struct json_object *arr = catcli_report(c, VMC_REPORT_POOL,
@@ -46,8 +45,6 @@ pool_rm(struct catcli *c, void *ctx, int argc, char **argv)
     struct vmc_error err = { 0 };
     int r = vmc_catalog_pool_rm(c->cat, argv[0], &err);
 
-    (void)ctx;
-    (void)argc;
     if (r == 0 && c->json) {
         struct json_object *o = json_object_new_object();
 
@@ -66,9 +63,6 @@ pool_list(struct catcli *c, void *ctx, int argc, char **argv)
 {
     static const char *const cols[] = { "name", "kind", "path", NULL };
 
-    (void)ctx;
-    (void)argc;
-    (void)argv;
     return catcli_print_report(c, VMC_REPORT_POOL_LIST, cols);
 }
 

@@ -131,9 +131,6 @@ tree_run(struct catcli *c, void *ctx, int argc, char **argv)
     struct json_object *vols, *full;
     size_t i;
 
-    (void)ctx;
-    (void)argc;
-    (void)argv;
     vols = catcli_report(c, VMC_REPORT_VOLUME_TREE, NULL, 0);
     full = catcli_report(c, VMC_REPORT_FULL_VMS, NULL, 0);
     if (!vols || !full) {
@@ -202,17 +199,13 @@ tree_run(struct catcli *c, void *ctx, int argc, char **argv)
     return CLI_EXIT_OK;
 }
 
-int
-cmd_tree(int argc, char **argv)
-{
-    struct catcli c = { .verb = "tree", .usage =
-        "usage: " CLI_NAME " tree [--json] [--bytes]\n\n"
-        "Templates -> copies per pool -> snapshots -> VMs, with the virtual "
-        "size,\nthe unique bytes (data in the node's own layers) and the "
-        "shared bytes\n(read from the layers below) of each node.\n" };
-    const struct catcli_sub cmd = {
-        "tree", tree_run, NULL, 0, 0, NULL, NULL, CATCLI_STORE,
-    };
+static const char tree_usage[] =
+    "usage: " CLI_NAME " tree [--json] [--bytes]\n\n"
+    "Templates -> copies per pool -> snapshots -> VMs, with the virtual "
+    "size,\nthe unique bytes (data in the node's own layers) and the "
+    "shared bytes\n(read from the layers below) of each node.\n";
 
-    return catcli_run(&c, &cmd, NULL, argc, argv);
-}
+const struct catcli_cmd catcli_tree = {
+    { "tree", tree_run, NULL, 0, 0, NULL, NULL, CATCLI_STORE },
+    tree_usage,
+};

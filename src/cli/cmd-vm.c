@@ -129,8 +129,6 @@ flatten_run(struct catcli *c, void *ctx, int argc, char **argv)
     struct vmc_error err = { 0 };
     int r;
 
-    (void)ctx;
-    (void)argc;
     r = vmc_catalog_vm_flatten(c->cat, argv[0], NULL, NULL, &err);
     catcli_progress_end(c);
     if (r == 0 && c->json) {
@@ -146,20 +144,16 @@ flatten_run(struct catcli *c, void *ctx, int argc, char **argv)
     return r < 0 ? catcli_fail(&err, r) : CLI_EXIT_OK;
 }
 
-int
-cmd_flatten(int argc, char **argv)
-{
-    struct catcli c = { .verb = "flatten", .usage =
-        "usage: " CLI_NAME " flatten VM\n\n"
-        "Make the VM's disks standalone (linked -> full): the data of the "
-        "layers\nbelow is copied in, the backing link dropped last.\n" };
-    const struct catcli_sub cmd = {
-        "flatten", flatten_run, NULL, 1, 1, NULL,
-        "expecting one VM name", CATCLI_STORE,
-    };
+static const char flatten_usage[] =
+    "usage: " CLI_NAME " flatten VM\n\n"
+    "Make the VM's disks standalone (linked -> full): the data of the "
+    "layers\nbelow is copied in, the backing link dropped last.\n";
 
-    return catcli_run(&c, &cmd, NULL, argc, argv);
-}
+const struct catcli_cmd catcli_flatten = {
+    { "flatten", flatten_run, NULL, 1, 1, NULL,
+      "expecting one VM name", CATCLI_STORE },
+    flatten_usage,
+};
 
 int
 cmd_relink(int argc, char **argv)
@@ -216,8 +210,6 @@ consolidate_run(struct catcli *c, void *ctx, int argc, char **argv)
     unsigned merged = 0;
     int r;
 
-    (void)ctx;
-    (void)argc;
     r = vmc_catalog_vm_consolidate(c->cat, argv[0], &merged, &err);
     if (r == 0 && c->json) {
         struct json_object *o = json_object_new_object();
@@ -232,22 +224,18 @@ consolidate_run(struct catcli *c, void *ctx, int argc, char **argv)
     return r < 0 ? catcli_fail(&err, r) : CLI_EXIT_OK;
 }
 
-int
-cmd_consolidate(int argc, char **argv)
-{
-    struct catcli c = { .verb = "consolidate", .usage =
-        "usage: " CLI_NAME " consolidate VM\n\n"
-        "Collapse the snapshot layers under the VM's disks into one (the "
-        "newest\nsnapshot's layer takes the older layers' data; every "
-        "snapshot stays valid).\nRefused when another VM uses one of the "
-        "layers that would change.\n" };
-    const struct catcli_sub cmd = {
-        "consolidate", consolidate_run, NULL, 1, 1, NULL,
-        "expecting one VM name", CATCLI_STORE,
-    };
+static const char consolidate_usage[] =
+    "usage: " CLI_NAME " consolidate VM\n\n"
+    "Collapse the snapshot layers under the VM's disks into one (the "
+    "newest\nsnapshot's layer takes the older layers' data; every "
+    "snapshot stays valid).\nRefused when another VM uses one of the "
+    "layers that would change.\n";
 
-    return catcli_run(&c, &cmd, NULL, argc, argv);
-}
+const struct catcli_cmd catcli_consolidate = {
+    { "consolidate", consolidate_run, NULL, 1, 1, NULL,
+      "expecting one VM name", CATCLI_STORE },
+    consolidate_usage,
+};
 
 /* ----------------------------------------------------------------- vm */
 
