@@ -91,6 +91,62 @@ int vmc_catalog_query(struct vmc_catalog *cat, const char *sql,
                       vmc_catalog_row_fn fn, void *opaque,
                       struct vmc_error *err);
 
+/* --------------------------------------------------------------- reports */
+
+/**
+ * The named read-only reports of the catalog (the rows the command line
+ * shows). Each takes its arguments as text, in the order given here, and
+ * yields rows with the columns named here (NULL for SQL NULL).
+ */
+enum vmc_report {
+    VMC_REPORT_CONFIG,             /**< (): key, value */
+    VMC_REPORT_POOLS,              /**< (): name, kind, path */
+    VMC_REPORT_POOL_LIST,          /**< (): name, kind, path, volumes */
+    VMC_REPORT_POOL,               /**< (pool): pool, kind, path */
+    VMC_REPORT_POOL_VOLUMES,       /**< (pool): path, virtual_size */
+    VMC_REPORT_TEMPLATE_EXISTS,    /**< (template): x (one row if it is) */
+    VMC_REPORT_RETIRED_TEMPLATES,  /**< (): name */
+    /** (): name, state, retired, cpus, memory_mb, nics, disks,
+     *  virtual_size, copies_in, vms, origin, created */
+    VMC_REPORT_TEMPLATES,
+    /** (template): name, state, retired, cpus, memory_mb, nics, origin,
+     *  created, pool */
+    VMC_REPORT_TEMPLATE,
+    VMC_REPORT_TEMPLATE_DISKS,     /**< (template): disk, path,
+                                    *   virtual_size, seal */
+    VMC_REPORT_TEMPLATE_COPIES,    /**< (template): pool, state, mechanism,
+                                    *   created */
+    VMC_REPORT_TEMPLATE_USERS,     /**< (template): kind, name of the VMs
+                                    *   and snapshots on its disks */
+    VMC_REPORT_TEMPLATE_EXPORT,    /**< (template): state, disk, path */
+    /** (key, value, key, value...: labels that must all match): name,
+     *  state, type, mechanism, requested, source, pool, cpus, memory_mb,
+     *  disks, virtual_size, labels, created, expires, request_id, uuid */
+    VMC_REPORT_VMS,
+    VMC_REPORT_VM,                 /**< (vm): the columns of VMS */
+    VMC_REPORT_VM_NICS,            /**< (vm): nic, mac */
+    VMC_REPORT_VM_SNAPSHOTS,       /**< (vm): name, state, created */
+    VMC_REPORT_VM_DISKS,           /**< (vm): id, disk, path, virtual_size */
+    /** (vm): name, state, created, disks, dependents (volumes of other
+     *  VMs on the snapshot) */
+    VMC_REPORT_SNAPSHOTS,
+    VMC_REPORT_VOLUME_CHAIN,       /**< (volume id): path, kind, name,
+                                    *   depth (top first) */
+    /** (): kind, name, path, virtual_size, pkind, pname of every ready
+     *  volume (templates, copies, snapshots, then VMs) */
+    VMC_REPORT_VOLUME_TREE,
+    VMC_REPORT_FULL_VMS,           /**< (): name, source, mechanism */
+};
+
+/**
+ * Run report @which with its @args and call @fn for each row (as
+ * vmc_catalog_query()). -EINVAL when @nargs does not fit the report.
+ */
+int vmc_catalog_report_rows(struct vmc_catalog *cat, enum vmc_report which,
+                            const char *const *args, size_t nargs,
+                            vmc_catalog_row_fn fn, void *opaque,
+                            struct vmc_error *err);
+
 /* ---------------------------------------------------------------- config */
 
 /** Keys: default-template, default-pool, max-chain-depth. */

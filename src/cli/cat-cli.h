@@ -3,7 +3,7 @@
  * init, pool, config, template, clone, snapshot, list, info, tree, deps,
  * rm, du, gc, fsck, flatten, relink, consolidate, vm) and the helpers
  * they share: --home/--json/--bytes/-q handling, opening the store,
- * sizes, and read queries turned into JSON.
+ * sizes, and the catalog's reports turned into JSON.
  */
 #ifndef VMC_CAT_CLI_H
 #define VMC_CAT_CLI_H
@@ -50,10 +50,12 @@ struct catcli {
 int catcli_parse(struct catcli *c, const struct cli_opt *opts, int argc,
                  char **argv);
 
-/* One subcommand of a group (pool add, template list...): its own
- * options, its operand count, and whether the store is opened for it.
+/* One subcommand of a group (pool add, template list...) or one
+ * top-level management command (list, rm...): its own options, its
+ * operand count, and whether the store is opened for it (CATCLI_STORE;
+ * CATCLI_EXCLUSIVE: opened exclusively, without recovery, for fsck).
  * @fn gets the operands only (argv[0] is the first operand). */
-enum { CATCLI_STORE = 1 << 0 };
+enum { CATCLI_STORE = 1 << 0, CATCLI_EXCLUSIVE = 1 << 1 };
 struct catcli_sub {
     const char *name;
     int (*fn)(struct catcli *c, void *ctx, int argc, char **argv);
@@ -65,9 +67,28 @@ struct catcli_sub {
 };
 /* Find the subcommand among argv[1..] (options may come before it),
  * parse its options, check its operands, open the store if it asks,
- * and run it. c->usage is the group's help (-h before a subcommand). */
+ * and run it. c->usage is the group's description: --help before a
+ * subcommand prints a usage line per subcommand, then it. */
 int catcli_run_group(struct catcli *c, const struct catcli_sub *subs,
                      void *ctx, int argc, char **argv);
+/* A top-level management command: parse @cmd's options (NULL: the
+ * common ones) with c->usage as --help, check its operands (@cmd->missing
+ * when too few, or too many for one), open the store if it asks, run it
+ * and close the store. */
+int catcli_run(struct catcli *c, const struct catcli_sub *cmd, void *ctx,
+               int argc, char **argv);
+/* A top-level management command (list, rm, gc...): its entry, whose
+ * opts are only its own options (the common ones are added), and its
+ * --help text. */
+struct catcli_cmd {
+    struct catcli_sub sub;
+    const char *usage;
+};
+/* The top-level management commands, NULL-terminated (cat-group.c). */
+extern const struct catcli_cmd *const catcli_cmds[];
+/* Run the top-level management command argv[0] of catcli_cmds: the
+ * command table's entry point for each of them (main.c). */
+int catcli_main(int argc, char **argv);
 /* Open the store; prints the error. Returns 0 or an exit status. On a
  * TTY without --json and -q, long operations show a progress bar. */
 int catcli_open(struct catcli *c, unsigned flags);
@@ -78,21 +99,19 @@ void catcli_close(struct catcli *c);
 void catcli_json_done(struct json_object *o);
 /* A size as text: human ("1.5 GiB") or exact with --bytes. */
 void catcli_size(const struct catcli *c, uint64_t v, char *buf, size_t len);
-/* Rows of a read query as a JSON array of objects (numbers for numeric
- * columns). NULL on failure (printed). */
-struct json_object *catcli_query_json(struct catcli *c, const char *sql,
-                                      const char *const *params, size_t n);
-/* Retired templates (rows with "name"), to compare with catcli_gone(). */
-#define RETIRED_SQL "SELECT name FROM templates WHERE retired = 1"
-/* The names of the templates of @before (a RETIRED_SQL result) that are
- * gone now, as a JSON array of strings. */
+/* Rows of catalog report @which (its @args) as a JSON array of objects
+ * (numbers for numeric columns). NULL on failure (printed). */
+struct json_object *catcli_report(struct catcli *c, enum vmc_report which,
+                                  const char *const *args, size_t n);
+/* The names of the templates of @before (a VMC_REPORT_RETIRED_TEMPLATES
+ * result) that are gone now, as a JSON array of strings. */
 struct json_object *catcli_gone(struct catcli *c, struct json_object *before);
 /* Print a library error, one line. */
 int catcli_fail(const struct vmc_error *err, int r);
 /* Parse "30s", "15m", "2h", "3d", "1w" or seconds. */
 int catcli_parse_duration(const char *s, uint64_t *out);
 
-/* Small JSON accessors of query rows ("" / 0 when absent). */
+/* Small JSON accessors of report rows ("" / 0 when absent). */
 const char *catcli_jstr(struct json_object *o, const char *k);
 int64_t catcli_jint(struct json_object *o, const char *k);
 /* A timestamp (seconds) as ISO 8601 UTC, "-" when unset. */
@@ -100,20 +119,18 @@ void catcli_fmt_time(double t, char *buf, size_t len);
 /* Rows of @arr as JSON (--json) or as columns @cols (NULL-terminated). */
 int catcli_print_rows(struct catcli *c, struct json_object *arr,
                       const char *const *cols);
+/* Report @which (no arguments) printed by catcli_print_rows(); returns
+ * the exit status. */
+int catcli_print_report(struct catcli *c, enum vmc_report which,
+                        const char *const *cols);
 
 /* cmd-init.c, cmd-pool.c, cmd-config.c, cmd-list.c, cmd-deps.c,
  * cmd-tree.c, cmd-du.c, cmd-gc.c (helpers: cat-common.c) */
-int cmd_init(int argc, char **argv);
+extern const struct catcli_cmd catcli_init, catcli_list, catcli_info,
+    catcli_rm, catcli_deps, catcli_tree, catcli_du, catcli_gc, catcli_fsck,
+    catcli_flatten, catcli_consolidate;
 int cmd_pool(int argc, char **argv);
 int cmd_config(int argc, char **argv);
-int cmd_list(int argc, char **argv);
-int cmd_info(int argc, char **argv);
-int cmd_rm(int argc, char **argv);
-int cmd_deps(int argc, char **argv);
-int cmd_tree(int argc, char **argv);
-int cmd_du(int argc, char **argv);
-int cmd_gc(int argc, char **argv);
-int cmd_fsck(int argc, char **argv);
 /* Everything about VM @name as one JSON object (NULL if none). */
 struct json_object *catcli_vm_json(struct catcli *c, const char *name);
 /* Open the store and load VM @name into *vm (catcli_vm_json()); on failure
@@ -128,9 +145,7 @@ int cmd_clone(int argc, char **argv);
 int cmd_clone_short(int argc, char **argv);
 /* cmd-vm.c */
 int cmd_snapshot(int argc, char **argv);
-int cmd_flatten(int argc, char **argv);
 int cmd_relink(int argc, char **argv);
-int cmd_consolidate(int argc, char **argv);
 int cmd_vm(int argc, char **argv);
 
 #endif /* VMC_CAT_CLI_H */

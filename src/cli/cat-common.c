@@ -1,7 +1,7 @@
 /*
  * cat-common.c - what the management commands share (cat-cli.h): opening
- * and closing the store, its progress bar, sizes, durations, read queries
- * turned into JSON, and the small JSON accessors.
+ * and closing the store, its progress bar, sizes, durations, the
+ * catalog's reports turned into JSON, and the small JSON accessors.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -169,13 +169,13 @@ row_to_json(int ncols, const char *const *names, const char *const *values,
 }
 
 struct json_object *
-catcli_query_json(struct catcli *c, const char *sql,
-                  const char *const *params, size_t n)
+catcli_report(struct catcli *c, enum vmc_report which,
+              const char *const *args, size_t n)
 {
     struct json_object *arr = json_object_new_array();
     struct vmc_error err = { 0 };
-    int r = vmc_catalog_query(c->cat, sql, params, n, row_to_json, arr,
-                              &err);
+    int r = vmc_catalog_report_rows(c->cat, which, args, n, row_to_json, arr,
+                                    &err);
 
     if (r < 0) {
         json_object_put(arr);
@@ -231,9 +231,8 @@ catcli_gone(struct catcli *c, struct json_object *before)
         const char *name = catcli_jstr(json_object_array_get_idx(before, i),
                                 "name");
         const char *params[1] = { name };
-        struct json_object *t = catcli_query_json(c, "SELECT 1 AS x FROM "
-                                                  "templates WHERE name = ?1",
-                                                  params, 1);
+        struct json_object *t = catcli_report(c, VMC_REPORT_TEMPLATE_EXISTS,
+                                              params, 1);
 
         if (t && json_object_array_length(t) == 0) {
             json_object_array_add(out, json_object_new_string(name));
@@ -263,4 +262,18 @@ catcli_print_rows(struct catcli *c, struct json_object *arr,
         putchar('\n');
     }
     return 0;
+}
+
+int
+catcli_print_report(struct catcli *c, enum vmc_report which,
+                    const char *const *cols)
+{
+    struct json_object *arr = catcli_report(c, which, NULL, 0);
+
+    if (!arr) {
+        return CLI_EXIT_FAIL;
+    }
+    catcli_print_rows(c, arr, cols);
+    json_object_put(arr);
+    return CLI_EXIT_OK;
 }

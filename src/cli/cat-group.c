@@ -4,6 +4,7 @@
  * vm, pool, config), each subcommand with its own option table, so an
  * option of another subcommand is a usage error (exit 2) naming it.
  */
+#include <assert.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
@@ -87,12 +88,44 @@ foreign_option(const struct catcli *c, const struct catcli_sub *subs,
     return 0;
 }
 
+/* Run @s on its operands, in the store if it asks for one. */
+static int
+run_with_store(struct catcli *c, const struct catcli_sub *s, void *ctx,
+               int argc, char **argv)
+{
+    unsigned open_flags = 0;
+    int r;
+
+    if (!(s->flags & (CATCLI_STORE | CATCLI_EXCLUSIVE))) {
+        return s->fn(c, ctx, argc, argv);
+    }
+    if (s->flags & CATCLI_EXCLUSIVE) {
+        open_flags = VMC_CATALOG_EXCLUSIVE | VMC_CATALOG_NO_RECOVER;
+    }
+    r = catcli_open(c, open_flags);
+    if (r) {
+        return r;
+    }
+    r = s->fn(c, ctx, argc, argv);
+    catcli_close(c);
+    return r;
+}
+
+/* The group's help: one usage line per subcommand, from its table
+ * entry, then the group's description (c->usage) and the common
+ * options. */
 static void
 print_group_help(const struct catcli *c, const struct catcli_sub *subs)
 {
+    const struct catcli_sub *s;
+
+    for (s = subs; s->name; s++) {
+        printf("%s" CLI_NAME " %s %s%s%s\n", s == subs ? "usage: " : "       ",
+               c->verb, s->name, *s->synopsis ? " " : "", s->synopsis);
+    }
+    putchar('\n');
     fputs(c->usage, stdout);
     fputs(CATCLI_COMMON_HELP, stdout);
-    (void)subs;
 }
 
 static int
@@ -153,14 +186,58 @@ catcli_run_group(struct catcli *c, const struct catcli_sub *subs, void *ctx,
             return r;
         }
     }
-    if (!(s->flags & CATCLI_STORE)) {
-        return s->fn(c, ctx, argc - optind, argv + optind);
-    }
-    r = catcli_open(c, 0);
+    return run_with_store(c, s, ctx, argc - optind, argv + optind);
+}
+
+int
+catcli_run(struct catcli *c, const struct catcli_sub *cmd, void *ctx,
+           int argc, char **argv)
+{
+    int r = catcli_parse(c, cmd->opts, argc, argv), n;
+
     if (r) {
-        return r;
+        return CLI_PARSE_EXIT(r);
     }
-    r = s->fn(c, ctx, argc - optind, argv + optind);
-    catcli_close(c);
-    return r;
+    n = argc - optind;
+    if (n < cmd->min_args) {
+        return cli_usage_error(c->verb, "%s", cmd->missing);
+    }
+    if (cmd->max_args >= 0 && n > cmd->max_args) {
+        return cli_usage_error(c->verb, "%s", cmd->max_args ? cmd->missing
+                               : "too many arguments");
+    }
+    return run_with_store(c, cmd, ctx, n, argv + optind);
+}
+
+const struct catcli_cmd *const catcli_cmds[] = {
+    &catcli_init, &catcli_list, &catcli_info, &catcli_rm, &catcli_deps,
+    &catcli_tree, &catcli_du, &catcli_gc, &catcli_fsck, &catcli_flatten,
+    &catcli_consolidate, NULL,
+};
+
+int
+catcli_main(int argc, char **argv)
+{
+    const struct catcli_cmd *const *d;
+    struct catcli c = { .verb = argv[0] };
+    struct cli_opt opts[32] = { CATCLI_OPTS(&c) };
+    struct catcli_sub sub;
+    size_t n = 4, i;
+
+    for (d = catcli_cmds; *d && strcmp((*d)->sub.name, argv[0]); d++) {
+    }
+    if (!*d) {
+        return cli_usage_error(NULL, "command not found: %s", argv[0]);
+    }
+    c.usage = (*d)->usage;
+    sub = (*d)->sub;
+    /* the common options, then the command's own: a table of ours, so
+     * it fits (asserted) */
+    for (i = 0; sub.opts && sub.opts[i].kind != CLI_OPT_KIND_END; i++) {
+        assert(n + 1 < sizeof(opts) / sizeof(opts[0]));
+        opts[n++] = sub.opts[i];
+    }
+    opts[n] = (struct cli_opt)CLI_OPT_END;
+    sub.opts = opts;
+    return catcli_run(&c, &sub, NULL, argc, argv);
 }

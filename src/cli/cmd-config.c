@@ -22,7 +22,6 @@ config_set(struct catcli *c, void *ctx, int argc, char **argv)
     struct vmc_error err = { 0 };
     int r = vmc_catalog_config_set(c->cat, argv[0], value, &err);
 
-    (void)ctx;
     if (r == 0 && c->json) {
         struct json_object *o = json_object_new_object();
 
@@ -63,29 +62,17 @@ static int
 config_get(struct catcli *c, void *ctx, int argc, char **argv)
 {
     static const char *const cols[] = { "key", "value", NULL };
-    struct json_object *arr;
 
-    (void)ctx;
     if (argc > 0) {
         return config_get_one(c, argv[0]);
     }
-    arr = catcli_query_json(c, "SELECT key, value FROM config ORDER BY key",
-                            NULL, 0);
-    if (!arr) {
-        return CLI_EXIT_FAIL;
-    }
-    catcli_print_rows(c, arr, cols);
-    json_object_put(arr);
-    return CLI_EXIT_OK;
+    return catcli_print_report(c, VMC_REPORT_CONFIG, cols);
 }
 
 int
 cmd_config(int argc, char **argv)
 {
     struct catcli c = { .verb = "config", .usage =
-        "usage: " CLI_NAME " config get [KEY]\n"
-        "       " CLI_NAME " config set KEY VALUE\n"
-        "       " CLI_NAME " config unset KEY\n\n"
         "keys: default-template (the template of 'vm-clone --linked "
         "--name X'),\n      default-pool (primary pool for new VMs), "
         "max-chain-depth (default 16)\n" };

@@ -15,49 +15,30 @@
 
 /* ---------------------------------------------------------------- du */
 
-int
-cmd_du(int argc, char **argv)
+static int
+du_run(struct catcli *c, void *ctx, int argc, char **argv)
 {
-    struct catcli c = { .verb = "du", .usage =
-        "usage: " CLI_NAME " du [--json] [--bytes]\n\n"
-        "Space per pool: images in the catalog, their allocated bytes, "
-        "the\nfilesystem's free space.\n" };
     struct json_object *pools, *out;
     size_t i;
-    int r = catcli_parse(&c, NULL, argc, argv);
 
-    if (r) {
-        return CLI_PARSE_EXIT(r);
-    }
-    if (optind != argc) {
-        return cli_usage_error(c.verb, "too many arguments");
-    }
-    r = catcli_open(&c, 0);
-    if (r) {
-        return r;
-    }
-    pools = catcli_query_json(&c, "SELECT id, name, kind, path FROM pools "
-                              "ORDER BY id", NULL, 0);
+    pools = catcli_report(c, VMC_REPORT_POOLS, NULL, 0);
     if (!pools) {
-        catcli_close(&c);
         return CLI_EXIT_FAIL;
     }
     out = json_object_new_array();
-    if (!c.json && !c.quiet) {
+    if (!c->json && !c->quiet) {
         printf("%-12s %-9s %7s %10s %10s %10s  %s\n", "POOL", "KIND",
                "IMAGES", "VIRTUAL", "ALLOCATED", "FREE", "PATH");
     }
     for (i = 0; i < json_object_array_length(pools); i++) {
         struct json_object *p = json_object_array_get_idx(pools, i), *vols, *o;
-        const char *params[1] = { catcli_jstr(p, "id") };
+        const char *params[1] = { catcli_jstr(p, "name") };
         uint64_t alloc = 0, vsize = 0, avail = 0;
         struct statvfs sv;
         size_t k;
         char a[32], b[32], d[32];
 
-        vols = catcli_query_json(&c, "SELECT o.path, o.virtual_size FROM "
-                                 "volume_owners o JOIN volumes v ON v.id = "
-                                 "o.id WHERE v.pool_id = ?1", params, 1);
+        vols = catcli_report(c, VMC_REPORT_POOL_VOLUMES, params, 1);
         for (k = 0; vols && k < json_object_array_length(vols); k++) {
             struct json_object *v = json_object_array_get_idx(vols, k);
             struct stat st;
@@ -84,10 +65,10 @@ cmd_du(int argc, char **argv)
         cli_json_add_u64(o, "virtual-size", vsize);
         cli_json_add_u64(o, "allocated", alloc);
         cli_json_add_u64(o, "free", avail);
-        if (!c.json) {
-            catcli_size(&c, vsize, a, sizeof(a));
-            catcli_size(&c, alloc, b, sizeof(b));
-            catcli_size(&c, avail, d, sizeof(d));
+        if (!c->json) {
+            catcli_size(c, vsize, a, sizeof(a));
+            catcli_size(c, alloc, b, sizeof(b));
+            catcli_size(c, avail, d, sizeof(d));
             printf("%-12s %-9s %7zu %10s %10s %10s  %s\n", catcli_jstr(p, "name"),
                    catcli_jstr(p, "kind"),
                    vols ? json_object_array_length(vols) : 0, a, b, d,
@@ -96,11 +77,20 @@ cmd_du(int argc, char **argv)
         json_object_array_add(out, o);
         json_object_put(vols);
     }
-    if (c.json) {
+    if (c->json) {
         cli_json_print(stdout, out);
     }
     json_object_put(out);
     json_object_put(pools);
-    catcli_close(&c);
     return CLI_EXIT_OK;
 }
+
+static const char du_usage[] =
+    "usage: " CLI_NAME " du [--json] [--bytes]\n\n"
+    "Space per pool: images in the catalog, their allocated bytes, "
+    "the\nfilesystem's free space.\n";
+
+const struct catcli_cmd catcli_du = {
+    { "du", du_run, NULL, 0, 0, NULL, NULL, CATCLI_STORE },
+    du_usage,
+};

@@ -39,40 +39,25 @@ finding(const char *what, const char *subject, const char *detail,
     }
 }
 
-int
-cmd_gc(int argc, char **argv)
+static bool gc_dry;
+static const struct cli_opt gc_opts[] = {
+    CLI_OPT_FLAG('n', "dry-run", &gc_dry, "report what would go, remove "
+                 "nothing"),
+    CLI_OPT_END,
+};
+
+static int
+gc_run(struct catcli *c, void *ctx, int argc, char **argv)
 {
-    struct catcli c = { .verb = "gc", .usage =
-        "usage: " CLI_NAME " gc [--dry-run] [--json]\n\n"
-        "Remove expired VMs, template copies no VM uses and retired "
-        "templates\nwithout dependents. Files in pools that the catalog "
-        "does not know are\nreported, never deleted.\n" };
     struct vmc_error err = { 0 };
-    struct findings f = { &c, NULL };
+    struct findings f = { c, NULL };
     struct vmc_gc_result res = { 0 };
-    bool dry = false;
-    const struct cli_opt opts[] = {
-        CATCLI_OPTS(&c),
-        CLI_OPT_FLAG('n', "dry-run", &dry, "report what would go, remove "
-                     "nothing"),
-        CLI_OPT_END,
-    };
+    bool dry = gc_dry;
     int r;
 
-    r = catcli_parse(&c, opts, argc, argv);
-    if (r) {
-        return CLI_PARSE_EXIT(r);
-    }
-    if (optind != argc) {
-        return cli_usage_error(c.verb, "too many arguments");
-    }
-    r = catcli_open(&c, 0);
-    if (r) {
-        return r;
-    }
     f.arr = json_object_new_array();
-    r = vmc_catalog_gc(c.cat, dry, finding, &f, &res, &err);
-    if (r == 0 && c.json) {
+    r = vmc_catalog_gc(c->cat, dry, finding, &f, &res, &err);
+    if (r == 0 && c->json) {
         struct json_object *o = json_object_new_object();
 
         cli_json_add_bool(o, "dry-run", dry);
@@ -80,48 +65,40 @@ cmd_gc(int argc, char **argv)
         cli_json_add_u64(o, "bytes-freed", res.bytes_freed);
         cli_json_add_obj(o, "findings", json_object_get(f.arr));
         catcli_json_done(o);
-    } else if (r == 0 && !c.quiet && !dry) {
+    } else if (r == 0 && !c->quiet && !dry) {
         char sz[32];
 
         /* the findings were printed as they came */
-        catcli_size(&c, res.bytes_freed, sz, sizeof(sz));
+        catcli_size(c, res.bytes_freed, sz, sizeof(sz));
         printf("gc: %u object%s removed, %s freed\n", res.removed,
                res.removed == 1 ? "" : "s", sz);
     }
     json_object_put(f.arr);
-    catcli_close(&c);
     return r < 0 ? catcli_fail(&err, r) : CLI_EXIT_OK;
 }
 
-int
-cmd_fsck(int argc, char **argv)
+static const char gc_usage[] =
+    "usage: " CLI_NAME " gc [--dry-run] [--json]\n\n"
+    "Remove expired VMs, template copies no VM uses and retired "
+    "templates\nwithout dependents. Files in pools that the catalog "
+    "does not know are\nreported, never deleted.\n";
+
+const struct catcli_cmd catcli_gc = {
+    { "gc", gc_run, gc_opts, 0, 0, NULL, NULL, CATCLI_STORE },
+    gc_usage,
+};
+
+static int
+fsck_run(struct catcli *c, void *ctx, int argc, char **argv)
 {
-    struct catcli c = { .verb = "fsck", .usage =
-        "usage: " CLI_NAME " fsck [--json] [-q]\n\n"
-        "Reconcile the catalog and the files after a crash: finish or undo "
-        "the\noperations of dead processes, remove their temporary files, "
-        "check that\nevery image exists and that its backing file is its "
-        "parent in the\ncatalog, and run SQLite's integrity checks. Waits "
-        "for running commands.\nExit status 1 when inconsistencies "
-        "remain; -q prints only those.\n" };
     struct vmc_error err = { 0 };
     struct vmc_fsck_result res;
-    struct findings f = { &c, NULL };
-    int r = catcli_parse(&c, NULL, argc, argv);
+    struct findings f = { c, NULL };
+    int r;
 
-    if (r) {
-        return CLI_PARSE_EXIT(r);
-    }
-    if (optind != argc) {
-        return cli_usage_error(c.verb, "too many arguments");
-    }
-    r = catcli_open(&c, VMC_CATALOG_EXCLUSIVE | VMC_CATALOG_NO_RECOVER);
-    if (r) {
-        return r;
-    }
     f.arr = json_object_new_array();
-    r = vmc_catalog_fsck(c.cat, finding, &f, &res, &err);
-    if (r == 0 && c.json) {
+    r = vmc_catalog_fsck(c->cat, finding, &f, &res, &err);
+    if (r == 0 && c->json) {
         struct json_object *o = json_object_new_object();
 
         cli_json_add_u64(o, "volumes", res.volumes);
@@ -133,7 +110,7 @@ cmd_fsck(int argc, char **argv)
         cli_json_add_obj(o, "findings", json_object_get(f.arr));
         cli_json_print(stdout, o);
         json_object_put(o);
-    } else if (r == 0 && (!c.quiet || res.problems)) {
+    } else if (r == 0 && (!c->quiet || res.problems)) {
         /* -q: nothing when clean */
         printf("fsck: %u volumes checked, %u operations recovered, %u rows "
                "fixed, %u temporary files removed, %u unknown files, %u "
@@ -141,9 +118,22 @@ cmd_fsck(int argc, char **argv)
                res.temp_removed, res.unknown, res.problems);
     }
     json_object_put(f.arr);
-    catcli_close(&c);
     if (r < 0) {
         return catcli_fail(&err, r);
     }
     return res.problems ? CLI_EXIT_FAIL : CLI_EXIT_OK;
 }
+
+static const char fsck_usage[] =
+    "usage: " CLI_NAME " fsck [--json] [-q]\n\n"
+    "Reconcile the catalog and the files after a crash: finish or undo "
+    "the\noperations of dead processes, remove their temporary files, "
+    "check that\nevery image exists and that its backing file is its "
+    "parent in the\ncatalog, and run SQLite's integrity checks. Waits "
+    "for running commands.\nExit status 1 when inconsistencies "
+    "remain; -q prints only those.\n";
+
+const struct catcli_cmd catcli_fsck = {
+    { "fsck", fsck_run, NULL, 0, 0, NULL, NULL, CATCLI_EXCLUSIVE },
+    fsck_usage,
+};

@@ -15,45 +15,27 @@
 
 /* -------------------------------------------------------------- init */
 
-int
-cmd_init(int argc, char **argv)
+static int
+init_run(struct catcli *c, void *ctx, int argc, char **argv)
 {
-    struct catcli c = { .verb = "init", .usage =
-        "usage: " CLI_NAME " init [--home DIR]\n\n"
-        "Create the store (catalog.db and the pools 'primary' and "
-        "'secondary').\nEvery other command creates it as well when it is "
-        "missing.\n" };
     struct json_object *pools;
-    int r = catcli_parse(&c, NULL, argc, argv);
 
-    if (r) {
-        return CLI_PARSE_EXIT(r);
-    }
-    if (optind != argc) {
-        return cli_usage_error(c.verb, "too many arguments");
-    }
-    r = catcli_open(&c, 0);
-    if (r) {
-        return r;
-    }
-    pools = catcli_query_json(&c, "SELECT name, kind, path FROM pools "
-                              "ORDER BY id", NULL, 0);
+    pools = catcli_report(c, VMC_REPORT_POOLS, NULL, 0);
     if (!pools) {
-        catcli_close(&c);
         return CLI_EXIT_FAIL;
     }
-    if (c.json) {
+    if (c->json) {
         struct json_object *o = json_object_new_object();
 
-        cli_json_add_str(o, "home", vmc_catalog_dir(c.cat));
+        cli_json_add_str(o, "home", vmc_catalog_dir(c->cat));
         cli_json_add_obj(o, "pools", pools);
         cli_json_print(stdout, o);
         json_object_put(o);
     } else {
         size_t i;
 
-        if (!c.quiet) {
-            printf("Store '%s' ready\n", vmc_catalog_dir(c.cat));
+        if (!c->quiet) {
+            printf("Store '%s' ready\n", vmc_catalog_dir(c->cat));
             for (i = 0; i < json_object_array_length(pools); i++) {
                 struct json_object *p = json_object_array_get_idx(pools, i);
 
@@ -63,6 +45,16 @@ cmd_init(int argc, char **argv)
         }
         json_object_put(pools);
     }
-    catcli_close(&c);
     return CLI_EXIT_OK;
 }
+
+static const char init_usage[] =
+    "usage: " CLI_NAME " init [--home DIR]\n\n"
+    "Create the store (catalog.db and the pools 'primary' and "
+    "'secondary').\nEvery other command creates it as well when it is "
+    "missing.\n";
+
+const struct catcli_cmd catcli_init = {
+    { "init", init_run, NULL, 0, 0, NULL, NULL, CATCLI_STORE },
+    init_usage,
+};

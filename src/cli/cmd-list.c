@@ -16,23 +16,10 @@
 
 /* -------------------------------------------------------------- list */
 
-#define VM_COLUMNS \
-    "SELECT m.name, m.state, m.clone_type AS type, m.mechanism, " \
-    "m.clone_requested AS requested, m.source, p.name AS pool, " \
-    "m.cpus, m.memory_mb, (SELECT count(*) FROM volumes v WHERE " \
-    "v.vm_id = m.id AND v.top = 1) AS disks, (SELECT sum(v.virtual_size) " \
-    "FROM volumes v WHERE v.vm_id = m.id AND v.top = 1) AS virtual_size, " \
-    "(SELECT group_concat(key || '=' || value, ',') FROM (SELECT key, " \
-    "value FROM labels WHERE vm_id = m.id ORDER BY key)) AS labels, " \
-    "m.created, m.expires, coalesce(m.request_key, m.request_id) AS " \
-    "request_id, m.uuid FROM vms m JOIN pools p " \
-    "ON p.id = m.pool_id "
-
-/* The --label filters of list: SQL conditions and their parameters. */
+/* The --label filters of list: (key, value) pairs for the report. */
 struct label_filter {
     const char *params[64];
     size_t np;
-    char *sql, *p;
 };
 
 static int
@@ -47,65 +34,31 @@ add_label(const char *arg, void *dest)
     *eq = '\0';
     f->params[f->np++] = arg;
     f->params[f->np++] = eq + 1;
-    f->p += sprintf(f->p, " AND EXISTS (SELECT 1 FROM labels l WHERE "
-                    "l.vm_id = m.id AND l.key = ?%zu AND l.value = "
-                    "?%zu)", f->np - 1, f->np);
     return 0;
 }
 
-int
-cmd_list(int argc, char **argv)
-{
-    struct catcli c = { .verb = "list", .usage =
-        "usage: " CLI_NAME " list [--label KEY=VALUE]... [--json]\n\n"
-        "List the VMs (all labels given must match).\n" };
-    struct label_filter f = { .np = 0 };
-    const struct cli_opt opts[] = {
-        CATCLI_OPTS(&c),
-        CLI_OPT_CALL(0, "label", "KEY=VALUE", &f, add_label,
-                     "only VMs with this label (repeatable)"),
-        CLI_OPT_END,
-    };
-    const char **params = f.params;
-    char *sql = NULL, *p;
-    size_t np, i, len;
-    struct json_object *arr;
-    int r;
+static struct label_filter list_labels;
+static const struct cli_opt list_opts[] = {
+    CLI_OPT_CALL(0, "label", "KEY=VALUE", &list_labels, add_label,
+                 "only VMs with this label (repeatable)"),
+    CLI_OPT_END,
+};
 
-    len = strlen(VM_COLUMNS) + 64;
-    sql = malloc(len + 64 * 96);
-    if (!sql) {
-        return cli_error("out of memory");
-    }
-    f.sql = sql;
-    f.p = sql + snprintf(sql, len, "%sWHERE 1", VM_COLUMNS);
-    r = catcli_parse(&c, opts, argc, argv);
-    if (r) {
-        free(sql);
-        return CLI_PARSE_EXIT(r);
-    }
-    p = f.p;
-    np = f.np;
-    strcpy(p, " ORDER BY m.id");
-    if (optind != argc) {
-        free(sql);
-        return cli_usage_error(c.verb, "too many arguments");
-    }
-    r = catcli_open(&c, 0);
-    if (r) {
-        free(sql);
-        return r;
-    }
-    arr = catcli_query_json(&c, sql, params, np);
-    free(sql);
+static int
+list_run(struct catcli *c, void *ctx, int argc, char **argv)
+{
+    const struct label_filter *f = &list_labels;
+    struct json_object *arr;
+    size_t i;
+
+    arr = catcli_report(c, VMC_REPORT_VMS, f->params, f->np);
     if (!arr) {
-        catcli_close(&c);
         return CLI_EXIT_FAIL;
     }
-    if (c.json) {
+    if (c->json) {
         cli_json_print(stdout, arr);
     } else {
-        if (json_object_array_length(arr) && !c.quiet) {
+        if (json_object_array_length(arr) && !c->quiet) {
             printf("%-24s %-8s %-6s %-15s %-10s %5s %9s  %s\n", "NAME",
                    "STATE", "TYPE", "MECHANISM", "POOL", "DISKS", "SIZE",
                    "LABELS");
@@ -114,7 +67,7 @@ cmd_list(int argc, char **argv)
             struct json_object *o = json_object_array_get_idx(arr, i);
             char sz[32];
 
-            catcli_size(&c, (uint64_t)catcli_jint(o, "virtual_size"), sz,
+            catcli_size(c, (uint64_t)catcli_jint(o, "virtual_size"), sz,
                         sizeof(sz));
             printf("%-24s %-8s %-6s %-15s %-10s %5" PRId64 " %9s  %s\n",
                    catcli_jstr(o, "name"), catcli_jstr(o, "state"), catcli_jstr(o, "type"),
@@ -123,9 +76,17 @@ cmd_list(int argc, char **argv)
         }
     }
     json_object_put(arr);
-    catcli_close(&c);
     return CLI_EXIT_OK;
 }
+
+static const char list_usage[] =
+    "usage: " CLI_NAME " list [--label KEY=VALUE]... [--json]\n\n"
+    "List the VMs (all labels given must match).\n";
+
+const struct catcli_cmd catcli_list = {
+    { "list", list_run, list_opts, 0, 0, NULL, NULL, CATCLI_STORE },
+    list_usage,
+};
 
 /* -------------------------------------------------------------- info */
 
@@ -135,13 +96,7 @@ chain_json(struct catcli *c, const char *vid)
 {
     const char *params[1] = { vid };
 
-    return catcli_query_json(c, "WITH RECURSIVE ch(id, depth) AS (SELECT "
-                             "?1, 0 UNION ALL SELECT v.parent_id, ch.depth "
-                             "+ 1 FROM volumes v JOIN ch ON v.id = ch.id "
-                             "WHERE v.parent_id IS NOT NULL) SELECT o.path, "
-                             "o.kind, o.name, ch.depth AS depth FROM ch "
-                             "JOIN volume_owners o ON o.id = ch.id ORDER BY "
-                             "ch.depth", params, 1);
+    return catcli_report(c, VMC_REPORT_VOLUME_CHAIN, params, 1);
 }
 
 int
@@ -167,26 +122,18 @@ catcli_vm_json(struct catcli *c, const char *name)
     struct json_object *arr, *vm, *disks, *x;
     size_t i;
 
-    arr = catcli_query_json(c, VM_COLUMNS "WHERE m.name = ?1", params, 1);
+    arr = catcli_report(c, VMC_REPORT_VM, params, 1);
     if (!arr || json_object_array_length(arr) == 0) {
         json_object_put(arr);
         return NULL;
     }
     vm = json_object_get(json_object_array_get_idx(arr, 0));
     json_object_put(arr);
-    x = catcli_query_json(c, "SELECT n.idx AS nic, n.mac FROM nics n JOIN "
-                          "vms m ON m.id = n.vm_id WHERE m.name = ?1 ORDER "
-                          "BY n.idx", params, 1);
+    x = catcli_report(c, VMC_REPORT_VM_NICS, params, 1);
     json_object_object_add(vm, "nics", x);
-    x = catcli_query_json(c, "SELECT s.name, s.state, s.created FROM "
-                          "snapshots s JOIN vms m ON m.id = s.vm_id WHERE "
-                          "m.name = ?1 ORDER BY s.id", params, 1);
+    x = catcli_report(c, VMC_REPORT_VM_SNAPSHOTS, params, 1);
     json_object_object_add(vm, "snapshots", x);
-    disks = catcli_query_json(c, "SELECT v.id, v.disk, o.path, "
-                              "v.virtual_size FROM volumes v JOIN "
-                              "volume_owners o ON o.id = v.id JOIN vms m ON "
-                              "m.id = v.vm_id WHERE m.name = ?1 AND v.top = "
-                              "1 ORDER BY v.disk", params, 1);
+    disks = catcli_report(c, VMC_REPORT_VM_DISKS, params, 1);
     for (i = 0; disks && i < json_object_array_length(disks); i++) {
         struct json_object *d = json_object_array_get_idx(disks, i);
 
@@ -197,30 +144,18 @@ catcli_vm_json(struct catcli *c, const char *name)
     return vm;
 }
 
-int
-cmd_info(int argc, char **argv)
+static int
+info_run(struct catcli *c, void *ctx, int argc, char **argv)
 {
-    struct catcli c = { .verb = "info", .usage =
-        "usage: " CLI_NAME " info NAME [--json]\n\n"
-        "Everything about VM NAME: hardware, clone type, labels, NICs, disks "
-        "with\ntheir backing chains, snapshots. ('template info' for "
-        "templates.)\n" };
     struct json_object *vm, *a;
     char t[64], sz[32];
     size_t i, k;
-    int r = catcli_parse(&c, NULL, argc, argv);
 
-    if (r) {
-        return CLI_PARSE_EXIT(r);
+    vm = catcli_vm_json(c, argv[0]);
+    if (!vm) {
+        return cli_error("no VM named '%s'", argv[0]);
     }
-    if (argc - optind != 1) {
-        return cli_usage_error(c.verb, "expecting one VM name");
-    }
-    r = catcli_open_vm(&c, argv[optind], &vm);
-    if (r) {
-        return r;
-    }
-    if (c.json) {
+    if (c->json) {
         cli_json_print(stdout, vm);
     } else {
         printf("name:       %s\n", catcli_jstr(vm, "name"));
@@ -252,7 +187,7 @@ cmd_info(int argc, char **argv)
         for (i = 0; a && i < json_object_array_length(a); i++) {
             struct json_object *d = json_object_array_get_idx(a, i), *ch;
 
-            catcli_size(&c, (uint64_t)catcli_jint(d, "virtual_size"), sz,
+            catcli_size(c, (uint64_t)catcli_jint(d, "virtual_size"), sz,
                         sizeof(sz));
             printf("disk %" PRId64 ":     %s (%s)\n", catcli_jint(d, "disk"),
                    catcli_jstr(d, "path"), sz);
@@ -273,6 +208,17 @@ cmd_info(int argc, char **argv)
         }
     }
     json_object_put(vm);
-    catcli_close(&c);
     return CLI_EXIT_OK;
 }
+
+static const char info_usage[] =
+    "usage: " CLI_NAME " info NAME [--json]\n\n"
+    "Everything about VM NAME: hardware, clone type, labels, NICs, disks "
+    "with\ntheir backing chains, snapshots. ('template info' for "
+    "templates.)\n";
+
+const struct catcli_cmd catcli_info = {
+    { "info", info_run, NULL, 1, 1, NULL,
+      "expecting one VM name", CATCLI_STORE },
+    info_usage,
+};

@@ -22,12 +22,10 @@ pool_add(struct catcli *c, void *ctx, int argc, char **argv)
     struct vmc_error err = { 0 };
     int r = vmc_catalog_pool_add(c->cat, argv[0], argv[1], kind, &err);
 
-    (void)argc;
     if (r == 0 && c->json) {
         const char *params[1] = { argv[0] };
-        struct json_object *arr = catcli_query_json(c,
-            "SELECT name AS pool, kind, path FROM pools WHERE name = ?1",
-            params, 1);
+        struct json_object *arr = catcli_report(c, VMC_REPORT_POOL,
+                                                params, 1);
         struct json_object *o = arr && json_object_array_length(arr)
             ? json_object_get(json_object_array_get_idx(arr, 0))
             : json_object_new_object();
@@ -47,8 +45,6 @@ pool_rm(struct catcli *c, void *ctx, int argc, char **argv)
     struct vmc_error err = { 0 };
     int r = vmc_catalog_pool_rm(c->cat, argv[0], &err);
 
-    (void)ctx;
-    (void)argc;
     if (r == 0 && c->json) {
         struct json_object *o = json_object_new_object();
 
@@ -66,29 +62,14 @@ static int
 pool_list(struct catcli *c, void *ctx, int argc, char **argv)
 {
     static const char *const cols[] = { "name", "kind", "path", NULL };
-    struct json_object *arr = catcli_query_json(c,
-        "SELECT p.name, p.kind, p.path, (SELECT count(*) FROM volumes v "
-        "WHERE v.pool_id = p.id) AS volumes FROM pools p ORDER BY p.id",
-        NULL, 0);
 
-    (void)ctx;
-    (void)argc;
-    (void)argv;
-    if (!arr) {
-        return CLI_EXIT_FAIL;
-    }
-    catcli_print_rows(c, arr, cols);
-    json_object_put(arr);
-    return CLI_EXIT_OK;
+    return catcli_print_report(c, VMC_REPORT_POOL_LIST, cols);
 }
 
 int
 cmd_pool(int argc, char **argv)
 {
     struct catcli c = { .verb = "pool", .usage =
-        "usage: " CLI_NAME " pool add NAME DIR [--kind primary|secondary]\n"
-        "       " CLI_NAME " pool list [--json]\n"
-        "       " CLI_NAME " pool rm NAME\n\n"
         "Pools are directories holding images: 'primary' pools hold VM "
         "disks and\ntemplate copies, 'secondary' pools hold templates.\n" };
     const char *kind = "primary";

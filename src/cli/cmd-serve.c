@@ -258,10 +258,7 @@ resolve_target(struct targets *t, const char *arg, const char *home,
         json_object_put(vm);
         return r;
     }
-    arr = catcli_query_json(&t->cat, "SELECT t.state, v.disk, o.path FROM "
-                            "templates t JOIN volumes v ON v.template_id = "
-                            "t.id JOIN volume_owners o ON o.id = v.id WHERE "
-                            "t.name = ?1 ORDER BY v.disk", params, 1);
+    arr = catcli_report(&t->cat, VMC_REPORT_TEMPLATE_EXPORT, params, 1);
     if (!arr) {
         return CLI_EXIT_FAIL;
     }

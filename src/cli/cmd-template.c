@@ -12,14 +12,6 @@
 #include "cli/cat-cli.h"
 
 static const char template_usage[] =
-    "usage: " CLI_NAME " template import NAME IMAGE... [--cpus N] "
-    "[--memory MiB] [--nics N]\n"
-    "                 [-f raw|qcow2] [--flatten] [--pool POOL]\n"
-    "       " CLI_NAME " template create NAME --from-vm VM [--snapshot SNAP]\n"
-    "       " CLI_NAME " template list [--json]\n"
-    "       " CLI_NAME " template info NAME [--json]\n"
-    "       " CLI_NAME " template retire NAME [--flatten-dependents]\n"
-    "       " CLI_NAME " template rm NAME [--flatten-dependents]\n\n"
     "import copies each IMAGE (raw or qcow2) into a secondary pool as a "
     "standalone\nqcow2 disk and seals it (mode 0444, content digest checked "
     "on read). An\nimage with a backing file is refused (--flatten copies "
@@ -48,16 +40,7 @@ parse_uint(const char *s, uint64_t *out, const char *what)
 static int
 show_list(struct catcli *c)
 {
-    struct json_object *arr = catcli_query_json(c,
-        "SELECT t.name, t.state, t.retired, t.cpus, t.memory_mb, t.nics, "
-        "(SELECT count(*) FROM volumes v WHERE v.template_id = t.id) AS "
-        "disks, (SELECT sum(virtual_size) FROM volumes v WHERE "
-        "v.template_id = t.id) AS virtual_size, (SELECT group_concat(p.name, "
-        "',') FROM template_copies x JOIN pools p ON p.id = x.pool_id WHERE "
-        "x.template_id = t.id AND x.state = 'ready') AS copies_in, (SELECT "
-        "count(DISTINCT m.id) FROM vms m WHERE m.template_id = t.id AND "
-        "m.state = 'ready') AS vms, t.origin, t.created FROM templates t "
-        "ORDER BY t.id", NULL, 0);
+    struct json_object *arr = catcli_report(c, VMC_REPORT_TEMPLATES, NULL, 0);
     size_t i;
 
     if (!arr) {
@@ -112,11 +95,7 @@ show_info(struct catcli *c, const char *name)
     size_t n = 0, i;
     int r;
 
-    arr = catcli_query_json(c, "SELECT t.name, t.state, t.retired, t.cpus, "
-                            "t.memory_mb, t.nics, t.origin, t.created, "
-                            "p.name AS pool FROM templates t JOIN pools p "
-                            "ON p.id = t.pool_id WHERE t.name = ?1",
-                            params, 1);
+    arr = catcli_report(c, VMC_REPORT_TEMPLATE, params, 1);
     if (!arr) {
         return CLI_EXIT_FAIL;
     }
@@ -126,16 +105,8 @@ show_info(struct catcli *c, const char *name)
     }
     t = json_object_get(json_object_array_get_idx(arr, 0));
     json_object_put(arr);
-    disks = catcli_query_json(c, "SELECT v.disk, o.path, v.virtual_size, "
-                              "v.seal FROM volumes v JOIN volume_owners o "
-                              "ON o.id = v.id JOIN templates t ON t.id = "
-                              "v.template_id WHERE t.name = ?1 ORDER BY "
-                              "v.disk", params, 1);
-    copies = catcli_query_json(c, "SELECT p.name AS pool, x.state, "
-                               "x.mechanism, x.created FROM template_copies "
-                               "x JOIN pools p ON p.id = x.pool_id JOIN "
-                               "templates t ON t.id = x.template_id WHERE "
-                               "t.name = ?1 ORDER BY x.id", params, 1);
+    disks = catcli_report(c, VMC_REPORT_TEMPLATE_DISKS, params, 1);
+    copies = catcli_report(c, VMC_REPORT_TEMPLATE_COPIES, params, 1);
     r = vmc_catalog_dependents(c->cat, "template", name, &deps, &n, &err);
     if (r < 0 || !disks || !copies) {
         json_object_put(t);
@@ -216,14 +187,7 @@ direct_dependents(struct catcli *c, const char *name, bool flatten)
     if (!flatten) {
         return out;
     }
-    arr = catcli_query_json(c, "SELECT DISTINCT o.kind, o.name FROM "
-                            "volume_owners o WHERE o.kind IN ('vm', "
-                            "'snapshot') AND o.parent_id IN (SELECT v.id "
-                            "FROM volumes v JOIN templates t ON t.name = ?1 "
-                            "WHERE v.template_id = t.id OR v.copy_id IN "
-                            "(SELECT id FROM template_copies WHERE "
-                            "template_id = t.id)) ORDER BY o.kind, o.name",
-                            params, 1);
+    arr = catcli_report(c, VMC_REPORT_TEMPLATE_USERS, params, 1);
     for (i = 0; arr && i < json_object_array_length(arr); i++) {
         struct json_object *d = json_object_array_get_idx(arr, i);
         char buf[300];
@@ -505,11 +469,11 @@ cmd_template(int argc, char **argv)
         { "list", tmpl_list, common, 0, 0, "[--json]", NULL, CATCLI_STORE },
         { "info", tmpl_info, common, 1, 1, "NAME [--json]",
           "info needs one template name", CATCLI_STORE },
-        { "rm", tmpl_rm, gone_opts, 1, 1, "NAME [--flatten-dependents]",
-          "rm needs one template name", CATCLI_STORE },
         { "retire", tmpl_retire, gone_opts, 1, 1,
           "NAME [--flatten-dependents]", "retire needs one template name",
           CATCLI_STORE },
+        { "rm", tmpl_rm, gone_opts, 1, 1, "NAME [--flatten-dependents]",
+          "rm needs one template name", CATCLI_STORE },
         { NULL, NULL, NULL, 0, 0, NULL, NULL, 0 },
     };
 

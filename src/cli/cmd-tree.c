@@ -124,43 +124,18 @@ tree_json(struct forest *f, int parent)
     return arr;
 }
 
-int
-cmd_tree(int argc, char **argv)
+static int
+tree_run(struct catcli *c, void *ctx, int argc, char **argv)
 {
-    struct catcli c = { .verb = "tree", .usage =
-        "usage: " CLI_NAME " tree [--json] [--bytes]\n\n"
-        "Templates -> copies per pool -> snapshots -> VMs, with the virtual "
-        "size,\nthe unique bytes (data in the node's own layers) and the "
-        "shared bytes\n(read from the layers below) of each node.\n" };
     struct forest f = { 0 };
     struct json_object *vols, *full;
     size_t i;
-    int r = catcli_parse(&c, NULL, argc, argv);
 
-    if (r) {
-        return CLI_PARSE_EXIT(r);
-    }
-    if (optind != argc) {
-        return cli_usage_error(c.verb, "too many arguments");
-    }
-    r = catcli_open(&c, 0);
-    if (r) {
-        return r;
-    }
-    vols = catcli_query_json(&c, "SELECT o.kind, o.name, o.path, "
-                             "o.virtual_size, p.kind AS pkind, p.name AS "
-                             "pname FROM volume_owners o LEFT JOIN "
-                             "volume_owners p ON p.id = o.parent_id WHERE "
-                             "o.state = 'ready' ORDER BY CASE o.kind WHEN "
-                             "'template' THEN 0 WHEN 'copy' THEN 1 WHEN "
-                             "'snapshot' THEN 2 ELSE 3 END, o.id", NULL, 0);
-    full = catcli_query_json(&c, "SELECT m.name, m.source, m.mechanism FROM "
-                             "vms m WHERE m.state = 'ready' AND "
-                             "m.clone_type = 'full'", NULL, 0);
+    vols = catcli_report(c, VMC_REPORT_VOLUME_TREE, NULL, 0);
+    full = catcli_report(c, VMC_REPORT_FULL_VMS, NULL, 0);
     if (!vols || !full) {
         json_object_put(vols);
         json_object_put(full);
-        catcli_close(&c);
         return CLI_EXIT_FAIL;
     }
     for (i = 0; i < json_object_array_length(vols); i++) {
@@ -205,22 +180,32 @@ cmd_tree(int argc, char **argv)
                      catcli_jstr(v, "mechanism"));
         }
     }
-    if (c.json) {
+    if (c->json) {
         struct json_object *t = tree_json(&f, -1);
 
         cli_json_print(stdout, t);
         json_object_put(t);
     } else if (f.count == 0) {
-        if (!c.quiet) {
+        if (!c->quiet) {
             printf("the catalog is empty (vm-clone template import NAME "
                    "IMAGE)\n");
         }
     } else {
-        tree_print(&c, &f, -1, "");
+        tree_print(c, &f, -1, "");
     }
     free(f.n);
     json_object_put(vols);
     json_object_put(full);
-    catcli_close(&c);
     return CLI_EXIT_OK;
 }
+
+static const char tree_usage[] =
+    "usage: " CLI_NAME " tree [--json] [--bytes]\n\n"
+    "Templates -> copies per pool -> snapshots -> VMs, with the virtual "
+    "size,\nthe unique bytes (data in the node's own layers) and the "
+    "shared bytes\n(read from the layers below) of each node.\n";
+
+const struct catcli_cmd catcli_tree = {
+    { "tree", tree_run, NULL, 0, 0, NULL, NULL, CATCLI_STORE },
+    tree_usage,
+};

@@ -19,14 +19,7 @@ static int
 snapshot_list(struct catcli *c, void *ctx, int argc, char **argv)
 {
     const char *params[1] = { argv[0] };
-    struct json_object *arr = catcli_query_json(c,
-        "SELECT s.name, s.state, s.created, (SELECT count(*) FROM volumes "
-        "v WHERE v.snapshot_id = s.id) AS disks, (SELECT count(*) FROM "
-        "volumes k WHERE k.parent_id IN (SELECT id FROM volumes WHERE "
-        "snapshot_id = s.id) AND k.vm_id IS NOT m.id AND k.snapshot_id "
-        "NOT IN (SELECT id FROM snapshots WHERE vm_id = m.id)) AS "
-        "dependents FROM snapshots s JOIN vms m ON m.id = s.vm_id WHERE "
-        "m.name = ?1 ORDER BY s.id", params, 1);
+    struct json_object *arr = catcli_report(c, VMC_REPORT_SNAPSHOTS, params, 1);
     size_t i;
 
     if (!arr) {
@@ -107,10 +100,6 @@ int
 cmd_snapshot(int argc, char **argv)
 {
     struct catcli c = { .verb = "snapshot", .usage =
-        "usage: " CLI_NAME " snapshot create VM NAME\n"
-        "       " CLI_NAME " snapshot list VM [--json]\n"
-        "       " CLI_NAME " snapshot revert VM NAME\n"
-        "       " CLI_NAME " snapshot rm VM NAME\n\n"
         "create freezes the VM's current disks as read-only layers and "
         "gives the VM\nnew overlays; clone a snapshot with 'clone VM "
         "--snapshot NAME'. revert\ndiscards the current state. rm merges "
@@ -134,41 +123,37 @@ cmd_snapshot(int argc, char **argv)
 
 /* ------------------------------------------- flatten/relink/consolidate */
 
-int
-cmd_flatten(int argc, char **argv)
+static int
+flatten_run(struct catcli *c, void *ctx, int argc, char **argv)
 {
-    struct catcli c = { .verb = "flatten", .usage =
-        "usage: " CLI_NAME " flatten VM\n\n"
-        "Make the VM's disks standalone (linked -> full): the data of the "
-        "layers\nbelow is copied in, the backing link dropped last.\n" };
     struct vmc_error err = { 0 };
-    int r = catcli_parse(&c, NULL, argc, argv);
+    int r;
 
-    if (r) {
-        return CLI_PARSE_EXIT(r);
-    }
-    if (argc - optind != 1) {
-        return cli_usage_error(c.verb, "expecting one VM name");
-    }
-    r = catcli_open(&c, 0);
-    if (r) {
-        return r;
-    }
-    r = vmc_catalog_vm_flatten(c.cat, argv[optind], NULL, NULL, &err);
-    catcli_progress_end(&c);
-    if (r == 0 && c.json) {
+    r = vmc_catalog_vm_flatten(c->cat, argv[0], NULL, NULL, &err);
+    catcli_progress_end(c);
+    if (r == 0 && c->json) {
         struct json_object *o = json_object_new_object();
 
-        cli_json_add_str(o, "vm", argv[optind]);
+        cli_json_add_str(o, "vm", argv[0]);
         cli_json_add_str(o, "type", "full");
         cli_json_add_str(o, "mechanism", "flatten");
         catcli_json_done(o);
-    } else if (r == 0 && !c.quiet) {
-        printf("VM '%s' is now a full clone (flattened)\n", argv[optind]);
+    } else if (r == 0 && !c->quiet) {
+        printf("VM '%s' is now a full clone (flattened)\n", argv[0]);
     }
-    catcli_close(&c);
     return r < 0 ? catcli_fail(&err, r) : CLI_EXIT_OK;
 }
+
+static const char flatten_usage[] =
+    "usage: " CLI_NAME " flatten VM\n\n"
+    "Make the VM's disks standalone (linked -> full): the data of the "
+    "layers\nbelow is copied in, the backing link dropped last.\n";
+
+const struct catcli_cmd catcli_flatten = {
+    { "flatten", flatten_run, NULL, 1, 1, NULL,
+      "expecting one VM name", CATCLI_STORE },
+    flatten_usage,
+};
 
 int
 cmd_relink(int argc, char **argv)
@@ -218,43 +203,39 @@ cmd_relink(int argc, char **argv)
     return r < 0 ? catcli_fail(&err, r) : CLI_EXIT_OK;
 }
 
-int
-cmd_consolidate(int argc, char **argv)
+static int
+consolidate_run(struct catcli *c, void *ctx, int argc, char **argv)
 {
-    struct catcli c = { .verb = "consolidate", .usage =
-        "usage: " CLI_NAME " consolidate VM\n\n"
-        "Collapse the snapshot layers under the VM's disks into one (the "
-        "newest\nsnapshot's layer takes the older layers' data; every "
-        "snapshot stays valid).\nRefused when another VM uses one of the "
-        "layers that would change.\n" };
     struct vmc_error err = { 0 };
     unsigned merged = 0;
-    int r = catcli_parse(&c, NULL, argc, argv);
+    int r;
 
-    if (r) {
-        return CLI_PARSE_EXIT(r);
-    }
-    if (argc - optind != 1) {
-        return cli_usage_error(c.verb, "expecting one VM name");
-    }
-    r = catcli_open(&c, 0);
-    if (r) {
-        return r;
-    }
-    r = vmc_catalog_vm_consolidate(c.cat, argv[optind], &merged, &err);
-    if (r == 0 && c.json) {
+    r = vmc_catalog_vm_consolidate(c->cat, argv[0], &merged, &err);
+    if (r == 0 && c->json) {
         struct json_object *o = json_object_new_object();
 
-        cli_json_add_str(o, "vm", argv[optind]);
+        cli_json_add_str(o, "vm", argv[0]);
         cli_json_add_u64(o, "layers-merged", merged);
         catcli_json_done(o);
-    } else if (r == 0 && !c.quiet) {
-        printf("VM '%s': %u layer%s merged\n", argv[optind], merged,
+    } else if (r == 0 && !c->quiet) {
+        printf("VM '%s': %u layer%s merged\n", argv[0], merged,
                merged == 1 ? "" : "s");
     }
-    catcli_close(&c);
     return r < 0 ? catcli_fail(&err, r) : CLI_EXIT_OK;
 }
+
+static const char consolidate_usage[] =
+    "usage: " CLI_NAME " consolidate VM\n\n"
+    "Collapse the snapshot layers under the VM's disks into one (the "
+    "newest\nsnapshot's layer takes the older layers' data; every "
+    "snapshot stays valid).\nRefused when another VM uses one of the "
+    "layers that would change.\n";
+
+const struct catcli_cmd catcli_consolidate = {
+    { "consolidate", consolidate_run, NULL, 1, 1, NULL,
+      "expecting one VM name", CATCLI_STORE },
+    consolidate_usage,
+};
 
 /* ----------------------------------------------------------------- vm */
 
@@ -598,8 +579,6 @@ int
 cmd_vm(int argc, char **argv)
 {
     struct catcli c = { .verb = "vm", .usage =
-        "usage: " CLI_NAME " vm xml NAME\n"
-        "       " CLI_NAME " vm qemu-cmd NAME\n\n"
         "xml prints a libvirt domain for the VM (disks with their backing "
         "chain,\nqcow2 driver, NICs with their MACs); qemu-cmd prints a "
         "qemu-system-x86_64\ncommand line.\n" };

@@ -11,17 +11,24 @@
 
 #include "cli/cli.h"
 
+/* One message line on stderr after what stdout holds so far. */
+static void
+vmessage(const char *prefix, const char *fmt, va_list ap)
+{
+    fflush(stdout);
+    fputs(prefix, stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+}
+
 int
 cli_error(const char *fmt, ...)
 {
     va_list ap;
 
-    fflush(stdout);
-    fputs(CLI_NAME ": ", stderr);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    vmessage(CLI_NAME ": ", fmt, ap);
     va_end(ap);
-    fputc('\n', stderr);
     return CLI_EXIT_FAIL;
 }
 
@@ -30,12 +37,9 @@ cli_warn(const char *fmt, ...)
 {
     va_list ap;
 
-    fflush(stdout);
-    fputs(CLI_NAME ": warning: ", stderr);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    vmessage(CLI_NAME ": warning: ", fmt, ap);
     va_end(ap);
-    fputc('\n', stderr);
 }
 
 int

@@ -1,5 +1,6 @@
 #!/bin/bash
-# usage: every command and subcommand of vm-clone rejects an option it
+# usage: every command and subcommand of vm-clone (found in the --help
+# that the command tables generate) rejects an option it
 # does not take, whether unknown or another subcommand's, with exit 2 and
 # the option's name on stderr; missing and extra operands exit 2 too; the
 # review's four probes (template list --cpus, template import --from-vm,
@@ -38,23 +39,49 @@ ok vmc template import tmpl t.qcow2 -q
 ok vmc clone tmpl --name vm1 -q
 ok vmc snapshot create vm1 s1 -q
 
-# the img verbs
-for v in create info map check convert compare commit rebase resize io \
-         clone flatten relink consolidate du bench seal unseal verify; do
+# section_words TITLE < help: the first word of each line of the table
+# after the line TITLE, up to the first blank line.
+section_words() {
+    awk -v t="$1" '$0 == t { on = 1; next }
+                   on && /^$/ { exit }
+                   on && /^  [a-z]/ { print $1 }'
+}
+
+# Every command and subcommand, from the help the tables generate: the
+# groups of 'vm-clone --help', the verbs of 'vm-clone img --help', and the
+# subcommands in the usage lines of 'vm-clone GROUP --help'; so a new one
+# is covered without a change here.
+vmc --help > "$T/top.help" || fail "vm-clone --help failed"
+vmc img --help > "$T/img.help" || fail "vm-clone img --help failed"
+groups=$(section_words 'groups:' < "$T/top.help")
+verbs=$(section_words 'commands:' < "$T/img.help")
+commands=()
+for g in $groups; do
+    if [ "$g" = img ]; then
+        continue
+    fi
+    vmc "$g" --help > "$T/help.$g" || fail "vm-clone $g --help failed"
+    subs=$(awk '/^$/ { exit } { print }' "$T/help.$g" |
+           grep -oE "vm-clone $g [a-z][a-z-]*" | awk '{ print $3 }' | sort -u)
+    if [ -z "$subs" ]; then
+        commands+=("$g")
+    fi
+    for s in $subs; do
+        commands+=("$g $s")
+    done
+done
+[ "$(echo "$verbs" | wc -w)" -ge 19 ] || fail "only '$verbs' in img --help"
+[ "${#commands[@]}" -ge 33 ] || fail "only ${#commands[@]} commands found: ${commands[*]}"
+note "img verbs:" $verbs
+note "commands:" "${commands[@]}"
+
+for v in $verbs; do
     both "img $v" t.qcow2 1M
 done
 usage_err -Z img info -Z t.qcow2
 
 # the management commands and their subcommands
-for cmd in "init" "list" "info" "tree" "deps" "rm" "du" "gc" \
-           "fsck" "flatten" "relink" "consolidate" "clone" \
-           "start" "serve" \
-           "pool add" "pool list" "pool rm" \
-           "template import" "template create" "template list" \
-           "template info" "template retire" "template rm" \
-           "snapshot create" "snapshot list" "snapshot revert" "snapshot rm" \
-           "config get" "config set" "config unset" \
-           "vm xml" "vm qemu-cmd"; do
+for cmd in "${commands[@]}"; do
     both "$cmd" vm1
 done
 usage_err --no-such-option --linked --name x --no-such-option
