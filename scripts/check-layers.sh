@@ -87,7 +87,7 @@ normalise() {
 
 # Sets $target to the quoted include $2 of file $1 (both relative to
 # $root) resolved the way the build does: the including file's folder,
-# then src/, then include/. "src/..." or "include/...", or empty for a
+# then src/, then include/, then src/chain/engine/. "src/..." or "include/...", or empty for a
 # header found nowhere (a generated or system header; the compiler checks
 # those).
 resolve() {
@@ -100,6 +100,8 @@ resolve() {
         target=src/$name
     elif [ -f "$root/include/$name" ]; then
         target=include/$name
+    elif [ -f "$root/src/chain/engine/$name" ]; then
+        target=src/chain/engine/$name
     fi
 }
 

@@ -10,7 +10,7 @@
 #include <stdint.h>
 
 #include "vmclone-catalog.h"
-#include "catalog/sql.h"
+#include "sql.h"
 
 #define CAT_SCHEMA_VERSION 2
 

@@ -8,7 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "catalog/catalog-internal.h"
+#include "catalog-internal.h"
 
 /* A growable list of strings. */
 struct cat_strv {

@@ -26,8 +26,8 @@
 
 #include <sqlite3.h>
 
-#include "catalog/catalog-internal.h"
-#include "io/hostio.h"
+#include "catalog-internal.h"
+#include "engine.h"
 
 /* ------------------------------------------------------------ helpers */
 
@@ -142,7 +142,7 @@ cat_fsync_dir_of(const char *path)
         dup[0] = '.';
         dup[1] = '\0';
     }
-    r = hio_sync_dir(dup);
+    r = engine_sync_dir(dup);
     free(dup);
     return r;
 }

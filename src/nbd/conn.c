@@ -29,7 +29,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "nbd/nbd-internal.h"
+#include "nbd-internal.h"
 
 /* ------------------------------------------------------ socket transport */
 

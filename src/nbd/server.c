@@ -33,7 +33,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "nbd/nbd-internal.h"
+#include "nbd-internal.h"
 
 #define SHUTDOWN_GRACE_MS 10000
 

@@ -28,7 +28,7 @@
 #include <sys/uio.h>
 #include <sys/vfs.h>
 
-#include "nbd/nbd-internal.h"
+#include "nbd-internal.h"
 #include "vmclone-ops.h"
 
 /* Per-connection bounds on work held in memory. */
