@@ -11,7 +11,7 @@
 #include "vmclone.h"
 #include "chain/engine/engine.h"
 #include "format/format.h"
-#include "seal/seal.h"
+#include "chain/seal-hook.h"
 #include "util/util.h"
 
 void

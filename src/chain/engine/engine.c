@@ -10,7 +10,7 @@
 #include "chain/engine/engine.h"
 #include "format/format.h"
 #include "io/hostio.h"
-#include "seal/seal.h"
+#include "chain/seal-hook.h"
 
 /* ------------------------------------------------------- host files */
 

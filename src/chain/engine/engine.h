@@ -5,7 +5,7 @@
  * images stay struct vmc_image (opaque) and host files are handles.
  *
  * Implemented in engine.c on top of io/, format/ and chain/, except the
- * create call (chain/create.c). Keep it
+ * create call (chain/create.c) and the seal calls (chain/seal-hook.c). Keep it
  * narrow: a new entry here needs a user above the chain that has no way
  * through the public API.
  */
@@ -18,6 +18,7 @@
 #include <sys/types.h>
 
 #include "vmclone.h"
+#include "vmclone-seal.h"
 #include "../../util/util.h"    /* leaf helpers: MIN, alignment, byte order */
 
 /* ------------------------------------------------------- host files */
@@ -115,5 +116,37 @@ int engine_image_create_with_parent_seal(const char *path,
                                          const struct vmc_create_opts *o,
                                          const uint8_t *parent_seal,
                                          struct vmc_error *err);
+
+/* --------------------------------------------------- sealed templates
+ * For the seal operations (src/ops/seal.c); implemented in the seal hook
+ * (src/chain/seal-hook.c), which owns the seal's file formats. */
+
+#define ENGINE_SEAL_DIGEST_LEN 32
+
+/* SHA-256 of @len bytes at @data. */
+int engine_seal_digest(const void *data, size_t len,
+                       uint8_t md[ENGINE_SEAL_DIGEST_LEN]);
+/* Digest of chunk @c of the sealed top layer of @img as its driver reads
+ * it, bypassing verification (@buf holds one chunk). */
+int engine_seal_hash_chunk(struct vmc_image *img, uint64_t c, uint8_t *buf,
+                           uint8_t md[ENGINE_SEAL_DIGEST_LEN]);
+/* Does @md equal the sealed digest of chunk @c of the top layer? */
+bool engine_seal_chunk_ok(const struct vmc_image *img, uint64_t c,
+                          const uint8_t md[ENGINE_SEAL_DIGEST_LEN]);
+/* Verify the chunks of the sealed top layer over [off, off+len) that were
+ * not verified yet in this process; -EIO on mismatch. */
+int engine_seal_verify(struct vmc_image *img, uint64_t off, uint64_t len);
+/* Seal the top layer of @img (the file at @path, opened read-write and
+ * flushed) with the chunk digests @leaves: write the sidecar, then (qcow2)
+ * the seal extension, which is the commit point. Fills @info if given. */
+int engine_seal_write(struct vmc_image *img, const char *path,
+                      uint32_t chunk_size, const uint8_t *leaves,
+                      struct vmc_seal_info *info, struct vmc_error *err);
+/* Remove the seal extension of the top layer of @img (if its format has
+ * extensions). */
+int engine_seal_clear_ext(struct vmc_image *img, struct vmc_error *err);
+/* Remove the sidecar of the image at @path (absent is fine) and sync its
+ * directory. */
+int engine_seal_remove_sidecar(const char *path, struct vmc_error *err);
 
 #endif /* VMC_ENGINE_H */
