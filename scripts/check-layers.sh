@@ -8,10 +8,9 @@
 #     public to it (a reach-around), or
 #   - takes part in an include cycle (a.h -> b.h -> a.h).
 #
-# The layers, lowest first (seal is part of chain until the engine work
-# folds it into the chain hook and the ops):
+# The layers, lowest first:
 #
-#   util  <-  io  <-  format  <-  chain (+ seal)  <-  ops  <-  catalog  <-  cli | nbd
+#   util  <-  io  <-  format  <-  chain  <-  ops  <-  catalog  <-  cli | nbd
 #
 # The engine folders (util, io, format, chain) may include any header of a
 # lower engine layer. The folders above it (ops, catalog, nbd, cli) may
@@ -46,10 +45,10 @@ done
 [ -n "$allow" ] || allow=$root/scripts/check-layers.allow
 
 # Rank of each folder of src/; equal ranks are side by side.
-declare -A rank=([util]=0 [io]=1 [format]=2 [chain]=3 [seal]=3
+declare -A rank=([util]=0 [io]=1 [format]=2 [chain]=3
                  [ops]=4 [catalog]=5 [cli]=6 [nbd]=6)
-# Folders that count as one module for the layer rules.
-declare -A module=([seal]=chain)
+# Folders that count as one module for the layer rules (none today).
+declare -A module=()
 engine_top=3
 # Headers of src/ that the folders above the engine may include (globs,
 # relative to src/): the leaf helpers and the sanctioned engine header.
@@ -87,7 +86,7 @@ normalise() {
 
 # Sets $target to the quoted include $2 of file $1 (both relative to
 # $root) resolved the way the build does: the including file's folder,
-# then src/, then include/. "src/..." or "include/...", or empty for a
+# then src/, then include/, then src/chain/engine/. "src/..." or "include/...", or empty for a
 # header found nowhere (a generated or system header; the compiler checks
 # those).
 resolve() {
@@ -100,6 +99,8 @@ resolve() {
         target=src/$name
     elif [ -f "$root/include/$name" ]; then
         target=include/$name
+    elif [ -f "$root/src/chain/engine/$name" ]; then
+        target=src/chain/engine/$name
     fi
 }
 

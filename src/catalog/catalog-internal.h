@@ -11,8 +11,8 @@
 #include <stdint.h>
 
 #include "vmclone-catalog.h"
-#include "catalog/sql.h"
-#include "catalog/journal.h"
+#include "sql.h"
+#include "journal.h"
 
 #define CAT_SCHEMA_VERSION 2
 

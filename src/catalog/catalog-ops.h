@@ -10,7 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "catalog/catalog-internal.h"
+#include "catalog-internal.h"
 
 /* One disk of an object: its volume row and file. */
 struct cat_disk {

@@ -19,8 +19,8 @@
 
 #include <sqlite3.h>
 
-#include "catalog/catalog-internal.h"
-#include "io/hostio.h"
+#include "catalog-internal.h"
+#include "engine.h"
 
 /* ------------------------------------------------------------ helpers */
 
@@ -163,7 +163,7 @@ cat_fsync_dir_of(const char *path)
         dup[0] = '.';
         dup[1] = '\0';
     }
-    r = hio_sync_dir(dup);
+    r = engine_sync_dir(dup);
     free(dup);
     return r;
 }

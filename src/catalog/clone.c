@@ -20,8 +20,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "catalog/catalog-ops.h"
-#include "io/hostio.h"
+#include "catalog-ops.h"
+#include "engine.h"
 #include "vmclone-seal.h"
 
 const char *
@@ -265,7 +265,7 @@ full_one(const char *src, const char *dst, bool thick,
     }
     cat_crashpoint("clone.full-before-rename");
     if (r == 0) {
-        r = hio_rename(tmp, dst, false);
+        r = engine_rename(tmp, dst, false);
         if (r < 0) {
             vmc_error_set(err, r, "cannot rename '%s': %s", tmp,
                           strerror(-r));

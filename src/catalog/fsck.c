@@ -13,8 +13,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "catalog/catalog-internal.h"
-#include "catalog/catalog-ops.h"
+#include "catalog-internal.h"
+#include "catalog-ops.h"
 
 /* ------------------------------------------------------------- scans */
 

@@ -19,8 +19,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "catalog/catalog-internal.h"
-#include "catalog/journal.h"
+#include "catalog-internal.h"
+#include "journal.h"
 
 /* ------------------------------------------------------------ locks */
 

@@ -27,8 +27,8 @@
 #include <unistd.h>
 #include <sqlite3.h>
 
-#include "catalog/catalog-internal.h"
-#include "catalog/catalog-ops.h"
+#include "catalog-internal.h"
+#include "catalog-ops.h"
 
 /* --------------------------------------------------------------- open */
 

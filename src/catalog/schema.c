@@ -48,7 +48,7 @@
  *    are removed by fsck, which holds the store's maintenance lock
  *    exclusively, so no operation can be running.
  */
-#include "catalog/catalog-internal.h"
+#include "catalog-internal.h"
 
 const char *const cat_migrations[] = {
     /* 1: the initial schema */

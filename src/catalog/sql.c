@@ -14,7 +14,7 @@
 
 #include <sqlite3.h>
 
-#include "catalog/catalog-internal.h"
+#include "catalog-internal.h"
 
 double
 cat_now(void)

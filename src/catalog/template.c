@@ -22,7 +22,7 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
-#include "catalog/catalog-ops.h"
+#include "catalog-ops.h"
 #include "vmclone-seal.h"
 
 /* ------------------------------------------------------------ helpers */

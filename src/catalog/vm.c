@@ -19,8 +19,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "catalog/catalog-ops.h"
-#include "io/hostio.h"
+#include "catalog-ops.h"
+#include "engine.h"
 
 /* Every volume of a VM and of its snapshots. */
 static const char all_vols_sql[] =
@@ -449,34 +449,26 @@ static const char *const vm_owners[] = {
 /*
  * Refuse to remove the disks of a VM that something has open: QEMU (a
  * running VM), vm-clone serve or start, qemu-img. They all hold the
- * QEMU-style OFD locks of src/io/hostio.h, so asking whether anyone holds
- * any permission byte of each file is enough. (Best effort: a user that
- * opens a disk after this check races with the removal.)
+ * QEMU-style OFD locks, so asking whether anyone holds any permission
+ * byte of each file is enough (engine_file_in_use()). (Best effort: a
+ * user that opens a disk after this check races with the removal.)
  */
 static int
 vm_check_unused(struct vmc_catalog *cat, const char *name, int64_t vid,
                 struct vmc_error *err)
 {
-    const unsigned all = HIO_PERM_CONSISTENT_READ | HIO_PERM_WRITE |
-                         HIO_PERM_WRITE_UNCHANGED | HIO_PERM_RESIZE;
     struct cat_disks vols = { 0 };
     size_t i;
     int r = cat_disks_load(cat, &vols, all_vols_sql, vid, err);
 
+    /* a missing file is fsck's business, not rm's */
     for (i = 0; r == 0 && i < vols.n; i++) {
-        struct hio_file *f = NULL;
-        const char *what = NULL;
-
-        if (hio_open(&f, vols.d[i].path, O_RDONLY, 0) < 0) {
-            continue;   /* a missing file is fsck's business, not rm's */
-        }
-        if (hio_lock(f, 0, all, &what) == -EBUSY) {
+        if (engine_file_in_use(vols.d[i].path)) {
             r = vmc_error_set(err, -EBUSY, "VM '%s' is in use: '%s' is "
                               "open in another process (a running VM, "
                               "vm-clone serve or start?)", name,
                               vols.d[i].path);
         }
-        hio_close(f);
     }
     cat_disks_release(&vols);
     return r;

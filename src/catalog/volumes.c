@@ -10,8 +10,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "catalog/catalog-internal.h"
-#include "catalog/catalog-ops.h"
+#include "catalog-internal.h"
+#include "catalog-ops.h"
 
 int
 cat_disks_load(struct vmc_catalog *cat, struct cat_disks *out,

@@ -29,7 +29,7 @@
 
 #include "chain/chain-map.h"
 #include "format/format.h"
-#include "seal/seal.h"
+#include "chain/seal-hook.h"
 #include "util/util.h"
 
 #define REGION_UNITS   4096ull      /* 32 KiB of entries per region */

@@ -22,7 +22,7 @@
 #include "vmclone.h"
 #include "chain/chain-map.h"
 #include "format/format.h"
-#include "seal/seal.h"
+#include "chain/seal-hook.h"
 #include "util/util.h"
 
 const struct format_ops *

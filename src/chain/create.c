@@ -9,9 +9,9 @@
 #include <string.h>
 
 #include "vmclone.h"
-#include "chain/create.h"
+#include "chain/engine/engine.h"
 #include "format/format.h"
-#include "seal/seal.h"
+#include "chain/seal-hook.h"
 #include "util/util.h"
 
 void
@@ -184,10 +184,10 @@ vmc_image_create(const char *path, const struct vmc_create_opts *o,
 }
 
 int
-image_create_with_parent_seal(const char *path,
-                              const struct vmc_create_opts *o,
-                              const uint8_t *parent_seal,
-                              struct vmc_error *err)
+engine_image_create_with_parent_seal(const char *path,
+                                     const struct vmc_create_opts *o,
+                                     const uint8_t *parent_seal,
+                                     struct vmc_error *err)
 {
     return image_create(path, o, parent_seal, true, err);
 }

@@ -34,7 +34,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "nbd/nbd-internal.h"
+#include "nbd-internal.h"
 
 /* ------------------------------------------------------ socket transport */
 

@@ -14,7 +14,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "nbd/nbd-internal.h"
+#include "nbd-internal.h"
 
 struct nbd_export *
 nbd_export_find(struct vmc_nbd_server *srv, const char *name, size_t len)

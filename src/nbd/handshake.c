@@ -22,7 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "nbd/nbd-internal.h"
+#include "nbd-internal.h"
 
 static const char ctx_base[] = "base:allocation";
 static const char ctx_depth[] = "qemu:allocation-depth";

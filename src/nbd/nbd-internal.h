@@ -28,8 +28,8 @@
 
 #include "vmclone.h"
 #include "vmclone-nbd.h"
-#include "nbd/protocol.h"
-#include "util/util.h"
+#include "engine.h"
+#include "protocol.h"
 
 struct nbd_export {
     char *name;

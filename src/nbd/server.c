@@ -41,7 +41,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "nbd/nbd-internal.h"
+#include "nbd-internal.h"
 
 #define SHUTDOWN_GRACE_MS 10000
 /* An idle connection gives its place to a new client only after this... */

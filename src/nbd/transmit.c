@@ -29,7 +29,7 @@
 #include <sys/vfs.h>
 #include <time.h>
 
-#include "nbd/nbd-internal.h"
+#include "nbd-internal.h"
 #include "vmclone-ops.h"
 
 /* Per-connection bounds on work held in memory. */

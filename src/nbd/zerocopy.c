@@ -31,8 +31,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "format/format.h"
-#include "nbd/nbd-internal.h"
+#include "nbd-internal.h"
 
 /* Pipes kept per server (each is two descriptors). */
 #define ZC_POOL_MAX   32
@@ -134,12 +133,7 @@ nbd_pipe_put(struct vmc_nbd_server *srv, struct nbd_pipe *p, bool empty)
 bool
 nbd_export_chain_sealed(const struct vmc_image *img)
 {
-    for (; img; img = img->backing) {
-        if (img->seal) {
-            return true;
-        }
-    }
-    return false;
+    return engine_chain_sealed(img);
 }
 
 /* Split [off, off+len) into runs of read-only layer files; false if any
@@ -148,39 +142,30 @@ bool
 nbd_zc_collect(struct vmc_image *img, uint64_t off, uint64_t len,
                struct nbd_zc_piece *pc, unsigned *npc, unsigned max)
 {
-    const unsigned need = VMC_BS_DATA | VMC_BS_OFFSET;
+    const unsigned need = ENGINE_EXT_DATA | ENGINE_EXT_STABLE;
     unsigned n = *npc;
 
     while (len) {
-        struct vmc_block_status bs;
-        const struct vmc_image *l;
-        uint64_t run;
+        struct engine_extent ext;
 
-        if (vmc_image_block_status(img, off, len, true, &bs) < 0) {
+        if (engine_host_extent(img, off, len, &ext) < 0 ||
+            (ext.flags & need) != need) {
             return false;
         }
-        l = bs.layer;
-        if (!l || l->writable || l->seal || !l->file ||
-            (bs.flags & need) != need ||
-            (bs.flags & (VMC_BS_ZERO | VMC_BS_COMPRESSED)) ||
-            bs.length == 0) {
-            return false;
-        }
-        run = MIN(bs.length, len);
-        if (n && pc[n - 1].fd == l->file->fd &&
-            pc[n - 1].host + pc[n - 1].len == bs.host_offset) {
-            pc[n - 1].len += run;
+        if (n && pc[n - 1].fd == ext.fd &&
+            pc[n - 1].host + pc[n - 1].len == ext.host_offset) {
+            pc[n - 1].len += ext.length;
         } else {
             if (n == max) {
                 return false;
             }
-            pc[n].fd = l->file->fd;
-            pc[n].host = bs.host_offset;
-            pc[n].len = run;
+            pc[n].fd = ext.fd;
+            pc[n].host = ext.host_offset;
+            pc[n].len = ext.length;
             n++;
         }
-        off += run;
-        len -= run;
+        off += ext.length;
+        len -= ext.length;
     }
     *npc = n;
     return true;

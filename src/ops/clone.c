@@ -31,12 +31,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "chain/create.h"
-#include "format/format.h"
-#include "io/hostio.h"
-#include "ops/ops-file.h"
-#include "ops/ops-internal.h"
-#include "seal/seal.h"
+#include "ops-file.h"
+#include "ops-internal.h"
 
 #define STAMP_BLOCK 4096u
 #define SYNC_WORKERS 8
@@ -180,19 +176,19 @@ create_first(struct clone_job *job, const struct vmc_create_opts *co,
     if (r < 0) {
         return r;
     }
-    r = image_create_with_parent_seal(job->tmp, co, pr->parent_seal, err);
+    r = engine_image_create_with_parent_seal(job->tmp, co, pr->parent_seal, err);
     if (r < 0 || !keep) {
         return r;
     }
     free(pr->data);
     pr->data = NULL;
     pr->len = 0;
-    r = hio_open(&f, job->tmp, O_RDONLY, 0);
+    r = engine_file_open(&f, job->tmp, O_RDONLY, 0);
     if (r == 0) {
-        r = hio_length(f, &len);
+        r = engine_file_length(f, &len);
     }
     if (r < 0) {
-        hio_close(f);
+        engine_file_close(f);
         return vmc_error_set(err, r, "cannot read '%s': %s", job->tmp,
                              strerror(-r));
     }
@@ -200,14 +196,14 @@ create_first(struct clone_job *job, const struct vmc_create_opts *co,
      * as a prototype when that is small. */
     if (len > 0 && len <= (64 << 20)) {
         pr->data = malloc((size_t)len);
-        if (pr->data && hio_pread(f, pr->data, (size_t)len, 0) == 0) {
+        if (pr->data && engine_file_pread(f, pr->data, (size_t)len, 0) == 0) {
             pr->len = len;
         } else {
             free(pr->data);
             pr->data = NULL;
         }
     }
-    hio_close(f);
+    engine_file_close(f);
     return 0;
 }
 
@@ -237,7 +233,7 @@ build_proto(const struct vmc_create_opts *co, struct proto *pr,
         close(fd);
         return -ENOTSUP;
     }
-    r = image_create_with_parent_seal(path, co, pr->parent_seal, err);
+    r = engine_image_create_with_parent_seal(path, co, pr->parent_seal, err);
     if (r < 0) {
         goto out;
     }
@@ -290,13 +286,13 @@ stamp(struct clone_job *job, const struct proto *pr, struct vmc_error *err)
         }
         off = ops_min(off, pr->len);
         n = off - start;
-        r = n ? hio_pwrite(job->f, pr->data + start, n, start) : 0;
+        r = n ? engine_file_pwrite(job->f, pr->data + start, n, start) : 0;
         if (r < 0) {
             return vmc_error_set(err, r, "cannot write '%s': %s", job->tmp,
                                  strerror(-r));
         }
     }
-    r = hio_truncate(job->f, pr->len);
+    r = engine_file_truncate(job->f, pr->len);
     if (r < 0) {
         return vmc_error_set(err, r, "cannot write '%s': %s", job->tmp,
                              strerror(-r));
@@ -326,7 +322,7 @@ sync_worker(void *arg)
             return NULL;
         }
         if (job->f) {
-            job->error = hio_sync(job->f);
+            job->error = engine_file_sync(job->f);
         }
     }
 }
@@ -394,7 +390,7 @@ check_names(const char *base, const char *const *names, size_t count,
 /* Open @base alone: its size, format and seal (*sealed, @seal). */
 static int
 open_base(const char *base, enum vmc_format fmt, uint64_t *size,
-          enum vmc_format *fmt_out, uint8_t seal[SEAL_PARENT_EXT_LEN],
+          enum vmc_format *fmt_out, uint8_t seal[ENGINE_PARENT_SEAL_LEN],
           bool *sealed, struct vmc_error *err)
 {
     struct vmc_open_opts oo = {
@@ -411,7 +407,7 @@ open_base(const char *base, enum vmc_format fmt, uint64_t *size,
     }
     *size = vmc_image_size(img);
     *fmt_out = vmc_image_format(img);
-    *sealed = seal_parent_ext(img, seal) == 1;
+    *sealed = engine_parent_seal(img, seal) == 1;
     vmc_image_close(img);
     return 0;
 }
@@ -432,7 +428,7 @@ vmc_clone_linked(const char *base, const char *const *names, size_t count,
 {
     struct vmc_create_opts co = o->create;
     struct proto pr = { 0 };
-    uint8_t base_seal[SEAL_PARENT_EXT_LEN];
+    uint8_t base_seal[ENGINE_PARENT_SEAL_LEN];
     bool sealed = false;
     struct clone_job *jobs = NULL;
     char *name = NULL;
@@ -515,7 +511,7 @@ vmc_clone_linked(const char *base, const char *const *names, size_t count,
     }
 out:
     for (i = 0; i < count; i++) {
-        hio_close(jobs[i].f);
+        engine_file_close(jobs[i].f);
         if (jobs[i].tmp) {
             unlink(jobs[i].tmp);
             free(jobs[i].tmp);
@@ -649,7 +645,7 @@ vmc_clone_full(struct vmc_image *src, const char *dst,
         if (r == 0) {
             res->method = how == OPS_COPY_REFLINK ?
                           VMC_CLONE_REFLINK : VMC_CLONE_COPY_FILE_RANGE;
-            r = hio_sync(f);
+            r = engine_file_sync(f);
             if (r < 0) {
                 vmc_error_set(err, r, "cannot sync '%s': %s", dst,
                               strerror(-r));
@@ -662,7 +658,7 @@ vmc_clone_full(struct vmc_image *src, const char *dst,
         }
     }
     if (r == -EOPNOTSUPP) {
-        hio_close(f);
+        engine_file_close(f);
         f = NULL;
         res->method = VMC_CLONE_COPY;
         r = guest_copy(src, tmp, out, o, workers, &res->bytes_copied, err);
@@ -677,7 +673,7 @@ vmc_clone_full(struct vmc_image *src, const char *dst,
         r = ops_fsync_parent(dst, err);
     }
 out:
-    hio_close(f);
+    engine_file_close(f);
     if (tmp) {
         unlink(tmp);
         free(tmp);

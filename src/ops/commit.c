@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ops/ops-internal.h"
+#include "ops-internal.h"
 
 struct commit {
     struct vmc_image *top;

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ops/ops-internal.h"
+#include "ops-internal.h"
 
 /* Flags that must agree in strict mode. */
 #define STRICT_FLAGS (VMC_BS_ALLOCATED | VMC_BS_ZERO | VMC_BS_DATA)

@@ -42,8 +42,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "ops/ops-file.h"
-#include "ops/ops-internal.h"
+#include "ops-file.h"
+#include "ops-internal.h"
 
 struct cons {
     struct vmc_image *top;

@@ -21,9 +21,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "format/format.h"
-#include "io/hostio.h"
-#include "ops/ops-internal.h"
+#include "ops-internal.h"
 
 enum run_kind {
     RUN_SKIP,
@@ -166,7 +164,7 @@ write_data(struct conv *c, const uint8_t *buf, uint64_t off, uint64_t n)
     c->unflushed += n;
     if (c->unflushed >= WRITEBACK_EVERY) {
         c->unflushed = 0;
-        hio_start_writeback(c->dst->file, 0, 0);   /* the whole file */
+        engine_image_start_writeback(c->dst);
     }
     return 0;
 }

@@ -7,8 +7,8 @@
 #include <errno.h>
 #include <string.h>
 
-#include "ops/ops-file.h"
-#include "ops/ops-internal.h"
+#include "ops-file.h"
+#include "ops-internal.h"
 
 int
 vmc_du(struct vmc_image *img, struct vmc_du *out, struct vmc_error *err)

@@ -10,7 +10,7 @@
 #include <errno.h>
 #include <string.h>
 
-#include "ops/ops-internal.h"
+#include "ops-internal.h"
 
 int
 vmc_map_status(struct vmc_image *img, uint64_t offset, uint64_t len,

@@ -12,8 +12,8 @@
  * itself where the filesystem can).
  *
  * Every call that changes a file or a directory goes through the host
- * I/O layer (src/io/hostio.h), so tests can inject a failure or a crash
- * at each of them.
+ * files of engine.h (the I/O layer underneath), so tests can inject a
+ * failure or a crash at each of them.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -24,9 +24,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "io/hostio.h"
-#include "ops/ops-file.h"
-#include "ops/ops-internal.h"
+#include "ops-file.h"
+#include "ops-internal.h"
 
 /* Largest piece one copy_file_range worker takes at a time. */
 #define COPY_PIECE (32ull << 20)
@@ -94,7 +93,7 @@ ops_tmp_create(const char *final, char **tmp_out, struct hio_file **f_out,
         return r;
     }
     if (f_out) {
-        int r = hio_adopt_fd(f_out, fd, tmp, true);
+        int r = engine_file_adopt_fd(f_out, fd, tmp, true);
 
         if (r < 0) {
             unlink(tmp);
@@ -117,7 +116,7 @@ ops_fsync_parent(const char *path, struct vmc_error *err)
     if (!dir) {
         return vmc_error_set(err, -ENOMEM, "out of memory");
     }
-    r = hio_sync_dir(dir);
+    r = engine_sync_dir(dir);
     if (r < 0) {
         vmc_error_set(err, r, "cannot sync directory '%s': %s", dir,
                       strerror(-r));
@@ -130,7 +129,7 @@ int
 ops_rename(const char *tmp, const char *final, bool replace,
            struct vmc_error *err)
 {
-    int r = hio_rename(tmp, final, !replace);
+    int r = engine_rename(tmp, final, !replace);
 
     if (r < 0) {
         if (r == -EEXIST) {
@@ -198,11 +197,11 @@ range_worker(void *arg)
         }
         p = rc->pieces[rc->next++];
         pthread_mutex_unlock(&rc->lock);
-        r = hio_copy_range(rc->src, rc->dst, p.off, p.len);
+        r = engine_file_copy_range(rc->src, rc->dst, p.off, p.len);
         if (r == 0) {
             /* Overlap the writeback with the rest of the copy: the final
              * data sync then waits for little. */
-            hio_start_writeback(rc->dst, p.off, p.len);
+            engine_file_start_writeback(rc->dst, p.off, p.len);
         }
         if (r < 0) {
             pthread_mutex_lock(&rc->lock);
@@ -294,7 +293,7 @@ copy_extents(struct hio_file *sf, struct hio_file *df, uint64_t size,
     unsigned started = 0, i;
     int r;
 
-    r = list_pieces(sf->fd, size, &rc.pieces, &rc.npieces, copied);
+    r = list_pieces(engine_file_fd(sf), size, &rc.pieces, &rc.npieces, copied);
     if (r < 0) {
         return vmc_error_set(err, r, "cannot find the data extents of '%s': "
                              "%s", src, strerror(-r));
@@ -302,7 +301,7 @@ copy_extents(struct hio_file *sf, struct hio_file *df, uint64_t size,
     /* Probe with the first piece alone: an unsupported combination is
      * reported before any thread starts. */
     if (rc.npieces > 0) {
-        r = hio_copy_range(sf, df, rc.pieces[0].off, rc.pieces[0].len);
+        r = engine_file_copy_range(sf, df, rc.pieces[0].off, rc.pieces[0].len);
         if (r < 0) {
             free(rc.pieces);
             if (is_unsupported(r)) {
@@ -348,9 +347,9 @@ ops_copy_file(const char *src_path, struct hio_file *df, const char *dst_name,
     int r, r2;
 
     *copied = 0;
-    r = hio_open(&sf, src_path, O_RDONLY, 0);
+    r = engine_file_open(&sf, src_path, O_RDONLY, 0);
     if (r == 0) {
-        r = hio_length(sf, &size);
+        r = engine_file_length(sf, &size);
     }
     if (r < 0) {
         vmc_error_set(err, r, "could not open '%s': %s", src_path,
@@ -358,7 +357,7 @@ ops_copy_file(const char *src_path, struct hio_file *df, const char *dst_name,
         goto out;
     }
     if (try_reflink && !thick) {
-        r = hio_reflink(df, sf);
+        r = engine_file_reflink(df, sf);
         if (r == 0) {
             *how = OPS_COPY_REFLINK;
             goto out;
@@ -373,7 +372,7 @@ ops_copy_file(const char *src_path, struct hio_file *df, const char *dst_name,
     }
     r = copy_extents(sf, df, size, workers, copied, src_path, dst_name, err);
     if (r == -EOPNOTSUPP) {
-        r2 = hio_truncate(df, 0);
+        r2 = engine_file_truncate(df, 0);
         if (r2 < 0) {
             r = vmc_error_set(err, r2, "cannot truncate '%s': %s", dst_name,
                               strerror(-r2));
@@ -384,14 +383,14 @@ ops_copy_file(const char *src_path, struct hio_file *df, const char *dst_name,
         goto out;
     }
     *how = OPS_COPY_RANGE;
-    r = hio_truncate(df, size);
+    r = engine_file_truncate(df, size);
     if (r < 0) {
         vmc_error_set(err, r, "cannot set the length of '%s': %s", dst_name,
                       strerror(-r));
         goto out;
     }
     if (thick && size > 0) {
-        r = hio_allocate(df, 0, size);
+        r = engine_file_allocate(df, 0, size);
         if (r < 0) {
             vmc_error_set(err, r, "cannot allocate %llu bytes for '%s': %s",
                           (unsigned long long)size, dst_name, strerror(-r));
@@ -399,6 +398,6 @@ ops_copy_file(const char *src_path, struct hio_file *df, const char *dst_name,
         }
     }
 out:
-    hio_close(sf);
+    engine_file_close(sf);
     return r;
 }

@@ -12,7 +12,7 @@
 
 #include "vmclone.h"
 #include "vmclone-ops.h"
-#include "util/util.h"
+#include "engine.h"
 
 /* Largest request the operations issue (qemu-img's IO_BUF_SIZE). */
 #define OPS_BUF_SIZE (2u * 1024 * 1024)

@@ -8,7 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "ops/ops-internal.h"
+#include "ops-internal.h"
 
 size_t
 ops_sector_run(const uint8_t *buf, size_t len, bool *zero)

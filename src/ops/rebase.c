@@ -18,9 +18,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "format/format.h"
-#include "io/hostio.h"
-#include "ops/ops-internal.h"
+#include "ops-internal.h"
 
 struct rebase {
     struct vmc_image *img;
@@ -113,10 +111,7 @@ same_source(const struct vmc_block_status *a,
         !a->layer || !b->layer || a->host_offset != b->host_offset) {
         return false;
     }
-    return a->layer == b->layer ||
-           (a->layer->file && b->layer->file &&
-            a->layer->file->dev == b->layer->file->dev &&
-            a->layer->file->ino == b->layer->file->ino);
+    return engine_layers_same_file(a->layer, b->layer);
 }
 
 static int compare_and_copy(struct rebase *c, uint64_t off, uint64_t n);

@@ -23,8 +23,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "ops/ops-file.h"
-#include "ops/ops-internal.h"
+#include "ops-file.h"
+#include "ops-internal.h"
 
 struct relink {
     struct vmc_image *img;

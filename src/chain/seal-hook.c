@@ -1,10 +1,9 @@
 /*
- * seal.c - sealed templates: per-chunk SHA-256 digests of a template's
- * guest view in a sidecar file, a root digest over them (recorded in a
- * qcow2 header extension too), verification of each chunk the first time
- * it is read in a process, whole-image verification and repair from a
- * replica, and the parent-seal record that ties a linked clone to the
- * exact template it was made from.
+ * seal-hook.c - sealed templates, the part under the chain: loading a
+ * layer's seal when it is opened, verifying each chunk the first time it
+ * is read in a process, the parent-seal record that ties a linked clone to
+ * the exact template it was made from, and writing or removing a seal for
+ * the seal operations above the chain (src/ops/seal.c, through engine.h).
  *
  * Sidecar "IMAGE.seal" (all integers big-endian):
  *   0   8  magic "VMCSEAL1"
@@ -36,9 +35,10 @@
 #include <unistd.h>
 
 #include "vmclone-seal.h"
+#include "chain/engine/engine.h"
+#include "chain/seal-hook.h"
 #include "format/format.h"
 #include "io/hostio.h"
-#include "seal/seal.h"
 #include "util/util.h"
 
 #define SIDECAR_MAGIC "VMCSEAL1"
@@ -529,67 +529,7 @@ vmc_image_seal_info(const struct vmc_image *img, struct vmc_seal_info *info)
     to_hex(info->root, info->root_hex);
 }
 
-/* ----------------------------------------------------- parallel hashing */
-
-struct hash_job {
-    struct vmc_image *img;
-    struct seal_state *st;       /* geometry (and leaves to compare) */
-    uint8_t *out;                /* digests computed, or NULL */
-    _Atomic uint64_t next;
-    _Atomic int error;
-    bool use_driver;             /* bypass verification on read */
-};
-
-static void *
-hash_worker(void *arg)
-{
-    struct hash_job *j = arg;
-    uint8_t *buf = malloc(j->st->chunk_size);
-    uint64_t c;
-
-    if (!buf) {
-        atomic_store(&j->error, -ENOMEM);
-        return NULL;
-    }
-    while ((c = atomic_fetch_add(&j->next, 1)) < j->st->nchunks &&
-           !atomic_load(&j->error)) {
-        uint64_t off = c * j->st->chunk_size;
-        size_t len = (size_t)MIN(j->st->chunk_size,
-                                 j->st->virtual_size - off);
-        int r = j->use_driver ? hash_chunk(j->img, j->st, c, buf,
-                                           j->out + c * DIGEST)
-                              : vmc_image_read(j->img, buf, off, len);
-
-        if (r == 0 && !j->use_driver) {
-            r = sha256(buf, len, j->out + c * DIGEST);
-        }
-        if (r < 0) {
-            atomic_store(&j->error, r);
-        }
-    }
-    free(buf);
-    return NULL;
-}
-
-static int
-hash_all(struct hash_job *j, unsigned threads)
-{
-    pthread_t tids[16];
-    unsigned i, n = threads ? MIN(threads, 16u) : 2;
-
-    for (i = 0; i < n; i++) {
-        if (pthread_create(&tids[i], NULL, hash_worker, j) != 0) {
-            atomic_store(&j->error, -EAGAIN);
-            break;
-        }
-    }
-    while (i--) {
-        pthread_join(tids[i], NULL);
-    }
-    return atomic_load(&j->error);
-}
-
-/* ---------------------------------------------------------------- seal */
+/* ------------------------------------------------------ writing a seal */
 
 static int
 write_sidecar(const char *path, const struct seal_state *st,
@@ -640,64 +580,65 @@ write_sidecar(const char *path, const struct seal_state *st,
     return r;
 }
 
-int
-vmc_image_seal(const char *path, uint32_t chunk_size, unsigned threads,
-               const struct vmc_open_opts *opts, struct vmc_seal_info *info,
-               struct vmc_error *err)
-{
-    struct vmc_open_opts oo = opts ? *opts : (struct vmc_open_opts){ 0 };
-    struct seal_state st = { 0 };
-    struct hash_job job = { 0 };
-    struct vmc_image *img = NULL;
-    uint8_t ext[SEAL_EXT_LEN] = { 0 };
-    int r, r2;
+/* ------------------------------------------- for the seal operations */
 
-    if (!chunk_size) {
-        chunk_size = VMC_SEAL_DEFAULT_CHUNK;
+_Static_assert(ENGINE_SEAL_DIGEST_LEN == DIGEST, "one digest size");
+
+int
+engine_seal_digest(const void *data, size_t len,
+                   uint8_t md[ENGINE_SEAL_DIGEST_LEN])
+{
+    return sha256(data, len, md);
+}
+
+int
+engine_seal_hash_chunk(struct vmc_image *img, uint64_t c, uint8_t *buf,
+                       uint8_t md[ENGINE_SEAL_DIGEST_LEN])
+{
+    if (!img->seal || c >= img->seal->nchunks) {
+        return -EINVAL;
     }
-    if (!is_power_of_2(chunk_size) || chunk_size < 4096 ||
-        chunk_size > (16u << 20)) {
-        return vmc_error_set(err, -EINVAL, "chunk size must be a power of "
-                             "two between 4 KiB and 16 MiB");
-    }
-    oo.flags |= VMC_OPEN_RDWR | VMC_OPEN_UNSEAL;
-    r = vmc_image_open(&img, path, &oo, err);
-    if (r < 0) {
-        return r;
-    }
-    if (img->seal) {
-        r = vmc_error_set(err, -EALREADY, "'%s' is already sealed", path);
-        goto out;
-    }
-    st.chunk_size = chunk_size;
-    st.virtual_size = img->size;
-    st.nchunks = DIV_ROUND_UP(img->size, chunk_size);
-    st.leaves = malloc(st.nchunks ? st.nchunks * DIGEST : 1);
-    if (!st.leaves) {
-        r = vmc_error_set(err, -ENOMEM, "out of memory");
-        goto out;
-    }
-    job.img = img;
-    job.st = &st;
-    job.out = st.leaves;
-    r = hash_all(&job, threads);
-    if (r < 0) {
-        vmc_error_set(err, r, "cannot read '%s': %s", path, strerror(-r));
-        goto out;
-    }
-    r = compute_root(chunk_size, st.virtual_size, st.leaves, st.nchunks,
+    return hash_chunk(img, img->seal, c, buf, md);
+}
+
+bool
+engine_seal_chunk_ok(const struct vmc_image *img, uint64_t c,
+                     const uint8_t md[ENGINE_SEAL_DIGEST_LEN])
+{
+    return img->seal && c < img->seal->nchunks &&
+           !memcmp(md, img->seal->leaves + c * DIGEST, DIGEST);
+}
+
+int
+engine_seal_verify(struct vmc_image *img, uint64_t off, uint64_t len)
+{
+    return seal_verify(img, off, len);
+}
+
+int
+engine_seal_write(struct vmc_image *img, const char *path,
+                  uint32_t chunk_size, const uint8_t *leaves,
+                  struct vmc_seal_info *info, struct vmc_error *err)
+{
+    struct seal_state st = {
+        .chunk_size = chunk_size,
+        .virtual_size = img->size,
+        .nchunks = DIV_ROUND_UP(img->size, chunk_size),
+        .leaves = (uint8_t *)leaves,
+    };
+    uint8_t ext[SEAL_EXT_LEN] = { 0 };
+    int r;
+
+    r = compute_root(chunk_size, st.virtual_size, leaves, st.nchunks,
                      st.root);
-    if (r == 0) {
-        r = vmc_image_flush(img);
-    }
     if (r < 0) {
-        vmc_error_set(err, r, "cannot seal '%s': %s", path, strerror(-r));
-        goto out;
+        return vmc_error_set(err, r, "cannot seal '%s': %s", path,
+                             strerror(-r));
     }
     /* The sidecar first: for qcow2 the extension is the commit point. */
     r = write_sidecar(path, &st, err);
     if (r < 0) {
-        goto out;
+        return r;
     }
     if (img->ops->set_ext) {
         be32_store(ext, 1);
@@ -706,7 +647,7 @@ vmc_image_seal(const char *path, uint32_t chunk_size, unsigned threads,
         memcpy(ext + 16, st.root, DIGEST);
         r = img->ops->set_ext(img, SEAL_EXT_MAGIC, ext, sizeof(ext), err);
         if (r < 0) {
-            goto out;
+            return r;
         }
     }
     if (info) {
@@ -718,44 +659,28 @@ vmc_image_seal(const char *path, uint32_t chunk_size, unsigned threads,
         memcpy(info->root, st.root, DIGEST);
         to_hex(st.root, info->root_hex);
     }
-out:
-    r2 = vmc_image_close(img);
-    if (r == 0 && r2 < 0) {
-        r = vmc_error_set(err, r2, "cannot close '%s': %s", path,
-                          strerror(-r2));
-    }
-    if (r == 0 && chmod(path, 0444) < 0) {
-        r = vmc_error_set(err, -errno, "cannot make '%s' read-only: %s", path,
-                          strerror(errno));
-    }
-    free(st.leaves);
-    return r;
+    return 0;
 }
 
 int
-vmc_image_unseal(const char *path, struct vmc_error *err)
+engine_seal_clear_ext(struct vmc_image *img, struct vmc_error *err)
 {
-    struct vmc_open_opts oo = { .flags = VMC_OPEN_RDWR | VMC_OPEN_UNSEAL |
-                                         VMC_OPEN_NO_BACKING };
-    struct stat stt;
-    struct vmc_image *img = NULL;
+    if (!img->ops->set_ext) {
+        return 0;
+    }
+    return img->ops->set_ext(img, SEAL_EXT_MAGIC, NULL, 0, err);
+}
+
+int
+engine_seal_remove_sidecar(const char *path, struct vmc_error *err)
+{
     char *sp = sidecar_path(path);
-    int r;
+    int r = 0;
 
     if (!sp) {
         return vmc_error_set(err, -ENOMEM, "out of memory");
     }
-    if (stat(path, &stt) == 0) {
-        chmod(path, (stt.st_mode & 07777) | S_IWUSR);
-    }
-    r = vmc_image_open(&img, path, &oo, err);
-    if (r == 0 && img->ops->set_ext) {
-        r = img->ops->set_ext(img, SEAL_EXT_MAGIC, NULL, 0, err);
-    }
-    if (img) {
-        vmc_image_close(img);
-    }
-    if (r == 0 && unlink(sp) < 0 && errno != ENOENT) {
+    if (unlink(sp) < 0 && errno != ENOENT) {
         r = vmc_error_set(err, -errno, "cannot remove '%s': %s", sp,
                           strerror(errno));
     }
@@ -763,209 +688,5 @@ vmc_image_unseal(const char *path, struct vmc_error *err)
         fsync_dir_of(sp);
     }
     free(sp);
-    return r;
-}
-
-/* -------------------------------------------------------------- verify */
-
-struct bad_chunk {
-    uint64_t index;
-};
-
-/* Write the replica's bytes for chunk @c into @path at the host offsets
- * of @img's mapping; -ENOTSUP if the chunk is not plain data there. */
-static int
-plan_inplace(struct vmc_image *img, const struct seal_state *st, uint64_t c,
-             uint64_t *runs, size_t *nruns, size_t cap)
-{
-    uint64_t off = c * st->chunk_size;
-    uint64_t end = MIN(off + st->chunk_size, st->virtual_size);
-
-    *nruns = 0;
-    while (off < end) {
-        struct vmc_block_status bs;
-        int r = vmc_image_block_status(img, off, end - off, false, &bs);
-
-        if (r < 0) {
-            return r;
-        }
-        if (img->ops->format == VMC_FMT_RAW) {
-            bs.flags = VMC_BS_DATA | VMC_BS_OFFSET;
-            bs.host_offset = off;
-        }
-        if ((bs.flags & (VMC_BS_DATA | VMC_BS_OFFSET)) !=
-            (VMC_BS_DATA | VMC_BS_OFFSET) || (bs.flags & VMC_BS_COMPRESSED) ||
-            *nruns + 3 > cap) {
-            return -ENOTSUP;
-        }
-        runs[(*nruns)++] = off;
-        runs[(*nruns)++] = bs.host_offset;
-        runs[(*nruns)++] = bs.length;
-        off += bs.length;
-    }
-    return 0;
-}
-
-static int
-repair_chunks(const char *path, struct vmc_image *img, struct seal_state *st,
-              const uint64_t *bad, uint64_t nbad, const char *replica,
-              struct vmc_error *err)
-{
-    struct vmc_open_opts ro = { .flags = VMC_OPEN_FORCE_SHARE };
-    struct vmc_image *rep = NULL;
-    struct hio_file *f = NULL;
-    uint64_t *plan = NULL, runs[3 * 64];
-    size_t *nplan = NULL;
-    uint8_t *buf = NULL;
-    const char *what = "";
-    uint64_t i;
-    size_t k;
-    int r;
-
-    r = vmc_image_open(&rep, replica, &ro, err);
-    if (r < 0) {
-        vmc_error_prepend(err, "cannot open replica");
-        return r;
-    }
-    if (!rep->seal || memcmp(rep->seal->root, st->root, DIGEST) ||
-        rep->seal->chunk_size != st->chunk_size) {
-        r = vmc_error_set(err, -EINVAL, "replica '%s' does not carry the same "
-                          "seal as '%s'", replica, path);
-        goto out;
-    }
-    plan = calloc(nbad * 3 * 64, sizeof(*plan));
-    nplan = calloc(nbad, sizeof(*nplan));
-    buf = malloc(st->chunk_size);
-    if (!plan || !nplan || !buf) {
-        r = vmc_error_set(err, -ENOMEM, "out of memory");
-        goto out;
-    }
-    for (i = 0; i < nbad; i++) {
-        r = plan_inplace(img, st, bad[i], runs, &nplan[i], 3 * 64);
-        if (r < 0) {
-            r = vmc_error_set(err, r, "chunk at offset %" PRIu64 " of '%s' "
-                              "is not plain data (metadata damage?): "
-                              "replace the image with the replica instead",
-                              bad[i] * st->chunk_size, path);
-            goto out;
-        }
-        memcpy(plan + i * 3 * 64, runs, nplan[i] * sizeof(*runs));
-    }
-    /* Take the image for writing (nobody else may use it meanwhile). */
-    r = hio_open(&f, path, O_RDWR, 0);
-    if (r == 0) {
-        r = hio_lock(f, HIO_PERM_CONSISTENT_READ | HIO_PERM_WRITE,
-                     HIO_PERM_WRITE | HIO_PERM_RESIZE, &what);
-    }
-    if (r < 0) {
-        r = vmc_error_set(err, r, "cannot open '%s' for repair: %s", path,
-                          strerror(-r));
-        goto out;
-    }
-    for (i = 0; i < nbad && r == 0; i++) {
-        uint64_t off = bad[i] * st->chunk_size;
-        size_t len = (size_t)MIN(st->chunk_size, st->virtual_size - off);
-
-        r = vmc_image_read(rep, buf, off, len);   /* verified by its seal */
-        for (k = 0; r == 0 && k < nplan[i]; k += 3) {
-            const uint64_t *p = plan + i * 3 * 64 + k;
-            r = hio_pwrite(f, buf + (p[0] - off), p[2], p[1]);
-        }
-    }
-    if (r == 0) {
-        r = hio_sync(f);
-    }
-    if (r < 0) {
-        vmc_error_set(err, r, "repair of '%s' failed: %s", path,
-                      strerror(-r));
-    }
-out:
-    hio_close(f);
-    vmc_image_close(rep);
-    free(plan);
-    free(nplan);
-    free(buf);
-    return r;
-}
-
-int
-vmc_image_verify(const char *path, const char *repair_from, unsigned threads,
-                 struct vmc_verify_result *res, vmc_verify_report_fn report,
-                 void *opaque, struct vmc_error *err)
-{
-    struct vmc_open_opts ro = { .flags = VMC_OPEN_FORCE_SHARE };
-    struct vmc_image *img = NULL;
-    struct hash_job job = { 0 };
-    uint8_t *digests = NULL;
-    uint64_t *bad = NULL, nbad = 0, c;
-    struct seal_state *st;
-    int r;
-
-    memset(res, 0, sizeof(*res));
-    r = vmc_image_open(&img, path, &ro, err);
-    if (r < 0) {
-        return r;
-    }
-    st = img->seal;
-    if (!st) {
-        r = vmc_error_set(err, -ENOTSUP, "'%s' is not sealed", path);
-        goto out;
-    }
-    digests = malloc(st->nchunks ? st->nchunks * DIGEST : 1);
-    bad = malloc(st->nchunks ? st->nchunks * sizeof(*bad) : 1);
-    if (!digests || !bad) {
-        r = vmc_error_set(err, -ENOMEM, "out of memory");
-        goto out;
-    }
-    job.img = img;
-    job.st = st;
-    job.out = digests;
-    job.use_driver = true;
-    r = hash_all(&job, threads);
-    if (r < 0) {
-        vmc_error_set(err, r, "cannot read '%s': %s", path, strerror(-r));
-        goto out;
-    }
-    res->chunks = st->nchunks;
-    for (c = 0; c < st->nchunks; c++) {
-        if (memcmp(digests + c * DIGEST, st->leaves + c * DIGEST, DIGEST)) {
-            bad[nbad++] = c;
-            if (report) {
-                report(c * st->chunk_size,
-                       MIN(st->chunk_size, st->virtual_size -
-                                           c * st->chunk_size),
-                       false, opaque);
-            }
-        }
-    }
-    res->corrupt = nbad;
-    if (!nbad || !repair_from) {
-        goto out;
-    }
-    r = repair_chunks(path, img, st, bad, nbad, repair_from, err);
-    if (r < 0) {
-        goto out;
-    }
-    /* Re-verify what was repaired, from the file. */
-    vmc_image_close(img);
-    img = NULL;
-    r = vmc_image_open(&img, path, &ro, err);
-    if (r < 0) {
-        goto out;
-    }
-    for (c = 0; c < nbad; c++) {
-        uint64_t off = bad[c] * img->seal->chunk_size;
-        uint64_t len = MIN(img->seal->chunk_size, img->size - off);
-        if (seal_verify(img, off, len) == 0) {
-            res->repaired++;
-            if (report) {
-                report(off, len, true, opaque);
-            }
-        }
-    }
-out:
-    vmc_image_close(img);
-    free(digests);
-    free(bad);
     return r;
 }

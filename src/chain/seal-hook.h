@@ -1,8 +1,10 @@
 /*
- * seal.h - internal interface of sealed templates (see vmclone-seal.h).
+ * seal-hook.h - the seal hook of the chain (seal-hook.c): what chain.c,
+ * chain-map.c and create.c call on every open, read and create. The seal
+ * operations above the chain use engine.h instead.
  */
-#ifndef VMC_SEAL_H
-#define VMC_SEAL_H
+#ifndef VMC_CHAIN_SEAL_HOOK_H
+#define VMC_CHAIN_SEAL_HOOK_H
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -43,4 +45,4 @@ int seal_parent_ext(const struct vmc_image *backing,
 int seal_parent_ext_of(const char *overlay_path, const char *backing_name,
                        enum vmc_format fmt, uint8_t out[SEAL_PARENT_EXT_LEN]);
 
-#endif /* VMC_SEAL_H */
+#endif /* VMC_CHAIN_SEAL_HOOK_H */
