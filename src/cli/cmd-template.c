@@ -469,11 +469,11 @@ cmd_template(int argc, char **argv)
         { "list", tmpl_list, common, 0, 0, "[--json]", NULL, CATCLI_STORE },
         { "info", tmpl_info, common, 1, 1, "NAME [--json]",
           "info needs one template name", CATCLI_STORE },
+        { "rm", tmpl_rm, gone_opts, 1, 1, "NAME [--flatten-dependents]",
+          "rm needs one template name", CATCLI_STORE },
         { "retire", tmpl_retire, gone_opts, 1, 1,
           "NAME [--flatten-dependents]", "retire needs one template name",
           CATCLI_STORE },
-        { "rm", tmpl_rm, gone_opts, 1, 1, "NAME [--flatten-dependents]",
-          "rm needs one template name", CATCLI_STORE },
         { NULL, NULL, NULL, 0, 0, NULL, NULL, 0 },
     };
 
