@@ -122,7 +122,7 @@ struct vmc_image {
     enum vmc_format shared_fmt;
     struct vmc_image *registry_next;
 
-    /* Seal of a sealed template (src/seal), or NULL. */
+    /* Seal of a sealed template (src/chain/seal-hook.c), or NULL. */
     struct seal_state *seal;
 
     /* Merged read map of this layer's view, shared by its overlays. */
