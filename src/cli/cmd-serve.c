@@ -426,12 +426,13 @@ opt_max_connections(const char *arg, void *dest)
            ? CLI_EXIT_FAIL : 0;
 }
 
+/* Seconds on the command line, milliseconds in the server options. */
 static int
-opt_handshake_timeout(const char *arg, void *dest)
+parse_secs_to_ms(const char *arg, unsigned max, void *dest, const char *what)
 {
     unsigned secs;
 
-    if (parse_uint(arg, 3600, &secs, "--handshake-timeout")) {
+    if (parse_uint(arg, max, &secs, what)) {
         return CLI_EXIT_FAIL;
     }
     *(unsigned *)dest = secs * 1000;
@@ -439,15 +440,15 @@ opt_handshake_timeout(const char *arg, void *dest)
 }
 
 static int
+opt_handshake_timeout(const char *arg, void *dest)
+{
+    return parse_secs_to_ms(arg, 3600, dest, "--handshake-timeout");
+}
+
+static int
 opt_timeout(const char *arg, void *dest)
 {
-    unsigned secs;
-
-    if (parse_uint(arg, 86400, &secs, "timeout")) {
-        return CLI_EXIT_FAIL;
-    }
-    *(unsigned *)dest = secs * 1000;
-    return 0;
+    return parse_secs_to_ms(arg, 86400, dest, "timeout");
 }
 
 static int
