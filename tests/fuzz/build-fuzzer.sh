@@ -13,7 +13,7 @@ libs="$(pkg-config --libs zlib libzstd libcrypto json-c sqlite3) -lpthread"
 # shellcheck disable=SC2086
 "$CC" -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
     -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 \
-    -I"$root/include" -I"$root/src" \
+    -I"$root/include" -I"$root/src" -I"$root/src/chain/engine" \
     $srcs "$root/tests/fuzz/fuzz-qcow2-open.c" \
     -o "$out/fuzz-qcow2-open" $libs
 echo "$out/fuzz-qcow2-open"
@@ -21,7 +21,7 @@ echo "$out/fuzz-qcow2-open"
 # shellcheck disable=SC2086
 "$CC" -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
     -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 \
-    -I"$root/include" -I"$root/src" \
+    -I"$root/include" -I"$root/src" -I"$root/src/chain/engine" \
     $srcs "$root/tests/fuzz/fuzz-nbd.c" \
     -o "$out/fuzz-nbd" $libs
 echo "$out/fuzz-nbd"
