@@ -210,9 +210,19 @@ void qcow2_refcount_release(struct qcow2_state *s);
 int qcow2_load_table(struct qcow2_state *s, uint64_t off,
                      struct qcow2_table **out);
 
-/* qcow2-cluster.c */
-/* -EUCLEAN (and mark corrupt) if [host, host+len) overlaps metadata. */
-int qcow2_check_overlap(struct qcow2_state *s, uint64_t host, uint64_t len);
+/* qcow2-l2.c */
+/* The run of guest bytes at @off (at most @len, within one L2 table) that
+ * shares one state (and, for data, contiguous host offsets). */
+struct qcow2_mapping {
+    enum qcow2_ctype type;
+    uint64_t host;        /* host offset of the first byte (NORMAL/ZERO) */
+    uint64_t entry;       /* raw L2 entry (COMPRESSED) */
+    uint64_t length;      /* bytes in the run */
+};
+int qcow2_lookup(struct qcow2_state *s, uint64_t off, uint64_t len,
+                 struct qcow2_mapping *m);
+/* The L2 table for L1 index @l1_index; with @alloc a missing table is
+ * created. *out is NULL when it does not exist and @alloc is false. */
 int qcow2_get_l2(struct qcow2_state *s, uint64_t l1_index, bool alloc,
                  struct qcow2_table **out);
 uint64_t qcow2_l2_get(const struct qcow2_state *s,
@@ -226,6 +236,12 @@ void qcow2_compressed_range(const struct qcow2_state *s, uint64_t entry,
                             uint64_t *coffset, uint64_t *csize);
 int qcow2_flush_l2(struct qcow2_state *s);
 void qcow2_l2_cache_release(struct qcow2_state *s);
+/* Drop the cached L2 tables (flushing first) once over the cache size. */
+int qcow2_l2_cache_trim(struct qcow2_state *s);
+
+/* qcow2-cluster.c */
+/* -EUCLEAN (and mark corrupt) if [host, host+len) overlaps metadata. */
+int qcow2_check_overlap(struct qcow2_state *s, uint64_t host, uint64_t len);
 int qcow2_read(struct vmc_image *img, void *buf, uint64_t off, size_t len);
 int qcow2_write(struct vmc_image *img, const void *buf, uint64_t off,
                 size_t len, unsigned flags);
