@@ -239,15 +239,22 @@ void qcow2_l2_cache_release(struct qcow2_state *s);
 /* Drop the cached L2 tables (flushing first) once over the cache size. */
 int qcow2_l2_cache_trim(struct qcow2_state *s);
 
-/* qcow2-cluster.c */
+/* qcow2-write.c */
 /* -EUCLEAN (and mark corrupt) if [host, host+len) overlaps metadata. */
 int qcow2_check_overlap(struct qcow2_state *s, uint64_t host, uint64_t len);
-int qcow2_read(struct vmc_image *img, void *buf, uint64_t off, size_t len);
+/* Queue the release of whatever host clusters an old L2 entry held. */
+int qcow2_release_entry(struct qcow2_state *s, uint64_t entry);
 int qcow2_write(struct vmc_image *img, const void *buf, uint64_t off,
                 size_t len, unsigned flags);
 int qcow2_write_zeroes(struct vmc_image *img, uint64_t off, uint64_t len,
                        unsigned flags);
 int qcow2_discard(struct vmc_image *img, uint64_t off, uint64_t len);
+
+/* qcow2-cluster.c */
+int qcow2_read(struct vmc_image *img, void *buf, uint64_t off, size_t len);
+/* Read the current guest view of [off, off+len), zeros past the end. */
+int qcow2_read_view(struct qcow2_state *s, uint8_t *buf, uint64_t off,
+                    size_t len);
 int qcow2_block_status(struct vmc_image *img, uint64_t off, uint64_t len,
                        struct vmc_block_status *out);
 int qcow2_write_compressed(struct vmc_image *img, const void *buf,
