@@ -272,11 +272,25 @@ int qcow2_decompress(unsigned type, const uint8_t *in, size_t in_len,
 long qcow2_compress(unsigned type, const uint8_t *in, size_t in_len,
                     uint8_t *out, size_t out_cap);
 
-/* qcow2.c */
-int qcow2_flush(struct vmc_image *img);
+/* qcow2-header.c */
+/* Serialise cluster 0 into @buf (@cap bytes): header, extensions and
+ * backing name; *used is the length written. -ENOSPC if it cannot fit. */
+int qcow2_build_header(const struct qcow2_state *s, const char *backing_name,
+                       const char *backing_fmt, uint64_t size, uint8_t *buf,
+                       size_t cap, size_t *used);
 int qcow2_write_header_fields(struct qcow2_state *s);
 int qcow2_mark_corrupt(struct qcow2_state *s, const char *why);
 int qcow2_set_incompat(struct qcow2_state *s, uint64_t bits, bool on);
+int qcow2_set_backing(struct vmc_image *img, const char *name,
+                      const char *fmt, const uint8_t *parent_seal,
+                      struct vmc_error *err);
+int qcow2_get_ext(const struct vmc_image *img, uint32_t type, void *buf,
+                  size_t cap, size_t *len);
+int qcow2_set_ext(struct vmc_image *img, uint32_t type, const void *data,
+                  size_t len, struct vmc_error *err);
+
+/* qcow2.c */
+int qcow2_flush(struct vmc_image *img);
 
 /* qcow2-check.c */
 int qcow2_check(struct vmc_image *img, unsigned repair,
