@@ -289,6 +289,10 @@ int qcow2_get_ext(const struct vmc_image *img, uint32_t type, void *buf,
 int qcow2_set_ext(struct vmc_image *img, uint32_t type, const void *data,
                   size_t len, struct vmc_error *err);
 
+/* qcow2-open.c */
+int qcow2_open(struct vmc_image *img, unsigned flags, struct vmc_error *err);
+void qcow2_close(struct vmc_image *img);
+
 /* qcow2.c */
 int qcow2_flush(struct vmc_image *img);
 
