@@ -100,60 +100,50 @@ validate_table(struct qcow2_state *s, uint64_t offset, uint64_t entries,
     return 0;
 }
 
+/* Step 1 of read_header(): the fixed fields of the first 104 bytes in
+ * @hdr (version, cluster size, table locations; v3 feature bits and
+ * header length). Sets *size to the guest size as recorded. */
 static int
-read_header(struct qcow2_state *s, unsigned flags, struct vmc_error *err)
+read_fixed_fields(struct qcow2_state *s, uint8_t *hdr, uint64_t *size,
+                  struct vmc_error *err)
 {
-    struct vmc_image *img = s->img;
-    const char *fn = img->filename;
-    uint8_t *hdr = NULL;
-    uint64_t size, backing_off, ext_end, l2_bytes, file_len;
-    uint32_t backing_len;
+    const char *fn = s->img->filename;
+    uint64_t file_len = UINT64_MAX;   /* unknown: the reads decide */
     int r;
 
-    /* The fixed fields first; cluster 0 whole once its size is known
-     * (not a 2 MiB buffer for every layer: at depth 128 zeroing those
-     * was half of the chain open). */
-    hdr = calloc(1, 104);
-    if (!hdr) {
-        return vmc_error_set(err, -ENOMEM, "out of memory");
-    }
     r = hio_length(s->f, &file_len);
     if (r == 0 && file_len < 72) {
-        r = vmc_error_set(err, -EUCLEAN, "'%s': qcow2 header truncated "
-                          "(file is %llu bytes)", fn,
-                          (unsigned long long)file_len);
-        goto out;
+        return vmc_error_set(err, -EUCLEAN, "'%s': qcow2 header truncated "
+                             "(file is %llu bytes)", fn,
+                             (unsigned long long)file_len);
     }
     r = hio_pread(s->f, hdr, 104, 0);
     if (r < 0) {
-        vmc_error_set(err, r, "cannot read '%s': %s", fn, strerror(-r));
-        goto out;
+        return vmc_error_set(err, r, "cannot read '%s': %s", fn,
+                             strerror(-r));
     }
     if (be32_load(hdr) != QCOW2_MAGIC) {
-        r = vmc_error_set(err, -EUCLEAN, "'%s': image is not in qcow2 format",
-                          fn);
-        goto out;
+        return vmc_error_set(err, -EUCLEAN, "'%s': image is not in qcow2 "
+                             "format", fn);
     }
     s->version = be32_load(hdr + 4);
     if (s->version == 1) {
-        r = vmc_error_set(err, -ENOTSUP, "'%s': qcow version 1 images are "
-                          "not supported (convert with qemu-img first)", fn);
-        goto out;
+        return vmc_error_set(err, -ENOTSUP, "'%s': qcow version 1 images "
+                             "are not supported (convert with qemu-img "
+                             "first)", fn);
     }
     if (s->version != 2 && s->version != 3) {
-        r = vmc_error_set(err, -ENOTSUP, "'%s': unsupported qcow2 version %u",
-                          fn, s->version);
-        goto out;
+        return vmc_error_set(err, -ENOTSUP, "'%s': unsupported qcow2 "
+                             "version %u", fn, s->version);
     }
     s->cluster_bits = be32_load(hdr + 20);
     if (s->cluster_bits < QCOW2_MIN_CLUSTER_BITS ||
         s->cluster_bits > QCOW2_MAX_CLUSTER_BITS) {
-        r = vmc_error_set(err, -EUCLEAN, "'%s': unsupported cluster size: "
-                          "2^%u", fn, s->cluster_bits);
-        goto out;
+        return vmc_error_set(err, -EUCLEAN, "'%s': unsupported cluster "
+                             "size: 2^%u", fn, s->cluster_bits);
     }
     s->cluster_size = 1ull << s->cluster_bits;
-    size = be64_load(hdr + 24);
+    *size = be64_load(hdr + 24);
     s->crypt_method = be32_load(hdr + 32);
     s->l1_size = be32_load(hdr + 36);
     s->l1_offset = be64_load(hdr + 40);
@@ -161,99 +151,110 @@ read_header(struct qcow2_state *s, unsigned flags, struct vmc_error *err)
     s->reftable_clusters = be32_load(hdr + 56);
     s->nb_snapshots = be32_load(hdr + 60);
     s->snapshots_offset = be64_load(hdr + 64);
-    if (s->version == 3) {
-        if (file_len < 104) {
-            r = vmc_error_set(err, -EUCLEAN, "'%s': qcow2 header truncated",
-                              fn);
-            goto out;
-        }
-        s->incompat = be64_load(hdr + 72);
-        s->compat = be64_load(hdr + 80);
-        s->autoclear = be64_load(hdr + 88);
-        s->refcount_order = be32_load(hdr + 96);
-        s->header_length = be32_load(hdr + 100);
-        if (s->header_length < 104) {
-            r = vmc_error_set(err, -EUCLEAN, "'%s': qcow2 header too short",
-                              fn);
-            goto out;
-        }
-        if (s->header_length > s->cluster_size) {
-            r = vmc_error_set(err, -EUCLEAN, "'%s': qcow2 header exceeds "
-                              "cluster size", fn);
-            goto out;
-        }
-    } else {
+    if (s->version == 2) {
         s->refcount_order = 4;
         s->header_length = 72;
+        return 0;
     }
-    {
-        uint8_t *whole = realloc(hdr, s->cluster_size);
+    if (file_len < 104) {
+        return vmc_error_set(err, -EUCLEAN, "'%s': qcow2 header truncated",
+                             fn);
+    }
+    s->incompat = be64_load(hdr + 72);
+    s->compat = be64_load(hdr + 80);
+    s->autoclear = be64_load(hdr + 88);
+    s->refcount_order = be32_load(hdr + 96);
+    s->header_length = be32_load(hdr + 100);
+    if (s->header_length < 104) {
+        return vmc_error_set(err, -EUCLEAN, "'%s': qcow2 header too short",
+                             fn);
+    }
+    if (s->header_length > s->cluster_size) {
+        return vmc_error_set(err, -EUCLEAN, "'%s': qcow2 header exceeds "
+                             "cluster size", fn);
+    }
+    return 0;
+}
 
-        if (!whole) {
-            r = vmc_error_set(err, -ENOMEM, "out of memory");
-            goto out;
-        }
-        hdr = whole;
+/* Step 2: read the whole of cluster 0 into *hdr (reallocated to one
+ * cluster) and keep the optional header fields past byte 104. */
+static int
+read_cluster0(struct qcow2_state *s, uint8_t **hdr, struct vmc_error *err)
+{
+    const char *fn = s->img->filename;
+    uint8_t *whole = realloc(*hdr, s->cluster_size);
+    int r;
+
+    if (!whole) {
+        return vmc_error_set(err, -ENOMEM, "out of memory");
     }
-    r = hio_pread(s->f, hdr, s->cluster_size, 0);
+    *hdr = whole;
+    r = hio_pread(s->f, whole, s->cluster_size, 0);
     if (r < 0) {
-        vmc_error_set(err, r, "cannot read '%s': %s", fn, strerror(-r));
-        goto out;
+        return vmc_error_set(err, r, "cannot read '%s': %s", fn,
+                             strerror(-r));
     }
     if (s->header_length > 104) {
-        s->compression_type = hdr[104];
+        s->compression_type = whole[104];
     }
     if (s->header_length > 112) {
         s->extra_header_len = s->header_length - 112;
         s->extra_header = malloc(s->extra_header_len);
         if (!s->extra_header) {
-            r = vmc_error_set(err, -ENOMEM, "out of memory");
-            goto out;
+            return vmc_error_set(err, -ENOMEM, "out of memory");
         }
-        memcpy(s->extra_header, hdr + 112, s->extra_header_len);
+        memcpy(s->extra_header, whole + 112, s->extra_header_len);
     }
+    return 0;
+}
 
-    /* Feature bits. */
+/* Step 3: refuse feature bits and encodings we do not implement. */
+static int
+check_features(struct qcow2_state *s, struct vmc_error *err)
+{
+    const char *fn = s->img->filename;
+
     if (s->incompat & ~QCOW2_INCOMPAT_KNOWN) {
-        r = vmc_error_set(err, -ENOTSUP, "'%s': unsupported qcow2 feature(s): "
-                          "unknown incompatible bits 0x%llx", fn,
-                          (unsigned long long)(s->incompat &
-                                               ~QCOW2_INCOMPAT_KNOWN));
-        goto out;
+        return vmc_error_set(err, -ENOTSUP, "'%s': unsupported qcow2 "
+                             "feature(s): unknown incompatible bits 0x%llx",
+                             fn, (unsigned long long)(s->incompat &
+                                                      ~QCOW2_INCOMPAT_KNOWN));
     }
     if (s->incompat & QCOW2_INCOMPAT_DATA_FILE) {
-        r = vmc_error_set(err, -ENOTSUP, "'%s': images with an external "
-                          "data file are not supported", fn);
-        goto out;
+        return vmc_error_set(err, -ENOTSUP, "'%s': images with an external "
+                             "data file are not supported", fn);
     }
     if (s->crypt_method) {
-        r = vmc_error_set(err, -ENOTSUP, "'%s': encrypted images are not "
-                          "supported (encryption method %llu)", fn,
-                          (unsigned long long)s->crypt_method);
-        goto out;
+        return vmc_error_set(err, -ENOTSUP, "'%s': encrypted images are not "
+                             "supported (encryption method %llu)", fn,
+                             (unsigned long long)s->crypt_method);
     }
     if (s->refcount_order > 6) {
-        r = vmc_error_set(err, -EUCLEAN, "'%s': reference count entry width "
-                          "too large; may not exceed 64 bits", fn);
-        goto out;
+        return vmc_error_set(err, -EUCLEAN, "'%s': reference count entry "
+                             "width too large; may not exceed 64 bits", fn);
     }
     if (s->compression_type > 1) {
-        r = vmc_error_set(err, -ENOTSUP, "'%s': unknown compression type %u",
-                          fn, s->compression_type);
-        goto out;
+        return vmc_error_set(err, -ENOTSUP, "'%s': unknown compression type "
+                             "%u", fn, s->compression_type);
     }
-    if (!!s->compression_type != !!(s->incompat & QCOW2_INCOMPAT_COMPRESSION)) {
-        r = vmc_error_set(err, -EUCLEAN, "'%s': compression type and its "
-                          "incompatible feature bit disagree", fn);
-        goto out;
+    if (!!s->compression_type !=
+        !!(s->incompat & QCOW2_INCOMPAT_COMPRESSION)) {
+        return vmc_error_set(err, -EUCLEAN, "'%s': compression type and its "
+                             "incompatible feature bit disagree", fn);
     }
     s->ext_l2 = (s->incompat & QCOW2_INCOMPAT_EXTL2) != 0;
     if (s->ext_l2 && s->cluster_bits < 14) {
-        r = vmc_error_set(err, -EUCLEAN, "'%s': unsupported subcluster size: "
-                          "%llu", fn, (unsigned long long)(s->cluster_size /
-                                                          32));
-        goto out;
+        return vmc_error_set(err, -EUCLEAN, "'%s': unsupported subcluster "
+                             "size: %llu", fn,
+                             (unsigned long long)(s->cluster_size / 32));
     }
+    return 0;
+}
+
+/* Step 4: the geometry every later step uses, from validated fields. */
+static void
+set_geometry(struct qcow2_state *s)
+{
     s->l2_entry_size = s->ext_l2 ? 16 : 8;
     s->l2_entries = s->cluster_size / s->l2_entry_size;
     s->subcluster_size = s->ext_l2 ? s->cluster_size / QCOW2_SUBCLUSTERS
@@ -265,85 +266,125 @@ read_header(struct qcow2_state *s, unsigned flags, struct vmc_error *err)
     s->csize_shift = 62 - (s->cluster_bits - 8);
     s->csize_mask = (1ull << (s->cluster_bits - 8)) - 1;
     s->coffset_mask = (1ull << s->csize_shift) - 1;
+}
 
-    /* Tables. */
+/* Step 5: the refcount, snapshot and L1 tables lie inside the limits, and
+ * the L1 table covers the guest @size. */
+static int
+check_tables(struct qcow2_state *s, unsigned flags, uint64_t size,
+             struct vmc_error *err)
+{
+    const char *fn = s->img->filename;
+    uint64_t l2_bytes;
+    int r;
+
     if (!s->reftable_clusters && !(flags & VMC_OPEN_CHECK)) {
-        r = vmc_error_set(err, -EUCLEAN, "'%s': image does not contain a "
-                          "reference count table", fn);
-        goto out;
+        return vmc_error_set(err, -EUCLEAN, "'%s': image does not contain a "
+                             "reference count table", fn);
     }
     r = validate_table(s, s->reftable_offset,
                        (uint64_t)s->reftable_clusters * s->cluster_size, 1,
                        QCOW2_MAX_REFTABLE_BYTES, "reference count table", err);
     if (r < 0) {
-        goto out;
+        return r;
     }
     if (s->nb_snapshots > QCOW2_MAX_SNAPSHOTS) {
-        r = vmc_error_set(err, -EUCLEAN, "'%s': snapshot table too large", fn);
-        goto out;
+        return vmc_error_set(err, -EUCLEAN, "'%s': snapshot table too large",
+                             fn);
     }
     if (s->nb_snapshots) {
         r = validate_table(s, s->snapshots_offset, s->nb_snapshots, 40,
                            UINT64_MAX, "snapshot table", err);
         if (r < 0) {
-            goto out;
+            return r;
         }
     }
     r = validate_table(s, s->l1_offset, s->l1_size, 8, QCOW2_MAX_L1_BYTES,
                        "active L1 table", err);
     if (r < 0) {
-        goto out;
+        return r;
     }
     if (size > QCOW2_MAX_SIZE) {
         /* offsets + lengths must not wrap anywhere (QEMU's limit too) */
-        r = vmc_error_set(err, -EUCLEAN, "'%s': image size %llu is too "
-                          "large", fn, (unsigned long long)size);
-        goto out;
+        return vmc_error_set(err, -EUCLEAN, "'%s': image size %llu is too "
+                             "large", fn, (unsigned long long)size);
     }
     l2_bytes = s->cluster_size * s->l2_entries;   /* guest bytes per L2 */
     if (DIV_ROUND_UP(size, l2_bytes) > s->l1_size) {
-        r = vmc_error_set(err, -EUCLEAN, "'%s': L1 table is too small", fn);
-        goto out;
+        return vmc_error_set(err, -EUCLEAN, "'%s': L1 table is too small",
+                             fn);
     }
-    img->size = size;
+    return 0;
+}
 
-    /* Extensions and backing file name. */
-    backing_off = be64_load(hdr + 8);
-    backing_len = be32_load(hdr + 16);
-    ext_end = s->cluster_size;
+/* Step 6: the header extensions and the backing file name of cluster 0
+ * in @hdr. */
+static int
+read_extensions_and_backing(struct qcow2_state *s, const uint8_t *hdr,
+                            struct vmc_error *err)
+{
+    struct vmc_image *img = s->img;
+    const char *fn = img->filename;
+    uint64_t backing_off = be64_load(hdr + 8), ext_end = s->cluster_size;
+    uint32_t backing_len = be32_load(hdr + 16);
+    int r;
+
     if (backing_off) {
         if (backing_off > s->cluster_size) {
-            r = vmc_error_set(err, -EUCLEAN, "'%s': invalid backing file "
-                              "offset", fn);
-            goto out;
+            return vmc_error_set(err, -EUCLEAN, "'%s': invalid backing file "
+                                 "offset", fn);
         }
         if (backing_len > QCOW2_MAX_BACKING_NAME ||
             backing_len > s->cluster_size - backing_off) {
-            r = vmc_error_set(err, -EUCLEAN, "'%s': backing file name too "
-                              "long", fn);
-            goto out;
+            return vmc_error_set(err, -EUCLEAN, "'%s': backing file name too "
+                                 "long", fn);
         }
         ext_end = backing_off;
     }
     r = parse_extensions(s, hdr, s->header_length, ext_end, err);
-    if (r < 0) {
-        goto out;
+    if (r < 0 || !backing_off) {
+        return r;
     }
-    if (backing_off) {
-        img->backing_name = strndup((const char *)hdr + backing_off,
-                                    backing_len);
-        if (!img->backing_name) {
-            r = vmc_error_set(err, -ENOMEM, "out of memory");
-            goto out;
-        }
-        if (strlen(img->backing_name) != backing_len) {
-            r = vmc_error_set(err, -EUCLEAN, "'%s': backing file name "
-                              "contains a NUL byte", fn);
-            goto out;
-        }
+    img->backing_name = strndup((const char *)hdr + backing_off, backing_len);
+    if (!img->backing_name) {
+        return vmc_error_set(err, -ENOMEM, "out of memory");
     }
-    r = 0;
-out:
+    if (strlen(img->backing_name) != backing_len) {
+        return vmc_error_set(err, -EUCLEAN, "'%s': backing file name "
+                             "contains a NUL byte", fn);
+    }
+    return 0;
+}
+
+/* Read and validate the header of the layer in s->f, in the steps above:
+ * the fixed fields first, then cluster 0 whole once its size is known
+ * (not a 2 MiB buffer for every layer: at depth 128 zeroing those was
+ * half of the chain open). */
+static int
+read_header(struct qcow2_state *s, unsigned flags, struct vmc_error *err)
+{
+    uint8_t *hdr = calloc(1, 104);
+    uint64_t size = 0;
+    int r;
+
+    if (!hdr) {
+        return vmc_error_set(err, -ENOMEM, "out of memory");
+    }
+    r = read_fixed_fields(s, hdr, &size, err);
+    if (r == 0) {
+        r = read_cluster0(s, &hdr, err);
+    }
+    if (r == 0) {
+        r = check_features(s, err);
+    }
+    if (r == 0) {
+        set_geometry(s);
+        r = check_tables(s, flags, size, err);
+    }
+    if (r == 0) {
+        s->img->size = size;
+        r = read_extensions_and_backing(s, hdr, err);
+    }
     free(hdr);
     return r;
 }
