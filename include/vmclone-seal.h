@@ -12,7 +12,7 @@
  *
  * On read, every chunk of a sealed layer is verified the first time it is
  * touched in a process; a mismatch fails the read with -EIO (and
- * vmc_image_io_error() says which template and offset) instead of
+ * vmc_image_last_error() says which template and offset) instead of
  * returning wrong data.
  *
  * A linked clone created over a sealed template records the template's
@@ -81,8 +81,10 @@ int vmc_image_verify(const char *path, const char *repair_from,
                      vmc_verify_report_fn report, void *opaque,
                      struct vmc_error *err);
 
-/** Last data-path error message recorded in the chain of @img (e.g. a
- *  seal verification failure), or NULL. Borrowed. */
+/** Deprecated: use vmc_image_last_error(). The message of the last
+ *  data-path failure recorded in the chain of @img (any kind, not only
+ *  seal verification), or NULL; in a buffer of the calling thread, valid
+ *  until its next call. */
 const char *vmc_image_io_error(const struct vmc_image *img);
 
 #ifdef __cplusplus

@@ -122,6 +122,18 @@ int vmc_image_write_zeroes(struct vmc_image *img, uint64_t offset,
 int vmc_image_discard(struct vmc_image *img, uint64_t offset, uint64_t len);
 /** Make all completed writes durable. */
 int vmc_image_flush(struct vmc_image *img);
+
+/**
+ * The last failure of the data path (read, write, write-zeroes, discard,
+ * flush) recorded in the chain of @img: a layer found corrupt (its first
+ * reason and the offset of the damaged structure), a sealed template that
+ * fails verification, or an I/O error, whichever came last.
+ * @param[out] err  if non-NULL: code (negative errno) and message, both
+ *                  0/"" when nothing failed yet.
+ * @return the negative errno of that failure, 0 if none.
+ * Thread-safe: may be called while other threads use @img.
+ */
+int vmc_image_last_error(const struct vmc_image *img, struct vmc_error *err);
 /** Grow (or shrink, for raw) the guest size. */
 int vmc_image_resize(struct vmc_image *img, uint64_t new_size,
                      struct vmc_error *err);

@@ -14,6 +14,7 @@
  * Backing layers are opened read-only with QEMU-compatible shared locks.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -472,6 +473,37 @@ bool vmc_image_is_writable(const struct vmc_image *img)
     return img->writable;
 }
 
+int
+vmc_image_last_error(const struct vmc_image *img, struct vmc_error *err)
+{
+    char msg[sizeof(((struct vmc_error *)0)->msg)];
+    int code = image_last_error(img, msg, sizeof(msg), NULL);
+
+    if (err) {
+        err->code = code;
+        memcpy(err->msg, msg, sizeof(msg));
+    }
+    return code;
+}
+
+/* A data-path call on @img failed with @r: unless the layer that failed
+ * recorded its reason since @seq (corruption, seal mismatch), record a
+ * generic one for vmc_image_last_error(). Returns @r. */
+static int
+data_path_failed(struct vmc_image *img, int r, uint64_t seq, const char *what,
+                 uint64_t off, uint64_t len)
+{
+    uint64_t newest = 0;
+
+    image_last_error(img, NULL, 0, &newest);
+    if (newest <= seq) {
+        image_record_error(img, r, "'%s': %s of %" PRIu64 " bytes at offset "
+                           "%" PRIu64 " failed: %s", img->filename, what, len,
+                           off, strerror(-r));
+    }
+    return r;
+}
+
 /* Validate a request against the image size; 0 if fine. */
 static int
 check_request(const struct vmc_image *img, uint64_t off, uint64_t len)
@@ -488,18 +520,19 @@ int
 vmc_image_read(struct vmc_image *img, void *buf, uint64_t off, size_t len)
 {
     int r = check_request(img, off, len);
+    uint64_t seq;
 
     if (r || !len) {
         return r;
     }
+    seq = image_error_seq();
     r = seal_verify(img, off, len);
-    if (r < 0) {
-        return r;
+    if (r == 0) {
+        pthread_mutex_lock(&img->lock);
+        r = img->ops->read(img, buf, off, len);
+        pthread_mutex_unlock(&img->lock);
     }
-    pthread_mutex_lock(&img->lock);
-    r = img->ops->read(img, buf, off, len);
-    pthread_mutex_unlock(&img->lock);
-    return r;
+    return r < 0 ? data_path_failed(img, r, seq, "read", off, len) : r;
 }
 
 /* The merged map of @b's view, built on first use; NULL when the chain
@@ -579,6 +612,7 @@ vmc_image_write(struct vmc_image *img, const void *buf, uint64_t off,
                 size_t len, unsigned flags)
 {
     int r = check_writable(img);
+    uint64_t seq;
 
     if (!r) {
         r = check_request(img, off, len);
@@ -586,13 +620,14 @@ vmc_image_write(struct vmc_image *img, const void *buf, uint64_t off,
     if (r || !len) {
         return r;
     }
+    seq = image_error_seq();
     pthread_mutex_lock(&img->lock);
     r = img->ops->write(img, buf, off, len, flags);
     if (!r && (flags & VMC_WRITE_FUA)) {
         r = img->ops->flush(img);
     }
     pthread_mutex_unlock(&img->lock);
-    return r;
+    return r < 0 ? data_path_failed(img, r, seq, "write", off, len) : r;
 }
 
 int
@@ -600,6 +635,7 @@ vmc_image_write_zeroes(struct vmc_image *img, uint64_t off, uint64_t len,
                        unsigned flags)
 {
     int r = check_writable(img);
+    uint64_t seq;
 
     if (!r) {
         r = check_request(img, off, len);
@@ -607,19 +643,22 @@ vmc_image_write_zeroes(struct vmc_image *img, uint64_t off, uint64_t len,
     if (r || !len) {
         return r;
     }
+    seq = image_error_seq();
     pthread_mutex_lock(&img->lock);
     r = img->ops->write_zeroes(img, off, len, flags);
     if (!r && (flags & VMC_WRITE_FUA)) {
         r = img->ops->flush(img);
     }
     pthread_mutex_unlock(&img->lock);
-    return r;
+    return r < 0 ? data_path_failed(img, r, seq, "write-zeroes", off, len)
+                 : r;
 }
 
 int
 vmc_image_discard(struct vmc_image *img, uint64_t off, uint64_t len)
 {
     int r = check_writable(img);
+    uint64_t seq;
 
     if (!r) {
         r = check_request(img, off, len);
@@ -627,24 +666,27 @@ vmc_image_discard(struct vmc_image *img, uint64_t off, uint64_t len)
     if (r || !len) {
         return r;
     }
+    seq = image_error_seq();
     pthread_mutex_lock(&img->lock);
     r = img->ops->discard(img, off, len);
     pthread_mutex_unlock(&img->lock);
-    return r;
+    return r < 0 ? data_path_failed(img, r, seq, "discard", off, len) : r;
 }
 
 int
 vmc_image_flush(struct vmc_image *img)
 {
     int r;
+    uint64_t seq;
 
     if (!img->writable) {
         return 0;
     }
+    seq = image_error_seq();
     pthread_mutex_lock(&img->lock);
     r = img->ops->flush(img);
     pthread_mutex_unlock(&img->lock);
-    return r;
+    return r < 0 ? data_path_failed(img, r, seq, "flush", 0, img->size) : r;
 }
 
 int

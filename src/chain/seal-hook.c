@@ -54,8 +54,6 @@ struct seal_state {
     uint8_t *leaves;             /* nchunks * DIGEST */
     _Atomic uint8_t *verified;   /* per chunk: 0 no, 1 ok */
     uint8_t zero_leaf[DIGEST];   /* digest of a whole chunk of zeros */
-    pthread_mutex_t err_lock;
-    char error[512];
 };
 
 /* ------------------------------------------------------------ helpers */
@@ -160,7 +158,6 @@ seal_free(struct seal_state *st)
     }
     free(st->leaves);
     free((void *)st->verified);
-    pthread_mutex_destroy(&st->err_lock);
     free(st);
 }
 
@@ -199,7 +196,6 @@ load_sidecar(const char *path, struct seal_state **out, struct vmc_error *err)
         r = vmc_error_set(err, -ENOMEM, "out of memory");
         goto out;
     }
-    pthread_mutex_init(&st->err_lock, NULL);
     st->chunk_size = be32_load(hdr + 12);
     st->virtual_size = be64_load(hdr + 16);
     st->nchunks = be64_load(hdr + 24);
@@ -360,22 +356,6 @@ chunk_reads_zero(struct vmc_image *img, uint64_t off, uint64_t len)
     return true;
 }
 
-static void
-record_error(struct seal_state *st, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static void
-record_error(struct seal_state *st, const char *fmt, ...)
-{
-    va_list ap;
-
-    pthread_mutex_lock(&st->err_lock);
-    va_start(ap, fmt);
-    vsnprintf(st->error, sizeof(st->error), fmt, ap);
-    va_end(ap);
-    pthread_mutex_unlock(&st->err_lock);
-}
-
 int
 seal_verify(struct vmc_image *img, uint64_t off, uint64_t len)
 {
@@ -408,9 +388,10 @@ seal_verify(struct vmc_image *img, uint64_t off, uint64_t len)
             }
         }
         if (memcmp(md, st->leaves + c * DIGEST, DIGEST)) {
-            record_error(st, "sealed template '%s' is damaged: chunk at "
-                         "offset %" PRIu64 " (%u bytes) fails verification",
-                         img->filename, c * st->chunk_size, st->chunk_size);
+            image_record_error(img, -EIO, "sealed template '%s' is damaged: "
+                               "chunk at offset %" PRIu64 " (%u bytes) "
+                               "fails verification", img->filename,
+                               c * st->chunk_size, st->chunk_size);
             r = -EIO;
             break;
         }
@@ -420,15 +401,14 @@ seal_verify(struct vmc_image *img, uint64_t off, uint64_t len)
     return r;
 }
 
+/* Deprecated alias of vmc_image_last_error(): the message in a buffer of
+ * the calling thread, valid until its next call. */
 const char *
 vmc_image_io_error(const struct vmc_image *img)
 {
-    for (; img; img = img->backing) {
-        if (img->seal && img->seal->error[0]) {
-            return img->seal->error;
-        }
-    }
-    return NULL;
+    static _Thread_local char msg[sizeof(((struct vmc_error *)0)->msg)];
+
+    return image_last_error(img, msg, sizeof(msg), NULL) ? msg : NULL;
 }
 
 /* -------------------------------------------------------- parent seal */

@@ -11,6 +11,7 @@
 #define VMC_FORMAT_H
 
 #include <pthread.h>
+#include <stddef.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -129,6 +130,12 @@ struct vmc_image {
     pthread_mutex_t map_lock;
     struct chain_map *map;
     bool map_unavailable;
+
+    /* Last data-path failure in this layer (image-error.c; guarded by
+     * its process-wide lock). */
+    uint64_t err_seq;        /* 0: none recorded */
+    int err_errno;           /* negative errno */
+    char err_msg[512];
 };
 
 extern const struct format_ops raw_ops;
@@ -144,6 +151,18 @@ int image_read_backing(struct vmc_image *img, void *buf, uint64_t off,
 /* Does the chain below @img read as zeros over the whole range? Only a
  * quick answer: false means "don't know". */
 bool image_backing_is_zero(struct vmc_image *img, uint64_t off, uint64_t len);
+
+/* image-error.c: the last data-path failure of a layer. */
+/* Record a failure (@errnum a negative errno) of layer @img; thread-safe. */
+void image_record_error(struct vmc_image *img, int errnum, const char *fmt,
+                        ...) __attribute__((format(printf, 3, 4)));
+/* The newest record in the chain from @img down: its message copied to
+ * @buf (@cap bytes, "" if none), its sequence number in *@seq (0 if none,
+ * @seq may be NULL); returns its errno, 0 if none. */
+int image_last_error(const struct vmc_image *img, char *buf, size_t cap,
+                     uint64_t *seq);
+/* The sequence number of the newest record in the process. */
+uint64_t image_error_seq(void);
 
 /* Probe the format of a user-named file (magic only). */
 enum vmc_format format_probe(struct hio_file *f);

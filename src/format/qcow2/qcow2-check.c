@@ -595,6 +595,7 @@ qcow2_check(struct vmc_image *img, unsigned repair,
         r = qcow2_set_incompat(s, QCOW2_INCOMPAT_DIRTY |
                                QCOW2_INCOMPAT_CORRUPT, false);
         s->corrupt = false;
+        s->corrupt_reason[0] = '\0';
         if (r < 0) {
             return vmc_error_set(err, r, "cannot clear the dirty/corrupt "
                                  "bits of '%s': %s", img->filename,

@@ -9,6 +9,7 @@
  * compressed (read-only: a write copies the cluster to a new one).
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -39,7 +40,8 @@ read_compressed(struct qcow2_state *s, uint64_t entry, uint8_t **out)
     }
     qcow2_compressed_range(s, entry, &coffset, &csize);
     if (csize > s->cluster_size * 2 + 512) {
-        return qcow2_mark_corrupt(s, "compressed cluster too large");
+        return qcow2_mark_corrupt(s, coffset, "compressed cluster too "
+                                  "large (%" PRIu64 " bytes)", csize);
     }
     r = hio_pread(s->f, s->cbuf, csize, coffset);
     if (r < 0) {
@@ -91,7 +93,9 @@ read_locked(struct qcow2_state *s, uint8_t *buf, uint64_t off, size_t len)
             break;
         }
         default:
-            r = qcow2_mark_corrupt(s, "invalid L2 entry");
+            r = qcow2_mark_corrupt(s, m.entry_offset, "invalid L2 entry "
+                                   "0x%016" PRIx64 " for guest offset "
+                                   "%" PRIu64, m.entry, off);
             break;
         }
         if (r < 0) {
@@ -186,7 +190,9 @@ qcow2_block_status(struct vmc_image *img, uint64_t off, uint64_t len,
         }
         break;
     default:
-        return qcow2_mark_corrupt(s, "invalid L2 entry");
+        return qcow2_mark_corrupt(s, m.entry_offset, "invalid L2 entry "
+                                  "0x%016" PRIx64 " for guest offset "
+                                  "%" PRIu64, m.entry, off);
     }
     return 0;
 }

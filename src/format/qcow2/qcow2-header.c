@@ -5,6 +5,9 @@
  * a header extension (one durable header write each).
  */
 #include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -174,15 +177,34 @@ qcow2_set_incompat(struct qcow2_state *s, uint64_t bits, bool on)
 }
 
 int
-qcow2_mark_corrupt(struct qcow2_state *s, const char *why)
+qcow2_mark_corrupt(struct qcow2_state *s, uint64_t offset, const char *fmt,
+                   ...)
 {
-    (void)why;
-    if (s->corrupt) {
-        return -EUCLEAN;
+    va_list ap;
+
+    if (!s->corrupt) {
+        va_start(ap, fmt);
+        vsnprintf(s->corrupt_reason, sizeof(s->corrupt_reason), fmt, ap);
+        va_end(ap);
+        s->corrupt_offset = offset;
+        s->corrupt = true;
+        if (s->img->writable) {
+            qcow2_set_incompat(s, QCOW2_INCOMPAT_CORRUPT, true);
+        }
     }
-    s->corrupt = true;
-    if (s->img->writable) {
-        qcow2_set_incompat(s, QCOW2_INCOMPAT_CORRUPT, true);
+    return qcow2_corrupt_refusal(s);
+}
+
+int
+qcow2_corrupt_refusal(struct qcow2_state *s)
+{
+    if (s->corrupt_offset == QCOW2_NO_OFFSET) {
+        image_record_error(s->img, -EUCLEAN, "'%s' is corrupt: %s",
+                           s->img->filename, s->corrupt_reason);
+    } else {
+        image_record_error(s->img, -EUCLEAN, "'%s' is corrupt: %s (offset "
+                           "0x%" PRIx64 ")", s->img->filename,
+                           s->corrupt_reason, s->corrupt_offset);
     }
     return -EUCLEAN;
 }

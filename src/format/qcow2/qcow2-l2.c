@@ -4,6 +4,7 @@
  * qcow2.h), and the lookup of a guest run through L1/L2.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -184,7 +185,9 @@ qcow2_get_l2(struct qcow2_state *s, uint64_t i, bool alloc,
         return 0;
     }
     if (off & (s->cluster_size - 1)) {
-        return qcow2_mark_corrupt(s, "unaligned L2 table offset");
+        return qcow2_mark_corrupt(s, off, "unaligned L2 table offset "
+                                  "0x%" PRIx64 " in L1 entry %" PRIu64,
+                                  off, i);
     }
     if (alloc && !(l1e & QCOW_OFLAG_COPIED)) {
         return -ENOTSUP;
@@ -257,6 +260,7 @@ qcow2_lookup(struct qcow2_state *s, uint64_t off, uint64_t len,
         if (first) {
             m->type = type;
             m->entry = entry;
+            m->entry_offset = qcow2_l2_entry_offset(s, t, l2i);
             m->host = (type == QC_NORMAL || ((type == QC_ZERO ||
                        (type == QC_UNALLOCATED && s->ext_l2)) &&
                        (entry & L2E_OFFSET_MASK))) ? host : 0;

@@ -15,6 +15,7 @@
  * while an on-disk table still points at it.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -170,7 +171,9 @@ get_block(struct qcow2_state *s, uint64_t rt, struct qcow2_table **out)
         return 0;
     }
     if (off & (s->cluster_size - 1)) {
-        return qcow2_mark_corrupt(s, "unaligned refcount block");
+        return qcow2_mark_corrupt(s, off, "unaligned refcount block offset "
+                                  "0x%" PRIx64 " in refcount table entry "
+                                  "%" PRIu64, off, rt);
     }
     r = qcow2_load_table(s, off, &s->rblocks[rt]);
     if (r < 0) {
@@ -461,7 +464,8 @@ qcow2_apply_pending_frees(struct qcow2_state *s)
             uint64_t v;
             r = qcow2_refcount_get(s, c + k, &v);
             if (r == 0 && v == 0) {
-                r = qcow2_mark_corrupt(s, "freeing a free cluster");
+                r = qcow2_mark_corrupt(s, (c + k) << s->cluster_bits,
+                                       "freeing a free cluster");
             }
             if (r == 0) {
                 r = qcow2_refcount_set(s, c + k, v - 1);

@@ -11,6 +11,7 @@
  * the entry reaches the disk only at flush, after the data (qcow2.h).
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -71,7 +72,10 @@ qcow2_check_overlap(struct qcow2_state *s, uint64_t host, uint64_t len)
          end > s->reftable_offset) ||
         (s->nb_snapshots && host < s->snapshots_offset + cs &&
          end > s->snapshots_offset)) {
-        return qcow2_mark_corrupt(s, "write overlaps metadata");
+        return qcow2_mark_corrupt(s, host, "write of %" PRIu64 " bytes "
+                                  "overlaps the header, the L1 table, the "
+                                  "refcount table or the snapshot table",
+                                  len);
     }
     if (!s->meta_valid && (r = rebuild_meta_index(s)) < 0) {
         return r;
@@ -87,8 +91,9 @@ qcow2_check_overlap(struct qcow2_state *s, uint64_t host, uint64_t len)
         }
     }
     if (lo < s->nmeta && s->meta[lo] < end) {
-        return qcow2_mark_corrupt(s, "write overlaps an L2 table or a "
-                                  "refcount block");
+        return qcow2_mark_corrupt(s, host, "write of %" PRIu64 " bytes "
+                                  "overlaps an L2 table or a refcount block "
+                                  "at 0x%" PRIx64, len, s->meta[lo]);
     }
     return 0;
 }
@@ -139,7 +144,9 @@ write_in_cluster_std(struct qcow2_state *s, const uint8_t *buf, uint64_t off,
     host = entry & L2E_OFFSET_MASK;
     if (type == QC_NORMAL && (entry & QCOW_OFLAG_COPIED)) {
         if (host & (cs - 1)) {
-            return qcow2_mark_corrupt(s, "unaligned data cluster");
+            return qcow2_mark_corrupt(s, qcow2_l2_entry_offset(s, t, l2i),
+                                      "unaligned data cluster offset "
+                                      "0x%" PRIx64, host);
         }
         r = qcow2_check_overlap(s, host + in, n);
         return r < 0 ? r : hio_pwrite(s->f, buf, n, host + in);
@@ -241,7 +248,9 @@ write_in_cluster_ext(struct qcow2_state *s, const uint8_t *buf, uint64_t off,
     }
     if ((entry & QCOW_OFLAG_ZERO) || ((bitmap >> 32) & bitmap) ||
         (host & (cs - 1)) || (!host && (bitmap & QCOW2_SC_ALLOC_ALL))) {
-        return qcow2_mark_corrupt(s, "invalid extended L2 entry");
+        return qcow2_mark_corrupt(s, qcow2_l2_entry_offset(s, t, l2i),
+                                  "invalid extended L2 entry 0x%016" PRIx64
+                                  " (bitmap 0x%016" PRIx64 ")", entry, bitmap);
     }
     first = (unsigned)(in / scs);
     last = (unsigned)((in + n - 1) / scs);
@@ -353,7 +362,7 @@ qcow2_write(struct vmc_image *img, const void *buf, uint64_t off, size_t len,
         return r;
     }
     if (s->corrupt) {
-        return -EUCLEAN;
+        return qcow2_corrupt_refusal(s);
     }
     while (len) {
         size_t n = (size_t)MIN((uint64_t)len,
@@ -612,7 +621,7 @@ qcow2_write_zeroes(struct vmc_image *img, uint64_t off, uint64_t len,
         return r;
     }
     if (s->corrupt) {
-        return -EUCLEAN;
+        return qcow2_corrupt_refusal(s);
     }
     return zero_range(s, off, len, (flags & VMC_WRITE_MAY_UNMAP) != 0,
                       false);
@@ -628,7 +637,7 @@ qcow2_discard(struct vmc_image *img, uint64_t off, uint64_t len)
         return r;
     }
     if (s->corrupt) {
-        return -EUCLEAN;
+        return qcow2_corrupt_refusal(s);
     }
     if (s->version < 3 && img->backing_name) {
         return 0;   /* cannot express "reads as zeros": ignore, like QEMU */

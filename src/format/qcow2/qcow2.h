@@ -27,6 +27,8 @@
 #include "format/format.h"
 
 #define QCOW2_MAGIC            0x514649FBu
+/* "No offset applies" for qcow2_mark_corrupt(). */
+#define QCOW2_NO_OFFSET        UINT64_MAX
 /* Limits checked at open, each the one QEMU enforces (so every image QEMU
  * opens, we open), several of them caps QEMU added after CVEs on hostile
  * headers (docs/design/qcow2-engine.md, "Limits enforced at open"). */
@@ -184,7 +186,11 @@ struct qcow2_state {
 
     bool sparse_file;        /* host file has holes (preallocation) */
 
+    /* Set by qcow2_mark_corrupt(): the first reason and the host offset
+     * of the damaged structure are kept (later ones are dropped). */
     bool corrupt;
+    char corrupt_reason[160];
+    uint64_t corrupt_offset; /* QCOW2_NO_OFFSET if none applies */
 };
 
 static inline struct qcow2_state *qcow2_s(const struct vmc_image *img)
@@ -216,9 +222,17 @@ int qcow2_load_table(struct qcow2_state *s, uint64_t off,
 struct qcow2_mapping {
     enum qcow2_ctype type;
     uint64_t host;        /* host offset of the first byte (NORMAL/ZERO) */
-    uint64_t entry;       /* raw L2 entry (COMPRESSED) */
+    uint64_t entry;       /* raw L2 entry of the first cluster */
+    uint64_t entry_offset; /* its host offset (0: no L2 table) */
     uint64_t length;      /* bytes in the run */
 };
+/* Host offset of entry @i of L2 table @t (for corruption reports). */
+static inline uint64_t
+qcow2_l2_entry_offset(const struct qcow2_state *s, const struct qcow2_table *t,
+                      uint64_t i)
+{
+    return t->host_offset + i * s->l2_entry_size;
+}
 int qcow2_lookup(struct qcow2_state *s, uint64_t off, uint64_t len,
                  struct qcow2_mapping *m);
 /* The L2 table for L1 index @l1_index; with @alloc a missing table is
@@ -279,7 +293,16 @@ int qcow2_build_header(const struct qcow2_state *s, const char *backing_name,
                        const char *backing_fmt, uint64_t size, uint8_t *buf,
                        size_t cap, size_t *used);
 int qcow2_write_header_fields(struct qcow2_state *s);
-int qcow2_mark_corrupt(struct qcow2_state *s, const char *why);
+/* Mark the image corrupt (in memory, and the header bit if writable),
+ * keeping the first reason and the host @offset of what is damaged
+ * (QCOW2_NO_OFFSET if none), and record it as the layer's last error.
+ * Returns -EUCLEAN. */
+int qcow2_mark_corrupt(struct qcow2_state *s, uint64_t offset,
+                       const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Refuse an operation on an image marked corrupt: records the first
+ * reason again as the layer's last error; returns -EUCLEAN. */
+int qcow2_corrupt_refusal(struct qcow2_state *s);
 int qcow2_set_incompat(struct qcow2_state *s, uint64_t bits, bool on);
 int qcow2_set_backing(struct vmc_image *img, const char *name,
                       const char *fmt, const uint8_t *parent_seal,
