@@ -122,6 +122,7 @@ struct open_ctx {
     unsigned nseen;
 };
 
+static const struct format_backing_io chain_backing_io;
 static int open_layer(struct vmc_image **out, const char *path,
                       enum vmc_format fmt, bool top, unsigned depth,
                       struct open_ctx *ctx, struct vmc_error *err);
@@ -331,6 +332,7 @@ open_layer(struct vmc_image **out, const char *path, enum vmc_format fmt,
     }
     pthread_mutex_init(&img->lock, NULL);
     pthread_mutex_init(&img->map_lock, NULL);
+    img->backing_io = &chain_backing_io;
     img->depth = depth;
     img->open_flags = flags;
     img->writable = (flags & VMC_OPEN_RDWR) != 0;
@@ -555,8 +557,9 @@ backing_map(struct vmc_image *b)
     return m;
 }
 
-int
-image_read_backing(struct vmc_image *img, void *buf, uint64_t off,
+/* backing_io.read: through the merged map of the backing when it has one. */
+static int
+chain_read_backing(struct vmc_image *img, void *buf, uint64_t off,
                    size_t len)
 {
     struct vmc_image *b = img->backing;
@@ -578,8 +581,9 @@ image_read_backing(struct vmc_image *img, void *buf, uint64_t off,
     return 0;
 }
 
-bool
-image_backing_is_zero(struct vmc_image *img, uint64_t off, uint64_t len)
+/* backing_io.is_zero: block status of each layer below, top down. */
+static bool
+chain_backing_is_zero(struct vmc_image *img, uint64_t off, uint64_t len)
 {
     struct vmc_image *b = img->backing;
 
@@ -600,6 +604,12 @@ image_backing_is_zero(struct vmc_image *img, uint64_t off, uint64_t len)
     }
     return true;
 }
+
+/* The way down the chain each layer's driver uses (format.h). */
+static const struct format_backing_io chain_backing_io = {
+    .read = chain_read_backing,
+    .is_zero = chain_backing_is_zero,
+};
 
 static int
 check_writable(const struct vmc_image *img)

@@ -4,8 +4,10 @@
  * A struct vmc_image is one layer of a backing chain: a host file, the
  * driver that interprets it (raw, qcow2) and a reference to the next
  * layer down. Drivers answer for their own layer only; whatever a layer
- * does not define is read from img->backing through image_read_backing(),
- * which also supplies zeros past the end of a shorter backing image.
+ * does not define is read through img->backing_io, the way down the chain
+ * installed by whoever opened the layer (the chain layer), which also
+ * supplies zeros past the end of a shorter backing image: drivers never
+ * call the chain by name.
  */
 #ifndef VMC_FORMAT_H
 #define VMC_FORMAT_H
@@ -14,6 +16,7 @@
 #include <stddef.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "vmclone.h"
 #include "io/hostio.h"
@@ -35,6 +38,18 @@ struct format_create_params {
     enum vmc_format backing_fmt;  /* its format (with backing_name) */
     const uint8_t *parent_seal;   /* FORMAT_PARENT_SEAL_LEN bytes, or NULL */
     const struct vmc_create_opts *opts; /* driver options (cluster size...) */
+};
+
+/* The way down to the backing chain, supplied by the chain layer when it
+ * opens a layer; drivers call it through format_read_backing() and
+ * format_backing_is_zero() below. */
+struct format_backing_io {
+    /* Read @len bytes at @off from the chain below @img (zeros where
+     * there is no backing file or it is shorter). */
+    int (*read)(struct vmc_image *img, void *buf, uint64_t off, size_t len);
+    /* Does the chain below @img read as zeros over the whole range? Only
+     * a quick answer: false means "don't know". */
+    bool (*is_zero)(struct vmc_image *img, uint64_t off, uint64_t len);
 };
 
 struct format_ops {
@@ -111,6 +126,7 @@ struct vmc_image {
     char *backing_fmt;       /* as recorded, or NULL */
     char *backing_path;      /* resolved path, or NULL */
     struct vmc_image *backing;
+    const struct format_backing_io *backing_io; /* set by the chain */
 
     pthread_mutex_t lock;    /* serialises this layer's data path */
     void *priv;              /* driver state */
@@ -143,14 +159,26 @@ extern const struct format_ops qcow2_ops;
 
 const struct format_ops *format_ops_for(enum vmc_format fmt);
 
-/* Read @len bytes at @off from the backing chain of @img (zeros where
- * there is no backing file or it is shorter). */
-int image_read_backing(struct vmc_image *img, void *buf, uint64_t off,
-                       size_t len);
+/* Read @len bytes at @off from the chain below @img; without a way down
+ * (a layer opened alone) the range reads as zeros. */
+static inline int
+format_read_backing(struct vmc_image *img, void *buf, uint64_t off,
+                    size_t len)
+{
+    if (img->backing_io) {
+        return img->backing_io->read(img, buf, off, len);
+    }
+    memset(buf, 0, len);
+    return 0;
+}
 
-/* Does the chain below @img read as zeros over the whole range? Only a
- * quick answer: false means "don't know". */
-bool image_backing_is_zero(struct vmc_image *img, uint64_t off, uint64_t len);
+/* Quick "the chain below @img reads as zeros" (false: don't know). */
+static inline bool
+format_backing_is_zero(struct vmc_image *img, uint64_t off, uint64_t len)
+{
+    return img->backing_io ? img->backing_io->is_zero(img, off, len)
+                           : !img->backing;
+}
 
 /* image-error.c: the last data-path failure of a layer. */
 /* Record a failure (@errnum a negative errno) of layer @img; thread-safe. */

@@ -82,7 +82,7 @@ read_locked(struct qcow2_state *s, uint8_t *buf, uint64_t off, size_t len)
             r = 0;
             break;
         case QC_UNALLOCATED:
-            r = image_read_backing(img, buf, off, n);
+            r = format_read_backing(img, buf, off, n);
             break;
         case QC_COMPRESSED: {
             uint8_t *data = NULL;

@@ -428,7 +428,7 @@ range_reads_zero(struct qcow2_state *s, uint64_t off, uint64_t len,
             return r;
         }
         if (m.type == QC_UNALLOCATED) {
-            if (!image_backing_is_zero(s->img, off, m.length)) {
+            if (!format_backing_is_zero(s->img, off, m.length)) {
                 *zero = false;
                 return 0;
             }
