@@ -216,9 +216,9 @@ layer_status(struct vmc_image *l, uint64_t off, uint64_t len,
         bs->host_offset = off;
         return 0;
     }
-    pthread_mutex_lock(&l->lock);
+    image_lock(l);
     r = l->ops->block_status(l, off, len, bs);
-    pthread_mutex_unlock(&l->lock);
+    image_unlock(l);
     if (r == 0 && (bs->length == 0 || bs->length > len)) {
         r = -EIO;
     }

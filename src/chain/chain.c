@@ -13,6 +13,7 @@
  *     is a loop; chains deeper than opts->max_depth are refused.
  * Backing layers are opened read-only with QEMU-compatible shared locks.
  */
+#include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <fcntl.h>
@@ -430,6 +431,7 @@ vmc_image_close(struct vmc_image *img)
             bool last;
 
             pthread_mutex_lock(&registry_lock);
+            assert(img->refcnt > 0);   /* each chain holds one */
             last = --img->refcnt == 0;
             if (last) {
                 registry_remove_locked(img);
@@ -441,7 +443,9 @@ vmc_image_close(struct vmc_image *img)
         }
 
         if (img->writable && img->priv) {
+            image_lock(img);
             r2 = img->ops->flush(img);
+            image_unlock(img);
         }
         if (!r) {
             r = r2;
@@ -530,9 +534,9 @@ vmc_image_read(struct vmc_image *img, void *buf, uint64_t off, size_t len)
     seq = image_error_seq();
     r = seal_verify(img, off, len);
     if (r == 0) {
-        pthread_mutex_lock(&img->lock);
+        image_lock(img);
         r = img->ops->read(img, buf, off, len);
-        pthread_mutex_unlock(&img->lock);
+        image_unlock(img);
     }
     return r < 0 ? data_path_failed(img, r, seq, "read", off, len) : r;
 }
@@ -631,12 +635,12 @@ vmc_image_write(struct vmc_image *img, const void *buf, uint64_t off,
         return r;
     }
     seq = image_error_seq();
-    pthread_mutex_lock(&img->lock);
+    image_lock(img);
     r = img->ops->write(img, buf, off, len, flags);
     if (!r && (flags & VMC_WRITE_FUA)) {
         r = img->ops->flush(img);
     }
-    pthread_mutex_unlock(&img->lock);
+    image_unlock(img);
     return r < 0 ? data_path_failed(img, r, seq, "write", off, len) : r;
 }
 
@@ -654,12 +658,12 @@ vmc_image_write_zeroes(struct vmc_image *img, uint64_t off, uint64_t len,
         return r;
     }
     seq = image_error_seq();
-    pthread_mutex_lock(&img->lock);
+    image_lock(img);
     r = img->ops->write_zeroes(img, off, len, flags);
     if (!r && (flags & VMC_WRITE_FUA)) {
         r = img->ops->flush(img);
     }
-    pthread_mutex_unlock(&img->lock);
+    image_unlock(img);
     return r < 0 ? data_path_failed(img, r, seq, "write-zeroes", off, len)
                  : r;
 }
@@ -677,9 +681,9 @@ vmc_image_discard(struct vmc_image *img, uint64_t off, uint64_t len)
         return r;
     }
     seq = image_error_seq();
-    pthread_mutex_lock(&img->lock);
+    image_lock(img);
     r = img->ops->discard(img, off, len);
-    pthread_mutex_unlock(&img->lock);
+    image_unlock(img);
     return r < 0 ? data_path_failed(img, r, seq, "discard", off, len) : r;
 }
 
@@ -693,9 +697,9 @@ vmc_image_flush(struct vmc_image *img)
         return 0;
     }
     seq = image_error_seq();
-    pthread_mutex_lock(&img->lock);
+    image_lock(img);
     r = img->ops->flush(img);
-    pthread_mutex_unlock(&img->lock);
+    image_unlock(img);
     return r < 0 ? data_path_failed(img, r, seq, "flush", 0, img->size) : r;
 }
 
@@ -709,7 +713,7 @@ vmc_image_resize(struct vmc_image *img, uint64_t new_size,
         return vmc_error_set(err, -EROFS, "'%s' is opened read-only",
                              img->filename);
     }
-    pthread_mutex_lock(&img->lock);
+    image_lock(img);
     r = img->ops->resize(img, new_size, err);
     if (!r) {
         r = img->ops->flush(img);
@@ -718,7 +722,7 @@ vmc_image_resize(struct vmc_image *img, uint64_t new_size,
                           strerror(-r));
         }
     }
-    pthread_mutex_unlock(&img->lock);
+    image_unlock(img);
     return r;
 }
 
@@ -728,9 +732,9 @@ layer_block_status(struct vmc_image *img, uint64_t off, uint64_t len,
 {
     int r;
 
-    pthread_mutex_lock(&img->lock);
+    image_lock(img);
     r = img->ops->block_status(img, off, len, out);
-    pthread_mutex_unlock(&img->lock);
+    image_unlock(img);
     if (!r && (out->length == 0 || out->length > len)) {
         r = -EIO;
     }
@@ -811,9 +815,9 @@ vmc_image_check(struct vmc_image *img, unsigned repair,
     if (repair && !img->writable) {
         return vmc_error_set(err, -EROFS, "repair needs a read-write open");
     }
-    pthread_mutex_lock(&img->lock);
+    image_lock(img);
     r = img->ops->check(img, repair, res, report, opaque, err);
-    pthread_mutex_unlock(&img->lock);
+    image_unlock(img);
     return r;
 }
 
@@ -852,7 +856,7 @@ vmc_image_set_backing(struct vmc_image *img, const char *name,
         return vmc_error_set(err, -ENOTSUP, "format '%s' has no backing "
                              "files", img->ops->name);
     }
-    pthread_mutex_lock(&img->lock);
+    image_lock(img);
     r = img->ops->flush(img);
     if (r < 0) {
         vmc_error_set(err, r, "cannot flush '%s': %s", img->filename,
@@ -866,7 +870,7 @@ vmc_image_set_backing(struct vmc_image *img, const char *name,
         r = img->ops->set_backing(img, name, name ? fmt : NULL,
                                   sealed ? seal : NULL, err);
     }
-    pthread_mutex_unlock(&img->lock);
+    image_unlock(img);
     return r;
 }
 
@@ -883,12 +887,12 @@ vmc_image_make_empty(struct vmc_image *img, struct vmc_error *err)
         return vmc_error_set(err, -ENOTSUP, "format '%s' cannot be emptied",
                              img->ops->name);
     }
-    pthread_mutex_lock(&img->lock);
+    image_lock(img);
     r = img->ops->make_empty(img, err);
     if (!r) {
         r = img->ops->flush(img);
     }
-    pthread_mutex_unlock(&img->lock);
+    image_unlock(img);
     return r;
 }
 
@@ -907,9 +911,9 @@ vmc_image_write_compressed(struct vmc_image *img, const void *buf,
     if (!img->ops->write_compressed) {
         return -ENOTSUP;
     }
-    pthread_mutex_lock(&img->lock);
+    image_lock(img);
     r = img->ops->write_compressed(img, buf, offset, len);
-    pthread_mutex_unlock(&img->lock);
+    image_unlock(img);
     return r;
 }
 
@@ -930,10 +934,10 @@ vmc_image_reopen_rw(struct vmc_image *layer, struct vmc_error *err)
     }
     /* Maps of the chains above this layer assumed it never changes. */
     chain_map_invalidate_all();
-    pthread_mutex_lock(&layer->lock);
+    image_lock(layer);
     r = hio_open(&nf, layer->filename, O_RDWR, 0);
     if (r < 0) {
-        pthread_mutex_unlock(&layer->lock);
+        image_unlock(layer);
         return vmc_error_set(err, r, "could not open '%s' read-write: %s",
                              layer->filename, strerror(-r));
     }
@@ -966,6 +970,6 @@ vmc_image_reopen_rw(struct vmc_image *layer, struct vmc_error *err)
     } else {
         layer->open_flags |= VMC_OPEN_RDWR;
     }
-    pthread_mutex_unlock(&layer->lock);
+    image_unlock(layer);
     return r;
 }

@@ -320,9 +320,9 @@ hash_chunk(struct vmc_image *img, struct seal_state *st, uint64_t c,
     size_t len = (size_t)MIN(st->chunk_size, st->virtual_size - off);
     int r;
 
-    pthread_mutex_lock(&img->lock);
+    image_lock(img);
     r = img->ops->read(img, buf, off, len);
-    pthread_mutex_unlock(&img->lock);
+    image_unlock(img);
     return r < 0 ? r : sha256(buf, len, md);
 }
 
@@ -340,9 +340,9 @@ chunk_reads_zero(struct vmc_image *img, uint64_t off, uint64_t len)
         struct vmc_block_status bs;
         int r;
 
-        pthread_mutex_lock(&img->lock);
+        image_lock(img);
         r = img->ops->block_status(img, off, len, &bs);
-        pthread_mutex_unlock(&img->lock);
+        image_unlock(img);
         if (r < 0 || bs.length == 0 || bs.length > len) {
             return false;
         }

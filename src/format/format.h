@@ -129,6 +129,8 @@ struct vmc_image {
     const struct format_backing_io *backing_io; /* set by the chain */
 
     pthread_mutex_t lock;    /* serialises this layer's data path */
+    pthread_t lock_owner;    /* with lock_held: who holds it (asserts) */
+    bool lock_held;
     void *priv;              /* driver state */
 
     /* Backing layers are shared by every chain open in the process that
@@ -158,6 +160,40 @@ extern const struct format_ops raw_ops;
 extern const struct format_ops qcow2_ops;
 
 const struct format_ops *format_ops_for(enum vmc_format fmt);
+
+/* The layer lock: the chain takes it around every call into a driver's
+ * data path and drivers assert it (image_lock_held()). */
+static inline void
+image_lock(struct vmc_image *img)
+{
+    pthread_mutex_lock(&img->lock);
+    img->lock_owner = pthread_self();
+    img->lock_held = true;
+}
+
+static inline void
+image_unlock(struct vmc_image *img)
+{
+    img->lock_held = false;
+    pthread_mutex_unlock(&img->lock);
+}
+
+/* Does the calling thread hold the layer lock of @img? For asserts. */
+static inline bool
+image_lock_held(const struct vmc_image *img)
+{
+    return img->lock_held && pthread_equal(img->lock_owner, pthread_self());
+}
+
+/* The contract on entry to a driver's data path (format_ops above): the
+ * caller holds the layer lock and [off, off+len) lies inside the image
+ * (the public API validated the request). For asserts. */
+static inline bool
+format_entry_ok(const struct vmc_image *img, uint64_t off, uint64_t len)
+{
+    return image_lock_held(img) && off <= img->size &&
+           len <= img->size - off;
+}
 
 /* Read @len bytes at @off from the chain below @img; without a way down
  * (a layer opened alone) the range reads as zeros. */

@@ -8,6 +8,7 @@
  * zero (reads zeros, never the backing file), normal (host data),
  * compressed (read-only: a write copies the cluster to a new one).
  */
+#include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
@@ -112,7 +113,10 @@ int
 qcow2_read(struct vmc_image *img, void *buf, uint64_t off, size_t len)
 {
     struct qcow2_state *s = qcow2_s(img);
-    int r = qcow2_l2_cache_trim(s);
+    int r;
+
+    assert(format_entry_ok(img, off, len));
+    r = qcow2_l2_cache_trim(s);
 
     return r < 0 ? r : read_locked(s, buf, off, len);
 }
@@ -143,8 +147,10 @@ qcow2_block_status(struct vmc_image *img, uint64_t off, uint64_t len,
 {
     struct qcow2_state *s = qcow2_s(img);
     struct qcow2_mapping m;
-    int r = qcow2_l2_cache_trim(s);
+    int r;
 
+    assert(image_lock_held(img) && off < img->size);
+    r = qcow2_l2_cache_trim(s);
     if (r < 0) {
         return r;
     }
@@ -210,6 +216,7 @@ qcow2_write_compressed(struct vmc_image *img, const void *buf, uint64_t off,
     long clen;
     int r;
 
+    assert(format_entry_ok(img, off, len));
     if (off % cs || len > cs || (len < cs && off + len != img->size)) {
         return -EINVAL;
     }
@@ -391,6 +398,7 @@ qcow2_make_empty(struct vmc_image *img, struct vmc_error *err)
             free(t->data);
             free(t);
             s->l2[i] = NULL;
+            assert(s->l2_cached > 0);
             s->l2_cached--;
         }
         s->l1[i] = 0;

@@ -3,6 +3,7 @@
  * cache (by L1 index, written back by qcow2_flush_l2() in the order of
  * qcow2.h), and the lookup of a guest run through L1/L2.
  */
+#include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
@@ -106,6 +107,7 @@ qcow2_l2_cache_trim(struct qcow2_state *s)
 void
 qcow2_l2_cache_release(struct qcow2_state *s)
 {
+    uint64_t n = 0;
     uint32_t i;
 
     if (!s->l2) {
@@ -116,8 +118,10 @@ qcow2_l2_cache_release(struct qcow2_state *s)
             free(s->l2[i]->data);
             free(s->l2[i]);
             s->l2[i] = NULL;
+            n++;
         }
     }
+    assert(n == s->l2_cached);   /* every cached table counted once */
     s->l2_cached = 0;
 }
 
@@ -127,6 +131,7 @@ qcow2_flush_l2(struct qcow2_state *s)
     uint32_t i;
     int r;
 
+    assert(s->flush_step == QCOW2_FLUSH_DATA_SYNCED);
     for (i = 0; i < s->l1_size; i++) {
         struct qcow2_table *t = s->l2[i];
         if (t && t->dirty) {

@@ -293,7 +293,8 @@ check_tables(struct qcow2_state *s, unsigned flags, uint64_t size,
                              fn);
     }
     if (s->nb_snapshots) {
-        r = validate_table(s, s->snapshots_offset, s->nb_snapshots, 40,
+        r = validate_table(s, s->snapshots_offset, s->nb_snapshots,
+                           QCOW2_SNAPSHOT_ENTRY_MIN,
                            UINT64_MAX, "snapshot table", err);
         if (r < 0) {
             return r;

@@ -14,6 +14,7 @@
  * that made the unlinking durable, so a freed cluster cannot be reused
  * while an on-disk table still points at it.
  */
+#include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
@@ -456,6 +457,7 @@ qcow2_apply_pending_frees(struct qcow2_state *s)
     size_t i;
     int r = 0;
 
+    assert(s->flush_step == QCOW2_FLUSH_UNLINKED);
     for (i = 0; i < s->npending && r == 0; i++) {
         uint64_t c = s->pending[i].offset >> s->cluster_bits;
         uint64_t k;

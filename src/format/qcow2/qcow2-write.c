@@ -10,6 +10,7 @@
  * the current guest view, writes it, then updates the cached L2 entry;
  * the entry reaches the disk only at flush, after the data (qcow2.h).
  */
+#include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
@@ -356,7 +357,10 @@ qcow2_write(struct vmc_image *img, const void *buf, uint64_t off, size_t len,
 {
     struct qcow2_state *s = qcow2_s(img);
     const uint8_t *p = buf;
-    int r = qcow2_l2_cache_trim(s);
+    int r;
+
+    assert(format_entry_ok(img, off, len));
+    r = qcow2_l2_cache_trim(s);
 
     if (r < 0) {
         return r;
@@ -615,7 +619,10 @@ qcow2_write_zeroes(struct vmc_image *img, uint64_t off, uint64_t len,
                    unsigned flags)
 {
     struct qcow2_state *s = qcow2_s(img);
-    int r = qcow2_l2_cache_trim(s);
+    int r;
+
+    assert(format_entry_ok(img, off, len));
+    r = qcow2_l2_cache_trim(s);
 
     if (r < 0) {
         return r;
@@ -631,7 +638,10 @@ int
 qcow2_discard(struct vmc_image *img, uint64_t off, uint64_t len)
 {
     struct qcow2_state *s = qcow2_s(img);
-    int r = qcow2_l2_cache_trim(s);
+    int r;
+
+    assert(format_entry_ok(img, off, len));
+    r = qcow2_l2_cache_trim(s);
 
     if (r < 0) {
         return r;

@@ -3,6 +3,7 @@
  * driver table (opening is in qcow2-open.c, header writes in
  * qcow2-header.c).
  */
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -22,6 +23,7 @@ write_l1(struct qcow2_state *s)
     uint32_t i;
     int r;
 
+    assert(s->flush_step == QCOW2_FLUSH_L2);
     if (!n) {
         return 0;
     }
@@ -37,30 +39,29 @@ write_l1(struct qcow2_state *s)
     return r;
 }
 
-/* See the write-ordering notes in qcow2.h. */
-int
-qcow2_flush(struct vmc_image *img)
+/* The steps of the write-ordering notes in qcow2.h, in order. */
+static int
+flush_steps(struct qcow2_state *s)
 {
-    struct qcow2_state *s = qcow2_s(img);
     int r;
 
-    if (!img->writable) {
-        return 0;
-    }
     r = qcow2_refcount_flush_blocks(s);        /* step 1 */
     if (r < 0) {
         return r;
     }
+    s->flush_step = QCOW2_FLUSH_REFCOUNTS;
     r = hio_sync(s->f);                        /* step 2 */
     if (r < 0) {
         return r;
     }
+    s->flush_step = QCOW2_FLUSH_DATA_SYNCED;
     r = qcow2_flush_l2(s);                     /* step 3 */
     if (r < 0) {
         return r;
     }
     if (s->l1_dirty || s->header_dirty) {
         r = hio_sync(s->f);
+        s->flush_step = QCOW2_FLUSH_L2;
         if (r == 0 && s->l1_dirty) {
             r = write_l1(s);
         }
@@ -80,6 +81,7 @@ qcow2_flush(struct vmc_image *img)
     if (r < 0) {
         return r;
     }
+    s->flush_step = QCOW2_FLUSH_UNLINKED;
     if (s->l1_old_offset) {
         r = qcow2_free_clusters_deferred(s, s->l1_old_offset,
                                          s->l1_old_clusters);
@@ -96,6 +98,21 @@ qcow2_flush(struct vmc_image *img)
             r = hio_sync(s->f);
         }
     }
+    return r;
+}
+
+int
+qcow2_flush(struct vmc_image *img)
+{
+    struct qcow2_state *s = qcow2_s(img);
+    int r;
+
+    assert(image_lock_held(img));
+    if (!img->writable) {
+        return 0;
+    }
+    r = flush_steps(s);
+    s->flush_step = QCOW2_FLUSH_IDLE;
     return r;
 }
 

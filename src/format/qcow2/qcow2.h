@@ -22,6 +22,7 @@
 #define VMC_QCOW2_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "format/format.h"
@@ -49,6 +50,60 @@
 /* QEMU's backing-file name limit (1023 bytes, its PATH_MAX-sized buffer);
  * longer names are refused as QEMU does (CVE-2014-0144 class). */
 #define QCOW2_MAX_BACKING_NAME FORMAT_MAX_BACKING_NAME
+
+/* The on-disk header (qcow2 spec "Header"), big-endian. The code reads
+ * and writes it by byte offset (be32_load(hdr + 20)...); this struct and
+ * the asserts below pin those offsets and the two header lengths. */
+struct qcow2_disk_header {
+    uint32_t magic;                    /*   0 */
+    uint32_t version;                  /*   4 */
+    uint64_t backing_file_offset;      /*   8 */
+    uint32_t backing_file_size;        /*  16 */
+    uint32_t cluster_bits;             /*  20 */
+    uint64_t size;                     /*  24 */
+    uint32_t crypt_method;             /*  32 */
+    uint32_t l1_size;                  /*  36 */
+    uint64_t l1_table_offset;          /*  40 */
+    uint64_t refcount_table_offset;    /*  48 */
+    uint32_t refcount_table_clusters;  /*  56 */
+    uint32_t nb_snapshots;             /*  60 */
+    uint64_t snapshots_offset;         /*  64: version 2 ends at 72 */
+    uint64_t incompatible_features;    /*  72 */
+    uint64_t compatible_features;      /*  80 */
+    uint64_t autoclear_features;       /*  88 */
+    uint32_t refcount_order;           /*  96 */
+    uint32_t header_length;            /* 100: version 3 ends at 104 */
+    uint8_t compression_type;          /* 104 */
+    uint8_t padding[7];                /* 105: header_length 112 */
+} __attribute__((packed));
+
+#define QCOW2_HDR_ASSERT(field, off)                                    \
+    _Static_assert(offsetof(struct qcow2_disk_header, field) == (off),  \
+                   "qcow2 header field " #field " at byte " #off)
+QCOW2_HDR_ASSERT(version, 4);
+QCOW2_HDR_ASSERT(backing_file_offset, 8);
+QCOW2_HDR_ASSERT(backing_file_size, 16);
+QCOW2_HDR_ASSERT(cluster_bits, 20);
+QCOW2_HDR_ASSERT(size, 24);
+QCOW2_HDR_ASSERT(crypt_method, 32);
+QCOW2_HDR_ASSERT(l1_size, 36);
+QCOW2_HDR_ASSERT(l1_table_offset, 40);
+QCOW2_HDR_ASSERT(refcount_table_offset, 48);
+QCOW2_HDR_ASSERT(refcount_table_clusters, 56);
+QCOW2_HDR_ASSERT(nb_snapshots, 60);
+QCOW2_HDR_ASSERT(snapshots_offset, 64);
+QCOW2_HDR_ASSERT(incompatible_features, 72);
+QCOW2_HDR_ASSERT(compatible_features, 80);
+QCOW2_HDR_ASSERT(autoclear_features, 88);
+QCOW2_HDR_ASSERT(refcount_order, 96);
+QCOW2_HDR_ASSERT(header_length, 100);
+QCOW2_HDR_ASSERT(compression_type, 104);
+#undef QCOW2_HDR_ASSERT
+_Static_assert(sizeof(struct qcow2_disk_header) == 112,
+               "qcow2 header with compression type is 112 bytes");
+/* A snapshot table entry's fixed part (qcow2 spec "Snapshot table"),
+ * the size validate_table() is given. */
+#define QCOW2_SNAPSHOT_ENTRY_MIN 40
 
 #define QCOW2_INCOMPAT_DIRTY       (1ull << 0)
 #define QCOW2_INCOMPAT_CORRUPT     (1ull << 1)
@@ -100,6 +155,16 @@ struct qcow2_ext {           /* an unknown header extension, preserved */
     uint32_t type;
     uint32_t len;
     uint8_t *data;
+};
+
+/* How far the running qcow2_flush() got (the steps of WRITE ORDERING
+ * above); each writer of a later step asserts the earlier ones ran. */
+enum qcow2_flush_step {
+    QCOW2_FLUSH_IDLE,
+    QCOW2_FLUSH_REFCOUNTS,    /* 1: refcount blocks and table written */
+    QCOW2_FLUSH_DATA_SYNCED,  /* 2: data and increments durable */
+    QCOW2_FLUSH_L2,           /* 3: L2 tables written and synced */
+    QCOW2_FLUSH_UNLINKED,     /* 4: L1/header durable: frees may apply */
 };
 
 struct qcow2_pending_free {
@@ -185,6 +250,7 @@ struct qcow2_state {
     bool meta_valid;
 
     bool sparse_file;        /* host file has holes (preallocation) */
+    enum qcow2_flush_step flush_step;
 
     /* Set by qcow2_mark_corrupt(): the first reason and the host offset
      * of the damaged structure are kept (later ones are dropped). */
