@@ -62,6 +62,10 @@ enum vmc_open_flags {
     VMC_OPEN_ALLOW_SNAPSHOT_WRITE = 1 << 4, /**< reserved */
     VMC_OPEN_UNSEAL      = 1 << 5, /**< open a sealed template read-write:
                                         only for sealing/unsealing */
+    /** Accept block devices as backing files (refused otherwise). A
+     *  FIFO, socket, character device or directory is refused as any
+     *  layer, without blocking; the top layer may be a block device. */
+    VMC_OPEN_BACKING_BLOCKDEV = 1 << 6,
 };
 
 /** Default cap on backing chain depth. */

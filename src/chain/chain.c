@@ -320,6 +320,7 @@ open_layer(struct vmc_image **out, const char *path, enum vmc_format fmt,
 {
     const struct vmc_open_opts *opts = ctx->opts;
     unsigned flags = top && opts ? opts->flags : 0;
+    const char *kind = NULL;
     struct vmc_image *img;
     unsigned i;
     int r;
@@ -342,7 +343,16 @@ open_layer(struct vmc_image **out, const char *path, enum vmc_format fmt,
         r = vmc_error_set(err, -ENOMEM, "out of memory");
         goto fail;
     }
-    r = hio_open(&img->file, path, img->writable ? O_RDWR : O_RDONLY, 0);
+    r = hio_open_image(&img->file, path, img->writable ? O_RDWR : O_RDONLY,
+                       top || (opts && (opts->flags &
+                                        VMC_OPEN_BACKING_BLOCKDEV)),
+                       &kind);
+    if (r == -EINVAL && kind) {
+        vmc_error_set(err, r, "could not open '%s': it is %s, not a regular "
+                      "file%s", path, kind, top ? " or block device" :
+                      " (block devices as backing files only when asked)");
+        goto fail;
+    }
     if (r < 0) {
         vmc_error_set(err, r, "could not open '%s': %s", path, strerror(-r));
         goto fail;

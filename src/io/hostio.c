@@ -171,6 +171,63 @@ hio_open(struct hio_file **out, const char *path, int flags, mode_t mode)
     return wrap_fd(out, fd, path, (flags & O_ACCMODE) != O_RDONLY, &st);
 }
 
+/* What kind of file @st is, as refused by hio_open_image(); NULL if it
+ * may be opened as an image. */
+static const char *
+refused_kind(const struct stat *st, bool allow_block)
+{
+    if (S_ISREG(st->st_mode)) {
+        return NULL;
+    }
+    if (S_ISBLK(st->st_mode)) {
+        return allow_block ? NULL : "a block device";
+    }
+    if (S_ISFIFO(st->st_mode)) {
+        return "a FIFO";
+    }
+    if (S_ISSOCK(st->st_mode)) {
+        return "a socket";
+    }
+    if (S_ISCHR(st->st_mode)) {
+        return "a character device";
+    }
+    return S_ISDIR(st->st_mode) ? "a directory" : "not a regular file";
+}
+
+int
+hio_open_image(struct hio_file **out, const char *path, int flags,
+               bool allow_block, const char **kind)
+{
+    struct stat st;
+    int fd, e;
+
+    *kind = NULL;
+    /* Look before opening (open(2) of a FIFO waits for a writer), then
+     * open without blocking and look again at what was opened. */
+    if (stat(path, &st) == 0 && (*kind = refused_kind(&st, allow_block))) {
+        return S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL;
+    }
+    fd = open(path, flags | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+    if (fd < 0) {
+        return -errno;
+    }
+    if (fstat(fd, &st) < 0) {
+        e = -errno;
+        close(fd);
+        return e;
+    }
+    if ((*kind = refused_kind(&st, allow_block))) {
+        close(fd);
+        return S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL;
+    }
+    if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) < 0) {
+        e = -errno;
+        close(fd);
+        return e;
+    }
+    return wrap_fd(out, fd, path, (flags & O_ACCMODE) != O_RDONLY, &st);
+}
+
 int
 hio_adopt_fd(struct hio_file **out, int fd, const char *path, bool writable)
 {

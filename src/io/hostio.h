@@ -47,6 +47,12 @@ void hio_set_fault_hook(hio_fault_fn fn);
 
 /* Open @path; @flags are open(2) flags (O_RDONLY/O_RDWR/O_CREAT...). */
 int hio_open(struct hio_file **out, const char *path, int flags, mode_t mode);
+/* Open the image file @path (@flags O_RDONLY or O_RDWR) without ever
+ * blocking: a FIFO, socket, character device or directory is refused,
+ * and a block device unless @allow_block, with -EINVAL and *@kind naming
+ * what it is ("a FIFO"...; a directory gives -EISDIR as hio_open). */
+int hio_open_image(struct hio_file **out, const char *path, int flags,
+                   bool allow_block, const char **kind);
 /* Take over the open descriptor @fd of @path (closed by hio_close, also
  * on failure here). */
 int hio_adopt_fd(struct hio_file **out, int fd, const char *path,
