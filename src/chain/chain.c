@@ -631,10 +631,19 @@ check_writable(const struct vmc_image *img)
     return img->writable ? 0 : -EROFS;
 }
 
-int
-vmc_image_write(struct vmc_image *img, const void *buf, uint64_t off,
-                size_t len, unsigned flags)
+enum write_kind { WRITE_DATA, WRITE_ZEROES, WRITE_DISCARD };
+
+/* The public write calls: validate the request, call the driver under the
+ * layer lock (then flush for FUA), record a failure's reason. */
+static int
+write_request(struct vmc_image *img, enum write_kind kind, const void *buf,
+              uint64_t off, uint64_t len, unsigned flags)
 {
+    static const char *const what[] = {
+        [WRITE_DATA] = "write",
+        [WRITE_ZEROES] = "write-zeroes",
+        [WRITE_DISCARD] = "discard",
+    };
     int r = check_writable(img);
     uint64_t seq;
 
@@ -646,55 +655,42 @@ vmc_image_write(struct vmc_image *img, const void *buf, uint64_t off,
     }
     seq = image_error_seq();
     image_lock(img);
-    r = img->ops->write(img, buf, off, len, flags);
+    switch (kind) {
+    case WRITE_DATA:
+        r = img->ops->write(img, buf, off, (size_t)len, flags);
+        break;
+    case WRITE_ZEROES:
+        r = img->ops->write_zeroes(img, off, len, flags);
+        break;
+    case WRITE_DISCARD:
+        r = img->ops->discard(img, off, len);
+        break;
+    }
     if (!r && (flags & VMC_WRITE_FUA)) {
         r = img->ops->flush(img);
     }
     image_unlock(img);
-    return r < 0 ? data_path_failed(img, r, seq, "write", off, len) : r;
+    return r < 0 ? data_path_failed(img, r, seq, what[kind], off, len) : r;
+}
+
+int
+vmc_image_write(struct vmc_image *img, const void *buf, uint64_t off,
+                size_t len, unsigned flags)
+{
+    return write_request(img, WRITE_DATA, buf, off, len, flags);
 }
 
 int
 vmc_image_write_zeroes(struct vmc_image *img, uint64_t off, uint64_t len,
                        unsigned flags)
 {
-    int r = check_writable(img);
-    uint64_t seq;
-
-    if (!r) {
-        r = check_request(img, off, len);
-    }
-    if (r || !len) {
-        return r;
-    }
-    seq = image_error_seq();
-    image_lock(img);
-    r = img->ops->write_zeroes(img, off, len, flags);
-    if (!r && (flags & VMC_WRITE_FUA)) {
-        r = img->ops->flush(img);
-    }
-    image_unlock(img);
-    return r < 0 ? data_path_failed(img, r, seq, "write-zeroes", off, len)
-                 : r;
+    return write_request(img, WRITE_ZEROES, NULL, off, len, flags);
 }
 
 int
 vmc_image_discard(struct vmc_image *img, uint64_t off, uint64_t len)
 {
-    int r = check_writable(img);
-    uint64_t seq;
-
-    if (!r) {
-        r = check_request(img, off, len);
-    }
-    if (r || !len) {
-        return r;
-    }
-    seq = image_error_seq();
-    image_lock(img);
-    r = img->ops->discard(img, off, len);
-    image_unlock(img);
-    return r < 0 ? data_path_failed(img, r, seq, "discard", off, len) : r;
+    return write_request(img, WRITE_DISCARD, NULL, off, len, 0);
 }
 
 int

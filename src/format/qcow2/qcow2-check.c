@@ -464,6 +464,22 @@ check_pass(struct qcow2_state *s, unsigned repair, struct check_ctx *c)
     return r;
 }
 
+/* Does the COPIED flag of table entry @entry (pointing at host @off)
+ * disagree with the cluster's stored refcount (*rc)? 1 and the corrected
+ * entry in *fixed if so, 0 if not, -errno. */
+static int
+copied_mismatch(struct qcow2_state *s, uint64_t entry, uint64_t off,
+                uint64_t *rc, uint64_t *fixed)
+{
+    int r = qcow2_refcount_get(s, off >> s->cluster_bits, rc);
+
+    if (r < 0) {
+        return r;
+    }
+    *fixed = *rc == 1 ? entry | QCOW_OFLAG_COPIED : entry & ~QCOW_OFLAG_COPIED;
+    return *fixed != entry;
+}
+
 /* Verify (and with repair, fix) the COPIED flags of the active tables
  * against the stored refcounts. */
 static int
@@ -479,26 +495,26 @@ check_copied(struct qcow2_state *s, struct check_ctx *c, unsigned repair)
         return -ENOMEM;
     }
     for (i = 0; r == 0 && i < s->l1_size; i++) {
-        uint64_t e = s->l1[i], off = e & L1E_OFFSET_MASK, rc = 0;
+        uint64_t e = s->l1[i], off = e & L1E_OFFSET_MASK, rc = 0, fixed;
         bool l2_changed = false;
 
         if (!off || (off & (cs - 1)) || (off >> s->cluster_bits) >=
             c->file_clusters) {
             continue;
         }
-        r = qcow2_refcount_get(s, off >> s->cluster_bits, &rc);
+        r = copied_mismatch(s, e, off, &rc, &fixed);
         if (r < 0) {
             break;
         }
-        if ((rc == 1) != !!(e & QCOW_OFLAG_COPIED)) {
+        if (r) {
             report(c, "%s OFLAG_COPIED L2 cluster: l1_index=%" PRIu64
                    " l1_entry=%" PRIx64 " refcount=%" PRIu64,
                    fix ? "Repairing" : "ERROR", i, e, rc);
             c->res->corruptions++;
+            r = 0;
             if (fix) {
                 uint8_t be[8];
-                s->l1[i] = rc == 1 ? e | QCOW_OFLAG_COPIED
-                                   : e & ~QCOW_OFLAG_COPIED;
+                s->l1[i] = fixed;
                 s->meta_valid = false;
                 be64_store(be, s->l1[i]);
                 r = hio_pwrite(s->f, be, 8, s->l1_offset + i * 8);
@@ -515,18 +531,18 @@ check_copied(struct qcow2_state *s, struct check_ctx *c, unsigned repair)
             if ((l2e & QCOW_OFLAG_COMPRESSED) || !doff || (doff & (cs - 1))) {
                 continue;
             }
-            r = qcow2_refcount_get(s, doff >> s->cluster_bits, &rc);
+            r = copied_mismatch(s, l2e, doff, &rc, &fixed);
             if (r < 0) {
                 break;
             }
-            if ((rc == 1) != !!(l2e & QCOW_OFLAG_COPIED)) {
+            if (r) {
                 report(c, "%s OFLAG_COPIED data cluster: l2_entry=%" PRIx64
                        " refcount=%" PRIu64, fix ? "Repairing" : "ERROR",
                        l2e, rc);
                 c->res->corruptions++;
+                r = 0;
                 if (fix) {
-                    be64_store(p, rc == 1 ? l2e | QCOW_OFLAG_COPIED
-                                          : l2e & ~QCOW_OFLAG_COPIED);
+                    be64_store(p, fixed);
                     l2_changed = true;
                     c->res->corruptions_fixed++;
                 }

@@ -117,7 +117,6 @@ qcow2_read(struct vmc_image *img, void *buf, uint64_t off, size_t len)
 
     assert(format_entry_ok(img, off, len));
     r = qcow2_l2_cache_trim(s);
-
     return r < 0 ? r : read_locked(s, buf, off, len);
 }
 

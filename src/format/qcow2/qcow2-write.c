@@ -351,22 +351,32 @@ write_fresh_run(struct qcow2_state *s, struct qcow2_table *t,
     return 0;
 }
 
+/* The start of every write entry point: the driver contract, a trimmed
+ * L2 cache, and no writing to an image found corrupt. */
+static int
+begin_write(struct vmc_image *img, uint64_t off, uint64_t len)
+{
+    struct qcow2_state *s = qcow2_s(img);
+    int r;
+
+    assert(format_entry_ok(img, off, len));
+    r = qcow2_l2_cache_trim(s);
+    if (r < 0) {
+        return r;
+    }
+    return s->corrupt ? qcow2_corrupt_refusal(s) : 0;
+}
+
 int
 qcow2_write(struct vmc_image *img, const void *buf, uint64_t off, size_t len,
             unsigned flags)
 {
     struct qcow2_state *s = qcow2_s(img);
     const uint8_t *p = buf;
-    int r;
-
-    assert(format_entry_ok(img, off, len));
-    r = qcow2_l2_cache_trim(s);
+    int r = begin_write(img, off, len);
 
     if (r < 0) {
         return r;
-    }
-    if (s->corrupt) {
-        return qcow2_corrupt_refusal(s);
     }
     while (len) {
         size_t n = (size_t)MIN((uint64_t)len,
@@ -618,39 +628,22 @@ int
 qcow2_write_zeroes(struct vmc_image *img, uint64_t off, uint64_t len,
                    unsigned flags)
 {
-    struct qcow2_state *s = qcow2_s(img);
-    int r;
+    int r = begin_write(img, off, len);
 
-    assert(format_entry_ok(img, off, len));
-    r = qcow2_l2_cache_trim(s);
-
-    if (r < 0) {
-        return r;
-    }
-    if (s->corrupt) {
-        return qcow2_corrupt_refusal(s);
-    }
-    return zero_range(s, off, len, (flags & VMC_WRITE_MAY_UNMAP) != 0,
-                      false);
+    return r < 0 ? r : zero_range(qcow2_s(img), off, len,
+                                  (flags & VMC_WRITE_MAY_UNMAP) != 0, false);
 }
 
 int
 qcow2_discard(struct vmc_image *img, uint64_t off, uint64_t len)
 {
-    struct qcow2_state *s = qcow2_s(img);
-    int r;
-
-    assert(format_entry_ok(img, off, len));
-    r = qcow2_l2_cache_trim(s);
+    int r = begin_write(img, off, len);
 
     if (r < 0) {
         return r;
     }
-    if (s->corrupt) {
-        return qcow2_corrupt_refusal(s);
-    }
-    if (s->version < 3 && img->backing_name) {
+    if (qcow2_s(img)->version < 3 && img->backing_name) {
         return 0;   /* cannot express "reads as zeros": ignore, like QEMU */
     }
-    return zero_range(s, off, len, true, true);
+    return zero_range(qcow2_s(img), off, len, true, true);
 }
