@@ -599,12 +599,9 @@ qcow2_check(struct vmc_image *img, unsigned repair,
                              img->filename, strerror(-r));
     }
     if (!repair) {
+        /* A dirty bit alone is no error: the refcounts just checked are
+         * what a crash could have left wrong (QEMU reports the same). */
         *res = first;
-        if (dirty && (s->incompat & QCOW2_INCOMPAT_DIRTY) &&
-            !first.corruptions) {
-            /* A dirty image cannot be trusted until repaired. */
-            res->corruptions++;
-        }
         return 0;
     }
     if (dirty) {

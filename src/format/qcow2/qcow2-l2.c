@@ -52,9 +52,9 @@ qcow2_classify(const struct qcow2_state *s, uint64_t entry, uint64_t bitmap,
         }
         return off ? QC_NORMAL : QC_UNALLOCATED;
     }
-    if (entry & QCOW_OFLAG_ZERO) {
-        return QC_INVALID;
-    }
+    /* Bit 0 of a standard descriptor means nothing with extended L2
+     * entries (the bitmap says what reads as zeros): ignored, as QEMU
+     * does (its iotest 271). */
     if ((bitmap >> 32) & bitmap) {
         return QC_INVALID;   /* a subcluster both allocated and zero */
     }
@@ -258,8 +258,10 @@ qcow2_lookup(struct qcow2_state *s, uint64_t off, uint64_t len,
         uint64_t host = (entry & L2E_OFFSET_MASK) + (pos % s->cluster_size);
         uint64_t next = MIN(end, align_down(pos, unit) + unit);
 
-        if (type == QC_NORMAL &&
+        if (type != QC_COMPRESSED &&
             (entry & L2E_OFFSET_MASK & (s->cluster_size - 1))) {
+            /* A host cluster offset (data, or kept by a zero or unused
+             * subcluster) must be aligned: QEMU fails such reads too. */
             type = QC_INVALID;
         }
         if (first) {

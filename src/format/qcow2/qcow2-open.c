@@ -22,11 +22,20 @@ parse_extensions(struct qcow2_state *s, const uint8_t *hdr, uint64_t start,
     struct vmc_image *img = s->img;
     uint64_t pos = start;
 
-    while (pos + 8 <= end) {
-        uint32_t type = be32_load(hdr + pos);
-        uint32_t len = be32_load(hdr + pos + 4);
-        const uint8_t *data = hdr + pos + 8;
+    while (pos < end) {
+        uint32_t type, len;
+        const uint8_t *data;
 
+        if (end - pos < 8) {
+            /* Even the end marker must fit before @end (QEMU refuses). */
+            return vmc_error_set(err, -EUCLEAN, "'%s': header extension "
+                                 "at %llu runs past the end of the header "
+                                 "area", img->filename,
+                                 (unsigned long long)pos);
+        }
+        type = be32_load(hdr + pos);
+        len = be32_load(hdr + pos + 4);
+        data = hdr + pos + 8;
         pos += 8;
         if (type == QCOW2_EXT_END) {
             return 0;
@@ -292,13 +301,13 @@ check_tables(struct qcow2_state *s, unsigned flags, uint64_t size,
         return vmc_error_set(err, -EUCLEAN, "'%s': snapshot table too large",
                              fn);
     }
-    if (s->nb_snapshots) {
-        r = validate_table(s, s->snapshots_offset, s->nb_snapshots,
-                           QCOW2_SNAPSHOT_ENTRY_MIN,
-                           UINT64_MAX, "snapshot table", err);
-        if (r < 0) {
-            return r;
-        }
+    /* Checked with no snapshots too: QEMU refuses a misaligned offset
+     * whatever the count. */
+    r = validate_table(s, s->snapshots_offset, s->nb_snapshots,
+                       QCOW2_SNAPSHOT_ENTRY_MIN, UINT64_MAX, "snapshot table",
+                       err);
+    if (r < 0) {
+        return r;
     }
     r = validate_table(s, s->l1_offset, s->l1_size, 8, QCOW2_MAX_L1_BYTES,
                        "active L1 table", err);

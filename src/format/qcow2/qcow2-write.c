@@ -247,7 +247,7 @@ write_in_cluster_ext(struct qcow2_state *s, const uint8_t *buf, uint64_t off,
         (host && !(entry & QCOW_OFLAG_COPIED))) {
         return cow_whole_cluster(s, t, l2i, coff, entry, buf, in, n);
     }
-    if ((entry & QCOW_OFLAG_ZERO) || ((bitmap >> 32) & bitmap) ||
+    if (((bitmap >> 32) & bitmap) ||
         (host & (cs - 1)) || (!host && (bitmap & QCOW2_SC_ALLOC_ALL))) {
         return qcow2_mark_corrupt(s, qcow2_l2_entry_offset(s, t, l2i),
                                   "invalid extended L2 entry 0x%016" PRIx64
