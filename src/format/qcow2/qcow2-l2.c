@@ -183,7 +183,7 @@ qcow2_get_l2(struct qcow2_state *s, uint64_t i, bool alloc,
         s->l2[i]->host_offset = off;
         s->l2[i]->dirty = true;
         s->l1[i] = off | QCOW_OFLAG_COPIED;
-        s->meta_valid = false;
+        qcow2_meta_add(s, off);
         s->l1_dirty = true;
         s->l2_cached++;
         *out = s->l2[i];

@@ -325,6 +325,11 @@ ensure_block(struct qcow2_state *s, uint64_t rt)
             return r;
         }
         r = find_free_run(s, 1, &c);
+        if (r == 0) {
+            /* The refcounts may lie (see qcow2_alloc_clusters()). */
+            r = qcow2_check_overlap(s, c << s->cluster_bits, s->cluster_size,
+                                    "refcount block allocation");
+        }
         if (r < 0) {
             return r;
         }
@@ -356,7 +361,7 @@ ensure_block(struct qcow2_state *s, uint64_t rt)
         }
         s->rblocks[rt] = nb;
         s->reftable[rt] = nb->host_offset;
-        s->meta_valid = false;
+        qcow2_meta_add(s, nb->host_offset);
         s->reftable_dirty = true;
         return 0;
     }
@@ -416,6 +421,14 @@ qcow2_alloc_clusters(struct qcow2_state *s, uint64_t n, uint64_t *off)
         if (still_free) {
             break;
         }
+    }
+    /* Free by the refcounts but holding metadata: the refcounts of a
+     * damaged image lie. Refuse (and mark it corrupt) rather than let the
+     * caller overwrite the header or a table, as QEMU does. */
+    r = qcow2_check_overlap(s, start << s->cluster_bits,
+                            n << s->cluster_bits, "cluster allocation");
+    if (r < 0) {
+        return r;
     }
     for (i = 0; i < n; i++) {
         r = qcow2_refcount_set(s, start + i, 1);

@@ -33,9 +33,8 @@ static int
 rebuild_meta_index(struct qcow2_state *s)
 {
     uint64_t i;
-    size_t n = 0;
-    uint64_t *m = malloc((s->l1_size + s->reftable_entries + 1) *
-                         sizeof(uint64_t));
+    size_t n = 0, cap = s->l1_size + s->reftable_entries + 1;
+    uint64_t *m = malloc(cap * sizeof(uint64_t));
 
     if (!m) {
         return -ENOMEM;
@@ -54,16 +53,50 @@ rebuild_meta_index(struct qcow2_state *s)
     free(s->meta);
     s->meta = m;
     s->nmeta = n;
+    s->meta_cap = cap;
     s->meta_valid = true;
     return 0;
 }
 
+/* First index of s->meta whose cluster ends after @host. */
+static size_t
+meta_search(const struct qcow2_state *s, uint64_t host)
+{
+    size_t lo = 0, hi = s->nmeta;
+
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (s->meta[mid] + s->cluster_size <= host) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    return lo;
+}
+
+void
+qcow2_meta_add(struct qcow2_state *s, uint64_t off)
+{
+    size_t i;
+
+    if (!s->meta_valid || s->nmeta == s->meta_cap) {
+        s->meta_valid = false;   /* the next check rebuilds it */
+        return;
+    }
+    i = meta_search(s, off);
+    memmove(s->meta + i + 1, s->meta + i, (s->nmeta - i) * sizeof(*s->meta));
+    s->meta[i] = off;
+    s->nmeta++;
+}
+
 /* Refuse in-place writes that would land on metadata (hostile images). */
 int
-qcow2_check_overlap(struct qcow2_state *s, uint64_t host, uint64_t len)
+qcow2_check_overlap(struct qcow2_state *s, uint64_t host, uint64_t len,
+                    const char *what)
 {
     uint64_t cs = s->cluster_size, end = host + len;
-    size_t lo = 0, hi;
+    size_t lo;
     int r;
 
     if (host < cs ||
@@ -73,28 +106,19 @@ qcow2_check_overlap(struct qcow2_state *s, uint64_t host, uint64_t len)
          end > s->reftable_offset) ||
         (s->nb_snapshots && host < s->snapshots_offset + cs &&
          end > s->snapshots_offset)) {
-        return qcow2_mark_corrupt(s, host, "write of %" PRIu64 " bytes "
+        return qcow2_mark_corrupt(s, host, "%s of %" PRIu64 " bytes "
                                   "overlaps the header, the L1 table, the "
                                   "refcount table or the snapshot table",
-                                  len);
+                                  what, len);
     }
     if (!s->meta_valid && (r = rebuild_meta_index(s)) < 0) {
         return r;
     }
-    /* First metadata cluster that ends after host. */
-    hi = s->nmeta;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (s->meta[mid] + cs <= host) {
-            lo = mid + 1;
-        } else {
-            hi = mid;
-        }
-    }
+    lo = meta_search(s, host);
     if (lo < s->nmeta && s->meta[lo] < end) {
-        return qcow2_mark_corrupt(s, host, "write of %" PRIu64 " bytes "
+        return qcow2_mark_corrupt(s, host, "%s of %" PRIu64 " bytes "
                                   "overlaps an L2 table or a refcount block "
-                                  "at 0x%" PRIx64, len, s->meta[lo]);
+                                  "at 0x%" PRIx64, what, len, s->meta[lo]);
     }
     return 0;
 }
@@ -149,13 +173,13 @@ write_in_cluster_std(struct qcow2_state *s, const uint8_t *buf, uint64_t off,
                                       "unaligned data cluster offset "
                                       "0x%" PRIx64, host);
         }
-        r = qcow2_check_overlap(s, host + in, n);
+        r = qcow2_check_overlap(s, host + in, n, "write");
         return r < 0 ? r : hio_pwrite(s->f, buf, n, host + in);
     }
     reuse = type == QC_ZERO && host && (entry & QCOW_OFLAG_COPIED) &&
             !(host & (cs - 1));
     if (reuse) {
-        r = qcow2_check_overlap(s, host, cs);
+        r = qcow2_check_overlap(s, host, cs, "write");
         if (r < 0) {
             return r;
         }
@@ -264,7 +288,7 @@ write_in_cluster_ext(struct qcow2_state *s, const uint8_t *buf, uint64_t off,
         }
         entry = host | QCOW_OFLAG_COPIED;
     } else {
-        r = qcow2_check_overlap(s, host + rstart, rend - rstart);
+        r = qcow2_check_overlap(s, host + rstart, rend - rstart, "write");
         if (r < 0) {
             return r;
         }

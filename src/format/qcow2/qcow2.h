@@ -246,7 +246,7 @@ struct qcow2_state {
      * overlap check of in-place writes; rebuilt when meta_valid is false
      * (whenever an L1 or refcount table entry changes). */
     uint64_t *meta;
-    size_t nmeta;
+    size_t nmeta, meta_cap;
     bool meta_valid;
 
     bool sparse_file;        /* host file has holes (preallocation) */
@@ -320,8 +320,14 @@ void qcow2_l2_cache_release(struct qcow2_state *s);
 int qcow2_l2_cache_trim(struct qcow2_state *s);
 
 /* qcow2-write.c */
-/* -EUCLEAN (and mark corrupt) if [host, host+len) overlaps metadata. */
-int qcow2_check_overlap(struct qcow2_state *s, uint64_t host, uint64_t len);
+/* -EUCLEAN (and mark corrupt, naming @what: "write", "allocation") if
+ * [host, host+len) overlaps metadata: the header, the L1 table, the
+ * refcount table, the snapshot table, an L2 table or a refcount block. */
+int qcow2_check_overlap(struct qcow2_state *s, uint64_t host, uint64_t len,
+                        const char *what);
+/* Add the host offset of a new L2 table or refcount block to the index
+ * the overlap check uses (an index that is full is rebuilt instead). */
+void qcow2_meta_add(struct qcow2_state *s, uint64_t off);
 /* Queue the release of whatever host clusters an old L2 entry held. */
 int qcow2_release_entry(struct qcow2_state *s, uint64_t entry);
 int qcow2_write(struct vmc_image *img, const void *buf, uint64_t off,
