@@ -70,6 +70,10 @@ enum vmc_open_flags {
 
 /** Default cap on backing chain depth. */
 #define VMC_DEFAULT_MAX_DEPTH 256
+/** Default cap on the memory the mapping tables of a whole chain take
+ *  (qcow2: each layer's L1 table and its L2 cache index). QEMU caps each
+ *  L1 at 32 MiB but not their sum over a deep chain. */
+#define VMC_DEFAULT_MAX_TABLE_MEMORY (512ull << 20)
 
 struct vmc_open_opts {
     enum vmc_format format;          /**< format of the top image */
@@ -78,6 +82,10 @@ struct vmc_open_opts {
      *  in its overlay; NULL means such a chain is refused. */
     const char *backing_format;
     unsigned max_depth;              /**< 0 = VMC_DEFAULT_MAX_DEPTH */
+    /** Bytes of mapping tables the whole chain may take; past it the
+     *  open is refused (-ENOMEM, naming the layer).
+     *  0 = VMC_DEFAULT_MAX_TABLE_MEMORY. */
+    uint64_t max_table_memory;
 };
 
 struct vmc_image;

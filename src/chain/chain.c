@@ -119,6 +119,7 @@ image_free(struct vmc_image *img)
 struct open_ctx {
     const struct vmc_open_opts *opts;
     unsigned max_depth;
+    uint64_t table_left;   /* table memory the layers below may take */
     uint64_t (*seen)[2];   /* dev, ino of layers above */
     unsigned nseen;
 };
@@ -166,9 +167,11 @@ static int
 check_shared_chain(struct vmc_image *l, unsigned depth, struct open_ctx *ctx,
                    struct vmc_error *err)
 {
+    uint64_t bytes = 0;
     unsigned n = 0, i;
 
     for (; l; l = l->backing, n++) {
+        bytes += l->table_bytes;
         for (i = 0; i < ctx->nseen; i++) {
             if (ctx->seen[i][0] == l->file->dev &&
                 ctx->seen[i][1] == l->file->ino) {
@@ -181,6 +184,14 @@ check_shared_chain(struct vmc_image *l, unsigned depth, struct open_ctx *ctx,
         return vmc_error_set(err, -ELOOP, "backing chain is deeper than the "
                              "limit of %u layers", ctx->max_depth);
     }
+    if (bytes > ctx->table_left) {
+        return vmc_error_set(err, -ENOMEM, "the tables of the backing chain "
+                             "need %llu KiB, more than the %llu KiB left of "
+                             "the chain's table memory limit",
+                             (unsigned long long)(bytes >> 10),
+                             (unsigned long long)(ctx->table_left >> 10));
+    }
+    ctx->table_left -= bytes;
     return 0;
 }
 
@@ -383,10 +394,12 @@ open_layer(struct vmc_image **out, const char *path, enum vmc_format fmt,
         r = vmc_error_set(err, -ENOTSUP, "unsupported format");
         goto fail;
     }
+    img->table_budget = ctx->table_left;
     r = img->ops->open(img, flags, err);
     if (r < 0) {
         goto fail;
     }
+    ctx->table_left -= MIN(ctx->table_left, img->table_bytes);
     r = seal_attach(img, flags, err);
     if (r < 0) {
         goto fail;
@@ -418,6 +431,8 @@ vmc_image_open(struct vmc_image **out, const char *path,
 
     ctx.max_depth = opts && opts->max_depth ? opts->max_depth
                                             : VMC_DEFAULT_MAX_DEPTH;
+    ctx.table_left = opts && opts->max_table_memory
+                     ? opts->max_table_memory : VMC_DEFAULT_MAX_TABLE_MEMORY;
     ctx.seen = calloc(ctx.max_depth + 2, sizeof(*ctx.seen));
     if (!ctx.seen) {
         return vmc_error_set(err, -ENOMEM, "out of memory");

@@ -57,7 +57,9 @@ struct format_ops {
     enum vmc_format format;
 
     /* Parse the layer in img->file: set img->size, img->backing_name and
-     * img->backing_fmt. @flags are the vmc_open_flags for this layer. */
+     * img->backing_fmt, and img->table_bytes (refusing with -ENOMEM what
+     * would exceed img->table_budget). @flags are the vmc_open_flags for
+     * this layer. */
     int (*open)(struct vmc_image *img, unsigned flags, struct vmc_error *err);
     /* Create the file at @path from resolved parameters (the backing,
      * if any, was already opened and checked by the chain). */
@@ -140,6 +142,11 @@ struct vmc_image {
     unsigned refcnt;
     enum vmc_format shared_fmt;
     struct vmc_image *registry_next;
+
+    /* Table memory: what the chain still allows this layer (set by the
+     * chain before open) and what its driver took at open. */
+    uint64_t table_budget;
+    uint64_t table_bytes;
 
     /* Seal of a sealed template (src/chain/seal-hook.c), or NULL. */
     struct seal_state *seal;

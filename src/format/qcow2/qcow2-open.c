@@ -399,6 +399,27 @@ read_header(struct qcow2_state *s, unsigned flags, struct vmc_error *err)
     return r;
 }
 
+/* The L1 table and the L2 cache index (one pointer per L1 entry) must
+ * fit in what the chain's table budget leaves (issue 9: deep chains of
+ * maximal L1 tables); checked before either is allocated or read. */
+static int
+check_table_budget(struct qcow2_state *s, struct vmc_error *err)
+{
+    struct vmc_image *img = s->img;
+    uint64_t need = (uint64_t)s->l1_size *
+                    (sizeof(*s->l1) + sizeof(*s->l2));
+
+    if (need > img->table_budget) {
+        return vmc_error_set(err, -ENOMEM, "'%s': its L1 table needs %llu "
+                             "KiB, more than the %llu KiB left of the "
+                             "chain's table memory limit", img->filename,
+                             (unsigned long long)(need >> 10),
+                             (unsigned long long)(img->table_budget >> 10));
+    }
+    img->table_bytes = need;
+    return 0;
+}
+
 static int
 check_writable_open(struct qcow2_state *s, struct vmc_error *err)
 {
@@ -428,7 +449,6 @@ int
 qcow2_open(struct vmc_image *img, unsigned flags, struct vmc_error *err)
 {
     struct qcow2_state *s;
-    uint8_t *buf = NULL;
     uint32_t i;
     int r;
 
@@ -449,14 +469,18 @@ qcow2_open(struct vmc_image *img, unsigned flags, struct vmc_error *err)
             goto fail;
         }
     }
+    r = check_table_budget(s, err);
+    if (r < 0) {
+        goto fail;
+    }
+    /* Read in place and convert (no second L1-sized buffer). */
     s->l1 = calloc(s->l1_size ? s->l1_size : 1, sizeof(uint64_t));
-    buf = malloc(s->l1_size ? (size_t)s->l1_size * 8 : 1);
-    if (!s->l1 || !buf) {
+    if (!s->l1) {
         r = vmc_error_set(err, -ENOMEM, "out of memory");
         goto fail;
     }
     if (s->l1_size) {
-        r = hio_pread(s->f, buf, (size_t)s->l1_size * 8, s->l1_offset);
+        r = hio_pread(s->f, s->l1, (size_t)s->l1_size * 8, s->l1_offset);
         if (r < 0) {
             vmc_error_set(err, r, "cannot read L1 table of '%s': %s",
                           img->filename, strerror(-r));
@@ -464,7 +488,7 @@ qcow2_open(struct vmc_image *img, unsigned flags, struct vmc_error *err)
         }
     }
     for (i = 0; i < s->l1_size; i++) {
-        s->l1[i] = be64_load(buf + (size_t)i * 8);
+        s->l1[i] = be64_load((const uint8_t *)&s->l1[i]);
     }
     s->l2 = calloc(s->l1_size ? s->l1_size : 1, sizeof(*s->l2));
     if (!s->l2) {
@@ -500,11 +524,9 @@ qcow2_open(struct vmc_image *img, unsigned flags, struct vmc_error *err)
             goto fail;
         }
     }
-    free(buf);
     return 0;
 
 fail:
-    free(buf);
     qcow2_close(img);
     return r;
 }
