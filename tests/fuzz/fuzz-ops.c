@@ -3,7 +3,7 @@
  * clone through the public API, compared after every step with an
  * in-memory shadow of the guest view (reliability.md §6 test 11).
  *
- * A raw template (2 MiB, a byte pattern) is made once; every input gets a
+ * A raw template (1 MiB, a byte pattern) is made once; every input gets a
  * fresh qcow2 overlay on it (cluster size chosen by the first input byte,
  * 512 B..64 KiB). The rest of the input is a list of operations:
  *   op byte (low 3 bits: write, zero, zero+unmap, discard, flush, read,
@@ -30,8 +30,8 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define IMG_SIZE (2u << 20)
-#define MAX_LEN  (192u << 10)
+#define IMG_SIZE (1u << 20)
+#define MAX_LEN  (64u << 10)
 
 static char dir[256], base_path[300], top_path[300];
 static uint8_t shadow[IMG_SIZE], base[IMG_SIZE];
@@ -49,10 +49,12 @@ die(const char *what, const struct vmc_error *err)
 static void
 setup(void)
 {
+    /* tmpfs if there is one: this target flushes a lot */
+    const char *tmp = getenv("TMPDIR") ? getenv("TMPDIR") :
+                      access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
     int fd;
 
-    snprintf(dir, sizeof(dir), "%s/vmc-fuzz-ops.XXXXXX",
-             getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+    snprintf(dir, sizeof(dir), "%s/vmc-fuzz-ops.XXXXXX", tmp);
     if (!mkdtemp(dir)) {
         abort();
     }
@@ -132,7 +134,7 @@ run_op(struct vmc_image **imgp, const uint8_t *d, uint32_t step)
     struct vmc_image *img = *imgp;
     uint64_t off = ((uint64_t)d[1] << 16 | (uint64_t)d[2] << 8 | d[3]) %
                    IMG_SIZE;
-    size_t len = 1 + (((size_t)d[4] << 8 | d[5]) * 3) % MAX_LEN;
+    size_t len = 1 + ((size_t)d[4] << 8 | d[5]) % MAX_LEN;
 
     if (d[0] & 0x80) {           /* sector-aligned variant */
         off &= ~511ull;
@@ -215,7 +217,6 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     for (i = 1; i + 6 <= size; i += 6) {
         run_op(&img, data + i, (uint32_t)i);
     }
-    check_all(img);
     if (vmc_image_close(img) < 0) {
         die("final close failed", NULL);
     }
