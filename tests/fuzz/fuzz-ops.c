@@ -12,7 +12,8 @@
  *   the shadow; any failing call or mismatch aborts (a finding).
  * Discard is advisory, so a discarded range reads as either the old
  * shadow or zeros; the shadow takes what the image returns on the next
- * read of that range (checked to be one of the two).
+ * read of that range (checked to be one of the two). After the last
+ * close the clone must check clean: no corruption, no leak.
  *
  * Build: tests/fuzz/build-fuzzer.sh; replay: tests/fuzz/standalone.c.
  */
@@ -186,6 +187,39 @@ run_op(struct vmc_image **imgp, const uint8_t *d, uint32_t step)
     }
 }
 
+static void
+report_line(const char *line, void *opaque)
+{
+    (void)opaque;
+    fprintf(stderr, "fuzz-ops: check: %s\n", line);
+}
+
+static void
+check_clean(void)
+{
+    struct vmc_open_opts o = { .format = VMC_FMT_QCOW2,
+                               .flags = VMC_OPEN_NO_BACKING | VMC_OPEN_CHECK };
+    struct vmc_image *img = NULL;
+    struct vmc_check_result res;
+    struct vmc_error err;
+
+    if (vmc_image_open(&img, top_path, &o, &err) < 0) {
+        die("open for check", &err);
+    }
+    if (vmc_image_check(img, VMC_REPAIR_NONE, &res, report_line, NULL,
+                        &err) < 0) {
+        die("check", &err);
+    }
+    vmc_image_close(img);
+    if (res.corruptions || res.leaks || res.check_errors) {
+        fprintf(stderr, "fuzz-ops: not clean: %llu corruptions, %llu leaks, "
+                "%llu check errors\n", (unsigned long long)res.corruptions,
+                (unsigned long long)res.leaks,
+                (unsigned long long)res.check_errors);
+        abort();
+    }
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -223,5 +257,6 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     img = open_top();
     check_all(img);
     vmc_image_close(img);
+    check_clean();
     return 0;
 }
