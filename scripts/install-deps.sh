@@ -16,8 +16,9 @@
 #   xfsprogs                           an XFS reflink=1 loop mount (tests/ops/clone-reflink.sh)
 #   fio                                4 KiB random reads over NBD (bench/bench-nbd.sh)
 #   groff-base                         renders docs/vm-clone.1 in tests/docs
+#   strace                             fdatasync-before-flush-reply check (tests/nbd/load.sh)
 set -u
-pkgs="meson ninja-build pkg-config gcc zlib1g-dev libssl-dev libzstd-dev libjson-c-dev qemu-utils clang-14 python3 libnbd-bin python3-libnbd qemu-system-x86 libsqlite3-dev sqlite3 libvirt-clients xfsprogs fio groff-base ${EXTRA_PKGS:-}"
+pkgs="meson ninja-build pkg-config gcc zlib1g-dev libssl-dev libzstd-dev libjson-c-dev qemu-utils clang-14 python3 libnbd-bin python3-libnbd qemu-system-x86 libsqlite3-dev sqlite3 libvirt-clients xfsprogs fio groff-base strace ${EXTRA_PKGS:-}"
 missing=
 for p in $pkgs; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing="$missing $p"
