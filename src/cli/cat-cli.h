@@ -14,8 +14,8 @@
 
 #include <json-c/json.h>
 
-#include "cli/cli.h"
-#include "cli/options.h"
+#include "cli.h"
+#include "options.h"
 #include "vmclone-catalog.h"
 
 /* The options every management command accepts, into struct catcli *c. */

@@ -11,7 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "cli/cat-cli.h"
+#include "cat-cli.h"
 
 static const char clone_usage[] =
     "usage: " CLI_NAME " clone SOURCE --name NAME [--linked | --full] "

@@ -9,7 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "cli/cat-cli.h"
+#include "cat-cli.h"
 
 static const char template_usage[] =
     "import copies each IMAGE (raw or qcow2) into a secondary pool as a "

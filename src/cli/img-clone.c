@@ -10,8 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli/cli.h"
-#include "cli/options.h"
+#include "cli.h"
+#include "options.h"
 
 static const char clone_usage[] =
     "usage: " CLI_NAME " img clone --linked [-F base_fmt] [-o options] "
