@@ -324,6 +324,19 @@ VMC_API int vmc_clone_linked(const char *base, const char *const *names,
                              size_t count, const struct vmc_clone_opts *o,
                              struct vmc_error *err);
 
+/**
+ * The names of @count clones made from one @pattern holding exactly one
+ * "%d" (or "%0Nd"; "%%" is a literal '%'), numbered from 1.
+ * @param[out] out  @count newly allocated names, freed with
+ *                  vmc_clone_names_free().
+ * @return 0, -EINVAL (not exactly one conversion), -ENOMEM, with a message.
+ */
+VMC_API int vmc_clone_names(const char *pattern, size_t count, char ***out,
+                            struct vmc_error *err);
+
+/** Free what vmc_clone_names() returned; NULL is allowed. */
+VMC_API void vmc_clone_names_free(char **names, size_t count);
+
 /** How a full clone was made. */
 enum vmc_clone_method {
     VMC_CLONE_REFLINK = 1,          /**< FICLONE: extents shared */
