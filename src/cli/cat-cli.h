@@ -108,7 +108,10 @@ struct json_object *catcli_report(struct catcli *c, enum vmc_report which,
 struct json_object *catcli_gone(struct catcli *c, struct json_object *before);
 /* Print a library error, one line. */
 int catcli_fail(const struct vmc_error *err, int r);
-/* Parse "30s", "15m", "2h", "3d", "1w" or seconds. */
+/* The longest duration catcli_parse_duration() takes: 100 years. */
+#define CATCLI_DURATION_MAX (100ULL * 365 * 86400)
+/* Parse "30s", "15m", "2h", "3d", "1w" or seconds: digits only (no sign),
+ * at most CATCLI_DURATION_MAX; -EINVAL or -ERANGE otherwise. */
 int catcli_parse_duration(const char *s, uint64_t *out);
 
 /* Small JSON accessors of report rows ("" / 0 when absent). */

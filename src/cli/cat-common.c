@@ -93,6 +93,10 @@ catcli_parse_duration(const char *s, uint64_t *out)
     unsigned long long v;
     uint64_t mul = 1;
 
+    /* strtoull() takes a sign and wraps "-1" round to a huge value */
+    if (*s < '0' || *s > '9') {
+        return -EINVAL;
+    }
     errno = 0;
     v = strtoull(s, &end, 10);
     if (errno || end == s) {
@@ -119,6 +123,11 @@ catcli_parse_duration(const char *s, uint64_t *out)
     }
     if (*end && end[1]) {
         return -EINVAL;
+    }
+    /* a duration that wraps round, or one so long it never ends, is a
+     * typo: at most CATCLI_DURATION_MAX seconds (100 years) */
+    if (v > CATCLI_DURATION_MAX / mul) {
+        return -ERANGE;
     }
     *out = (uint64_t)v * mul;
     return 0;

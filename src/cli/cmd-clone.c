@@ -79,7 +79,7 @@ opt_ttl(const char *arg, void *dest)
     if (catcli_parse_duration(arg, &a->o.ttl_seconds) < 0 ||
         a->o.ttl_seconds == 0) {
         return cli_usage_error("clone", "invalid --ttl '%s' (e.g. 90s, 30m, "
-                               "2h, 7d)", arg);
+                               "2h, 7d; at most 100 years)", arg);
     }
     return 0;
 }
