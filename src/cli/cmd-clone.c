@@ -133,7 +133,9 @@ report_text(struct catcli *c, const char *source, const char *request_id,
                "%s copied)\n", source, res->pool, res->copy_mechanism, cb);
     }
     if (res->existing) {
-        printf("Request '%s' already served: ", request_id);
+        fputs("Request '", stdout);
+        cli_put_escaped(stdout, request_id);
+        fputs("' already served: ", stdout);
     }
     if (res->count == 1) {
         printf("%s %s clone '%s' of %s '%s' in pool '%s'\n",

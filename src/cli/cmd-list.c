@@ -69,10 +69,13 @@ list_run(struct catcli *c, void *ctx, int argc, char **argv)
 
             catcli_size(c, (uint64_t)catcli_jint(o, "virtual_size"), sz,
                         sizeof(sz));
-            printf("%-24s %-8s %-6s %-15s %-10s %5" PRId64 " %9s  %s\n",
+            printf("%-24s %-8s %-6s %-15s %-10s %5" PRId64 " %9s  ",
                    catcli_jstr(o, "name"), catcli_jstr(o, "state"), catcli_jstr(o, "type"),
                    catcli_jstr(o, "mechanism"), catcli_jstr(o, "pool"), catcli_jint(o, "disks"),
-                   sz, catcli_jstr(o, "labels"));
+                   sz);
+            /* labels are free text: a newline must not forge a row */
+            cli_put_escaped(stdout, catcli_jstr(o, "labels"));
+            putchar('\n');
         }
     }
     json_object_put(arr);
@@ -172,9 +175,13 @@ info_run(struct catcli *c, void *ctx, int argc, char **argv)
         printf("created:    %s\n", t);
         catcli_fmt_time((double)catcli_jint(vm, "expires"), t, sizeof(t));
         printf("expires:    %s\n", t);
-        printf("labels:     %s\n", catcli_jstr(vm, "labels"));
+        fputs("labels:     ", stdout);
+        cli_put_escaped(stdout, catcli_jstr(vm, "labels"));
+        putchar('\n');
         if (*catcli_jstr(vm, "request_id")) {
-            printf("request id: %s\n", catcli_jstr(vm, "request_id"));
+            fputs("request id: ", stdout);
+            cli_put_escaped(stdout, catcli_jstr(vm, "request_id"));
+            putchar('\n');
         }
         json_object_object_get_ex(vm, "nics", &a);
         for (i = 0; a && i < json_object_array_length(a); i++) {
