@@ -122,6 +122,13 @@ void catcli_fmt_time(double t, char *buf, size_t len);
 /* Rows of @arr as JSON (--json) or as columns @cols (NULL-terminated). */
 int catcli_print_rows(struct catcli *c, struct json_object *arr,
                       const char *const *cols);
+/* One row of a text table, from one element of a report. */
+typedef void catcli_row_fn(struct catcli *c, struct json_object *row);
+/* A report's rows @arr (NULL: the report failed, already said) as JSON
+ * with --json, else @header (unless quiet or no rows) and @row for each;
+ * releases @arr and returns the exit status. */
+int catcli_print_table(struct catcli *c, struct json_object *arr,
+                       const char *header, catcli_row_fn *row);
 /* Report @which (no arguments) printed by catcli_print_rows(); returns
  * the exit status. */
 int catcli_print_report(struct catcli *c, enum vmc_report which,

@@ -274,6 +274,30 @@ catcli_print_rows(struct catcli *c, struct json_object *arr,
 }
 
 int
+catcli_print_table(struct catcli *c, struct json_object *arr,
+                   const char *header, catcli_row_fn *row)
+{
+    size_t i, n;
+
+    if (!arr) {
+        return CLI_EXIT_FAIL;
+    }
+    n = json_object_array_length(arr);
+    if (c->json) {
+        cli_json_print(stdout, arr);
+    } else {
+        if (n && !c->quiet) {
+            printf("%s\n", header);
+        }
+        for (i = 0; i < n; i++) {
+            row(c, json_object_array_get_idx(arr, i));
+        }
+    }
+    json_object_put(arr);
+    return CLI_EXIT_OK;
+}
+
+int
 catcli_print_report(struct catcli *c, enum vmc_report which,
                     const char *const *cols)
 {

@@ -44,42 +44,32 @@ static const struct cli_opt list_opts[] = {
     CLI_OPT_END,
 };
 
+/* One VM of the list as a row of the table. */
+static void
+list_row(struct catcli *c, struct json_object *o)
+{
+    char sz[32];
+
+    catcli_size(c, (uint64_t)catcli_jint(o, "virtual_size"), sz, sizeof(sz));
+    printf("%-24s %-8s %-6s %-15s %-10s %5" PRId64 " %9s  ",
+           catcli_jstr(o, "name"), catcli_jstr(o, "state"),
+           catcli_jstr(o, "type"), catcli_jstr(o, "mechanism"),
+           catcli_jstr(o, "pool"), catcli_jint(o, "disks"), sz);
+    /* labels are free text: a newline must not forge a row */
+    cli_put_escaped(stdout, catcli_jstr(o, "labels"));
+    putchar('\n');
+}
+
 static int
 list_run(struct catcli *c, void *ctx, int argc, char **argv)
 {
     const struct label_filter *f = &list_labels;
-    struct json_object *arr;
-    size_t i;
 
-    arr = catcli_report(c, VMC_REPORT_VMS, f->params, f->np);
-    if (!arr) {
-        return CLI_EXIT_FAIL;
-    }
-    if (c->json) {
-        cli_json_print(stdout, arr);
-    } else {
-        if (json_object_array_length(arr) && !c->quiet) {
-            printf("%-24s %-8s %-6s %-15s %-10s %5s %9s  %s\n", "NAME",
-                   "STATE", "TYPE", "MECHANISM", "POOL", "DISKS", "SIZE",
-                   "LABELS");
-        }
-        for (i = 0; i < json_object_array_length(arr); i++) {
-            struct json_object *o = json_object_array_get_idx(arr, i);
-            char sz[32];
-
-            catcli_size(c, (uint64_t)catcli_jint(o, "virtual_size"), sz,
-                        sizeof(sz));
-            printf("%-24s %-8s %-6s %-15s %-10s %5" PRId64 " %9s  ",
-                   catcli_jstr(o, "name"), catcli_jstr(o, "state"), catcli_jstr(o, "type"),
-                   catcli_jstr(o, "mechanism"), catcli_jstr(o, "pool"), catcli_jint(o, "disks"),
-                   sz);
-            /* labels are free text: a newline must not forge a row */
-            cli_put_escaped(stdout, catcli_jstr(o, "labels"));
-            putchar('\n');
-        }
-    }
-    json_object_put(arr);
-    return CLI_EXIT_OK;
+    return catcli_print_table(c, catcli_report(c, VMC_REPORT_VMS, f->params,
+                                               f->np),
+                              "NAME                     STATE    TYPE   "
+                              "MECHANISM       POOL       DISKS      SIZE  "
+                              "LABELS", list_row);
 }
 
 static const char list_usage[] =
