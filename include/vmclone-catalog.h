@@ -47,7 +47,7 @@ enum vmc_catalog_flags {
  * $XDG_DATA_HOME/vmclone, else ~/.local/share/vmclone.
  * @param[out] out  newly allocated, freed with free().
  */
-int vmc_catalog_home(const char *home, char **out);
+VMC_API int vmc_catalog_home(const char *home, char **out);
 
 /**
  * Open (creating if needed) the store at @home (see vmc_catalog_home())
@@ -55,12 +55,12 @@ int vmc_catalog_home(const char *home, char **out);
  * operations of processes that died (unless VMC_CATALOG_NO_RECOVER).
  * @return 0, -EACCES, -EIO (SQLite), -ENOTSUP (catalog newer than us).
  */
-int vmc_catalog_open(struct vmc_catalog **out, const char *home,
-                     unsigned flags, struct vmc_error *err);
+VMC_API int vmc_catalog_open(struct vmc_catalog **out, const char *home,
+                             unsigned flags, struct vmc_error *err);
 /** NULL is allowed. */
-void vmc_catalog_close(struct vmc_catalog *cat);
+VMC_API void vmc_catalog_close(struct vmc_catalog *cat);
 /** Borrowed: the store's directory. */
-const char *vmc_catalog_dir(const struct vmc_catalog *cat);
+VMC_API const char *vmc_catalog_dir(const struct vmc_catalog *cat);
 
 /**
  * Report the progress of long operations on @cat through @fn when they
@@ -69,8 +69,8 @@ const char *vmc_catalog_dir(const struct vmc_catalog *cat);
  * flattening of dependents (template rm/retire). Each operation is one
  * sequence from 0 to total over all its files. @fn NULL: none.
  */
-void vmc_catalog_set_progress(struct vmc_catalog *cat, vmc_progress_fn fn,
-                              void *opaque);
+VMC_API void vmc_catalog_set_progress(struct vmc_catalog *cat,
+                                      vmc_progress_fn fn, void *opaque);
 
 /**
  * Called with one row of a query: @ncols columns named @names with text
@@ -86,10 +86,10 @@ typedef int (*vmc_catalog_row_fn)(int ncols, const char *const *names,
  * that would write are refused with -EPERM. The tables are described in
  * src/catalog/schema.c.
  */
-int vmc_catalog_query(struct vmc_catalog *cat, const char *sql,
-                      const char *const *params, size_t nparams,
-                      vmc_catalog_row_fn fn, void *opaque,
-                      struct vmc_error *err);
+VMC_API int vmc_catalog_query(struct vmc_catalog *cat, const char *sql,
+                              const char *const *params, size_t nparams,
+                              vmc_catalog_row_fn fn, void *opaque,
+                              struct vmc_error *err);
 
 /* --------------------------------------------------------------- reports */
 
@@ -142,30 +142,31 @@ enum vmc_report {
  * Run report @which with its @args and call @fn for each row (as
  * vmc_catalog_query()). -EINVAL when @nargs does not fit the report.
  */
-int vmc_catalog_report_rows(struct vmc_catalog *cat, enum vmc_report which,
-                            const char *const *args, size_t nargs,
-                            vmc_catalog_row_fn fn, void *opaque,
-                            struct vmc_error *err);
+VMC_API int vmc_catalog_report_rows(struct vmc_catalog *cat,
+                                    enum vmc_report which,
+                                    const char *const *args, size_t nargs,
+                                    vmc_catalog_row_fn fn, void *opaque,
+                                    struct vmc_error *err);
 
 /* ---------------------------------------------------------------- config */
 
 /** Keys: default-template, default-pool, max-chain-depth. */
-int vmc_catalog_config_get(struct vmc_catalog *cat, const char *key,
-                           char **out, struct vmc_error *err);
+VMC_API int vmc_catalog_config_get(struct vmc_catalog *cat, const char *key,
+                                   char **out, struct vmc_error *err);
 /** @value NULL removes the key. */
-int vmc_catalog_config_set(struct vmc_catalog *cat, const char *key,
-                           const char *value, struct vmc_error *err);
+VMC_API int vmc_catalog_config_set(struct vmc_catalog *cat, const char *key,
+                                   const char *value, struct vmc_error *err);
 
 /* ----------------------------------------------------------------- pools */
 
 /** Add pool @name at directory @path (created if missing) of @kind
  *  "primary" or "secondary". */
-int vmc_catalog_pool_add(struct vmc_catalog *cat, const char *name,
-                         const char *path, const char *kind,
-                         struct vmc_error *err);
+VMC_API int vmc_catalog_pool_add(struct vmc_catalog *cat, const char *name,
+                                 const char *path, const char *kind,
+                                 struct vmc_error *err);
 /** Remove an empty pool from the catalog (its directory is kept). */
-int vmc_catalog_pool_rm(struct vmc_catalog *cat, const char *name,
-                        struct vmc_error *err);
+VMC_API int vmc_catalog_pool_rm(struct vmc_catalog *cat, const char *name,
+                                struct vmc_error *err);
 
 /* ------------------------------------------------------------- templates */
 
@@ -189,7 +190,7 @@ struct vmc_import_opts {
     void *opaque;
 };
 
-void vmc_import_opts_init(struct vmc_import_opts *o);
+VMC_API void vmc_import_opts_init(struct vmc_import_opts *o);
 
 /**
  * Import @n images as the disks of template @name: each is copied into
@@ -198,20 +199,22 @@ void vmc_import_opts_init(struct vmc_import_opts *o);
  * @o->flatten; its chain is never opened otherwise.
  * @return 0, -EEXIST, -EINVAL (backing file, bad name), -ENOSPC, ...
  */
-int vmc_catalog_template_import(struct vmc_catalog *cat, const char *name,
-                                const char *const *images, size_t n,
-                                const struct vmc_import_opts *o,
-                                struct vmc_error *err);
+VMC_API int vmc_catalog_template_import(struct vmc_catalog *cat,
+                                        const char *name,
+                                        const char *const *images, size_t n,
+                                        const struct vmc_import_opts *o,
+                                        struct vmc_error *err);
 
 /**
  * Make template @name from the current disks of VM @vm (or of its
  * snapshot @snapshot when non-NULL): a standalone sealed copy of each
  * disk's guest view; the VM is left as it is.
  */
-int vmc_catalog_template_from_vm(struct vmc_catalog *cat, const char *name,
-                                 const char *vm, const char *snapshot,
-                                 const struct vmc_import_opts *o,
-                                 struct vmc_error *err);
+VMC_API int vmc_catalog_template_from_vm(struct vmc_catalog *cat,
+                                         const char *name, const char *vm,
+                                         const char *snapshot,
+                                         const struct vmc_import_opts *o,
+                                         struct vmc_error *err);
 
 /**
  * Hide template @name from new clones; it is deleted as soon as nothing
@@ -220,9 +223,10 @@ int vmc_catalog_template_from_vm(struct vmc_catalog *cat, const char *name,
  * first (after checking that their filesystems have the space: -ENOSPC
  * and nothing done otherwise), so that it is freed now.
  */
-int vmc_catalog_template_retire(struct vmc_catalog *cat, const char *name,
-                                bool flatten_dependents, bool *freed,
-                                struct vmc_error *err);
+VMC_API int vmc_catalog_template_retire(struct vmc_catalog *cat,
+                                        const char *name,
+                                        bool flatten_dependents, bool *freed,
+                                        struct vmc_error *err);
 
 /**
  * Delete template @name with its copies in primary pools. Refused with
@@ -230,8 +234,9 @@ int vmc_catalog_template_retire(struct vmc_catalog *cat, const char *name,
  * @flatten_dependents: those VMs are flattened first (after checking
  * that each filesystem holding one has the space; -ENOSPC otherwise).
  */
-int vmc_catalog_template_rm(struct vmc_catalog *cat, const char *name,
-                            bool flatten_dependents, struct vmc_error *err);
+VMC_API int vmc_catalog_template_rm(struct vmc_catalog *cat, const char *name,
+                                    bool flatten_dependents,
+                                    struct vmc_error *err);
 
 /* ----------------------------------------------------------------- clone */
 
@@ -241,7 +246,7 @@ enum vmc_clone_kind {
     VMC_CLONE_KIND_FULL,
 };
 
-const char *vmc_clone_kind_name(enum vmc_clone_kind k);
+VMC_API const char *vmc_clone_kind_name(enum vmc_clone_kind k);
 
 struct vmc_label {
     const char *key;
@@ -292,47 +297,51 @@ struct vmc_catalog_clone_result {
  * a snapshot.
  * @return 0 (see @res), -EEXIST, -ENOENT, -EINVAL, -ENOSPC, ...
  */
-int vmc_catalog_clone(struct vmc_catalog *cat, const char *source,
-                      const char *name,
-                      const struct vmc_catalog_clone_opts *o,
-                      struct vmc_catalog_clone_result *res,
-                      struct vmc_error *err);
+VMC_API int vmc_catalog_clone(struct vmc_catalog *cat, const char *source,
+                              const char *name,
+                              const struct vmc_catalog_clone_opts *o,
+                              struct vmc_catalog_clone_result *res,
+                              struct vmc_error *err);
 
-void vmc_catalog_clone_result_release(struct vmc_catalog_clone_result *res);
+VMC_API void vmc_catalog_clone_result_release(
+    struct vmc_catalog_clone_result *res);
 
 /* ------------------------------------------------------------- snapshots */
 
 /** Freeze the current disks of @vm as snapshot @name (read-only parents)
  *  and give the VM new overlays on them. */
-int vmc_catalog_snapshot_create(struct vmc_catalog *cat, const char *vm,
-                                const char *name, struct vmc_error *err);
+VMC_API int vmc_catalog_snapshot_create(struct vmc_catalog *cat, const char *vm,
+                                        const char *name,
+                                        struct vmc_error *err);
 /** Discard the VM's current state and give it new overlays on @name. */
-int vmc_catalog_snapshot_revert(struct vmc_catalog *cat, const char *vm,
-                                const char *name, struct vmc_error *err);
+VMC_API int vmc_catalog_snapshot_revert(struct vmc_catalog *cat, const char *vm,
+                                        const char *name,
+                                        struct vmc_error *err);
 /** Delete snapshot @name: its data is merged into the VM's own layers
  *  above it; refused (-EBUSY) when clones depend on it. */
-int vmc_catalog_snapshot_rm(struct vmc_catalog *cat, const char *vm,
-                            const char *name, struct vmc_error *err);
+VMC_API int vmc_catalog_snapshot_rm(struct vmc_catalog *cat, const char *vm,
+                                    const char *name, struct vmc_error *err);
 
 /* ------------------------------------------------------------------- VMs */
 
 /** Delete VM @name with its disks and snapshots; -EBUSY (listing them)
  *  when clones depend on its snapshots. */
-int vmc_catalog_vm_rm(struct vmc_catalog *cat, const char *name,
-                      struct vmc_error *err);
+VMC_API int vmc_catalog_vm_rm(struct vmc_catalog *cat, const char *name,
+                              struct vmc_error *err);
 /** Make the VM's disks standalone (linked -> full). */
-int vmc_catalog_vm_flatten(struct vmc_catalog *cat, const char *name,
-                           vmc_progress_fn progress, void *opaque,
-                           struct vmc_error *err);
+VMC_API int vmc_catalog_vm_flatten(struct vmc_catalog *cat, const char *name,
+                                   vmc_progress_fn progress, void *opaque,
+                                   struct vmc_error *err);
 /** Make the VM's disks linked clones of @tmpl's copy in the VM's pool,
  *  keeping only what differs. *saved gets the bytes freed. */
-int vmc_catalog_vm_relink(struct vmc_catalog *cat, const char *name,
-                          const char *tmpl, uint64_t *saved,
-                          struct vmc_error *err);
+VMC_API int vmc_catalog_vm_relink(struct vmc_catalog *cat, const char *name,
+                                  const char *tmpl, uint64_t *saved,
+                                  struct vmc_error *err);
 /** Collapse the VM's snapshot chain under its current disks into one
  *  layer (snapshots stay valid). *merged gets the layers collapsed. */
-int vmc_catalog_vm_consolidate(struct vmc_catalog *cat, const char *name,
-                               unsigned *merged, struct vmc_error *err);
+VMC_API int vmc_catalog_vm_consolidate(struct vmc_catalog *cat,
+                                       const char *name, unsigned *merged,
+                                       struct vmc_error *err);
 
 /**
  * Everything that depends on @name ("TEMPLATE", "VM" or "VM@SNAPSHOT";
@@ -340,10 +349,10 @@ int vmc_catalog_vm_consolidate(struct vmc_catalog *cat, const char *name,
  * as "kind name" strings.
  * @param[out] out  array of @n strings, freed with vmc_catalog_strv_free().
  */
-int vmc_catalog_dependents(struct vmc_catalog *cat, const char *kind,
-                           const char *name, char ***out, size_t *n,
-                           struct vmc_error *err);
-void vmc_catalog_strv_free(char **v, size_t n);
+VMC_API int vmc_catalog_dependents(struct vmc_catalog *cat, const char *kind,
+                                   const char *name, char ***out, size_t *n,
+                                   struct vmc_error *err);
+VMC_API void vmc_catalog_strv_free(char **v, size_t n);
 
 /* ----------------------------------------------------------- maintenance */
 
@@ -365,9 +374,9 @@ struct vmc_gc_result {
  * went) is reported as "removed" with the space it freed. @res may be
  * NULL.
  */
-int vmc_catalog_gc(struct vmc_catalog *cat, bool dry_run,
-                   vmc_catalog_report_fn fn, void *opaque,
-                   struct vmc_gc_result *res, struct vmc_error *err);
+VMC_API int vmc_catalog_gc(struct vmc_catalog *cat, bool dry_run,
+                           vmc_catalog_report_fn fn, void *opaque,
+                           struct vmc_gc_result *res, struct vmc_error *err);
 
 struct vmc_fsck_result {
     unsigned volumes;           /**< volume rows checked */
@@ -386,9 +395,9 @@ struct vmc_fsck_result {
  * unreadable file, a backing file outside the catalog) as problems.
  * Also runs SQLite's integrity and foreign key checks.
  */
-int vmc_catalog_fsck(struct vmc_catalog *cat, vmc_catalog_report_fn fn,
-                     void *opaque, struct vmc_fsck_result *res,
-                     struct vmc_error *err);
+VMC_API int vmc_catalog_fsck(struct vmc_catalog *cat, vmc_catalog_report_fn fn,
+                             void *opaque, struct vmc_fsck_result *res,
+                             struct vmc_error *err);
 
 #ifdef __cplusplus
 }

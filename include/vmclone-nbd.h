@@ -88,9 +88,9 @@ struct vmc_nbd_export_opts {
 struct vmc_nbd_server;
 
 /** Create a server (no socket yet). */
-int vmc_nbd_server_new(struct vmc_nbd_server **out,
-                       const struct vmc_nbd_server_opts *opts,
-                       struct vmc_error *err);
+VMC_API int vmc_nbd_server_new(struct vmc_nbd_server **out,
+                               const struct vmc_nbd_server_opts *opts,
+                               struct vmc_error *err);
 
 /**
  * Open @o->path with its chain and export it as @o->name.
@@ -98,15 +98,16 @@ int vmc_nbd_server_new(struct vmc_nbd_server **out,
  *         (the file is already exported, or locked by a writer), -EINVAL
  *         (bad name), or the -errno of vmc_image_open().
  */
-int vmc_nbd_server_add_export(struct vmc_nbd_server *srv,
-                              const struct vmc_nbd_export_opts *o,
-                              struct vmc_error *err);
+VMC_API int vmc_nbd_server_add_export(struct vmc_nbd_server *srv,
+                                      const struct vmc_nbd_export_opts *o,
+                                      struct vmc_error *err);
 
 /** Create the listening sockets. @return 0, -EADDRINUSE, -errno. */
-int vmc_nbd_server_listen(struct vmc_nbd_server *srv, struct vmc_error *err);
+VMC_API int vmc_nbd_server_listen(struct vmc_nbd_server *srv,
+                                  struct vmc_error *err);
 
 /** The bound TCP port, or 0 if not listening on TCP. */
-unsigned vmc_nbd_server_tcp_port(const struct vmc_nbd_server *srv);
+VMC_API unsigned vmc_nbd_server_tcp_port(const struct vmc_nbd_server *srv);
 
 /**
  * Accept and serve clients until vmc_nbd_server_stop(). On stop, new
@@ -115,20 +116,21 @@ unsigned vmc_nbd_server_tcp_port(const struct vmc_nbd_server *srv);
  * closed and every export flushed.
  * @return 0, or the first flush error (data may not be durable).
  */
-int vmc_nbd_server_run(struct vmc_nbd_server *srv, struct vmc_error *err);
+VMC_API int vmc_nbd_server_run(struct vmc_nbd_server *srv,
+                               struct vmc_error *err);
 
 /** Ask run() to return. Async-signal-safe; may be called at any time. */
-void vmc_nbd_server_stop(struct vmc_nbd_server *srv);
+VMC_API void vmc_nbd_server_stop(struct vmc_nbd_server *srv);
 
 /**
  * Serve one already-connected socket (or socketpair end) in the calling
  * thread until the client leaves; takes ownership of @fd. For tests.
  */
-int vmc_nbd_server_serve_fd(struct vmc_nbd_server *srv, int fd);
+VMC_API int vmc_nbd_server_serve_fd(struct vmc_nbd_server *srv, int fd);
 
 /** Remove the socket file, flush and close every export; NULL is fine.
  *  @return the first flush error. */
-int vmc_nbd_server_free(struct vmc_nbd_server *srv);
+VMC_API int vmc_nbd_server_free(struct vmc_nbd_server *srv);
 
 #ifdef __cplusplus
 }

@@ -42,14 +42,14 @@ typedef void (*vmc_progress_fn)(uint64_t done, uint64_t total,
  * @param[out] out  newly allocated string, freed with free().
  * @return 0 or -ENOMEM.
  */
-int vmc_backing_path_resolve(const char *image_path, const char *name,
-                             char **out);
+VMC_API int vmc_backing_path_resolve(const char *image_path, const char *name,
+                                     char **out);
 
 /**
  * Number of layers in the open chain of @img (1 for an image without an
  * open backing file).
  */
-unsigned vmc_chain_length(const struct vmc_image *img);
+VMC_API unsigned vmc_chain_length(const struct vmc_image *img);
 
 /**
  * Find the layer of @top's open chain (not @top itself) named @name.
@@ -60,17 +60,18 @@ unsigned vmc_chain_length(const struct vmc_image *img);
  * @param[out] depth  its depth (1 = immediate backing); may be NULL.
  * @return 0, -ENOENT (with a message naming @name).
  */
-int vmc_chain_find(struct vmc_image *top, const char *name,
-                   struct vmc_image **out, unsigned *depth,
-                   struct vmc_error *err);
+VMC_API int vmc_chain_find(struct vmc_image *top, const char *name,
+                           struct vmc_image **out, unsigned *depth,
+                           struct vmc_error *err);
 
 /**
  * Size of the backing file @name of a (new) image at @image_path, opened
  * alone (no chain) as format @fmt; used by create to size an overlay.
  * @return 0, or the -errno of vmc_image_open() with a message.
  */
-int vmc_backing_size(const char *image_path, const char *name,
-                     const char *fmt, uint64_t *size, struct vmc_error *err);
+VMC_API int vmc_backing_size(const char *image_path, const char *name,
+                             const char *fmt, uint64_t *size,
+                             struct vmc_error *err);
 
 /* ------------------------------------------------------------------- map */
 
@@ -98,8 +99,8 @@ struct vmc_map_extent {
  * @param[out] e  the extent; e->length > 0 on success.
  * @return 0, -EINVAL (@offset beyond the end), or a block-status error.
  */
-int vmc_map_status(struct vmc_image *img, uint64_t offset, uint64_t len,
-                   struct vmc_map_extent *e);
+VMC_API int vmc_map_status(struct vmc_image *img, uint64_t offset, uint64_t len,
+                           struct vmc_map_extent *e);
 
 enum vmc_map_flags {
     /** Merge as the human table does: zero or non-data extents are all
@@ -122,9 +123,9 @@ typedef int (*vmc_map_fn)(const struct vmc_map_extent *e, void *opaque);
  * @return 0, the callback's negative value, or -errno (with a message)
  *         if the metadata could not be read.
  */
-int vmc_map(struct vmc_image *img, uint64_t start, uint64_t len,
-            unsigned flags, vmc_map_fn fn, void *opaque,
-            struct vmc_error *err);
+VMC_API int vmc_map(struct vmc_image *img, uint64_t start, uint64_t len,
+                    unsigned flags, vmc_map_fn fn, void *opaque,
+                    struct vmc_error *err);
 
 /* --------------------------------------------------------------- convert */
 
@@ -156,7 +157,7 @@ struct vmc_convert_opts {
 };
 
 /** Defaults: qcow2 target (vmc_create_opts_init), sparse_size 4096. */
-void vmc_convert_opts_init(struct vmc_convert_opts *o);
+VMC_API void vmc_convert_opts_init(struct vmc_convert_opts *o);
 
 /**
  * Copy the guest view of @src (opened with its chain) into a new image
@@ -167,8 +168,9 @@ void vmc_convert_opts_init(struct vmc_convert_opts *o);
  *         supported by the target format), -ENOSPC, -EIO, ... with a
  *         message naming the file and the offset that failed.
  */
-int vmc_convert(struct vmc_image *src, const char *dst,
-                const struct vmc_convert_opts *o, struct vmc_error *err);
+VMC_API int vmc_convert(struct vmc_image *src, const char *dst,
+                        const struct vmc_convert_opts *o,
+                        struct vmc_error *err);
 
 /* --------------------------------------------------------------- compare */
 
@@ -210,9 +212,9 @@ struct vmc_compare_opts {
  * @return 0 when the comparison completed (see @res), or -errno with
  *         res->failure set and a message.
  */
-int vmc_compare(struct vmc_image *a, struct vmc_image *b,
-                const struct vmc_compare_opts *o,
-                struct vmc_compare_result *res, struct vmc_error *err);
+VMC_API int vmc_compare(struct vmc_image *a, struct vmc_image *b,
+                        const struct vmc_compare_opts *o,
+                        struct vmc_compare_result *res, struct vmc_error *err);
 
 /* ---------------------------------------------------------------- commit */
 
@@ -235,8 +237,8 @@ struct vmc_commit_opts {
  * @return 0, -EINVAL (no backing file), -ENOENT (base not in the chain),
  *         -EROFS, -EBUSY, -ENOSPC, -EIO ... with a message.
  */
-int vmc_commit(struct vmc_image *top, const struct vmc_commit_opts *o,
-               struct vmc_error *err);
+VMC_API int vmc_commit(struct vmc_image *top, const struct vmc_commit_opts *o,
+                       struct vmc_error *err);
 
 /* ---------------------------------------------------------------- rebase */
 
@@ -262,9 +264,9 @@ struct vmc_rebase_opts {
  * @return 0, -EINVAL (format missing), -ENOENT (new backing not found),
  *         -ELOOP (it would include @img), -EROFS, -EIO ... with a message.
  */
-int vmc_rebase(struct vmc_image *img, const char *backing,
-               const char *backing_fmt, const struct vmc_rebase_opts *o,
-               struct vmc_error *err);
+VMC_API int vmc_rebase(struct vmc_image *img, const char *backing,
+                       const char *backing_fmt, const struct vmc_rebase_opts *o,
+                       struct vmc_error *err);
 
 /* ----------------------------------------------------------------- clone */
 
@@ -287,7 +289,7 @@ struct vmc_clone_opts {
 };
 
 /** Defaults: qcow2 v3, extended_l2, cluster_size 128 KiB, probed base. */
-void vmc_clone_opts_init(struct vmc_clone_opts *o);
+VMC_API void vmc_clone_opts_init(struct vmc_clone_opts *o);
 
 /**
  * The backing name a clone at @new_path stores for @base:
@@ -301,8 +303,9 @@ void vmc_clone_opts_init(struct vmc_clone_opts *o);
  * @param[out] out  newly allocated, freed with free().
  * @return 0, -ENOENT (base or directory missing), -ENOMEM.
  */
-int vmc_clone_backing_name(const char *base, const char *new_path,
-                           bool absolute, char **out, struct vmc_error *err);
+VMC_API int vmc_clone_backing_name(const char *base, const char *new_path,
+                                   bool absolute, char **out,
+                                   struct vmc_error *err);
 
 /**
  * Create @count linked clones (qcow2 overlays) of @base, named
@@ -317,9 +320,22 @@ int vmc_clone_backing_name(const char *base, const char *new_path,
  * @return 0, -EEXIST, -ENOENT (base), -EBUSY (base locked for writing),
  *         -EINVAL (a name is the base), -ENOSPC ... with a message.
  */
-int vmc_clone_linked(const char *base, const char *const *names,
-                     size_t count, const struct vmc_clone_opts *o,
-                     struct vmc_error *err);
+VMC_API int vmc_clone_linked(const char *base, const char *const *names,
+                             size_t count, const struct vmc_clone_opts *o,
+                             struct vmc_error *err);
+
+/**
+ * The names of @count clones made from one @pattern holding exactly one
+ * "%d" (or "%0Nd"; "%%" is a literal '%'), numbered from 1.
+ * @param[out] out  @count newly allocated names, freed with
+ *                  vmc_clone_names_free().
+ * @return 0, -EINVAL (not exactly one conversion), -ENOMEM, with a message.
+ */
+VMC_API int vmc_clone_names(const char *pattern, size_t count, char ***out,
+                            struct vmc_error *err);
+
+/** Free what vmc_clone_names() returned; NULL is allowed. */
+VMC_API void vmc_clone_names_free(char **names, size_t count);
 
 /** How a full clone was made. */
 enum vmc_clone_method {
@@ -329,7 +345,7 @@ enum vmc_clone_method {
 };
 
 /** "reflink", "copy_file_range" or "copy". */
-const char *vmc_clone_method_name(enum vmc_clone_method m);
+VMC_API const char *vmc_clone_method_name(enum vmc_clone_method m);
 
 struct vmc_full_clone_opts {
     /** Output format; VMC_FMT_AUTO keeps the source's format. */
@@ -353,7 +369,7 @@ struct vmc_full_clone_opts {
     void *opaque;
 };
 
-void vmc_full_clone_opts_init(struct vmc_full_clone_opts *o);
+VMC_API void vmc_full_clone_opts_init(struct vmc_full_clone_opts *o);
 
 struct vmc_full_clone_result {
     enum vmc_clone_method method;
@@ -374,9 +390,10 @@ struct vmc_full_clone_result {
  * place; the directory is synced.
  * @return 0 (see @res), -EEXIST, -EINVAL, -ENOSPC, -EIO ... with a message.
  */
-int vmc_clone_full(struct vmc_image *src, const char *dst,
-                   const struct vmc_full_clone_opts *o,
-                   struct vmc_full_clone_result *res, struct vmc_error *err);
+VMC_API int vmc_clone_full(struct vmc_image *src, const char *dst,
+                           const struct vmc_full_clone_opts *o,
+                           struct vmc_full_clone_result *res,
+                           struct vmc_error *err);
 
 /* ------------------------------------------- flatten, relink, consolidate */
 
@@ -389,8 +406,8 @@ int vmc_clone_full(struct vmc_image *src, const char *dst,
  * the same.
  * @return 0 (also when there is no backing file), -EROFS, -ENOSPC, -EIO.
  */
-int vmc_flatten(struct vmc_image *img, vmc_progress_fn progress,
-                void *opaque, struct vmc_error *err);
+VMC_API int vmc_flatten(struct vmc_image *img, vmc_progress_fn progress,
+                        void *opaque, struct vmc_error *err);
 
 struct vmc_relink_opts {
     /** Options of the new overlay (format, size and backing fields are
@@ -405,7 +422,7 @@ struct vmc_relink_opts {
     void *opaque;
 };
 
-void vmc_relink_opts_init(struct vmc_relink_opts *o);
+VMC_API void vmc_relink_opts_init(struct vmc_relink_opts *o);
 
 struct vmc_relink_result {
     uint64_t bytes_before;      /**< host bytes of the image before */
@@ -426,9 +443,10 @@ struct vmc_relink_result {
  *         image), -ELOOP (the template's chain contains the image),
  *         -EBUSY, -ENOSPC, -EIO ... with a message.
  */
-int vmc_relink(const char *img_path, const char *template,
-               const char *template_fmt, const struct vmc_relink_opts *o,
-               struct vmc_relink_result *res, struct vmc_error *err);
+VMC_API int vmc_relink(const char *img_path, const char *template,
+                       const char *template_fmt,
+                       const struct vmc_relink_opts *o,
+                       struct vmc_relink_result *res, struct vmc_error *err);
 
 enum vmc_consolidate_method {
     VMC_CONSOLIDATE_NONE = 0,       /**< nothing to do */
@@ -437,7 +455,7 @@ enum vmc_consolidate_method {
     VMC_CONSOLIDATE_NEW_LAYER,      /**< write a new layer, rename */
 };
 
-const char *vmc_consolidate_method_name(enum vmc_consolidate_method m);
+VMC_API const char *vmc_consolidate_method_name(enum vmc_consolidate_method m);
 
 struct vmc_consolidate_opts {
     /** The layer to keep below the merged one (found with
@@ -484,10 +502,10 @@ struct vmc_consolidate_result {
  * @return 0 (see @res), -EBUSY (with a message naming the user), -ENOENT,
  *         -ENOSPC, -EIO ...
  */
-int vmc_consolidate(struct vmc_image *top,
-                    const struct vmc_consolidate_opts *o,
-                    struct vmc_consolidate_result *res,
-                    struct vmc_error *err);
+VMC_API int vmc_consolidate(struct vmc_image *top,
+                            const struct vmc_consolidate_opts *o,
+                            struct vmc_consolidate_result *res,
+                            struct vmc_error *err);
 
 /* -------------------------------------------------------------------- du */
 
@@ -506,7 +524,8 @@ struct vmc_du {
  * Space accounting of @img (opened with its chain) by block status.
  * @return 0 or -errno with a message.
  */
-int vmc_du(struct vmc_image *img, struct vmc_du *out, struct vmc_error *err);
+VMC_API int vmc_du(struct vmc_image *img, struct vmc_du *out,
+                   struct vmc_error *err);
 
 #ifdef __cplusplus
 }

@@ -47,17 +47,17 @@ struct vmc_seal_info {
  * of two between 4 KiB and 16 MiB). Hashes with @threads threads (0 = 2).
  * @return 0, -EALREADY (already sealed), -EBUSY (in use), other -errno.
  */
-int vmc_image_seal(const char *path, uint32_t chunk_size, unsigned threads,
-                   const struct vmc_open_opts *opts,
-                   struct vmc_seal_info *info, struct vmc_error *err);
+VMC_API int vmc_image_seal(const char *path, uint32_t chunk_size,
+                           unsigned threads, const struct vmc_open_opts *opts,
+                           struct vmc_seal_info *info, struct vmc_error *err);
 
 /** Remove the seal of @path (the image becomes writable again; clones
  *  made from it will refuse to open). */
-int vmc_image_unseal(const char *path, struct vmc_error *err);
+VMC_API int vmc_image_unseal(const char *path, struct vmc_error *err);
 
 /** Seal of the top layer of @img (info->sealed false if none). */
-void vmc_image_seal_info(const struct vmc_image *img,
-                         struct vmc_seal_info *info);
+VMC_API void vmc_image_seal_info(const struct vmc_image *img,
+                                 struct vmc_seal_info *info);
 
 struct vmc_verify_result {
     uint64_t chunks;
@@ -76,16 +76,16 @@ typedef void (*vmc_verify_report_fn)(uint64_t offset, uint64_t len,
  * @return 0 if the check ran (see @res), -ENOTSUP if not sealed, -EIO if
  *         the seal metadata itself is damaged, other -errno.
  */
-int vmc_image_verify(const char *path, const char *repair_from,
-                     unsigned threads, struct vmc_verify_result *res,
-                     vmc_verify_report_fn report, void *opaque,
-                     struct vmc_error *err);
+VMC_API int vmc_image_verify(const char *path, const char *repair_from,
+                             unsigned threads, struct vmc_verify_result *res,
+                             vmc_verify_report_fn report, void *opaque,
+                             struct vmc_error *err);
 
 /** Deprecated: use vmc_image_last_error(). The message of the last
  *  data-path failure recorded in the chain of @img (any kind, not only
  *  seal verification), or NULL; in a buffer of the calling thread, valid
  *  until its next call. */
-const char *vmc_image_io_error(const struct vmc_image *img);
+VMC_API const char *vmc_image_io_error(const struct vmc_image *img);
 
 #ifdef __cplusplus
 }

@@ -26,6 +26,18 @@
 extern "C" {
 #endif
 
+/**
+ * Marks a declaration as part of libvmclone's exported API. The library
+ * is built with -fvisibility=hidden, so a function without it is internal
+ * (scripts/check-exports.sh keeps the two lists equal). Every public
+ * header includes this one.
+ */
+#if defined(__GNUC__) || defined(__clang__)
+#define VMC_API __attribute__((visibility("default")))
+#else
+#define VMC_API
+#endif
+
 /* ---------------------------------------------------------------- errors */
 
 /** One error message; filled by the control path on failure. */
@@ -35,11 +47,11 @@ struct vmc_error {
 };
 
 /** Record an error (if @err is non-NULL) and return @code. */
-int vmc_error_set(struct vmc_error *err, int code, const char *fmt, ...)
+VMC_API int vmc_error_set(struct vmc_error *err, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 /** Prefix an existing message with context ("ctx: old message"). */
-void vmc_error_prepend(struct vmc_error *err, const char *fmt, ...)
+VMC_API void vmc_error_prepend(struct vmc_error *err, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
 /* ---------------------------------------------------------------- images */
@@ -51,8 +63,8 @@ enum vmc_format {
 };
 
 /** Parse "raw"/"qcow2"; returns VMC_FMT_AUTO if unknown. */
-enum vmc_format vmc_format_from_name(const char *name);
-const char *vmc_format_name(enum vmc_format fmt);
+VMC_API enum vmc_format vmc_format_from_name(const char *name);
+VMC_API const char *vmc_format_name(enum vmc_format fmt);
 
 enum vmc_open_flags {
     VMC_OPEN_RDWR        = 1 << 0, /**< open the top layer read-write */
@@ -98,42 +110,44 @@ struct vmc_image;
  *         -ENOTSUP (unsupported feature), -EUCLEAN (corrupt/invalid image),
  *         -ELOOP (backing loop or chain too deep), -EROFS.
  */
-int vmc_image_open(struct vmc_image **out, const char *path,
-                   const struct vmc_open_opts *opts, struct vmc_error *err);
+VMC_API int vmc_image_open(struct vmc_image **out, const char *path,
+                           const struct vmc_open_opts *opts,
+                           struct vmc_error *err);
 
 /** Flush and close the image and its backing chain; NULL is allowed.
  *  Returns the first error met while flushing (the image is closed
  *  regardless). */
-int vmc_image_close(struct vmc_image *img);
+VMC_API int vmc_image_close(struct vmc_image *img);
 
 /** Guest-visible size in bytes. */
-uint64_t vmc_image_size(const struct vmc_image *img);
-enum vmc_format vmc_image_format(const struct vmc_image *img);
+VMC_API uint64_t vmc_image_size(const struct vmc_image *img);
+VMC_API enum vmc_format vmc_image_format(const struct vmc_image *img);
 /** Borrowed; the name as it was opened (with a resolved directory). */
-const char *vmc_image_filename(const struct vmc_image *img);
+VMC_API const char *vmc_image_filename(const struct vmc_image *img);
 /** Borrowed; NULL if the image has no backing file open. */
-struct vmc_image *vmc_image_backing(const struct vmc_image *img);
-bool vmc_image_is_writable(const struct vmc_image *img);
+VMC_API struct vmc_image *vmc_image_backing(const struct vmc_image *img);
+VMC_API bool vmc_image_is_writable(const struct vmc_image *img);
 
 /** Read @len bytes at @offset of the guest view (through the chain). */
-int vmc_image_read(struct vmc_image *img, void *buf, uint64_t offset,
-                   size_t len);
+VMC_API int vmc_image_read(struct vmc_image *img, void *buf, uint64_t offset,
+                           size_t len);
 
 enum vmc_write_flags {
     VMC_WRITE_FUA       = 1 << 0, /**< durable before returning */
     VMC_WRITE_MAY_UNMAP = 1 << 1, /**< write_zeroes may free clusters */
 };
 
-int vmc_image_write(struct vmc_image *img, const void *buf, uint64_t offset,
-                    size_t len, unsigned flags);
+VMC_API int vmc_image_write(struct vmc_image *img, const void *buf,
+                            uint64_t offset, size_t len, unsigned flags);
 /** Make the range read as zeros (never exposes backing data). */
-int vmc_image_write_zeroes(struct vmc_image *img, uint64_t offset,
-                           uint64_t len, unsigned flags);
+VMC_API int vmc_image_write_zeroes(struct vmc_image *img, uint64_t offset,
+                                   uint64_t len, unsigned flags);
 /** Advisory: the range may be freed; afterwards it reads as zeros in
  *  images that can express it (never as backing data). */
-int vmc_image_discard(struct vmc_image *img, uint64_t offset, uint64_t len);
+VMC_API int vmc_image_discard(struct vmc_image *img, uint64_t offset,
+                              uint64_t len);
 /** Make all completed writes durable. */
-int vmc_image_flush(struct vmc_image *img);
+VMC_API int vmc_image_flush(struct vmc_image *img);
 
 /**
  * The last failure of the data path (read, write, write-zeroes, discard,
@@ -145,10 +159,11 @@ int vmc_image_flush(struct vmc_image *img);
  * @return the negative errno of that failure, 0 if none.
  * Thread-safe: may be called while other threads use @img.
  */
-int vmc_image_last_error(const struct vmc_image *img, struct vmc_error *err);
+VMC_API int vmc_image_last_error(const struct vmc_image *img,
+                                 struct vmc_error *err);
 /** Grow (or shrink, for raw) the guest size. */
-int vmc_image_resize(struct vmc_image *img, uint64_t new_size,
-                     struct vmc_error *err);
+VMC_API int vmc_image_resize(struct vmc_image *img, uint64_t new_size,
+                             struct vmc_error *err);
 
 enum vmc_bs_flags {
     VMC_BS_ALLOCATED = 1 << 0, /**< the layer (or chain) defines this range */
@@ -172,9 +187,9 @@ struct vmc_block_status {
  * VMC_BS_ALLOCATED means "some layer defines it" (qemu-img map's
  * "present"); without, only this layer is asked.
  */
-int vmc_image_block_status(struct vmc_image *img, uint64_t offset,
-                           uint64_t len, bool whole_chain,
-                           struct vmc_block_status *out);
+VMC_API int vmc_image_block_status(struct vmc_image *img, uint64_t offset,
+                                   uint64_t len, bool whole_chain,
+                                   struct vmc_block_status *out);
 
 /* ---------------------------------------------------------------- create */
 
@@ -205,11 +220,11 @@ struct vmc_create_opts {
 };
 
 /** Set defaults in @o (qcow2, 64 KiB clusters, v3, 16-bit refcounts). */
-void vmc_create_opts_init(struct vmc_create_opts *o);
+VMC_API void vmc_create_opts_init(struct vmc_create_opts *o);
 
 /** Create a new image at @path (an existing file is truncated). */
-int vmc_image_create(const char *path, const struct vmc_create_opts *o,
-                     struct vmc_error *err);
+VMC_API int vmc_image_create(const char *path, const struct vmc_create_opts *o,
+                             struct vmc_error *err);
 
 /* ---------------------------------------------------------------- info */
 
@@ -232,8 +247,8 @@ struct vmc_image_info {
     const char *backing_format;  /**< borrowed, as recorded; NULL if none */
 };
 
-void vmc_image_get_info(const struct vmc_image *img,
-                        struct vmc_image_info *info);
+VMC_API void vmc_image_get_info(const struct vmc_image *img,
+                                struct vmc_image_info *info);
 
 /* ---------------------------------------------------------------- check */
 
@@ -265,24 +280,24 @@ typedef void (*vmc_check_report_fn)(const char *line, void *opaque);
  * @return 0 if the check completed (see @res), -ENOTSUP for formats
  *         that cannot be checked, other -errno if it could not complete.
  */
-int vmc_image_check(struct vmc_image *img, unsigned repair,
-                    struct vmc_check_result *res,
-                    vmc_check_report_fn report, void *opaque,
-                    struct vmc_error *err);
+VMC_API int vmc_image_check(struct vmc_image *img, unsigned repair,
+                            struct vmc_check_result *res,
+                            vmc_check_report_fn report, void *opaque,
+                            struct vmc_error *err);
 
 /* ---------------------------------------------------------------- misc */
 
 /** Parse a size with an optional suffix (k, M, G, T, P, E; 1024-based;
  *  "b"/"B" ignored). Returns 0 or -EINVAL. */
-int vmc_parse_size(const char *s, uint64_t *out);
+VMC_API int vmc_parse_size(const char *s, uint64_t *out);
 
 /** Library version string. */
-const char *vmc_version(void);
+VMC_API const char *vmc_version(void);
 
 /* ---------------------------------------------------------------- layers */
 
 /** Cluster size of a qcow2 layer; a preferred I/O unit (4096) for raw. */
-uint64_t vmc_image_cluster_size(const struct vmc_image *img);
+VMC_API uint64_t vmc_image_cluster_size(const struct vmc_image *img);
 
 /**
  * Rewrite the backing reference of @img (top layer only; no data is
@@ -291,14 +306,14 @@ uint64_t vmc_image_cluster_size(const struct vmc_image *img);
  * stored verbatim; the currently open backing chain is left as it is.
  * @return 0, -EROFS, -EINVAL, -ENOSPC (does not fit in the header).
  */
-int vmc_image_set_backing(struct vmc_image *img, const char *name,
-                          const char *fmt, struct vmc_error *err);
+VMC_API int vmc_image_set_backing(struct vmc_image *img, const char *name,
+                                  const char *fmt, struct vmc_error *err);
 
 /**
  * Make the top layer define nothing (every cluster reads through to the
  * backing file again), freeing its clusters. Used by commit.
  */
-int vmc_image_make_empty(struct vmc_image *img, struct vmc_error *err);
+VMC_API int vmc_image_make_empty(struct vmc_image *img, struct vmc_error *err);
 
 /**
  * Write one whole cluster compressed (qcow2 targets, for convert -c).
@@ -307,15 +322,15 @@ int vmc_image_make_empty(struct vmc_image *img, struct vmc_error *err);
  * data does not compress. Only valid on a cluster that is unallocated.
  * @return 0, -ENOTSUP (format cannot compress), -EINVAL.
  */
-int vmc_image_write_compressed(struct vmc_image *img, const void *buf,
-                               uint64_t offset, size_t len);
+VMC_API int vmc_image_write_compressed(struct vmc_image *img, const void *buf,
+                                       uint64_t offset, size_t len);
 
 /**
  * Reopen layer @layer (a backing layer of an open chain, e.g. the base
  * for commit) read-write, taking write locks. The chain stays linked.
  * @return 0, -EBUSY (locked elsewhere), -EROFS, -ENOTSUP.
  */
-int vmc_image_reopen_rw(struct vmc_image *layer, struct vmc_error *err);
+VMC_API int vmc_image_reopen_rw(struct vmc_image *layer, struct vmc_error *err);
 
 
 #ifdef __cplusplus

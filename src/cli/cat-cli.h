@@ -14,8 +14,8 @@
 
 #include <json-c/json.h>
 
-#include "cli/cli.h"
-#include "cli/options.h"
+#include "cli.h"
+#include "options.h"
 #include "vmclone-catalog.h"
 
 /* The options every management command accepts, into struct catcli *c. */
@@ -108,7 +108,10 @@ struct json_object *catcli_report(struct catcli *c, enum vmc_report which,
 struct json_object *catcli_gone(struct catcli *c, struct json_object *before);
 /* Print a library error, one line. */
 int catcli_fail(const struct vmc_error *err, int r);
-/* Parse "30s", "15m", "2h", "3d", "1w" or seconds. */
+/* The longest duration catcli_parse_duration() takes: 100 years. */
+#define CATCLI_DURATION_MAX (100ULL * 365 * 86400)
+/* Parse "30s", "15m", "2h", "3d", "1w" or seconds: digits only (no sign),
+ * at most CATCLI_DURATION_MAX; -EINVAL or -ERANGE otherwise. */
 int catcli_parse_duration(const char *s, uint64_t *out);
 
 /* Small JSON accessors of report rows ("" / 0 when absent). */
@@ -119,6 +122,13 @@ void catcli_fmt_time(double t, char *buf, size_t len);
 /* Rows of @arr as JSON (--json) or as columns @cols (NULL-terminated). */
 int catcli_print_rows(struct catcli *c, struct json_object *arr,
                       const char *const *cols);
+/* One row of a text table, from one element of a report. */
+typedef void catcli_row_fn(struct catcli *c, struct json_object *row);
+/* A report's rows @arr (NULL: the report failed, already said) as JSON
+ * with --json, else @header (unless quiet or no rows) and @row for each;
+ * releases @arr and returns the exit status. */
+int catcli_print_table(struct catcli *c, struct json_object *arr,
+                       const char *header, catcli_row_fn *row);
 /* Report @which (no arguments) printed by catcli_print_rows(); returns
  * the exit status. */
 int catcli_print_report(struct catcli *c, enum vmc_report which,

@@ -13,7 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cli/cat-cli.h"
+#include "cat-cli.h"
 
 int
 catcli_fail(const struct vmc_error *err, int r)
@@ -93,6 +93,10 @@ catcli_parse_duration(const char *s, uint64_t *out)
     unsigned long long v;
     uint64_t mul = 1;
 
+    /* strtoull() takes a sign and wraps "-1" round to a huge value */
+    if (*s < '0' || *s > '9') {
+        return -EINVAL;
+    }
     errno = 0;
     v = strtoull(s, &end, 10);
     if (errno || end == s) {
@@ -119,6 +123,11 @@ catcli_parse_duration(const char *s, uint64_t *out)
     }
     if (*end && end[1]) {
         return -EINVAL;
+    }
+    /* a duration that wraps round, or one so long it never ends, is a
+     * typo: at most CATCLI_DURATION_MAX seconds (100 years) */
+    if (v > CATCLI_DURATION_MAX / mul) {
+        return -ERANGE;
     }
     *out = (uint64_t)v * mul;
     return 0;
@@ -262,6 +271,30 @@ catcli_print_rows(struct catcli *c, struct json_object *arr,
         putchar('\n');
     }
     return 0;
+}
+
+int
+catcli_print_table(struct catcli *c, struct json_object *arr,
+                   const char *header, catcli_row_fn *row)
+{
+    size_t i, n;
+
+    if (!arr) {
+        return CLI_EXIT_FAIL;
+    }
+    n = json_object_array_length(arr);
+    if (c->json) {
+        cli_json_print(stdout, arr);
+    } else {
+        if (n && !c->quiet) {
+            printf("%s\n", header);
+        }
+        for (i = 0; i < n; i++) {
+            row(c, json_object_array_get_idx(arr, i));
+        }
+    }
+    json_object_put(arr);
+    return CLI_EXIT_OK;
 }
 
 int

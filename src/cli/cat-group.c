@@ -9,7 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "cli/cat-cli.h"
+#include "cat-cli.h"
 
 int
 catcli_parse(struct catcli *c, const struct cli_opt *opts, int argc,

@@ -90,6 +90,14 @@ int cli_getopt_error(const char *verb, int optopt_char, char **argv);
 /* Print a non-fatal warning on stderr. */
 void cli_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* ------------------------------------------------------------- output */
+
+/* Write @s to @f with what could forge a line or steer the terminal
+ * escaped: control bytes (newline, ESC, DEL, the C1 range in UTF-8) as
+ * \n, \t, \r or \xHH, a backslash as \\; other text (UTF-8
+ * included) as is. For strings users chose (labels, request ids). */
+void cli_put_escaped(FILE *f, const char *s);
+
 /* ------------------------------------------------------------ options */
 
 /* Options common to verbs that open images. */

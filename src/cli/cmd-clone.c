@@ -11,7 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "cli/cat-cli.h"
+#include "cat-cli.h"
 
 static const char clone_usage[] =
     "usage: " CLI_NAME " clone SOURCE --name NAME [--linked | --full] "
@@ -79,7 +79,7 @@ opt_ttl(const char *arg, void *dest)
     if (catcli_parse_duration(arg, &a->o.ttl_seconds) < 0 ||
         a->o.ttl_seconds == 0) {
         return cli_usage_error("clone", "invalid --ttl '%s' (e.g. 90s, 30m, "
-                               "2h, 7d)", arg);
+                               "2h, 7d; at most 100 years)", arg);
     }
     return 0;
 }
@@ -133,7 +133,9 @@ report_text(struct catcli *c, const char *source, const char *request_id,
                "%s copied)\n", source, res->pool, res->copy_mechanism, cb);
     }
     if (res->existing) {
-        printf("Request '%s' already served: ", request_id);
+        fputs("Request '", stdout);
+        cli_put_escaped(stdout, request_id);
+        fputs("' already served: ", stdout);
     }
     if (res->count == 1) {
         printf("%s %s clone '%s' of %s '%s' in pool '%s'\n",

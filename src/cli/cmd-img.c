@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "cli/cli.h"
+#include "cli.h"
 
 static const struct cli_cmd img_cmds[] = {
     { "create",  cmd_img_create,  "Create a new image or a linked clone" },

@@ -12,7 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cli/cat-cli.h"
+#include "cat-cli.h"
 
 /* -------------------------------------------------------------- list */
 
@@ -44,39 +44,32 @@ static const struct cli_opt list_opts[] = {
     CLI_OPT_END,
 };
 
+/* One VM of the list as a row of the table. */
+static void
+list_row(struct catcli *c, struct json_object *o)
+{
+    char sz[32];
+
+    catcli_size(c, (uint64_t)catcli_jint(o, "virtual_size"), sz, sizeof(sz));
+    printf("%-24s %-8s %-6s %-15s %-10s %5" PRId64 " %9s  ",
+           catcli_jstr(o, "name"), catcli_jstr(o, "state"),
+           catcli_jstr(o, "type"), catcli_jstr(o, "mechanism"),
+           catcli_jstr(o, "pool"), catcli_jint(o, "disks"), sz);
+    /* labels are free text: a newline must not forge a row */
+    cli_put_escaped(stdout, catcli_jstr(o, "labels"));
+    putchar('\n');
+}
+
 static int
 list_run(struct catcli *c, void *ctx, int argc, char **argv)
 {
     const struct label_filter *f = &list_labels;
-    struct json_object *arr;
-    size_t i;
 
-    arr = catcli_report(c, VMC_REPORT_VMS, f->params, f->np);
-    if (!arr) {
-        return CLI_EXIT_FAIL;
-    }
-    if (c->json) {
-        cli_json_print(stdout, arr);
-    } else {
-        if (json_object_array_length(arr) && !c->quiet) {
-            printf("%-24s %-8s %-6s %-15s %-10s %5s %9s  %s\n", "NAME",
-                   "STATE", "TYPE", "MECHANISM", "POOL", "DISKS", "SIZE",
-                   "LABELS");
-        }
-        for (i = 0; i < json_object_array_length(arr); i++) {
-            struct json_object *o = json_object_array_get_idx(arr, i);
-            char sz[32];
-
-            catcli_size(c, (uint64_t)catcli_jint(o, "virtual_size"), sz,
-                        sizeof(sz));
-            printf("%-24s %-8s %-6s %-15s %-10s %5" PRId64 " %9s  %s\n",
-                   catcli_jstr(o, "name"), catcli_jstr(o, "state"), catcli_jstr(o, "type"),
-                   catcli_jstr(o, "mechanism"), catcli_jstr(o, "pool"), catcli_jint(o, "disks"),
-                   sz, catcli_jstr(o, "labels"));
-        }
-    }
-    json_object_put(arr);
-    return CLI_EXIT_OK;
+    return catcli_print_table(c, catcli_report(c, VMC_REPORT_VMS, f->params,
+                                               f->np),
+                              "NAME                     STATE    TYPE   "
+                              "MECHANISM       POOL       DISKS      SIZE  "
+                              "LABELS", list_row);
 }
 
 static const char list_usage[] =
@@ -172,9 +165,13 @@ info_run(struct catcli *c, void *ctx, int argc, char **argv)
         printf("created:    %s\n", t);
         catcli_fmt_time((double)catcli_jint(vm, "expires"), t, sizeof(t));
         printf("expires:    %s\n", t);
-        printf("labels:     %s\n", catcli_jstr(vm, "labels"));
+        fputs("labels:     ", stdout);
+        cli_put_escaped(stdout, catcli_jstr(vm, "labels"));
+        putchar('\n');
         if (*catcli_jstr(vm, "request_id")) {
-            printf("request id: %s\n", catcli_jstr(vm, "request_id"));
+            fputs("request id: ", stdout);
+            cli_put_escaped(stdout, catcli_jstr(vm, "request_id"));
+            putchar('\n');
         }
         json_object_object_get_ex(vm, "nics", &a);
         for (i = 0; a && i < json_object_array_length(a); i++) {

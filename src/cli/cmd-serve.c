@@ -21,7 +21,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "cli/cat-cli.h"
+#include "cat-cli.h"
 #include "vmclone-nbd.h"
 
 static const char serve_usage[] =
@@ -327,6 +327,8 @@ write_pid_file(const char *path)
     return 0;
 }
 
+/* A whole number from 1 to @max for the option @what, or a usage error
+ * (exit 2) that names it. */
 static int
 parse_uint(const char *s, unsigned max, unsigned *out, const char *what)
 {
@@ -335,8 +337,10 @@ parse_uint(const char *s, unsigned max, unsigned *out, const char *what)
 
     errno = 0;
     v = strtoul(s, &end, 10);
-    if (errno || *end || end == s || s[0] == '-' || v == 0 || v > max) {
-        return cli_error("invalid %s '%s' (1 to %u)", what, s, max);
+    if (errno || *end || end == s || s[0] < '0' || s[0] > '9' || v == 0 ||
+        v > max) {
+        return cli_usage_error("serve", "invalid %s '%s' (1 to %u)", what, s,
+                               max);
     }
     *out = (unsigned)v;
     return 0;
@@ -422,8 +426,7 @@ print_uris(struct vmc_nbd_server *srv, const struct vmc_nbd_server_opts *so,
 static int
 opt_max_connections(const char *arg, void *dest)
 {
-    return parse_uint(arg, 65536, dest, "--max-connections")
-           ? CLI_EXIT_FAIL : 0;
+    return parse_uint(arg, 65536, dest, "--max-connections");
 }
 
 /* Seconds on the command line, milliseconds in the server options. */
@@ -431,12 +434,12 @@ static int
 parse_secs_to_ms(const char *arg, unsigned max, void *dest, const char *what)
 {
     unsigned secs;
+    int r = parse_uint(arg, max, &secs, what);
 
-    if (parse_uint(arg, max, &secs, what)) {
-        return CLI_EXIT_FAIL;
+    if (r == 0) {
+        *(unsigned *)dest = secs * 1000;
     }
-    *(unsigned *)dest = secs * 1000;
-    return 0;
+    return r;
 }
 
 static int
@@ -446,15 +449,59 @@ opt_handshake_timeout(const char *arg, void *dest)
 }
 
 static int
-opt_timeout(const char *arg, void *dest)
+opt_idle_timeout(const char *arg, void *dest)
 {
-    return parse_secs_to_ms(arg, 86400, dest, "timeout");
+    return parse_secs_to_ms(arg, 86400, dest, "--idle-timeout");
+}
+
+static int
+opt_request_timeout(const char *arg, void *dest)
+{
+    return parse_secs_to_ms(arg, 86400, dest, "--request-timeout");
 }
 
 static int
 opt_size(const char *arg, void *dest)
 {
-    return cli_parse_size(arg, dest, "--reply-budget") ? CLI_EXIT_FAIL : 0;
+    if (cli_parse_size(arg, dest, "--reply-budget")) {
+        return cli_usage_error("serve", "invalid --reply-budget");
+    }
+    return 0;
+}
+
+/* --listen ADDR:PORT: the port is 0 (any free one) to 65535; ":PORT" is loopback, and
+ * every other address must be written out in full (a dotted quad, a
+ * bracketed IPv6 address or a host name), so "0:PORT" cannot bind every
+ * address by accident. Rewrites ":PORT" into @buf. */
+static int
+check_listen(const char **addr, char *buf, size_t size)
+{
+    const char *a = *addr, *colon = strrchr(a, ':');
+    unsigned long port = 0;
+    size_t hostlen, digits;
+
+    digits = colon ? strspn(colon + 1, "0123456789") : 0;
+    if (digits && digits <= 5 && !colon[1 + digits]) {
+        port = strtoul(colon + 1, NULL, 10);
+    }
+    if (!digits || digits > 5 || colon[1 + digits] || port > 65535) {
+        return cli_usage_error("serve", "invalid --listen '%s' (ADDR:PORT "
+                               "or :PORT, port 0 to 65535, 0: any free "
+                               "one)", a);
+    }
+    hostlen = (size_t)(colon - a);
+    if (hostlen == 0) {
+        /* ":PORT": loopback, never every address */
+        snprintf(buf, size, "127.0.0.1%s", a);
+        *addr = buf;
+        return 0;
+    }
+    if (a[0] != '[' && strspn(a, "0123456789") == hostlen) {
+        return cli_usage_error("serve", "invalid --listen '%s': write the "
+                               "address in full (e.g. 0.0.0.0:%lu to listen "
+                               "on every address)", a, port);
+    }
+    return 0;
 }
 
 int
@@ -487,10 +534,11 @@ cmd_serve(int argc, char **argv)
         CLI_OPT_CALL(0, "handshake-timeout", "SECONDS", &so.handshake_ms,
                      opt_handshake_timeout, "drop a client that does not "
                      "finish the handshake in time"),
-        CLI_OPT_CALL(0, "idle-timeout", "SECONDS", &so.idle_ms, opt_timeout,
+        CLI_OPT_CALL(0, "idle-timeout", "SECONDS", &so.idle_ms,
+                     opt_idle_timeout,
                      "drop a client that sends no request for this long"),
         CLI_OPT_CALL(0, "request-timeout", "SECONDS", &so.request_ms,
-                     opt_timeout, "drop a client that is this slow to send "
+                     opt_request_timeout, "drop a client that is this slow to send "
                      "a request or read a reply"),
         CLI_OPT_CALL(0, "reply-budget", "SIZE", &so.reply_budget, opt_size,
                      "request and reply data all clients may hold"),
@@ -517,11 +565,9 @@ cmd_serve(int argc, char **argv)
     if (verbose) {
         so.log = log_line;
     }
-    if (so.listen_addr && so.listen_addr[0] == ':') {
-        /* ":PORT": loopback, never every address */
-        snprintf(listen_buf, sizeof(listen_buf), "127.0.0.1%s",
-                 so.listen_addr);
-        so.listen_addr = listen_buf;
+    if (so.listen_addr &&
+        check_listen(&so.listen_addr, listen_buf, sizeof(listen_buf))) {
+        return CLI_EXIT_USAGE;
     }
 
     /* Before anything exists to clean up: a SIGTERM at any later point

@@ -19,8 +19,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "cli/cat-cli.h"
-#include "cli/vm-qemu.h"
+#include "cat-cli.h"
+#include "vm-qemu.h"
 
 static const char start_usage[] =
     "usage: " CLI_NAME " start VM [--nbd] [--dry-run] [--accel A] "

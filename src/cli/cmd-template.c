@@ -9,7 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "cli/cat-cli.h"
+#include "cat-cli.h"
 
 static const char template_usage[] =
     "import copies each IMAGE (raw or qcow2) into a secondary pool as a "
@@ -37,52 +37,28 @@ parse_uint(const char *s, uint64_t *out, const char *what)
     return 0;
 }
 
+/* One template of the list as a row of the table. */
+static void
+list_row(struct catcli *c, struct json_object *o)
+{
+    char sz[32];
+
+    catcli_size(c, (uint64_t)catcli_jint(o, "virtual_size"), sz, sizeof(sz));
+    printf("%-24s %-8s %5" PRId64 " %9s %4" PRId64 " %6" PRId64 "M %4" PRId64
+           "  %s\n", catcli_jstr(o, "name"),
+           catcli_jint(o, "retired") ? "retired" : catcli_jstr(o, "state"),
+           catcli_jint(o, "disks"), sz, catcli_jint(o, "cpus"),
+           catcli_jint(o, "memory_mb"), catcli_jint(o, "vms"),
+           catcli_jstr(o, "copies_in"));
+}
+
 static int
 show_list(struct catcli *c)
 {
-    struct json_object *arr = catcli_report(c, VMC_REPORT_TEMPLATES, NULL, 0);
-    size_t i;
-
-    if (!arr) {
-        return CLI_EXIT_FAIL;
-    }
-    if (c->json) {
-        cli_json_print(stdout, arr);
-    } else {
-        if (json_object_array_length(arr) && !c->quiet) {
-            printf("%-24s %-8s %5s %9s %4s %7s %4s  %s\n", "NAME", "STATE",
-                   "DISKS", "SIZE", "CPUS", "MEMORY", "VMS", "COPIES");
-        }
-        for (i = 0; i < json_object_array_length(arr); i++) {
-            struct json_object *o = json_object_array_get_idx(arr, i), *v;
-            char sz[32];
-            const char *copies = "";
-            int64_t vsize = 0, retired = 0;
-
-            if (json_object_object_get_ex(o, "virtual_size", &v) && v) {
-                vsize = json_object_get_int64(v);
-            }
-            if (json_object_object_get_ex(o, "copies_in", &v) && v) {
-                copies = json_object_get_string(v);
-            }
-            if (json_object_object_get_ex(o, "retired", &v) && v) {
-                retired = json_object_get_int64(v);
-            }
-            catcli_size(c, (uint64_t)vsize, sz, sizeof(sz));
-            printf("%-24s %-8s %5d %9s %4d %6dM %4d  %s\n",
-                   json_object_get_string(json_object_object_get(o, "name")),
-                   retired ? "retired" : json_object_get_string(
-                       json_object_object_get(o, "state")),
-                   json_object_get_int(json_object_object_get(o, "disks")),
-                   sz, json_object_get_int(json_object_object_get(o, "cpus")),
-                   json_object_get_int(json_object_object_get(o,
-                                                              "memory_mb")),
-                   json_object_get_int(json_object_object_get(o, "vms")),
-                   copies);
-        }
-    }
-    json_object_put(arr);
-    return CLI_EXIT_OK;
+    return catcli_print_table(c, catcli_report(c, VMC_REPORT_TEMPLATES, NULL,
+                                               0),
+                              "NAME                     STATE    DISKS      "
+                              "SIZE CPUS  MEMORY  VMS  COPIES", list_row);
 }
 
 static int

@@ -10,8 +10,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "cli/cat-cli.h"
-#include "cli/vm-qemu.h"
+#include "cat-cli.h"
+#include "vm-qemu.h"
 
 /* ----------------------------------------------------------- snapshot */
 

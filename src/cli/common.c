@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli/cli.h"
+#include "cli.h"
 
 /* One message line on stderr after what stdout holds so far. */
 static void
@@ -477,4 +477,30 @@ cli_check_create_options(const struct cli_create_opts *co, const char *path)
                          path);
     }
     return 0;
+}
+
+void
+cli_put_escaped(FILE *f, const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+
+    for (; *p; p++) {
+        if (*p == '\\') {
+            fputs("\\\\", f);
+        } else if (*p == '\n') {
+            fputs("\\n", f);
+        } else if (*p == '\t') {
+            fputs("\\t", f);
+        } else if (*p == '\r') {
+            fputs("\\r", f);
+        } else if (*p < 0x20 || *p == 0x7f) {
+            fprintf(f, "\\x%02x", *p);
+        } else if (*p == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f) {
+            /* a C1 control character (U+0080..U+009F) in UTF-8 */
+            fprintf(f, "\\xc2\\x%02x", p[1]);
+            p++;
+        } else {
+            fputc(*p, f);
+        }
+    }
 }

@@ -14,8 +14,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cli/cli.h"
-#include "cli/options.h"
+#include "cli.h"
+#include "options.h"
 
 #define BENCH_MAX_THREADS 64
 

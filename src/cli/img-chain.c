@@ -5,8 +5,8 @@
 #include <getopt.h>
 #include <string.h>
 
-#include "cli/cli.h"
-#include "cli/options.h"
+#include "cli.h"
+#include "options.h"
 
 /* ------------------------------------------------------------- commit */
 

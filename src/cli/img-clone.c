@@ -10,8 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli/cli.h"
-#include "cli/options.h"
+#include "cli.h"
+#include "options.h"
 
 static const char clone_usage[] =
     "usage: " CLI_NAME " img clone --linked [-F base_fmt] [-o options] "
@@ -62,66 +62,6 @@ struct clone_args {
     struct cli_create_opts co;
 };
 
-/* Validate a NEW pattern: exactly one %d / %0Nd, "%%" for a '%'. */
-static bool
-pattern_ok(const char *p)
-{
-    unsigned convs = 0;
-
-    for (; *p; p++) {
-        if (*p != '%') {
-            continue;
-        }
-        p++;
-        if (*p == '%') {
-            continue;
-        }
-        while (*p >= '0' && *p <= '9') {
-            p++;
-        }
-        if (*p != 'd') {
-            return false;
-        }
-        convs++;
-    }
-    return convs == 1;
-}
-
-static char **
-expand_names(const char *pattern, unsigned long count)
-{
-    char **names = calloc(count, sizeof(*names));
-    unsigned long i;
-
-    if (!names) {
-        return NULL;
-    }
-    for (i = 0; i < count; i++) {
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wformat-nonliteral"
-        if (asprintf(&names[i], pattern, (int)(i + 1)) < 0) {
-#pragma GCC diagnostic pop
-            names[i] = NULL;
-            return names;
-        }
-    }
-    return names;
-}
-
-static void
-free_names(char **names, unsigned long count)
-{
-    unsigned long i;
-
-    if (!names) {
-        return;
-    }
-    for (i = 0; i < count; i++) {
-        free(names[i]);
-    }
-    free(names);
-}
-
 static bool
 has_option(const struct cli_create_opts *co, const char *key)
 {
@@ -170,26 +110,20 @@ run_linked(struct clone_args *a, const char *base, const char *new_name)
                          "-o backing_file/backing_fmt are not accepted");
     }
     if (a->count) {
-        if (!pattern_ok(new_name)) {
-            return cli_error("with --count, NEW must contain one %%d (got "
-                             "'%s')", new_name);
+        r = vmc_clone_names(new_name, n, &names, &err);
+        if (r < 0) {
+            return cli_error_lib(&err, r);
         }
-        names = expand_names(new_name, n);
     } else {
         names = calloc(1, sizeof(*names));
-        if (names) {
-            names[0] = strdup(new_name);
+        if (!names || !(names[0] = strdup(new_name))) {
+            free(names);
+            return cli_error("out of memory");
         }
-    }
-    for (i = 0; names && i < n && names[i]; i++) {
-    }
-    if (!names || i < n) {
-        free_names(names, n);
-        return cli_error("out of memory");
     }
     r = vmc_clone_linked(base, (const char *const *)names, n, &o, &err);
     if (r < 0) {
-        free_names(names, n);
+        vmc_clone_names_free(names, n);
         return cli_error_lib(&err, r);
     }
     if (vmc_clone_backing_name(base, names[0], o.absolute, &stored,
@@ -220,7 +154,7 @@ run_linked(struct clone_args *a, const char *base, const char *new_name)
         }
     }
     free(stored);
-    free_names(names, n);
+    vmc_clone_names_free(names, n);
     return CLI_EXIT_OK;
 }
 

@@ -8,8 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli/cli.h"
-#include "cli/options.h"
+#include "cli.h"
+#include "options.h"
 
 /* --------------------------------------------------------------- info */
 

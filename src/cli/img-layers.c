@@ -9,8 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli/cli.h"
-#include "cli/options.h"
+#include "cli.h"
+#include "options.h"
 
 static void
 size_str(uint64_t v, char *buf, size_t len)

@@ -7,8 +7,8 @@
 #include <inttypes.h>
 #include <string.h>
 
-#include "cli/cli.h"
-#include "cli/options.h"
+#include "cli.h"
+#include "options.h"
 
 static const char map_usage[] =
     "usage: " CLI_NAME " img map [-f fmt] [--output=human|json] "

@@ -6,9 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli/cli.h"
-#include "cli/cat-cli.h"
-#include "cli/vm-qemu.h"
+#include "cli.h"
+#include "cat-cli.h"
+#include "vm-qemu.h"
 
 static const struct cli_cmd top_cmds[] = {
     { "img", cmd_img, "Create, inspect, clone, commit and rebase disk "

@@ -5,7 +5,7 @@
  */
 #include <string.h>
 
-#include "cli/cli.h"
+#include "cli.h"
 
 /* --------------------------------------------------------------- json */
 

@@ -19,6 +19,7 @@
 #include <sys/stat.h>
 
 #include "ops-internal.h"
+#include "view-io.h"
 
 struct rebase {
     struct vmc_image *img;
@@ -30,46 +31,6 @@ struct rebase {
     uint8_t *buf_new;
     struct ops_progress progress;
 };
-
-/* Read @n bytes at @off of @layer's guest view, zeros past its end. */
-static int
-read_layer(struct rebase *c, struct vmc_image *layer, uint8_t *buf,
-           uint64_t off, uint64_t n, const char *what)
-{
-    uint64_t have = 0;
-    int r;
-
-    if (layer && off < vmc_image_size(layer)) {
-        have = ops_min(n, vmc_image_size(layer) - off);
-        r = vmc_image_read(layer, buf, off, have);
-        if (r < 0) {
-            return vmc_error_set(c->err, r, "error while reading from %s "
-                                 "backing file '%s' at offset %llu: %s",
-                                 what, vmc_image_filename(layer),
-                                 (unsigned long long)off, strerror(-r));
-        }
-    }
-    memset(buf + have, 0, n - have);
-    return 0;
-}
-
-static int
-write_piece(struct rebase *c, const uint8_t *buf, uint64_t off, uint64_t n)
-{
-    int r;
-
-    if (buffer_is_zero(buf, n)) {
-        r = vmc_image_write_zeroes(c->img, off, n, 0);
-    } else {
-        r = vmc_image_write(c->img, buf, off, n, 0);
-    }
-    if (r < 0) {
-        return vmc_error_set(c->err, r, "error while writing to '%s' at "
-                             "offset %llu: %s", vmc_image_filename(c->img),
-                             (unsigned long long)off, strerror(-r));
-    }
-    return 0;
-}
 
 /* Status of @layer's guest view at @off (at most @n bytes): zeros past
  * its end or without a layer. */
@@ -156,9 +117,11 @@ compare_and_copy(struct rebase *c, uint64_t off, uint64_t n)
     uint64_t pos, piece;
     int r;
 
-    r = read_layer(c, c->old, c->buf_old, off, n, "old");
+    r = ops_read_view(c->old, c->buf_old, off, n,
+                          "from old backing file ", c->err);
     if (r == 0) {
-        r = read_layer(c, c->new, c->buf_new, off, n, "new");
+        r = ops_read_view(c->new, c->buf_new, off, n,
+                              "from new backing file ", c->err);
     }
     if (r < 0) {
         return r;
@@ -168,7 +131,8 @@ compare_and_copy(struct rebase *c, uint64_t off, uint64_t n)
                         ops_align_down(off + pos, c->cluster) + c->cluster -
                         (off + pos));
         if (memcmp(c->buf_old + pos, c->buf_new + pos, piece)) {
-            r = write_piece(c, c->buf_old + pos, off + pos, piece);
+            r = ops_write_view(c->img, c->buf_old + pos, off + pos, piece,
+                               "to ", c->err);
             if (r < 0) {
                 return r;
             }

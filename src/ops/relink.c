@@ -25,6 +25,7 @@
 
 #include "ops-file.h"
 #include "ops-internal.h"
+#include "view-io.h"
 
 struct relink {
     struct vmc_image *img;
@@ -89,45 +90,17 @@ reads_zero(struct relink *c, struct vmc_image *img, uint64_t off,
     return 0;
 }
 
-static int
-read_view(struct relink *c, struct vmc_image *img, uint8_t *buf,
-          uint64_t off, uint64_t n)
-{
-    uint64_t have = 0;
-    int r;
-
-    if (off < vmc_image_size(img)) {
-        have = ops_min(n, vmc_image_size(img) - off);
-        r = vmc_image_read(img, buf, off, have);
-        if (r < 0) {
-            return vmc_error_set(c->err, r, "error while reading '%s' at "
-                                 "offset %llu: %s", vmc_image_filename(img),
-                                 (unsigned long long)off, strerror(-r));
-        }
-    }
-    memset(buf + have, 0, n - have);
-    return 0;
-}
-
 /* Write @n bytes of the image's view at @off into the overlay: data, or
  * zeros when @buf is NULL or all zero. */
 static int
 emit(struct relink *c, const uint8_t *buf, uint64_t off, uint64_t n)
 {
-    int r;
+    int r = ops_write_view(c->out, buf, off, n, "", c->err);
 
-    if (!buf || buffer_is_zero(buf, n)) {
-        r = vmc_image_write_zeroes(c->out, off, n, 0);
-    } else {
-        r = vmc_image_write(c->out, buf, off, n, 0);
+    if (r == 0) {
+        c->written += n;
     }
-    if (r < 0) {
-        return vmc_error_set(c->err, r, "error while writing '%s' at offset "
-                             "%llu: %s", c->out_name, (unsigned long long)off,
-                             strerror(-r));
-    }
-    c->written += n;
-    return 0;
+    return r;
 }
 
 /* Compare one chunk unit by unit and emit the differing runs. */
@@ -149,13 +122,13 @@ diff_chunk(struct relink *c, uint64_t off, uint64_t n)
     if (img_zero) {
         memset(c->buf_img, 0, n);
     } else {
-        r = read_view(c, c->img, c->buf_img, off, n);
+        r = ops_read_view(c->img, c->buf_img, off, n, "", c->err);
     }
     if (r == 0) {
         if (tmpl_zero) {
             memset(c->buf_tmpl, 0, n);
         } else {
-            r = read_view(c, c->tmpl, c->buf_tmpl, off, n);
+            r = ops_read_view(c->tmpl, c->buf_tmpl, off, n, "", c->err);
         }
     }
     if (r < 0) {
