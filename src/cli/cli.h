@@ -136,6 +136,18 @@ int cli_open_image(struct vmc_image **out, const char *path,
 int cli_close_report(struct vmc_image *img, const char *path, int r,
                      const struct vmc_error *err);
 
+struct cli_progress;
+
+/* The library call of an img verb on its open image, its progress
+ * reported to @progress; returns 0 or -errno with @err set. */
+typedef int cli_image_fn(struct vmc_image *img, void *ctx,
+                         struct cli_progress *progress,
+                         struct vmc_error *err);
+/* An img verb's run: open @path (@o, @flags), run @fn with progress shown
+ * when @show, then cli_close_report(); returns the exit status. */
+int cli_run_on_image(const char *path, const struct cli_open *o,
+                     unsigned flags, bool show, cli_image_fn *fn, void *ctx);
+
 /* Parse a format name given to -f/-O/-F (exit status on error). */
 int cli_parse_format(const char *name, enum vmc_format *out);
 /* Parse a byte count; @what names it in the message. */

@@ -217,6 +217,24 @@ cli_close_report(struct vmc_image *img, const char *path, int r,
 }
 
 int
+cli_run_on_image(const char *path, const struct cli_open *o, unsigned flags,
+                 bool show, cli_image_fn *fn, void *ctx)
+{
+    struct cli_progress progress;
+    struct vmc_error err = { 0 };
+    struct vmc_image *img = NULL;
+    int r = cli_open_image(&img, path, o, flags);
+
+    if (r) {
+        return r;
+    }
+    cli_progress_start(&progress, show);
+    r = fn(img, ctx, &progress, &err);
+    cli_progress_end(&progress);
+    return cli_close_report(img, path, r, &err);
+}
+
+int
 cli_open_opts(const struct cli_open *o, unsigned flags,
               struct vmc_open_opts *out)
 {

@@ -30,6 +30,17 @@ opt_commit_base(const char *arg, void *dest)
     return 0;
 }
 
+static int
+run_commit(struct vmc_image *img, void *ctx, struct cli_progress *progress,
+           struct vmc_error *err)
+{
+    struct vmc_commit_opts *o = ctx;
+
+    o->progress = cli_progress_cb;
+    o->opaque = progress;
+    return vmc_commit(img, o, err);
+}
+
 int
 cmd_img_commit(int argc, char **argv)
 {
@@ -37,9 +48,6 @@ cmd_img_commit(int argc, char **argv)
                                         .synopsis = commit_usage };
     struct cli_open open_opts = { 0 };
     struct vmc_commit_opts o = { 0 };
-    struct cli_progress progress;
-    struct vmc_error err = { 0 };
-    struct vmc_image *img = NULL;
     bool quiet = false, show_progress = false;
     const struct cli_opt opts[] = {
         CLI_OPTS_OPEN(&open_opts),
@@ -56,17 +64,9 @@ cmd_img_commit(int argc, char **argv)
     if (r) {
         return CLI_PARSE_EXIT(r);
     }
-    r = cli_open_image(&img, argv[optind], &open_opts,
-                       o.keep_top ? 0 : VMC_OPEN_RDWR);
-    if (r) {
-        return r;
-    }
-    cli_progress_start(&progress, show_progress && !quiet);
-    o.progress = cli_progress_cb;
-    o.opaque = &progress;
-    r = vmc_commit(img, &o, &err);
-    cli_progress_end(&progress);
-    r = cli_close_report(img, argv[optind], r, &err);
+    r = cli_run_on_image(argv[optind], &open_opts,
+                         o.keep_top ? 0 : VMC_OPEN_RDWR,
+                         show_progress && !quiet, run_commit, &o);
     if (r) {
         return r;
     }
@@ -88,6 +88,23 @@ static const char rebase_usage[] =
     "A relative backing_file is relative to filename's directory.\n"
     "  -u              unsafe: only rewrite the backing file reference\n";
 
+/* What img rebase hands to run_rebase(). */
+struct rebase_run {
+    struct vmc_rebase_opts *opts;
+    const char *backing, *backing_fmt;
+};
+
+static int
+run_rebase(struct vmc_image *img, void *ctx, struct cli_progress *progress,
+           struct vmc_error *err)
+{
+    struct rebase_run *rb = ctx;
+
+    rb->opts->progress = cli_progress_cb;
+    rb->opts->opaque = progress;
+    return vmc_rebase(img, rb->backing, rb->backing_fmt, rb->opts, err);
+}
+
 int
 cmd_img_rebase(int argc, char **argv)
 {
@@ -96,9 +113,7 @@ cmd_img_rebase(int argc, char **argv)
     struct cli_open open_opts = { 0 };
     struct vmc_rebase_opts o = { 0 };
     struct vmc_open_opts backing_open;
-    struct cli_progress progress;
-    struct vmc_error err = { 0 };
-    struct vmc_image *img = NULL;
+    struct rebase_run rb;
     const char *backing = NULL, *backing_fmt = NULL;
     bool quiet = false, show_progress = false;
     const struct cli_opt opts[] = {
@@ -131,15 +146,10 @@ cmd_img_rebase(int argc, char **argv)
         return CLI_EXIT_FAIL;
     }
     o.backing_open = &backing_open;
-    r = cli_open_image(&img, argv[optind], &open_opts, VMC_OPEN_RDWR |
-                       (o.unsafe ? VMC_OPEN_NO_BACKING : 0));
-    if (r) {
-        return r;
-    }
-    cli_progress_start(&progress, show_progress && !quiet);
-    o.progress = cli_progress_cb;
-    o.opaque = &progress;
-    r = vmc_rebase(img, backing, backing_fmt, &o, &err);
-    cli_progress_end(&progress);
-    return cli_close_report(img, argv[optind], r, &err);
+    rb.opts = &o;
+    rb.backing = backing;
+    rb.backing_fmt = backing_fmt;
+    return cli_run_on_image(argv[optind], &open_opts, VMC_OPEN_RDWR |
+                            (o.unsafe ? VMC_OPEN_NO_BACKING : 0),
+                            show_progress && !quiet, run_rebase, &rb);
 }

@@ -28,15 +28,19 @@ static const char flatten_usage[] =
     "backing link (linked clone -> full image). Crash-safe: IMG reads the\n"
     "same at every instant.\n";
 
+static int
+run_flatten(struct vmc_image *img, void *ctx, struct cli_progress *progress,
+            struct vmc_error *err)
+{
+    return vmc_flatten(img, cli_progress_cb, progress, err);
+}
+
 int
 cmd_img_flatten(int argc, char **argv)
 {
     static const struct cli_usage u = { .verb = "img flatten",
                                         .synopsis = flatten_usage };
     struct cli_open open_opts = { 0 };
-    struct cli_progress progress;
-    struct vmc_error err = { 0 };
-    struct vmc_image *img = NULL;
     bool quiet = false, show = false;
     const struct cli_opt opts[] = {
         CLI_OPTS_OPEN(&open_opts),
@@ -48,14 +52,8 @@ cmd_img_flatten(int argc, char **argv)
     if (r) {
         return CLI_PARSE_EXIT(r);
     }
-    r = cli_open_image(&img, argv[optind], &open_opts, VMC_OPEN_RDWR);
-    if (r) {
-        return r;
-    }
-    cli_progress_start(&progress, show && !quiet);
-    r = vmc_flatten(img, cli_progress_cb, &progress, &err);
-    cli_progress_end(&progress);
-    r = cli_close_report(img, argv[optind], r, &err);
+    r = cli_run_on_image(argv[optind], &open_opts, VMC_OPEN_RDWR,
+                         show && !quiet, run_flatten, NULL);
     if (r) {
         return r;
     }
@@ -250,6 +248,23 @@ opt_method(const char *arg, void *dest)
     return parse_method(arg, dest) ? CLI_EXIT_FAIL : 0;
 }
 
+/* What img consolidate hands to run_consolidate(). */
+struct consolidate_run {
+    struct vmc_consolidate_opts *opts;
+    struct vmc_consolidate_result *res;
+};
+
+static int
+run_consolidate(struct vmc_image *img, void *ctx,
+                struct cli_progress *progress, struct vmc_error *err)
+{
+    struct consolidate_run *cr = ctx;
+
+    cr->opts->progress = cli_progress_cb;
+    cr->opts->opaque = progress;
+    return vmc_consolidate(img, cr->opts, cr->res, err);
+}
+
 int
 cmd_img_consolidate(int argc, char **argv)
 {
@@ -258,9 +273,7 @@ cmd_img_consolidate(int argc, char **argv)
     struct vmc_consolidate_opts o = { 0 };
     struct vmc_consolidate_result res;
     struct cli_open open_opts = { 0 };
-    struct cli_progress progress;
-    struct vmc_error err = { 0 };
-    struct vmc_image *img = NULL;
+    struct consolidate_run cr;
     struct users_list ul = { .argc = argc, .argv = argv };
     const char **users, *top = NULL;
     size_t nusers;
@@ -297,18 +310,11 @@ cmd_img_consolidate(int argc, char **argv)
     top = argv[optind];
     o.users = users;
     o.nusers = nusers;
-    r = cli_open_image(&img, top, &open_opts, VMC_OPEN_RDWR);
-    if (r) {
-        free(users);
-        return r;
-    }
-    cli_progress_start(&progress, show && !quiet && !json);
-    o.progress = cli_progress_cb;
-    o.opaque = &progress;
-    r = vmc_consolidate(img, &o, &res, &err);
-    cli_progress_end(&progress);
+    cr.opts = &o;
+    cr.res = &res;
+    r = cli_run_on_image(top, &open_opts, VMC_OPEN_RDWR,
+                         show && !quiet && !json, run_consolidate, &cr);
     free(users);
-    r = cli_close_report(img, top, r, &err);
     if (r) {
         return r;
     }
