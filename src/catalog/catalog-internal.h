@@ -34,6 +34,9 @@ struct vmc_catalog {
     char *home;
     char *run_dir;          /* home/run: journal and maintenance locks */
     int maint_fd;           /* shared (or exclusive) flock */
+    /* config 'store-id' (open.c): in new volume file names and in the
+     * pool directories' owner marker; "" when it could not be set */
+    char store_id[17];
     bool in_txn;
     int64_t busy_since;     /* busy_wait(): when this wait began */
     unsigned busy_seed;     /* busy_wait(): jitter */
@@ -87,6 +90,12 @@ int cat_collect(struct vmc_catalog *cat, struct cat_strv *out,
                 struct vmc_error *err, const char *sql, int64_t arg);
 /* mkdir -p @path. */
 int cat_mkdir_p(const char *path, struct vmc_error *err);
+/* Mark pool directory @dir as this store's (a CAT_POOL_MARKER file
+ * holding the store id), or refuse (-EEXIST) when another store's
+ * marker is there. */
+int cat_pool_claim(struct vmc_catalog *cat, const char *dir,
+                   struct vmc_error *err);
+#define CAT_POOL_MARKER ".vmclone-pool"
 /* fsync the directory holding @path. */
 int cat_fsync_dir_of(const char *path);
 /* Unlink @path and its seal sidecar, ignoring ENOENT. */

@@ -265,9 +265,9 @@ full_one(const char *src, const char *dst, bool thick,
     }
     cat_crashpoint("clone.full-before-rename");
     if (r == 0) {
-        r = engine_rename(tmp, dst, false);
+        r = engine_rename(tmp, dst, true);
         if (r < 0) {
-            vmc_error_set(err, r, "cannot rename '%s': %s", tmp,
+            vmc_error_set(err, r, "cannot rename '%s' to '%s': %s", tmp, dst,
                           strerror(-r));
         }
     }

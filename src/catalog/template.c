@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "catalog-ops.h"
+#include "engine.h"
 #include "vmclone-seal.h"
 
 /* ------------------------------------------------------------ helpers */
@@ -166,9 +167,10 @@ import_one_file(struct vmc_catalog *cat, struct vmc_image *img, int64_t vid,
     }
     if (r == 0) {
         cat_crashpoint("import.before-rename");
-        if (rename(tmp, path) < 0) {
-            r = vmc_error_set(err, -errno, "cannot rename '%s': %s", tmp,
-                              strerror(errno));
+        r = engine_rename(tmp, path, true);
+        if (r < 0) {
+            vmc_error_set(err, r, "cannot rename '%s' to '%s': %s", tmp,
+                          path, strerror(-r));
         } else {
             cat_fsync_dir_of(path);
         }
@@ -619,9 +621,10 @@ copy_sidecar(const char *src, const char *dst, struct vmc_error *err)
         r = vmc_error_set(err, -errno, "'%s': %s", t, strerror(errno));
         goto out;
     }
-    if (rename(t, d) < 0) {
-        r = vmc_error_set(err, -errno, "cannot rename '%s': %s", t,
-                          strerror(errno));
+    r = engine_rename(t, d, true);
+    if (r < 0) {
+        vmc_error_set(err, r, "cannot rename '%s' to '%s': %s", t, d,
+                      strerror(-r));
         goto out;
     }
     cat_fsync_dir_of(d);
