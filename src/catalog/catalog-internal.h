@@ -7,6 +7,7 @@
 #define VMC_CATALOG_INTERNAL_H
 
 #include <stdbool.h>
+#include <sys/types.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -98,6 +99,14 @@ int cat_pool_claim(struct vmc_catalog *cat, const char *dir,
 #define CAT_POOL_MARKER ".vmclone-pool"
 /* fsync the directory holding @path. */
 int cat_fsync_dir_of(const char *path);
+/* File modes under the umask (issue 9 finding 10): a new file's mode
+ * (0666 less the umask); a read-only layer drops only the write bits; a
+ * layer made writable again gets the write bits the umask allows (at
+ * least the owner's). */
+mode_t cat_new_file_mode(void);
+int cat_mode_readonly(const char *path);
+int cat_mode_new_readonly(const char *path);
+int cat_mode_writable(const char *path);
 /* Unlink @path and its seal sidecar, ignoring ENOENT. */
 int cat_unlink_volume_file(const char *path, struct vmc_error *err);
 /* _exit(99) when $VMCLONE_CRASH_AT names @point (crash tests); wait

@@ -168,6 +168,49 @@ cat_fsync_dir_of(const char *path)
     return r;
 }
 
+mode_t
+cat_new_file_mode(void)
+{
+    static mode_t mask = (mode_t)-1;
+
+    if (mask == (mode_t)-1) {
+        mask = umask(022);
+        umask(mask);
+    }
+    return 0666 & ~mask;
+}
+
+/* chmod @path to its mode with @clear cleared and @set set. */
+static int
+chmod_bits(const char *path, mode_t clear, mode_t set)
+{
+    struct stat st;
+
+    if (stat(path, &st) < 0 ||
+        chmod(path, ((st.st_mode & 07777) & ~clear) | set) < 0) {
+        return -errno;
+    }
+    return 0;
+}
+
+int
+cat_mode_readonly(const char *path)
+{
+    return chmod_bits(path, 0222, 0);
+}
+
+int
+cat_mode_new_readonly(const char *path)
+{
+    return chmod(path, cat_new_file_mode() & ~0222) < 0 ? -errno : 0;
+}
+
+int
+cat_mode_writable(const char *path)
+{
+    return chmod_bits(path, 0, (cat_new_file_mode() & 0222) | S_IWUSR);
+}
+
 int
 cat_unlink_volume_file(const char *path, struct vmc_error *err)
 {
