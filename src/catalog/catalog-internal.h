@@ -7,6 +7,7 @@
 #define VMC_CATALOG_INTERNAL_H
 
 #include <stdbool.h>
+#include <sys/types.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -34,6 +35,9 @@ struct vmc_catalog {
     char *home;
     char *run_dir;          /* home/run: journal and maintenance locks */
     int maint_fd;           /* shared (or exclusive) flock */
+    /* config 'store-id' (open.c): in new volume file names and in the
+     * pool directories' owner marker; "" when it could not be set */
+    char store_id[17];
     bool in_txn;
     int64_t busy_since;     /* busy_wait(): when this wait began */
     unsigned busy_seed;     /* busy_wait(): jitter */
@@ -87,8 +91,22 @@ int cat_collect(struct vmc_catalog *cat, struct cat_strv *out,
                 struct vmc_error *err, const char *sql, int64_t arg);
 /* mkdir -p @path. */
 int cat_mkdir_p(const char *path, struct vmc_error *err);
+/* Mark pool directory @dir as this store's (a CAT_POOL_MARKER file
+ * holding the store id), or refuse (-EEXIST) when another store's
+ * marker is there. */
+int cat_pool_claim(struct vmc_catalog *cat, const char *dir,
+                   struct vmc_error *err);
+#define CAT_POOL_MARKER ".vmclone-pool"
 /* fsync the directory holding @path. */
 int cat_fsync_dir_of(const char *path);
+/* File modes under the umask (issue 9 finding 10): a new file's mode
+ * (0666 less the umask); a read-only layer drops only the write bits; a
+ * layer made writable again gets the write bits the umask allows (at
+ * least the owner's). */
+mode_t cat_new_file_mode(void);
+int cat_mode_readonly(const char *path);
+int cat_mode_new_readonly(const char *path);
+int cat_mode_writable(const char *path);
 /* Unlink @path and its seal sidecar, ignoring ENOENT. */
 int cat_unlink_volume_file(const char *path, struct vmc_error *err);
 /* _exit(99) when $VMCLONE_CRASH_AT names @point (crash tests); wait

@@ -168,6 +168,49 @@ cat_fsync_dir_of(const char *path)
     return r;
 }
 
+mode_t
+cat_new_file_mode(void)
+{
+    static mode_t mask = (mode_t)-1;
+
+    if (mask == (mode_t)-1) {
+        mask = umask(022);
+        umask(mask);
+    }
+    return 0666 & ~mask;
+}
+
+/* chmod @path to its mode with @clear cleared and @set set. */
+static int
+chmod_bits(const char *path, mode_t clear, mode_t set)
+{
+    struct stat st;
+
+    if (stat(path, &st) < 0 ||
+        chmod(path, ((st.st_mode & 07777) & ~clear) | set) < 0) {
+        return -errno;
+    }
+    return 0;
+}
+
+int
+cat_mode_readonly(const char *path)
+{
+    return chmod_bits(path, 0222, 0);
+}
+
+int
+cat_mode_new_readonly(const char *path)
+{
+    return chmod(path, cat_new_file_mode() & ~0222) < 0 ? -errno : 0;
+}
+
+int
+cat_mode_writable(const char *path)
+{
+    return chmod_bits(path, 0, (cat_new_file_mode() & 0222) | S_IWUSR);
+}
+
 int
 cat_unlink_volume_file(const char *path, struct vmc_error *err)
 {
@@ -231,6 +274,87 @@ cat_mkdir_p(const char *path, struct vmc_error *err)
         }
     }
     free(dup);
+    return r;
+}
+
+/* Read the store id in @dir's marker into @id ("" when there is none). */
+static int
+pool_marker_read(const char *marker, char *id, size_t size,
+                 struct vmc_error *err)
+{
+    ssize_t n;
+    int fd = open(marker, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+
+    id[0] = '\0';
+    if (fd < 0) {
+        return errno == ENOENT ? 0 : vmc_error_set(err, -errno, "'%s': %s",
+                                                   marker, strerror(errno));
+    }
+    n = read(fd, id, size - 1);
+    close(fd);
+    if (n < 0) {
+        return vmc_error_set(err, -EIO, "cannot read '%s'", marker);
+    }
+    id[n] = '\0';
+    id[strcspn(id, "\n")] = '\0';
+    return 0;
+}
+
+int
+cat_pool_claim(struct vmc_catalog *cat, const char *dir,
+               struct vmc_error *err)
+{
+    char *marker = NULL, *tmp = NULL, owner[64];
+    int fd, r;
+
+    if (!cat->store_id[0]) {
+        return 0;
+    }
+    if (asprintf(&marker, "%s/%s", dir, CAT_POOL_MARKER) < 0) {
+        return vmc_error_set(err, -ENOMEM, "out of memory");
+    }
+    r = pool_marker_read(marker, owner, sizeof(owner), err);
+    if (r == 0 && owner[0] && strcmp(owner, cat->store_id)) {
+        r = vmc_error_set(err, -EEXIST, "directory '%s' is a pool of another "
+                          "store (store id %s, this store is %s)", dir,
+                          owner, cat->store_id);
+    }
+    if (r < 0 || owner[0]) {
+        free(marker);
+        return r;
+    }
+    /* write a temporary marker, then link it in without replacing one
+     * another store wrote meanwhile */
+    if (asprintf(&tmp, "%s.tmp-%d", marker, (int)getpid()) < 0) {
+        free(marker);
+        return vmc_error_set(err, -ENOMEM, "out of memory");
+    }
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0444);
+    if (fd < 0 || dprintf(fd, "%s\n", cat->store_id) < 0 || fsync(fd) < 0) {
+        r = vmc_error_set(err, -errno, "cannot write '%s': %s", tmp,
+                          strerror(errno));
+    }
+    if (fd >= 0) {
+        close(fd);
+    }
+    if (r == 0 && link(tmp, marker) < 0 && errno != EEXIST) {
+        r = vmc_error_set(err, -errno, "cannot create '%s': %s", marker,
+                          strerror(errno));
+    }
+    unlink(tmp);
+    if (r == 0) {
+        r = pool_marker_read(marker, owner, sizeof(owner), err);
+    }
+    if (r == 0 && strcmp(owner, cat->store_id)) {
+        r = vmc_error_set(err, -EEXIST, "directory '%s' is a pool of another "
+                          "store (store id %s, this store is %s)", dir,
+                          owner, cat->store_id);
+    }
+    if (r == 0) {
+        cat_fsync_dir_of(marker);
+    }
+    free(tmp);
+    free(marker);
     return r;
 }
 
@@ -488,6 +612,11 @@ vmc_catalog_pool_add(struct vmc_catalog *cat, const char *name,
     real = realpath(path, NULL);
     if (!real) {
         return vmc_error_set(err, -errno, "'%s': %s", path, strerror(errno));
+    }
+    r = cat_pool_claim(cat, real, err);
+    if (r < 0) {
+        free(real);
+        return r;
     }
     r = cat_begin(cat, err);
     if (r == 0) {

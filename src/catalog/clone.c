@@ -261,13 +261,13 @@ full_one(const char *src, const char *dst, bool thick,
     if (r == 0 && fr.method != VMC_CLONE_COPY) {
         /* a file-level copy of a sealed template carries its seal */
         r = vmc_image_unseal(tmp, err);
-        chmod(tmp, 0644);
+        chmod(tmp, cat_new_file_mode());
     }
     cat_crashpoint("clone.full-before-rename");
     if (r == 0) {
-        r = engine_rename(tmp, dst, false);
+        r = engine_rename(tmp, dst, true);
         if (r < 0) {
-            vmc_error_set(err, r, "cannot rename '%s': %s", tmp,
+            vmc_error_set(err, r, "cannot rename '%s' to '%s': %s", tmp, dst,
                           strerror(-r));
         }
     }

@@ -48,7 +48,8 @@ cat_scan_pools(struct vmc_catalog *cat, bool temps,
             size_t l = strlen(de->d_name);
             struct stat stt;
 
-            if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) {
+            if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..") ||
+                !strcmp(de->d_name, CAT_POOL_MARKER)) {
                 continue;
             }
             if (is_temp_name(de->d_name) != temps) {

@@ -422,7 +422,7 @@ unlink_state(struct vmc_catalog *cat, int64_t jid, const char *state,
                       "pools p ON p.id = v.pool_id WHERE v.journal_id = ? "
                       "AND v.state = 'deleting' ORDER BY v.id DESC", jid);
     for (i = 0; r == 0 && i < paths.n; i++) {
-        chmod(paths.v[i], 0644);
+        cat_mode_writable(paths.v[i]);
         r = cat_unlink_volume_file(paths.v[i], err);
         if (temps) {
             unlink_temps_of(paths.v[i]);
@@ -515,7 +515,7 @@ cat_finish_journal(struct vmc_catalog *cat, int64_t jid,
                         "WHERE j.id = ? AND v.top = 1 AND v.state = 'ready'",
                         jid);
         for (i = 0; r == 0 && i < paths.n; i++) {
-            chmod(paths.v[i], 0644);
+            cat_mode_writable(paths.v[i]);
         }
         cat_strv_release(&paths);
     }

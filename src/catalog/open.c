@@ -159,6 +159,33 @@ out:
     return r;
 }
 
+/* The store id (config 'store-id', set once, 8 hex digits) and the
+ * owner marker of each of its pools. Neither may stop a store from
+ * opening: a read-only catalog or directory keeps the old names. */
+static void
+load_store_id(struct vmc_catalog *cat)
+{
+    struct vmc_error e = { 0 };
+    struct cat_strv dirs = { 0 };
+    char *id = NULL;
+    size_t i;
+
+    cat_exec(cat, &e, "INSERT OR IGNORE INTO config(key, value) VALUES "
+             "('store-id', lower(hex(randomblob(4))))", NULL);
+    if (cat_get_str(cat, &id, &e, "SELECT value FROM config WHERE key = "
+                    "'store-id'", NULL) == 0 &&
+        strlen(id) < sizeof(cat->store_id)) {
+        strcpy(cat->store_id, id);
+    }
+    free(id);
+    if (cat_collect(cat, &dirs, &e, "SELECT path FROM pools WHERE id > ?", 0) == 0) {
+        for (i = 0; i < dirs.n; i++) {
+            cat_pool_claim(cat, dirs.v[i], &e);
+        }
+    }
+    cat_strv_release(&dirs);
+}
+
 int
 vmc_catalog_open(struct vmc_catalog **out, const char *home, unsigned flags,
                  struct vmc_error *err)
@@ -224,6 +251,7 @@ vmc_catalog_open(struct vmc_catalog **out, const char *home, unsigned flags,
     if (r < 0) {
         goto fail;
     }
+    load_store_id(cat);
     if (!(flags & VMC_CATALOG_NO_RECOVER)) {
         r = cat_recover_all(cat, NULL, err);
         if (r < 0) {

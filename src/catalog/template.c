@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "catalog-ops.h"
+#include "engine.h"
 #include "vmclone-seal.h"
 
 /* ------------------------------------------------------------ helpers */
@@ -166,9 +167,10 @@ import_one_file(struct vmc_catalog *cat, struct vmc_image *img, int64_t vid,
     }
     if (r == 0) {
         cat_crashpoint("import.before-rename");
-        if (rename(tmp, path) < 0) {
-            r = vmc_error_set(err, -errno, "cannot rename '%s': %s", tmp,
-                              strerror(errno));
+        r = engine_rename(tmp, path, true);
+        if (r < 0) {
+            vmc_error_set(err, r, "cannot rename '%s' to '%s': %s", tmp,
+                          path, strerror(-r));
         } else {
             cat_fsync_dir_of(path);
         }
@@ -177,6 +179,9 @@ import_one_file(struct vmc_catalog *cat, struct vmc_image *img, int64_t vid,
         struct vmc_open_opts so = { .format = VMC_FMT_QCOW2 };
 
         r = vmc_image_seal(path, 0, 2, &so, &si, err);
+    }
+    if (r == 0 && (r = cat_mode_new_readonly(path)) < 0) {
+        vmc_error_set(err, r, "chmod '%s': %s", path, strerror(-r));
     }
     if (r == 0) {
         r = cat_exec(cat, err, "UPDATE volumes SET seal = ? WHERE id = ?",
@@ -524,7 +529,7 @@ detach_dependents(struct vmc_catalog *cat, const char *owned_sql, int64_t id,
                   !(stt.st_mode & S_IWUSR);
 
         if (ro) {
-            chmod(deps.d[i].path, 0644);
+            cat_mode_writable(deps.d[i].path);
         }
         r = vmc_image_open(&img, deps.d[i].path, &oo, err);
         if (r == 0) {
@@ -538,7 +543,7 @@ detach_dependents(struct vmc_catalog *cat, const char *owned_sql, int64_t id,
                               deps.d[i].path);
         }
         if (ro) {
-            chmod(deps.d[i].path, 0444);
+            cat_mode_readonly(deps.d[i].path);
         }
     }
     cat_disks_release(&deps);
@@ -619,9 +624,10 @@ copy_sidecar(const char *src, const char *dst, struct vmc_error *err)
         r = vmc_error_set(err, -errno, "'%s': %s", t, strerror(errno));
         goto out;
     }
-    if (rename(t, d) < 0) {
-        r = vmc_error_set(err, -errno, "cannot rename '%s': %s", t,
-                          strerror(errno));
+    r = engine_rename(t, d, true);
+    if (r < 0) {
+        vmc_error_set(err, r, "cannot rename '%s' to '%s': %s", t, d,
+                      strerror(-r));
         goto out;
     }
     cat_fsync_dir_of(d);
@@ -719,9 +725,8 @@ make_copy(struct vmc_catalog *cat, int64_t tid, int64_t pool_id,
             cat_crashpoint("copy.before-seal");
             r = copy_sidecar(src.d[i].path, dst, err);
         }
-        if (r == 0 && chmod(dst, 0444) < 0) {
-            r = vmc_error_set(err, -errno, "chmod '%s': %s", dst,
-                              strerror(errno));
+        if (r == 0 && (r = cat_mode_new_readonly(dst)) < 0) {
+            vmc_error_set(err, r, "chmod '%s': %s", dst, strerror(-r));
         }
         free(dst);
     }

@@ -181,7 +181,7 @@ vmc_catalog_snapshot_create(struct vmc_catalog *cat, const char *vm,
     }
     for (i = 0; r == 0 && i < tops.n; i++) {
         r = cat_volume_path(cat, nv[i], &paths[i], err);
-        if (r == 0 && chmod(tops.d[i].path, 0444) < 0) {
+        if (r == 0 && cat_mode_readonly(tops.d[i].path) < 0) {
             r = vmc_error_set(err, -errno, "chmod '%s': %s", tops.d[i].path,
                               strerror(errno));
         }
@@ -411,7 +411,7 @@ vmc_catalog_snapshot_rm(struct vmc_catalog *cat, const char *vm,
                               kids.d[k].path);
         }
         if (ro) {
-            chmod(kids.d[k].path, 0444);
+            cat_mode_readonly(kids.d[k].path);
         }
         free(pp);
         free(bn);
@@ -798,7 +798,7 @@ vmc_catalog_vm_consolidate(struct vmc_catalog *cat, const char *name,
             }
         }
         for (c = 0; c < chain.n; c++) {
-            chmod(chain.v[c], 0444);
+            cat_mode_readonly(chain.v[c]);
         }
         cat_strv_release(&chain);
         cat_strv_release(&users);

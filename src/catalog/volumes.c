@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "catalog-internal.h"
@@ -62,6 +63,29 @@ cat_disks_release(struct cat_disks *d)
     memset(d, 0, sizeof(*d));
 }
 
+/* A file (or its seal) already at new volume @vid's name is not ours:
+ * refuse before anything is staged, so no roll back can remove it. */
+static int
+refuse_foreign_file(struct vmc_catalog *cat, int64_t vid,
+                    struct vmc_error *err)
+{
+    char *path = NULL, *seal = NULL;
+    struct stat st;
+    int r = cat_volume_path(cat, vid, &path, err);
+
+    if (r == 0 && asprintf(&seal, "%s.seal", path) < 0) {
+        r = vmc_error_set(err, -ENOMEM, "out of memory");
+    }
+    if (r == 0 && (lstat(path, &st) == 0 || lstat(seal, &st) == 0)) {
+        r = vmc_error_set(err, -EEXIST, "'%s' already exists and is not in "
+                          "the catalog (left in place)",
+                          lstat(path, &st) == 0 ? path : seal);
+    }
+    free(seal);
+    free(path);
+    return r;
+}
+
 int
 cat_volume_insert(struct vmc_catalog *cat, int64_t pool_id, const char *label,
                   int disk, uint64_t vsize, int64_t parent,
@@ -85,13 +109,18 @@ cat_volume_insert(struct vmc_catalog *cat, int64_t pool_id, const char *label,
         return r;
     }
     *vid = cat_last_id(cat);
-    if (asprintf(&file, "%s-disk%d-%" PRId64 ".qcow2", label, disk,
-                 *vid) < 0) {
+    /* the store id keeps two stores sharing a directory apart; older
+     * rows keep their names (the name is stored, never derived) */
+    if (asprintf(&file, "%s-disk%d-%s%s%" PRId64 ".qcow2", label, disk,
+                 cat->store_id, cat->store_id[0] ? "-" : "", *vid) < 0) {
         return vmc_error_set(err, -ENOMEM, "out of memory");
     }
     r = cat_exec(cat, err, "UPDATE volumes SET file = ? WHERE id = ?", "sI",
                  file, *vid);
     free(file);
+    if (r == 0) {
+        r = refuse_foreign_file(cat, *vid, err);
+    }
     return r;
 }
 
