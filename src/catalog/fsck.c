@@ -195,6 +195,37 @@ out:
     return r;
 }
 
+/* SQLite's integrity check, before anything is written: > 0 (the number
+ * of damage reports) when the catalog is damaged, each reported. */
+static int
+catalog_damaged(struct vmc_catalog *cat, vmc_catalog_report_fn fn,
+                void *opaque, struct vmc_error *err)
+{
+    cat_stmt *st = NULL;
+    int n = 0;
+    int r = cat_prepare(cat, &st, err, "PRAGMA integrity_check", NULL);
+
+    while (r == 0 && (r = cat_step(cat, st, err)) > 0) {
+        if (strcmp(cat_col(st, 0), "ok")) {
+            cat_report(fn, opaque, "problem", "catalog.db", cat_col(st, 0));
+            n++;
+        }
+        r = 0;
+    }
+    cat_finalize(st);
+    if (r < 0) {
+        /* too damaged to finish the check */
+        cat_report(fn, opaque, "problem", "catalog.db", err->msg);
+        n++;
+    }
+    if (n) {
+        cat_report(fn, opaque, "problem", "catalog.db", "the catalog is "
+                   "damaged: fsck changed nothing (restore catalog.db from "
+                   "a backup)");
+    }
+    return n;
+}
+
 int
 vmc_catalog_fsck(struct vmc_catalog *cat, vmc_catalog_report_fn fn,
                  void *opaque, struct vmc_fsck_result *res,
@@ -205,10 +236,15 @@ vmc_catalog_fsck(struct vmc_catalog *cat, vmc_catalog_report_fn fn,
     cat_stmt *st = NULL;
     int64_t *ids = NULL, *parents = NULL;
     size_t n = 0, i;
-    char *ic = NULL;
     int r;
 
     memset(res, 0, sizeof(*res));
+    /* a damaged catalog is reported and never written to */
+    r = catalog_damaged(cat, fn, opaque, err);
+    if (r != 0) {
+        res->problems += r > 0 ? (unsigned)r : 0;
+        return r > 0 ? 0 : r;
+    }
     r = cat_recover_all(cat, &res->recovered, err);
     if (r < 0) {
         return r;
@@ -309,14 +345,6 @@ vmc_catalog_fsck(struct vmc_catalog *cat, vmc_catalog_report_fn fn,
     if (r == 0) {
         r = cat_scan_pools(cat, false, cat_report_path, &unknown, err);
         res->unknown = unknown.count;
-    }
-    if (r == 0) {
-        r = cat_get_str(cat, &ic, err, "PRAGMA integrity_check", NULL);
-        if (r == 0 && ic && strcmp(ic, "ok")) {
-            cat_report(fn, opaque, "problem", "catalog.db", ic);
-            res->problems++;
-        }
-        free(ic);
     }
     if (r == 0) {
         r = cat_prepare(cat, &st, err, "PRAGMA foreign_key_check", NULL);
