@@ -22,6 +22,7 @@
 
 #include "catalog-ops.h"
 #include "engine.h"
+#include "vmclone-ops.h"
 #include "vmclone-seal.h"
 
 const char *
@@ -43,30 +44,6 @@ vmc_catalog_clone_result_release(struct vmc_catalog_clone_result *res)
     vmc_catalog_strv_free(res->names, res->count);
     res->names = NULL;
     res->count = 0;
-}
-
-static bool
-pattern_ok(const char *p)
-{
-    unsigned convs = 0;
-
-    for (; *p; p++) {
-        if (*p != '%') {
-            continue;
-        }
-        p++;
-        if (*p == '%') {
-            continue;
-        }
-        while (*p >= '0' && *p <= '9') {
-            p++;
-        }
-        if (*p != 'd') {
-            return false;
-        }
-        convs++;
-    }
-    return convs == 1;
 }
 
 static void
@@ -398,32 +375,22 @@ clone_plan_release(struct clone_plan *p)
 static int
 clone_names(struct clone_plan *p, const char *name, struct vmc_error *err)
 {
+    char **numbered = NULL;
     size_t i;
-    int r;
+    int r = 0;
 
-    if (p->count > 1 && !pattern_ok(name)) {
-        return vmc_error_set(err, -EINVAL, "with a count, the name must "
-                             "contain one %%d (got '%s')", name);
+    if (p->count > 1) {
+        r = vmc_clone_names(name, p->count, &numbered, err);
     }
-    for (i = 0; i < p->count; i++) {
-        char *n = NULL;
-
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wformat-nonliteral"
-        if ((p->count > 1 ? asprintf(&n, name, (int)(i + 1))
-                          : asprintf(&n, "%s", name)) < 0 ||
-            cat_strv_push(&p->names, n) < 0) {
-#pragma GCC diagnostic pop
-            free(n);
-            return vmc_error_set(err, -ENOMEM, "out of memory");
-        }
-        free(n);
-        r = cat_check_name("VM", p->names.v[i], err);
-        if (r < 0) {
-            return r;
+    for (i = 0; r == 0 && i < p->count; i++) {
+        if (cat_strv_push(&p->names, numbered ? numbered[i] : name) < 0) {
+            r = vmc_error_set(err, -ENOMEM, "out of memory");
+        } else {
+            r = cat_check_name("VM", p->names.v[i], err);
         }
     }
-    return 0;
+    vmc_clone_names_free(numbered, p->count);
+    return r;
 }
 
 /* Linked or full (checked against the source), and the pool. */
