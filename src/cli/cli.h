@@ -205,6 +205,29 @@ bool cli_json_add_bool(struct json_object *o, const char *k, bool v);
 bool cli_json_add_obj(struct json_object *o, const char *k,
                       struct json_object *v);
 
+/* One key of a JSON object described as data; a table of them is added in
+ * order by cli_json_add_fields(). CLI_JSON_U64_SET is left out when 0
+ * (qemu-img's optional counters). */
+enum cli_json_kind {
+    CLI_JSON_STR, CLI_JSON_U64, CLI_JSON_U64_SET, CLI_JSON_BOOL,
+};
+struct cli_json_field {
+    const char *key;
+    enum cli_json_kind kind;
+    uint64_t num;       /* CLI_JSON_U64, CLI_JSON_U64_SET, CLI_JSON_BOOL */
+    const char *str;    /* CLI_JSON_STR */
+};
+#define CLI_JSON_FIELD_STR(k, v)     { (k), CLI_JSON_STR, 0, (v) }
+#define CLI_JSON_FIELD_U64(k, v)     { (k), CLI_JSON_U64, (v), NULL }
+#define CLI_JSON_FIELD_U64_SET(k, v) { (k), CLI_JSON_U64_SET, (v), NULL }
+#define CLI_JSON_FIELD_BOOL(k, v)    { (k), CLI_JSON_BOOL, (v), NULL }
+/* Add @n fields to @o in table order; false on allocation failure. */
+bool cli_json_add_fields(struct json_object *o,
+                         const struct cli_json_field *fields, size_t n);
+/* The same for a table (an array, not a pointer). */
+#define cli_json_add_table(o, table) \
+    cli_json_add_fields((o), (table), sizeof(table) / sizeof((table)[0]))
+
 /* "64 MiB", "1.26 MiB" (3 significant digits, like qemu-img). */
 void cli_size_to_str(uint64_t v, char *buf, size_t len);
 

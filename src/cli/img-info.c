@@ -307,35 +307,30 @@ check_human(const struct vmc_check_result *res, bool quiet)
     }
 }
 
-/* Add @key = @v when @v is non-zero (qemu-img's optional fields). */
-static bool
-add_nonzero(struct json_object *o, const char *key, uint64_t v)
-{
-    return !v || cli_json_add_u64(o, key, v);
-}
-
 static int
 check_json(const struct vmc_check_result *res, const char *filename,
            const char *format)
 {
-    struct json_object *o = json_object_new_object();
-    bool ok = o != NULL;
-
     /* Keys in the order qemu-img prints them. */
-    ok = ok && add_nonzero(o, "image-end-offset", res->image_end_offset);
-    ok = ok && add_nonzero(o, "compressed-clusters",
-                           res->compressed_clusters);
-    ok = ok && add_nonzero(o, "total-clusters", res->total_clusters);
-    ok = ok && add_nonzero(o, "corruptions", res->corruptions);
-    ok = ok && add_nonzero(o, "corruptions-fixed", res->corruptions_fixed);
-    ok = ok && cli_json_add_u64(o, "check-errors", res->check_errors);
-    ok = ok && add_nonzero(o, "leaks", res->leaks);
-    ok = ok && add_nonzero(o, "leaks-fixed", res->leaks_fixed);
-    ok = ok && add_nonzero(o, "allocated-clusters", res->allocated_clusters);
-    ok = ok && cli_json_add_str(o, "filename", filename);
-    ok = ok && cli_json_add_str(o, "format", format);
-    ok = ok && add_nonzero(o, "fragmented-clusters",
-                           res->fragmented_clusters);
+    const struct cli_json_field fields[] = {
+        CLI_JSON_FIELD_U64_SET("image-end-offset", res->image_end_offset),
+        CLI_JSON_FIELD_U64_SET("compressed-clusters",
+                               res->compressed_clusters),
+        CLI_JSON_FIELD_U64_SET("total-clusters", res->total_clusters),
+        CLI_JSON_FIELD_U64_SET("corruptions", res->corruptions),
+        CLI_JSON_FIELD_U64_SET("corruptions-fixed", res->corruptions_fixed),
+        CLI_JSON_FIELD_U64("check-errors", res->check_errors),
+        CLI_JSON_FIELD_U64_SET("leaks", res->leaks),
+        CLI_JSON_FIELD_U64_SET("leaks-fixed", res->leaks_fixed),
+        CLI_JSON_FIELD_U64_SET("allocated-clusters", res->allocated_clusters),
+        CLI_JSON_FIELD_STR("filename", filename),
+        CLI_JSON_FIELD_STR("format", format),
+        CLI_JSON_FIELD_U64_SET("fragmented-clusters",
+                               res->fragmented_clusters),
+    };
+    struct json_object *o = json_object_new_object();
+    bool ok = o && cli_json_add_table(o, fields);
+
     if (!ok) {
         json_object_put(o);
         return cli_error("out of memory");

@@ -355,6 +355,46 @@ static const char du_usage[] =
     "(shared), and the bytes flattening would add (shared, in whole\n"
     "clusters).\n";
 
+/* Append @filename's figures to the JSON array @arr. */
+static bool
+add_du_json(struct json_object *arr, const char *filename,
+            const struct vmc_du *du)
+{
+    const struct cli_json_field fields[] = {
+        CLI_JSON_FIELD_STR("filename", filename),
+        CLI_JSON_FIELD_U64("virtual-size", du->virtual_size),
+        CLI_JSON_FIELD_U64("disk-size", du->disk_size),
+        CLI_JSON_FIELD_U64("unique", du->unique),
+        CLI_JSON_FIELD_U64("zero", du->zero),
+        CLI_JSON_FIELD_U64("shared", du->shared),
+        CLI_JSON_FIELD_U64("flatten", du->flatten),
+        CLI_JSON_FIELD_U64("depth", du->depth),
+    };
+    struct json_object *obj = json_object_new_object();
+
+    if (!obj || !cli_json_add_table(obj, fields) ||
+        json_object_array_add(arr, obj) < 0) {
+        json_object_put(obj);
+        return false;
+    }
+    return true;
+}
+
+/* One row of the text table. */
+static void
+print_du_row(const char *filename, const struct vmc_du *du)
+{
+    char v[32], d[32], u[32], s[32], f[32];
+
+    size_str(du->virtual_size, v, sizeof(v));
+    size_str(du->disk_size, d, sizeof(d));
+    size_str(du->unique, u, sizeof(u));
+    size_str(du->shared, s, sizeof(s));
+    size_str(du->flatten, f, sizeof(f));
+    printf("%-10s %-10s %-10s %-10s %-10s %5u  %s\n", v, d, u, s, f,
+           du->depth, filename);
+}
+
 int
 cmd_img_du(int argc, char **argv)
 {
@@ -384,6 +424,9 @@ cmd_img_du(int argc, char **argv)
     }
     if (json) {
         arr = json_object_new_array();
+        if (!arr) {
+            return cli_error("out of memory");
+        }
     } else {
         printf("%-10s %-10s %-10s %-10s %-10s %5s  %s\n", "virtual", "disk",
                "unique", "shared", "flatten", "depth", "image");
@@ -405,27 +448,11 @@ cmd_img_du(int argc, char **argv)
             continue;
         }
         if (json) {
-            struct json_object *obj = json_object_new_object();
-
-            cli_json_add_str(obj, "filename", argv[i]);
-            cli_json_add_u64(obj, "virtual-size", du.virtual_size);
-            cli_json_add_u64(obj, "disk-size", du.disk_size);
-            cli_json_add_u64(obj, "unique", du.unique);
-            cli_json_add_u64(obj, "zero", du.zero);
-            cli_json_add_u64(obj, "shared", du.shared);
-            cli_json_add_u64(obj, "flatten", du.flatten);
-            cli_json_add_u64(obj, "depth", du.depth);
-            json_object_array_add(arr, obj);
+            if (!add_du_json(arr, argv[i], &du)) {
+                rc = cli_error("out of memory");
+            }
         } else {
-            char v[32], d[32], u[32], s[32], f[32];
-
-            size_str(du.virtual_size, v, sizeof(v));
-            size_str(du.disk_size, d, sizeof(d));
-            size_str(du.unique, u, sizeof(u));
-            size_str(du.shared, s, sizeof(s));
-            size_str(du.flatten, f, sizeof(f));
-            printf("%-10s %-10s %-10s %-10s %-10s %5u  %s\n", v, d, u, s, f,
-                   du.depth, argv[i]);
+            print_du_row(argv[i], &du);
         }
     }
     if (json) {

@@ -26,15 +26,17 @@ struct map_out {
 static int
 print_json_extent(const struct vmc_map_extent *e, struct map_out *m)
 {
+    const struct cli_json_field fields[] = {
+        CLI_JSON_FIELD_U64("start", e->start),
+        CLI_JSON_FIELD_U64("length", e->length),
+        CLI_JSON_FIELD_U64("depth", e->depth),
+        CLI_JSON_FIELD_BOOL("present", e->present),
+        CLI_JSON_FIELD_BOOL("zero", e->zero),
+        CLI_JSON_FIELD_BOOL("data", e->data),
+    };
     struct json_object *o = json_object_new_object();
-    bool ok = o != NULL;
+    bool ok = o && cli_json_add_table(o, fields);
 
-    ok = ok && cli_json_add_u64(o, "start", e->start);
-    ok = ok && cli_json_add_u64(o, "length", e->length);
-    ok = ok && cli_json_add_u64(o, "depth", e->depth);
-    ok = ok && cli_json_add_bool(o, "present", e->present);
-    ok = ok && cli_json_add_bool(o, "zero", e->zero);
-    ok = ok && cli_json_add_bool(o, "data", e->data);
     if (e->has_offset) {
         ok = ok && cli_json_add_u64(o, "offset", e->offset);
     }

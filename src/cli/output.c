@@ -140,6 +140,36 @@ cli_json_add_bool(struct json_object *o, const char *k, bool v)
     return cli_json_add_obj(o, k, json_object_new_boolean(v));
 }
 
+static bool
+add_field(struct json_object *o, const struct cli_json_field *f)
+{
+    switch (f->kind) {
+    case CLI_JSON_STR:
+        return cli_json_add_str(o, f->key, f->str);
+    case CLI_JSON_U64_SET:
+        return !f->num || cli_json_add_u64(o, f->key, f->num);
+    case CLI_JSON_BOOL:
+        return cli_json_add_bool(o, f->key, f->num != 0);
+    case CLI_JSON_U64:
+        break;
+    }
+    return cli_json_add_u64(o, f->key, f->num);
+}
+
+bool
+cli_json_add_fields(struct json_object *o, const struct cli_json_field *fields,
+                    size_t n)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        if (!add_field(o, &fields[i])) {
+            return false;
+        }
+    }
+    return true;
+}
+
 /* -------------------------------------------------------------- sizes */
 
 void
