@@ -480,12 +480,86 @@ copied_mismatch(struct qcow2_state *s, uint64_t entry, uint64_t off,
     return *fixed != entry;
 }
 
+/* Count a wrong COPIED flag, and its repair when @fix. */
+static void
+count_copied_error(struct check_ctx *c, bool fix)
+{
+    c->res->corruptions++;
+    if (fix) {
+        c->res->corruptions_fixed++;
+    }
+}
+
+/* The COPIED flags of the data clusters of the L2 table at host @off,
+ * read into @l2 (one cluster); with @fix, the table is rewritten when an
+ * entry was wrong. */
+static int
+check_copied_l2(struct qcow2_state *s, struct check_ctx *c, bool fix,
+                uint64_t off, uint8_t *l2)
+{
+    uint64_t j, rc = 0, fixed;
+    bool changed = false;
+    int r = hio_pread(s->f, l2, s->cluster_size, off);
+
+    for (j = 0; r == 0 && j < s->l2_entries; j++) {
+        uint8_t *p = l2 + j * s->l2_entry_size;
+        uint64_t e = be64_load(p), doff = e & L2E_OFFSET_MASK;
+
+        if ((e & QCOW_OFLAG_COMPRESSED) || !doff ||
+            (doff & (s->cluster_size - 1))) {
+            continue;
+        }
+        r = copied_mismatch(s, e, doff, &rc, &fixed);
+        if (r <= 0) {
+            continue;
+        }
+        r = 0;
+        report(c, "%s OFLAG_COPIED data cluster: l2_entry=%" PRIx64
+               " refcount=%" PRIu64, fix ? "Repairing" : "ERROR", e, rc);
+        count_copied_error(c, fix);
+        if (fix) {
+            be64_store(p, fixed);
+            changed = true;
+        }
+    }
+    if (r == 0 && changed) {
+        r = hio_pwrite(s->f, l2, s->cluster_size, off);
+    }
+    return r;
+}
+
+/* The COPIED flag of L1 entry @i; with @fix, the entry is rewritten on
+ * disk when wrong. */
+static int
+check_copied_l1_entry(struct qcow2_state *s, struct check_ctx *c, bool fix,
+                      uint64_t i)
+{
+    uint64_t e = s->l1[i], rc = 0, fixed;
+    uint8_t be[8];
+    int r = copied_mismatch(s, e, e & L1E_OFFSET_MASK, &rc, &fixed);
+
+    if (r <= 0) {
+        return r;
+    }
+    report(c, "%s OFLAG_COPIED L2 cluster: l1_index=%" PRIu64
+           " l1_entry=%" PRIx64 " refcount=%" PRIu64,
+           fix ? "Repairing" : "ERROR", i, e, rc);
+    count_copied_error(c, fix);
+    if (!fix) {
+        return 0;
+    }
+    s->l1[i] = fixed;
+    s->meta_valid = false;
+    be64_store(be, fixed);
+    return hio_pwrite(s->f, be, 8, s->l1_offset + i * 8);
+}
+
 /* Verify (and with repair, fix) the COPIED flags of the active tables
  * against the stored refcounts. */
 static int
 check_copied(struct qcow2_state *s, struct check_ctx *c, unsigned repair)
 {
-    uint64_t cs = s->cluster_size, i, j;
+    uint64_t cs = s->cluster_size, i;
     bool fix = (repair & VMC_REPAIR_ERRORS) != 0;
     uint8_t *l2;
     int r = 0;
@@ -495,61 +569,15 @@ check_copied(struct qcow2_state *s, struct check_ctx *c, unsigned repair)
         return -ENOMEM;
     }
     for (i = 0; r == 0 && i < s->l1_size; i++) {
-        uint64_t e = s->l1[i], off = e & L1E_OFFSET_MASK, rc = 0, fixed;
-        bool l2_changed = false;
+        uint64_t off = s->l1[i] & L1E_OFFSET_MASK;
 
         if (!off || (off & (cs - 1)) || (off >> s->cluster_bits) >=
             c->file_clusters) {
             continue;
         }
-        r = copied_mismatch(s, e, off, &rc, &fixed);
-        if (r < 0) {
-            break;
-        }
-        if (r) {
-            report(c, "%s OFLAG_COPIED L2 cluster: l1_index=%" PRIu64
-                   " l1_entry=%" PRIx64 " refcount=%" PRIu64,
-                   fix ? "Repairing" : "ERROR", i, e, rc);
-            c->res->corruptions++;
-            r = 0;
-            if (fix) {
-                uint8_t be[8];
-                s->l1[i] = fixed;
-                s->meta_valid = false;
-                be64_store(be, s->l1[i]);
-                r = hio_pwrite(s->f, be, 8, s->l1_offset + i * 8);
-                c->res->corruptions_fixed++;
-            }
-        }
+        r = check_copied_l1_entry(s, c, fix, i);
         if (r == 0) {
-            r = hio_pread(s->f, l2, cs, off);
-        }
-        for (j = 0; r == 0 && j < s->l2_entries; j++) {
-            uint8_t *p = l2 + j * s->l2_entry_size;
-            uint64_t l2e = be64_load(p), doff = l2e & L2E_OFFSET_MASK;
-
-            if ((l2e & QCOW_OFLAG_COMPRESSED) || !doff || (doff & (cs - 1))) {
-                continue;
-            }
-            r = copied_mismatch(s, l2e, doff, &rc, &fixed);
-            if (r < 0) {
-                break;
-            }
-            if (r) {
-                report(c, "%s OFLAG_COPIED data cluster: l2_entry=%" PRIx64
-                       " refcount=%" PRIu64, fix ? "Repairing" : "ERROR",
-                       l2e, rc);
-                c->res->corruptions++;
-                r = 0;
-                if (fix) {
-                    be64_store(p, fixed);
-                    l2_changed = true;
-                    c->res->corruptions_fixed++;
-                }
-            }
-        }
-        if (r == 0 && l2_changed) {
-            r = hio_pwrite(s->f, l2, cs, off);
+            r = check_copied_l2(s, c, fix, off, l2);
         }
     }
     free(l2);
