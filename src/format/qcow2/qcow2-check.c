@@ -388,6 +388,7 @@ check_pass(struct qcow2_state *s, unsigned repair, struct check_ctx *c)
     n = MAX(c->file_clusters, c->nrefs);
     for (i = 0; i < n; i++) {
         uint64_t stored = 0, want = i < c->nrefs ? c->refs[i] : 0;
+        bool leaked, fixing;
 
         if (want) {
             highest = i;
@@ -407,22 +408,18 @@ check_pass(struct qcow2_state *s, unsigned repair, struct check_ctx *c)
         if (stored == want) {
             continue;
         }
-        if (stored > want) {
-            report(c, "%s cluster %" PRIu64 " refcount=%" PRIu64
-                   " reference=%" PRIu64, repair & VMC_REPAIR_LEAKS ?
-                   "Repairing" : "Leaked", i, stored, want);
+        leaked = stored > want;
+        fixing = repair & (leaked ? VMC_REPAIR_LEAKS : VMC_REPAIR_ERRORS);
+        report(c, "%s cluster %" PRIu64 " refcount=%" PRIu64
+               " reference=%" PRIu64, fixing ? "Repairing" :
+               leaked ? "Leaked" : "ERROR", i, stored, want);
+        if (leaked) {
             res->leaks++;
-            if (!(repair & VMC_REPAIR_LEAKS)) {
-                continue;
-            }
         } else {
-            report(c, "%s cluster %" PRIu64 " refcount=%" PRIu64
-                   " reference=%" PRIu64, repair & VMC_REPAIR_ERRORS ?
-                   "Repairing" : "ERROR", i, stored, want);
             res->corruptions++;
-            if (!(repair & VMC_REPAIR_ERRORS)) {
-                continue;
-            }
+        }
+        if (!fixing) {
+            continue;
         }
         if (nfixes == capfixes) {
             size_t cap = capfixes ? capfixes * 2 : 64;
