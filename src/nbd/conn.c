@@ -69,22 +69,21 @@ wait_fd(int fd, short events, int64_t deadline_ms)
     }
 }
 
-static int
-sock_recv(struct io_socket *s, void *buf, size_t len, ssize_t *got)
+int
+nbd_sock_recv(struct nbd_io *io, int fd, void *buf, size_t len, ssize_t *got)
 {
-    int64_t deadline = s->io.deadline_ms ? s->io.deadline_ms
-                                         : s->io.rdeadline_ms;
+    int64_t deadline = io->deadline_ms ? io->deadline_ms : io->rdeadline_ms;
     ssize_t n;
     int r;
 
     for (;;) {
         if (deadline) {
-            r = wait_fd(s->fd, POLLIN, deadline);
+            r = wait_fd(fd, POLLIN, deadline);
             if (r < 0) {
                 return r;
             }
         }
-        n = recv(s->fd, buf, len, deadline ? MSG_DONTWAIT : 0);
+        n = recv(fd, buf, len, deadline ? MSG_DONTWAIT : 0);
         if (n > 0) {
             *got = n;
             return 0;
@@ -118,7 +117,7 @@ sock_read(struct nbd_io *io, void *buf, size_t len)
         }
         if (len >= sizeof(s->buf)) {
             /* big payloads go straight to the caller's buffer */
-            r = sock_recv(s, p, len, &got);
+            r = nbd_sock_recv(&s->io, s->fd, p, len, &got);
             if (r < 0) {
                 return r;
             }
@@ -126,7 +125,7 @@ sock_read(struct nbd_io *io, void *buf, size_t len)
             len -= (size_t)got;
             continue;
         }
-        r = sock_recv(s, s->buf, sizeof(s->buf), &got);
+        r = nbd_sock_recv(&s->io, s->fd, s->buf, sizeof(s->buf), &got);
         if (r < 0) {
             return r;
         }
@@ -138,9 +137,9 @@ sock_read(struct nbd_io *io, void *buf, size_t len)
 
 /* Writes do not block when a deadline or a write timeout applies. */
 static bool
-sock_nonblocking(const struct io_socket *s)
+sock_nonblocking(const struct nbd_io *io)
 {
-    return s->io.deadline_ms || s->io.write_timeout_ms;
+    return io->deadline_ms || io->write_timeout_ms;
 }
 
 /* Wait until the client has room for more of a reply. Without the
@@ -148,44 +147,45 @@ sock_nonblocking(const struct io_socket *s)
  * progress (*@stall, set here on the first wait and published in
  * stall_since so the server sees clients that do not read). */
 static int
-wait_writable(struct io_socket *s, int64_t *stall)
+wait_writable(struct nbd_io *io, int fd, int64_t *stall)
 {
-    if (s->io.deadline_ms) {
-        return wait_fd(s->fd, POLLOUT, s->io.deadline_ms);
+    if (io->deadline_ms) {
+        return wait_fd(fd, POLLOUT, io->deadline_ms);
     }
     if (!*stall) {
         *stall = nbd_now_ms();
-        atomic_store(&s->io.stall_since, *stall);
+        atomic_store(&io->stall_since, *stall);
     }
-    return wait_fd(s->fd, POLLOUT, *stall + s->io.write_timeout_ms);
+    return wait_fd(fd, POLLOUT, *stall + io->write_timeout_ms);
 }
 
 static void
-progress(struct io_socket *s, int64_t *stall)
+progress(struct nbd_io *io, int64_t *stall)
 {
     if (*stall) {
         *stall = 0;
-        atomic_store(&s->io.stall_since, 0);
+        atomic_store(&io->stall_since, 0);
     }
 }
 
-static int
-sock_sendv(struct io_socket *s, struct iovec *iov, int iovcnt, int flags)
+int
+nbd_sock_sendv(struct nbd_io *io, int fd, struct iovec *iov, int iovcnt,
+               int flags)
 {
     struct msghdr m = { .msg_iov = iov, .msg_iovlen = (size_t)iovcnt };
-    bool nb = sock_nonblocking(s);
+    bool nb = sock_nonblocking(io);
     int64_t stall = 0;
     ssize_t n;
     int r = 0;
 
     while (m.msg_iovlen) {
-        n = sendmsg(s->fd, &m, MSG_NOSIGNAL | flags | (nb ? MSG_DONTWAIT : 0));
+        n = sendmsg(fd, &m, MSG_NOSIGNAL | flags | (nb ? MSG_DONTWAIT : 0));
         if (n < 0) {
             if (errno == EINTR) {
                 continue;
             }
             if (errno == EAGAIN && nb) {
-                r = wait_writable(s, &stall);
+                r = wait_writable(io, fd, &stall);
                 if (r < 0) {
                     break;
                 }
@@ -194,7 +194,7 @@ sock_sendv(struct io_socket *s, struct iovec *iov, int iovcnt, int flags)
             r = -errno;
             break;
         }
-        progress(s, &stall);
+        progress(io, &stall);
         while (m.msg_iovlen && (size_t)n >= m.msg_iov->iov_len) {
             n -= (ssize_t)m.msg_iov->iov_len;
             m.msg_iov++;
@@ -205,14 +205,14 @@ sock_sendv(struct io_socket *s, struct iovec *iov, int iovcnt, int flags)
             m.msg_iov->iov_len -= (size_t)n;
         }
     }
-    progress(s, &stall);
+    progress(io, &stall);
     return r;
 }
 
 static int
 sock_writev(struct nbd_io *io, struct iovec *iov, int iovcnt)
 {
-    return sock_sendv((struct io_socket *)io, iov, iovcnt, 0);
+    return nbd_sock_sendv(io, ((struct io_socket *)io)->fd, iov, iovcnt, 0);
 }
 
 static ssize_t
@@ -241,10 +241,10 @@ sock_send_spliced(struct nbd_io *io, struct iovec *iov, int iovcnt,
     int r = 0;
 
     if (iovcnt) {
-        r = sock_sendv(s, iov, iovcnt, len || more ? MSG_MORE : 0);
+        r = nbd_sock_sendv(io, s->fd, iov, iovcnt, len || more ? MSG_MORE : 0);
     }
     while (r == 0 && len) {
-        bool nb = sock_nonblocking(s);
+        bool nb = sock_nonblocking(io);
         ssize_t n;
 
         n = splice(pipe_rd, NULL, s->fd, NULL, len,
@@ -255,18 +255,18 @@ sock_send_spliced(struct nbd_io *io, struct iovec *iov, int iovcnt,
                 continue;
             }
             if (errno == EAGAIN && nb) {
-                r = wait_writable(s, &stall);
+                r = wait_writable(io, s->fd, &stall);
                 continue;
             }
             r = -errno;
         } else if (n == 0) {
             r = -EIO;           /* the pipe ran dry: cannot happen */
         } else {
-            progress(s, &stall);
+            progress(io, &stall);
             len -= (size_t)n;
         }
     }
-    progress(s, &stall);
+    progress(io, &stall);
     return r;
 }
 
@@ -326,6 +326,23 @@ nbd_io_socket_new(int fd)
     s->io.shutdown_all = sock_shutdown_all;
     s->io.close = sock_close;
     return &s->io;
+}
+
+int
+nbd_io_socket_fd(const struct nbd_io *io)
+{
+    const struct io_socket *s = (const struct io_socket *)io;
+
+    if (io->close != sock_close) {
+        return -ENOTSUP;
+    }
+    return s->pos < s->len ? -EPROTO : s->fd;
+}
+
+void
+nbd_io_socket_free_keep_fd(struct nbd_io *io)
+{
+    free(io);
 }
 
 /* ------------------------------------------------------ memory transport */
