@@ -104,6 +104,20 @@ on_signal(int sig)
     }
 }
 
+/* SIGINT and SIGTERM stop the server; SIGPIPE is ignored. */
+static void
+install_signals(void)
+{
+    struct sigaction sa;
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+}
+
 /* One export: a file, or one disk of a catalogued VM or template. */
 struct target {
     char *path;
@@ -572,7 +586,6 @@ cmd_serve(int argc, char **argv)
     struct vmc_error err = { 0 };
     struct vmc_nbd_server *srv = NULL;
     struct targets tg = { 0 };
-    struct sigaction sa;
     const char *export_name = NULL, *pid_file = NULL, *home = NULL;
     char tmpdir[PATH_MAX] = "", sockpath[PATH_MAX], listen_buf[300];
     bool readonly = false, verbose = false, wrote_pid = false;
@@ -644,12 +657,7 @@ cmd_serve(int argc, char **argv)
 
     /* Before anything exists to clean up: a SIGTERM at any later point
      * ends in the normal shutdown (socket and pid file removed). */
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    install_signals();
 
     for (i = optind; i < argc; i++) {
         if (resolve_target(&tg, argv[i], home, export_name, readonly)) {
