@@ -643,6 +643,7 @@ nbd_conn_run(struct nbd_conn *c)
         nbd_transmit(c);
         stop_workers(c);
     }
+    nbd_tls_end(c);
     atomic_store(&c->state, NBD_CONN_DONE);
     nbd_log(c->srv, "connection %u: closed", c->id);
 }

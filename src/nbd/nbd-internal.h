@@ -304,6 +304,9 @@ void nbd_tls_free(struct nbd_tls *t);
 /* After the ACK to NBD_OPT_STARTTLS: switch @c to a TLS transport and run
  * the TLS handshake. 0, or -errno (logged; the connection must end). */
 int nbd_tls_start(struct nbd_conn *c);
+/* The end of a TLS session, in the connection's thread: a close_notify
+ * if the stream still works (within a second). Nothing without TLS. */
+void nbd_tls_end(struct nbd_conn *c);
 
 /* handshake.c */
 /* 0: transmission starts with conn->exp set; 1: the client ended the

@@ -370,17 +370,23 @@ tls_shutdown_all(struct nbd_io *io)
     shutdown(((struct io_tls *)io)->fd, SHUT_RDWR);
 }
 
-/* The end of the session: a close_notify if the stream still works
- * (within a second), then the socket is closed. */
+void
+nbd_tls_end(struct nbd_conn *c)
+{
+    struct io_tls *t = (struct io_tls *)c->io;
+
+    if (c->tls && !t->failed && !atomic_load(&c->wfailed)) {
+        t->io.deadline_ms = nbd_now_ms() + 1000;
+        gnutls_bye(t->sess, GNUTLS_SHUT_WR);
+        t->failed = true;
+    }
+}
+
 static void
 tls_close(struct nbd_io *io)
 {
     struct io_tls *t = (struct io_tls *)io;
 
-    if (!t->failed) {
-        t->io.deadline_ms = nbd_now_ms() + 1000;
-        gnutls_bye(t->sess, GNUTLS_SHUT_WR);
-    }
     gnutls_deinit(t->sess);
     pthread_mutex_destroy(&t->push_lock);
     close(t->fd);
