@@ -40,7 +40,6 @@
 
 struct io_socket {
     struct nbd_io io;
-    int fd;
     size_t pos;
     size_t len;
     uint8_t buf[16384];
@@ -70,8 +69,9 @@ wait_fd(int fd, short events, int64_t deadline_ms)
 }
 
 int
-nbd_sock_recv(struct nbd_io *io, int fd, void *buf, size_t len, ssize_t *got)
+nbd_sock_recv(struct nbd_io *io, void *buf, size_t len, ssize_t *got)
 {
+    int fd = io->fd;
     int64_t deadline = io->deadline_ms ? io->deadline_ms : io->rdeadline_ms;
     ssize_t n;
     int r;
@@ -117,7 +117,7 @@ sock_read(struct nbd_io *io, void *buf, size_t len)
         }
         if (len >= sizeof(s->buf)) {
             /* big payloads go straight to the caller's buffer */
-            r = nbd_sock_recv(&s->io, s->fd, p, len, &got);
+            r = nbd_sock_recv(&s->io, p, len, &got);
             if (r < 0) {
                 return r;
             }
@@ -125,7 +125,7 @@ sock_read(struct nbd_io *io, void *buf, size_t len)
             len -= (size_t)got;
             continue;
         }
-        r = nbd_sock_recv(&s->io, s->fd, s->buf, sizeof(s->buf), &got);
+        r = nbd_sock_recv(&s->io, s->buf, sizeof(s->buf), &got);
         if (r < 0) {
             return r;
         }
@@ -147,8 +147,10 @@ sock_nonblocking(const struct nbd_io *io)
  * progress (*@stall, set here on the first wait and published in
  * stall_since so the server sees clients that do not read). */
 static int
-wait_writable(struct nbd_io *io, int fd, int64_t *stall)
+wait_writable(struct nbd_io *io, int64_t *stall)
 {
+    int fd = io->fd;
+
     if (io->deadline_ms) {
         return wait_fd(fd, POLLOUT, io->deadline_ms);
     }
@@ -169,9 +171,9 @@ progress(struct nbd_io *io, int64_t *stall)
 }
 
 int
-nbd_sock_sendv(struct nbd_io *io, int fd, struct iovec *iov, int iovcnt,
-               int flags)
+nbd_sock_sendv(struct nbd_io *io, struct iovec *iov, int iovcnt, int flags)
 {
+    int fd = io->fd;
     struct msghdr m = { .msg_iov = iov, .msg_iovlen = (size_t)iovcnt };
     bool nb = sock_nonblocking(io);
     int64_t stall = 0;
@@ -185,7 +187,7 @@ nbd_sock_sendv(struct nbd_io *io, int fd, struct iovec *iov, int iovcnt,
                 continue;
             }
             if (errno == EAGAIN && nb) {
-                r = wait_writable(io, fd, &stall);
+                r = wait_writable(io, &stall);
                 if (r < 0) {
                     break;
                 }
@@ -212,7 +214,7 @@ nbd_sock_sendv(struct nbd_io *io, int fd, struct iovec *iov, int iovcnt,
 static int
 sock_writev(struct nbd_io *io, struct iovec *iov, int iovcnt)
 {
-    return nbd_sock_sendv(io, ((struct io_socket *)io)->fd, iov, iovcnt, 0);
+    return nbd_sock_sendv(io, iov, iovcnt, 0);
 }
 
 static ssize_t
@@ -223,7 +225,7 @@ sock_try_writev(struct nbd_io *io, struct iovec *iov, int iovcnt)
     ssize_t n;
 
     do {
-        n = sendmsg(s->fd, &m, MSG_NOSIGNAL | MSG_DONTWAIT);
+        n = sendmsg(s->io.fd, &m, MSG_NOSIGNAL | MSG_DONTWAIT);
     } while (n < 0 && errno == EINTR);
     if (n < 0) {
         return errno == EWOULDBLOCK ? -EAGAIN : -errno;
@@ -241,13 +243,13 @@ sock_send_spliced(struct nbd_io *io, struct iovec *iov, int iovcnt,
     int r = 0;
 
     if (iovcnt) {
-        r = nbd_sock_sendv(io, s->fd, iov, iovcnt, len || more ? MSG_MORE : 0);
+        r = nbd_sock_sendv(io, iov, iovcnt, len || more ? MSG_MORE : 0);
     }
     while (r == 0 && len) {
         bool nb = sock_nonblocking(io);
         ssize_t n;
 
-        n = splice(pipe_rd, NULL, s->fd, NULL, len,
+        n = splice(pipe_rd, NULL, s->io.fd, NULL, len,
                    SPLICE_F_MOVE | (more ? SPLICE_F_MORE : 0) |
                    (nb ? SPLICE_F_NONBLOCK : 0));
         if (n < 0) {
@@ -255,7 +257,7 @@ sock_send_spliced(struct nbd_io *io, struct iovec *iov, int iovcnt,
                 continue;
             }
             if (errno == EAGAIN && nb) {
-                r = wait_writable(io, s->fd, &stall);
+                r = wait_writable(io, &stall);
                 continue;
             }
             r = -errno;
@@ -270,33 +272,36 @@ sock_send_spliced(struct nbd_io *io, struct iovec *iov, int iovcnt,
     return r;
 }
 
-static int
-sock_wait_readable(struct nbd_io *io, int timeout_ms)
+int
+nbd_poll_in(int fd, int timeout_ms)
 {
-    struct io_socket *s = (struct io_socket *)io;
-    struct pollfd p = { .fd = s->fd, .events = POLLIN };
-    int r;
+    struct pollfd p = { .fd = fd, .events = POLLIN };
+    int r = poll(&p, 1, timeout_ms);
 
-    if (s->pos < s->len) {
-        return 1;
-    }
-    r = poll(&p, 1, timeout_ms);
     if (r < 0) {
         return errno == EINTR ? 0 : -errno;
     }
     return r > 0;
 }
 
-static void
-sock_shutdown_read(struct nbd_io *io)
+static int
+sock_wait_readable(struct nbd_io *io, int timeout_ms)
 {
-    shutdown(((struct io_socket *)io)->fd, SHUT_RD);
+    struct io_socket *s = (struct io_socket *)io;
+
+    return s->pos < s->len ? 1 : nbd_poll_in(io->fd, timeout_ms);
 }
 
-static void
-sock_shutdown_all(struct nbd_io *io)
+void
+nbd_sock_shutdown_read(struct nbd_io *io)
 {
-    shutdown(((struct io_socket *)io)->fd, SHUT_RDWR);
+    shutdown(io->fd, SHUT_RD);
+}
+
+void
+nbd_sock_shutdown_all(struct nbd_io *io)
+{
+    shutdown(io->fd, SHUT_RDWR);
 }
 
 static void
@@ -304,7 +309,7 @@ sock_close(struct nbd_io *io)
 {
     struct io_socket *s = (struct io_socket *)io;
 
-    close(s->fd);
+    close(s->io.fd);
     free(s);
 }
 
@@ -316,14 +321,14 @@ nbd_io_socket_new(int fd)
     if (!s) {
         return NULL;
     }
-    s->fd = fd;
+    s->io.fd = fd;
     s->io.read = sock_read;
     s->io.writev = sock_writev;
     s->io.send_spliced = sock_send_spliced;
     s->io.try_writev = sock_try_writev;
     s->io.wait_readable = sock_wait_readable;
-    s->io.shutdown_read = sock_shutdown_read;
-    s->io.shutdown_all = sock_shutdown_all;
+    s->io.shutdown_read = nbd_sock_shutdown_read;
+    s->io.shutdown_all = nbd_sock_shutdown_all;
     s->io.close = sock_close;
     return &s->io;
 }
@@ -336,7 +341,7 @@ nbd_io_socket_fd(const struct nbd_io *io)
     if (io->close != sock_close) {
         return -ENOTSUP;
     }
-    return s->pos < s->len ? -EPROTO : s->fd;
+    return s->pos < s->len ? -EPROTO : s->io.fd;
 }
 
 void
@@ -400,6 +405,7 @@ nbd_io_memory_new(const uint8_t *data, size_t len)
     if (!m) {
         return NULL;
     }
+    m->io.fd = -1;
     m->data = data;
     m->len = len;
     m->io.read = mem_read;

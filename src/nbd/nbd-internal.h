@@ -52,6 +52,7 @@ struct nbd_export {
 /* Transport: read exactly / write all; 0 or -errno (-ECONNRESET on EOF,
  * -ETIMEDOUT when the deadline passed). */
 struct nbd_io {
+    int fd;                  /* the socket; -1 for the memory transport */
     int (*read)(struct nbd_io *io, void *buf, size_t len);
     int (*writev)(struct nbd_io *io, struct iovec *iov, int iovcnt);
     /* stop further reads (wakes a blocked reader); may be NULL */
@@ -238,19 +239,24 @@ int nbd_export_close(struct nbd_export *exp);
 
 /* conn.c */
 struct nbd_io *nbd_io_socket_new(int fd);
-/* Receive at most @len bytes (at least one) from @fd into @buf under the
- * deadlines of @io; *@got is set. 0 or -errno (-ECONNRESET on EOF). */
-int nbd_sock_recv(struct nbd_io *io, int fd, void *buf, size_t len,
-                  ssize_t *got);
-/* Send all of @iov (changed) on @fd under the deadline and write timeout
- * of @io, publishing its stall_since; 0 or -errno. */
-int nbd_sock_sendv(struct nbd_io *io, int fd, struct iovec *iov, int iovcnt,
+/* Receive at most @len bytes (at least one) from io->fd into @buf under
+ * the deadlines of @io; *@got is set. 0 or -errno (-ECONNRESET on EOF). */
+int nbd_sock_recv(struct nbd_io *io, void *buf, size_t len, ssize_t *got);
+/* Send all of @iov (changed) on io->fd under the deadline and write
+ * timeout of @io, publishing its stall_since; 0 or -errno. */
+int nbd_sock_sendv(struct nbd_io *io, struct iovec *iov, int iovcnt,
                    int flags);
 /* The socket of a socket transport with nothing read ahead: the fd,
  * -EPROTO if bytes were read ahead, -ENOTSUP for another transport. */
 int nbd_io_socket_fd(const struct nbd_io *io);
 /* Free a socket transport whose fd now belongs to someone else. */
 void nbd_io_socket_free_keep_fd(struct nbd_io *io);
+/* shutdown() of io->fd: SHUT_RD / SHUT_RDWR (both socket transports). */
+void nbd_sock_shutdown_read(struct nbd_io *io);
+void nbd_sock_shutdown_all(struct nbd_io *io);
+/* Wait up to @timeout_ms for input on @fd: 1 ready, 0 not (or EINTR),
+ * -errno. */
+int nbd_poll_in(int fd, int timeout_ms);
 /* A transport reading @len bytes from @data (not copied; must outlive
  * the connection) and discarding everything written. */
 struct nbd_io *nbd_io_memory_new(const uint8_t *data, size_t len);

@@ -23,7 +23,6 @@
  * go through the ordinary copy path.
  */
 #include <errno.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -191,7 +190,6 @@ nbd_tls_free(struct nbd_tls *t)
 
 struct io_tls {
     struct nbd_io io;
-    int fd;
     gnutls_session_t sess;
     pthread_mutex_t push_lock;
     int rd_err;                 /* why the last pull failed (-errno) */
@@ -204,7 +202,7 @@ tls_pull(gnutls_transport_ptr_t p, void *buf, size_t len)
 {
     struct io_tls *t = p;
     ssize_t got = 0;
-    int r = nbd_sock_recv(&t->io, t->fd, buf, len, &got);
+    int r = nbd_sock_recv(&t->io, buf, len, &got);
 
     if (r == -ECONNRESET) {
         return 0;               /* EOF */
@@ -221,13 +219,9 @@ static int
 tls_pull_timeout(gnutls_transport_ptr_t p, unsigned ms)
 {
     struct io_tls *t = p;
-    struct pollfd pf = { .fd = t->fd, .events = POLLIN };
-    int r;
 
-    do {
-        r = poll(&pf, 1, ms == GNUTLS_INDEFINITE_TIMEOUT ? -1 : (int)ms);
-    } while (r < 0 && errno == EINTR);
-    return r;
+    return nbd_poll_in(t->io.fd, ms == GNUTLS_INDEFINITE_TIMEOUT ? -1
+                                                              : (int)ms);
 }
 
 static ssize_t
@@ -238,7 +232,7 @@ tls_push(gnutls_transport_ptr_t p, const void *buf, size_t len)
     int r;
 
     pthread_mutex_lock(&t->push_lock);
-    r = nbd_sock_sendv(&t->io, t->fd, &iov, 1, 0);
+    r = nbd_sock_sendv(&t->io, &iov, 1, 0);
     pthread_mutex_unlock(&t->push_lock);
     if (r < 0) {
         t->wr_err = r;
@@ -345,29 +339,11 @@ static int
 tls_wait_readable(struct nbd_io *io, int timeout_ms)
 {
     struct io_tls *t = (struct io_tls *)io;
-    struct pollfd p = { .fd = t->fd, .events = POLLIN };
-    int r;
 
     if (gnutls_record_check_pending(t->sess) > 0) {
         return 1;
     }
-    r = poll(&p, 1, timeout_ms);
-    if (r < 0) {
-        return errno == EINTR ? 0 : -errno;
-    }
-    return r > 0;
-}
-
-static void
-tls_shutdown_read(struct nbd_io *io)
-{
-    shutdown(((struct io_tls *)io)->fd, SHUT_RD);
-}
-
-static void
-tls_shutdown_all(struct nbd_io *io)
-{
-    shutdown(((struct io_tls *)io)->fd, SHUT_RDWR);
+    return nbd_poll_in(io->fd, timeout_ms);
 }
 
 void
@@ -389,7 +365,7 @@ tls_close(struct nbd_io *io)
 
     gnutls_deinit(t->sess);
     pthread_mutex_destroy(&t->push_lock);
-    close(t->fd);
+    close(t->io.fd);
     free(t);
 }
 
@@ -436,13 +412,13 @@ io_tls_new(int fd, const struct nbd_io *plain)
     if (!t) {
         return NULL;
     }
-    t->fd = fd;
+    t->io.fd = fd;
     pthread_mutex_init(&t->push_lock, NULL);
     t->io.read = tls_read;
     t->io.writev = tls_writev;
     t->io.wait_readable = tls_wait_readable;
-    t->io.shutdown_read = tls_shutdown_read;
-    t->io.shutdown_all = tls_shutdown_all;
+    t->io.shutdown_read = nbd_sock_shutdown_read;
+    t->io.shutdown_all = nbd_sock_shutdown_all;
     t->io.close = tls_close;
     t->io.deadline_ms = plain->deadline_ms;     /* the handshake's */
     atomic_init(&t->io.stall_since, 0);
