@@ -12,7 +12,8 @@ client-key.pem). Checks:
  - after STARTTLS nothing is refused with TLS_REQD, a second STARTTLS is
    INVALID, and the export is served over TLS;
  - bytes sent behind STARTTLS before the TLS handshake end the session
-   (they must never be read as TLS or as options);
+   (they must never be read as TLS or as options), and so does a client
+   that does not start the TLS handshake within the handshake time;
  - nothing negotiated in the clear survives STARTTLS (CVE-2021-3716):
    structured replies and the metadata context are forgotten.
 Stdlib only (ssl); shares nbdwire.py with the other raw clients."""
@@ -124,6 +125,13 @@ s.sendall(struct.pack(">QII", IHAVEOPT, OPT_STARTTLS, 0) +
           struct.pack(">QII", IHAVEOPT, OPT_GO, len(go_data())) + go_data())
 check(replies(s, OPT_STARTTLS)[-1] == ACK, "pipelined STARTTLS: ACK")
 check(closed(s), "options pipelined behind STARTTLS: session ended")
+s.close()
+
+# a client that never starts the TLS handshake after the ACK is dropped
+# at the handshake deadline (the server runs with --handshake-timeout 2)
+s = connect(forced)
+check(last(s, OPT_STARTTLS) == ACK, "silent STARTTLS: ACK")
+check(closed(s, timeout=8), "no TLS handshake: dropped at the deadline")
 s.close()
 
 # ---- CVE-2021-3716: state negotiated in the clear is forgotten

@@ -9,7 +9,8 @@
 #  2. PSK: the right key reads and writes; a wrong key or an unknown user
 #     fails; qemu-img info/convert and qemu-io with tls-creds-psk and
 #     tls-creds-x509 (endpoint=client) read and write the export.
-#  3. --tls on: TLS and plain clients both work.
+#  3. --tls on: TLS and plain clients both work; READ replies to the TLS
+#     client are never spliced (strace), those to the plain client are.
 #  4. the command line: plain TCP off loopback needs --insecure (or TLS
 #     only); bad --tls values and missing credentials are refused.
 # The wire-level rules (options before STARTTLS, nothing kept across it)
@@ -131,6 +132,38 @@ nbdinfo "nbd+unix:///img.qcow2?socket=$T/o.sock" > o2.log 2>&1 ||
     fail "--tls on: plain client: $(cat o2.log)"
 grep -q 'without TLS' o2.log || fail "--tls on: plain client used TLS: $(cat o2.log)"
 stop_server o
+
+# ---- 3b. no splice over TLS: the zero-copy READ path is for plain sockets
+# only (a read-only export: plain clients get spliced replies)
+if strace -f -o /dev/null true 2>/dev/null; then
+    # LeakSanitizer cannot stop the world under strace
+    ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0 \
+    strace -f -e trace=splice -o splice.txt "$VMCLONE" serve --readonly --tls on \
+        --tls-psk "$T/psk/keys.psk" --socket "$T/z.sock" --pid-file "$T/z.pid" \
+        img.qcow2 > z.out 2> z.err &
+    tracer=$!
+    cleanup_fn "kill -TERM \$(cat $T/z.pid 2>/dev/null) 2>/dev/null; wait $tracer"
+    for _ in $(seq 200); do
+        [ -s z.pid ] && break
+        sleep 0.05
+    done
+    [ -s z.pid ] || fail "serve under strace did not start: $(cat z.err)"
+    nbdcopy "nbd+unix:///img.qcow2?socket=$T/z.sock" z-plain.raw || fail "plain nbdcopy"
+    sleep 0.5
+    n1=$(grep -c 'splice(' splice.txt)
+    nbdcopy "nbds+unix://alice@/img.qcow2?socket=$T/z.sock&tls-psk-file=$T/psk/keys.psk" \
+        z-tls.raw || fail "TLS nbdcopy"
+    sleep 0.5
+    n2=$(grep -c 'splice(' splice.txt)
+    [ "$n1" -gt 0 ] || fail "plain READs were not spliced: the check cannot see splices"
+    [ "$n2" = "$n1" ] || fail "$((n2 - n1)) splice calls served a TLS client"
+    cmp -s z-plain.raw z-tls.raw || fail "TLS and plain clients read other data"
+    kill -TERM "$(cat z.pid)"
+    wait "$tracer" || fail "serve under strace exited non-zero: $(cat z.err)"
+    note "READs: $n1 splices for the plain client, none for the TLS client"
+else
+    note "strace cannot trace here: the no-splice check is skipped"
+fi
 
 # ---- 4. the command line
 expect_rc 1 vmc serve --listen 0.0.0.0:0 img.qcow2
