@@ -43,6 +43,14 @@ extern "C" {
  *  memory (all connections together), in bytes. */
 #define VMC_NBD_DEFAULT_REPLY_BUDGET (256ull << 20)
 
+/** TLS on the server's connections (NBD_OPT_STARTTLS). */
+enum vmc_nbd_tls {
+    VMC_NBD_TLS_OFF = 0,        /**< STARTTLS is refused (POLICY) */
+    VMC_NBD_TLS_ON,             /**< offered; a client may go on without */
+    VMC_NBD_TLS_ONLY,           /**< required: every option before
+                                     STARTTLS but ABORT gets TLS_REQD */
+};
+
 /** Receives one line (no newline) about connections and errors. */
 typedef void (*vmc_nbd_log_fn)(const char *line, void *opaque);
 
@@ -71,6 +79,17 @@ struct vmc_nbd_server_opts {
      *  0 = VMC_NBD_DEFAULT_REPLY_BUDGET. */
     uint64_t reply_budget;
     unsigned workers;           /**< per connection; 0 = default */
+    /** TLS mode; ON and ONLY need @tls_creds_dir or @tls_psk_file. */
+    enum vmc_nbd_tls tls;
+    /** X.509 directory (qemu's tls-creds-x509 layout): server-cert.pem,
+     *  server-key.pem, and optionally ca-cert.pem, which makes client
+     *  certificates signed by it required. NULL for none. */
+    const char *tls_creds_dir;
+    /** PSK file of psktool's "username:hexkey" lines; NULL for none. */
+    const char *tls_psk_file;
+    /** Allow TCP on an address other than loopback without TLS ONLY
+     *  (otherwise vmc_nbd_server_listen() refuses with -EPERM). */
+    bool insecure;
     vmc_nbd_log_fn log;         /**< may be NULL */
     void *log_opaque;
 };

@@ -10,6 +10,8 @@
  * received, flushes every export and exits. Without --socket or
  * --listen it listens on a Unix socket in a fresh 0700 directory.
  * One URI per export is printed on stdout once the server listens.
+ * --tls-creds/--tls-psk make TLS required (--tls on: offered); plain TCP
+ * on an address other than loopback needs --insecure.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -31,6 +33,8 @@ static const char serve_usage[] =
     "[--max-connections N]\n"
     "                     [--handshake-timeout SECS] [--idle-timeout SECS]\n"
     "                     [--request-timeout SECS] [--reply-budget SIZE]\n"
+    "                     [--tls-creds DIR] [--tls-psk FILE] "
+    "[--tls off|on|only] [--insecure]\n"
     "                     [-f fmt] [--backing-fmt fmt] [-v]\n"
     "                     [--home DIR] TARGET...\n"
     "\n"
@@ -62,6 +66,17 @@ static const char serve_usage[] =
     "                           be read (default 30)\n"
     "      --reply-budget SIZE  request/reply data all clients may hold "
     "(default 256M)\n"
+    "      --tls-creds DIR      X.509 credentials: server-cert.pem, "
+    "server-key.pem,\n"
+    "                           ca-cert.pem (then clients need a "
+    "certificate it signed)\n"
+    "      --tls-psk FILE       pre-shared keys, psktool's "
+    "username:hexkey lines\n"
+    "      --tls MODE           only (default with credentials): TLS "
+    "required; on:\n"
+    "                           offered; off (default without)\n"
+    "      --insecure           allow plain NBD on TCP to an address other "
+    "than loopback\n"
     "  -f fmt                   format of the TARGETs (default: probe)\n"
     "      --backing-fmt fmt    format for backing files that do not "
     "record one\n"
@@ -87,6 +102,20 @@ on_signal(int sig)
     if (g_srv) {
         vmc_nbd_server_stop(g_srv);
     }
+}
+
+/* SIGINT and SIGTERM stop the server; SIGPIPE is ignored. */
+static void
+install_signals(void)
+{
+    struct sigaction sa;
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
 }
 
 /* One export: a file, or one disk of a catalogued VM or template. */
@@ -406,15 +435,17 @@ print_uris(struct vmc_nbd_server *srv, const struct vmc_nbd_server_opts *so,
     for (k = 0; k < tg->n; k++) {
         const char *name = tg->v[k].name;
 
+        const char *s = so->tls != VMC_NBD_TLS_OFF ? "s" : "";
+
         if (so->socket_path) {
-            fputs("nbd+unix:///", stdout);
+            printf("nbd%s+unix:///", s);
             print_uri_name(stdout, name);
             printf("?socket=%s\n", so->socket_path);
         }
         if (so->listen_addr) {
             const char *colon = strrchr(so->listen_addr, ':');
 
-            printf("nbd://%.*s:%u/", (int)(colon - so->listen_addr),
+            printf("nbd%s://%.*s:%u/", s, (int)(colon - so->listen_addr),
                    so->listen_addr, vmc_nbd_server_tcp_port(srv));
             print_uri_name(stdout, name);
             putchar('\n');
@@ -469,6 +500,47 @@ opt_size(const char *arg, void *dest)
     return 0;
 }
 
+/* --tls off|on|only, kept as 1 + enum vmc_nbd_tls (0: not given). */
+static int
+opt_tls(const char *arg, void *dest)
+{
+    static const char *const modes[] = { "off", "on", "only" };
+    int i;
+
+    for (i = 0; i < 3; i++) {
+        if (strcmp(arg, modes[i]) == 0) {
+            *(int *)dest = 1 + i;
+            return 0;
+        }
+    }
+    return cli_usage_error("serve", "invalid --tls '%s' (off, on or only)",
+                           arg);
+}
+
+/* The TLS mode from --tls (@given: 1 + mode, 0 if absent) and the
+ * credentials: TLS is required when credentials are given, and on/only
+ * need them. */
+static int
+resolve_tls(struct vmc_nbd_server_opts *so, int given)
+{
+    bool creds = so->tls_creds_dir || so->tls_psk_file;
+
+    if (!given) {
+        so->tls = creds ? VMC_NBD_TLS_ONLY : VMC_NBD_TLS_OFF;
+        return 0;
+    }
+    so->tls = (enum vmc_nbd_tls)(given - 1);
+    if (so->tls != VMC_NBD_TLS_OFF && !creds) {
+        return cli_usage_error("serve", "--tls %s needs --tls-creds or "
+                               "--tls-psk", given == 2 ? "on" : "only");
+    }
+    if (so->tls == VMC_NBD_TLS_OFF && creds) {
+        return cli_usage_error("serve", "--tls off contradicts --tls-creds "
+                               "and --tls-psk");
+    }
+    return 0;
+}
+
 /* --listen ADDR:PORT: the port is 0 (any free one) to 65535; ":PORT" is loopback, and
  * every other address must be written out in full (a dotted quad, a
  * bracketed IPv6 address or a host name), so "0:PORT" cannot bind every
@@ -514,10 +586,10 @@ cmd_serve(int argc, char **argv)
     struct vmc_error err = { 0 };
     struct vmc_nbd_server *srv = NULL;
     struct targets tg = { 0 };
-    struct sigaction sa;
     const char *export_name = NULL, *pid_file = NULL, *home = NULL;
     char tmpdir[PATH_MAX] = "", sockpath[PATH_MAX], listen_buf[300];
     bool readonly = false, verbose = false, wrote_pid = false;
+    int tls_mode = 0;
     const struct cli_opt opts[] = {
         CLI_OPT_STRING('k', "socket", "PATH", &so.socket_path, "listen on "
                        "this Unix socket"),
@@ -542,6 +614,16 @@ cmd_serve(int argc, char **argv)
                      "a request or read a reply"),
         CLI_OPT_CALL(0, "reply-budget", "SIZE", &so.reply_budget, opt_size,
                      "request and reply data all clients may hold"),
+        CLI_OPT_STRING(0, "tls-creds", "DIR", &so.tls_creds_dir, "X.509 "
+                       "directory (server-cert.pem, server-key.pem, "
+                       "ca-cert.pem)"),
+        CLI_OPT_STRING(0, "tls-psk", "FILE", &so.tls_psk_file, "psktool's "
+                       "username:hexkey file"),
+        CLI_OPT_CALL(0, "tls", "MODE", &tls_mode, opt_tls, "off, on "
+                     "(offered) or only (required; default with "
+                     "credentials)"),
+        CLI_OPT_FLAG(0, "insecure", &so.insecure, "allow plain TCP to an "
+                     "address other than loopback"),
         CLI_OPTS_OPEN(&open_opts),
         CLI_OPT_FLAG('v', "verbose", &verbose, "log connections and "
                      "requests on stderr"),
@@ -552,6 +634,9 @@ cmd_serve(int argc, char **argv)
     int i, r, rc = CLI_EXIT_FAIL;
 
     r = cli_parse_options(opts, &u, argc, argv);
+    if (r == 0 && resolve_tls(&so, tls_mode)) {
+        return CLI_EXIT_USAGE;
+    }
     if (r) {
         return CLI_PARSE_EXIT(r);
     }
@@ -572,12 +657,7 @@ cmd_serve(int argc, char **argv)
 
     /* Before anything exists to clean up: a SIGTERM at any later point
      * ends in the normal shutdown (socket and pid file removed). */
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    install_signals();
 
     for (i = optind; i < argc; i++) {
         if (resolve_target(&tg, argv[i], home, export_name, readonly)) {

@@ -40,7 +40,6 @@
 
 struct io_socket {
     struct nbd_io io;
-    int fd;
     size_t pos;
     size_t len;
     uint8_t buf[16384];
@@ -69,22 +68,22 @@ wait_fd(int fd, short events, int64_t deadline_ms)
     }
 }
 
-static int
-sock_recv(struct io_socket *s, void *buf, size_t len, ssize_t *got)
+int
+nbd_sock_recv(struct nbd_io *io, void *buf, size_t len, ssize_t *got)
 {
-    int64_t deadline = s->io.deadline_ms ? s->io.deadline_ms
-                                         : s->io.rdeadline_ms;
+    int fd = io->fd;
+    int64_t deadline = io->deadline_ms ? io->deadline_ms : io->rdeadline_ms;
     ssize_t n;
     int r;
 
     for (;;) {
         if (deadline) {
-            r = wait_fd(s->fd, POLLIN, deadline);
+            r = wait_fd(fd, POLLIN, deadline);
             if (r < 0) {
                 return r;
             }
         }
-        n = recv(s->fd, buf, len, deadline ? MSG_DONTWAIT : 0);
+        n = recv(fd, buf, len, deadline ? MSG_DONTWAIT : 0);
         if (n > 0) {
             *got = n;
             return 0;
@@ -118,7 +117,7 @@ sock_read(struct nbd_io *io, void *buf, size_t len)
         }
         if (len >= sizeof(s->buf)) {
             /* big payloads go straight to the caller's buffer */
-            r = sock_recv(s, p, len, &got);
+            r = nbd_sock_recv(&s->io, p, len, &got);
             if (r < 0) {
                 return r;
             }
@@ -126,7 +125,7 @@ sock_read(struct nbd_io *io, void *buf, size_t len)
             len -= (size_t)got;
             continue;
         }
-        r = sock_recv(s, s->buf, sizeof(s->buf), &got);
+        r = nbd_sock_recv(&s->io, s->buf, sizeof(s->buf), &got);
         if (r < 0) {
             return r;
         }
@@ -138,9 +137,9 @@ sock_read(struct nbd_io *io, void *buf, size_t len)
 
 /* Writes do not block when a deadline or a write timeout applies. */
 static bool
-sock_nonblocking(const struct io_socket *s)
+sock_nonblocking(const struct nbd_io *io)
 {
-    return s->io.deadline_ms || s->io.write_timeout_ms;
+    return io->deadline_ms || io->write_timeout_ms;
 }
 
 /* Wait until the client has room for more of a reply. Without the
@@ -148,44 +147,47 @@ sock_nonblocking(const struct io_socket *s)
  * progress (*@stall, set here on the first wait and published in
  * stall_since so the server sees clients that do not read). */
 static int
-wait_writable(struct io_socket *s, int64_t *stall)
+wait_writable(struct nbd_io *io, int64_t *stall)
 {
-    if (s->io.deadline_ms) {
-        return wait_fd(s->fd, POLLOUT, s->io.deadline_ms);
+    int fd = io->fd;
+
+    if (io->deadline_ms) {
+        return wait_fd(fd, POLLOUT, io->deadline_ms);
     }
     if (!*stall) {
         *stall = nbd_now_ms();
-        atomic_store(&s->io.stall_since, *stall);
+        atomic_store(&io->stall_since, *stall);
     }
-    return wait_fd(s->fd, POLLOUT, *stall + s->io.write_timeout_ms);
+    return wait_fd(fd, POLLOUT, *stall + io->write_timeout_ms);
 }
 
 static void
-progress(struct io_socket *s, int64_t *stall)
+progress(struct nbd_io *io, int64_t *stall)
 {
     if (*stall) {
         *stall = 0;
-        atomic_store(&s->io.stall_since, 0);
+        atomic_store(&io->stall_since, 0);
     }
 }
 
-static int
-sock_sendv(struct io_socket *s, struct iovec *iov, int iovcnt, int flags)
+int
+nbd_sock_sendv(struct nbd_io *io, struct iovec *iov, int iovcnt, int flags)
 {
+    int fd = io->fd;
     struct msghdr m = { .msg_iov = iov, .msg_iovlen = (size_t)iovcnt };
-    bool nb = sock_nonblocking(s);
+    bool nb = sock_nonblocking(io);
     int64_t stall = 0;
     ssize_t n;
     int r = 0;
 
     while (m.msg_iovlen) {
-        n = sendmsg(s->fd, &m, MSG_NOSIGNAL | flags | (nb ? MSG_DONTWAIT : 0));
+        n = sendmsg(fd, &m, MSG_NOSIGNAL | flags | (nb ? MSG_DONTWAIT : 0));
         if (n < 0) {
             if (errno == EINTR) {
                 continue;
             }
             if (errno == EAGAIN && nb) {
-                r = wait_writable(s, &stall);
+                r = wait_writable(io, &stall);
                 if (r < 0) {
                     break;
                 }
@@ -194,7 +196,7 @@ sock_sendv(struct io_socket *s, struct iovec *iov, int iovcnt, int flags)
             r = -errno;
             break;
         }
-        progress(s, &stall);
+        progress(io, &stall);
         while (m.msg_iovlen && (size_t)n >= m.msg_iov->iov_len) {
             n -= (ssize_t)m.msg_iov->iov_len;
             m.msg_iov++;
@@ -205,14 +207,14 @@ sock_sendv(struct io_socket *s, struct iovec *iov, int iovcnt, int flags)
             m.msg_iov->iov_len -= (size_t)n;
         }
     }
-    progress(s, &stall);
+    progress(io, &stall);
     return r;
 }
 
 static int
 sock_writev(struct nbd_io *io, struct iovec *iov, int iovcnt)
 {
-    return sock_sendv((struct io_socket *)io, iov, iovcnt, 0);
+    return nbd_sock_sendv(io, iov, iovcnt, 0);
 }
 
 static ssize_t
@@ -223,7 +225,7 @@ sock_try_writev(struct nbd_io *io, struct iovec *iov, int iovcnt)
     ssize_t n;
 
     do {
-        n = sendmsg(s->fd, &m, MSG_NOSIGNAL | MSG_DONTWAIT);
+        n = sendmsg(s->io.fd, &m, MSG_NOSIGNAL | MSG_DONTWAIT);
     } while (n < 0 && errno == EINTR);
     if (n < 0) {
         return errno == EWOULDBLOCK ? -EAGAIN : -errno;
@@ -241,13 +243,13 @@ sock_send_spliced(struct nbd_io *io, struct iovec *iov, int iovcnt,
     int r = 0;
 
     if (iovcnt) {
-        r = sock_sendv(s, iov, iovcnt, len || more ? MSG_MORE : 0);
+        r = nbd_sock_sendv(io, iov, iovcnt, len || more ? MSG_MORE : 0);
     }
     while (r == 0 && len) {
-        bool nb = sock_nonblocking(s);
+        bool nb = sock_nonblocking(io);
         ssize_t n;
 
-        n = splice(pipe_rd, NULL, s->fd, NULL, len,
+        n = splice(pipe_rd, NULL, s->io.fd, NULL, len,
                    SPLICE_F_MOVE | (more ? SPLICE_F_MORE : 0) |
                    (nb ? SPLICE_F_NONBLOCK : 0));
         if (n < 0) {
@@ -255,48 +257,51 @@ sock_send_spliced(struct nbd_io *io, struct iovec *iov, int iovcnt,
                 continue;
             }
             if (errno == EAGAIN && nb) {
-                r = wait_writable(s, &stall);
+                r = wait_writable(io, &stall);
                 continue;
             }
             r = -errno;
         } else if (n == 0) {
             r = -EIO;           /* the pipe ran dry: cannot happen */
         } else {
-            progress(s, &stall);
+            progress(io, &stall);
             len -= (size_t)n;
         }
     }
-    progress(s, &stall);
+    progress(io, &stall);
     return r;
 }
 
-static int
-sock_wait_readable(struct nbd_io *io, int timeout_ms)
+int
+nbd_poll_in(int fd, int timeout_ms)
 {
-    struct io_socket *s = (struct io_socket *)io;
-    struct pollfd p = { .fd = s->fd, .events = POLLIN };
-    int r;
+    struct pollfd p = { .fd = fd, .events = POLLIN };
+    int r = poll(&p, 1, timeout_ms);
 
-    if (s->pos < s->len) {
-        return 1;
-    }
-    r = poll(&p, 1, timeout_ms);
     if (r < 0) {
         return errno == EINTR ? 0 : -errno;
     }
     return r > 0;
 }
 
-static void
-sock_shutdown_read(struct nbd_io *io)
+static int
+sock_wait_readable(struct nbd_io *io, int timeout_ms)
 {
-    shutdown(((struct io_socket *)io)->fd, SHUT_RD);
+    struct io_socket *s = (struct io_socket *)io;
+
+    return s->pos < s->len ? 1 : nbd_poll_in(io->fd, timeout_ms);
 }
 
-static void
-sock_shutdown_all(struct nbd_io *io)
+void
+nbd_sock_shutdown_read(struct nbd_io *io)
 {
-    shutdown(((struct io_socket *)io)->fd, SHUT_RDWR);
+    shutdown(io->fd, SHUT_RD);
+}
+
+void
+nbd_sock_shutdown_all(struct nbd_io *io)
+{
+    shutdown(io->fd, SHUT_RDWR);
 }
 
 static void
@@ -304,7 +309,7 @@ sock_close(struct nbd_io *io)
 {
     struct io_socket *s = (struct io_socket *)io;
 
-    close(s->fd);
+    close(s->io.fd);
     free(s);
 }
 
@@ -316,16 +321,33 @@ nbd_io_socket_new(int fd)
     if (!s) {
         return NULL;
     }
-    s->fd = fd;
+    s->io.fd = fd;
     s->io.read = sock_read;
     s->io.writev = sock_writev;
     s->io.send_spliced = sock_send_spliced;
     s->io.try_writev = sock_try_writev;
     s->io.wait_readable = sock_wait_readable;
-    s->io.shutdown_read = sock_shutdown_read;
-    s->io.shutdown_all = sock_shutdown_all;
+    s->io.shutdown_read = nbd_sock_shutdown_read;
+    s->io.shutdown_all = nbd_sock_shutdown_all;
     s->io.close = sock_close;
     return &s->io;
+}
+
+int
+nbd_io_socket_fd(const struct nbd_io *io)
+{
+    const struct io_socket *s = (const struct io_socket *)io;
+
+    if (io->close != sock_close) {
+        return -ENOTSUP;
+    }
+    return s->pos < s->len ? -EPROTO : s->io.fd;
+}
+
+void
+nbd_io_socket_free_keep_fd(struct nbd_io *io)
+{
+    free(io);
 }
 
 /* ------------------------------------------------------ memory transport */
@@ -383,6 +405,7 @@ nbd_io_memory_new(const uint8_t *data, size_t len)
     if (!m) {
         return NULL;
     }
+    m->io.fd = -1;
     m->data = data;
     m->len = len;
     m->io.read = mem_read;
@@ -626,6 +649,7 @@ nbd_conn_run(struct nbd_conn *c)
         nbd_transmit(c);
         stop_workers(c);
     }
+    nbd_tls_end(c);
     atomic_store(&c->state, NBD_CONN_DONE);
     nbd_log(c->srv, "connection %u: closed", c->id);
 }

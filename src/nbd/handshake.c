@@ -12,8 +12,15 @@
  *
  * Options: EXPORT_NAME, ABORT, LIST, INFO, GO, STRUCTURED_REPLY,
  * LIST_META_CONTEXT, SET_META_CONTEXT (base:allocation,
- * qemu:allocation-depth); STARTTLS gets ERR_POLICY; anything else
- * ERR_UNSUP. Every refusal is one line of the server's log naming the
+ * qemu:allocation-depth), STARTTLS (ERR_POLICY when the server has no
+ * TLS); anything else ERR_UNSUP.
+ *
+ * TLS (proto.md "TLS support"): with TLS off the server is in NOTLS mode;
+ * with TLS on, in SELECTIVETLS mode with no TLS-only export (the client
+ * chooses); with TLS only, in FORCEDTLS mode: before STARTTLS every
+ * option but ABORT gets ERR_TLS_REQD and EXPORT_NAME ends the session.
+ * After STARTTLS nothing negotiated before it survives (structured
+ * replies, meta contexts: CVE-2021-3716 was a server that kept them). Every refusal is one line of the server's log naming the
  * option as proto.md does (send_error(), nbd_opt_name()).
  */
 #include <errno.h>
@@ -389,28 +396,84 @@ opt_meta_context(struct nbd_conn *c, uint32_t opt, const uint8_t *d,
     return r;
 }
 
+/* NBD_OPT_STARTTLS: ACK, the TLS handshake, then a fresh negotiation. */
+static int
+opt_starttls(struct nbd_conn *c, uint32_t opt, uint32_t len)
+{
+    int r;
+
+    if (c->srv->tls_mode == VMC_NBD_TLS_OFF) {
+        return send_error(c, opt, NBD_REP_ERR_POLICY,
+                          "TLS is not supported by this server");
+    }
+    if (len) {
+        return send_error(c, opt, NBD_REP_ERR_INVALID,
+                          "NBD_OPT_STARTTLS takes no data");
+    }
+    if (c->tls) {
+        return send_error(c, opt, NBD_REP_ERR_INVALID,
+                          "TLS is already started");
+    }
+    r = send_ack(c, opt);
+    if (r == 0) {
+        r = nbd_tls_start(c);
+    }
+    /* forget everything negotiated in the clear */
+    c->sr = false;
+    c->meta_base = c->meta_depth = false;
+    c->meta_exp = NULL;
+    c->exp = NULL;
+    return r;
+}
+
+/* FORCEDTLS before STARTTLS: every option but STARTTLS and ABORT is
+ * refused; EXPORT_NAME, which cannot be, ends the session. 1 if @opt was
+ * refused (*@r set), 0 to handle it. */
+static int
+tls_required(struct nbd_conn *c, uint32_t opt, int *r)
+{
+    if (c->srv->tls_mode != VMC_NBD_TLS_ONLY || c->tls ||
+        opt == NBD_OPT_STARTTLS || opt == NBD_OPT_ABORT) {
+        return 0;
+    }
+    if (opt == NBD_OPT_EXPORT_NAME) {
+        log_refusal(c, opt, "TLS is required (NBD_OPT_STARTTLS first)");
+        *r = -EACCES;
+    } else {
+        *r = send_error(c, opt, NBD_REP_ERR_TLS_REQD,
+                        "TLS is required (NBD_OPT_STARTTLS first)");
+    }
+    return 1;
+}
+
 /* One option whose payload @d (@len bytes) has been read. */
 static int
 handle_option(struct nbd_conn *c, uint32_t opt, const uint8_t *d,
               uint32_t len)
 {
+    int r;
+
+    if (opt == NBD_OPT_EXPORT_NAME && tls_required(c, opt, &r)) {
+        return r;
+    }
     if (!c->fixed && opt != NBD_OPT_EXPORT_NAME) {
         return send_error(c, opt, NBD_REP_ERR_INVALID,
                           "only NBD_OPT_EXPORT_NAME without fixed newstyle");
     }
-    switch (opt) {
-    case NBD_OPT_EXPORT_NAME: {
-        int r = opt_export_name(c, d, len);
-        return r < 0 ? r : 2;
+    if (tls_required(c, opt, &r)) {
+        return r;
     }
+    switch (opt) {
+    case NBD_OPT_EXPORT_NAME:
+        r = opt_export_name(c, d, len);
+        return r < 0 ? r : 2;
     case NBD_OPT_ABORT:
         send_ack(c, opt);       /* the client may already be gone */
         return 1;
     case NBD_OPT_LIST:
         return opt_list(c, opt, len);
     case NBD_OPT_STARTTLS:
-        return send_error(c, opt, NBD_REP_ERR_POLICY,
-                          "TLS is not supported by this server");
+        return opt_starttls(c, opt, len);
     case NBD_OPT_INFO:
     case NBD_OPT_GO:
         return opt_info_go(c, opt, d, len);

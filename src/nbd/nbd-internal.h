@@ -11,6 +11,8 @@
  *    the connection's write lock (conn.c).
  *  - struct vmc_nbd_server: listeners, exports, the list of connections
  *    (server.c).
+ *  - struct nbd_tls: the TLS credentials; after NBD_OPT_STARTTLS a
+ *    connection's transport is a GnuTLS session (tls.c).
  *
  * The byte stream goes through struct nbd_io so that the fuzzer can feed
  * a connection from memory (conn.c has the socket and memory versions).
@@ -50,6 +52,7 @@ struct nbd_export {
 /* Transport: read exactly / write all; 0 or -errno (-ECONNRESET on EOF,
  * -ETIMEDOUT when the deadline passed). */
 struct nbd_io {
+    int fd;                  /* the socket; -1 for the memory transport */
     int (*read)(struct nbd_io *io, void *buf, size_t len);
     int (*writev)(struct nbd_io *io, struct iovec *iov, int iovcnt);
     /* stop further reads (wakes a blocked reader); may be NULL */
@@ -101,6 +104,7 @@ struct nbd_conn {
     _Atomic int state;       /* enum nbd_conn_state */
 
     /* negotiation */
+    bool tls;                /* STARTTLS done: c->io is a TLS session */
     bool fixed;
     bool no_zeroes;
     bool sr;                 /* structured replies */
@@ -149,6 +153,9 @@ struct vmc_nbd_server {
     unsigned idle_ms;
     unsigned request_ms;
     unsigned workers;
+    enum vmc_nbd_tls tls_mode;
+    struct nbd_tls *tls;     /* credentials; NULL when tls_mode is OFF */
+    bool insecure;           /* plain TCP on any address */
     vmc_nbd_log_fn log;
     void *log_opaque;
 
@@ -232,6 +239,24 @@ int nbd_export_close(struct nbd_export *exp);
 
 /* conn.c */
 struct nbd_io *nbd_io_socket_new(int fd);
+/* Receive at most @len bytes (at least one) from io->fd into @buf under
+ * the deadlines of @io; *@got is set. 0 or -errno (-ECONNRESET on EOF). */
+int nbd_sock_recv(struct nbd_io *io, void *buf, size_t len, ssize_t *got);
+/* Send all of @iov (changed) on io->fd under the deadline and write
+ * timeout of @io, publishing its stall_since; 0 or -errno. */
+int nbd_sock_sendv(struct nbd_io *io, struct iovec *iov, int iovcnt,
+                   int flags);
+/* The socket of a socket transport with nothing read ahead: the fd,
+ * -EPROTO if bytes were read ahead, -ENOTSUP for another transport. */
+int nbd_io_socket_fd(const struct nbd_io *io);
+/* Free a socket transport whose fd now belongs to someone else. */
+void nbd_io_socket_free_keep_fd(struct nbd_io *io);
+/* shutdown() of io->fd: SHUT_RD / SHUT_RDWR (both socket transports). */
+void nbd_sock_shutdown_read(struct nbd_io *io);
+void nbd_sock_shutdown_all(struct nbd_io *io);
+/* Wait up to @timeout_ms for input on @fd: 1 ready, 0 not (or EINTR),
+ * -errno. */
+int nbd_poll_in(int fd, int timeout_ms);
 /* A transport reading @len bytes from @data (not copied; must outlive
  * the connection) and discarding everything written. */
 struct nbd_io *nbd_io_memory_new(const uint8_t *data, size_t len);
@@ -274,6 +299,20 @@ bool nbd_zc_collect(struct vmc_image *img, uint64_t off, uint64_t len,
  * the request does not qualify and nothing was sent. */
 int nbd_read_zero_copy(struct nbd_conn *c, const struct nbd_req *req,
                        const struct nbd_read_seg *seg, unsigned nseg);
+
+/* tls.c */
+struct nbd_tls;
+/* Load the X.509 directory @creds_dir and/or the PSK file @psk_file
+ * (NULL for none, not both). */
+int nbd_tls_new(struct nbd_tls **out, const char *creds_dir,
+                const char *psk_file, struct vmc_error *err);
+void nbd_tls_free(struct nbd_tls *t);
+/* After the ACK to NBD_OPT_STARTTLS: switch @c to a TLS transport and run
+ * the TLS handshake. 0, or -errno (logged; the connection must end). */
+int nbd_tls_start(struct nbd_conn *c);
+/* The end of a TLS session, in the connection's thread: a close_notify
+ * if the stream still works (within a second). Nothing without TLS. */
+void nbd_tls_end(struct nbd_conn *c);
 
 /* handshake.c */
 /* 0: transmission starts with conn->exp set; 1: the client ended the

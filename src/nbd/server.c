@@ -113,7 +113,18 @@ vmc_nbd_server_new(struct vmc_nbd_server **out,
                                          : VMC_NBD_DEFAULT_REQUEST_MS;
     srv->budget = o && o->reply_budget ? o->reply_budget
                                        : VMC_NBD_DEFAULT_REPLY_BUDGET;
+    if (o && o->tls != VMC_NBD_TLS_OFF) {
+        int r = nbd_tls_new(&srv->tls, o->tls_creds_dir, o->tls_psk_file,
+                            err);
+
+        if (r < 0) {
+            vmc_nbd_server_free(srv);
+            return r;
+        }
+        srv->tls_mode = o->tls;
+    }
     if (o) {
+        srv->insecure = o->insecure;
         srv->log = o->log;
         srv->log_opaque = o->log_opaque;
         srv->socket_path = o->socket_path ? strdup(o->socket_path) : NULL;
@@ -183,6 +194,25 @@ listen_unix(struct vmc_nbd_server *srv, struct vmc_error *err)
     return 0;
 }
 
+/* 127.0.0.0/8, ::1 and ::ffff:127.0.0.0/104: reachable from this host
+ * only. */
+static bool
+is_loopback(const struct sockaddr *sa)
+{
+    if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+
+        return (ntohl(in->sin_addr.s_addr) >> 24) == 127;
+    }
+    if (sa->sa_family == AF_INET6) {
+        const struct in6_addr *a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+
+        return IN6_IS_ADDR_LOOPBACK(a) ||
+               (IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127);
+    }
+    return false;
+}
+
 static int
 listen_tcp(struct vmc_nbd_server *srv, struct vmc_error *err)
 {
@@ -217,6 +247,13 @@ listen_tcp(struct vmc_nbd_server *srv, struct vmc_error *err)
         return vmc_error_set(err, -EINVAL, "listen address '%s': %s "
                              "(a numeric address and port are required)",
                              srv->listen_addr, gai_strerror(r));
+    }
+    if (srv->tls_mode != VMC_NBD_TLS_ONLY && !srv->insecure &&
+        !is_loopback(ai->ai_addr)) {
+        freeaddrinfo(ai);
+        return vmc_error_set(err, -EPERM, "'%s' is not a loopback address: "
+                             "NBD over TCP there needs TLS (or insecure)",
+                             srv->listen_addr);
     }
     fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0) {
@@ -729,6 +766,7 @@ vmc_nbd_server_free(struct vmc_nbd_server *srv)
         close(srv->wake[1]);
     }
     nbd_pipe_pool_free(srv);
+    nbd_tls_free(srv->tls);
     pthread_mutex_destroy(&srv->lock);
     pthread_mutex_destroy(&srv->budget_lock);
     pthread_cond_destroy(&srv->budget_cond);

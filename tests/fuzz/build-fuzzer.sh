@@ -14,7 +14,7 @@ targets=("$@")
 mkdir -p "$out"
 srcs=$(find "$root/src" -name '*.c' -not -path '*/cli/*' | sort)
 # the same libraries meson links libvmclone with (meson.build)
-libs="$(pkg-config --libs zlib libzstd libcrypto json-c sqlite3) -lpthread"
+libs="$(pkg-config --libs zlib libzstd libcrypto json-c sqlite3 gnutls) -lpthread"
 for t in "${targets[@]}"; do
     # shellcheck disable=SC2086
     "$CC" -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
