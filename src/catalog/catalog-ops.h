@@ -64,10 +64,15 @@ int cat_volume_depth(struct vmc_catalog *cat, int64_t vid, unsigned *depth,
                      struct vmc_error *err);
 
 /* delete.c */
+/* Owner rows of a set: @table's rows selected by @where (?1 = the id). */
+struct cat_owner_rows {
+    const char *table;
+    const char *where;
+};
 /* Check for dependents, mark the set deleting, unlink, delete rows. */
 int cat_delete_set(struct vmc_catalog *cat, const char *op, const char *what,
                    const char *target, const char *owned_sql,
-                   const char *const *owners, int64_t id,
+                   const struct cat_owner_rows *owners, int64_t id,
                    struct vmc_error *err);
 int cat_template_delete(struct vmc_catalog *cat, int64_t tid,
                         const char *name, struct vmc_error *err);

@@ -285,8 +285,9 @@ resolve_source(struct vmc_catalog *cat, const char *source,
         s->is_template = true;
         s->id = cat_col_i64(st, 0);
         if (strcmp(cat_col(st, 1), "ready")) {
-            r = vmc_error_set(err, -EBUSY, "template '%s' is %s", source,
-                              cat_col(st, 1));
+            r = vmc_error_set(err, -EBUSY, "template '%s' is being %s",
+                              source, !strcmp(cat_col(st, 1), CAT_CREATING)
+                              ? "created" : "removed");
         } else if (cat_col_int(st, 2)) {
             r = vmc_error_set(err, -EINVAL, "template '%s' is retired: no "
                               "new clones", source);
@@ -313,8 +314,9 @@ resolve_source(struct vmc_catalog *cat, const char *source,
         r = 0;
         s->id = cat_col_i64(st, 0);
         if (strcmp(cat_col(st, 1), "ready")) {
-            r = vmc_error_set(err, -EBUSY, "VM '%s' is %s", source,
-                              cat_col(st, 1));
+            r = vmc_error_set(err, -EBUSY, "VM '%s' is being %s", source,
+                              !strcmp(cat_col(st, 1), CAT_CREATING)
+                              ? "created" : "removed");
         }
         s->cpus = cat_col_i64(st, 2);
         s->memory_mb = cat_col_i64(st, 3);
@@ -481,6 +483,7 @@ clone_check_still_free(struct clone_plan *p, bool *raced,
                        struct vmc_error *err)
 {
     int64_t n = 0;
+    size_t i;
     int r = 0;
 
     if (p->copy_id) {
@@ -490,6 +493,15 @@ clone_check_still_free(struct clone_plan *p, bool *raced,
         if (r == 0 && !n) {
             return vmc_error_set(err, -EAGAIN, "the template copy was "
                                  "removed meanwhile; try again");
+        }
+    }
+    for (i = 0; r == 0 && i < p->base.n; i++) {
+        r = cat_get_i64(p->cat, &n, err, "SELECT count(*) FROM volumes "
+                        "WHERE id = ? AND state = 'ready'", "I",
+                        p->base.d[i].vid);
+        if (r == 0 && !n) {
+            return vmc_error_set(err, -EBUSY, "%s is being removed or "
+                                 "changed by another operation", p->src.desc);
         }
     }
     if (r == 0 && p->o->request_id) {

@@ -195,6 +195,28 @@ out:
     return r;
 }
 
+struct unrecovered {
+    struct vmc_catalog *cat;
+    struct cat_report *rep;
+};
+
+/* cat_recover_report()'s callback: a journal row recovery could not
+ * finish, reported as a problem with its operation and target. */
+static void
+report_unrecovered(int64_t jid, const char *why, void *opaque)
+{
+    struct unrecovered *u = opaque;
+    char *op = NULL, subject[160];
+
+    cat_get_str(u->cat, &op, NULL, "SELECT op || ' ' || coalesce(target, "
+                "'') FROM journal WHERE id = ?", "I", jid);
+    snprintf(subject, sizeof(subject), "journal row %" PRId64 " (%s)", jid,
+             op ? op : "?");
+    free(op);
+    u->rep->count++;
+    cat_report(u->rep->fn, u->rep->opaque, "problem", subject, why);
+}
+
 /* SQLite's integrity check, before anything is written: > 0 (the number
  * of damage reports) when the catalog is damaged, each reported. */
 static int
@@ -226,59 +248,115 @@ catalog_damaged(struct vmc_catalog *cat, vmc_catalog_report_fn fn,
     return n;
 }
 
-int
-vmc_catalog_fsck(struct vmc_catalog *cat, vmc_catalog_report_fn fn,
-                 void *opaque, struct vmc_fsck_result *res,
-                 struct vmc_error *err)
+/* Finish the operations whose owner died; report the ones that cannot
+ * be finished (they stay for a later attempt) as problems. */
+static int
+fsck_recover(struct vmc_catalog *cat, vmc_catalog_report_fn fn,
+             void *opaque, struct vmc_fsck_result *res,
+             struct vmc_error *err)
 {
-    struct cat_report temps = { fn, opaque, "temporary", 0 };
-    struct cat_report unknown = { fn, opaque, "unknown", 0 };
-    cat_stmt *st = NULL;
-    int64_t *ids = NULL, *parents = NULL;
-    size_t n = 0, i;
-    int r;
+    struct cat_report unfinished = { fn, opaque, "problem", 0 };
+    struct unrecovered ur = { cat, &unfinished };
+    int r = cat_recover_report(cat, &res->recovered, report_unrecovered,
+                               &ur, err);
 
-    memset(res, 0, sizeof(*res));
-    /* a damaged catalog is reported and never written to */
-    r = catalog_damaged(cat, fn, opaque, err);
-    if (r != 0) {
-        res->problems += r > 0 ? (unsigned)r : 0;
-        return r > 0 ? 0 : r;
-    }
-    r = cat_recover_all(cat, &res->recovered, err);
-    if (r < 0) {
-        return r;
-    }
-    if (res->recovered) {
+    res->problems += unfinished.count;
+    if (r == 0 && res->recovered) {
         char buf[64];
 
         snprintf(buf, sizeof(buf), "%u interrupted operation%s",
                  res->recovered, res->recovered == 1 ? "" : "s");
         cat_report(fn, opaque, "recovered", buf, "rolled forward or back");
     }
-    r = cat_scan_pools(cat, true, remove_temp, &temps, err);
-    res->temp_removed = temps.count;
-    /* every row in a transient state was just resolved */
-    if (r == 0) {
-        r = cat_prepare(cat, &st, err, "SELECT o.kind || ' ' || o.name || "
+    return r;
+}
+
+/* Rows still in a transient state after recovery. */
+static int
+fsck_transient(struct vmc_catalog *cat, vmc_catalog_report_fn fn,
+               void *opaque, struct vmc_fsck_result *res,
+               struct vmc_error *err)
+{
+    cat_stmt *st = NULL;
+    int r = cat_prepare(cat, &st, err, "SELECT o.kind || ' ' || o.name || "
                         "' disk ' || o.disk || ': ' || o.path FROM "
                         "volume_owners o WHERE o.state != 'ready' AND "
                         "o.id > ?", "i", 0);
-        while (r == 0 && (r = cat_step(cat, st, err)) > 0) {
-            cat_report(fn, opaque, "problem", cat_col(st, 0), "left in a "
+
+    while (r == 0 && (r = cat_step(cat, st, err)) > 0) {
+        cat_report(fn, opaque, "problem", cat_col(st, 0), "left in a "
                    "transient state");
+        res->problems++;
+        r = 0;
+    }
+    cat_finalize(st);
+    return r;
+}
+
+/* One ready volume: the file exists, opens, its backing reference is its
+ * parent row (fixed from the file otherwise), and a writable layer's
+ * leaked clusters are freed. */
+static int
+fsck_volume(struct vmc_catalog *cat, int64_t vid, int64_t parent,
+            vmc_catalog_report_fn fn, void *opaque,
+            struct vmc_fsck_result *res, struct vmc_error *err)
+{
+    struct vmc_error e2 = { 0 };
+    char *path = NULL;
+    int64_t actual = 0;
+    struct stat stt;
+    bool backing_ok = false;
+    int q, r;
+
+    res->volumes++;
+    r = cat_volume_path(cat, vid, &path, err);
+    if (r < 0) {
+        return r;
+    }
+    if (stat(path, &stt) < 0) {
+        cat_report(fn, opaque, "problem", path, "file of a ready volume is "
+                   "missing");
+        res->problems++;
+    } else if ((q = cat_backing_volume(cat, path, &actual, NULL, &e2)) < 0) {
+        cat_report(fn, opaque, "problem", path, e2.msg);
+        res->problems++;
+    } else if ((backing_ok = true) &&
+               (q = check_leaks(cat, vid, path, fn, opaque, &e2)) < 0) {
+        cat_report(fn, opaque, "problem", path, e2.msg);
+        res->problems++;
+    } else if (q > 0) {
+        res->fixed++;
+    }
+    if (backing_ok && actual != parent) {
+        r = cat_exec(cat, err, "UPDATE volumes SET parent_id = nullif(?, 0) "
+                     "WHERE id = ?", "II", actual, vid);
+        if (r == 0) {
+            cat_report(fn, opaque, "fixed", path, "parent set from the "
+                       "file's backing reference");
+            res->fixed++;
+        } else {
+            cat_report(fn, opaque, "problem", path, err->msg);
             res->problems++;
             r = 0;
         }
-        cat_finalize(st);
     }
-    /* every ready volume: the file exists, opens, and its backing
-     * reference is its parent row */
-    if (r == 0) {
-        r = cat_prepare(cat, &st, err, "SELECT id, coalesce(parent_id, 0) "
+    free(path);
+    return r;
+}
+
+/* Every ready volume, through fsck_volume(). */
+static int
+fsck_volumes(struct vmc_catalog *cat, vmc_catalog_report_fn fn,
+             void *opaque, struct vmc_fsck_result *res,
+             struct vmc_error *err)
+{
+    cat_stmt *st = NULL;
+    int64_t *ids = NULL, *parents = NULL;
+    size_t n = 0, i;
+    int r = cat_prepare(cat, &st, err, "SELECT id, coalesce(parent_id, 0) "
                         "FROM volumes WHERE state = 'ready' ORDER BY id",
                         NULL);
-    }
+
     while (r == 0 && (r = cat_step(cat, st, err)) > 0) {
         int64_t *a = realloc(ids, (n + 1) * sizeof(*ids));
         int64_t *b = a ? realloc(parents, (n + 1) * sizeof(*parents)) : NULL;
@@ -297,79 +375,86 @@ vmc_catalog_fsck(struct vmc_catalog *cat, vmc_catalog_report_fn fn,
     }
     cat_finalize(st);
     for (i = 0; r == 0 && i < n; i++) {
-        struct vmc_error e2 = { 0 };
-        char *path = NULL;
-        int64_t actual = 0;
-        struct stat stt;
-        bool backing_ok = false;
-        int q;
-
-        res->volumes++;
-        r = cat_volume_path(cat, ids[i], &path, err);
-        if (r < 0) {
-            break;
-        }
-        if (stat(path, &stt) < 0) {
-            cat_report(fn, opaque, "problem", path, "file of a ready volume is "
-                   "missing");
-            res->problems++;
-        } else if ((q = cat_backing_volume(cat, path, &actual, NULL,
-                                           &e2)) < 0) {
-            cat_report(fn, opaque, "problem", path, e2.msg);
-            res->problems++;
-        } else if ((backing_ok = true) &&
-                   (q = check_leaks(cat, ids[i], path, fn, opaque,
-                                    &e2)) < 0) {
-            cat_report(fn, opaque, "problem", path, e2.msg);
-            res->problems++;
-        } else if (q > 0) {
-            res->fixed++;
-        }
-        if (r == 0 && backing_ok && actual != parents[i]) {
-            r = cat_exec(cat, err, "UPDATE volumes SET parent_id = "
-                         "nullif(?, 0) WHERE id = ?", "II", actual, ids[i]);
-            if (r == 0) {
-                cat_report(fn, opaque, "fixed", path, "parent set from the "
-                       "file's backing reference");
-                res->fixed++;
-            } else {
-                cat_report(fn, opaque, "problem", path, err->msg);
-                res->problems++;
-                r = 0;
-            }
-        }
-        free(path);
+        r = fsck_volume(cat, ids[i], parents[i], fn, opaque, res, err);
     }
     free(ids);
     free(parents);
+    return r;
+}
+
+/* SQLite's foreign key check. */
+static int
+fsck_foreign_keys(struct vmc_catalog *cat, vmc_catalog_report_fn fn,
+                  void *opaque, struct vmc_fsck_result *res,
+                  struct vmc_error *err)
+{
+    cat_stmt *st = NULL;
+    int r = cat_prepare(cat, &st, err, "PRAGMA foreign_key_check", NULL);
+
+    while (r == 0 && (r = cat_step(cat, st, err)) > 0) {
+        cat_report(fn, opaque, "problem", "catalog.db", "foreign key "
+                   "violation");
+        res->problems++;
+        r = 0;
+    }
+    cat_finalize(st);
+    return r;
+}
+
+/* Stale journal locks: no operation runs under the exclusive maintenance
+ * lock. */
+static void
+remove_stale_locks(struct vmc_catalog *cat)
+{
+    DIR *d = opendir(cat->run_dir);
+    struct dirent *de;
+
+    while (d && (de = readdir(d))) {
+        if (de->d_name[0] == 'j' && strstr(de->d_name, ".lock")) {
+            unlinkat(dirfd(d), de->d_name, 0);
+        }
+    }
+    if (d) {
+        closedir(d);
+    }
+}
+
+int
+vmc_catalog_fsck(struct vmc_catalog *cat, vmc_catalog_report_fn fn,
+                 void *opaque, struct vmc_fsck_result *res,
+                 struct vmc_error *err)
+{
+    struct cat_report temps = { fn, opaque, "temporary", 0 };
+    struct cat_report unknown = { fn, opaque, "unknown", 0 };
+    int r;
+
+    memset(res, 0, sizeof(*res));
+    /* a damaged catalog is reported and never written to */
+    r = catalog_damaged(cat, fn, opaque, err);
+    if (r != 0) {
+        res->problems += r > 0 ? (unsigned)r : 0;
+        return r > 0 ? 0 : r;
+    }
+    r = fsck_recover(cat, fn, opaque, res, err);
+    if (r == 0) {
+        r = cat_scan_pools(cat, true, remove_temp, &temps, err);
+        res->temp_removed = temps.count;
+    }
+    if (r == 0) {
+        r = fsck_transient(cat, fn, opaque, res, err);
+    }
+    if (r == 0) {
+        r = fsck_volumes(cat, fn, opaque, res, err);
+    }
     if (r == 0) {
         r = cat_scan_pools(cat, false, cat_report_path, &unknown, err);
         res->unknown = unknown.count;
     }
     if (r == 0) {
-        r = cat_prepare(cat, &st, err, "PRAGMA foreign_key_check", NULL);
-        while (r == 0 && (r = cat_step(cat, st, err)) > 0) {
-            cat_report(fn, opaque, "problem", "catalog.db", "foreign key "
-                   "violation");
-            res->problems++;
-            r = 0;
-        }
-        cat_finalize(st);
+        r = fsck_foreign_keys(cat, fn, opaque, res, err);
     }
     if (r == 0) {
-        /* stale journal locks: no operation runs under the exclusive
-         * maintenance lock */
-        DIR *d = opendir(cat->run_dir);
-        struct dirent *de;
-
-        while (d && (de = readdir(d))) {
-            if (de->d_name[0] == 'j' && strstr(de->d_name, ".lock")) {
-                unlinkat(dirfd(d), de->d_name, 0);
-            }
-        }
-        if (d) {
-            closedir(d);
-        }
+        remove_stale_locks(cat);
     }
     return r;
 }

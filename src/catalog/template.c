@@ -387,6 +387,10 @@ vmc_catalog_template_retire(struct vmc_catalog *cat, const char *name,
     }
     r = cat_exec(cat, err, "UPDATE templates SET retired = 1 WHERE id = ? "
                  "AND state = 'ready'", "I", tid);
+    if (r == 0 && cat_changes(cat) != 1) {
+        r = vmc_error_set(err, -EBUSY, "template '%s' is being removed by "
+                          "another operation", name);
+    }
     if (r == 0) {
         r = cat_commit(cat, err);
     } else {
