@@ -86,6 +86,10 @@ extern const char cat_owned_vm[];
 extern const char cat_owned_snapshot[];
 
 /* template.c */
+/* Open live disk @path of VM @vm for a copy, under QEMU's shared lock
+ * (-EBUSY "VM is in use" while another process has it open for writing). */
+int cat_open_live_disk(const char *vm, const char *path,
+                       struct vmc_image **out, struct vmc_error *err);
 /* The copy of template @tid in pool @pool_id, made now if missing (once,
  * whatever the concurrency). *copied tells whether this call made it. */
 int cat_ensure_copy(struct vmc_catalog *cat, int64_t tid, int64_t pool_id,

@@ -203,9 +203,10 @@ allocated(char *const *paths, size_t n)
     return t;
 }
 
-/* One full clone of @src into @dst, standalone and writable. */
+/* One full clone of @src into @dst, standalone and writable; @live_vm
+ * names the VM when @src is its live disk (copied under QEMU's lock). */
 static int
-full_one(const char *src, const char *dst, bool thick,
+full_one(const char *src, const char *dst, bool thick, const char *live_vm,
          struct cat_progress *prog, const char **mech, uint64_t *bytes,
          struct vmc_error *err)
 {
@@ -222,7 +223,8 @@ full_one(const char *src, const char *dst, bool thick,
                  (int)getpid()) < 0) {
         return vmc_error_set(err, -ENOMEM, "out of memory");
     }
-    r = vmc_image_open(&img, src, &oo, err);
+    r = live_vm ? cat_open_live_disk(live_vm, src, &img, err)
+                : vmc_image_open(&img, src, &oo, err);
     if (r == 0) {
         vmc_full_clone_opts_init(&fo);
         fo.thick = thick;
@@ -265,6 +267,7 @@ struct clone_src {
     int64_t snap;           /* snapshot, 0 = current disks */
     int64_t cpus, memory_mb, nics;
     int64_t template_id;    /* for vms.template_id */
+    char name[65];
     char desc[200];
 };
 
@@ -277,6 +280,7 @@ resolve_source(struct vmc_catalog *cat, const char *source,
     int r;
 
     memset(s, 0, sizeof(*s));
+    snprintf(s->name, sizeof(s->name), "%s", source);
     r = cat_prepare(cat, &st, err, "SELECT id, state, retired, cpus, "
                     "memory_mb, nics FROM templates WHERE name = ?", "s",
                     source);
@@ -610,6 +614,8 @@ clone_make_files(struct clone_plan *p, uint64_t *bytes,
                           count * nd);
         for (i = 0; r == 0 && i < count * nd; i++) {
             r = full_one(p->base.d[i % nd].path, p->paths[i], p->o->thick,
+                         p->src.is_template || p->src.snap ? NULL
+                                                           : p->src.name,
                          &prog, &p->mech, bytes, err);
         }
         return r;

@@ -36,11 +36,35 @@ vmc_import_opts_init(struct vmc_import_opts *o)
 
 /* ------------------------------------------------------------- import */
 
+/* Open a VM's live disk to copy it: under the shared lock QEMU takes
+ * (read, no writer allowed) and held until the copy is done, so that a
+ * running VM or a writable serve (whose acknowledged writes may not be in
+ * the file yet) refuses the copy instead of making it stale (issue 9
+ * finding 3). */
+int
+cat_open_live_disk(const char *vm, const char *path, struct vmc_image **out,
+                   struct vmc_error *err)
+{
+    struct vmc_open_opts oo = { .format = VMC_FMT_QCOW2 };
+    int r = vmc_image_open(out, path, &oo, err);
+
+    if (r == -EBUSY) {
+        r = vmc_error_set(err, -EBUSY, "VM '%s' is in use: '%s' is open for "
+                          "writing in another process (a running VM, "
+                          "vm-clone serve or start?); a copy would miss its "
+                          "unflushed writes: stop it, or copy a snapshot",
+                          vm, path);
+    }
+    return r;
+}
+
 /* Open an image to import: alone (its backing reference is only read),
- * or with its chain when flattening was asked for. */
+ * or with its chain when flattening was asked for; a live disk of VM
+ * @live_vm under the lock of cat_open_live_disk(). */
 static int
 open_import(const char *path, enum vmc_format fmt, bool flatten,
-            bool is_ours, struct vmc_image **out, struct vmc_error *err)
+            bool is_ours, const char *live_vm, struct vmc_image **out,
+            struct vmc_error *err)
 {
     struct vmc_open_opts oo = { .format = fmt,
                                 .flags = VMC_OPEN_NO_BACKING |
@@ -65,6 +89,9 @@ open_import(const char *path, enum vmc_format fmt, bool flatten,
     vmc_image_get_info(img, &info);
     if (!info.backing_file || !*info.backing_file || is_ours) {
         vmc_image_close(img);
+        if (live_vm) {
+            return cat_open_live_disk(live_vm, path, out, err);
+        }
         oo.flags &= ~(unsigned)VMC_OPEN_NO_BACKING;
         return vmc_image_open(out, path, &oo, err);
     }
@@ -225,8 +252,9 @@ import_publish(struct cat_op *op, int r, size_t n, int64_t tid,
 static int
 import_files(struct vmc_catalog *cat, const char *name,
              const char *const *srcs, size_t n, bool ours,
-             const struct vmc_import_opts *o, const struct vmc_hw_spec *hw,
-             const char *origin, struct vmc_error *err)
+             const char *live_vm, const struct vmc_import_opts *o,
+             const struct vmc_hw_spec *hw, const char *origin,
+             struct vmc_error *err)
 {
     struct vmc_image **imgs = calloc(n ? n : 1, sizeof(*imgs));
     int64_t *vids = calloc(n ? n : 1, sizeof(*vids));
@@ -249,7 +277,7 @@ import_files(struct vmc_catalog *cat, const char *name,
     }
     for (i = 0; r == 0 && i < n; i++) {
         r = open_import(srcs[i], ours ? VMC_FMT_QCOW2 : o->format,
-                        o->flatten, ours, &imgs[i], err);
+                        o->flatten, ours, live_vm, &imgs[i], err);
     }
     if (r == 0) {
         r = cat_pool_lookup(cat, o->pool, "secondary", &pool_id, NULL, err);
@@ -282,7 +310,8 @@ vmc_catalog_template_import(struct vmc_catalog *cat, const char *name,
                             const struct vmc_import_opts *o,
                             struct vmc_error *err)
 {
-    return import_files(cat, name, images, n, false, o, &o->hw, NULL, err);
+    return import_files(cat, name, images, n, false, NULL, o, &o->hw, NULL,
+                        err);
 }
 
 int
@@ -343,8 +372,8 @@ vmc_catalog_template_from_vm(struct vmc_catalog *cat, const char *name,
         paths[i] = disks.d[i].path;
     }
     if (r == 0) {
-        r = import_files(cat, name, paths, disks.n, true, o, &hw, origin,
-                         err);
+        r = import_files(cat, name, paths, disks.n, true,
+                         snapshot ? NULL : vm, o, &hw, origin, err);
     }
     free(origin);
     free(paths);
