@@ -186,6 +186,10 @@ struct vmc_import_opts {
     bool flatten;
     /** Secondary pool to store the template in; NULL = "secondary". */
     const char *pool;
+    /** With @flatten: a directory besides the image's own whose files the
+     *  backing chain may use (NULL: only the image's directory; absolute
+     *  backing names, '..' escapes and symlinks out are refused). */
+    const char *allow_backing;
     vmc_progress_fn progress;
     void *opaque;
 };

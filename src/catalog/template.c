@@ -58,13 +58,115 @@ cat_open_live_disk(const char *vm, const char *path, struct vmc_image **out,
     return r;
 }
 
+/* Whether real path @real is @root or under it. */
+static bool
+path_within(const char *real, const char *root)
+{
+    size_t n = strlen(root);
+
+    if (n == 1 && root[0] == '/') {
+        return true;
+    }
+    return !strncmp(real, root, n) && (real[n] == '\0' || real[n] == '/');
+}
+
+/* The directory holding @path, resolved (symlinks followed). */
+static char *
+real_dir_of(const char *path)
+{
+    char *real = realpath(path, NULL), *slash;
+
+    if (real && (slash = strrchr(real, '/'))) {
+        if (slash == real) {
+            slash[1] = '\0';
+        } else {
+            *slash = '\0';
+        }
+    }
+    return real;
+}
+
+/*
+ * Catalog imports take images from untrusted users, so the backing chain
+ * of an image imported with --flatten is confined (issue 9 finding 7):
+ * every backing file, symlinks resolved, must lie in the directory of the
+ * imported image or under @allow (--allow-backing DIR); an absolute
+ * backing name is refused unless @allow is given and it lies under it.
+ * Otherwise a backing name such as '/etc/shadow' or '../../etc/passwd'
+ * would turn a host file into a sealed template served to any client.
+ */
+static int
+confine_chain(const char *path, const char *allow, struct vmc_error *err)
+{
+    struct vmc_open_opts oo = { .format = VMC_FMT_AUTO,
+                                .flags = VMC_OPEN_NO_BACKING |
+                                         VMC_OPEN_FORCE_SHARE };
+    char *root = real_dir_of(path), *aroot = NULL, *cur = strdup(path);
+    unsigned depth;
+    int r = 0;
+
+    if (!root) {
+        r = vmc_error_set(err, -errno, "'%s': %s", path, strerror(errno));
+    } else if (!cur) {
+        r = vmc_error_set(err, -ENOMEM, "out of memory");
+    }
+    if (r == 0 && allow && !(aroot = realpath(allow, NULL))) {
+        r = vmc_error_set(err, -errno, "--allow-backing '%s': %s", allow,
+                          strerror(errno));
+    }
+    for (depth = 0; r == 0 && depth < 256; depth++) {
+        struct vmc_image *img = NULL;
+        struct vmc_image_info info;
+        char *bp = NULL, *real = NULL;
+
+        r = vmc_image_open(&img, cur, &oo, err);
+        if (r < 0) {
+            break;
+        }
+        vmc_image_get_info(img, &info);
+        if (!info.backing_file || !*info.backing_file) {
+            vmc_image_close(img);
+            break;
+        }
+        r = vmc_backing_path_resolve(cur, info.backing_file, &bp);
+        if (r == 0 && !(real = realpath(bp, NULL))) {
+            r = vmc_error_set(err, -errno, "'%s': backing file '%s': %s", cur,
+                              info.backing_file, strerror(errno));
+        }
+        if (r == 0 && info.backing_file[0] == '/' && !aroot) {
+            r = vmc_error_set(err, -EPERM, "'%s': backing file '%s' is an "
+                              "absolute name: refused (an import follows "
+                              "only backing files in the image's directory; "
+                              "--allow-backing DIR allows another)", cur,
+                              info.backing_file);
+        }
+        if (r == 0 && !path_within(real, root) &&
+            !(aroot && path_within(real, aroot))) {
+            r = vmc_error_set(err, -EPERM, "'%s': backing file '%s' "
+                              "resolves to '%s', outside '%s': refused (an "
+                              "import follows only backing files in the "
+                              "image's directory; --allow-backing DIR allows "
+                              "another)", cur, info.backing_file, real,
+                              aroot ? aroot : root);
+        }
+        vmc_image_close(img);
+        free(bp);
+        free(cur);
+        cur = real;
+    }
+    free(cur);
+    free(root);
+    free(aroot);
+    return r;
+}
+
 /* Open an image to import: alone (its backing reference is only read),
  * or with its chain when flattening was asked for; a live disk of VM
  * @live_vm under the lock of cat_open_live_disk(). */
 static int
 open_import(const char *path, enum vmc_format fmt, bool flatten,
-            bool is_ours, const char *live_vm, struct vmc_image **out,
-            struct vmc_error *err)
+            bool is_ours, const char *live_vm, const char *allow_backing,
+            struct vmc_image **out, struct vmc_error *err)
 {
     struct vmc_open_opts oo = { .format = fmt,
                                 .flags = VMC_OPEN_NO_BACKING |
@@ -110,6 +212,9 @@ open_import(const char *path, enum vmc_format fmt, bool flatten,
     }
     free(bp);
     vmc_image_close(img);
+    if (r == 0) {
+        r = confine_chain(path, allow_backing, err);
+    }
     if (r < 0) {
         return r;
     }
@@ -277,7 +382,8 @@ import_files(struct vmc_catalog *cat, const char *name,
     }
     for (i = 0; r == 0 && i < n; i++) {
         r = open_import(srcs[i], ours ? VMC_FMT_QCOW2 : o->format,
-                        o->flatten, ours, live_vm, &imgs[i], err);
+                        o->flatten, ours, live_vm, o->allow_backing,
+                        &imgs[i], err);
     }
     if (r == 0) {
         r = cat_pool_lookup(cat, o->pool, "secondary", &pool_id, NULL, err);
