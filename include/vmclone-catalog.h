@@ -389,6 +389,19 @@ struct vmc_fsck_result {
     unsigned temp_removed;      /**< leftover temporary files removed */
     unsigned unknown;           /**< files in pools without a row */
     unsigned problems;          /**< inconsistencies left */
+    unsigned quarantined;       /**< unknown files moved (remove_unknown) */
+};
+
+/** What vmc_catalog_fsck_with() does besides the checks of
+ *  vmc_catalog_fsck(). */
+struct vmc_fsck_opts {
+    /** Move the files in pools that the catalog does not know and whose
+     *  names our naming scheme made ("NAME-diskN-[STOREID-]ID.qcow2" and
+     *  its ".seal") to @quarantine; other unknown files stay in place.
+     *  Nothing is ever deleted. */
+    bool remove_unknown;
+    /** Where remove_unknown moves files; NULL = "<pool>/.quarantine". */
+    const char *quarantine;
 };
 
 /**
@@ -402,6 +415,13 @@ struct vmc_fsck_result {
 VMC_API int vmc_catalog_fsck(struct vmc_catalog *cat, vmc_catalog_report_fn fn,
                              void *opaque, struct vmc_fsck_result *res,
                              struct vmc_error *err);
+
+/** vmc_catalog_fsck() with options (@o NULL: none). */
+VMC_API int vmc_catalog_fsck_with(struct vmc_catalog *cat,
+                                  const struct vmc_fsck_opts *o,
+                                  vmc_catalog_report_fn fn, void *opaque,
+                                  struct vmc_fsck_result *res,
+                                  struct vmc_error *err);
 
 #ifdef __cplusplus
 }

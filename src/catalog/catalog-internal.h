@@ -97,6 +97,8 @@ int cat_mkdir_p(const char *path, struct vmc_error *err);
 int cat_pool_claim(struct vmc_catalog *cat, const char *dir,
                    struct vmc_error *err);
 #define CAT_POOL_MARKER ".vmclone-pool"
+/* fsck --remove-unknown's default quarantine directory in each pool. */
+#define CAT_QUARANTINE ".quarantine"
 /* fsync the directory holding @path. */
 int cat_fsync_dir_of(const char *path);
 /* File modes under the umask (issue 9 finding 10): a new file's mode

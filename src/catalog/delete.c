@@ -131,7 +131,8 @@ refuse_busy(struct vmc_catalog *cat, const char *desc, const char *op,
         r = vmc_error_set(err, -EBUSY, "%s changed state during this %s: "
                           "%s '%s' is %s by another operation (try again "
                           "when it is done)", desc, op,
-                          !strcmp(kind, "copy") ? "template copy" : kind,
+                          !strcmp(kind, "copy") ? "template copy"
+                          : !strcmp(kind, "vm") ? "a disk of VM" : kind,
                           cat_col(st, 1), state_phrase(cat_col(st, 2)));
     }
     cat_finalize(st);

@@ -49,7 +49,8 @@ cat_scan_pools(struct vmc_catalog *cat, bool temps,
             struct stat stt;
 
             if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..") ||
-                !strcmp(de->d_name, CAT_POOL_MARKER)) {
+                !strcmp(de->d_name, CAT_POOL_MARKER) ||
+                !strcmp(de->d_name, CAT_QUARANTINE)) {
                 continue;
             }
             if (is_temp_name(de->d_name) != temps) {
@@ -419,13 +420,162 @@ remove_stale_locks(struct vmc_catalog *cat)
     }
 }
 
+/* ------------------------------------------------ --remove-unknown */
+
+/* Whether @n is a name our naming scheme makes for a volume file or its
+ * seal: "LABEL-diskN-ID.qcow2" or "LABEL-diskN-STOREID-ID.qcow2" (+
+ * ".seal"), LABEL of [A-Za-z0-9._-], STOREID (when there) this store's. */
+static bool
+our_file_name(const char *n, const char *store_id)
+{
+    size_t l = strlen(n), i;
+    const char *d, *p;
+
+    if (l > 5 && !strcmp(n + l - 5, ".seal")) {
+        l -= 5;
+    }
+    if (l < 7 || strncmp(n + l - 6, ".qcow2", 6) || n[0] == '.' ||
+        n[0] == '-') {
+        return false;
+    }
+    for (d = NULL, p = n; (p = strstr(p, "-disk")) && p < n + l; p++) {
+        d = p;
+    }
+    if (!d || d == n) {
+        return false;
+    }
+    for (i = 0; n + i < d; i++) {
+        char c = n[i];
+
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+              (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-')) {
+            return false;
+        }
+    }
+    p = d + 5;
+    if (!(*p >= '0' && *p <= '9')) {
+        return false;
+    }
+    p += strspn(p, "0123456789");
+    if (*p++ != '-') {
+        return false;
+    }
+    i = strspn(p, "0123456789abcdef");
+    if (p[i] == '-') {
+        /* a store id: must be this store's */
+        if (!*store_id || i != strlen(store_id) || strncmp(p, store_id, i)) {
+            return false;
+        }
+        p += i + 1;
+    }
+    i = strspn(p, "0123456789");
+    return i > 0 && p + i == n + l - 6;
+}
+
+struct quarantine {
+    struct cat_report *unknown;
+    const char *store_id;
+    const char *dir;        /* NULL: <pool>/.quarantine */
+    struct vmc_fsck_result *res;
+};
+
+/* Move @path into directory @dir under its own name (or NAME.N), without
+ * replacing anything there: link, then unlink. */
+static int
+move_into(const char *path, const char *dir, char **dst)
+{
+    const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+    unsigned n;
+
+    *dst = NULL;
+    if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+        return -errno;
+    }
+    for (n = 0; n < 1000; n++) {
+        free(*dst);
+        if ((n ? asprintf(dst, "%s/%s.%u", dir, base, n)
+               : asprintf(dst, "%s/%s", dir, base)) < 0) {
+            *dst = NULL;
+            return -ENOMEM;
+        }
+        if (link(path, *dst) == 0) {
+            if (unlink(path) < 0) {
+                int e = -errno;
+
+                unlink(*dst);
+                return e;
+            }
+            cat_fsync_dir_of(path);
+            cat_fsync_dir_of(*dst);
+            return 0;
+        }
+        if (errno != EEXIST) {
+            return -errno;
+        }
+    }
+    return -EEXIST;
+}
+
+/* cat_scan_pools() callback of --remove-unknown: an unknown file our
+ * naming scheme made goes to the quarantine; any other stays in place. */
+static int
+quarantine_path(const char *path, void *opaque)
+{
+    struct quarantine *q = opaque;
+    const char *slash = strrchr(path, '/');
+    char *qdir = NULL, *dst = NULL, detail[1200];
+    struct stat st;
+    int r;
+
+    if (!slash || lstat(path, &st) < 0 || !S_ISREG(st.st_mode) ||
+        !our_file_name(slash + 1, q->store_id)) {
+        return cat_report_path(path, q->unknown);
+    }
+    q->unknown->count++;
+    if (q->dir) {
+        qdir = strdup(q->dir);
+    } else if (asprintf(&qdir, "%.*s/%s", (int)(slash - path), path,
+                        CAT_QUARANTINE) < 0) {
+        qdir = NULL;
+    }
+    r = qdir ? move_into(path, qdir, &dst) : -ENOMEM;
+    if (r == 0) {
+        q->res->quarantined++;
+        snprintf(detail, sizeof(detail), "not in the catalog: moved to '%s'",
+                 dst);
+        cat_report(q->unknown->fn, q->unknown->opaque, "quarantined", path,
+                   detail);
+    } else {
+        snprintf(detail, sizeof(detail), "not in the catalog; cannot move "
+                 "it to '%s' (%s): left in place", qdir ? qdir : "?",
+                 strerror(-r));
+        cat_report(q->unknown->fn, q->unknown->opaque, "unknown", path,
+                   detail);
+    }
+    free(qdir);
+    free(dst);
+    return 0;
+}
+
+/* ------------------------------------------------------------- entry */
+
 int
 vmc_catalog_fsck(struct vmc_catalog *cat, vmc_catalog_report_fn fn,
                  void *opaque, struct vmc_fsck_result *res,
                  struct vmc_error *err)
 {
+    return vmc_catalog_fsck_with(cat, NULL, fn, opaque, res, err);
+}
+
+int
+vmc_catalog_fsck_with(struct vmc_catalog *cat, const struct vmc_fsck_opts *o,
+                      vmc_catalog_report_fn fn, void *opaque,
+                      struct vmc_fsck_result *res, struct vmc_error *err)
+{
     struct cat_report temps = { fn, opaque, "temporary", 0 };
     struct cat_report unknown = { fn, opaque, "unknown", 0 };
+    struct quarantine q = { &unknown, cat->store_id,
+                            o ? o->quarantine : NULL, res };
     int r;
 
     memset(res, 0, sizeof(*res));
@@ -447,7 +597,10 @@ vmc_catalog_fsck(struct vmc_catalog *cat, vmc_catalog_report_fn fn,
         r = fsck_volumes(cat, fn, opaque, res, err);
     }
     if (r == 0) {
-        r = cat_scan_pools(cat, false, cat_report_path, &unknown, err);
+        r = cat_scan_pools(cat, false, o && o->remove_unknown
+                           ? quarantine_path : cat_report_path,
+                           o && o->remove_unknown ? (void *)&q
+                                                  : (void *)&unknown, err);
         res->unknown = unknown.count;
     }
     if (r == 0) {
