@@ -668,6 +668,19 @@ clone_publish(struct clone_plan *p, int r, struct vmc_error *err)
     return r;
 }
 
+/* Every label valid (printable, bounded: they are printed in listings). */
+static int
+check_labels(const struct vmc_catalog_clone_opts *o, struct vmc_error *err)
+{
+    size_t l;
+    int r = 0;
+
+    for (l = 0; r == 0 && l < o->nlabels; l++) {
+        r = cat_check_label(o->labels[l].key, o->labels[l].value, err);
+    }
+    return r;
+}
+
 /* One attempt; *raced when another call with the same request id
  * inserted its rows after our look-up (the caller looks again). */
 static int
@@ -686,6 +699,9 @@ clone_once(struct vmc_catalog *cat, const char *source, const char *name,
     res->requested = o->kind;
     p.count = o->count > 1 ? o->count : 1;
     r = clone_names(&p, name, err);
+    if (r == 0) {
+        r = check_labels(o, err);
+    }
     if (r == 0 && o->request_id) {
         r = find_request(cat, o->request_id, p.count, res, &found, err);
         if (r < 0 || found) {
