@@ -390,11 +390,16 @@ struct vmc_fsck_result {
     unsigned unknown;           /**< files in pools without a row */
     unsigned problems;          /**< inconsistencies left */
     unsigned quarantined;       /**< unknown files moved (remove_unknown) */
+    unsigned verified;          /**< sealed images verified (verify) */
 };
 
 /** What vmc_catalog_fsck_with() does besides the checks of
  *  vmc_catalog_fsck(). */
 struct vmc_fsck_opts {
+    /** Verify the seal of every sealed template and template copy (every
+     *  chunk read and hashed, the root compared with the catalog's): a
+     *  damaged one is a problem, named. */
+    bool verify;
     /** Move the files in pools that the catalog does not know and whose
      *  names our naming scheme made ("NAME-diskN-[STOREID-]ID.qcow2" and
      *  its ".seal") to @quarantine; other unknown files stay in place.

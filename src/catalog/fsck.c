@@ -15,6 +15,7 @@
 
 #include "catalog-internal.h"
 #include "catalog-ops.h"
+#include "vmclone-seal.h"
 
 /* ------------------------------------------------------------- scans */
 
@@ -557,6 +558,95 @@ quarantine_path(const char *path, void *opaque)
     return 0;
 }
 
+/* ------------------------------------------------------------ --verify */
+
+/* Verify one sealed volume: its seal's root is the catalog's, and every
+ * chunk matches. Reported by name (kind and owner) when damaged. */
+static void
+verify_volume(const char *path, const char *owner, const char *want,
+              vmc_catalog_report_fn fn, void *opaque,
+              struct vmc_fsck_result *res)
+{
+    struct vmc_open_opts oo = { .format = VMC_FMT_QCOW2,
+                                .flags = VMC_OPEN_NO_BACKING |
+                                         VMC_OPEN_FORCE_SHARE };
+    struct vmc_verify_result vr = { 0 };
+    struct vmc_seal_info si = { 0 };
+    struct vmc_image *img = NULL;
+    struct vmc_error e = { 0 };
+    char subject[600], detail[1200];
+    int r;
+
+    snprintf(subject, sizeof(subject), "%s: %s", owner, path);
+    r = vmc_image_open(&img, path, &oo, &e);
+    if (r == 0) {
+        vmc_image_seal_info(img, &si);
+        vmc_image_close(img);
+        if (!si.sealed) {
+            r = vmc_error_set(&e, -ENOTSUP, "not sealed any more");
+        } else if (want && strcmp(si.root_hex, want)) {
+            r = vmc_error_set(&e, -EIO, "its seal (%.16s...) is not the one "
+                              "the catalog recorded (%.16s...)", si.root_hex,
+                              want);
+        }
+    }
+    if (r == 0) {
+        r = vmc_image_verify(path, NULL, 2, &vr, NULL, NULL, &e);
+    }
+    res->verified++;
+    if (r == 0 && !vr.corrupt) {
+        return;
+    }
+    if (r == 0) {
+        snprintf(detail, sizeof(detail), "seal verification failed: %"
+                 PRIu64 " of %" PRIu64 " chunks damaged", vr.corrupt,
+                 vr.chunks);
+    } else {
+        snprintf(detail, sizeof(detail), "seal verification failed: %s",
+                 e.msg);
+    }
+    cat_report(fn, opaque, "problem", subject, detail);
+    res->problems++;
+}
+
+/* Every ready sealed volume (templates, template copies). */
+static int
+fsck_verify(struct vmc_catalog *cat, vmc_catalog_report_fn fn, void *opaque,
+            struct vmc_fsck_result *res, struct vmc_error *err)
+{
+    struct cat_strv ids = { 0 };
+    size_t i;
+    int r = cat_collect(cat, &ids, err, "SELECT id FROM volumes WHERE seal "
+                        "IS NOT NULL AND state = 'ready' AND id > ? ORDER BY "
+                        "id", 0);
+
+    for (i = 0; r == 0 && i < ids.n; i++) {
+        int64_t vid = strtoll(ids.v[i], NULL, 10);
+        char *path = NULL, *owner = NULL, *seal = NULL;
+
+        r = cat_get_str(cat, &path, err, "SELECT path FROM volume_owners "
+                        "WHERE id = ?", "I", vid);
+        if (r == 0) {
+            r = cat_get_str(cat, &owner, err, "SELECT CASE kind WHEN 'copy' "
+                            "THEN 'template copy' ELSE kind END || ' ' || "
+                            "quote(name) || ' disk ' || disk FROM "
+                            "volume_owners WHERE id = ?", "I", vid);
+        }
+        if (r == 0) {
+            r = cat_get_str(cat, &seal, err, "SELECT seal FROM volumes WHERE "
+                            "id = ?", "I", vid);
+        }
+        if (r == 0) {
+            verify_volume(path, owner, seal, fn, opaque, res);
+        }
+        free(path);
+        free(owner);
+        free(seal);
+    }
+    cat_strv_release(&ids);
+    return r;
+}
+
 /* ------------------------------------------------------------- entry */
 
 int
@@ -595,6 +685,9 @@ vmc_catalog_fsck_with(struct vmc_catalog *cat, const struct vmc_fsck_opts *o,
     }
     if (r == 0) {
         r = fsck_volumes(cat, fn, opaque, res, err);
+    }
+    if (r == 0 && o && o->verify) {
+        r = fsck_verify(cat, fn, opaque, res, err);
     }
     if (r == 0) {
         r = cat_scan_pools(cat, false, o && o->remove_unknown

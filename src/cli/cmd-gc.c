@@ -90,6 +90,8 @@ const struct catcli_cmd catcli_gc = {
 
 static struct vmc_fsck_opts fsck_o;
 static const struct cli_opt fsck_opts[] = {
+    CLI_OPT_FLAG(0, "verify", &fsck_o.verify, "verify the seal of every "
+                 "template and template copy (reads them all)"),
     CLI_OPT_FLAG(0, "remove-unknown", &fsck_o.remove_unknown, "move unknown "
                  "files named by our naming scheme to a quarantine "
                  "directory (never deletes)"),
@@ -121,6 +123,9 @@ fsck_run(struct catcli *c, void *ctx, int argc, char **argv)
         cli_json_add_u64(o, "temporary-removed", res.temp_removed);
         cli_json_add_u64(o, "unknown-files", res.unknown);
         cli_json_add_u64(o, "inconsistencies", res.problems);
+        if (fsck_o.verify) {
+            cli_json_add_u64(o, "verified", res.verified);
+        }
         if (fsck_o.remove_unknown) {
             cli_json_add_u64(o, "quarantined", res.quarantined);
         }
@@ -133,8 +138,9 @@ fsck_run(struct catcli *c, void *ctx, int argc, char **argv)
                "fixed, %u temporary files removed, %u unknown files, %u "
                "inconsistencies\n", res.volumes, res.recovered, res.fixed,
                res.temp_removed, res.unknown, res.problems);
-        if (fsck_o.remove_unknown) {
-            printf("fsck: %u unknown files quarantined\n", res.quarantined);
+        if (fsck_o.verify || fsck_o.remove_unknown) {
+            printf("fsck: %u sealed images verified, %u unknown files "
+                   "quarantined\n", res.verified, res.quarantined);
         }
     }
     json_object_put(f.arr);
@@ -145,14 +151,15 @@ fsck_run(struct catcli *c, void *ctx, int argc, char **argv)
 }
 
 static const char fsck_usage[] =
-    "usage: " CLI_NAME " fsck [--remove-unknown [--quarantine "
+    "usage: " CLI_NAME " fsck [--verify] [--remove-unknown [--quarantine "
     "DIR]] [--json] [-q]\n\n"
     "Reconcile the catalog and the files after a crash: finish or undo "
     "the\noperations of dead processes, remove their temporary files, "
     "check that\nevery image exists and that its backing file is its "
     "parent in the\ncatalog, and run SQLite's integrity checks. Waits "
     "for running commands.\nExit status 1 when inconsistencies "
-    "remain; -q prints only those.\n--remove-unknown moves unknown "
+    "remain; -q prints only those.\n--verify also verifies the seal of "
+    "every template and template copy;\n--remove-unknown moves unknown "
     "files that our naming scheme made to\nPOOL/.quarantine (or DIR), "
     "and never touches other files.\n";
 
