@@ -186,6 +186,10 @@ struct vmc_import_opts {
     bool flatten;
     /** Secondary pool to store the template in; NULL = "secondary". */
     const char *pool;
+    /** With @flatten: a directory besides the image's own whose files the
+     *  backing chain may use (NULL: only the image's directory; absolute
+     *  backing names, '..' escapes and symlinks out are refused). */
+    const char *allow_backing;
     vmc_progress_fn progress;
     void *opaque;
 };
@@ -385,6 +389,24 @@ struct vmc_fsck_result {
     unsigned temp_removed;      /**< leftover temporary files removed */
     unsigned unknown;           /**< files in pools without a row */
     unsigned problems;          /**< inconsistencies left */
+    unsigned quarantined;       /**< unknown files moved (remove_unknown) */
+    unsigned verified;          /**< sealed images verified (verify) */
+};
+
+/** What vmc_catalog_fsck_with() does besides the checks of
+ *  vmc_catalog_fsck(). */
+struct vmc_fsck_opts {
+    /** Verify the seal of every sealed template and template copy (every
+     *  chunk read and hashed, the root compared with the catalog's): a
+     *  damaged one is a problem, named. */
+    bool verify;
+    /** Move the files in pools that the catalog does not know and whose
+     *  names our naming scheme made ("NAME-diskN-[STOREID-]ID.qcow2" and
+     *  its ".seal") to @quarantine; other unknown files stay in place.
+     *  Nothing is ever deleted. */
+    bool remove_unknown;
+    /** Where remove_unknown moves files; NULL = "<pool>/.quarantine". */
+    const char *quarantine;
 };
 
 /**
@@ -398,6 +420,13 @@ struct vmc_fsck_result {
 VMC_API int vmc_catalog_fsck(struct vmc_catalog *cat, vmc_catalog_report_fn fn,
                              void *opaque, struct vmc_fsck_result *res,
                              struct vmc_error *err);
+
+/** vmc_catalog_fsck() with options (@o NULL: none). */
+VMC_API int vmc_catalog_fsck_with(struct vmc_catalog *cat,
+                                  const struct vmc_fsck_opts *o,
+                                  vmc_catalog_report_fn fn, void *opaque,
+                                  struct vmc_fsck_result *res,
+                                  struct vmc_error *err);
 
 #ifdef __cplusplus
 }

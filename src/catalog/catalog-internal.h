@@ -97,6 +97,8 @@ int cat_mkdir_p(const char *path, struct vmc_error *err);
 int cat_pool_claim(struct vmc_catalog *cat, const char *dir,
                    struct vmc_error *err);
 #define CAT_POOL_MARKER ".vmclone-pool"
+/* fsck --remove-unknown's default quarantine directory in each pool. */
+#define CAT_QUARANTINE ".quarantine"
 /* fsync the directory holding @path. */
 int cat_fsync_dir_of(const char *path);
 /* File modes under the umask (issue 9 finding 10): a new file's mode
@@ -115,6 +117,13 @@ void cat_crashpoint(const char *point);
 /* Validate an object name: [A-Za-z0-9._-], 1..64, not starting with '.'
  * or '-'. */
 int cat_check_name(const char *what, const char *name, struct vmc_error *err);
+/* Validate a label (issue 9 finding 11): the key 1..CAT_LABEL_KEY_MAX of
+ * [A-Za-z0-9._/-] starting with a letter or digit, the value at most
+ * CAT_LABEL_VALUE_MAX bytes of printable UTF-8 (no C0/C1 control, DEL). */
+#define CAT_LABEL_KEY_MAX 63
+#define CAT_LABEL_VALUE_MAX 255
+int cat_check_label(const char *key, const char *value,
+                    struct vmc_error *err);
 /* Resolve the backing file recorded in @path's header to a volume id
  * (0 = none; -ENOENT when it names a file outside the catalog). */
 int cat_backing_volume(struct vmc_catalog *cat, const char *path,

@@ -64,10 +64,15 @@ int cat_volume_depth(struct vmc_catalog *cat, int64_t vid, unsigned *depth,
                      struct vmc_error *err);
 
 /* delete.c */
+/* Owner rows of a set: @table's rows selected by @where (?1 = the id). */
+struct cat_owner_rows {
+    const char *table;
+    const char *where;
+};
 /* Check for dependents, mark the set deleting, unlink, delete rows. */
 int cat_delete_set(struct vmc_catalog *cat, const char *op, const char *what,
                    const char *target, const char *owned_sql,
-                   const char *const *owners, int64_t id,
+                   const struct cat_owner_rows *owners, int64_t id,
                    struct vmc_error *err);
 int cat_template_delete(struct vmc_catalog *cat, int64_t tid,
                         const char *name, struct vmc_error *err);
@@ -81,6 +86,10 @@ extern const char cat_owned_vm[];
 extern const char cat_owned_snapshot[];
 
 /* template.c */
+/* Open live disk @path of VM @vm for a copy, under QEMU's shared lock
+ * (-EBUSY "VM is in use" while another process has it open for writing). */
+int cat_open_live_disk(const char *vm, const char *path,
+                       struct vmc_image **out, struct vmc_error *err);
 /* The copy of template @tid in pool @pool_id, made now if missing (once,
  * whatever the concurrency). *copied tells whether this call made it. */
 int cat_ensure_copy(struct vmc_catalog *cat, int64_t tid, int64_t pool_id,

@@ -139,6 +139,81 @@ cat_check_name(const char *what, const char *name, struct vmc_error *err)
     return 0;
 }
 
+/* Length of the UTF-8 sequence at @s that encodes a printable character
+ * (not a C0 or C1 control, not DEL), or 0. */
+static size_t
+printable_char(const unsigned char *s)
+{
+    size_t n, i;
+    uint32_t c;
+
+    if (s[0] >= 0x20 && s[0] < 0x7f) {
+        return 1;
+    }
+    if (s[0] >= 0xc2 && s[0] <= 0xdf) {
+        n = 2;
+        c = s[0] & 0x1f;
+    } else if (s[0] >= 0xe0 && s[0] <= 0xef) {
+        n = 3;
+        c = s[0] & 0x0f;
+    } else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
+        n = 4;
+        c = s[0] & 0x07;
+    } else {
+        return 0;
+    }
+    for (i = 1; i < n; i++) {
+        if ((s[i] & 0xc0) != 0x80) {
+            return 0;
+        }
+        c = (c << 6) | (s[i] & 0x3f);
+    }
+    /* overlong, surrogates, past U+10FFFF, C1 controls */
+    if ((n == 3 && c < 0x800) || (n == 4 && (c < 0x10000 || c > 0x10ffff)) ||
+        (c >= 0xd800 && c <= 0xdfff) || (c >= 0x80 && c <= 0x9f)) {
+        return 0;
+    }
+    return n;
+}
+
+int
+cat_check_label(const char *key, const char *value, struct vmc_error *err)
+{
+    size_t i, n, kl = key ? strlen(key) : 0, vl = value ? strlen(value) : 0;
+
+    if (kl == 0 || kl > CAT_LABEL_KEY_MAX ||
+        !((key[0] >= 'a' && key[0] <= 'z') ||
+          (key[0] >= 'A' && key[0] <= 'Z') ||
+          (key[0] >= '0' && key[0] <= '9'))) {
+        return vmc_error_set(err, -EINVAL, "invalid label key: 1 to %d "
+                             "characters, starting with a letter or digit",
+                             CAT_LABEL_KEY_MAX);
+    }
+    for (i = 0; i < kl; i++) {
+        char c = key[i];
+
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+              (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-' ||
+              c == '/')) {
+            return vmc_error_set(err, -EINVAL, "invalid label key: only "
+                                 "letters, digits, '.', '_', '-' and '/'");
+        }
+    }
+    if (vl > CAT_LABEL_VALUE_MAX) {
+        return vmc_error_set(err, -EINVAL, "label '%s': the value is longer "
+                             "than %d bytes", key, CAT_LABEL_VALUE_MAX);
+    }
+    for (i = 0; i < vl; i += n) {
+        n = printable_char((const unsigned char *)value + i);
+        if (n == 0) {
+            return vmc_error_set(err, -EINVAL, "label '%s': the value must "
+                                 "be printable UTF-8 text (no control "
+                                 "characters, byte %zu is not)", key, i);
+        }
+    }
+    return 0;
+}
+
 /* ------------------------------------------------------------- files */
 
 int

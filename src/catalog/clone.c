@@ -203,9 +203,10 @@ allocated(char *const *paths, size_t n)
     return t;
 }
 
-/* One full clone of @src into @dst, standalone and writable. */
+/* One full clone of @src into @dst, standalone and writable; @live_vm
+ * names the VM when @src is its live disk (copied under QEMU's lock). */
 static int
-full_one(const char *src, const char *dst, bool thick,
+full_one(const char *src, const char *dst, bool thick, const char *live_vm,
          struct cat_progress *prog, const char **mech, uint64_t *bytes,
          struct vmc_error *err)
 {
@@ -222,7 +223,8 @@ full_one(const char *src, const char *dst, bool thick,
                  (int)getpid()) < 0) {
         return vmc_error_set(err, -ENOMEM, "out of memory");
     }
-    r = vmc_image_open(&img, src, &oo, err);
+    r = live_vm ? cat_open_live_disk(live_vm, src, &img, err)
+                : vmc_image_open(&img, src, &oo, err);
     if (r == 0) {
         vmc_full_clone_opts_init(&fo);
         fo.thick = thick;
@@ -265,6 +267,7 @@ struct clone_src {
     int64_t snap;           /* snapshot, 0 = current disks */
     int64_t cpus, memory_mb, nics;
     int64_t template_id;    /* for vms.template_id */
+    char name[65];
     char desc[200];
 };
 
@@ -277,6 +280,7 @@ resolve_source(struct vmc_catalog *cat, const char *source,
     int r;
 
     memset(s, 0, sizeof(*s));
+    snprintf(s->name, sizeof(s->name), "%s", source);
     r = cat_prepare(cat, &st, err, "SELECT id, state, retired, cpus, "
                     "memory_mb, nics FROM templates WHERE name = ?", "s",
                     source);
@@ -285,8 +289,9 @@ resolve_source(struct vmc_catalog *cat, const char *source,
         s->is_template = true;
         s->id = cat_col_i64(st, 0);
         if (strcmp(cat_col(st, 1), "ready")) {
-            r = vmc_error_set(err, -EBUSY, "template '%s' is %s", source,
-                              cat_col(st, 1));
+            r = vmc_error_set(err, -EBUSY, "template '%s' is being %s",
+                              source, !strcmp(cat_col(st, 1), CAT_CREATING)
+                              ? "created" : "removed");
         } else if (cat_col_int(st, 2)) {
             r = vmc_error_set(err, -EINVAL, "template '%s' is retired: no "
                               "new clones", source);
@@ -313,8 +318,9 @@ resolve_source(struct vmc_catalog *cat, const char *source,
         r = 0;
         s->id = cat_col_i64(st, 0);
         if (strcmp(cat_col(st, 1), "ready")) {
-            r = vmc_error_set(err, -EBUSY, "VM '%s' is %s", source,
-                              cat_col(st, 1));
+            r = vmc_error_set(err, -EBUSY, "VM '%s' is being %s", source,
+                              !strcmp(cat_col(st, 1), CAT_CREATING)
+                              ? "created" : "removed");
         }
         s->cpus = cat_col_i64(st, 2);
         s->memory_mb = cat_col_i64(st, 3);
@@ -481,6 +487,7 @@ clone_check_still_free(struct clone_plan *p, bool *raced,
                        struct vmc_error *err)
 {
     int64_t n = 0;
+    size_t i;
     int r = 0;
 
     if (p->copy_id) {
@@ -490,6 +497,15 @@ clone_check_still_free(struct clone_plan *p, bool *raced,
         if (r == 0 && !n) {
             return vmc_error_set(err, -EAGAIN, "the template copy was "
                                  "removed meanwhile; try again");
+        }
+    }
+    for (i = 0; r == 0 && i < p->base.n; i++) {
+        r = cat_get_i64(p->cat, &n, err, "SELECT count(*) FROM volumes "
+                        "WHERE id = ? AND state = 'ready'", "I",
+                        p->base.d[i].vid);
+        if (r == 0 && !n) {
+            return vmc_error_set(err, -EBUSY, "%s is being removed or "
+                                 "changed by another operation", p->src.desc);
         }
     }
     if (r == 0 && p->o->request_id) {
@@ -598,6 +614,8 @@ clone_make_files(struct clone_plan *p, uint64_t *bytes,
                           count * nd);
         for (i = 0; r == 0 && i < count * nd; i++) {
             r = full_one(p->base.d[i % nd].path, p->paths[i], p->o->thick,
+                         p->src.is_template || p->src.snap ? NULL
+                                                           : p->src.name,
                          &prog, &p->mech, bytes, err);
         }
         return r;
@@ -650,6 +668,19 @@ clone_publish(struct clone_plan *p, int r, struct vmc_error *err)
     return r;
 }
 
+/* Every label valid (printable, bounded: they are printed in listings). */
+static int
+check_labels(const struct vmc_catalog_clone_opts *o, struct vmc_error *err)
+{
+    size_t l;
+    int r = 0;
+
+    for (l = 0; r == 0 && l < o->nlabels; l++) {
+        r = cat_check_label(o->labels[l].key, o->labels[l].value, err);
+    }
+    return r;
+}
+
 /* One attempt; *raced when another call with the same request id
  * inserted its rows after our look-up (the caller looks again). */
 static int
@@ -668,6 +699,9 @@ clone_once(struct vmc_catalog *cat, const char *source, const char *name,
     res->requested = o->kind;
     p.count = o->count > 1 ? o->count : 1;
     r = clone_names(&p, name, err);
+    if (r == 0) {
+        r = check_labels(o, err);
+    }
     if (r == 0 && o->request_id) {
         r = find_request(cat, o->request_id, p.count, res, &found, err);
         if (r < 0 || found) {

@@ -100,23 +100,64 @@ set_bytes(struct vmc_catalog *cat, int64_t jid)
     return t;
 }
 
-/* ready -> deleting for every volume of the set, as a compare-and-set:
- * a volume another operation is creating or deleting refuses the delete
- * (-EBUSY) instead of being taken over. */
-static int
-mark_deleting(struct cat_op *o, const char *what, const char *target,
-              const char *owned_sql, int64_t id, struct vmc_error *err)
+/* Phrase a transient state for a refusal. */
+static const char *
+state_phrase(const char *state)
 {
-    char *count = NULL, *update = NULL, *desc = NULL;
+    return !strcmp(state, CAT_CREATING) ? "being created"
+           : !strcmp(state, CAT_DELETING) ? "being removed" : state;
+}
+
+/* A volume of the set that another operation is creating or deleting
+ * (a template copy a first clone is still making, a VM's new snapshot
+ * layer...) refuses the delete with -EBUSY, naming it. */
+static int
+refuse_busy(struct vmc_catalog *cat, const char *desc, const char *op,
+            const char *owned_sql, int64_t id, struct vmc_error *err)
+{
+    cat_stmt *st = NULL;
+    char *sql = NULL;
+    int r;
+
+    if (asprintf(&sql, "SELECT kind, name, state FROM volume_owners WHERE "
+                 "id IN (%s) AND state != 'ready' ORDER BY id LIMIT 1",
+                 owned_sql) < 0) {
+        return vmc_error_set(err, -ENOMEM, "out of memory");
+    }
+    r = cat_prepare(cat, &st, err, sql, "I", id);
+    if (r == 0 && (r = cat_step(cat, st, err)) > 0) {
+        const char *kind = cat_col(st, 0);
+
+        r = vmc_error_set(err, -EBUSY, "%s changed state during this %s: "
+                          "%s '%s' is %s by another operation (try again "
+                          "when it is done)", desc, op,
+                          !strcmp(kind, "copy") ? "template copy"
+                          : !strcmp(kind, "vm") ? "a disk of VM" : kind,
+                          cat_col(st, 1), state_phrase(cat_col(st, 2)));
+    }
+    cat_finalize(st);
+    free(sql);
+    return r;
+}
+
+/* ready -> deleting for every volume of the set and every owner row, as
+ * compare-and-sets: a row another operation is creating or deleting
+ * refuses the delete (-EBUSY) instead of being taken over. */
+static int
+mark_deleting(struct cat_op *o, const char *desc, const char *owned_sql,
+              const struct cat_owner_rows *owners, int64_t id,
+              struct vmc_error *err)
+{
+    char *count = NULL, *update = NULL;
     int64_t n = 0;
     int r = 0;
+    unsigned i;
 
     if (asprintf(&count, "SELECT count(*) FROM volumes WHERE id IN (%s)",
                  owned_sql) < 0 ||
         asprintf(&update, "UPDATE volumes SET state = 'deleting', "
                  "journal_id = ?2 WHERE id IN (%s) AND state = 'ready'",
-                 owned_sql) < 0 ||
-        asprintf(&desc, "%s '%s'", what, target) < 0) {
+                 owned_sql) < 0) {
         r = vmc_error_set(err, -ENOMEM, "out of memory");
     }
     if (r == 0) {
@@ -125,36 +166,59 @@ mark_deleting(struct cat_op *o, const char *what, const char *target,
     if (r == 0) {
         r = cat_op_cas(o, (int)n, desc, err, update, "II", id, o->jid);
     }
+    for (i = 0; r == 0 && owners[i].table; i++) {
+        free(count);
+        free(update);
+        update = NULL;
+        if (asprintf(&count, "SELECT count(*) FROM %s WHERE %s",
+                     owners[i].table, owners[i].where) < 0 ||
+            asprintf(&update, "UPDATE %s SET state = 'deleting', journal_id "
+                     "= ?2 WHERE (%s) AND state = 'ready'", owners[i].table,
+                     owners[i].where) < 0) {
+            r = vmc_error_set(err, -ENOMEM, "out of memory");
+            break;
+        }
+        r = cat_get_i64(o->cat, &n, err, count, "I", id);
+        if (r == 0) {
+            r = cat_op_cas(o, (int)n, desc, err, update, "II", id, o->jid);
+        }
+    }
     free(count);
     free(update);
-    free(desc);
     return r;
 }
 
 /*
  * Delete the volumes selected by @owned_sql (bound to @id) and the owner
- * rows selected by @owners (UPDATE statements setting state and
- * journal_id, each bound to ?1 = @id, ?2 = the journal id), refusing
- * with -EBUSY when anything outside the set depends on it.
+ * rows of @owners (each selected by its WHERE bound to ?1 = @id, ended by
+ * a NULL table), refusing with -EBUSY when anything outside the set
+ * depends on it or another operation is creating or deleting part of it.
  */
 int
 cat_delete_set(struct vmc_catalog *cat, const char *op, const char *what,
                const char *target, const char *owned_sql,
-               const char *const *owners, int64_t id, struct vmc_error *err)
+               const struct cat_owner_rows *owners, int64_t id,
+               struct vmc_error *err)
 {
-    char *line = NULL, *state = NULL;
+    char *line = NULL, *state = NULL, *desc = NULL;
     size_t ndeps = 0;
     uint64_t bytes = 0;
     struct cat_op o;
     int r;
-    unsigned i;
 
     cat_op_init(&o, cat, op);
+    if (asprintf(&desc, "%s '%s'", what, target) < 0) {
+        return vmc_error_set(err, -ENOMEM, "out of memory");
+    }
     r = cat_begin(cat, err);
     if (r < 0) {
+        free(desc);
         return r;
     }
-    r = cat_dependents_line(cat, owned_sql, id, &line, &ndeps, err);
+    r = refuse_busy(cat, desc, op, owned_sql, id, err);
+    if (r == 0) {
+        r = cat_dependents_line(cat, owned_sql, id, &line, &ndeps, err);
+    }
     if (r == 0 && ndeps) {
         r = vmc_error_set(err, -EBUSY, "%s '%s' has %zu dependent%s: %s",
                           what, target, ndeps, ndeps == 1 ? "" : "s", line);
@@ -163,12 +227,10 @@ cat_delete_set(struct vmc_catalog *cat, const char *op, const char *what,
         r = cat_op_begin(&o, target, err);
     }
     if (r == 0) {
-        r = mark_deleting(&o, what, target, owned_sql, id, err);
-    }
-    for (i = 0; r == 0 && owners[i]; i++) {
-        r = cat_exec(cat, err, owners[i], "II", id, o.jid);
+        r = mark_deleting(&o, desc, owned_sql, owners, id, err);
     }
     free(line);
+    free(desc);
     r = cat_op_stage(&o, r, err);
     if (r < 0) {
         cat_op_end(&o);
@@ -201,11 +263,10 @@ const char cat_owned_vm[] =
 const char cat_owned_snapshot[] =
     "SELECT id FROM volumes WHERE snapshot_id = ?1";
 
-static const char *const template_owners[] = {
-    "UPDATE templates SET state = 'deleting', journal_id = ?2 WHERE id = ?1",
-    "UPDATE template_copies SET state = 'deleting', journal_id = ?2 "
-    "WHERE template_id = ?1",
-    NULL,
+static const struct cat_owner_rows template_owners[] = {
+    { "templates", "id = ?1" },
+    { "template_copies", "template_id = ?1" },
+    { NULL, NULL },
 };
 
 int

@@ -15,6 +15,7 @@
 
 #include "catalog-internal.h"
 #include "catalog-ops.h"
+#include "vmclone-seal.h"
 
 /* ------------------------------------------------------------- scans */
 
@@ -49,7 +50,8 @@ cat_scan_pools(struct vmc_catalog *cat, bool temps,
             struct stat stt;
 
             if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..") ||
-                !strcmp(de->d_name, CAT_POOL_MARKER)) {
+                !strcmp(de->d_name, CAT_POOL_MARKER) ||
+                !strcmp(de->d_name, CAT_QUARANTINE)) {
                 continue;
             }
             if (is_temp_name(de->d_name) != temps) {
@@ -195,6 +197,28 @@ out:
     return r;
 }
 
+struct unrecovered {
+    struct vmc_catalog *cat;
+    struct cat_report *rep;
+};
+
+/* cat_recover_report()'s callback: a journal row recovery could not
+ * finish, reported as a problem with its operation and target. */
+static void
+report_unrecovered(int64_t jid, const char *why, void *opaque)
+{
+    struct unrecovered *u = opaque;
+    char *op = NULL, subject[160];
+
+    cat_get_str(u->cat, &op, NULL, "SELECT op || ' ' || coalesce(target, "
+                "'') FROM journal WHERE id = ?", "I", jid);
+    snprintf(subject, sizeof(subject), "journal row %" PRId64 " (%s)", jid,
+             op ? op : "?");
+    free(op);
+    u->rep->count++;
+    cat_report(u->rep->fn, u->rep->opaque, "problem", subject, why);
+}
+
 /* SQLite's integrity check, before anything is written: > 0 (the number
  * of damage reports) when the catalog is damaged, each reported. */
 static int
@@ -226,59 +250,115 @@ catalog_damaged(struct vmc_catalog *cat, vmc_catalog_report_fn fn,
     return n;
 }
 
-int
-vmc_catalog_fsck(struct vmc_catalog *cat, vmc_catalog_report_fn fn,
-                 void *opaque, struct vmc_fsck_result *res,
-                 struct vmc_error *err)
+/* Finish the operations whose owner died; report the ones that cannot
+ * be finished (they stay for a later attempt) as problems. */
+static int
+fsck_recover(struct vmc_catalog *cat, vmc_catalog_report_fn fn,
+             void *opaque, struct vmc_fsck_result *res,
+             struct vmc_error *err)
 {
-    struct cat_report temps = { fn, opaque, "temporary", 0 };
-    struct cat_report unknown = { fn, opaque, "unknown", 0 };
-    cat_stmt *st = NULL;
-    int64_t *ids = NULL, *parents = NULL;
-    size_t n = 0, i;
-    int r;
+    struct cat_report unfinished = { fn, opaque, "problem", 0 };
+    struct unrecovered ur = { cat, &unfinished };
+    int r = cat_recover_report(cat, &res->recovered, report_unrecovered,
+                               &ur, err);
 
-    memset(res, 0, sizeof(*res));
-    /* a damaged catalog is reported and never written to */
-    r = catalog_damaged(cat, fn, opaque, err);
-    if (r != 0) {
-        res->problems += r > 0 ? (unsigned)r : 0;
-        return r > 0 ? 0 : r;
-    }
-    r = cat_recover_all(cat, &res->recovered, err);
-    if (r < 0) {
-        return r;
-    }
-    if (res->recovered) {
+    res->problems += unfinished.count;
+    if (r == 0 && res->recovered) {
         char buf[64];
 
         snprintf(buf, sizeof(buf), "%u interrupted operation%s",
                  res->recovered, res->recovered == 1 ? "" : "s");
         cat_report(fn, opaque, "recovered", buf, "rolled forward or back");
     }
-    r = cat_scan_pools(cat, true, remove_temp, &temps, err);
-    res->temp_removed = temps.count;
-    /* every row in a transient state was just resolved */
-    if (r == 0) {
-        r = cat_prepare(cat, &st, err, "SELECT o.kind || ' ' || o.name || "
+    return r;
+}
+
+/* Rows still in a transient state after recovery. */
+static int
+fsck_transient(struct vmc_catalog *cat, vmc_catalog_report_fn fn,
+               void *opaque, struct vmc_fsck_result *res,
+               struct vmc_error *err)
+{
+    cat_stmt *st = NULL;
+    int r = cat_prepare(cat, &st, err, "SELECT o.kind || ' ' || o.name || "
                         "' disk ' || o.disk || ': ' || o.path FROM "
                         "volume_owners o WHERE o.state != 'ready' AND "
                         "o.id > ?", "i", 0);
-        while (r == 0 && (r = cat_step(cat, st, err)) > 0) {
-            cat_report(fn, opaque, "problem", cat_col(st, 0), "left in a "
+
+    while (r == 0 && (r = cat_step(cat, st, err)) > 0) {
+        cat_report(fn, opaque, "problem", cat_col(st, 0), "left in a "
                    "transient state");
+        res->problems++;
+        r = 0;
+    }
+    cat_finalize(st);
+    return r;
+}
+
+/* One ready volume: the file exists, opens, its backing reference is its
+ * parent row (fixed from the file otherwise), and a writable layer's
+ * leaked clusters are freed. */
+static int
+fsck_volume(struct vmc_catalog *cat, int64_t vid, int64_t parent,
+            vmc_catalog_report_fn fn, void *opaque,
+            struct vmc_fsck_result *res, struct vmc_error *err)
+{
+    struct vmc_error e2 = { 0 };
+    char *path = NULL;
+    int64_t actual = 0;
+    struct stat stt;
+    bool backing_ok = false;
+    int q, r;
+
+    res->volumes++;
+    r = cat_volume_path(cat, vid, &path, err);
+    if (r < 0) {
+        return r;
+    }
+    if (stat(path, &stt) < 0) {
+        cat_report(fn, opaque, "problem", path, "file of a ready volume is "
+                   "missing");
+        res->problems++;
+    } else if ((q = cat_backing_volume(cat, path, &actual, NULL, &e2)) < 0) {
+        cat_report(fn, opaque, "problem", path, e2.msg);
+        res->problems++;
+    } else if ((backing_ok = true) &&
+               (q = check_leaks(cat, vid, path, fn, opaque, &e2)) < 0) {
+        cat_report(fn, opaque, "problem", path, e2.msg);
+        res->problems++;
+    } else if (q > 0) {
+        res->fixed++;
+    }
+    if (backing_ok && actual != parent) {
+        r = cat_exec(cat, err, "UPDATE volumes SET parent_id = nullif(?, 0) "
+                     "WHERE id = ?", "II", actual, vid);
+        if (r == 0) {
+            cat_report(fn, opaque, "fixed", path, "parent set from the "
+                       "file's backing reference");
+            res->fixed++;
+        } else {
+            cat_report(fn, opaque, "problem", path, err->msg);
             res->problems++;
             r = 0;
         }
-        cat_finalize(st);
     }
-    /* every ready volume: the file exists, opens, and its backing
-     * reference is its parent row */
-    if (r == 0) {
-        r = cat_prepare(cat, &st, err, "SELECT id, coalesce(parent_id, 0) "
+    free(path);
+    return r;
+}
+
+/* Every ready volume, through fsck_volume(). */
+static int
+fsck_volumes(struct vmc_catalog *cat, vmc_catalog_report_fn fn,
+             void *opaque, struct vmc_fsck_result *res,
+             struct vmc_error *err)
+{
+    cat_stmt *st = NULL;
+    int64_t *ids = NULL, *parents = NULL;
+    size_t n = 0, i;
+    int r = cat_prepare(cat, &st, err, "SELECT id, coalesce(parent_id, 0) "
                         "FROM volumes WHERE state = 'ready' ORDER BY id",
                         NULL);
-    }
+
     while (r == 0 && (r = cat_step(cat, st, err)) > 0) {
         int64_t *a = realloc(ids, (n + 1) * sizeof(*ids));
         int64_t *b = a ? realloc(parents, (n + 1) * sizeof(*parents)) : NULL;
@@ -297,79 +377,330 @@ vmc_catalog_fsck(struct vmc_catalog *cat, vmc_catalog_report_fn fn,
     }
     cat_finalize(st);
     for (i = 0; r == 0 && i < n; i++) {
-        struct vmc_error e2 = { 0 };
-        char *path = NULL;
-        int64_t actual = 0;
-        struct stat stt;
-        bool backing_ok = false;
-        int q;
-
-        res->volumes++;
-        r = cat_volume_path(cat, ids[i], &path, err);
-        if (r < 0) {
-            break;
-        }
-        if (stat(path, &stt) < 0) {
-            cat_report(fn, opaque, "problem", path, "file of a ready volume is "
-                   "missing");
-            res->problems++;
-        } else if ((q = cat_backing_volume(cat, path, &actual, NULL,
-                                           &e2)) < 0) {
-            cat_report(fn, opaque, "problem", path, e2.msg);
-            res->problems++;
-        } else if ((backing_ok = true) &&
-                   (q = check_leaks(cat, ids[i], path, fn, opaque,
-                                    &e2)) < 0) {
-            cat_report(fn, opaque, "problem", path, e2.msg);
-            res->problems++;
-        } else if (q > 0) {
-            res->fixed++;
-        }
-        if (r == 0 && backing_ok && actual != parents[i]) {
-            r = cat_exec(cat, err, "UPDATE volumes SET parent_id = "
-                         "nullif(?, 0) WHERE id = ?", "II", actual, ids[i]);
-            if (r == 0) {
-                cat_report(fn, opaque, "fixed", path, "parent set from the "
-                       "file's backing reference");
-                res->fixed++;
-            } else {
-                cat_report(fn, opaque, "problem", path, err->msg);
-                res->problems++;
-                r = 0;
-            }
-        }
-        free(path);
+        r = fsck_volume(cat, ids[i], parents[i], fn, opaque, res, err);
     }
     free(ids);
     free(parents);
+    return r;
+}
+
+/* SQLite's foreign key check. */
+static int
+fsck_foreign_keys(struct vmc_catalog *cat, vmc_catalog_report_fn fn,
+                  void *opaque, struct vmc_fsck_result *res,
+                  struct vmc_error *err)
+{
+    cat_stmt *st = NULL;
+    int r = cat_prepare(cat, &st, err, "PRAGMA foreign_key_check", NULL);
+
+    while (r == 0 && (r = cat_step(cat, st, err)) > 0) {
+        cat_report(fn, opaque, "problem", "catalog.db", "foreign key "
+                   "violation");
+        res->problems++;
+        r = 0;
+    }
+    cat_finalize(st);
+    return r;
+}
+
+/* Stale journal locks: no operation runs under the exclusive maintenance
+ * lock. */
+static void
+remove_stale_locks(struct vmc_catalog *cat)
+{
+    DIR *d = opendir(cat->run_dir);
+    struct dirent *de;
+
+    while (d && (de = readdir(d))) {
+        if (de->d_name[0] == 'j' && strstr(de->d_name, ".lock")) {
+            unlinkat(dirfd(d), de->d_name, 0);
+        }
+    }
+    if (d) {
+        closedir(d);
+    }
+}
+
+/* ------------------------------------------------ --remove-unknown */
+
+/* Whether @n is a name our naming scheme makes for a volume file or its
+ * seal: "LABEL-diskN-ID.qcow2" or "LABEL-diskN-STOREID-ID.qcow2" (+
+ * ".seal"), LABEL of [A-Za-z0-9._-], STOREID (when there) this store's. */
+static bool
+our_file_name(const char *n, const char *store_id)
+{
+    size_t l = strlen(n), i;
+    const char *d, *p;
+
+    if (l > 5 && !strcmp(n + l - 5, ".seal")) {
+        l -= 5;
+    }
+    if (l < 7 || strncmp(n + l - 6, ".qcow2", 6) || n[0] == '.' ||
+        n[0] == '-') {
+        return false;
+    }
+    for (d = NULL, p = n; (p = strstr(p, "-disk")) && p < n + l; p++) {
+        d = p;
+    }
+    if (!d || d == n) {
+        return false;
+    }
+    for (i = 0; n + i < d; i++) {
+        char c = n[i];
+
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+              (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-')) {
+            return false;
+        }
+    }
+    p = d + 5;
+    if (!(*p >= '0' && *p <= '9')) {
+        return false;
+    }
+    p += strspn(p, "0123456789");
+    if (*p++ != '-') {
+        return false;
+    }
+    i = strspn(p, "0123456789abcdef");
+    if (p[i] == '-') {
+        /* a store id: must be this store's */
+        if (!*store_id || i != strlen(store_id) || strncmp(p, store_id, i)) {
+            return false;
+        }
+        p += i + 1;
+    }
+    i = strspn(p, "0123456789");
+    return i > 0 && p + i == n + l - 6;
+}
+
+struct quarantine {
+    struct cat_report *unknown;
+    const char *store_id;
+    const char *dir;        /* NULL: <pool>/.quarantine */
+    struct vmc_fsck_result *res;
+};
+
+/* Move @path into directory @dir under its own name (or NAME.N), without
+ * replacing anything there: link, then unlink. */
+static int
+move_into(const char *path, const char *dir, char **dst)
+{
+    const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+    unsigned n;
+
+    *dst = NULL;
+    if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+        return -errno;
+    }
+    for (n = 0; n < 1000; n++) {
+        free(*dst);
+        if ((n ? asprintf(dst, "%s/%s.%u", dir, base, n)
+               : asprintf(dst, "%s/%s", dir, base)) < 0) {
+            *dst = NULL;
+            return -ENOMEM;
+        }
+        if (link(path, *dst) == 0) {
+            if (unlink(path) < 0) {
+                int e = -errno;
+
+                unlink(*dst);
+                return e;
+            }
+            cat_fsync_dir_of(path);
+            cat_fsync_dir_of(*dst);
+            return 0;
+        }
+        if (errno != EEXIST) {
+            return -errno;
+        }
+    }
+    return -EEXIST;
+}
+
+/* cat_scan_pools() callback of --remove-unknown: an unknown file our
+ * naming scheme made goes to the quarantine; any other stays in place. */
+static int
+quarantine_path(const char *path, void *opaque)
+{
+    struct quarantine *q = opaque;
+    const char *slash = strrchr(path, '/');
+    char *qdir = NULL, *dst = NULL, detail[1200];
+    struct stat st;
+    int r;
+
+    if (!slash || lstat(path, &st) < 0 || !S_ISREG(st.st_mode) ||
+        !our_file_name(slash + 1, q->store_id)) {
+        return cat_report_path(path, q->unknown);
+    }
+    q->unknown->count++;
+    if (q->dir) {
+        qdir = strdup(q->dir);
+    } else if (asprintf(&qdir, "%.*s/%s", (int)(slash - path), path,
+                        CAT_QUARANTINE) < 0) {
+        qdir = NULL;
+    }
+    r = qdir ? move_into(path, qdir, &dst) : -ENOMEM;
     if (r == 0) {
-        r = cat_scan_pools(cat, false, cat_report_path, &unknown, err);
+        q->res->quarantined++;
+        snprintf(detail, sizeof(detail), "not in the catalog: moved to '%s'",
+                 dst);
+        cat_report(q->unknown->fn, q->unknown->opaque, "quarantined", path,
+                   detail);
+    } else {
+        snprintf(detail, sizeof(detail), "not in the catalog; cannot move "
+                 "it to '%s' (%s): left in place", qdir ? qdir : "?",
+                 strerror(-r));
+        cat_report(q->unknown->fn, q->unknown->opaque, "unknown", path,
+                   detail);
+    }
+    free(qdir);
+    free(dst);
+    return 0;
+}
+
+/* ------------------------------------------------------------ --verify */
+
+/* Verify one sealed volume: its seal's root is the catalog's, and every
+ * chunk matches. Reported by name (kind and owner) when damaged. */
+static void
+verify_volume(const char *path, const char *owner, const char *want,
+              vmc_catalog_report_fn fn, void *opaque,
+              struct vmc_fsck_result *res)
+{
+    struct vmc_open_opts oo = { .format = VMC_FMT_QCOW2,
+                                .flags = VMC_OPEN_NO_BACKING |
+                                         VMC_OPEN_FORCE_SHARE };
+    struct vmc_verify_result vr = { 0 };
+    struct vmc_seal_info si = { 0 };
+    struct vmc_image *img = NULL;
+    struct vmc_error e = { 0 };
+    char subject[600], detail[1200];
+    int r;
+
+    snprintf(subject, sizeof(subject), "%s: %s", owner, path);
+    r = vmc_image_open(&img, path, &oo, &e);
+    if (r == 0) {
+        vmc_image_seal_info(img, &si);
+        vmc_image_close(img);
+        if (!si.sealed) {
+            r = vmc_error_set(&e, -ENOTSUP, "not sealed any more");
+        } else if (want && strcmp(si.root_hex, want)) {
+            r = vmc_error_set(&e, -EIO, "its seal (%.16s...) is not the one "
+                              "the catalog recorded (%.16s...)", si.root_hex,
+                              want);
+        }
+    }
+    if (r == 0) {
+        r = vmc_image_verify(path, NULL, 2, &vr, NULL, NULL, &e);
+    }
+    res->verified++;
+    if (r == 0 && !vr.corrupt) {
+        return;
+    }
+    if (r == 0) {
+        snprintf(detail, sizeof(detail), "seal verification failed: %"
+                 PRIu64 " of %" PRIu64 " chunks damaged", vr.corrupt,
+                 vr.chunks);
+    } else {
+        snprintf(detail, sizeof(detail), "seal verification failed: %s",
+                 e.msg);
+    }
+    cat_report(fn, opaque, "problem", subject, detail);
+    res->problems++;
+}
+
+/* Every ready sealed volume (templates, template copies). */
+static int
+fsck_verify(struct vmc_catalog *cat, vmc_catalog_report_fn fn, void *opaque,
+            struct vmc_fsck_result *res, struct vmc_error *err)
+{
+    struct cat_strv ids = { 0 };
+    size_t i;
+    int r = cat_collect(cat, &ids, err, "SELECT id FROM volumes WHERE seal "
+                        "IS NOT NULL AND state = 'ready' AND id > ? ORDER BY "
+                        "id", 0);
+
+    for (i = 0; r == 0 && i < ids.n; i++) {
+        int64_t vid = strtoll(ids.v[i], NULL, 10);
+        char *path = NULL, *owner = NULL, *seal = NULL;
+
+        r = cat_get_str(cat, &path, err, "SELECT path FROM volume_owners "
+                        "WHERE id = ?", "I", vid);
+        if (r == 0) {
+            r = cat_get_str(cat, &owner, err, "SELECT CASE kind WHEN 'copy' "
+                            "THEN 'template copy' ELSE kind END || ' ' || "
+                            "quote(name) || ' disk ' || disk FROM "
+                            "volume_owners WHERE id = ?", "I", vid);
+        }
+        if (r == 0) {
+            r = cat_get_str(cat, &seal, err, "SELECT seal FROM volumes WHERE "
+                            "id = ?", "I", vid);
+        }
+        if (r == 0) {
+            verify_volume(path, owner, seal, fn, opaque, res);
+        }
+        free(path);
+        free(owner);
+        free(seal);
+    }
+    cat_strv_release(&ids);
+    return r;
+}
+
+/* ------------------------------------------------------------- entry */
+
+int
+vmc_catalog_fsck(struct vmc_catalog *cat, vmc_catalog_report_fn fn,
+                 void *opaque, struct vmc_fsck_result *res,
+                 struct vmc_error *err)
+{
+    return vmc_catalog_fsck_with(cat, NULL, fn, opaque, res, err);
+}
+
+int
+vmc_catalog_fsck_with(struct vmc_catalog *cat, const struct vmc_fsck_opts *o,
+                      vmc_catalog_report_fn fn, void *opaque,
+                      struct vmc_fsck_result *res, struct vmc_error *err)
+{
+    struct cat_report temps = { fn, opaque, "temporary", 0 };
+    struct cat_report unknown = { fn, opaque, "unknown", 0 };
+    struct quarantine q = { &unknown, cat->store_id,
+                            o ? o->quarantine : NULL, res };
+    int r;
+
+    memset(res, 0, sizeof(*res));
+    /* a damaged catalog is reported and never written to */
+    r = catalog_damaged(cat, fn, opaque, err);
+    if (r != 0) {
+        res->problems += r > 0 ? (unsigned)r : 0;
+        return r > 0 ? 0 : r;
+    }
+    r = fsck_recover(cat, fn, opaque, res, err);
+    if (r == 0) {
+        r = cat_scan_pools(cat, true, remove_temp, &temps, err);
+        res->temp_removed = temps.count;
+    }
+    if (r == 0) {
+        r = fsck_transient(cat, fn, opaque, res, err);
+    }
+    if (r == 0) {
+        r = fsck_volumes(cat, fn, opaque, res, err);
+    }
+    if (r == 0 && o && o->verify) {
+        r = fsck_verify(cat, fn, opaque, res, err);
+    }
+    if (r == 0) {
+        r = cat_scan_pools(cat, false, o && o->remove_unknown
+                           ? quarantine_path : cat_report_path,
+                           o && o->remove_unknown ? (void *)&q
+                                                  : (void *)&unknown, err);
         res->unknown = unknown.count;
     }
     if (r == 0) {
-        r = cat_prepare(cat, &st, err, "PRAGMA foreign_key_check", NULL);
-        while (r == 0 && (r = cat_step(cat, st, err)) > 0) {
-            cat_report(fn, opaque, "problem", "catalog.db", "foreign key "
-                   "violation");
-            res->problems++;
-            r = 0;
-        }
-        cat_finalize(st);
+        r = fsck_foreign_keys(cat, fn, opaque, res, err);
     }
     if (r == 0) {
-        /* stale journal locks: no operation runs under the exclusive
-         * maintenance lock */
-        DIR *d = opendir(cat->run_dir);
-        struct dirent *de;
-
-        while (d && (de = readdir(d))) {
-            if (de->d_name[0] == 'j' && strstr(de->d_name, ".lock")) {
-                unlinkat(dirfd(d), de->d_name, 0);
-            }
-        }
-        if (d) {
-            closedir(d);
-        }
+        remove_stale_locks(cat);
     }
     return r;
 }

@@ -119,10 +119,9 @@ vmc_catalog_gc(struct vmc_catalog *cat, bool dry_run,
     for (i = 0; r == 0 && i < names.n; i++) {
         int64_t cid = strtoll(names.v[i], NULL, 10);
         const char *label = strchr(names.v[i], ' ') + 1;
-        static const char *const copy_owners[] = {
-            "UPDATE template_copies SET state = 'deleting', journal_id = ?2 "
-            "WHERE id = ?1",
-            NULL,
+        static const struct cat_owner_rows copy_owners[] = {
+            { "template_copies", "id = ?1" },
+            { NULL, NULL },
         };
 
         if (dry_run) {

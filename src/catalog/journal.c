@@ -160,8 +160,9 @@ cat_journal_wait(struct vmc_catalog *cat, int64_t jid, struct vmc_error *err)
 }
 
 int
-cat_recover_all(struct vmc_catalog *cat, unsigned *count,
-                struct vmc_error *err)
+cat_recover_report(struct vmc_catalog *cat, unsigned *count,
+                   cat_unrecovered_fn fn, void *opaque,
+                   struct vmc_error *err)
 {
     cat_stmt *st = NULL;
     int64_t *ids = NULL;
@@ -183,22 +184,37 @@ cat_recover_all(struct vmc_catalog *cat, unsigned *count,
         r = 0;
     }
     cat_finalize(st);
+    /* one row that cannot be finished must not stop the others, nor the
+     * command that opened the store: it is reported and stays running
+     * for the next attempt (issue 9 finding 1) */
     for (i = 0; r == 0 && i < n; i++) {
+        struct vmc_error e1 = { 0 };
         bool did = false;
-        int fd;
+        int fd, q;
 
-        r = journal_lock_try(cat, ids[i], false, &fd, err);
-        if (r <= 0) {
+        q = journal_lock_try(cat, ids[i], false, &fd, &e1);
+        if (q <= 0) {
             continue;       /* its owner is alive */
         }
-        r = recover_locked(cat, ids[i], &did, err);
+        q = recover_locked(cat, ids[i], &did, &e1);
         journal_unlock(cat, ids[i], fd);
+        cat_rollback(cat);
+        if (q < 0 && fn) {
+            fn(ids[i], e1.msg[0] ? e1.msg : strerror(-q), opaque);
+        }
         if (did && count) {
             (*count)++;
         }
     }
     free(ids);
     return r < 0 ? r : 0;
+}
+
+int
+cat_recover_all(struct vmc_catalog *cat, unsigned *count,
+                struct vmc_error *err)
+{
+    return cat_recover_report(cat, count, NULL, NULL, err);
 }
 
 /* ----------------------------------------------------------- cat_op */

@@ -126,8 +126,17 @@ int cat_op_volumes_ready(struct cat_op *op, int expect,
  * if it is still running. */
 int cat_journal_wait(struct vmc_catalog *cat, int64_t jid,
                      struct vmc_error *err);
-/* Recover every running row whose owner died. @count may be NULL. */
+/* Recover every running row whose owner died. @count may be NULL. A row
+ * that cannot be finished is skipped (it stays running for the next
+ * attempt); only an error reading the journal itself fails. */
 int cat_recover_all(struct vmc_catalog *cat, unsigned *count,
                     struct vmc_error *err);
+/* The same, calling @fn(journal id, why, @opaque) for each row that could
+ * not be finished (fsck reports them). */
+typedef void (*cat_unrecovered_fn)(int64_t jid, const char *why,
+                                   void *opaque);
+int cat_recover_report(struct vmc_catalog *cat, unsigned *count,
+                       cat_unrecovered_fn fn, void *opaque,
+                       struct vmc_error *err);
 
 #endif /* VMC_CATALOG_JOURNAL_H */

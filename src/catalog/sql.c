@@ -55,6 +55,30 @@ cat_changes(struct vmc_catalog *cat)
     return sqlite3_changes(cat->db);
 }
 
+/* A constraint the database enforced, said in the catalog's words: under
+ * concurrency a foreign key fails when another operation removed a row
+ * this one refers to (issue 9 finding 1), which is a conflict to retry,
+ * not an SQL error to show. */
+static int
+constraint_error(int xrc, struct vmc_error *err, const char *what)
+{
+    switch (xrc) {
+    case SQLITE_CONSTRAINT_FOREIGNKEY:
+    case SQLITE_CONSTRAINT_TRIGGER:
+        return vmc_error_set(err, -EBUSY, "catalog: %s refused: an object "
+                             "this operation uses was removed or changed by "
+                             "another operation meanwhile (try again)",
+                             what);
+    case SQLITE_CONSTRAINT_UNIQUE:
+    case SQLITE_CONSTRAINT_PRIMARYKEY:
+        return vmc_error_set(err, -EEXIST, "catalog: %s refused: an object "
+                             "of that name or key already exists", what);
+    default:
+        return vmc_error_set(err, -EINVAL, "catalog: %s refused: a value "
+                             "breaks the catalog's rules", what);
+    }
+}
+
 int
 cat_sql_error(struct vmc_catalog *cat, int rc, struct vmc_error *err,
               const char *what)
@@ -64,11 +88,13 @@ cat_sql_error(struct vmc_catalog *cat, int rc, struct vmc_error *err,
     switch (rc & 0xff) {
     case SQLITE_BUSY:
     case SQLITE_LOCKED:
-        code = -EBUSY;
-        break;
+        return vmc_error_set(err, -EBUSY, "catalog: %s: the catalog stayed "
+                             "locked by other processes for too long (try "
+                             "again)", what);
     case SQLITE_CONSTRAINT:
-        code = -EEXIST;
-        break;
+        return constraint_error(cat && cat->db
+                                ? sqlite3_extended_errcode(cat->db) : rc,
+                                err, what);
     case SQLITE_NOMEM:
         code = -ENOMEM;
         break;

@@ -36,11 +36,137 @@ vmc_import_opts_init(struct vmc_import_opts *o)
 
 /* ------------------------------------------------------------- import */
 
+/* Open a VM's live disk to copy it: under the shared lock QEMU takes
+ * (read, no writer allowed) and held until the copy is done, so that a
+ * running VM or a writable serve (whose acknowledged writes may not be in
+ * the file yet) refuses the copy instead of making it stale (issue 9
+ * finding 3). */
+int
+cat_open_live_disk(const char *vm, const char *path, struct vmc_image **out,
+                   struct vmc_error *err)
+{
+    struct vmc_open_opts oo = { .format = VMC_FMT_QCOW2 };
+    int r = vmc_image_open(out, path, &oo, err);
+
+    if (r == -EBUSY) {
+        r = vmc_error_set(err, -EBUSY, "VM '%s' is in use: '%s' is open for "
+                          "writing in another process (a running VM, "
+                          "vm-clone serve or start?); a copy would miss its "
+                          "unflushed writes: stop it, or copy a snapshot",
+                          vm, path);
+    }
+    return r;
+}
+
+/* Whether real path @real is @root or under it. */
+static bool
+path_within(const char *real, const char *root)
+{
+    size_t n = strlen(root);
+
+    if (n == 1 && root[0] == '/') {
+        return true;
+    }
+    return !strncmp(real, root, n) && (real[n] == '\0' || real[n] == '/');
+}
+
+/* The directory holding @path, resolved (symlinks followed). */
+static char *
+real_dir_of(const char *path)
+{
+    char *real = realpath(path, NULL), *slash;
+
+    if (real && (slash = strrchr(real, '/'))) {
+        if (slash == real) {
+            slash[1] = '\0';
+        } else {
+            *slash = '\0';
+        }
+    }
+    return real;
+}
+
+/*
+ * Catalog imports take images from untrusted users, so the backing chain
+ * of an image imported with --flatten is confined (issue 9 finding 7):
+ * every backing file, symlinks resolved, must lie in the directory of the
+ * imported image or under @allow (--allow-backing DIR); an absolute
+ * backing name is refused unless @allow is given and it lies under it.
+ * Otherwise a backing name such as '/etc/shadow' or '../../etc/passwd'
+ * would turn a host file into a sealed template served to any client.
+ */
+static int
+confine_chain(const char *path, const char *allow, struct vmc_error *err)
+{
+    struct vmc_open_opts oo = { .format = VMC_FMT_AUTO,
+                                .flags = VMC_OPEN_NO_BACKING |
+                                         VMC_OPEN_FORCE_SHARE };
+    char *root = real_dir_of(path), *aroot = NULL, *cur = strdup(path);
+    unsigned depth;
+    int r = 0;
+
+    if (!root) {
+        r = vmc_error_set(err, -errno, "'%s': %s", path, strerror(errno));
+    } else if (!cur) {
+        r = vmc_error_set(err, -ENOMEM, "out of memory");
+    }
+    if (r == 0 && allow && !(aroot = realpath(allow, NULL))) {
+        r = vmc_error_set(err, -errno, "--allow-backing '%s': %s", allow,
+                          strerror(errno));
+    }
+    for (depth = 0; r == 0 && depth < 256; depth++) {
+        struct vmc_image *img = NULL;
+        struct vmc_image_info info;
+        char *bp = NULL, *real = NULL;
+
+        r = vmc_image_open(&img, cur, &oo, err);
+        if (r < 0) {
+            break;
+        }
+        vmc_image_get_info(img, &info);
+        if (!info.backing_file || !*info.backing_file) {
+            vmc_image_close(img);
+            break;
+        }
+        r = vmc_backing_path_resolve(cur, info.backing_file, &bp);
+        if (r == 0 && !(real = realpath(bp, NULL))) {
+            r = vmc_error_set(err, -errno, "'%s': backing file '%s': %s", cur,
+                              info.backing_file, strerror(errno));
+        }
+        if (r == 0 && info.backing_file[0] == '/' && !aroot) {
+            r = vmc_error_set(err, -EPERM, "'%s': backing file '%s' is an "
+                              "absolute name: refused (an import follows "
+                              "only backing files in the image's directory; "
+                              "--allow-backing DIR allows another)", cur,
+                              info.backing_file);
+        }
+        if (r == 0 && !path_within(real, root) &&
+            !(aroot && path_within(real, aroot))) {
+            r = vmc_error_set(err, -EPERM, "'%s': backing file '%s' "
+                              "resolves to '%s', outside '%s': refused (an "
+                              "import follows only backing files in the "
+                              "image's directory; --allow-backing DIR allows "
+                              "another)", cur, info.backing_file, real,
+                              aroot ? aroot : root);
+        }
+        vmc_image_close(img);
+        free(bp);
+        free(cur);
+        cur = real;
+    }
+    free(cur);
+    free(root);
+    free(aroot);
+    return r;
+}
+
 /* Open an image to import: alone (its backing reference is only read),
- * or with its chain when flattening was asked for. */
+ * or with its chain when flattening was asked for; a live disk of VM
+ * @live_vm under the lock of cat_open_live_disk(). */
 static int
 open_import(const char *path, enum vmc_format fmt, bool flatten,
-            bool is_ours, struct vmc_image **out, struct vmc_error *err)
+            bool is_ours, const char *live_vm, const char *allow_backing,
+            struct vmc_image **out, struct vmc_error *err)
 {
     struct vmc_open_opts oo = { .format = fmt,
                                 .flags = VMC_OPEN_NO_BACKING |
@@ -65,6 +191,9 @@ open_import(const char *path, enum vmc_format fmt, bool flatten,
     vmc_image_get_info(img, &info);
     if (!info.backing_file || !*info.backing_file || is_ours) {
         vmc_image_close(img);
+        if (live_vm) {
+            return cat_open_live_disk(live_vm, path, out, err);
+        }
         oo.flags &= ~(unsigned)VMC_OPEN_NO_BACKING;
         return vmc_image_open(out, path, &oo, err);
     }
@@ -83,6 +212,9 @@ open_import(const char *path, enum vmc_format fmt, bool flatten,
     }
     free(bp);
     vmc_image_close(img);
+    if (r == 0) {
+        r = confine_chain(path, allow_backing, err);
+    }
     if (r < 0) {
         return r;
     }
@@ -225,8 +357,9 @@ import_publish(struct cat_op *op, int r, size_t n, int64_t tid,
 static int
 import_files(struct vmc_catalog *cat, const char *name,
              const char *const *srcs, size_t n, bool ours,
-             const struct vmc_import_opts *o, const struct vmc_hw_spec *hw,
-             const char *origin, struct vmc_error *err)
+             const char *live_vm, const struct vmc_import_opts *o,
+             const struct vmc_hw_spec *hw, const char *origin,
+             struct vmc_error *err)
 {
     struct vmc_image **imgs = calloc(n ? n : 1, sizeof(*imgs));
     int64_t *vids = calloc(n ? n : 1, sizeof(*vids));
@@ -249,7 +382,8 @@ import_files(struct vmc_catalog *cat, const char *name,
     }
     for (i = 0; r == 0 && i < n; i++) {
         r = open_import(srcs[i], ours ? VMC_FMT_QCOW2 : o->format,
-                        o->flatten, ours, &imgs[i], err);
+                        o->flatten, ours, live_vm, o->allow_backing,
+                        &imgs[i], err);
     }
     if (r == 0) {
         r = cat_pool_lookup(cat, o->pool, "secondary", &pool_id, NULL, err);
@@ -282,7 +416,8 @@ vmc_catalog_template_import(struct vmc_catalog *cat, const char *name,
                             const struct vmc_import_opts *o,
                             struct vmc_error *err)
 {
-    return import_files(cat, name, images, n, false, o, &o->hw, NULL, err);
+    return import_files(cat, name, images, n, false, NULL, o, &o->hw, NULL,
+                        err);
 }
 
 int
@@ -343,8 +478,8 @@ vmc_catalog_template_from_vm(struct vmc_catalog *cat, const char *name,
         paths[i] = disks.d[i].path;
     }
     if (r == 0) {
-        r = import_files(cat, name, paths, disks.n, true, o, &hw, origin,
-                         err);
+        r = import_files(cat, name, paths, disks.n, true,
+                         snapshot ? NULL : vm, o, &hw, origin, err);
     }
     free(origin);
     free(paths);
@@ -387,6 +522,10 @@ vmc_catalog_template_retire(struct vmc_catalog *cat, const char *name,
     }
     r = cat_exec(cat, err, "UPDATE templates SET retired = 1 WHERE id = ? "
                  "AND state = 'ready'", "I", tid);
+    if (r == 0 && cat_changes(cat) != 1) {
+        r = vmc_error_set(err, -EBUSY, "template '%s' is being removed by "
+                          "another operation", name);
+    }
     if (r == 0) {
         r = cat_commit(cat, err);
     } else {

@@ -40,7 +40,9 @@ vm_lookup(struct vmc_catalog *cat, const char *name, int64_t *id,
         return vmc_error_set(err, r, "no VM named '%s'", name);
     }
     if (r == 0 && strcmp(state, "ready")) {
-        r = vmc_error_set(err, -EBUSY, "VM '%s' is %s", name, state);
+        r = vmc_error_set(err, -EBUSY, "VM '%s' is being %s by another "
+                          "operation", name, !strcmp(state, CAT_CREATING)
+                          ? "created" : "removed");
     }
     free(state);
     if (r == 0) {
@@ -85,19 +87,22 @@ overlays(const struct cat_disks *bases, char **paths, struct vmc_error *err)
 }
 
 /* The final transaction of a creation: the optional @extra statement
- * (bound to @extra_arg, the journal id), then the op's @nvols creating
+ * (bound to @extra_arg, the journal id; a compare-and-set changing
+ * @extra_rows rows), then the op's @nvols creating
  * volumes and its @nsnaps creating snapshots become ready, each a
  * compare-and-set. With @finish the journal is done (cat_op_ready);
  * without, the rows are committed and the journal stays running for
  * cat_op_finish() to roll the deleting marks forward. */
 static int
 commit_ready(struct cat_op *op, const char *extra, int64_t extra_arg,
-             int nvols, int nsnaps, bool finish, struct vmc_error *err)
+             int extra_rows, int nvols, int nsnaps, bool finish,
+             struct vmc_error *err)
 {
     int r = cat_op_publish(op, err);
 
     if (r == 0 && extra) {
-        r = cat_exec(op->cat, err, extra, "II", extra_arg, op->jid);
+        r = cat_op_cas(op, extra_rows, "a disk of the VM", err, extra, "II",
+                       extra_arg, op->jid);
     }
     if (r == 0) {
         r = cat_op_volumes_ready(op, nvols, err);
@@ -196,7 +201,8 @@ vmc_catalog_snapshot_create(struct vmc_catalog *cat, const char *vm,
                          "snapshot_id = ?1, top = 0 WHERE vm_id = (SELECT "
                          "vm_id FROM snapshots WHERE id = ?1) AND top = 1 "
                          "AND state = 'ready' AND (journal_id IS NULL OR "
-                         "journal_id != ?2)", sid, (int)tops.n, 1, true, err);
+                         "journal_id != ?2)", sid, (int)tops.n, (int)tops.n, 1,
+                         true, err);
     }
     if (r < 0) {
         cat_op_fail(&op);
@@ -278,7 +284,7 @@ vmc_catalog_snapshot_revert(struct vmc_catalog *cat, const char *vm,
         r = commit_ready(&op, "UPDATE volumes SET state = '" CAT_DELETING
                          "', top = 0, journal_id = ?2 WHERE vm_id = ?1 AND "
                          "top = 1 AND state = '" CAT_READY "'", vid,
-                         (int)sv.n, 0, false, err);
+                         (int)tops.n, (int)sv.n, 0, false, err);
     }
     if (r == 0) {
         r = cat_op_finish(&op, err);
@@ -371,8 +377,9 @@ vmc_catalog_snapshot_rm(struct vmc_catalog *cat, const char *vm,
                        CAT_READY);
     }
     for (k = 0; r == 0 && k < kids.n; k++) {
-        r = cat_exec(cat, err, "UPDATE volumes SET journal_id = ? WHERE "
-                     "id = ?", "II", op.jid, kids.d[k].vid);
+        r = cat_op_cas(&op, 1, "a layer on the snapshot", err, "UPDATE "
+                       "volumes SET journal_id = ? WHERE id = ? AND state = "
+                       "?", "IIs", op.jid, kids.d[k].vid, CAT_READY);
     }
     free(line);
     r = cat_op_stage(&op, r, err);
@@ -439,11 +446,10 @@ out:
 
 /* ----------------------------------------------------------------- VM */
 
-static const char *const vm_owners[] = {
-    "UPDATE vms SET state = 'deleting', journal_id = ?2 WHERE id = ?1",
-    "UPDATE snapshots SET state = 'deleting', journal_id = ?2 WHERE "
-    "vm_id = ?1",
-    NULL,
+static const struct cat_owner_rows vm_owners[] = {
+    { "vms", "id = ?1" },
+    { "snapshots", "vm_id = ?1" },
+    { NULL, NULL },
 };
 
 /*
@@ -777,7 +783,8 @@ vmc_catalog_vm_consolidate(struct vmc_catalog *cat, const char *name,
                          "FROM volumes WHERE id = ? UNION ALL SELECT "
                          "v.parent_id FROM volumes v JOIN c ON v.id = c.id "
                          "WHERE v.parent_id IS NOT NULL) SELECT id FROM c) "
-                         "AND snapshot_id IS NOT NULL", "II", op.jid,
+                         "AND snapshot_id IS NOT NULL AND state = 'ready'",
+                         "II", op.jid,
                          tops.d[i].vid);
         }
         for (c = 0; r == 0 && c < chain.n; c++) {

@@ -88,6 +88,18 @@ const struct catcli_cmd catcli_gc = {
     gc_usage,
 };
 
+static struct vmc_fsck_opts fsck_o;
+static const struct cli_opt fsck_opts[] = {
+    CLI_OPT_FLAG(0, "verify", &fsck_o.verify, "verify the seal of every "
+                 "template and template copy (reads them all)"),
+    CLI_OPT_FLAG(0, "remove-unknown", &fsck_o.remove_unknown, "move unknown "
+                 "files named by our naming scheme to a quarantine "
+                 "directory (never deletes)"),
+    CLI_OPT_STRING(0, "quarantine", "DIR", &fsck_o.quarantine, "the "
+                   "quarantine directory (default: POOL/.quarantine)"),
+    CLI_OPT_END,
+};
+
 static int
 fsck_run(struct catcli *c, void *ctx, int argc, char **argv)
 {
@@ -96,8 +108,12 @@ fsck_run(struct catcli *c, void *ctx, int argc, char **argv)
     struct findings f = { c, NULL };
     int r;
 
+    if (fsck_o.quarantine && !fsck_o.remove_unknown) {
+        return cli_usage_error("fsck", "--quarantine goes with "
+                               "--remove-unknown");
+    }
     f.arr = json_object_new_array();
-    r = vmc_catalog_fsck(c->cat, finding, &f, &res, &err);
+    r = vmc_catalog_fsck_with(c->cat, &fsck_o, finding, &f, &res, &err);
     if (r == 0 && c->json) {
         struct json_object *o = json_object_new_object();
 
@@ -107,6 +123,12 @@ fsck_run(struct catcli *c, void *ctx, int argc, char **argv)
         cli_json_add_u64(o, "temporary-removed", res.temp_removed);
         cli_json_add_u64(o, "unknown-files", res.unknown);
         cli_json_add_u64(o, "inconsistencies", res.problems);
+        if (fsck_o.verify) {
+            cli_json_add_u64(o, "verified", res.verified);
+        }
+        if (fsck_o.remove_unknown) {
+            cli_json_add_u64(o, "quarantined", res.quarantined);
+        }
         cli_json_add_obj(o, "findings", json_object_get(f.arr));
         cli_json_print(stdout, o);
         json_object_put(o);
@@ -116,6 +138,10 @@ fsck_run(struct catcli *c, void *ctx, int argc, char **argv)
                "fixed, %u temporary files removed, %u unknown files, %u "
                "inconsistencies\n", res.volumes, res.recovered, res.fixed,
                res.temp_removed, res.unknown, res.problems);
+        if (fsck_o.verify || fsck_o.remove_unknown) {
+            printf("fsck: %u sealed images verified, %u unknown files "
+                   "quarantined\n", res.verified, res.quarantined);
+        }
     }
     json_object_put(f.arr);
     if (r < 0) {
@@ -125,15 +151,19 @@ fsck_run(struct catcli *c, void *ctx, int argc, char **argv)
 }
 
 static const char fsck_usage[] =
-    "usage: " CLI_NAME " fsck [--json] [-q]\n\n"
+    "usage: " CLI_NAME " fsck [--verify] [--remove-unknown [--quarantine "
+    "DIR]] [--json] [-q]\n\n"
     "Reconcile the catalog and the files after a crash: finish or undo "
     "the\noperations of dead processes, remove their temporary files, "
     "check that\nevery image exists and that its backing file is its "
     "parent in the\ncatalog, and run SQLite's integrity checks. Waits "
     "for running commands.\nExit status 1 when inconsistencies "
-    "remain; -q prints only those.\n";
+    "remain; -q prints only those.\n--verify also verifies the seal of "
+    "every template and template copy;\n--remove-unknown moves unknown "
+    "files that our naming scheme made to\nPOOL/.quarantine (or DIR), "
+    "and never touches other files.\n";
 
 const struct catcli_cmd catcli_fsck = {
-    { "fsck", fsck_run, NULL, 0, 0, NULL, NULL, CATCLI_EXCLUSIVE },
+    { "fsck", fsck_run, fsck_opts, 0, 0, NULL, NULL, CATCLI_EXCLUSIVE },
     fsck_usage,
 };

@@ -413,6 +413,9 @@ cmd_template(int argc, char **argv)
                      "probe)"),
         CLI_OPT_FLAG(0, "flatten", &a.io.flatten, "copy the guest view "
                      "of an image that has a backing file"),
+        CLI_OPT_STRING(0, "allow-backing", "DIR", &a.io.allow_backing,
+                       "with --flatten, backing files may also come from "
+                       "DIR (default: only the image's directory)"),
         CLI_OPT_STRING(0, "pool", "POOL", &a.io.pool, "the secondary "
                        "pool to hold the template"),
         CLI_OPT_END,
@@ -437,7 +440,8 @@ cmd_template(int argc, char **argv)
     const struct catcli_sub subs[] = {
         { "import", tmpl_import, import_opts, 2, -1,
           "NAME IMAGE... [--cpus N] [--memory MiB] [--nics N]\n"
-          "                 [-f raw|qcow2] [--flatten] [--pool POOL]",
+          "                 [-f raw|qcow2] [--flatten [--allow-backing "
+          "DIR]] [--pool POOL]",
           "import needs NAME and at least one IMAGE", CATCLI_STORE },
         { "create", tmpl_create, create_opts, 1, 1,
           "NAME --from-vm VM [--snapshot SNAP]",
