@@ -152,6 +152,7 @@ qcow2_get_l2(struct qcow2_state *s, uint64_t i, bool alloc,
              struct qcow2_table **out)
 {
     uint64_t l1e, off;
+    bool past;
     int r;
 
     *out = NULL;
@@ -193,6 +194,15 @@ qcow2_get_l2(struct qcow2_state *s, uint64_t i, bool alloc,
         return qcow2_mark_corrupt(s, off, "unaligned L2 table offset "
                                   "0x%" PRIx64 " in L1 entry %" PRIu64,
                                   off, i);
+    }
+    r = qcow2_past_eof(s, off, &past);
+    if (r == 0 && past) {
+        r = qcow2_mark_corrupt(s, off, "L2 table offset 0x%" PRIx64 " (L1 "
+                               "entry %" PRIu64 ") lies past the end of the "
+                               "file", off, i);
+    }
+    if (r < 0) {
+        return r;
     }
     if (alloc && !(l1e & QCOW_OFLAG_COPIED)) {
         return -ENOTSUP;

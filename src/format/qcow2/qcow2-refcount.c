@@ -54,6 +54,19 @@ qcow2_load_table(struct qcow2_state *s, uint64_t off,
     return 0;
 }
 
+int
+qcow2_past_eof(struct qcow2_state *s, uint64_t off, bool *past)
+{
+    uint64_t flen;
+    int r = hio_length(s->f, &flen);
+
+    if (r < 0) {
+        return r;
+    }
+    *past = off >= align_up(flen, s->cluster_size);
+    return 0;
+}
+
 static void
 table_free(struct qcow2_table *t)
 {
@@ -157,6 +170,7 @@ static int
 get_block(struct qcow2_state *s, uint64_t rt, struct qcow2_table **out)
 {
     uint64_t off;
+    bool past;
     int r;
 
     *out = NULL;
@@ -175,6 +189,15 @@ get_block(struct qcow2_state *s, uint64_t rt, struct qcow2_table **out)
         return qcow2_mark_corrupt(s, off, "unaligned refcount block offset "
                                   "0x%" PRIx64 " in refcount table entry "
                                   "%" PRIu64, off, rt);
+    }
+    r = qcow2_past_eof(s, off, &past);
+    if (r == 0 && past) {
+        r = qcow2_mark_corrupt(s, off, "refcount block offset 0x%" PRIx64
+                               " (refcount table entry %" PRIu64 ") lies "
+                               "past the end of the file", off, rt);
+    }
+    if (r < 0) {
+        return r;
     }
     r = qcow2_load_table(s, off, &s->rblocks[rt]);
     if (r < 0) {

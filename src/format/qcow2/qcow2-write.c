@@ -146,6 +146,24 @@ qcow2_release_entry(struct qcow2_state *s, uint64_t entry)
     return 0;
 }
 
+/* Before writing [in, in+len) of the existing cluster at @host in place
+ * (its L2 entry at host @entry_off): the cluster must lie inside the
+ * file (a damaged entry would grow the file sparsely to wherever it
+ * points) and the range off metadata. Marks the image corrupt if not. */
+static int
+check_in_place(struct qcow2_state *s, uint64_t host, uint64_t in,
+               uint64_t len, uint64_t entry_off)
+{
+    bool past;
+    int r = qcow2_past_eof(s, host, &past);
+
+    if (r == 0 && past) {
+        r = qcow2_mark_corrupt(s, entry_off, "data cluster offset 0x%" PRIx64
+                               " lies past the end of the file", host);
+    }
+    return r < 0 ? r : qcow2_check_overlap(s, host + in, len, "write");
+}
+
 /* Write @n bytes at @off within one cluster (standard L2 entries). */
 static int
 write_in_cluster_std(struct qcow2_state *s, const uint8_t *buf, uint64_t off,
@@ -173,13 +191,13 @@ write_in_cluster_std(struct qcow2_state *s, const uint8_t *buf, uint64_t off,
                                       "unaligned data cluster offset "
                                       "0x%" PRIx64, host);
         }
-        r = qcow2_check_overlap(s, host + in, n, "write");
+        r = check_in_place(s, host, in, n, qcow2_l2_entry_offset(s, t, l2i));
         return r < 0 ? r : hio_pwrite(s->f, buf, n, host + in);
     }
     reuse = type == QC_ZERO && host && (entry & QCOW_OFLAG_COPIED) &&
             !(host & (cs - 1));
     if (reuse) {
-        r = qcow2_check_overlap(s, host, cs, "write");
+        r = check_in_place(s, host, 0, cs, qcow2_l2_entry_offset(s, t, l2i));
         if (r < 0) {
             return r;
         }
@@ -288,7 +306,8 @@ write_in_cluster_ext(struct qcow2_state *s, const uint8_t *buf, uint64_t off,
         }
         entry = host | QCOW_OFLAG_COPIED;
     } else {
-        r = qcow2_check_overlap(s, host + rstart, rend - rstart, "write");
+        r = check_in_place(s, host, rstart, rend - rstart,
+                           qcow2_l2_entry_offset(s, t, l2i));
         if (r < 0) {
             return r;
         }
