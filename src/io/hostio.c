@@ -314,13 +314,19 @@ hio_sync(struct hio_file *f)
 {
     int r = fault_check(HIO_SYNC, f, 0, 0);
 
-    if (r) {
-        return r;
+    if (r == 0 && fdatasync(f->fd) < 0) {
+        r = -errno;
     }
-    if (fdatasync(f->fd) < 0) {
-        return -errno;
+    if (r < 0 && !f->sync_error) {
+        f->sync_error = r;
     }
-    return 0;
+    return r;
+}
+
+int
+hio_sync_failed(const struct hio_file *f)
+{
+    return f->sync_error;
 }
 
 int

@@ -38,6 +38,7 @@ struct hio_file {
     bool writable;
     char *path;          /* as opened */
     uint64_t dev, ino;   /* identity, for loop detection */
+    int sync_error;      /* first failed hio_sync() (-errno), or 0 */
 };
 
 /* Returns 0 to let the operation run, or a negative errno to fail it. */
@@ -63,7 +64,13 @@ void hio_close(struct hio_file *f);
 int hio_pread(struct hio_file *f, void *buf, size_t len, uint64_t off);
 /* Write exactly @len bytes. */
 int hio_pwrite(struct hio_file *f, const void *buf, size_t len, uint64_t off);
+/* fdatasync. A failure is remembered (hio_sync_failed()): once the
+ * kernel reported a lost write-back, a later sync that succeeds proves
+ * nothing about the pages it dropped, so the layers above treat the file
+ * as failed until it is reopened. */
 int hio_sync(struct hio_file *f);
+/* The first failed hio_sync() of @f (-errno), or 0. */
+int hio_sync_failed(const struct hio_file *f);
 int hio_truncate(struct hio_file *f, uint64_t len);
 int hio_length(struct hio_file *f, uint64_t *len);
 int hio_allocated_bytes(struct hio_file *f, uint64_t *bytes);
