@@ -146,6 +146,15 @@ qcow2_release_entry(struct qcow2_state *s, uint64_t entry)
     return 0;
 }
 
+/* Write guest data (event "write_aio"). */
+static int
+write_data(struct qcow2_state *s, const void *buf, size_t n, uint64_t host)
+{
+    int r = fmt_event(FMT_EV_WRITE_AIO);
+
+    return r < 0 ? r : hio_pwrite(s->f, buf, n, host);
+}
+
 /* Before writing [in, in+len) of the existing cluster at @host in place
  * (its L2 entry at host @entry_off): the cluster must lie inside the
  * file (a damaged entry would grow the file sparsely to wherever it
@@ -192,7 +201,7 @@ write_in_cluster_std(struct qcow2_state *s, const uint8_t *buf, uint64_t off,
                                       "0x%" PRIx64, host);
         }
         r = check_in_place(s, host, in, n, qcow2_l2_entry_offset(s, t, l2i));
-        return r < 0 ? r : hio_pwrite(s->f, buf, n, host + in);
+        return r < 0 ? r : write_data(s, buf, n, host + in);
     }
     reuse = type == QC_ZERO && host && (entry & QCOW_OFLAG_COPIED) &&
             !(host & (cs - 1));
@@ -208,7 +217,7 @@ write_in_cluster_std(struct qcow2_state *s, const uint8_t *buf, uint64_t off,
         }
     }
     if (n == cs) {
-        r = hio_pwrite(s->f, buf, n, host);
+        r = write_data(s, buf, n, host);
     } else {
         uint8_t *tmp = malloc(cs);
         if (!tmp) {
@@ -217,7 +226,7 @@ write_in_cluster_std(struct qcow2_state *s, const uint8_t *buf, uint64_t off,
         r = qcow2_read_view(s, tmp, coff, cs);
         if (r == 0) {
             memcpy(tmp + in, buf, n);
-            r = hio_pwrite(s->f, tmp, cs, host);
+            r = write_data(s, tmp, cs, host);
         }
         free(tmp);
     }
@@ -251,7 +260,7 @@ cow_whole_cluster(struct qcow2_state *s, struct qcow2_table *t, uint64_t l2i,
         r = qcow2_alloc_clusters(s, 1, &host);
     }
     if (r == 0) {
-        r = hio_pwrite(s->f, tmp, cs, host);
+        r = write_data(s, tmp, cs, host);
         if (r < 0) {
             qcow2_free_clusters_deferred(s, host, 1);
         }
@@ -313,7 +322,7 @@ write_in_cluster_ext(struct qcow2_state *s, const uint8_t *buf, uint64_t off,
         }
     }
     if (rstart == in && rend == in + n) {
-        r = hio_pwrite(s->f, buf, n, host + in);
+        r = write_data(s, buf, n, host + in);
     } else {
         uint8_t *tmp = malloc(rend - rstart);
         if (!tmp) {
@@ -322,7 +331,7 @@ write_in_cluster_ext(struct qcow2_state *s, const uint8_t *buf, uint64_t off,
         r = qcow2_read_view(s, tmp, coff + rstart, rend - rstart);
         if (r == 0) {
             memcpy(tmp + (in - rstart), buf, n);
-            r = hio_pwrite(s->f, tmp, rend - rstart, host + rstart);
+            r = write_data(s, tmp, rend - rstart, host + rstart);
         }
         free(tmp);
     }
@@ -377,7 +386,7 @@ write_fresh_run(struct qcow2_state *s, struct qcow2_table *t,
     if (r < 0) {
         return r;
     }
-    r = hio_pwrite(s->f, buf, count * cs, host);
+    r = write_data(s, buf, count * cs, host);
     if (r < 0) {
         qcow2_free_clusters_deferred(s, host, count);
         return r;

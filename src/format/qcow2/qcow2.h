@@ -25,6 +25,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "format/events.h"
 #include "format/format.h"
 
 #define QCOW2_MAGIC            0x514649FBu
@@ -152,6 +153,7 @@ struct qcow2_table {         /* a cached L2 table or refcount block */
     uint64_t host_offset;
     uint8_t *data;           /* one cluster, big-endian as on disk */
     bool dirty;
+    bool fresh;              /* new, never written yet */
 };
 
 struct qcow2_ext {           /* an unknown header extension, preserved */
@@ -397,6 +399,8 @@ void qcow2_close(struct vmc_image *img);
 
 /* qcow2.c */
 int qcow2_flush(struct vmc_image *img);
+/* fdatasync the image file (event "flush"). */
+int qcow2_sync(struct qcow2_state *s);
 
 /* qcow2-check.c */
 int qcow2_check(struct vmc_image *img, unsigned repair,
