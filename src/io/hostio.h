@@ -46,6 +46,15 @@ typedef int (*hio_fault_fn)(enum hio_op op, const struct hio_file *f,
                             uint64_t offset, uint64_t len);
 void hio_set_fault_hook(hio_fault_fn fn);
 
+/* Test-only write log (simulated power loss, reliability test 4): once
+ * set, @fn is called after every successful pwrite (with its data), zero
+ * range (@data NULL: zeros), sync and truncate (@off: the new length) of
+ * any file. NULL turns it off; off, it costs one pointer test. */
+enum hio_log_kind { HIO_LOG_WRITE, HIO_LOG_SYNC, HIO_LOG_TRUNCATE };
+typedef void (*hio_log_fn)(enum hio_log_kind kind, const struct hio_file *f,
+                           uint64_t off, const void *data, uint64_t len);
+void hio_set_write_log(hio_log_fn fn);
+
 /* Open @path; @flags are open(2) flags (O_RDONLY/O_RDWR/O_CREAT...). */
 int hio_open(struct hio_file **out, const char *path, int flags, mode_t mode);
 /* Open the image file @path (@flags O_RDONLY or O_RDWR) without ever
