@@ -443,6 +443,15 @@ vmc_image_open(struct vmc_image **out, const char *path,
     return r;
 }
 
+/* Flush one layer (lock held), unless it is in a failed state. */
+static int
+flush_layer(struct vmc_image *img)
+{
+    int r = image_failed_state(img);
+
+    return r < 0 ? r : img->ops->flush(img);
+}
+
 int
 vmc_image_close(struct vmc_image *img)
 {
@@ -469,7 +478,7 @@ vmc_image_close(struct vmc_image *img)
 
         if (img->writable && img->priv) {
             image_lock(img);
-            r2 = img->ops->flush(img);
+            r2 = flush_layer(img);
             image_unlock(img);
         }
         if (!r) {
@@ -502,19 +511,6 @@ struct vmc_image *vmc_image_backing(const struct vmc_image *img)
 bool vmc_image_is_writable(const struct vmc_image *img)
 {
     return img->writable;
-}
-
-int
-vmc_image_last_error(const struct vmc_image *img, struct vmc_error *err)
-{
-    char msg[sizeof(((struct vmc_error *)0)->msg)];
-    int code = image_last_error(img, msg, sizeof(msg), NULL);
-
-    if (err) {
-        err->code = code;
-        memcpy(err->msg, msg, sizeof(msg));
-    }
-    return code;
 }
 
 /* A data-path call on @img failed with @r: unless the layer that failed
@@ -670,16 +666,13 @@ write_request(struct vmc_image *img, enum write_kind kind, const void *buf,
     }
     seq = image_error_seq();
     image_lock(img);
-    switch (kind) {
-    case WRITE_DATA:
+    r = image_failed_state(img);
+    if (r == 0 && kind == WRITE_DATA) {
         r = img->ops->write(img, buf, off, (size_t)len, flags);
-        break;
-    case WRITE_ZEROES:
+    } else if (r == 0 && kind == WRITE_ZEROES) {
         r = img->ops->write_zeroes(img, off, len, flags);
-        break;
-    case WRITE_DISCARD:
+    } else if (r == 0) {
         r = img->ops->discard(img, off, len);
-        break;
     }
     if (!r && (flags & VMC_WRITE_FUA)) {
         r = img->ops->flush(img);
@@ -719,7 +712,7 @@ vmc_image_flush(struct vmc_image *img)
     }
     seq = image_error_seq();
     image_lock(img);
-    r = img->ops->flush(img);
+    r = flush_layer(img);
     image_unlock(img);
     return r < 0 ? data_path_failed(img, r, seq, "flush", 0, img->size) : r;
 }
@@ -933,7 +926,10 @@ vmc_image_write_compressed(struct vmc_image *img, const void *buf,
         return -ENOTSUP;
     }
     image_lock(img);
-    r = img->ops->write_compressed(img, buf, offset, len);
+    r = image_failed_state(img);
+    if (r == 0) {
+        r = img->ops->write_compressed(img, buf, offset, len);
+    }
     image_unlock(img);
     return r;
 }

@@ -234,6 +234,11 @@ int image_last_error(const struct vmc_image *img, char *buf, size_t cap,
                      uint64_t *seq);
 /* The sequence number of the newest record in the process. */
 uint64_t image_error_seq(void);
+/* A layer whose file failed a sync (hio_sync()) is in a failed state:
+ * every write and flush must fail with that error until the image is
+ * reopened, so no later flush reports durable what the kernel dropped.
+ * Returns that error (recording the reason) or 0; layer lock held. */
+int image_failed_state(struct vmc_image *img);
 
 /* Probe the format of a user-named file (magic only). */
 enum vmc_format format_probe(struct hio_file *f);

@@ -1,8 +1,12 @@
 /*
- * image-error.c - the last data-path failure of each layer, for
- * vmc_image_last_error(): a driver, the seal hook or the chain records a
- * reason (corruption with its offset, seal mismatch, I/O error) on the
- * layer it happened in; the reader takes the newest record of a chain.
+ * image-error.c - the last data-path failure of each layer, and
+ * vmc_image_last_error() that reads it: a driver, the seal hook or the
+ * chain records a reason (corruption with its offset, seal mismatch, I/O
+ * error) on the layer it happened in; the reader takes the newest record
+ * of a chain.
+ *
+ * A layer whose file failed a sync is in a failed state until reopened
+ * (image_failed_state()).
  *
  * Records are rare and small: one process-wide lock guards every layer's
  * record, and a process-wide sequence number orders records across the
@@ -11,6 +15,8 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+
+#include "io/hostio.h"
 
 #include "format/format.h"
 
@@ -68,4 +74,30 @@ image_last_error(const struct vmc_image *img, char *buf, size_t cap,
     }
     pthread_mutex_unlock(&error_lock);
     return errnum;
+}
+
+int
+vmc_image_last_error(const struct vmc_image *img, struct vmc_error *err)
+{
+    char msg[sizeof(((struct vmc_error *)0)->msg)];
+    int code = image_last_error(img, msg, sizeof(msg), NULL);
+
+    if (err) {
+        err->code = code;
+        memcpy(err->msg, msg, sizeof(msg));
+    }
+    return code;
+}
+
+int
+image_failed_state(struct vmc_image *img)
+{
+    int r = img->file ? hio_sync_failed(img->file) : 0;
+
+    if (r < 0) {
+        image_record_error(img, r, "'%s': an earlier flush failed (%s): "
+                           "writes and flushes fail until the image is "
+                           "reopened", img->filename, strerror(-r));
+    }
+    return r;
 }

@@ -19,6 +19,7 @@
 #define MIN_U64(a, b) ((a) < (b) ? (a) : (b))
 
 static hio_fault_fn fault_hook;
+static hio_log_fn write_log;
 
 struct env_fault {
     int op;            /* enum hio_op or -1 for any */
@@ -89,6 +90,12 @@ void
 hio_set_fault_hook(hio_fault_fn fn)
 {
     fault_hook = fn;
+}
+
+void
+hio_set_write_log(hio_log_fn fn)
+{
+    write_log = fn;
 }
 
 /* Decide whether operation @op fails; 0 = go ahead. */
@@ -291,6 +298,9 @@ hio_pwrite(struct hio_file *f, const void *buf, size_t len, uint64_t off)
     if (r) {
         return r;
     }
+    if (write_log) {
+        write_log(HIO_LOG_WRITE, f, off, buf, len);   /* in program order */
+    }
     while (len) {
         ssize_t n = pwrite(f->fd, p, len, (off_t)off);
         if (n < 0) {
@@ -314,13 +324,22 @@ hio_sync(struct hio_file *f)
 {
     int r = fault_check(HIO_SYNC, f, 0, 0);
 
-    if (r) {
-        return r;
+    if (r == 0 && fdatasync(f->fd) < 0) {
+        r = -errno;
     }
-    if (fdatasync(f->fd) < 0) {
-        return -errno;
+    if (r == 0 && write_log) {
+        write_log(HIO_LOG_SYNC, f, 0, NULL, 0);
     }
-    return 0;
+    if (r < 0 && !f->sync_error) {
+        f->sync_error = r;
+    }
+    return r;
+}
+
+int
+hio_sync_failed(const struct hio_file *f)
+{
+    return f->sync_error;
 }
 
 int
@@ -424,6 +443,9 @@ hio_truncate(struct hio_file *f, uint64_t len)
     if (ftruncate(f->fd, (off_t)len) < 0) {
         return -errno;
     }
+    if (write_log) {
+        write_log(HIO_LOG_TRUNCATE, f, len, NULL, 0);
+    }
     return 0;
 }
 
@@ -482,6 +504,9 @@ hio_zero_range(struct hio_file *f, uint64_t off, uint64_t len,
 
     if (r) {
         return r;
+    }
+    if (write_log) {
+        write_log(HIO_LOG_WRITE, f, off, NULL, len);
     }
     if (may_punch &&
         fallocate(f->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,

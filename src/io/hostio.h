@@ -38,12 +38,22 @@ struct hio_file {
     bool writable;
     char *path;          /* as opened */
     uint64_t dev, ino;   /* identity, for loop detection */
+    int sync_error;      /* first failed hio_sync() (-errno), or 0 */
 };
 
 /* Returns 0 to let the operation run, or a negative errno to fail it. */
 typedef int (*hio_fault_fn)(enum hio_op op, const struct hio_file *f,
                             uint64_t offset, uint64_t len);
 void hio_set_fault_hook(hio_fault_fn fn);
+
+/* Test-only write log (simulated power loss, reliability test 4): once
+ * set, @fn is called after every successful pwrite (with its data), zero
+ * range (@data NULL: zeros), sync and truncate (@off: the new length) of
+ * any file. NULL turns it off; off, it costs one pointer test. */
+enum hio_log_kind { HIO_LOG_WRITE, HIO_LOG_SYNC, HIO_LOG_TRUNCATE };
+typedef void (*hio_log_fn)(enum hio_log_kind kind, const struct hio_file *f,
+                           uint64_t off, const void *data, uint64_t len);
+void hio_set_write_log(hio_log_fn fn);
 
 /* Open @path; @flags are open(2) flags (O_RDONLY/O_RDWR/O_CREAT...). */
 int hio_open(struct hio_file **out, const char *path, int flags, mode_t mode);
@@ -63,7 +73,13 @@ void hio_close(struct hio_file *f);
 int hio_pread(struct hio_file *f, void *buf, size_t len, uint64_t off);
 /* Write exactly @len bytes. */
 int hio_pwrite(struct hio_file *f, const void *buf, size_t len, uint64_t off);
+/* fdatasync. A failure is remembered (hio_sync_failed()): once the
+ * kernel reported a lost write-back, a later sync that succeeds proves
+ * nothing about the pages it dropped, so the layers above treat the file
+ * as failed until it is reopened. */
 int hio_sync(struct hio_file *f);
+/* The first failed hio_sync() of @f (-errno), or 0. */
+int hio_sync_failed(const struct hio_file *f);
 int hio_truncate(struct hio_file *f, uint64_t len);
 int hio_length(struct hio_file *f, uint64_t *len);
 int hio_allocated_bytes(struct hio_file *f, uint64_t *bytes);

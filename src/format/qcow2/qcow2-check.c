@@ -65,7 +65,7 @@ add_ref(struct check_ctx *c, uint64_t off, uint64_t len)
         return 0;
     }
     if (last >= c->nrefs) {
-        uint64_t n = MAX(last + 1, c->nrefs * 2);
+        uint64_t n = MIN(MAX(last + 1, c->nrefs * 2), c->limit);
         uint32_t *p = realloc(c->refs, n * sizeof(*p));
         if (!p) {
             return -ENOMEM;
@@ -371,6 +371,10 @@ check_pass(struct qcow2_state *s, unsigned repair, struct check_ctx *c)
             report(c, "ERROR refcount block %" PRIu64 " is not cluster "
                    "aligned; refcount table entry corrupted", i);
             res->corruptions++;
+        } else if (off && (off >> s->cluster_bits) >= c->file_clusters) {
+            report(c, "ERROR refcount block %" PRIu64 " is outside the "
+                   "image", i);
+            res->corruptions++;
         } else if (off) {
             r = add_ref(c, off, s->cluster_size);
         }
@@ -400,6 +404,7 @@ check_pass(struct qcow2_state *s, unsigned repair, struct check_ctx *c)
         if (r < 0) {
             report(c, "ERROR cannot read refcount of cluster %" PRIu64, i);
             res->check_errors++;
+            r = 0;
             continue;
         }
         if (stored) {
@@ -470,6 +475,9 @@ copied_mismatch(struct qcow2_state *s, uint64_t entry, uint64_t off,
 {
     int r = qcow2_refcount_get(s, off >> s->cluster_bits, rc);
 
+    if (r == -EUCLEAN) {
+        return 0;   /* a damaged refcount block: check_pass counted it */
+    }
     if (r < 0) {
         return r;
     }
@@ -602,6 +610,32 @@ run_check(struct qcow2_state *s, unsigned repair,
     return r;
 }
 
+/* Check counts the references to every cluster of the file (4 bytes
+ * each): refuse a file whose count would pass QCOW2_CHECK_MAX_BYTES
+ * rather than allocate it (a damaged pointer can make a small image a
+ * huge sparse file). */
+static int
+check_budget(struct qcow2_state *s, struct vmc_error *err)
+{
+    uint64_t flen, clusters;
+    int r = hio_length(s->f, &flen);
+
+    if (r < 0) {
+        return vmc_error_set(err, r, "cannot get the size of '%s': %s",
+                             s->img->filename, strerror(-r));
+    }
+    clusters = DIV_ROUND_UP(flen, s->cluster_size) + 1;
+    if (clusters <= QCOW2_CHECK_MAX_BYTES / sizeof(uint32_t)) {
+        return 0;
+    }
+    return vmc_error_set(err, -EFBIG, "cannot check '%s': its %" PRIu64
+                         " bytes of %" PRIu64 "-byte clusters need %" PRIu64
+                         " MiB of reference counts, over the budget of "
+                         "%llu MiB", s->img->filename, flen, s->cluster_size,
+                         clusters * sizeof(uint32_t) >> 20,
+                         QCOW2_CHECK_MAX_BYTES >> 20);
+}
+
 int
 qcow2_check(struct vmc_image *img, unsigned repair,
             struct vmc_check_result *res, vmc_check_report_fn report_fn,
@@ -613,6 +647,10 @@ qcow2_check(struct vmc_image *img, unsigned repair,
                                  QCOW2_INCOMPAT_CORRUPT)) != 0;
     int r;
 
+    r = check_budget(s, err);
+    if (r < 0) {
+        return r;
+    }
     /* Check what is on disk, not what a cache holds. */
     r = qcow2_flush(img);
     if (r == 0) {

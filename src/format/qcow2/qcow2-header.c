@@ -140,8 +140,12 @@ int
 qcow2_write_header_fields(struct qcow2_state *s)
 {
     uint8_t buf[96];
-    int r;
+    int r = fmt_event(s->l1_old_offset ? FMT_EV_L1_GROW_ACTIVATE_TABLE
+                                       : FMT_EV_HEADER_UPDATE);
 
+    if (r < 0) {
+        return r;
+    }
     be64_store(buf + 0, s->img->size);            /* offset 24 */
     be32_store(buf + 8, (uint32_t)s->crypt_method);
     be32_store(buf + 12, s->l1_size);

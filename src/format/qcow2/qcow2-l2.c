@@ -135,11 +135,16 @@ qcow2_flush_l2(struct qcow2_state *s)
     for (i = 0; i < s->l1_size; i++) {
         struct qcow2_table *t = s->l2[i];
         if (t && t->dirty) {
-            r = hio_pwrite(s->f, t->data, s->cluster_size, t->host_offset);
+            r = fmt_event(t->fresh ? FMT_EV_L2_ALLOC_WRITE : FMT_EV_L2_UPDATE);
+            if (r == 0) {
+                r = hio_pwrite(s->f, t->data, s->cluster_size,
+                               t->host_offset);
+            }
             if (r < 0) {
                 return r;
             }
             t->dirty = false;
+            t->fresh = false;
         }
     }
     return 0;
@@ -152,6 +157,7 @@ qcow2_get_l2(struct qcow2_state *s, uint64_t i, bool alloc,
              struct qcow2_table **out)
 {
     uint64_t l1e, off;
+    bool past;
     int r;
 
     *out = NULL;
@@ -182,6 +188,7 @@ qcow2_get_l2(struct qcow2_state *s, uint64_t i, bool alloc,
         }
         s->l2[i]->host_offset = off;
         s->l2[i]->dirty = true;
+        s->l2[i]->fresh = true;
         s->l1[i] = off | QCOW_OFLAG_COPIED;
         qcow2_meta_add(s, off);
         s->l1_dirty = true;
@@ -194,8 +201,21 @@ qcow2_get_l2(struct qcow2_state *s, uint64_t i, bool alloc,
                                   "0x%" PRIx64 " in L1 entry %" PRIu64,
                                   off, i);
     }
+    r = qcow2_past_eof(s, off, &past);
+    if (r == 0 && past) {
+        r = qcow2_mark_corrupt(s, off, "L2 table offset 0x%" PRIx64 " (L1 "
+                               "entry %" PRIu64 ") lies past the end of the "
+                               "file", off, i);
+    }
+    if (r < 0) {
+        return r;
+    }
     if (alloc && !(l1e & QCOW_OFLAG_COPIED)) {
         return -ENOTSUP;
+    }
+    r = fmt_event(FMT_EV_L2_LOAD);
+    if (r < 0) {
+        return r;
     }
     r = qcow2_load_table(s, off, &s->l2[i]);
     if (r < 0) {

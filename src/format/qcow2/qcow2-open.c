@@ -456,6 +456,7 @@ qcow2_open(struct vmc_image *img, unsigned flags, struct vmc_error *err)
     if (!s) {
         return vmc_error_set(err, -ENOMEM, "out of memory");
     }
+    fmt_event_init_from_env();
     img->priv = s;
     s->img = img;
     s->f = img->file;

@@ -54,6 +54,19 @@ qcow2_load_table(struct qcow2_state *s, uint64_t off,
     return 0;
 }
 
+int
+qcow2_past_eof(struct qcow2_state *s, uint64_t off, bool *past)
+{
+    uint64_t flen;
+    int r = hio_length(s->f, &flen);
+
+    if (r < 0) {
+        return r;
+    }
+    *past = off >= align_up(flen, s->cluster_size);
+    return 0;
+}
+
 static void
 table_free(struct qcow2_table *t)
 {
@@ -157,6 +170,7 @@ static int
 get_block(struct qcow2_state *s, uint64_t rt, struct qcow2_table **out)
 {
     uint64_t off;
+    bool past;
     int r;
 
     *out = NULL;
@@ -175,6 +189,18 @@ get_block(struct qcow2_state *s, uint64_t rt, struct qcow2_table **out)
         return qcow2_mark_corrupt(s, off, "unaligned refcount block offset "
                                   "0x%" PRIx64 " in refcount table entry "
                                   "%" PRIu64, off, rt);
+    }
+    r = qcow2_past_eof(s, off, &past);
+    if (r == 0 && past) {
+        r = qcow2_mark_corrupt(s, off, "refcount block offset 0x%" PRIx64
+                               " (refcount table entry %" PRIu64 ") lies "
+                               "past the end of the file", off, rt);
+    }
+    if (r == 0) {
+        r = fmt_event(FMT_EV_REFBLOCK_LOAD);
+    }
+    if (r < 0) {
+        return r;
     }
     r = qcow2_load_table(s, off, &s->rblocks[rt]);
     if (r < 0) {
@@ -324,6 +350,10 @@ ensure_block(struct qcow2_state *s, uint64_t rt)
         if (r < 0 || b) {
             return r;
         }
+        r = fmt_event(FMT_EV_REFBLOCK_ALLOC);
+        if (r < 0) {
+            return r;
+        }
         r = find_free_run(s, 1, &c);
         if (r == 0) {
             /* The refcounts may lie (see qcow2_alloc_clusters()). */
@@ -356,6 +386,7 @@ ensure_block(struct qcow2_state *s, uint64_t rt)
         }
         nb->host_offset = c << s->cluster_bits;
         nb->dirty = true;
+        nb->fresh = true;
         if (brt == rt) {
             rb_set(s, nb->data, c % s->rb_entries, 1);   /* describes itself */
         }
@@ -394,8 +425,11 @@ int
 qcow2_alloc_clusters(struct qcow2_state *s, uint64_t n, uint64_t *off)
 {
     uint64_t start, i;
-    int r;
+    int r = fmt_event(FMT_EV_CLUSTER_ALLOC);
 
+    if (r < 0) {
+        return r;
+    }
     for (;;) {
         bool still_free = true;
 
@@ -468,9 +502,12 @@ int
 qcow2_apply_pending_frees(struct qcow2_state *s)
 {
     size_t i;
-    int r = 0;
+    int r = fmt_event(FMT_EV_CLUSTER_FREE);
 
     assert(s->flush_step == QCOW2_FLUSH_UNLINKED);
+    if (r < 0) {
+        return r;   /* still pending: the next flush applies them */
+    }
     for (i = 0; i < s->npending && r == 0; i++) {
         uint64_t c = s->pending[i].offset >> s->cluster_bits;
         uint64_t k;
@@ -502,6 +539,11 @@ write_reftable(struct qcow2_state *s)
     if (!buf) {
         return -ENOMEM;
     }
+    r = fmt_event(FMT_EV_REFBLOCK_ALLOC_WRITE_TABLE);
+    if (r < 0) {
+        free(buf);
+        return r;
+    }
     for (i = 0; i < s->reftable_entries; i++) {
         be64_store(buf + i * 8, s->reftable[i]);
     }
@@ -519,11 +561,17 @@ qcow2_refcount_flush_blocks(struct qcow2_state *s)
     for (i = 0; i < s->reftable_entries; i++) {
         struct qcow2_table *b = s->rblocks[i];
         if (b && b->dirty) {
-            r = hio_pwrite(s->f, b->data, s->cluster_size, b->host_offset);
+            r = fmt_event(b->fresh ? FMT_EV_REFBLOCK_ALLOC_WRITE
+                                   : FMT_EV_REFBLOCK_UPDATE);
+            if (r == 0) {
+                r = hio_pwrite(s->f, b->data, s->cluster_size,
+                               b->host_offset);
+            }
             if (r < 0) {
                 return r;
             }
             b->dirty = false;
+            b->fresh = false;
         }
     }
     if (!s->reftable_dirty) {
@@ -536,7 +584,10 @@ qcow2_refcount_flush_blocks(struct qcow2_state *s)
 
         r = write_reftable(s);
         if (r == 0) {
-            r = hio_sync(s->f);
+            r = qcow2_sync(s);
+        }
+        if (r == 0) {
+            r = fmt_event(FMT_EV_REFBLOCK_ALLOC_SWITCH_TABLE);
         }
         if (r < 0) {
             return r;
@@ -545,7 +596,7 @@ qcow2_refcount_flush_blocks(struct qcow2_state *s)
         be32_store(hdr + 8, s->reftable_clusters);
         r = hio_pwrite(s->f, hdr, 12, 48);
         if (r == 0) {
-            r = hio_sync(s->f);
+            r = qcow2_sync(s);
         }
         if (r < 0) {
             return r;
@@ -559,7 +610,7 @@ qcow2_refcount_flush_blocks(struct qcow2_state *s)
     } else {
         /* New blocks were written above; entries may now point at them.
          * A crash before the sync leaves blocks unreferenced: a leak. */
-        r = hio_sync(s->f);
+        r = qcow2_sync(s);
         if (r == 0) {
             r = write_reftable(s);
         }

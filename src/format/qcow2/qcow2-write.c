@@ -146,6 +146,33 @@ qcow2_release_entry(struct qcow2_state *s, uint64_t entry)
     return 0;
 }
 
+/* Write guest data (event "write_aio"). */
+static int
+write_data(struct qcow2_state *s, const void *buf, size_t n, uint64_t host)
+{
+    int r = fmt_event(FMT_EV_WRITE_AIO);
+
+    return r < 0 ? r : hio_pwrite(s->f, buf, n, host);
+}
+
+/* Before writing [in, in+len) of the existing cluster at @host in place
+ * (its L2 entry at host @entry_off): the cluster must lie inside the
+ * file (a damaged entry would grow the file sparsely to wherever it
+ * points) and the range off metadata. Marks the image corrupt if not. */
+static int
+check_in_place(struct qcow2_state *s, uint64_t host, uint64_t in,
+               uint64_t len, uint64_t entry_off)
+{
+    bool past;
+    int r = qcow2_past_eof(s, host, &past);
+
+    if (r == 0 && past) {
+        r = qcow2_mark_corrupt(s, entry_off, "data cluster offset 0x%" PRIx64
+                               " lies past the end of the file", host);
+    }
+    return r < 0 ? r : qcow2_check_overlap(s, host + in, len, "write");
+}
+
 /* Write @n bytes at @off within one cluster (standard L2 entries). */
 static int
 write_in_cluster_std(struct qcow2_state *s, const uint8_t *buf, uint64_t off,
@@ -173,13 +200,13 @@ write_in_cluster_std(struct qcow2_state *s, const uint8_t *buf, uint64_t off,
                                       "unaligned data cluster offset "
                                       "0x%" PRIx64, host);
         }
-        r = qcow2_check_overlap(s, host + in, n, "write");
-        return r < 0 ? r : hio_pwrite(s->f, buf, n, host + in);
+        r = check_in_place(s, host, in, n, qcow2_l2_entry_offset(s, t, l2i));
+        return r < 0 ? r : write_data(s, buf, n, host + in);
     }
     reuse = type == QC_ZERO && host && (entry & QCOW_OFLAG_COPIED) &&
             !(host & (cs - 1));
     if (reuse) {
-        r = qcow2_check_overlap(s, host, cs, "write");
+        r = check_in_place(s, host, 0, cs, qcow2_l2_entry_offset(s, t, l2i));
         if (r < 0) {
             return r;
         }
@@ -190,7 +217,7 @@ write_in_cluster_std(struct qcow2_state *s, const uint8_t *buf, uint64_t off,
         }
     }
     if (n == cs) {
-        r = hio_pwrite(s->f, buf, n, host);
+        r = write_data(s, buf, n, host);
     } else {
         uint8_t *tmp = malloc(cs);
         if (!tmp) {
@@ -199,7 +226,7 @@ write_in_cluster_std(struct qcow2_state *s, const uint8_t *buf, uint64_t off,
         r = qcow2_read_view(s, tmp, coff, cs);
         if (r == 0) {
             memcpy(tmp + in, buf, n);
-            r = hio_pwrite(s->f, tmp, cs, host);
+            r = write_data(s, tmp, cs, host);
         }
         free(tmp);
     }
@@ -233,7 +260,7 @@ cow_whole_cluster(struct qcow2_state *s, struct qcow2_table *t, uint64_t l2i,
         r = qcow2_alloc_clusters(s, 1, &host);
     }
     if (r == 0) {
-        r = hio_pwrite(s->f, tmp, cs, host);
+        r = write_data(s, tmp, cs, host);
         if (r < 0) {
             qcow2_free_clusters_deferred(s, host, 1);
         }
@@ -288,13 +315,14 @@ write_in_cluster_ext(struct qcow2_state *s, const uint8_t *buf, uint64_t off,
         }
         entry = host | QCOW_OFLAG_COPIED;
     } else {
-        r = qcow2_check_overlap(s, host + rstart, rend - rstart, "write");
+        r = check_in_place(s, host, rstart, rend - rstart,
+                           qcow2_l2_entry_offset(s, t, l2i));
         if (r < 0) {
             return r;
         }
     }
     if (rstart == in && rend == in + n) {
-        r = hio_pwrite(s->f, buf, n, host + in);
+        r = write_data(s, buf, n, host + in);
     } else {
         uint8_t *tmp = malloc(rend - rstart);
         if (!tmp) {
@@ -303,7 +331,7 @@ write_in_cluster_ext(struct qcow2_state *s, const uint8_t *buf, uint64_t off,
         r = qcow2_read_view(s, tmp, coff + rstart, rend - rstart);
         if (r == 0) {
             memcpy(tmp + (in - rstart), buf, n);
-            r = hio_pwrite(s->f, tmp, rend - rstart, host + rstart);
+            r = write_data(s, tmp, rend - rstart, host + rstart);
         }
         free(tmp);
     }
@@ -358,7 +386,7 @@ write_fresh_run(struct qcow2_state *s, struct qcow2_table *t,
     if (r < 0) {
         return r;
     }
-    r = hio_pwrite(s->f, buf, count * cs, host);
+    r = write_data(s, buf, count * cs, host);
     if (r < 0) {
         qcow2_free_clusters_deferred(s, host, count);
         return r;

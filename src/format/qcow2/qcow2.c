@@ -27,6 +27,11 @@ write_l1(struct qcow2_state *s)
     if (!n) {
         return 0;
     }
+    r = fmt_event(s->l1_old_offset ? FMT_EV_L1_GROW_WRITE_TABLE
+                                   : FMT_EV_L1_UPDATE);
+    if (r < 0) {
+        return r;
+    }
     buf = malloc(n);
     if (!buf) {
         return -ENOMEM;
@@ -37,6 +42,14 @@ write_l1(struct qcow2_state *s)
     r = hio_pwrite(s->f, buf, n, s->l1_offset);
     free(buf);
     return r;
+}
+
+int
+qcow2_sync(struct qcow2_state *s)
+{
+    int r = fmt_event(FMT_EV_FLUSH);
+
+    return r < 0 ? r : hio_sync(s->f);
 }
 
 /* The steps of the write-ordering notes in qcow2.h, in order. */
@@ -50,7 +63,7 @@ flush_steps(struct qcow2_state *s)
         return r;
     }
     s->flush_step = QCOW2_FLUSH_REFCOUNTS;
-    r = hio_sync(s->f);                        /* step 2 */
+    r = qcow2_sync(s);                         /* step 2 */
     if (r < 0) {
         return r;
     }
@@ -60,13 +73,13 @@ flush_steps(struct qcow2_state *s)
         return r;
     }
     if (s->l1_dirty || s->header_dirty) {
-        r = hio_sync(s->f);
+        r = qcow2_sync(s);
         s->flush_step = QCOW2_FLUSH_L2;
         if (r == 0 && s->l1_dirty) {
             r = write_l1(s);
         }
         if (r == 0 && s->header_dirty) {
-            r = hio_sync(s->f);
+            r = qcow2_sync(s);
             if (r == 0) {
                 r = qcow2_write_header_fields(s);
             }
@@ -77,7 +90,7 @@ flush_steps(struct qcow2_state *s)
         s->l1_dirty = false;
         s->header_dirty = false;
     }
-    r = hio_sync(s->f);                        /* step 4 */
+    r = qcow2_sync(s);                         /* step 4 */
     if (r < 0) {
         return r;
     }
@@ -95,7 +108,7 @@ flush_steps(struct qcow2_state *s)
             r = qcow2_refcount_flush_blocks(s);
         }
         if (r == 0) {
-            r = hio_sync(s->f);
+            r = qcow2_sync(s);
         }
     }
     return r;
@@ -130,6 +143,10 @@ grow_l1(struct qcow2_state *s, uint32_t new_size)
 
     if ((uint64_t)new_size * 8 > QCOW2_MAX_L1_BYTES) {
         return -EFBIG;
+    }
+    r = fmt_event(FMT_EV_L1_GROW_ALLOC_TABLE);
+    if (r < 0) {
+        return r;
     }
     nl1 = calloc(new_size, sizeof(uint64_t));
     nl2 = calloc(new_size, sizeof(*nl2));

@@ -25,6 +25,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "format/events.h"
 #include "format/format.h"
 
 #define QCOW2_MAGIC            0x514649FBu
@@ -44,6 +45,9 @@
 /* QEMU's refcount-table cap (8 MiB): same reason as the L1 cap
  * (CVE-2014-0144, unbounded refcount_table_clusters). */
 #define QCOW2_MAX_REFTABLE_BYTES (8u << 20)
+/* Check's reference counts (4 bytes per cluster of the file) may take
+ * this much memory; a larger file is refused with a clear error. */
+#define QCOW2_CHECK_MAX_BYTES  (1ull << 30)
 /* QEMU's QCOW_MAX_SNAPSHOTS: bounds the snapshot-table walk (CVE-2014-0144
  * class, nb_snapshots from a hostile header). */
 #define QCOW2_MAX_SNAPSHOTS    65536
@@ -149,6 +153,7 @@ struct qcow2_table {         /* a cached L2 table or refcount block */
     uint64_t host_offset;
     uint8_t *data;           /* one cluster, big-endian as on disk */
     bool dirty;
+    bool fresh;              /* new, never written yet */
 };
 
 struct qcow2_ext {           /* an unknown header extension, preserved */
@@ -281,6 +286,10 @@ int qcow2_refcount_init(struct qcow2_state *s, bool load);
 void qcow2_refcount_release(struct qcow2_state *s);
 int qcow2_load_table(struct qcow2_state *s, uint64_t off,
                      struct qcow2_table **out);
+/* Does the cluster at host @off start at or past the end of the file
+ * (rounded up to a cluster, the bound of qemu-img check)? A table or an
+ * in-place data cluster there was never written: a damaged pointer. */
+int qcow2_past_eof(struct qcow2_state *s, uint64_t off, bool *past);
 
 /* qcow2-l2.c */
 /* The run of guest bytes at @off (at most @len, within one L2 table) that
@@ -390,6 +399,8 @@ void qcow2_close(struct vmc_image *img);
 
 /* qcow2.c */
 int qcow2_flush(struct vmc_image *img);
+/* fdatasync the image file (event "flush"). */
+int qcow2_sync(struct qcow2_state *s);
 
 /* qcow2-check.c */
 int qcow2_check(struct vmc_image *img, unsigned repair,
