@@ -106,8 +106,15 @@ struct json_object *catcli_report(struct catcli *c, enum vmc_report which,
 /* The names of the templates of @before (a VMC_REPORT_RETIRED_TEMPLATES
  * result) that are gone now, as a JSON array of strings. */
 struct json_object *catcli_gone(struct catcli *c, struct json_object *before);
-/* Print a library error, one line. */
+/* The exit status of a management command that failed with @r (a
+ * negative errno) and @err: the one map from the catalog's errors to
+ * CLI_EXIT_* (docs/cli-contract.md). */
+int catcli_exit_code(int r, const struct vmc_error *err);
+/* Print a library error, one line; returns catcli_exit_code(). */
 int catcli_fail(const struct vmc_error *err, int r);
+/* Print an error the command found itself, one line; returns @code. */
+int catcli_error(int code, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 /* The longest duration catcli_parse_duration() takes: 100 years. */
 #define CATCLI_DURATION_MAX (100ULL * 365 * 86400)
 /* Parse "30s", "15m", "2h", "3d", "1w" or seconds: digits only (no sign),

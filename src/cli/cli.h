@@ -29,6 +29,15 @@ enum {
     CLI_EXIT_USAGE = 2,
 };
 
+/* The management commands (the catalog) also say which kind of failure
+ * it was (docs/cli-contract.md); the img verbs keep qemu-img's codes. */
+enum {
+    CLI_EXIT_NOT_FOUND = 3,     /* no such template, VM, snapshot, pool */
+    CLI_EXIT_CONFLICT = 4,      /* exists, has dependents, reused id */
+    CLI_EXIT_BUSY = 5,          /* a lock is held or an operation runs */
+    CLI_EXIT_INTEGRITY = 6,     /* damaged template, missing disk */
+};
+
 /* One entry of a command table; @fn gets argv with argv[0] = the verb. */
 struct cli_cmd {
     const char *name;

@@ -103,7 +103,7 @@ catcli_open_vm(struct catcli *c, const char *name, struct json_object **vm)
     *vm = catcli_vm_json(c, name);
     if (!*vm) {
         catcli_close(c);
-        return cli_error("no VM named '%s'", name);
+        return catcli_error(CLI_EXIT_NOT_FOUND, "no VM named '%s'", name);
     }
     return 0;
 }
@@ -146,7 +146,8 @@ info_run(struct catcli *c, void *ctx, int argc, char **argv)
 
     vm = catcli_vm_json(c, argv[0]);
     if (!vm) {
-        return cli_error("no VM named '%s'", argv[0]);
+        return catcli_error(CLI_EXIT_NOT_FOUND, "no VM named '%s'",
+                            argv[0]);
     }
     if (c->json) {
         cli_json_print(stdout, vm);
