@@ -33,6 +33,7 @@ rc_is 3 pool rm nosuch
 rc_is 3 snapshot list nosuch
 rc_is 3 snapshot create nosuch s
 rc_is 3 vm xml nosuch
+rc_is 3 template info nosuch
 
 # 4: conflict
 rc_is 4 clone T --name a
