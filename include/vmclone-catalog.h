@@ -263,7 +263,9 @@ struct vmc_catalog_clone_opts {
     size_t nlabels;
     uint64_t ttl_seconds;       /**< 0 = never expires */
     /** A retried call with the same id returns the VM(s) made by the
-     *  first call instead of making new ones. */
+     *  first call instead of making new ones; a call with the same id
+     *  and another name, source, snapshot, kind, count or pool is
+     *  refused with -EEXIST (naming the first call's VM). */
     const char *request_id;
     vmc_progress_fn progress;
     void *opaque;
