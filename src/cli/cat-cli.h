@@ -121,6 +121,15 @@ int catcli_error(int code, const char *fmt, ...)
  * at most CATCLI_DURATION_MAX; -EINVAL or -ERANGE otherwise. */
 int catcli_parse_duration(const char *s, uint64_t *out);
 
+/* --label KEY=VALUE filters (repeatable): (key, value) pairs for the
+ * VMC_REPORT_VMS report; @verb names the command in a usage error. */
+struct catcli_labels {
+    const char *verb;
+    const char *params[64];
+    size_t np;
+};
+int catcli_opt_label(const char *arg, void *dest);  /* catcli_labels */
+
 /* Small JSON accessors of report rows ("" / 0 when absent). */
 const char *catcli_jstr(struct json_object *o, const char *k);
 int64_t catcli_jint(struct json_object *o, const char *k);

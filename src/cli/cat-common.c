@@ -251,6 +251,21 @@ catcli_report(struct catcli *c, enum vmc_report which,
     return arr;
 }
 
+int
+catcli_opt_label(const char *arg, void *dest)
+{
+    struct catcli_labels *f = dest;
+    char *eq = strchr(arg, '=');
+
+    if (!eq || eq == arg || f->np + 2 > 64) {
+        return cli_usage_error(f->verb, "--label needs KEY=VALUE");
+    }
+    *eq = '\0';
+    f->params[f->np++] = arg;
+    f->params[f->np++] = eq + 1;
+    return 0;
+}
+
 const char *
 catcli_jstr(struct json_object *o, const char *k)
 {
