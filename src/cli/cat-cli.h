@@ -89,8 +89,9 @@ extern const struct catcli_cmd *const catcli_cmds[];
 /* Run the top-level management command argv[0] of catcli_cmds: the
  * command table's entry point for each of them (main.c). */
 int catcli_main(int argc, char **argv);
-/* Open the store; prints the error. Returns 0 or an exit status. On a
- * TTY without --json and -q, long operations show a progress bar. */
+/* Open the store (@flags: VMC_CATALOG_*); prints the error, for a missing
+ * store with the command that makes one. Returns 0 or an exit status. On
+ * a TTY without --json and -q, long operations show a progress bar. */
 int catcli_open(struct catcli *c, unsigned flags);
 /* End a progress line still open (before printing anything else). */
 void catcli_progress_end(struct catcli *c);

@@ -109,6 +109,18 @@ catcli_open(struct catcli *c, unsigned flags)
     struct vmc_error err = { 0 };
     int r = vmc_catalog_open(&c->cat, c->home, flags, &err);
 
+    if (r == -ENOENT && !(flags & VMC_CATALOG_CREATE) &&
+        !strncmp(err.msg, "no store at ", 12)) {
+        char *dir = NULL;
+
+        vmc_catalog_home(c->home, &dir);
+        r = catcli_error(CLI_EXIT_NOT_FOUND, "%s: create one with '"
+                         CLI_NAME " init --home %s' (or set VMCLONE_HOME "
+                         "or --home to the store you meant)", err.msg,
+                         dir ? dir : "PATH");
+        free(dir);
+        return r;
+    }
     if (r < 0) {
         return catcli_fail(&err, r);
     }

@@ -75,6 +75,7 @@ done
 [ "$(cat "$H/primary/.vmclone-pool")" = "$sid" ] || fail "primary pool not marked"
 
 # 6. a second store refuses to add the first store's pool directory
+VMCLONE_HOME=$T/home2 "$VMCLONE" init -q || fail "init of a second store"
 rc=0
 VMCLONE_HOME=$T/home2 "$VMCLONE" pool add shared "$H/primary" > out 2> err || rc=$?
 [ "$rc" = 4 ] || fail "a second store added another store's pool (exit $rc, expected 4)"
