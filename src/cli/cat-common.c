@@ -111,15 +111,16 @@ catcli_open(struct catcli *c, unsigned flags)
 
     if (r == -ENOENT && !(flags & VMC_CATALOG_CREATE) &&
         !strncmp(err.msg, "no store at ", 12)) {
-        char *dir = NULL;
+        char *dir = NULL, hint[1024];
 
         vmc_catalog_home(c->home, &dir);
-        r = catcli_error(CLI_EXIT_NOT_FOUND, "%s: create one with '"
-                         CLI_NAME " init --home %s' (or set VMCLONE_HOME "
-                         "or --home to the store you meant)", err.msg,
-                         dir ? dir : "PATH");
+        snprintf(hint, sizeof(hint), CLI_NAME " init --home %s",
+                 dir ? dir : "PATH");
         free(dir);
-        return r;
+        cli_note_error(err.msg, hint);
+        return catcli_error(CLI_EXIT_NOT_FOUND, "%s: create one with '%s' "
+                            "(or set VMCLONE_HOME or --home to the store "
+                            "you meant)", err.msg, hint);
     }
     if (r < 0) {
         return catcli_fail(&err, r);

@@ -99,6 +99,17 @@ int cli_getopt_error(const char *verb, int optopt_char, char **argv);
 /* Print a non-fatal warning on stderr. */
 void cli_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* --json errors (docs/cli-contract.md). With cli_json_errors(true), the
+ * first error (its message, and @hint: the command to run next, or NULL)
+ * is kept, and cli_json_errors_end(@rc) prints it on stdout as
+ * {"error": {"code", "message", "hint"}} when @rc is a failure and no
+ * JSON document was printed (cli_json_print() on stdout marks one);
+ * returns @rc. cli_error() and cli_usage_error() note their message. */
+void cli_json_errors(bool on);
+void cli_note_error(const char *message, const char *hint);
+void cli_json_printed(void);
+int cli_json_errors_end(int rc);
+
 /* ------------------------------------------------------------- output */
 
 /* Write @s to @f with what could forge a line or steer the terminal

@@ -314,7 +314,8 @@ rm_run(struct catcli *c, void *ctx, int argc, char **argv)
         printf("No VM matches: nothing to remove\n");
     }
     freed = rm_freed(c, a, retired, o.plan);
-    if (c->json) {
+    /* with --json, a failure is the error document (main.c) */
+    if (c->json && !o.rc) {
         rm_print_json(a, &o, freed);
     } else {
         json_object_put(o.removed);
