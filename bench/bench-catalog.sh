@@ -16,6 +16,7 @@
 make_base
 export VMCLONE_HOME=$BENCH_DIR/store
 rm -rf "$VMCLONE_HOME" m
+$VMC init -q
 mkdir m
 Q="qemu-img"
 $VMC template import -q bt base.qcow2

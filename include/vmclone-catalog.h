@@ -7,8 +7,9 @@
  *
  * A store is a directory ($VMCLONE_HOME, default ~/.local/share/vmclone)
  * holding catalog.db and the default pools "primary" (VM disks) and
- * "secondary" (templates). Every function that opens a store creates it
- * when it is missing.
+ * "secondary" (templates). Only vmc_catalog_open() with
+ * VMC_CATALOG_CREATE creates a store; without it a missing store is
+ * -ENOENT ("no store at ...").
  *
  * Conventions are those of vmclone.h: 0 or a negative errno, and a
  * `struct vmc_error *err` last (may be NULL). Expected codes: -ENOENT (no
@@ -40,6 +41,9 @@ enum vmc_catalog_flags {
     VMC_CATALOG_EXCLUSIVE = 1 << 0,
     /** Do not recover interrupted operations at open. */
     VMC_CATALOG_NO_RECOVER = 1 << 1,
+    /** Create the store when it is missing (vm-clone init); without it,
+     *  a missing store is -ENOENT. */
+    VMC_CATALOG_CREATE = 1 << 2,
 };
 
 /**
@@ -50,10 +54,12 @@ enum vmc_catalog_flags {
 VMC_API int vmc_catalog_home(const char *home, char **out);
 
 /**
- * Open (creating if needed) the store at @home (see vmc_catalog_home())
- * and its catalog, migrating the schema, and roll forward or back the
- * operations of processes that died (unless VMC_CATALOG_NO_RECOVER).
- * @return 0, -EACCES, -EIO (SQLite), -ENOTSUP (catalog newer than us).
+ * Open the store at @home (see vmc_catalog_home()) and its catalog,
+ * creating it first with VMC_CATALOG_CREATE, migrating the schema, and
+ * roll forward or back the operations of processes that died (unless
+ * VMC_CATALOG_NO_RECOVER).
+ * @return 0, -ENOENT (no store there, without VMC_CATALOG_CREATE),
+ * -EACCES, -EIO (SQLite), -ENOTSUP (catalog newer than us).
  */
 VMC_API int vmc_catalog_open(struct vmc_catalog **out, const char *home,
                              unsigned flags, struct vmc_error *err);
@@ -267,7 +273,9 @@ struct vmc_catalog_clone_opts {
     size_t nlabels;
     uint64_t ttl_seconds;       /**< 0 = never expires */
     /** A retried call with the same id returns the VM(s) made by the
-     *  first call instead of making new ones. */
+     *  first call instead of making new ones; a call with the same id
+     *  and another name, source, snapshot, kind, count or pool is
+     *  refused with -EEXIST (naming the first call's VM). */
     const char *request_id;
     vmc_progress_fn progress;
     void *opaque;

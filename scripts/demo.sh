@@ -40,6 +40,7 @@ if command -v qemu-img >/dev/null; then
 fi
 echo; echo "== the seed's story on a store (catalog + pools) in $dir/store"
 export VMCLONE_HOME=$dir/store
+run "$VMC" init
 run "$VMC" template import TemplateVM template.qcow2 --cpus 2 --memory 2048
 run "$VMC" config set default-template TemplateVM
 printf '\n$ for i in $(seq 1 20); do vm-clone --linked --name unit-test-$i & done; wait\n'

@@ -106,86 +106,6 @@ parse_ttl_expiry(uint64_t ttl, double *expires)
     return 0;
 }
 
-/* Return the VMs of an earlier call with the same request id. */
-static int
-find_request(struct vmc_catalog *cat, const char *rid, size_t count,
-             struct vmc_catalog_clone_result *res, bool *found,
-             struct vmc_error *err)
-{
-    unsigned tries;
-    int r = 0;
-
-    *found = false;
-    for (tries = 0; tries < 10; tries++) {
-        cat_stmt *st = NULL;
-        struct cat_strv names = { 0 };
-        int64_t jid = 0;
-        bool creating = false;
-
-        r = cat_prepare(cat, &st, err, "SELECT m.name, m.state, coalesce("
-                        "m.journal_id, 0), m.clone_requested, m.clone_type, "
-                        "m.mechanism, p.name, m.source, (SELECT count(*) "
-                        "FROM volumes v WHERE v.vm_id = m.id AND v.top = 1) "
-                        "FROM vms m JOIN pools p ON p.id = m.pool_id WHERE "
-                        "m.request_key = ?1 ORDER BY m.request_idx, m.id",
-                        "s", rid);
-        while (r == 0 && (r = cat_step(cat, st, err)) > 0) {
-            r = 0;
-            if (strcmp(cat_col(st, 1), "ready")) {
-                creating = true;
-                jid = cat_col_i64(st, 2);
-                continue;
-            }
-            if (cat_strv_push(&names, cat_col(st, 0)) < 0) {
-                r = vmc_error_set(err, -ENOMEM, "out of memory");
-            }
-            res->requested = !strcmp(cat_col(st, 3), "linked")
-                             ? VMC_CLONE_KIND_LINKED
-                             : !strcmp(cat_col(st, 3), "full")
-                             ? VMC_CLONE_KIND_FULL : VMC_CLONE_KIND_DEFAULT;
-            res->actual = !strcmp(cat_col(st, 4), "linked")
-                          ? VMC_CLONE_KIND_LINKED : VMC_CLONE_KIND_FULL;
-            res->mechanism = !strcmp(cat_col(st, 5), "overlay") ? "overlay"
-                             : !strcmp(cat_col(st, 5), "reflink") ? "reflink"
-                             : !strcmp(cat_col(st, 5), "copy_file_range")
-                             ? "copy_file_range" : "copy";
-            snprintf(res->pool, sizeof(res->pool), "%s", cat_col(st, 6));
-            snprintf(res->source_kind, sizeof(res->source_kind), "%s",
-                     !strncmp(cat_col(st, 7), "template ", 9) ? "template"
-                                                              : "vm");
-            res->disks = (unsigned)cat_col_int(st, 8);
-        }
-        cat_finalize(st);
-        if (r < 0) {
-            cat_strv_release(&names);
-            return r;
-        }
-        if (creating) {
-            cat_strv_release(&names);
-            r = cat_journal_wait(cat, jid, err);
-            if (r < 0) {
-                return r;
-            }
-            continue;
-        }
-        if (names.n == 0) {
-            return 0;
-        }
-        if (names.n != count) {
-            cat_strv_release(&names);
-            return vmc_error_set(err, -EEXIST, "request id '%s' was used "
-                                 "for a different number of VMs", rid);
-        }
-        res->names = names.v;
-        res->count = names.n;
-        res->existing = true;
-        *found = true;
-        return 0;
-    }
-    return vmc_error_set(err, -EBUSY, "request '%s' is still in progress",
-                         rid);
-}
-
 /* Sum of the allocated bytes of @paths. */
 static uint64_t
 allocated(char *const *paths, size_t n)
@@ -397,6 +317,149 @@ clone_names(struct clone_plan *p, const char *name, struct vmc_error *err)
     }
     vmc_clone_names_free(numbered, p->count);
     return r;
+}
+
+/* The first parameter of this call that differs from row @st of an
+ * earlier call with the same request id (columns: 0 name, 3 requested,
+ * 7 source, 9 pool id; @i the row's place in its group), written into
+ * @what; "" when they agree. A retry must repeat the call exactly: the
+ * name (each numbered name), the source and snapshot, the type asked
+ * for, and the pool (the default pool when none is given). */
+static void
+request_differs(cat_stmt *st, const struct clone_plan *p, const char *source,
+                int64_t pool_id, size_t i, char *what, size_t len)
+{
+    const struct vmc_catalog_clone_opts *o = p->o;
+    const char *src = cat_col(st, 7) ? cat_col(st, 7) : "";
+    char tdesc[300], vdesc[300];
+
+    snprintf(tdesc, sizeof(tdesc), "template %s", source);
+    snprintf(vdesc, sizeof(vdesc), "vm %s%s%s", source,
+             o->snapshot ? "@" : "", o->snapshot ? o->snapshot : "");
+    what[0] = '\0';
+    if (i < p->names.n && strcmp(cat_col(st, 0), p->names.v[i])) {
+        snprintf(what, len, "name '%s', not '%s'", p->names.v[i],
+                 cat_col(st, 0));
+    } else if (strcmp(src, vdesc) && (o->snapshot || strcmp(src, tdesc))) {
+        snprintf(what, len, "source '%s%s%s', not %s", source,
+                 o->snapshot ? "@" : "", o->snapshot ? o->snapshot : "",
+                 src);
+    } else if (strcmp(cat_col(st, 3) ? cat_col(st, 3) : "",
+                      vmc_clone_kind_name(o->kind))) {
+        snprintf(what, len, "type %s, not %s", vmc_clone_kind_name(o->kind),
+                 cat_col(st, 3) ? cat_col(st, 3) : "unknown");
+    } else if (cat_col_i64(st, 9) != pool_id) {
+        snprintf(what, len, "pool '%s', not '%s'", o->pool ? o->pool
+                 : "(the default)", cat_col(st, 6));
+    }
+}
+
+/* Return the VMs of an earlier call with the same request id; refused
+ * (-EEXIST) when that call had other parameters (request_differs()). */
+static int
+find_request(struct clone_plan *p, const char *source,
+             struct vmc_catalog_clone_result *res, bool *found,
+             struct vmc_error *err)
+{
+    struct vmc_catalog *cat = p->cat;
+    const char *rid = p->o->request_id;
+    unsigned tries;
+    int64_t pool_id = 0;
+    int r;
+
+    *found = false;
+    r = cat_pool_lookup(cat, p->o->pool, "primary", &pool_id, NULL, err);
+    if (r < 0) {
+        return r;
+    }
+    for (tries = 0; tries < 10; tries++) {
+        cat_stmt *st = NULL;
+        struct cat_strv names = { 0 };
+        int64_t jid = 0;
+        bool creating = false;
+        char what[700] = "", first[200] = "";
+
+        r = cat_prepare(cat, &st, err, "SELECT m.name, m.state, coalesce("
+                        "m.journal_id, 0), m.clone_requested, m.clone_type, "
+                        "m.mechanism, p.name, m.source, (SELECT count(*) "
+                        "FROM volumes v WHERE v.vm_id = m.id AND v.top = 1), "
+                        "m.pool_id "
+                        "FROM vms m JOIN pools p ON p.id = m.pool_id WHERE "
+                        "m.request_key = ?1 ORDER BY m.request_idx, m.id",
+                        "s", rid);
+        while (r == 0 && (r = cat_step(cat, st, err)) > 0) {
+            r = 0;
+            if (!first[0]) {
+                snprintf(first, sizeof(first), "%s", cat_col(st, 0));
+            }
+            if (strcmp(cat_col(st, 1), "ready")) {
+                creating = true;
+                jid = cat_col_i64(st, 2);
+                continue;
+            }
+            if (!what[0]) {
+                request_differs(st, p, source, pool_id, names.n, what,
+                                sizeof(what));
+            }
+            if (cat_strv_push(&names, cat_col(st, 0)) < 0) {
+                r = vmc_error_set(err, -ENOMEM, "out of memory");
+            }
+            res->requested = !strcmp(cat_col(st, 3), "linked")
+                             ? VMC_CLONE_KIND_LINKED
+                             : !strcmp(cat_col(st, 3), "full")
+                             ? VMC_CLONE_KIND_FULL : VMC_CLONE_KIND_DEFAULT;
+            res->actual = !strcmp(cat_col(st, 4), "linked")
+                          ? VMC_CLONE_KIND_LINKED : VMC_CLONE_KIND_FULL;
+            res->mechanism = !strcmp(cat_col(st, 5), "overlay") ? "overlay"
+                             : !strcmp(cat_col(st, 5), "reflink") ? "reflink"
+                             : !strcmp(cat_col(st, 5), "copy_file_range")
+                             ? "copy_file_range" : "copy";
+            snprintf(res->pool, sizeof(res->pool), "%s", cat_col(st, 6));
+            snprintf(res->source_kind, sizeof(res->source_kind), "%s",
+                     !strncmp(cat_col(st, 7), "template ", 9) ? "template"
+                                                              : "vm");
+            res->disks = (unsigned)cat_col_int(st, 8);
+        }
+        cat_finalize(st);
+        if (r < 0) {
+            cat_strv_release(&names);
+            return r;
+        }
+        if (creating) {
+            cat_strv_release(&names);
+            r = cat_journal_wait(cat, jid, err);
+            if (r < 0) {
+                return r;
+            }
+            continue;
+        }
+        if (names.n == 0) {
+            return 0;
+        }
+        if (names.n != p->count) {
+            size_t n = names.n;
+
+            cat_strv_release(&names);
+            return vmc_error_set(err, -EEXIST, "request id '%s' was used "
+                                 "for a different number of VMs (%zu, "
+                                 "from VM '%s' on), not %zu", rid, n, first,
+                                 p->count);
+        }
+        if (what[0]) {
+            cat_strv_release(&names);
+            return vmc_error_set(err, -EEXIST, "request id '%s' was used "
+                                 "by another call, which made VM '%s': "
+                                 "this one has %s (use another id)", rid,
+                                 first, what);
+        }
+        res->names = names.v;
+        res->count = names.n;
+        res->existing = true;
+        *found = true;
+        return 0;
+    }
+    return vmc_error_set(err, -EBUSY, "request '%s' is still in progress",
+                         rid);
 }
 
 /* Linked or full (checked against the source), and the pool. */
@@ -703,7 +766,7 @@ clone_once(struct vmc_catalog *cat, const char *source, const char *name,
         r = check_labels(o, err);
     }
     if (r == 0 && o->request_id) {
-        r = find_request(cat, o->request_id, p.count, res, &found, err);
+        r = find_request(&p, source, res, &found, err);
         if (r < 0 || found) {
             res->seconds = cat_now() - t0;
             goto out;

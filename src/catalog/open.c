@@ -186,6 +186,27 @@ load_store_id(struct vmc_catalog *cat)
     cat_strv_release(&dirs);
 }
 
+/* Without VMC_CATALOG_CREATE, a store must be there already: a
+ * mistyped home is "no store", never a new empty one. */
+static int
+store_exists(const char *dir, struct vmc_error *err)
+{
+    char *db = NULL;
+    struct stat st;
+    int r = 0;
+
+    if (asprintf(&db, "%s/catalog.db", dir) < 0) {
+        return vmc_error_set(err, -ENOMEM, "out of memory");
+    }
+    if (stat(db, &st) < 0) {
+        r = errno == ENOENT || errno == ENOTDIR
+            ? vmc_error_set(err, -ENOENT, "no store at '%s'", dir)
+            : vmc_error_set(err, -errno, "'%s': %s", db, strerror(errno));
+    }
+    free(db);
+    return r;
+}
+
 int
 vmc_catalog_open(struct vmc_catalog **out, const char *home, unsigned flags,
                  struct vmc_error *err)
@@ -204,7 +225,8 @@ vmc_catalog_open(struct vmc_catalog **out, const char *home, unsigned flags,
         r = vmc_error_set(err, r, "out of memory");
         goto fail;
     }
-    r = cat_mkdir_p(dir, err);
+    r = (flags & VMC_CATALOG_CREATE) ? cat_mkdir_p(dir, err)
+                                     : store_exists(dir, err);
     if (r < 0) {
         goto fail;
     }

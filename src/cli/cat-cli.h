@@ -89,8 +89,9 @@ extern const struct catcli_cmd *const catcli_cmds[];
 /* Run the top-level management command argv[0] of catcli_cmds: the
  * command table's entry point for each of them (main.c). */
 int catcli_main(int argc, char **argv);
-/* Open the store; prints the error. Returns 0 or an exit status. On a
- * TTY without --json and -q, long operations show a progress bar. */
+/* Open the store (@flags: VMC_CATALOG_*); prints the error, for a missing
+ * store with the command that makes one. Returns 0 or an exit status. On
+ * a TTY without --json and -q, long operations show a progress bar. */
 int catcli_open(struct catcli *c, unsigned flags);
 /* End a progress line still open (before printing anything else). */
 void catcli_progress_end(struct catcli *c);
@@ -106,13 +107,29 @@ struct json_object *catcli_report(struct catcli *c, enum vmc_report which,
 /* The names of the templates of @before (a VMC_REPORT_RETIRED_TEMPLATES
  * result) that are gone now, as a JSON array of strings. */
 struct json_object *catcli_gone(struct catcli *c, struct json_object *before);
-/* Print a library error, one line. */
+/* The exit status of a management command that failed with @r (a
+ * negative errno) and @err: the one map from the catalog's errors to
+ * CLI_EXIT_* (docs/cli-contract.md). */
+int catcli_exit_code(int r, const struct vmc_error *err);
+/* Print a library error, one line; returns catcli_exit_code(). */
 int catcli_fail(const struct vmc_error *err, int r);
+/* Print an error the command found itself, one line; returns @code. */
+int catcli_error(int code, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 /* The longest duration catcli_parse_duration() takes: 100 years. */
 #define CATCLI_DURATION_MAX (100ULL * 365 * 86400)
 /* Parse "30s", "15m", "2h", "3d", "1w" or seconds: digits only (no sign),
  * at most CATCLI_DURATION_MAX; -EINVAL or -ERANGE otherwise. */
 int catcli_parse_duration(const char *s, uint64_t *out);
+
+/* --label KEY=VALUE filters (repeatable): (key, value) pairs for the
+ * VMC_REPORT_VMS report; @verb names the command in a usage error. */
+struct catcli_labels {
+    const char *verb;
+    const char *params[64];
+    size_t np;
+};
+int catcli_opt_label(const char *arg, void *dest);  /* catcli_labels */
 
 /* Small JSON accessors of report rows ("" / 0 when absent). */
 const char *catcli_jstr(struct json_object *o, const char *k);

@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,10 +16,66 @@
 
 #include "cat-cli.h"
 
+/* The catalog says "has dependents" (a conflict) with -EBUSY too, as it
+ * says "in use" (a lock: busy); its message then lists the dependents.
+ * A missing file (a VM's disk) is -ENOENT like a missing object, but its
+ * message has strerror's words or "is missing"; an object's has not. */
+static bool
+names_dependents(const char *msg)
+{
+    return strstr(msg, "dependent") || strstr(msg, "is not empty");
+}
+
+static bool
+names_missing_file(const char *msg)
+{
+    return strstr(msg, strerror(ENOENT)) || strstr(msg, "is missing");
+}
+
+int
+catcli_exit_code(int r, const struct vmc_error *err)
+{
+    const char *msg = err ? err->msg : "";
+
+    switch (-r) {
+    case ENOENT:
+        return names_missing_file(msg) ? CLI_EXIT_INTEGRITY
+                                       : CLI_EXIT_NOT_FOUND;
+    case EEXIST:
+    case ENOTEMPTY:
+        return CLI_EXIT_CONFLICT;
+    case EBUSY:
+        return names_dependents(msg) ? CLI_EXIT_CONFLICT : CLI_EXIT_BUSY;
+    case EAGAIN:
+    case EDEADLK:
+        return CLI_EXIT_BUSY;
+    case EUCLEAN:
+    case ESTALE:
+    case EBADMSG:
+        return CLI_EXIT_INTEGRITY;
+    default:
+        return CLI_EXIT_FAIL;
+    }
+}
+
 int
 catcli_fail(const struct vmc_error *err, int r)
 {
-    return cli_error_lib(err, r);
+    cli_error_lib(err, r);
+    return catcli_exit_code(r, err);
+}
+
+int
+catcli_error(int code, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    cli_error("%s", msg);
+    return code;
 }
 
 /* The store's progress callback: one line per operation. */
@@ -52,6 +109,19 @@ catcli_open(struct catcli *c, unsigned flags)
     struct vmc_error err = { 0 };
     int r = vmc_catalog_open(&c->cat, c->home, flags, &err);
 
+    if (r == -ENOENT && !(flags & VMC_CATALOG_CREATE) &&
+        !strncmp(err.msg, "no store at ", 12)) {
+        char *dir = NULL, hint[1024];
+
+        vmc_catalog_home(c->home, &dir);
+        snprintf(hint, sizeof(hint), CLI_NAME " init --home %s",
+                 dir ? dir : "PATH");
+        free(dir);
+        cli_note_error(err.msg, hint);
+        return catcli_error(CLI_EXIT_NOT_FOUND, "%s: create one with '%s' "
+                            "(or set VMCLONE_HOME or --home to the store "
+                            "you meant)", err.msg, hint);
+    }
     if (r < 0) {
         return catcli_fail(&err, r);
     }
@@ -192,6 +262,21 @@ catcli_report(struct catcli *c, enum vmc_report which,
         return NULL;
     }
     return arr;
+}
+
+int
+catcli_opt_label(const char *arg, void *dest)
+{
+    struct catcli_labels *f = dest;
+    char *eq = strchr(arg, '=');
+
+    if (!eq || eq == arg || f->np + 2 > 64) {
+        return cli_usage_error(f->verb, "--label needs KEY=VALUE");
+    }
+    *eq = '\0';
+    f->params[f->np++] = arg;
+    f->params[f->np++] = eq + 1;
+    return 0;
 }
 
 const char *

@@ -29,6 +29,15 @@ enum {
     CLI_EXIT_USAGE = 2,
 };
 
+/* The management commands (the catalog) also say which kind of failure
+ * it was (docs/cli-contract.md); the img verbs keep qemu-img's codes. */
+enum {
+    CLI_EXIT_NOT_FOUND = 3,     /* no such template, VM, snapshot, pool */
+    CLI_EXIT_CONFLICT = 4,      /* exists, has dependents, reused id */
+    CLI_EXIT_BUSY = 5,          /* a lock is held or an operation runs */
+    CLI_EXIT_INTEGRITY = 6,     /* damaged template, missing disk */
+};
+
 /* One entry of a command table; @fn gets argv with argv[0] = the verb. */
 struct cli_cmd {
     const char *name;
@@ -89,6 +98,17 @@ int cli_usage_error(const char *verb, const char *fmt, ...)
 int cli_getopt_error(const char *verb, int optopt_char, char **argv);
 /* Print a non-fatal warning on stderr. */
 void cli_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* --json errors (docs/cli-contract.md). With cli_json_errors(true), the
+ * first error (its message, and @hint: the command to run next, or NULL)
+ * is kept, and cli_json_errors_end(@rc) prints it on stdout as
+ * {"error": {"code", "message", "hint"}} when @rc is a failure and no
+ * JSON document was printed (cli_json_print() on stdout marks one);
+ * returns @rc. cli_error() and cli_usage_error() note their message. */
+void cli_json_errors(bool on);
+void cli_note_error(const char *message, const char *hint);
+void cli_json_printed(void);
+int cli_json_errors_end(int rc);
 
 /* ------------------------------------------------------------- output */
 

@@ -31,7 +31,10 @@ static const char clone_usage[] =
     "  copy_file_range or a guest-view copy; --thick preallocates them.\n"
     "--count N makes N VMs; NAME must contain one %d (numbered from 1).\n"
     "--ttl 2h: the VM expires ('vm-clone gc' removes it); s, m, h, d, w.\n"
-    "--request-id ID: a retried call returns the VMs of the first one.\n"
+    "--request-id ID: a retried call returns the VMs of the first one; "
+    "another call\n"
+    "  with the same ID (other name, source, type, count or pool) is "
+    "refused.\n"
     "The short form uses --template or 'config set default-template'.\n";
 
 /* What the options of clone fill in. */

@@ -1,5 +1,6 @@
 /*
- * cmd-config.c - "config get|set|unset": the store's settings.
+ * cmd-config.c - "config get|set|unset|show": the store's settings, and
+ * which store is in use (its directory and pools).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -69,13 +70,64 @@ config_get(struct catcli *c, void *ctx, int argc, char **argv)
     return catcli_print_report(c, VMC_REPORT_CONFIG, cols);
 }
 
+/* The store in use: its directory, pools and settings. */
+static int
+config_show(struct catcli *c, void *ctx, int argc, char **argv)
+{
+    struct json_object *pools = catcli_report(c, VMC_REPORT_POOLS, NULL, 0);
+    struct json_object *conf = catcli_report(c, VMC_REPORT_CONFIG, NULL, 0);
+    size_t i;
+
+    (void)ctx;
+    (void)argc;
+    (void)argv;
+    if (!pools || !conf) {
+        json_object_put(pools);
+        json_object_put(conf);
+        return CLI_EXIT_FAIL;
+    }
+    if (c->json) {
+        struct json_object *o = json_object_new_object();
+        struct json_object *kv = json_object_new_object();
+
+        for (i = 0; i < json_object_array_length(conf); i++) {
+            struct json_object *r = json_object_array_get_idx(conf, i);
+
+            cli_json_add_str(kv, catcli_jstr(r, "key"), catcli_jstr(r,
+                                                                 "value"));
+        }
+        cli_json_add_str(o, "home", vmc_catalog_dir(c->cat));
+        cli_json_add_obj(o, "pools", json_object_get(pools));
+        cli_json_add_obj(o, "config", kv);
+        catcli_json_done(o);
+    } else {
+        printf("store: %s\n", vmc_catalog_dir(c->cat));
+        for (i = 0; i < json_object_array_length(pools); i++) {
+            struct json_object *p = json_object_array_get_idx(pools, i);
+
+            printf("pool:  %-12s %-9s %s\n", catcli_jstr(p, "name"),
+                   catcli_jstr(p, "kind"), catcli_jstr(p, "path"));
+        }
+        for (i = 0; i < json_object_array_length(conf); i++) {
+            struct json_object *r = json_object_array_get_idx(conf, i);
+
+            printf("%s = %s\n", catcli_jstr(r, "key"), catcli_jstr(r,
+                                                                "value"));
+        }
+    }
+    json_object_put(pools);
+    json_object_put(conf);
+    return CLI_EXIT_OK;
+}
+
 int
 cmd_config(int argc, char **argv)
 {
     struct catcli c = { .verb = "config", .usage =
         "keys: default-template (the template of 'vm-clone --linked "
         "--name X'),\n      default-pool (primary pool for new VMs), "
-        "max-chain-depth (default 16)\n" };
+        "max-chain-depth (default 16)\nshow: the store in use (its "
+        "directory, pools and settings)\n" };
     const struct cli_opt common[] = { CATCLI_OPTS(&c), CLI_OPT_END };
     const struct catcli_sub subs[] = {
         { "get", config_get, common, 0, 1, "[KEY]", NULL, CATCLI_STORE },
@@ -83,6 +135,7 @@ cmd_config(int argc, char **argv)
           "wrong number of arguments", CATCLI_STORE },
         { "unset", config_set, common, 1, 1, "KEY",
           "wrong number of arguments", CATCLI_STORE },
+        { "show", config_show, common, 0, 0, "", NULL, CATCLI_STORE },
         { NULL, NULL, NULL, 0, 0, NULL, NULL, 0 },
     };
 

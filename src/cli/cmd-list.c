@@ -16,30 +16,9 @@
 
 /* -------------------------------------------------------------- list */
 
-/* The --label filters of list: (key, value) pairs for the report. */
-struct label_filter {
-    const char *params[64];
-    size_t np;
-};
-
-static int
-add_label(const char *arg, void *dest)
-{
-    struct label_filter *f = dest;
-    char *eq = strchr(arg, '=');
-
-    if (!eq || eq == arg || f->np + 2 > 64) {
-        return cli_usage_error("list", "--label needs KEY=VALUE");
-    }
-    *eq = '\0';
-    f->params[f->np++] = arg;
-    f->params[f->np++] = eq + 1;
-    return 0;
-}
-
-static struct label_filter list_labels;
+static struct catcli_labels list_labels = { .verb = "list" };
 static const struct cli_opt list_opts[] = {
-    CLI_OPT_CALL(0, "label", "KEY=VALUE", &list_labels, add_label,
+    CLI_OPT_CALL(0, "label", "KEY=VALUE", &list_labels, catcli_opt_label,
                  "only VMs with this label (repeatable)"),
     CLI_OPT_END,
 };
@@ -63,7 +42,7 @@ list_row(struct catcli *c, struct json_object *o)
 static int
 list_run(struct catcli *c, void *ctx, int argc, char **argv)
 {
-    const struct label_filter *f = &list_labels;
+    const struct catcli_labels *f = &list_labels;
 
     return catcli_print_table(c, catcli_report(c, VMC_REPORT_VMS, f->params,
                                                f->np),
@@ -103,7 +82,7 @@ catcli_open_vm(struct catcli *c, const char *name, struct json_object **vm)
     *vm = catcli_vm_json(c, name);
     if (!*vm) {
         catcli_close(c);
-        return cli_error("no VM named '%s'", name);
+        return catcli_error(CLI_EXIT_NOT_FOUND, "no VM named '%s'", name);
     }
     return 0;
 }
@@ -146,7 +125,8 @@ info_run(struct catcli *c, void *ctx, int argc, char **argv)
 
     vm = catcli_vm_json(c, argv[0]);
     if (!vm) {
-        return cli_error("no VM named '%s'", argv[0]);
+        return catcli_error(CLI_EXIT_NOT_FOUND, "no VM named '%s'",
+                            argv[0]);
     }
     if (c->json) {
         cli_json_print(stdout, vm);

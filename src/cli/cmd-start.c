@@ -338,9 +338,9 @@ cmd_start(int argc, char **argv)
     name = json_object_get_string(json_object_object_get(vm, "name"));
     if (strcmp(json_object_get_string(json_object_object_get(vm, "state")),
                "ready")) {
-        cli_error("VM '%s' is %s, not ready", name,
-                  json_object_get_string(json_object_object_get(vm,
-                                                                "state")));
+        rc = catcli_error(CLI_EXIT_BUSY, "VM '%s' is %s, not ready", name,
+                          json_object_get_string(json_object_object_get(
+                              vm, "state")));
         goto out;
     }
     json_object_object_get_ex(vm, "disks", &disks);

@@ -77,7 +77,8 @@ show_info(struct catcli *c, const char *name)
     }
     if (json_object_array_length(arr) == 0) {
         json_object_put(arr);
-        return cli_error("no template named '%s'", name);
+        return catcli_error(CLI_EXIT_NOT_FOUND, "no template named '%s'",
+                            name);
     }
     t = json_object_get(json_object_array_get_idx(arr, 0));
     json_object_put(arr);

@@ -25,6 +25,17 @@ snapshot_list(struct catcli *c, void *ctx, int argc, char **argv)
     if (!arr) {
         return CLI_EXIT_FAIL;
     }
+    if (json_object_array_length(arr) == 0) {
+        struct json_object *vm = catcli_report(c, VMC_REPORT_VM, params, 1);
+        bool none = vm && json_object_array_length(vm) == 0;
+
+        json_object_put(vm);
+        if (none) {
+            json_object_put(arr);
+            return catcli_error(CLI_EXIT_NOT_FOUND, "no VM named '%s'",
+                                argv[0]);
+        }
+    }
     if (c->json) {
         cli_json_print(stdout, arr);
     }

@@ -11,10 +11,86 @@
 
 #include "cli.h"
 
+/* The error document of --json (docs/cli-contract.md): the first error's
+ * message and hint, printed by cli_json_errors_end() when the command
+ * failed without printing a JSON document of its own. */
+static struct {
+    bool on;
+    bool printed;
+    char message[1024];
+    char hint[512];
+} json_err;
+
+void
+cli_json_errors(bool on)
+{
+    json_err.on = on;
+}
+
+void
+cli_json_printed(void)
+{
+    json_err.printed = true;
+}
+
+void
+cli_note_error(const char *message, const char *hint)
+{
+    if (json_err.message[0]) {
+        return;
+    }
+    snprintf(json_err.message, sizeof(json_err.message), "%s", message);
+    snprintf(json_err.hint, sizeof(json_err.hint), "%s", hint ? hint : "");
+}
+
+/* The name of exit status @rc in the error document. */
+static const char *
+exit_code_name(int rc)
+{
+    static const char *const names[] = {
+        [CLI_EXIT_FAIL] = "failure", [CLI_EXIT_USAGE] = "usage",
+        [CLI_EXIT_NOT_FOUND] = "not_found", [CLI_EXIT_CONFLICT] = "conflict",
+        [CLI_EXIT_BUSY] = "busy", [CLI_EXIT_INTEGRITY] = "integrity",
+    };
+
+    return rc > 0 && rc <= CLI_EXIT_INTEGRITY ? names[rc] : "failure";
+}
+
+int
+cli_json_errors_end(int rc)
+{
+    struct json_object *o, *e;
+
+    if (!json_err.on || rc == CLI_EXIT_OK || json_err.printed) {
+        return rc;
+    }
+    o = json_object_new_object();
+    e = json_object_new_object();
+    cli_json_add_str(e, "code", exit_code_name(rc));
+    cli_json_add_str(e, "message", json_err.message[0] ? json_err.message
+                                                       : "failed");
+    json_object_object_add(e, "hint", json_err.hint[0]
+                           ? json_object_new_string(json_err.hint) : NULL);
+    cli_json_add_obj(o, "error", e);
+    cli_json_print(stdout, o);
+    json_object_put(o);
+    return rc;
+}
+
 /* One message line on stderr after what stdout holds so far. */
 static void
 vmessage(const char *prefix, const char *fmt, va_list ap)
 {
+    if (json_err.on && !json_err.message[0] && strstr(prefix, "warning")
+        == NULL) {
+        char msg[1024];
+        va_list aq;
+
+        va_copy(aq, ap);
+        vsnprintf(msg, sizeof(msg), fmt, aq);
+        va_end(aq);
+        cli_note_error(msg, NULL);
+    }
     fflush(stdout);
     fputs(prefix, stderr);
     vfprintf(stderr, fmt, ap);
@@ -57,11 +133,15 @@ cli_usage_error(const char *verb, const char *fmt, ...)
     char msg[512];
     va_list ap;
 
+    char hint[128];
+
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    cli_error("%s (try '" CLI_NAME "%s%s --help')", msg, verb ? " " : "",
-              verb ? verb : "");
+    snprintf(hint, sizeof(hint), CLI_NAME "%s%s --help", verb ? " " : "",
+             verb ? verb : "");
+    cli_note_error(msg, hint);
+    cli_error("%s (try '%s')", msg, hint);
     return CLI_EXIT_USAGE;
 }
 

@@ -50,6 +50,33 @@ usage(FILE *f)
                "group.\n");
 }
 
+/* Whether --json is among the options (before a "--"). */
+static bool
+wants_json(int argc, char **argv)
+{
+    int i;
+
+    for (i = 1; i < argc && strcmp(argv[i], "--"); i++) {
+        if (!strcmp(argv[i], "--json")) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Run the command of argv[1]; the management commands (all but img and
+ * serve, which keep qemu-img's and their own output) print a JSON error
+ * document on failure when given --json. */
+static int
+run(int argc, char **argv, int (*fn)(int, char **))
+{
+    cli_json_errors(strcmp(argv[1], "img") && strcmp(argv[1], "serve") &&
+                    wants_json(argc, argv));
+    return cli_json_errors_end(fn ? fn(argc, argv)
+                                  : cli_dispatch(top_cmds, NULL, argc - 1,
+                                                 argv + 1));
+}
+
 int
 main(int argc, char **argv)
 {
@@ -71,12 +98,20 @@ main(int argc, char **argv)
         argc -= 2;
         argv += 2;
     }
+    /* --json before the command applies to it: "vm-clone --json list"
+     * runs as "vm-clone list --json" */
+    if (argc > 2 && !strcmp(argv[1], "--json") && argv[2][0] != '-') {
+        char *json = argv[1];
+
+        argv[1] = argv[2];
+        argv[2] = json;
+    }
     /* the seed's form: vm-clone --linked|--full --name X [--template T] */
     if (argc >= 2 && (!strcmp(argv[1], "--linked") ||
                       !strcmp(argv[1], "--full") ||
                       !strcmp(argv[1], "--name") ||
                       !strcmp(argv[1], "--template"))) {
-        return cmd_clone_short(argc, argv);
+        return run(argc, argv, cmd_clone_short);
     }
     if (argc < 2) {
         return cli_usage_error(NULL, "missing command group");
@@ -84,5 +119,5 @@ main(int argc, char **argv)
     if (argv[1][0] == '-') {
         return cli_usage_error(NULL, "unrecognized option '%s'", argv[1]);
     }
-    return cli_dispatch(top_cmds, NULL, argc - 1, argv + 1);
+    return run(argc, argv, NULL);
 }

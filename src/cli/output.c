@@ -87,6 +87,9 @@ print_pretty(FILE *f, struct json_object *o, int level)
 void
 cli_json_print(FILE *f, struct json_object *o)
 {
+    if (f == stdout) {
+        cli_json_printed();
+    }
     print_pretty(f, o, 0);
     fputc('\n', f);
 }

@@ -57,7 +57,7 @@ rows > rows.before
 files > files.before
 rc=0
 "$VMCLONE" template rm t > rm.out 2> rm.err || rc=$?
-[ "$rc" = 1 ] || fail "template rm exited $rc, expected 1: $(cat rm.err)"
+[ "$rc" = 5 ] || fail "template rm exited $rc, expected 5 (busy): $(cat rm.err)"
 grep -q "template 't' changed state during this template-rm" rm.err ||
     fail "template rm failed without a clean refusal: $(cat rm.err)"
 grep -qi 'sql\|constraint\|statement' rm.err &&
@@ -88,7 +88,7 @@ sql "INSERT INTO journal(op, target, state, pid, started)
 rows > rows.before
 files > files.before
 clone_resume
-[ "$rc" = 1 ] || fail "the clone exited $rc, expected 1: $(cat clone.err)"
+[ "$rc" = 5 ] || fail "the clone exited $rc, expected 5 (busy): $(cat clone.err)"
 grep -q 'changed state during this copy' clone.err ||
     fail "the clone failed without a clean refusal: $(cat clone.err)"
 grep -qi 'sql\|constraint\|statement' clone.err &&

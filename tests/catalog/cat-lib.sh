@@ -5,7 +5,8 @@
 # It sources ../lib.sh (scratch directory, vmc, fail/ok, requires), skips
 # the test (exit 77) when a tool the catalog helpers use is missing
 # (qemu-img, qemu-io, python3, sqlite3), and gives each test its own
-# --home. Every call goes through `vmc` with that home.
+# --home, made by `vm-clone init` (no other command creates a store).
+# Every call goes through `vmc` with that home.
 
 . "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 requires qemu-img --version
@@ -15,6 +16,7 @@ requires sqlite3 --version
 
 H=$T/home
 export VMCLONE_HOME=$H
+vmc init -q || fail "vm-clone init --home $H"
 
 # jq-like: jget FILE EXPR  (python expression over `d`, the parsed JSON)
 jget() {

@@ -33,11 +33,11 @@ intact() {
         fail "$what removed or replaced $planted.seal"
     rm -f "$planted" "$planted.seal"
 }
-# refused CMD...: exit 1 with the clean message
+# refused CMD...: exit 4 (conflict) with the clean message
 refused() {
     local rc=0
     "$VMCLONE" "$@" > out 2> err || rc=$?
-    [ "$rc" = 1 ] || fail "$* exited $rc, expected 1: $(cat err)"
+    [ "$rc" = 4 ] || fail "$* exited $rc, expected 4: $(cat err)"
     grep -q 'already exists and is not in the catalog' err ||
         fail "$* failed without the clean refusal: $(cat err)"
 }
@@ -75,9 +75,10 @@ done
 [ "$(cat "$H/primary/.vmclone-pool")" = "$sid" ] || fail "primary pool not marked"
 
 # 6. a second store refuses to add the first store's pool directory
+VMCLONE_HOME=$T/home2 "$VMCLONE" init -q || fail "init of a second store"
 rc=0
 VMCLONE_HOME=$T/home2 "$VMCLONE" pool add shared "$H/primary" > out 2> err || rc=$?
-[ "$rc" = 1 ] || fail "a second store added another store's pool (exit $rc)"
+[ "$rc" = 4 ] || fail "a second store added another store's pool (exit $rc, expected 4)"
 grep -q 'is a pool of another store' err || fail "unclear refusal: $(cat err)"
 VMCLONE_HOME=$T/home2 "$VMCLONE" list > /dev/null || fail "the second store"
 fsck_clean

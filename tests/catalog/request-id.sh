@@ -53,7 +53,7 @@ vmc clone T --name y3 --request-id 'Y_' --json > y3.json || fail "request Y_"
 ok vmc clone T --name 'z-%d' --count 2 --request-id Z -q
 vmc clone T --name z9 --request-id 'Z/1' --json > z.json || fail "request Z/1"
 [ "$(jget z.json 'd["vms"][0]')" = z9 ] || fail "'Z/1' matched the group of 'Z'"
-vmc clone T --name y-again --request-id 'Y%' --json > ya.json || fail "retry Y%"
+vmc clone T --name y2 --request-id 'Y%' --json > ya.json || fail "retry Y%"
 [ "$(jget ya.json 'd["vms"][0]')" = y2 ] && [ "$(jget ya.json 'd["existing"]')" = True ] ||
     fail "retry of 'Y%': $(cat ya.json)"
 expect_fail vmc clone T --name 'z-%d' --count 3 --request-id Z
@@ -68,9 +68,9 @@ sql "DROP INDEX vms_request;
      ALTER TABLE vms DROP COLUMN request_idx;
      ALTER TABLE vms DROP COLUMN request_key;
      PRAGMA user_version = 1;" || fail "downgrade to version 1"
-vmc clone T --name 'other-%d' --request-id Z --count 2 --json > m.json || fail "after migration"
+vmc clone T --name 'z-%d' --request-id Z --count 2 --json > m.json || fail "after migration"
 [ "$(jget m.json 'd["vms"]')" = "['z-1', 'z-2']" ] || fail "migrated group: $(cat m.json)"
-vmc clone T --name other --request-id 'Y%' --json > m1.json || fail "after migration (Y%)"
+vmc clone T --name y2 --request-id 'Y%' --json > m1.json || fail "after migration (Y%)"
 [ "$(jget m1.json 'd["vms"]')" = "['y2']" ] || fail "migrated 'Y%': $(cat m1.json)"
 [ "$(sql 'PRAGMA user_version')" = 2 ] || fail "not migrated"
 check_all_disks

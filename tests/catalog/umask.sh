@@ -24,6 +24,7 @@ for um in 077 027; do
     case $um in 077) rw=600 ro=400 ;; 027) rw=640 ro=440 ;; esac
     H=$T/home-$um
     export VMCLONE_HOME=$H
+    (umask "$um" && vmc init -q) || fail "init under umask $um"
     (
         umask $um
         ok vmc template import t t.qcow2 -q

@@ -86,9 +86,11 @@ ok vmc clone base --name 'ci-%d' --count 5 --label job=ci --ttl 1h -q
 vmc list --label job=ci --json > lc.json
 [ "$(jget lc.json 'len(d)')" = 5 ] || fail "--count 5 / --label"
 vmc clone base --name rq --request-id abc --json > r1.json || fail "request 1"
-vmc clone base --name rq-again --request-id abc --json > r2.json || fail "request 2"
+vmc clone base --name rq --request-id abc --json > r2.json || fail "request 2"
 [ "$(jget r2.json 'd["existing"]')" = True ] || fail "retried request made a new VM"
 [ "$(jget r2.json 'd["vms"][0]')" = rq ] || fail "retried request returned another VM"
+# the same id for another call (another name): refused, conflict
+expect_rc 4 vmc clone base --name rq-again --request-id abc
 expect_fail vmc info rq-again
 
 # the seed's short form

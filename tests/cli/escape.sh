@@ -9,6 +9,7 @@
 requires sqlite3 --version
 
 export VMCLONE_HOME=$T/home
+vmc init -q || fail "vm-clone init"
 
 ok vmc img create -q -f qcow2 t.qcow2 4M
 ok vmc template import tmpl t.qcow2 -q

@@ -7,6 +7,7 @@
 . "$(dirname "$0")/../lib.sh"
 
 export VMCLONE_HOME=$T/home
+vmc init -q || fail "vm-clone init"
 
 # usage_err OPTION CMD...: CMD exits 2 and names OPTION on stderr.
 usage_err() {

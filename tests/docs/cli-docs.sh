@@ -222,6 +222,7 @@ offers "$(comp vm-clone img info --output =)" human json ||
 
 # names from a real store, and silence without one
 H=$T/home
+ok vmc --home "$H" init -q
 ok vmc --home "$H" img create -q -f qcow2 base.qcow2 4M
 ok vmc --home "$H" template import tmpl-a base.qcow2 -q
 ok vmc --home "$H" clone tmpl-a --name vm-one -q

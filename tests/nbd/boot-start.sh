@@ -17,6 +17,7 @@ export VMCLONE_HOME=$T/home
 export TMPDIR=$T/tmp
 unset XDG_RUNTIME_DIR
 mkdir -p "$TMPDIR"
+vmc init -q || fail "vm-clone init"
 
 mkdir -p rootfs
 echo "hello from the template" > rootfs/hello.txt

@@ -30,6 +30,7 @@ export VMCLONE_HOME=$T/home
 export TMPDIR=$T/tmp
 unset XDG_RUNTIME_DIR
 mkdir -p "$TMPDIR"
+vmc init -q || fail "vm-clone init"
 
 qemu-img create -q -f qcow2 tpl.qcow2 32M || fail "create template"
 qemu-io -f qcow2 -c 'write -P 0x5a 0 8M' -c 'write -P 0xa5 20M 3M' tpl.qcow2 > /dev/null ||

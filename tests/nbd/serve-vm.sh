@@ -24,6 +24,7 @@ export VMCLONE_HOME=$T/home
 export TMPDIR=$T/tmp
 unset XDG_RUNTIME_DIR
 mkdir -p "$TMPDIR"
+vmc init -q || fail "vm-clone init"
 
 qemu-img create -q -f qcow2 a.qcow2 8M || fail "create a"
 qemu-io -f qcow2 -c 'write -P 0x5a 0 1M' a.qcow2 > /dev/null || fail "write a"
