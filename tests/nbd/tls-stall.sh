@@ -16,7 +16,9 @@ qemu-img create -q -f qcow2 img.qcow2 64M
 qemu-io -c 'write -P 0x11 0 64M' img.qcow2 >/dev/null || fail "qemu-io write"
 serve s -v --reply-budget 128M --tls-creds "$T/srv" img.qcow2
 PYTHONPATH=$TESTS_DIR/nbd python3 -B "$TESTS_DIR/nbd/tls-stall.py" "$T/s.sock" \
-    "$(cat "$T/s.pid")" 128 "$T/cli" || fail "reply budget over TLS: see above"
+    "$(cat "$T/s.pid")" 128 "$T/cli" ||
+    fail "reply budget over TLS: see above; server log:
+$(grep -v 'accepted\|TLS started\|serving' s.err | tail -30)"
 server_alive s
 stop_server s
 grep -q 'dropped: its replies are not read' s.err ||
