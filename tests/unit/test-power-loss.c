@@ -457,6 +457,20 @@ main(int argc, char **argv)
         }
     }
     printf("%u recovered images checked\n", images);
+    free(cuts);
+    for (size_t i = 0; i < nlog; i++) {
+        free(wlog[i].data);
+    }
+    for (size_t i = 0; i < nflush; i++) {
+        free(snap[i]);
+    }
+    free(wlog);
+    free(snap);
+    free(snap_size);
+    free(flush_done);
+    free(writes);
+    free(init_file);
+    free(iobuf);
     unlink(rec_path);
     unlink(clone_path);
     unlink(base_path);
