@@ -54,4 +54,31 @@ unchanged ok vmc template retire T --flatten-dependents --dry-run --json > tret.
     fail "retire --flatten-dependents --dry-run --json: $(cat tret.json)"
 unchanged expect_rc 3 vmc template retire nothere --dry-run
 
+# ---- flatten: the disks that would be rewritten, with what they copy in
+w1=$(sql "SELECT o.path FROM volumes v JOIN volume_owners o ON o.id = v.id
+          JOIN vms m ON m.id = v.vm_id WHERE m.name = 'web-1' AND v.top = 1")
+unchanged ok vmc flatten web-1 --dry-run > fl.out
+[ "$(head -1 fl.out)" = "Would flatten VM 'web-1' (type becomes full): 1 disk rewritten" ] ||
+    fail "flatten --dry-run: $(cat fl.out)"
+grep -qF "  $w1 (copies in the data of " fl.out || fail "flatten --dry-run disk: $(cat fl.out)"
+unchanged ok vmc flatten web-1 --dry-run --json > fl.json
+[ "$(jget fl.json '(d["type_after"], d["would_rewrite"][0]["file"])')" = "('full', '$w1')" ] ||
+    fail "flatten --dry-run --json: $(cat fl.json)"
+unchanged expect_rc 3 vmc flatten nothere --dry-run
+
+# ---- consolidate: the layers that would be merged into each disk
+ok vmc snapshot create web-2 s1 -q
+ok vmc snapshot create web-2 s2 -q
+unchanged ok vmc consolidate web-2 --dry-run > co.out
+grep -q "^Would rewrite '.*', merging 2 layers:" co.out || fail "consolidate --dry-run: $(cat co.out)"
+unchanged ok vmc consolidate web-2 --dry-run --json > co.json
+[ "$(jget co.json 'len(d["would_rewrite"][0]["layers_merged"])')" = 2 ] ||
+    fail "consolidate --dry-run --json: $(cat co.json)"
+unchanged ok vmc consolidate web-1 --dry-run > co1.out
+grep -q "no layers to merge" co1.out || fail "consolidate --dry-run, no snapshots: $(cat co1.out)"
+unchanged expect_rc 3 vmc consolidate nothere --dry-run
+# the plan matches what consolidate does
+ok vmc consolidate web-2 --json > co-real.json
+[ "$(jget co-real.json 'd["layers-merged"]')" = 2 ] || fail "consolidate merged: $(cat co-real.json)"
+
 echo OK
