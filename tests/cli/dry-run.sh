@@ -81,4 +81,15 @@ unchanged expect_rc 3 vmc consolidate nothere --dry-run
 ok vmc consolidate web-2 --json > co-real.json
 [ "$(jget co-real.json 'd["layers-merged"]')" = 2 ] || fail "consolidate merged: $(cat co-real.json)"
 
+# ---- gc: the expired VM it would remove, named; nothing removed
+ok vmc clone T --name old --ttl 1s -q
+sleep 2
+unchanged ok vmc gc --dry-run > gc.out
+grep -q "^would-remove *old: expired VM" gc.out || fail "gc --dry-run: $(cat gc.out)"
+unchanged ok vmc gc --dry-run --json > gc.json
+[ "$(jget gc.json '[f["subject"] for f in d["findings"] if f["action"] == "would-remove"]')" = "['old']" ] ||
+    fail "gc --dry-run --json: $(cat gc.json)"
+ok vmc gc -q
+[ "$(sql "SELECT count(*) FROM vms WHERE name = 'old'")" = 0 ] || fail "gc kept the expired VM"
+
 echo OK
