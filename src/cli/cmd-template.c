@@ -189,6 +189,125 @@ print_flattened(struct json_object *flattened)
     }
 }
 
+/* ------------------------------------------------- --dry-run plans */
+
+static int
+add_string(int ncols, const char *const *names, const char *const *values,
+           void *opaque)
+{
+    (void)ncols;
+    (void)names;
+    json_object_array_add(opaque, json_object_new_string(values[0]));
+    return 0;
+}
+
+/* The rows of one-column @sql (its one parameter @name) as strings. */
+static struct json_object *
+query_strings(struct catcli *c, const char *sql, const char *name)
+{
+    const char *params[1] = { name };
+    struct json_object *out = json_object_new_array();
+
+    vmc_catalog_query(c->cat, sql, params, 1, add_string, out, NULL);
+    return out;
+}
+
+/* The files of template @name: its disks and its copies in every pool. */
+static struct json_object *
+template_files(struct catcli *c, const char *name)
+{
+    return query_strings(c,
+        "SELECT o.path FROM volumes v JOIN volume_owners o ON o.id = v.id "
+        "JOIN templates t ON t.name = ?1 WHERE v.template_id = t.id OR "
+        "v.copy_id IN (SELECT id FROM template_copies WHERE template_id = "
+        "t.id) ORDER BY v.id", name);
+}
+
+static void
+print_strings(const char *head, struct json_object *arr)
+{
+    size_t i;
+
+    for (i = 0; i < json_object_array_length(arr); i++) {
+        printf("%s%s\n", head, json_object_get_string(
+                   json_object_array_get_idx(arr, i)));
+    }
+}
+
+/* --dry-run of template rm (@rm) or retire: the refusal the real
+ * command would meet (printed, its exit status returned), or the VMs and
+ * snapshots --flatten-dependents would make full, and the files that
+ * would go. Uses the same queries as the real command's checks. */
+static int
+tmpl_gone_plan(struct catcli *c, const char *name, bool rm, bool flatten)
+{
+    struct vmc_error err = { 0 };
+    struct json_object *ready, *flattened, *files, *o;
+    char **deps = NULL;
+    size_t n = 0;
+    bool found, goes;
+    int r;
+
+    ready = query_strings(c, "SELECT name FROM templates WHERE name = ?1 "
+                          "AND state = 'ready'", name);
+    found = json_object_array_length(ready) > 0;
+    json_object_put(ready);
+    if (!found) {
+        return catcli_error(CLI_EXIT_NOT_FOUND, "no template named '%s'",
+                            name);
+    }
+    r = vmc_catalog_dependents(c->cat, "template", name, &deps, &n, &err);
+    if (r < 0) {
+        return catcli_fail(&err, r);
+    }
+    if (rm && n && !flatten) {
+        char line[1024] = "";
+        size_t len = 0, i;
+
+        for (i = 0; i < n && len < sizeof(line); i++) {
+            len += (size_t)snprintf(line + len, sizeof(line) - len, "%s%s",
+                                    i ? ", " : "", deps[i]);
+        }
+        r = catcli_error(CLI_EXIT_CONFLICT, "template rm would refuse: "
+                         "template '%s' has %zu dependent%s: %s (use "
+                         "--flatten-dependents)", name, n,
+                         n == 1 ? "" : "s", line);
+        vmc_catalog_strv_free(deps, n);
+        return r;
+    }
+    vmc_catalog_strv_free(deps, n);
+    goes = rm || flatten || !n;
+    flattened = direct_dependents(c, name, flatten);
+    files = goes ? template_files(c, name) : json_object_new_array();
+    if (c->json) {
+        o = json_object_new_object();
+        cli_json_add_str(o, "template", name);
+        cli_json_add_bool(o, "dry_run", true);
+        if (!rm) {
+            cli_json_add_bool(o, "would_retire", true);
+        }
+        cli_json_add_bool(o, "would_remove", goes);
+        cli_json_add_obj(o, "would_flatten", json_object_get(flattened));
+        cli_json_add_obj(o, "would_remove_files", json_object_get(files));
+        catcli_json_done(o);
+    } else if (!c->quiet) {
+        print_strings("Would flatten ", flattened);
+        if (!rm) {
+            printf("Would retire template '%s'%s\n", name, goes ? "" :
+                   "; it would be removed when its last dependent goes");
+        }
+        if (goes) {
+            printf("Would remove template '%s' (%zu file%s)\n", name,
+                   json_object_array_length(files),
+                   json_object_array_length(files) == 1 ? "" : "s");
+            print_strings("  ", files);
+        }
+    }
+    json_object_put(flattened);
+    json_object_put(files);
+    return CLI_EXIT_OK;
+}
+
 /* ------------------------------------------------- option values */
 
 static int
@@ -246,7 +365,7 @@ opt_image_format(const char *arg, void *dest)
 struct tmpl_args {
     struct vmc_import_opts io;
     const char *from_vm, *snapshot;
-    bool flatten_deps;
+    bool flatten_deps, dry_run;
 };
 
 static int
@@ -354,6 +473,9 @@ tmpl_retire(struct catcli *c, void *ctx, int argc, char **argv)
     bool freed = false;
     int r;
 
+    if (a->dry_run) {
+        return tmpl_gone_plan(c, argv[0], false, a->flatten_deps);
+    }
     flattened = direct_dependents(c, argv[0], a->flatten_deps);
     r = vmc_catalog_template_retire(c->cat, argv[0], a->flatten_deps, &freed,
                                     &err);
@@ -380,6 +502,9 @@ tmpl_rm(struct catcli *c, void *ctx, int argc, char **argv)
     struct json_object *flattened;
     int r;
 
+    if (a->dry_run) {
+        return tmpl_gone_plan(c, argv[0], true, a->flatten_deps);
+    }
     flattened = direct_dependents(c, argv[0], a->flatten_deps);
     r = vmc_catalog_template_rm(c->cat, argv[0], a->flatten_deps, &err);
     catcli_progress_end(c);
@@ -436,6 +561,8 @@ cmd_template(int argc, char **argv)
         CATCLI_OPTS(&c),
         CLI_OPT_FLAG(0, "flatten-dependents", &a.flatten_deps, "make the "
                      "dependents standalone first"),
+        CLI_OPT_FLAG(0, "dry-run", &a.dry_run, "print what would be "
+                     "flattened and removed, change nothing"),
         CLI_OPT_END,
     };
     const struct catcli_sub subs[] = {
@@ -450,10 +577,11 @@ cmd_template(int argc, char **argv)
         { "list", tmpl_list, common, 0, 0, "[--json]", NULL, CATCLI_STORE },
         { "info", tmpl_info, common, 1, 1, "NAME [--json]",
           "info needs one template name", CATCLI_STORE },
-        { "rm", tmpl_rm, gone_opts, 1, 1, "NAME [--flatten-dependents]",
+        { "rm", tmpl_rm, gone_opts, 1, 1,
+          "NAME [--flatten-dependents] [--dry-run]",
           "rm needs one template name", CATCLI_STORE },
         { "retire", tmpl_retire, gone_opts, 1, 1,
-          "NAME [--flatten-dependents]", "retire needs one template name",
+          "NAME [--flatten-dependents] [--dry-run]", "retire needs one template name",
           CATCLI_STORE },
         { NULL, NULL, NULL, 0, 0, NULL, NULL, 0 },
     };

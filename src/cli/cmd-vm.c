@@ -134,12 +134,178 @@ cmd_snapshot(int argc, char **argv)
 
 /* ------------------------------------------- flatten/relink/consolidate */
 
+/* --dry-run of flatten and consolidate: the layers each rewrite would
+ * touch, read with the queries the catalog's rewrite uses (the VM's top
+ * volumes, and the chain of snapshot layers under each). */
+
+static int
+add_layer_row(int ncols, const char *const *names,
+              const char *const *values, void *opaque)
+{
+    struct json_object *rows = opaque, *o = json_object_new_object();
+    int i;
+
+    for (i = 0; i < ncols; i++) {
+        json_object_object_add(o, names[i], values[i] ?
+                               json_object_new_string(values[i]) : NULL);
+    }
+    json_object_array_add(rows, o);
+    return 0;
+}
+
+/* Rows of @sql (parameter @name) as objects of strings (null for NULL). */
+static struct json_object *
+query_rows(struct catcli *c, const char *sql, const char *name)
+{
+    const char *params[1] = { name };
+    struct json_object *rows = json_object_new_array();
+
+    vmc_catalog_query(c->cat, sql, params, 1, add_layer_row, rows, NULL);
+    return rows;
+}
+
+static bool
+vm_known(struct catcli *c, const char *name)
+{
+    const char *params[1] = { name };
+    struct json_object *vm = catcli_report(c, VMC_REPORT_VM, params, 1);
+    bool yes = vm && json_object_array_length(vm) > 0;
+
+    json_object_put(vm);
+    return yes;
+}
+
+/* The VM's disks with their backing file (null when standalone). */
+static const char top_disks_sql[] =
+    "SELECT o.path AS file, po.path AS backing FROM volumes v JOIN "
+    "volume_owners o ON o.id = v.id LEFT JOIN volume_owners po ON po.id = "
+    "v.parent_id JOIN vms m ON m.id = v.vm_id WHERE m.name = ?1 AND "
+    "v.top = 1 ORDER BY v.disk";
+
+static int
+flatten_plan(struct catcli *c, const char *name)
+{
+    struct json_object *disks, *o;
+    size_t i, n;
+
+    if (!vm_known(c, name)) {
+        return catcli_error(CLI_EXIT_NOT_FOUND, "no VM named '%s'", name);
+    }
+    disks = query_rows(c, top_disks_sql, name);
+    n = json_object_array_length(disks);
+    if (c->json) {
+        o = json_object_new_object();
+        cli_json_add_str(o, "vm", name);
+        cli_json_add_bool(o, "dry_run", true);
+        cli_json_add_str(o, "type_after", "full");
+        cli_json_add_obj(o, "would_rewrite", json_object_get(disks));
+        catcli_json_done(o);
+    } else if (!c->quiet) {
+        printf("Would flatten VM '%s' (type becomes full): %zu disk%s "
+               "rewritten\n", name, n, n == 1 ? "" : "s");
+        for (i = 0; i < n; i++) {
+            struct json_object *d = json_object_array_get_idx(disks, i);
+            const char *b = catcli_jstr(d, "backing");
+
+            printf("  %s (%s%s)\n", catcli_jstr(d, "file"),
+                   *b ? "copies in the data of " : "already standalone",
+                   b);
+        }
+    }
+    json_object_put(disks);
+    return CLI_EXIT_OK;
+}
+
+/* The snapshot layers under disk file @file that consolidate pulls in. */
+static const char chain_sql[] =
+    "WITH RECURSIVE c(id) AS (SELECT parent_id FROM volumes WHERE id = "
+    "(SELECT id FROM volume_owners WHERE path = ?1) UNION ALL SELECT "
+    "v.parent_id FROM volumes v JOIN c ON v.id = c.id WHERE v.parent_id IS "
+    "NOT NULL) SELECT o.path AS file FROM volume_owners o JOIN c ON o.id = "
+    "c.id WHERE o.parent_id IS NOT NULL";
+
+static int
+consolidate_plan(struct catcli *c, const char *name)
+{
+    struct json_object *disks, *out = json_object_new_array(), *o;
+    size_t i, k, n;
+
+    if (!vm_known(c, name)) {
+        json_object_put(out);
+        return catcli_error(CLI_EXIT_NOT_FOUND, "no VM named '%s'", name);
+    }
+    disks = query_rows(c, top_disks_sql, name);
+    n = json_object_array_length(disks);
+    for (i = 0; i < n; i++) {
+        struct json_object *d = json_object_array_get_idx(disks, i);
+        const char *file = catcli_jstr(d, "file");
+        struct json_object *chain = query_rows(c, chain_sql, file);
+        struct json_object *layers = json_object_new_array();
+
+        /* fewer than two layers: nothing between the disk and its base */
+        for (k = 0; json_object_array_length(chain) >= 2 &&
+                    k < json_object_array_length(chain); k++) {
+            json_object_array_add(layers, json_object_new_string(
+                catcli_jstr(json_object_array_get_idx(chain, k), "file")));
+        }
+        json_object_put(chain);
+        o = json_object_new_object();
+        cli_json_add_str(o, "file", file);
+        cli_json_add_obj(o, "layers_merged", layers);
+        json_object_array_add(out, o);
+    }
+    if (c->json) {
+        o = json_object_new_object();
+        cli_json_add_str(o, "vm", name);
+        cli_json_add_bool(o, "dry_run", true);
+        cli_json_add_obj(o, "would_rewrite", json_object_get(out));
+        catcli_json_done(o);
+    } else if (!c->quiet) {
+        for (i = 0; i < n; i++) {
+            struct json_object *d = json_object_array_get_idx(out, i);
+            struct json_object *l = json_object_object_get(d,
+                                                           "layers_merged");
+            size_t nl = json_object_array_length(l);
+
+            if (!nl) {
+                printf("Would leave '%s' as it is (no layers to merge)\n",
+                       catcli_jstr(d, "file"));
+                continue;
+            }
+            printf("Would rewrite '%s', merging %zu layer%s:\n",
+                   catcli_jstr(d, "file"), nl, nl == 1 ? "" : "s");
+            for (k = 0; k < nl; k++) {
+                printf("  %s\n", json_object_get_string(
+                           json_object_array_get_idx(l, k)));
+            }
+        }
+    }
+    json_object_put(disks);
+    json_object_put(out);
+    return CLI_EXIT_OK;
+}
+
+static bool flatten_dry, consolidate_dry;
+static const struct cli_opt flatten_opts[] = {
+    CLI_OPT_FLAG(0, "dry-run", &flatten_dry, "print the disks that would "
+                 "be rewritten, change nothing"),
+    CLI_OPT_END,
+};
+static const struct cli_opt consolidate_opts[] = {
+    CLI_OPT_FLAG(0, "dry-run", &consolidate_dry, "print the disks that "
+                 "would be rewritten and the layers merged, change nothing"),
+    CLI_OPT_END,
+};
+
 static int
 flatten_run(struct catcli *c, void *ctx, int argc, char **argv)
 {
     struct vmc_error err = { 0 };
     int r;
 
+    if (flatten_dry) {
+        return flatten_plan(c, argv[0]);
+    }
     r = vmc_catalog_vm_flatten(c->cat, argv[0], NULL, NULL, &err);
     catcli_progress_end(c);
     if (r == 0 && c->json) {
@@ -156,12 +322,12 @@ flatten_run(struct catcli *c, void *ctx, int argc, char **argv)
 }
 
 static const char flatten_usage[] =
-    "usage: " CLI_NAME " flatten VM\n\n"
+    "usage: " CLI_NAME " flatten VM [--dry-run]\n\n"
     "Make the VM's disks standalone (linked -> full): the data of the "
     "layers\nbelow is copied in, the backing link dropped last.\n";
 
 const struct catcli_cmd catcli_flatten = {
-    { "flatten", flatten_run, NULL, 1, 1, NULL,
+    { "flatten", flatten_run, flatten_opts, 1, 1, NULL,
       "expecting one VM name", CATCLI_STORE },
     flatten_usage,
 };
@@ -221,6 +387,9 @@ consolidate_run(struct catcli *c, void *ctx, int argc, char **argv)
     unsigned merged = 0;
     int r;
 
+    if (consolidate_dry) {
+        return consolidate_plan(c, argv[0]);
+    }
     r = vmc_catalog_vm_consolidate(c->cat, argv[0], &merged, &err);
     if (r == 0 && c->json) {
         struct json_object *o = json_object_new_object();
@@ -236,14 +405,14 @@ consolidate_run(struct catcli *c, void *ctx, int argc, char **argv)
 }
 
 static const char consolidate_usage[] =
-    "usage: " CLI_NAME " consolidate VM\n\n"
+    "usage: " CLI_NAME " consolidate VM [--dry-run]\n\n"
     "Collapse the snapshot layers under the VM's disks into one (the "
     "newest\nsnapshot's layer takes the older layers' data; every "
     "snapshot stays valid).\nRefused when another VM uses one of the "
     "layers that would change.\n";
 
 const struct catcli_cmd catcli_consolidate = {
-    { "consolidate", consolidate_run, NULL, 1, 1, NULL,
+    { "consolidate", consolidate_run, consolidate_opts, 1, 1, NULL,
       "expecting one VM name", CATCLI_STORE },
     consolidate_usage,
 };
