@@ -122,6 +122,14 @@ int catcli_error(int code, const char *fmt, ...)
  * at most CATCLI_DURATION_MAX; -EINVAL or -ERANGE otherwise. */
 int catcli_parse_duration(const char *s, uint64_t *out);
 
+/* A snapshot reference "VM@SNAP" (docs/cli-contract.md): split @arg in
+ * place at its '@' and point *snap after it (NULL when @arg has no '@';
+ * catalog names cannot contain one). @other is a snapshot named another
+ * way (--snapshot, a second operand) or NULL: giving both, or an empty VM
+ * or SNAP, is a usage error of @verb. Returns 0 or CLI_EXIT_USAGE. */
+int catcli_snapref(const char *verb, char *arg, const char *other,
+                   const char **snap);
+
 /* --label KEY=VALUE filters (repeatable): (key, value) pairs for the
  * VMC_REPORT_VMS report; @verb names the command in a usage error. */
 struct catcli_labels {

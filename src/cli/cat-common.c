@@ -157,6 +157,28 @@ catcli_size(const struct catcli *c, uint64_t v, char *buf, size_t len)
 }
 
 int
+catcli_snapref(const char *verb, char *arg, const char *other,
+               const char **snap)
+{
+    char *at = strchr(arg, '@');
+
+    *snap = NULL;
+    if (!at) {
+        return 0;
+    }
+    if (at == arg || !at[1] || strchr(at + 1, '@')) {
+        return cli_usage_error(verb, "'%s' is not VM@SNAPSHOT", arg);
+    }
+    if (other) {
+        return cli_usage_error(verb, "snapshot given twice: '%s' and '%s'",
+                               arg, other);
+    }
+    *at = '\0';
+    *snap = at + 1;
+    return 0;
+}
+
+int
 catcli_parse_duration(const char *s, uint64_t *out)
 {
     char *end;

@@ -14,15 +14,16 @@
 #include "cat-cli.h"
 
 static const char clone_usage[] =
-    "usage: " CLI_NAME " clone SOURCE --name NAME [--linked | --full] "
-    "[--snapshot SNAP]\n"
-    "           [--pool POOL] [--thick | --thin] [--count N] "
-    "[--label KEY=VALUE]...\n"
-    "           [--ttl DURATION] [--request-id ID] [--json]\n"
+    "usage: " CLI_NAME " clone SOURCE|VM@SNAP --name NAME [--linked | "
+    "--full]\n"
+    "           [--snapshot SNAP] [--pool POOL] [--thick | --thin] "
+    "[--count N]\n"
+    "           [--label KEY=VALUE]... [--ttl DURATION] [--request-id ID] "
+    "[--json]\n"
     "       " CLI_NAME " --linked|--full --name NAME [--template T] "
     "[options as above]\n\n"
-    "SOURCE is a template or a VM (with --snapshot, that snapshot of the "
-    "VM).\n"
+    "SOURCE is a template or a VM; VM@SNAP (or VM --snapshot SNAP) is a "
+    "snapshot of\nthe VM.\n"
     "--linked (default for templates and snapshots): qcow2 overlays on the "
     "template's\n"
     "  copy in the pool (made once, on first use) or on the snapshot.\n"
@@ -168,7 +169,7 @@ run_clone(int argc, char **argv, bool short_form)
     struct vmc_catalog_clone_result res;
     struct vmc_label *labels = a.labels;
     struct vmc_error err = { 0 };
-    const char *name = NULL, *tmpl = NULL;
+    const char *name = NULL, *tmpl = NULL, *snap;
     char *source = NULL;
     bool linked = false, full = false, thin = false;
     const struct cli_opt opts[] = {
@@ -229,6 +230,11 @@ run_clone(int argc, char **argv, bool short_form)
             return cli_usage_error(c.verb, "--template is for the short "
                                    "form; give the SOURCE instead");
         }
+        r = catcli_snapref(c.verb, argv[optind], o.snapshot, &snap);
+        if (r) {
+            return r;
+        }
+        o.snapshot = snap ? snap : o.snapshot;
     }
     o.kind = linked ? VMC_CLONE_KIND_LINKED
                     : full ? VMC_CLONE_KIND_FULL : VMC_CLONE_KIND_DEFAULT;

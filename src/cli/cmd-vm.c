@@ -64,17 +64,28 @@ snapshot_run(struct catcli *c, const struct snapshot_action *a, int argc,
              char **argv)
 {
     struct vmc_error err = { 0 };
-    int r = a->fn(c->cat, argv[0], argv[1], &err);
+    const char *snap;
+    int r = catcli_snapref(c->verb, argv[0], argc > 1 ? argv[1] : NULL,
+                           &snap);
 
+    if (r) {
+        return r;
+    }
+    snap = snap ? snap : argc > 1 ? argv[1] : NULL;
+    if (!snap) {
+        return cli_usage_error(c->verb, "expecting VM@SNAPSHOT or VM "
+                               "SNAPSHOT");
+    }
+    r = a->fn(c->cat, argv[0], snap, &err);
     if (r == 0 && c->json) {
         struct json_object *o = json_object_new_object();
 
         cli_json_add_str(o, "vm", argv[0]);
-        cli_json_add_str(o, "snapshot", argv[1]);
+        cli_json_add_str(o, "snapshot", snap);
         cli_json_add_str(o, "action", a->json_word);
         catcli_json_done(o);
     } else if (r == 0 && !c->quiet) {
-        printf("%s snapshot '%s' of VM '%s'\n", a->text_word, argv[1],
+        printf("%s snapshot '%s' of VM '%s'\n", a->text_word, snap,
                argv[0]);
     }
     return r < 0 ? catcli_fail(&err, r) : CLI_EXIT_OK;
@@ -112,19 +123,19 @@ cmd_snapshot(int argc, char **argv)
 {
     struct catcli c = { .verb = "snapshot", .usage =
         "create freezes the VM's current disks as read-only layers and "
-        "gives the VM\nnew overlays; clone a snapshot with 'clone VM "
-        "--snapshot NAME'. revert\ndiscards the current state. rm merges "
+        "gives the VM\nnew overlays; clone a snapshot with 'clone VM@NAME "
+        "--name X'. revert\ndiscards the current state. rm merges "
         "the snapshot into the VM's own layers;\nrefused while clones "
         "depend on it.\n" };
     const struct cli_opt common[] = { CATCLI_OPTS(&c), CLI_OPT_END };
     const struct catcli_sub subs[] = {
-        { "create", snapshot_create, common, 2, 2, "VM NAME",
+        { "create", snapshot_create, common, 1, 2, "VM@NAME | VM NAME",
           "wrong number of arguments", CATCLI_STORE },
         { "list", snapshot_list, common, 1, 1, "VM [--json]",
           "wrong number of arguments", CATCLI_STORE },
-        { "revert", snapshot_revert, common, 2, 2, "VM NAME",
+        { "revert", snapshot_revert, common, 1, 2, "VM@NAME | VM NAME",
           "wrong number of arguments", CATCLI_STORE },
-        { "rm", snapshot_rm, common, 2, 2, "VM NAME",
+        { "rm", snapshot_rm, common, 1, 2, "VM@NAME | VM NAME",
           "wrong number of arguments", CATCLI_STORE },
         { NULL, NULL, NULL, 0, 0, NULL, NULL, 0 },
     };
