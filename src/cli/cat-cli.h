@@ -139,6 +139,11 @@ struct catcli_labels {
 };
 int catcli_opt_label(const char *arg, void *dest);  /* catcli_labels */
 
+/* The rows of the one-column query @sql, whose one parameter ?1 is
+ * @param, as a JSON array of strings (empty when the query fails). */
+struct json_object *catcli_query_strings(struct catcli *c, const char *sql,
+                                         const char *param);
+
 /* Small JSON accessors of report rows ("" / 0 when absent). */
 const char *catcli_jstr(struct json_object *o, const char *k);
 int64_t catcli_jint(struct json_object *o, const char *k);

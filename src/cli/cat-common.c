@@ -301,6 +301,28 @@ catcli_opt_label(const char *arg, void *dest)
     return 0;
 }
 
+static int
+add_string_row(int ncols, const char *const *names,
+               const char *const *values, void *opaque)
+{
+    (void)ncols;
+    (void)names;
+    json_object_array_add(opaque, json_object_new_string(values[0]));
+    return 0;
+}
+
+struct json_object *
+catcli_query_strings(struct catcli *c, const char *sql, const char *param)
+{
+    const char *params[1] = { param };
+    struct json_object *out = json_object_new_array();
+
+    if (out) {
+        vmc_catalog_query(c->cat, sql, params, 1, add_string_row, out, NULL);
+    }
+    return out;
+}
+
 const char *
 catcli_jstr(struct json_object *o, const char *k)
 {

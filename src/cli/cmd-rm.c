@@ -73,16 +73,6 @@ rm_selected(struct catcli *c, const struct rm_args *a)
     return names;
 }
 
-static int
-add_file(int ncols, const char *const *names, const char *const *values,
-         void *opaque)
-{
-    (void)ncols;
-    (void)names;
-    json_object_array_add(opaque, json_object_new_string(values[0]));
-    return 0;
-}
-
 /* The files of VM @name (its disks and its snapshots' layers). */
 static struct json_object *
 vm_files(struct catcli *c, const char *name)
@@ -92,11 +82,8 @@ vm_files(struct catcli *c, const char *name)
         "p.id = v.pool_id WHERE v.vm_id = (SELECT id FROM vms WHERE name = "
         "?1) OR v.snapshot_id IN (SELECT s.id FROM snapshots s JOIN vms m "
         "ON m.id = s.vm_id WHERE m.name = ?1) ORDER BY v.id";
-    const char *params[1] = { name };
-    struct json_object *files = json_object_new_array();
 
-    vmc_catalog_query(c->cat, sql, params, 1, add_file, files, NULL);
-    return files;
+    return catcli_query_strings(c, sql, name);
 }
 
 /* --dry-run for VM @name: what rm would do, or the refusal it would

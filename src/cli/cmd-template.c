@@ -191,32 +191,11 @@ print_flattened(struct json_object *flattened)
 
 /* ------------------------------------------------- --dry-run plans */
 
-static int
-add_string(int ncols, const char *const *names, const char *const *values,
-           void *opaque)
-{
-    (void)ncols;
-    (void)names;
-    json_object_array_add(opaque, json_object_new_string(values[0]));
-    return 0;
-}
-
-/* The rows of one-column @sql (its one parameter @name) as strings. */
-static struct json_object *
-query_strings(struct catcli *c, const char *sql, const char *name)
-{
-    const char *params[1] = { name };
-    struct json_object *out = json_object_new_array();
-
-    vmc_catalog_query(c->cat, sql, params, 1, add_string, out, NULL);
-    return out;
-}
-
 /* The files of template @name: its disks and its copies in every pool. */
 static struct json_object *
 template_files(struct catcli *c, const char *name)
 {
-    return query_strings(c,
+    return catcli_query_strings(c,
         "SELECT o.path FROM volumes v JOIN volume_owners o ON o.id = v.id "
         "JOIN templates t ON t.name = ?1 WHERE v.template_id = t.id OR "
         "v.copy_id IN (SELECT id FROM template_copies WHERE template_id = "
@@ -248,8 +227,8 @@ tmpl_gone_plan(struct catcli *c, const char *name, bool rm, bool flatten)
     bool found, goes;
     int r;
 
-    ready = query_strings(c, "SELECT name FROM templates WHERE name = ?1 "
-                          "AND state = 'ready'", name);
+    ready = catcli_query_strings(c, "SELECT name FROM templates WHERE "
+                                 "name = ?1 AND state = 'ready'", name);
     found = json_object_array_length(ready) > 0;
     json_object_put(ready);
     if (!found) {
