@@ -273,8 +273,7 @@ static int
 rm_run(struct catcli *c, void *ctx, int argc, char **argv)
 {
     const struct rm_args *a = &rm_args;
-    struct rm_out o = { json_object_new_array(), json_object_new_array(),
-                        json_object_new_array(), 0 };
+    struct rm_out o = { 0 };
     struct json_object *names = NULL, *retired, *freed;
     size_t i;
 
@@ -290,6 +289,9 @@ rm_run(struct catcli *c, void *ctx, int argc, char **argv)
     if (!argc && !(names = rm_selected(c, a))) {
         return CLI_EXIT_FAIL;
     }
+    o.removed = json_object_new_array();
+    o.missing = json_object_new_array();
+    o.plan = json_object_new_array();
     retired = catcli_report(c, VMC_REPORT_RETIRED_TEMPLATES, NULL, 0);
     for (i = 0; i < (names ? json_object_array_length(names)
                            : (size_t)argc); i++) {
