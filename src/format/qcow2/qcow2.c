@@ -6,6 +6,7 @@
 #include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -31,6 +32,21 @@ write_l1(struct qcow2_state *s)
                                    : FMT_EV_L1_UPDATE);
     if (r < 0) {
         return r;
+    }
+    if (!s->l1_old_offset) {
+        /* updated in place: the table must already lie in the file (a
+         * damaged header's offset must not grow it by terabytes) */
+        bool past = false;
+
+        r = qcow2_past_eof(s, s->l1_offset + n - 1, &past);
+        if (r == 0 && past) {
+            r = qcow2_mark_corrupt(s, s->l1_offset, "L1 table at 0x%" PRIx64
+                                   " lies past the end of the file",
+                                   s->l1_offset);
+        }
+        if (r < 0) {
+            return r;
+        }
     }
     buf = malloc(n);
     if (!buf) {
