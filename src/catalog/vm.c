@@ -67,6 +67,16 @@ snap_lookup(struct vmc_catalog *cat, int64_t vm, const char *vm_name,
     return r;
 }
 
+/* The ids of VM @vm and of its snapshot @name. */
+static int
+vm_snap_lookup(struct vmc_catalog *cat, const char *vm, const char *name,
+               int64_t *vid, int64_t *sid, struct vmc_error *err)
+{
+    int r = vm_lookup(cat, vm, vid, err);
+
+    return r < 0 ? r : snap_lookup(cat, *vid, vm, name, sid, err);
+}
+
 /* Make overlays @paths[i] of @bases[i] (one linked clone each). */
 static int
 overlays(const struct cat_disks *bases, char **paths, struct vmc_error *err)
@@ -234,10 +244,7 @@ vmc_catalog_snapshot_revert(struct vmc_catalog *cat, const char *vm,
     if (r < 0) {
         return r;
     }
-    r = vm_lookup(cat, vm, &vid, err);
-    if (r == 0) {
-        r = snap_lookup(cat, vid, vm, name, &sid, err);
-    }
+    r = vm_snap_lookup(cat, vm, name, &vid, &sid, err);
     if (r == 0) {
         r = cat_disks_of(cat, &sv, CAT_DISKS_SNAPSHOT, sid, err);
     }
@@ -332,10 +339,7 @@ vmc_catalog_snapshot_rm(struct vmc_catalog *cat, const char *vm,
     if (r < 0) {
         return r;
     }
-    r = vm_lookup(cat, vm, &vid, err);
-    if (r == 0) {
-        r = snap_lookup(cat, vid, vm, name, &sid, err);
-    }
+    r = vm_snap_lookup(cat, vm, name, &vid, &sid, err);
     /* dependents other than the VM's own layers refuse the delete */
     if (r == 0) {
         r = cat_dependents_line2(cat, cat_owned_snapshot,
@@ -589,34 +593,63 @@ flatten_layer(struct vmc_image *img, void *opaque, struct vmc_error *err)
     return vmc_flatten(img, cat_progress_fn(prog), prog, err);
 }
 
-int
-vmc_catalog_vm_flatten(struct vmc_catalog *cat, const char *name,
-                       vmc_progress_fn progress, void *opaque,
-                       struct vmc_error *err)
+/* One disk of a VM rewritten in place (flatten, consolidate): @d is one of
+ * the VM's top volumes; the caller counts progress when it returns 0. */
+typedef int (*disk_rewrite_fn)(struct cat_op *op, const struct cat_disk *d,
+                               struct cat_progress *prog, void *ctx,
+                               struct vmc_error *err);
+
+/* Journal an in-place rewrite of every top disk of VM @name, run @fn on
+ * each, then settle the journal, applying @update (the VM's row, "?" its
+ * id; NULL = none) when every disk succeeded. */
+static int
+rewrite_vm_disks(struct vmc_catalog *cat, const char *opname, const char *name,
+                 disk_rewrite_fn fn, void *ctx, vmc_progress_fn progress,
+                 void *opaque, const char *update, struct vmc_error *err)
 {
     struct cat_disks tops = { 0 };
     struct cat_progress prog;
+    char point[64];
     int64_t vid = 0;
     struct cat_op op;
     int r;
     size_t i;
 
-    r = rewrite_begin(cat, &op, "flatten", name, &vid, &tops, err);
+    r = rewrite_begin(cat, &op, opname, name, &vid, &tops, err);
     if (r < 0) {
         return r;
     }
     cat_progress_init(&prog, cat, progress, opaque, tops.n);
     for (i = 0; r == 0 && i < tops.n; i++) {
-        r = rewrite_layer(tops.d[i].path, flatten_layer, &prog, err);
+        r = fn(&op, &tops.d[i], &prog, ctx, err);
         if (r == 0) {
             cat_progress_next(&prog);
         }
     }
-    cat_crashpoint("flatten.before-commit");
-    r = rewrite_end(&op, r, "UPDATE vms SET clone_type = "
-                    "'full', mechanism = 'flatten' WHERE id = ?", vid, err);
+    snprintf(point, sizeof(point), "%s.before-commit", opname);
+    cat_crashpoint(point);
+    r = rewrite_end(&op, r, update, vid, err);
     cat_disks_release(&tops);
     return r;
+}
+
+static int
+flatten_disk(struct cat_op *op, const struct cat_disk *d,
+             struct cat_progress *prog, void *ctx, struct vmc_error *err)
+{
+    (void)op;
+    (void)ctx;
+    return rewrite_layer(d->path, flatten_layer, prog, err);
+}
+
+int
+vmc_catalog_vm_flatten(struct vmc_catalog *cat, const char *name,
+                       vmc_progress_fn progress, void *opaque,
+                       struct vmc_error *err)
+{
+    return rewrite_vm_disks(cat, "flatten", name, flatten_disk, NULL,
+                            progress, opaque, "UPDATE vms SET clone_type = "
+                            "'full', mechanism = 'flatten' WHERE id = ?", err);
 }
 
 int
@@ -730,88 +763,76 @@ pull_layer(struct vmc_image *img, void *opaque, struct vmc_error *err)
     return r;
 }
 
+/* Pull the snapshots between one top disk and its base into it. */
+static int
+consolidate_disk(struct cat_op *op, const struct cat_disk *d,
+                 struct cat_progress *prog, void *ctx, struct vmc_error *err)
+{
+    struct vmc_catalog *cat = op->cat;
+    unsigned *merged = ctx;
+    struct cat_strv users = { 0 }, chain = { 0 };
+    size_t c;
+    int r;
+
+    /* the layers of the chain (the VM's snapshots above the bottom)
+     * and every other image that uses one of them */
+    r = cat_collect(cat, &chain, err, "WITH RECURSIVE c(id) AS (SELECT "
+                    "parent_id FROM volumes WHERE id = ? UNION ALL "
+                    "SELECT v.parent_id FROM volumes v JOIN c ON v.id = "
+                    "c.id WHERE v.parent_id IS NOT NULL) SELECT o.path "
+                    "FROM volume_owners o JOIN c ON o.id = c.id WHERE "
+                    "o.parent_id IS NOT NULL", d->vid);
+    if (r == 0) {
+        r = cat_collect(cat, &users, err, "WITH RECURSIVE c(id) AS "
+                        "(SELECT parent_id FROM volumes WHERE id = ?1 "
+                        "UNION ALL SELECT v.parent_id FROM volumes v "
+                        "JOIN c ON v.id = c.id WHERE v.parent_id IS NOT "
+                        "NULL) SELECT o.path FROM volume_owners o WHERE "
+                        "o.parent_id IN c AND o.id != ?1 AND o.id NOT IN "
+                        "c", d->vid);
+    }
+    if (r == 0 && chain.n < 2) {
+        cat_strv_release(&chain);
+        cat_strv_release(&users);
+        return 0;       /* nothing between the disk and its base */
+    }
+    /* the layer pulled into changes its parent: reconcile it too */
+    if (r == 0) {
+        r = cat_exec(cat, err, "UPDATE volumes SET journal_id = ? WHERE "
+                     "id IN (WITH RECURSIVE c(id) AS (SELECT parent_id "
+                     "FROM volumes WHERE id = ? UNION ALL SELECT "
+                     "v.parent_id FROM volumes v JOIN c ON v.id = c.id "
+                     "WHERE v.parent_id IS NOT NULL) SELECT id FROM c) "
+                     "AND snapshot_id IS NOT NULL AND state = 'ready'",
+                     "II", op->jid, d->vid);
+    }
+    for (c = 0; r == 0 && c < chain.n; c++) {
+        make_writable(chain.v[c]);
+    }
+    if (r == 0) {
+        struct pull_ctx pc = { .merged = merged };
+
+        pc.co.method = VMC_CONSOLIDATE_PULL;
+        pc.co.users = (const char *const *)users.v;
+        pc.co.nusers = users.n;
+        pc.co.no_scan = true;
+        pc.co.progress = cat_progress_fn(prog);
+        pc.co.opaque = prog;
+        r = rewrite_layer(d->path, pull_layer, &pc, err);
+    }
+    for (c = 0; c < chain.n; c++) {
+        cat_mode_readonly(chain.v[c]);
+    }
+    cat_strv_release(&chain);
+    cat_strv_release(&users);
+    return r;
+}
+
 int
 vmc_catalog_vm_consolidate(struct vmc_catalog *cat, const char *name,
                            unsigned *merged, struct vmc_error *err)
 {
-    struct cat_disks tops = { 0 };
-    struct cat_progress prog;
-    int64_t vid = 0;
-    struct cat_op op;
-    int r;
-    size_t i;
-
     *merged = 0;
-    r = rewrite_begin(cat, &op, "consolidate", name, &vid, &tops, err);
-    if (r < 0) {
-        return r;
-    }
-    cat_progress_init(&prog, cat, NULL, NULL, tops.n);
-    for (i = 0; r == 0 && i < tops.n; i++) {
-        struct cat_strv users = { 0 }, chain = { 0 };
-        size_t c;
-
-        /* the layers of the chain (the VM's snapshots above the bottom)
-         * and every other image that uses one of them */
-        r = cat_collect(cat, &chain, err, "WITH RECURSIVE c(id) AS (SELECT "
-                        "parent_id FROM volumes WHERE id = ? UNION ALL "
-                        "SELECT v.parent_id FROM volumes v JOIN c ON v.id = "
-                        "c.id WHERE v.parent_id IS NOT NULL) SELECT o.path "
-                        "FROM volume_owners o JOIN c ON o.id = c.id WHERE "
-                        "o.parent_id IS NOT NULL", tops.d[i].vid);
-        if (r == 0) {
-            r = cat_collect(cat, &users, err, "WITH RECURSIVE c(id) AS "
-                            "(SELECT parent_id FROM volumes WHERE id = ?1 "
-                            "UNION ALL SELECT v.parent_id FROM volumes v "
-                            "JOIN c ON v.id = c.id WHERE v.parent_id IS NOT "
-                            "NULL) SELECT o.path FROM volume_owners o WHERE "
-                            "o.parent_id IN c AND o.id != ?1 AND o.id NOT IN "
-                            "c", tops.d[i].vid);
-        }
-        if (r == 0 && chain.n < 2) {
-            cat_strv_release(&chain);
-            cat_strv_release(&users);
-            if (r == 0) {
-                cat_progress_next(&prog);
-            }
-            continue;       /* nothing between the disk and its base */
-        }
-        /* the layer pulled into changes its parent: reconcile it too */
-        if (r == 0) {
-            r = cat_exec(cat, err, "UPDATE volumes SET journal_id = ? WHERE "
-                         "id IN (WITH RECURSIVE c(id) AS (SELECT parent_id "
-                         "FROM volumes WHERE id = ? UNION ALL SELECT "
-                         "v.parent_id FROM volumes v JOIN c ON v.id = c.id "
-                         "WHERE v.parent_id IS NOT NULL) SELECT id FROM c) "
-                         "AND snapshot_id IS NOT NULL AND state = 'ready'",
-                         "II", op.jid,
-                         tops.d[i].vid);
-        }
-        for (c = 0; r == 0 && c < chain.n; c++) {
-            make_writable(chain.v[c]);
-        }
-        if (r == 0) {
-            struct pull_ctx pc = { .merged = merged };
-
-            pc.co.method = VMC_CONSOLIDATE_PULL;
-            pc.co.users = (const char *const *)users.v;
-            pc.co.nusers = users.n;
-            pc.co.no_scan = true;
-            pc.co.progress = cat_progress_fn(&prog);
-            pc.co.opaque = &prog;
-            r = rewrite_layer(tops.d[i].path, pull_layer, &pc, err);
-            if (r == 0) {
-                cat_progress_next(&prog);
-            }
-        }
-        for (c = 0; c < chain.n; c++) {
-            cat_mode_readonly(chain.v[c]);
-        }
-        cat_strv_release(&chain);
-        cat_strv_release(&users);
-    }
-    cat_crashpoint("consolidate.before-commit");
-    r = rewrite_end(&op, r, NULL, vid, err);
-    cat_disks_release(&tops);
-    return r;
+    return rewrite_vm_disks(cat, "consolidate", name, consolidate_disk,
+                            merged, NULL, NULL, NULL, err);
 }

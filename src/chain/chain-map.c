@@ -362,10 +362,36 @@ lookup(struct chain_map *m, uint64_t off, uint64_t *len, uint64_t *entry)
     return 0;
 }
 
+/* Read the start of [@off, @off + *@n) from the one place the map says
+ * it lives (zeros, a layer's host cluster, or the base); *@n is cut to
+ * the extent's end. */
+static int
+read_extent(struct chain_map *m, uint8_t *p, uint64_t off, uint64_t *n)
+{
+    uint64_t e;
+    int r = lookup(m, off, n, &e);
+
+    if (r < 0) {
+        return r;
+    }
+    switch (E_KIND(e)) {
+    case KIND_ZERO:
+        memset(p, 0, *n);
+        return 0;
+    case KIND_DATA: {
+        uint64_t in = off & ((1ull << m->unit_bits) - 1);
+        return hio_pread(m->layers[E_LAYER(e)]->file, p, *n, E_HOST(e) + in);
+    }
+    default:
+        return vmc_image_read(m->base, p, off, *n);
+    }
+}
+
 int
 chain_map_read(struct chain_map *m, void *buf, uint64_t off, size_t len)
 {
     uint8_t *p = buf;
+    uint64_t n;
     unsigned i;
     int r;
 
@@ -381,32 +407,11 @@ chain_map_read(struct chain_map *m, void *buf, uint64_t off, size_t len)
         }
     }
 
-    while (len) {
-        uint64_t n = len, e;
-
-        r = lookup(m, off, &n, &e);
+    for (n = len; len; p += n, off += n, len -= n, n = len) {
+        r = read_extent(m, p, off, &n);
         if (r < 0) {
             return r;
         }
-        switch (E_KIND(e)) {
-        case KIND_ZERO:
-            memset(p, 0, n);
-            break;
-        case KIND_DATA: {
-            uint64_t in = off & ((1ull << m->unit_bits) - 1);
-            r = hio_pread(m->layers[E_LAYER(e)]->file, p, n, E_HOST(e) + in);
-            break;
-        }
-        default:
-            r = vmc_image_read(m->base, p, off, n);
-            break;
-        }
-        if (r < 0) {
-            return r;
-        }
-        p += n;
-        off += n;
-        len -= n;
     }
     return 0;
 }

@@ -313,6 +313,18 @@ sock_close(struct nbd_io *io)
     free(s);
 }
 
+/* The plain socket transport's methods. */
+static const struct nbd_io socket_methods = {
+    .read = sock_read,
+    .writev = sock_writev,
+    .send_spliced = sock_send_spliced,
+    .try_writev = sock_try_writev,
+    .wait_readable = sock_wait_readable,
+    .shutdown_read = nbd_sock_shutdown_read,
+    .shutdown_all = nbd_sock_shutdown_all,
+    .close = sock_close,
+};
+
 struct nbd_io *
 nbd_io_socket_new(int fd)
 {
@@ -321,15 +333,8 @@ nbd_io_socket_new(int fd)
     if (!s) {
         return NULL;
     }
+    memcpy(&s->io, &socket_methods, sizeof(s->io));
     s->io.fd = fd;
-    s->io.read = sock_read;
-    s->io.writev = sock_writev;
-    s->io.send_spliced = sock_send_spliced;
-    s->io.try_writev = sock_try_writev;
-    s->io.wait_readable = sock_wait_readable;
-    s->io.shutdown_read = nbd_sock_shutdown_read;
-    s->io.shutdown_all = nbd_sock_shutdown_all;
-    s->io.close = sock_close;
     return &s->io;
 }
 

@@ -409,6 +409,16 @@ session_new(struct io_tls *t, const struct nbd_tls *cr)
     return 0;
 }
 
+/* The TLS transport's methods (no splice, no partial writes). */
+static const struct nbd_io tls_methods = {
+    .read = tls_read,
+    .writev = tls_writev,
+    .wait_readable = tls_wait_readable,
+    .shutdown_read = nbd_sock_shutdown_read,
+    .shutdown_all = nbd_sock_shutdown_all,
+    .close = tls_close,
+};
+
 static struct io_tls *
 io_tls_new(int fd, const struct nbd_io *plain)
 {
@@ -417,14 +427,9 @@ io_tls_new(int fd, const struct nbd_io *plain)
     if (!t) {
         return NULL;
     }
+    memcpy(&t->io, &tls_methods, sizeof(t->io));
     t->io.fd = fd;
     pthread_mutex_init(&t->push_lock, NULL);
-    t->io.read = tls_read;
-    t->io.writev = tls_writev;
-    t->io.wait_readable = tls_wait_readable;
-    t->io.shutdown_read = nbd_sock_shutdown_read;
-    t->io.shutdown_all = nbd_sock_shutdown_all;
-    t->io.close = tls_close;
     t->io.deadline_ms = plain->deadline_ms;     /* the handshake's */
     atomic_init(&t->io.stall_since, 0);
     return t;
