@@ -142,6 +142,15 @@ enum vmc_report {
      *  volume (templates, copies, snapshots, then VMs) */
     VMC_REPORT_VOLUME_TREE,
     VMC_REPORT_FULL_VMS,           /**< (): name, source, mechanism */
+    VMC_REPORT_READY_TEMPLATE,     /**< (template): name, if ready */
+    /** (template): path of its disks and of its copies in every pool */
+    VMC_REPORT_TEMPLATE_FILES,
+    /** (vm): path of its disks and of its snapshots' layers */
+    VMC_REPORT_VM_FILES,
+    /** (vm): file, backing (NULL when standalone) of its disks */
+    VMC_REPORT_VM_TOP_DISKS,
+    /** (disk file): file of each snapshot layer under it, top first */
+    VMC_REPORT_DISK_LAYERS,
 };
 
 /**

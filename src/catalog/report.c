@@ -115,6 +115,30 @@ static const struct report reports[] = {
     [VMC_REPORT_FULL_VMS] = {
         "SELECT m.name, m.source, m.mechanism FROM vms m WHERE m.state = "
         "'ready' AND m.clone_type = 'full'", 0 },
+    [VMC_REPORT_READY_TEMPLATE] = {
+        "SELECT name FROM templates WHERE name = ?1 AND state = 'ready'",
+        1 },
+    [VMC_REPORT_TEMPLATE_FILES] = {
+        "SELECT o.path FROM volumes v JOIN volume_owners o ON o.id = v.id "
+        "JOIN templates t ON t.name = ?1 WHERE v.template_id = t.id OR "
+        "v.copy_id IN (SELECT id FROM template_copies WHERE template_id = "
+        "t.id) ORDER BY v.id", 1 },
+    [VMC_REPORT_VM_FILES] = {
+        "SELECT p.path || '/' || v.file AS path FROM volumes v JOIN pools p "
+        "ON p.id = v.pool_id WHERE v.vm_id = (SELECT id FROM vms WHERE "
+        "name = ?1) OR v.snapshot_id IN (SELECT s.id FROM snapshots s JOIN "
+        "vms m ON m.id = s.vm_id WHERE m.name = ?1) ORDER BY v.id", 1 },
+    [VMC_REPORT_VM_TOP_DISKS] = {
+        "SELECT o.path AS file, po.path AS backing FROM volumes v JOIN "
+        "volume_owners o ON o.id = v.id LEFT JOIN volume_owners po ON "
+        "po.id = v.parent_id JOIN vms m ON m.id = v.vm_id WHERE m.name = "
+        "?1 AND v.top = 1 ORDER BY v.disk", 1 },
+    [VMC_REPORT_DISK_LAYERS] = {
+        "WITH RECURSIVE c(id) AS (SELECT parent_id FROM volumes WHERE id = "
+        "(SELECT id FROM volume_owners WHERE path = ?1) UNION ALL SELECT "
+        "v.parent_id FROM volumes v JOIN c ON v.id = c.id WHERE "
+        "v.parent_id IS NOT NULL) SELECT o.path AS file FROM volume_owners "
+        "o JOIN c ON o.id = c.id WHERE o.parent_id IS NOT NULL", 1 },
 };
 
 /* The VM list with one condition per (key, value) pair of labels. */
