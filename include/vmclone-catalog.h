@@ -79,23 +79,12 @@ VMC_API void vmc_catalog_set_progress(struct vmc_catalog *cat,
                                       vmc_progress_fn fn, void *opaque);
 
 /**
- * Called with one row of a query: @ncols columns named @names with text
- * @values (NULL for SQL NULL). A non-zero return stops the query and is
- * returned by vmc_catalog_query().
+ * Called with one row of a report: @ncols columns named @names with text
+ * @values (NULL for SQL NULL). A non-zero return stops the report and is
+ * returned by vmc_catalog_report_rows().
  */
 typedef int (*vmc_catalog_row_fn)(int ncols, const char *const *names,
                                   const char *const *values, void *opaque);
-
-/**
- * Run a read-only SQL statement (one statement; ?1..?N bound to
- * @params[0..nparams-1] as text) and call @fn for each row. Statements
- * that would write are refused with -EPERM. The tables are described in
- * src/catalog/schema.c.
- */
-VMC_API int vmc_catalog_query(struct vmc_catalog *cat, const char *sql,
-                              const char *const *params, size_t nparams,
-                              vmc_catalog_row_fn fn, void *opaque,
-                              struct vmc_error *err);
 
 /* --------------------------------------------------------------- reports */
 
@@ -154,8 +143,9 @@ enum vmc_report {
 };
 
 /**
- * Run report @which with its @args and call @fn for each row (as
- * vmc_catalog_query()). -EINVAL when @nargs does not fit the report.
+ * Run report @which with its @args and call @fn for each row; a
+ * non-zero return of @fn stops and is returned. -EINVAL when @nargs does
+ * not fit the report.
  */
 VMC_API int vmc_catalog_report_rows(struct vmc_catalog *cat,
                                     enum vmc_report which,

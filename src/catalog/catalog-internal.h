@@ -86,6 +86,12 @@ int cat_volume_path(struct vmc_catalog *cat, int64_t vid, char **out,
                     struct vmc_error *err);
 int cat_strv_push(struct cat_strv *v, const char *s);
 void cat_strv_release(struct cat_strv *v);
+/* Run read-only @sql (report.c's reports; ?1..?N = @params as text) and
+ * call @fn with each row's column names and text values. */
+int cat_query_rows(struct vmc_catalog *cat, const char *sql,
+                   const char *const *params, size_t nparams,
+                   vmc_catalog_row_fn fn, void *opaque,
+                   struct vmc_error *err);
 /* First column of every row of @sql (one int64 '?' = @arg). */
 int cat_collect(struct vmc_catalog *cat, struct cat_strv *out,
                 struct vmc_error *err, const char *sql, int64_t arg);

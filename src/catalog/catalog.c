@@ -540,9 +540,9 @@ cat_reconcile_journal(struct vmc_catalog *cat, int64_t jid, unsigned *fixed,
 /* -------------------------------------------------------------- query */
 
 int
-vmc_catalog_query(struct vmc_catalog *cat, const char *sql,
-                  const char *const *params, size_t nparams,
-                  vmc_catalog_row_fn fn, void *opaque, struct vmc_error *err)
+cat_query_rows(struct vmc_catalog *cat, const char *sql,
+               const char *const *params, size_t nparams,
+               vmc_catalog_row_fn fn, void *opaque, struct vmc_error *err)
 {
     sqlite3_stmt *st = NULL;
     const char **vals = NULL, **names = NULL;

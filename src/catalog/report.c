@@ -2,7 +2,7 @@
  * report.c - the catalog's named read-only reports (enum vmc_report in
  * vmclone-catalog.h): the SQL behind what the command line shows, so no
  * statement lives outside the catalog. Each report is one read-only
- * statement run through vmc_catalog_query(); only the VM list is built
+ * statement run through cat_query_rows(); only the VM list is built
  * at run time (one condition per label filter).
  */
 #include <errno.h>
@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "vmclone-catalog.h"
+#include "catalog-internal.h"
 
 /* The columns of one VM row (VMC_REPORT_VMS, VMC_REPORT_VM). */
 #define VM_COLUMNS \
@@ -182,8 +182,8 @@ vmc_catalog_report_rows(struct vmc_catalog *cat, enum vmc_report which,
                                  "%zu arguments", (int)which,
                                  reports[which].nargs);
         }
-        return vmc_catalog_query(cat, reports[which].sql, args, nargs, fn,
-                                 opaque, err);
+        return cat_query_rows(cat, reports[which].sql, args, nargs, fn,
+                              opaque, err);
     }
     if (nargs % 2) {
         return vmc_error_set(err, -EINVAL, "catalog: the VM list takes "
@@ -193,7 +193,7 @@ vmc_catalog_report_rows(struct vmc_catalog *cat, enum vmc_report which,
     if (!sql) {
         return vmc_error_set(err, -ENOMEM, "out of memory");
     }
-    r = vmc_catalog_query(cat, sql, args, nargs, fn, opaque, err);
+    r = cat_query_rows(cat, sql, args, nargs, fn, opaque, err);
     free(sql);
     return r;
 }
