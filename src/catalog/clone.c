@@ -616,8 +616,9 @@ clone_insert_vm(struct clone_plan *p, size_t i, double expires,
     p->vmids[i] = cat_last_id(cat);
     r = add_nics(cat, p->vmids[i], (unsigned)p->src.nics, err);
     for (l = 0; r == 0 && l < o->nlabels; l++) {
-        r = cat_exec(cat, err, "INSERT OR REPLACE INTO labels(vm_id, "
-                     "key, value) VALUES (?, ?, ?)", "Iss", p->vmids[i],
+        r = cat_exec(cat, err, "INSERT INTO labels(vm_id, key, value) "
+                     "VALUES (?, ?, ?) ON CONFLICT (vm_id, key) DO UPDATE "
+                     "SET value = excluded.value", "Iss", p->vmids[i],
                      o->labels[l].key, o->labels[l].value);
     }
     for (d = 0; r == 0 && d < p->nd; d++) {
