@@ -547,7 +547,8 @@ cat_finish_journal(struct vmc_catalog *cat, int64_t jid,
         r = cat_get_i64(cat, &nchildren, err, "SELECT count(*) FROM volumes "
                         "c WHERE c.parent_id IN (SELECT id FROM volumes "
                         "WHERE journal_id = ?1 AND state = 'deleting') AND "
-                        "NOT (c.journal_id IS ?1 AND c.state = 'deleting')",
+                        "NOT (c.journal_id IS NOT DISTINCT FROM ?1 AND "
+                        "c.state = 'deleting')",
                         "I", jid);
     }
     if (r == 0 && nchildren > 0) {
