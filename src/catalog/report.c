@@ -96,7 +96,7 @@ static const struct report reports[] = {
         "SELECT s.name, s.state, s.created, (SELECT count(*) FROM volumes "
         "v WHERE v.snapshot_id = s.id) AS disks, (SELECT count(*) FROM "
         "volumes k WHERE k.parent_id IN (SELECT id FROM volumes WHERE "
-        "snapshot_id = s.id) AND k.vm_id IS NOT m.id AND k.snapshot_id "
+        "snapshot_id = s.id) AND k.vm_id IS DISTINCT FROM m.id AND k.snapshot_id "
         "NOT IN (SELECT id FROM snapshots WHERE vm_id = m.id)) AS "
         "dependents FROM snapshots s JOIN vms m ON m.id = s.vm_id WHERE "
         "m.name = ?1 ORDER BY s.id", 1 },
