@@ -20,7 +20,7 @@
     "v.vm_id = m.id AND v.top = 1) AS disks, (SELECT sum(v.virtual_size) " \
     "FROM volumes v WHERE v.vm_id = m.id AND v.top = 1) AS virtual_size, " \
     "(SELECT group_concat(key || '=' || value, ',') FROM (SELECT key, " \
-    "value FROM labels WHERE vm_id = m.id ORDER BY key)) AS labels, " \
+    "value FROM labels WHERE vm_id = m.id ORDER BY key) AS l) AS labels, " \
     "m.created, m.expires, coalesce(m.request_key, m.request_id) AS " \
     "request_id, m.uuid FROM vms m JOIN pools p " \
     "ON p.id = m.pool_id "
