@@ -155,7 +155,7 @@ vms_sql(size_t npairs)
     if (!sql) {
         return NULL;
     }
-    p = sql + sprintf(sql, "%sWHERE 1", VM_COLUMNS);
+    p = sql + sprintf(sql, "%sWHERE TRUE", VM_COLUMNS);
     for (i = 0; i < npairs; i++) {
         p += sprintf(p, cond, 2 * i + 1, 2 * i + 2);
     }
