@@ -101,7 +101,8 @@ static const struct report reports[] = {
         "dependents FROM snapshots s JOIN vms m ON m.id = s.vm_id WHERE "
         "m.name = ?1 ORDER BY s.id", 1 },
     [VMC_REPORT_VOLUME_CHAIN] = {
-        "WITH RECURSIVE ch(id, depth) AS (SELECT ?1, 0 UNION ALL SELECT "
+        "WITH RECURSIVE ch(id, depth) AS (SELECT CAST(?1 AS BIGINT), 0 "
+        "UNION ALL SELECT "
         "v.parent_id, ch.depth + 1 FROM volumes v JOIN ch ON v.id = ch.id "
         "WHERE v.parent_id IS NOT NULL) SELECT o.path, o.kind, o.name, "
         "ch.depth AS depth FROM ch JOIN volume_owners o ON o.id = ch.id "
