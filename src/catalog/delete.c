@@ -376,10 +376,12 @@ vmc_catalog_dependents(struct vmc_catalog *cat, const char *kind,
         return r;
     }
     if (asprintf(&sql, "WITH RECURSIVE own(id) AS (%s), d(id) AS ("
-                 "SELECT v.id FROM volumes v WHERE v.parent_id IN own AND "
-                 "v.id NOT IN own UNION SELECT v.id FROM volumes v JOIN d "
+                 "SELECT v.id FROM volumes v WHERE v.parent_id IN (SELECT id "
+                 "FROM own) AND v.id NOT IN (SELECT id FROM own) UNION "
+                 "SELECT v.id FROM volumes v JOIN d "
                  "ON v.parent_id = d.id) SELECT DISTINCT kind, name FROM "
-                 "volume_owners WHERE id IN d ORDER BY kind, name",
+                 "volume_owners WHERE id IN (SELECT id FROM d) ORDER BY kind, "
+                 "name",
                  owned) < 0) {
         return vmc_error_set(err, -ENOMEM, "out of memory");
     }

@@ -765,8 +765,9 @@ vmc_catalog_vm_consolidate(struct vmc_catalog *cat, const char *name,
                             "UNION ALL SELECT v.parent_id FROM volumes v "
                             "JOIN c ON v.id = c.id WHERE v.parent_id IS NOT "
                             "NULL) SELECT o.path FROM volume_owners o WHERE "
-                            "o.parent_id IN c AND o.id != ?1 AND o.id NOT IN "
-                            "c", tops.d[i].vid);
+                            "o.parent_id IN (SELECT id FROM c) AND o.id != ?1 "
+                            "AND o.id NOT IN (SELECT id FROM c)",
+                            tops.d[i].vid);
         }
         if (r == 0 && chain.n < 2) {
             cat_strv_release(&chain);
