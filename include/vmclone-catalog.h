@@ -63,6 +63,19 @@ VMC_API int vmc_catalog_home(const char *home, char **out);
  */
 VMC_API int vmc_catalog_open(struct vmc_catalog **out, const char *home,
                              unsigned flags, struct vmc_error *err);
+/**
+ * Create the store at @home (as vmc_catalog_open() with
+ * VMC_CATALOG_CREATE) on the catalog database @catalog: NULL or "sqlite"
+ * for catalog.db in the store, or a libpq connection string
+ * ("postgresql://..." or "host=... dbname=...") for a PostgreSQL database
+ * that several hosts may share. The choice and @host_id (NULL: the
+ * hostname) are recorded in the store's catalog.conf, so later opens use
+ * them. On a store that exists, opens it, or -EEXIST when it records
+ * another choice. -ENOTSUP: PostgreSQL without libpq in this build.
+ */
+VMC_API int vmc_catalog_create(struct vmc_catalog **out, const char *home,
+                               const char *catalog, const char *host_id,
+                               struct vmc_error *err);
 /** NULL is allowed. */
 VMC_API void vmc_catalog_close(struct vmc_catalog *cat);
 /** Borrowed: the store's directory. */

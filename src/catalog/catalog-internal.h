@@ -31,7 +31,10 @@ typedef void (*cat_deleted_fn)(const char *what, const char *target,
                                void *opaque);
 
 struct vmc_catalog {
-    struct sqlite3 *db;
+    struct sqlite3 *db;     /* the SQLite backend, or NULL */
+    struct cat_pg *pg;      /* the PostgreSQL backend (sql-pg.c), or NULL */
+    /* this host's id (catalog.conf 'host-id', default the hostname) */
+    char host_id[65];
     char *home;
     char *run_dir;          /* home/run: journal and maintenance locks */
     int maint_fd;           /* shared (or exclusive) flock */
@@ -71,9 +74,11 @@ void cat_progress_init(struct cat_progress *p, struct vmc_catalog *cat,
 vmc_progress_fn cat_progress_fn(const struct cat_progress *p);
 void cat_progress_next(struct cat_progress *p);
 
-/* schema.c */
+/* schema.c, and schema-pg.c (the same versions on PostgreSQL) */
 extern const char *const cat_migrations[];
 extern const unsigned cat_nmigrations;
+extern const char *const cat_pg_migrations[];
+extern const unsigned cat_pg_nmigrations;
 
 /* journal.c: set the journal row's state and finished time (inside the
  * caller's transaction; recovery's last step). */
