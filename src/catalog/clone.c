@@ -563,10 +563,11 @@ clone_check_still_free(struct clone_plan *p, bool *raced,
         }
     }
     for (i = 0; r == 0 && i < p->base.n; i++) {
-        r = cat_get_i64(p->cat, &n, err, "SELECT count(*) FROM volumes "
-                        "WHERE id = ? AND state = 'ready'", "I",
+        /* FOR SHARE: a delete of the parent (FOR UPDATE) waits for us */
+        r = cat_get_i64(p->cat, &n, err, "SELECT id FROM volumes WHERE "
+                        "id = ? AND state = 'ready' FOR SHARE", "I",
                         p->base.d[i].vid);
-        if (r == 0 && !n) {
+        if (r == -ENOENT) {
             return vmc_error_set(err, -EBUSY, "%s is being removed or "
                                  "changed by another operation", p->src.desc);
         }
@@ -657,6 +658,9 @@ clone_stage_rows(struct clone_plan *p, bool *raced, struct vmc_error *err)
     }
     for (i = 0; r == 0 && i < p->count; i++) {
         r = clone_insert_vm(p, i, expires, err);
+    }
+    if (r == 0) {
+        cat_crashpoint("clone.before-stage");   /* rows in, not committed */
     }
     return cat_op_stage(&p->op, r, err);
 }
