@@ -18,6 +18,7 @@
 
 #include "sql-backend.h"
 
+#define OID_BOOL   16
 #define OID_INT8   20
 #define OID_FLOAT8 701
 
@@ -317,6 +318,10 @@ cat_pg_col(struct cat_stmt *st, int i)
     if (!st->res || st->row < 0 || st->row >= st->nrows ||
         i >= PQnfields(st->res) || PQgetisnull(st->res, st->row, i)) {
         return NULL;
+    }
+    /* a condition's value reads as SQLite's: 1 or 0, not t or f */
+    if (PQftype(st->res, i) == OID_BOOL) {
+        return *PQgetvalue(st->res, st->row, i) == 't' ? "1" : "0";
     }
     return PQgetvalue(st->res, st->row, i);
 }
