@@ -584,6 +584,18 @@ clone_check_still_free(struct clone_plan *p, bool *raced,
     return r;
 }
 
+/* After a refused insert: another call committed our request id (without
+ * SQLite's single writer, its insert and ours can both pass the check
+ * of clone_check_still_free()). */
+static bool
+request_taken(struct clone_plan *p)
+{
+    int64_t n = 0;
+
+    return cat_get_i64(p->cat, &n, NULL, "SELECT count(*) FROM vms WHERE "
+                       "request_key = ?", "s", p->o->request_id) == 0 && n;
+}
+
 /* VM @i's row, NICs, labels and volumes, all 'creating'. */
 static int
 clone_insert_vm(struct clone_plan *p, size_t i, double expires,
@@ -662,7 +674,12 @@ clone_stage_rows(struct clone_plan *p, bool *raced, struct vmc_error *err)
     if (r == 0) {
         cat_crashpoint("clone.before-stage");   /* rows in, not committed */
     }
-    return cat_op_stage(&p->op, r, err);
+    r = cat_op_stage(&p->op, r, err);
+    if (r == -EEXIST && p->o->request_id && request_taken(p)) {
+        *raced = true;      /* PostgreSQL: its rows waited for ours */
+        r = -EAGAIN;
+    }
+    return r;
 }
 
 /* (3) The files: one linked group per disk, or one full copy each. */
