@@ -57,7 +57,7 @@ pg_sql() {
     'PRAGMA user_version') echo "SELECT version FROM vmclone_schema" ;;
     *"FROM sqlite_sequence WHERE name = 'volumes'"*)
         echo "SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM volumes_id_seq" ;;
-    *) printf '%s\n' "$1" ;;
+    *) printf '%s\n' "$1" | sed 's/last_insert_rowid()/lastval()/g' ;;
     esac
 }
 
