@@ -74,6 +74,35 @@ void cat_progress_init(struct cat_progress *p, struct vmc_catalog *cat,
 vmc_progress_fn cat_progress_fn(const struct cat_progress *p);
 void cat_progress_next(struct cat_progress *p);
 
+/* The indexes of volumes and the view of who owns each volume, as
+ * 'kind' and a display name: the same in schema.c and schema-pg.c. */
+#define CAT_VOLUMES_INDEXES_AND_VIEW \
+    "CREATE INDEX volumes_parent ON volumes(parent_id);\n" \
+    "CREATE INDEX volumes_journal ON volumes(journal_id);\n" \
+    "CREATE INDEX volumes_vm ON volumes(vm_id);\n" \
+    "CREATE INDEX volumes_snapshot ON volumes(snapshot_id);\n" \
+    "CREATE INDEX volumes_copy ON volumes(copy_id);\n" \
+    "CREATE INDEX volumes_template ON volumes(template_id);\n" \
+    "CREATE VIEW volume_owners AS\n" \
+    "SELECT v.id, v.parent_id, v.state, v.disk, v.top,\n" \
+    "  p.path || '/' || v.file AS path, p.name AS pool, v.virtual_size,\n" \
+    "  CASE WHEN v.template_id IS NOT NULL THEN 'template'\n" \
+    "       WHEN v.copy_id IS NOT NULL THEN 'copy'\n" \
+    "       WHEN v.snapshot_id IS NOT NULL THEN 'snapshot'\n" \
+    "       ELSE 'vm' END AS kind,\n" \
+    "  CASE WHEN v.template_id IS NOT NULL THEN t.name\n" \
+    "       WHEN v.copy_id IS NOT NULL THEN ct.name || '@' || cp.name\n" \
+    "       WHEN v.snapshot_id IS NOT NULL THEN sv.name || '@' || s.name\n" \
+    "       ELSE m.name END AS name\n" \
+    "FROM volumes v JOIN pools p ON p.id = v.pool_id\n" \
+    "LEFT JOIN templates t ON t.id = v.template_id\n" \
+    "LEFT JOIN template_copies c ON c.id = v.copy_id\n" \
+    "LEFT JOIN templates ct ON ct.id = c.template_id\n" \
+    "LEFT JOIN pools cp ON cp.id = c.pool_id\n" \
+    "LEFT JOIN snapshots s ON s.id = v.snapshot_id\n" \
+    "LEFT JOIN vms sv ON sv.id = s.vm_id\n" \
+    "LEFT JOIN vms m ON m.id = v.vm_id;\n"
+
 /* schema.c, and schema-pg.c (the same versions on PostgreSQL) */
 extern const char *const cat_migrations[];
 extern const unsigned cat_nmigrations;
