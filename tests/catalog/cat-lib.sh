@@ -35,11 +35,13 @@ jget() {
     python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$@"
 }
 
-# sql QUERY: read the catalog through sqlite3 or psql (after the commands
-# ended); rows as "a|b"
+# sql QUERY: read the catalog of store $H through sqlite3 or psql (after
+# the commands ended); rows as "a|b"
 sql() {
-    if [ -n "${VMC_TEST_PG:-}" ]; then
-        psql "$VMC_TEST_PG dbname=$PG_DB" -AtqX -v ON_ERROR_STOP=1 -c "$(pg_sql "$1")"
+    local conn
+    conn=$(sed -n 's/^catalog=//p' "$H/catalog.conf" 2>/dev/null)
+    if [ -n "$conn" ] && [ "$conn" != sqlite ]; then
+        psql "$conn" -AtqX -v ON_ERROR_STOP=1 -c "$(pg_sql "$1")"
     else
         sqlite3 -batch -noheader "$H/catalog.db" "$1"
     fi
