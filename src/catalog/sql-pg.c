@@ -330,8 +330,12 @@ int
 cat_pg_col_count(struct cat_stmt *st)
 {
     if (!st->res) {
-        /* the names come with the result: run the statement now */
+        /* the names come with the result: run the statement now (a
+         * failure is reported by the next cat_step(), which runs it
+         * again) */
         if (cat_pg_step(st, NULL) < 0) {
+            PQclear(st->res);
+            st->res = NULL;
             return 0;
         }
         st->row = -1;
