@@ -476,7 +476,7 @@ vmc_catalog_create(struct vmc_catalog **out, const char *home,
         return vmc_error_set(err, -EINVAL, "catalog and host id: one line "
                              "each, the host id under 65 bytes");
     }
-    if ((!catalog || !strcmp(catalog, "sqlite")) && !host_id) {
+    if (!catalog && !host_id) {
         return vmc_catalog_open(out, home, VMC_CATALOG_CREATE, err);
     }
     r = vmc_catalog_home(home, &dir);
@@ -487,6 +487,10 @@ vmc_catalog_create(struct vmc_catalog **out, const char *home,
         r = conf_matches(dir, catalog, host_id, err);
         free(dir);
         return r < 0 ? r : vmc_catalog_open(out, home, 0, err);
+    }
+    if (!strcmp(catalog ? catalog : "sqlite", "sqlite") && !host_id) {
+        free(dir);
+        return vmc_catalog_open(out, home, VMC_CATALOG_CREATE, err);
     }
     cat = catalog_new();
     r = cat ? cat_mkdir_p(dir, err) : vmc_error_set(err, -ENOMEM, "out of "
