@@ -63,6 +63,19 @@ VMC_API int vmc_catalog_home(const char *home, char **out);
  */
 VMC_API int vmc_catalog_open(struct vmc_catalog **out, const char *home,
                              unsigned flags, struct vmc_error *err);
+/**
+ * Create the store at @home (as vmc_catalog_open() with
+ * VMC_CATALOG_CREATE) on the catalog database @catalog: NULL or "sqlite"
+ * for catalog.db in the store, or a libpq connection string
+ * ("postgresql://..." or "host=... dbname=...") for a PostgreSQL database
+ * that several hosts may share. The choice and @host_id (NULL: the
+ * hostname) are recorded in the store's catalog.conf, so later opens use
+ * them. On a store that exists, opens it, or -EEXIST when it records
+ * another choice. -ENOTSUP: PostgreSQL without libpq in this build.
+ */
+VMC_API int vmc_catalog_create(struct vmc_catalog **out, const char *home,
+                               const char *catalog, const char *host_id,
+                               struct vmc_error *err);
 /** NULL is allowed. */
 VMC_API void vmc_catalog_close(struct vmc_catalog *cat);
 /** Borrowed: the store's directory. */
@@ -79,23 +92,12 @@ VMC_API void vmc_catalog_set_progress(struct vmc_catalog *cat,
                                       vmc_progress_fn fn, void *opaque);
 
 /**
- * Called with one row of a query: @ncols columns named @names with text
- * @values (NULL for SQL NULL). A non-zero return stops the query and is
- * returned by vmc_catalog_query().
+ * Called with one row of a report: @ncols columns named @names with text
+ * @values (NULL for SQL NULL). A non-zero return stops the report and is
+ * returned by vmc_catalog_report_rows().
  */
 typedef int (*vmc_catalog_row_fn)(int ncols, const char *const *names,
                                   const char *const *values, void *opaque);
-
-/**
- * Run a read-only SQL statement (one statement; ?1..?N bound to
- * @params[0..nparams-1] as text) and call @fn for each row. Statements
- * that would write are refused with -EPERM. The tables are described in
- * src/catalog/schema.c.
- */
-VMC_API int vmc_catalog_query(struct vmc_catalog *cat, const char *sql,
-                              const char *const *params, size_t nparams,
-                              vmc_catalog_row_fn fn, void *opaque,
-                              struct vmc_error *err);
 
 /* --------------------------------------------------------------- reports */
 
@@ -142,11 +144,21 @@ enum vmc_report {
      *  volume (templates, copies, snapshots, then VMs) */
     VMC_REPORT_VOLUME_TREE,
     VMC_REPORT_FULL_VMS,           /**< (): name, source, mechanism */
+    VMC_REPORT_READY_TEMPLATE,     /**< (template): name, if ready */
+    /** (template): path of its disks and of its copies in every pool */
+    VMC_REPORT_TEMPLATE_FILES,
+    /** (vm): path of its disks and of its snapshots' layers */
+    VMC_REPORT_VM_FILES,
+    /** (vm): file, backing (NULL when standalone) of its disks */
+    VMC_REPORT_VM_TOP_DISKS,
+    /** (disk file): file of each snapshot layer under it, top first */
+    VMC_REPORT_DISK_LAYERS,
 };
 
 /**
- * Run report @which with its @args and call @fn for each row (as
- * vmc_catalog_query()). -EINVAL when @nargs does not fit the report.
+ * Run report @which with its @args and call @fn for each row; a
+ * non-zero return of @fn stops and is returned. -EINVAL when @nargs does
+ * not fit the report.
  */
 VMC_API int vmc_catalog_report_rows(struct vmc_catalog *cat,
                                     enum vmc_report which,

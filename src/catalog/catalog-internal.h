@@ -31,7 +31,10 @@ typedef void (*cat_deleted_fn)(const char *what, const char *target,
                                void *opaque);
 
 struct vmc_catalog {
-    struct sqlite3 *db;
+    struct sqlite3 *db;     /* the SQLite backend, or NULL */
+    struct cat_pg *pg;      /* the PostgreSQL backend (sql-pg.c), or NULL */
+    /* this host's id (catalog.conf 'host-id', default the hostname) */
+    char host_id[65];
     char *home;
     char *run_dir;          /* home/run: journal and maintenance locks */
     int maint_fd;           /* shared (or exclusive) flock */
@@ -71,9 +74,40 @@ void cat_progress_init(struct cat_progress *p, struct vmc_catalog *cat,
 vmc_progress_fn cat_progress_fn(const struct cat_progress *p);
 void cat_progress_next(struct cat_progress *p);
 
-/* schema.c */
+/* The indexes of volumes and the view of who owns each volume, as
+ * 'kind' and a display name: the same in schema.c and schema-pg.c. */
+#define CAT_VOLUMES_INDEXES_AND_VIEW \
+    "CREATE INDEX volumes_parent ON volumes(parent_id);\n" \
+    "CREATE INDEX volumes_journal ON volumes(journal_id);\n" \
+    "CREATE INDEX volumes_vm ON volumes(vm_id);\n" \
+    "CREATE INDEX volumes_snapshot ON volumes(snapshot_id);\n" \
+    "CREATE INDEX volumes_copy ON volumes(copy_id);\n" \
+    "CREATE INDEX volumes_template ON volumes(template_id);\n" \
+    "CREATE VIEW volume_owners AS\n" \
+    "SELECT v.id, v.parent_id, v.state, v.disk, v.top,\n" \
+    "  p.path || '/' || v.file AS path, p.name AS pool, v.virtual_size,\n" \
+    "  CASE WHEN v.template_id IS NOT NULL THEN 'template'\n" \
+    "       WHEN v.copy_id IS NOT NULL THEN 'copy'\n" \
+    "       WHEN v.snapshot_id IS NOT NULL THEN 'snapshot'\n" \
+    "       ELSE 'vm' END AS kind,\n" \
+    "  CASE WHEN v.template_id IS NOT NULL THEN t.name\n" \
+    "       WHEN v.copy_id IS NOT NULL THEN ct.name || '@' || cp.name\n" \
+    "       WHEN v.snapshot_id IS NOT NULL THEN sv.name || '@' || s.name\n" \
+    "       ELSE m.name END AS name\n" \
+    "FROM volumes v JOIN pools p ON p.id = v.pool_id\n" \
+    "LEFT JOIN templates t ON t.id = v.template_id\n" \
+    "LEFT JOIN template_copies c ON c.id = v.copy_id\n" \
+    "LEFT JOIN templates ct ON ct.id = c.template_id\n" \
+    "LEFT JOIN pools cp ON cp.id = c.pool_id\n" \
+    "LEFT JOIN snapshots s ON s.id = v.snapshot_id\n" \
+    "LEFT JOIN vms sv ON sv.id = s.vm_id\n" \
+    "LEFT JOIN vms m ON m.id = v.vm_id;\n"
+
+/* schema.c, and schema-pg.c (the same versions on PostgreSQL) */
 extern const char *const cat_migrations[];
 extern const unsigned cat_nmigrations;
+extern const char *const cat_pg_migrations[];
+extern const unsigned cat_pg_nmigrations;
 
 /* journal.c: set the journal row's state and finished time (inside the
  * caller's transaction; recovery's last step). */
@@ -86,6 +120,12 @@ int cat_volume_path(struct vmc_catalog *cat, int64_t vid, char **out,
                     struct vmc_error *err);
 int cat_strv_push(struct cat_strv *v, const char *s);
 void cat_strv_release(struct cat_strv *v);
+/* Run read-only @sql (report.c's reports; ?1..?N = @params as text) and
+ * call @fn with each row's column names and text values. */
+int cat_query_rows(struct vmc_catalog *cat, const char *sql,
+                   const char *const *params, size_t nparams,
+                   vmc_catalog_row_fn fn, void *opaque,
+                   struct vmc_error *err);
 /* First column of every row of @sql (one int64 '?' = @arg). */
 int cat_collect(struct vmc_catalog *cat, struct cat_strv *out,
                 struct vmc_error *err, const char *sql, int64_t arg);

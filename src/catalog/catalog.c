@@ -17,7 +17,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <sqlite3.h>
 
 #include "catalog-internal.h"
 #include "engine.h"
@@ -492,7 +491,7 @@ int
 cat_reconcile_journal(struct vmc_catalog *cat, int64_t jid, unsigned *fixed,
                       struct vmc_error *err)
 {
-    sqlite3_stmt *st = NULL;
+    cat_stmt *st = NULL;
     int64_t *ids = NULL, *parents = NULL;
     size_t n = 0, cap = 0, i;
     int r;
@@ -510,11 +509,11 @@ cat_reconcile_journal(struct vmc_catalog *cat, int64_t jid, unsigned *fixed,
                 break;
             }
         }
-        ids[n] = sqlite3_column_int64(st, 0);
-        parents[n++] = sqlite3_column_int64(st, 1);
+        ids[n] = cat_col_i64(st, 0);
+        parents[n++] = cat_col_i64(st, 1);
         r = 0;
     }
-    sqlite3_finalize(st);
+    cat_finalize(st);
     for (i = 0; r == 0 && i < n; i++) {
         char *path = NULL;
         int64_t actual = 0;
@@ -540,28 +539,19 @@ cat_reconcile_journal(struct vmc_catalog *cat, int64_t jid, unsigned *fixed,
 /* -------------------------------------------------------------- query */
 
 int
-vmc_catalog_query(struct vmc_catalog *cat, const char *sql,
-                  const char *const *params, size_t nparams,
-                  vmc_catalog_row_fn fn, void *opaque, struct vmc_error *err)
+cat_query_rows(struct vmc_catalog *cat, const char *sql,
+               const char *const *params, size_t nparams,
+               vmc_catalog_row_fn fn, void *opaque, struct vmc_error *err)
 {
-    sqlite3_stmt *st = NULL;
+    cat_stmt *st = NULL;
     const char **vals = NULL, **names = NULL;
-    size_t i;
-    int rc, r = 0, ncols, c;
+    int r, ncols, c;
 
-    rc = sqlite3_prepare_v2(cat->db, sql, -1, &st, NULL);
-    if (rc != SQLITE_OK) {
-        return cat_sql_error(cat, rc, err, "query");
+    r = cat_prepare_texts(cat, &st, err, sql, params, nparams);
+    if (r < 0) {
+        return r;
     }
-    if (!st || !sqlite3_stmt_readonly(st)) {
-        sqlite3_finalize(st);
-        return vmc_error_set(err, -EPERM, "catalog: only read-only queries "
-                             "are allowed");
-    }
-    for (i = 0; i < nparams; i++) {
-        sqlite3_bind_text(st, (int)i + 1, params[i], -1, SQLITE_TRANSIENT);
-    }
-    ncols = sqlite3_column_count(st);
+    ncols = cat_col_count(st);
     vals = calloc((size_t)ncols + 1, sizeof(*vals));
     names = calloc((size_t)ncols + 1, sizeof(*names));
     if (!vals || !names) {
@@ -569,7 +559,7 @@ vmc_catalog_query(struct vmc_catalog *cat, const char *sql,
         goto out;
     }
     for (c = 0; c < ncols; c++) {
-        names[c] = sqlite3_column_name(st, c);
+        names[c] = cat_col_name(st, c);
     }
     while ((r = cat_step(cat, st, err)) > 0) {
         for (c = 0; c < ncols; c++) {
@@ -583,7 +573,7 @@ vmc_catalog_query(struct vmc_catalog *cat, const char *sql,
 out:
     free(vals);
     free(names);
-    sqlite3_finalize(st);
+    cat_finalize(st);
     return r;
 }
 

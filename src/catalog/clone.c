@@ -563,10 +563,11 @@ clone_check_still_free(struct clone_plan *p, bool *raced,
         }
     }
     for (i = 0; r == 0 && i < p->base.n; i++) {
-        r = cat_get_i64(p->cat, &n, err, "SELECT count(*) FROM volumes "
-                        "WHERE id = ? AND state = 'ready'", "I",
+        /* FOR SHARE: a delete of the parent (FOR UPDATE) waits for us */
+        r = cat_get_i64(p->cat, &n, err, "SELECT id FROM volumes WHERE "
+                        "id = ? AND state = 'ready' FOR SHARE", "I",
                         p->base.d[i].vid);
-        if (r == 0 && !n) {
+        if (r == -ENOENT) {
             return vmc_error_set(err, -EBUSY, "%s is being removed or "
                                  "changed by another operation", p->src.desc);
         }
@@ -581,6 +582,18 @@ clone_check_still_free(struct clone_plan *p, bool *raced,
         }
     }
     return r;
+}
+
+/* After a refused insert: another call committed our request id (without
+ * SQLite's single writer, its insert and ours can both pass the check
+ * of clone_check_still_free()). */
+static bool
+request_taken(struct clone_plan *p)
+{
+    int64_t n = 0;
+
+    return cat_get_i64(p->cat, &n, NULL, "SELECT count(*) FROM vms WHERE "
+                       "request_key = ?", "s", p->o->request_id) == 0 && n;
 }
 
 /* VM @i's row, NICs, labels and volumes, all 'creating'. */
@@ -616,8 +629,9 @@ clone_insert_vm(struct clone_plan *p, size_t i, double expires,
     p->vmids[i] = cat_last_id(cat);
     r = add_nics(cat, p->vmids[i], (unsigned)p->src.nics, err);
     for (l = 0; r == 0 && l < o->nlabels; l++) {
-        r = cat_exec(cat, err, "INSERT OR REPLACE INTO labels(vm_id, "
-                     "key, value) VALUES (?, ?, ?)", "Iss", p->vmids[i],
+        r = cat_exec(cat, err, "INSERT INTO labels(vm_id, key, value) "
+                     "VALUES (?, ?, ?) ON CONFLICT (vm_id, key) DO UPDATE "
+                     "SET value = excluded.value", "Iss", p->vmids[i],
                      o->labels[l].key, o->labels[l].value);
     }
     for (d = 0; r == 0 && d < p->nd; d++) {
@@ -657,7 +671,15 @@ clone_stage_rows(struct clone_plan *p, bool *raced, struct vmc_error *err)
     for (i = 0; r == 0 && i < p->count; i++) {
         r = clone_insert_vm(p, i, expires, err);
     }
-    return cat_op_stage(&p->op, r, err);
+    if (r == 0) {
+        cat_crashpoint("clone.before-stage");   /* rows in, not committed */
+    }
+    r = cat_op_stage(&p->op, r, err);
+    if (r == -EEXIST && p->o->request_id && request_taken(p)) {
+        *raced = true;      /* PostgreSQL: its rows waited for ours */
+        r = -EAGAIN;
+    }
+    return r;
 }
 
 /* (3) The files: one linked group per disk, or one full copy each. */

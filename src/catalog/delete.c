@@ -140,6 +140,26 @@ refuse_busy(struct vmc_catalog *cat, const char *desc, const char *op,
     return r;
 }
 
+/* Lock the set's volume rows before counting what depends on them (on
+ * PostgreSQL: FOR UPDATE, in id order so that two deletes cannot
+ * deadlock); an operation adding a dependent takes FOR SHARE on its
+ * parent, so one of the two waits for the other's commit. */
+static int
+lock_set(struct vmc_catalog *cat, const char *owned_sql, int64_t id,
+         struct vmc_error *err)
+{
+    char *sql = NULL;
+    int r;
+
+    if (asprintf(&sql, "SELECT id FROM volumes WHERE id IN (%s) ORDER BY "
+                 "id FOR UPDATE", owned_sql) < 0) {
+        return vmc_error_set(err, -ENOMEM, "out of memory");
+    }
+    r = cat_exec(cat, err, sql, "I", id);
+    free(sql);
+    return r;
+}
+
 /* ready -> deleting for every volume of the set and every owner row, as
  * compare-and-sets: a row another operation is creating or deleting
  * refuses the delete (-EBUSY) instead of being taken over. */
@@ -215,7 +235,10 @@ cat_delete_set(struct vmc_catalog *cat, const char *op, const char *what,
         free(desc);
         return r;
     }
-    r = refuse_busy(cat, desc, op, owned_sql, id, err);
+    r = lock_set(cat, owned_sql, id, err);
+    if (r == 0) {
+        r = refuse_busy(cat, desc, op, owned_sql, id, err);
+    }
     if (r == 0) {
         r = cat_dependents_line(cat, owned_sql, id, &line, &ndeps, err);
     }
@@ -376,10 +399,12 @@ vmc_catalog_dependents(struct vmc_catalog *cat, const char *kind,
         return r;
     }
     if (asprintf(&sql, "WITH RECURSIVE own(id) AS (%s), d(id) AS ("
-                 "SELECT v.id FROM volumes v WHERE v.parent_id IN own AND "
-                 "v.id NOT IN own UNION SELECT v.id FROM volumes v JOIN d "
+                 "SELECT v.id FROM volumes v WHERE v.parent_id IN (SELECT id "
+                 "FROM own) AND v.id NOT IN (SELECT id FROM own) UNION "
+                 "SELECT v.id FROM volumes v JOIN d "
                  "ON v.parent_id = d.id) SELECT DISTINCT kind, name FROM "
-                 "volume_owners WHERE id IN d ORDER BY kind, name",
+                 "volume_owners WHERE id IN (SELECT id FROM d) ORDER BY kind, "
+                 "name",
                  owned) < 0) {
         return vmc_error_set(err, -ENOMEM, "out of memory");
     }

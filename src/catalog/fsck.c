@@ -629,7 +629,7 @@ fsck_verify(struct vmc_catalog *cat, vmc_catalog_report_fn fn, void *opaque,
         if (r == 0) {
             r = cat_get_str(cat, &owner, err, "SELECT CASE kind WHEN 'copy' "
                             "THEN 'template copy' ELSE kind END || ' ' || "
-                            "quote(name) || ' disk ' || disk FROM "
+                            "'''' || name || ''' disk ' || disk FROM "
                             "volume_owners WHERE id = ?", "I", vid);
         }
         if (r == 0) {

@@ -2,7 +2,9 @@
  * journal.c - the journaled-operation protocol: struct cat_op and one
  * function per transition (begin, stage, publish, ready, fail, finish,
  * end), the compare-and-set every row state change goes through, the
- * per-operation journal locks (run/jN.lock, flock), and recovery of the
+ * per-operation journal locks (run/jN.lock, flock; on PostgreSQL a
+ * session advisory lock per row, which any host sees and which dies with
+ * its session), and recovery of the
  * operations whose owner died (cat_journal_wait, cat_recover_all, and
  * cat_finish_journal, which rolls a journal row's rows forward or back).
  */
@@ -23,6 +25,9 @@
 #include "journal.h"
 
 /* ------------------------------------------------------------ locks */
+
+/* lock_fd of a journal lock held as a PostgreSQL advisory lock */
+#define JOURNAL_LOCK_SESSION (-2)
 
 static char *
 journal_lock_path(struct vmc_catalog *cat, int64_t jid)
@@ -50,6 +55,15 @@ journal_start(struct vmc_catalog *cat, const char *op,
         return r;
     }
     *jid = cat_last_id(cat);
+    if (cat_sql_is_pg(cat)) {
+        r = cat_lock_key(cat, CAT_LOCK_JOURNAL(*jid), CAT_LOCK_TRY, err);
+        if (r == 0) {
+            r = vmc_error_set(err, -EBUSY, "journal row %" PRId64 " is "
+                              "locked by another session", *jid);
+        }
+        *lock_fd = r > 0 ? JOURNAL_LOCK_SESSION : -1;
+        return r < 0 ? r : 0;
+    }
     lp = journal_lock_path(cat, *jid);
     if (!lp) {
         return vmc_error_set(err, -ENOMEM, "out of memory");
@@ -80,7 +94,13 @@ cat_journal_finish(struct vmc_catalog *cat, int64_t jid, const char *state,
 static void
 journal_unlock(struct vmc_catalog *cat, int64_t jid, int lock_fd)
 {
-    char *lp = journal_lock_path(cat, jid);
+    char *lp;
+
+    if (lock_fd == JOURNAL_LOCK_SESSION) {
+        cat_unlock_key(cat, CAT_LOCK_JOURNAL(jid), false);
+        return;
+    }
+    lp = journal_lock_path(cat, jid);
 
     if (lp) {
         unlink(lp);
@@ -120,10 +140,17 @@ static int
 journal_lock_try(struct vmc_catalog *cat, int64_t jid, bool wait, int *fd_out,
                  struct vmc_error *err)
 {
-    char *lp = journal_lock_path(cat, jid);
-    int fd;
+    char *lp;
+    int fd, r;
 
     *fd_out = -1;
+    if (cat_sql_is_pg(cat)) {
+        r = cat_lock_key(cat, CAT_LOCK_JOURNAL(jid),
+                         wait ? CAT_LOCK_WAIT : CAT_LOCK_TRY, err);
+        *fd_out = r > 0 ? JOURNAL_LOCK_SESSION : -1;
+        return r;
+    }
+    lp = journal_lock_path(cat, jid);
     if (!lp) {
         return vmc_error_set(err, -ENOMEM, "out of memory");
     }
@@ -313,7 +340,7 @@ cat_op_end(struct cat_op *op)
 {
     assert(op->state == CAT_OP_IDLE || op->state == CAT_OP_DONE ||
            op->state == CAT_OP_FAILED);
-    if (op->lock_fd >= 0) {
+    if (op->lock_fd != -1) {
         journal_unlock(op->cat, op->jid, op->lock_fd);
     }
     op->lock_fd = -1;
@@ -547,7 +574,8 @@ cat_finish_journal(struct vmc_catalog *cat, int64_t jid,
         r = cat_get_i64(cat, &nchildren, err, "SELECT count(*) FROM volumes "
                         "c WHERE c.parent_id IN (SELECT id FROM volumes "
                         "WHERE journal_id = ?1 AND state = 'deleting') AND "
-                        "NOT (c.journal_id IS ?1 AND c.state = 'deleting')",
+                        "NOT (c.journal_id IS NOT DISTINCT FROM ?1 AND "
+                        "c.state = 'deleting')",
                         "I", jid);
     }
     if (r == 0 && nchildren > 0) {

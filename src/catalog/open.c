@@ -5,13 +5,18 @@
  * whose process died. The top of the catalog's file stack: it alone may
  * reach every other file.
  *
+ * Which database a store uses is in its catalog.conf (written by
+ * vmc_catalog_create(), `vm-clone init --catalog`): "catalog=sqlite" (the
+ * default, also when the file is missing) or "catalog=CONNINFO" for
+ * PostgreSQL, and "host-id=NAME". On PostgreSQL the maintenance and init
+ * locks are advisory locks in the database, held by this session.
+ *
  * SQLite settings: WAL (readers never block the writer), synchronous=FULL
  * (a commit is durable: the commit is the user-visible "done"),
  * foreign_keys=ON, a busy handler that polls every 0.2-2 ms for up to 10 s
  * (busy_wait() in sql.c), and every transaction that may write starts with
  * BEGIN IMMEDIATE, so that no reader has to upgrade to a writer (which
- * fails at once in WAL mode).
- * Nothing here opens catalog.db except through SQLite.
+ * fails at once in WAL mode). Both backends open in sql.c.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -22,10 +27,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
-#include <sqlite3.h>
 
 #include "catalog-internal.h"
 #include "catalog-ops.h"
@@ -81,16 +86,39 @@ add_default_pool(struct vmc_catalog *cat, const char *name, const char *kind,
     return r;
 }
 
+/* First use on SQLite: one process sets WAL and applies the migrations
+ * while the others wait on the init lock (*@fd). On PostgreSQL the
+ * migration transaction takes an advisory lock instead. */
+static int
+first_use_lock(struct vmc_catalog *cat, int *fd, struct vmc_error *err)
+{
+    char *lp = NULL;
+
+    if (cat_sql_is_pg(cat)) {
+        return 0;
+    }
+    if (asprintf(&lp, "%s/init.lock", cat->run_dir) < 0) {
+        return vmc_error_set(err, -ENOMEM, "out of memory");
+    }
+    *fd = open(lp, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    free(lp);
+    if (*fd < 0 || flock(*fd, LOCK_EX) < 0) {
+        return vmc_error_set(err, -errno, "cannot lock the store: %s",
+                             strerror(errno));
+    }
+    return cat_sql_first_use(cat, err);
+}
+
 static int
 migrate(struct vmc_catalog *cat, struct vmc_error *err)
 {
-    sqlite3_int64 version = 0;
-    char *lp = NULL, *msg = NULL, pragma[64];
-    int64_t v = 0;
-    int fd = -1, r, rc;
+    const char *const *migrations = cat_sql_is_pg(cat) ? cat_pg_migrations
+                                                       : cat_migrations;
+    int64_t v = 0, version;
+    int fd = -1, r;
     unsigned i;
 
-    r = cat_get_i64(cat, &v, err, "PRAGMA user_version", NULL);
+    r = cat_schema_version(cat, &v, err);
     if (r < 0) {
         return r;
     }
@@ -102,35 +130,27 @@ migrate(struct vmc_catalog *cat, struct vmc_error *err)
                              " is newer than this vm-clone (%u)", v,
                              cat_nmigrations);
     }
-    /* First use: one process sets WAL and applies the migrations while
-     * the others wait on the init lock. */
-    if (asprintf(&lp, "%s/init.lock", cat->run_dir) < 0) {
-        return vmc_error_set(err, -ENOMEM, "out of memory");
-    }
-    fd = open(lp, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    free(lp);
-    if (fd < 0 || flock(fd, LOCK_EX) < 0) {
-        r = vmc_error_set(err, -errno, "cannot lock the store: %s",
-                          strerror(errno));
-        goto out;
-    }
-    rc = sqlite3_exec(cat->db, "PRAGMA journal_mode=WAL", NULL, NULL, NULL);
-    if (rc != SQLITE_OK) {
-        r = cat_sql_error(cat, rc, err, "journal_mode=WAL");
+    r = first_use_lock(cat, &fd, err);
+    if (r < 0) {
         goto out;
     }
     r = cat_begin(cat, err);
     if (r < 0) {
         goto out;
     }
-    r = cat_get_i64(cat, &v, err, "PRAGMA user_version", NULL);
+    if (cat_sql_is_pg(cat)) {
+        r = cat_lock_key(cat, CAT_LOCK_INIT, CAT_LOCK_XACT, err);
+        r = r < 0 ? r : 0;
+    }
+    if (r == 0) {
+        r = cat_schema_version(cat, &v, err);
+    }
     version = v;
     for (i = (unsigned)version; r == 0 && i < cat_nmigrations; i++) {
-        rc = sqlite3_exec(cat->db, cat_migrations[i], NULL, NULL, &msg);
-        if (rc != SQLITE_OK) {
-            r = vmc_error_set(err, -EIO, "catalog migration %u: %s", i + 1,
-                              msg ? msg : sqlite3_errstr(rc));
-            sqlite3_free(msg);
+        r = cat_sql_script(cat, migrations[i], err);
+        if (r < 0) {
+            r = vmc_error_set(err, r, "catalog migration %u: %s", i + 1,
+                              err->msg);
         }
     }
     if (r == 0 && version == 0) {
@@ -140,12 +160,7 @@ migrate(struct vmc_catalog *cat, struct vmc_error *err)
         }
     }
     if (r == 0 && version < cat_nmigrations) {
-        snprintf(pragma, sizeof(pragma), "PRAGMA user_version = %u",
-                 cat_nmigrations);
-        rc = sqlite3_exec(cat->db, pragma, NULL, NULL, NULL);
-        if (rc != SQLITE_OK) {
-            r = cat_sql_error(cat, rc, err, "user_version");
-        }
+        r = cat_set_schema_version(cat, cat_nmigrations, err);
     }
     if (r == 0) {
         r = cat_commit(cat, err);
@@ -170,8 +185,15 @@ load_store_id(struct vmc_catalog *cat)
     char *id = NULL;
     size_t i;
 
-    cat_exec(cat, &e, "INSERT OR IGNORE INTO config(key, value) VALUES "
-             "('store-id', lower(hex(randomblob(4))))", NULL);
+    char fresh[9];
+    uint32_t rnd = 0;
+
+    if (getrandom(&rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd)) {
+        rnd = (uint32_t)getpid() ^ (uint32_t)time(NULL);
+    }
+    snprintf(fresh, sizeof(fresh), "%08x", (unsigned)rnd);
+    cat_exec(cat, &e, "INSERT INTO config(key, value) VALUES ('store-id', "
+             "?) ON CONFLICT (key) DO NOTHING", "s", fresh);
     if (cat_get_str(cat, &id, &e, "SELECT value FROM config WHERE key = "
                     "'store-id'", NULL) == 0 &&
         strlen(id) < sizeof(cat->store_id)) {
@@ -186,112 +208,332 @@ load_store_id(struct vmc_catalog *cat)
     cat_strv_release(&dirs);
 }
 
+/* ------------------------------------------------------- catalog.conf */
+
+/* A store's choice of database and its host id. */
+struct store_conf {
+    char *conninfo;         /* NULL: SQLite */
+    char host_id[65];
+};
+
+static void
+conf_release(struct store_conf *c)
+{
+    free(c->conninfo);
+    c->conninfo = NULL;
+}
+
+static int
+conf_path(const char *dir, const char *name, char **out,
+          struct vmc_error *err)
+{
+    return asprintf(out, "%s/%s", dir, name) < 0
+           ? vmc_error_set(err, -ENOMEM, "out of memory") : 0;
+}
+
+/* Fill @c from @dir/catalog.conf (SQLite and the hostname without it). */
+static int
+conf_read(const char *dir, struct store_conf *c, struct vmc_error *err)
+{
+    char *p = NULL, line[4096];
+    FILE *f;
+    int r = conf_path(dir, "catalog.conf", &p, err);
+
+    memset(c, 0, sizeof(*c));
+    if (gethostname(c->host_id, sizeof(c->host_id) - 1) < 0) {
+        strcpy(c->host_id, "localhost");
+    }
+    if (r < 0) {
+        return r;
+    }
+    f = fopen(p, "re");
+    if (!f) {
+        r = errno == ENOENT ? 0 : vmc_error_set(err, -errno, "'%s': %s", p,
+                                                strerror(errno));
+        free(p);
+        return r;
+    }
+    while (r == 0 && fgets(line, sizeof(line), f)) {
+        line[strcspn(line, "\n")] = '\0';
+        if (!strncmp(line, "catalog=", 8) && strcmp(line + 8, "sqlite")) {
+            free(c->conninfo);
+            c->conninfo = strdup(line + 8);
+            r = c->conninfo ? 0 : vmc_error_set(err, -ENOMEM, "out of "
+                                                "memory");
+        } else if (!strncmp(line, "host-id=", 8)) {
+            snprintf(c->host_id, sizeof(c->host_id), "%.64s", line + 8);
+        }
+    }
+    fclose(f);
+    free(p);
+    return r;
+}
+
 /* Without VMC_CATALOG_CREATE, a store must be there already: a
  * mistyped home is "no store", never a new empty one. */
 static int
 store_exists(const char *dir, struct vmc_error *err)
 {
-    char *db = NULL;
+    char *db = NULL, *conf = NULL;
     struct stat st;
     int r = 0;
 
-    if (asprintf(&db, "%s/catalog.db", dir) < 0) {
-        return vmc_error_set(err, -ENOMEM, "out of memory");
+    if (conf_path(dir, "catalog.db", &db, err) < 0 ||
+        conf_path(dir, "catalog.conf", &conf, err) < 0) {
+        free(db);
+        return -ENOMEM;
     }
-    if (stat(db, &st) < 0) {
+    if (stat(db, &st) < 0 && stat(conf, &st) < 0) {
         r = errno == ENOENT || errno == ENOTDIR
             ? vmc_error_set(err, -ENOENT, "no store at '%s'", dir)
             : vmc_error_set(err, -errno, "'%s': %s", db, strerror(errno));
     }
+    free(conf);
     free(db);
     return r;
+}
+
+/* The maintenance lock: shared for commands, exclusive for fsck. An
+ * flock on run/maint.lock for SQLite; an advisory lock of this session
+ * on PostgreSQL, which every host sharing the catalog sees. */
+static int
+maint_lock(struct vmc_catalog *cat, unsigned flags, struct vmc_error *err)
+{
+    bool excl = flags & VMC_CATALOG_EXCLUSIVE;
+    char *lp = NULL;
+    int r;
+
+    if (cat_sql_is_pg(cat)) {
+        r = cat_lock_key(cat, CAT_LOCK_MAINT,
+                         excl ? CAT_LOCK_WAIT : CAT_LOCK_SHARED, err);
+        return r < 0 ? r : 0;
+    }
+    if (asprintf(&lp, "%s/maint.lock", cat->run_dir) < 0) {
+        return vmc_error_set(err, -ENOMEM, "out of memory");
+    }
+    cat->maint_fd = open(lp, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (cat->maint_fd < 0 ||
+        flock(cat->maint_fd, excl ? LOCK_EX : LOCK_SH) < 0) {
+        r = vmc_error_set(err, -errno, "cannot lock '%s': %s", lp,
+                          strerror(errno));
+        free(lp);
+        return r;
+    }
+    free(lp);
+    return 0;
+}
+
+/* Open the store at @dir (made already) with the choices of @conf. */
+static int
+open_with(struct vmc_catalog *cat, const char *dir,
+          const struct store_conf *conf, unsigned flags,
+          struct vmc_error *err)
+{
+    char *db = NULL;
+    int r;
+
+    cat->home = realpath(dir, NULL);
+    if (!cat->home) {
+        return vmc_error_set(err, -errno, "'%s': %s", dir, strerror(errno));
+    }
+    snprintf(cat->host_id, sizeof(cat->host_id), "%s", conf->host_id);
+    if (asprintf(&cat->run_dir, "%s/run", cat->home) < 0 ||
+        asprintf(&db, "%s/catalog.db", cat->home) < 0) {
+        return vmc_error_set(err, -ENOMEM, "out of memory");
+    }
+    r = cat_mkdir_p(cat->run_dir, err);
+    if (r == 0 && !conf->conninfo) {
+        r = maint_lock(cat, flags, err);
+    }
+    if (r == 0) {
+        r = cat_sql_open(cat, db, conf->conninfo, err);
+    }
+    if (r == 0 && conf->conninfo) {
+        r = maint_lock(cat, flags, err);
+    }
+    free(db);
+    if (r == 0) {
+        r = migrate(cat, err);
+    }
+    if (r < 0) {
+        return r;
+    }
+    load_store_id(cat);
+    if (!(flags & VMC_CATALOG_NO_RECOVER)) {
+        r = cat_recover_all(cat, NULL, err);
+    }
+    return r;
+}
+
+static struct vmc_catalog *
+catalog_new(void)
+{
+    struct vmc_catalog *cat = calloc(1, sizeof(*cat));
+
+    if (cat) {
+        cat->maint_fd = -1;
+        cat->free_retired = cat_free_retired;
+    }
+    return cat;
 }
 
 int
 vmc_catalog_open(struct vmc_catalog **out, const char *home, unsigned flags,
                  struct vmc_error *err)
 {
-    struct vmc_catalog *cat = calloc(1, sizeof(*cat));
-    char *dir = NULL, *lp = NULL, *db = NULL;
-    int r, rc;
+    struct vmc_catalog *cat = catalog_new();
+    struct store_conf conf = { 0 };
+    char *dir = NULL;
+    int r;
 
     if (!cat) {
         return vmc_error_set(err, -ENOMEM, "out of memory");
     }
-    cat->maint_fd = -1;
-    cat->free_retired = cat_free_retired;
     r = vmc_catalog_home(home, &dir);
     if (r < 0) {
         r = vmc_error_set(err, r, "out of memory");
-        goto fail;
+        goto out;
     }
     r = (flags & VMC_CATALOG_CREATE) ? cat_mkdir_p(dir, err)
                                      : store_exists(dir, err);
-    if (r < 0) {
-        goto fail;
+    if (r == 0) {
+        r = conf_read(dir, &conf, err);
     }
-    cat->home = realpath(dir, NULL);
-    if (!cat->home) {
-        r = vmc_error_set(err, -errno, "'%s': %s", dir, strerror(errno));
-        goto fail;
+    if (r == 0) {
+        r = open_with(cat, dir, &conf, flags, err);
     }
-    if (asprintf(&cat->run_dir, "%s/run", cat->home) < 0 ||
-        asprintf(&lp, "%s/maint.lock", cat->run_dir) < 0 ||
-        asprintf(&db, "%s/catalog.db", cat->home) < 0) {
-        r = vmc_error_set(err, -ENOMEM, "out of memory");
-        goto fail;
-    }
-    r = cat_mkdir_p(cat->run_dir, err);
-    if (r < 0) {
-        goto fail;
-    }
-    cat->maint_fd = open(lp, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (cat->maint_fd < 0 ||
-        flock(cat->maint_fd,
-              (flags & VMC_CATALOG_EXCLUSIVE) ? LOCK_EX : LOCK_SH) < 0) {
-        r = vmc_error_set(err, -errno, "cannot lock '%s': %s", lp,
-                          strerror(errno));
-        goto fail;
-    }
-    rc = sqlite3_open_v2(db, &cat->db, SQLITE_OPEN_READWRITE |
-                         SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
-    if (rc != SQLITE_OK) {
-        r = vmc_error_set(err, rc == SQLITE_CANTOPEN ? -EACCES : -EIO,
-                          "cannot open catalog '%s': %s", db,
-                          cat->db ? sqlite3_errmsg(cat->db)
-                                  : sqlite3_errstr(rc));
-        goto fail;
-    }
-    cat_sql_set_busy_handler(cat);
-    rc = sqlite3_exec(cat->db, "PRAGMA foreign_keys=ON; "
-                      "PRAGMA synchronous=FULL", NULL, NULL, NULL);
-    if (rc != SQLITE_OK) {
-        r = cat_sql_error(cat, rc, err, "pragmas");
-        goto fail;
-    }
-    r = migrate(cat, err);
-    if (r < 0) {
-        goto fail;
-    }
-    load_store_id(cat);
-    if (!(flags & VMC_CATALOG_NO_RECOVER)) {
-        r = cat_recover_all(cat, NULL, err);
-        if (r < 0) {
-            goto fail;
-        }
-    }
+out:
+    conf_release(&conf);
     free(dir);
-    free(lp);
-    free(db);
+    if (r < 0) {
+        vmc_catalog_close(cat);
+        return r;
+    }
     *out = cat;
     return 0;
+}
 
-fail:
-    free(dir);
-    free(lp);
-    free(db);
-    vmc_catalog_close(cat);
+/* Write @dir/catalog.conf.tmp for @catalog (NULL or "sqlite": SQLite) and
+ * @host_id (NULL: none recorded). */
+static int
+conf_write_tmp(const char *tmp, const char *catalog, const char *host_id,
+               struct vmc_error *err)
+{
+    FILE *f = fopen(tmp, "we");
+    int bad;
+
+    if (!f) {
+        return vmc_error_set(err, -errno, "'%s': %s", tmp, strerror(errno));
+    }
+    fprintf(f, "# vm-clone store settings (vm-clone init)\ncatalog=%s\n",
+            catalog ? catalog : "sqlite");
+    if (host_id) {
+        fprintf(f, "host-id=%s\n", host_id);
+    }
+    bad = fflush(f) != 0 || fsync(fileno(f)) < 0;
+    bad = (fclose(f) != 0) || bad;
+    return bad ? vmc_error_set(err, -EIO, "'%s': cannot write", tmp) : 0;
+}
+
+static bool
+conf_value_ok(const char *v)
+{
+    return !v || (*v && !strpbrk(v, "\n\r"));
+}
+
+/* Whether the store at @dir records @catalog and @host_id already. */
+static int
+conf_matches(const char *dir, const char *catalog, const char *host_id,
+             struct vmc_error *err)
+{
+    struct store_conf c;
+    bool pg = catalog && strcmp(catalog, "sqlite");
+    int r = conf_read(dir, &c, err);
+
+    if (r == 0 && ((pg != !!c.conninfo) ||
+                   (pg && strcmp(catalog, c.conninfo)) ||
+                   (host_id && strcmp(host_id, c.host_id)))) {
+        r = vmc_error_set(err, -EEXIST, "the store at '%s' exists with "
+                          "another catalog or host id (%s, host %s)", dir,
+                          c.conninfo ? "postgresql" : "sqlite", c.host_id);
+    }
+    conf_release(&c);
     return r;
+}
+
+int
+vmc_catalog_create(struct vmc_catalog **out, const char *home,
+                   const char *catalog, const char *host_id,
+                   struct vmc_error *err)
+{
+    struct vmc_catalog *cat = NULL;
+    struct store_conf conf = { 0 };
+    char *dir = NULL, *tmp = NULL, *path = NULL;
+    int r;
+
+    if (!conf_value_ok(catalog) || !conf_value_ok(host_id) ||
+        (host_id && strlen(host_id) >= sizeof(conf.host_id))) {
+        return vmc_error_set(err, -EINVAL, "catalog and host id: one line "
+                             "each, the host id under 65 bytes");
+    }
+    if (!catalog && !host_id) {
+        return vmc_catalog_open(out, home, VMC_CATALOG_CREATE, err);
+    }
+    r = vmc_catalog_home(home, &dir);
+    if (r < 0) {
+        return vmc_error_set(err, r, "out of memory");
+    }
+    if (store_exists(dir, NULL) == 0) {
+        r = conf_matches(dir, catalog, host_id, err);
+        free(dir);
+        return r < 0 ? r : vmc_catalog_open(out, home, 0, err);
+    }
+    if (!strcmp(catalog ? catalog : "sqlite", "sqlite") && !host_id) {
+        free(dir);
+        return vmc_catalog_open(out, home, VMC_CATALOG_CREATE, err);
+    }
+    cat = catalog_new();
+    r = cat ? cat_mkdir_p(dir, err) : vmc_error_set(err, -ENOMEM, "out of "
+                                                    "memory");
+    if (r == 0 && (conf_path(dir, "catalog.conf.tmp", &tmp, err) < 0 ||
+                   conf_path(dir, "catalog.conf", &path, err) < 0)) {
+        r = -ENOMEM;
+    }
+    if (r == 0) {
+        r = conf_write_tmp(tmp, catalog, host_id, err);
+    }
+    if (r == 0) {
+        r = conf_read(dir, &conf, err);   /* the defaults it leaves */
+    }
+    if (r == 0 && catalog && strcmp(catalog, "sqlite")) {
+        free(conf.conninfo);
+        conf.conninfo = strdup(catalog);
+        r = conf.conninfo ? 0 : vmc_error_set(err, -ENOMEM, "out of memory");
+    }
+    if (r == 0 && host_id) {
+        snprintf(conf.host_id, sizeof(conf.host_id), "%s", host_id);
+    }
+    if (r == 0) {
+        r = open_with(cat, dir, &conf, 0, err);
+    }
+    if (r == 0 && rename(tmp, path) < 0) {
+        r = vmc_error_set(err, -errno, "'%s': %s", path, strerror(errno));
+    }
+    if (r == 0) {
+        cat_fsync_dir_of(path);
+    } else if (tmp) {
+        unlink(tmp);
+    }
+    conf_release(&conf);
+    free(tmp);
+    free(path);
+    free(dir);
+    if (r < 0) {
+        vmc_catalog_close(cat);
+        return r;
+    }
+    *out = cat;
+    return 0;
 }
 
 void
@@ -300,9 +542,9 @@ vmc_catalog_close(struct vmc_catalog *cat)
     if (!cat) {
         return;
     }
-    if (cat->db) {
+    if (cat->db || cat->pg) {
         cat_rollback(cat);
-        sqlite3_close(cat->db);
+        cat_sql_close(cat);
     }
     if (cat->maint_fd >= 0) {
         close(cat->maint_fd);

@@ -2,7 +2,7 @@
  * report.c - the catalog's named read-only reports (enum vmc_report in
  * vmclone-catalog.h): the SQL behind what the command line shows, so no
  * statement lives outside the catalog. Each report is one read-only
- * statement run through vmc_catalog_query(); only the VM list is built
+ * statement run through cat_query_rows(); only the VM list is built
  * at run time (one condition per label filter).
  */
 #include <errno.h>
@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "vmclone-catalog.h"
+#include "catalog-internal.h"
 
 /* The columns of one VM row (VMC_REPORT_VMS, VMC_REPORT_VM). */
 #define VM_COLUMNS \
@@ -20,7 +20,7 @@
     "v.vm_id = m.id AND v.top = 1) AS disks, (SELECT sum(v.virtual_size) " \
     "FROM volumes v WHERE v.vm_id = m.id AND v.top = 1) AS virtual_size, " \
     "(SELECT group_concat(key || '=' || value, ',') FROM (SELECT key, " \
-    "value FROM labels WHERE vm_id = m.id ORDER BY key)) AS labels, " \
+    "value FROM labels WHERE vm_id = m.id ORDER BY key) AS l) AS labels, " \
     "m.created, m.expires, coalesce(m.request_key, m.request_id) AS " \
     "request_id, m.uuid FROM vms m JOIN pools p " \
     "ON p.id = m.pool_id "
@@ -96,12 +96,13 @@ static const struct report reports[] = {
         "SELECT s.name, s.state, s.created, (SELECT count(*) FROM volumes "
         "v WHERE v.snapshot_id = s.id) AS disks, (SELECT count(*) FROM "
         "volumes k WHERE k.parent_id IN (SELECT id FROM volumes WHERE "
-        "snapshot_id = s.id) AND k.vm_id IS NOT m.id AND k.snapshot_id "
+        "snapshot_id = s.id) AND k.vm_id IS DISTINCT FROM m.id AND k.snapshot_id "
         "NOT IN (SELECT id FROM snapshots WHERE vm_id = m.id)) AS "
         "dependents FROM snapshots s JOIN vms m ON m.id = s.vm_id WHERE "
         "m.name = ?1 ORDER BY s.id", 1 },
     [VMC_REPORT_VOLUME_CHAIN] = {
-        "WITH RECURSIVE ch(id, depth) AS (SELECT ?1, 0 UNION ALL SELECT "
+        "WITH RECURSIVE ch(id, depth) AS (SELECT CAST(?1 AS BIGINT), 0 "
+        "UNION ALL SELECT "
         "v.parent_id, ch.depth + 1 FROM volumes v JOIN ch ON v.id = ch.id "
         "WHERE v.parent_id IS NOT NULL) SELECT o.path, o.kind, o.name, "
         "ch.depth AS depth FROM ch JOIN volume_owners o ON o.id = ch.id "
@@ -115,6 +116,30 @@ static const struct report reports[] = {
     [VMC_REPORT_FULL_VMS] = {
         "SELECT m.name, m.source, m.mechanism FROM vms m WHERE m.state = "
         "'ready' AND m.clone_type = 'full'", 0 },
+    [VMC_REPORT_READY_TEMPLATE] = {
+        "SELECT name FROM templates WHERE name = ?1 AND state = 'ready'",
+        1 },
+    [VMC_REPORT_TEMPLATE_FILES] = {
+        "SELECT o.path FROM volumes v JOIN volume_owners o ON o.id = v.id "
+        "JOIN templates t ON t.name = ?1 WHERE v.template_id = t.id OR "
+        "v.copy_id IN (SELECT id FROM template_copies WHERE template_id = "
+        "t.id) ORDER BY v.id", 1 },
+    [VMC_REPORT_VM_FILES] = {
+        "SELECT p.path || '/' || v.file AS path FROM volumes v JOIN pools p "
+        "ON p.id = v.pool_id WHERE v.vm_id = (SELECT id FROM vms WHERE "
+        "name = ?1) OR v.snapshot_id IN (SELECT s.id FROM snapshots s JOIN "
+        "vms m ON m.id = s.vm_id WHERE m.name = ?1) ORDER BY v.id", 1 },
+    [VMC_REPORT_VM_TOP_DISKS] = {
+        "SELECT o.path AS file, po.path AS backing FROM volumes v JOIN "
+        "volume_owners o ON o.id = v.id LEFT JOIN volume_owners po ON "
+        "po.id = v.parent_id JOIN vms m ON m.id = v.vm_id WHERE m.name = "
+        "?1 AND v.top = 1 ORDER BY v.disk", 1 },
+    [VMC_REPORT_DISK_LAYERS] = {
+        "WITH RECURSIVE c(id) AS (SELECT parent_id FROM volumes WHERE id = "
+        "(SELECT id FROM volume_owners WHERE path = ?1) UNION ALL SELECT "
+        "v.parent_id FROM volumes v JOIN c ON v.id = c.id WHERE "
+        "v.parent_id IS NOT NULL) SELECT o.path AS file FROM volume_owners "
+        "o JOIN c ON o.id = c.id WHERE o.parent_id IS NOT NULL", 1 },
 };
 
 /* The VM list with one condition per (key, value) pair of labels. */
@@ -131,7 +156,7 @@ vms_sql(size_t npairs)
     if (!sql) {
         return NULL;
     }
-    p = sql + sprintf(sql, "%sWHERE 1", VM_COLUMNS);
+    p = sql + sprintf(sql, "%sWHERE TRUE", VM_COLUMNS);
     for (i = 0; i < npairs; i++) {
         p += sprintf(p, cond, 2 * i + 1, 2 * i + 2);
     }
@@ -158,8 +183,8 @@ vmc_catalog_report_rows(struct vmc_catalog *cat, enum vmc_report which,
                                  "%zu arguments", (int)which,
                                  reports[which].nargs);
         }
-        return vmc_catalog_query(cat, reports[which].sql, args, nargs, fn,
-                                 opaque, err);
+        return cat_query_rows(cat, reports[which].sql, args, nargs, fn,
+                              opaque, err);
     }
     if (nargs % 2) {
         return vmc_error_set(err, -EINVAL, "catalog: the VM list takes "
@@ -169,7 +194,7 @@ vmc_catalog_report_rows(struct vmc_catalog *cat, enum vmc_report which,
     if (!sql) {
         return vmc_error_set(err, -ENOMEM, "out of memory");
     }
-    r = vmc_catalog_query(cat, sql, args, nargs, fn, opaque, err);
+    r = cat_query_rows(cat, sql, args, nargs, fn, opaque, err);
     free(sql);
     return r;
 }

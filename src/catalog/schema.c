@@ -147,32 +147,7 @@ const char *const cat_migrations[] = {
     "  UNIQUE (pool_id, file),\n"
     "  CHECK ((template_id IS NOT NULL) + (copy_id IS NOT NULL) +\n"
     "         (snapshot_id IS NOT NULL) + (vm_id IS NOT NULL) = 1));\n"
-    "CREATE INDEX volumes_parent ON volumes(parent_id);\n"
-    "CREATE INDEX volumes_journal ON volumes(journal_id);\n"
-    "CREATE INDEX volumes_vm ON volumes(vm_id);\n"
-    "CREATE INDEX volumes_snapshot ON volumes(snapshot_id);\n"
-    "CREATE INDEX volumes_copy ON volumes(copy_id);\n"
-    "CREATE INDEX volumes_template ON volumes(template_id);\n"
-    /* Who owns each volume, as 'kind' and a display name. */
-    "CREATE VIEW volume_owners AS\n"
-    "SELECT v.id, v.parent_id, v.state, v.disk, v.top,\n"
-    "  p.path || '/' || v.file AS path, p.name AS pool, v.virtual_size,\n"
-    "  CASE WHEN v.template_id IS NOT NULL THEN 'template'\n"
-    "       WHEN v.copy_id IS NOT NULL THEN 'copy'\n"
-    "       WHEN v.snapshot_id IS NOT NULL THEN 'snapshot'\n"
-    "       ELSE 'vm' END AS kind,\n"
-    "  CASE WHEN v.template_id IS NOT NULL THEN t.name\n"
-    "       WHEN v.copy_id IS NOT NULL THEN ct.name || '@' || cp.name\n"
-    "       WHEN v.snapshot_id IS NOT NULL THEN sv.name || '@' || s.name\n"
-    "       ELSE m.name END AS name\n"
-    "FROM volumes v JOIN pools p ON p.id = v.pool_id\n"
-    "LEFT JOIN templates t ON t.id = v.template_id\n"
-    "LEFT JOIN template_copies c ON c.id = v.copy_id\n"
-    "LEFT JOIN templates ct ON ct.id = c.template_id\n"
-    "LEFT JOIN pools cp ON cp.id = c.pool_id\n"
-    "LEFT JOIN snapshots s ON s.id = v.snapshot_id\n"
-    "LEFT JOIN vms sv ON sv.id = s.vm_id\n"
-    "LEFT JOIN vms m ON m.id = v.vm_id;\n"
+    CAT_VOLUMES_INDEXES_AND_VIEW
     "INSERT INTO config(key, value) VALUES ('max-chain-depth', '16');\n",
     /* 2: request ids as (key, index) columns matched exactly; index 0 for
      * a single VM, 1..N for --count N. Rows of version 1 stored "ID" or

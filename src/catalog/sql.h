@@ -1,6 +1,11 @@
 /*
  * sql.h - the catalog's SQL helpers (sql.c), the one place feature files
  * reach the database through. Statements are opaque cat_stmt handles.
+ * Two backends sit behind them: SQLite (sql.c) and PostgreSQL (sql-pg.c,
+ * built when libpq is found). Write SQL both accept; a statement that
+ * ends in " FOR UPDATE" or " FOR SHARE" takes those row locks on
+ * PostgreSQL and runs without the clause on SQLite, where BEGIN
+ * IMMEDIATE already serialises every writer.
  */
 #ifndef VMC_CATALOG_SQL_H
 #define VMC_CATALOG_SQL_H
@@ -10,9 +15,10 @@
 
 #include "vmclone.h"
 
+#include <stdbool.h>
+
 struct vmc_catalog;
-struct sqlite3_stmt;
-typedef struct sqlite3_stmt cat_stmt;
+typedef struct cat_stmt cat_stmt;
 
 /*
  * Binding formats for the helpers: one letter per '?' in order:
@@ -23,6 +29,10 @@ typedef struct sqlite3_stmt cat_stmt;
  */
 int cat_prepare(struct vmc_catalog *cat, cat_stmt **out,
                 struct vmc_error *err, const char *sql, const char *fmt, ...);
+/* Prepare @sql with ?1..?@n bound to the texts @params. */
+int cat_prepare_texts(struct vmc_catalog *cat, cat_stmt **out,
+                      struct vmc_error *err, const char *sql,
+                      const char *const *params, size_t n);
 /* Run a statement that returns no rows. */
 int cat_exec(struct vmc_catalog *cat, struct vmc_error *err,
              const char *sql, const char *fmt, ...);
@@ -53,7 +63,46 @@ int cat_col_int(cat_stmt *st, int i);
 void cat_finalize(cat_stmt *st);
 /* Rows changed by the last INSERT, UPDATE or DELETE. */
 int cat_changes(struct vmc_catalog *cat);
-/* Install the busy handler on a newly opened database (at open). */
-void cat_sql_set_busy_handler(struct vmc_catalog *cat);
+/* Columns of a statement's rows, and their names. */
+int cat_col_count(cat_stmt *st);
+const char *cat_col_name(cat_stmt *st, int i);
+
+/* ------------------------------------------------- backends (open.c) */
+
+/* Connect @cat to SQLite file @path, or with @conninfo (a libpq URI or
+ * key=value string) to PostgreSQL. -ENOTSUP for PostgreSQL when built
+ * without libpq. */
+int cat_sql_open(struct vmc_catalog *cat, const char *path,
+                 const char *conninfo, struct vmc_error *err);
+void cat_sql_close(struct vmc_catalog *cat);
+bool cat_sql_is_pg(const struct vmc_catalog *cat);
+/* Run the statements of @script (a migration), inside no result. */
+int cat_sql_script(struct vmc_catalog *cat, const char *script,
+                   struct vmc_error *err);
+/* Store-wide settings made once before the first migration (SQLite:
+ * WAL mode). */
+int cat_sql_first_use(struct vmc_catalog *cat, struct vmc_error *err);
+/* How many migrations the catalog has had, and setting it (inside the
+ * migration's transaction). */
+int cat_schema_version(struct vmc_catalog *cat, int64_t *v,
+                       struct vmc_error *err);
+int cat_set_schema_version(struct vmc_catalog *cat, unsigned v,
+                           struct vmc_error *err);
+
+/* Locks that die with their owner, across hosts (PostgreSQL session
+ * advisory locks; SQLite stores use flock files instead). The keys: */
+#define CAT_LOCK_MAINT    0x766d6300000001ll   /* the maintenance lock */
+#define CAT_LOCK_INIT     0x766d6300000002ll   /* first use (migrations) */
+#define CAT_LOCK_JOURNAL(jid) (0x766d6400000000ll + (jid))
+enum cat_lock_mode {
+    CAT_LOCK_TRY,            /* exclusive, do not wait */
+    CAT_LOCK_WAIT,           /* exclusive, wait */
+    CAT_LOCK_SHARED,         /* shared, wait */
+    CAT_LOCK_XACT,           /* exclusive until the transaction ends */
+};
+/* 1 taken, 0 held by another session (CAT_LOCK_TRY), -errno. */
+int cat_lock_key(struct vmc_catalog *cat, int64_t key,
+                 enum cat_lock_mode mode, struct vmc_error *err);
+void cat_unlock_key(struct vmc_catalog *cat, int64_t key, bool shared);
 
 #endif /* VMC_CATALOG_SQL_H */

@@ -815,11 +815,16 @@ make_copy(struct vmc_catalog *cat, int64_t tid, int64_t pool_id,
     /* in the caller's transaction: the rows */
     r = cat_op_begin(&op, tname, err);
     if (r == 0) {
-        r = cat_exec(cat, err, "INSERT INTO template_copies(template_id, "
-                     "pool_id, state, journal_id, created) VALUES (?, ?, "
-                     "?, ?, ?)", "IIsId", tid, pool_id, CAT_CREATING, op.jid,
-                     cat_now());
-        cid = cat_last_id(cat);
+        /* one winner per pool, also without a single writer lock */
+        r = cat_get_i64(cat, &cid, err, "INSERT INTO template_copies("
+                        "template_id, pool_id, state, journal_id, created) "
+                        "VALUES (?, ?, ?, ?, ?) ON CONFLICT (template_id, "
+                        "pool_id) DO NOTHING RETURNING id", "IIsId", tid,
+                        pool_id, CAT_CREATING, op.jid, cat_now());
+        if (r == -ENOENT) {
+            r = vmc_error_set(err, -EAGAIN, "another operation is making "
+                              "this template copy");
+        }
     }
     for (i = 0; r == 0 && i < src.n; i++) {
         char label[96];
@@ -945,6 +950,9 @@ cat_ensure_copy(struct vmc_catalog *cat, int64_t tid, int64_t pool_id,
         if (!cid) {
             /* ours to make; make_copy commits the rows */
             r = make_copy(cat, tid, pool_id, copy_id, mechanism, bytes, err);
+            if (r == -EAGAIN) {
+                continue;       /* another made the row first: wait for it */
+            }
             if (r == 0) {
                 *copied = true;
             }

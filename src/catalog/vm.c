@@ -788,8 +788,8 @@ consolidate_disk(struct cat_op *op, const struct cat_disk *d,
                         "UNION ALL SELECT v.parent_id FROM volumes v "
                         "JOIN c ON v.id = c.id WHERE v.parent_id IS NOT "
                         "NULL) SELECT o.path FROM volume_owners o WHERE "
-                        "o.parent_id IN c AND o.id != ?1 AND o.id NOT IN "
-                        "c", d->vid);
+                        "o.parent_id IN (SELECT id FROM c) AND o.id != ?1 "
+                        "AND o.id NOT IN (SELECT id FROM c)", d->vid);
     }
     if (r == 0 && chain.n < 2) {
         cat_strv_release(&chain);

@@ -139,10 +139,11 @@ struct catcli_labels {
 };
 int catcli_opt_label(const char *arg, void *dest);  /* catcli_labels */
 
-/* The rows of the one-column query @sql, whose one parameter ?1 is
- * @param, as a JSON array of strings (empty when the query fails). */
-struct json_object *catcli_query_strings(struct catcli *c, const char *sql,
-                                         const char *param);
+/* The first column of report @which, whose one argument is @param, as
+ * a JSON array of strings (empty when the report fails). */
+struct json_object *catcli_report_strings(struct catcli *c,
+                                          enum vmc_report which,
+                                          const char *param);
 
 /* Small JSON accessors of report rows ("" / 0 when absent). */
 const char *catcli_jstr(struct json_object *o, const char *k);

@@ -312,13 +312,15 @@ add_string_row(int ncols, const char *const *names,
 }
 
 struct json_object *
-catcli_query_strings(struct catcli *c, const char *sql, const char *param)
+catcli_report_strings(struct catcli *c, enum vmc_report which,
+                      const char *param)
 {
     const char *params[1] = { param };
     struct json_object *out = json_object_new_array();
 
     if (out) {
-        vmc_catalog_query(c->cat, sql, params, 1, add_string_row, out, NULL);
+        vmc_catalog_report_rows(c->cat, which, params, 1, add_string_row,
+                                out, NULL);
     }
     return out;
 }

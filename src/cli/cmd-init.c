@@ -1,7 +1,9 @@
 /*
  * cmd-init.c - "init": create the store and show its pools. The only
  * command that creates a store; on a store that exists it changes
- * nothing and says so.
+ * nothing and says so. --catalog picks the database (SQLite in the
+ * store, or a PostgreSQL several hosts share) and --host-id names this
+ * host; both are recorded in the store.
  */
 #include <stdbool.h>
 #include <stdio.h>
@@ -19,6 +21,11 @@ store_exists(const struct catcli *c)
 
     if (vmc_catalog_home(c->home, &dir) == 0 &&
         asprintf(&db, "%s/catalog.db", dir) >= 0) {
+        yes = access(db, F_OK) == 0;
+        free(db);
+        db = NULL;
+    }
+    if (!yes && dir && asprintf(&db, "%s/catalog.conf", dir) >= 0) {
         yes = access(db, F_OK) == 0;
     }
     free(db);
@@ -39,6 +46,23 @@ print_pools(struct json_object *pools)
     }
 }
 
+static const char *init_catalog, *init_host_id;
+
+/* Create the store on the catalog --catalog names. */
+static int
+init_create(struct catcli *c)
+{
+    struct vmc_error err = { 0 };
+    int r;
+
+    if (!init_catalog && !init_host_id) {
+        return catcli_open(c, VMC_CATALOG_CREATE);
+    }
+    r = vmc_catalog_create(&c->cat, c->home, init_catalog, init_host_id,
+                           &err);
+    return r < 0 ? catcli_fail(&err, r) : 0;
+}
+
 /* Create the store, or say it is there. init opens the store itself
  * (its table entry asks for none), to know which it was. */
 static int
@@ -51,7 +75,7 @@ init_run(struct catcli *c, void *ctx, int argc, char **argv)
     (void)ctx;
     (void)argc;
     (void)argv;
-    r = catcli_open(c, VMC_CATALOG_CREATE);
+    r = init_create(c);
     if (r) {
         return r;
     }
@@ -80,13 +104,26 @@ init_run(struct catcli *c, void *ctx, int argc, char **argv)
 }
 
 static const char init_usage[] =
-    "usage: " CLI_NAME " init [--home DIR]\n\n"
+    "usage: " CLI_NAME " init [--catalog sqlite|CONNINFO] [--host-id NAME] "
+    "[--home DIR]\n\n"
     "Create the store (catalog.db and the pools 'primary' and "
     "'secondary'). Only\ninit creates a store: every other command on a "
     "missing store fails (exit 3).\nOn a store that exists, init changes "
-    "nothing and says so (exit 0).\n";
+    "nothing and says so (exit 0).\n"
+    "--catalog postgresql://... (or 'host=... dbname=...') keeps the "
+    "catalog in a\nPostgreSQL database that several hosts' stores may "
+    "share; the store records it.\n";
+
+static const struct cli_opt init_opts[] = {
+    CLI_OPT_STRING(0, "catalog", "CONNINFO", &init_catalog, "the catalog "
+                   "database: sqlite (default) or a PostgreSQL URI or "
+                   "key=value string"),
+    CLI_OPT_STRING(0, "host-id", "NAME", &init_host_id, "this host's id "
+                   "in a shared catalog (default: the hostname)"),
+    CLI_OPT_END,
+};
 
 const struct catcli_cmd catcli_init = {
-    { "init", init_run, NULL, 0, 0, NULL, NULL, 0 },
+    { "init", init_run, init_opts, 0, 0, NULL, NULL, 0 },
     init_usage,
 };

@@ -77,13 +77,7 @@ rm_selected(struct catcli *c, const struct rm_args *a)
 static struct json_object *
 vm_files(struct catcli *c, const char *name)
 {
-    static const char sql[] =
-        "SELECT p.path || '/' || v.file FROM volumes v JOIN pools p ON "
-        "p.id = v.pool_id WHERE v.vm_id = (SELECT id FROM vms WHERE name = "
-        "?1) OR v.snapshot_id IN (SELECT s.id FROM snapshots s JOIN vms m "
-        "ON m.id = s.vm_id WHERE m.name = ?1) ORDER BY v.id";
-
-    return catcli_query_strings(c, sql, name);
+    return catcli_report_strings(c, VMC_REPORT_VM_FILES, name);
 }
 
 /* --dry-run for VM @name: what rm would do, or the refusal it would

@@ -195,11 +195,7 @@ print_flattened(struct json_object *flattened)
 static struct json_object *
 template_files(struct catcli *c, const char *name)
 {
-    return catcli_query_strings(c,
-        "SELECT o.path FROM volumes v JOIN volume_owners o ON o.id = v.id "
-        "JOIN templates t ON t.name = ?1 WHERE v.template_id = t.id OR "
-        "v.copy_id IN (SELECT id FROM template_copies WHERE template_id = "
-        "t.id) ORDER BY v.id", name);
+    return catcli_report_strings(c, VMC_REPORT_TEMPLATE_FILES, name);
 }
 
 static void
@@ -227,8 +223,7 @@ tmpl_gone_plan(struct catcli *c, const char *name, bool rm, bool flatten)
     bool found, goes;
     int r;
 
-    ready = catcli_query_strings(c, "SELECT name FROM templates WHERE "
-                                 "name = ?1 AND state = 'ready'", name);
+    ready = catcli_report_strings(c, VMC_REPORT_READY_TEMPLATE, name);
     found = json_object_array_length(ready) > 0;
     json_object_put(ready);
     if (!found) {

@@ -164,14 +164,16 @@ add_layer_row(int ncols, const char *const *names,
     return 0;
 }
 
-/* Rows of @sql (parameter @name) as objects of strings (null for NULL). */
+/* Rows of report @which (parameter @name) as objects of strings (null
+ * for NULL). */
 static struct json_object *
-query_rows(struct catcli *c, const char *sql, const char *name)
+query_rows(struct catcli *c, enum vmc_report which, const char *name)
 {
     const char *params[1] = { name };
     struct json_object *rows = json_object_new_array();
 
-    vmc_catalog_query(c->cat, sql, params, 1, add_layer_row, rows, NULL);
+    vmc_catalog_report_rows(c->cat, which, params, 1, add_layer_row, rows,
+                            NULL);
     return rows;
 }
 
@@ -186,13 +188,6 @@ vm_known(struct catcli *c, const char *name)
     return yes;
 }
 
-/* The VM's disks with their backing file (null when standalone). */
-static const char top_disks_sql[] =
-    "SELECT o.path AS file, po.path AS backing FROM volumes v JOIN "
-    "volume_owners o ON o.id = v.id LEFT JOIN volume_owners po ON po.id = "
-    "v.parent_id JOIN vms m ON m.id = v.vm_id WHERE m.name = ?1 AND "
-    "v.top = 1 ORDER BY v.disk";
-
 static int
 flatten_plan(struct catcli *c, const char *name)
 {
@@ -202,7 +197,7 @@ flatten_plan(struct catcli *c, const char *name)
     if (!vm_known(c, name)) {
         return catcli_error(CLI_EXIT_NOT_FOUND, "no VM named '%s'", name);
     }
-    disks = query_rows(c, top_disks_sql, name);
+    disks = query_rows(c, VMC_REPORT_VM_TOP_DISKS, name);
     n = json_object_array_length(disks);
     if (c->json) {
         o = json_object_new_object();
@@ -227,14 +222,6 @@ flatten_plan(struct catcli *c, const char *name)
     return CLI_EXIT_OK;
 }
 
-/* The snapshot layers under disk file @file that consolidate pulls in. */
-static const char chain_sql[] =
-    "WITH RECURSIVE c(id) AS (SELECT parent_id FROM volumes WHERE id = "
-    "(SELECT id FROM volume_owners WHERE path = ?1) UNION ALL SELECT "
-    "v.parent_id FROM volumes v JOIN c ON v.id = c.id WHERE v.parent_id IS "
-    "NOT NULL) SELECT o.path AS file FROM volume_owners o JOIN c ON o.id = "
-    "c.id WHERE o.parent_id IS NOT NULL";
-
 static int
 consolidate_plan(struct catcli *c, const char *name)
 {
@@ -245,12 +232,12 @@ consolidate_plan(struct catcli *c, const char *name)
         json_object_put(out);
         return catcli_error(CLI_EXIT_NOT_FOUND, "no VM named '%s'", name);
     }
-    disks = query_rows(c, top_disks_sql, name);
+    disks = query_rows(c, VMC_REPORT_VM_TOP_DISKS, name);
     n = json_object_array_length(disks);
     for (i = 0; i < n; i++) {
         struct json_object *d = json_object_array_get_idx(disks, i);
         const char *file = catcli_jstr(d, "file");
-        struct json_object *chain = query_rows(c, chain_sql, file);
+        struct json_object *chain = query_rows(c, VMC_REPORT_DISK_LAYERS, file);
         struct json_object *layers = json_object_new_array();
 
         /* fewer than two layers: nothing between the disk and its base */

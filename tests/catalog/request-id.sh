@@ -59,6 +59,7 @@ vmc clone T --name y2 --request-id 'Y%' --json > ya.json || fail "retry Y%"
 expect_fail vmc clone T --name 'z-%d' --count 3 --request-id Z
 err_matches "different number"
 
+[ -n "${VMC_TEST_PG:-}" ] && { fsck_clean; exit 0; }  # no version-1 catalog on PostgreSQL
 # a version-1 catalog: ids in request_id only ("Z/1" alone could not
 # exist next to the group of "Z" there)
 ok vmc rm z9 -q

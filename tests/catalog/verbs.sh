@@ -19,7 +19,7 @@ vmc --help | grep -q template || fail "top-level help lists no template"
 vmc list --json > l.json || fail "list on a fresh home"
 [ "$(jget l.json 'len(d)')" = 0 ] || fail "fresh home not empty"
 ok vmc init -q
-[ -f "$H/catalog.db" ] && [ -d "$H/primary" ] && [ -d "$H/secondary" ] || fail "store layout"
+[ -f "$H/${STORE_CATALOG_FILE:-catalog.db}" ] && [ -d "$H/primary" ] && [ -d "$H/secondary" ] || fail "store layout"
 [ "$(sql 'PRAGMA journal_mode')" = wal ] || fail "catalog not in WAL mode"
 
 # pools
