@@ -33,6 +33,7 @@ format_ops_for(enum vmc_format fmt)
     switch (fmt) {
     case VMC_FMT_RAW: return &raw_ops;
     case VMC_FMT_QCOW2: return &qcow2_ops;
+    case VMC_FMT_VPC: return &vpc_ops;
     default: return NULL;
     }
 }
@@ -40,11 +41,16 @@ format_ops_for(enum vmc_format fmt)
 enum vmc_format
 format_probe(struct hio_file *f)
 {
-    uint8_t magic[4];
+    uint8_t magic[72];
 
-    if (hio_pread(f, magic, sizeof(magic), 0) == 0 &&
-        be32_load(magic) == 0x514649FB) {
+    if (hio_pread(f, magic, sizeof(magic), 0) < 0) {
+        return VMC_FMT_RAW;
+    }
+    if (be32_load(magic) == 0x514649FB) {
         return VMC_FMT_QCOW2;
+    }
+    if (!memcmp(magic, "conectix", 8)) {
+        return VMC_FMT_VPC;
     }
     return VMC_FMT_RAW;
 }
