@@ -9,13 +9,116 @@
 #include "format/foreign.h"
 
 int
-foreign_refuse_rdwr(struct vmc_image *img, unsigned flags,
-                    struct vmc_error *err)
+foreign_open_begin(struct vmc_image *img, unsigned flags, size_t state_size,
+                   foreign_run_fn map, uint64_t *file_len,
+                   struct vmc_error *err)
 {
+    struct foreign_state *s;
+    int r;
+
     if (flags & VMC_OPEN_RDWR) {
         return vmc_error_set(err, -EROFS, "'%s': the %s driver is read-only "
                              "(convert the image to qcow2 to write to it)",
                              img->filename, img->ops->name);
+    }
+    r = hio_length(img->file, file_len);
+    if (r < 0) {
+        return vmc_error_set(err, r, "cannot stat '%s': %s", img->filename,
+                             strerror(-r));
+    }
+    s = calloc(1, state_size);
+    if (!s) {
+        return vmc_error_set(err, -ENOMEM, "out of memory");
+    }
+    s->map = map;
+    img->priv = s;
+    return 0;
+}
+
+static bool
+bit_at(const uint8_t *map, uint64_t i, bool msb_first)
+{
+    return map[i / 8] & (msb_first ? 0x80 >> (i % 8) : 1 << (i % 8));
+}
+
+uint64_t
+foreign_bit_run(const uint8_t *map, uint64_t first, uint64_t end,
+                bool msb_first, bool *set)
+{
+    uint64_t i = first + 1;
+
+    *set = bit_at(map, first, msb_first);
+    while (i < end && bit_at(map, i, msb_first) == *set) {
+        i++;
+    }
+    return i - first;
+}
+
+void
+foreign_close(struct vmc_image *img)
+{
+    struct foreign_state *s = img->priv;
+
+    if (s) {
+        free(s->table);
+        free(s->bitmap);
+        free(s);
+    }
+    img->priv = NULL;
+}
+
+int
+foreign_read(struct vmc_image *img, void *buf, uint64_t off, size_t len)
+{
+    foreign_run_fn map = ((struct foreign_state *)img->priv)->map;
+    uint8_t *p = buf;
+
+    while (len) {
+        enum foreign_src src;
+        uint64_t host = 0, run;
+        int r = map(img, off, len, &src, &host, &run);
+
+        if (r == 0 && src == FOREIGN_FILE) {
+            r = hio_pread(img->file, p, run, host);
+        } else if (r == 0 && src == FOREIGN_PARENT) {
+            r = format_read_backing(img, p, off, run);
+        } else if (r == 0) {
+            memset(p, 0, run);
+        }
+        if (r < 0) {
+            return r;
+        }
+        p += run;
+        off += run;
+        len -= run;
+    }
+    return 0;
+}
+
+int
+foreign_block_status(struct vmc_image *img, uint64_t off, uint64_t len,
+                     struct vmc_block_status *out)
+{
+    const struct foreign_state *s = img->priv;
+    enum foreign_src src;
+    uint64_t host = 0, run, data_run = 0;
+    bool is_data = true;
+    int r = s->map(img, off, len, &src, &host, &run);
+
+    if (r == 0 && src == FOREIGN_FILE && s->holes_read_zero) {
+        r = hio_data_run(img->file, host, run, &is_data, &data_run);
+    }
+    memset(out, 0, sizeof(*out));
+    if (r < 0) {
+        return r;
+    }
+    out->length = data_run ? MIN(run, data_run) : run;
+    if (src == FOREIGN_FILE) {
+        out->flags = VMC_BS_ALLOCATED | VMC_BS_DATA | VMC_BS_OFFSET |
+                     (is_data ? 0 : VMC_BS_ZERO);
+        out->host_offset = host;
+    } else if (src == FOREIGN_ZERO) {
+        out->flags = VMC_BS_ALLOCATED | VMC_BS_ZERO;
     }
     return 0;
 }

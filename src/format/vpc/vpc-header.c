@@ -124,6 +124,7 @@ load_bat(struct vmc_image *img, struct vpc_state *s, uint64_t hdr_off,
     }
     raw = malloc(bat_len ? bat_len : 1);
     s->bat = malloc(bat_len ? bat_len : 1);
+    s->base.table = s->bat;
     if (!raw || !s->bat) {
         free(raw);
         return vmc_error_set(err, -ENOMEM, "out of memory");
@@ -268,6 +269,7 @@ vpc_open_dynamic(struct vmc_image *img, struct vpc_state *s,
         return r;
     }
     s->bitmap = malloc(s->bitmap_size);
+    s->base.bitmap = s->bitmap;
     if (!s->bitmap) {
         return vmc_error_set(err, -ENOMEM, "out of memory");
     }

@@ -18,6 +18,7 @@
 
 #include <stdint.h>
 
+#include "format/foreign.h"
 #include "format/format.h"
 
 #define VPC_FOOTER_SIZE  512
@@ -31,6 +32,7 @@ enum vpc_type {
 };
 
 struct vpc_state {
+    struct foreign_state base;   /* table: bat, bitmap: bitmap */
     enum vpc_type type;
     uint32_t block_size;     /* dynamic/differencing */
     uint32_t bitmap_size;    /* bytes before each block's data */
