@@ -34,6 +34,8 @@ format_ops_for(enum vmc_format fmt)
     case VMC_FMT_RAW: return &raw_ops;
     case VMC_FMT_QCOW2: return &qcow2_ops;
     case VMC_FMT_VPC: return &vpc_ops;
+    case VMC_FMT_VDI: return &vdi_ops;
+    case VMC_FMT_VHDX: return &vhdx_ops;
     default: return NULL;
     }
 }
@@ -51,6 +53,12 @@ format_probe(struct hio_file *f)
     }
     if (!memcmp(magic, "conectix", 8)) {
         return VMC_FMT_VPC;
+    }
+    if (!memcmp(magic + 0x40, "\x7f\x10\xda\xbe", 4)) {
+        return VMC_FMT_VDI;
+    }
+    if (!memcmp(magic, "vhdxfile", 8)) {
+        return VMC_FMT_VHDX;
     }
     return VMC_FMT_RAW;
 }
