@@ -24,6 +24,7 @@
 #include "vmclone.h"
 #include "chain/chain-map.h"
 #include "format/format.h"
+#include "format/foreign.h"
 #include "chain/seal-hook.h"
 #include "util/util.h"
 
@@ -43,24 +44,13 @@ format_ops_for(enum vmc_format fmt)
 enum vmc_format
 format_probe(struct hio_file *f)
 {
-    uint8_t magic[72];
+    uint8_t magic[FOREIGN_PROBE_LEN] = { 0 };
 
-    if (hio_pread(f, magic, sizeof(magic), 0) < 0) {
-        return VMC_FMT_RAW;
-    }
-    if (be32_load(magic) == 0x514649FB) {
+    if (hio_pread(f, magic, sizeof(magic), 0) == 0 &&
+        be32_load(magic) == 0x514649FB) {
         return VMC_FMT_QCOW2;
     }
-    if (!memcmp(magic, "conectix", 8)) {
-        return VMC_FMT_VPC;
-    }
-    if (!memcmp(magic + 0x40, "\x7f\x10\xda\xbe", 4)) {
-        return VMC_FMT_VDI;
-    }
-    if (!memcmp(magic, "vhdxfile", 8)) {
-        return VMC_FMT_VHDX;
-    }
-    return VMC_FMT_RAW;
+    return foreign_probe(magic);
 }
 
 /* Is @name something other than a plain file path? */

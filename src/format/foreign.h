@@ -32,6 +32,13 @@ static inline uint64_t le64_load(const void *p)
     return (uint64_t)le32_load(b) | (uint64_t)le32_load(b + 4) << 32;
 }
 
+/* Bytes of the file's start foreign_probe() looks at. */
+#define FOREIGN_PROBE_LEN 72
+
+/* The read-only format whose magic starts @head (FOREIGN_PROBE_LEN
+ * bytes): vpc (a dynamic disk's footer copy), vdi, vhdx; else raw. */
+enum vmc_format foreign_probe(const uint8_t *head);
+
 /* Where a run of guest bytes reads from. */
 enum foreign_src {
     FOREIGN_FILE,     /* this file, at the run's host offset */
