@@ -60,9 +60,13 @@ enum vmc_format {
     VMC_FMT_AUTO = 0,   /**< probe (only for images named by the user) */
     VMC_FMT_RAW,
     VMC_FMT_QCOW2,
+    VMC_FMT_VPC,        /**< VHD (Virtual PC), read-only */
+    VMC_FMT_VDI,        /**< VirtualBox, read-only */
+    VMC_FMT_VHDX,       /**< Hyper-V, read-only */
 };
 
-/** Parse "raw"/"qcow2"; returns VMC_FMT_AUTO if unknown. */
+/** Parse "raw"/"qcow2"/"vpc"/"vdi"/"vhdx"; returns VMC_FMT_AUTO if
+ *  unknown. */
 VMC_API enum vmc_format vmc_format_from_name(const char *name);
 VMC_API const char *vmc_format_name(enum vmc_format fmt);
 

@@ -24,6 +24,7 @@
 #include "vmclone.h"
 #include "chain/chain-map.h"
 #include "format/format.h"
+#include "format/foreign.h"
 #include "chain/seal-hook.h"
 #include "util/util.h"
 
@@ -33,6 +34,9 @@ format_ops_for(enum vmc_format fmt)
     switch (fmt) {
     case VMC_FMT_RAW: return &raw_ops;
     case VMC_FMT_QCOW2: return &qcow2_ops;
+    case VMC_FMT_VPC: return &vpc_ops;
+    case VMC_FMT_VDI: return &vdi_ops;
+    case VMC_FMT_VHDX: return &vhdx_ops;
     default: return NULL;
     }
 }
@@ -40,13 +44,13 @@ format_ops_for(enum vmc_format fmt)
 enum vmc_format
 format_probe(struct hio_file *f)
 {
-    uint8_t magic[4];
+    uint8_t magic[FOREIGN_PROBE_LEN] = { 0 };
 
     if (hio_pread(f, magic, sizeof(magic), 0) == 0 &&
         be32_load(magic) == 0x514649FB) {
         return VMC_FMT_QCOW2;
     }
-    return VMC_FMT_RAW;
+    return foreign_probe(magic);
 }
 
 /* Is @name something other than a plain file path? */

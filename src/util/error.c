@@ -122,6 +122,15 @@ vmc_format_from_name(const char *name)
     if (name && !strcmp(name, "qcow2")) {
         return VMC_FMT_QCOW2;
     }
+    if (name && !strcmp(name, "vpc")) {
+        return VMC_FMT_VPC;
+    }
+    if (name && !strcmp(name, "vdi")) {
+        return VMC_FMT_VDI;
+    }
+    if (name && !strcmp(name, "vhdx")) {
+        return VMC_FMT_VHDX;
+    }
     return VMC_FMT_AUTO;
 }
 
@@ -131,6 +140,9 @@ vmc_format_name(enum vmc_format fmt)
     switch (fmt) {
     case VMC_FMT_RAW: return "raw";
     case VMC_FMT_QCOW2: return "qcow2";
+    case VMC_FMT_VPC: return "vpc";
+    case VMC_FMT_VDI: return "vdi";
+    case VMC_FMT_VHDX: return "vhdx";
     default: return "auto";
     }
 }
