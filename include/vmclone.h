@@ -122,6 +122,11 @@ VMC_API int vmc_image_close(struct vmc_image *img);
 /** Guest-visible size in bytes. */
 VMC_API uint64_t vmc_image_size(const struct vmc_image *img);
 VMC_API enum vmc_format vmc_image_format(const struct vmc_image *img);
+/** The container format the bytes of the top layer's file name, as
+ *  qemu-img names it ("qcow2", "vmdk", "vpc", "vhdx", "luks"...), whether
+ *  or not it was opened as that format; NULL when they name none (raw
+ *  data). Static string. */
+VMC_API const char *vmc_image_content_format(const struct vmc_image *img);
 /** Borrowed; the name as it was opened (with a resolved directory). */
 VMC_API const char *vmc_image_filename(const struct vmc_image *img);
 /** Borrowed; NULL if the image has no backing file open. */

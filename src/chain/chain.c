@@ -37,18 +37,6 @@ format_ops_for(enum vmc_format fmt)
     }
 }
 
-enum vmc_format
-format_probe(struct hio_file *f)
-{
-    uint8_t magic[4];
-
-    if (hio_pread(f, magic, sizeof(magic), 0) == 0 &&
-        be32_load(magic) == 0x514649FB) {
-        return VMC_FMT_QCOW2;
-    }
-    return VMC_FMT_RAW;
-}
-
 /* Is @name something other than a plain file path? */
 static bool
 is_protocol_name(const char *name)
@@ -386,8 +374,9 @@ open_layer(struct vmc_image **out, const char *path, enum vmc_format fmt,
             goto fail;
         }
     }
-    if (fmt == VMC_FMT_AUTO) {
-        fmt = format_probe(img->file);
+    if (fmt == VMC_FMT_AUTO &&
+        (r = format_probe_open(img->file, path, &fmt, err)) < 0) {
+        goto fail;
     }
     img->ops = format_ops_for(fmt);
     if (!img->ops) {
