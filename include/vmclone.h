@@ -60,9 +60,10 @@ enum vmc_format {
     VMC_FMT_AUTO = 0,   /**< probe (only for images named by the user) */
     VMC_FMT_RAW,
     VMC_FMT_QCOW2,
+    VMC_FMT_VMDK,       /**< read-only */
 };
 
-/** Parse "raw"/"qcow2"; returns VMC_FMT_AUTO if unknown. */
+/** Parse "raw"/"qcow2"/"vmdk"; returns VMC_FMT_AUTO if unknown. */
 VMC_API enum vmc_format vmc_format_from_name(const char *name);
 VMC_API const char *vmc_format_name(enum vmc_format fmt);
 
@@ -250,6 +251,9 @@ struct vmc_image_info {
     const char *backing_file;    /**< borrowed, as stored; NULL if none */
     const char *backing_path;    /**< borrowed, resolved path */
     const char *backing_format;  /**< borrowed, as recorded; NULL if none */
+    /** Borrowed; the kind of image within its format (VMDK: the create
+     *  type, "monolithicSparse"...), NULL if the format has none. */
+    const char *subformat;
 };
 
 VMC_API void vmc_image_get_info(const struct vmc_image *img,

@@ -165,6 +165,7 @@ struct vmc_image {
 
 extern const struct format_ops raw_ops;
 extern const struct format_ops qcow2_ops;
+extern const struct format_ops vmdk_ops;
 
 const struct format_ops *format_ops_for(enum vmc_format fmt);
 

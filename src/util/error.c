@@ -122,6 +122,9 @@ vmc_format_from_name(const char *name)
     if (name && !strcmp(name, "qcow2")) {
         return VMC_FMT_QCOW2;
     }
+    if (name && !strcmp(name, "vmdk")) {
+        return VMC_FMT_VMDK;
+    }
     return VMC_FMT_AUTO;
 }
 
@@ -131,6 +134,7 @@ vmc_format_name(enum vmc_format fmt)
     switch (fmt) {
     case VMC_FMT_RAW: return "raw";
     case VMC_FMT_QCOW2: return "qcow2";
+    case VMC_FMT_VMDK: return "vmdk";
     default: return "auto";
     }
 }
