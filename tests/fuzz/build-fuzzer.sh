@@ -2,7 +2,8 @@
 # build-fuzzer.sh - build the libFuzzer targets with clang-14 directly over
 # the library sources (outside meson, which builds only the replayers).
 #   usage: tests/fuzz/build-fuzzer.sh OUTDIR [TARGET...]
-#   targets: fuzz-qcow2-open fuzz-nbd fuzz-ops fuzz-chain (default: all)
+#   targets: fuzz-qcow2-open fuzz-nbd fuzz-ops fuzz-chain fuzz-vmdk
+#   (default: all)
 #   -> OUTDIR/TARGET for each
 set -eu
 out=${1:?usage: build-fuzzer.sh OUTDIR [TARGET...]}
@@ -10,7 +11,7 @@ shift
 root=$(cd "$(dirname "$0")/../.." && pwd)
 CC=${CC:-clang-14}
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(fuzz-qcow2-open fuzz-nbd fuzz-ops fuzz-chain)
+[ ${#targets[@]} -gt 0 ] || targets=(fuzz-qcow2-open fuzz-nbd fuzz-ops fuzz-chain fuzz-vmdk)
 mkdir -p "$out"
 srcs=$(find "$root/src" -name '*.c' -not -path '*/cli/*' | sort)
 # the same libraries meson links libvmclone with (meson.build)
