@@ -146,8 +146,10 @@ format_probe_open(struct hio_file *f, const char *path, enum vmc_format *fmt,
         *fmt = VMC_FMT_RAW;
         return 0;
     }
+    /* the names vmc_format_from_name() knows are the formats with a
+     * driver (src/util/error.c) */
     found = vmc_format_from_name(name);
-    if (found != VMC_FMT_AUTO && format_ops_for(found)) {
+    if (found != VMC_FMT_AUTO) {
         *fmt = found;
         return 0;
     }

@@ -21,7 +21,7 @@
 /* Most entries in one grain table (the specification's is 512). */
 #define VMDK_MAX_GTES (1u << 16)
 /* Grain tables cached per sparse extent (direct-mapped). */
-#define VMDK_GT_CACHE 64u
+#define VMDK_GT_CACHE 16u
 
 enum vmdk_extent_type {
     VMDK_EXTENT_FLAT,
