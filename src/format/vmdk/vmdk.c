@@ -428,7 +428,11 @@ grain_status(struct vmc_image *img, struct vmdk_extent *e, uint64_t off,
         return damaged(img, e, off, r);
     }
     out->length = MIN(len, e->grain - rel % e->grain);
-    if (entry == 0) {
+    if (!e->gd[rel / e->gt_cover]) {
+        /* no grain table: the whole table's span is unallocated */
+        out->length = MIN(len, e->gt_cover - rel % e->gt_cover);
+        out->flags = 0;
+    } else if (entry == 0) {
         out->flags = 0;
     } else if (entry == 1 && e->zero_grain) {
         out->flags = VMC_BS_ALLOCATED | VMC_BS_ZERO;
