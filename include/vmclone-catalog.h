@@ -202,6 +202,9 @@ struct vmc_import_opts {
     /** Copy the guest view of an image that has a backing file instead of
      *  refusing it (the chain must be regular files). */
     bool flatten;
+    /** With @format VMC_FMT_RAW: import a file whose bytes name a known
+     *  container (VMDK, VHDX...) as raw data anyway (refused otherwise). */
+    bool force_raw;
     /** Secondary pool to store the template in; NULL = "secondary". */
     const char *pool;
     /** With @flatten: a directory besides the image's own whose files the

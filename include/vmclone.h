@@ -63,9 +63,11 @@ enum vmc_format {
     VMC_FMT_VPC,        /**< VHD (Virtual PC), read-only */
     VMC_FMT_VDI,        /**< VirtualBox, read-only */
     VMC_FMT_VHDX,       /**< Hyper-V, read-only */
+    VMC_FMT_VMDK,       /**< VMware, read-only (the last: names are looked up
+                             up to it) */
 };
 
-/** Parse "raw"/"qcow2"/"vpc"/"vdi"/"vhdx"; returns VMC_FMT_AUTO if
+/** Parse "raw"/"qcow2"/"vpc"/"vdi"/"vhdx"/"vmdk"; returns VMC_FMT_AUTO if
  *  unknown. */
 VMC_API enum vmc_format vmc_format_from_name(const char *name);
 VMC_API const char *vmc_format_name(enum vmc_format fmt);
@@ -126,6 +128,11 @@ VMC_API int vmc_image_close(struct vmc_image *img);
 /** Guest-visible size in bytes. */
 VMC_API uint64_t vmc_image_size(const struct vmc_image *img);
 VMC_API enum vmc_format vmc_image_format(const struct vmc_image *img);
+/** The container format the bytes of the top layer's file name, as
+ *  qemu-img names it ("qcow2", "vmdk", "vpc", "vhdx", "luks"...), whether
+ *  or not it was opened as that format; NULL when they name none (raw
+ *  data). Static string. */
+VMC_API const char *vmc_image_content_format(const struct vmc_image *img);
 /** Borrowed; the name as it was opened (with a resolved directory). */
 VMC_API const char *vmc_image_filename(const struct vmc_image *img);
 /** Borrowed; NULL if the image has no backing file open. */
@@ -249,6 +256,9 @@ struct vmc_image_info {
     const char *backing_file;    /**< borrowed, as stored; NULL if none */
     const char *backing_path;    /**< borrowed, resolved path */
     const char *backing_format;  /**< borrowed, as recorded; NULL if none */
+    /** Borrowed; the kind of image within its format (VMDK: the create
+     *  type, "monolithicSparse"...), NULL if the format has none. */
+    const char *subformat;
 };
 
 VMC_API void vmc_image_get_info(const struct vmc_image *img,

@@ -5,7 +5,7 @@
 # timeout or OOM found is copied into tests/fuzz/corpus/TARGET/ as a
 # regression seed (named after the kind of finding and its hash), so the
 # meson 'fuzz' suite replays it from then on; commit those files.
-#   usage: scripts/fuzz-long.sh [TARGET...]   (default: all four)
+#   usage: scripts/fuzz-long.sh [TARGET...]   (default: all five)
 #   env:   FUZZ_CPU_SECONDS=600 FUZZ_JOBS=1 FUZZ_OUT=build-fuzz-long
 #          FUZZ_NO_BUILD=1 (reuse the binaries in FUZZ_OUT)
 # Exit status: 0 when no target found anything, 1 otherwise.
@@ -15,7 +15,7 @@ cpu_secs=${FUZZ_CPU_SECONDS:-600}
 jobs=${FUZZ_JOBS:-1}
 out=${FUZZ_OUT:-build-fuzz-long}
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(fuzz-qcow2-open fuzz-nbd fuzz-ops fuzz-chain)
+[ ${#targets[@]} -gt 0 ] || targets=(fuzz-qcow2-open fuzz-nbd fuzz-ops fuzz-chain fuzz-vmdk)
 if [ "${FUZZ_NO_BUILD:-0}" != 1 ]; then
     tests/fuzz/build-fuzzer.sh "$out" "${targets[@]}" || exit 2
 fi

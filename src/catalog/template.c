@@ -222,6 +222,23 @@ open_import(const char *path, enum vmc_format fmt, bool flatten,
     return vmc_image_open(out, path, &oo, err);
 }
 
+/* A file declared raw whose bytes name a container (format confusion is
+ * how hostile images get in) is refused unless @o->force_raw. */
+static int
+refuse_declared_raw(const char *path, struct vmc_image *img,
+                    const struct vmc_import_opts *o, struct vmc_error *err)
+{
+    const char *name = vmc_image_content_format(img);
+
+    if (o->format != VMC_FMT_RAW || o->force_raw || !name) {
+        return 0;
+    }
+    return vmc_error_set(err, -EINVAL, "'%s' was named raw but is a %s "
+                         "image: refused (import it as what it is without "
+                         "--format raw, or pass --force-raw if its bytes "
+                         "really are a raw disk)", path, name);
+}
+
 /* The template row and its volume rows, 'creating', in the op's
  * transaction. */
 static int
@@ -384,6 +401,9 @@ import_files(struct vmc_catalog *cat, const char *name,
         r = open_import(srcs[i], ours ? VMC_FMT_QCOW2 : o->format,
                         o->flatten, ours, live_vm, o->allow_backing,
                         &imgs[i], err);
+        if (r == 0 && !ours) {
+            r = refuse_declared_raw(srcs[i], imgs[i], o, err);
+        }
     }
     if (r == 0) {
         r = cat_pool_lookup(cat, o->pool, "secondary", &pool_id, NULL, err);

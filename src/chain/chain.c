@@ -34,23 +34,9 @@ format_ops_for(enum vmc_format fmt)
     switch (fmt) {
     case VMC_FMT_RAW: return &raw_ops;
     case VMC_FMT_QCOW2: return &qcow2_ops;
-    case VMC_FMT_VPC: return &vpc_ops;
-    case VMC_FMT_VDI: return &vdi_ops;
-    case VMC_FMT_VHDX: return &vhdx_ops;
+    case VMC_FMT_VMDK: return &vmdk_ops;
     default: return NULL;
     }
-}
-
-enum vmc_format
-format_probe(struct hio_file *f)
-{
-    uint8_t magic[FOREIGN_PROBE_LEN] = { 0 };
-
-    if (hio_pread(f, magic, sizeof(magic), 0) == 0 &&
-        be32_load(magic) == 0x514649FB) {
-        return VMC_FMT_QCOW2;
-    }
-    return foreign_probe(magic);
 }
 
 /* Is @name something other than a plain file path? */
@@ -390,8 +376,9 @@ open_layer(struct vmc_image **out, const char *path, enum vmc_format fmt,
             goto fail;
         }
     }
-    if (fmt == VMC_FMT_AUTO) {
-        fmt = format_probe(img->file);
+    if (fmt == VMC_FMT_AUTO &&
+        (r = format_probe_open(img->file, path, &fmt, err)) < 0) {
+        goto fail;
     }
     img->ops = format_ops_for(fmt);
     if (!img->ops) {

@@ -165,8 +165,12 @@ image_create(const char *path, const struct vmc_create_opts *o,
         }
     }
     ops = format_ops_for(o->format);
-    if (!ops || !ops->create) {
+    if (!ops) {
         return vmc_error_set(err, -EINVAL, "unknown image format");
+    }
+    if (!ops->create) {
+        return vmc_error_set(err, -ENOTSUP, "%s images are read-only here: "
+                             "cannot create one", ops->name);
     }
     r = ops->create(path, &p, err);
     if (r == 0 && ops->preallocate && o->prealloc != VMC_PREALLOC_OFF &&

@@ -12,10 +12,10 @@
 #include "cat-cli.h"
 
 static const char template_usage[] =
-    "import copies each IMAGE (raw or qcow2) into a secondary pool as a "
-    "standalone\nqcow2 disk and seals it (mode 0444, content digest checked "
-    "on read). An\nimage with a backing file is refused (--flatten copies "
-    "its guest view).\ncreate makes a template from a VM's current disks "
+    "import copies each IMAGE (qcow2, raw, vmdk...) into a secondary pool "
+    "as a\nstandalone qcow2 disk and seals it (mode 0444, content digest "
+    "checked on\nread). An image with a backing file is refused (--flatten "
+    "copies its guest\nview).\ncreate makes a template from a VM's current disks "
     "(or a snapshot); the VM\nstays. retire hides it from new clones and "
     "deletes it when nothing depends\non it any more. rm refuses while "
     "anything depends on it. With\n--flatten-dependents, rm and retire make "
@@ -368,12 +368,40 @@ report_new(struct catcli *c, const char *name, const char *line)
     return CLI_EXIT_OK;
 }
 
+/* The formats the @n imported images were read as ("vmdk", "qcow2,
+ * raw"), into @buf: the one named with --format, or what the opener
+ * recognised in each. */
+static void
+import_formats(char *const *images, int n, enum vmc_format named, char *buf,
+               size_t cap)
+{
+    struct vmc_open_opts oo = { .flags = VMC_OPEN_NO_BACKING |
+                                         VMC_OPEN_FORCE_SHARE };
+    int i;
+
+    snprintf(buf, cap, "%s", named ? vmc_format_name(named) : "");
+    for (i = 0; !named && i < n; i++) {
+        struct vmc_image *img = NULL;
+        const char *f = "?";
+
+        if (vmc_image_open(&img, images[i], &oo, NULL) == 0) {
+            f = vmc_format_name(vmc_image_format(img));
+        }
+        vmc_image_close(img);
+        if (!strstr(buf, f)) {
+            size_t len = strlen(buf);
+
+            snprintf(buf + len, cap - len, "%s%s", len ? ", " : "", f);
+        }
+    }
+}
+
 static int
 tmpl_import(struct catcli *c, void *ctx, int argc, char **argv)
 {
     struct tmpl_args *a = ctx;
     struct vmc_error err = { 0 };
-    char line[512];
+    char line[512], fmts[128];
     int r;
 
     r = vmc_catalog_template_import(c->cat, argv[0],
@@ -383,9 +411,10 @@ tmpl_import(struct catcli *c, void *ctx, int argc, char **argv)
     if (r < 0) {
         return catcli_fail(&err, r);
     }
-    snprintf(line, sizeof(line), "Template '%s' imported: %d disk%s, "
-             "sealed, read-only\n", argv[0], argc - 1,
-             argc - 1 == 1 ? "" : "s");
+    import_formats(argv + 1, argc - 1, a->io.format, fmts, sizeof(fmts));
+    snprintf(line, sizeof(line), "Template '%s' imported: %d disk%s (read "
+             "as %s), sealed, read-only\n", argv[0], argc - 1,
+             argc - 1 == 1 ? "" : "s", fmts);
     return report_new(c, argv[0], line);
 }
 
@@ -508,9 +537,12 @@ cmd_template(int argc, char **argv)
     const struct cli_opt import_opts[] = {
         CATCLI_OPTS(&c),
         TMPL_HW_OPTS(&a.io),
-        CLI_OPT_CALL('f', "format", "raw|qcow2", &a.io.format,
-                     opt_image_format, "format of the images (default: "
-                     "probe)"),
+        CLI_OPT_CALL('f', "format", "FMT", &a.io.format,
+                     opt_image_format, "format of the images (raw, qcow2, "
+                     "vmdk...; default: probe)"),
+        CLI_OPT_FLAG(0, "force-raw", &a.io.force_raw, "with -f raw, "
+                     "import a file whose bytes name a container as raw "
+                     "data anyway"),
         CLI_OPT_FLAG(0, "flatten", &a.io.flatten, "copy the guest view "
                      "of an image that has a backing file"),
         CLI_OPT_STRING(0, "allow-backing", "DIR", &a.io.allow_backing,
@@ -542,7 +574,7 @@ cmd_template(int argc, char **argv)
     const struct catcli_sub subs[] = {
         { "import", tmpl_import, import_opts, 2, -1,
           "NAME IMAGE... [--cpus N] [--memory MiB] [--nics N]\n"
-          "                 [-f raw|qcow2] [--flatten [--allow-backing "
+          "                 [-f FMT [--force-raw]] [--flatten [--allow-backing "
           "DIR]] [--pool POOL]",
           "import needs NAME and at least one IMAGE", CATCLI_STORE },
         { "create", tmpl_create, create_opts, 1, 1,

@@ -50,12 +50,30 @@ compression_name(enum vmc_compression c)
     return c == VMC_COMPRESSION_ZSTD ? "zstd" : "zlib";
 }
 
+/* {"type": TYPE, "data": DATA}, taking DATA (filled when @ok); NULL on
+ * failure. */
+static struct json_object *
+format_specific(const char *type, struct json_object *data, bool ok)
+{
+    struct json_object *spec = ok ? json_object_new_object() : NULL;
+
+    if (!spec || !cli_json_add_str(spec, "type", type)) {
+        json_object_put(spec);
+        json_object_put(data);
+        return NULL;
+    }
+    if (!cli_json_add_obj(spec, "data", data)) {
+        json_object_put(spec);
+        return NULL;
+    }
+    return spec;
+}
+
 static struct json_object *
 qcow2_specific_json(const struct vmc_image_info *info)
 {
-    struct json_object *spec = json_object_new_object();
     struct json_object *data = json_object_new_object();
-    bool ok = spec && data;
+    bool ok = data != NULL;
     bool v3 = info->qcow2_version != 2;
 
     /* Keys in the order qemu-img prints them. */
@@ -71,15 +89,17 @@ qcow2_specific_json(const struct vmc_image_info *info)
         ok = ok && cli_json_add_bool(data, "corrupt", info->corrupt);
         ok = ok && cli_json_add_bool(data, "extended-l2", info->extended_l2);
     }
-    ok = ok && cli_json_add_str(spec, "type", "qcow2");
-    if (ok && cli_json_add_obj(spec, "data", data)) {
-        return spec;
-    }
-    json_object_put(spec);
-    if (!ok) {
-        json_object_put(data);
-    }
-    return NULL;
+    return format_specific("qcow2", data, ok);
+}
+
+/* A foreign format's kind ("create-type" of a VMDK, as qemu-img). */
+static struct json_object *
+subformat_json(const struct vmc_image_info *info)
+{
+    struct json_object *data = json_object_new_object();
+    bool ok = data && cli_json_add_str(data, "create-type", info->subformat);
+
+    return format_specific(vmc_format_name(info->format), data, ok);
 }
 
 static struct json_object *
@@ -102,7 +122,7 @@ info_json(const struct vmc_image *img)
     }
     ok = ok && cli_json_add_u64(o, "virtual-size", info.virtual_size);
     ok = ok && cli_json_add_str(o, "filename", vmc_image_filename(img));
-    if (info.format == VMC_FMT_QCOW2) {
+    if (info.cluster_size) {
         ok = ok && cli_json_add_u64(o, "cluster-size", info.cluster_size);
     }
     ok = ok && cli_json_add_str(o, "format", vmc_format_name(info.format));
@@ -110,6 +130,9 @@ info_json(const struct vmc_image *img)
     if (info.format == VMC_FMT_QCOW2) {
         ok = ok && cli_json_add_obj(o, "format-specific",
                                     qcow2_specific_json(&info));
+    } else if (info.subformat) {
+        ok = ok && cli_json_add_obj(o, "format-specific",
+                                    subformat_json(&info));
     }
     if (info.backing_file) {
         ok = ok && cli_json_add_str(o, "full-backing-filename", full);
@@ -137,7 +160,7 @@ info_human(const struct vmc_image *img)
     printf("image: %s\nfile format: %s\nvirtual size: %s (%" PRIu64
            " bytes)\ndisk size: %s\n", vmc_image_filename(img),
            vmc_format_name(info.format), vsize, info.virtual_size, dsize);
-    if (info.format == VMC_FMT_QCOW2) {
+    if (info.cluster_size) {
         printf("cluster_size: %u\n", info.cluster_size);
     }
     if (info.dirty) {
@@ -172,6 +195,9 @@ info_human(const struct vmc_image *img)
                    info.corrupt ? "true" : "false",
                    info.extended_l2 ? "true" : "false");
         }
+    } else if (info.subformat) {
+        printf("Format specific information:\n    create type: %s\n",
+               info.subformat);
     }
     return 0;
 }

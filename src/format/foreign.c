@@ -8,21 +8,6 @@
 
 #include "format/foreign.h"
 
-enum vmc_format
-foreign_probe(const uint8_t *head)
-{
-    if (!memcmp(head, "conectix", 8)) {
-        return VMC_FMT_VPC;
-    }
-    if (!memcmp(head, "vhdxfile", 8)) {
-        return VMC_FMT_VHDX;
-    }
-    if (le32_load(head + 0x40) == 0xbeda107f) {
-        return VMC_FMT_VDI;
-    }
-    return VMC_FMT_RAW;
-}
-
 int
 foreign_open_begin(struct vmc_image *img, unsigned flags, size_t state_size,
                    foreign_run_fn map, uint64_t *file_len,

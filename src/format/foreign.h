@@ -1,7 +1,7 @@
 /*
  * foreign.h - what the read-only drivers of other hypervisors' formats
- * (vpc, vdi, vhdx) share: the refusal of writes, little-endian loads,
- * UTF-16 names and the confinement of parent-file names.
+ * (vpc, vdi, vhdx) share: the refusal of writes, UTF-16 names and the
+ * confinement of parent-file names.
  */
 #ifndef VMC_FORMAT_FOREIGN_H
 #define VMC_FORMAT_FOREIGN_H
@@ -12,32 +12,6 @@
 
 #include "format/format.h"
 #include "util/util.h"
-
-static inline uint16_t le16_load(const void *p)
-{
-    const uint8_t *b = p;
-    return (uint16_t)(b[0] | b[1] << 8);
-}
-
-static inline uint32_t le32_load(const void *p)
-{
-    const uint8_t *b = p;
-    return (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 |
-           (uint32_t)b[3] << 24;
-}
-
-static inline uint64_t le64_load(const void *p)
-{
-    const uint8_t *b = p;
-    return (uint64_t)le32_load(b) | (uint64_t)le32_load(b + 4) << 32;
-}
-
-/* Bytes of the file's start foreign_probe() looks at. */
-#define FOREIGN_PROBE_LEN 72
-
-/* The read-only format whose magic starts @head (FOREIGN_PROBE_LEN
- * bytes): vpc (a dynamic disk's footer copy), vdi, vhdx; else raw. */
-enum vmc_format foreign_probe(const uint8_t *head);
 
 /* Where a run of guest bytes reads from. */
 enum foreign_src {

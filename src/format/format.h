@@ -168,6 +168,7 @@ extern const struct format_ops qcow2_ops;
 extern const struct format_ops vpc_ops;
 extern const struct format_ops vdi_ops;
 extern const struct format_ops vhdx_ops;
+extern const struct format_ops vmdk_ops;
 
 const struct format_ops *format_ops_for(enum vmc_format fmt);
 
@@ -243,7 +244,13 @@ uint64_t image_error_seq(void);
  * Returns that error (recording the reason) or 0; layer lock held. */
 int image_failed_state(struct vmc_image *img);
 
-/* Probe the format of a user-named file (magic only). */
-enum vmc_format format_probe(struct hio_file *f);
+/* probe.c: the container a file's bytes name ("qcow2", "vmdk", "vpc",
+ * "luks"... as qemu-img names them), or NULL when they name none (raw). */
+const char *format_detect(struct hio_file *f);
+/* The format to open a user-named file @path with (magic only): a
+ * recognised container without a driver is refused (-ENOTSUP) by name
+ * with the command that converts it; a file naming none is raw. */
+int format_probe_open(struct hio_file *f, const char *path,
+                      enum vmc_format *fmt, struct vmc_error *err);
 
 #endif /* VMC_FORMAT_H */

@@ -113,27 +113,6 @@ vmc_version(void)
     return VMC_VERSION_STRING;
 }
 
-enum vmc_format
-vmc_format_from_name(const char *name)
-{
-    if (name && !strcmp(name, "raw")) {
-        return VMC_FMT_RAW;
-    }
-    if (name && !strcmp(name, "qcow2")) {
-        return VMC_FMT_QCOW2;
-    }
-    if (name && !strcmp(name, "vpc")) {
-        return VMC_FMT_VPC;
-    }
-    if (name && !strcmp(name, "vdi")) {
-        return VMC_FMT_VDI;
-    }
-    if (name && !strcmp(name, "vhdx")) {
-        return VMC_FMT_VHDX;
-    }
-    return VMC_FMT_AUTO;
-}
-
 const char *
 vmc_format_name(enum vmc_format fmt)
 {
@@ -143,6 +122,20 @@ vmc_format_name(enum vmc_format fmt)
     case VMC_FMT_VPC: return "vpc";
     case VMC_FMT_VDI: return "vdi";
     case VMC_FMT_VHDX: return "vhdx";
+    case VMC_FMT_VMDK: return "vmdk";
     default: return "auto";
     }
+}
+
+enum vmc_format
+vmc_format_from_name(const char *name)
+{
+    enum vmc_format f;
+
+    for (f = VMC_FMT_RAW; name && f <= VMC_FMT_VMDK; f++) {
+        if (!strcmp(name, vmc_format_name(f))) {
+            return f;
+        }
+    }
+    return VMC_FMT_AUTO;
 }

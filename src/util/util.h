@@ -63,6 +63,26 @@ static inline void be64_store(void *p, uint64_t v)
     be32_store((uint8_t *)p + 4, (uint32_t)v);
 }
 
+/* Little-endian loads (the VMware, Microsoft and VirtualBox formats). */
+static inline uint16_t le16_load(const void *p)
+{
+    const uint8_t *b = p;
+    return (uint16_t)(b[0] | b[1] << 8);
+}
+
+static inline uint32_t le32_load(const void *p)
+{
+    const uint8_t *b = p;
+    return (uint32_t)b[3] << 24 | (uint32_t)b[2] << 16 |
+           (uint32_t)b[1] << 8 | b[0];
+}
+
+static inline uint64_t le64_load(const void *p)
+{
+    const uint8_t *b = p;
+    return (uint64_t)le32_load(b + 4) << 32 | le32_load(b);
+}
+
 /* Overflow-checked a + b; returns false on overflow. */
 static inline bool add_ok(uint64_t a, uint64_t b, uint64_t *out)
 {

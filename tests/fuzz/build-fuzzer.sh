@@ -2,8 +2,8 @@
 # build-fuzzer.sh - build the libFuzzer targets with clang-14 directly over
 # the library sources (outside meson, which builds only the replayers).
 #   usage: tests/fuzz/build-fuzzer.sh OUTDIR [TARGET...]
-#   targets: fuzz-qcow2-open fuzz-nbd fuzz-ops fuzz-chain fuzz-vpc-open
-#            fuzz-vdi-open fuzz-vhdx-open (default: all)
+#   targets: fuzz-qcow2-open fuzz-nbd fuzz-ops fuzz-chain fuzz-vmdk
+#            fuzz-vpc-open fuzz-vdi-open fuzz-vhdx-open (default: all)
 #   -> OUTDIR/TARGET for each
 set -eu
 out=${1:?usage: build-fuzzer.sh OUTDIR [TARGET...]}
@@ -11,8 +11,8 @@ shift
 root=$(cd "$(dirname "$0")/../.." && pwd)
 CC=${CC:-clang-14}
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(fuzz-qcow2-open fuzz-nbd fuzz-ops fuzz-chain fuzz-vpc-open
-                                    fuzz-vdi-open fuzz-vhdx-open)
+[ ${#targets[@]} -gt 0 ] || targets=(fuzz-qcow2-open fuzz-nbd fuzz-ops fuzz-chain fuzz-vmdk
+                                    fuzz-vpc-open fuzz-vdi-open fuzz-vhdx-open)
 mkdir -p "$out"
 srcs=$(find "$root/src" -name '*.c' -not -path '*/cli/*' | sort)
 # the same libraries meson links libvmclone with (meson.build)

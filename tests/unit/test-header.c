@@ -24,7 +24,8 @@ main(void)
     CHECK_EQ(o.prealloc, VMC_PREALLOC_OFF);
     CHECK_EQ(vmc_format_from_name("qcow2"), VMC_FMT_QCOW2);
     CHECK_EQ(vmc_format_from_name("raw"), VMC_FMT_RAW);
-    CHECK_EQ(vmc_format_from_name("vmdk"), VMC_FMT_AUTO);
+    CHECK_EQ(vmc_format_from_name("vmdk"), VMC_FMT_VMDK);
+    CHECK_EQ(vmc_format_from_name("qed"), VMC_FMT_AUTO);
     CHECK(strcmp(vmc_format_name(VMC_FMT_QCOW2), "qcow2") == 0);
     CHECK_EQ(vmc_error_set(&err, -5, "x %d", 1), -5);
     CHECK_EQ(err.code, -5);

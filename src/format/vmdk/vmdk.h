@@ -1,0 +1,113 @@
+/*
+ * vmdk.h - the VMDK read driver's state (VMware Virtual Disk Format 5.0):
+ * a descriptor (embedded in a hosted sparse extent, or a text file) and
+ * one or more extents (sparse with grain directory and tables, optionally
+ * stream-optimized with compressed grains; flat; zero). Read-only: every
+ * table is validated against the file before it is trusted.
+ */
+#ifndef VMC_VMDK_H
+#define VMC_VMDK_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "format/format.h"
+
+#define VMDK_SECTOR 512u
+/* Longest descriptor we parse (text file or embedded). */
+#define VMDK_MAX_DESC (1u << 20)
+/* Largest grain (sectors): 64 MiB, far above what any tool writes. */
+#define VMDK_MAX_GRAIN_SECTORS (1u << 17)
+/* Most entries in one grain table (the specification's is 512). */
+#define VMDK_MAX_GTES (1u << 16)
+/* Grain tables cached per sparse extent (direct-mapped). */
+#define VMDK_GT_CACHE 16u
+
+enum vmdk_extent_type {
+    VMDK_EXTENT_FLAT,
+    VMDK_EXTENT_SPARSE,
+    VMDK_EXTENT_ZERO,
+};
+
+/* One cached grain table. */
+struct vmdk_gt_slot {
+    uint64_t gd_index;
+    bool valid;
+    uint32_t *entries;
+};
+
+struct vmdk_extent {
+    enum vmdk_extent_type type;
+    struct hio_file *file;       /* NULL for a zero extent */
+    bool own_file;               /* opened here (not img->file) */
+    char *path;                  /* for messages */
+    uint64_t start;              /* first guest byte */
+    uint64_t length;             /* guest bytes it covers */
+    uint64_t flat_offset;        /* flat: file offset of its first byte */
+    uint64_t file_length;
+
+    /* sparse */
+    uint64_t capacity;           /* header capacity, bytes */
+    uint64_t grain;              /* grain size, bytes */
+    uint32_t gtes;               /* entries per grain table */
+    uint64_t gt_cover;           /* bytes one grain table covers */
+    uint32_t *gd;                /* grain directory: GT sector offsets */
+    uint64_t gd_entries;
+    uint64_t meta_end;           /* end of header+descriptor+GD(s), bytes */
+    bool compressed;             /* deflate grains with markers */
+    bool zero_grain;             /* GT entry 1 means "zeros" */
+    struct vmdk_gt_slot gt_cache[VMDK_GT_CACHE];
+};
+
+/* The parsed descriptor (vmdk-desc.c). */
+struct vmdk_desc_extent {
+    enum vmdk_extent_type type;
+    uint64_t sectors;
+    uint64_t offset;             /* flat: sectors into the file */
+    char *name;                  /* NULL for ZERO */
+};
+
+struct vmdk_desc {
+    char *create_type;
+    char *parent_hint;
+    uint32_t cid, parent_cid;
+    struct vmdk_desc_extent *extents;
+    size_t n_extents;
+};
+
+struct vmdk_state {
+    struct vmdk_extent *extents;
+    size_t n_extents;
+    char *create_type;
+    /* The last inflated grain (stream-optimized reads come in pieces). */
+    uint8_t *grain_buf;
+    uint64_t grain_buf_size;
+    const struct vmdk_extent *grain_ext;
+    uint64_t grain_off;          /* its file offset; 0: none */
+    uint8_t *comp_buf;
+    uint64_t comp_cap;
+};
+
+/* vmdk-desc.c */
+int vmdk_desc_parse(const char *text, size_t len, const char *path,
+                    struct vmdk_desc *d, struct vmc_error *err);
+void vmdk_desc_free(struct vmdk_desc *d);
+
+/* vmdk-sparse.c */
+/* Parse the sparse extent header of @e->file (a footer copy too for a
+ * stream-optimized one), load and check its grain directory. @budget is
+ * the table memory it may take (what it took is added to *@used). If
+ * @desc is non-NULL and the header embeds a descriptor, it is read into
+ * *@desc (else left zeroed). */
+int vmdk_sparse_open(struct vmdk_extent *e, uint64_t budget, uint64_t *used,
+                     struct vmdk_desc *desc, struct vmc_error *err);
+void vmdk_sparse_close(struct vmdk_extent *e);
+/* Where the grain holding extent byte @off lives: *@entry is its grain
+ * table entry (0 unallocated, 1 zeroed when e->zero_grain, else a sector
+ * offset checked against the file). */
+int vmdk_sparse_lookup(struct vmdk_extent *e, uint64_t off, uint32_t *entry);
+/* Read @len bytes at extent offset @off (within one grain). */
+int vmdk_sparse_read(struct vmdk_state *s, struct vmdk_extent *e, void *buf,
+                     uint64_t off, size_t len, uint32_t entry);
+
+#endif /* VMC_VMDK_H */
