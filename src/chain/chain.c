@@ -34,6 +34,9 @@ format_ops_for(enum vmc_format fmt)
     switch (fmt) {
     case VMC_FMT_RAW: return &raw_ops;
     case VMC_FMT_QCOW2: return &qcow2_ops;
+    case VMC_FMT_VPC: return &vpc_ops;
+    case VMC_FMT_VDI: return &vdi_ops;
+    case VMC_FMT_VHDX: return &vhdx_ops;
     case VMC_FMT_VMDK: return &vmdk_ops;
     default: return NULL;
     }
