@@ -116,4 +116,14 @@ int cat_report_path(const char *path, void *opaque);
 void cat_report(vmc_catalog_report_fn fn, void *opaque, const char *what,
                 const char *subject, const char *detail);
 
+/* status.c */
+/* A process that has the file at @path open (a /proc scan: same user
+ * only), 0 when none is found. */
+int cat_file_holder(const char *path);
+/* fsck --verify marks a sealed volume whose data does not match its seal
+ * with a file "<path>.damaged" holding the finding; fsck --repair removes
+ * it. Is @path so marked? @detail gets "'PATH' is damaged (FINDING)". */
+#define CAT_DAMAGED_SUFFIX ".damaged"
+bool cat_volume_damaged(const char *path, char *detail, size_t len);
+
 #endif /* VMC_CATALOG_OPS_H */
