@@ -40,6 +40,31 @@ VMC_API int vmc_catalog_vm_status(struct vmc_catalog *cat, const char *name,
                                   struct vmc_vm_status *out,
                                   struct vmc_error *err);
 
+/** What vmc_catalog_vm_set() changes; zero/NULL fields stay as they are. */
+struct vmc_vm_changes {
+    const struct vmc_label *labels;     /**< set (added or replaced) */
+    size_t nlabels;
+    const char *const *unlabels;        /**< keys removed (absent: fine) */
+    size_t nunlabels;
+    bool set_ttl;                       /**< change the expiry: */
+    uint64_t ttl_seconds;               /**< from now; 0 = never expires */
+    unsigned cpus;                      /**< 0 = unchanged */
+    uint64_t memory_mb;                 /**< 0 = unchanged */
+    bool set_nics;                      /**< change the NIC count: */
+    unsigned nics;                      /**< new NICs get new MACs */
+};
+
+/**
+ * Change VM @name after its clone: labels, expiry, CPUs, memory, NICs
+ * (hardware takes effect at its next start). One transaction whose
+ * every update is a compare-and-set on the row as it was read: a VM
+ * changed meanwhile by another command is -EAGAIN (retry) and nothing
+ * changes. @return 0, -ENOENT, -EINVAL (bad label), -EAGAIN.
+ */
+VMC_API int vmc_catalog_vm_set(struct vmc_catalog *cat, const char *name,
+                               const struct vmc_vm_changes *c,
+                               struct vmc_error *err);
+
 #ifdef __cplusplus
 }
 #endif

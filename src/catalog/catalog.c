@@ -735,7 +735,7 @@ vmc_catalog_pool_rm(struct vmc_catalog *cat, const char *name,
                         "FROM template_copies WHERE pool_id = ?1)", "I", pid);
     }
     if (r == 0 && n > 0) {
-        r = vmc_error_set(err, -EBUSY, "pool '%s' is not empty (%" PRId64
+        r = vmc_error_set(err, -ENOTEMPTY, "pool '%s' is not empty (%" PRId64
                           " objects)", name, n);
     }
     if (r == 0) {

@@ -183,3 +183,40 @@ vmc_catalog_vm_status(struct vmc_catalog *cat, const char *name,
     cat_disks_release(&vols);
     return r;
 }
+
+int
+cat_vm_in_use_error(const char *vm, const char *path, const char *next,
+                    struct vmc_error *err)
+{
+    int pid = cat_file_holder(path);
+    char who[64] = "a process";
+
+    if (pid > 0) {
+        snprintf(who, sizeof(who), "pid %d", pid);
+    }
+    if (engine_file_write_held(path)) {
+        return vmc_error_set(err, -EBUSY, "VM '%s' is running (%s holds its "
+                             "disk '%s' open for writing): %s", vm, who, path,
+                             next);
+    }
+    return vmc_error_set(err, -EBUSY, "VM '%s' is in use (%s has its disk "
+                         "'%s' open): %s", vm, who, path, next);
+}
+
+int
+cat_vm_refuse_running(struct vmc_catalog *cat, const char *vm, int64_t vid,
+                      struct vmc_error *err)
+{
+    struct cat_disks tops = { 0 };
+    size_t i;
+    int r = cat_disks_of(cat, &tops, CAT_DISKS_VM_TOP, vid, err);
+
+    for (i = 0; r == 0 && i < tops.n; i++) {
+        if (engine_file_in_use(tops.d[i].path)) {
+            r = cat_vm_in_use_error(vm, tops.d[i].path, "stop it first, "
+                                    "then retry", err);
+        }
+    }
+    cat_disks_release(&tops);
+    return r;
+}

@@ -187,5 +187,8 @@ int cmd_clone_short(int argc, char **argv);
 int cmd_snapshot(int argc, char **argv);
 int cmd_relink(int argc, char **argv);
 int cmd_vm(int argc, char **argv);
+/* cmd-vm-set.c: "vm set" (its options include CATCLI_OPTS(c)) */
+const struct cli_opt *catcli_vm_set_opts(struct catcli *c);
+int catcli_vm_set(struct catcli *c, void *ctx, int argc, char **argv);
 
 #endif /* VMC_CAT_CLI_H */

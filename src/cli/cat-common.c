@@ -16,16 +16,9 @@
 
 #include "cat-cli.h"
 
-/* The catalog says "has dependents" (a conflict) with -EBUSY too, as it
- * says "in use" (a lock: busy); its message then lists the dependents.
- * A missing file (a VM's disk) is -ENOENT like a missing object, but its
- * message has strerror's words or "is missing"; an object's has not. */
-static bool
-names_dependents(const char *msg)
-{
-    return strstr(msg, "dependent") || strstr(msg, "is not empty");
-}
-
+/* A missing file (a VM's disk) is -ENOENT like a missing object, but its
+ * message has strerror's words or "is missing"; an object's has not. ("Has
+ * dependents" is -ENOTEMPTY, apart from a held lock's -EBUSY.) */
 static bool
 names_missing_file(const char *msg)
 {
@@ -45,7 +38,6 @@ catcli_exit_code(int r, const struct vmc_error *err)
     case ENOTEMPTY:
         return CLI_EXIT_CONFLICT;
     case EBUSY:
-        return names_dependents(msg) ? CLI_EXIT_CONFLICT : CLI_EXIT_BUSY;
     case EAGAIN:
     case EDEADLK:
         return CLI_EXIT_BUSY;

@@ -48,7 +48,7 @@ list_row(struct catcli *c, struct json_object *o)
            "  %s\n", catcli_jstr(o, "name"),
            catcli_jint(o, "retired") ? "retired" : catcli_jstr(o, "state"),
            catcli_jint(o, "disks"), sz, catcli_jint(o, "cpus"),
-           catcli_jint(o, "memory_mb"), catcli_jint(o, "vms"),
+           catcli_jint(o, "memory_mb"), catcli_jint(o, "dependents"),
            catcli_jstr(o, "copies_in"));
 }
 
@@ -58,7 +58,7 @@ show_list(struct catcli *c)
     return catcli_print_table(c, catcli_report(c, VMC_REPORT_TEMPLATES, NULL,
                                                0),
                               "NAME                     STATE    DISKS      "
-                              "SIZE CPUS  MEMORY  VMS  COPIES", list_row);
+                              "SIZE CPUS  MEMORY DEPS  COPIES", list_row);
 }
 
 static int
