@@ -57,7 +57,8 @@ one_of(const char *s, const char *const *set)
 }
 
 /* The catalog's source text ("template T", "vm V" or "vm V@S") as
- * {"kind", "name", "snapshot"}. */
+ * {"kind", "name", "snapshot"} (docs/cli-contract.md: kind "snapshot"
+ * for V@S). */
 static struct json_object *
 source_json(const char *text)
 {
@@ -66,8 +67,12 @@ source_json(const char *text)
     const char *name = sp ? sp + 1 : text;
     const char *at = strchr(name, '@');
 
-    json_object_object_add(o, "kind", json_object_new_string_len(
-                               text, sp ? (int)(sp - text) : 0));
+    if (at) {
+        json_object_object_add(o, "kind", json_object_new_string("snapshot"));
+    } else {
+        json_object_object_add(o, "kind", json_object_new_string_len(
+                                   text, sp ? (int)(sp - text) : 0));
+    }
     json_object_object_add(o, "name", json_object_new_string_len(
                                name, at ? (int)(at - name)
                                         : (int)strlen(name)));
@@ -76,17 +81,59 @@ source_json(const char *text)
     return o;
 }
 
-/* A time column (seconds, 0 = unset) as ISO 8601 UTC or null. */
+/* A time column (seconds as text, "" = unset) as ISO 8601 UTC or null. */
 static struct json_object *
-time_json(int64_t t)
+time_json(const char *secs)
 {
     char buf[64];
+    double t = strtod(secs, NULL);
 
     if (t <= 0) {
         return NULL;
     }
-    catcli_fmt_time((double)t, buf, sizeof(buf));
+    catcli_fmt_time(t, buf, sizeof(buf));
     return json_object_new_string(buf);
+}
+
+/* Rows of the catalog as JSON objects of strings (the catalog's own
+ * values: "" for NULL), so that list computes with them whatever shape
+ * catcli_report() gives the other commands' JSON. */
+static int
+raw_row(int ncols, const char *const *names, const char *const *values,
+        void *opaque)
+{
+    struct json_object *o = json_object_new_object();
+    int i;
+
+    for (i = 0; i < ncols; i++) {
+        json_object_object_add(o, names[i], json_object_new_string(
+                                   values[i] ? values[i] : ""));
+    }
+    json_object_array_add(opaque, o);
+    return 0;
+}
+
+/* One label of a VM into the labels object. */
+static int
+label_row(int ncols, const char *const *names, const char *const *values,
+          void *opaque)
+{
+    json_object_object_add(opaque, values[0],
+                           json_object_new_string(values[1]));
+    return 0;
+}
+
+/* VM @name's labels as {"key": "value"} ({} when none). */
+static struct json_object *
+labels_json(struct catcli *c, const char *name)
+{
+    const char *params[1] = { name };
+    struct json_object *o = json_object_new_object();
+
+    vmc_catalog_query(c->cat, "SELECT key, value FROM labels WHERE vm_id = "
+                      "(SELECT id FROM vms WHERE name = ?1) ORDER BY key",
+                      params, 1, label_row, o, NULL);
+    return o;
 }
 
 /* One VM of the list (a VMC_REPORT_VMS row) as the list shows it, with
@@ -108,17 +155,19 @@ list_entry(struct catcli *c, struct json_object *row)
     json_object_object_add(o, "source",
                            source_json(catcli_jstr(row, "source")));
     cli_json_add_str(o, "type", catcli_jstr(row, "type"));
-    json_object_object_add(o, "created", time_json(catcli_jint(row,
-                                                               "created")));
-    json_object_object_add(o, "expires", time_json(catcli_jint(row,
-                                                               "expires")));
-    cli_json_add_u64(o, "size", (uint64_t)catcli_jint(row, "virtual_size"));
-    cli_json_add_str(o, "labels", catcli_jstr(row, "labels"));
+    json_object_object_add(o, "created",
+                           time_json(catcli_jstr(row, "created")));
+    json_object_object_add(o, "expires",
+                           time_json(catcli_jstr(row, "expires")));
+    cli_json_add_u64(o, "size", strtoull(catcli_jstr(row, "virtual_size"),
+                                         NULL, 10));
+    json_object_object_add(o, "labels", labels_json(c, name));
     cli_json_add_str(o, "pool", catcli_jstr(row, "pool"));
     cli_json_add_str(o, "mechanism", catcli_jstr(row, "mechanism"));
-    cli_json_add_u64(o, "cpus", (uint64_t)catcli_jint(row, "cpus"));
-    cli_json_add_u64(o, "memory_mb", (uint64_t)catcli_jint(row,
-                                                           "memory_mb"));
+    cli_json_add_u64(o, "cpus", strtoull(catcli_jstr(row, "cpus"), NULL,
+                                         10));
+    cli_json_add_u64(o, "memory_mb", strtoull(catcli_jstr(row, "memory_mb"),
+                                              NULL, 10));
     json_object_object_add(o, "pid", vs.pid ? json_object_new_int(vs.pid)
                                             : NULL);
     json_object_object_add(o, "reason", vs.detail[0] ?
@@ -170,8 +219,8 @@ row_by_created(const void *a, const void *b)
 
     json_object_object_get_ex(*(struct json_object *const *)a, "created", &x);
     json_object_object_get_ex(*(struct json_object *const *)b, "created", &y);
-    p = json_object_get_double(x);
-    q = json_object_get_double(y);
+    p = strtod(json_object_get_string(x), NULL);
+    q = strtod(json_object_get_string(y), NULL);
     return p < q ? -1 : p > q ? 1 : by_name(a, b);
 }
 
@@ -184,16 +233,22 @@ by_size(const void *a, const void *b)
     return x < y ? -1 : x > y ? 1 : by_name(a, b);
 }
 
-/* The report's rows as list entries, filtered and sorted; consumes
- * @rows (NULL: the report failed, returns NULL). */
+/* The VMs (those with the --label labels) as list entries, filtered and
+ * sorted; NULL when the catalog failed (said). */
 static struct json_object *
-list_build(struct catcli *c, struct json_object *rows)
+list_build(struct catcli *c)
 {
-    struct json_object *out;
+    const struct catcli_labels *f = &list_labels;
+    struct json_object *out, *rows = json_object_new_array();
+    struct vmc_error err = { 0 };
     char now[64];
     size_t i;
+    int r = vmc_catalog_report_rows(c->cat, VMC_REPORT_VMS, f->params, f->np,
+                                    raw_row, rows, &err);
 
-    if (!rows) {
+    if (r < 0) {
+        json_object_put(rows);
+        catcli_fail(&err, r);
         return NULL;
     }
     catcli_fmt_time((double)time(NULL), now, sizeof(now));
@@ -219,6 +274,23 @@ list_build(struct catcli *c, struct json_object *rows)
     return out;
 }
 
+/* The labels of list entry @o as KEY=VALUE,... and the end of the row. */
+static void
+print_labels(struct json_object *o)
+{
+    struct json_object *labels = NULL;
+    bool first = true;
+
+    json_object_object_get_ex(o, "labels", &labels);
+    json_object_object_foreach(labels, key, val) {
+        printf("%s%s=", first ? "" : ",", key);
+        /* labels are free text: a newline must not forge a row */
+        cli_put_escaped(stdout, json_object_get_string(val));
+        first = false;
+    }
+    putchar('\n');
+}
+
 /* One VM of the list as a row of the table. */
 static void
 list_row(struct catcli *c, struct json_object *o)
@@ -236,16 +308,13 @@ list_row(struct catcli *c, struct json_object *o)
            catcli_jstr(o, "name"), catcli_jstr(o, "state"), ref,
            catcli_jstr(o, "type"), catcli_jstr(o, "created"),
            *exp ? exp : "-", sz);
-    /* labels are free text: a newline must not forge a row */
-    cli_put_escaped(stdout, catcli_jstr(o, "labels"));
-    putchar('\n');
+    print_labels(o);
 }
 
 static int
 list_run(struct catcli *c, void *ctx, int argc, char **argv)
 {
     static const char *const sorts[] = { "name", "created", "size", NULL };
-    const struct catcli_labels *f = &list_labels;
 
     if (list_f.state && !one_of(list_f.state, list_states)) {
         return cli_usage_error("list", "--state: no state '%s' (ready, "
@@ -256,8 +325,7 @@ list_run(struct catcli *c, void *ctx, int argc, char **argv)
         return cli_usage_error("list", "--sort: '%s' is not name, created "
                                "or size", list_f.sort);
     }
-    return catcli_print_table(c, list_build(c, catcli_report(
-                                     c, VMC_REPORT_VMS, f->params, f->np)),
+    return catcli_print_table(c, list_build(c),
                               "NAME                     STATE    SOURCE   "
                               "            TYPE   CREATED              "
                               "EXPIRES                   SIZE  LABELS",

@@ -28,6 +28,7 @@ head -1 l.txt | grep -q '^NAME  *STATE  *SOURCE  *TYPE  *CREATED  *EXPIRES  *SIZ
 [ "$(tail -n +2 l.txt | awk '{print $1}' | tr '\n' ' ')" = "alpha from-snap gone mid zeta " ] ||
     fail "not sorted by name: $(cat l.txt)"
 grep -q '^from-snap  *ready  *zeta@s1 ' l.txt || fail "source column: $(cat l.txt)"
+grep -q '^alpha .* team=a$' l.txt || fail "labels column: $(cat l.txt)"
 
 # JSON: the same fields
 vmc list --json > l.json || fail "list --json"
@@ -36,7 +37,7 @@ for k in name state source type created expires size labels; do
     grep -q "'$k'" keys || fail "no '$k' in list --json: $(cat keys)"
 done
 [ "$(jget l.json '[e["source"] for e in d if e["name"] == "from-snap"][0]')" = \
-  "{'kind': 'vm', 'name': 'zeta', 'snapshot': 's1'}" ] || fail "source: $(cat l.json)"
+  "{'kind': 'snapshot', 'name': 'zeta', 'snapshot': 's1'}" ] || fail "source: $(cat l.json)"
 [ "$(jget l.json '[e["source"] for e in d if e["name"] == "alpha"][0]')" = \
   "{'kind': 'template', 'name': 'B', 'snapshot': None}" ] || fail "source: $(cat l.json)"
 jget l.json '[e["created"] for e in d][0]' | grep -Eq '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}Z$' ||
@@ -45,6 +46,10 @@ jget l.json '[e["created"] for e in d][0]' | grep -Eq '^[0-9]{4}-[0-9]{2}-[0-9]{
     fail "expires of a VM without TTL: $(cat l.json)"
 [ "$(jget l.json '[e["size"] for e in d if e["name"] == "alpha"][0]')" = 33554432 ] ||
     fail "size in bytes: $(cat l.json)"
+[ "$(jget l.json '[e["labels"] for e in d if e["name"] == "alpha"][0]')" = "{'team': 'a'}" ] ||
+    fail "labels object: $(cat l.json)"
+[ "$(jget l.json '[e["labels"] for e in d if e["name"] == "zeta"][0]')" = "{}" ] ||
+    fail "no labels: $(cat l.json)"
 
 # expired
 [ "$(jget l.json '[e["state"] for e in d if e["name"] == "mid"][0]')" = expired ] ||

@@ -14,7 +14,7 @@ ok vmc clone T --name web --label team=a --label tier=front -q
 ok vmc vm set web --label team=b --label env=ci --unlabel tier --ttl 2h \
     --cpus 4 --memory 2G --nics 3 -q
 vmc info web --json > i.json || fail "info"
-[ "$(jget i.json 'd["labels"]')" = "env=ci,team=b" ] || fail "labels: $(cat i.json)"
+[ "$(vmc list --name web --json | jget /dev/stdin 'd[0]["labels"]')" = "{'env': 'ci', 'team': 'b'}" ] || fail "labels: $(cat i.json)"
 [ "$(jget i.json 'd["cpus"]')" = 4 ] || fail "cpus: $(cat i.json)"
 [ "$(jget i.json 'd["memory_mb"]')" = 2048 ] || fail "memory: $(cat i.json)"
 [ "$(jget i.json 'len(d["nics"])')" = 3 ] || fail "nics: $(cat i.json)"
