@@ -418,6 +418,9 @@ struct vmc_fsck_opts {
     bool remove_unknown;
     /** Where remove_unknown moves files; NULL = "<pool>/.quarantine". */
     const char *quarantine;
+    /** With verify: rewrite the damaged chunks of a template copy from its
+     *  template (which must verify), counted in fixed. */
+    bool repair;
 };
 
 /**

@@ -150,6 +150,13 @@ int cat_file_holder(const char *path);
  * it. Is @path so marked? @detail gets "'PATH' is damaged (FINDING)". */
 #define CAT_DAMAGED_SUFFIX ".damaged"
 bool cat_volume_damaged(const char *path, char *detail, size_t len);
+/* Mark @path damaged with @finding (fsck --verify), or unmark it. */
+int cat_volume_mark_damaged(const char *path, const char *finding);
+void cat_volume_unmark_damaged(const char *path);
+/* Refuse (-EUCLEAN) a clone of @source whose layers @base include a file
+ * known to be damaged, naming 'vm-clone fsck --repair'. */
+int cat_refuse_damaged(const struct cat_disks *base, const char *source,
+                       struct vmc_error *err);
 /* -EBUSY naming VM @vm as running (a process holds @path's write lock)
  * or in use (it has @path open), with the holder's pid when found, then
  * @next (what to do). */

@@ -20,6 +20,7 @@
 #include <sqlite3.h>
 
 #include "catalog-internal.h"
+#include "catalog-ops.h"
 #include "engine.h"
 
 /* ------------------------------------------------------------ helpers */
@@ -302,6 +303,9 @@ cat_unlink_volume_file(const char *path, struct vmc_error *err)
     if (r == 0 && unlink(seal) < 0 && errno != ENOENT) {
         r = vmc_error_set(err, -errno, "cannot remove '%s': %s", seal,
                           strerror(errno));
+    }
+    if (r == 0) {
+        cat_volume_unmark_damaged(path);
     }
     free(seal);
     return r;

@@ -523,6 +523,9 @@ clone_layers(struct clone_plan *p, const char *source,
     } else {
         r = cat_disks_of(p->cat, &p->base, CAT_DISKS_VM_TOP, s->id, err);
     }
+    if (r == 0) {
+        r = cat_refuse_damaged(&p->base, source, err);
+    }
     if (r < 0) {
         return r;
     }

@@ -100,6 +100,53 @@ cat_volume_damaged(const char *path, char *detail, size_t len)
     return true;
 }
 
+int
+cat_volume_mark_damaged(const char *path, const char *finding)
+{
+    char mark[4096];
+    FILE *f;
+    int r = 0;
+
+    snprintf(mark, sizeof(mark), "%s" CAT_DAMAGED_SUFFIX, path);
+    f = fopen(mark, "w");
+    if (!f) {
+        return -errno;
+    }
+    if (fprintf(f, "%s\n", finding) < 0) {
+        r = -EIO;
+    }
+    if (fclose(f) != 0 && r == 0) {
+        r = -errno;
+    }
+    return r;
+}
+
+void
+cat_volume_unmark_damaged(const char *path)
+{
+    char mark[4096];
+
+    snprintf(mark, sizeof(mark), "%s" CAT_DAMAGED_SUFFIX, path);
+    unlink(mark);
+}
+
+int
+cat_refuse_damaged(const struct cat_disks *base, const char *source,
+                   struct vmc_error *err)
+{
+    char detail[512];
+    size_t i;
+
+    for (i = 0; i < base->n; i++) {
+        if (cat_volume_damaged(base->d[i].path, detail, sizeof(detail))) {
+            return vmc_error_set(err, -EUCLEAN, "cannot clone '%s': %s; "
+                                 "repair it with 'vm-clone fsck --repair'",
+                                 source, detail);
+        }
+    }
+    return 0;
+}
+
 /* broken: the first file of @vols that is missing or known damaged. */
 static bool
 find_broken(const struct cat_disks *vols, struct vmc_vm_status *out)

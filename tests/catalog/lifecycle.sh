@@ -86,7 +86,7 @@ vmc gc --json > gc.json || fail gc
 [ "$(jget gc.json '[x["detail"] for x in d["findings"] if x["subject"]=="tG"][0].startswith("retired template")')" = True ] ||
     fail "gc does not report the retired template it freed: $(cat gc.json)"
 [ "$(sql "SELECT count(*) FROM templates WHERE name='tG'")" = 0 ] || fail "tG not freed"
-[ "$(jget gc.json 'd["bytes-freed"] > 0')" = True ] || fail "gc freed no bytes: $(cat gc.json)"
+[ "$(jget gc.json 'd["bytes_freed"] > 0')" = True ] || fail "gc freed no bytes: $(cat gc.json)"
 [ "$(jget gc.json 'sum(1 for x in d["findings"] if x["action"]=="unknown")')" = 1 ] || fail "gc unknown: $(cat gc.json)"
 [ -f "$H/primary/stray.qcow2" ] || fail "gc deleted an unknown file"
 expect_fail vmc info shortlived
