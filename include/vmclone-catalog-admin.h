@@ -65,6 +65,32 @@ VMC_API int vmc_catalog_vm_set(struct vmc_catalog *cat, const char *name,
                                const struct vmc_vm_changes *c,
                                struct vmc_error *err);
 
+/**
+ * The bytes done so far by the long operation whose progress
+ * vmc_catalog_set_progress()'s callback is reporting (all its files):
+ * with the callback's fraction, a rate and an ETA.
+ */
+VMC_API uint64_t vmc_catalog_progress_bytes(const struct vmc_catalog *cat);
+
+/** What vmc_catalog_template_copy() did. */
+struct vmc_template_copy_result {
+    char *pool;                 /**< the pool's name (free()) */
+    bool copied;                /**< made now; false: it was there */
+    const char *mechanism;      /**< when copied: "reflink", "copy"... */
+    uint64_t bytes;             /**< when copied: bytes written */
+};
+
+/**
+ * Pre-stage the copy of template @name in primary pool @pool (NULL: the
+ * default pool): the copy a first linked clone there would make, made now
+ * (once, whatever the concurrency); idempotent.
+ * @return 0, -ENOENT (no such template or pool), -EINVAL (retired), ...
+ */
+VMC_API int vmc_catalog_template_copy(struct vmc_catalog *cat,
+                                      const char *name, const char *pool,
+                                      struct vmc_template_copy_result *res,
+                                      struct vmc_error *err);
+
 #ifdef __cplusplus
 }
 #endif

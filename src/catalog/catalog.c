@@ -21,6 +21,7 @@
 
 #include "catalog-internal.h"
 #include "catalog-ops.h"
+#include "vmclone-catalog-admin.h"
 #include "engine.h"
 
 /* ------------------------------------------------------------ helpers */
@@ -44,6 +45,16 @@ cat_progress_init(struct cat_progress *p, struct vmc_catalog *cat,
     p->step = 0;
     p->steps = steps ? steps : 1;
     p->last = 0;
+    p->cat = cat;
+    p->base = 0;
+    p->step_total = 0;
+    cat->progress_bytes = 0;
+}
+
+uint64_t
+vmc_catalog_progress_bytes(const struct vmc_catalog *cat)
+{
+    return cat->progress_bytes;
 }
 
 static void
@@ -56,6 +67,8 @@ cat_progress_cb(uint64_t done, uint64_t total, void *opaque)
                           : CAT_PROGRESS_UNIT;
 
     p->last = p->step * CAT_PROGRESS_UNIT + part;
+    p->step_total = total;
+    p->cat->progress_bytes = p->base + (done > total ? total : done);
     p->fn(p->last, p->steps * CAT_PROGRESS_UNIT, p->opaque);
 }
 
@@ -71,6 +84,9 @@ cat_progress_next(struct cat_progress *p)
     if (p->step < p->steps) {
         p->step++;
     }
+    p->base += p->step_total;
+    p->step_total = 0;
+    p->cat->progress_bytes = p->base;
     /* the last step done: 100 % even when the engine had nothing to do */
     if (p->fn && p->step == p->steps &&
         p->last < p->steps * CAT_PROGRESS_UNIT) {

@@ -70,8 +70,8 @@ catcli_error(int code, const char *fmt, ...)
     return code;
 }
 
-/* The store's progress callback: one line per operation. */
-static void
+/* The store's progress bar: one line per operation. */
+void
 catcli_progress_cb(uint64_t done, uint64_t total, void *opaque)
 {
     struct catcli *c = opaque;
@@ -117,10 +117,12 @@ catcli_open(struct catcli *c, unsigned flags)
     if (r < 0) {
         return catcli_fail(&err, r);
     }
-    if (isatty(STDOUT_FILENO) && !c->json && !c->quiet) {
-        vmc_catalog_set_progress(c->cat, catcli_progress_cb, c);
+    r = catcli_progress_setup(c);
+    if (r) {
+        vmc_catalog_close(c->cat);
+        c->cat = NULL;
     }
-    return 0;
+    return r;
 }
 
 void

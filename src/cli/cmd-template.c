@@ -562,6 +562,8 @@ cmd_template(int argc, char **argv)
         { "retire", tmpl_retire, gone_opts, 1, 1,
           "NAME [--flatten-dependents] [--dry-run]", "retire needs one template name",
           CATCLI_STORE },
+        { "copy", catcli_tmpl_copy, catcli_tmpl_copy_opts(&c), 1, 1,
+          "NAME [--pool POOL]", "copy needs one template name", CATCLI_STORE },
         { NULL, NULL, NULL, 0, 0, NULL, NULL, 0 },
     };
 
