@@ -19,6 +19,7 @@
 struct findings {
     struct catcli *c;
     struct json_object *arr;
+    struct json_object *removed;    /* gc: the subjects removed */
 };
 
 static void
@@ -41,6 +42,11 @@ finding(const char *what, const char *subject, const char *detail,
         cli_json_add_str(o, "subject", subject);
         cli_json_add_str(o, "detail", detail);
         json_object_array_add(f->arr, o);
+        if (f->removed && (!strcmp(what, "removed") ||
+                           !strcmp(what, "would-remove"))) {
+            json_object_array_add(f->removed,
+                                  json_object_new_string(subject));
+        }
     } else if (!f->c->quiet || !strcmp(what, "problem")) {
         printf("%-12s %s: %s\n", what, subject, detail);
     }
@@ -57,18 +63,20 @@ static int
 gc_run(struct catcli *c, void *ctx, int argc, char **argv)
 {
     struct vmc_error err = { 0 };
-    struct findings f = { c, NULL };
+    struct findings f = { c, NULL, NULL };
     struct vmc_gc_result res = { 0 };
     bool dry = gc_dry;
     int r;
 
     f.arr = json_object_new_array();
+    f.removed = json_object_new_array();
     r = vmc_catalog_gc(c->cat, dry, finding, &f, &res, &err);
     if (r == 0 && c->json) {
         struct json_object *o = json_object_new_object();
 
         cli_json_add_bool(o, "dry_run", dry);
-        cli_json_add_u64(o, "removed", res.removed);
+        cli_json_add_obj(o, "removed", json_object_get(f.removed));
+        cli_json_add_u64(o, "removed_count", res.removed);
         cli_json_add_u64(o, "bytes_freed", res.bytes_freed);
         cli_json_add_obj(o, "findings", json_object_get(f.arr));
         catcli_json_done(o);
@@ -81,6 +89,7 @@ gc_run(struct catcli *c, void *ctx, int argc, char **argv)
                res.removed == 1 ? "" : "s", sz);
     }
     json_object_put(f.arr);
+    json_object_put(f.removed);
     return r < 0 ? catcli_fail(&err, r) : CLI_EXIT_OK;
 }
 
@@ -114,7 +123,7 @@ fsck_run(struct catcli *c, void *ctx, int argc, char **argv)
 {
     struct vmc_error err = { 0 };
     struct vmc_fsck_result res;
-    struct findings f = { c, NULL };
+    struct findings f = { c, NULL, NULL };
     int r;
 
     if (fsck_o.quarantine && !fsck_o.remove_unknown) {
