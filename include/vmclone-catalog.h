@@ -114,7 +114,7 @@ enum vmc_report {
     VMC_REPORT_TEMPLATE_EXISTS,    /**< (template): x (one row if it is) */
     VMC_REPORT_RETIRED_TEMPLATES,  /**< (): name */
     /** (): name, state, retired, cpus, memory_mb, nics, disks,
-     *  virtual_size, copies_in, dependents (VMs and snapshots reading
+     *  virtual_size, copies_in, dependent_count (VMs and snapshots reading
      *  its files, directly or not: as vmc_catalog_dependents()), origin,
      *  created */
     VMC_REPORT_TEMPLATES,

@@ -48,7 +48,7 @@ list_row(struct catcli *c, struct json_object *o)
            "  %s\n", catcli_jstr(o, "name"),
            catcli_jint(o, "retired") ? "retired" : catcli_jstr(o, "state"),
            catcli_jint(o, "disks"), sz, catcli_jint(o, "cpus"),
-           catcli_jint(o, "memory_mb"), catcli_jint(o, "dependents"),
+           catcli_jint(o, "memory_mb"), catcli_jint(o, "dependent_count"),
            catcli_jstr(o, "copies_in"));
 }
 

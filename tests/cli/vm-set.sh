@@ -70,7 +70,7 @@ ok vmc clone web@s1 --name grand -q
 vmc template list --json > tl.json || fail "template list"
 vmc template info T --json > ti.json || fail "template info"
 vmc deps T --json > d.json || fail "deps"
-n_list=$(jget tl.json '[t["dependents"] for t in d if t["name"] == "T"][0]')
+n_list=$(jget tl.json '[t["dependent_count"] for t in d if t["name"] == "T"][0]')
 n_info=$(jget ti.json 'len(d["dependents"])')
 n_deps=$(jget d.json 'len(d)')
 [ "$n_list" = "$n_info" ] && [ "$n_info" = "$n_deps" ] ||
