@@ -13,8 +13,9 @@
  *
  * Conventions are those of vmclone.h: 0 or a negative errno, and a
  * `struct vmc_error *err` last (may be NULL). Expected codes: -ENOENT (no
- * such object), -EEXIST (name taken), -EBUSY (it has dependents; the
- * message lists them), -EINVAL (bad argument), -EROFS (a template).
+ * such object), -EEXIST (name taken), -ENOTEMPTY (it has dependents;
+ * the message lists them), -EBUSY (a lock is held: a running VM, another
+ * operation), -EINVAL (bad argument), -EROFS (a template).
  * Nothing here prints. One struct vmc_catalog must be used by one thread
  * at a time; any number of processes may use one store concurrently.
  * See docs/catalog.md for the model and the crash-recovery rules.
@@ -115,7 +116,9 @@ enum vmc_report {
     VMC_REPORT_TEMPLATE_EXISTS,    /**< (template): x (one row if it is) */
     VMC_REPORT_RETIRED_TEMPLATES,  /**< (): name */
     /** (): name, state, retired, cpus, memory_mb, nics, disks,
-     *  virtual_size, copies_in, vms, origin, created */
+     *  virtual_size, copies_in, dependent_count (VMs and snapshots reading
+     *  its files, directly or not: as vmc_catalog_dependents()), origin,
+     *  created */
     VMC_REPORT_TEMPLATES,
     /** (template): name, state, retired, cpus, memory_mb, nics, origin,
      *  created, pool */
@@ -255,7 +258,7 @@ VMC_API int vmc_catalog_template_retire(struct vmc_catalog *cat,
 
 /**
  * Delete template @name with its copies in primary pools. Refused with
- * -EBUSY (listing them) while VMs or snapshots depend on it, unless
+ * -ENOTEMPTY (listing them) while VMs or snapshots depend on it, unless
  * @flatten_dependents: those VMs are flattened first (after checking
  * that each filesystem holding one has the space; -ENOSPC otherwise).
  */
@@ -345,13 +348,13 @@ VMC_API int vmc_catalog_snapshot_revert(struct vmc_catalog *cat, const char *vm,
                                         const char *name,
                                         struct vmc_error *err);
 /** Delete snapshot @name: its data is merged into the VM's own layers
- *  above it; refused (-EBUSY) when clones depend on it. */
+ *  above it; refused (-ENOTEMPTY) when clones depend on it. */
 VMC_API int vmc_catalog_snapshot_rm(struct vmc_catalog *cat, const char *vm,
                                     const char *name, struct vmc_error *err);
 
 /* ------------------------------------------------------------------- VMs */
 
-/** Delete VM @name with its disks and snapshots; -EBUSY (listing them)
+/** Delete VM @name with its disks and snapshots; -ENOTEMPTY (listing them)
  *  when clones depend on its snapshots. */
 VMC_API int vmc_catalog_vm_rm(struct vmc_catalog *cat, const char *name,
                               struct vmc_error *err);
@@ -430,6 +433,9 @@ struct vmc_fsck_opts {
     bool remove_unknown;
     /** Where remove_unknown moves files; NULL = "<pool>/.quarantine". */
     const char *quarantine;
+    /** With verify: rewrite the damaged chunks of a template copy from its
+     *  template (which must verify), counted in fixed. */
+    bool repair;
 };
 
 /**

@@ -47,6 +47,8 @@ struct vmc_catalog {
     /* vmc_catalog_set_progress(): for operations without a callback */
     vmc_progress_fn progress;
     void *progress_opaque;
+    /* bytes done by the current progress sequence (all its files) */
+    uint64_t progress_bytes;
     /* cat_free_retired() (delete.c), set at open: the journal's roll
      * forward calls it after deleting rows, through this pointer so
      * that journal.c stays below the delete operation it would call */
@@ -63,6 +65,9 @@ struct cat_progress {
     void *opaque;
     uint64_t step, steps;
     uint64_t last;          /* last overall value reported */
+    struct vmc_catalog *cat;
+    uint64_t base;          /* bytes of the steps done */
+    uint64_t step_total;    /* bytes of the current step */
 };
 
 /* @fn, or the handle's callback when @fn is NULL. */

@@ -63,7 +63,28 @@ unsigned cat_max_depth(struct vmc_catalog *cat);
 int cat_volume_depth(struct vmc_catalog *cat, int64_t vid, unsigned *depth,
                      struct vmc_error *err);
 
+/* The one definition of "dependents" (issue 13 point 5): the VMs,
+ * snapshots and copies whose volumes read one of the volumes @OWN selects
+ * (SQL text), directly or through other layers, leaving out the volumes
+ * @EXCL selects (the object's own; for a VM, its own snapshots' layers).
+ * Yields DISTINCT (kind, name) rows. template list and info, deps and the
+ * refusals of rm all count with it. */
+#define CAT_DEPENDENTS_SQL(OWN, EXCL) \
+    "WITH RECURSIVE own(id) AS (" OWN "), d(id) AS (SELECT v.id FROM " \
+    "volumes v WHERE v.parent_id IN (SELECT id FROM own) AND v.id NOT " \
+    "IN (" EXCL ") UNION SELECT v.id FROM volumes v JOIN d ON " \
+    "v.parent_id = d.id) SELECT DISTINCT kind, name FROM volume_owners " \
+    "WHERE id IN (SELECT id FROM d)"
+
 /* delete.c */
+/* Refuse (-ENOTEMPTY) when anything depends on the volumes @owned_sql
+ * selects (@exclude_sql left out; one '?' = @arg), naming the first few
+ * and their number, and the commands that would help (deps, flatten,
+ * rm; template rm --flatten-dependents for @what "template"). */
+int cat_refuse_dependents(struct vmc_catalog *cat, const char *owned_sql,
+                          const char *exclude_sql, int64_t arg,
+                          const char *what, const char *target,
+                          struct vmc_error *err);
 /* Owner rows of a set: @table's rows selected by @where (?1 = the id). */
 struct cat_owner_rows {
     const char *table;
@@ -115,5 +136,36 @@ int cat_report_path(const char *path, void *opaque);
 /* @fn(what, subject, detail) when @fn is set. */
 void cat_report(vmc_catalog_report_fn fn, void *opaque, const char *what,
                 const char *subject, const char *detail);
+
+/* clone.c */
+/* Give VM @vm NICs @first..@n-1, each with a new unique MAC. */
+int cat_add_nics(struct vmc_catalog *cat, int64_t vm, unsigned first,
+                 unsigned n, struct vmc_error *err);
+
+/* status.c */
+/* A process that has the file at @path open (a /proc scan: same user
+ * only), 0 when none is found. */
+int cat_file_holder(const char *path);
+/* fsck --verify marks a sealed volume whose data does not match its seal
+ * with a file "<path>.damaged" holding the finding; fsck --repair removes
+ * it. Is @path so marked? @detail gets "'PATH' is damaged (FINDING)". */
+#define CAT_DAMAGED_SUFFIX ".damaged"
+bool cat_volume_damaged(const char *path, char *detail, size_t len);
+/* Mark @path damaged with @finding (fsck --verify), or unmark it. */
+int cat_volume_mark_damaged(const char *path, const char *finding);
+void cat_volume_unmark_damaged(const char *path);
+/* Refuse (-EUCLEAN) a clone of @source whose layers @base include a file
+ * known to be damaged, naming 'vm-clone fsck --repair'. */
+int cat_refuse_damaged(const struct cat_disks *base, const char *source,
+                       struct vmc_error *err);
+/* -EBUSY naming VM @vm as running (a process holds @path's write lock)
+ * or in use (it has @path open), with the holder's pid when found, then
+ * @next (what to do). */
+int cat_vm_in_use_error(const char *vm, const char *path, const char *next,
+                        struct vmc_error *err);
+/* Refuse (cat_vm_in_use_error()) when a process has a current disk of VM
+ * @vm (@vid) open: before an operation that rewrites its layers. */
+int cat_vm_refuse_running(struct vmc_catalog *cat, const char *vm,
+                          int64_t vid, struct vmc_error *err);
 
 #endif /* VMC_CATALOG_OPS_H */

@@ -19,6 +19,8 @@
 
 
 #include "catalog-internal.h"
+#include "catalog-ops.h"
+#include "vmclone-catalog-admin.h"
 #include "engine.h"
 
 /* ------------------------------------------------------------ helpers */
@@ -42,6 +44,16 @@ cat_progress_init(struct cat_progress *p, struct vmc_catalog *cat,
     p->step = 0;
     p->steps = steps ? steps : 1;
     p->last = 0;
+    p->cat = cat;
+    p->base = 0;
+    p->step_total = 0;
+    cat->progress_bytes = 0;
+}
+
+uint64_t
+vmc_catalog_progress_bytes(const struct vmc_catalog *cat)
+{
+    return cat->progress_bytes;
 }
 
 static void
@@ -54,6 +66,8 @@ cat_progress_cb(uint64_t done, uint64_t total, void *opaque)
                           : CAT_PROGRESS_UNIT;
 
     p->last = p->step * CAT_PROGRESS_UNIT + part;
+    p->step_total = total;
+    p->cat->progress_bytes = p->base + (done > total ? total : done);
     p->fn(p->last, p->steps * CAT_PROGRESS_UNIT, p->opaque);
 }
 
@@ -69,6 +83,9 @@ cat_progress_next(struct cat_progress *p)
     if (p->step < p->steps) {
         p->step++;
     }
+    p->base += p->step_total;
+    p->step_total = 0;
+    p->cat->progress_bytes = p->base;
     /* the last step done: 100 % even when the engine had nothing to do */
     if (p->fn && p->step == p->steps &&
         p->last < p->steps * CAT_PROGRESS_UNIT) {
@@ -301,6 +318,9 @@ cat_unlink_volume_file(const char *path, struct vmc_error *err)
     if (r == 0 && unlink(seal) < 0 && errno != ENOENT) {
         r = vmc_error_set(err, -errno, "cannot remove '%s': %s", seal,
                           strerror(errno));
+    }
+    if (r == 0) {
+        cat_volume_unmark_damaged(path);
     }
     free(seal);
     return r;
@@ -725,7 +745,7 @@ vmc_catalog_pool_rm(struct vmc_catalog *cat, const char *name,
                         "FROM template_copies WHERE pool_id = ?1)", "I", pid);
     }
     if (r == 0 && n > 0) {
-        r = vmc_error_set(err, -EBUSY, "pool '%s' is not empty (%" PRId64
+        r = vmc_error_set(err, -ENOTEMPTY, "pool '%s' is not empty (%" PRId64
                           " objects)", name, n);
     }
     if (r == 0) {

@@ -74,14 +74,14 @@ make_uuid(char out[37])
              h + 20);
 }
 
-static int
-add_nics(struct vmc_catalog *cat, int64_t vm, unsigned n,
-         struct vmc_error *err)
+int
+cat_add_nics(struct vmc_catalog *cat, int64_t vm, unsigned first, unsigned n,
+             struct vmc_error *err)
 {
     unsigned i, tries;
     int r = 0;
 
-    for (i = 0; r == 0 && i < n; i++) {
+    for (i = first; r == 0 && i < n; i++) {
         for (tries = 0; tries < 16; tries++) {
             char h[7], mac[18];
 
@@ -523,6 +523,9 @@ clone_layers(struct clone_plan *p, const char *source,
     } else {
         r = cat_disks_of(p->cat, &p->base, CAT_DISKS_VM_TOP, s->id, err);
     }
+    if (r == 0) {
+        r = cat_refuse_damaged(&p->base, source, err);
+    }
     if (r < 0) {
         return r;
     }
@@ -627,7 +630,7 @@ clone_insert_vm(struct clone_plan *p, size_t i, double expires,
         return r;
     }
     p->vmids[i] = cat_last_id(cat);
-    r = add_nics(cat, p->vmids[i], (unsigned)p->src.nics, err);
+    r = cat_add_nics(cat, p->vmids[i], 0, (unsigned)p->src.nics, err);
     for (l = 0; r == 0 && l < o->nlabels; l++) {
         r = cat_exec(cat, err, "INSERT INTO labels(vm_id, key, value) "
                      "VALUES (?, ?, ?) ON CONFLICT (vm_id, key) DO UPDATE "

@@ -27,22 +27,27 @@ cat_dependents_line(struct vmc_catalog *cat, const char *owned_sql,
                                 err);
 }
 
-int
-cat_dependents_line2(struct vmc_catalog *cat, const char *owned_sql,
-                     const char *exclude_sql, int64_t arg, char **line,
-                     size_t *n, struct vmc_error *err)
+/* How many dependents a refusal names before "and N more". */
+#define DEPENDENTS_SHOWN 5
+
+/* The dependents (CAT_DEPENDENTS_SQL) as "kind 'name', ..." (the first
+ * DEPENDENTS_SHOWN, then "and N more") in *line, their number in *n, and
+ * the first VM among them (NULL if none; @first may be NULL). */
+static int
+dependents_scan(struct vmc_catalog *cat, const char *owned_sql,
+                const char *exclude_sql, int64_t arg, char **line, size_t *n,
+                char **first, struct vmc_error *err)
 {
     cat_stmt *st = NULL;
-    char *sql = NULL, buf[768];
+    char *sql = NULL, buf[1024];
     size_t len = 0, shown = 0;
     int r;
 
     *line = NULL;
     *n = 0;
     buf[0] = '\0';
-    if (asprintf(&sql, "SELECT DISTINCT kind, name FROM volume_owners WHERE "
-                 "parent_id IN (%s) AND id NOT IN (%s) ORDER BY kind, name",
-                 owned_sql, exclude_sql) < 0) {
+    if (asprintf(&sql, CAT_DEPENDENTS_SQL("%s", "%s") " ORDER BY kind DESC, "
+                 "name", owned_sql, exclude_sql) < 0) {
         return vmc_error_set(err, -ENOMEM, "out of memory");
     }
     r = cat_prepare(cat, &st, err, sql, "I", arg);
@@ -51,7 +56,11 @@ cat_dependents_line2(struct vmc_catalog *cat, const char *owned_sql,
 
         r = 0;
         (*n)++;
-        if (len < sizeof(buf) - 200) {
+        if (first && !*first && !strcmp(kind, "vm") && name &&
+            !(*first = strdup(name))) {
+            r = vmc_error_set(err, -ENOMEM, "out of memory");
+        }
+        if (shown < DEPENDENTS_SHOWN && len < sizeof(buf) - 200) {
             len += (size_t)snprintf(buf + len, sizeof(buf) - len, "%s%s '%s'",
                                     len ? ", " : "",
                                     !strcmp(kind, "copy") ? "template copy"
@@ -68,6 +77,42 @@ cat_dependents_line2(struct vmc_catalog *cat, const char *owned_sql,
     if (r == 0 && !(*line = strdup(buf))) {
         r = vmc_error_set(err, -ENOMEM, "out of memory");
     }
+    return r;
+}
+
+int
+cat_dependents_line2(struct vmc_catalog *cat, const char *owned_sql,
+                     const char *exclude_sql, int64_t arg, char **line,
+                     size_t *n, struct vmc_error *err)
+{
+    return dependents_scan(cat, owned_sql, exclude_sql, arg, line, n, NULL,
+                           err);
+}
+
+int
+cat_refuse_dependents(struct vmc_catalog *cat, const char *owned_sql,
+                      const char *exclude_sql, int64_t arg, const char *what,
+                      const char *target, struct vmc_error *err)
+{
+    char *line = NULL, *first = NULL, also[256] = "";
+    size_t n = 0;
+    int r = dependents_scan(cat, owned_sql, exclude_sql, arg, &line, &n,
+                            &first, err);
+
+    if (r == 0 && n && !strcmp(what, "template")) {
+        snprintf(also, sizeof(also), "; or all at once: 'vm-clone template "
+                 "rm %s --flatten-dependents'", target);
+    }
+    if (r == 0 && n) {
+        r = vmc_error_set(err, -ENOTEMPTY, "%s '%s' has %zu dependent%s: %s "
+                          "(all: 'vm-clone deps %s'); make a VM standalone with "
+                          "'vm-clone flatten %s' or remove it with 'vm-clone "
+                          "rm %s'%s", what, target, n, n == 1 ? "" : "s",
+                          line, target, first ? first : "VM",
+                          first ? first : "VM", also);
+    }
+    free(line);
+    free(first);
     return r;
 }
 
@@ -220,8 +265,7 @@ cat_delete_set(struct vmc_catalog *cat, const char *op, const char *what,
                const struct cat_owner_rows *owners, int64_t id,
                struct vmc_error *err)
 {
-    char *line = NULL, *state = NULL, *desc = NULL;
-    size_t ndeps = 0;
+    char *state = NULL, *desc = NULL;
     uint64_t bytes = 0;
     struct cat_op o;
     int r;
@@ -240,11 +284,8 @@ cat_delete_set(struct vmc_catalog *cat, const char *op, const char *what,
         r = refuse_busy(cat, desc, op, owned_sql, id, err);
     }
     if (r == 0) {
-        r = cat_dependents_line(cat, owned_sql, id, &line, &ndeps, err);
-    }
-    if (r == 0 && ndeps) {
-        r = vmc_error_set(err, -EBUSY, "%s '%s' has %zu dependent%s: %s",
-                          what, target, ndeps, ndeps == 1 ? "" : "s", line);
+        r = cat_refuse_dependents(cat, owned_sql, owned_sql, id, what, target,
+                                  err);
     }
     if (r == 0) {
         r = cat_op_begin(&o, target, err);
@@ -252,7 +293,6 @@ cat_delete_set(struct vmc_catalog *cat, const char *op, const char *what,
     if (r == 0) {
         r = mark_deleting(&o, desc, owned_sql, owners, id, err);
     }
-    free(line);
     free(desc);
     r = cat_op_stage(&o, r, err);
     if (r < 0) {
@@ -330,7 +370,7 @@ cat_free_retired(struct vmc_catalog *cat, struct vmc_error *err)
     cat_finalize(st);
     for (i = 0; r == 0 && i < n; i++) {
         r = cat_template_delete(cat, ids[i], names.v[i], err);
-        if (r == -EBUSY) {
+        if (r == -EBUSY || r == -ENOTEMPTY) {
             r = 0;      /* a clone appeared meanwhile */
         }
     }
@@ -398,14 +438,8 @@ vmc_catalog_dependents(struct vmc_catalog *cat, const char *kind,
     if (r < 0) {
         return r;
     }
-    if (asprintf(&sql, "WITH RECURSIVE own(id) AS (%s), d(id) AS ("
-                 "SELECT v.id FROM volumes v WHERE v.parent_id IN (SELECT id "
-                 "FROM own) AND v.id NOT IN (SELECT id FROM own) UNION "
-                 "SELECT v.id FROM volumes v JOIN d "
-                 "ON v.parent_id = d.id) SELECT DISTINCT kind, name FROM "
-                 "volume_owners WHERE id IN (SELECT id FROM d) ORDER BY kind, "
-                 "name",
-                 owned) < 0) {
+    if (asprintf(&sql, CAT_DEPENDENTS_SQL("%s", "SELECT id FROM own")
+                 " ORDER BY kind, name", owned) < 0) {
         return vmc_error_set(err, -ENOMEM, "out of memory");
     }
     r = cat_prepare(cat, &st, err, sql, "I", id);

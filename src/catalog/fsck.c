@@ -77,6 +77,11 @@ cat_scan_pools(struct vmc_catalog *cat, bool temps,
                 if (base && l > 5 && !strcmp(base + l - 5, ".seal")) {
                     base[l - 5] = '\0';
                 }
+                /* fsck --verify's mark of a damaged volume */
+                if (base && l > 8 && !strcmp(base + l - 8,
+                                             CAT_DAMAGED_SUFFIX)) {
+                    base[l - 8] = '\0';
+                }
                 r = base ? cat_get_i64(cat, &n, err, "SELECT count(*) FROM "
                                        "volumes v JOIN pools p ON p.id = "
                                        "v.pool_id WHERE p.path = ? AND "
@@ -561,11 +566,9 @@ quarantine_path(const char *path, void *opaque)
 /* ------------------------------------------------------------ --verify */
 
 /* Verify one sealed volume: its seal's root is the catalog's, and every
- * chunk matches. Reported by name (kind and owner) when damaged. */
-static void
-verify_volume(const char *path, const char *owner, const char *want,
-              vmc_catalog_report_fn fn, void *opaque,
-              struct vmc_fsck_result *res)
+ * chunk matches. Returns true when intact; else @detail says why. */
+static bool
+verify_volume(const char *path, const char *want, char *detail, size_t len)
 {
     struct vmc_open_opts oo = { .format = VMC_FMT_QCOW2,
                                 .flags = VMC_OPEN_NO_BACKING |
@@ -574,10 +577,8 @@ verify_volume(const char *path, const char *owner, const char *want,
     struct vmc_seal_info si = { 0 };
     struct vmc_image *img = NULL;
     struct vmc_error e = { 0 };
-    char subject[600], detail[1200];
     int r;
 
-    snprintf(subject, sizeof(subject), "%s: %s", owner, path);
     r = vmc_image_open(&img, path, &oo, &e);
     if (r == 0) {
         vmc_image_seal_info(img, &si);
@@ -593,26 +594,95 @@ verify_volume(const char *path, const char *owner, const char *want,
     if (r == 0) {
         r = vmc_image_verify(path, NULL, 2, &vr, NULL, NULL, &e);
     }
-    res->verified++;
     if (r == 0 && !vr.corrupt) {
-        return;
+        return true;
     }
     if (r == 0) {
-        snprintf(detail, sizeof(detail), "seal verification failed: %"
-                 PRIu64 " of %" PRIu64 " chunks damaged", vr.corrupt,
-                 vr.chunks);
+        snprintf(detail, len, "seal verification failed: %" PRIu64 " of %"
+                 PRIu64 " chunks damaged", vr.corrupt, vr.chunks);
     } else {
-        snprintf(detail, sizeof(detail), "seal verification failed: %s",
-                 e.msg);
+        snprintf(detail, len, "seal verification failed: %s", e.msg);
     }
+    return false;
+}
+
+/* fsck --repair: rewrite the damaged chunks of template copy volume @vid
+ * (@path) from its template's disk, which must verify itself. Returns
+ * true when the copy verifies after; @detail says what was done. */
+static bool
+repair_copy(struct vmc_catalog *cat, int64_t vid, const char *path,
+            const char *want, char *detail, size_t len)
+{
+    struct vmc_verify_result vr = { 0 };
+    struct vmc_error e = { 0 };
+    char *from = NULL, why[600];
+    int r = cat_get_str(cat, &from, NULL, "SELECT o.path FROM volumes c "
+                        "JOIN template_copies x ON x.id = c.copy_id JOIN "
+                        "volumes t ON t.template_id = x.template_id AND "
+                        "t.disk = c.disk JOIN volume_owners o ON o.id = t.id "
+                        "WHERE c.id = ?", "I", vid);
+
+    if (r < 0) {
+        return false;       /* not a copy: a template has no source */
+    }
+    if (!verify_volume(from, want, why, sizeof(why))) {
+        snprintf(detail, len, "not repaired: its template '%s' is damaged "
+                 "too (%s)", from, why);
+        free(from);
+        return false;
+    }
+    cat_mode_writable(path);
+    r = vmc_image_verify(path, from, 2, &vr, NULL, NULL, &e);
+    cat_mode_readonly(path);
+    if (r == 0 && verify_volume(path, want, why, sizeof(why))) {
+        snprintf(detail, len, "repaired from '%s': %" PRIu64 " chunks "
+                 "rewritten", from, vr.repaired);
+        free(from);
+        return true;
+    }
+    snprintf(detail, len, "repair from '%s' failed: %s", from,
+             r < 0 ? e.msg : why);
+    free(from);
+    return false;
+}
+
+/* Verify (and with @repair, repair) sealed volume @vid, reported by name
+ * (kind and owner); a damaged one is marked (CAT_DAMAGED_SUFFIX) so that
+ * clones refuse it, an intact or repaired one unmarked. */
+static void
+check_sealed(struct vmc_catalog *cat, int64_t vid, const char *path,
+             const char *owner, const char *want, bool repair,
+             vmc_catalog_report_fn fn, void *opaque,
+             struct vmc_fsck_result *res)
+{
+    char subject[600], detail[1200], fixed[1200] = "";
+
+    snprintf(subject, sizeof(subject), "%s: %s", owner, path);
+    res->verified++;
+    if (verify_volume(path, want, detail, sizeof(detail))) {
+        cat_volume_unmark_damaged(path);
+        return;
+    }
+    if (repair && repair_copy(cat, vid, path, want, fixed, sizeof(fixed))) {
+        cat_volume_unmark_damaged(path);
+        cat_report(fn, opaque, "fixed", subject, fixed);
+        res->fixed++;
+        return;
+    }
+    if (repair && *fixed) {
+        snprintf(detail + strlen(detail), sizeof(detail) - strlen(detail),
+                 "; %s", fixed);
+    }
+    cat_volume_mark_damaged(path, detail);
     cat_report(fn, opaque, "problem", subject, detail);
     res->problems++;
 }
 
-/* Every ready sealed volume (templates, template copies). */
+/* Every ready sealed volume (templates, template copies), by name, with a
+ * "verifying" report before each (N of TOTAL: the progress). */
 static int
-fsck_verify(struct vmc_catalog *cat, vmc_catalog_report_fn fn, void *opaque,
-            struct vmc_fsck_result *res, struct vmc_error *err)
+fsck_verify(struct vmc_catalog *cat, bool repair, vmc_catalog_report_fn fn,
+            void *opaque, struct vmc_fsck_result *res, struct vmc_error *err)
 {
     struct cat_strv ids = { 0 };
     size_t i;
@@ -622,7 +692,7 @@ fsck_verify(struct vmc_catalog *cat, vmc_catalog_report_fn fn, void *opaque,
 
     for (i = 0; r == 0 && i < ids.n; i++) {
         int64_t vid = strtoll(ids.v[i], NULL, 10);
-        char *path = NULL, *owner = NULL, *seal = NULL;
+        char *path = NULL, *owner = NULL, *seal = NULL, step[64];
 
         r = cat_get_str(cat, &path, err, "SELECT path FROM volume_owners "
                         "WHERE id = ?", "I", vid);
@@ -637,7 +707,10 @@ fsck_verify(struct vmc_catalog *cat, vmc_catalog_report_fn fn, void *opaque,
                             "id = ?", "I", vid);
         }
         if (r == 0) {
-            verify_volume(path, owner, seal, fn, opaque, res);
+            snprintf(step, sizeof(step), "%zu of %zu", i + 1, ids.n);
+            cat_report(fn, opaque, "verifying", owner, step);
+            check_sealed(cat, vid, path, owner, seal, repair, fn, opaque,
+                         res);
         }
         free(path);
         free(owner);
@@ -686,8 +759,8 @@ vmc_catalog_fsck_with(struct vmc_catalog *cat, const struct vmc_fsck_opts *o,
     if (r == 0) {
         r = fsck_volumes(cat, fn, opaque, res, err);
     }
-    if (r == 0 && o && o->verify) {
-        r = fsck_verify(cat, fn, opaque, res, err);
+    if (r == 0 && o && (o->verify || o->repair)) {
+        r = fsck_verify(cat, o->repair, fn, opaque, res, err);
     }
     if (r == 0) {
         r = cat_scan_pools(cat, false, o && o->remove_unknown

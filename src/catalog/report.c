@@ -11,6 +11,13 @@
 #include <string.h>
 
 #include "catalog-internal.h"
+#include "catalog-ops.h"
+
+/* The volumes of template @ID (an SQL expression): its disks and its
+ * copies' (delete.c's cat_owned_template with ?1 = @ID). */
+#define TEMPLATE_VOLUMES(ID) \
+    "SELECT id FROM volumes WHERE template_id = " ID " OR copy_id IN " \
+    "(SELECT id FROM template_copies WHERE template_id = " ID ")"
 
 /* The columns of one VM row (VMC_REPORT_VMS, VMC_REPORT_VM). */
 #define VM_COLUMNS \
@@ -55,9 +62,10 @@ static const struct report reports[] = {
         "v.template_id = t.id) AS virtual_size, (SELECT group_concat(p.name, "
         "',') FROM template_copies x JOIN pools p ON p.id = x.pool_id WHERE "
         "x.template_id = t.id AND x.state = 'ready') AS copies_in, (SELECT "
-        "count(DISTINCT m.id) FROM vms m WHERE m.template_id = t.id AND "
-        "m.state = 'ready') AS vms, t.origin, t.created FROM templates t "
-        "ORDER BY t.id", 0 },
+        "count(*) FROM (" CAT_DEPENDENTS_SQL(TEMPLATE_VOLUMES("t.id"),
+                                             "SELECT id FROM own")
+        ")) AS dependent_count, t.origin, t.created FROM templates t ORDER "
+        "BY t.id", 0 },
     [VMC_REPORT_TEMPLATE] = {
         "SELECT t.name, t.state, t.retired, t.cpus, t.memory_mb, t.nics, "
         "t.origin, t.created, p.name AS pool FROM templates t JOIN pools p "

@@ -49,11 +49,9 @@ cat_open_live_disk(const char *vm, const char *path, struct vmc_image **out,
     int r = vmc_image_open(out, path, &oo, err);
 
     if (r == -EBUSY) {
-        r = vmc_error_set(err, -EBUSY, "VM '%s' is in use: '%s' is open for "
-                          "writing in another process (a running VM, "
-                          "vm-clone serve or start?); a copy would miss its "
-                          "unflushed writes: stop it, or copy a snapshot",
-                          vm, path);
+        r = cat_vm_in_use_error(vm, path, "a copy would miss its unflushed "
+                                "writes: stop it, or copy a snapshot "
+                                "(VM@SNAP)", err);
     }
     return r;
 }

@@ -49,6 +49,11 @@ vm_lookup(struct vmc_catalog *cat, const char *name, int64_t *id,
         r = cat_get_i64(cat, id, err, "SELECT id FROM vms WHERE name = ?",
                         "s", name);
     }
+    /* every caller rewrites the VM's layers: refuse in catalog terms
+     * rather than with the lock failure of an image file */
+    if (r == 0) {
+        r = cat_vm_refuse_running(cat, name, *id, err);
+    }
     return r;
 }
 
@@ -260,8 +265,8 @@ vmc_catalog_snapshot_revert(struct vmc_catalog *cat, const char *vm,
                         "WHERE parent_id IN (SELECT id FROM volumes WHERE "
                         "vm_id = ? AND top = 1)", "I", vid);
         if (r == 0 && kids) {
-            r = vmc_error_set(err, -EBUSY, "the current disks of VM '%s' "
-                              "have dependents", vm);
+            r = vmc_error_set(err, -ENOTEMPTY, "the current disks of VM "
+                              "'%s' have dependents", vm);
         }
     }
     paths = calloc(sv.n + 1, sizeof(*paths));
@@ -327,9 +332,9 @@ vmc_catalog_snapshot_rm(struct vmc_catalog *cat, const char *vm,
                         const char *name, struct vmc_error *err)
 {
     struct cat_disks sv = { 0 }, kids = { 0 };
-    char *line = NULL, label[200];
+    char label[200];
     int64_t vid = 0, sid = 0;
-    size_t ndeps = 0, i, k;
+    size_t i, k;
     struct cat_op op;
     int r;
 
@@ -342,18 +347,14 @@ vmc_catalog_snapshot_rm(struct vmc_catalog *cat, const char *vm,
     r = vm_snap_lookup(cat, vm, name, &vid, &sid, err);
     /* dependents other than the VM's own layers refuse the delete */
     if (r == 0) {
-        r = cat_dependents_line2(cat, cat_owned_snapshot,
-                                "SELECT id FROM volumes WHERE "
-                                "snapshot_id = ?1 OR vm_id = (SELECT vm_id "
-                                "FROM snapshots WHERE id = ?1) OR "
-                                "snapshot_id IN (SELECT id FROM snapshots "
-                                "WHERE vm_id = (SELECT vm_id FROM snapshots "
-                                "WHERE id = ?1))", sid, &line, &ndeps, err);
-        if (r == 0 && ndeps) {
-            r = vmc_error_set(err, -EBUSY, "snapshot '%s' has %zu "
-                              "dependent%s: %s", label, ndeps,
-                              ndeps == 1 ? "" : "s", line);
-        }
+        r = cat_refuse_dependents(cat, cat_owned_snapshot,
+                                  "SELECT id FROM volumes WHERE "
+                                  "snapshot_id = ?1 OR vm_id = (SELECT vm_id "
+                                  "FROM snapshots WHERE id = ?1) OR "
+                                  "snapshot_id IN (SELECT id FROM snapshots "
+                                  "WHERE vm_id = (SELECT vm_id FROM "
+                                  "snapshots WHERE id = ?1))", sid,
+                                  "snapshot", label, err);
     }
     if (r == 0) {
         r = cat_disks_of(cat, &sv, CAT_DISKS_SNAPSHOT, sid, err);
@@ -385,7 +386,6 @@ vmc_catalog_snapshot_rm(struct vmc_catalog *cat, const char *vm,
                        "volumes SET journal_id = ? WHERE id = ? AND state = "
                        "?", "IIs", op.jid, kids.d[k].vid, CAT_READY);
     }
-    free(line);
     r = cat_op_stage(&op, r, err);
     if (r < 0) {
         goto out;
@@ -474,10 +474,8 @@ vm_check_unused(struct vmc_catalog *cat, const char *name, int64_t vid,
     /* a missing file is fsck's business, not rm's */
     for (i = 0; r == 0 && i < vols.n; i++) {
         if (engine_file_in_use(vols.d[i].path)) {
-            r = vmc_error_set(err, -EBUSY, "VM '%s' is in use: '%s' is "
-                              "open in another process (a running VM, "
-                              "vm-clone serve or start?)", name,
-                              vols.d[i].path);
+            r = cat_vm_in_use_error(name, vols.d[i].path, "stop it, then "
+                                    "retry 'vm-clone rm'", err);
         }
     }
     cat_disks_release(&vols);

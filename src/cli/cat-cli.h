@@ -25,7 +25,9 @@
                    "~/.local/share/vmclone)"), \
     CLI_OPT_FLAG(0, "json", &(c)->json, "print the result as JSON"), \
     CLI_OPT_FLAG(0, "bytes", &(c)->bytes, "exact sizes in bytes"), \
-    CLI_OPT_FLAG('q', "quiet", &(c)->quiet, "print nothing on success")
+    CLI_OPT_FLAG('q', "quiet", &(c)->quiet, "print nothing on success"), \
+    CLI_OPT_STRING(0, "progress", "MODE", &(c)->progress, "auto (default), " \
+                   "bar, plain (lines on stderr) or none")
 
 #define CATCLI_COMMON_HELP \
     "common options: --home DIR (default $VMCLONE_HOME or " \
@@ -42,6 +44,13 @@ struct catcli {
      * first report, its line ended at 100 % or by catcli_progress_end() */
     struct cli_progress prog;
     bool prog_shown;
+    /* --progress MODE (NULL: auto) and the plain lines' state
+     * (cat-progress.c) */
+    const char *progress;
+    struct {
+        bool eager, started, printed, finished;
+        double t0, last;
+    } plain;
 };
 
 /* Parse argv against @opts (which include CATCLI_OPTS(c)), with --help
@@ -93,6 +102,11 @@ int catcli_main(int argc, char **argv);
  * store with the command that makes one. Returns 0 or an exit status. On
  * a TTY without --json and -q, long operations show a progress bar. */
 int catcli_open(struct catcli *c, unsigned flags);
+/* Report the store's long operations as --progress asks (cat-progress.c);
+ * 0 or the usage error's exit status. */
+int catcli_progress_setup(struct catcli *c);
+/* The bar's vmc_progress_fn (@opaque: the struct catcli). */
+void catcli_progress_cb(uint64_t done, uint64_t total, void *opaque);
 /* End a progress line still open (before printing anything else). */
 void catcli_progress_end(struct catcli *c);
 void catcli_close(struct catcli *c);
@@ -180,6 +194,9 @@ int catcli_open_vm(struct catcli *c, const char *name,
                    struct json_object **vm);
 /* cmd-template.c */
 int cmd_template(int argc, char **argv);
+/* cmd-template-copy.c: "template copy" (its options include CATCLI_OPTS) */
+const struct cli_opt *catcli_tmpl_copy_opts(struct catcli *c);
+int catcli_tmpl_copy(struct catcli *c, void *ctx, int argc, char **argv);
 /* cmd-clone.c */
 int cmd_clone(int argc, char **argv);
 /* The seed's form: vm-clone --linked|--full --name X [--template T]. */
@@ -188,5 +205,8 @@ int cmd_clone_short(int argc, char **argv);
 int cmd_snapshot(int argc, char **argv);
 int cmd_relink(int argc, char **argv);
 int cmd_vm(int argc, char **argv);
+/* cmd-vm-set.c: "vm set" (its options include CATCLI_OPTS(c)) */
+const struct cli_opt *catcli_vm_set_opts(struct catcli *c);
+int catcli_vm_set(struct catcli *c, void *ctx, int argc, char **argv);
 
 #endif /* VMC_CAT_CLI_H */

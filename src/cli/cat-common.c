@@ -16,16 +16,9 @@
 
 #include "cat-cli.h"
 
-/* The catalog says "has dependents" (a conflict) with -EBUSY too, as it
- * says "in use" (a lock: busy); its message then lists the dependents.
- * A missing file (a VM's disk) is -ENOENT like a missing object, but its
- * message has strerror's words or "is missing"; an object's has not. */
-static bool
-names_dependents(const char *msg)
-{
-    return strstr(msg, "dependent") || strstr(msg, "is not empty");
-}
-
+/* A missing file (a VM's disk) is -ENOENT like a missing object, but its
+ * message has strerror's words or "is missing"; an object's has not. ("Has
+ * dependents" is -ENOTEMPTY, apart from a held lock's -EBUSY.) */
 static bool
 names_missing_file(const char *msg)
 {
@@ -45,7 +38,6 @@ catcli_exit_code(int r, const struct vmc_error *err)
     case ENOTEMPTY:
         return CLI_EXIT_CONFLICT;
     case EBUSY:
-        return names_dependents(msg) ? CLI_EXIT_CONFLICT : CLI_EXIT_BUSY;
     case EAGAIN:
     case EDEADLK:
         return CLI_EXIT_BUSY;
@@ -78,8 +70,8 @@ catcli_error(int code, const char *fmt, ...)
     return code;
 }
 
-/* The store's progress callback: one line per operation. */
-static void
+/* The store's progress bar: one line per operation. */
+void
 catcli_progress_cb(uint64_t done, uint64_t total, void *opaque)
 {
     struct catcli *c = opaque;
@@ -125,10 +117,12 @@ catcli_open(struct catcli *c, unsigned flags)
     if (r < 0) {
         return catcli_fail(&err, r);
     }
-    if (isatty(STDOUT_FILENO) && !c->json && !c->quiet) {
-        vmc_catalog_set_progress(c->cat, catcli_progress_cb, c);
+    r = catcli_progress_setup(c);
+    if (r) {
+        vmc_catalog_close(c->cat);
+        c->cat = NULL;
     }
-    return 0;
+    return r;
 }
 
 void

@@ -19,6 +19,7 @@
 struct findings {
     struct catcli *c;
     struct json_object *arr;
+    struct json_object *removed;    /* gc: the subjects removed */
 };
 
 static void
@@ -27,6 +28,13 @@ finding(const char *what, const char *subject, const char *detail,
 {
     struct findings *f = opaque;
 
+    if (!strcmp(what, "verifying")) {
+        /* fsck --verify's progress: on stderr, never in the findings */
+        if (!f->c->quiet) {
+            fprintf(stderr, "fsck: verifying %s (%s)\n", subject, detail);
+        }
+        return;
+    }
     if (f->c->json) {
         struct json_object *o = json_object_new_object();
 
@@ -34,6 +42,11 @@ finding(const char *what, const char *subject, const char *detail,
         cli_json_add_str(o, "subject", subject);
         cli_json_add_str(o, "detail", detail);
         json_object_array_add(f->arr, o);
+        if (f->removed && (!strcmp(what, "removed") ||
+                           !strcmp(what, "would-remove"))) {
+            json_object_array_add(f->removed,
+                                  json_object_new_string(subject));
+        }
     } else if (!f->c->quiet || !strcmp(what, "problem")) {
         printf("%-12s %s: %s\n", what, subject, detail);
     }
@@ -50,19 +63,21 @@ static int
 gc_run(struct catcli *c, void *ctx, int argc, char **argv)
 {
     struct vmc_error err = { 0 };
-    struct findings f = { c, NULL };
+    struct findings f = { c, NULL, NULL };
     struct vmc_gc_result res = { 0 };
     bool dry = gc_dry;
     int r;
 
     f.arr = json_object_new_array();
+    f.removed = json_object_new_array();
     r = vmc_catalog_gc(c->cat, dry, finding, &f, &res, &err);
     if (r == 0 && c->json) {
         struct json_object *o = json_object_new_object();
 
-        cli_json_add_bool(o, "dry-run", dry);
-        cli_json_add_u64(o, "removed", res.removed);
-        cli_json_add_u64(o, "bytes-freed", res.bytes_freed);
+        cli_json_add_bool(o, "dry_run", dry);
+        cli_json_add_obj(o, "removed", json_object_get(f.removed));
+        cli_json_add_u64(o, "removed_count", res.removed);
+        cli_json_add_u64(o, "bytes_freed", res.bytes_freed);
         cli_json_add_obj(o, "findings", json_object_get(f.arr));
         catcli_json_done(o);
     } else if (r == 0 && !c->quiet && !dry) {
@@ -74,6 +89,7 @@ gc_run(struct catcli *c, void *ctx, int argc, char **argv)
                res.removed == 1 ? "" : "s", sz);
     }
     json_object_put(f.arr);
+    json_object_put(f.removed);
     return r < 0 ? catcli_fail(&err, r) : CLI_EXIT_OK;
 }
 
@@ -92,6 +108,8 @@ static struct vmc_fsck_opts fsck_o;
 static const struct cli_opt fsck_opts[] = {
     CLI_OPT_FLAG(0, "verify", &fsck_o.verify, "verify the seal of every "
                  "template and template copy (reads them all)"),
+    CLI_OPT_FLAG(0, "repair", &fsck_o.repair, "--verify, and rewrite "
+                 "a damaged template copy from its template"),
     CLI_OPT_FLAG(0, "remove-unknown", &fsck_o.remove_unknown, "move unknown "
                  "files named by our naming scheme to a quarantine "
                  "directory (never deletes)"),
@@ -105,13 +123,14 @@ fsck_run(struct catcli *c, void *ctx, int argc, char **argv)
 {
     struct vmc_error err = { 0 };
     struct vmc_fsck_result res;
-    struct findings f = { c, NULL };
+    struct findings f = { c, NULL, NULL };
     int r;
 
     if (fsck_o.quarantine && !fsck_o.remove_unknown) {
         return cli_usage_error("fsck", "--quarantine goes with "
                                "--remove-unknown");
     }
+    fsck_o.verify |= fsck_o.repair;     /* a repair verifies first */
     f.arr = json_object_new_array();
     r = vmc_catalog_fsck_with(c->cat, &fsck_o, finding, &f, &res, &err);
     if (r == 0 && c->json) {
@@ -120,8 +139,8 @@ fsck_run(struct catcli *c, void *ctx, int argc, char **argv)
         cli_json_add_u64(o, "volumes", res.volumes);
         cli_json_add_u64(o, "recovered", res.recovered);
         cli_json_add_u64(o, "fixed", res.fixed);
-        cli_json_add_u64(o, "temporary-removed", res.temp_removed);
-        cli_json_add_u64(o, "unknown-files", res.unknown);
+        cli_json_add_u64(o, "temporary_removed", res.temp_removed);
+        cli_json_add_u64(o, "unknown_files", res.unknown);
         cli_json_add_u64(o, "inconsistencies", res.problems);
         if (fsck_o.verify) {
             cli_json_add_u64(o, "verified", res.verified);
@@ -147,19 +166,22 @@ fsck_run(struct catcli *c, void *ctx, int argc, char **argv)
     if (r < 0) {
         return catcli_fail(&err, r);
     }
-    return res.problems ? CLI_EXIT_FAIL : CLI_EXIT_OK;
+    return res.problems ? CLI_EXIT_INTEGRITY : CLI_EXIT_OK;
 }
 
 static const char fsck_usage[] =
-    "usage: " CLI_NAME " fsck [--verify] [--remove-unknown [--quarantine "
-    "DIR]] [--json] [-q]\n\n"
+    "usage: " CLI_NAME " fsck [--verify] [--repair] [--remove-unknown "
+    "[--quarantine DIR]]\n            [--json] [-q]\n\n"
     "Reconcile the catalog and the files after a crash: finish or undo "
     "the\noperations of dead processes, remove their temporary files, "
     "check that\nevery image exists and that its backing file is its "
     "parent in the\ncatalog, and run SQLite's integrity checks. Waits "
-    "for running commands.\nExit status 1 when inconsistencies "
-    "remain; -q prints only those.\n--verify also verifies the seal of "
-    "every template and template copy;\n--remove-unknown moves unknown "
+    "for running commands.\nExit status 6 (integrity) when "
+    "inconsistencies remain; -q prints only those.\n--verify also "
+    "verifies the seal of every template and template copy, by\nname "
+    "with its progress on stderr, and marks a damaged one (clones of it "
+    "are\nrefused); --repair (which verifies) rewrites a damaged template "
+    "copy from\nits template; --remove-unknown moves unknown "
     "files that our naming scheme made to\nPOOL/.quarantine (or DIR), "
     "and never touches other files.\n";
 

@@ -48,7 +48,7 @@ list_row(struct catcli *c, struct json_object *o)
            "  %s\n", catcli_jstr(o, "name"),
            catcli_jint(o, "retired") ? "retired" : catcli_jstr(o, "state"),
            catcli_jint(o, "disks"), sz, catcli_jint(o, "cpus"),
-           catcli_jint(o, "memory_mb"), catcli_jint(o, "vms"),
+           catcli_jint(o, "memory_mb"), catcli_jint(o, "dependent_count"),
            catcli_jstr(o, "copies_in"));
 }
 
@@ -58,7 +58,7 @@ show_list(struct catcli *c)
     return catcli_print_table(c, catcli_report(c, VMC_REPORT_TEMPLATES, NULL,
                                                0),
                               "NAME                     STATE    DISKS      "
-                              "SIZE CPUS  MEMORY  VMS  COPIES", list_row);
+                              "SIZE CPUS  MEMORY DEPS  COPIES", list_row);
 }
 
 static int
@@ -589,6 +589,8 @@ cmd_template(int argc, char **argv)
         { "retire", tmpl_retire, gone_opts, 1, 1,
           "NAME [--flatten-dependents] [--dry-run]", "retire needs one template name",
           CATCLI_STORE },
+        { "copy", catcli_tmpl_copy, catcli_tmpl_copy_opts(&c), 1, 1,
+          "NAME [--pool POOL]", "copy needs one template name", CATCLI_STORE },
         { NULL, NULL, NULL, 0, 0, NULL, NULL, 0 },
     };
 

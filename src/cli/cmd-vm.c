@@ -759,13 +759,15 @@ cmd_vm(int argc, char **argv)
     struct catcli c = { .verb = "vm", .usage =
         "xml prints a libvirt domain for the VM (disks with their backing "
         "chain,\nqcow2 driver, NICs with their MACs); qemu-cmd prints a "
-        "qemu-system-x86_64\ncommand line.\n" };
+        "qemu-system-x86_64\ncommand line.\n"
+        "set changes a VM's labels, expiry and hardware.\n" };
     const struct cli_opt common[] = { CATCLI_OPTS(&c), CLI_OPT_END };
     const struct catcli_sub subs[] = {
         { "xml", vm_xml, common, 1, 1, "NAME",
           "expecting xml|qemu-cmd and a VM name", 0 },
         { "qemu-cmd", vm_qemu_cmd, common, 1, 1, "NAME",
           "expecting xml|qemu-cmd and a VM name", 0 },
+        { "set", catcli_vm_set, catcli_vm_set_opts(&c), 1, 1, "NAME [--label KEY=VALUE]... [--unlabel KEY]... [--ttl DURATION] [--cpus N] [--memory MiB] [--nics N]", "expecting a VM name", CATCLI_STORE },
         { NULL, NULL, NULL, 0, 0, NULL, NULL, 0 },
     };
 

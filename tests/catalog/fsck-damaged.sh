@@ -24,7 +24,7 @@ cp "$H/catalog.db" db.before
 
 rc=0
 vmc fsck > fsck.out 2> fsck.err || rc=$?
-[ "$rc" = 1 ] || fail "fsck of a damaged catalog exited $rc: $(cat fsck.out fsck.err)"
+[ "$rc" = 6 ] || fail "fsck of a damaged catalog exited $rc, expected 6 (integrity): $(cat fsck.out fsck.err)"
 grep -q 'catalog.db' fsck.out || fail "fsck did not name catalog.db: $(cat fsck.out)"
 grep -q 'damaged: fsck changed nothing' fsck.out ||
     fail "fsck did not say it changed nothing: $(cat fsck.out)"

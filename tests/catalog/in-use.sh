@@ -33,7 +33,7 @@ refused() {     # refused NAME CMD...: non-zero, "in use", nothing left
     shift
     vmc "$@" > out 2> err || rc=$?
     [ "$rc" != 0 ] || fail "$what succeeded while the VM's disk is open for writing"
-    grep -q "VM 'v' is in use" err || fail "$what: no clean refusal: $(cat err)"
+    grep -Eq "VM 'v' is (running|in use)" err || fail "$what: no clean refusal: $(cat err)"
 }
 refused "clone --full" clone v --full --name c
 refused "template create --from-vm" template create tv --from-vm v

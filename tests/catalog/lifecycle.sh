@@ -78,15 +78,15 @@ ok vmc template retire tG -q
 sleep 2
 vmc gc --dry-run --json > dry.json || fail "gc --dry-run"
 [ "$(jget dry.json 'sum(1 for x in d["findings"] if x["action"]=="would-remove")')" = 4 ] || fail "dry run: $(cat dry.json)"
-[ "$(jget dry.json 'd["removed"]')" = 0 ] || fail "dry run counts removals"
+[ "$(jget dry.json 'd["removed_count"]')" = 0 ] && [ "$(jget dry.json 'len(d["removed"])')" = 4 ] || fail "dry run counts removals: $(cat dry.json)"
 vmc info shortlived --json >/dev/null || fail "dry run removed something"
 vmc gc --json > gc.json || fail gc
 [ "$(jget gc.json 'sum(1 for x in d["findings"] if x["action"]=="removed")')" = 5 ] || fail "gc: $(cat gc.json)"
-[ "$(jget gc.json 'd["removed"]')" = 5 ] || fail "gc count: $(cat gc.json)"
+[ "$(jget gc.json 'd["removed_count"]')" = 5 ] && [ "$(jget gc.json 'len(d["removed"])')" = 5 ] || fail "gc count: $(cat gc.json)"
 [ "$(jget gc.json '[x["detail"] for x in d["findings"] if x["subject"]=="tG"][0].startswith("retired template")')" = True ] ||
     fail "gc does not report the retired template it freed: $(cat gc.json)"
 [ "$(sql "SELECT count(*) FROM templates WHERE name='tG'")" = 0 ] || fail "tG not freed"
-[ "$(jget gc.json 'd["bytes-freed"] > 0')" = True ] || fail "gc freed no bytes: $(cat gc.json)"
+[ "$(jget gc.json 'd["bytes_freed"] > 0')" = True ] || fail "gc freed no bytes: $(cat gc.json)"
 [ "$(jget gc.json 'sum(1 for x in d["findings"] if x["action"]=="unknown")')" = 1 ] || fail "gc unknown: $(cat gc.json)"
 [ -f "$H/primary/stray.qcow2" ] || fail "gc deleted an unknown file"
 expect_fail vmc info shortlived

@@ -54,7 +54,7 @@ resume
 [ "$(sql "SELECT count(*) FROM snapshots WHERE name = 's1' AND state = 'ready'")" = 1 ] ||
     fail "the snapshot is missing"
 fsck_clean
-[ "$(jget "$T/fsck.json" 'd["unknown-files"]')" = 0 ] || fail "unknown files: $(cat "$T/fsck.json")"
+[ "$(jget "$T/fsck.json" 'd["unknown_files"]')" = 0 ] || fail "unknown files: $(cat "$T/fsck.json")"
 
 # 2. rm first
 paused delete.after-mark rm v
@@ -63,7 +63,7 @@ resume
 [ "$bgrc" = 0 ] || fail "rm failed: $(cat bg.err)"
 [ "$(sql "SELECT count(*) FROM vms")" = 0 ] || fail "the VM is still there"
 fsck_clean
-[ "$(jget "$T/fsck.json" 'd["unknown-files"]')" = 0 ] ||
+[ "$(jget "$T/fsck.json" 'd["unknown_files"]')" = 0 ] ||
     fail "an orphan was left behind: $(cat "$T/fsck.json")"
 
 # 3. orphans and strangers
@@ -77,7 +77,7 @@ echo mine > "$P/notes.txt"
 cp t.qcow2 "$P/x-disk0-deadbeef-5.qcow2"
 cp t.qcow2 "$P/v-disk0-$sid-1.raw"
 ok vmc fsck --json > before.json
-[ "$(jget before.json 'd["unknown-files"]')" = 6 ] || fail "fsck: $(cat before.json)"
+[ "$(jget before.json 'd["unknown_files"]')" = 6 ] || fail "fsck: $(cat before.json)"
 [ -e "$P/v-disk0-$sid-999.qcow2" ] || fail "plain fsck moved a file"
 ok vmc fsck --remove-unknown --json > q.json
 [ "$(jget q.json 'd["quarantined"]')" = 3 ] || fail "quarantined: $(cat q.json)"
@@ -92,7 +92,7 @@ done
 # the quarantine is not scanned again; a second run moves nothing
 ok vmc fsck --remove-unknown --json > q2.json
 [ "$(jget q2.json 'd["quarantined"]')" = 0 ] || fail "second run: $(cat q2.json)"
-[ "$(jget q2.json 'd["unknown-files"]')" = 3 ] || fail "second run: $(cat q2.json)"
+[ "$(jget q2.json 'd["unknown_files"]')" = 3 ] || fail "second run: $(cat q2.json)"
 # --quarantine DIR; a name already there is never replaced
 cp t.qcow2 "$P/v-disk0-$sid-999.qcow2"
 mkdir -p qdir

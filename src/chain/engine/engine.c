@@ -117,11 +117,11 @@ engine_sync_dir(const char *dir)
     return hio_sync_dir(dir);
 }
 
-bool
-engine_file_in_use(const char *path)
+/* Does another process hold one of the permission bytes @perms of the
+ * file at @path? */
+static bool
+file_perm_held(const char *path, unsigned perms)
 {
-    const unsigned all = HIO_PERM_CONSISTENT_READ | HIO_PERM_WRITE |
-                         HIO_PERM_WRITE_UNCHANGED | HIO_PERM_RESIZE;
     struct hio_file *f = NULL;
     const char *what = NULL;
     bool busy;
@@ -129,9 +129,22 @@ engine_file_in_use(const char *path)
     if (hio_open(&f, path, O_RDONLY, 0) < 0) {
         return false;
     }
-    busy = hio_lock(f, 0, all, &what) == -EBUSY;
+    busy = hio_lock(f, 0, perms, &what) == -EBUSY;
     hio_close(f);
     return busy;
+}
+
+bool
+engine_file_in_use(const char *path)
+{
+    return file_perm_held(path, HIO_PERM_CONSISTENT_READ | HIO_PERM_WRITE |
+                                HIO_PERM_WRITE_UNCHANGED | HIO_PERM_RESIZE);
+}
+
+bool
+engine_file_write_held(const char *path)
+{
+    return file_perm_held(path, HIO_PERM_WRITE);
 }
 
 /* --------------------------------------------------- images as files */

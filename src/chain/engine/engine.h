@@ -67,6 +67,9 @@ int engine_sync_dir(const char *dir);
 /* Is the file at @path open in another process that holds any QEMU image
  * lock on it (a running VM, a server)? False if it cannot be opened. */
 bool engine_file_in_use(const char *path);
+/* Does another process hold the write permission of the file at @path
+ * (QEMU running on it, a writable server)? */
+bool engine_file_write_held(const char *path);
 
 /* --------------------------------------------------- images as files */
 
