@@ -3,7 +3,9 @@
  * vmclone-catalog.h): the SQL behind what the command line shows, so no
  * statement lives outside the catalog. Each report is one read-only
  * statement run through vmc_catalog_query(); only the VM list is built
- * at run time (one condition per label filter).
+ * at run time (one condition per label filter). A VM's labels come twice:
+ * "k=v,k2=v2" for tables, and "HEX(k)=HEX(v),..." (labels_hex: a value
+ * may hold any character) for JSON objects.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -21,6 +23,8 @@
     "FROM volumes v WHERE v.vm_id = m.id AND v.top = 1) AS virtual_size, " \
     "(SELECT group_concat(key || '=' || value, ',') FROM (SELECT key, " \
     "value FROM labels WHERE vm_id = m.id ORDER BY key)) AS labels, " \
+    "(SELECT group_concat(hex(key) || '=' || hex(value), ',') FROM (SELECT " \
+    "key, value FROM labels WHERE vm_id = m.id ORDER BY key)) AS labels_hex, " \
     "m.created, m.expires, coalesce(m.request_key, m.request_id) AS " \
     "request_id, m.uuid FROM vms m JOIN pools p " \
     "ON p.id = m.pool_id "

@@ -49,8 +49,9 @@ rm_failed(struct rm_out *o, int code)
 static struct json_object *
 rm_selected(struct catcli *c, const struct rm_args *a)
 {
-    struct json_object *vms = catcli_report(c, VMC_REPORT_VMS,
-                                            a->labels.params, a->labels.np);
+    struct json_object *vms = catcli_report_raw(c, VMC_REPORT_VMS,
+                                                a->labels.params,
+                                                a->labels.np);
     struct json_object *names = json_object_new_array();
     double now = (double)time(NULL);
     size_t i;
@@ -258,7 +259,7 @@ rm_print_json(const struct rm_args *a, struct rm_out *o,
     struct json_object *j = json_object_new_object();
 
     cli_json_add_obj(j, "removed", o->removed);
-    cli_json_add_obj(j, "templates-freed", freed);
+    cli_json_add_obj(j, "templates_freed", freed);
     cli_json_add_obj(j, "missing", o->missing);
     cli_json_add_bool(j, "dry_run", a->dry_run);
     if (a->dry_run) {

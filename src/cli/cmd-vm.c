@@ -262,7 +262,7 @@ consolidate_plan(struct catcli *c, const char *name)
         json_object_put(chain);
         o = json_object_new_object();
         cli_json_add_str(o, "file", file);
-        cli_json_add_obj(o, "layers_merged", layers);
+        cli_json_add_obj(o, "would_merge", layers);
         json_object_array_add(out, o);
     }
     if (c->json) {
@@ -275,7 +275,7 @@ consolidate_plan(struct catcli *c, const char *name)
         for (i = 0; i < n; i++) {
             struct json_object *d = json_object_array_get_idx(out, i);
             struct json_object *l = json_object_object_get(d,
-                                                           "layers_merged");
+                                                           "would_merge");
             size_t nl = json_object_array_length(l);
 
             if (!nl) {
@@ -380,7 +380,7 @@ cmd_relink(int argc, char **argv)
         cli_json_add_str(o, "vm", argv[optind]);
         cli_json_add_str(o, "template", tmpl);
         cli_json_add_str(o, "type", "linked");
-        cli_json_add_u64(o, "bytes-saved", saved);
+        cli_json_add_u64(o, "bytes_saved", saved);
         catcli_json_done(o);
     } else if (r == 0 && !c.quiet) {
         catcli_size(&c, saved, sz, sizeof(sz));
@@ -406,7 +406,7 @@ consolidate_run(struct catcli *c, void *ctx, int argc, char **argv)
         struct json_object *o = json_object_new_object();
 
         cli_json_add_str(o, "vm", argv[0]);
-        cli_json_add_u64(o, "layers-merged", merged);
+        cli_json_add_u64(o, "layers_merged", merged);
         catcli_json_done(o);
     } else if (r == 0 && !c->quiet) {
         printf("VM '%s': %u layer%s merged\n", argv[0], merged,
@@ -431,49 +431,49 @@ const struct catcli_cmd catcli_consolidate = {
 /* ----------------------------------------------------------------- vm */
 
 static void
-xml_escape(const char *s)
+xml_escape(FILE *f, const char *s)
 {
     for (; *s; s++) {
         switch (*s) {
         case '<':
-            fputs("&lt;", stdout);
+            fputs("&lt;", f);
             break;
         case '>':
-            fputs("&gt;", stdout);
+            fputs("&gt;", f);
             break;
         case '&':
-            fputs("&amp;", stdout);
+            fputs("&amp;", f);
             break;
         case '\'':
-            fputs("&apos;", stdout);
+            fputs("&apos;", f);
             break;
         case '"':
-            fputs("&quot;", stdout);
+            fputs("&quot;", f);
             break;
         default:
-            putchar(*s);
+            fputc(*s, f);
         }
     }
 }
 
 static void
-print_xml(struct json_object *vm)
+print_xml(FILE *f, struct json_object *vm)
 {
     struct json_object *disks = NULL, *nics = NULL;
     size_t i, k;
 
     json_object_object_get_ex(vm, "disks", &disks);
     json_object_object_get_ex(vm, "nics", &nics);
-    fputs("<domain type='kvm'>\n  <name>", stdout);
-    xml_escape(json_object_get_string(json_object_object_get(vm, "name")));
-    printf("</name>\n  <uuid>%s</uuid>\n",
+    fputs("<domain type='kvm'>\n  <name>", f);
+    xml_escape(f, json_object_get_string(json_object_object_get(vm, "name")));
+    fprintf(f, "</name>\n  <uuid>%s</uuid>\n",
            json_object_get_string(json_object_object_get(vm, "uuid")));
-    printf("  <memory unit='MiB'>%d</memory>\n  <vcpu>%d</vcpu>\n",
+    fprintf(f, "  <memory unit='MiB'>%d</memory>\n  <vcpu>%d</vcpu>\n",
            json_object_get_int(json_object_object_get(vm, "memory_mb")),
            json_object_get_int(json_object_object_get(vm, "cpus")));
     fputs("  <os>\n    <type arch='x86_64' machine='q35'>hvm</type>\n"
           "    <boot dev='hd'/>\n  </os>\n  <features>\n    <acpi/>\n"
-          "  </features>\n  <devices>\n", stdout);
+          "  </features>\n  <devices>\n", f);
     for (i = 0; disks && i < json_object_array_length(disks); i++) {
         struct json_object *d = json_object_array_get_idx(disks, i);
         struct json_object *ch = json_object_object_get(d, "chain");
@@ -481,38 +481,38 @@ print_xml(struct json_object *vm)
 
         fputs("    <disk type='file' device='disk'>\n"
               "      <driver name='qemu' type='qcow2'/>\n"
-              "      <source file='", stdout);
-        xml_escape(json_object_get_string(json_object_object_get(d, "path")));
-        fputs("'/>\n", stdout);
+              "      <source file='", f);
+        xml_escape(f, json_object_get_string(json_object_object_get(d, "path")));
+        fputs("'/>\n", f);
         for (k = 1; k < n; k++) {
             struct json_object *l = json_object_array_get_idx(ch, k);
 
-            printf("%*s<backingStore type='file'>\n%*s<format "
+            fprintf(f, "%*s<backingStore type='file'>\n%*s<format "
                    "type='qcow2'/>\n%*s<source file='", (int)(4 + 2 * k), "",
                    (int)(6 + 2 * k), "", (int)(6 + 2 * k), "");
-            xml_escape(json_object_get_string(json_object_object_get(l,
+            xml_escape(f, json_object_get_string(json_object_object_get(l,
                                                                      "path")));
-            fputs("'/>\n", stdout);
+            fputs("'/>\n", f);
         }
         if (n > 0) {
-            printf("%*s<backingStore/>\n", (int)(4 + 2 * n), "");
+            fprintf(f, "%*s<backingStore/>\n", (int)(4 + 2 * n), "");
         }
         for (k = n; k > 1; k--) {
-            printf("%*s</backingStore>\n", (int)(4 + 2 * (k - 1)), "");
+            fprintf(f, "%*s</backingStore>\n", (int)(4 + 2 * (k - 1)), "");
         }
-        printf("      <target dev='vd%c' bus='virtio'/>\n    </disk>\n",
+        fprintf(f, "      <target dev='vd%c' bus='virtio'/>\n    </disk>\n",
                (int)('a' + i));
     }
     for (i = 0; nics && i < json_object_array_length(nics); i++) {
         struct json_object *n = json_object_array_get_idx(nics, i);
 
-        printf("    <interface type='network'>\n      <mac address='%s'/>\n"
+        fprintf(f, "    <interface type='network'>\n      <mac address='%s'/>\n"
                "      <source network='default'/>\n      <model "
                "type='virtio'/>\n    </interface>\n",
                json_object_get_string(json_object_object_get(n, "mac")));
     }
     fputs("    <serial type='pty'/>\n    <console type='pty'/>\n"
-          "  </devices>\n</domain>\n", stdout);
+          "  </devices>\n</domain>\n", f);
 }
 
 /* Shell-quote @s with single quotes when it needs it. */
@@ -720,17 +720,61 @@ vmq_print(FILE *f, const struct vmq_argv *a)
     fputc('\n', f);
 }
 
+/* The VM's command line: text, or with --json {"vm", "argv"}. */
 static int
-print_qemu(struct json_object *vm)
+print_qemu(struct catcli *c, struct json_object *vm)
 {
     struct vmq_opts o = { 0 };
     struct vmq_argv a;
+    size_t i;
 
     if (vmq_build(vm, &o, &a) < 0) {
         return cli_error("out of memory");
     }
-    vmq_print(stdout, &a);
+    if (c->json) {
+        struct json_object *doc = json_object_new_object();
+        struct json_object *argv = json_object_new_array();
+
+        for (i = 0; i < a.n; i++) {
+            json_object_array_add(argv, json_object_new_string(a.v[i]));
+        }
+        cli_json_add_str(doc, "vm", catcli_jstr(vm, "name"));
+        cli_json_add_obj(doc, "argv", argv);
+        catcli_json_done(doc);
+    } else {
+        vmq_print(stdout, &a);
+    }
     vmq_argv_free(&a);
+    return CLI_EXIT_OK;
+}
+
+/* The VM's libvirt domain: text, or with --json {"vm", "xml"}. */
+static int
+print_domain(struct catcli *c, struct json_object *vm)
+{
+    struct json_object *doc;
+    char *xml = NULL;
+    size_t len = 0;
+    FILE *f;
+
+    if (!c->json) {
+        print_xml(stdout, vm);
+        return CLI_EXIT_OK;
+    }
+    f = open_memstream(&xml, &len);
+    if (!f) {
+        return cli_error("out of memory");
+    }
+    print_xml(f, vm);
+    if (fclose(f) != 0) {
+        free(xml);
+        return cli_error("out of memory");
+    }
+    doc = json_object_new_object();
+    cli_json_add_str(doc, "vm", catcli_jstr(vm, "name"));
+    cli_json_add_str(doc, "xml", xml);
+    catcli_json_done(doc);
+    free(xml);
     return CLI_EXIT_OK;
 }
 
@@ -743,12 +787,7 @@ vm_export(struct catcli *c, const char *name, bool xml)
     if (r) {
         return r;
     }
-    r = CLI_EXIT_OK;
-    if (xml) {
-        print_xml(vm);
-    } else {
-        r = print_qemu(vm);
-    }
+    r = xml ? print_domain(c, vm) : print_qemu(c, vm);
     json_object_put(vm);
     catcli_close(c);
     return r;

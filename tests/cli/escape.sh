@@ -42,6 +42,6 @@ no_controls info.out info
 
 # JSON keeps the value itself
 vmc list --json > list.json || fail "list --json failed"
-python3 -c 'import json,sys; v=json.load(open(sys.argv[1]))[0]["labels"]; sys.exit(0 if "\n" in v and "\x1b" in v else 1)' list.json ||
+python3 -c 'import json,sys; v=json.load(open(sys.argv[1]))[0]["labels"]["team"]; sys.exit(0 if "\n" in v and "\x1b" in v else 1)' list.json ||
     fail "list --json changed the label: $(cat list.json)"
 exit 0
