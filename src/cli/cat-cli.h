@@ -110,6 +110,8 @@ struct json_object *catcli_report_raw(struct catcli *c, enum vmc_report which,
  * docs/cli-contract.md): what a command prints. */
 struct json_object *catcli_report(struct catcli *c, enum vmc_report which,
                                   const char *const *args, size_t n);
+/* Whether VM @name is in the catalog. */
+bool catcli_vm_exists(struct catcli *c, const char *name);
 /* A source or origin sentence ("template T", "vm A", "vm A@S") as
  * {"kind", "name", "snapshot"}; NULL for none. */
 struct json_object *catcli_source_json(const char *sentence);

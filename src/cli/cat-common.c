@@ -515,6 +515,17 @@ catcli_report(struct catcli *c, enum vmc_report which,
     return arr;
 }
 
+bool
+catcli_vm_exists(struct catcli *c, const char *name)
+{
+    const char *params[1] = { name };
+    struct json_object *vm = catcli_report_raw(c, VMC_REPORT_VM, params, 1);
+    bool yes = vm && json_object_array_length(vm) > 0;
+
+    json_object_put(vm);
+    return yes;
+}
+
 int
 catcli_opt_label(const char *arg, void *dest)
 {

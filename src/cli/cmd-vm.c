@@ -13,6 +13,47 @@
 #include "cat-cli.h"
 #include "vm-qemu.h"
 
+/* -------------------------------------- catalog rows for the dry runs */
+
+/* The --dry-run plans of snapshot revert, flatten and consolidate read
+ * the rows the catalog's own operation reads, with the same queries. */
+
+static int
+add_layer_row(int ncols, const char *const *names,
+              const char *const *values, void *opaque)
+{
+    struct json_object *rows = opaque, *o = json_object_new_object();
+    int i;
+
+    for (i = 0; i < ncols; i++) {
+        json_object_object_add(o, names[i], values[i] ?
+                               json_object_new_string(values[i]) : NULL);
+    }
+    json_object_array_add(rows, o);
+    return 0;
+}
+
+/* Rows of @sql (its @n parameters) as objects of strings (null for
+ * NULL). */
+static struct json_object *
+query_rows_n(struct catcli *c, const char *sql, const char *const *params,
+             size_t n)
+{
+    struct json_object *rows = json_object_new_array();
+
+    vmc_catalog_query(c->cat, sql, params, n, add_layer_row, rows, NULL);
+    return rows;
+}
+
+/* The same with one parameter, @name. */
+static struct json_object *
+query_rows(struct catcli *c, const char *sql, const char *name)
+{
+    const char *params[1] = { name };
+
+    return query_rows_n(c, sql, params, 1);
+}
+
 /* ----------------------------------------------------------- snapshot */
 
 static int
@@ -52,11 +93,97 @@ snapshot_list(struct catcli *c, void *ctx, int argc, char **argv)
     return CLI_EXIT_OK;
 }
 
+/* ------------------------------------------------ snapshot revert --dry-run */
+
+static bool revert_dry;
+
+/* The snapshot's layers (one per disk): what the new disks would be
+ * overlays of; the VM's current disks: what revert would discard. The
+ * same rows and checks as vmc_catalog_snapshot_revert(). */
+static const char snap_layers_sql[] =
+    "SELECT v.disk, o.path AS backing FROM volumes v JOIN volume_owners o "
+    "ON o.id = v.id JOIN snapshots s ON s.id = v.snapshot_id JOIN vms m ON "
+    "m.id = s.vm_id WHERE m.name = ?1 AND s.name = ?2 AND s.state = "
+    "'ready' ORDER BY v.disk";
+static const char vm_tops_sql[] =
+    "SELECT o.path FROM volumes v JOIN volume_owners o ON o.id = v.id JOIN "
+    "vms m ON m.id = v.vm_id WHERE m.name = ?1 AND v.top = 1 ORDER BY "
+    "v.disk";
+static const char tops_used_sql[] =
+    "SELECT count(*) FROM volumes WHERE parent_id IN (SELECT v.id FROM "
+    "volumes v JOIN vms m ON m.id = v.vm_id WHERE m.name = ?1 AND v.top = "
+    "1)";
+
+/* --dry-run of snapshot revert: the refusal the real command would meet
+ * (printed, its exit status returned), or the disks it would discard and
+ * the new overlays it would make. Changes nothing. */
+static int
+revert_plan(struct catcli *c, const char *vm, const char *snap)
+{
+    const char *params[2] = { vm, snap };
+    struct json_object *layers, *tops, *used;
+    size_t i;
+
+    if (!catcli_vm_exists(c, vm)) {
+        return catcli_error(CLI_EXIT_NOT_FOUND, "no VM named '%s'", vm);
+    }
+    layers = query_rows_n(c, snap_layers_sql, params, 2);
+    if (json_object_array_length(layers) == 0) {
+        json_object_put(layers);
+        return catcli_error(CLI_EXIT_NOT_FOUND, "VM '%s' has no snapshot "
+                            "'%s'", vm, snap);
+    }
+    used = catcli_query_strings(c, tops_used_sql, vm);
+    if (strcmp(json_object_get_string(json_object_array_get_idx(used, 0)),
+               "0")) {
+        json_object_put(used);
+        json_object_put(layers);
+        return catcli_error(CLI_EXIT_CONFLICT, "snapshot revert would "
+                            "refuse: the current disks of VM '%s' have "
+                            "dependents", vm);
+    }
+    json_object_put(used);
+    for (i = 0; i < json_object_array_length(layers); i++) {
+        struct json_object *l = json_object_array_get_idx(layers, i);
+
+        json_object_object_add(l, "disk", json_object_new_int64(
+                                   catcli_jint(l, "disk")));
+    }
+    tops = catcli_query_strings(c, vm_tops_sql, vm);
+    if (c->json) {
+        struct json_object *o = json_object_new_object();
+
+        cli_json_add_str(o, "vm", vm);
+        cli_json_add_str(o, "snapshot", snap);
+        cli_json_add_bool(o, "dry_run", true);
+        cli_json_add_obj(o, "would_discard", json_object_get(tops));
+        cli_json_add_obj(o, "would_create", json_object_get(layers));
+        catcli_json_done(o);
+    } else if (!c->quiet) {
+        printf("Would revert VM '%s' to snapshot '%s'\n", vm, snap);
+        for (i = 0; i < json_object_array_length(tops); i++) {
+            printf("  discard %s\n", json_object_get_string(
+                       json_object_array_get_idx(tops, i)));
+        }
+        for (i = 0; i < json_object_array_length(layers); i++) {
+            struct json_object *l = json_object_array_get_idx(layers, i);
+
+            printf("  new disk %" PRId64 ": an overlay of %s\n",
+                   catcli_jint(l, "disk"), catcli_jstr(l, "backing"));
+        }
+    }
+    json_object_put(tops);
+    json_object_put(layers);
+    return CLI_EXIT_OK;
+}
+
 /* A snapshot action: its catalog call and how it is reported. */
 struct snapshot_action {
     int (*fn)(struct vmc_catalog *cat, const char *vm, const char *name,
               struct vmc_error *err);
     const char *json_word, *text_word;
+    /* its --dry-run (NULL: none) */
+    int (*plan)(struct catcli *c, const char *vm, const char *name);
 };
 
 static int
@@ -75,6 +202,9 @@ snapshot_run(struct catcli *c, const struct snapshot_action *a, int argc,
     if (!snap) {
         return cli_usage_error(c->verb, "expecting VM@SNAPSHOT or VM "
                                "SNAPSHOT");
+    }
+    if (a->plan && revert_dry) {
+        return a->plan(c, argv[0], snap);
     }
     r = a->fn(c->cat, argv[0], snap, &err);
     if (r == 0 && c->json) {
@@ -95,7 +225,7 @@ static int
 snapshot_create(struct catcli *c, void *ctx, int argc, char **argv)
 {
     static const struct snapshot_action a = {
-        vmc_catalog_snapshot_create, "created", "Created" };
+        vmc_catalog_snapshot_create, "created", "Created", NULL };
 
     return snapshot_run(c, &a, argc, argv);
 }
@@ -104,7 +234,8 @@ static int
 snapshot_revert(struct catcli *c, void *ctx, int argc, char **argv)
 {
     static const struct snapshot_action a = {
-        vmc_catalog_snapshot_revert, "reverted", "Reverted to" };
+        vmc_catalog_snapshot_revert, "reverted", "Reverted to",
+        revert_plan };
 
     return snapshot_run(c, &a, argc, argv);
 }
@@ -113,7 +244,7 @@ static int
 snapshot_rm(struct catcli *c, void *ctx, int argc, char **argv)
 {
     static const struct snapshot_action a = {
-        vmc_catalog_snapshot_rm, "removed", "Removed" };
+        vmc_catalog_snapshot_rm, "removed", "Removed", NULL };
 
     return snapshot_run(c, &a, argc, argv);
 }
@@ -128,12 +259,19 @@ cmd_snapshot(int argc, char **argv)
         "the snapshot into the VM's own layers;\nrefused while clones "
         "depend on it.\n" };
     const struct cli_opt common[] = { CATCLI_OPTS(&c), CLI_OPT_END };
+    const struct cli_opt revert_opts[] = {
+        CATCLI_OPTS(&c),
+        CLI_OPT_FLAG(0, "dry-run", &revert_dry, "print the disks that would "
+                     "be discarded and made, change nothing"),
+        CLI_OPT_END,
+    };
     const struct catcli_sub subs[] = {
         { "create", snapshot_create, common, 1, 2, "VM@NAME | VM NAME",
           "wrong number of arguments", CATCLI_STORE },
         { "list", snapshot_list, common, 1, 1, "VM [--json]",
           "wrong number of arguments", CATCLI_STORE },
-        { "revert", snapshot_revert, common, 1, 2, "VM@NAME | VM NAME",
+        { "revert", snapshot_revert, revert_opts, 1, 2,
+          "VM@NAME | VM NAME [--dry-run]",
           "wrong number of arguments", CATCLI_STORE },
         { "rm", snapshot_rm, common, 1, 2, "VM@NAME | VM NAME",
           "wrong number of arguments", CATCLI_STORE },
@@ -149,43 +287,6 @@ cmd_snapshot(int argc, char **argv)
  * touch, read with the queries the catalog's rewrite uses (the VM's top
  * volumes, and the chain of snapshot layers under each). */
 
-static int
-add_layer_row(int ncols, const char *const *names,
-              const char *const *values, void *opaque)
-{
-    struct json_object *rows = opaque, *o = json_object_new_object();
-    int i;
-
-    for (i = 0; i < ncols; i++) {
-        json_object_object_add(o, names[i], values[i] ?
-                               json_object_new_string(values[i]) : NULL);
-    }
-    json_object_array_add(rows, o);
-    return 0;
-}
-
-/* Rows of @sql (parameter @name) as objects of strings (null for NULL). */
-static struct json_object *
-query_rows(struct catcli *c, const char *sql, const char *name)
-{
-    const char *params[1] = { name };
-    struct json_object *rows = json_object_new_array();
-
-    vmc_catalog_query(c->cat, sql, params, 1, add_layer_row, rows, NULL);
-    return rows;
-}
-
-static bool
-vm_known(struct catcli *c, const char *name)
-{
-    const char *params[1] = { name };
-    struct json_object *vm = catcli_report(c, VMC_REPORT_VM, params, 1);
-    bool yes = vm && json_object_array_length(vm) > 0;
-
-    json_object_put(vm);
-    return yes;
-}
-
 /* The VM's disks with their backing file (null when standalone). */
 static const char top_disks_sql[] =
     "SELECT o.path AS file, po.path AS backing FROM volumes v JOIN "
@@ -199,7 +300,7 @@ flatten_plan(struct catcli *c, const char *name)
     struct json_object *disks, *o;
     size_t i, n;
 
-    if (!vm_known(c, name)) {
+    if (!catcli_vm_exists(c, name)) {
         return catcli_error(CLI_EXIT_NOT_FOUND, "no VM named '%s'", name);
     }
     disks = query_rows(c, top_disks_sql, name);
@@ -241,7 +342,7 @@ consolidate_plan(struct catcli *c, const char *name)
     struct json_object *disks, *out = json_object_new_array(), *o;
     size_t i, k, n;
 
-    if (!vm_known(c, name)) {
+    if (!catcli_vm_exists(c, name)) {
         json_object_put(out);
         return catcli_error(CLI_EXIT_NOT_FOUND, "no VM named '%s'", name);
     }

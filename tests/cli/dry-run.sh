@@ -1,7 +1,7 @@
 #!/bin/bash
 # --dry-run on the destructive commands other than rm (issue 13, point 3):
 # template rm/retire (naming the VMs --flatten-dependents would make
-# full), gc, flatten, consolidate. Each prints what would be done and
+# full), gc, flatten, consolidate, snapshot revert. Each prints what would be done and
 # changes nothing: the catalog's rows and every file in the pools are
 # byte-identical before and after; where the real command would refuse,
 # the dry run prints the refusal and exits with the same status.
@@ -80,6 +80,32 @@ unchanged expect_rc 3 vmc consolidate nothere --dry-run
 # the plan matches what consolidate does
 ok vmc consolidate web-2 --json > co-real.json
 [ "$(jget co-real.json 'd["layers_merged"]')" = 2 ] || fail "consolidate merged: $(cat co-real.json)"
+
+# ---- snapshot revert: the disks it would discard and the overlays it
+# would make on the snapshot's layers; the refusals (3) as the real one
+ok vmc clone T --name web-3 -q
+ok vmc snapshot create web-3 s1 -q
+top=$(sql "SELECT o.path FROM volumes v JOIN volume_owners o ON o.id = v.id
+           JOIN vms m ON m.id = v.vm_id WHERE m.name = 'web-3' AND v.top = 1")
+layer=$(sql "SELECT o.path FROM volumes v JOIN volume_owners o ON o.id = v.id
+             JOIN snapshots s ON s.id = v.snapshot_id JOIN vms m ON m.id = s.vm_id
+             WHERE m.name = 'web-3' AND s.name = 's1'")
+unchanged ok vmc snapshot revert web-3@s1 --dry-run > rv.out
+grep -qx "Would revert VM 'web-3' to snapshot 's1'" rv.out && grep -qxF "  discard $top" rv.out &&
+    grep -qxF "  new disk 0: an overlay of $layer" rv.out || fail "snapshot revert --dry-run: $(cat rv.out)"
+unchanged ok vmc snapshot revert web-3 s1 --dry-run --json > rv.json
+[ "$(jget rv.json '(d["would_discard"], d["would_create"])')" = "(['$top'], [{'disk': 0, 'backing': '$layer'}])" ] ||
+    fail "snapshot revert --dry-run --json: $(cat rv.json)"
+unchanged expect_rc 3 vmc snapshot revert web-3@nosuch --dry-run
+unchanged expect_rc 3 vmc snapshot revert nothere@s1 --dry-run
+# the plan matches what revert does: the old disk goes, the new one is
+# an overlay of the snapshot's layer
+ok vmc snapshot revert web-3@s1 -q
+[ ! -e "$top" ] || fail "revert kept $top"
+new=$(sql "SELECT o.path FROM volumes v JOIN volume_owners o ON o.id = v.id
+           JOIN vms m ON m.id = v.vm_id WHERE m.name = 'web-3' AND v.top = 1")
+[ "$(qemu-img info -U --output=json "$new" | jget /dev/stdin 'd["full-backing-filename"]')" = "$layer" ] ||
+    fail "revert's new disk is not an overlay of $layer"
 
 # ---- gc: the expired VM it would remove, named; nothing removed
 ok vmc clone T --name old --ttl 1s -q

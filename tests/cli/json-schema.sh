@@ -80,6 +80,8 @@ J tree 0 tree --json
 J du 0 du --json
 J info 0 info c --json
 J snapshot 0 snapshot create b s2 --json
+J snapshot-revert-dry-run 0 snapshot revert b@s2 --dry-run --json
+J error 3 snapshot revert b@nosuch --dry-run --json
 J snapshot 0 snapshot revert b@s2 --json
 J snapshot 0 snapshot rm b s2 --json
 
