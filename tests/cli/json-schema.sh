@@ -106,6 +106,9 @@ J vm-qemu-cmd 0 --json vm qemu-cmd a
 J vm-xml 0 vm xml a --json
 J error 3 vm xml nosuch --json
 J error 3 vm qemu-cmd nosuch --json
+J start-dry-run 0 start a --dry-run --json
+J start-dry-run 0 --json start a --nbd --dry-run
+J error 3 start nosuch --dry-run --json
 
 # ---- config
 J config-set 0 config set default-template T --json
