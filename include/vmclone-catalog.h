@@ -156,6 +156,12 @@ enum vmc_report {
     VMC_REPORT_VM_TOP_DISKS,
     /** (disk file): file of each snapshot layer under it, top first */
     VMC_REPORT_DISK_LAYERS,
+    /** (vm, snapshot): disk, backing: the ready snapshot's layers */
+    VMC_REPORT_SNAPSHOT_LAYERS,
+    /** (vm): count of volumes whose parent is one of the VM's disks */
+    VMC_REPORT_VM_TOPS_USED,
+    /** (vm): key, value of each label, by key */
+    VMC_REPORT_VM_LABELS,
 };
 
 /**

@@ -9,6 +9,7 @@
 #   qemu-utils                         qemu-img/qemu-io: the test oracle
 #   clang-14                           libFuzzer build of the fuzz target
 #   python3                            test helpers (JSON filters, patching)
+#   python3-jsonschema                 validates --json output against docs/schema (tests/cli)
 #   libnbd-bin python3-libnbd          NBD clients (nbdinfo, nbdcopy, nbdsh) for tests/nbd
 #   qemu-system-x86                    guest boot tests (tests/nbd/boot.sh)
 #   libsqlite3-dev sqlite3             the catalog (src/catalog), its tests
@@ -20,7 +21,7 @@
 #   libgnutls28-dev gnutls-bin         NBD over TLS (src/nbd/tls.c); certtool/psktool for tests/nbd/tls*
 #   postgresql libpq-dev               the PostgreSQL catalog backend (src/catalog/sql-pg.c), tests/catalog-pg
 set -u
-pkgs="meson ninja-build pkg-config gcc zlib1g-dev libssl-dev libzstd-dev libjson-c-dev qemu-utils clang-14 python3 libnbd-bin python3-libnbd qemu-system-x86 libsqlite3-dev sqlite3 libvirt-clients xfsprogs fio groff-base strace libgnutls28-dev gnutls-bin postgresql libpq-dev ${EXTRA_PKGS:-}"
+pkgs="meson ninja-build pkg-config gcc zlib1g-dev libssl-dev libzstd-dev libjson-c-dev qemu-utils clang-14 python3 python3-jsonschema libnbd-bin python3-libnbd qemu-system-x86 libsqlite3-dev sqlite3 libvirt-clients xfsprogs fio groff-base strace libgnutls28-dev gnutls-bin postgresql libpq-dev ${EXTRA_PKGS:-}"
 missing=
 for p in $pkgs; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing="$missing $p"

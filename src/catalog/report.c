@@ -3,7 +3,9 @@
  * vmclone-catalog.h): the SQL behind what the command line shows, so no
  * statement lives outside the catalog. Each report is one read-only
  * statement run through cat_query_rows(); only the VM list is built
- * at run time (one condition per label filter).
+ * at run time (one condition per label filter). A VM's labels come twice:
+ * "k=v,k2=v2" for tables, and "HEX(k)=HEX(v),..." (labels_hex: a value
+ * may hold any character) for JSON objects.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -28,6 +30,9 @@
     "FROM volumes v WHERE v.vm_id = m.id AND v.top = 1) AS virtual_size, " \
     "(SELECT group_concat(key || '=' || value, ',') FROM (SELECT key, " \
     "value FROM labels WHERE vm_id = m.id ORDER BY key) AS l) AS labels, " \
+    "(SELECT group_concat(hex(key) || '=' || hex(value), ',') FROM (SELECT " \
+    "key, value FROM labels WHERE vm_id = m.id ORDER BY key) AS l) AS " \
+    "labels_hex, " \
     "m.created, m.expires, coalesce(m.request_key, m.request_id) AS " \
     "request_id, m.uuid FROM vms m JOIN pools p " \
     "ON p.id = m.pool_id "
@@ -148,6 +153,18 @@ static const struct report reports[] = {
         "v.parent_id FROM volumes v JOIN c ON v.id = c.id WHERE "
         "v.parent_id IS NOT NULL) SELECT o.path AS file FROM volume_owners "
         "o JOIN c ON o.id = c.id WHERE o.parent_id IS NOT NULL", 1 },
+    [VMC_REPORT_SNAPSHOT_LAYERS] = {
+        "SELECT v.disk, o.path AS backing FROM volumes v JOIN volume_owners "
+        "o ON o.id = v.id JOIN snapshots s ON s.id = v.snapshot_id JOIN vms "
+        "m ON m.id = s.vm_id WHERE m.name = ?1 AND s.name = ?2 AND s.state "
+        "= 'ready' ORDER BY v.disk", 2 },
+    [VMC_REPORT_VM_TOPS_USED] = {
+        "SELECT count(*) FROM volumes WHERE parent_id IN (SELECT v.id FROM "
+        "volumes v JOIN vms m ON m.id = v.vm_id WHERE m.name = ?1 AND "
+        "v.top = 1)", 1 },
+    [VMC_REPORT_VM_LABELS] = {
+        "SELECT key, value FROM labels WHERE vm_id = (SELECT id FROM vms "
+        "WHERE name = ?1) ORDER BY key", 1 },
 };
 
 /* The VM list with one condition per (key, value) pair of labels. */

@@ -15,7 +15,8 @@
  *    statements;
  *  - the one-owner CHECK of volumes uses num_nonnulls();
  *  - group_concat(text, text), which the reports use, is defined here as
- *    an aggregate (SQLite 3.40 has no string_agg);
+ *    an aggregate (SQLite 3.40 has no string_agg), and hex(text) as
+ *    SQLite's (upper-case hex of the UTF-8 bytes);
  *  - migration 2 adds the request-id columns without converting rows:
  *    a PostgreSQL catalog never had version-1 rows.
  * Indexes for a large catalog (docs/design/scale-out.md): labels by
@@ -32,6 +33,8 @@ const char *const cat_pg_migrations[] = {
     "  ELSE acc || sep || x END $$;\n"
     "CREATE AGGREGATE group_concat(text, text)\n"
     "  (SFUNC = vmclone_concat_step, STYPE = text);\n"
+    "CREATE FUNCTION hex(x text) RETURNS text LANGUAGE sql IMMUTABLE\n"
+    "  AS $$ SELECT upper(encode(convert_to(x, 'UTF8'), 'hex')) $$;\n"
     "CREATE TABLE config(\n"
     "  key text PRIMARY KEY,\n"
     "  value text NOT NULL);\n"

@@ -115,9 +115,24 @@ void catcli_json_done(struct json_object *o);
 /* A size as text: human ("1.5 GiB") or exact with --bytes. */
 void catcli_size(const struct catcli *c, uint64_t v, char *buf, size_t len);
 /* Rows of catalog report @which (its @args) as a JSON array of objects
- * (numbers for numeric columns). NULL on failure (printed). */
+ * (numbers for numeric columns), in the catalog's values (epoch seconds,
+ * 0/1, text). NULL on failure (printed). */
+struct json_object *catcli_report_raw(struct catcli *c, enum vmc_report which,
+                                      const char *const *args, size_t n);
+/* The same, and under --json in the contract's types (times as ISO 8601,
+ * booleans, counts as *_count, source objects, labels objects;
+ * docs/cli-contract.md): what a command prints. */
 struct json_object *catcli_report(struct catcli *c, enum vmc_report which,
                                   const char *const *args, size_t n);
+/* Whether VM @name is in the catalog. */
+bool catcli_vm_exists(struct catcli *c, const char *name);
+/* A source or origin sentence ("template T", "vm A", "vm A@S") as
+ * {"kind", "name", "snapshot"}; NULL for none. */
+struct json_object *catcli_source_json(const char *sentence);
+/* A dependent ("vm A", "snapshot A@S") as {"kind", "name"}. */
+struct json_object *catcli_dep_json(const char *kind_name);
+/* An array of such strings as an array of {"kind", "name"}. */
+struct json_object *catcli_deps_json(struct json_object *kind_names);
 /* The names of the templates of @before (a VMC_REPORT_RETIRED_TEMPLATES
  * result) that are gone now, as a JSON array of strings. */
 struct json_object *catcli_gone(struct catcli *c, struct json_object *before);

@@ -226,7 +226,7 @@ numeric_column(const char *name)
         "virtual_size", "size", "cpus", "memory_mb", "nics", "disks",
         "vms", "copies", "created", "expires", "retired", "disk",
         "dependents", "snapshots", "volumes", "allocated", "free", "depth",
-        NULL,
+        "nic", NULL,
     };
     unsigned i;
 
@@ -263,9 +263,226 @@ row_to_json(int ncols, const char *const *names, const char *const *values,
     return 0;
 }
 
+/* ------------------------------------------- the JSON contract's types */
+
+/* A source or origin sentence of the catalog ("template T", "vm A",
+ * "vm A@S") as {"kind", "name", "snapshot"}; NULL for none. */
 struct json_object *
-catcli_report(struct catcli *c, enum vmc_report which,
-              const char *const *args, size_t n)
+catcli_source_json(const char *sentence)
+{
+    struct json_object *o;
+    const char *sp = sentence ? strchr(sentence, ' ') : NULL;
+    const char *at;
+    char *name;
+
+    if (!sp) {
+        return NULL;
+    }
+    name = strdup(sp + 1);
+    o = json_object_new_object();
+    if (!name || !o) {
+        free(name);
+        json_object_put(o);
+        return NULL;
+    }
+    at = strncmp(sentence, "vm ", 3) ? NULL : strchr(name, '@');
+    if (at) {
+        name[at - name] = '\0';
+    }
+    cli_json_add_str(o, "kind", at ? "snapshot" : sentence[0] == 't'
+                                 ? "template" : "vm");
+    cli_json_add_str(o, "name", name);
+    json_object_object_add(o, "snapshot", at ? json_object_new_string(at + 1)
+                                             : NULL);
+    free(name);
+    return o;
+}
+
+struct json_object *
+catcli_dep_json(const char *kind_name)
+{
+    struct json_object *o = json_object_new_object();
+    const char *sp = strchr(kind_name, ' ');
+    char kind[32];
+
+    snprintf(kind, sizeof(kind), "%.*s", sp ? (int)(sp - kind_name) : 0,
+             kind_name);
+    cli_json_add_str(o, "kind", kind);
+    cli_json_add_str(o, "name", sp ? sp + 1 : kind_name);
+    return o;
+}
+
+struct json_object *
+catcli_deps_json(struct json_object *kind_names)
+{
+    struct json_object *out = json_object_new_array();
+    size_t i;
+
+    for (i = 0; kind_names && i < json_object_array_length(kind_names); i++) {
+        json_object_array_add(out, catcli_dep_json(json_object_get_string(
+                                  json_object_array_get_idx(kind_names, i))));
+    }
+    return out;
+}
+
+/* Epoch seconds as an ISO 8601 UTC string; NULL for none. */
+static struct json_object *
+time_json(struct json_object *v)
+{
+    char t[64];
+
+    if (!v || json_object_get_double(v) <= 0) {
+        return NULL;
+    }
+    catcli_fmt_time(json_object_get_double(v), t, sizeof(t));
+    return json_object_new_string(t);
+}
+
+/* Hex digits @hex (@n of them) decoded into a new string (NULL: out of
+ * memory). */
+static char *
+unhex(const char *hex, size_t n)
+{
+    char *out = malloc(n / 2 + 1);
+    size_t i, k = 0;
+
+    for (i = 0; out && i + 1 < n; i += 2) {
+        char byte[3] = { hex[i], hex[i + 1], '\0' };
+
+        out[k++] = (char)strtoul(byte, NULL, 16);
+    }
+    if (out) {
+        out[k] = '\0';
+    }
+    return out;
+}
+
+/* "HEX(k)=HEX(v),..." (the catalog's labels_hex: any character may be in
+ * a value an older catalog holds) as {"k": "v"}. */
+static struct json_object *
+labels_json(struct json_object *v)
+{
+    struct json_object *o = json_object_new_object();
+    const char *p = v ? json_object_get_string(v) : NULL;
+
+    while (p && *p) {
+        const char *eq = strchr(p, '='), *comma = strchr(p, ',');
+        size_t end = comma ? (size_t)(comma - p) : strlen(p);
+
+        if (eq && (size_t)(eq - p) < end) {
+            char *key = unhex(p, (size_t)(eq - p));
+            char *value = unhex(eq + 1, end - (size_t)(eq + 1 - p));
+
+            if (key && value) {
+                json_object_object_add(o, key, json_object_new_string(value));
+            }
+            free(key);
+            free(value);
+        }
+        p = comma ? comma + 1 : NULL;
+    }
+    return o;
+}
+
+/* A comma-separated list (copies_in) as an array of strings. */
+static struct json_object *
+list_json(struct json_object *v)
+{
+    struct json_object *a = json_object_new_array();
+    const char *p = v ? json_object_get_string(v) : NULL;
+
+    while (p && *p) {
+        const char *comma = strchr(p, ',');
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+
+        json_object_array_add(a, json_object_new_string_len(p, (int)len));
+        p = comma ? comma + 1 : NULL;
+    }
+    return a;
+}
+
+enum shape { SHAPE_TIME, SHAPE_BOOL, SHAPE_COUNT, SHAPE_SOURCE,
+             SHAPE_LABELS, SHAPE_LIST, SHAPE_DROP };
+
+/* The report columns whose JSON type differs from the catalog's value
+ * (docs/cli-contract.md): times, booleans, counts (renamed *_count: a
+ * plural key is an array), sentences and lists. */
+static const struct {
+    const char *col;
+    enum shape how;
+    const char *key;    /* the key in the document, when renamed */
+} shapes[] = {
+    { "created", SHAPE_TIME, NULL }, { "expires", SHAPE_TIME, NULL },
+    { "retired", SHAPE_BOOL, NULL },
+    { "disks", SHAPE_COUNT, "disk_count" }, { "vms", SHAPE_COUNT, "vm_count" },
+    { "dependents", SHAPE_COUNT, "dependent_count" },
+    { "volumes", SHAPE_COUNT, "volume_count" },
+    { "source", SHAPE_SOURCE, NULL }, { "origin", SHAPE_SOURCE, NULL },
+    { "labels", SHAPE_DROP, NULL }, { "labels_hex", SHAPE_LABELS, "labels" },
+    { "copies_in", SHAPE_LIST, NULL },
+};
+
+/* Add column @col of value @v (a reference taken) to @out, shaped. */
+static void
+add_shaped(struct json_object *out, const char *col, struct json_object *v)
+{
+    struct json_object *x = json_object_get(v);
+    const char *key = col;
+    size_t i;
+
+    for (i = 0; i < sizeof(shapes) / sizeof(shapes[0]); i++) {
+        if (strcmp(shapes[i].col, col)) {
+            continue;
+        }
+        key = shapes[i].key ? shapes[i].key : col;
+        json_object_put(x);
+        switch (shapes[i].how) {
+        case SHAPE_TIME:
+            x = time_json(v);
+            break;
+        case SHAPE_BOOL:
+            x = json_object_new_boolean(v && json_object_get_int(v));
+            break;
+        case SHAPE_COUNT:
+            x = json_object_new_int64(v ? json_object_get_int64(v) : 0);
+            break;
+        case SHAPE_SOURCE:
+            x = v ? catcli_source_json(json_object_get_string(v)) : NULL;
+            break;
+        case SHAPE_LABELS:
+            x = labels_json(v);
+            break;
+        case SHAPE_LIST:
+            x = list_json(v);
+            break;
+        case SHAPE_DROP:
+            return;
+        }
+        break;
+    }
+    json_object_object_add(out, key, x);
+}
+
+/* Every row of @arr in the contract's types, in its column order. */
+static void
+shape_rows(struct json_object *arr)
+{
+    size_t i;
+
+    for (i = 0; i < json_object_array_length(arr); i++) {
+        struct json_object *row = json_object_array_get_idx(arr, i);
+        struct json_object *out = json_object_new_object();
+
+        json_object_object_foreach(row, col, v) {
+            add_shaped(out, col, v);
+        }
+        json_object_array_put_idx(arr, i, out);
+    }
+}
+
+struct json_object *
+catcli_report_raw(struct catcli *c, enum vmc_report which,
+                  const char *const *args, size_t n)
 {
     struct json_object *arr = json_object_new_array();
     struct vmc_error err = { 0 };
@@ -278,6 +495,29 @@ catcli_report(struct catcli *c, enum vmc_report which,
         return NULL;
     }
     return arr;
+}
+
+struct json_object *
+catcli_report(struct catcli *c, enum vmc_report which,
+              const char *const *args, size_t n)
+{
+    struct json_object *arr = catcli_report_raw(c, which, args, n);
+
+    if (arr && c->json) {
+        shape_rows(arr);
+    }
+    return arr;
+}
+
+bool
+catcli_vm_exists(struct catcli *c, const char *name)
+{
+    const char *params[1] = { name };
+    struct json_object *vm = catcli_report_raw(c, VMC_REPORT_VM, params, 1);
+    bool yes = vm && json_object_array_length(vm) > 0;
+
+    json_object_put(vm);
+    return yes;
 }
 
 int

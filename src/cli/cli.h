@@ -87,8 +87,13 @@ int cmd_img_verify(int argc, char **argv);
 
 /* ------------------------------------------------------------- errors */
 
+/* Print one line on stderr: "vm-clone: <message>", or with @warning
+ * "vm-clone: warning: <message>" (a warning is not noted for --json's
+ * error document); returns CLI_EXIT_FAIL. */
+int cli_message(bool warning, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 /* Print "vm-clone: <message>" on stderr; returns CLI_EXIT_FAIL. */
-int cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+#define cli_error(...) cli_message(false, __VA_ARGS__)
 /* Print the library error (or strerror(-@code) if it has no message). */
 int cli_error_lib(const struct vmc_error *err, int code);
 /* Usage error for @verb: one line with a hint; returns CLI_EXIT_USAGE. */
@@ -97,7 +102,7 @@ int cli_usage_error(const char *verb, const char *fmt, ...)
 /* Report the current getopt error (unknown option / missing argument). */
 int cli_getopt_error(const char *verb, int optopt_char, char **argv);
 /* Print a non-fatal warning on stderr. */
-void cli_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+#define cli_warn(...) ((void)cli_message(true, __VA_ARGS__))
 
 /* --json errors (docs/cli-contract.md). With cli_json_errors(true), the
  * first error (its message, and @hint: the command to run next, or NULL)

@@ -88,36 +88,42 @@ opt_ttl(const char *arg, void *dest)
     return 0;
 }
 
-/* The result of a clone as JSON on stdout. */
+/* The result of a clone as JSON on stdout (docs/schema/clone.json). */
 static void
-report_json(const char *source, const struct vmc_catalog_clone_result *res)
+report_json(const char *source, const char *snapshot,
+            const struct vmc_catalog_clone_result *res)
 {
     struct json_object *obj = json_object_new_object();
     struct json_object *vms = json_object_new_array();
     struct json_object *cp = json_object_new_object();
+    struct json_object *src = json_object_new_object();
     size_t i;
 
     for (i = 0; i < res->count; i++) {
         json_object_array_add(vms, json_object_new_string(res->names[i]));
     }
-    cli_json_add_str(obj, "source", source);
-    cli_json_add_str(obj, "source-kind", res->source_kind);
+    cli_json_add_str(src, "kind", snapshot ? "snapshot" : res->source_kind);
+    cli_json_add_str(src, "name", source);
+    json_object_object_add(src, "snapshot", snapshot
+                           ? json_object_new_string(snapshot) : NULL);
+    cli_json_add_obj(obj, "source", src);
     cli_json_add_str(obj, "requested", vmc_clone_kind_name(res->requested));
     cli_json_add_str(obj, "type", vmc_clone_kind_name(res->actual));
     cli_json_add_str(obj, "mechanism", res->mechanism);
     cli_json_add_str(obj, "pool", res->pool);
     cli_json_add_obj(obj, "vms", vms);
-    cli_json_add_u64(obj, "disks-per-vm", res->disks);
+    cli_json_add_u64(obj, "disk_count", res->disks);
     json_object_object_add(obj, "seconds",
                            json_object_new_double(res->seconds));
-    cli_json_add_u64(obj, "bytes-written", res->bytes_written);
+    cli_json_add_u64(obj, "bytes_written", res->bytes_written);
     cli_json_add_bool(obj, "existing", res->existing);
     cli_json_add_bool(cp, "made", res->template_copied);
-    if (res->template_copied) {
-        cli_json_add_str(cp, "mechanism", res->copy_mechanism);
-        cli_json_add_u64(cp, "bytes-copied", res->copy_bytes);
-    }
-    cli_json_add_obj(obj, "template-copy", cp);
+    json_object_object_add(cp, "mechanism", res->template_copied
+                           ? json_object_new_string(res->copy_mechanism)
+                           : NULL);
+    cli_json_add_u64(cp, "bytes_copied", res->template_copied
+                                         ? res->copy_bytes : 0);
+    cli_json_add_obj(obj, "template_copy", cp);
     cli_json_print(stdout, obj);
     json_object_put(obj);
 }
@@ -267,7 +273,7 @@ run_clone(int argc, char **argv, bool short_form)
         return catcli_fail(&err, r);
     }
     if (c.json) {
-        report_json(source, &res);
+        report_json(source, o.snapshot, &res);
     } else if (!c.quiet) {
         report_text(&c, source, o.request_id, &res);
     }

@@ -45,10 +45,10 @@ config_get_one(struct catcli *c, const char *key)
     if (r == 0 && c->json) {
         struct json_object *o = json_object_new_object();
 
-        json_object_object_add(o, key,
+        cli_json_add_str(o, "key", key);
+        json_object_object_add(o, "value",
                                val ? json_object_new_string(val) : NULL);
-        cli_json_print(stdout, o);
-        json_object_put(o);
+        catcli_json_done(o);
     } else if (r == 0 && val) {
         printf("%s\n", val);
     } else if (r == 0) {
@@ -88,17 +88,10 @@ config_show(struct catcli *c, void *ctx, int argc, char **argv)
     }
     if (c->json) {
         struct json_object *o = json_object_new_object();
-        struct json_object *kv = json_object_new_object();
 
-        for (i = 0; i < json_object_array_length(conf); i++) {
-            struct json_object *r = json_object_array_get_idx(conf, i);
-
-            cli_json_add_str(kv, catcli_jstr(r, "key"), catcli_jstr(r,
-                                                                 "value"));
-        }
         cli_json_add_str(o, "home", vmc_catalog_dir(c->cat));
         cli_json_add_obj(o, "pools", json_object_get(pools));
-        cli_json_add_obj(o, "config", kv);
+        cli_json_add_obj(o, "config", json_object_get(conf));
         catcli_json_done(o);
     } else {
         printf("store: %s\n", vmc_catalog_dir(c->cat));

@@ -29,13 +29,7 @@ deps_run(struct catcli *c, void *ctx, int argc, char **argv)
         struct json_object *arr = json_object_new_array();
 
         for (i = 0; i < n; i++) {
-            struct json_object *o = json_object_new_object();
-            char *sp = strchr(deps[i], ' ');
-
-            *sp = '\0';
-            cli_json_add_str(o, "kind", deps[i]);
-            cli_json_add_str(o, "name", sp + 1);
-            json_object_array_add(arr, o);
+            json_object_array_add(arr, catcli_dep_json(deps[i]));
         }
         cli_json_print(stdout, arr);
         json_object_put(arr);

@@ -60,9 +60,9 @@ du_run(struct catcli *c, void *ctx, int argc, char **argv)
         cli_json_add_str(o, "pool", catcli_jstr(p, "name"));
         cli_json_add_str(o, "kind", catcli_jstr(p, "kind"));
         cli_json_add_str(o, "path", catcli_jstr(p, "path"));
-        cli_json_add_u64(o, "images", vols ? json_object_array_length(vols)
+        cli_json_add_u64(o, "image_count", vols ? json_object_array_length(vols)
                                            : 0);
-        cli_json_add_u64(o, "virtual-size", vsize);
+        cli_json_add_u64(o, "virtual_size", vsize);
         cli_json_add_u64(o, "allocated", alloc);
         cli_json_add_u64(o, "free", avail);
         if (!c->json) {

@@ -130,9 +130,8 @@ labels_json(struct catcli *c, const char *name)
     const char *params[1] = { name };
     struct json_object *o = json_object_new_object();
 
-    vmc_catalog_query(c->cat, "SELECT key, value FROM labels WHERE vm_id = "
-                      "(SELECT id FROM vms WHERE name = ?1) ORDER BY key",
-                      params, 1, label_row, o, NULL);
+    vmc_catalog_report_rows(c->cat, VMC_REPORT_VM_LABELS, params, 1,
+                            label_row, o, NULL);
     return o;
 }
 

@@ -30,7 +30,7 @@ pool_add(struct catcli *c, void *ctx, int argc, char **argv)
             ? json_object_get(json_object_array_get_idx(arr, 0))
             : json_object_new_object();
 
-        cli_json_add_bool(o, "added", true);
+        cli_json_add_str(o, "action", "added");
         catcli_json_done(o);
         json_object_put(arr);
     } else if (r == 0 && !c->quiet) {
@@ -49,8 +49,8 @@ pool_rm(struct catcli *c, void *ctx, int argc, char **argv)
         struct json_object *o = json_object_new_object();
 
         cli_json_add_str(o, "pool", argv[0]);
-        cli_json_add_bool(o, "removed", true);
-        cli_json_add_bool(o, "directory-kept", true);
+        cli_json_add_str(o, "action", "removed");
+        cli_json_add_bool(o, "directory_kept", true);
         catcli_json_done(o);
     } else if (r == 0 && !c->quiet) {
         printf("Pool '%s' removed (its directory is kept)\n", argv[0]);

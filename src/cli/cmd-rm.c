@@ -49,8 +49,9 @@ rm_failed(struct rm_out *o, int code)
 static struct json_object *
 rm_selected(struct catcli *c, const struct rm_args *a)
 {
-    struct json_object *vms = catcli_report(c, VMC_REPORT_VMS,
-                                            a->labels.params, a->labels.np);
+    struct json_object *vms = catcli_report_raw(c, VMC_REPORT_VMS,
+                                                a->labels.params,
+                                                a->labels.np);
     struct json_object *names = json_object_new_array();
     double now = (double)time(NULL);
     size_t i;
@@ -126,17 +127,6 @@ rm_plan_one(struct catcli *c, const char *name, struct rm_out *o)
 }
 
 static bool
-vm_exists(struct catcli *c, const char *name)
-{
-    const char *params[1] = { name };
-    struct json_object *vm = catcli_report(c, VMC_REPORT_VM, params, 1);
-    bool yes = vm && json_object_array_length(vm) > 0;
-
-    json_object_put(vm);
-    return yes;
-}
-
-static bool
 is_template(struct catcli *c, const char *name)
 {
     const char *params[1] = { name };
@@ -161,7 +151,7 @@ rm_one(struct catcli *c, const struct rm_args *a, const char *name,
                                "rm %s'", name, name));
         return;
     }
-    if (a->dry_run && !vm_exists(c, name)) {
+    if (a->dry_run && !catcli_vm_exists(c, name)) {
         r = vmc_error_set(&err, -ENOENT, "no VM named '%s'", name);
     } else if (a->dry_run) {
         rm_failed(o, rm_plan_one(c, name, o));
@@ -169,7 +159,7 @@ rm_one(struct catcli *c, const struct rm_args *a, const char *name,
     } else {
         r = vmc_catalog_vm_rm(c->cat, name, &err);
     }
-    if (r == -ENOENT && a->missing_ok && !vm_exists(c, name)) {
+    if (r == -ENOENT && a->missing_ok && !catcli_vm_exists(c, name)) {
         json_object_array_add(o->missing, json_object_new_string(name));
         if (!c->quiet && !c->json) {
             printf("No VM '%s': nothing to remove\n", name);
@@ -252,7 +242,7 @@ rm_print_json(const struct rm_args *a, struct rm_out *o,
     struct json_object *j = json_object_new_object();
 
     cli_json_add_obj(j, "removed", o->removed);
-    cli_json_add_obj(j, "templates-freed", freed);
+    cli_json_add_obj(j, "templates_freed", freed);
     cli_json_add_obj(j, "missing", o->missing);
     cli_json_add_bool(j, "dry_run", a->dry_run);
     if (a->dry_run) {

@@ -275,6 +275,41 @@ run_qemu(char **argv)
     return exit_status(st);
 }
 
+/* --dry-run: what would run, the server (@sock: with --nbd) and QEMU; as
+ * text, or with --json {"vm", "dry_run", "serve_argv", "argv"}. */
+static void
+print_plan(struct catcli *c, const char *name, const char *sock,
+           const char *home, const struct vmq_argv *qa)
+{
+    const char *serve[] = { CLI_NAME, "serve", "--socket", sock, "--home",
+                            home, "--", name };
+    struct json_object *doc, *sv = NULL, *argv;
+    size_t i;
+
+    if (!c->json) {
+        if (sock) {
+            printf(CLI_NAME " serve --socket %s --home %s -- %s\n", sock,
+                   home, name);
+        }
+        vmq_print(stdout, qa);
+        return;
+    }
+    doc = json_object_new_object();
+    argv = json_object_new_array();
+    for (i = 0; sock && i < sizeof(serve) / sizeof(serve[0]); i++) {
+        sv = sv ? sv : json_object_new_array();
+        json_object_array_add(sv, json_object_new_string(serve[i]));
+    }
+    for (i = 0; i < qa->n; i++) {
+        json_object_array_add(argv, json_object_new_string(qa->v[i]));
+    }
+    cli_json_add_str(doc, "vm", name);
+    cli_json_add_bool(doc, "dry_run", true);
+    json_object_object_add(doc, "serve_argv", sv);
+    cli_json_add_obj(doc, "argv", argv);
+    catcli_json_done(doc);
+}
+
 int
 cmd_start(int argc, char **argv)
 {
@@ -376,8 +411,6 @@ cmd_start(int argc, char **argv)
                 goto out;
             }
         }
-        printf(CLI_NAME " serve --socket %s --home %s -- %s\n", sock, home,
-               name);
     } else if (nbd) {
         if (make_private_dir(dir, sizeof(dir))) {
             dir[0] = '\0';
@@ -401,7 +434,7 @@ cmd_start(int argc, char **argv)
         goto out;
     }
     if (dry_run) {
-        vmq_print(stdout, &qa);
+        print_plan(&c, name, nbd ? sock : NULL, home, &qa);
         rc = CLI_EXIT_OK;
         goto out;
     }

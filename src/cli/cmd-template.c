@@ -95,7 +95,7 @@ show_info(struct catcli *c, const char *name)
         struct json_object *d = json_object_new_array();
 
         for (i = 0; i < n; i++) {
-            json_object_array_add(d, json_object_new_string(deps[i]));
+            json_object_array_add(d, catcli_dep_json(deps[i]));
         }
         json_object_object_add(t, "disks", disks);
         json_object_object_add(t, "copies", copies);
@@ -260,8 +260,8 @@ tmpl_gone_plan(struct catcli *c, const char *name, bool rm, bool flatten)
         if (!rm) {
             cli_json_add_bool(o, "would_retire", true);
         }
-        cli_json_add_bool(o, "would_remove", goes);
-        cli_json_add_obj(o, "would_flatten", json_object_get(flattened));
+        cli_json_add_bool(o, "would_free", goes);
+        cli_json_add_obj(o, "would_flatten", catcli_deps_json(flattened));
         cli_json_add_obj(o, "would_remove_files", json_object_get(files));
         catcli_json_done(o);
     } else if (!c->quiet) {
@@ -457,13 +457,9 @@ json_gone(const char *name, bool rm, bool freed,
     struct json_object *o = json_object_new_object();
 
     cli_json_add_str(o, "template", name);
-    if (rm) {
-        cli_json_add_bool(o, "removed", true);
-    } else {
-        cli_json_add_bool(o, "retired", true);
-        cli_json_add_bool(o, "freed", freed);
-    }
-    cli_json_add_obj(o, "flattened", json_object_get(flattened));
+    cli_json_add_str(o, "action", rm ? "removed" : "retired");
+    cli_json_add_bool(o, "freed", rm || freed);
+    cli_json_add_obj(o, "flattened", catcli_deps_json(flattened));
     catcli_json_done(o);
 }
 

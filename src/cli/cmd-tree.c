@@ -110,11 +110,11 @@ tree_json(struct forest *f, int parent)
         o = json_object_new_object();
         cli_json_add_str(o, "kind", n->kind);
         cli_json_add_str(o, "name", n->name);
-        cli_json_add_u64(o, "disks", n->disks);
-        cli_json_add_u64(o, "virtual-size", n->vsize);
-        cli_json_add_u64(o, "unique-bytes", n->unique);
-        cli_json_add_u64(o, "shared-bytes", n->shared);
-        cli_json_add_u64(o, "disk-size", n->disk_size);
+        cli_json_add_u64(o, "disk_count", n->disks);
+        cli_json_add_u64(o, "virtual_size", n->vsize);
+        cli_json_add_u64(o, "unique_bytes", n->unique);
+        cli_json_add_u64(o, "shared_bytes", n->shared);
+        cli_json_add_u64(o, "disk_size", n->disk_size);
         if (n->note[0]) {
             cli_json_add_str(o, "note", n->note);
         }
@@ -132,7 +132,7 @@ tree_run(struct catcli *c, void *ctx, int argc, char **argv)
     size_t i;
 
     vols = catcli_report(c, VMC_REPORT_VOLUME_TREE, NULL, 0);
-    full = catcli_report(c, VMC_REPORT_FULL_VMS, NULL, 0);
+    full = catcli_report_raw(c, VMC_REPORT_FULL_VMS, NULL, 0);
     if (!vols || !full) {
         json_object_put(vols);
         json_object_put(full);

@@ -13,6 +13,48 @@
 #include "cat-cli.h"
 #include "vm-qemu.h"
 
+/* -------------------------------------- catalog rows for the dry runs */
+
+/* The --dry-run plans of snapshot revert, flatten and consolidate read
+ * the rows the catalog's own operation reads (its reports). */
+
+static int
+add_layer_row(int ncols, const char *const *names,
+              const char *const *values, void *opaque)
+{
+    struct json_object *rows = opaque, *o = json_object_new_object();
+    int i;
+
+    for (i = 0; i < ncols; i++) {
+        json_object_object_add(o, names[i], values[i] ?
+                               json_object_new_string(values[i]) : NULL);
+    }
+    json_object_array_add(rows, o);
+    return 0;
+}
+
+/* Rows of report @which (its @n parameters) as objects of strings (null
+ * for NULL). */
+static struct json_object *
+rows_of(struct catcli *c, enum vmc_report which, const char *const *params,
+        size_t n)
+{
+    struct json_object *rows = json_object_new_array();
+
+    vmc_catalog_report_rows(c->cat, which, params, n, add_layer_row, rows,
+                            NULL);
+    return rows;
+}
+
+/* The same with one parameter, @name. */
+static struct json_object *
+query_rows(struct catcli *c, enum vmc_report which, const char *name)
+{
+    const char *params[1] = { name };
+
+    return rows_of(c, which, params, 1);
+}
+
 /* ----------------------------------------------------------- snapshot */
 
 static int
@@ -52,11 +94,80 @@ snapshot_list(struct catcli *c, void *ctx, int argc, char **argv)
     return CLI_EXIT_OK;
 }
 
+/* ------------------------------------------------ snapshot revert --dry-run */
+
+static bool revert_dry;
+
+/* --dry-run of snapshot revert: the refusal the real command would meet
+ * (printed, its exit status returned), or the disks it would discard and
+ * the new overlays it would make. Changes nothing. */
+static int
+revert_plan(struct catcli *c, const char *vm, const char *snap)
+{
+    const char *params[2] = { vm, snap };
+    struct json_object *layers, *tops, *used;
+    size_t i;
+
+    if (!catcli_vm_exists(c, vm)) {
+        return catcli_error(CLI_EXIT_NOT_FOUND, "no VM named '%s'", vm);
+    }
+    layers = rows_of(c, VMC_REPORT_SNAPSHOT_LAYERS, params, 2);
+    if (json_object_array_length(layers) == 0) {
+        json_object_put(layers);
+        return catcli_error(CLI_EXIT_NOT_FOUND, "VM '%s' has no snapshot "
+                            "'%s'", vm, snap);
+    }
+    used = catcli_report_strings(c, VMC_REPORT_VM_TOPS_USED, vm);
+    if (strcmp(json_object_get_string(json_object_array_get_idx(used, 0)),
+               "0")) {
+        json_object_put(used);
+        json_object_put(layers);
+        return catcli_error(CLI_EXIT_CONFLICT, "snapshot revert would "
+                            "refuse: the current disks of VM '%s' have "
+                            "dependents", vm);
+    }
+    json_object_put(used);
+    for (i = 0; i < json_object_array_length(layers); i++) {
+        struct json_object *l = json_object_array_get_idx(layers, i);
+
+        json_object_object_add(l, "disk", json_object_new_int64(
+                                   catcli_jint(l, "disk")));
+    }
+    tops = catcli_report_strings(c, VMC_REPORT_VM_TOP_DISKS, vm);
+    if (c->json) {
+        struct json_object *o = json_object_new_object();
+
+        cli_json_add_str(o, "vm", vm);
+        cli_json_add_str(o, "snapshot", snap);
+        cli_json_add_bool(o, "dry_run", true);
+        cli_json_add_obj(o, "would_discard", json_object_get(tops));
+        cli_json_add_obj(o, "would_create", json_object_get(layers));
+        catcli_json_done(o);
+    } else if (!c->quiet) {
+        printf("Would revert VM '%s' to snapshot '%s'\n", vm, snap);
+        for (i = 0; i < json_object_array_length(tops); i++) {
+            printf("  discard %s\n", json_object_get_string(
+                       json_object_array_get_idx(tops, i)));
+        }
+        for (i = 0; i < json_object_array_length(layers); i++) {
+            struct json_object *l = json_object_array_get_idx(layers, i);
+
+            printf("  new disk %" PRId64 ": an overlay of %s\n",
+                   catcli_jint(l, "disk"), catcli_jstr(l, "backing"));
+        }
+    }
+    json_object_put(tops);
+    json_object_put(layers);
+    return CLI_EXIT_OK;
+}
+
 /* A snapshot action: its catalog call and how it is reported. */
 struct snapshot_action {
     int (*fn)(struct vmc_catalog *cat, const char *vm, const char *name,
               struct vmc_error *err);
     const char *json_word, *text_word;
+    /* its --dry-run (NULL: none) */
+    int (*plan)(struct catcli *c, const char *vm, const char *name);
 };
 
 static int
@@ -75,6 +186,9 @@ snapshot_run(struct catcli *c, const struct snapshot_action *a, int argc,
     if (!snap) {
         return cli_usage_error(c->verb, "expecting VM@SNAPSHOT or VM "
                                "SNAPSHOT");
+    }
+    if (a->plan && revert_dry) {
+        return a->plan(c, argv[0], snap);
     }
     r = a->fn(c->cat, argv[0], snap, &err);
     if (r == 0 && c->json) {
@@ -95,7 +209,7 @@ static int
 snapshot_create(struct catcli *c, void *ctx, int argc, char **argv)
 {
     static const struct snapshot_action a = {
-        vmc_catalog_snapshot_create, "created", "Created" };
+        vmc_catalog_snapshot_create, "created", "Created", NULL };
 
     return snapshot_run(c, &a, argc, argv);
 }
@@ -104,7 +218,8 @@ static int
 snapshot_revert(struct catcli *c, void *ctx, int argc, char **argv)
 {
     static const struct snapshot_action a = {
-        vmc_catalog_snapshot_revert, "reverted", "Reverted to" };
+        vmc_catalog_snapshot_revert, "reverted", "Reverted to",
+        revert_plan };
 
     return snapshot_run(c, &a, argc, argv);
 }
@@ -113,7 +228,7 @@ static int
 snapshot_rm(struct catcli *c, void *ctx, int argc, char **argv)
 {
     static const struct snapshot_action a = {
-        vmc_catalog_snapshot_rm, "removed", "Removed" };
+        vmc_catalog_snapshot_rm, "removed", "Removed", NULL };
 
     return snapshot_run(c, &a, argc, argv);
 }
@@ -128,12 +243,19 @@ cmd_snapshot(int argc, char **argv)
         "the snapshot into the VM's own layers;\nrefused while clones "
         "depend on it.\n" };
     const struct cli_opt common[] = { CATCLI_OPTS(&c), CLI_OPT_END };
+    const struct cli_opt revert_opts[] = {
+        CATCLI_OPTS(&c),
+        CLI_OPT_FLAG(0, "dry-run", &revert_dry, "print the disks that would "
+                     "be discarded and made, change nothing"),
+        CLI_OPT_END,
+    };
     const struct catcli_sub subs[] = {
         { "create", snapshot_create, common, 1, 2, "VM@NAME | VM NAME",
           "wrong number of arguments", CATCLI_STORE },
         { "list", snapshot_list, common, 1, 1, "VM [--json]",
           "wrong number of arguments", CATCLI_STORE },
-        { "revert", snapshot_revert, common, 1, 2, "VM@NAME | VM NAME",
+        { "revert", snapshot_revert, revert_opts, 1, 2,
+          "VM@NAME | VM NAME [--dry-run]",
           "wrong number of arguments", CATCLI_STORE },
         { "rm", snapshot_rm, common, 1, 2, "VM@NAME | VM NAME",
           "wrong number of arguments", CATCLI_STORE },
@@ -150,51 +272,12 @@ cmd_snapshot(int argc, char **argv)
  * volumes, and the chain of snapshot layers under each). */
 
 static int
-add_layer_row(int ncols, const char *const *names,
-              const char *const *values, void *opaque)
-{
-    struct json_object *rows = opaque, *o = json_object_new_object();
-    int i;
-
-    for (i = 0; i < ncols; i++) {
-        json_object_object_add(o, names[i], values[i] ?
-                               json_object_new_string(values[i]) : NULL);
-    }
-    json_object_array_add(rows, o);
-    return 0;
-}
-
-/* Rows of report @which (parameter @name) as objects of strings (null
- * for NULL). */
-static struct json_object *
-query_rows(struct catcli *c, enum vmc_report which, const char *name)
-{
-    const char *params[1] = { name };
-    struct json_object *rows = json_object_new_array();
-
-    vmc_catalog_report_rows(c->cat, which, params, 1, add_layer_row, rows,
-                            NULL);
-    return rows;
-}
-
-static bool
-vm_known(struct catcli *c, const char *name)
-{
-    const char *params[1] = { name };
-    struct json_object *vm = catcli_report(c, VMC_REPORT_VM, params, 1);
-    bool yes = vm && json_object_array_length(vm) > 0;
-
-    json_object_put(vm);
-    return yes;
-}
-
-static int
 flatten_plan(struct catcli *c, const char *name)
 {
     struct json_object *disks, *o;
     size_t i, n;
 
-    if (!vm_known(c, name)) {
+    if (!catcli_vm_exists(c, name)) {
         return catcli_error(CLI_EXIT_NOT_FOUND, "no VM named '%s'", name);
     }
     disks = query_rows(c, VMC_REPORT_VM_TOP_DISKS, name);
@@ -228,7 +311,7 @@ consolidate_plan(struct catcli *c, const char *name)
     struct json_object *disks, *out = json_object_new_array(), *o;
     size_t i, k, n;
 
-    if (!vm_known(c, name)) {
+    if (!catcli_vm_exists(c, name)) {
         json_object_put(out);
         return catcli_error(CLI_EXIT_NOT_FOUND, "no VM named '%s'", name);
     }
@@ -249,7 +332,7 @@ consolidate_plan(struct catcli *c, const char *name)
         json_object_put(chain);
         o = json_object_new_object();
         cli_json_add_str(o, "file", file);
-        cli_json_add_obj(o, "layers_merged", layers);
+        cli_json_add_obj(o, "would_merge", layers);
         json_object_array_add(out, o);
     }
     if (c->json) {
@@ -262,7 +345,7 @@ consolidate_plan(struct catcli *c, const char *name)
         for (i = 0; i < n; i++) {
             struct json_object *d = json_object_array_get_idx(out, i);
             struct json_object *l = json_object_object_get(d,
-                                                           "layers_merged");
+                                                           "would_merge");
             size_t nl = json_object_array_length(l);
 
             if (!nl) {
@@ -367,7 +450,7 @@ cmd_relink(int argc, char **argv)
         cli_json_add_str(o, "vm", argv[optind]);
         cli_json_add_str(o, "template", tmpl);
         cli_json_add_str(o, "type", "linked");
-        cli_json_add_u64(o, "bytes-saved", saved);
+        cli_json_add_u64(o, "bytes_saved", saved);
         catcli_json_done(o);
     } else if (r == 0 && !c.quiet) {
         catcli_size(&c, saved, sz, sizeof(sz));
@@ -393,7 +476,7 @@ consolidate_run(struct catcli *c, void *ctx, int argc, char **argv)
         struct json_object *o = json_object_new_object();
 
         cli_json_add_str(o, "vm", argv[0]);
-        cli_json_add_u64(o, "layers-merged", merged);
+        cli_json_add_u64(o, "layers_merged", merged);
         catcli_json_done(o);
     } else if (r == 0 && !c->quiet) {
         printf("VM '%s': %u layer%s merged\n", argv[0], merged,
@@ -418,49 +501,49 @@ const struct catcli_cmd catcli_consolidate = {
 /* ----------------------------------------------------------------- vm */
 
 static void
-xml_escape(const char *s)
+xml_escape(FILE *f, const char *s)
 {
     for (; *s; s++) {
         switch (*s) {
         case '<':
-            fputs("&lt;", stdout);
+            fputs("&lt;", f);
             break;
         case '>':
-            fputs("&gt;", stdout);
+            fputs("&gt;", f);
             break;
         case '&':
-            fputs("&amp;", stdout);
+            fputs("&amp;", f);
             break;
         case '\'':
-            fputs("&apos;", stdout);
+            fputs("&apos;", f);
             break;
         case '"':
-            fputs("&quot;", stdout);
+            fputs("&quot;", f);
             break;
         default:
-            putchar(*s);
+            fputc(*s, f);
         }
     }
 }
 
 static void
-print_xml(struct json_object *vm)
+print_xml(FILE *f, struct json_object *vm)
 {
     struct json_object *disks = NULL, *nics = NULL;
     size_t i, k;
 
     json_object_object_get_ex(vm, "disks", &disks);
     json_object_object_get_ex(vm, "nics", &nics);
-    fputs("<domain type='kvm'>\n  <name>", stdout);
-    xml_escape(json_object_get_string(json_object_object_get(vm, "name")));
-    printf("</name>\n  <uuid>%s</uuid>\n",
+    fputs("<domain type='kvm'>\n  <name>", f);
+    xml_escape(f, json_object_get_string(json_object_object_get(vm, "name")));
+    fprintf(f, "</name>\n  <uuid>%s</uuid>\n",
            json_object_get_string(json_object_object_get(vm, "uuid")));
-    printf("  <memory unit='MiB'>%d</memory>\n  <vcpu>%d</vcpu>\n",
+    fprintf(f, "  <memory unit='MiB'>%d</memory>\n  <vcpu>%d</vcpu>\n",
            json_object_get_int(json_object_object_get(vm, "memory_mb")),
            json_object_get_int(json_object_object_get(vm, "cpus")));
     fputs("  <os>\n    <type arch='x86_64' machine='q35'>hvm</type>\n"
           "    <boot dev='hd'/>\n  </os>\n  <features>\n    <acpi/>\n"
-          "  </features>\n  <devices>\n", stdout);
+          "  </features>\n  <devices>\n", f);
     for (i = 0; disks && i < json_object_array_length(disks); i++) {
         struct json_object *d = json_object_array_get_idx(disks, i);
         struct json_object *ch = json_object_object_get(d, "chain");
@@ -468,38 +551,38 @@ print_xml(struct json_object *vm)
 
         fputs("    <disk type='file' device='disk'>\n"
               "      <driver name='qemu' type='qcow2'/>\n"
-              "      <source file='", stdout);
-        xml_escape(json_object_get_string(json_object_object_get(d, "path")));
-        fputs("'/>\n", stdout);
+              "      <source file='", f);
+        xml_escape(f, json_object_get_string(json_object_object_get(d, "path")));
+        fputs("'/>\n", f);
         for (k = 1; k < n; k++) {
             struct json_object *l = json_object_array_get_idx(ch, k);
 
-            printf("%*s<backingStore type='file'>\n%*s<format "
+            fprintf(f, "%*s<backingStore type='file'>\n%*s<format "
                    "type='qcow2'/>\n%*s<source file='", (int)(4 + 2 * k), "",
                    (int)(6 + 2 * k), "", (int)(6 + 2 * k), "");
-            xml_escape(json_object_get_string(json_object_object_get(l,
+            xml_escape(f, json_object_get_string(json_object_object_get(l,
                                                                      "path")));
-            fputs("'/>\n", stdout);
+            fputs("'/>\n", f);
         }
         if (n > 0) {
-            printf("%*s<backingStore/>\n", (int)(4 + 2 * n), "");
+            fprintf(f, "%*s<backingStore/>\n", (int)(4 + 2 * n), "");
         }
         for (k = n; k > 1; k--) {
-            printf("%*s</backingStore>\n", (int)(4 + 2 * (k - 1)), "");
+            fprintf(f, "%*s</backingStore>\n", (int)(4 + 2 * (k - 1)), "");
         }
-        printf("      <target dev='vd%c' bus='virtio'/>\n    </disk>\n",
+        fprintf(f, "      <target dev='vd%c' bus='virtio'/>\n    </disk>\n",
                (int)('a' + i));
     }
     for (i = 0; nics && i < json_object_array_length(nics); i++) {
         struct json_object *n = json_object_array_get_idx(nics, i);
 
-        printf("    <interface type='network'>\n      <mac address='%s'/>\n"
+        fprintf(f, "    <interface type='network'>\n      <mac address='%s'/>\n"
                "      <source network='default'/>\n      <model "
                "type='virtio'/>\n    </interface>\n",
                json_object_get_string(json_object_object_get(n, "mac")));
     }
     fputs("    <serial type='pty'/>\n    <console type='pty'/>\n"
-          "  </devices>\n</domain>\n", stdout);
+          "  </devices>\n</domain>\n", f);
 }
 
 /* Shell-quote @s with single quotes when it needs it. */
@@ -707,17 +790,61 @@ vmq_print(FILE *f, const struct vmq_argv *a)
     fputc('\n', f);
 }
 
+/* The VM's command line: text, or with --json {"vm", "argv"}. */
 static int
-print_qemu(struct json_object *vm)
+print_qemu(struct catcli *c, struct json_object *vm)
 {
     struct vmq_opts o = { 0 };
     struct vmq_argv a;
+    size_t i;
 
     if (vmq_build(vm, &o, &a) < 0) {
         return cli_error("out of memory");
     }
-    vmq_print(stdout, &a);
+    if (c->json) {
+        struct json_object *doc = json_object_new_object();
+        struct json_object *argv = json_object_new_array();
+
+        for (i = 0; i < a.n; i++) {
+            json_object_array_add(argv, json_object_new_string(a.v[i]));
+        }
+        cli_json_add_str(doc, "vm", catcli_jstr(vm, "name"));
+        cli_json_add_obj(doc, "argv", argv);
+        catcli_json_done(doc);
+    } else {
+        vmq_print(stdout, &a);
+    }
     vmq_argv_free(&a);
+    return CLI_EXIT_OK;
+}
+
+/* The VM's libvirt domain: text, or with --json {"vm", "xml"}. */
+static int
+print_domain(struct catcli *c, struct json_object *vm)
+{
+    struct json_object *doc;
+    char *xml = NULL;
+    size_t len = 0;
+    FILE *f;
+
+    if (!c->json) {
+        print_xml(stdout, vm);
+        return CLI_EXIT_OK;
+    }
+    f = open_memstream(&xml, &len);
+    if (!f) {
+        return cli_error("out of memory");
+    }
+    print_xml(f, vm);
+    if (fclose(f) != 0) {
+        free(xml);
+        return cli_error("out of memory");
+    }
+    doc = json_object_new_object();
+    cli_json_add_str(doc, "vm", catcli_jstr(vm, "name"));
+    cli_json_add_str(doc, "xml", xml);
+    catcli_json_done(doc);
+    free(xml);
     return CLI_EXIT_OK;
 }
 
@@ -730,12 +857,7 @@ vm_export(struct catcli *c, const char *name, bool xml)
     if (r) {
         return r;
     }
-    r = CLI_EXIT_OK;
-    if (xml) {
-        print_xml(vm);
-    } else {
-        r = print_qemu(vm);
-    }
+    r = xml ? print_domain(c, vm) : print_qemu(c, vm);
     json_object_put(vm);
     catcli_close(c);
     return r;

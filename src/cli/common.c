@@ -77,12 +77,13 @@ cli_json_errors_end(int rc)
     return rc;
 }
 
-/* One message line on stderr after what stdout holds so far. */
-static void
-vmessage(const char *prefix, const char *fmt, va_list ap)
+int
+cli_message(bool warning, const char *fmt, ...)
 {
-    if (json_err.on && !json_err.message[0] && strstr(prefix, "warning")
-        == NULL) {
+    va_list ap;
+
+    va_start(ap, fmt);
+    if (json_err.on && !json_err.message[0] && !warning) {
         char msg[1024];
         va_list aq;
 
@@ -91,31 +92,13 @@ vmessage(const char *prefix, const char *fmt, va_list ap)
         va_end(aq);
         cli_note_error(msg, NULL);
     }
+    /* after what stdout holds so far */
     fflush(stdout);
-    fputs(prefix, stderr);
+    fputs(warning ? CLI_NAME ": warning: " : CLI_NAME ": ", stderr);
     vfprintf(stderr, fmt, ap);
     fputc('\n', stderr);
-}
-
-int
-cli_error(const char *fmt, ...)
-{
-    va_list ap;
-
-    va_start(ap, fmt);
-    vmessage(CLI_NAME ": ", fmt, ap);
     va_end(ap);
     return CLI_EXIT_FAIL;
-}
-
-void
-cli_warn(const char *fmt, ...)
-{
-    va_list ap;
-
-    va_start(ap, fmt);
-    vmessage(CLI_NAME ": warning: ", fmt, ap);
-    va_end(ap);
 }
 
 int

@@ -281,7 +281,6 @@ cmd_img_clone(int argc, char **argv)
         CLI_OPT_FLAG(0, "thick", &a.thick, "preallocate full clones"),
         CLI_OPT_FLAG(0, "no-offload", &a.no_offload, "copy through the "
                      "engine, not reflink or copy_file_range"),
-        CLI_OPT_FLAG(0, "json", &a.json, "same as --output=json"),
         CLI_OPTS_OUTPUT(&a.json),
         CLI_OPT_CALL('m', NULL, "N", &a.workers, opt_workers, "copy "
                      "threads of a full clone (1 to 8)"),

@@ -100,7 +100,7 @@ cmd_img_relink(int argc, char **argv)
         CLI_OPT_CALL('o', NULL, "options", &co, cli_opt_create_options,
                      "creation options of the new image"),
         CLI_OPTS_PROGRESS(&show, &quiet),
-        CLI_OPT_FLAG(0, "json", &json, "print the result as JSON"),
+        CLI_OPTS_OUTPUT(&json),
         CLI_OPT_FLAG(0, "no-extended-l2", &no_extl2, "64 KiB clusters "
                      "without subclusters"),
         CLI_OPT_END,
@@ -281,7 +281,7 @@ cmd_img_consolidate(int argc, char **argv)
     const struct cli_opt opts[] = {
         CLI_OPTS_OPEN(&open_opts),
         CLI_OPTS_PROGRESS(&show, &quiet),
-        CLI_OPT_FLAG(0, "json", &json, "print the result as JSON"),
+        CLI_OPTS_OUTPUT(&json),
         CLI_OPT_STRING(0, "keep", "LAYER", &o.keep, "keep this layer and "
                        "the ones below it"),
         CLI_OPT_CALL(0, "users", "IMG...", &ul, opt_users, "the images "
@@ -407,7 +407,6 @@ cmd_img_du(int argc, char **argv)
         CLI_OPTS_OPEN(&open_opts),
         CLI_OPT_FLAG('U', NULL, &open_opts.force_share, "open images "
                      "another process writes"),
-        CLI_OPT_FLAG(0, "json", &json, "same as --output=json"),
         CLI_OPTS_OUTPUT(&json),
         CLI_OPT_END,
     };

@@ -31,6 +31,19 @@ static const char verify_usage[] =
     "Exit status: 0 intact (or fully repaired), 2 corrupt chunks remain,\n"
     "1 the check could not run.\n";
 
+/* One result as a one-line JSON object (qemu-img's style of map). */
+static void
+print_inline(const struct cli_json_field *fields, size_t n)
+{
+    struct json_object *o = json_object_new_object();
+
+    if (o && cli_json_add_fields(o, fields, n)) {
+        cli_json_print_inline(stdout, o);
+        putchar('\n');
+    }
+    json_object_put(o);
+}
+
 static int
 opt_threads(const char *s, void *dest)
 {
@@ -77,7 +90,7 @@ cmd_img_seal(int argc, char **argv)
         CLI_OPT_CALL(0, "chunk-size", "SIZE", &chunk, opt_chunk,
                      "bytes per digest"),
         SEAL_THREADS(&threads),
-        CLI_OPT_FLAG(0, "json", &json, "print the result as JSON"),
+        CLI_OPTS_OUTPUT(&json),
         CLI_OPT_END,
     };
     int r = cli_parse_image_verb(opts, &u, argc, argv, 1);
@@ -94,11 +107,16 @@ cmd_img_seal(int argc, char **argv)
         return cli_error_lib(&err, r);
     }
     if (json) {
-        printf("{ \"image\": \"%s\", \"sealed\": true, \"root\": \"%s\", "
-               "\"chunk-size\": %" PRIu32 ", \"chunks\": %" PRIu64
-               ", \"virtual-size\": %" PRIu64 " }\n", argv[optind],
-               info.root_hex, info.chunk_size, info.nchunks,
-               info.virtual_size);
+        const struct cli_json_field fields[] = {
+            CLI_JSON_FIELD_STR("image", argv[optind]),
+            CLI_JSON_FIELD_BOOL("sealed", true),
+            CLI_JSON_FIELD_STR("root", info.root_hex),
+            CLI_JSON_FIELD_U64("chunk-size", info.chunk_size),
+            CLI_JSON_FIELD_U64("chunks", info.nchunks),
+            CLI_JSON_FIELD_U64("virtual-size", info.virtual_size),
+        };
+
+        print_inline(fields, sizeof(fields) / sizeof(fields[0]));
     } else {
         printf("Sealed '%s': root %s (%" PRIu64 " chunks of %" PRIu32
                " bytes)\n", argv[optind], info.root_hex, info.nchunks,
@@ -165,7 +183,7 @@ cmd_img_verify(int argc, char **argv)
         CLI_OPT_STRING(0, "repair-from", "REPLICA", &replica,
                        "rewrite corrupt chunks from this replica"),
         SEAL_THREADS(&threads),
-        CLI_OPT_FLAG(0, "json", &vctx.json, "print the result as JSON"),
+        CLI_OPTS_OUTPUT(&vctx.json),
         CLI_OPT_END,
     };
     int r = cli_parse_image_verb(opts, &u, argc, argv, 1);
@@ -179,9 +197,14 @@ cmd_img_verify(int argc, char **argv)
         return cli_error_lib(&err, r);
     }
     if (vctx.json) {
-        printf("{ \"image\": \"%s\", \"chunks\": %" PRIu64 ", \"corrupt\": %"
-               PRIu64 ", \"repaired\": %" PRIu64 " }\n", argv[optind],
-               res.chunks, res.corrupt, res.repaired);
+        const struct cli_json_field fields[] = {
+            CLI_JSON_FIELD_STR("image", argv[optind]),
+            CLI_JSON_FIELD_U64("chunks", res.chunks),
+            CLI_JSON_FIELD_U64("corrupt", res.corrupt),
+            CLI_JSON_FIELD_U64("repaired", res.repaired),
+        };
+
+        print_inline(fields, sizeof(fields) / sizeof(fields[0]));
     } else if (!res.corrupt) {
         printf("'%s': all %" PRIu64 " chunks verified.\n", argv[optind],
                res.chunks);

@@ -64,21 +64,33 @@ wants_json(int argc, char **argv)
     return false;
 }
 
-/* Run the command of argv[1]; the management commands (all but img and
- * serve, which keep qemu-img's and their own output) print a JSON error
- * document on failure when given --json. */
-static int
-run(int argc, char **argv, int (*fn)(int, char **))
+/* --json before the command, or between a group and its verb, applies to
+ * the command: "vm-clone --json list" runs as "vm-clone list --json",
+ * "vm-clone img --json info X" as "vm-clone img info X --json". It moves
+ * after the command's words (before a "--", which ends the options). */
+static void
+move_json_last(int argc, char **argv)
 {
-    cli_json_errors(strcmp(argv[1], "img") && strcmp(argv[1], "serve") &&
-                    wants_json(argc, argv));
-    return cli_json_errors_end(fn ? fn(argc, argv)
-                                  : cli_dispatch(top_cmds, NULL, argc - 1,
-                                                 argv + 1));
+    int end = 1, i;
+
+    while (end < argc && strcmp(argv[end], "--")) {
+        end++;
+    }
+    for (i = 1; i < 3 && i < end; i++) {
+        if (!strcmp(argv[i], "--json")) {
+            char *json = argv[i];
+
+            memmove(&argv[i], &argv[i + 1],
+                    (size_t)(end - i - 1) * sizeof(argv[0]));
+            argv[end - 1] = json;
+            return;
+        }
+    }
 }
 
-int
-main(int argc, char **argv)
+/* The command of argv[1] (after the options main() takes itself). */
+static int
+run(int argc, char **argv)
 {
     if (argc < 2) {
         return cli_usage_error(NULL, "missing command group");
@@ -91,6 +103,24 @@ main(int argc, char **argv)
         printf(CLI_NAME " version %s\n", vmc_version());
         return CLI_EXIT_OK;
     }
+    /* the seed's form: vm-clone --linked|--full --name X [--template T] */
+    if (!strcmp(argv[1], "--linked") || !strcmp(argv[1], "--full") ||
+        !strcmp(argv[1], "--name") || !strcmp(argv[1], "--template")) {
+        return cmd_clone_short(argc, argv);
+    }
+    if (argv[1][0] == '-') {
+        return cli_usage_error(NULL, "unrecognized option '%s'", argv[1]);
+    }
+    return cli_dispatch(top_cmds, NULL, argc - 1, argv + 1);
+}
+
+/* Given --json, every command but serve (which has no JSON output) prints
+ * one JSON document, an error document on failure (docs/cli-contract.md);
+ * the img verbs' --output=json keeps qemu-img's silence on stdout. */
+int
+main(int argc, char **argv)
+{
+    move_json_last(argc, argv);
     /* --home DIR before the command applies to it */
     while (argc > 2 && !strcmp(argv[1], "--home")) {
         setenv("VMCLONE_HOME", argv[2], 1);
@@ -98,26 +128,8 @@ main(int argc, char **argv)
         argc -= 2;
         argv += 2;
     }
-    /* --json before the command applies to it: "vm-clone --json list"
-     * runs as "vm-clone list --json" */
-    if (argc > 2 && !strcmp(argv[1], "--json") && argv[2][0] != '-') {
-        char *json = argv[1];
-
-        argv[1] = argv[2];
-        argv[2] = json;
-    }
-    /* the seed's form: vm-clone --linked|--full --name X [--template T] */
-    if (argc >= 2 && (!strcmp(argv[1], "--linked") ||
-                      !strcmp(argv[1], "--full") ||
-                      !strcmp(argv[1], "--name") ||
-                      !strcmp(argv[1], "--template"))) {
-        return run(argc, argv, cmd_clone_short);
-    }
-    if (argc < 2) {
-        return cli_usage_error(NULL, "missing command group");
-    }
-    if (argv[1][0] == '-') {
-        return cli_usage_error(NULL, "unrecognized option '%s'", argv[1]);
-    }
-    return run(argc, argv, NULL);
+    move_json_last(argc, argv);     /* vm-clone --home H --json list */
+    cli_json_errors(wants_json(argc, argv) &&
+                    !(argc > 1 && !strcmp(argv[1], "serve")));
+    return cli_json_errors_end(run(argc, argv));
 }

@@ -74,10 +74,11 @@ int cli_opt_create_options(const char *arg, void *dest); /* cli_create_opts */
     CLI_OPT_FLAG('U', "force-share", &(o)->force_share, \
                  "open read-only images even while another process " \
                  "writes them")
-/* --output=human|json into a bool *json. */
+/* --output=human|json, and --json (its short form), into a bool *json. */
 #define CLI_OPTS_OUTPUT(j) \
     CLI_OPT_CALL(0, "output", "fmt", (j), cli_opt_output, \
-                 "human (default) or json")
+                 "human (default) or json"), \
+    CLI_OPT_FLAG(0, "json", (j), "same as --output=json")
 /* -t/-T: qemu-img cache modes, checked and otherwise ignored. */
 #define CLI_OPT_CACHE \
     CLI_OPT_CALL('t', NULL, "cache", NULL, cli_opt_cache, \

@@ -99,6 +99,9 @@ cli_json_print_inline(FILE *f, struct json_object *o)
 {
     bool first = true;
 
+    if (f == stdout) {
+        cli_json_printed();
+    }
     fputs("{ ", f);
     json_object_object_foreach(o, key, val) {
         if (!first) {

@@ -29,7 +29,7 @@ grep -lE 'Sanitizer|runtime error' err-* && fail "sanitizer report"
 [ "$(ls "$H"/primary | grep -c '^copy-.*qcow2$')" = 1 ] || fail "copy files: $(ls "$H"/primary | grep copy-)"
 made=0
 for i in $(seq 1 "$N"); do
-    [ "$(jget "out-$i.json" 'd["template-copy"]["made"]')" = True ] && made=$((made + 1))
+    [ "$(jget "out-$i.json" 'd["template_copy"]["made"]')" = True ] && made=$((made + 1))
     [ "$(jget "out-$i.json" 'd["mechanism"]')" = overlay ] || fail "ci-$i mechanism"
 done
 [ "$made" = 1 ] || fail "$made processes say they made the copy"

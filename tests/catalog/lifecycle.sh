@@ -26,7 +26,7 @@ err_matches "retired"
 ok vmc rm a1 -q
 [ "$(sql "SELECT count(*) FROM templates WHERE name='tA'")" = 1 ] || fail "freed too early"
 vmc rm a2 --json > rm.json || fail "rm a2"
-[ "$(jget rm.json 'd["templates-freed"]')" = "['tA']" ] || fail "rm --json does not report tA freed: $(cat rm.json)"
+[ "$(jget rm.json 'd["templates_freed"]')" = "['tA']" ] || fail "rm --json does not report tA freed: $(cat rm.json)"
 [ "$(sql "SELECT count(*) FROM templates WHERE name='tA'")" = 0 ] || fail "retired template not freed with its last dependent"
 [ -z "$(ls "$H"/secondary | grep tA)" ] || fail "files of tA left: $(ls "$H"/secondary)"
 [ -z "$(ls "$H"/primary | grep copy-tA)" ] || fail "copy of tA left"
@@ -49,8 +49,8 @@ ok vmc clone tR --name r1 -q
 ok vmc clone tR --name r2 -q
 ok vmc snapshot create r2 s -q
 vmc template retire tR --flatten-dependents --json > rr.json || fail "retire --flatten-dependents"
-[ "$(jget rr.json '(d["retired"], d["freed"])')" = "(True, True)" ] || fail "retire --flatten-dependents: $(cat rr.json)"
-[ "$(jget rr.json 'd["flattened"]')" = "['snapshot r2@s', 'vm r1']" ] || fail "flattened: $(cat rr.json)"
+[ "$(jget rr.json '(d["action"], d["freed"])')" = "('retired', True)" ] || fail "retire --flatten-dependents: $(cat rr.json)"
+[ "$(jget rr.json '[x["kind"] + " " + x["name"] for x in d["flattened"]]')" = "['snapshot r2@s', 'vm r1']" ] || fail "flattened: $(cat rr.json)"
 [ "$(sql "SELECT count(*) FROM templates WHERE name='tR'")" = 0 ] || fail "tR not freed"
 for v in r1 r2; do
     p=$(vmc info $v --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["disks"][0]["path"])')

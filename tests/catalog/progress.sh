@@ -34,7 +34,7 @@ vmc clone T --name a2 --pool p2 > pipe.out || fail "clone p2"
 nobar "template copy (pipe)" pipe.out
 on_tty clone T --name a3 --pool p3 --json
 nobar "template copy (--json)" tty.out
-[ "$(jget tty.out 'd["template-copy"]["made"]')" = True ] || fail "--json on a TTY: $(cat -v tty.out)"
+[ "$(jget tty.out 'd["template_copy"]["made"]')" = True ] || fail "--json on a TTY: $(cat -v tty.out)"
 
 # full clone, relink, consolidate, flatten
 on_tty clone T --name f1 --full

@@ -25,7 +25,7 @@ ok vmc init -q
 # pools
 mkdir extra
 vmc pool add fast "$T/extra" --kind primary --json > pa.json || fail "pool add"
-[ "$(jget pa.json '(d["pool"], d["kind"], d["added"])')" = "('fast', 'primary', True)" ] ||
+[ "$(jget pa.json '(d["pool"], d["kind"], d["action"])')" = "('fast', 'primary', 'added')" ] ||
     fail "pool add --json: $(cat pa.json)"
 [ "$(jget pa.json 'd["path"]')" = "$(realpath "$T/extra")" ] || fail "pool add --json path"
 vmc pool list --json > p.json
@@ -68,9 +68,9 @@ err_matches "not a regular file"
 vmc clone base --name vm1 --label team=qa --json > c.json || fail "clone"
 [ "$(jget c.json 'd["type"]')" = linked ] || fail "type"
 [ "$(jget c.json 'd["mechanism"]')" = overlay ] || fail "mechanism"
-[ "$(jget c.json 'd["template-copy"]["made"]')" = True ] || fail "first use copies"
+[ "$(jget c.json 'd["template_copy"]["made"]')" = True ] || fail "first use copies"
 vmc clone base --name vm2 --json > c2.json || fail "clone 2"
-[ "$(jget c2.json 'd["template-copy"]["made"]')" = False ] || fail "second use copied again"
+[ "$(jget c2.json 'd["template_copy"]["made"]')" = False ] || fail "second use copied again"
 [ "$(sql "SELECT count(*) FROM template_copies")" = 1 ] || fail "copy rows"
 vmc info vm1 --json > i.json
 [ "$(jget i.json 'len(d["disks"])')" = 2 ] || fail "vm1 disks"
@@ -152,12 +152,12 @@ grep -q "template base" tree.out && grep -q "copy base@primary" tree.out &&
 vmc tree --json --bytes > tree.json || fail "tree --json"
 jget tree.json 'd[0]["children"][0]["kind"]' | grep -q copy || fail "tree json"
 vmc du --json > du.json || fail du
-[ "$(jget du.json 'd[0]["images"]')" -gt 5 ] || fail "du"
+[ "$(jget du.json 'd[0]["image_count"]')" -gt 5 ] || fail "du"
 
 # rm the lab, then the snapshot merges into the VM's layer
 vmc rm lab-01 lab-02 lab-03 --json > rm.json || fail "rm"
 [ "$(jget rm.json 'd["removed"]')" = "['lab-01', 'lab-02', 'lab-03']" ] || fail "rm --json: $(cat rm.json)"
-[ "$(jget rm.json 'd["templates-freed"]')" = "[]" ] || fail "rm --json freed: $(cat rm.json)"
+[ "$(jget rm.json 'd["templates_freed"]')" = "[]" ] || fail "rm --json freed: $(cat rm.json)"
 vmc snapshot rm vm1 CleanInstall --json > srm.json || fail "snapshot rm"
 [ "$(jget srm.json '(d["vm"], d["snapshot"], d["action"])')" = "('vm1', 'CleanInstall', 'removed')" ] ||
     fail "snapshot rm --json: $(cat srm.json)"
@@ -168,7 +168,7 @@ ok vmc snapshot create vm2 a -q
 ok vmc snapshot create vm2 b -q
 ok vmc snapshot create vm2 c -q
 vmc consolidate vm2 --json > co.json || fail consolidate
-[ "$(jget co.json 'd["layers-merged"]')" -ge 1 ] || fail "consolidate merged nothing"
+[ "$(jget co.json 'd["layers_merged"]')" -ge 1 ] || fail "consolidate merged nothing"
 qemu-img compare -q -f qcow2 -F qcow2 base.qcow2 "$(vmc info vm2 --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["disks"][0]["path"])')" ||
     fail "consolidate changed the content"
 
@@ -200,12 +200,12 @@ qemu-img compare -q -f qcow2 -F qcow2 "$d0" "$(jget g.json 'd["disks"][0]["path"
 # template rm --json (with and without dependents to flatten)
 ok vmc template import spare base.qcow2 -q
 vmc template rm spare --json > tr.json || fail "template rm"
-[ "$(jget tr.json '(d["template"], d["removed"], d["flattened"])')" = "('spare', True, [])" ] ||
+[ "$(jget tr.json '(d["template"], d["action"], d["flattened"])')" = "('spare', 'removed', [])" ] ||
     fail "template rm --json: $(cat tr.json)"
 ok vmc template import spare2 base.qcow2 -q
 ok vmc clone spare2 --name sp1 -q
 vmc template rm spare2 --flatten-dependents --json > tr2.json || fail "template rm --flatten-dependents"
-[ "$(jget tr2.json 'd["flattened"]')" = "['vm sp1']" ] || fail "template rm --flatten-dependents --json: $(cat tr2.json)"
+[ "$(jget tr2.json 'd["flattened"]')" = "[{'kind': 'vm', 'name': 'sp1'}]" ] || fail "template rm --flatten-dependents --json: $(cat tr2.json)"
 [ "$(vmc info sp1 --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["type"])')" = full ] ||
     fail "sp1 not flattened"
 expect_fail vmc template import x base.qcow2 --flatten-dependents
@@ -213,7 +213,7 @@ err_matches "applies to rm and retire"
 
 # pool rm refuses a non-empty pool, removes an empty one
 vmc pool rm fast --json > pr.json || fail "pool rm"
-[ "$(jget pr.json '(d["pool"], d["removed"])')" = "('fast', True)" ] || fail "pool rm --json: $(cat pr.json)"
+[ "$(jget pr.json '(d["pool"], d["action"])')" = "('fast', 'removed')" ] || fail "pool rm --json: $(cat pr.json)"
 expect_fail vmc pool rm primary
 
 check_all_disks
