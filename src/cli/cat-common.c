@@ -414,8 +414,9 @@ static const struct {
 } shapes[] = {
     { "created", SHAPE_TIME, NULL }, { "expires", SHAPE_TIME, NULL },
     { "retired", SHAPE_BOOL, NULL },
-    { "disks", SHAPE_COUNT, "disk_count" }, { "vms", SHAPE_COUNT, "vm_count" },
+    { "disks", SHAPE_COUNT, "disk_count" },
     { "dependents", SHAPE_COUNT, "dependent_count" },
+    { "dependent_count", SHAPE_COUNT, NULL },
     { "volumes", SHAPE_COUNT, "volume_count" },
     { "source", SHAPE_SOURCE, NULL }, { "origin", SHAPE_SOURCE, NULL },
     { "labels", SHAPE_DROP, NULL }, { "labels_hex", SHAPE_LABELS, "labels" },
