@@ -640,8 +640,10 @@ vmc_clone_full(struct vmc_image *src, const char *dst,
     }
     r = -EOPNOTSUPP;
     if (file_copy_possible(src, out, o)) {
+        struct ops_copy_progress cp = { o->progress, o->opaque };
+
         r = ops_copy_file(vmc_image_filename(src), f, tmp, true, o->thick,
-                          workers, &how, &res->bytes_copied, err);
+                          workers, &cp, &how, &res->bytes_copied, err);
         if (r == 0) {
             res->method = how == OPS_COPY_REFLINK ?
                           VMC_CLONE_REFLINK : VMC_CLONE_COPY_FILE_RANGE;

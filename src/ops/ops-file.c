@@ -179,21 +179,25 @@ struct range_copy {
     size_t next;
     int error;              /* first failure */
     uint64_t fail_off;
+    uint64_t done, total;   /* data bytes copied, of all pieces */
+    vmc_progress_fn progress;   /* called by the calling thread only */
+    void *opaque;
 };
 
-static void *
-range_worker(void *arg)
+/* Copy pieces until none is left or one failed; @rc->progress is called
+ * when @reporter (the caller's own thread) finishes a piece. */
+static void
+copy_pieces(struct range_copy *rc, bool reporter)
 {
-    struct range_copy *rc = arg;
-
     for (;;) {
         struct piece p;
+        uint64_t done;
         int r;
 
         pthread_mutex_lock(&rc->lock);
         if (rc->error || rc->next == rc->npieces) {
             pthread_mutex_unlock(&rc->lock);
-            return NULL;
+            return;
         }
         p = rc->pieces[rc->next++];
         pthread_mutex_unlock(&rc->lock);
@@ -203,16 +207,28 @@ range_worker(void *arg)
              * data sync then waits for little. */
             engine_file_start_writeback(rc->dst, p.off, p.len);
         }
+        pthread_mutex_lock(&rc->lock);
+        if (r < 0 && !rc->error) {
+            rc->error = r;
+            rc->fail_off = p.off;
+        }
+        rc->done += r < 0 ? 0 : p.len;
+        done = rc->done;
+        pthread_mutex_unlock(&rc->lock);
         if (r < 0) {
-            pthread_mutex_lock(&rc->lock);
-            if (!rc->error) {
-                rc->error = r;
-                rc->fail_off = p.off;
-            }
-            pthread_mutex_unlock(&rc->lock);
-            return NULL;
+            return;
+        }
+        if (reporter && rc->progress) {
+            rc->progress(done, rc->total, rc->opaque);
         }
     }
+}
+
+static void *
+range_worker(void *arg)
+{
+    copy_pieces(arg, false);
+    return NULL;
 }
 
 /* The data extents of @fd, cut into pieces of at most COPY_PIECE. */
@@ -285,10 +301,12 @@ is_unsupported(int r)
 
 static int
 copy_extents(struct hio_file *sf, struct hio_file *df, uint64_t size,
-             unsigned workers, uint64_t *copied, const char *src,
-             const char *dst, struct vmc_error *err)
+             unsigned workers, const struct ops_copy_progress *cp,
+             uint64_t *copied, const char *src, const char *dst,
+             struct vmc_error *err)
 {
-    struct range_copy rc = { .src = sf, .dst = df };
+    struct range_copy rc = { .src = sf, .dst = df, .progress = cp->fn,
+                             .opaque = cp->opaque };
     pthread_t tids[COPY_MAX_WORKERS];
     unsigned started = 0, i;
     int r;
@@ -311,7 +329,9 @@ copy_extents(struct hio_file *sf, struct hio_file *df, uint64_t size,
                                  "at offset 0: %s", src, dst, strerror(-r));
         }
         rc.next = 1;
+        rc.done = rc.pieces[0].len;
     }
+    rc.total = *copied;
     pthread_mutex_init(&rc.lock, NULL);
     workers = workers < 1 ? 1 : workers > COPY_MAX_WORKERS ?
               COPY_MAX_WORKERS : workers;
@@ -321,7 +341,7 @@ copy_extents(struct hio_file *sf, struct hio_file *df, uint64_t size,
         }
         started++;
     }
-    range_worker(&rc);
+    copy_pieces(&rc, true);
     for (i = 0; i < started; i++) {
         pthread_join(tids[i], NULL);
     }
@@ -339,6 +359,7 @@ copy_extents(struct hio_file *sf, struct hio_file *df, uint64_t size,
 int
 ops_copy_file(const char *src_path, struct hio_file *df, const char *dst_name,
               bool try_reflink, bool thick, unsigned workers,
+              const struct ops_copy_progress *cp,
               enum ops_copy_result *how, uint64_t *copied,
               struct vmc_error *err)
 {
@@ -370,7 +391,8 @@ ops_copy_file(const char *src_path, struct hio_file *df, const char *dst_name,
             goto out;
         }
     }
-    r = copy_extents(sf, df, size, workers, copied, src_path, dst_name, err);
+    r = copy_extents(sf, df, size, workers, cp, copied, src_path, dst_name,
+                     err);
     if (r == -EOPNOTSUPP) {
         r2 = engine_file_truncate(df, 0);
         if (r2 < 0) {

@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "vmclone.h"
+#include "vmclone-ops.h"
 
 struct hio_file;
 
@@ -49,12 +50,20 @@ enum ops_copy_result {
     OPS_COPY_RANGE,          /* data extents copied with copy_file_range */
 };
 
+/* Progress of a file copy: @fn (may be NULL) gets the data bytes copied
+ * and their total, from the calling thread, after each piece. */
+struct ops_copy_progress {
+    vmc_progress_fn fn;
+    void *opaque;
+};
+
 /*
  * Copy the file @src_path into the open, empty file @df: first FICLONE
  * (when @try_reflink), else copy_file_range over the data extents only
  * (SEEK_DATA/SEEK_HOLE; holes stay holes), with up to @workers threads.
  * The length is set to the source's. With @thick the whole length is
- * then allocated (fallocate), and reflink is not tried.
+ * then allocated (fallocate), and reflink is not tried. @cp reports the
+ * copy_file_range path's progress.
  * @return 0 with *@how and *@copied (bytes copied, 0 for a reflink);
  *         -EOPNOTSUPP when the kernel/filesystem cannot do either (the
  *         caller falls back to a guest-view copy; @df is truncated to 0);
@@ -63,6 +72,7 @@ enum ops_copy_result {
 int ops_copy_file(const char *src_path, struct hio_file *df,
                   const char *dst_name,
                   bool try_reflink, bool thick, unsigned workers,
+                  const struct ops_copy_progress *cp,
                   enum ops_copy_result *how, uint64_t *copied,
                   struct vmc_error *err);
 

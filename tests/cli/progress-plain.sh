@@ -22,6 +22,17 @@ vmc clone T --full --name f1 --progress plain --json > c.json 2> c.err || fail "
 grep -Eq '^vm-clone: clone: 100%, 64 MiB in ' c.err || fail "clone --progress plain: $(cat c.err)"
 jget c.json 'd' > /dev/null || fail "stdout is not one JSON document: $(cat c.json)"
 
+# a full clone by copy_file_range reports while it copies (a line per
+# 32 MiB piece at most), not only its end: 80 MiB of data is three pieces
+mk_template big.qcow2 128M
+qemu-io -f qcow2 -c 'write -P 0x44 0 80M' big.qcow2 > /dev/null || fail "qemu-io big"
+ok vmc template import B big.qcow2 -q
+vmc clone B --full --name fb --progress=plain --json > fb.json 2> fb.err || fail "clone fb: $(cat fb.err)"
+[ "$(jget fb.json 'd["vms"][0]["mechanism"]' 2>/dev/null || jget fb.json 'd["mechanism"]' 2>/dev/null)" != reflink ] ||
+    echo "# note: the filesystem reflinked the copy"
+grep -Eq '^vm-clone: clone: [0-9]+%, [0-9.]+ [KMG]?i?B, [0-9.]+ [KMG]?i?B/s, ETA ' fb.err ||
+    fail "a full clone printed no progress line while copying: $(cat fb.err)"
+
 vmc clone T --full --name f2 --progress=none > n.out 2> n.err || fail "clone none"
 [ ! -s n.err ] || fail "--progress=none printed: $(cat n.err)"
 vmc clone T --full --name f3 > a.out 2> a.err || fail "clone auto"
