@@ -82,7 +82,7 @@ vmc info busy --json > busy.json || fail "info busy"
 bd0=$(jq_ busy.json 'd["disks"][0]["path"]')
 serve r busy
 expect_fail vmc rm busy
-err_matches "in use"
+err_matches "is running \(pid [0-9]+|in use"
 [ -f "$bd0" ] || fail "a refused rm removed $bd0"
 qemu-img compare -f raw -F qcow2 "$(uri r busy/disk0)" a.qcow2 > /dev/null ||
     fail "busy/disk0 broken after the refused rm"
