@@ -69,7 +69,8 @@ static const struct report reports[] = {
         "x.template_id = t.id AND x.state = 'ready') AS copies_in, (SELECT "
         "count(*) FROM (" CAT_DEPENDENTS_SQL(TEMPLATE_VOLUMES("t.id"),
                                              "SELECT id FROM own")
-        ")) AS dependent_count, t.origin, t.created FROM templates t ORDER "
+        ") AS deps) AS dependent_count, t.origin, t.created FROM templates "
+        "t ORDER "
         "BY t.id", 0 },
     [VMC_REPORT_TEMPLATE] = {
         "SELECT t.name, t.state, t.retired, t.cpus, t.memory_mb, t.nics, "
