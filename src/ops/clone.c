@@ -640,7 +640,8 @@ vmc_clone_full(struct vmc_image *src, const char *dst,
     }
     r = -EOPNOTSUPP;
     if (file_copy_possible(src, out, o)) {
-        struct ops_copy_progress cp = { o->progress, o->opaque };
+        struct ops_copy_progress cp = { o->progress, o->opaque,
+                                        vmc_image_size(src) };
 
         r = ops_copy_file(vmc_image_filename(src), f, tmp, true, o->thick,
                           workers, &cp, &how, &res->bytes_copied, err);

@@ -182,7 +182,19 @@ struct range_copy {
     uint64_t done, total;   /* data bytes copied, of all pieces */
     vmc_progress_fn progress;   /* called by the calling thread only */
     void *opaque;
+    uint64_t scale;         /* the total progress reports (0: data bytes) */
 };
+
+/* Report @done of the data bytes, on the caller's scale when it gave one
+ * (a guest size: the data bytes are a part of it). */
+static void
+report_copied(const struct range_copy *rc, uint64_t done)
+{
+    uint64_t scale = rc->scale ? rc->scale : rc->total;
+
+    rc->progress(rc->total ? (uint64_t)((double)done / rc->total * scale)
+                           : scale, scale, rc->opaque);
+}
 
 /* Copy pieces until none is left or one failed; @rc->progress is called
  * when @reporter (the caller's own thread) finishes a piece. */
@@ -219,7 +231,7 @@ copy_pieces(struct range_copy *rc, bool reporter)
             return;
         }
         if (reporter && rc->progress) {
-            rc->progress(done, rc->total, rc->opaque);
+            report_copied(rc, done);
         }
     }
 }
@@ -306,7 +318,7 @@ copy_extents(struct hio_file *sf, struct hio_file *df, uint64_t size,
              struct vmc_error *err)
 {
     struct range_copy rc = { .src = sf, .dst = df, .progress = cp->fn,
-                             .opaque = cp->opaque };
+                             .opaque = cp->opaque, .scale = cp->total };
     pthread_t tids[COPY_MAX_WORKERS];
     unsigned started = 0, i;
     int r;

@@ -50,11 +50,14 @@ enum ops_copy_result {
     OPS_COPY_RANGE,          /* data extents copied with copy_file_range */
 };
 
-/* Progress of a file copy: @fn (may be NULL) gets the data bytes copied
- * and their total, from the calling thread, after each piece. */
+/* Progress of a file copy: @fn (may be NULL) is called from the calling
+ * thread after each piece, with the part of the data bytes copied so far
+ * on the scale of @total (the guest size the caller reports; 0: the data
+ * bytes themselves). */
 struct ops_copy_progress {
     vmc_progress_fn fn;
     void *opaque;
+    uint64_t total;
 };
 
 /*
