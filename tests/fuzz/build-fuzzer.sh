@@ -14,7 +14,9 @@ targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=(fuzz-qcow2-open fuzz-nbd fuzz-ops fuzz-chain fuzz-vmdk
                                     fuzz-vpc-open fuzz-vdi-open fuzz-vhdx-open)
 mkdir -p "$out"
-srcs=$(find "$root/src" -name '*.c' -not -path '*/cli/*' | sort)
+# the catalog's PostgreSQL backend (libpq) is left out, as in a build
+# without libpq: no target reaches a catalog
+srcs=$(find "$root/src" -name '*.c' -not -path '*/cli/*' -not -name 'sql-pg.c' | sort)
 # the same libraries meson links libvmclone with (meson.build)
 libs="$(pkg-config --libs zlib libzstd libcrypto json-c sqlite3 gnutls) -lpthread"
 for t in "${targets[@]}"; do
