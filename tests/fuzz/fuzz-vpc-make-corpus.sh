@@ -2,8 +2,11 @@
 # fuzz-vpc-make-corpus.sh - regenerate the seed corpora of the VHD, VDI and
 # VHDX openers (fuzz-vpc-open, fuzz-vdi-open, fuzz-vhdx-open) from
 # qemu-img/qemu-io: small images of each subformat, with and without data.
-# The output is committed; run this only to refresh it:
-#   tests/fuzz/fuzz-vpc-make-corpus.sh tests/fuzz/corpus
+# The small images are committed under tests/fuzz/corpus; the ones of a
+# MiB or more (data.vhd, the three VHDX files: the formats align their
+# tables on MiB boundaries) are not, and .ci/run makes them all afresh
+# into build-fuzz/made-seeds for its smoke run:
+#   tests/fuzz/fuzz-vpc-make-corpus.sh OUT_DIR
 set -eu
 out=${1:?usage: fuzz-vpc-make-corpus.sh CORPUS_DIR}
 mkdir -p "$out/vpc-open" "$out/vdi-open" "$out/vhdx-open"
