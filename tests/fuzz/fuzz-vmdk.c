@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "vmclone.h"
+#include "fuzz-exercise.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -86,46 +87,6 @@ setup(void)
 }
 
 static void
-exercise(struct vmc_image *img, const uint8_t *data, size_t size)
-{
-    struct vmc_image_info info;
-    struct vmc_block_status bs;
-    uint64_t vsize = vmc_image_size(img);
-    uint64_t off = 0, h = 1469598103934665603ULL;
-    int i;
-
-    vmc_image_get_info(img, &info);
-    if (vsize == 0) {
-        return;
-    }
-    for (i = 0; i < (int)(size < 64 ? size : 64); i++) {
-        h = (h ^ data[i]) * 1099511628211ULL;
-    }
-    for (i = 0; i < 8; i++) {
-        uint64_t o;
-        size_t len = (size_t)(1 + (h >> 7) % sizeof(buf));
-
-        switch (i) {
-        case 0: o = 0; break;
-        case 1: o = vsize / 2; break;
-        case 2: o = vsize > 4096 ? vsize - 4096 : 0; break;
-        default: o = h % vsize; h = h * 6364136223846793005ULL + 1; break;
-        }
-        if (len > vsize - o) {
-            len = (size_t)(vsize - o);
-        }
-        (void)vmc_image_read(img, buf, o, len);
-    }
-    for (i = 0; i < 64 && off < vsize; i++) {
-        if (vmc_image_block_status(img, off, vsize - off, i & 1, &bs) < 0 ||
-            bs.length == 0) {
-            break;
-        }
-        off += bs.length;
-    }
-}
-
-static void
 open_and_exercise(enum vmc_format fmt, unsigned flags, const uint8_t *data,
                   size_t size)
 {
@@ -135,7 +96,7 @@ open_and_exercise(enum vmc_format fmt, unsigned flags, const uint8_t *data,
     struct vmc_error err;
 
     if (vmc_image_open(&img, img_path, &o, &err) == 0) {
-        exercise(img, data, size);
+        fuzz_exercise(img, data, size);
         vmc_image_close(img);
     }
 }

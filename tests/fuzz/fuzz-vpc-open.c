@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "vmclone.h"
+#include "fuzz-exercise.h"
 
 #ifndef FUZZ_FORMAT
 #define FUZZ_FORMAT VMC_FMT_VPC
@@ -35,7 +36,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static char dir[256];
 static char img_path[300];
-static uint8_t buf[65536];
 
 static void
 setup(void)
@@ -50,41 +50,6 @@ setup(void)
 
 /* Reads at fixed and input-derived spots, then a bounded status walk. */
 static void
-exercise(struct vmc_image *img, const uint8_t *data, size_t size)
-{
-    struct vmc_image_info info;
-    struct vmc_block_status bs;
-    uint64_t vsize = vmc_image_size(img);
-    uint64_t off = 0, h = 1469598103934665603ULL;
-    int i;
-
-    vmc_image_get_info(img, &info);
-    if (vsize == 0) {
-        return;
-    }
-    for (i = 0; i < (int)(size < 64 ? size : 64); i++) {
-        h = (h ^ data[i]) * 1099511628211ULL;
-    }
-    for (i = 0; i < 6; i++) {
-        uint64_t o = i == 0 ? 0 : i == 1 ? vsize / 2 : h % vsize;
-        size_t len = (size_t)(1 + (h >> 7) % sizeof(buf));
-
-        h = h * 6364136223846793005ULL + 1;
-        if (len > vsize - o) {
-            len = (size_t)(vsize - o);
-        }
-        (void)vmc_image_read(img, buf, o, len);
-    }
-    for (i = 0; i < 64 && off < vsize; i++) {
-        if (vmc_image_block_status(img, off, vsize - off, i & 1, &bs) < 0 ||
-            bs.length == 0) {
-            break;
-        }
-        off += bs.length;
-    }
-}
-
-static void
 open_and_exercise(unsigned flags, const uint8_t *data, size_t size)
 {
     struct vmc_open_opts o = { .format = FUZZ_FORMAT, .max_depth = 4 };
@@ -96,7 +61,7 @@ open_and_exercise(unsigned flags, const uint8_t *data, size_t size)
         if (flags & VMC_OPEN_RDWR) {
             abort();   /* read-only drivers refuse a write open */
         }
-        exercise(img, data, size);
+        fuzz_exercise(img, data, size);
         vmc_image_close(img);
     }
 }
