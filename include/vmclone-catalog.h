@@ -239,6 +239,35 @@ VMC_API int vmc_catalog_template_import(struct vmc_catalog *cat,
                                         const struct vmc_import_opts *o,
                                         struct vmc_error *err);
 
+/** What vmc_catalog_template_import_appliance() read. */
+struct vmc_appliance_report {
+    size_t ndisks;
+    struct vmc_hw_spec hw;      /**< the template's hardware */
+    const char *manifest;       /**< digest checked ("SHA256"), or NULL:
+                                     the appliance has no manifest */
+    char formats[64];           /**< the disks' formats ("vmdk") */
+};
+
+/**
+ * Import OVF appliance @path as template @name: an .ova (tar archive,
+ * descriptor first) or an .ovf descriptor with its files beside it. The
+ * descriptor's disks (in the order of its disk drives) become the
+ * template's disks and its CPUs, memory and network cards its hardware
+ * (an @o->hw value that is set wins). A manifest, when present, must
+ * list every file used with a matching SHA-1/SHA-256/SHA-512 digest.
+ * An archive is unpacked only into a private directory of the store,
+ * removed afterwards.
+ * @return 0; -EBADMSG (manifest entry missing or wrong, a disk missing
+ *         from the appliance); -EINVAL (a DTD or entities in the
+ *         descriptor, a file name that is a path, not an appliance);
+ *         -EFBIG (descriptor over 4 MiB); -ENOTSUP; or what
+ *         vmc_catalog_template_import() returns.
+ */
+VMC_API int vmc_catalog_template_import_appliance(
+    struct vmc_catalog *cat, const char *name, const char *path,
+    const struct vmc_import_opts *o, struct vmc_appliance_report *rep,
+    struct vmc_error *err);
+
 /**
  * Make template @name from the current disks of VM @vm (or of its
  * snapshot @snapshot when non-NULL): a standalone sealed copy of each

@@ -396,6 +396,44 @@ import_formats(char *const *images, int n, enum vmc_format named, char *buf,
     }
 }
 
+/* Whether @path names an OVF appliance (.ova or .ovf). */
+static bool
+is_appliance(const char *path)
+{
+    size_t n = strlen(path);
+
+    return n > 4 && (!strcasecmp(path + n - 4, ".ova") ||
+                     !strcasecmp(path + n - 4, ".ovf"));
+}
+
+/* template import NAME appliance.ova|.ovf */
+static int
+tmpl_import_appliance(struct catcli *c, struct tmpl_args *a, char **argv)
+{
+    struct vmc_appliance_report rep;
+    struct vmc_error err = { 0 };
+    char line[512];
+    int r;
+
+    r = vmc_catalog_template_import_appliance(c->cat, argv[0], argv[1],
+                                              &a->io, &rep, &err);
+    catcli_progress_end(c);
+    if (r < 0) {
+        return catcli_fail(&err, r);
+    }
+    snprintf(line, sizeof(line), "Template '%s' imported from appliance "
+             "'%s': %zu disk%s (read as %s), %u CPU%s, %" PRIu64 " MiB, "
+             "%u NIC%s; %s%s, sealed, read-only\n", argv[0], argv[1],
+             rep.ndisks, rep.ndisks == 1 ? "" : "s", rep.formats,
+             rep.hw.cpus ? rep.hw.cpus : 1, rep.hw.cpus > 1 ? "s" : "",
+             rep.hw.memory_mb ? rep.hw.memory_mb : 1024,
+             rep.hw.nics == VMC_HW_NO_NICS ? 0 : rep.hw.nics,
+             rep.hw.nics == 1 ? "" : "s",
+             rep.manifest ? rep.manifest : "no manifest",
+             rep.manifest ? " manifest checked" : "");
+    return report_new(c, argv[0], line);
+}
+
 static int
 tmpl_import(struct catcli *c, void *ctx, int argc, char **argv)
 {
@@ -404,6 +442,9 @@ tmpl_import(struct catcli *c, void *ctx, int argc, char **argv)
     char line[512], fmts[128];
     int r;
 
+    if (argc == 2 && is_appliance(argv[1])) {
+        return tmpl_import_appliance(c, a, argv);
+    }
     r = vmc_catalog_template_import(c->cat, argv[0],
                                     (const char *const *)argv + 1,
                                     (size_t)(argc - 1), &a->io, &err);
