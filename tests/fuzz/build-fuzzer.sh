@@ -18,11 +18,12 @@ mkdir -p "$out"
 # without libpq: no target reaches a catalog
 srcs=$(find "$root/src" -name '*.c' -not -path '*/cli/*' -not -name 'sql-pg.c' | sort)
 # the same libraries meson links libvmclone with (meson.build)
-libs="$(pkg-config --libs zlib libzstd libcrypto json-c sqlite3 gnutls) -lpthread"
+libs="$(pkg-config --libs zlib libzstd libcrypto json-c sqlite3 gnutls libxml-2.0 libarchive) -lpthread"
+cflags=$(pkg-config --cflags libxml-2.0 libarchive)
 for t in "${targets[@]}"; do
     # shellcheck disable=SC2086
     "$CC" -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-        -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 \
+        -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 $cflags \
         -I"$root/include" -I"$root/src" -I"$root/src/chain/engine" \
         $srcs "$root/tests/fuzz/$t.c" \
         -o "$out/$t" $libs
