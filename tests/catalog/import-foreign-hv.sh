@@ -63,6 +63,25 @@ qemu-img create -q -f vdi -o static=on disk-static.vdi 24M || fail "create stati
 fill disk-static.vdi vdi
 check_import vdi-static disk-static.vdi vdi
 
+# A VHDX whose log holds an entry (a dirty image: the writer died before
+# replaying it) is refused as damaged, exit 6, nothing left: the reader
+# does not replay a log (a read-only import must not write the source,
+# and replaying into a copy is not done yet). qemu-img cannot make one:
+# tests/interop/vhdx-tool.py patches a qemu-img-made file (new log GUID
+# in both headers, CRC-32C redone, one "loge" entry at the log offset).
+cp disk-dyn.vhdx dirty.vhdx
+python3 "$(dirname "$0")/../interop/vhdx-tool.py" log-entry dirty.vhdx || fail "vhdx-tool log-entry"
+rc=0
+vmc template import dirty dirty.vhdx > out 2> err || rc=$?
+[ "$rc" = 6 ] && grep -q "VHDX has an unreplayed log" err ||
+    fail "dirty VHDX: exit $rc: $(cat err)"
+[ "$(sql "SELECT count(*) FROM templates WHERE name = 'dirty'")" = 0 ] ||
+    fail "a template row was left for the dirty VHDX"
+# the same file with an empty log (a log GUID, no entry) imports
+cp disk-dyn.vhdx clean.vhdx
+python3 "$(dirname "$0")/../interop/vhdx-tool.py" log-guid clean.vhdx || fail "vhdx-tool log-guid"
+check_import clean clean.vhdx vhdx
+
 # --format names the source format
 vmc template import named disk-dyn.vdi --format vdi > out || fail "import --format vdi"
 grep -q "read as vdi" out || fail "import --format vdi: summary: $(cat out)"
