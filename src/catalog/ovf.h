@@ -1,8 +1,7 @@
 /*
  * ovf.h - OVF appliances (DMTF DSP0243 1.x) inside the catalog: the
  * descriptor's parts an import needs (ovf.c), its manifest (ovf-mf.c),
- * the appliance import (appliance.c) and the descriptor an export writes
- * (ovf-write.c).
+ * and the appliance import (appliance.c).
  */
 #ifndef VMC_CATALOG_OVF_H
 #define VMC_CATALOG_OVF_H
