@@ -120,6 +120,25 @@ VMC_API int vmc_hw_qemu_argv(const struct vmc_hw *hw, char ***out,
                              size_t *n);
 VMC_API void vmc_hw_argv_free(char **argv);
 
+/* ------------------------------------------- libvirt (virt-domain.c) */
+
+/**
+ * Define (or redefine) the domain of @hw (a model of vmc_hw_load(), its
+ * name and UUID the VM's) on libvirt connection @uri (NULL: libvirt's
+ * default), and remember @uri and the UUID in the catalog.
+ * @return 0, -ECONNREFUSED (no connection), -EIO (libvirt refused it,
+ * the message says why), -ENOTSUP (built without libvirt).
+ */
+VMC_API int vmc_virt_define(struct vmc_catalog *cat, const struct vmc_hw *hw,
+                            const char *uri, struct vmc_error *err);
+/**
+ * Undefine the domain of VM @name and forget it; a running domain is
+ * -EBUSY (naming it) unless @stop, which destroys it first. -ENOENT: no
+ * such VM, or it has no domain.
+ */
+VMC_API int vmc_virt_undefine(struct vmc_catalog *cat, const char *name,
+                              bool stop, struct vmc_error *err);
+
 #ifdef __cplusplus
 }
 #endif

@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 #include "cat-cli.h"
-#include "vm-qemu.h"
+#include "cmd-vm-virt.h"
 
 /* -------------------------------------- catalog rows for the dry runs */
 
@@ -524,12 +524,21 @@ cmd_vm(int argc, char **argv)
         "qemu-system-x86_64\ncommand line; both from the one hardware model "
         "'start' runs (the accelerator:\nkvm when /dev/kvm works, else tcg; "
         "the network: user unless --network).\n"
+        "define defines (or redefines) the VM's libvirt domain from that "
+        "model, through\nlibvirt's API, and the catalog remembers it; "
+        "undefine removes it.\n"
         "set changes a VM's labels, expiry and hardware.\n" };
     const struct cli_opt hw_opts[] = {
         CATCLI_OPTS(&c), VMQ_NET_OPTS(&vm_hw), VMQ_BOOT_OPTS(&vm_hw),
         CLI_OPT_END,
     };
+    const struct cli_opt define_opts[] = { VM_DEFINE_OPTS(&c) };
+    const struct cli_opt undefine_opts[] = { VM_UNDEFINE_OPTS(&c) };
     const struct catcli_sub subs[] = {
+        { "define", vm_define, define_opts, 1, 1, "NAME [--connect URI] [the options of xml]",
+          "expecting a VM name", CATCLI_STORE },
+        { "undefine", vm_undefine, undefine_opts, 1, 1, "NAME [--force]",
+          "expecting a VM name", CATCLI_STORE },
         { "xml", vm_xml, hw_opts, 1, 1, "NAME [--accel kvm|tcg] [--network MODE] [--kernel F] [--initrd F] [--append CMDLINE] [--serial FILE]",
           "expecting xml|qemu-cmd and a VM name", 0 },
         { "qemu-cmd", vm_qemu_cmd, hw_opts, 1, 1, "NAME [--accel kvm|tcg] [--network MODE] [--kernel F] [--initrd F] [--append CMDLINE] [--serial FILE]",
