@@ -1,10 +1,13 @@
 /*
  * cmd-start.c - "vm-clone start VM": run qemu-system-x86_64 in the
- * foreground for a catalogued VM, with its hardware (CPUs, memory, NICs
- * and their MACs, disks). QEMU opens the qcow2 files itself, or with
- * --nbd a child "vm-clone serve" exports the disks on a unix socket in a
- * private 0700 directory and QEMU uses nbd+unix URIs; the server is
- * stopped (and has flushed) when QEMU exits. The exit status is QEMU's.
+ * foreground for a catalogued VM, with its hardware model (vm-qemu.h:
+ * the one vm xml and vm qemu-cmd print). With --nbd, and by default when
+ * a disk's chain is sealed (so that every read of the sealed layers is
+ * verified by our engine), a child "vm-clone serve" exports the disks on
+ * a unix socket in a private 0700 directory and QEMU uses nbd+unix URIs;
+ * the server is stopped (and has flushed) when QEMU exits. Otherwise, or
+ * with --direct (which skips the seal check), QEMU opens the qcow2 files
+ * itself. The exit status is QEMU's.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -23,7 +26,7 @@
 #include "vm-qemu.h"
 
 static const char start_usage[] =
-    "usage: " CLI_NAME " start VM [--nbd] [--dry-run] [--accel kvm|tcg] "
+    "usage: " CLI_NAME " start VM [--nbd | --direct] [--dry-run] [--accel kvm|tcg] "
     "[--network MODE]\n"
     "                     [--serial FILE] [--kernel F] [--initrd F] "
     "[--append CMDLINE]\n"
@@ -32,8 +35,12 @@ static const char start_usage[] =
     "QEMU's).\n\n"
     "  --nbd            serve the disks with 'vm-clone serve' on a private "
     "unix socket\n"
-    "                   and give QEMU nbd+unix URIs (default: QEMU opens "
-    "the qcow2 files)\n"
+    "                   and give QEMU nbd+unix URIs (the default when a "
+    "disk's chain is\n"
+    "                   sealed: every read of a sealed layer is verified)\n"
+    "  --direct         QEMU opens the qcow2 files itself (the default for "
+    "unsealed\n"
+    "                   chains); this skips the seal check\n"
     "  --dry-run        print the command line(s) instead of running them\n"
     "  --accel kvm|tcg  the accelerator (default: kvm when /dev/kvm works, "
     "else tcg)\n"
@@ -356,7 +363,7 @@ cmd_start(int argc, char **argv)
     char home[PATH_MAX], dir[PATH_MAX] = "", sock[PATH_MAX + 16];
     char **uris = NULL, **extra = NULL, **qa = NULL;
     const char *name;
-    bool nbd = false, dry_run = false;
+    bool nbd = false, direct = false, dry_run = false;
     size_t ndisks = 0, i;
     pid_t srv = 0;
     int r, rc = CLI_EXIT_FAIL;
@@ -364,6 +371,8 @@ cmd_start(int argc, char **argv)
         CATCLI_OPTS(&c),
         CLI_OPT_FLAG(0, "nbd", &nbd, "serve the disks over NBD (a 'serve' "
                      "child) instead of opening them in QEMU"),
+        CLI_OPT_FLAG(0, "direct", &direct, "QEMU opens the disks itself, "
+                     "skipping the seal check"),
         CLI_OPT_FLAG(0, "dry-run", &dry_run, "print the QEMU command line, "
                      "run nothing"),
         VMQ_NET_OPTS(&qo),
@@ -385,6 +394,10 @@ cmd_start(int argc, char **argv)
     }
     if (argc - optind != 1) {
         return cli_usage_error(c.verb, "expecting one VM name");
+    }
+    if (nbd && direct) {
+        return cli_usage_error(c.verb, "--nbd and --direct exclude each "
+                               "other");
     }
     r = catcli_open_vm(&c, argv[optind], &vm);
     if (r) {
@@ -409,6 +422,8 @@ cmd_start(int argc, char **argv)
     }
     json_object_object_get_ex(vm, "disks", &disks);
     ndisks = disks ? json_object_array_length(disks) : 0;
+    /* a sealed chain is read through our engine, which verifies it */
+    nbd = nbd || (!direct && vmc_hw_sealed(hw));
     if (nbd && ndisks == 0) {
         nbd = false;                /* nothing to serve */
     }

@@ -8,6 +8,9 @@
 #  - the XML carries each disk's whole <backingStore> chain (a snapshot
 #    makes it three deep) and validates (virt-xml-validate);
 #  - a template marked uefi gives the OVMF ROM in both;
+#  - start of a VM on a sealed template goes through the NBD server (its
+#    disks are nbd+unix URIs; the same accelerator, network and MACs);
+#    --direct opens the files (above); an unsealed chain opens the files;
 #  - bad --accel / --network values are usage errors (exit 2).
 . "$(dirname "$0")/../lib.sh"
 requires virt-xml-validate --version
@@ -28,7 +31,7 @@ compare() {
     vmc vm xml vm1 "$@" > x.xml || fail "vm xml $*"
     virt-xml-validate x.xml domain > /dev/null || fail "vm xml $* does not validate: $(cat x.xml)"
     vmc vm qemu-cmd vm1 --json "$@" > q.json || fail "vm qemu-cmd $*"
-    vmc start vm1 --dry-run --json "$@" > s.json || fail "start --dry-run $*"
+    vmc start vm1 --direct --dry-run --json "$@" > s.json || fail "start --dry-run $*"
     python3 - info.json x.xml q.json s.json <<'PY' || fail "renderings of '$*' disagree"
 import json, sys, xml.etree.ElementTree as ET
 info = json.load(open(sys.argv[1]))
@@ -102,6 +105,25 @@ sqlite3 "$VMCLONE_HOME/catalog.db" "UPDATE templates SET firmware = 'uefi'" 2>/d
     fail "mark the template uefi"
 r=$(compare) || fail "uefi"
 [ "${r##* }" = uefi ] || fail "uefi template: $r"
+
+# sealed chains start through the NBD server by default
+vmc start vm1 --dry-run --json > nbd.json || fail "start --dry-run"
+python3 - nbd.json q.json <<'PY' || fail "default start of a sealed chain: $(cat nbd.json)"
+import json, sys
+s = json.load(open(sys.argv[1]))
+q = json.load(open(sys.argv[2]))["argv"]
+assert s["serve_argv"] and s["serve_argv"][1] == "serve", s
+drives = [a for a in s["argv"] if a.startswith("file=")]
+assert len(drives) == 2 and all(d.startswith("file=nbd+unix:///vm1/disk") for d in drives), drives
+strip = lambda v: [a for a in v if not a.startswith("file=")]
+assert strip(s["argv"]) == strip(q), (s["argv"], q)
+PY
+expect_rc 2 vmc start vm1 --nbd --direct --dry-run
+# a chain without a seal: QEMU opens the files
+ok vmc clone vm1 --full --name full1 -q
+vmc start full1 --dry-run --json > full.json || fail "start --dry-run full1"
+python3 -c 'import json,sys; s=json.load(open(sys.argv[1])); assert s["serve_argv"] is None, s; assert any(a.startswith("file=/") for a in s["argv"]), s' full.json ||
+    fail "start of an unsealed chain: $(cat full.json)"
 
 expect_rc 2 vmc vm xml vm1 --accel xen
 err_matches "accel"
