@@ -4,18 +4,42 @@
  * model vm xml prints (the same options).
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
 
 #include "cmd-vm-virt.h"
 
 struct vm_virt_args vm_virt;
+
+/* @path made absolute in @buf (libvirt resolves nothing against our
+ * working directory); NULL stays NULL. */
+static const char *
+absolute(const char *path, char *buf, size_t len)
+{
+    char cwd[PATH_MAX];
+
+    if (!path || path[0] == '/' || !getcwd(cwd, sizeof(cwd))) {
+        return path;
+    }
+    snprintf(buf, len, "%s/%s", cwd, path);
+    return buf;
+}
 
 int
 vm_define(struct catcli *c, void *ctx, int argc, char **argv)
 {
     struct vmc_error err = { 0 };
     struct vmc_hw *hw = NULL;
-    int r = vmq_load(c, argv[0], &vm_virt.hw, &hw);
+    struct vmq_opts ho = vm_virt.hw;
+    char k[PATH_MAX * 2], i[PATH_MAX * 2], s[PATH_MAX * 2];
+    int r;
+
+    ho.kernel = absolute(ho.kernel, k, sizeof(k));
+    ho.initrd = absolute(ho.initrd, i, sizeof(i));
+    ho.serial = absolute(ho.serial, s, sizeof(s));
+    r = vmq_load(c, argv[0], &ho, &hw);
 
     if (r) {
         return r;
