@@ -330,6 +330,9 @@ struct vmc_catalog_clone_opts {
      *  and another name, source, snapshot, kind, count or pool is
      *  refused with -EEXIST (naming the first call's VM). */
     const char *request_id;
+    /** Define a libvirt domain for each VM on this connection URI ("" =
+     *  libvirt's default), all or nothing with the clone. */
+    const char *define_uri;
     vmc_progress_fn progress;
     void *opaque;
 };

@@ -12,6 +12,10 @@
 #
 #   util  <-  io  <-  format  <-  chain  <-  ops  <-  catalog  <-  cli | nbd
 #
+# src/virt (the hardware model and libvirt domains) is part of the catalog
+# layer: it reads the catalog's rows, the catalog's delete and fsck call
+# it, and cli uses it through include/vmclone-virt.h.
+#
 # The engine folders (util, io, format, chain) may include any header of a
 # lower engine layer. The folders above it (ops, catalog, nbd, cli) may
 # include only their own headers, include/*.h, util/*.h and the sanctioned
@@ -46,9 +50,9 @@ done
 
 # Rank of each folder of src/; equal ranks are side by side.
 declare -A rank=([util]=0 [io]=1 [format]=2 [chain]=3
-                 [ops]=4 [catalog]=5 [cli]=6 [nbd]=6)
-# Folders that count as one module for the layer rules (none today).
-declare -A module=()
+                 [ops]=4 [catalog]=5 [virt]=5 [cli]=6 [nbd]=6)
+# Folders that count as one module for the layer rules.
+declare -A module=([virt]=catalog)
 engine_top=3
 # Headers of src/ that the folders above the engine may include (globs,
 # relative to src/): the leaf helpers and the sanctioned engine header.

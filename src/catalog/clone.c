@@ -24,6 +24,7 @@
 #include "engine.h"
 #include "vmclone-ops.h"
 #include "vmclone-seal.h"
+#include "../virt/virt.h"
 
 const char *
 vmc_clone_kind_name(enum vmc_clone_kind k)
@@ -756,6 +757,20 @@ clone_publish(struct clone_plan *p, int r, struct vmc_error *err)
     return r;
 }
 
+/* (3b) clone --define: the VMs' domain URI is committed while they are
+ * 'creating' (so a crash's recovery undefines them, journal.c), then
+ * every domain is defined; a failure undefines them and rolls back. */
+static int
+clone_define(struct clone_plan *p, struct vmc_error *err)
+{
+    int r = cat_exec(p->cat, err, "UPDATE vms SET domain_uri = ? WHERE "
+                     "journal_id = ? AND state = ?", "sIs", p->o->define_uri,
+                     p->op.jid, CAT_CREATING);
+
+    return r ? r : cat_virt_define_group(p->cat, p->op.jid,
+                                         p->o->define_uri, err);
+}
+
 /* Every label valid (printable, bounded: they are printed in listings). */
 static int
 check_labels(const struct vmc_catalog_clone_opts *o, struct vmc_error *err)
@@ -818,6 +833,9 @@ clone_once(struct vmc_catalog *cat, const char *source, const char *name,
         goto out;
     }
     r = clone_make_files(&p, &res->bytes_written, err);
+    if (r == 0 && o->define_uri) {
+        r = clone_define(&p, err);
+    }
     cat_crashpoint("clone.before-commit");
     r = clone_publish(&p, r, err);
     if (r == 0) {

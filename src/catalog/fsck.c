@@ -16,6 +16,7 @@
 #include "catalog-internal.h"
 #include "catalog-ops.h"
 #include "vmclone-seal.h"
+#include "../virt/virt.h"
 
 /* ------------------------------------------------------------- scans */
 
@@ -771,6 +772,9 @@ vmc_catalog_fsck_with(struct vmc_catalog *cat, const struct vmc_fsck_opts *o,
     }
     if (r == 0) {
         r = fsck_foreign_keys(cat, fn, opaque, res, err);
+    }
+    if (r == 0) {
+        r = cat_virt_fsck(cat, fn, opaque, &res->problems, err);
     }
     if (r == 0) {
         remove_stale_locks(cat);

@@ -23,6 +23,7 @@
 
 #include "catalog-internal.h"
 #include "journal.h"
+#include "../virt/virt.h"
 
 /* ------------------------------------------------------------ locks */
 
@@ -541,7 +542,8 @@ cat_finish_journal(struct vmc_catalog *cat, int64_t jid,
     if (r < 0) {
         goto out;
     }
-    /* 2. roll back what was being created */
+    /* 2. roll back what was being created (and its libvirt domains) */
+    cat_virt_rollback(cat, jid);
     r = cat_get_i64(cat, &ncreating, err, "SELECT count(*) FROM volumes "
                     "WHERE journal_id = ? AND state = 'creating'", "I", jid);
     if (r == 0) {

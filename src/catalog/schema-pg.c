@@ -137,6 +137,10 @@ const char *const cat_pg_migrations[] = {
     "ALTER TABLE vms ADD COLUMN request_idx bigint;\n"
     "CREATE UNIQUE INDEX vms_request ON vms(request_key, request_idx)\n"
     "  WHERE request_key IS NOT NULL;\n",
+    /* 3: a template's firmware; a VM's libvirt domain (URI, UUID) */
+    "ALTER TABLE templates ADD COLUMN firmware text;\n"
+    "ALTER TABLE vms ADD COLUMN domain_uri text;\n"
+    "ALTER TABLE vms ADD COLUMN domain_uuid text;\n",
 };
 
 const unsigned cat_pg_nmigrations =

@@ -168,6 +168,11 @@ const char *const cat_migrations[] = {
     "    AND substr(rtrim(request_id, '0123456789'), -1) = '/';\n"
     "CREATE UNIQUE INDEX vms_request ON vms(request_key, request_idx)\n"
     "  WHERE request_key IS NOT NULL;\n",
+    /* 3: hypervisors: a template's firmware ('bios' or NULL, 'uefi'); a
+     * VM's libvirt domain (the connection URI and the domain's UUID) */
+    "ALTER TABLE templates ADD COLUMN firmware TEXT;\n"
+    "ALTER TABLE vms ADD COLUMN domain_uri TEXT;\n"
+    "ALTER TABLE vms ADD COLUMN domain_uuid TEXT;\n",
 };
 
 const unsigned cat_nmigrations =

@@ -21,6 +21,7 @@
 
 #include "catalog-ops.h"
 #include "engine.h"
+#include "../virt/virt.h"
 
 /* Every volume of a VM and of its snapshots. */
 static const char all_vols_sql[] =
@@ -487,8 +488,14 @@ vmc_catalog_vm_rm(struct vmc_catalog *cat, const char *name,
                   struct vmc_error *err)
 {
     int64_t vid = 0;
-    int r = vm_lookup(cat, name, &vid, err);
+    char *dom_uri = NULL, *dom_uuid = NULL;
+    /* a running libvirt domain refuses (naming it, before the lock check
+     * names QEMU's pid); a defined one goes after the VM */
+    int r = cat_virt_rm_check(cat, name, &dom_uri, &dom_uuid, err);
 
+    if (r == 0) {
+        r = vm_lookup(cat, name, &vid, err);
+    }
     if (r == 0) {
         r = vm_check_unused(cat, name, vid, err);
     }
@@ -496,6 +503,11 @@ vmc_catalog_vm_rm(struct vmc_catalog *cat, const char *name,
         r = cat_delete_set(cat, "rm", "VM", name, cat_owned_vm, vm_owners,
                            vid, err);
     }
+    if (r == 0 && dom_uri) {
+        cat_virt_rm_done(dom_uri, dom_uuid);
+    }
+    free(dom_uri);
+    free(dom_uuid);
     return r;
 }
 

@@ -20,6 +20,7 @@ static const char clone_usage[] =
     "[--count N]\n"
     "           [--label KEY=VALUE]... [--ttl DURATION] [--request-id ID] "
     "[--json]\n"
+    "           [--define [--connect URI]]\n"
     "       " CLI_NAME " --linked|--full --name NAME [--template T] "
     "[options as above]\n\n"
     "SOURCE is a template or a VM; VM@SNAP (or VM --snapshot SNAP) is a "
@@ -36,6 +37,8 @@ static const char clone_usage[] =
     "another call\n"
     "  with the same ID (other name, source, type, count or pool) is "
     "refused.\n"
+    "--define: each VM's libvirt domain is defined (on --connect URI) "
+    "with the clone,\n  all or nothing.\n"
     "The short form uses --template or 'config set default-template'.\n";
 
 /* What the options of clone fill in. */
@@ -177,7 +180,8 @@ run_clone(int argc, char **argv, bool short_form)
     struct vmc_error err = { 0 };
     const char *name = NULL, *tmpl = NULL, *snap;
     char *source = NULL;
-    bool linked = false, full = false, thin = false;
+    const char *connect = NULL;
+    bool linked = false, full = false, thin = false, define = false;
     const struct cli_opt opts[] = {
         CATCLI_OPTS(&c),
         CLI_OPT_STRING(0, "name", "NAME", &name, "name of the new VM "
@@ -200,6 +204,10 @@ run_clone(int argc, char **argv, bool short_form)
                        "call returns the VMs of the first one"),
         CLI_OPT_STRING(0, "template", "T", &tmpl, "the template of the "
                        "short form"),
+        CLI_OPT_FLAG(0, "define", &define, "define a libvirt domain for "
+                     "each VM (all or nothing with the clone)"),
+        CLI_OPT_STRING(0, "connect", "URI", &connect, "with --define: the "
+                       "libvirt connection (default: libvirt's)"),
         CLI_OPT_END,
     };
     int r;
@@ -221,6 +229,10 @@ run_clone(int argc, char **argv, bool short_form)
     if (!name) {
         return cli_usage_error(c.verb, "--name NAME is required");
     }
+    if (connect && !define) {
+        return cli_usage_error(c.verb, "--connect goes with --define");
+    }
+    o.define_uri = define ? (connect ? connect : "") : NULL;
     if (short_form) {
         if (optind != argc) {
             return cli_usage_error(c.verb, "unexpected argument '%s'",

@@ -12,10 +12,11 @@
 #include <time.h>
 
 #include "cat-cli.h"
+#include "vmclone-virt.h"
 
 struct rm_args {
     struct catcli_labels labels;
-    bool expired, missing_ok, dry_run;
+    bool expired, missing_ok, dry_run, force;
 };
 
 static struct rm_args rm_args = { .labels = { .verb = "rm" } };
@@ -28,6 +29,8 @@ static const struct cli_opt rm_opts[] = {
                  "a VM that does not exist is not an error"),
     CLI_OPT_FLAG(0, "dry-run", &rm_args.dry_run,
                  "print what would be removed, remove nothing"),
+    CLI_OPT_FLAG(0, "force", &rm_args.force,
+                 "stop a VM's running libvirt domain first"),
     CLI_OPT_END,
 };
 
@@ -157,7 +160,10 @@ rm_one(struct catcli *c, const struct rm_args *a, const char *name,
         rm_failed(o, rm_plan_one(c, name, o));
         return;
     } else {
-        r = vmc_catalog_vm_rm(c->cat, name, &err);
+        r = a->force ? vmc_virt_undefine(c->cat, name, true, &err) : 0;
+        /* a VM without a domain (or without the VM) is for rm to judge */
+        r = r == -ENOENT ? 0 : r;
+        r = r ? r : vmc_catalog_vm_rm(c->cat, name, &err);
     }
     if (r == -ENOENT && a->missing_ok && !catcli_vm_exists(c, name)) {
         json_object_array_add(o->missing, json_object_new_string(name));
@@ -302,7 +308,7 @@ rm_run(struct catcli *c, void *ctx, int argc, char **argv)
 }
 
 static const char rm_usage[] =
-    "usage: " CLI_NAME " rm NAME... [--missing-ok] [--dry-run]\n"
+    "usage: " CLI_NAME " rm NAME... [--missing-ok] [--dry-run] [--force]\n"
     "       " CLI_NAME " rm --label KEY=VALUE... | --expired [--dry-run]\n\n"
     "Delete VMs with their own disks and snapshots: the VMs named, or all "
     "those with\nthe labels given, or all expired ones. Refused, with the "
@@ -312,7 +318,9 @@ static const char rm_usage[] =
     "steps).\n"
     "--dry-run: print the VMs and files that would be removed, and the "
     "refusals\n  rm would meet (with their exit status); change "
-    "nothing.\n";
+    "nothing.\n"
+    "A VM's libvirt domain is undefined with it; a running one refuses "
+    "(exit 5)\n  unless --force, which stops it first.\n";
 
 const struct catcli_cmd catcli_rm = {
     { "rm", rm_run, rm_opts, 0, -1, NULL, "expecting a VM name",

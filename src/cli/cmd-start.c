@@ -1,10 +1,13 @@
 /*
  * cmd-start.c - "vm-clone start VM": run qemu-system-x86_64 in the
- * foreground for a catalogued VM, with its hardware (CPUs, memory, NICs
- * and their MACs, disks). QEMU opens the qcow2 files itself, or with
- * --nbd a child "vm-clone serve" exports the disks on a unix socket in a
- * private 0700 directory and QEMU uses nbd+unix URIs; the server is
- * stopped (and has flushed) when QEMU exits. The exit status is QEMU's.
+ * foreground for a catalogued VM, with its hardware model (vm-qemu.h:
+ * the one vm xml and vm qemu-cmd print). With --nbd, and by default when
+ * a disk's chain is sealed (so that every read of the sealed layers is
+ * verified by our engine), a child "vm-clone serve" exports the disks on
+ * a unix socket in a private 0700 directory and QEMU uses nbd+unix URIs;
+ * the server is stopped (and has flushed) when QEMU exits. Otherwise, or
+ * with --direct (which skips the seal check), QEMU opens the qcow2 files
+ * itself. The exit status is QEMU's.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -23,18 +26,25 @@
 #include "vm-qemu.h"
 
 static const char start_usage[] =
-    "usage: " CLI_NAME " start VM [--nbd] [--dry-run] [--accel A] "
-    "[--serial FILE]\n"
-    "                     [--kernel F] [--initrd F] [--append CMDLINE] "
-    "[-- QEMU-ARGS...]\n\n"
+    "usage: " CLI_NAME " start VM [--nbd | --direct] [--dry-run] [--accel kvm|tcg] "
+    "[--network MODE]\n"
+    "                     [--serial FILE] [--kernel F] [--initrd F] "
+    "[--append CMDLINE]\n"
+    "                     [-- QEMU-ARGS...]\n\n"
     "Run qemu-system-x86_64 for VM in the foreground (exit status: "
     "QEMU's).\n\n"
     "  --nbd            serve the disks with 'vm-clone serve' on a private "
     "unix socket\n"
-    "                   and give QEMU nbd+unix URIs (default: QEMU opens "
-    "the qcow2 files)\n"
+    "                   and give QEMU nbd+unix URIs (the default when a "
+    "disk's chain is\n"
+    "                   sealed: every read of a sealed layer is verified)\n"
+    "  --direct         QEMU opens the qcow2 files itself (the default for "
+    "unsealed\n"
+    "                   chains); this skips the seal check\n"
     "  --dry-run        print the command line(s) instead of running them\n"
-    "  --accel A        QEMU accelerator(s), e.g. kvm:tcg (default: tcg)\n"
+    "  --accel kvm|tcg  the accelerator (default: kvm when /dev/kvm works, "
+    "else tcg)\n"
+    "  --network MODE   user (default), bridge:NAME or none\n"
     "  --serial FILE    serial console to FILE (no monitor, no display); "
     "default:\n"
     "                   -nographic (console and monitor on this terminal)\n"
@@ -279,11 +289,11 @@ run_qemu(char **argv)
  * text, or with --json {"vm", "dry_run", "serve_argv", "argv"}. */
 static void
 print_plan(struct catcli *c, const char *name, const char *sock,
-           const char *home, const struct vmq_argv *qa)
+           const char *home, char *const *qa)
 {
     const char *serve[] = { CLI_NAME, "serve", "--socket", sock, "--home",
                             home, "--", name };
-    struct json_object *doc, *sv = NULL, *argv;
+    struct json_object *doc, *sv = NULL;
     size_t i;
 
     if (!c->json) {
@@ -295,57 +305,85 @@ print_plan(struct catcli *c, const char *name, const char *sock,
         return;
     }
     doc = json_object_new_object();
-    argv = json_object_new_array();
     for (i = 0; sock && i < sizeof(serve) / sizeof(serve[0]); i++) {
         sv = sv ? sv : json_object_new_array();
         json_object_array_add(sv, json_object_new_string(serve[i]));
     }
-    for (i = 0; i < qa->n; i++) {
-        json_object_array_add(argv, json_object_new_string(qa->v[i]));
-    }
     cli_json_add_str(doc, "vm", name);
     cli_json_add_bool(doc, "dry_run", true);
     json_object_object_add(doc, "serve_argv", sv);
-    cli_json_add_obj(doc, "argv", argv);
+    cli_json_add_obj(doc, "argv", vmq_argv_json(qa));
     catcli_json_done(doc);
+}
+
+/* --dry-run --nbd: the URIs the server would print, on the socket it would
+ * use (the directory is made only for a real start). */
+static int
+dry_uris(const char *name, struct json_object *disks, size_t ndisks,
+         char *sock, size_t socklen, char ***uris_out)
+{
+    const char *base = getenv("XDG_RUNTIME_DIR");
+    char **uris = calloc(ndisks + 1, sizeof(*uris));
+    size_t i;
+
+    if (!base || !*base) {
+        base = getenv("TMPDIR") && *getenv("TMPDIR") ? getenv("TMPDIR")
+                                                      : "/tmp";
+    }
+    snprintf(sock, socklen, "%s/vm-clone-start.XXXXXX/nbd.sock", base);
+    *uris_out = uris;
+    for (i = 0; uris && i < ndisks; i++) {
+        char en[512], ex[1100];
+
+        snprintf(ex, sizeof(ex), "%s/disk%d", name, json_object_get_int(
+            json_object_object_get(json_object_array_get_idx(disks, i),
+                                   "disk")));
+        uri_name(en, sizeof(en), ex);
+        if (asprintf(&uris[i], "nbd+unix:///%s?socket=%s", en, sock) < 0) {
+            uris[i] = NULL;
+            return cli_error("out of memory");
+        }
+    }
+    return uris ? 0 : cli_error("out of memory");
+}
+
+static const char *
+vm_state(struct json_object *vm)
+{
+    return json_object_get_string(json_object_object_get(vm, "state"));
 }
 
 int
 cmd_start(int argc, char **argv)
 {
     struct catcli c = { .verb = "start", .usage = start_usage };
-    struct vmq_opts qo = { .accel = "tcg" };
-    struct vmq_argv qa = { 0 };
+    struct vmq_opts qo = { 0 };
+    struct vmc_hw *hw = NULL;
     struct json_object *vm = NULL, *disks = NULL;
     char home[PATH_MAX], dir[PATH_MAX] = "", sock[PATH_MAX + 16];
-    char **uris = NULL, **extra = NULL;
+    char **uris = NULL, **extra = NULL, **qa = NULL;
     const char *name;
-    bool nbd = false, dry_run = false;
+    bool nbd = false, direct = false, dry_run = false;
     size_t ndisks = 0, i;
     pid_t srv = 0;
-    int nextra = 0, r, rc = CLI_EXIT_FAIL;
+    int r, rc = CLI_EXIT_FAIL;
     const struct cli_opt opts[] = {
         CATCLI_OPTS(&c),
         CLI_OPT_FLAG(0, "nbd", &nbd, "serve the disks over NBD (a 'serve' "
                      "child) instead of opening them in QEMU"),
+        CLI_OPT_FLAG(0, "direct", &direct, "QEMU opens the disks itself, "
+                     "skipping the seal check"),
         CLI_OPT_FLAG(0, "dry-run", &dry_run, "print the QEMU command line, "
                      "run nothing"),
-        CLI_OPT_STRING(0, "accel", "ACCEL", &qo.accel, "QEMU accelerator "
-                       "(default tcg)"),
-        CLI_OPT_STRING(0, "serial", "DEV", &qo.serial, "QEMU -serial "
-                       "device"),
-        CLI_OPT_STRING(0, "kernel", "FILE", &qo.kernel, "boot this kernel"),
-        CLI_OPT_STRING(0, "initrd", "FILE", &qo.initrd, "with this initrd"),
-        CLI_OPT_STRING(0, "append", "CMDLINE", &qo.append, "kernel command "
-                       "line"),
+        VMQ_NET_OPTS(&qo),
+        VMQ_BOOT_OPTS(&qo),
         CLI_OPT_END,
     };
 
     /* QEMU's own arguments follow "--" and are not ours to parse */
     for (i = 1; i < (size_t)argc; i++) {
         if (!strcmp(argv[i], "--")) {
-            extra = argv + i + 1;
-            nextra = argc - (int)i - 1;
+            extra = argv + i + 1;       /* argv[argc] is NULL */
             argc = (int)i;
             break;
         }
@@ -357,59 +395,42 @@ cmd_start(int argc, char **argv)
     if (argc - optind != 1) {
         return cli_usage_error(c.verb, "expecting one VM name");
     }
-    if (!*qo.accel) {
-        return cli_usage_error(c.verb, "--accel needs a value");
+    if (nbd && direct) {
+        return cli_usage_error(c.verb, "--nbd and --direct exclude each "
+                               "other");
     }
     r = catcli_open_vm(&c, argv[optind], &vm);
     if (r) {
         return r;
     }
+    rc = vmq_load(&c, argv[optind], &qo, &hw);
     /* absolute: the server runs in another directory */
     if (!realpath(vmc_catalog_dir(c.cat), home)) {
         snprintf(home, sizeof(home), "%s", vmc_catalog_dir(c.cat));
     }
     /* The catalog stays closed while the VM runs (fsck would wait). */
     catcli_close(&c);
+    if (rc) {
+        goto out;
+    }
+    rc = CLI_EXIT_FAIL;
     name = json_object_get_string(json_object_object_get(vm, "name"));
-    if (strcmp(json_object_get_string(json_object_object_get(vm, "state")),
-               "ready")) {
+    if (strcmp(vm_state(vm), "ready")) {
         rc = catcli_error(CLI_EXIT_BUSY, "VM '%s' is %s, not ready", name,
-                          json_object_get_string(json_object_object_get(
-                              vm, "state")));
+                          vm_state(vm));
         goto out;
     }
     json_object_object_get_ex(vm, "disks", &disks);
     ndisks = disks ? json_object_array_length(disks) : 0;
+    /* a sealed chain is read through our engine, which verifies it */
+    nbd = nbd || (!direct && vmc_hw_sealed(hw));
     if (nbd && ndisks == 0) {
         nbd = false;                /* nothing to serve */
     }
 
     if (nbd && dry_run) {
-        /* what would run; the directory is made only for a real start */
-        snprintf(dir, sizeof(dir), "%s/vm-clone-start.XXXXXX",
-                 getenv("XDG_RUNTIME_DIR") && *getenv("XDG_RUNTIME_DIR")
-                 ? getenv("XDG_RUNTIME_DIR") : getenv("TMPDIR") &&
-                 *getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-        snprintf(sock, sizeof(sock), "%s/nbd.sock", dir);
-        dir[0] = '\0';
-        uris = calloc(ndisks + 1, sizeof(*uris));
-        if (!uris) {
-            cli_error("out of memory");
+        if (dry_uris(name, disks, ndisks, sock, sizeof(sock), &uris)) {
             goto out;
-        }
-        for (i = 0; i < ndisks; i++) {
-            char en[512], ex[1100];
-
-            snprintf(ex, sizeof(ex), "%s/disk%d", name, json_object_get_int(
-                json_object_object_get(json_object_array_get_idx(disks, i),
-                                       "disk")));
-            uri_name(en, sizeof(en), ex);
-            if (asprintf(&uris[i], "nbd+unix:///%s?socket=%s", en,
-                         sock) < 0) {
-                uris[i] = NULL;
-                cli_error("out of memory");
-                goto out;
-            }
         }
     } else if (nbd) {
         if (make_private_dir(dir, sizeof(dir))) {
@@ -424,21 +445,21 @@ cmd_start(int argc, char **argv)
                     i, name, uris[i]);
         }
     }
-    qo.drives = (const char *const *)uris;
-    r = vmq_build(vm, &qo, &qa);
-    for (i = 0; r == 0 && i < (size_t)nextra; i++) {
-        r = vmq_push(&qa, extra[i]);
+    for (i = 0; uris && i < ndisks && i < hw->ndisks; i++) {
+        if (vmc_hw_set_uri(hw, i, uris[i]) < 0) {
+            cli_error("out of memory");
+            goto out;
+        }
     }
-    if (r < 0) {
-        cli_error("out of memory");
+    if (vmq_argv(hw, extra, &qa)) {
         goto out;
     }
     if (dry_run) {
-        print_plan(&c, name, nbd ? sock : NULL, home, &qa);
+        print_plan(&c, name, nbd ? sock : NULL, home, qa);
         rc = CLI_EXIT_OK;
         goto out;
     }
-    rc = run_qemu(qa.v);
+    rc = run_qemu(qa);
 
 out:
     if (srv > 0 && stop_server(srv) && rc == CLI_EXIT_OK) {
@@ -453,7 +474,8 @@ out:
         free(uris[i]);
     }
     free(uris);
-    vmq_argv_free(&qa);
+    vmc_hw_argv_free(qa);
+    vmc_hw_free(hw);
     json_object_put(vm);
     return rc;
 }

@@ -1,7 +1,7 @@
 /*
  * cmd-vm.c - commands on one VM: snapshot create|list|revert|rm,
- * flatten, relink, consolidate, and "vm xml" (a libvirt domain) /
- * "vm qemu-cmd" (a qemu-system-x86_64 command line) for hypervisors.
+ * flatten, relink, consolidate, and the "vm" group: xml / qemu-cmd
+ * (printed by vm-qemu.c from the hardware model), set.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 #include "cat-cli.h"
-#include "vm-qemu.h"
+#include "cmd-vm-virt.h"
 
 /* -------------------------------------- catalog rows for the dry runs */
 
@@ -500,379 +500,19 @@ const struct catcli_cmd catcli_consolidate = {
 
 /* ----------------------------------------------------------------- vm */
 
-static void
-xml_escape(FILE *f, const char *s)
-{
-    for (; *s; s++) {
-        switch (*s) {
-        case '<':
-            fputs("&lt;", f);
-            break;
-        case '>':
-            fputs("&gt;", f);
-            break;
-        case '&':
-            fputs("&amp;", f);
-            break;
-        case '\'':
-            fputs("&apos;", f);
-            break;
-        case '"':
-            fputs("&quot;", f);
-            break;
-        default:
-            fputc(*s, f);
-        }
-    }
-}
-
-static void
-print_xml(FILE *f, struct json_object *vm)
-{
-    struct json_object *disks = NULL, *nics = NULL;
-    size_t i, k;
-
-    json_object_object_get_ex(vm, "disks", &disks);
-    json_object_object_get_ex(vm, "nics", &nics);
-    fputs("<domain type='kvm'>\n  <name>", f);
-    xml_escape(f, json_object_get_string(json_object_object_get(vm, "name")));
-    fprintf(f, "</name>\n  <uuid>%s</uuid>\n",
-           json_object_get_string(json_object_object_get(vm, "uuid")));
-    fprintf(f, "  <memory unit='MiB'>%d</memory>\n  <vcpu>%d</vcpu>\n",
-           json_object_get_int(json_object_object_get(vm, "memory_mb")),
-           json_object_get_int(json_object_object_get(vm, "cpus")));
-    fputs("  <os>\n    <type arch='x86_64' machine='q35'>hvm</type>\n"
-          "    <boot dev='hd'/>\n  </os>\n  <features>\n    <acpi/>\n"
-          "  </features>\n  <devices>\n", f);
-    for (i = 0; disks && i < json_object_array_length(disks); i++) {
-        struct json_object *d = json_object_array_get_idx(disks, i);
-        struct json_object *ch = json_object_object_get(d, "chain");
-        size_t n = ch ? json_object_array_length(ch) : 0;
-
-        fputs("    <disk type='file' device='disk'>\n"
-              "      <driver name='qemu' type='qcow2'/>\n"
-              "      <source file='", f);
-        xml_escape(f, json_object_get_string(json_object_object_get(d, "path")));
-        fputs("'/>\n", f);
-        for (k = 1; k < n; k++) {
-            struct json_object *l = json_object_array_get_idx(ch, k);
-
-            fprintf(f, "%*s<backingStore type='file'>\n%*s<format "
-                   "type='qcow2'/>\n%*s<source file='", (int)(4 + 2 * k), "",
-                   (int)(6 + 2 * k), "", (int)(6 + 2 * k), "");
-            xml_escape(f, json_object_get_string(json_object_object_get(l,
-                                                                     "path")));
-            fputs("'/>\n", f);
-        }
-        if (n > 0) {
-            fprintf(f, "%*s<backingStore/>\n", (int)(4 + 2 * n), "");
-        }
-        for (k = n; k > 1; k--) {
-            fprintf(f, "%*s</backingStore>\n", (int)(4 + 2 * (k - 1)), "");
-        }
-        fprintf(f, "      <target dev='vd%c' bus='virtio'/>\n    </disk>\n",
-               (int)('a' + i));
-    }
-    for (i = 0; nics && i < json_object_array_length(nics); i++) {
-        struct json_object *n = json_object_array_get_idx(nics, i);
-
-        fprintf(f, "    <interface type='network'>\n      <mac address='%s'/>\n"
-               "      <source network='default'/>\n      <model "
-               "type='virtio'/>\n    </interface>\n",
-               json_object_get_string(json_object_object_get(n, "mac")));
-    }
-    fputs("    <serial type='pty'/>\n    <console type='pty'/>\n"
-          "  </devices>\n</domain>\n", f);
-}
-
-/* Shell-quote @s with single quotes when it needs it. */
-static void
-shq(FILE *f, const char *s)
-{
-    if (*s && strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-                        "0123456789-_./=,:@%+") == strlen(s)) {
-        fputs(s, f);
-        return;
-    }
-    fputc('\'', f);
-    for (; *s; s++) {
-        if (*s == '\'') {
-            fputs("'\\''", f);
-        } else {
-            fputc(*s, f);
-        }
-    }
-    fputc('\'', f);
-}
-
-int
-vmq_push(struct vmq_argv *a, const char *s)
-{
-    char *dup;
-
-    if (a->n + 2 > a->cap) {
-        size_t cap = a->cap ? a->cap * 2 : 32;
-        char **v = realloc(a->v, cap * sizeof(*v));
-
-        if (!v) {
-            return -ENOMEM;
-        }
-        a->v = v;
-        a->cap = cap;
-    }
-    dup = strdup(s);
-    if (!dup) {
-        return -ENOMEM;
-    }
-    a->v[a->n++] = dup;
-    a->v[a->n] = NULL;
-    return 0;
-}
-
-void
-vmq_argv_free(struct vmq_argv *a)
-{
-    size_t i;
-
-    for (i = 0; i < a->n; i++) {
-        free(a->v[i]);
-    }
-    free(a->v);
-    memset(a, 0, sizeof(*a));
-}
-
-/* Append "@prefix@value@suffix" with the commas of @value doubled (QEMU's
- * option syntax). */
-static int
-push_opt(struct vmq_argv *a, const char *prefix, const char *value,
-         const char *suffix)
-{
-    size_t len = strlen(prefix) + 2 * strlen(value) + strlen(suffix) + 1;
-    char *buf = malloc(len), *p;
-    int r;
-
-    if (!buf) {
-        return -ENOMEM;
-    }
-    p = buf + sprintf(buf, "%s", prefix);
-    for (; *value; value++) {
-        if (*value == ',') {
-            *p++ = ',';
-        }
-        *p++ = *value;
-    }
-    strcpy(p, suffix);
-    r = vmq_push(a, buf);
-    free(buf);
-    return r;
-}
-
-int
-vmq_build(struct json_object *vm, const struct vmq_opts *o,
-          struct vmq_argv *out)
-{
-    struct json_object *disks = NULL, *nics = NULL;
-    char buf[256];
-    size_t i, n;
-    int r;
-
-    memset(out, 0, sizeof(*out));
-    json_object_object_get_ex(vm, "disks", &disks);
-    json_object_object_get_ex(vm, "nics", &nics);
-    r = vmq_push(out, "qemu-system-x86_64");
-    r = r ? r : vmq_push(out, "-name");
-    r = r ? r : push_opt(out, "", json_object_get_string(
-                             json_object_object_get(vm, "name")), "");
-    r = r ? r : vmq_push(out, "-uuid");
-    r = r ? r : vmq_push(out, json_object_get_string(
-                             json_object_object_get(vm, "uuid")));
-    r = r ? r : vmq_push(out, "-machine");
-    if (!o->accel) {
-        r = r ? r : vmq_push(out, "q35,accel=kvm:tcg");
-    } else {
-        const char *p = o->accel;
-
-        r = r ? r : vmq_push(out, "q35");
-        while (!r && *p) {
-            size_t len = strcspn(p, ":");
-
-            snprintf(buf, sizeof(buf), "%.*s", (int)len, p);
-            r = vmq_push(out, "-accel");
-            r = r ? r : vmq_push(out, buf);
-            p += len + (p[len] == ':');
-        }
-    }
-    snprintf(buf, sizeof(buf), "%d",
-             json_object_get_int(json_object_object_get(vm, "cpus")));
-    r = r ? r : vmq_push(out, "-smp");
-    r = r ? r : vmq_push(out, buf);
-    snprintf(buf, sizeof(buf), "%d",
-             json_object_get_int(json_object_object_get(vm, "memory_mb")));
-    r = r ? r : vmq_push(out, "-m");
-    r = r ? r : vmq_push(out, buf);
-    n = disks ? json_object_array_length(disks) : 0;
-    for (i = 0; !r && i < n; i++) {
-        struct json_object *d = json_object_array_get_idx(disks, i);
-
-        r = vmq_push(out, "-drive");
-        if (r == 0 && o->drives) {
-            r = push_opt(out, "file=", o->drives[i],
-                         ",format=raw,if=virtio,cache=none");
-        } else if (r == 0) {
-            r = push_opt(out, "file=", json_object_get_string(
-                             json_object_object_get(d, "path")),
-                         ",format=qcow2,if=virtio,cache=none,aio=threads");
-        }
-    }
-    n = nics ? json_object_array_length(nics) : 0;
-    for (i = 0; !r && i < n; i++) {
-        struct json_object *nic = json_object_array_get_idx(nics, i);
-
-        snprintf(buf, sizeof(buf), "user,id=net%zu", i);
-        r = vmq_push(out, "-netdev");
-        r = r ? r : vmq_push(out, buf);
-        snprintf(buf, sizeof(buf), "virtio-net-pci,netdev=net%zu,mac=%s", i,
-                 json_object_get_string(json_object_object_get(nic, "mac")));
-        r = r ? r : vmq_push(out, "-device");
-        r = r ? r : vmq_push(out, buf);
-    }
-    if (!r && n == 0) {
-        r = vmq_push(out, "-nic");      /* else QEMU adds a default NIC */
-        r = r ? r : vmq_push(out, "none");
-    }
-    if (!r && o->kernel) {
-        r = vmq_push(out, "-kernel");
-        r = r ? r : vmq_push(out, o->kernel);
-    }
-    if (!r && o->initrd) {
-        r = vmq_push(out, "-initrd");
-        r = r ? r : vmq_push(out, o->initrd);
-    }
-    if (!r && o->append) {
-        r = vmq_push(out, "-append");
-        r = r ? r : vmq_push(out, o->append);
-    }
-    if (!r && o->serial) {
-        r = vmq_push(out, "-display");
-        r = r ? r : vmq_push(out, "none");
-        r = r ? r : vmq_push(out, "-monitor");
-        r = r ? r : vmq_push(out, "none");
-        r = r ? r : vmq_push(out, "-serial");
-        r = r ? r : push_opt(out, "file:", o->serial, "");
-    } else if (!r) {
-        r = vmq_push(out, "-nographic");
-    }
-    if (r) {
-        vmq_argv_free(out);
-    }
-    return r;
-}
-
-void
-vmq_print(FILE *f, const struct vmq_argv *a)
-{
-    static const char *const breaks[] = { "-drive", "-netdev", "-nic",
-                                          "-kernel", "-display",
-                                          "-nographic", NULL };
-    size_t i, k;
-
-    for (i = 0; i < a->n; i++) {
-        const char *sep = i ? " " : "";
-
-        for (k = 0; i && breaks[k]; k++) {
-            if (!strcmp(a->v[i], breaks[k])) {
-                sep = " \\\n  ";
-            }
-        }
-        fputs(sep, f);
-        shq(f, a->v[i]);
-    }
-    fputc('\n', f);
-}
-
-/* The VM's command line: text, or with --json {"vm", "argv"}. */
-static int
-print_qemu(struct catcli *c, struct json_object *vm)
-{
-    struct vmq_opts o = { 0 };
-    struct vmq_argv a;
-    size_t i;
-
-    if (vmq_build(vm, &o, &a) < 0) {
-        return cli_error("out of memory");
-    }
-    if (c->json) {
-        struct json_object *doc = json_object_new_object();
-        struct json_object *argv = json_object_new_array();
-
-        for (i = 0; i < a.n; i++) {
-            json_object_array_add(argv, json_object_new_string(a.v[i]));
-        }
-        cli_json_add_str(doc, "vm", catcli_jstr(vm, "name"));
-        cli_json_add_obj(doc, "argv", argv);
-        catcli_json_done(doc);
-    } else {
-        vmq_print(stdout, &a);
-    }
-    vmq_argv_free(&a);
-    return CLI_EXIT_OK;
-}
-
-/* The VM's libvirt domain: text, or with --json {"vm", "xml"}. */
-static int
-print_domain(struct catcli *c, struct json_object *vm)
-{
-    struct json_object *doc;
-    char *xml = NULL;
-    size_t len = 0;
-    FILE *f;
-
-    if (!c->json) {
-        print_xml(stdout, vm);
-        return CLI_EXIT_OK;
-    }
-    f = open_memstream(&xml, &len);
-    if (!f) {
-        return cli_error("out of memory");
-    }
-    print_xml(f, vm);
-    if (fclose(f) != 0) {
-        free(xml);
-        return cli_error("out of memory");
-    }
-    doc = json_object_new_object();
-    cli_json_add_str(doc, "vm", catcli_jstr(vm, "name"));
-    cli_json_add_str(doc, "xml", xml);
-    catcli_json_done(doc);
-    free(xml);
-    return CLI_EXIT_OK;
-}
-
-static int
-vm_export(struct catcli *c, const char *name, bool xml)
-{
-    struct json_object *vm;
-    int r = catcli_open_vm(c, name, &vm);
-
-    if (r) {
-        return r;
-    }
-    r = xml ? print_domain(c, vm) : print_qemu(c, vm);
-    json_object_put(vm);
-    catcli_close(c);
-    return r;
-}
+/* The hardware options of vm xml / vm qemu-cmd (vm-qemu.h). */
+static struct vmq_opts vm_hw;
 
 static int
 vm_xml(struct catcli *c, void *ctx, int argc, char **argv)
 {
-    return vm_export(c, argv[0], true);
+    return vmq_print_xml(c, argv[0], &vm_hw);
 }
 
 static int
 vm_qemu_cmd(struct catcli *c, void *ctx, int argc, char **argv)
 {
-    return vm_export(c, argv[0], false);
+    return vmq_print_qemu(c, argv[0], &vm_hw);
 }
 
 int
@@ -881,13 +521,27 @@ cmd_vm(int argc, char **argv)
     struct catcli c = { .verb = "vm", .usage =
         "xml prints a libvirt domain for the VM (disks with their backing "
         "chain,\nqcow2 driver, NICs with their MACs); qemu-cmd prints a "
-        "qemu-system-x86_64\ncommand line.\n"
+        "qemu-system-x86_64\ncommand line; both from the one hardware model "
+        "'start' runs (the accelerator:\nkvm when /dev/kvm works, else tcg; "
+        "the network: user unless --network).\n"
+        "define defines (or redefines) the VM's libvirt domain from that "
+        "model, through\nlibvirt's API, and the catalog remembers it; "
+        "undefine removes it.\n"
         "set changes a VM's labels, expiry and hardware.\n" };
-    const struct cli_opt common[] = { CATCLI_OPTS(&c), CLI_OPT_END };
+    const struct cli_opt hw_opts[] = {
+        CATCLI_OPTS(&c), VMQ_NET_OPTS(&vm_hw), VMQ_BOOT_OPTS(&vm_hw),
+        CLI_OPT_END,
+    };
+    const struct cli_opt define_opts[] = { VM_DEFINE_OPTS(&c) };
+    const struct cli_opt undefine_opts[] = { VM_UNDEFINE_OPTS(&c) };
     const struct catcli_sub subs[] = {
-        { "xml", vm_xml, common, 1, 1, "NAME",
+        { "define", vm_define, define_opts, 1, 1, "NAME [--connect URI] [the options of xml]",
+          "expecting a VM name", CATCLI_STORE },
+        { "undefine", vm_undefine, undefine_opts, 1, 1, "NAME [--force]",
+          "expecting a VM name", CATCLI_STORE },
+        { "xml", vm_xml, hw_opts, 1, 1, "NAME [--accel kvm|tcg] [--network MODE] [--kernel F] [--initrd F] [--append CMDLINE] [--serial FILE]",
           "expecting xml|qemu-cmd and a VM name", 0 },
-        { "qemu-cmd", vm_qemu_cmd, common, 1, 1, "NAME",
+        { "qemu-cmd", vm_qemu_cmd, hw_opts, 1, 1, "NAME [--accel kvm|tcg] [--network MODE] [--kernel F] [--initrd F] [--append CMDLINE] [--serial FILE]",
           "expecting xml|qemu-cmd and a VM name", 0 },
         { "set", catcli_vm_set, catcli_vm_set_opts(&c), 1, 1, "NAME [--label KEY=VALUE]... [--unlabel KEY]... [--ttl DURATION] [--cpus N] [--memory MiB] [--nics N]", "expecting a VM name", CATCLI_STORE },
         { NULL, NULL, NULL, 0, 0, NULL, NULL, 0 },

@@ -1,7 +1,9 @@
 /*
- * vm-qemu.h - the qemu-system-x86_64 command line of a catalogued VM.
- * Built in cmd-vm.c ("vm qemu-cmd" prints it), run by "start"
- * (cmd-start.c), which may point the disks at NBD URIs instead of files.
+ * vm-qemu.h - the hardware of a catalogued VM on the command line: the
+ * options that shape it (--accel, --network, direct kernel boot, serial
+ * console), shared by "vm xml", "vm qemu-cmd", "vm define" and "start",
+ * and the printing of its renderings (include/vmclone-virt.h builds the
+ * one model all of them use). vm-qemu.c; "start" is cmd-start.c.
  */
 #ifndef VMC_VM_QEMU_H
 #define VMC_VM_QEMU_H
@@ -9,38 +11,51 @@
 #include <stddef.h>
 #include <stdio.h>
 
-#include <json-c/json.h>
+#include "cat-cli.h"
+#include "vmclone-virt.h"
 
+/* What the hardware options set (NULL: the model's default). */
 struct vmq_opts {
-    /** NULL: "-machine q35,accel=kvm:tcg"; else "-machine q35" and one
-     *  "-accel X" per ':'-separated item ("tcg", "kvm:tcg"). */
-    const char *accel;
-    /** NULL: each disk's qcow2 file; else one URI per disk (raw). */
-    const char *const *drives;
-    const char *kernel, *initrd, *append;   /**< NULL = none */
-    /** File for the serial console (no monitor, no display); NULL:
-     *  -nographic (serial and monitor on stdio). */
-    const char *serial;
+    const char *accel, *network;
+    const char *kernel, *initrd, *append, *serial;
 };
 
-/** A NULL-terminated argument vector that owns its strings. */
-struct vmq_argv {
-    char **v;
-    size_t n, cap;
-};
+/* --accel and --network, into struct vmq_opts *o. */
+#define VMQ_NET_OPTS(o) \
+    CLI_OPT_STRING(0, "accel", "kvm|tcg", &(o)->accel, "the accelerator " \
+                   "(default: kvm when /dev/kvm works, else tcg)"), \
+    CLI_OPT_STRING(0, "network", "MODE", &(o)->network, "user (default), " \
+                   "network:NAME, bridge:NAME or none")
+/* Direct kernel boot and the serial console, into struct vmq_opts *o. */
+#define VMQ_BOOT_OPTS(o) \
+    CLI_OPT_STRING(0, "kernel", "FILE", &(o)->kernel, "boot this kernel"), \
+    CLI_OPT_STRING(0, "initrd", "FILE", &(o)->initrd, "with this initrd"), \
+    CLI_OPT_STRING(0, "append", "CMDLINE", &(o)->append, "kernel command " \
+                   "line"), \
+    CLI_OPT_STRING(0, "serial", "FILE", &(o)->serial, "serial console to " \
+                   "FILE (no monitor, no display)")
 
-/** Append a copy of @s. @return 0 or -ENOMEM. */
-int vmq_push(struct vmq_argv *a, const char *s);
-void vmq_argv_free(struct vmq_argv *a);
-/**
- * The command line for @vm (an object of catcli_vm_json(): name, uuid,
- * cpus, memory_mb, disks[].path, nics[].mac). @return 0 or -ENOMEM.
+/*
+ * The model of VM @name from the open store of @c with @o applied, in
+ * *hw. @return 0, or the exit status after printing the error (a bad
+ * --accel or --network is a usage error).
  */
-int vmq_build(struct json_object *vm, const struct vmq_opts *o,
-              struct vmq_argv *out);
-/** Print @a as one shell command (quoted where needed, one device per
- *  line), ending with a newline. */
-void vmq_print(FILE *f, const struct vmq_argv *a);
+int vmq_load(struct catcli *c, const char *name, const struct vmq_opts *o,
+             struct vmc_hw **hw);
+/* The command line of @hw with @extra (NULL-terminated, may be NULL)
+ * appended, in *argv; @return 0 or the exit status after the error. */
+int vmq_argv(const struct vmc_hw *hw, char **extra, char ***argv);
+/* Print @argv as one shell command (quoted where needed, one device per
+ * line), ending with a newline. */
+void vmq_print(FILE *f, char *const *argv);
+/* An argument vector as a JSON array of strings. */
+struct json_object *vmq_argv_json(char *const *argv);
+
+/* "vm xml", "vm qemu-cmd" (vm-qemu.c) */
+int vmq_print_xml(struct catcli *c, const char *name,
+                  const struct vmq_opts *o);
+int vmq_print_qemu(struct catcli *c, const char *name,
+                   const struct vmq_opts *o);
 
 /* cmd-start.c */
 int cmd_start(int argc, char **argv);

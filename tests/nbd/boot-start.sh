@@ -3,7 +3,7 @@
 # real guest" 4). The guest's ext4 root disk is imported with `template
 # import` (a sealed template), cloned with `clone --linked`, and the one
 # VM is booted twice: `start VM --nbd` (disks through a private vm-clone
-# serve) and then `start VM` (QEMU opens the qcow2 files). Each boot
+# serve) and then `start VM --direct` (QEMU opens the qcow2 files). Each boot
 # reads the template's hello.txt and writes its marker. Afterwards the
 # clone holds both markers (so the NBD boot's writes were flushed into a
 # valid qcow2 file), the template and its pool copy are unchanged and
@@ -58,8 +58,8 @@ grep -q "served on nbd+unix:///vm1/disk0?socket=$TMPDIR/vm-clone-start\." start-
     fail "start --nbd did not serve the disk: $(cat start-n.err)"
 note "vm1 booted with start --nbd ($(( $(date +%s) - start )) s)"
 t2=$(date +%s)
-start_guest d
-note "vm1 booted with start (qcow2 opened by QEMU) ($(( $(date +%s) - t2 )) s)"
+start_guest d --direct
+note "vm1 booted with start --direct (qcow2 opened by QEMU) ($(( $(date +%s) - t2 )) s)"
 
 qemu_check "$disk"
 ok vmc img check "$disk"

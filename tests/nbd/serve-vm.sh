@@ -157,7 +157,7 @@ exit "${FAKE_RC:-0}"
 EOF
 chmod +x fakebin/qemu-system-x86_64
 export FAKE_ARGS=$T/args
-PATH=$T/fakebin:$PATH FAKE_RC=3 vmc start vm1 -- -no-reboot -S
+PATH=$T/fakebin:$PATH FAKE_RC=3 vmc start vm1 --direct --accel tcg -- -no-reboot -S
 rc=$?
 [ "$rc" = 3 ] || fail "start exited $rc, qemu exited 3"
 for want in -smp 2 -m 256 -accel tcg -no-reboot -S \
@@ -168,8 +168,8 @@ done
 for m in $macs; do
     grep -q "^virtio-net-pci,netdev=net[01],mac=$m$" args || fail "qemu args lack MAC $m"
 done
-PATH=$T/fakebin:$PATH vmc start vm1 --accel kvm:tcg > /dev/null || fail "start --accel"
-[ "$(grep -c '^-accel$' args)" = 2 ] && grep -qx kvm args || fail "--accel kvm:tcg: $(tr '\n' ' ' < args)"
+PATH=$T/fakebin:$PATH vmc start vm1 --direct --accel kvm > /dev/null || fail "start --accel"
+[ "$(grep -c '^-accel$' args)" = 1 ] && grep -qx kvm args || fail "--accel kvm: $(tr '\n' ' ' < args)"
 
 PATH=$T/fakebin:$PATH vmc start vm1 --nbd || fail "start --nbd exited $?"
 grep -q "^file=nbd+unix:///vm1/disk0?socket=$TMPDIR/vm-clone-start\.[^/]*/nbd\.sock,format=raw" args ||

@@ -1,0 +1,341 @@
+/*
+ * hw-render.c - the hardware model (hw.c) rendered two ways: a libvirt
+ * domain (vmc_hw_xml) and a qemu-system-x86_64 command line
+ * (vmc_hw_qemu_argv). Both name the same accelerator, machine,
+ * firmware, disks (in order), NICs and network; keep them in step.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vmclone-virt.h"
+
+/* ------------------------------------------------------------ the XML */
+
+static void
+xml_text(FILE *f, const char *s)
+{
+    for (; *s; s++) {
+        switch (*s) {
+        case '<':
+            fputs("&lt;", f);
+            break;
+        case '>':
+            fputs("&gt;", f);
+            break;
+        case '&':
+            fputs("&amp;", f);
+            break;
+        case '\'':
+            fputs("&apos;", f);
+            break;
+        case '"':
+            fputs("&quot;", f);
+            break;
+        default:
+            fputc(*s, f);
+        }
+    }
+}
+
+/* "@pre@text@post" with @text escaped. */
+static void
+xml_line(FILE *f, const char *pre, const char *text, const char *post)
+{
+    fputs(pre, f);
+    xml_text(f, text);
+    fputs(post, f);
+}
+
+static void
+xml_os(FILE *f, const struct vmc_hw *hw)
+{
+    fprintf(f, "  <os>\n    <type arch='x86_64' machine='%s'>hvm</type>\n",
+            hw->machine);
+    if (hw->firmware == VMC_HW_UEFI) {
+        xml_line(f, "    <loader readonly='yes' type='rom'>", hw->ovmf,
+                 "</loader>\n");
+    }
+    if (hw->kernel) {
+        xml_line(f, "    <kernel>", hw->kernel, "</kernel>\n");
+    }
+    if (hw->initrd) {
+        xml_line(f, "    <initrd>", hw->initrd, "</initrd>\n");
+    }
+    if (hw->append) {
+        xml_line(f, "    <cmdline>", hw->append, "</cmdline>\n");
+    }
+    fputs("    <boot dev='hd'/>\n  </os>\n", f);
+}
+
+/* Disk @i: its source and the whole <backingStore> chain under it. */
+static void
+xml_disk(FILE *f, const struct vmc_hw_disk *d, size_t *nvirtio, size_t *nsata)
+{
+    bool cd = d->device == VMC_HW_CDROM;
+    size_t k;
+
+    fprintf(f, "    <disk type='file' device='%s'>\n      <driver "
+            "name='qemu' type='%s'/>\n", cd ? "cdrom" : "disk", d->format);
+    xml_line(f, "      <source file='", d->path, "'/>\n");
+    for (k = 0; k < d->nchain; k++) {
+        int ind = (int)(6 + 2 * k);
+
+        fprintf(f, "%*s<backingStore type='file'>\n%*s<format type='%s'/>\n",
+                ind, "", ind + 2, "", d->chain_formats[k]);
+        fprintf(f, "%*s", ind + 2, "");
+        xml_line(f, "<source file='", d->chain[k], "'/>\n");
+    }
+    fprintf(f, "%*s<backingStore/>\n", (int)(6 + 2 * d->nchain), "");
+    for (k = d->nchain; k > 0; k--) {
+        fprintf(f, "%*s</backingStore>\n", (int)(6 + 2 * (k - 1)), "");
+    }
+    if (cd) {
+        fprintf(f, "      <target dev='sd%c' bus='sata'/>\n",
+                (int)('a' + (*nsata)++ % 26));
+    } else {
+        fprintf(f, "      <target dev='vd%c' bus='virtio'/>\n",
+                (int)('a' + (*nvirtio)++ % 26));
+    }
+    if (d->readonly) {
+        fputs("      <readonly/>\n", f);
+    }
+    fputs("    </disk>\n", f);
+}
+
+static void
+xml_nics(FILE *f, const struct vmc_hw *hw)
+{
+    static const char *const kind[] = { "user", "network", "bridge" };
+    size_t i;
+
+    for (i = 0; hw->net != VMC_HW_NET_NONE && i < hw->nnics; i++) {
+        fprintf(f, "    <interface type='%s'>\n      <mac address='%s'/>\n",
+                kind[hw->net], hw->macs[i]);
+        if (hw->net == VMC_HW_NET_NETWORK) {
+            xml_line(f, "      <source network='", hw->net_name, "'/>\n");
+        } else if (hw->net == VMC_HW_NET_BRIDGE) {
+            xml_line(f, "      <source bridge='", hw->net_name, "'/>\n");
+        }
+        fputs("      <model type='virtio'/>\n    </interface>\n", f);
+    }
+}
+
+int
+vmc_hw_xml(const struct vmc_hw *hw, char **out)
+{
+    size_t len = 0, i, nvirtio = 0, nsata = 0;
+    FILE *f = open_memstream(out, &len);
+
+    if (!f) {
+        return -ENOMEM;
+    }
+    fprintf(f, "<domain type='%s'>\n", hw->accel == VMC_HW_ACCEL_KVM ?
+            "kvm" : "qemu");
+    xml_line(f, "  <name>", hw->name, "</name>\n");
+    fprintf(f, "  <uuid>%s</uuid>\n  <memory unit='MiB'>%d</memory>\n"
+            "  <vcpu>%d</vcpu>\n", hw->uuid, hw->memory_mb, hw->cpus);
+    xml_os(f, hw);
+    fputs("  <features>\n    <acpi/>\n  </features>\n  <devices>\n", f);
+    for (i = 0; i < hw->ndisks; i++) {
+        xml_disk(f, &hw->disks[i], &nvirtio, &nsata);
+    }
+    xml_nics(f, hw);
+    if (hw->serial) {
+        xml_line(f, "    <serial type='file'>\n      <source path='",
+                 hw->serial, "'/>\n    </serial>\n");
+    } else {
+        fputs("    <serial type='pty'/>\n    <console type='pty'/>\n", f);
+    }
+    fputs("  </devices>\n</domain>\n", f);
+    if (fclose(f) != 0) {
+        free(*out);
+        *out = NULL;
+        return -ENOMEM;
+    }
+    return 0;
+}
+
+/* --------------------------------------------------- the command line */
+
+struct argv {
+    char **v;
+    size_t n, cap;
+    int err;
+};
+
+/* Append printf(@fmt, ...) (after an error: nothing). */
+static void __attribute__((format(printf, 2, 3)))
+arg(struct argv *a, const char *fmt, ...)
+{
+    va_list ap;
+    char *s;
+
+    if (a->err) {
+        return;
+    }
+    if (a->n + 2 > a->cap) {
+        size_t cap = a->cap ? a->cap * 2 : 32;
+        char **v = realloc(a->v, cap * sizeof(*v));
+
+        if (!v) {
+            a->err = -ENOMEM;
+            return;
+        }
+        a->v = v;
+        a->cap = cap;
+    }
+    va_start(ap, fmt);
+    if (vasprintf(&s, fmt, ap) < 0) {
+        a->err = -ENOMEM;
+    } else {
+        a->v[a->n++] = s;
+        a->v[a->n] = NULL;
+    }
+    va_end(ap);
+}
+
+/* @s with its commas doubled (QEMU's option syntax); malloc'd. */
+static char *
+commas(const char *s)
+{
+    char *out = malloc(2 * strlen(s) + 1), *p = out;
+
+    for (; out && *s; s++) {
+        if (*s == ',') {
+            *p++ = ',';
+        }
+        *p++ = *s;
+    }
+    if (out) {
+        *p = '\0';
+    }
+    return out;
+}
+
+static void
+qemu_disk(struct argv *a, const struct vmc_hw_disk *d)
+{
+    char *src = commas(d->uri ? d->uri : d->path);
+
+    if (!src) {
+        a->err = -ENOMEM;
+        return;
+    }
+    arg(a, "-drive");
+    if (d->device == VMC_HW_CDROM) {
+        arg(a, "file=%s,format=%s,if=ide,media=cdrom,readonly=on", src,
+            d->uri ? "raw" : d->format);
+    } else if (d->uri) {
+        arg(a, "file=%s,format=raw,if=virtio,cache=none%s", src,
+            d->readonly ? ",readonly=on" : "");
+    } else {
+        arg(a, "file=%s,format=%s,if=virtio,cache=none,aio=threads%s", src,
+            d->format, d->readonly ? ",readonly=on" : "");
+    }
+    free(src);
+}
+
+static void
+qemu_nics(struct argv *a, const struct vmc_hw *hw)
+{
+    size_t i;
+
+    for (i = 0; hw->net != VMC_HW_NET_NONE && i < hw->nnics; i++) {
+        arg(a, "-netdev");
+        if (hw->net == VMC_HW_NET_BRIDGE) {
+            char *br = commas(hw->net_name);
+
+            arg(a, "bridge,id=net%zu,br=%s", i, br ? br : "");
+            free(br);
+        } else {
+            arg(a, "user,id=net%zu", i);
+        }
+        arg(a, "-device");
+        arg(a, "virtio-net-pci,netdev=net%zu,mac=%s", i, hw->macs[i]);
+    }
+    if (hw->net == VMC_HW_NET_NONE || hw->nnics == 0) {
+        arg(a, "-nic");                 /* else QEMU adds a default NIC */
+        arg(a, "none");
+    }
+}
+
+/* The options whose value QEMU takes as it is (one argument each). */
+static void
+qemu_opt(struct argv *a, const char *opt, const char *value)
+{
+    if (value) {
+        arg(a, "%s", opt);
+        arg(a, "%s", value);
+    }
+}
+
+int
+vmc_hw_qemu_argv(const struct vmc_hw *hw, char ***out, size_t *n)
+{
+    struct argv a = { 0 };
+    char *name;
+    size_t i;
+
+    if (hw->net == VMC_HW_NET_NETWORK) {
+        return -ENOTSUP;    /* a libvirt network: only libvirt has it */
+    }
+    name = commas(hw->name);
+    if (!name) {
+        return -ENOMEM;
+    }
+    arg(&a, "qemu-system-x86_64");
+    qemu_opt(&a, "-name", name);
+    free(name);
+    qemu_opt(&a, "-uuid", hw->uuid);
+    qemu_opt(&a, "-machine", hw->machine);
+    qemu_opt(&a, "-accel", vmc_hw_accel_name(hw->accel));
+    arg(&a, "-smp");
+    arg(&a, "%d", hw->cpus);
+    arg(&a, "-m");
+    arg(&a, "%d", hw->memory_mb);
+    if (hw->firmware == VMC_HW_UEFI) {
+        qemu_opt(&a, "-bios", hw->ovmf);
+    }
+    for (i = 0; i < hw->ndisks; i++) {
+        qemu_disk(&a, &hw->disks[i]);
+    }
+    qemu_nics(&a, hw);
+    qemu_opt(&a, "-kernel", hw->kernel);
+    qemu_opt(&a, "-initrd", hw->initrd);
+    qemu_opt(&a, "-append", hw->append);
+    if (hw->serial) {
+        char *s = commas(hw->serial);
+
+        arg(&a, "-display");
+        arg(&a, "none");
+        arg(&a, "-monitor");
+        arg(&a, "none");
+        arg(&a, "-serial");
+        arg(&a, "file:%s", s ? s : "");
+        a.err = s ? a.err : -ENOMEM;
+        free(s);
+    } else {
+        arg(&a, "-nographic");
+    }
+    if (a.err) {
+        vmc_hw_argv_free(a.v);
+        return a.err;
+    }
+    *out = a.v;
+    *n = a.n;
+    return 0;
+}
+
+void
+vmc_hw_argv_free(char **argv)
+{
+    size_t i;
+
+    for (i = 0; argv && argv[i]; i++) {
+        free(argv[i]);
+    }
+    free(argv);
+}
