@@ -308,6 +308,9 @@ cat_unlink_volume_file(const char *path, struct vmc_error *err)
     char *seal = NULL;
     int r = 0;
 
+    if (cat_path_is_rbd(path)) {
+        return cat_rbd_unlink(path, err);
+    }
     if (asprintf(&seal, "%s.seal", path) < 0) {
         return vmc_error_set(err, -ENOMEM, "out of memory");
     }

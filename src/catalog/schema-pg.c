@@ -137,6 +137,13 @@ const char *const cat_pg_migrations[] = {
     "ALTER TABLE vms ADD COLUMN request_idx bigint;\n"
     "CREATE UNIQUE INDEX vms_request ON vms(request_key, request_idx)\n"
     "  WHERE request_key IS NOT NULL;\n",
+    /* 3: pool types: 'dir' or 'rbd' (schema.c) */
+    "ALTER TABLE pools ADD COLUMN type text NOT NULL DEFAULT 'dir'\n"
+    "  CHECK (type IN ('dir', 'rbd'));\n"
+    "ALTER TABLE pools ADD COLUMN rbd_pool text;\n"
+    "ALTER TABLE pools ADD COLUMN rbd_namespace text;\n"
+    "ALTER TABLE pools ADD COLUMN rbd_conf text;\n"
+    "ALTER TABLE pools ADD COLUMN rbd_id text;\n",
 };
 
 const unsigned cat_pg_nmigrations =
