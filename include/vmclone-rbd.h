@@ -90,6 +90,11 @@ VMC_API int vmc_rbd_export(const char *src, const char *dst, uint64_t *bytes,
 /** Copy @src's parent's data into it: it no longer depends on a parent. */
 VMC_API int vmc_rbd_flatten(const char *spec, struct vmc_error *err);
 
+/** The spec of @spec's parent image (same settings) into *@out, or NULL
+ *  when it has none (never cloned, or flattened). */
+VMC_API int vmc_rbd_parent(const char *spec, char **out,
+                           struct vmc_error *err);
+
 /** How many clients watch (have open) image @spec. */
 VMC_API int vmc_rbd_watchers(const char *spec, unsigned *count,
                              struct vmc_error *err);

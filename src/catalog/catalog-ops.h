@@ -174,6 +174,8 @@ bool cat_path_is_rbd(const char *path);
 /* -ENOTSUP "@what is not supported on rbd pools" when @path is in one. */
 int cat_rbd_refuse(const char *path, const char *what,
                    struct vmc_error *err);
+/* Flatten rbd volume @path: it reads no parent any more. */
+int cat_rbd_flatten(const char *path, struct vmc_error *err);
 /* Remove rbd volume @path (its snapshots first); absent is done. */
 int cat_rbd_unlink(const char *path, struct vmc_error *err);
 /* The template copy's disk @dst (rbd) from template volume @src_vid at
@@ -188,6 +190,18 @@ int cat_rbd_copy_volume(struct vmc_catalog *cat, int64_t src_vid,
 int cat_rbd_clone_group(const struct cat_disks *base, char *const *paths,
                         size_t count, bool linked, uint64_t *bytes,
                         struct vmc_error *err);
+/* cat_backing_volume() of rbd volume @path: its parent image's volume. */
+int cat_rbd_backing_volume(struct vmc_catalog *cat, const char *path,
+                           int64_t *vid, char **backing,
+                           struct vmc_error *err);
+/* -ENOTSUP "@what is not supported on rbd pools" when VM @vm is in one. */
+int cat_rbd_refuse_vm(struct vmc_catalog *cat, const char *vm,
+                      const char *what, struct vmc_error *err);
+/* fsck: is rbd volume @path's image missing? Is the seal in its
+ * metadata @want (the catalog's)? Else @detail says why. */
+bool cat_rbd_missing(const char *path);
+bool cat_rbd_verify_seal(const char *path, const char *want, char *detail,
+                         size_t len);
 /* -EBUSY naming VM @vm when clients have its rbd volume @path open. */
 int cat_rbd_refuse_watched(const char *vm, const char *path,
                            struct vmc_error *err);

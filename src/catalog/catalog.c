@@ -467,6 +467,9 @@ cat_backing_volume(struct vmc_catalog *cat, const char *path, int64_t *vid,
     char *resolved = NULL, *real = NULL, *slash;
     int r;
 
+    if (cat_path_is_rbd(path)) {
+        return cat_rbd_backing_volume(cat, path, vid, backing, err);
+    }
     *vid = 0;
     if (backing) {
         *backing = NULL;

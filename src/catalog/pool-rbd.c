@@ -76,6 +76,12 @@ cat_rbd_refuse(const char *path, const char *what, struct vmc_error *err)
 }
 
 int
+cat_rbd_flatten(const char *path, struct vmc_error *err)
+{
+    return vmc_rbd_flatten(path, err);
+}
+
+int
 cat_rbd_unlink(const char *path, struct vmc_error *err)
 {
     return vmc_rbd_remove(path, err);
@@ -137,6 +143,78 @@ cat_rbd_clone_group(const struct cat_disks *base, char *const *paths,
                        err);
     }
     return r;
+}
+
+int
+cat_rbd_backing_volume(struct vmc_catalog *cat, const char *path,
+                       int64_t *vid, char **backing, struct vmc_error *err)
+{
+    char *parent = NULL;
+    int r = vmc_rbd_parent(path, &parent, err);
+
+    *vid = 0;
+    if (r == 0 && parent) {
+        r = cat_get_i64(cat, vid, err, "SELECT v.id FROM volumes v JOIN "
+                        "pools p ON p.id = v.pool_id WHERE p.path || '/' || "
+                        "v.file = ?", "s", parent);
+        if (r == -ENOENT) {
+            r = vmc_error_set(err, r, "'%s': parent image '%s' is not in "
+                              "the catalog", path, parent);
+        }
+    }
+    if (backing) {
+        *backing = parent;
+    } else {
+        free(parent);
+    }
+    return r;
+}
+
+int
+cat_rbd_refuse_vm(struct vmc_catalog *cat, const char *vm, const char *what,
+                  struct vmc_error *err)
+{
+    char *type = NULL;
+    int r = cat_get_str(cat, &type, NULL, "SELECT p.type FROM vms m JOIN "
+                        "pools p ON p.id = m.pool_id WHERE m.name = ?", "s",
+                        vm);
+
+    r = r == 0 && !strcmp(type, "rbd")
+        ? vmc_error_set(err, -ENOTSUP, "%s is not supported on rbd pools "
+                        "(VM '%s' is in one)", what, vm)
+        : 0;
+    free(type);
+    return r;
+}
+
+bool
+cat_rbd_missing(const char *path)
+{
+    char *parent = NULL;
+    int r = vmc_rbd_parent(path, &parent, NULL);
+
+    free(parent);
+    return r == -ENOENT;
+}
+
+bool
+cat_rbd_verify_seal(const char *path, const char *want, char *detail,
+                    size_t len)
+{
+    struct vmc_error e = { 0 };
+    char *seal = NULL;
+    int r = vmc_rbd_seal_get(path, &seal, &e);
+    bool ok = r == 0 && (!want || !strcmp(seal, want));
+
+    if (r < 0) {
+        snprintf(detail, len, "seal verification failed: %s", e.msg);
+    } else if (!ok) {
+        snprintf(detail, len, "seal verification failed: the image's seal "
+                 "(%.16s...) is not the one the catalog recorded (%.16s...)",
+                 seal, want);
+    }
+    free(seal);
+    return ok;
 }
 
 int

@@ -67,6 +67,13 @@ vmc_rbd_watchers(const char *spec, unsigned *count, struct vmc_error *err)
 }
 
 int
+vmc_rbd_parent(const char *spec, char **out, struct vmc_error *err)
+{
+    *out = NULL;
+    return no_librbd(err);
+}
+
+int
 vmc_rbd_freeze(const char *spec, struct vmc_error *err)
 {
     return no_librbd(err);

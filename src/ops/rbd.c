@@ -276,6 +276,42 @@ vmc_rbd_freeze(const char *spec, struct vmc_error *err)
     return r;
 }
 
+int
+vmc_rbd_parent(const char *spec, char **out, struct vmc_error *err)
+{
+    rbd_linked_image_spec_t pi;
+    rbd_snap_spec_t ps;
+    struct rbd_spec s;
+    struct rbd_conn c;
+    rbd_image_t img;
+    int r = image_open(spec, true, &s, &c, &img, err);
+
+    *out = NULL;
+    if (r < 0) {
+        return r;
+    }
+    r = rbd_get_parent(img, &pi, &ps);
+    if (r == 0) {
+        if (asprintf(out, "rbd:%s%s%s%s%s%s%s/%s", pi.pool_name,
+                     pi.pool_namespace[0] ? "/" : "", pi.pool_namespace,
+                     s.id[0] ? ":id=" : "", s.id, s.conf[0] ? ":conf=" : "",
+                     s.conf, pi.image_name) < 0) {
+            *out = NULL;
+            r = vmc_error_set(err, -ENOMEM, "out of memory");
+        }
+        rbd_linked_image_spec_cleanup(&pi);
+        rbd_snap_spec_cleanup(&ps);
+    } else if (r == -ENOENT) {
+        r = 0;
+    } else {
+        vmc_error_set(err, r, "rbd image '%s': cannot read its parent: %s",
+                      spec, strerror(-r));
+    }
+    rbd_close(img);
+    rbd_conn_close(&c);
+    return r;
+}
+
 /* ------------------------------------------------------------- remove */
 
 int
