@@ -12,6 +12,7 @@
 
 #include "cat-cli.h"
 #include "vm-qemu.h"
+#include "vm-drive.h"
 
 /* -------------------------------------- catalog rows for the dry runs */
 
@@ -549,6 +550,10 @@ print_xml(FILE *f, struct json_object *vm)
         struct json_object *ch = json_object_object_get(d, "chain");
         size_t n = ch ? json_object_array_length(ch) : 0;
 
+        if (vm_drive_xml_rbd(f, json_object_get_string(
+                json_object_object_get(d, "path")), (char)('a' + i))) {
+            continue;
+        }
         fputs("    <disk type='file' device='disk'>\n"
               "      <driver name='qemu' type='qcow2'/>\n"
               "      <source file='", f);
@@ -719,9 +724,13 @@ vmq_build(struct json_object *vm, const struct vmq_opts *o,
             r = push_opt(out, "file=", o->drives[i],
                          ",format=raw,if=virtio,cache=none");
         } else if (r == 0) {
-            r = push_opt(out, "file=", json_object_get_string(
-                             json_object_object_get(d, "path")),
-                         ",format=qcow2,if=virtio,cache=none,aio=threads");
+            char *file = NULL;
+            const char *opts = NULL;
+
+            r = vm_drive_spec(json_object_get_string(json_object_object_get(
+                                  d, "path")), &file, &opts);
+            r = r ? r : push_opt(out, "file=", file, opts);
+            free(file);
         }
     }
     n = nics ? json_object_array_length(nics) : 0;

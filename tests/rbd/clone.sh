@@ -54,6 +54,21 @@ done
 qemu-img compare -q -f qcow2 -F raw "$T/t.qcow2" "$(qemu_rbd "$copy")" ||
     fail "the template copy changed"
 
+# vm qemu-cmd and vm xml give QEMU (and libvirt) an rbd drive
+vmc vm qemu-cmd vm2 > qc.txt || fail "vm qemu-cmd: $(cat vmc.err)"
+drive=$(grep -o 'file=rbd:[^ ]*' qc.txt | sed 's/^file=//; s/,format=.*//; s/,,/,/g')
+[ "$drive" = "$(qemu_rbd "$(vm_image vm2)")" ] || fail "qemu-cmd drive '$drive': $(cat qc.txt)"
+grep -q 'format=raw' qc.txt || fail "qemu-cmd: the rbd drive is not raw: $(cat qc.txt)"
+qemu-img compare -q -f qcow2 -F raw "$T/want2.qcow2" "$drive" ||
+    fail "QEMU does not read vm2 through the qemu-cmd drive"
+vmc vm xml vm2 > vm2.xml || fail "vm xml: $(cat vmc.err)"
+grep -q "protocol='rbd' name='$CEPH_POOL/$(vm_image vm2)'" vm2.xml ||
+    fail "vm xml: no rbd disk: $(cat vm2.xml)"
+grep -q "<config file='$CEPH_CONF'/>" vm2.xml || fail "vm xml: no ceph.conf: $(cat vm2.xml)"
+if command -v virt-xml-validate >/dev/null; then
+    virt-xml-validate vm2.xml domain >/dev/null || fail "vm xml: not a valid domain"
+fi
+
 # rm refuses while a client has the image open (an RBD watcher)
 img1=$(vm_image vm1)
 # (qemu-io reads its commands from a FIFO: closing it ends qemu-io, which
