@@ -7,9 +7,11 @@
 # One monitor and one OSD whose object store is memstore (data in the
 # OSD's RAM: keep images at a few MiB), auth none, bound to 127.0.0.1, all
 # files (config, keyring, mon and osd data, logs, sockets) in one private
-# directory. ceph_start chains an EXIT trap (kept with any trap already
-# set, e.g. pg.sh's) that kills the daemons by the pids it recorded, never
-# by name, and removes the directory, also when the test fails.
+# directory. ceph_start registers ceph_stop with tests/lib.sh's cleanup_fn,
+# or else chains an EXIT trap (keeping one already set, e.g. pg.sh's, and
+# the test's exit status). ceph_stop kills the daemons by the pids it
+# recorded, never by name, and removes the directory, also when the test
+# fails.
 # See /work/shared/notes/scale-out.md §3 and §8, ceph.md §2.
 
 CEPH_DIR=
@@ -184,9 +186,14 @@ ceph_start() {
         _ceph_skip "no python3-rados: scripts/install-deps.sh installs ceph-common"
     t0=$(date +%s%N)
     CEPH_DIR=$(mktemp -d /tmp/vmcceph.XXXXXX) || _ceph_skip "mktemp failed"
-    prev=$(trap -p EXIT | sed "s/^trap -- '\(.*\)' EXIT$/\1/")
-    # shellcheck disable=SC2064
-    trap "ceph_stop; $prev" EXIT
+    if declare -F cleanup_fn >/dev/null; then
+        cleanup_fn ceph_stop        # tests/lib.sh's exit hook runs it
+    else
+        # keep the test's status: the chained trap exits with it
+        prev=$(trap -p EXIT | sed "s/^trap -- '\(.*\)' EXIT$/\1/")
+        # shellcheck disable=SC2064
+        trap "_ceph_rc=\$?; ceph_stop; $prev; exit \$_ceph_rc" EXIT
+    fi
     mkdir -p "$CEPH_DIR/mon" "$CEPH_DIR/osd" "$CEPH_DIR/run" "$CEPH_DIR/log"
     CEPH_CONF=$CEPH_DIR/ceph.conf
     export CEPH_DIR CEPH_CONF CEPH_POOL

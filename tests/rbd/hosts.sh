@@ -12,6 +12,8 @@ requires python3 --version
 . "$(dirname "$0")/../helpers/pg.sh"
 . "$(dirname "$0")/../helpers/ceph.sh"
 pg_start
+cleanup_fn pg_stop      # pg.sh's own trap replaced lib.sh's: put it back
+trap _on_exit EXIT
 ceph_start
 note "PostgreSQL ready in ${PG_START_MS} ms, Ceph in ${CEPH_START_MS} ms"
 pg_createdb vmc
