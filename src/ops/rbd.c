@@ -110,6 +110,29 @@ image_open(const char *spec, bool ro, struct rbd_spec *s, struct rbd_conn *c,
     return 0;
 }
 
+/* Open image @spec, run @fn on it, close it: one call's whole life. */
+typedef int (*image_fn)(rbd_image_t img, const char *spec,
+                        const struct rbd_spec *s, void *ctx,
+                        struct vmc_error *err);
+
+static int
+with_image(const char *spec, bool ro, image_fn fn, void *ctx,
+           struct vmc_error *err)
+{
+    struct rbd_spec s;
+    struct rbd_conn c;
+    rbd_image_t img;
+    int r = image_open(spec, ro, &s, &c, &img, err);
+
+    if (r < 0) {
+        return r;
+    }
+    r = fn(img, spec, &s, ctx, err);
+    rbd_close(img);
+    rbd_conn_close(&c);
+    return r;
+}
+
 int
 vmc_rbd_pool_check(const char *spec, struct vmc_error *err)
 {
@@ -216,24 +239,27 @@ vmc_rbd_copy(const char *src, const char *dst, struct vmc_error *err)
     return r;
 }
 
+static int
+flatten_fn(rbd_image_t img, const char *spec, const struct rbd_spec *s,
+           void *ctx, struct vmc_error *err)
+{
+    int r = rbd_flatten(img);
+
+    return r < 0 ? vmc_error_set(err, r, "rbd flatten of '%s': %s", spec,
+                                 strerror(-r)) : 0;
+}
+
 int
 vmc_rbd_flatten(const char *spec, struct vmc_error *err)
 {
-    struct rbd_spec s;
-    struct rbd_conn c;
-    rbd_image_t img;
-    int r = image_open(spec, false, &s, &c, &img, err);
+    return with_image(spec, false, flatten_fn, NULL, err);
+}
 
-    if (r < 0) {
-        return r;
-    }
-    r = rbd_flatten(img);
-    if (r < 0) {
-        vmc_error_set(err, r, "rbd flatten of '%s': %s", spec, strerror(-r));
-    }
-    rbd_close(img);
-    rbd_conn_close(&c);
-    return r;
+static int
+freeze_fn(rbd_image_t img, const char *spec, const struct rbd_spec *s,
+          void *ctx, struct vmc_error *err)
+{
+    return rbd_freeze_open(img, spec, err);
 }
 
 int
@@ -262,88 +288,74 @@ rbd_freeze_open(rbd_image_t img, const char *spec, struct vmc_error *err)
 int
 vmc_rbd_freeze(const char *spec, struct vmc_error *err)
 {
-    struct rbd_spec s;
-    struct rbd_conn c;
-    rbd_image_t img;
-    int r = image_open(spec, false, &s, &c, &img, err);
+    return with_image(spec, false, freeze_fn, NULL, err);
+}
 
-    if (r < 0) {
-        return r;
+static int
+parent_fn(rbd_image_t img, const char *spec, const struct rbd_spec *s,
+          void *ctx, struct vmc_error *err)
+{
+    char **out = ctx;
+    rbd_linked_image_spec_t pi;
+    rbd_snap_spec_t ps;
+    int r = rbd_get_parent(img, &pi, &ps);
+
+    if (r == -ENOENT) {
+        return 0;
     }
-    r = rbd_freeze_open(img, spec, err);
-    rbd_close(img);
-    rbd_conn_close(&c);
+    if (r < 0) {
+        return vmc_error_set(err, r, "rbd image '%s': cannot read its "
+                             "parent: %s", spec, strerror(-r));
+    }
+    if (asprintf(out, "rbd:%s%s%s%s%s%s%s/%s", pi.pool_name,
+                 pi.pool_namespace[0] ? "/" : "", pi.pool_namespace,
+                 s->id[0] ? ":id=" : "", s->id, s->conf[0] ? ":conf=" : "",
+                 s->conf, pi.image_name) < 0) {
+        *out = NULL;
+        r = vmc_error_set(err, -ENOMEM, "out of memory");
+    }
+    rbd_linked_image_spec_cleanup(&pi);
+    rbd_snap_spec_cleanup(&ps);
     return r;
 }
 
 int
 vmc_rbd_parent(const char *spec, char **out, struct vmc_error *err)
 {
-    rbd_linked_image_spec_t pi;
-    rbd_snap_spec_t ps;
-    struct rbd_spec s;
-    struct rbd_conn c;
-    rbd_image_t img;
-    int r = image_open(spec, true, &s, &c, &img, err);
-
     *out = NULL;
-    if (r < 0) {
-        return r;
-    }
-    r = rbd_get_parent(img, &pi, &ps);
-    if (r == 0) {
-        if (asprintf(out, "rbd:%s%s%s%s%s%s%s/%s", pi.pool_name,
-                     pi.pool_namespace[0] ? "/" : "", pi.pool_namespace,
-                     s.id[0] ? ":id=" : "", s.id, s.conf[0] ? ":conf=" : "",
-                     s.conf, pi.image_name) < 0) {
-            *out = NULL;
-            r = vmc_error_set(err, -ENOMEM, "out of memory");
-        }
-        rbd_linked_image_spec_cleanup(&pi);
-        rbd_snap_spec_cleanup(&ps);
-    } else if (r == -ENOENT) {
-        r = 0;
-    } else {
-        vmc_error_set(err, r, "rbd image '%s': cannot read its parent: %s",
-                      spec, strerror(-r));
-    }
-    rbd_close(img);
-    rbd_conn_close(&c);
-    return r;
+    return with_image(spec, true, parent_fn, out, err);
 }
 
 /* ------------------------------------------------------------- remove */
 
+static int
+watchers_fn(rbd_image_t img, const char *spec, const struct rbd_spec *s,
+            void *ctx, struct vmc_error *err)
+{
+    rbd_image_watcher_t w[64];
+    unsigned *count = ctx;
+    size_t n = 64;
+    int r = rbd_watchers_list(img, w, &n);
+
+    if (r == -ERANGE) {
+        *count = (unsigned)n;   /* more than we asked for */
+        return 0;
+    }
+    if (r < 0) {
+        return vmc_error_set(err, r, "rbd image '%s': cannot list "
+                             "watchers: %s", spec, strerror(-r));
+    }
+    *count = (unsigned)n;
+    rbd_watchers_list_cleanup(w, n);
+    return 0;
+}
+
 int
 vmc_rbd_watchers(const char *spec, unsigned *count, struct vmc_error *err)
 {
-    rbd_image_watcher_t w[64];
-    size_t n = 64;
-    struct rbd_spec s;
-    struct rbd_conn c;
-    rbd_image_t img;
-    int r;
-
     *count = 0;
     /* read-only: our own open registers no watch */
-    r = image_open(spec, true, &s, &c, &img, err);
-    if (r < 0) {
-        return r;
-    }
-    r = rbd_watchers_list(img, w, &n);
-    if (r == -ERANGE) {
-        *count = (unsigned)n;   /* more than we asked for */
-        r = 0;
-    } else if (r == 0) {
-        *count = (unsigned)n;
-        rbd_watchers_list_cleanup(w, n);
-    } else {
-        vmc_error_set(err, r, "rbd image '%s': cannot list watchers: %s",
-                      spec, strerror(-r));
-    }
-    rbd_close(img);
-    rbd_conn_close(&c);
-    return r;
+    return with_image(spec, true, watchers_fn, count, err);
 }
 
 /* Unprotect and remove every snapshot of open image @img. */
@@ -416,32 +428,30 @@ vmc_rbd_remove(const char *spec, struct vmc_error *err)
 
 /* ----------------------------------------------------- seal, children */
 
+static int
+seal_fn(rbd_image_t img, const char *spec, const struct rbd_spec *s,
+        void *ctx, struct vmc_error *err)
+{
+    char buf[512], **out = ctx;
+    size_t len = sizeof(buf);
+    int r = rbd_metadata_get(img, VMC_RBD_SEAL_KEY, buf, &len);
+
+    if (r == -ENOENT) {
+        return vmc_error_set(err, r, "rbd image '%s' has no seal", spec);
+    }
+    if (r < 0) {
+        return vmc_error_set(err, r, "rbd image '%s': cannot read its seal: "
+                             "%s", spec, strerror(-r));
+    }
+    *out = strndup(buf, len);
+    return *out ? 0 : vmc_error_set(err, -ENOMEM, "out of memory");
+}
+
 int
 vmc_rbd_seal_get(const char *spec, char **out, struct vmc_error *err)
 {
-    char buf[512];
-    size_t len = sizeof(buf);
-    struct rbd_spec s;
-    struct rbd_conn c;
-    rbd_image_t img;
-    int r = image_open(spec, true, &s, &c, &img, err);
-
     *out = NULL;
-    if (r < 0) {
-        return r;
-    }
-    r = rbd_metadata_get(img, VMC_RBD_SEAL_KEY, buf, &len);
-    if (r == 0 && !(*out = strndup(buf, len))) {
-        r = vmc_error_set(err, -ENOMEM, "out of memory");
-    } else if (r == -ENOENT) {
-        vmc_error_set(err, r, "rbd image '%s' has no seal", spec);
-    } else if (r < 0) {
-        vmc_error_set(err, r, "rbd image '%s': cannot read its seal: %s",
-                      spec, strerror(-r));
-    }
-    rbd_close(img);
-    rbd_conn_close(&c);
-    return r;
+    return with_image(spec, true, seal_fn, out, err);
 }
 
 /* The clones of open image @img (at its base snapshot) into @names. */
