@@ -191,6 +191,22 @@ VMC_API int vmc_catalog_config_set(struct vmc_catalog *cat, const char *key,
 VMC_API int vmc_catalog_pool_add(struct vmc_catalog *cat, const char *name,
                                  const char *path, const char *kind,
                                  struct vmc_error *err);
+/** Where an rbd pool's images live (vmc_catalog_pool_add_rbd()). */
+struct vmc_rbd_pool_opts {
+    const char *rbd_pool;   /**< the Ceph pool */
+    const char *ns;         /**< its RBD namespace, or NULL */
+    const char *conf;       /**< ceph.conf (absolute), or NULL: Ceph's own
+                             *  search ($CEPH_CONF, /etc/ceph/ceph.conf) */
+    const char *id;         /**< client id without "client.", or NULL:
+                             *  admin; the keyring stays where Ceph keeps
+                             *  it */
+};
+/** Add pool @name of @kind whose volumes are images of a Ceph RBD pool
+ *  (checked by connecting; include/vmclone-rbd.h). */
+VMC_API int vmc_catalog_pool_add_rbd(struct vmc_catalog *cat,
+                                     const char *name, const char *kind,
+                                     const struct vmc_rbd_pool_opts *o,
+                                     struct vmc_error *err);
 /** Remove an empty pool from the catalog (its directory is kept). */
 VMC_API int vmc_catalog_pool_rm(struct vmc_catalog *cat, const char *name,
                                 struct vmc_error *err);

@@ -168,4 +168,42 @@ int cat_vm_in_use_error(const char *vm, const char *path, const char *next,
 int cat_vm_refuse_running(struct vmc_catalog *cat, const char *vm,
                           int64_t vid, struct vmc_error *err);
 
+/* pool-rbd.c: the pool backend seam (type 'rbd' pools) */
+/* Is @path (a pool's or a volume's) in an rbd pool? */
+bool cat_path_is_rbd(const char *path);
+/* -ENOTSUP "@what is not supported on rbd pools" when @path is in one. */
+int cat_rbd_refuse(const char *path, const char *what,
+                   struct vmc_error *err);
+/* Flatten rbd volume @path: it reads no parent any more. */
+int cat_rbd_flatten(const char *path, struct vmc_error *err);
+/* Remove rbd volume @path (its snapshots first); absent is done. */
+int cat_rbd_unlink(const char *path, struct vmc_error *err);
+/* The template copy's disk @dst (rbd) from template volume @src_vid at
+ * @src: imported (or copied in the cluster) and frozen, with the
+ * template's seal in the image's metadata. */
+int cat_rbd_copy_volume(struct vmc_catalog *cat, int64_t src_vid,
+                        const char *src, const char *dst, uint64_t *bytes,
+                        struct vmc_error *err);
+/* The files of a clone group when its pool or its base is rbd: disk d of
+ * VM i is @paths[i * base->n + d]; linked: RBD clones of the frozen
+ * bases; full: rbd_copy3, an export to a file, or an import. */
+int cat_rbd_clone_group(const struct cat_disks *base, char *const *paths,
+                        size_t count, bool linked, uint64_t *bytes,
+                        struct vmc_error *err);
+/* cat_backing_volume() of rbd volume @path: its parent image's volume. */
+int cat_rbd_backing_volume(struct vmc_catalog *cat, const char *path,
+                           int64_t *vid, char **backing,
+                           struct vmc_error *err);
+/* -ENOTSUP "@what is not supported on rbd pools" when VM @vm is in one. */
+int cat_rbd_refuse_vm(struct vmc_catalog *cat, const char *vm,
+                      const char *what, struct vmc_error *err);
+/* fsck: is rbd volume @path's image missing? Is the seal in its
+ * metadata @want (the catalog's)? Else @detail says why. */
+bool cat_rbd_missing(const char *path);
+bool cat_rbd_verify_seal(const char *path, const char *want, char *detail,
+                         size_t len);
+/* -EBUSY naming VM @vm when clients have its rbd volume @path open. */
+int cat_rbd_refuse_watched(const char *vm, const char *path,
+                           struct vmc_error *err);
+
 #endif /* VMC_CATALOG_OPS_H */

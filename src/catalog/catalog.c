@@ -308,6 +308,9 @@ cat_unlink_volume_file(const char *path, struct vmc_error *err)
     char *seal = NULL;
     int r = 0;
 
+    if (cat_path_is_rbd(path)) {
+        return cat_rbd_unlink(path, err);
+    }
     if (asprintf(&seal, "%s.seal", path) < 0) {
         return vmc_error_set(err, -ENOMEM, "out of memory");
     }
@@ -464,6 +467,9 @@ cat_backing_volume(struct vmc_catalog *cat, const char *path, int64_t *vid,
     char *resolved = NULL, *real = NULL, *slash;
     int r;
 
+    if (cat_path_is_rbd(path)) {
+        return cat_rbd_backing_volume(cat, path, vid, backing, err);
+    }
     *vid = 0;
     if (backing) {
         *backing = NULL;

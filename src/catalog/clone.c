@@ -698,6 +698,12 @@ clone_make_files(struct clone_plan *p, uint64_t *bytes,
     for (i = 0; r == 0 && i < count * nd; i++) {
         r = cat_volume_path(p->cat, p->vids[i], &p->paths[i], err);
     }
+    if (r == 0 && (cat_path_is_rbd(p->paths[0]) ||
+                   cat_path_is_rbd(p->base.d[0].path))) {
+        p->mech = p->linked ? "overlay" : "copy";
+        return cat_rbd_clone_group(&p->base, p->paths, count, p->linked,
+                                   bytes, err);
+    }
     if (r == 0 && !p->linked) {
         cat_progress_init(&prog, p->cat, p->o->progress, p->o->opaque,
                           count * nd);

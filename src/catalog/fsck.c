@@ -321,14 +321,15 @@ fsck_volume(struct vmc_catalog *cat, int64_t vid, int64_t parent,
     if (r < 0) {
         return r;
     }
-    if (stat(path, &stt) < 0) {
+    if (cat_path_is_rbd(path) ? cat_rbd_missing(path)
+                              : stat(path, &stt) < 0) {
         cat_report(fn, opaque, "problem", path, "file of a ready volume is "
                    "missing");
         res->problems++;
     } else if ((q = cat_backing_volume(cat, path, &actual, NULL, &e2)) < 0) {
         cat_report(fn, opaque, "problem", path, e2.msg);
         res->problems++;
-    } else if ((backing_ok = true) &&
+    } else if ((backing_ok = true) && !cat_path_is_rbd(path) &&
                (q = check_leaks(cat, vid, path, fn, opaque, &e2)) < 0) {
         cat_report(fn, opaque, "problem", path, e2.msg);
         res->problems++;
@@ -580,6 +581,9 @@ verify_volume(const char *path, const char *want, char *detail, size_t len)
     struct vmc_error e = { 0 };
     int r;
 
+    if (cat_path_is_rbd(path)) {
+        return cat_rbd_verify_seal(path, want, detail, len);
+    }
     r = vmc_image_open(&img, path, &oo, &e);
     if (r == 0) {
         vmc_image_seal_info(img, &si);

@@ -48,10 +48,12 @@ static const struct report reports[] = {
     [VMC_REPORT_POOLS] = {
         "SELECT name, kind, path FROM pools ORDER BY id", 0 },
     [VMC_REPORT_POOL_LIST] = {
-        "SELECT p.name, p.kind, p.path, (SELECT count(*) FROM volumes v "
+        "SELECT p.name, p.kind, p.type, p.path, (SELECT count(*) FROM "
+        "volumes v "
         "WHERE v.pool_id = p.id) AS volumes FROM pools p ORDER BY p.id", 0 },
     [VMC_REPORT_POOL] = {
-        "SELECT name AS pool, kind, path FROM pools WHERE name = ?1", 1 },
+        "SELECT name AS pool, kind, type, path, rbd_pool, rbd_namespace, "
+        "rbd_conf, rbd_id FROM pools WHERE name = ?1", 1 },
     [VMC_REPORT_POOL_VOLUMES] = {
         "SELECT o.path, o.virtual_size FROM volume_owners o JOIN volumes v "
         "ON v.id = o.id WHERE v.pool_id = (SELECT id FROM pools WHERE "

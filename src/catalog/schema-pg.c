@@ -141,6 +141,13 @@ const char *const cat_pg_migrations[] = {
     "ALTER TABLE templates ADD COLUMN firmware text;\n"
     "ALTER TABLE vms ADD COLUMN domain_uri text;\n"
     "ALTER TABLE vms ADD COLUMN domain_uuid text;\n",
+    /* 4: pool types: 'dir' or 'rbd' (schema.c) */
+    "ALTER TABLE pools ADD COLUMN type text NOT NULL DEFAULT 'dir'\n"
+    "  CHECK (type IN ('dir', 'rbd'));\n"
+    "ALTER TABLE pools ADD COLUMN rbd_pool text;\n"
+    "ALTER TABLE pools ADD COLUMN rbd_namespace text;\n"
+    "ALTER TABLE pools ADD COLUMN rbd_conf text;\n"
+    "ALTER TABLE pools ADD COLUMN rbd_id text;\n",
 };
 
 const unsigned cat_pg_nmigrations =

@@ -173,6 +173,15 @@ const char *const cat_migrations[] = {
     "ALTER TABLE templates ADD COLUMN firmware TEXT;\n"
     "ALTER TABLE vms ADD COLUMN domain_uri TEXT;\n"
     "ALTER TABLE vms ADD COLUMN domain_uuid TEXT;\n",
+    /* 4: pool types (issue 11): 'dir' (path is a directory) or 'rbd' (a
+     * Ceph pool: path is its spec, rbd:POOL[/NS][:id=U][:conf=F], and
+     * each volume's file an image name; see include/vmclone-rbd.h) */
+    "ALTER TABLE pools ADD COLUMN type TEXT NOT NULL DEFAULT 'dir'\n"
+    "  CHECK (type IN ('dir', 'rbd'));\n"
+    "ALTER TABLE pools ADD COLUMN rbd_pool TEXT;\n"
+    "ALTER TABLE pools ADD COLUMN rbd_namespace TEXT;\n"
+    "ALTER TABLE pools ADD COLUMN rbd_conf TEXT;\n"
+    "ALTER TABLE pools ADD COLUMN rbd_id TEXT;\n",
 };
 
 const unsigned cat_nmigrations =

@@ -259,7 +259,8 @@ cat_vm_refuse_running(struct vmc_catalog *cat, const char *vm, int64_t vid,
     int r = cat_disks_of(cat, &tops, CAT_DISKS_VM_TOP, vid, err);
 
     for (i = 0; r == 0 && i < tops.n; i++) {
-        if (engine_file_in_use(tops.d[i].path)) {
+        r = cat_rbd_refuse_watched(vm, tops.d[i].path, err);
+        if (r == 0 && engine_file_in_use(tops.d[i].path)) {
             r = cat_vm_in_use_error(vm, tops.d[i].path, "stop it first, "
                                     "then retry", err);
         }

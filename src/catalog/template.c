@@ -868,6 +868,13 @@ make_copy(struct vmc_catalog *cat, int64_t tid, int64_t pool_id,
         char *dst = NULL;
 
         r = cat_volume_path(cat, vids[i], &dst, err);
+        if (r == 0 && cat_path_is_rbd(dst)) {
+            r = cat_rbd_copy_volume(cat, src.d[i].vid, src.d[i].path, dst,
+                                    bytes, err);
+            mech = "rbd-import";
+            free(dst);
+            continue;
+        }
         if (r == 0) {
             r = vmc_image_open(&img, src.d[i].path, &oo, err);
         }

@@ -151,6 +151,9 @@ vmc_catalog_snapshot_create(struct vmc_catalog *cat, const char *vm,
     cat_op_init(&op, cat, "snapshot");
     r = cat_check_name("snapshot", name, err);
     if (r == 0) {
+        r = cat_rbd_refuse_vm(cat, vm, "snapshot create", err);
+    }
+    if (r == 0) {
         r = cat_begin(cat, err);
     }
     if (r < 0) {
@@ -649,6 +652,9 @@ flatten_disk(struct cat_op *op, const struct cat_disk *d,
 {
     (void)op;
     (void)ctx;
+    if (cat_path_is_rbd(d->path)) {
+        return cat_rbd_flatten(d->path, err);
+    }
     return rewrite_layer(d->path, flatten_layer, prog, err);
 }
 
@@ -679,8 +685,11 @@ vmc_catalog_vm_relink(struct vmc_catalog *cat, const char *name,
     char *upd = NULL;
 
     *saved = 0;
-    r = cat_get_i64(cat, &tid, err, "SELECT id FROM templates WHERE name = ? "
-                    "AND state = 'ready'", "s", tmpl);
+    r = cat_rbd_refuse_vm(cat, name, "relink", err);
+    if (r == 0) {
+        r = cat_get_i64(cat, &tid, err, "SELECT id FROM templates WHERE "
+                        "name = ? AND state = 'ready'", "s", tmpl);
+    }
     if (r == -ENOENT) {
         return vmc_error_set(err, r, "no template named '%s'", tmpl);
     }
@@ -842,7 +851,10 @@ int
 vmc_catalog_vm_consolidate(struct vmc_catalog *cat, const char *name,
                            unsigned *merged, struct vmc_error *err)
 {
+    int r = cat_rbd_refuse_vm(cat, name, "consolidate", err);
+
     *merged = 0;
-    return rewrite_vm_disks(cat, "consolidate", name, consolidate_disk,
-                            merged, NULL, NULL, NULL, err);
+    return r < 0 ? r : rewrite_vm_disks(cat, "consolidate", name,
+                                        consolidate_disk, merged, NULL, NULL,
+                                        NULL, err);
 }

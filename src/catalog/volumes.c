@@ -119,6 +119,13 @@ cat_volume_insert(struct vmc_catalog *cat, int64_t pool_id, const char *label,
                  file, *vid);
     free(file);
     if (r == 0) {
+        /* rbd pools (pool-rbd.c): an image, raw to QEMU, without suffix */
+        r = cat_exec(cat, err, "UPDATE volumes SET format = 'raw', file = "
+                     "substr(file, 1, length(file) - 6) WHERE id = ? AND "
+                     "pool_id IN (SELECT id FROM pools WHERE type = 'rbd')",
+                     "I", *vid);
+    }
+    if (r == 0) {
         r = refuse_foreign_file(cat, *vid, err);
     }
     return r;

@@ -15,12 +15,46 @@
 
 /* -------------------------------------------------------------- pool */
 
+/* pool add's options */
+struct pool_add_opts {
+    const char *kind, *type;
+    struct vmc_rbd_pool_opts rbd;
+};
+
+/* Add a directory pool (NAME DIR) or an rbd pool (NAME --type rbd). */
+static int
+pool_add_one(struct catcli *c, const struct pool_add_opts *o, char **argv,
+             struct vmc_error *err)
+{
+    bool rbd = !strcmp(o->type, "rbd");
+
+    if (strcmp(o->type, "dir") && !rbd) {
+        return vmc_error_set(err, -EINVAL, "pool type must be 'dir' or "
+                             "'rbd', not '%s'", o->type);
+    }
+    if (!rbd && (o->rbd.rbd_pool || o->rbd.ns || o->rbd.conf || o->rbd.id)) {
+        return vmc_error_set(err, -EINVAL, "--rbd-pool, --rbd-namespace, "
+                             "--conf and --id apply to --type rbd");
+    }
+    return rbd ? vmc_catalog_pool_add_rbd(c->cat, argv[0], o->kind, &o->rbd,
+                                          err)
+               : vmc_catalog_pool_add(c->cat, argv[0], argv[1], o->kind,
+                                      err);
+}
+
 static int
 pool_add(struct catcli *c, void *ctx, int argc, char **argv)
 {
-    const char *kind = *(const char **)ctx;
+    const struct pool_add_opts *po = ctx;
     struct vmc_error err = { 0 };
-    int r = vmc_catalog_pool_add(c->cat, argv[0], argv[1], kind, &err);
+    bool rbd = !strcmp(po->type, "rbd");
+    int r;
+
+    if (argc != (rbd ? 1 : 2)) {
+        return cli_usage_error("pool add", rbd ? "an rbd pool takes no DIR"
+                               : "add needs NAME and DIR");
+    }
+    r = pool_add_one(c, po, argv, &err);
 
     if (r == 0 && c->json) {
         const char *params[1] = { argv[0] };
@@ -34,7 +68,7 @@ pool_add(struct catcli *c, void *ctx, int argc, char **argv)
         catcli_json_done(o);
         json_object_put(arr);
     } else if (r == 0 && !c->quiet) {
-        printf("Pool '%s' (%s) added\n", argv[0], kind);
+        printf("Pool '%s' (%s, %s) added\n", argv[0], po->kind, po->type);
     }
     return r < 0 ? catcli_fail(&err, r) : CLI_EXIT_OK;
 }
@@ -61,7 +95,8 @@ pool_rm(struct catcli *c, void *ctx, int argc, char **argv)
 static int
 pool_list(struct catcli *c, void *ctx, int argc, char **argv)
 {
-    static const char *const cols[] = { "name", "kind", "path", NULL };
+    static const char *const cols[] = { "name", "kind", "type", "path",
+                                        NULL };
 
     return catcli_print_report(c, VMC_REPORT_POOL_LIST, cols);
 }
@@ -70,26 +105,39 @@ int
 cmd_pool(int argc, char **argv)
 {
     struct catcli c = { .verb = "pool", .usage =
-        "Pools are directories holding images: 'primary' pools hold VM "
-        "disks and\ntemplate copies, 'secondary' pools hold templates.\n" };
-    const char *kind = "primary";
+        "Pools hold images: directories (type 'dir') or Ceph RBD pools "
+        "(type 'rbd').\n'primary' pools hold VM disks and template copies, "
+        "'secondary' pools hold\ntemplates.\n" };
+    struct pool_add_opts po = { .kind = "primary", .type = "dir" };
     const struct cli_opt common[] = { CATCLI_OPTS(&c), CLI_OPT_END };
     const struct cli_opt add_opts[] = {
         CATCLI_OPTS(&c),
-        CLI_OPT_STRING(0, "kind", "KIND", &kind,
+        CLI_OPT_STRING(0, "kind", "KIND", &po.kind,
                        "primary (VM disks, template copies; default) or "
                        "secondary (templates)"),
+        CLI_OPT_STRING(0, "type", "TYPE", &po.type,
+                       "dir (a directory; default) or rbd (a Ceph RBD pool)"),
+        CLI_OPT_STRING(0, "rbd-pool", "POOL", &po.rbd.rbd_pool,
+                       "--type rbd: the Ceph pool"),
+        CLI_OPT_STRING(0, "rbd-namespace", "NS", &po.rbd.ns,
+                       "--type rbd: an RBD namespace in it"),
+        CLI_OPT_STRING(0, "conf", "FILE", &po.rbd.conf,
+                       "--type rbd: ceph.conf (default: Ceph's search)"),
+        CLI_OPT_STRING(0, "id", "USER", &po.rbd.id,
+                       "--type rbd: client id (default: admin)"),
         CLI_OPT_END,
     };
     const struct catcli_sub subs[] = {
-        { "add", pool_add, add_opts, 2, 2,
-          "NAME DIR [--kind primary|secondary]", "add needs NAME and DIR",
-          CATCLI_STORE },
+        { "add", pool_add, add_opts, 1, 2,
+          "NAME DIR [--kind primary|secondary]\n"
+          "       add NAME --type rbd --rbd-pool POOL [--rbd-namespace NS] "
+          "[--conf FILE]\n           [--id USER] [--kind primary|secondary]",
+          "add needs NAME and DIR", CATCLI_STORE },
         { "list", pool_list, common, 0, 0, "[--json]", NULL, CATCLI_STORE },
         { "rm", pool_rm, common, 1, 1, "NAME", "rm needs NAME",
           CATCLI_STORE },
         { NULL, NULL, NULL, 0, 0, NULL, NULL, 0 },
     };
 
-    return catcli_run_group(&c, subs, &kind, argc, argv);
+    return catcli_run_group(&c, subs, &po, argc, argv);
 }

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "vmclone-rbd.h"
 #include "vmclone-virt.h"
 
 /* ------------------------------------------------------------ the XML */
@@ -70,6 +71,41 @@ xml_os(FILE *f, const struct vmc_hw *hw)
     fputs("    <boot dev='hd'/>\n  </os>\n", f);
 }
 
+/* An rbd disk as a libvirt network disk: QEMU's rbd filename
+ * "rbd:POOL/[NS/]IMAGE[:id=U][:conf=F]" split into the image name and
+ * its ceph.conf. */
+static void
+xml_rbd_disk(FILE *f, const struct vmc_hw_disk *d, size_t *nvirtio)
+{
+    char *q = NULL, *name, *conf, *end;
+
+    if (vmc_rbd_qemu_filename(d->path, &q, NULL) < 0 || !q) {
+        free(q);
+        return;
+    }
+    name = q + 4;                       /* after "rbd:" */
+    conf = strstr(name, ":conf=");
+    if (conf) {
+        conf += 6;
+        end = conf + strcspn(conf, ":");
+        *end = '\0';
+    }
+    name[strcspn(name, ":")] = '\0';
+    fputs("    <disk type='network' device='disk'>\n      <driver "
+          "name='qemu' type='raw' cache='writeback'/>\n", f);
+    xml_line(f, "      <source protocol='rbd' name='", name, "'>\n");
+    if (conf) {
+        xml_line(f, "        <config file='", conf, "'/>\n");
+    }
+    fprintf(f, "      </source>\n      <target dev='vd%c' bus='virtio'/>\n",
+            (int)('a' + (*nvirtio)++ % 26));
+    if (d->readonly) {
+        fputs("      <readonly/>\n", f);
+    }
+    fputs("    </disk>\n", f);
+    free(q);
+}
+
 /* Disk @i: its source and the whole <backingStore> chain under it. */
 static void
 xml_disk(FILE *f, const struct vmc_hw_disk *d, size_t *nvirtio, size_t *nsata)
@@ -77,6 +113,10 @@ xml_disk(FILE *f, const struct vmc_hw_disk *d, size_t *nvirtio, size_t *nsata)
     bool cd = d->device == VMC_HW_CDROM;
     size_t k;
 
+    if (!cd && vmc_rbd_is_spec(d->path)) {
+        xml_rbd_disk(f, d, nvirtio);
+        return;
+    }
     fprintf(f, "    <disk type='file' device='%s'>\n      <driver "
             "name='qemu' type='%s'/>\n", cd ? "cdrom" : "disk", d->format);
     xml_line(f, "      <source file='", d->path, "'/>\n");
@@ -218,7 +258,22 @@ commas(const char *s)
 static void
 qemu_disk(struct argv *a, const struct vmc_hw_disk *d)
 {
-    char *src = commas(d->uri ? d->uri : d->path);
+    char *rbd = NULL, *src;
+
+    if (!d->uri && d->device != VMC_HW_CDROM && vmc_rbd_is_spec(d->path)) {
+        if (vmc_rbd_qemu_filename(d->path, &rbd, NULL) < 0 ||
+                !(src = commas(rbd))) {
+            a->err = -ENOMEM;
+        } else {
+            arg(a, "-drive");
+            arg(a, "file=%s,format=raw,if=virtio,cache=writeback%s", src,
+                d->readonly ? ",readonly=on" : "");
+            free(src);
+        }
+        free(rbd);
+        return;
+    }
+    src = commas(d->uri ? d->uri : d->path);
 
     if (!src) {
         a->err = -ENOMEM;

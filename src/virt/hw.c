@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "../catalog/catalog-internal.h"
+#include "vmclone-rbd.h"
 #include "vmclone-virt.h"
 
 /* <linux/kvm.h>'s two requests, spelled out so the build needs no kernel
@@ -199,6 +200,19 @@ load_nics(struct vmc_catalog *cat, int64_t vm_id, struct vmc_hw *hw,
     return r < 0 ? r : 0;
 }
 
+/* Forget the backing chain of @d. */
+static void
+drop_chain(struct vmc_hw_disk *d)
+{
+    size_t i;
+
+    for (i = 0; i < d->nchain; i++) {
+        free(d->chain[i]);
+        free(d->chain_formats[i]);
+    }
+    d->nchain = 0;
+}
+
 /* Append @path/@format to the chain of @d. */
 static int
 chain_push(struct vmc_hw_disk *d, const char *path, const char *format)
@@ -254,6 +268,12 @@ load_chain(struct vmc_catalog *cat, int64_t vid, struct vmc_hw_disk *d,
         }
     }
     cat_finalize(st);
+    if (r >= 0 && d->path && vmc_rbd_is_spec(d->path)) {
+        /* RBD does the layering: QEMU opens the image alone, and the
+         * NBD server does not export rbd (fsck --verify checks its seal) */
+        drop_chain(d);
+        d->sealed = false;
+    }
     return r < 0 ? r : 0;
 }
 

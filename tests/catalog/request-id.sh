@@ -73,6 +73,11 @@ sql "DROP INDEX vms_request;
          THEN '/' || request_idx ELSE '' END;
      ALTER TABLE vms DROP COLUMN request_idx;
      ALTER TABLE vms DROP COLUMN request_key;
+     ALTER TABLE pools DROP COLUMN type;
+     ALTER TABLE pools DROP COLUMN rbd_pool;
+     ALTER TABLE pools DROP COLUMN rbd_namespace;
+     ALTER TABLE pools DROP COLUMN rbd_conf;
+     ALTER TABLE pools DROP COLUMN rbd_id;
      PRAGMA user_version = 1;" || fail "downgrade to version 1"
 vmc clone T --name 'z-%d' --request-id Z --count 2 --json > m.json || fail "after migration"
 [ "$(jget m.json 'd["vms"]')" = "['z-1', 'z-2']" ] || fail "migrated group: $(cat m.json)"

@@ -1,0 +1,126 @@
+/*
+ * vmclone-rbd.h - Ceph RBD images as volumes (issue 11): what the catalog
+ * needs of librbd/librados for its "rbd" pools. Built on librbd when meson
+ * finds it (VMC_HAVE_LIBRBD); without it every call but the spec helpers
+ * returns -ENOTSUP ("built without librbd").
+ *
+ * A volume is named by a spec string, the pool's spec, '/', the image:
+ *
+ *     rbd:POOL[/NAMESPACE][:id=USER][:conf=FILE]/IMAGE
+ *
+ * (no ':' or '/' in POOL, NAMESPACE, USER or IMAGE; no ':' in FILE). Each
+ * call connects with the spec's settings (client "admin" and Ceph's
+ * default configuration search when they are absent; the keyring stays
+ * where Ceph keeps it) and disconnects before it returns.
+ *
+ * Templates in rbd pools are frozen as the snapshot VMC_RBD_BASE_SNAP,
+ * protected; linked clones are RBD clones (layering) of that snapshot.
+ * Conventions are those of vmclone.h: 0 or a negative errno, and @err.
+ */
+#ifndef VMCLONE_RBD_H
+#define VMCLONE_RBD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vmclone.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** The snapshot a template (or VM snapshot) is cloned from. */
+#define VMC_RBD_BASE_SNAP "vmclone-base"
+/** The image metadata key holding a template's seal root digest. */
+#define VMC_RBD_SEAL_KEY "vmclone.seal"
+
+/** Was vmclone built with librbd? */
+VMC_API bool vmc_rbd_available(void);
+
+/** Does @path name an rbd image (or pool): "rbd:..."? */
+VMC_API bool vmc_rbd_is_spec(const char *path);
+
+/**
+ * The pool spec "rbd:POOL[/NS][:id=USER][:conf=FILE]" into *@out
+ * (malloc'ed); @ns, @conf, @id may be NULL. -EINVAL on a character the
+ * syntax cannot carry.
+ */
+VMC_API int vmc_rbd_pool_spec(const char *pool, const char *ns,
+                              const char *conf, const char *id, char **out,
+                              struct vmc_error *err);
+
+/** Connect with pool spec @spec and open its pool (and namespace):
+ *  checks that the pool is usable. */
+VMC_API int vmc_rbd_pool_check(const char *spec, struct vmc_error *err);
+
+/**
+ * QEMU's filename for volume @spec, "rbd:POOL/[NS/]IMAGE[:id=U][:conf=F]"
+ * (qemu-img, -drive file=; QEMU's rbd driver from qemu-block-extra).
+ */
+VMC_API int vmc_rbd_qemu_filename(const char *spec, char **out,
+                                  struct vmc_error *err);
+
+/**
+ * Copy the guest view of image file @src (qcow2 or raw, with its backing
+ * chain) into a new rbd image @dst of the same size (zero runs are not
+ * written), then freeze it: snapshot VMC_RBD_BASE_SNAP, protected, and,
+ * when @seal is set, the seal's root digest in metadata VMC_RBD_SEAL_KEY.
+ * *@bytes gets the bytes written. An image already at @dst is refused.
+ */
+VMC_API int vmc_rbd_import(const char *src, const char *dst,
+                           const char *seal, uint64_t *bytes,
+                           struct vmc_error *err);
+
+/** A linked clone: @child, an RBD clone (layering) of
+ *  @parent@VMC_RBD_BASE_SNAP, in the same cluster. */
+VMC_API int vmc_rbd_clone(const char *parent, const char *child,
+                          struct vmc_error *err);
+
+/** A full clone inside the cluster: @dst, a standalone copy of @src's
+ *  current data (rbd_copy3: no parent, no snapshots). */
+VMC_API int vmc_rbd_copy(const char *src, const char *dst,
+                         struct vmc_error *err);
+
+/** A full clone out of the cluster: qcow2 file @dst (created; an
+ *  existing file is truncated) with @src's current data. */
+VMC_API int vmc_rbd_export(const char *src, const char *dst, uint64_t *bytes,
+                           struct vmc_error *err);
+
+/** Copy @src's parent's data into it: it no longer depends on a parent. */
+VMC_API int vmc_rbd_flatten(const char *spec, struct vmc_error *err);
+
+/** The spec of @spec's parent image (same settings) into *@out, or NULL
+ *  when it has none (never cloned, or flattened). */
+VMC_API int vmc_rbd_parent(const char *spec, char **out,
+                           struct vmc_error *err);
+
+/** How many clients watch (have open) image @spec. */
+VMC_API int vmc_rbd_watchers(const char *spec, unsigned *count,
+                             struct vmc_error *err);
+
+/** Freeze image @spec as VMC_RBD_BASE_SNAP, protected (a VM snapshot
+ *  that clones are made from); an existing frozen snapshot is kept. */
+VMC_API int vmc_rbd_freeze(const char *spec, struct vmc_error *err);
+
+/**
+ * Remove image @spec: its snapshots (unprotected first), then the image.
+ * Absent: 0. -EBUSY while a client has it open or clones depend on it.
+ */
+VMC_API int vmc_rbd_remove(const char *spec, struct vmc_error *err);
+
+/** Metadata VMC_RBD_SEAL_KEY of @spec into *@out (malloc'ed); -ENOENT
+ *  when the image has none. */
+VMC_API int vmc_rbd_seal_get(const char *spec, char **out,
+                             struct vmc_error *err);
+
+/** Image names of the clones of @spec@VMC_RBD_BASE_SNAP (rbd children),
+ *  as "POOL/[NS/]IMAGE" in *@names (free each and the array). */
+VMC_API int vmc_rbd_children(const char *spec, char ***names, size_t *count,
+                             struct vmc_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* VMCLONE_RBD_H */

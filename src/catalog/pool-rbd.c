@@ -1,0 +1,240 @@
+/*
+ * pool-rbd.c - the pool backend seam: what differs when a pool is a Ceph
+ * RBD pool (type 'rbd') instead of a directory. An rbd pool's path is its
+ * spec (include/vmclone-rbd.h), so a volume's path (pool path '/' file)
+ * is its image's spec, and the operations ask cat_path_is_rbd() where
+ * they would touch a file: template copies are imported and frozen,
+ * linked clones are RBD clones, full clones rbd_copy3 (or an export into
+ * a directory pool), deletion rbd_remove (journal.c's roll back and roll
+ * forward unlink through cat_unlink_volume_file(), which comes here).
+ * Operations with no RBD equivalent are refused (cat_rbd_refuse()).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "catalog-ops.h"
+#include "vmclone-rbd.h"
+
+bool
+cat_path_is_rbd(const char *path)
+{
+    return vmc_rbd_is_spec(path);
+}
+
+int
+vmc_catalog_pool_add_rbd(struct vmc_catalog *cat, const char *name,
+                         const char *kind,
+                         const struct vmc_rbd_pool_opts *o,
+                         struct vmc_error *err)
+{
+    char *spec = NULL;
+    int r = cat_check_name("pool", name, err);
+
+    if (r == 0 && strcmp(kind, "primary") && strcmp(kind, "secondary")) {
+        r = vmc_error_set(err, -EINVAL, "pool kind must be 'primary' or "
+                          "'secondary', not '%s'", kind);
+    }
+    if (r == 0 && (!o->rbd_pool || !o->rbd_pool[0])) {
+        r = vmc_error_set(err, -EINVAL, "an rbd pool needs --rbd-pool");
+    }
+    if (r == 0) {
+        r = vmc_rbd_pool_spec(o->rbd_pool, o->ns, o->conf, o->id, &spec,
+                              err);
+    }
+    if (r == 0) {
+        r = vmc_rbd_pool_check(spec, err);
+    }
+    if (r == 0) {
+        r = cat_begin(cat, err);
+    }
+    if (r == 0) {
+        r = cat_exec(cat, err, "INSERT INTO pools(name, kind, path, type, "
+                     "rbd_pool, rbd_namespace, rbd_conf, rbd_id, created) "
+                     "VALUES (?, ?, ?, 'rbd', ?, ?, ?, ?, ?)", "sssssssd",
+                     name, kind, spec, o->rbd_pool, o->ns, o->conf, o->id,
+                     cat_now());
+        if (r == -EEXIST) {
+            r = vmc_error_set(err, r, "a pool named '%s' or at '%s' already "
+                              "exists", name, spec);
+        }
+        r = r == 0 ? cat_commit(cat, err) : (cat_rollback(cat), r);
+    }
+    free(spec);
+    return r;
+}
+
+int
+cat_rbd_refuse(const char *path, const char *what, struct vmc_error *err)
+{
+    if (!cat_path_is_rbd(path)) {
+        return 0;
+    }
+    return vmc_error_set(err, -ENOTSUP, "%s is not supported on rbd pools "
+                         "('%s')", what, path);
+}
+
+int
+cat_rbd_flatten(const char *path, struct vmc_error *err)
+{
+    return vmc_rbd_flatten(path, err);
+}
+
+int
+cat_rbd_unlink(const char *path, struct vmc_error *err)
+{
+    return vmc_rbd_remove(path, err);
+}
+
+int
+cat_rbd_copy_volume(struct vmc_catalog *cat, int64_t src_vid,
+                    const char *src, const char *dst, uint64_t *bytes,
+                    struct vmc_error *err)
+{
+    char *seal = NULL;
+    int r;
+
+    if (cat_path_is_rbd(src)) {
+        /* a template stored in rbd already: a copy, frozen the same way */
+        r = vmc_rbd_copy(src, dst, err);
+        return r < 0 ? r : vmc_rbd_freeze(dst, err);
+    }
+    r = cat_get_str(cat, &seal, err, "SELECT coalesce(seal, '') FROM "
+                    "volumes WHERE id = ?", "I", src_vid);
+    if (r == 0) {
+        r = vmc_rbd_import(src, dst, seal[0] ? seal : NULL, bytes, err);
+    }
+    free(seal);
+    return r;
+}
+
+/* One disk of a clone group (cat_rbd_clone_group()). */
+static int
+clone_disk(const char *base, const char *dst, bool linked, uint64_t *bytes,
+           struct vmc_error *err)
+{
+    if (linked && !cat_path_is_rbd(base)) {
+        return vmc_error_set(err, -ENOTSUP, "a linked clone in an rbd pool "
+                             "needs its base in rbd too, not '%s'", base);
+    }
+    if (linked) {
+        return vmc_rbd_clone(base, dst, err);
+    }
+    if (cat_path_is_rbd(base) && cat_path_is_rbd(dst)) {
+        return vmc_rbd_copy(base, dst, err);
+    }
+    if (cat_path_is_rbd(base)) {
+        return vmc_rbd_export(base, dst, bytes, err);
+    }
+    return vmc_rbd_import(base, dst, NULL, bytes, err);
+}
+
+int
+cat_rbd_clone_group(const struct cat_disks *base, char *const *paths,
+                    size_t count, bool linked, uint64_t *bytes,
+                    struct vmc_error *err)
+{
+    size_t i;
+    int r = 0;
+
+    for (i = 0; r == 0 && i < count * base->n; i++) {
+        r = clone_disk(base->d[i % base->n].path, paths[i], linked, bytes,
+                       err);
+    }
+    return r;
+}
+
+int
+cat_rbd_backing_volume(struct vmc_catalog *cat, const char *path,
+                       int64_t *vid, char **backing, struct vmc_error *err)
+{
+    char *parent = NULL;
+    int r = vmc_rbd_parent(path, &parent, err);
+
+    *vid = 0;
+    if (r == 0 && parent) {
+        r = cat_get_i64(cat, vid, err, "SELECT v.id FROM volumes v JOIN "
+                        "pools p ON p.id = v.pool_id WHERE p.path || '/' || "
+                        "v.file = ?", "s", parent);
+        if (r == -ENOENT) {
+            r = vmc_error_set(err, r, "'%s': parent image '%s' is not in "
+                              "the catalog", path, parent);
+        }
+    }
+    if (backing) {
+        *backing = parent;
+    } else {
+        free(parent);
+    }
+    return r;
+}
+
+int
+cat_rbd_refuse_vm(struct vmc_catalog *cat, const char *vm, const char *what,
+                  struct vmc_error *err)
+{
+    char *type = NULL;
+    int r = cat_get_str(cat, &type, NULL, "SELECT p.type FROM vms m JOIN "
+                        "pools p ON p.id = m.pool_id WHERE m.name = ?", "s",
+                        vm);
+
+    r = r == 0 && !strcmp(type, "rbd")
+        ? vmc_error_set(err, -ENOTSUP, "%s is not supported on rbd pools "
+                        "(VM '%s' is in one)", what, vm)
+        : 0;
+    free(type);
+    return r;
+}
+
+bool
+cat_rbd_missing(const char *path)
+{
+    char *parent = NULL;
+    int r = vmc_rbd_parent(path, &parent, NULL);
+
+    free(parent);
+    return r == -ENOENT;
+}
+
+bool
+cat_rbd_verify_seal(const char *path, const char *want, char *detail,
+                    size_t len)
+{
+    struct vmc_error e = { 0 };
+    char *seal = NULL;
+    int r = vmc_rbd_seal_get(path, &seal, &e);
+    bool ok = r == 0 && (!want || !strcmp(seal, want));
+
+    if (r < 0) {
+        snprintf(detail, len, "seal verification failed: %s", e.msg);
+    } else if (!ok) {
+        snprintf(detail, len, "seal verification failed: the image's seal "
+                 "(%.16s...) is not the one the catalog recorded (%.16s...)",
+                 seal, want);
+    }
+    free(seal);
+    return ok;
+}
+
+int
+cat_rbd_refuse_watched(const char *vm, const char *path,
+                       struct vmc_error *err)
+{
+    unsigned n = 0;
+    int r;
+
+    if (!cat_path_is_rbd(path)) {
+        return 0;
+    }
+    r = vmc_rbd_watchers(path, &n, err);
+    if (r == -ENOENT) {
+        return 0;       /* gone already: nothing uses it */
+    }
+    if (r == 0 && n) {
+        r = vmc_error_set(err, -EBUSY, "VM '%s' is in use: %u client(s) "
+                          "have its rbd image '%s' open (stop it first)", vm,
+                          n, path);
+    }
+    return r;
+}

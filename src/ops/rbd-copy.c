@@ -1,0 +1,189 @@
+/*
+ * rbd-copy.c - data between image files and rbd images: a template's
+ * guest view imported into a new rbd image that is then frozen (snapshot
+ * VMC_RBD_BASE_SNAP, protected, seal in metadata), and an rbd image's data
+ * exported into a new qcow2 file (a full clone out of the cluster).
+ * Zero runs are skipped both ways.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vmclone-rbd.h"
+#include "ops-internal.h"
+#include "rbd-internal.h"
+
+#define CHUNK (1024u * 1024)
+
+/* Write the non-zero sectors of @buf (@len bytes at @off) into @img. */
+static int
+write_data(rbd_image_t img, const uint8_t *buf, uint64_t off, size_t len,
+           uint64_t *bytes)
+{
+    size_t done = 0;
+
+    while (done < len) {
+        bool zero = false;
+        size_t run = ops_sector_run(buf + done, len - done, &zero);
+
+        if (!zero) {
+            ssize_t w = rbd_write(img, off + done, run,
+                                  (const char *)buf + done);
+
+            if (w < 0 || (size_t)w != run) {
+                return w < 0 ? (int)w : -EIO;
+            }
+            *bytes += run;
+        }
+        done += run;
+    }
+    return 0;
+}
+
+/* Copy @src's guest view into open image @img. */
+static int
+copy_in(struct vmc_image *src, rbd_image_t img, uint64_t *bytes,
+        const char *dst, struct vmc_error *err)
+{
+    uint64_t size = vmc_image_size(src), off;
+    uint8_t *buf = malloc(CHUNK);
+    int r = buf ? 0 : vmc_error_set(err, -ENOMEM, "out of memory");
+
+    for (off = 0; r == 0 && off < size; off += CHUNK) {
+        size_t len = size - off < CHUNK ? (size_t)(size - off) : CHUNK;
+
+        r = vmc_image_read(src, buf, off, len);
+        if (r < 0) {
+            vmc_error_set(err, r, "read at %llu: %s",
+                          (unsigned long long)off, strerror(-r));
+        } else if ((r = write_data(img, buf, off, len, bytes)) < 0) {
+            vmc_error_set(err, r, "rbd image '%s': write at %llu: %s", dst,
+                          (unsigned long long)off, strerror(-r));
+        }
+    }
+    if (r == 0 && (r = rbd_flush(img)) < 0) {
+        vmc_error_set(err, r, "rbd image '%s': flush: %s", dst,
+                      strerror(-r));
+    }
+    free(buf);
+    return r;
+}
+
+int
+vmc_rbd_import(const char *src, const char *dst, const char *seal,
+               uint64_t *bytes, struct vmc_error *err)
+{
+    struct vmc_open_opts oo = { .flags = VMC_OPEN_FORCE_SHARE };
+    struct vmc_image *in = NULL;
+    struct rbd_spec s;
+    struct rbd_conn c;
+    rbd_image_t img;
+    int r = vmc_image_open(&in, src, &oo, err);
+
+    if (r < 0) {
+        return r;
+    }
+    r = rbd_open_spec(dst, &s, &c, err);
+    if (r < 0) {
+        vmc_image_close(in);
+        return r;
+    }
+    r = rbd_image_create(&c, s.image, vmc_image_size(in), dst, err);
+    if (r == 0 && (r = rbd_open(c.io, s.image, &img, NULL)) < 0) {
+        vmc_error_set(err, r, "rbd image '%s': %s", dst, strerror(-r));
+    } else if (r == 0) {
+        r = copy_in(in, img, bytes, dst, err);
+        if (r == 0 && seal &&
+            (r = rbd_metadata_set(img, VMC_RBD_SEAL_KEY, seal)) < 0) {
+            vmc_error_set(err, r, "rbd image '%s': cannot store the seal: "
+                          "%s", dst, strerror(-r));
+        }
+        if (r == 0) {
+            r = rbd_freeze_open(img, dst, err);
+        }
+        rbd_close(img);
+    }
+    rbd_conn_close(&c);
+    vmc_image_close(in);
+    return r;
+}
+
+/* Copy open rbd image @img (@size bytes) into new image file @out. */
+static int
+copy_out(rbd_image_t img, uint64_t size, struct vmc_image *out,
+         uint64_t *bytes, const char *src, struct vmc_error *err)
+{
+    uint8_t *buf = malloc(CHUNK);
+    uint64_t off;
+    int r = buf ? 0 : vmc_error_set(err, -ENOMEM, "out of memory");
+
+    for (off = 0; r == 0 && off < size; off += CHUNK) {
+        size_t len = size - off < CHUNK ? (size_t)(size - off) : CHUNK;
+        ssize_t n = rbd_read(img, off, len, (char *)buf);
+        size_t done = 0;
+
+        if (n < 0 || (size_t)n != len) {
+            r = vmc_error_set(err, n < 0 ? (int)n : -EIO, "rbd image '%s': "
+                              "read at %llu: %s", src,
+                              (unsigned long long)off,
+                              strerror(n < 0 ? (int)-n : EIO));
+        }
+        while (r == 0 && done < len) {
+            bool zero = false;
+            size_t run = ops_sector_run(buf + done, len - done, &zero);
+
+            if (!zero && (r = vmc_image_write(out, buf + done, off + done, run,
+                                              0)) < 0) {
+                vmc_error_set(err, r, "write at %llu: %s",
+                              (unsigned long long)(off + done),
+                              strerror(-r));
+            }
+            *bytes += zero ? 0 : run;
+            done += run;
+        }
+    }
+    free(buf);
+    return r;
+}
+
+int
+vmc_rbd_export(const char *src, const char *dst, uint64_t *bytes,
+               struct vmc_error *err)
+{
+    struct vmc_open_opts oo = { .format = VMC_FMT_QCOW2,
+                                .flags = VMC_OPEN_RDWR };
+    struct vmc_create_opts co;
+    struct vmc_image *out = NULL;
+    struct rbd_spec s;
+    struct rbd_conn c;
+    rbd_image_t img;
+    uint64_t size = 0;
+    int r = rbd_open_spec(src, &s, &c, err);
+
+    if (r < 0) {
+        return r;
+    }
+    r = rbd_open_read_only(c.io, s.image, &img, NULL);
+    if (r < 0) {
+        rbd_conn_close(&c);
+        return vmc_error_set(err, r, "rbd image '%s': %s", src,
+                             strerror(-r));
+    }
+    rbd_get_size(img, &size);
+    vmc_create_opts_init(&co);
+    co.size = size;
+    r = vmc_image_create(dst, &co, err);
+    if (r == 0) {
+        r = vmc_image_open(&out, dst, &oo, err);
+    }
+    if (r == 0) {
+        r = copy_out(img, size, out, bytes, src, err);
+    }
+    if (r == 0 && (r = vmc_image_flush(out)) < 0) {
+        vmc_error_set(err, r, "'%s': flush: %s", dst, strerror(-r));
+    }
+    vmc_image_close(out);
+    rbd_close(img);
+    rbd_conn_close(&c);
+    return r;
+}
