@@ -15,7 +15,7 @@ static const struct writer_ops *
 writer_ops_for(enum vmc_format fmt)
 {
     static const struct writer_ops *const all[] = {
-        &vpc_writer_ops, &vdi_writer_ops, &vmdk_writer_ops,
+        &vpc_writer_ops, &vdi_writer_ops, &vhdx_writer_ops, &vmdk_writer_ops,
     };
     size_t i;
 
