@@ -571,7 +571,7 @@ check_opts(struct conv *c)
         return vmc_error_set(c->err, -EINVAL, "a backing file cannot be "
                              "set on an existing target");
     }
-    if (!o->no_create && vmc_format_has_writer(o->create.format)) {
+    if (vmc_format_has_writer(o->create.format)) {
         return check_writer_opts(c);
     }
     if (o->no_create) {

@@ -60,6 +60,11 @@ vhdx_w_begin(struct vmc_writer *w, struct vmc_error *err)
         return vmc_error_set(err, -EFBIG, "'%s': %" PRIu64 " bytes is more "
                              "than a VHDX holds (64 TiB)", w->path, w->size);
     }
+    if (w->size == 0) {
+        return vmc_error_set(err, -EINVAL, "'%s': an empty %s image is not "
+                             "read back by other tools: refused", w->path,
+                             "VHDX");
+    }
     v = calloc(1, sizeof(*v));
     if (!v) {
         return vmc_error_set(err, -ENOMEM, "out of memory");

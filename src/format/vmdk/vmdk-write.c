@@ -105,6 +105,11 @@ vmdk_w_begin(struct vmc_writer *w, struct vmc_error *err)
         return vmc_error_set(err, -EINVAL, "invalid parameter 'block_size' "
                              "for format 'vmdk' (its grains are 64 KiB)");
     }
+    if (w->size == 0) {
+        return vmc_error_set(err, -EINVAL, "'%s': an empty %s image is not "
+                             "read back by other tools: refused", w->path,
+                             "VMDK");
+    }
     v = calloc(1, sizeof(*v));
     if (!v) {
         return vmc_error_set(err, -ENOMEM, "out of memory");

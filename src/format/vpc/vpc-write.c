@@ -108,6 +108,11 @@ vpc_w_begin(struct vmc_writer *w, struct vmc_error *err)
         return vmc_error_set(err, -EFBIG, "'%s': %" PRIu64 " bytes is more "
                              "than a VHD holds (2040 GiB)", w->path, w->size);
     }
+    if (w->size == 0 && fixed) {
+        return vmc_error_set(err, -EINVAL, "'%s': an empty fixed VHD (a "
+                             "bare footer) is not read back by other tools: "
+                             "refused", w->path);
+    }
     v = calloc(1, sizeof(*v));
     if (!v) {
         return vmc_error_set(err, -ENOMEM, "out of memory");
