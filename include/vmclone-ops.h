@@ -154,10 +154,31 @@ struct vmc_convert_opts {
     /** Threads copying in parallel (without compression); 0 or 1 copies
      *  in the calling thread. */
     unsigned workers;
+    /** For a target format with a sequential writer (vpc, vdi, vhdx,
+     *  vmdk: vmc_format_has_writer()): its options (the format is
+     *  @create.format). Such a target is written front to back by one
+     *  thread; -n (@no_create) and @backing_file are refused, and
+     *  @compress only fits vmdk's streamOptimized subformat (whose grains
+     *  are always compressed). */
+    struct vmc_writer_opts writer;
 };
 
 /** Defaults: qcow2 target (vmc_create_opts_init), sparse_size 4096. */
 VMC_API void vmc_convert_opts_init(struct vmc_convert_opts *o);
+
+/**
+ * Set the target of @o by format name ("raw", "qcow2", "vpc", "vdi",
+ * "vhdx", "vmdk") and, for the writer formats, their options
+ * ("subformat=streamOptimized,zlib_level=6": vmc_writer_opts_parse()).
+ * The one way to say "this format, these options" for convert and export:
+ * then call vmc_convert(src, dst, @o, err).
+ * @return 0; -EINVAL (unknown format, bad option, options given to raw or
+ *         qcow2, which take theirs in @o->create) with a message.
+ */
+VMC_API int vmc_convert_opts_set_target(struct vmc_convert_opts *o,
+                                        const char *format,
+                                        const char *options,
+                                        struct vmc_error *err);
 
 /**
  * Copy the guest view of @src (opened with its chain) into a new image

@@ -237,6 +237,59 @@ VMC_API void vmc_create_opts_init(struct vmc_create_opts *o);
 VMC_API int vmc_image_create(const char *path, const struct vmc_create_opts *o,
                              struct vmc_error *err);
 
+/* -------------------------------------------------------------- writers */
+
+/*
+ * Sequential image writers: lay out a new image of another hypervisor's
+ * format (vpc, vdi, vhdx, vmdk) front to back, as convert and export do.
+ * Data is written in increasing offsets; a range never written stays
+ * unallocated (it reads as zeros). The layout (headers, tables, footers)
+ * is completed by vmc_writer_finish().
+ */
+struct vmc_writer;
+
+#define VMC_WRITER_SUBFORMAT_MAX 32
+
+struct vmc_writer_opts {
+    enum vmc_format format;      /**< VMC_FMT_VPC, _VDI, _VHDX or _VMDK */
+    /** "" for the format's default; vpc: dynamic|fixed, vdi:
+     *  dynamic|static, vhdx: dynamic|fixed, vmdk:
+     *  monolithicSparse|streamOptimized. */
+    char subformat[VMC_WRITER_SUBFORMAT_MAX];
+    uint32_t block_size;         /**< vpc/vdi/vhdx block; 0 = default */
+    bool force_size;             /**< vpc: exact size, no CHS rounding */
+    int zlib_level;              /**< vmdk streamOptimized: 0-9 (0 stores
+                                      grains uncompressed in deflate
+                                      framing); -1 = zlib's default */
+};
+
+/** Defaults: no format, default subformat and block size, level -1. */
+VMC_API void vmc_writer_opts_init(struct vmc_writer_opts *o);
+/** Does @fmt have a sequential writer? */
+VMC_API bool vmc_format_has_writer(enum vmc_format fmt);
+/** Apply "key=value[,key=value]" (subformat, block_size, force_size,
+ *  zlib_level) to @o, whose format is set. -EINVAL with a message on an
+ *  unknown key or a bad value. */
+VMC_API int vmc_writer_opts_parse(struct vmc_writer_opts *o,
+                                  const char *list, struct vmc_error *err);
+/** Create @path (truncated if it exists) for a guest of @size bytes
+ *  (rounded up as the format needs: sectors, VHD geometry). Sizes the
+ *  format cannot hold are refused with -EFBIG and a message. */
+VMC_API int vmc_writer_new(struct vmc_writer **out, const char *path,
+                           uint64_t size, const struct vmc_writer_opts *o,
+                           struct vmc_error *err);
+/** The guest size of the image being written (after rounding). */
+VMC_API uint64_t vmc_writer_size(const struct vmc_writer *w);
+/** Write @len bytes at @off: @off must not be below the end of the
+ *  previous write. Returns 0 or -errno (-EINVAL for an offset going
+ *  back or past the end, -EFBIG when the format's file is full). */
+VMC_API int vmc_writer_write(struct vmc_writer *w, const void *buf,
+                             uint64_t off, size_t len);
+/** Write the metadata, sync the file and free @w (also on failure). */
+VMC_API int vmc_writer_finish(struct vmc_writer *w, struct vmc_error *err);
+/** Free @w without finishing (the file is left incomplete). NULL ok. */
+VMC_API void vmc_writer_free(struct vmc_writer *w);
+
 /* ---------------------------------------------------------------- info */
 
 struct vmc_image_info {

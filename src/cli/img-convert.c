@@ -29,7 +29,12 @@ static const char convert_usage[] =
     "  -S size         zero runs of at least size bytes are not written\n"
     "                  (default 4k; 0 writes everything)\n"
     "  -n              the output exists already: do not create it\n"
-    "  -o options      as for create\n"
+    "  -o options      as for create; for -O vpc|vdi|vhdx|vmdk:\n"
+    "                  subformat=dynamic|fixed (vpc, vhdx),\n"
+    "                  dynamic|static (vdi), monolithicSparse|\n"
+    "                  streamOptimized (vmdk); block_size=N (vpc, vdi,\n"
+    "                  vhdx); force_size=on (vpc: no CHS rounding);\n"
+    "                  zlib_level=0-9 (vmdk streamOptimized)\n"
     "  -t/-T cache, -m N, -W, -C are accepted for qemu-img compatibility\n"
     "  and ignored.\n";
 
@@ -48,9 +53,13 @@ check_coroutines(const char *s)
     return 0;
 }
 
+#define MAX_OPTION_LISTS 16
+
 struct convert_args {
     struct cli_open src_open;
     struct cli_create_opts co;
+    const char *olist_v[MAX_OPTION_LISTS];
+    struct cli_list olists;     /* every -o, applied once -O is known */
     const char *out_fmt;
     const char *backing;
     const char *backing_fmt;
@@ -83,7 +92,7 @@ convert_parse(struct convert_args *a, int argc, char **argv,
         CLI_OPT_STRING('F', NULL, "backing_fmt", &a->backing_fmt,
                        "its format"),
         CLI_OPT_FLAG('c', NULL, &a->compress, "compress the target"),
-        CLI_OPT_CALL('o', NULL, "options", &a->co, cli_opt_create_options,
+        CLI_OPT_CALL('o', NULL, "options", &a->olists, cli_opt_list,
                      "creation options of the target"),
         CLI_OPT_STRING('S', NULL, "size", &a->sparse, "zero run that "
                        "becomes a hole"),
@@ -112,14 +121,44 @@ convert_parse(struct convert_args *a, int argc, char **argv,
     return 0;
 }
 
+/* Apply the -o lists: to the writer options of a vpc/vdi/vhdx/vmdk
+ * target, to the creation options of a qcow2/raw one. */
+static int
+apply_option_lists(struct convert_args *a, struct vmc_convert_opts *o)
+{
+    struct vmc_error err = { 0 };
+    const char *fmt = a->out_fmt ? a->out_fmt : "raw";
+    size_t i;
+    int r;
+
+    if (cli_parse_format(fmt, &a->co.c.format)) {
+        return CLI_EXIT_FAIL;
+    }
+    if (!vmc_format_has_writer(a->co.c.format)) {
+        for (i = 0; i < a->olists.n; i++) {
+            r = cli_parse_create_options(&a->co, a->olists.v[i]);
+            if (r) {
+                return r;
+            }
+        }
+        return 0;
+    }
+    r = vmc_convert_opts_set_target(o, fmt, NULL, &err);
+    for (i = 0; r == 0 && i < a->olists.n; i++) {
+        r = vmc_writer_opts_parse(&o->writer, a->olists.v[i], &err);
+    }
+    return r < 0 ? cli_error_lib(&err, r) : 0;
+}
+
 /* Turn the parsed arguments into vmc_convert options. */
 static int
 convert_setup(struct convert_args *a, struct vmc_convert_opts *o,
               const char *dst)
 {
-    if (cli_parse_format(a->out_fmt ? a->out_fmt : "raw",
-                         &a->co.c.format)) {
-        return CLI_EXIT_FAIL;
+    int r = apply_option_lists(a, o);
+
+    if (r) {
+        return r;
     }
     o->create = a->co.c;
     if (a->no_create && !a->out_fmt) {
@@ -209,6 +248,8 @@ cmd_img_convert(int argc, char **argv)
 
     memset(&a, 0, sizeof(a));
     vmc_create_opts_init(&a.co.c);
+    a.olists.v = a.olist_v;
+    a.olists.cap = MAX_OPTION_LISTS;
     r = convert_main(&a, argc, argv);
     cli_create_opts_release(&a.co);
     return r;

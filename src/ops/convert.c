@@ -14,6 +14,11 @@
  * With compression every target cluster is written whole with
  * vmc_image_write_compressed(). Without it, @workers threads may copy
  * chunks in parallel (copy_parallel()).
+ *
+ * A target of another hypervisor's format (vpc, vdi, vhdx, vmdk) is not
+ * an image opened read-write but a sequential writer (vmc_writer_*):
+ * the same walk feeds it DATA runs in increasing offsets, in one thread;
+ * ZERO runs are simply not written, so they stay unallocated.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -32,6 +37,7 @@ enum run_kind {
 struct conv {
     struct vmc_image *src;
     struct vmc_image *dst;
+    struct vmc_writer *w;   /* instead of @dst: a sequential writer */
     const struct vmc_convert_opts *o;
     struct vmc_error *err;
     const char *dst_name;
@@ -59,7 +65,31 @@ vmc_convert_opts_init(struct vmc_convert_opts *o)
 {
     memset(o, 0, sizeof(*o));
     vmc_create_opts_init(&o->create);
+    vmc_writer_opts_init(&o->writer);
     o->sparse_size = 4096;
+}
+
+int
+vmc_convert_opts_set_target(struct vmc_convert_opts *o, const char *format,
+                            const char *options, struct vmc_error *err)
+{
+    enum vmc_format fmt = vmc_format_from_name(format);
+
+    if (fmt == VMC_FMT_AUTO) {
+        return vmc_error_set(err, -EINVAL, "unknown file format '%s'",
+                             format);
+    }
+    o->create.format = fmt;
+    o->writer.format = fmt;
+    if (vmc_format_has_writer(fmt)) {
+        return vmc_writer_opts_parse(&o->writer, options, err);
+    }
+    if (options && *options) {
+        return vmc_error_set(err, -EINVAL, "options '%s' are for the vpc, "
+                             "vdi, vhdx and vmdk writers; a %s target takes "
+                             "its creation options", options, format);
+    }
+    return 0;
 }
 
 static int
@@ -156,8 +186,13 @@ next_run(struct conv *c, uint64_t off, uint64_t end, enum run_kind *kind,
 static int
 write_data(struct conv *c, const uint8_t *buf, uint64_t off, uint64_t n)
 {
-    int r = vmc_image_write(c->dst, buf, off, n, 0);
+    int r;
 
+    if (c->w) {
+        r = vmc_writer_write(c->w, buf, off, n);
+        return r < 0 ? dst_error(c, r, off) : 0;
+    }
+    r = vmc_image_write(c->dst, buf, off, n, 0);
     if (r < 0) {
         return dst_error(c, r, off);
     }
@@ -450,13 +485,13 @@ copy_all(struct conv *c)
     uint64_t off, end, pos;
     int r;
 
-    if (c->o->workers > 1 && !c->o->compress) {
+    if (c->o->workers > 1 && !c->o->compress && !c->w) {
         return copy_parallel(c);
     }
 
     for (off = 0; off < c->size; off = end) {
         end = ops_min(c->size, ops_align_down(off, c->chunk) + c->chunk);
-        if (c->o->compress) {
+        if (c->o->compress && !c->w) {
             for (pos = off; pos < end; pos += c->cluster) {
                 r = copy_cluster_compressed(c, pos,
                                             ops_min(end, pos + c->cluster));
@@ -497,6 +532,31 @@ check_not_source(struct conv *c)
     return 0;
 }
 
+/* What a sequential writer's target cannot do. */
+static int
+check_writer_opts(struct conv *c)
+{
+    const struct vmc_convert_opts *o = c->o;
+    const char *name = vmc_format_name(o->create.format);
+
+    if (o->no_create) {
+        return vmc_error_set(c->err, -ENOTSUP, "-n (an existing target) "
+                             "needs a qcow2 or raw target, not '%s'", name);
+    }
+    if (o->backing_file) {
+        return vmc_error_set(c->err, -ENOTSUP, "backing file not supported "
+                             "for file format '%s'", name);
+    }
+    if (o->compress && (o->create.format != VMC_FMT_VMDK ||
+                        strcmp(o->writer.subformat, "streamOptimized"))) {
+        return vmc_error_set(c->err, -ENOTSUP, "compression not supported "
+                             "for file format '%s'%s", name,
+                             o->create.format == VMC_FMT_VMDK ? " (use -o "
+                             "subformat=streamOptimized)" : "");
+    }
+    return 0;
+}
+
 static int
 check_opts(struct conv *c)
 {
@@ -510,6 +570,9 @@ check_opts(struct conv *c)
     if (o->backing_file && o->no_create) {
         return vmc_error_set(c->err, -EINVAL, "a backing file cannot be "
                              "set on an existing target");
+    }
+    if (vmc_format_has_writer(o->create.format)) {
+        return check_writer_opts(c);
     }
     if (o->no_create) {
         return 0;
@@ -541,8 +604,13 @@ open_target(struct conv *c)
         .flags = VMC_OPEN_RDWR,
         .backing_format = o->target_backing_format,
     };
+    struct vmc_writer_opts wo = o->writer;
     int r;
 
+    if (!o->no_create && vmc_format_has_writer(o->create.format)) {
+        wo.format = o->create.format;
+        return vmc_writer_new(&c->w, c->dst_name, c->size, &wo, c->err);
+    }
     if (!o->no_create) {
         /* A qcow2 target gets whole sectors, as QEMU creates them (QEMU
          * reads a qcow2 size rounded down to a sector, which would hide
@@ -575,7 +643,8 @@ open_target(struct conv *c)
 static int
 setup_buffers(struct conv *c)
 {
-    uint64_t cs = vmc_image_cluster_size(c->dst);
+    /* a writer allocates its own blocks: zero runs count from 4 KiB */
+    uint64_t cs = c->w ? 4096 : vmc_image_cluster_size(c->dst);
 
     if (!ops_is_power_of_2(cs) || cs > 64u * 1024 * 1024) {
         cs = 4096;
@@ -625,13 +694,22 @@ vmc_convert(struct vmc_image *src, const char *dst,
     if (r < 0) {
         goto out;
     }
-    r = vmc_image_flush(c.dst);
+    if (c.w) {
+        r = vmc_writer_finish(c.w, err);
+        c.w = NULL;
+    } else {
+        r = vmc_image_flush(c.dst);
+        if (r < 0) {
+            vmc_error_set(err, r, "cannot flush '%s': %s", dst,
+                          strerror(-r));
+        }
+    }
     if (r < 0) {
-        vmc_error_set(err, r, "cannot flush '%s': %s", dst, strerror(-r));
         goto out;
     }
     ops_progress_finish(&c.progress);
 out:
+    vmc_writer_free(c.w);
     r2 = vmc_image_close(c.dst);
     if (r == 0 && r2 < 0) {
         r = vmc_error_set(err, r2, "cannot close '%s': %s", dst,

@@ -83,6 +83,26 @@ static inline uint64_t le64_load(const void *p)
     return (uint64_t)le32_load(b + 4) << 32 | le32_load(b);
 }
 
+/* Little-endian stores (the writers of those formats). */
+static inline void le16_store(void *p, uint16_t v)
+{
+    uint8_t *b = p;
+    b[0] = (uint8_t)v;
+    b[1] = (uint8_t)(v >> 8);
+}
+
+static inline void le32_store(void *p, uint32_t v)
+{
+    le16_store(p, (uint16_t)v);
+    le16_store((uint8_t *)p + 2, (uint16_t)(v >> 16));
+}
+
+static inline void le64_store(void *p, uint64_t v)
+{
+    le32_store(p, (uint32_t)v);
+    le32_store((uint8_t *)p + 4, (uint32_t)(v >> 32));
+}
+
 /* Overflow-checked a + b; returns false on overflow. */
 static inline bool add_ok(uint64_t a, uint64_t b, uint64_t *out)
 {

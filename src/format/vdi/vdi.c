@@ -2,14 +2,8 @@
  * vdi.c - the read-only VirtualBox VDI format driver (static and dynamic
  * images).
  *
- * Layout (little-endian): a 64-byte text line, then the signature
- * 0xbeda107f at 0x40 and version 1.1; the header gives the image type
- * (1 dynamic, 2 static), the offsets of the block map and of the data, the
- * sector size (512), the disk size, the block size and the number of
- * blocks. The block map holds one 32-bit entry per block: the index of its
- * data block in the data area, or 0xffffffff (never written) or 0xfffffffe
- * (discarded), both reading as zeros. Differencing images (a parent UUID)
- * and per-block extra data are refused.
+ * Layout in vdi.h. Differencing images (a parent UUID) and per-block extra
+ * data are refused.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -17,18 +11,8 @@
 #include <string.h>
 
 #include "format/foreign.h"
+#include "format/vdi/vdi.h"
 #include "util/util.h"
-
-#define VDI_SIGNATURE     0xbeda107fu
-#define VDI_VERSION_1_1   0x00010001u
-#define VDI_HEADER_SIZE   512
-#define VDI_FIRST_FREE    0xfffffffeu   /* this and above: not allocated */
-#define VDI_MAX_BLOCK     (256u << 20)
-
-enum vdi_type {
-    VDI_DYNAMIC = 1,
-    VDI_STATIC = 2,
-};
 
 struct vdi_state {
     struct foreign_state base;   /* table: map */
@@ -45,30 +29,34 @@ check_header(struct vmc_image *img, const uint8_t *hdr, uint64_t file_len,
              struct vmc_error *err)
 {
     static const uint8_t zero_uuid[16];
-    uint32_t bmap_off = le32_load(hdr + 0x154), data_off = le32_load(hdr + 0x158);
-    uint32_t bs = le32_load(hdr + 0x178), n = le32_load(hdr + 0x180);
-    uint32_t type = le32_load(hdr + 0x4c);
-    uint64_t disk = le64_load(hdr + 0x170), bmap_len = (uint64_t)n * 4;
+    uint32_t bmap_off = le32_load(hdr + VDI_H_BMAP_OFF);
+    uint32_t data_off = le32_load(hdr + VDI_H_DATA_OFF);
+    uint32_t bs = le32_load(hdr + VDI_H_BLOCK_SIZE);
+    uint32_t n = le32_load(hdr + VDI_H_BLOCKS);
+    uint32_t type = le32_load(hdr + VDI_H_TYPE);
+    uint64_t disk = le64_load(hdr + VDI_H_DISK_SIZE);
+    uint64_t bmap_len = (uint64_t)n * 4;
     const char *bad = NULL;
 
-    if (le32_load(hdr + 0x40) != VDI_SIGNATURE) {
+    if (le32_load(hdr + VDI_H_SIGNATURE) != VDI_SIGNATURE) {
         bad = "signature missing";
-    } else if (le32_load(hdr + 0x44) != VDI_VERSION_1_1) {
+    } else if (le32_load(hdr + VDI_H_VERSION) != VDI_VERSION_1_1) {
         return vmc_error_set(err, -ENOTSUP, "'%s': unsupported VDI version "
-                             "%#" PRIx32, img->filename, le32_load(hdr + 0x44));
+                             "%#" PRIx32, img->filename,
+                             le32_load(hdr + VDI_H_VERSION));
     } else if (type != VDI_DYNAMIC && type != VDI_STATIC) {
         return vmc_error_set(err, -ENOTSUP, "'%s': unsupported VDI image type "
                              "%" PRIu32 " (only static and dynamic)",
                              img->filename, type);
-    } else if (memcmp(hdr + 0x1a8, zero_uuid, 16) ||
-               memcmp(hdr + 0x1b8, zero_uuid, 16)) {
+    } else if (memcmp(hdr + VDI_H_UUID_LINK, zero_uuid, 16) ||
+               memcmp(hdr + VDI_H_UUID_PARENT, zero_uuid, 16)) {
         return vmc_error_set(err, -ENOTSUP, "'%s': differencing VDI images "
                              "are not supported", img->filename);
-    } else if (le32_load(hdr + 0x168) != 512) {
+    } else if (le32_load(hdr + VDI_H_SECTOR) != 512) {
         bad = "sector size is not 512";
     } else if (!is_power_of_2(bs) || bs < 512 || bs > VDI_MAX_BLOCK) {
         bad = "block size is not a power of two from 512 bytes to 256 MiB";
-    } else if (le32_load(hdr + 0x17c) != 0) {
+    } else if (le32_load(hdr + VDI_H_BLOCK_EXTRA) != 0) {
         return vmc_error_set(err, -ENOTSUP, "'%s': VDI blocks with extra "
                              "data are not supported", img->filename);
     } else if (bmap_off % 512 || data_off % 512 || bmap_off < VDI_HEADER_SIZE) {
@@ -199,13 +187,13 @@ vdi_open(struct vmc_image *img, unsigned flags, struct vmc_error *err)
     }
     s = img->priv;
     s->base.holes_read_zero = true;
-    s->type = (enum vdi_type)le32_load(hdr + 0x4c);
-    s->block_size = le32_load(hdr + 0x178);
-    s->nblocks = le32_load(hdr + 0x180);
-    s->data_off = le32_load(hdr + 0x158);
+    s->type = (enum vdi_type)le32_load(hdr + VDI_H_TYPE);
+    s->block_size = le32_load(hdr + VDI_H_BLOCK_SIZE);
+    s->nblocks = le32_load(hdr + VDI_H_BLOCKS);
+    s->data_off = le32_load(hdr + VDI_H_DATA_OFF);
     /* odd sizes (VBoxManage convertfromraw) round up to a sector */
-    img->size = align_up(le64_load(hdr + 0x170), 512);
-    return load_map(img, s, le32_load(hdr + 0x154), file_len, err);
+    img->size = align_up(le64_load(hdr + VDI_H_DISK_SIZE), 512);
+    return load_map(img, s, le32_load(hdr + VDI_H_BMAP_OFF), file_len, err);
 }
 
 const struct format_ops vdi_ops = FOREIGN_OPS("vdi", VMC_FMT_VDI, vdi_open, foreign_block_status,

@@ -11,36 +11,21 @@
 #include "format/vhdx/vhdx.h"
 #include "util/util.h"
 
-/* Region, metadata item and locator GUIDs (compared by guid_is()). */
-#define GUID_BAT          "2DC27766-F623-4200-9D64-115E9BFD4A08"
-#define GUID_METADATA     "8B7CA206-4790-4B9A-B8FE-575F050F886E"
-#define GUID_FILE_PARAMS  "CAA16737-FA36-4D43-B3B6-33F0AA44E76B"
-#define GUID_VIRTUAL_SIZE "2FA54224-CD1B-4876-B211-5DBED83BF4B8"
-#define GUID_LSECTOR_SIZE "8141BF1D-A96F-4709-BA47-F233A8FAAB5F"
-#define GUID_PSECTOR_SIZE "CDA348C7-445D-4471-9CC9-E9885251C556"
-#define GUID_DISK_ID      "BECA12AB-B2E6-4523-93EF-C309E000C746"
-#define GUID_PARENT_LOC   "A8D35F2D-B30B-454D-ABF7-D3D84834AB0C"
-#define GUID_LOCATOR_VHDX "B04AEFB7-D19E-4A81-B789-25B8E9445913"
-
-#define META_REQUIRED  (1u << 2)
-
 static unsigned
 hex_digit(char c)
 {
     return c <= '9' ? (unsigned)(c - '0') : (unsigned)((c | 0x20) - 'a' + 10);
 }
 
-/* Is the on-disk GUID @disk (first three fields little-endian) the one
- * written as @text ("XXXXXXXX-XXXX-XXXX-XXXX-XXXXXXXXXXXX")? */
-static bool
-guid_is(const uint8_t *disk, const char *text)
+void
+vhdx_guid_store(uint8_t *disk, const char *text)
 {
     static const uint8_t order[16] = {
         3, 2, 1, 0, 5, 4, 7, 6, 8, 9, 10, 11, 12, 13, 14, 15 };
-    uint8_t want[16];
+    uint8_t want[16] = { 0 };
     unsigned i = 0;
 
-    for (; *text; text++) {
+    for (; *text && i < 32; text++) {
         if (*text != '-') {
             want[i / 2] = (uint8_t)((i % 2 ? want[i / 2] << 4 : 0) |
                                     hex_digit(*text));
@@ -48,11 +33,18 @@ guid_is(const uint8_t *disk, const char *text)
         }
     }
     for (i = 0; i < 16; i++) {
-        if (disk[order[i]] != want[i]) {
-            return false;
-        }
+        disk[order[i]] = want[i];
     }
-    return true;
+}
+
+/* Is the on-disk GUID @disk the one written as @text? */
+static bool
+guid_is(const uint8_t *disk, const char *text)
+{
+    uint8_t want[16];
+
+    vhdx_guid_store(want, text);
+    return !memcmp(disk, want, 16);
 }
 
 uint32_t
@@ -90,7 +82,8 @@ static bool
 header_valid(const uint8_t *h)
 {
     return !memcmp(h, "head", 4) &&
-           vhdx_crc32c(h, VHDX_HEADER_SIZE, 4) == le32_load(h + 4);
+           vhdx_crc32c(h, VHDX_HEADER_SIZE, VHDX_HD_CHECKSUM) ==
+           le32_load(h + VHDX_HD_CHECKSUM);
 }
 
 /* Is any 4 KiB step of the log an entry of the current log GUID? */
@@ -124,31 +117,35 @@ read_headers(struct vmc_image *img, uint64_t file_len, struct vhdx_layout *l,
     int r = h ? 0 : vmc_error_set(err, -ENOMEM, "out of memory");
 
     if (r == 0) {
-        r = read_at(img, h, VHDX_HEADER_SIZE, 64 << 10, "header", err);
+        r = read_at(img, h, VHDX_HEADER_SIZE, VHDX_HEADER1_OFF, "header",
+                    err);
     }
     if (r == 0) {
-        r = read_at(img, h + VHDX_HEADER_SIZE, VHDX_HEADER_SIZE, 128 << 10,
-                    "header", err);
+        r = read_at(img, h + VHDX_HEADER_SIZE, VHDX_HEADER_SIZE,
+                    VHDX_HEADER2_OFF, "header", err);
     }
     if (r == 0) {
         uint8_t *a = h, *b = h + VHDX_HEADER_SIZE;
 
         cur = header_valid(a) ? a : NULL;
-        if (header_valid(b) && (!cur || le64_load(b + 8) > le64_load(a + 8))) {
+        if (header_valid(b) && (!cur || le64_load(b + VHDX_HD_SEQUENCE) >
+                                        le64_load(a + VHDX_HD_SEQUENCE))) {
             cur = b;
         }
         if (!cur) {
             r = vmc_error_set(err, -EUCLEAN, "'%s': neither VHDX header is "
                               "valid (signature or CRC-32C)", img->filename);
-        } else if (le16_load(cur + 66) != 1 || le16_load(cur + 64) != 0) {
+        } else if (le16_load(cur + VHDX_HD_VERSION) != 1 ||
+                   le16_load(cur + VHDX_HD_LOG_VERSION) != 0) {
             r = vmc_error_set(err, -ENOTSUP, "'%s': unsupported VHDX version "
                               "%u (log version %u)", img->filename,
-                              le16_load(cur + 66), le16_load(cur + 64));
+                              le16_load(cur + VHDX_HD_VERSION),
+                              le16_load(cur + VHDX_HD_LOG_VERSION));
         }
     }
     if (r == 0) {
-        l->log_len = le32_load(cur + 68);
-        l->log_off = le64_load(cur + 72);
+        l->log_len = le32_load(cur + VHDX_HD_LOG_LENGTH);
+        l->log_off = le64_load(cur + VHDX_HD_LOG_OFFSET);
         if (l->log_off % VHDX_MiB || l->log_len % VHDX_MiB ||
             l->log_off < VHDX_MiB ||
             !foreign_in_file(l->log_off, l->log_len, file_len)) {
@@ -156,9 +153,9 @@ read_headers(struct vmc_image *img, uint64_t file_len, struct vhdx_layout *l,
                               "outside the file", img->filename);
         }
     }
-    if (r == 0 && memcmp(cur + 48, zero, 16)) {
-        r = log_has_entries(img, cur + 48, l->log_off, l->log_len, &found,
-                            err);
+    if (r == 0 && memcmp(cur + VHDX_HD_LOG_GUID, zero, 16)) {
+        r = log_has_entries(img, cur + VHDX_HD_LOG_GUID, l->log_off,
+                            l->log_len, &found, err);
         if (r == 0 && found) {
             r = vmc_error_set(err, -EUCLEAN, "'%s': VHDX has an unreplayed "
                               "log; open it once in Hyper-V or qemu-img check "
@@ -188,16 +185,16 @@ static int
 parse_regions(struct vmc_image *img, const uint8_t *rt, uint64_t file_len,
               struct vhdx_layout *l, struct vmc_error *err)
 {
-    uint32_t n = le32_load(rt + 8), i;
+    uint32_t n = le32_load(rt + VHDX_RT_COUNT), i;
 
     for (i = 0; i < n; i++) {
-        const uint8_t *e = rt + 16 + 32 * (size_t)i;
+        const uint8_t *e = rt + VHDX_RT_ENTRIES + 32 * (size_t)i;
         uint64_t off = le64_load(e + 16), len = le32_load(e + 24);
 
-        if (guid_is(e, GUID_BAT) && !l->bat_len) {
+        if (guid_is(e, VHDX_GUID_BAT) && !l->bat_len) {
             l->bat_off = off;
             l->bat_len = len;
-        } else if (guid_is(e, GUID_METADATA) && !l->meta_len) {
+        } else if (guid_is(e, VHDX_GUID_METADATA) && !l->meta_len) {
             l->meta_off = off;
             l->meta_len = len;
         } else if (le32_load(e + 28) & 1) {
@@ -236,11 +233,12 @@ read_regions(struct vmc_image *img, uint64_t file_len, struct vhdx_layout *l,
     int r = rt ? 0 : vmc_error_set(err, -ENOMEM, "out of memory"), copy;
 
     for (copy = 0; r == 0 && copy < 2; copy++) {
-        r = read_at(img, rt, VHDX_RT_SIZE, (192 + 64 * copy) << 10,
+        r = read_at(img, rt, VHDX_RT_SIZE, copy ? VHDX_RT2_OFF : VHDX_RT1_OFF,
                     "region table", err);
         if (r == 0 && !memcmp(rt, "regi", 4) &&
-            vhdx_crc32c(rt, VHDX_RT_SIZE, 4) == le32_load(rt + 4) &&
-            le32_load(rt + 8) <= VHDX_MAX_ENTRIES) {
+            vhdx_crc32c(rt, VHDX_RT_SIZE, VHDX_RT_CHECKSUM) ==
+            le32_load(rt + VHDX_RT_CHECKSUM) &&
+            le32_load(rt + VHDX_RT_COUNT) <= VHDX_MAX_ENTRIES) {
             r = parse_regions(img, rt, file_len, l, err);
             free(rt);
             return r;
@@ -259,7 +257,7 @@ parse_parent(struct vmc_image *img, const uint8_t *p, uint32_t len,
 {
     uint32_t n, i;
 
-    if (len < 20 || !guid_is(p, GUID_LOCATOR_VHDX)) {
+    if (len < 20 || !guid_is(p, VHDX_GUID_LOCATOR_VHDX)) {
         return vmc_error_set(err, -ENOTSUP, "'%s': unknown VHDX parent "
                              "locator type", img->filename);
     }
@@ -327,35 +325,35 @@ read_metadata(struct vmc_image *img, struct vhdx_layout *l,
         r = read_at(img, t, VHDX_RT_SIZE, l->meta_off, "metadata table", err);
     }
     if (r == 0 && (memcmp(t, "metadata", 8) ||
-                   (n = le16_load(t + 10)) > VHDX_MAX_ENTRIES)) {
+                   (n = le16_load(t + VHDX_MT_COUNT)) > VHDX_MAX_ENTRIES)) {
         r = vmc_error_set(err, -EUCLEAN, "'%s': invalid VHDX metadata table",
                           img->filename);
     }
     for (i = 0; r == 0 && i < n; i++) {
-        const uint8_t *e = t + 32 + 32 * (size_t)i;
+        const uint8_t *e = t + VHDX_MT_ENTRIES + 32 * (size_t)i;
 
-        if (guid_is(e, GUID_FILE_PARAMS)) {
+        if (guid_is(e, VHDX_GUID_FILE_PARAMS)) {
             r = item_bytes(img, l, e, item, 8, &len, err);
             l->block_size = le32_load(item);
             l->has_parent = le32_load(item + 4) & 2;
             seen |= 1;
-        } else if (guid_is(e, GUID_VIRTUAL_SIZE)) {
+        } else if (guid_is(e, VHDX_GUID_VIRTUAL_SIZE)) {
             r = item_bytes(img, l, e, item, 8, &len, err);
             l->size = le64_load(item);
             seen |= 2;
-        } else if (guid_is(e, GUID_LSECTOR_SIZE)) {
+        } else if (guid_is(e, VHDX_GUID_LSECTOR_SIZE)) {
             r = item_bytes(img, l, e, item, 4, &len, err);
             l->sector_size = le32_load(item);
             seen |= 4;
-        } else if (guid_is(e, GUID_PARENT_LOC)) {
+        } else if (guid_is(e, VHDX_GUID_PARENT_LOC)) {
             r = item_bytes(img, l, e, item, 0, &len, err);
             seen |= 8;
             if (r == 0) {
                 r = parse_parent(img, item, len, err);
             }
-        } else if ((le32_load(e + 24) & META_REQUIRED) &&
-                   !guid_is(e, GUID_PSECTOR_SIZE) &&
-                   !guid_is(e, GUID_DISK_ID)) {
+        } else if ((le32_load(e + 24) & VHDX_META_REQUIRED) &&
+                   !guid_is(e, VHDX_GUID_PSECTOR_SIZE) &&
+                   !guid_is(e, VHDX_GUID_DISK_ID)) {
             r = vmc_error_set(err, -ENOTSUP, "'%s': VHDX has an unknown "
                               "required metadata item", img->filename);
         }

@@ -11,8 +11,6 @@
 #include "format/vhdx/vhdx.h"
 #include "util/util.h"
 
-#define BAT_STATE(e)   ((unsigned)((e) & 7))
-#define BAT_OFFSET(e)  ((e) & ~(VHDX_MiB - 1))
 
 /* Does [off, off+len) stay inside the file and off the metadata? */
 static bool
@@ -32,7 +30,7 @@ static const char *
 check_entry(const struct vhdx_state *s, uint64_t i, uint64_t file_len)
 {
     uint64_t e = s->bat[i];
-    unsigned st = BAT_STATE(e);
+    unsigned st = VHDX_BAT_STATE(e);
     bool bitmap = (i + 1) % (s->chunk_ratio + 1) == 0;
 
     if (bitmap) {
@@ -42,7 +40,7 @@ check_entry(const struct vhdx_state *s, uint64_t i, uint64_t file_len)
         if (st != 6 || !s->l.has_parent) {
             return "has an invalid sector bitmap state";
         }
-        return block_placed_ok(&s->l, BAT_OFFSET(e), VHDX_MiB, file_len)
+        return block_placed_ok(&s->l, VHDX_BAT_OFFSET(e), VHDX_MiB, file_len)
                ? NULL : "puts a sector bitmap outside the file or on metadata";
     }
     switch (st) {
@@ -53,13 +51,13 @@ check_entry(const struct vhdx_state *s, uint64_t i, uint64_t file_len)
         if (!s->l.has_parent) {
             return "is partly present in a file without a parent";
         }
-        if (BAT_STATE(s->bat[i - i % (s->chunk_ratio + 1) + s->chunk_ratio])
-            != 6) {
+        if (VHDX_BAT_STATE(s->bat[i - i % (s->chunk_ratio + 1) +
+                                  s->chunk_ratio]) != 6) {
             return "is partly present without a sector bitmap";
         }
         /* fall through */
     case VHDX_FULLY_PRESENT:
-        return block_placed_ok(&s->l, BAT_OFFSET(e), s->l.block_size,
+        return block_placed_ok(&s->l, VHDX_BAT_OFFSET(e), s->l.block_size,
                                file_len)
                ? NULL : "puts a block outside the file or on metadata";
     default:
@@ -143,7 +141,7 @@ load_bitmap(struct vmc_image *img, struct vhdx_state *s, uint64_t block)
     }
     s->bitmap_block = 0;
     r = hio_pread(img->file, s->bitmap, bytes,
-                  BAT_OFFSET(bm) + (block % s->chunk_ratio) * bytes);
+                  VHDX_BAT_OFFSET(bm) + (block % s->chunk_ratio) * bytes);
     if (r == 0) {
         s->bitmap_block = block + 1;
     }
@@ -163,8 +161,8 @@ vhdx_run(struct vmc_image *img, uint64_t off, uint64_t len,
     int r;
 
     *run = MIN(len, s->l.block_size - in);
-    *host = BAT_OFFSET(e) + in;
-    switch (BAT_STATE(e)) {
+    *host = VHDX_BAT_OFFSET(e) + in;
+    switch (VHDX_BAT_STATE(e)) {
     case VHDX_FULLY_PRESENT:
         *src = FOREIGN_FILE;
         return 0;

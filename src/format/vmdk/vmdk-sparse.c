@@ -14,13 +14,6 @@
 #include "format/vmdk/vmdk.h"
 #include "util/util.h"
 
-#define SPARSE_MAGIC "KDMV"
-#define FLAG_RGD (1u << 1)
-#define FLAG_ZERO_GRAIN (1u << 2)
-#define FLAG_COMPRESSED (1u << 16)
-#define FLAG_MARKERS (1u << 17)
-#define GD_AT_END UINT64_MAX
-#define MARKER_FOOTER 3u
 #define MAX_CAPACITY_SECTORS (1ull << 54)   /* 2^63 bytes */
 /* Largest embedded descriptor, sectors. */
 #define MAX_DESC_SECTORS (VMDK_MAX_DESC / VMDK_SECTOR)
@@ -35,21 +28,24 @@ struct sparse_header {
 static int
 parse_header(const uint8_t *h, struct sparse_header *sh)
 {
-    static const uint8_t at64[] = { 12, 20, 28, 36, 48, 56 };
+    static const uint8_t at64[] = {
+        VMDK_H_CAPACITY, VMDK_H_GRAIN, VMDK_H_DESC_OFF, VMDK_H_DESC_SIZE,
+        VMDK_H_RGD_OFF, VMDK_H_GD_OFF,
+    };
     uint64_t *const to64[] = { &sh->capacity, &sh->grain, &sh->desc_off,
                                &sh->desc_size, &sh->rgd_off, &sh->gd_off };
     size_t i;
 
-    if (memcmp(h, SPARSE_MAGIC, 4)) {
+    if (memcmp(h, VMDK_MAGIC, 4)) {
         return -EINVAL;
     }
     for (i = 0; i < ARRAY_SIZE(at64); i++) {
         *to64[i] = le64_load(h + at64[i]);
     }
-    sh->version = le32_load(h + 4);
-    sh->flags = le32_load(h + 8);
-    sh->gtes = le32_load(h + 44);
-    sh->compress = le16_load(h + 77);
+    sh->version = le32_load(h + VMDK_H_VERSION);
+    sh->flags = le32_load(h + VMDK_H_FLAGS);
+    sh->gtes = le32_load(h + VMDK_H_GTES);
+    sh->compress = le16_load(h + VMDK_H_COMPRESS);
     return 0;
 }
 
@@ -70,9 +66,10 @@ read_footer(struct vmdk_extent *e, struct sparse_header *sh,
     if (r < 0) {
         return vmc_error_set(err, r, "'%s': %s", e->path, strerror(-r));
     }
-    if (le32_load(f + 8) != 0 || le32_load(f + 12) != MARKER_FOOTER ||
+    if (le32_load(f + 8) != 0 || le32_load(f + 12) != VMDK_MARKER_FOOTER ||
         parse_header(f + VMDK_SECTOR, sh) < 0 ||
-        le32_load(f + 2 * VMDK_SECTOR + 12) != 0 || sh->gd_off == GD_AT_END) {
+        le32_load(f + 2 * VMDK_SECTOR + 12) != VMDK_MARKER_EOS ||
+        sh->gd_off == VMDK_GD_AT_END) {
         return vmc_error_set(err, -EUCLEAN, "'%s': stream-optimized VMDK "
                              "with a damaged footer", e->path);
     }
@@ -88,8 +85,8 @@ check_header(const struct vmdk_extent *e, const struct sparse_header *sh,
                              "version %" PRIu32 " is not supported", e->path,
                              sh->version);
     }
-    if ((sh->flags & FLAG_COMPRESSED) &&
-        (sh->compress != 1 || !(sh->flags & FLAG_MARKERS))) {
+    if ((sh->flags & VMDK_FLAG_COMPRESSED) &&
+        (sh->compress != 1 || !(sh->flags & VMDK_FLAG_MARKERS))) {
         return vmc_error_set(err, -ENOTSUP, "'%s': VMDK compression %u "
                              "without grain markers is not supported",
                              e->path, sh->compress);
@@ -214,8 +211,8 @@ check_rgd(struct vmdk_extent *e, const struct sparse_header *sh,
     uint64_t i;
     int r;
 
-    if (!(sh->flags & FLAG_RGD) || !sh->rgd_off ||
-        (sh->flags & FLAG_MARKERS)) {
+    if (!(sh->flags & VMDK_FLAG_RGD) || !sh->rgd_off ||
+        (sh->flags & VMDK_FLAG_MARKERS)) {
         return 0;
     }
     r = load_gd(e, sh->rgd_off, "redundant grain directory", &rgd, err);
@@ -288,7 +285,7 @@ read_header(struct vmdk_extent *e, struct sparse_header *sh,
         return vmc_error_set(err, -EUCLEAN, "'%s' is not a VMDK sparse "
                              "extent (no KDMV magic)", e->path);
     }
-    if (sh->gd_off == GD_AT_END && (r = read_footer(e, sh, err)) < 0) {
+    if (sh->gd_off == VMDK_GD_AT_END && (r = read_footer(e, sh, err)) < 0) {
         return r;
     }
     return check_header(e, sh, err);
@@ -310,8 +307,8 @@ vmdk_sparse_open(struct vmdk_extent *e, uint64_t budget, uint64_t *used,
     e->gtes = sh.gtes;
     e->gt_cover = e->grain * sh.gtes;
     e->gd_entries = DIV_ROUND_UP(e->capacity, e->gt_cover);
-    e->compressed = (sh.flags & FLAG_COMPRESSED) != 0;
-    e->zero_grain = (sh.flags & FLAG_ZERO_GRAIN) != 0;
+    e->compressed = (sh.flags & VMDK_FLAG_COMPRESSED) != 0;
+    e->zero_grain = (sh.flags & VMDK_FLAG_ZERO_GRAIN) != 0;
     bytes = e->gd_entries * 4 + (uint64_t)VMDK_GT_CACHE * e->gtes * 4;
     if (bytes > budget) {
         return vmc_error_set(err, -ENOMEM, "'%s': the VMDK grain directory "

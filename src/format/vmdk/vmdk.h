@@ -3,7 +3,8 @@
  * a descriptor (embedded in a hosted sparse extent, or a text file) and
  * one or more extents (sparse with grain directory and tables, optionally
  * stream-optimized with compressed grains; flat; zero). Read-only: every
- * table is validated against the file before it is trusted.
+ * table is validated against the file before it is trusted. The writer
+ * (vmdk-write.c) makes monolithicSparse and streamOptimized files.
  */
 #ifndef VMC_VMDK_H
 #define VMC_VMDK_H
@@ -22,6 +23,35 @@
 #define VMDK_MAX_GTES (1u << 16)
 /* Grain tables cached per sparse extent (direct-mapped). */
 #define VMDK_GT_CACHE 16u
+
+/* The hosted sparse extent header (one sector, little-endian), shared by
+ * the reader (vmdk-sparse.c) and the writer (vmdk-write.c). */
+#define VMDK_MAGIC "KDMV"
+#define VMDK_H_VERSION     4     /* u32: 1, or 3 for stream-optimized */
+#define VMDK_H_FLAGS       8     /* u32, VMDK_FLAG_* */
+#define VMDK_H_CAPACITY    12    /* u64, sectors */
+#define VMDK_H_GRAIN       20    /* u64, sectors */
+#define VMDK_H_DESC_OFF    28    /* u64, sectors */
+#define VMDK_H_DESC_SIZE   36    /* u64, sectors */
+#define VMDK_H_GTES        44    /* u32, entries per grain table */
+#define VMDK_H_RGD_OFF     48    /* u64, sectors */
+#define VMDK_H_GD_OFF      56    /* u64, sectors; VMDK_GD_AT_END */
+#define VMDK_H_OVERHEAD    64    /* u64, sectors before the first grain */
+#define VMDK_H_NEWLINES    73    /* '\n', ' ', '\r', '\n': transfer check */
+#define VMDK_H_COMPRESS    77    /* u16, 1 = deflate */
+#define VMDK_FLAG_NL_TEST    (1u << 0)
+#define VMDK_FLAG_RGD        (1u << 1)
+#define VMDK_FLAG_ZERO_GRAIN (1u << 2)
+#define VMDK_FLAG_COMPRESSED (1u << 16)
+#define VMDK_FLAG_MARKERS    (1u << 17)
+#define VMDK_GD_AT_END UINT64_MAX
+/* Stream-optimized markers: a grain's is {lba u64, size u32, data};
+ * a metadata marker is one sector {sectors u64, 0 u32, type u32}. */
+#define VMDK_MARKER_EOS    0u
+#define VMDK_MARKER_GT     1u
+#define VMDK_MARKER_GD     2u
+#define VMDK_MARKER_FOOTER 3u
+#define VMDK_GRAIN_MARKER  12u    /* bytes before a compressed grain */
 
 enum vmdk_extent_type {
     VMDK_EXTENT_FLAT,

@@ -16,13 +16,10 @@
 #define VPC_MAX_BLOCK_SIZE  (256u << 20)
 /* Guest sizes are off_t, whole sectors. */
 #define VPC_MAX_SIZE        ((uint64_t)INT64_MAX & ~511ull)
-/* The CHS geometry that means "use the size field" (QEMU's rule). */
-#define VPC_MAX_GEOMETRY    (65535ull * 16 * 255)
 /* A parent locator longer than this is not a file name. */
 #define VPC_MAX_LOCATOR     4096u
 
-/* One's complement of the byte sum, skipping the checksum field. */
-static uint32_t
+uint32_t
 vpc_checksum(const uint8_t *buf, size_t len, size_t csum_off)
 {
     uint32_t sum = 0;
@@ -60,7 +57,8 @@ vpc_read_footer(struct vmc_image *img, uint64_t file_len,
         return vmc_error_set(err, -EUCLEAN, "'%s': no VHD footer (cookie "
                              "'conectix' missing)", img->filename);
     }
-    if (vpc_checksum(footer, VPC_FOOTER_SIZE, 64) != be32_load(footer + 64)) {
+    if (vpc_checksum(footer, VPC_FOOTER_SIZE, VPC_F_CHECKSUM) !=
+        be32_load(footer + VPC_F_CHECKSUM)) {
         return vmc_error_set(err, -EUCLEAN, "'%s': VHD footer checksum is "
                              "wrong", img->filename);
     }
@@ -73,7 +71,8 @@ vpc_virtual_size(const uint8_t footer[VPC_FOOTER_SIZE])
     static const char *const size_apps[] = {
         "win ", "qem2", "d2v ", "CTXS", "tap",
     };
-    uint64_t chs = (uint64_t)be16_load(footer + 56) * footer[58] * footer[59];
+    uint64_t chs = (uint64_t)be16_load(footer + VPC_F_CYLINDERS) *
+                   footer[VPC_F_CYLINDERS + 2] * footer[VPC_F_CYLINDERS + 3];
     bool use_chs = true;
     size_t i;
 
@@ -81,12 +80,12 @@ vpc_virtual_size(const uint8_t footer[VPC_FOOTER_SIZE])
      * geometry; Hyper-V and others by the size field. */
     for (i = 0; i < sizeof(size_apps) / sizeof(size_apps[0]); i++) {
         /* four bytes each: "tap" with its NUL */
-        if (!memcmp(footer + 28, size_apps[i], 4)) {
+        if (!memcmp(footer + VPC_F_CREATOR, size_apps[i], 4)) {
             use_chs = false;
         }
     }
     if (!use_chs || chs == VPC_MAX_GEOMETRY) {
-        return be64_load(footer + 48) / 512 * 512;
+        return be64_load(footer + VPC_F_CUR_SIZE) / 512 * 512;
     }
     return chs * 512;
 }
@@ -206,7 +205,7 @@ open_parent_name(struct vmc_image *img, const uint8_t *dyn, uint64_t file_len,
     int i, r;
 
     for (i = 0; i < 8; i++) {
-        const uint8_t *ent = dyn + 576 + 24 * i;
+        const uint8_t *ent = dyn + VPC_D_LOCATORS + 24 * i;
 
         if (!memcmp(ent, "W2ru", 4)) {
             r = read_locator(img, ent, file_len, &name, err);
@@ -226,7 +225,7 @@ vpc_open_dynamic(struct vmc_image *img, struct vpc_state *s,
                  const uint8_t *footer, uint64_t file_len,
                  struct vmc_error *err)
 {
-    uint64_t hdr_off = be64_load(footer + 16), bat_off, blocks;
+    uint64_t hdr_off = be64_load(footer + VPC_F_DATA_OFF), bat_off, blocks;
     uint8_t dyn[VPC_DYN_SIZE];
     int r;
 
@@ -244,11 +243,12 @@ vpc_open_dynamic(struct vmc_image *img, struct vpc_state *s,
         return vmc_error_set(err, -EUCLEAN, "'%s': VHD dynamic header "
                              "cookie 'cxsparse' missing", img->filename);
     }
-    if (vpc_checksum(dyn, sizeof(dyn), 36) != be32_load(dyn + 36)) {
+    if (vpc_checksum(dyn, sizeof(dyn), VPC_D_CHECKSUM) !=
+        be32_load(dyn + VPC_D_CHECKSUM)) {
         return vmc_error_set(err, -EUCLEAN, "'%s': VHD dynamic header "
                              "checksum is wrong", img->filename);
     }
-    s->block_size = be32_load(dyn + 32);
+    s->block_size = be32_load(dyn + VPC_D_BLOCK_SIZE);
     if (!is_power_of_2(s->block_size) || s->block_size < 512 ||
         s->block_size > VPC_MAX_BLOCK_SIZE) {
         return vmc_error_set(err, -EUCLEAN, "'%s': VHD block size %" PRIu32
@@ -256,8 +256,8 @@ vpc_open_dynamic(struct vmc_image *img, struct vpc_state *s,
                              "MiB", img->filename, s->block_size);
     }
     s->bitmap_size = (uint32_t)align_up(s->block_size / 4096, 512);
-    s->nbat = be32_load(dyn + 28);
-    bat_off = be64_load(dyn + 16);
+    s->nbat = be32_load(dyn + VPC_D_ENTRIES);
+    bat_off = be64_load(dyn + VPC_D_TABLE_OFF);
     blocks = img->size / s->block_size + (img->size % s->block_size != 0);
     if (blocks > s->nbat) {
         return vmc_error_set(err, -EUCLEAN, "'%s': VHD block table has %"

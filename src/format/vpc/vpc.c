@@ -117,8 +117,8 @@ vpc_open(struct vmc_image *img, unsigned flags, struct vmc_error *err)
         return r;
     }
     s = img->priv;
-    s->type = (enum vpc_type)be32_load(footer + 60);
-    memcpy(s->creator, footer + 28, 4);
+    s->type = (enum vpc_type)be32_load(footer + VPC_F_TYPE);
+    memcpy(s->creator, footer + VPC_F_CREATOR, 4);
     img->size = vpc_virtual_size(footer);
     if (img->size > ((uint64_t)INT64_MAX & ~511ull)) {
         r = vmc_error_set(err, -EFBIG, "'%s': VHD size %" PRIu64 " is too "
