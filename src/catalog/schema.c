@@ -168,6 +168,16 @@ const char *const cat_migrations[] = {
     "    AND substr(rtrim(request_id, '0123456789'), -1) = '/';\n"
     "CREATE UNIQUE INDEX vms_request ON vms(request_key, request_idx)\n"
     "  WHERE request_key IS NOT NULL;\n",
+    /* 3: several hosts (docs/design/scale-out.md). journal.host_id: the
+     * host that runs the operation (NULL on rows of older versions: any
+     * host may finish them). pools.host_id: the host a pool's files are
+     * local to (NULL: shared; always NULL on SQLite, one host). The
+     * running rows of a host found by index; labels by (key, value). */
+    "ALTER TABLE journal ADD COLUMN host_id TEXT;\n"
+    "ALTER TABLE pools ADD COLUMN host_id TEXT;\n"
+    "CREATE INDEX journal_host_running ON journal(host_id, id)\n"
+    "  WHERE state = 'running';\n"
+    "CREATE INDEX labels_kv ON labels(key, value, vm_id);\n",
 };
 
 const unsigned cat_nmigrations =
