@@ -15,12 +15,18 @@
 
 /* -------------------------------------------------------------- pool */
 
+static bool pool_shared;    /* pool add --shared */
+
 static int
 pool_add(struct catcli *c, void *ctx, int argc, char **argv)
 {
     const char *kind = *(const char **)ctx;
     struct vmc_error err = { 0 };
     int r = vmc_catalog_pool_add(c->cat, argv[0], argv[1], kind, &err);
+
+    if (r == 0 && pool_shared) {
+        r = vmc_catalog_pool_share(c->cat, argv[0], &err);
+    }
 
     if (r == 0 && c->json) {
         const char *params[1] = { argv[0] };
@@ -79,11 +85,15 @@ cmd_pool(int argc, char **argv)
         CLI_OPT_STRING(0, "kind", "KIND", &kind,
                        "primary (VM disks, template copies; default) or "
                        "secondary (templates)"),
+        CLI_OPT_FLAG(0, "shared", &pool_shared, "every host sharing the "
+                     "catalog mounts DIR (default on PostgreSQL: local to "
+                     "this host)"),
         CLI_OPT_END,
     };
     const struct catcli_sub subs[] = {
         { "add", pool_add, add_opts, 2, 2,
-          "NAME DIR [--kind primary|secondary]", "add needs NAME and DIR",
+          "NAME DIR [--kind primary|secondary] [--shared]",
+          "add needs NAME and DIR",
           CATCLI_STORE },
         { "list", pool_list, common, 0, 0, "[--json]", NULL, CATCLI_STORE },
         { "rm", pool_rm, common, 1, 1, "NAME", "rm needs NAME",
