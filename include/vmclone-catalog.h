@@ -81,6 +81,8 @@ VMC_API int vmc_catalog_create(struct vmc_catalog **out, const char *home,
 VMC_API void vmc_catalog_close(struct vmc_catalog *cat);
 /** Borrowed: the store's directory. */
 VMC_API const char *vmc_catalog_dir(const struct vmc_catalog *cat);
+/** Borrowed: this host's id (catalog.conf's host-id, or the hostname). */
+VMC_API const char *vmc_catalog_host_id(const struct vmc_catalog *cat);
 
 /**
  * Report the progress of long operations on @cat through @fn when they
@@ -210,6 +212,13 @@ VMC_API int vmc_catalog_pool_add_rbd(struct vmc_catalog *cat,
 /** Remove an empty pool from the catalog (its directory is kept). */
 VMC_API int vmc_catalog_pool_rm(struct vmc_catalog *cat, const char *name,
                                 struct vmc_error *err);
+/** Make pool @name shared: every host sharing the catalog may touch its
+ *  files (a directory all of them mount at its path). On PostgreSQL a
+ *  pool is otherwise local to the host that added it: another host's
+ *  command that would touch its files is refused (-EREMOTE) naming that
+ *  host. On SQLite (one host) every pool is shared already. */
+VMC_API int vmc_catalog_pool_share(struct vmc_catalog *cat, const char *name,
+                                   struct vmc_error *err);
 
 /* ------------------------------------------------------------- templates */
 
@@ -471,6 +480,7 @@ struct vmc_fsck_result {
     unsigned problems;          /**< inconsistencies left */
     unsigned quarantined;       /**< unknown files moved (remove_unknown) */
     unsigned verified;          /**< sealed images verified (verify) */
+    unsigned reaped;            /**< other hosts' operations finished (reap) */
 };
 
 /** What vmc_catalog_fsck_with() does besides the checks of
@@ -490,6 +500,11 @@ struct vmc_fsck_opts {
     /** With verify: rewrite the damaged chunks of a template copy from its
      *  template (which must verify), counted in fixed. */
     bool repair;
+    /** Also finish the interrupted operations of other hosts sharing
+     *  the catalog (PostgreSQL): those whose session lock is free and
+     *  whose files are in pools this host reaches. Without it they are
+     *  problems naming their host. */
+    bool reap;
 };
 
 /**

@@ -15,7 +15,7 @@
 #include "sql.h"
 #include "journal.h"
 
-#define CAT_SCHEMA_VERSION 4
+#define CAT_SCHEMA_VERSION 5
 
 /* A growable list of strings. */
 struct cat_strv {

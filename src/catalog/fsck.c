@@ -38,8 +38,9 @@ cat_scan_pools(struct vmc_catalog *cat, bool temps,
     size_t i;
     int r;
 
-    r = cat_collect(cat, &pools, err, "SELECT path FROM pools WHERE "
-                    "id > ? ORDER BY id", 0);
+    /* another host's local pools are scanned by that host */
+    r = cat_collect_host(cat, &pools, err, "SELECT path FROM pools WHERE "
+                         "host_id IS NULL OR host_id = ? ORDER BY id");
     for (i = 0; r == 0 && i < pools.n; i++) {
         DIR *d = opendir(pools.v[i]);
         struct dirent *de;
@@ -206,23 +207,100 @@ out:
 struct unrecovered {
     struct vmc_catalog *cat;
     struct cat_report *rep;
+    struct vmc_fsck_result *res;
 };
 
-/* cat_recover_report()'s callback: a journal row recovery could not
- * finish, reported as a problem with its operation and target. */
+/* "journal row N (OP TARGET)" (and its host when not this one) */
 static void
-report_unrecovered(int64_t jid, const char *why, void *opaque)
+journal_subject(struct vmc_catalog *cat, int64_t jid, const char *host,
+                char *subject, size_t len)
+{
+    char *op = NULL;
+
+    cat_get_str(cat, &op, NULL, "SELECT op || ' ' || coalesce(target, "
+                "'') FROM journal WHERE id = ?", "I", jid);
+    if (host && *host && strcmp(host, cat->host_id)) {
+        snprintf(subject, len, "journal row %" PRId64 " (%s) of host '%s'",
+                 jid, op ? op : "?", host);
+    } else {
+        snprintf(subject, len, "journal row %" PRId64 " (%s)", jid,
+                 op ? op : "?");
+    }
+    free(op);
+}
+
+/* cat_recover_report()'s callback: a journal row recovery could not
+ * finish is a problem with its operation and target; one of another
+ * host finished (fsck --reap) is reported naming that host. */
+static void
+report_unrecovered(int64_t jid, const char *host, const char *why,
+                   void *opaque)
 {
     struct unrecovered *u = opaque;
-    char *op = NULL, subject[160];
+    char subject[320], detail[160];
 
-    cat_get_str(u->cat, &op, NULL, "SELECT op || ' ' || coalesce(target, "
-                "'') FROM journal WHERE id = ?", "I", jid);
-    snprintf(subject, sizeof(subject), "journal row %" PRId64 " (%s)", jid,
-             op ? op : "?");
-    free(op);
+    journal_subject(u->cat, jid, host, subject, sizeof(subject));
+    if (!why) {
+        snprintf(detail, sizeof(detail), "host '%s' died running it: "
+                 "rolled forward or back here", host);
+        cat_report(u->rep->fn, u->rep->opaque, "reaped", subject, detail);
+        u->res->reaped++;
+        return;
+    }
     u->rep->count++;
     cat_report(u->rep->fn, u->rep->opaque, "problem", subject, why);
+}
+
+/* Without --reap: the running rows of other hosts, each a problem naming
+ * its host (under fsck's exclusive lock no command runs on any host). */
+static int
+report_others(struct vmc_catalog *cat, struct unrecovered *u,
+              struct vmc_error *err)
+{
+    struct cat_strv rows = { 0 };
+    size_t i;
+    int r = cat_collect_host(cat, &rows, err, "SELECT id || ' ' || host_id "
+                             "FROM journal WHERE state = 'running' AND "
+                             "host_id != ? ORDER BY id");
+
+    for (i = 0; r == 0 && i < rows.n; i++) {
+        char subject[320], *host = strchr(rows.v[i], ' ');
+
+        journal_subject(cat, strtoll(rows.v[i], NULL, 10),
+                        host ? host + 1 : "", subject, sizeof(subject));
+        u->rep->count++;
+        cat_report(u->rep->fn, u->rep->opaque, "problem", subject,
+                   "interrupted on its host: finish it there (any "
+                   "command) or here with 'vm-clone fsck --reap'");
+    }
+    cat_strv_release(&rows);
+    return r;
+}
+
+/* Which host owns what: each pool local to a host (its files are
+ * checked there only). */
+static int
+fsck_owners(struct vmc_catalog *cat, vmc_catalog_report_fn fn, void *opaque,
+            struct vmc_error *err)
+{
+    struct cat_strv pools = { 0 };
+    size_t i;
+    int r = cat_collect(cat, &pools, err, "SELECT name || ' ' || host_id "
+                        "FROM pools WHERE host_id IS NOT NULL AND id > ? "
+                        "ORDER BY id", 0);
+
+    for (i = 0; r == 0 && i < pools.n; i++) {
+        char subject[160], detail[160], *host = strchr(pools.v[i], ' ');
+
+        *host++ = '\0';
+        snprintf(subject, sizeof(subject), "pool '%s'", pools.v[i]);
+        snprintf(detail, sizeof(detail), "local to host '%s'%s", host,
+                 strcmp(host, cat->host_id) ? ": its files are checked "
+                 "there" : " (this host)");
+        cat_report(fn, opaque, "owner", subject, detail);
+    }
+    cat_strv_release(&pools);
+    return r;
 }
 
 /* SQLite's integrity check, before anything is written: > 0 (the number
@@ -259,15 +337,21 @@ catalog_damaged(struct vmc_catalog *cat, vmc_catalog_report_fn fn,
 /* Finish the operations whose owner died; report the ones that cannot
  * be finished (they stay for a later attempt) as problems. */
 static int
-fsck_recover(struct vmc_catalog *cat, vmc_catalog_report_fn fn,
+fsck_recover(struct vmc_catalog *cat, bool reap, vmc_catalog_report_fn fn,
              void *opaque, struct vmc_fsck_result *res,
              struct vmc_error *err)
 {
     struct cat_report unfinished = { fn, opaque, "problem", 0 };
-    struct unrecovered ur = { cat, &unfinished };
-    int r = cat_recover_report(cat, &res->recovered, report_unrecovered,
-                               &ur, err);
+    struct unrecovered ur = { cat, &unfinished, res };
+    int r = cat_recover_report(cat, CAT_RECOVER_OWN, &res->recovered,
+                               report_unrecovered, &ur, err);
 
+    if (r == 0 && reap) {
+        r = cat_recover_report(cat, CAT_RECOVER_OTHERS, NULL,
+                               report_unrecovered, &ur, err);
+    } else if (r == 0) {
+        r = report_others(cat, &ur, err);
+    }
     res->problems += unfinished.count;
     if (r == 0 && res->recovered) {
         char buf[64];
@@ -362,9 +446,10 @@ fsck_volumes(struct vmc_catalog *cat, vmc_catalog_report_fn fn,
     cat_stmt *st = NULL;
     int64_t *ids = NULL, *parents = NULL;
     size_t n = 0, i;
-    int r = cat_prepare(cat, &st, err, "SELECT id, coalesce(parent_id, 0) "
-                        "FROM volumes WHERE state = 'ready' ORDER BY id",
-                        NULL);
+    int r = cat_prepare(cat, &st, err, "SELECT v.id, coalesce(v.parent_id, "
+                        "0) FROM volumes v JOIN pools p ON p.id = v.pool_id "
+                        "WHERE v.state = 'ready' AND (p.host_id IS NULL OR "
+                        "p.host_id = ?) ORDER BY v.id", "s", cat->host_id);
 
     while (r == 0 && (r = cat_step(cat, st, err)) > 0) {
         int64_t *a = realloc(ids, (n + 1) * sizeof(*ids));
@@ -691,9 +776,11 @@ fsck_verify(struct vmc_catalog *cat, bool repair, vmc_catalog_report_fn fn,
 {
     struct cat_strv ids = { 0 };
     size_t i;
-    int r = cat_collect(cat, &ids, err, "SELECT id FROM volumes WHERE seal "
-                        "IS NOT NULL AND state = 'ready' AND id > ? ORDER BY "
-                        "id", 0);
+    int r = cat_collect_host(cat, &ids, err, "SELECT v.id FROM volumes v "
+                             "JOIN pools p ON p.id = v.pool_id WHERE v.seal "
+                             "IS NOT NULL AND v.state = 'ready' AND "
+                             "(p.host_id IS NULL OR p.host_id = ?) ORDER BY "
+                             "v.id");
 
     for (i = 0; r == 0 && i < ids.n; i++) {
         int64_t vid = strtoll(ids.v[i], NULL, 10);
@@ -753,7 +840,10 @@ vmc_catalog_fsck_with(struct vmc_catalog *cat, const struct vmc_fsck_opts *o,
         res->problems += r > 0 ? (unsigned)r : 0;
         return r > 0 ? 0 : r;
     }
-    r = fsck_recover(cat, fn, opaque, res, err);
+    r = fsck_recover(cat, o && o->reap, fn, opaque, res, err);
+    if (r == 0) {
+        r = fsck_owners(cat, fn, opaque, err);
+    }
     if (r == 0) {
         r = cat_scan_pools(cat, true, remove_temp, &temps, err);
         res->temp_removed = temps.count;

@@ -50,8 +50,9 @@ journal_start(struct vmc_catalog *cat, const char *op,
     int fd, r;
 
     r = cat_exec(cat, err, "INSERT INTO journal(op, target, state, pid, "
-                 "started) VALUES (?, ?, ?, ?, ?)", "sssid", op,
-                 target, CAT_J_RUNNING, (int)getpid(), cat_now());
+                 "host_id, started) VALUES (?, ?, ?, ?, ?, ?)", "sssisd", op,
+                 target, CAT_J_RUNNING, (int)getpid(), cat->host_id,
+                 cat_now());
     if (r < 0) {
         return r;
     }
@@ -187,31 +188,66 @@ cat_journal_wait(struct vmc_catalog *cat, int64_t jid, struct vmc_error *err)
     return r;
 }
 
-int
-cat_recover_report(struct vmc_catalog *cat, unsigned *count,
-                   cat_unrecovered_fn fn, void *opaque,
-                   struct vmc_error *err)
+/* The running rows recovery looks at, found by the partial indexes
+ * journal_host_running and journal_running (state written as a literal:
+ * SQLite uses a partial index only then): this host's own rows (and rows
+ * of versions without a host, which any host may finish) except this
+ * process's, or (fsck --reap) the other hosts' rows. An SQLite store has
+ * one host whatever its name was when a row was written: all its rows. */
+#define CAT_RECOVER_SQLITE 2
+static const char *const pending_sql[] = {
+    [CAT_RECOVER_SQLITE] =
+        "SELECT id, coalesce(host_id, '') FROM journal "
+        "WHERE state = 'running' AND ?1 IS NOT NULL AND pid != ?2 "
+        "ORDER BY id",
+    [CAT_RECOVER_OWN] =
+        "SELECT id, coalesce(host_id, '') FROM journal "
+        "WHERE state = 'running' AND (host_id = ?1 OR host_id IS NULL) "
+        "AND NOT (pid = ?2 AND coalesce(host_id, ?1) = ?1) ORDER BY id",
+    [CAT_RECOVER_OTHERS] =
+        "SELECT id, coalesce(host_id, '') FROM journal "
+        "WHERE state = 'running' AND host_id != ?1 AND ?2 >= 0 ORDER BY id",
+};
+
+/* The ids (and hosts) of the running rows of @scope. */
+static int
+pending_rows(struct vmc_catalog *cat, enum cat_recover_scope scope,
+             int64_t **ids, struct cat_strv *hosts, size_t *n,
+             struct vmc_error *err)
 {
     cat_stmt *st = NULL;
+    int r;
+
+    r = cat_prepare(cat, &st, err, pending_sql[cat_sql_is_pg(cat) ? scope
+                    : CAT_RECOVER_SQLITE], "si", cat->host_id, (int)getpid());
+    while (r == 0 && (r = cat_step(cat, st, err)) > 0) {
+        int64_t *nids = realloc(*ids, (*n + 1) * sizeof(**ids));
+
+        if (nids) {
+            *ids = nids;
+        }
+        if (!nids || cat_strv_push(hosts, cat_col(st, 1)) < 0) {
+            r = vmc_error_set(err, -ENOMEM, "out of memory");
+            break;
+        }
+        (*ids)[(*n)++] = cat_col_i64(st, 0);
+        r = 0;
+    }
+    cat_finalize(st);
+    return r;
+}
+
+int
+cat_recover_report(struct vmc_catalog *cat, enum cat_recover_scope scope,
+                   unsigned *count, cat_recovered_fn fn, void *opaque,
+                   struct vmc_error *err)
+{
+    struct cat_strv hosts = { 0 };
     int64_t *ids = NULL;
     size_t n = 0, i;
     int r;
 
-    r = cat_prepare(cat, &st, err, "SELECT id FROM journal WHERE "
-                    "state = ? AND pid != ? ORDER BY id", "si",
-                    CAT_J_RUNNING, (int)getpid());
-    while (r == 0 && (r = cat_step(cat, st, err)) > 0) {
-        int64_t *nids = realloc(ids, (n + 1) * sizeof(*ids));
-
-        if (!nids) {
-            r = vmc_error_set(err, -ENOMEM, "out of memory");
-            break;
-        }
-        ids = nids;
-        ids[n++] = cat_col_i64(st, 0);
-        r = 0;
-    }
-    cat_finalize(st);
+    r = pending_rows(cat, scope, &ids, &hosts, &n, err);
     /* one row that cannot be finished must not stop the others, nor the
      * command that opened the store: it is reported and stays running
      * for the next attempt (issue 9 finding 1) */
@@ -224,16 +260,22 @@ cat_recover_report(struct vmc_catalog *cat, unsigned *count,
         if (q <= 0) {
             continue;       /* its owner is alive */
         }
-        q = recover_locked(cat, ids[i], &did, &e1);
+        q = cat_journal_local_check(cat, ids[i], &e1);
+        if (q == 0) {
+            q = recover_locked(cat, ids[i], &did, &e1);
+        }
         journal_unlock(cat, ids[i], fd);
         cat_rollback(cat);
-        if (q < 0 && fn) {
-            fn(ids[i], e1.msg[0] ? e1.msg : strerror(-q), opaque);
+        if (fn && (q < 0 || did)) {
+            fn(ids[i], hosts.v[i], q < 0 ? (e1.msg[0] ? e1.msg
+                                                      : strerror(-q))
+                                         : NULL, opaque);
         }
         if (did && count) {
             (*count)++;
         }
     }
+    cat_strv_release(&hosts);
     free(ids);
     return r < 0 ? r : 0;
 }
@@ -242,7 +284,104 @@ int
 cat_recover_all(struct vmc_catalog *cat, unsigned *count,
                 struct vmc_error *err)
 {
-    return cat_recover_report(cat, count, NULL, NULL, err);
+    return cat_recover_report(cat, CAT_RECOVER_OWN, count, NULL, NULL, err);
+}
+
+/* ------------------------------------------------------ host-local pools
+ *
+ * A pool whose host_id is set holds files only that host reaches (a
+ * local directory); NULL is shared (and every pool of an SQLite store).
+ * An operation whose rows name a volume in another host's local pool (a
+ * new or deleted volume, the parent of a new one, the template a new
+ * copy is made from, the pool of a new VM) is refused before its files
+ * are touched. */
+int
+cat_pool_local_check(struct vmc_catalog *cat, int64_t pool_id,
+                     struct vmc_error *err)
+{
+    char *name = NULL, *host = NULL;
+    int r;
+
+    if (!cat_sql_is_pg(cat)) {
+        return 0;
+    }
+    r = cat_get_str(cat, &host, err, "SELECT host_id FROM pools WHERE id = ? "
+                    "AND host_id IS NOT NULL AND host_id != ?", "Is",
+                    pool_id, cat->host_id);
+    if (r == -ENOENT) {
+        return 0;
+    }
+    if (r == 0) {
+        r = cat_get_str(cat, &name, err, "SELECT name FROM pools WHERE "
+                        "id = ?", "I", pool_id);
+    }
+    if (r == 0) {
+        r = vmc_error_set(err, -EREMOTE, "pool '%s' is local to host '%s' "
+                          "(this is host '%s'): its files are only touched "
+                          "there; run this on host '%s'", name, host,
+                          cat->host_id, host);
+    }
+    free(name);
+    free(host);
+    return r;
+}
+
+int
+cat_collect_host(struct vmc_catalog *cat, struct cat_strv *out,
+                 struct vmc_error *err, const char *sql)
+{
+    cat_stmt *st = NULL;
+    int r = cat_prepare(cat, &st, err, sql, "s", cat->host_id);
+
+    while (r == 0 && (r = cat_step(cat, st, err)) > 0) {
+        r = cat_strv_push(out, cat_col(st, 0)) < 0
+            ? vmc_error_set(err, -ENOMEM, "out of memory") : 0;
+    }
+    cat_finalize(st);
+    if (r < 0) {
+        cat_strv_release(out);
+    }
+    return r;
+}
+
+int
+vmc_catalog_pool_share(struct vmc_catalog *cat, const char *name,
+                       struct vmc_error *err)
+{
+    int r = cat_exec(cat, err, "UPDATE pools SET host_id = NULL WHERE "
+                     "name = ?", "s", name);
+
+    if (r == 0 && cat_changes(cat) == 0) {
+        r = vmc_error_set(err, -ENOENT, "no pool named '%s'", name);
+    }
+    return r;
+}
+
+int
+cat_journal_local_check(struct vmc_catalog *cat, int64_t jid,
+                        struct vmc_error *err)
+{
+    int64_t pool = 0;
+    int r;
+
+    if (!cat_sql_is_pg(cat)) {
+        return 0;
+    }
+    r = cat_get_i64(cat, &pool, err, "SELECT p.id FROM pools p WHERE "
+                    "p.host_id IS NOT NULL AND p.host_id != ?1 AND p.id IN ("
+                    "SELECT v.pool_id FROM volumes v WHERE v.journal_id = ?2 "
+                    "UNION SELECT pv.pool_id FROM volumes v JOIN volumes pv "
+                    "ON pv.id = v.parent_id WHERE v.journal_id = ?2 "
+                    "UNION SELECT tv.pool_id FROM template_copies c JOIN "
+                    "volumes tv ON tv.template_id = c.template_id WHERE "
+                    "c.journal_id = ?2 "
+                    "UNION SELECT m.pool_id FROM vms m WHERE "
+                    "m.journal_id = ?2) ORDER BY p.id LIMIT 1", "sI",
+                    cat->host_id, jid);
+    if (r == -ENOENT) {
+        return 0;
+    }
+    return r < 0 ? r : cat_pool_local_check(cat, pool, err);
 }
 
 /* ----------------------------------------------------------- cat_op */
@@ -270,6 +409,10 @@ int
 cat_op_stage(struct cat_op *op, int r, struct vmc_error *err)
 {
     assert(op->state == CAT_OP_IDLE || op->state == CAT_OP_RUNNING);
+    if (r == 0 && op->state == CAT_OP_RUNNING) {
+        /* no file of another host's local pool is ever touched */
+        r = cat_journal_local_check(op->cat, op->jid, err);
+    }
     if (r == 0 && op->state == CAT_OP_RUNNING) {
         r = cat_commit(op->cat, err);   /* rolls back on failure */
     } else {

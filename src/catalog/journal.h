@@ -126,17 +126,40 @@ int cat_op_volumes_ready(struct cat_op *op, int expect,
  * if it is still running. */
 int cat_journal_wait(struct vmc_catalog *cat, int64_t jid,
                      struct vmc_error *err);
-/* Recover every running row whose owner died. @count may be NULL. A row
- * that cannot be finished is skipped (it stays running for the next
- * attempt); only an error reading the journal itself fails. */
+/* Which running rows a recovery looks at: this host's (every command,
+ * at open; and rows without a host) or the other hosts' (fsck --reap).
+ * A row is finished only when its journal lock can be taken (its owner
+ * died: an flock, or on PostgreSQL a session advisory lock that dies
+ * with its session on any host). */
+enum cat_recover_scope {
+    CAT_RECOVER_OWN,
+    CAT_RECOVER_OTHERS,
+};
+/* Recover this host's running rows whose owner died. @count may be NULL.
+ * A row that cannot be finished is skipped (it stays running for the
+ * next attempt); only an error reading the journal itself fails. */
 int cat_recover_all(struct vmc_catalog *cat, unsigned *count,
                     struct vmc_error *err);
-/* The same, calling @fn(journal id, why, @opaque) for each row that could
- * not be finished (fsck reports them). */
-typedef void (*cat_unrecovered_fn)(int64_t jid, const char *why,
-                                   void *opaque);
-int cat_recover_report(struct vmc_catalog *cat, unsigned *count,
-                       cat_unrecovered_fn fn, void *opaque,
+/* The same for @scope, calling @fn(journal id, its host ("" when not
+ * recorded), why, @opaque) for each row finished (why NULL) or that
+ * could not be finished (fsck reports them). */
+typedef void (*cat_recovered_fn)(int64_t jid, const char *host,
+                                 const char *why, void *opaque);
+int cat_recover_report(struct vmc_catalog *cat, enum cat_recover_scope scope,
+                       unsigned *count, cat_recovered_fn fn, void *opaque,
                        struct vmc_error *err);
+
+/* Host-local pools: -EREMOTE naming the owning host when pool @pool_id
+ * is local to another host (always 0 on SQLite). */
+int cat_pool_local_check(struct vmc_catalog *cat, int64_t pool_id,
+                         struct vmc_error *err);
+/* The first column of @sql's rows, its one '?' bound to this host's id
+ * (queries of what this host reaches: pools.host_id NULL or ?). */
+struct cat_strv;
+int cat_collect_host(struct vmc_catalog *cat, struct cat_strv *out,
+                     struct vmc_error *err, const char *sql);
+/* The same for every pool the rows of journal row @jid reach. */
+int cat_journal_local_check(struct vmc_catalog *cat, int64_t jid,
+                            struct vmc_error *err);
 
 #endif /* VMC_CATALOG_JOURNAL_H */

@@ -200,7 +200,9 @@ load_store_id(struct vmc_catalog *cat)
         strcpy(cat->store_id, id);
     }
     free(id);
-    if (cat_collect(cat, &dirs, &e, "SELECT path FROM pools WHERE id > ?", 0) == 0) {
+    /* another host's local pools are that host's to mark */
+    if (cat_collect_host(cat, &dirs, &e, "SELECT path FROM pools WHERE "
+                         "host_id IS NULL OR host_id = ?") == 0) {
         for (i = 0; i < dirs.n; i++) {
             cat_pool_claim(cat, dirs.v[i], &e);
         }
@@ -323,6 +325,20 @@ maint_lock(struct vmc_catalog *cat, unsigned flags, struct vmc_error *err)
     return 0;
 }
 
+/* PostgreSQL: the session's vmclone.host_id, which a new pool row takes
+ * as its host (schema-pg.c, migration 3: pools are local to the host
+ * that adds them unless made shared). */
+static int
+session_host(struct vmc_catalog *cat, struct vmc_error *err)
+{
+    char *v = NULL;
+    int r = cat_get_str(cat, &v, err, "SELECT set_config('vmclone.host_id', "
+                        "?, false)", "s", cat->host_id);
+
+    free(v);
+    return r;
+}
+
 /* Open the store at @dir (made already) with the choices of @conf. */
 static int
 open_with(struct vmc_catalog *cat, const char *dir,
@@ -350,6 +366,9 @@ open_with(struct vmc_catalog *cat, const char *dir,
     }
     if (r == 0 && conf->conninfo) {
         r = maint_lock(cat, flags, err);
+    }
+    if (r == 0 && conf->conninfo) {
+        r = session_host(cat, err);
     }
     free(db);
     if (r == 0) {
@@ -558,4 +577,10 @@ const char *
 vmc_catalog_dir(const struct vmc_catalog *cat)
 {
     return cat->home;
+}
+
+const char *
+vmc_catalog_host_id(const struct vmc_catalog *cat)
+{
+    return cat->host_id;
 }

@@ -148,6 +148,16 @@ const char *const cat_pg_migrations[] = {
     "ALTER TABLE pools ADD COLUMN rbd_namespace text;\n"
     "ALTER TABLE pools ADD COLUMN rbd_conf text;\n"
     "ALTER TABLE pools ADD COLUMN rbd_id text;\n",
+    /* 5: several hosts, as in schema.c. A pool added from now on is
+     * local to the host that adds it (the session's vmclone.host_id,
+     * set by open.c) unless made shared; pools of older versions stay
+     * shared. */
+    "ALTER TABLE journal ADD COLUMN host_id text;\n"
+    "ALTER TABLE pools ADD COLUMN host_id text;\n"
+    "ALTER TABLE pools ALTER COLUMN host_id SET DEFAULT\n"
+    "  nullif(current_setting('vmclone.host_id', true), '');\n"
+    "CREATE INDEX journal_host_running ON journal(host_id, id)\n"
+    "  WHERE state = 'running';\n",
 };
 
 const unsigned cat_pg_nmigrations =

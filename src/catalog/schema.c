@@ -182,6 +182,16 @@ const char *const cat_migrations[] = {
     "ALTER TABLE pools ADD COLUMN rbd_namespace TEXT;\n"
     "ALTER TABLE pools ADD COLUMN rbd_conf TEXT;\n"
     "ALTER TABLE pools ADD COLUMN rbd_id TEXT;\n",
+    /* 5: several hosts (docs/design/scale-out.md). journal.host_id: the
+     * host that runs the operation (NULL on rows of older versions: any
+     * host may finish them). pools.host_id: the host a pool's files are
+     * local to (NULL: shared; always NULL on SQLite, one host). The
+     * running rows of a host found by index; labels by (key, value). */
+    "ALTER TABLE journal ADD COLUMN host_id TEXT;\n"
+    "ALTER TABLE pools ADD COLUMN host_id TEXT;\n"
+    "CREATE INDEX journal_host_running ON journal(host_id, id)\n"
+    "  WHERE state = 'running';\n"
+    "CREATE INDEX labels_kv ON labels(key, value, vm_id);\n",
 };
 
 const unsigned cat_nmigrations =

@@ -115,6 +115,9 @@ static const struct cli_opt fsck_opts[] = {
                  "directory (never deletes)"),
     CLI_OPT_STRING(0, "quarantine", "DIR", &fsck_o.quarantine, "the "
                    "quarantine directory (default: POOL/.quarantine)"),
+    CLI_OPT_FLAG(0, "reap", &fsck_o.reap, "also finish or roll back the "
+                 "interrupted operations of other hosts sharing the "
+                 "catalog"),
     CLI_OPT_END,
 };
 
@@ -148,6 +151,10 @@ fsck_run(struct catcli *c, void *ctx, int argc, char **argv)
         if (fsck_o.remove_unknown) {
             cli_json_add_u64(o, "quarantined", res.quarantined);
         }
+        if (fsck_o.reap) {
+            cli_json_add_u64(o, "reaped", res.reaped);
+        }
+        cli_json_add_str(o, "host", vmc_catalog_host_id(c->cat));
         cli_json_add_obj(o, "findings", json_object_get(f.arr));
         cli_json_print(stdout, o);
         json_object_put(o);
@@ -161,6 +168,10 @@ fsck_run(struct catcli *c, void *ctx, int argc, char **argv)
             printf("fsck: %u sealed images verified, %u unknown files "
                    "quarantined\n", res.verified, res.quarantined);
         }
+        if (fsck_o.reap) {
+            printf("fsck: %u operations of other hosts reaped (this is "
+                   "host '%s')\n", res.reaped, vmc_catalog_host_id(c->cat));
+        }
     }
     json_object_put(f.arr);
     if (r < 0) {
@@ -171,7 +182,7 @@ fsck_run(struct catcli *c, void *ctx, int argc, char **argv)
 
 static const char fsck_usage[] =
     "usage: " CLI_NAME " fsck [--verify] [--repair] [--remove-unknown "
-    "[--quarantine DIR]]\n            [--json] [-q]\n\n"
+    "[--quarantine DIR]] [--reap]\n            [--json] [-q]\n\n"
     "Reconcile the catalog and the files after a crash: finish or undo "
     "the\noperations of dead processes, remove their temporary files, "
     "check that\nevery image exists and that its backing file is its "
@@ -183,7 +194,12 @@ static const char fsck_usage[] =
     "are\nrefused); --repair (which verifies) rewrites a damaged template "
     "copy from\nits template; --remove-unknown moves unknown "
     "files that our naming scheme made to\nPOOL/.quarantine (or DIR), "
-    "and never touches other files.\n";
+    "and never touches other files.\nOn a catalog several hosts share "
+    "(PostgreSQL), fsck recovers this host's\noperations and checks "
+    "the files of the pools this host reaches; --reap also\nfinishes "
+    "the operations of other hosts that died (their session lock is "
+    "free),\nnaming each one's host. The findings name the host each "
+    "local pool belongs to.\n";
 
 const struct catcli_cmd catcli_fsck = {
     { "fsck", fsck_run, fsck_opts, 0, 0, NULL, NULL, CATCLI_EXCLUSIVE },

@@ -42,6 +42,8 @@ pool_add_one(struct catcli *c, const struct pool_add_opts *o, char **argv,
                                       err);
 }
 
+static bool pool_shared;    /* pool add --shared */
+
 static int
 pool_add(struct catcli *c, void *ctx, int argc, char **argv)
 {
@@ -55,6 +57,11 @@ pool_add(struct catcli *c, void *ctx, int argc, char **argv)
                                : "add needs NAME and DIR");
     }
     r = pool_add_one(c, po, argv, &err);
+
+    /* a Ceph pool is reached the same way from every host */
+    if (r == 0 && (pool_shared || rbd)) {
+        r = vmc_catalog_pool_share(c->cat, argv[0], &err);
+    }
 
     if (r == 0 && c->json) {
         const char *params[1] = { argv[0] };
@@ -125,11 +132,14 @@ cmd_pool(int argc, char **argv)
                        "--type rbd: ceph.conf (default: Ceph's search)"),
         CLI_OPT_STRING(0, "id", "USER", &po.rbd.id,
                        "--type rbd: client id (default: admin)"),
+        CLI_OPT_FLAG(0, "shared", &pool_shared, "every host sharing the "
+                     "catalog mounts DIR (default on PostgreSQL: local to "
+                     "this host)"),
         CLI_OPT_END,
     };
     const struct catcli_sub subs[] = {
         { "add", pool_add, add_opts, 1, 2,
-          "NAME DIR [--kind primary|secondary]\n"
+          "NAME DIR [--kind primary|secondary] [--shared]\n"
           "       add NAME --type rbd --rbd-pool POOL [--rbd-namespace NS] "
           "[--conf FILE]\n           [--id USER] [--kind primary|secondary]",
           "add needs NAME and DIR", CATCLI_STORE },

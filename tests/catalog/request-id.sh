@@ -78,6 +78,9 @@ sql "DROP INDEX vms_request;
      ALTER TABLE pools DROP COLUMN rbd_namespace;
      ALTER TABLE pools DROP COLUMN rbd_conf;
      ALTER TABLE pools DROP COLUMN rbd_id;
+     DROP INDEX journal_host_running; DROP INDEX labels_kv;
+     ALTER TABLE journal DROP COLUMN host_id;
+     ALTER TABLE pools DROP COLUMN host_id;
      PRAGMA user_version = 1;" || fail "downgrade to version 1"
 vmc clone T --name 'z-%d' --request-id Z --count 2 --json > m.json || fail "after migration"
 [ "$(jget m.json 'd["vms"]')" = "['z-1', 'z-2']" ] || fail "migrated group: $(cat m.json)"

@@ -1,0 +1,95 @@
+#!/bin/bash
+# bench-catalog-scale.sh - the catalog at scale on PostgreSQL: a
+# synthetic catalog of TEMPLATES templates and VMS VMs (default 10,000 x
+# 1,000,000; each template a volume in 'secondary' plus a copy in
+# 'primary', each VM a top volume on its template's copy, one NIC, labels
+# team=t(N%100) and ci=job(N%100000)), loaded with generate_series, then
+# the wall time of whole `vm-clone` processes (connect, recover, query):
+# list --label (two labels), deps, tree (subset only: it has no TEMPLATE
+# argument), info, one linked clone of a real
+# template. Goal: each under 50 ms. Then EXPLAIN of the hot queries.
+#   usage: bench/bench-catalog-scale.sh [TEMPLATES VMS]
+#   e.g.   bench/bench-catalog-scale.sh 1000 20000     (the CI-sized subset)
+# Needs a built tree (build/) and PostgreSQL (tests/helpers/pg.sh).
+set -eu
+TEMPLATES=${1:-10000}
+VMS=${2:-1000000}
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+VMCLONE=${VMCLONE:-$ROOT/build/src/cli/vm-clone}
+TEST_NAME=bench-catalog-scale
+. "$ROOT/tests/helpers/pg.sh"
+pg_start
+W=$(mktemp -d)
+trap 'pg_stop; rm -rf "$W"' EXIT
+pg_createdb scale
+DB="$PG_CONNINFO dbname=scale"
+export VMCLONE_HOME=$W/store
+$VMCLONE init -q --catalog "$DB" --host-id bench
+qemu-img create -q -f qcow2 "$W/t.qcow2" 16M
+$VMCLONE template import -q real "$W/t.qcow2"
+$VMCLONE clone real --name warm -q          # the copy in 'primary'
+
+ms() { echo $(( ($(date +%s%N) - $1) / 1000000 )); }
+t0=$(date +%s%N)
+psql "$DB" -qX -v ON_ERROR_STOP=1 -v nt="$TEMPLATES" -v nv="$VMS" <<'SQL'
+\set ON_ERROR_STOP 1
+SELECT max(id) AS tbase FROM templates \gset
+SELECT max(id) AS vbase FROM vms \gset
+INSERT INTO templates(name, state, cpus, memory_mb, nics, pool_id, created)
+  SELECT 'tmpl-' || g, 'ready', 1, 512, 1, 2, 0 FROM generate_series(1, :nt) g;
+INSERT INTO template_copies(template_id, pool_id, state, mechanism, created)
+  SELECT id, 1, 'ready', 'copy', 0 FROM templates WHERE id > :tbase;
+INSERT INTO volumes(pool_id, file, format, virtual_size, disk, state, template_id, created)
+  SELECT 2, name || '-disk0.qcow2', 'qcow2', 16777216, 0, 'ready', id, 0
+  FROM templates WHERE id > :tbase;
+INSERT INTO volumes(pool_id, file, format, virtual_size, disk, state, copy_id, created)
+  SELECT 1, 'copy-' || t.name || '-disk0.qcow2', 'qcow2', 16777216, 0, 'ready', c.id, 0
+  FROM template_copies c JOIN templates t ON t.id = c.template_id WHERE t.id > :tbase;
+INSERT INTO vms(name, uuid, state, pool_id, cpus, memory_mb, template_id, source,
+                clone_requested, clone_type, created)
+  SELECT 'vm-' || g, 'u-' || g, 'ready', 1, 1, 512, :tbase + 1 + g % :nt,
+         'tmpl-' || (1 + g % :nt), 'linked', 'linked', 0
+  FROM generate_series(1, :nv) g;
+INSERT INTO volumes(pool_id, file, format, virtual_size, disk, parent_id, state, vm_id, top, created)
+  SELECT 1, m.name || '-disk0.qcow2', 'qcow2', 16777216, 0, cv.id, 'ready', m.id, 1, 0
+  FROM vms m JOIN template_copies c ON c.template_id = m.template_id
+  JOIN volumes cv ON cv.copy_id = c.id WHERE m.id > :vbase;
+INSERT INTO nics(vm_id, idx, mac)
+  SELECT id, 0, '52:54:01:' || to_char((id >> 16) & 255, 'FM0x') || ':' ||
+         lpad(to_hex((id >> 8) & 255), 2, '0') || ':' || lpad(to_hex(id & 255), 2, '0')
+  FROM vms WHERE id > :vbase;
+INSERT INTO labels(vm_id, key, value)
+  SELECT id, 'team', 't' || (id % 100) FROM vms WHERE id > :vbase;
+INSERT INTO labels(vm_id, key, value)
+  SELECT id, 'ci', 'job' || (id % 100000) FROM vms WHERE id > :vbase;
+VACUUM ANALYZE;
+SQL
+echo "load: $TEMPLATES templates, $VMS VMs in $(ms "$t0") ms ($(psql "$DB" -AtqX -c "SELECT pg_size_pretty(pg_database_size('scale'))"))"
+
+T=$((TEMPLATES / 2))
+V=$((VMS * 7 / 9))
+VMID=$(psql "$DB" -AtqX -c "SELECT id FROM vms WHERE name = 'vm-$V'")
+JOB=$(psql "$DB" -AtqX -c "SELECT value FROM labels WHERE vm_id = $VMID AND key = 'ci'")
+TEAM=$(psql "$DB" -AtqX -c "SELECT value FROM labels WHERE vm_id = $VMID AND key = 'team'")
+run() {   # NAME ARGS...: best of 3 whole processes
+    local name=$1 best=999999 i t n
+    shift
+    for i in 1 2 3; do
+        t=$(date +%s%N)
+        "$VMCLONE" "$@" > "$W/out" 2>&1 || { echo "$name: failed: $(head -3 "$W/out")"; return 0; }
+        n=$(ms "$t")
+        [ "$n" -lt "$best" ] && best=$n
+    done
+    printf '%-34s %6d ms  %s\n' "$name" "$best" "$([ "$best" -lt 50 ] && echo ok || echo OVER)"
+}
+run "version (process + no store)" --version
+run "list --label ci=$JOB --label team=$TEAM" list --label "ci=$JOB" --label "team=$TEAM" --json
+run "deps tmpl-$T" deps "tmpl-$T" --json
+# tree has no TEMPLATE argument: the whole forest (every VM) is only
+# measured on a subset
+if [ "$VMS" -le 100000 ]; then run "tree (whole forest)" tree --json; fi
+run "info vm-$V" info "vm-$V" --json
+t=$(date +%s%N)
+"$VMCLONE" clone real --name one -q
+printf '%-34s %6d ms  %s\n' "clone real (linked, one)" "$(ms "$t")" ""
+psql "$DB" -AtqX -c "SET enable_seqscan = off" -c "EXPLAIN SELECT id, coalesce(host_id, '') FROM journal WHERE state = 'running' AND (host_id = 'bench' OR host_id IS NULL) ORDER BY id" | sed 's/^/recovery plan: /'
