@@ -5,6 +5,9 @@
  * --nbd a child "vm-clone serve" exports the disks on a unix socket in a
  * private 0700 directory and QEMU uses nbd+unix URIs; the server is
  * stopped (and has flushed) when QEMU exits. The exit status is QEMU's.
+ * With --ephemeral (or for a VM cloned with --ephemeral) QEMU writes to
+ * throwaway overlays (ephemeral.c; with --nbd, "serve --snapshot"), and
+ * the VM's own files are only read.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -20,11 +23,12 @@
 #include <unistd.h>
 
 #include "cat-cli.h"
+#include "ephemeral.h"
 #include "vm-qemu.h"
 
 static const char start_usage[] =
-    "usage: " CLI_NAME " start VM [--nbd] [--dry-run] [--accel A] "
-    "[--serial FILE]\n"
+    "usage: " CLI_NAME " start VM [--nbd] [--ephemeral] [--dry-run] "
+    "[--accel A] [--serial FILE]\n"
     "                     [--kernel F] [--initrd F] [--append CMDLINE] "
     "[-- QEMU-ARGS...]\n\n"
     "Run qemu-system-x86_64 for VM in the foreground (exit status: "
@@ -33,6 +37,9 @@ static const char start_usage[] =
     "unix socket\n"
     "                   and give QEMU nbd+unix URIs (default: QEMU opens "
     "the qcow2 files)\n"
+    "  --ephemeral      the guest writes to throwaway overlays, removed "
+    "when it stops;\n"
+    "                   the VM's disks stay as they are\n"
     "  --dry-run        print the command line(s) instead of running them\n"
     "  --accel A        QEMU accelerator(s), e.g. kvm:tcg (default: tcg)\n"
     "  --serial FILE    serial console to FILE (no monitor, no display); "
@@ -121,7 +128,7 @@ make_private_dir(char *dir, size_t len)
  */
 static int
 start_server(const char *dir, const char *home, const char *vm,
-             size_t ndisks, pid_t *pid_out, char ***uris_out)
+             bool snapshot, size_t ndisks, pid_t *pid_out, char ***uris_out)
 {
     char self[PATH_MAX], sock[PATH_MAX + 16];
     char *line = NULL, **uris;
@@ -159,8 +166,9 @@ start_server(const char *dir, const char *home, const char *vm,
             dup2(fds[1], STDOUT_FILENO) < 0 || chdir(dir) < 0) {
             _exit(CLI_EXIT_FAIL);
         }
-        execl(self, self, "serve", "--socket", sock, "--home", home, "--", vm,
-              (char *)NULL);
+        execl(self, self, "serve", "--socket", sock, "--home", home,
+              snapshot ? "--snapshot" : "--", snapshot ? "--" : vm,
+              snapshot ? vm : NULL, (char *)NULL);
         fprintf(stderr, CLI_NAME ": cannot run '%s': %s\n", self,
                 strerror(errno));
         _exit(127);
@@ -234,8 +242,9 @@ uri_name(char *out, size_t len, const char *name)
     out[k] = '\0';
 }
 
+/* Run QEMU; @keep_fd (>= 0) stays open in it (the overlays' lock). */
 static int
-run_qemu(char **argv)
+run_qemu(char **argv, int keep_fd)
 {
     struct sigaction sa, old[3];
     static const int sigs[3] = { SIGINT, SIGTERM, SIGHUP };
@@ -258,6 +267,9 @@ run_qemu(char **argv)
             sigaction(sigs[i], &old[i], NULL);
         }
         die_with_parent(parent);
+        if (keep_fd >= 0) {
+            fcntl(keep_fd, F_SETFD, 0);
+        }
         execvp(argv[0], argv);
         fprintf(stderr, CLI_NAME ": cannot run %s: %s\n", argv[0],
                 strerror(errno));
@@ -279,24 +291,26 @@ run_qemu(char **argv)
  * text, or with --json {"vm", "dry_run", "serve_argv", "argv"}. */
 static void
 print_plan(struct catcli *c, const char *name, const char *sock,
-           const char *home, const struct vmq_argv *qa)
+           const char *home, bool snapshot, const struct vmq_argv *qa)
 {
     const char *serve[] = { CLI_NAME, "serve", "--socket", sock, "--home",
-                            home, "--", name };
+                            home, snapshot ? "--snapshot" : "--",
+                            snapshot ? "--" : name, name };
+    const size_t nserve = snapshot ? 9 : 8;
     struct json_object *doc, *sv = NULL, *argv;
     size_t i;
 
     if (!c->json) {
         if (sock) {
-            printf(CLI_NAME " serve --socket %s --home %s -- %s\n", sock,
-                   home, name);
+            printf(CLI_NAME " serve --socket %s --home %s%s -- %s\n", sock,
+                   home, snapshot ? " --snapshot" : "", name);
         }
         vmq_print(stdout, qa);
         return;
     }
     doc = json_object_new_object();
     argv = json_object_new_array();
-    for (i = 0; sock && i < sizeof(serve) / sizeof(serve[0]); i++) {
+    for (i = 0; sock && i < nserve; i++) {
         sv = sv ? sv : json_object_new_array();
         json_object_array_add(sv, json_object_new_string(serve[i]));
     }
@@ -310,17 +324,35 @@ print_plan(struct catcli *c, const char *name, const char *sock,
     catcli_json_done(doc);
 }
 
+/* QEMU's own arguments follow "--" and are not ours to parse: they are
+ * taken off @argc into @extra. */
+static void
+split_qemu_args(int *argc, char **argv, char ***extra, int *nextra)
+{
+    int i;
+
+    for (i = 1; i < *argc; i++) {
+        if (!strcmp(argv[i], "--")) {
+            *extra = argv + i + 1;
+            *nextra = *argc - i - 1;
+            *argc = i;
+            return;
+        }
+    }
+}
+
 int
 cmd_start(int argc, char **argv)
 {
     struct catcli c = { .verb = "start", .usage = start_usage };
     struct vmq_opts qo = { .accel = "tcg" };
     struct vmq_argv qa = { 0 };
+    struct vmc_scratch *scratch = NULL;
     struct json_object *vm = NULL, *disks = NULL;
     char home[PATH_MAX], dir[PATH_MAX] = "", sock[PATH_MAX + 16];
     char **uris = NULL, **extra = NULL;
     const char *name;
-    bool nbd = false, dry_run = false;
+    bool nbd = false, dry_run = false, ephemeral = false;
     size_t ndisks = 0, i;
     pid_t srv = 0;
     int nextra = 0, r, rc = CLI_EXIT_FAIL;
@@ -328,6 +360,8 @@ cmd_start(int argc, char **argv)
         CATCLI_OPTS(&c),
         CLI_OPT_FLAG(0, "nbd", &nbd, "serve the disks over NBD (a 'serve' "
                      "child) instead of opening them in QEMU"),
+        CLI_OPT_FLAG(0, "ephemeral", &ephemeral, "the guest's writes go to "
+                     "throwaway overlays"),
         CLI_OPT_FLAG(0, "dry-run", &dry_run, "print the QEMU command line, "
                      "run nothing"),
         CLI_OPT_STRING(0, "accel", "ACCEL", &qo.accel, "QEMU accelerator "
@@ -341,15 +375,7 @@ cmd_start(int argc, char **argv)
         CLI_OPT_END,
     };
 
-    /* QEMU's own arguments follow "--" and are not ours to parse */
-    for (i = 1; i < (size_t)argc; i++) {
-        if (!strcmp(argv[i], "--")) {
-            extra = argv + i + 1;
-            nextra = argc - (int)i - 1;
-            argc = (int)i;
-            break;
-        }
-    }
+    split_qemu_args(&argc, argv, &extra, &nextra);
     r = catcli_parse(&c, opts, argc, argv);
     if (r) {
         return CLI_PARSE_EXIT(r);
@@ -380,9 +406,11 @@ cmd_start(int argc, char **argv)
     }
     json_object_object_get_ex(vm, "disks", &disks);
     ndisks = disks ? json_object_array_length(disks) : 0;
-    if (nbd && ndisks == 0) {
-        nbd = false;                /* nothing to serve */
+    ephemeral = eph_wanted(vm, ephemeral);
+    if (ephemeral && !nbd && eph_overlays(vm, home, dry_run, &scratch)) {
+        goto out;
     }
+    nbd = nbd && ndisks > 0;        /* else nothing to serve */
 
     if (nbd && dry_run) {
         /* what would run; the directory is made only for a real start */
@@ -416,7 +444,7 @@ cmd_start(int argc, char **argv)
             dir[0] = '\0';
             goto out;
         }
-        if (start_server(dir, home, name, ndisks, &srv, &uris)) {
+        if (start_server(dir, home, name, ephemeral, ndisks, &srv, &uris)) {
             goto out;
         }
         for (i = 0; !c.quiet && i < ndisks; i++) {
@@ -434,11 +462,11 @@ cmd_start(int argc, char **argv)
         goto out;
     }
     if (dry_run) {
-        print_plan(&c, name, nbd ? sock : NULL, home, &qa);
+        print_plan(&c, name, nbd ? sock : NULL, home, ephemeral, &qa);
         rc = CLI_EXIT_OK;
         goto out;
     }
-    rc = run_qemu(qa.v);
+    rc = run_qemu(qa.v, scratch ? vmc_scratch_lock_fd(scratch) : -1);
 
 out:
     if (srv > 0 && stop_server(srv) && rc == CLI_EXIT_OK) {
@@ -453,6 +481,7 @@ out:
         free(uris[i]);
     }
     free(uris);
+    vmc_scratch_free(scratch);
     vmq_argv_free(&qa);
     json_object_put(vm);
     return rc;
