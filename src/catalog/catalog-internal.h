@@ -15,7 +15,7 @@
 #include "sql.h"
 #include "journal.h"
 
-#define CAT_SCHEMA_VERSION 2
+#define CAT_SCHEMA_VERSION 3
 
 /* A growable list of strings. */
 struct cat_strv {

@@ -360,9 +360,10 @@ fsck_volumes(struct vmc_catalog *cat, vmc_catalog_report_fn fn,
     cat_stmt *st = NULL;
     int64_t *ids = NULL, *parents = NULL;
     size_t n = 0, i;
+    /* disk images only: a seed is an ISO (seed.c) */
     int r = cat_prepare(cat, &st, err, "SELECT id, coalesce(parent_id, 0) "
-                        "FROM volumes WHERE state = 'ready' ORDER BY id",
-                        NULL);
+                        "FROM volumes WHERE state = 'ready' AND kind = "
+                        "'disk' ORDER BY id", NULL);
 
     while (r == 0 && (r = cat_step(cat, st, err)) > 0) {
         int64_t *a = realloc(ids, (n + 1) * sizeof(*ids));

@@ -137,6 +137,16 @@ const char *const cat_pg_migrations[] = {
     "ALTER TABLE vms ADD COLUMN request_idx bigint;\n"
     "CREATE UNIQUE INDEX vms_request ON vms(request_key, request_idx)\n"
     "  WHERE request_key IS NOT NULL;\n",
+    /* 3: guest customization and ephemeral VMs (seed.c) */
+    "ALTER TABLE volumes ADD COLUMN kind text NOT NULL DEFAULT 'disk'\n"
+    "  CHECK (kind IN ('disk', 'seed'));\n"
+    "ALTER TABLE vms ADD COLUMN ephemeral bigint NOT NULL DEFAULT 0;\n"
+    "CREATE TABLE seeds(\n"
+    "  vm_id bigint PRIMARY KEY REFERENCES vms(id) ON DELETE CASCADE,\n"
+    "  hostname text,\n"
+    "  ssh_key text,\n"
+    "  user_data text,\n"
+    "  network_config text);\n",
 };
 
 const unsigned cat_pg_nmigrations =

@@ -168,6 +168,18 @@ const char *const cat_migrations[] = {
     "    AND substr(rtrim(request_id, '0123456789'), -1) = '/';\n"
     "CREATE UNIQUE INDEX vms_request ON vms(request_key, request_idx)\n"
     "  WHERE request_key IS NOT NULL;\n",
+    /* 3: guest customization and ephemeral VMs (seed.c): a volume's kind
+     * ('disk', or 'seed': a VM's cloud-init NoCloud ISO), the VM's
+     * ephemeral mark, and the values its seed is made from */
+    "ALTER TABLE volumes ADD COLUMN kind TEXT NOT NULL DEFAULT 'disk'\n"
+    "  CHECK (kind IN ('disk', 'seed'));\n"
+    "ALTER TABLE vms ADD COLUMN ephemeral INTEGER NOT NULL DEFAULT 0;\n"
+    "CREATE TABLE seeds(\n"
+    "  vm_id INTEGER PRIMARY KEY REFERENCES vms(id) ON DELETE CASCADE,\n"
+    "  hostname TEXT,\n"
+    "  ssh_key TEXT,\n"
+    "  user_data TEXT,\n"
+    "  network_config TEXT);\n",
 };
 
 const unsigned cat_nmigrations =

@@ -68,11 +68,14 @@ sql "DROP INDEX vms_request;
          THEN '/' || request_idx ELSE '' END;
      ALTER TABLE vms DROP COLUMN request_idx;
      ALTER TABLE vms DROP COLUMN request_key;
+     DROP TABLE seeds;
+     ALTER TABLE vms DROP COLUMN ephemeral;
+     ALTER TABLE volumes DROP COLUMN kind;
      PRAGMA user_version = 1;" || fail "downgrade to version 1"
 vmc clone T --name 'z-%d' --request-id Z --count 2 --json > m.json || fail "after migration"
 [ "$(jget m.json 'd["vms"]')" = "['z-1', 'z-2']" ] || fail "migrated group: $(cat m.json)"
 vmc clone T --name y2 --request-id 'Y%' --json > m1.json || fail "after migration (Y%)"
 [ "$(jget m1.json 'd["vms"]')" = "['y2']" ] || fail "migrated 'Y%': $(cat m1.json)"
-[ "$(sql 'PRAGMA user_version')" = 2 ] || fail "not migrated"
+[ "$(sql 'PRAGMA user_version')" = 3 ] || fail "not migrated"
 check_all_disks
 fsck_clean
