@@ -454,6 +454,7 @@ cmd_start(int argc, char **argv)
     }
     qo.drives = (const char *const *)uris;
     r = vmq_build(vm, &qo, &qa);
+    r = r ? r : eph_seed_drive(vm, &qa);    /* the cloud-init CD-ROM */
     for (i = 0; r == 0 && i < (size_t)nextra; i++) {
         r = vmq_push(&qa, extra[i]);
     }

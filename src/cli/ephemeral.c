@@ -5,12 +5,14 @@
  * scratch.c); QEMU inherits its lock, so the directory is swept only
  * once both vm-clone and QEMU are gone.
  */
+#include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 
 #include "cat-cli.h"
 #include "ephemeral.h"
+#include "vm-qemu.h"
 
 bool
 eph_wanted(struct json_object *vm, bool asked)
@@ -85,4 +87,27 @@ eph_sweep(const char *home)
         (int)sizeof(base)) {
         vmc_scratch_sweep(base, NULL, NULL);
     }
+}
+
+int
+eph_seed_drive(struct json_object *vm, struct vmq_argv *qa)
+{
+    const char *seed = json_object_get_string(json_object_object_get(
+                           vm, "seed"));
+    char *drive = NULL;
+    int r;
+
+    if (!seed) {
+        return 0;
+    }
+    if (asprintf(&drive, "file=%s,format=raw,media=cdrom,readonly=on",
+                 seed) < 0) {
+        return -ENOMEM;
+    }
+    r = vmq_push(qa, "-drive");
+    if (r == 0) {
+        r = vmq_push(qa, drive);
+    }
+    free(drive);
+    return r;
 }

@@ -29,6 +29,11 @@ bool eph_wanted(struct json_object *vm, bool asked);
  */
 int eph_overlays(struct json_object *vm, const char *home, bool dry_run,
                  struct vmc_scratch **out);
+/* The VM's cloud-init seed (its "seed" member) as a read-only CD-ROM
+ * drive on QEMU's command line @qa, if it has one. @return 0 or
+ * -ENOMEM. */
+struct vmq_argv;
+int eph_seed_drive(struct json_object *vm, struct vmq_argv *qa);
 /* Remove what dead ephemeral runs left in store @home (silent). */
 void eph_sweep(const char *home);
 

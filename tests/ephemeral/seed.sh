@@ -80,3 +80,9 @@ vmc list --json | grep -q '"bad2"' && fail "a clone whose seed failed is left"
 expect_fail vmc clone base --name bad%d --count 2 --hostname same
 err_matches "one %d"
 [ -z "$(ls "$VMCLONE_HOME"/primary | grep '^bad')" ] || fail "failed clones left files"
+
+# ---- start attaches the seed as a read-only CD-ROM
+ok vmc start web1 --dry-run > dry.out
+grep -qF "file=$(info web1 seed),format=raw,media=cdrom,readonly=on" dry.out || fail "start: no seed CD-ROM: $(cat dry.out)"
+ok vmc start plain --dry-run --ephemeral > dry.out
+grep -q "media=cdrom" dry.out || fail "start: no seed CD-ROM for plain"
