@@ -55,6 +55,36 @@ struct vmc_vm_changes {
 };
 
 /**
+ * Guest customization of a VM (cloud-init NoCloud) and its ephemeral
+ * mark; NULL strings and a false set_ephemeral leave that as it is.
+ */
+struct vmc_vm_custom {
+    const char *hostname;        /**< local-hostname (default: the VM's
+                                  *   name): 1..63 of [A-Za-z0-9.-] */
+    const char *ssh_key;         /**< one authorized key line: the
+                                  *   user-data's ssh_authorized_keys
+                                  *   when no user_data is given */
+    const char *user_data;       /**< user-data as given */
+    const char *network_config;  /**< network-config as given */
+    bool set_ephemeral;
+    bool ephemeral;              /**< every start of it is ephemeral */
+};
+
+/**
+ * Customize VM @name: store @c's values and, once the VM has any seed
+ * value, (re)make its seed: an ISO 9660 volume labelled "cidata" (Rock
+ * Ridge and Joliet names) holding meta-data (instance-id: the VM's
+ * uuid, local-hostname), user-data and network-config, built with
+ * libisofs. The seed is a volume of the VM (kind 'seed', next to its
+ * disks in its pool): removed with it, replaced whole (a new file
+ * renamed over it) when remade. @return 0, -ENOENT, -EINVAL, -errno.
+ */
+VMC_API int vmc_catalog_vm_customize(struct vmc_catalog *cat,
+                                     const char *name,
+                                     const struct vmc_vm_custom *c,
+                                     struct vmc_error *err);
+
+/**
  * Change VM @name after its clone: labels, expiry, CPUs, memory, NICs
  * (hardware takes effect at its next start). One transaction whose
  * every update is a compare-and-set on the row as it was read: a VM

@@ -164,6 +164,8 @@ enum vmc_report {
     VMC_REPORT_VM_TOPS_USED,
     /** (vm): key, value of each label, by key */
     VMC_REPORT_VM_LABELS,
+    /** (vm): ephemeral (0/1), seed (its NoCloud ISO's path, or NULL) */
+    VMC_REPORT_VM_CUSTOM,
 };
 
 /**

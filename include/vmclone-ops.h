@@ -548,6 +548,42 @@ struct vmc_du {
 VMC_API int vmc_du(struct vmc_image *img, struct vmc_du *out,
                    struct vmc_error *err);
 
+/* ------------------------------------------------------------- scratch */
+
+/**
+ * Throwaway overlays (ephemeral runs): a fresh directory
+ * @base/ephemeral.XXXXXX (0700; @base is made if missing), locked with
+ * flock() for as long as its descriptor is open in this process or a
+ * child that inherits it (vmc_scratch_lock_fd()). A directory whose lock
+ * can be taken belongs to a dead run: vmc_scratch_sweep() removes it.
+ */
+struct vmc_scratch;
+
+VMC_API int vmc_scratch_new(struct vmc_scratch **out, const char *base,
+                            struct vmc_error *err);
+/**
+ * A new qcow2 overlay in the directory whose backing file is @backing
+ * (stored as its absolute name, with @backing_format).
+ * @param[out] path_out  its name, freed with free().
+ */
+VMC_API int vmc_scratch_overlay(struct vmc_scratch *s, const char *backing,
+                                enum vmc_format backing_format,
+                                char **path_out, struct vmc_error *err);
+/** The locked descriptor (close-on-exec; clear that in a child that
+ *  must keep the overlays alive). */
+VMC_API int vmc_scratch_lock_fd(const struct vmc_scratch *s);
+/** Remove the overlays and the directory, release the lock; NULL is
+ *  fine. (Files already open stay readable until closed.) */
+VMC_API void vmc_scratch_free(struct vmc_scratch *s);
+/**
+ * Remove what dead runs left in @base: each ephemeral.* directory whose
+ * lock can be taken loses its overlay-N.qcow2 files and, once empty, is
+ * removed. Nothing else is touched. A missing @base is fine.
+ * @param[out] removed  directories removed (may be NULL).
+ */
+VMC_API int vmc_scratch_sweep(const char *base, unsigned *removed,
+                              struct vmc_error *err);
+
 #ifdef __cplusplus
 }
 #endif

@@ -29,6 +29,9 @@ pkgs="meson ninja-build pkg-config gcc zlib1g-dev libssl-dev libzstd-dev libjson
 #   qemu-block-extra                   QEMU's rbd driver: qemu-img over rbd: in tests/rbd, 'vm xml'/'start' rbd drives
 set -u
 pkgs="meson ninja-build pkg-config gcc zlib1g-dev libssl-dev libzstd-dev libjson-c-dev qemu-utils clang-14 python3 python3-jsonschema libnbd-bin python3-libnbd qemu-system-x86 libsqlite3-dev sqlite3 libvirt-clients xfsprogs fio groff-base strace libgnutls28-dev gnutls-bin postgresql libpq-dev ceph-mon ceph-osd ceph-common librbd-dev librados-dev qemu-block-extra ${EXTRA_PKGS:-}"
+#   libisofs-dev genisoimage           cloud-init seed ISOs (src/catalog/seed.c); isoinfo for tests/ephemeral
+set -u
+pkgs="meson ninja-build pkg-config gcc zlib1g-dev libssl-dev libzstd-dev libjson-c-dev qemu-utils clang-14 python3 python3-jsonschema libnbd-bin python3-libnbd qemu-system-x86 libsqlite3-dev sqlite3 libvirt-clients xfsprogs fio groff-base strace libgnutls28-dev gnutls-bin postgresql libpq-dev libisofs-dev genisoimage ${EXTRA_PKGS:-}"
 missing=
 for p in $pkgs; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing="$missing $p"

@@ -15,7 +15,7 @@
 #include "sql.h"
 #include "journal.h"
 
-#define CAT_SCHEMA_VERSION 5
+#define CAT_SCHEMA_VERSION 6
 
 /* A growable list of strings. */
 struct cat_strv {

@@ -446,9 +446,10 @@ fsck_volumes(struct vmc_catalog *cat, vmc_catalog_report_fn fn,
     cat_stmt *st = NULL;
     int64_t *ids = NULL, *parents = NULL;
     size_t n = 0, i;
+    /* disk images only: a seed is an ISO (seed.c) */
     int r = cat_prepare(cat, &st, err, "SELECT v.id, coalesce(v.parent_id, "
                         "0) FROM volumes v JOIN pools p ON p.id = v.pool_id "
-                        "WHERE v.state = 'ready' AND (p.host_id IS NULL OR "
+                        "WHERE v.state = 'ready' AND v.kind = 'disk' AND (p.host_id IS NULL OR "
                         "p.host_id = ?) ORDER BY v.id", "s", cat->host_id);
 
     while (r == 0 && (r = cat_step(cat, st, err)) > 0) {

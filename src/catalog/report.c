@@ -98,6 +98,11 @@ static const struct report reports[] = {
         "t.name = ?1 ORDER BY v.disk", 1 },
     [VMC_REPORT_VMS] = { NULL, 0 },  /* built by vms_sql() */
     [VMC_REPORT_VM] = { VM_COLUMNS "WHERE m.name = ?1", 1 },
+    [VMC_REPORT_VM_CUSTOM] = {
+        "SELECT m.ephemeral, (SELECT o.path FROM volumes v JOIN "
+        "volume_owners o ON o.id = v.id WHERE v.vm_id = m.id AND v.kind = "
+        "'seed' AND v.state = 'ready') AS seed FROM vms m WHERE m.name = "
+        "?1", 1 },
     [VMC_REPORT_VM_NICS] = {
         "SELECT n.idx AS nic, n.mac FROM nics n JOIN vms m ON m.id = "
         "n.vm_id WHERE m.name = ?1 ORDER BY n.idx", 1 },
@@ -126,7 +131,8 @@ static const struct report reports[] = {
     [VMC_REPORT_VOLUME_TREE] = {
         "SELECT o.kind, o.name, o.path, o.virtual_size, p.kind AS pkind, "
         "p.name AS pname FROM volume_owners o LEFT JOIN volume_owners p ON "
-        "p.id = o.parent_id WHERE o.state = 'ready' ORDER BY CASE o.kind "
+        "p.id = o.parent_id WHERE o.state = 'ready' AND o.id NOT IN "
+        "(SELECT id FROM volumes WHERE kind = 'seed') ORDER BY CASE o.kind "
         "WHEN 'template' THEN 0 WHEN 'copy' THEN 1 WHEN 'snapshot' THEN 2 "
         "ELSE 3 END, o.id", 0 },
     [VMC_REPORT_FULL_VMS] = {

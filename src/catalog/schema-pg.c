@@ -158,6 +158,16 @@ const char *const cat_pg_migrations[] = {
     "  nullif(current_setting('vmclone.host_id', true), '');\n"
     "CREATE INDEX journal_host_running ON journal(host_id, id)\n"
     "  WHERE state = 'running';\n",
+    /* 6: guest customization and ephemeral VMs (seed.c) */
+    "ALTER TABLE volumes ADD COLUMN kind text NOT NULL DEFAULT 'disk'\n"
+    "  CHECK (kind IN ('disk', 'seed'));\n"
+    "ALTER TABLE vms ADD COLUMN ephemeral bigint NOT NULL DEFAULT 0;\n"
+    "CREATE TABLE seeds(\n"
+    "  vm_id bigint PRIMARY KEY REFERENCES vms(id) ON DELETE CASCADE,\n"
+    "  hostname text,\n"
+    "  ssh_key text,\n"
+    "  user_data text,\n"
+    "  network_config text);\n",
 };
 
 const unsigned cat_pg_nmigrations =

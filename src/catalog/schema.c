@@ -192,6 +192,18 @@ const char *const cat_migrations[] = {
     "CREATE INDEX journal_host_running ON journal(host_id, id)\n"
     "  WHERE state = 'running';\n"
     "CREATE INDEX labels_kv ON labels(key, value, vm_id);\n",
+    /* 6: guest customization and ephemeral VMs (seed.c): a volume's kind
+     * ('disk', or 'seed': a VM's cloud-init NoCloud ISO), the VM's
+     * ephemeral mark, and the values its seed is made from */
+    "ALTER TABLE volumes ADD COLUMN kind TEXT NOT NULL DEFAULT 'disk'\n"
+    "  CHECK (kind IN ('disk', 'seed'));\n"
+    "ALTER TABLE vms ADD COLUMN ephemeral INTEGER NOT NULL DEFAULT 0;\n"
+    "CREATE TABLE seeds(\n"
+    "  vm_id INTEGER PRIMARY KEY REFERENCES vms(id) ON DELETE CASCADE,\n"
+    "  hostname TEXT,\n"
+    "  ssh_key TEXT,\n"
+    "  user_data TEXT,\n"
+    "  network_config TEXT);\n",
 };
 
 const unsigned cat_nmigrations =

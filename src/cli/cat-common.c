@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "cat-cli.h"
+#include "ephemeral.h"
 
 /* A missing file (a VM's disk) is -ENOENT like a missing object, but its
  * message has strerror's words or "is missing"; an object's has not. ("Has
@@ -117,6 +118,7 @@ catcli_open(struct catcli *c, unsigned flags)
     if (r < 0) {
         return catcli_fail(&err, r);
     }
+    eph_sweep(vmc_catalog_dir(c->cat));   /* overlays of killed runs */
     r = catcli_progress_setup(c);
     if (r) {
         vmc_catalog_close(c->cat);

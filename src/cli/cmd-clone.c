@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "cat-cli.h"
+#include "customize.h"
 
 static const char clone_usage[] =
     "usage: " CLI_NAME " clone SOURCE|VM@SNAP --name NAME [--linked | "
@@ -21,6 +22,8 @@ static const char clone_usage[] =
     "           [--label KEY=VALUE]... [--ttl DURATION] [--request-id ID] "
     "[--json]\n"
     "           [--define [--connect URI]]\n"
+    "           [--hostname NAME] [--ssh-key FILE] [--user-data FILE]\n"
+    "           [--network-config FILE] [--ephemeral]\n"
     "       " CLI_NAME " --linked|--full --name NAME [--template T] "
     "[options as above]\n\n"
     "SOURCE is a template or a VM; VM@SNAP (or VM --snapshot SNAP) is a "
@@ -39,12 +42,18 @@ static const char clone_usage[] =
     "refused.\n"
     "--define: each VM's libvirt domain is defined (on --connect URI) "
     "with the clone,\n  all or nothing.\n"
+    "--hostname, --ssh-key, --user-data, --network-config: a cloud-init "
+    "NoCloud seed\n"
+    "  (ISO 'cidata', a CD-ROM of the VM); the hostname defaults to the "
+    "VM's name.\n"
+    "--ephemeral: every start of the VM writes to throwaway overlays.\n"
     "The short form uses --template or 'config set default-template'.\n";
 
 /* What the options of clone fill in. */
 struct clone_args {
     struct vmc_catalog_clone_opts o;
     struct vmc_label labels[64];
+    struct cust_args cust;
 };
 
 static int
@@ -208,6 +217,7 @@ run_clone(int argc, char **argv, bool short_form)
                      "each VM (all or nothing with the clone)"),
         CLI_OPT_STRING(0, "connect", "URI", &connect, "with --define: the "
                        "libvirt connection (default: libvirt's)"),
+        CUST_OPTS(&a.cust),
         CLI_OPT_END,
     };
     int r;
@@ -284,7 +294,13 @@ run_clone(int argc, char **argv, bool short_form)
         catcli_close(&c);
         return catcli_fail(&err, r);
     }
-    if (c.json) {
+    if (!res.existing && cust_given(&a.cust)) {
+        /* all or nothing: a VM whose seed failed is removed again */
+        r = cust_apply(&c, &a.cust, res.names, res.count, true);
+    }
+    if (r) {
+        /* reported */
+    } else if (c.json) {
         report_json(source, o.snapshot, &res);
     } else if (!c.quiet) {
         report_text(&c, source, o.request_id, &res);
@@ -292,7 +308,7 @@ run_clone(int argc, char **argv, bool short_form)
     vmc_catalog_clone_result_release(&res);
     free(source);
     catcli_close(&c);
-    return CLI_EXIT_OK;
+    return r ? r : CLI_EXIT_OK;
 }
 
 int

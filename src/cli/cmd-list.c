@@ -399,6 +399,14 @@ catcli_vm_json(struct catcli *c, const char *name)
         json_object_object_del(d, "id");
     }
     json_object_object_add(vm, "disks", disks);
+    /* guest customization (seed.c): the ephemeral mark, the seed ISO */
+    arr = catcli_report(c, VMC_REPORT_VM_CUSTOM, params, 1);
+    x = arr ? json_object_array_get_idx(arr, 0) : NULL;
+    json_object_object_add(vm, "ephemeral", json_object_new_boolean(
+        x && !strcmp(catcli_jstr(x, "ephemeral"), "1")));
+    json_object_object_add(vm, "seed", x ? json_object_get(
+        json_object_object_get(x, "seed")) : NULL);
+    json_object_put(arr);
     return vm;
 }
 

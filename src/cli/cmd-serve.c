@@ -12,6 +12,10 @@
  * One URI per export is printed on stdout once the server listens.
  * --tls-creds/--tls-psk make TLS required (--tls on: offered); plain TCP
  * on an address other than loopback needs --insecure.
+ * --snapshot (like qemu-nbd -s): each writable export is a throwaway
+ * qcow2 overlay over its file (src/ops/scratch.c), unlinked as soon as
+ * the export has it open, so the writes vanish when the server exits,
+ * even by kill -9; the file itself is only read.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -25,6 +29,7 @@
 
 #include "cat-cli.h"
 #include "vmclone-nbd.h"
+#include "vmclone-ops.h"
 
 static const char serve_usage[] =
     "usage: " CLI_NAME " serve [--socket PATH] [--listen ADDR:PORT] "
@@ -35,7 +40,7 @@ static const char serve_usage[] =
     "                     [--request-timeout SECS] [--reply-budget SIZE]\n"
     "                     [--tls-creds DIR] [--tls-psk FILE] "
     "[--tls off|on|only] [--insecure]\n"
-    "                     [-f fmt] [--backing-fmt fmt] [-v]\n"
+    "                     [-f fmt] [--backing-fmt fmt] [--snapshot] [-v]\n"
     "                     [--home DIR] TARGET...\n"
     "\n"
     "Export image files (with their backing chains) over NBD until "
@@ -80,6 +85,9 @@ static const char serve_usage[] =
     "  -f fmt                   format of the TARGETs (default: probe)\n"
     "      --backing-fmt fmt    format for backing files that do not "
     "record one\n"
+    "  -s, --snapshot           writes go to a throwaway overlay, dropped "
+    "when the\n"
+    "                           server exits (the TARGETs are only read)\n"
     "  -v, --verbose            log connections on stderr\n"
     "      --home DIR           the catalog's store (default "
     "$VMCLONE_HOME)\n";
@@ -123,6 +131,7 @@ struct target {
     char *path;
     char *name;
     bool readonly;
+    bool overlay;           /* path is a --snapshot overlay (qcow2) */
 };
 
 struct targets {
@@ -130,6 +139,10 @@ struct targets {
     size_t n, cap;
     struct catcli cat;      /* opened on the first name that is no file */
     bool cat_open;
+    /* where --snapshot makes its overlays: a catalogued target's in its
+     * store (where the next command finds what a killed server left),
+     * a file's under runtime_base() */
+    char scratch_base[PATH_MAX];
 };
 
 static int
@@ -152,6 +165,7 @@ add_target(struct targets *t, const char *path, const char *name,
     e->path = strdup(path);
     e->name = strdup(name);
     e->readonly = readonly;
+    e->overlay = false;
     if (!e->path || !e->name) {
         free(e->path);
         free(e->name);
@@ -310,6 +324,79 @@ resolve_target(struct targets *t, const char *arg, const char *home,
     return r;
 }
 
+/* $XDG_RUNTIME_DIR, $TMPDIR or /tmp. */
+static const char *
+runtime_base(void)
+{
+    const char *base = getenv("XDG_RUNTIME_DIR");
+
+    if (!base || !*base) {
+        base = getenv("TMPDIR");
+    }
+    return base && *base ? base : "/tmp";
+}
+
+/* Every TARGET of the command line; the catalog is closed afterwards. */
+static int
+resolve_targets(struct targets *tg, int n, char **args, const char *home,
+                const char *export_name, bool readonly)
+{
+    int i;
+
+    for (i = 0; i < n; i++) {
+        if (resolve_target(tg, args[i], home, export_name, readonly)) {
+            return CLI_EXIT_FAIL;
+        }
+    }
+    snprintf(tg->scratch_base, sizeof(tg->scratch_base), "%s/%s",
+             tg->cat_open ? vmc_catalog_dir(tg->cat.cat) : runtime_base(),
+             tg->cat_open ? "run/scratch" : "vm-clone-scratch");
+    if (tg->cat_open) {
+        catcli_close(&tg->cat);
+        tg->cat_open = false;
+    }
+    return 0;
+}
+
+/*
+ * --snapshot: every writable target becomes a new overlay in a scratch
+ * directory under tg->scratch_base (what dead servers left there is
+ * removed first); the target's file is its backing file, in the format
+ * it has.
+ */
+static int
+snapshot_targets(struct targets *tg, const struct cli_open *oo,
+                 struct vmc_scratch **out)
+{
+    const char *base = tg->scratch_base;
+    struct vmc_error err = { 0 };
+    struct vmc_image *img;
+    enum vmc_format fmt;
+    char *ov;
+    size_t k;
+    int r;
+
+    vmc_scratch_sweep(base, NULL, NULL);
+    r = vmc_scratch_new(out, base, &err);
+    for (k = 0; r == 0 && k < tg->n; k++) {
+        if (tg->v[k].readonly) {
+            continue;
+        }
+        if (cli_open_image(&img, tg->v[k].path, oo, 0)) {
+            return CLI_EXIT_FAIL;
+        }
+        fmt = vmc_image_format(img);
+        vmc_image_close(img);
+        r = vmc_scratch_overlay(*out, tg->v[k].path, fmt, &ov, &err);
+        if (r == 0) {
+            free(tg->v[k].path);
+            tg->v[k].path = ov;
+            tg->v[k].overlay = true;
+        }
+    }
+    return r < 0 ? cli_error_lib(&err, r) : 0;
+}
+
 static void
 log_line(const char *line, void *opaque)
 {
@@ -376,18 +463,12 @@ parse_uint(const char *s, unsigned max, unsigned *out, const char *what)
 }
 
 /* No --socket and no --listen: a socket in a private directory (mode
- * 0700) under $XDG_RUNTIME_DIR, $TMPDIR or /tmp. */
+ * 0700) under runtime_base(). */
 static int
 make_socket_dir(char tmpdir[PATH_MAX], char sockpath[PATH_MAX])
 {
-    const char *base = getenv("XDG_RUNTIME_DIR");
+    const char *base = runtime_base();
 
-    if (!base || !*base) {
-        base = getenv("TMPDIR");
-    }
-    if (!base || !*base) {
-        base = "/tmp";
-    }
     snprintf(tmpdir, PATH_MAX, "%s/vm-clone-serve.XXXXXX", base);
     if (!mkdtemp(tmpdir)) {     /* mode 0700 */
         tmpdir[0] = '\0';
@@ -416,6 +497,9 @@ add_exports(struct vmc_nbd_server *srv, const struct targets *tg,
         eo.is_default = tg->n == 1;
         if (cli_open_opts(open_opts, 0, &eo.open)) {
             return CLI_EXIT_FAIL;
+        }
+        if (tg->v[k].overlay) {
+            eo.open.format = VMC_FMT_QCOW2;
         }
         r = vmc_nbd_server_add_export(srv, &eo, &err);
         if (r < 0) {
@@ -585,10 +669,12 @@ cmd_serve(int argc, char **argv)
     struct cli_open open_opts = { 0 };
     struct vmc_error err = { 0 };
     struct vmc_nbd_server *srv = NULL;
+    struct vmc_scratch *scratch = NULL;
     struct targets tg = { 0 };
     const char *export_name = NULL, *pid_file = NULL, *home = NULL;
     char tmpdir[PATH_MAX] = "", sockpath[PATH_MAX], listen_buf[300];
     bool readonly = false, verbose = false, wrote_pid = false;
+    bool snapshot = false;
     int tls_mode = 0;
     const struct cli_opt opts[] = {
         CLI_OPT_STRING('k', "socket", "PATH", &so.socket_path, "listen on "
@@ -625,13 +711,15 @@ cmd_serve(int argc, char **argv)
         CLI_OPT_FLAG(0, "insecure", &so.insecure, "allow plain TCP to an "
                      "address other than loopback"),
         CLI_OPTS_OPEN(&open_opts),
+        CLI_OPT_FLAG('s', "snapshot", &snapshot, "writes go to a "
+                     "throwaway overlay, dropped at exit"),
         CLI_OPT_FLAG('v', "verbose", &verbose, "log connections and "
                      "requests on stderr"),
         CLI_OPT_STRING(0, "home", "DIR", &home, "the store that VM and "
                        "template TARGETs are looked up in"),
         CLI_OPT_END,
     };
-    int i, r, rc = CLI_EXIT_FAIL;
+    int r, rc = CLI_EXIT_FAIL;
 
     r = cli_parse_options(opts, &u, argc, argv);
     if (r == 0 && resolve_tls(&so, tls_mode)) {
@@ -647,9 +735,7 @@ cmd_serve(int argc, char **argv)
         return cli_usage_error(u.verb, "--export-name needs exactly one "
                                "TARGET");
     }
-    if (verbose) {
-        so.log = log_line;
-    }
+    so.log = verbose ? log_line : NULL;
     if (so.listen_addr &&
         check_listen(&so.listen_addr, listen_buf, sizeof(listen_buf))) {
         return CLI_EXIT_USAGE;
@@ -659,15 +745,13 @@ cmd_serve(int argc, char **argv)
      * ends in the normal shutdown (socket and pid file removed). */
     install_signals();
 
-    for (i = optind; i < argc; i++) {
-        if (resolve_target(&tg, argv[i], home, export_name, readonly)) {
-            targets_free(&tg);
-            return CLI_EXIT_FAIL;
-        }
-    }
-    if (tg.cat_open) {
-        catcli_close(&tg.cat);
-        tg.cat_open = false;
+    if (resolve_targets(&tg, argc - optind, argv + optind, home,
+                        export_name, readonly) ||
+        (snapshot && !readonly &&
+         snapshot_targets(&tg, &open_opts, &scratch))) {
+        vmc_scratch_free(scratch);
+        targets_free(&tg);
+        return CLI_EXIT_FAIL;
     }
     if (!so.socket_path && !so.listen_addr) {
         if (make_socket_dir(tmpdir, sockpath)) {
@@ -688,6 +772,9 @@ cmd_serve(int argc, char **argv)
     if (add_exports(srv, &tg, &open_opts)) {
         goto out;
     }
+    /* the exports hold the overlays open: their names can go now */
+    vmc_scratch_free(scratch);
+    scratch = NULL;
     r = vmc_nbd_server_listen(srv, &err);
     if (r < 0) {
         cli_error_lib(&err, r);
@@ -695,12 +782,10 @@ cmd_serve(int argc, char **argv)
     }
 
     print_uris(srv, &so, &tg);
-    if (pid_file) {
-        if (write_pid_file(pid_file)) {
-            goto out;
-        }
-        wrote_pid = true;
+    if (pid_file && write_pid_file(pid_file)) {
+        goto out;
     }
+    wrote_pid = pid_file != NULL;
 
     r = vmc_nbd_server_run(srv, &err);
     if (r < 0) {
@@ -721,6 +806,7 @@ out:
     if (tmpdir[0]) {
         rmdir(tmpdir);
     }
+    vmc_scratch_free(scratch);
     targets_free(&tg);
     return rc;
 }

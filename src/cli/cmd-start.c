@@ -8,6 +8,9 @@
  * the server is stopped (and has flushed) when QEMU exits. Otherwise, or
  * with --direct (which skips the seal check), QEMU opens the qcow2 files
  * itself. The exit status is QEMU's.
+ * With --ephemeral (or for a VM cloned with --ephemeral) QEMU writes to
+ * throwaway overlays (ephemeral.c; through NBD, "serve --snapshot"), and
+ * the VM's own files are only read.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -23,11 +26,12 @@
 #include <unistd.h>
 
 #include "cat-cli.h"
+#include "ephemeral.h"
 #include "vm-qemu.h"
 
 static const char start_usage[] =
-    "usage: " CLI_NAME " start VM [--nbd | --direct] [--dry-run] [--accel kvm|tcg] "
-    "[--network MODE]\n"
+    "usage: " CLI_NAME " start VM [--nbd | --direct] [--ephemeral] [--dry-run]\n"
+    "                     [--accel kvm|tcg] [--network MODE]\n"
     "                     [--serial FILE] [--kernel F] [--initrd F] "
     "[--append CMDLINE]\n"
     "                     [-- QEMU-ARGS...]\n\n"
@@ -41,6 +45,9 @@ static const char start_usage[] =
     "  --direct         QEMU opens the qcow2 files itself (the default for "
     "unsealed\n"
     "                   chains); this skips the seal check\n"
+    "  --ephemeral      the guest writes to throwaway overlays, removed "
+    "when it stops;\n"
+    "                   the VM's disks stay as they are\n"
     "  --dry-run        print the command line(s) instead of running them\n"
     "  --accel kvm|tcg  the accelerator (default: kvm when /dev/kvm works, "
     "else tcg)\n"
@@ -131,7 +138,7 @@ make_private_dir(char *dir, size_t len)
  */
 static int
 start_server(const char *dir, const char *home, const char *vm,
-             size_t ndisks, pid_t *pid_out, char ***uris_out)
+             bool snapshot, size_t ndisks, pid_t *pid_out, char ***uris_out)
 {
     char self[PATH_MAX], sock[PATH_MAX + 16];
     char *line = NULL, **uris;
@@ -169,8 +176,9 @@ start_server(const char *dir, const char *home, const char *vm,
             dup2(fds[1], STDOUT_FILENO) < 0 || chdir(dir) < 0) {
             _exit(CLI_EXIT_FAIL);
         }
-        execl(self, self, "serve", "--socket", sock, "--home", home, "--", vm,
-              (char *)NULL);
+        execl(self, self, "serve", "--socket", sock, "--home", home,
+              snapshot ? "--snapshot" : "--", snapshot ? "--" : vm,
+              snapshot ? vm : NULL, (char *)NULL);
         fprintf(stderr, CLI_NAME ": cannot run '%s': %s\n", self,
                 strerror(errno));
         _exit(127);
@@ -244,8 +252,9 @@ uri_name(char *out, size_t len, const char *name)
     out[k] = '\0';
 }
 
+/* Run QEMU; @keep_fd (>= 0) stays open in it (the overlays' lock). */
 static int
-run_qemu(char **argv)
+run_qemu(char **argv, int keep_fd)
 {
     struct sigaction sa, old[3];
     static const int sigs[3] = { SIGINT, SIGTERM, SIGHUP };
@@ -268,6 +277,9 @@ run_qemu(char **argv)
             sigaction(sigs[i], &old[i], NULL);
         }
         die_with_parent(parent);
+        if (keep_fd >= 0) {
+            fcntl(keep_fd, F_SETFD, 0);
+        }
         execvp(argv[0], argv);
         fprintf(stderr, CLI_NAME ": cannot run %s: %s\n", argv[0],
                 strerror(errno));
@@ -289,23 +301,25 @@ run_qemu(char **argv)
  * text, or with --json {"vm", "dry_run", "serve_argv", "argv"}. */
 static void
 print_plan(struct catcli *c, const char *name, const char *sock,
-           const char *home, char *const *qa)
+           const char *home, bool snapshot, char *const *qa)
 {
     const char *serve[] = { CLI_NAME, "serve", "--socket", sock, "--home",
-                            home, "--", name };
+                            home, snapshot ? "--snapshot" : "--",
+                            snapshot ? "--" : name, name };
+    const size_t nserve = snapshot ? 9 : 8;
     struct json_object *doc, *sv = NULL;
     size_t i;
 
     if (!c->json) {
         if (sock) {
-            printf(CLI_NAME " serve --socket %s --home %s -- %s\n", sock,
-                   home, name);
+            printf(CLI_NAME " serve --socket %s --home %s%s -- %s\n", sock,
+                   home, snapshot ? " --snapshot" : "", name);
         }
         vmq_print(stdout, qa);
         return;
     }
     doc = json_object_new_object();
-    for (i = 0; sock && i < sizeof(serve) / sizeof(serve[0]); i++) {
+    for (i = 0; sock && i < nserve; i++) {
         sv = sv ? sv : json_object_new_array();
         json_object_array_add(sv, json_object_new_string(serve[i]));
     }
@@ -359,11 +373,12 @@ cmd_start(int argc, char **argv)
     struct catcli c = { .verb = "start", .usage = start_usage };
     struct vmq_opts qo = { 0 };
     struct vmc_hw *hw = NULL;
+    struct vmc_scratch *scratch = NULL;
     struct json_object *vm = NULL, *disks = NULL;
     char home[PATH_MAX], dir[PATH_MAX] = "", sock[PATH_MAX + 16];
     char **uris = NULL, **extra = NULL, **qa = NULL;
     const char *name;
-    bool nbd = false, direct = false, dry_run = false;
+    bool nbd = false, direct = false, dry_run = false, ephemeral = false;
     size_t ndisks = 0, i;
     pid_t srv = 0;
     int r, rc = CLI_EXIT_FAIL;
@@ -373,6 +388,8 @@ cmd_start(int argc, char **argv)
                      "child) instead of opening them in QEMU"),
         CLI_OPT_FLAG(0, "direct", &direct, "QEMU opens the disks itself, "
                      "skipping the seal check"),
+        CLI_OPT_FLAG(0, "ephemeral", &ephemeral, "the guest's writes go to "
+                     "throwaway overlays"),
         CLI_OPT_FLAG(0, "dry-run", &dry_run, "print the QEMU command line, "
                      "run nothing"),
         VMQ_NET_OPTS(&qo),
@@ -424,8 +441,10 @@ cmd_start(int argc, char **argv)
     ndisks = disks ? json_object_array_length(disks) : 0;
     /* a sealed chain is read through our engine, which verifies it */
     nbd = nbd || (!direct && vmc_hw_sealed(hw));
-    if (nbd && ndisks == 0) {
-        nbd = false;                /* nothing to serve */
+    nbd = nbd && ndisks > 0;        /* else nothing to serve */
+    ephemeral = eph_wanted(vm, ephemeral);
+    if (ephemeral && !nbd && eph_overlays(hw, home, dry_run, &scratch)) {
+        goto out;
     }
 
     if (nbd && dry_run) {
@@ -437,7 +456,7 @@ cmd_start(int argc, char **argv)
             dir[0] = '\0';
             goto out;
         }
-        if (start_server(dir, home, name, ndisks, &srv, &uris)) {
+        if (start_server(dir, home, name, ephemeral, ndisks, &srv, &uris)) {
             goto out;
         }
         for (i = 0; !c.quiet && i < ndisks; i++) {
@@ -455,11 +474,11 @@ cmd_start(int argc, char **argv)
         goto out;
     }
     if (dry_run) {
-        print_plan(&c, name, nbd ? sock : NULL, home, qa);
+        print_plan(&c, name, nbd ? sock : NULL, home, ephemeral, qa);
         rc = CLI_EXIT_OK;
         goto out;
     }
-    rc = run_qemu(qa);
+    rc = run_qemu(qa, scratch ? vmc_scratch_lock_fd(scratch) : -1);
 
 out:
     if (srv > 0 && stop_server(srv) && rc == CLI_EXIT_OK) {
@@ -476,6 +495,7 @@ out:
     free(uris);
     vmc_hw_argv_free(qa);
     vmc_hw_free(hw);
+    vmc_scratch_free(scratch);
     json_object_put(vm);
     return rc;
 }

@@ -1,7 +1,9 @@
 /*
  * cmd-vm-set.c - "vm set VM": change a VM after its clone (issue 13
  * point 5): --label K=V, --unlabel K, --ttl D, --cpus N, --memory M,
- * --nics N, through vmc_catalog_vm_set() (one compare-and-set).
+ * --nics N, through vmc_catalog_vm_set() (one compare-and-set); the
+ * seed options and --ephemeral of clone (customize.c), which remake the
+ * VM's cloud-init seed.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -10,6 +12,7 @@
 #include <string.h>
 
 #include "cat-cli.h"
+#include "customize.h"
 #include "vmclone-catalog-admin.h"
 
 #define SET_MAX_LABELS 32
@@ -18,6 +21,7 @@ static struct {
     struct vmc_label labels[SET_MAX_LABELS];
     const char *unlabels[SET_MAX_LABELS];
     struct vmc_vm_changes ch;
+    struct cust_args cust;
 } set;
 
 /* A whole number in [@min, @max], or a usage error naming --@opt. */
@@ -122,7 +126,7 @@ opt_nics(const char *arg, void *dest)
 const struct cli_opt *
 catcli_vm_set_opts(struct catcli *c)
 {
-    static struct cli_opt opts[12];
+    static struct cli_opt opts[17];
     const struct cli_opt mine[] = {
         CLI_OPT_CALL(0, "label", "KEY=VALUE", NULL, opt_label, "add or "
                      "change a label (repeatable)"),
@@ -135,6 +139,7 @@ catcli_vm_set_opts(struct catcli *c)
                      "start)"),
         CLI_OPT_CALL(0, "nics", "N", NULL, opt_nics, "network cards, 0 to "
                      "32 (new ones get new MACs)"),
+        CUST_OPTS(&set.cust),
         CATCLI_OPTS(c),
         CLI_OPT_END,
     };
@@ -148,18 +153,27 @@ catcli_vm_set(struct catcli *c, void *ctx, int argc, char **argv)
 {
     struct vmc_error err = { 0 };
     struct json_object *vm;
-    int r;
+    bool hw = set.ch.nlabels || set.ch.nunlabels || set.ch.set_ttl ||
+              set.ch.cpus || set.ch.memory_mb || set.ch.set_nics;
+    int r = 0;
 
-    if (!set.ch.nlabels && !set.ch.nunlabels && !set.ch.set_ttl &&
-        !set.ch.cpus && !set.ch.memory_mb && !set.ch.set_nics) {
+    if (!hw && !cust_given(&set.cust)) {
         return cli_usage_error("vm set", "nothing to change (--label, "
-                               "--unlabel, --ttl, --cpus, --memory, --nics)");
+                               "--unlabel, --ttl, --cpus, --memory, --nics, "
+                               "--hostname, --ssh-key, --user-data, "
+                               "--network-config, --ephemeral)");
     }
     set.ch.labels = set.labels;
     set.ch.unlabels = set.unlabels;
-    r = vmc_catalog_vm_set(c->cat, argv[0], &set.ch, &err);
+    if (hw) {
+        r = vmc_catalog_vm_set(c->cat, argv[0], &set.ch, &err);
+    }
     if (r < 0) {
         return catcli_fail(&err, r);
+    }
+    if (cust_given(&set.cust) &&
+        (r = cust_apply(c, &set.cust, argv, 1, false))) {
+        return r;
     }
     if (c->json && (vm = catcli_vm_json(c, argv[0]))) {
         cli_json_print(stdout, vm);

@@ -284,7 +284,8 @@ load_disks(struct vmc_catalog *cat, int64_t vm_id, struct vmc_hw *hw,
     struct cat_strv ids = { 0 };
     size_t i;
     int r = cat_collect(cat, &ids, err, "SELECT id FROM volumes WHERE "
-                        "vm_id = ? AND top = 1 ORDER BY disk", vm_id);
+                        "vm_id = ? AND top = 1 AND kind = 'disk' ORDER BY "
+                        "disk", vm_id);
 
     if (r == 0 && ids.n) {
         hw->disks = calloc(ids.n, sizeof(*hw->disks));
@@ -295,6 +296,29 @@ load_disks(struct vmc_catalog *cat, int64_t vm_id, struct vmc_hw *hw,
         r = load_chain(cat, strtoll(ids.v[i], NULL, 10), &hw->disks[i], err);
     }
     cat_strv_release(&ids);
+    return r;
+}
+
+/* The VM's cloud-init seed (a volume of kind 'seed', seed.c), if it has
+ * one, as a read-only CD-ROM after the disks. */
+static int
+load_seed(struct vmc_catalog *cat, int64_t vm_id, struct vmc_hw *hw,
+          struct vmc_error *err)
+{
+    struct cat_strv paths = { 0 };
+    int r = cat_collect(cat, &paths, err, "SELECT o.path FROM volumes v "
+                        "JOIN volume_owners o ON o.id = v.id WHERE v.vm_id "
+                        "= ? AND v.kind = 'seed' AND v.state = 'ready'",
+                        vm_id);
+
+    if (r == 0 && paths.n) {
+        struct vmc_hw_disk cd = { .device = VMC_HW_CDROM, .path = paths.v[0],
+                                  .format = (char *)"raw", .readonly = true };
+
+        r = vmc_hw_add_disk(hw, &cd) < 0
+            ? vmc_error_set(err, -ENOMEM, "out of memory") : 0;
+    }
+    cat_strv_release(&paths);
     return r;
 }
 
@@ -318,6 +342,7 @@ vmc_hw_load(struct vmc_catalog *cat, const char *vm,
     r = r ? r : load_vm_row(cat, vm, hw, &vm_id, err);
     r = r ? r : load_nics(cat, vm_id, hw, err);
     r = r ? r : load_disks(cat, vm_id, hw, err);
+    r = r ? r : load_seed(cat, vm_id, hw, err);
     if (r) {
         vmc_hw_free(hw);
         return r;

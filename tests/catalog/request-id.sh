@@ -81,6 +81,9 @@ sql "DROP INDEX vms_request;
      DROP INDEX journal_host_running; DROP INDEX labels_kv;
      ALTER TABLE journal DROP COLUMN host_id;
      ALTER TABLE pools DROP COLUMN host_id;
+     DROP TABLE seeds;
+     ALTER TABLE vms DROP COLUMN ephemeral;
+     ALTER TABLE volumes DROP COLUMN kind;
      PRAGMA user_version = 1;" || fail "downgrade to version 1"
 vmc clone T --name 'z-%d' --request-id Z --count 2 --json > m.json || fail "after migration"
 [ "$(jget m.json 'd["vms"]')" = "['z-1', 'z-2']" ] || fail "migrated group: $(cat m.json)"

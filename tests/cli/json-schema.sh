@@ -62,6 +62,8 @@ J list 0 list --json
 J list 0 list --label env=ci --json
 J error 2 list --bogus --json
 J info 0 info a --json
+J clone 0 clone T --name seeded --hostname h1 --ephemeral --json
+J info 0 info seeded --json
 J error 3 --json info nosuch
 
 # ---- snapshots
