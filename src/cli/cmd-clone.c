@@ -13,6 +13,8 @@
 
 #include "cat-cli.h"
 #include "customize.h"
+#include "vm-qemu.h"
+#include "vmclone-virt.h"
 
 static const char clone_usage[] =
     "usage: " CLI_NAME " clone SOURCE|VM@SNAP --name NAME [--linked | "
@@ -178,6 +180,30 @@ report_text(struct catcli *c, const char *source, const char *request_id,
            res->disks == 1 ? "" : "s", res->seconds, sz);
 }
 
+/* clone --define with a seed: define each new VM's domain again, now
+ * that it has its CD-ROM (the clone defined them before the seed was
+ * made). @return 0, or the exit status after printing the error. */
+static int
+redefine_with_seed(struct catcli *c, const struct vmc_catalog_clone_result *res,
+                   const char *connect)
+{
+    const struct vmq_opts ho = { 0 };
+    struct vmc_error err = { 0 };
+    size_t i;
+    int r = 0;
+
+    for (i = 0; r == 0 && i < res->count; i++) {
+        struct vmc_hw *hw = NULL;
+
+        r = vmq_load(c, res->names[i], &ho, &hw);
+        if (r == 0 && (r = vmc_virt_define(c->cat, hw, connect, &err)) < 0) {
+            r = catcli_fail(&err, r);
+        }
+        vmc_hw_free(hw);
+    }
+    return r;
+}
+
 static int
 run_clone(int argc, char **argv, bool short_form)
 {
@@ -297,6 +323,8 @@ run_clone(int argc, char **argv, bool short_form)
     if (!res.existing && cust_given(&a.cust)) {
         /* all or nothing: a VM whose seed failed is removed again */
         r = cust_apply(&c, &a.cust, res.names, res.count, true);
+        /* the domains were defined with the clone, before the seed */
+        r = r || !define ? r : redefine_with_seed(&c, &res, connect);
     }
     if (r) {
         /* reported */

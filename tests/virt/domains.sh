@@ -3,8 +3,8 @@
 # libvirtd (tests/helpers/libvirtd.sh), through libvirt's C API (issue 14):
 #  - clone --define defines the domain (the VM's name and UUID, the catalog
 #    remembers URI and UUID); its XML says type='qemu' without working KVM
-#    and validates (virt-xml-validate); vm define redefines, vm undefine
-#    removes it;
+#    and validates (virt-xml-validate); with --hostname, it has the seed
+#    CD-ROM; vm define redefines, vm undefine removes it;
 #  - clone --define on a connection that fails leaves no VM; a crash after
 #    the define and before the clone's commit leaves no VM and no domain
 #    once the next command has recovered;
@@ -33,6 +33,12 @@ lv_virsh dumpxml vm1 > vm1.xml || fail "dumpxml"
 grep -q "<domain type='qemu'" vm1.xml || fail "defined as $(head -1 vm1.xml)"
 grep -q "<backingStore type='file'" vm1.xml || fail "no backing chain in the defined domain"
 virt-xml-validate vm1.xml domain > /dev/null || fail "the defined domain does not validate"
+# with a cloud-init seed, the defined domain has its CD-ROM
+ok vmc clone base --name vmseed --define --connect "$LV_URI" --hostname seedhost -q
+lv_virsh dumpxml vmseed > vmseed.xml || fail "dumpxml vmseed"
+grep -q "device='cdrom'" vmseed.xml || fail "clone --define --hostname: no seed CD-ROM in the domain"
+virt-xml-validate vmseed.xml domain > /dev/null || fail "the seeded domain does not validate"
+ok vmc rm vmseed -q
 vmc vm xml vm1 > ours.xml && virt-xml-validate ours.xml domain > /dev/null || fail "vm xml does not validate"
 ok vmc vm define vm1 --connect "$LV_URI" --network none -q
 lv_virsh dumpxml vm1 | grep -q "<interface" && fail "redefine with --network none kept the NIC"
