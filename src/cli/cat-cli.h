@@ -198,7 +198,7 @@ int catcli_print_report(struct catcli *c, enum vmc_report which,
  * cmd-tree.c, cmd-du.c, cmd-gc.c (helpers: cat-common.c) */
 extern const struct catcli_cmd catcli_init, catcli_list, catcli_info,
     catcli_rm, catcli_deps, catcli_tree, catcli_du, catcli_gc, catcli_fsck,
-    catcli_flatten, catcli_consolidate;
+    catcli_flatten, catcli_consolidate, catcli_export;
 int cmd_pool(int argc, char **argv);
 int cmd_config(int argc, char **argv);
 /* Everything about VM @name as one JSON object (NULL if none). */

@@ -212,7 +212,7 @@ catcli_run(struct catcli *c, const struct catcli_sub *cmd, void *ctx,
 const struct catcli_cmd *const catcli_cmds[] = {
     &catcli_init, &catcli_list, &catcli_info, &catcli_rm, &catcli_deps,
     &catcli_tree, &catcli_du, &catcli_gc, &catcli_fsck, &catcli_flatten,
-    &catcli_consolidate, NULL,
+    &catcli_consolidate, &catcli_export, NULL,
 };
 
 int

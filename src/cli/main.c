@@ -32,6 +32,8 @@ static const struct cli_cmd top_cmds[] = {
     { "fsck", catcli_main, "Reconcile the catalog and the files" },
     { "flatten", catcli_main, "Make a VM's disks standalone" },
     { "relink", cmd_relink, "Make a full VM a linked clone of a template" },
+    { "export", catcli_main, "Write a VM's disks as standalone images "
+      "(qcow2, raw, vmdk, vhdx, vpc, vdi)" },
     { "consolidate", catcli_main, "Collapse a VM's snapshot chain" },
     { "config", cmd_config, "Get or set store settings" },
     { "vm", cmd_vm, "Export a VM for hypervisors (libvirt XML, qemu)" },

@@ -108,6 +108,10 @@ J vm-qemu-cmd 0 --json vm qemu-cmd a
 J vm-xml 0 vm xml a --json
 J error 3 vm xml nosuch --json
 J error 3 vm qemu-cmd nosuch --json
+mkdir -p "$T/export"
+J export 0 export a --output "$T/export" --format vmdk --json
+J error 4 export a --output "$T/export" --format vmdk --json
+J error 3 export nosuch --output "$T/export" --json
 # libvirt's in-process test driver: a fresh host for each call (a build
 # without libvirt refuses define: exit 1)
 if pkg-config --exists libvirt 2>/dev/null; then
