@@ -90,12 +90,12 @@ vmc img io monolithicSparse.vmdk -c 'write 0 4k' > /dev/null 2> err || rc=$?
 [ "$rc" = 1 ] || fail "a write to a VMDK exited $rc: $(cat err)"
 grep -q "read-only" err || fail "write refusal unclear: $(cat err)"
 [ "$(md5sum < monolithicSparse.vmdk)" = "$sum" ] || fail "a refused write changed the file"
-for cmd in "create -f vmdk new.vmdk 1M" "convert -O vmdk src.raw new.vmdk"; do
-    rc=0
-    vmc img $cmd > /dev/null 2> err || rc=$?
-    [ "$rc" = 1 ] && grep -q "vmdk images are read-only here" err ||
-        fail "img $cmd: exit $rc: $(cat err)"
-done
+# (img convert -O vmdk writes one front to back: tests/interop/export-vmdk.sh;
+# an image to write at random offsets is not made)
+rc=0
+vmc img create -f vmdk new.vmdk 1M > /dev/null 2> err || rc=$?
+[ "$rc" = 1 ] && grep -q "vmdk images are read-only here" err ||
+    fail "img create -f vmdk: exit $rc: $(cat err)"
 
 # extent names: only files in the descriptor's directory
 mkdir -p d out

@@ -411,31 +411,21 @@ static int
 inflate_grain(struct vmdk_state *s, struct vmdk_extent *e, uint64_t host,
               uint64_t grain_start)
 {
-    uint8_t m[12];
-    uint64_t lba, size;
+    const uint64_t cap = 12 + 2 * e->grain + 4096;
+    uint64_t lba, size, got;
     uLongf out_len = (uLongf)e->grain;
     int r;
 
     if (s->grain_ext == e && s->grain_off == host) {
         return 0;
     }
-    r = hio_pread(e->file, m, sizeof(m), host);
-    if (r < 0) {
-        return r;
-    }
-    lba = le64_load(m);
-    size = le32_load(m + 8);
-    if (lba * VMDK_SECTOR != grain_start || !size ||
-        size > 2 * e->grain + 4096 || !in_file(e, host + 12, size)) {
-        return -EUCLEAN;
-    }
-    if (s->comp_cap < size || s->grain_buf_size < e->grain) {
-        uint8_t *c = realloc(s->comp_buf, 2 * e->grain + 4096);
+    if (s->comp_cap < cap || s->grain_buf_size < e->grain) {
+        uint8_t *c = realloc(s->comp_buf, cap);
         uint8_t *g = c ? realloc(s->grain_buf, e->grain) : NULL;
 
         if (c) {
             s->comp_buf = c;
-            s->comp_cap = 2 * e->grain + 4096;
+            s->comp_cap = cap;
         }
         if (!g) {
             return -ENOMEM;
@@ -444,11 +434,32 @@ inflate_grain(struct vmdk_state *s, struct vmdk_extent *e, uint64_t host,
         s->grain_buf_size = e->grain;
     }
     s->grain_ext = NULL;
-    r = hio_pread(e->file, s->comp_buf, size, host + 12);
+    /* the marker and, in the same read, as much of the deflated data as a
+     * grain that compressed to about its own size takes: one pread per
+     * grain instead of two */
+    if (!in_file(e, host, 12)) {
+        return -EUCLEAN;
+    }
+    got = MIN(12 + e->grain + VMDK_SECTOR, e->file_length - host);
+    r = hio_pread(e->file, s->comp_buf, got, host);
     if (r < 0) {
         return r;
     }
-    if (uncompress(s->grain_buf, &out_len, s->comp_buf, (uLong)size) != Z_OK ||
+    lba = le64_load(s->comp_buf);
+    size = le32_load(s->comp_buf + 8);
+    if (lba * VMDK_SECTOR != grain_start || !size ||
+        size > 2 * e->grain + 4096 || !in_file(e, host + 12, size)) {
+        return -EUCLEAN;
+    }
+    if (12 + size > got) {
+        r = hio_pread(e->file, s->comp_buf + got, 12 + size - got,
+                      host + got);
+        if (r < 0) {
+            return r;
+        }
+    }
+    if (uncompress(s->grain_buf, &out_len, s->comp_buf + 12,
+                   (uLong)size) != Z_OK ||
         out_len < MIN(e->grain, e->length - grain_start)) {
         return -EUCLEAN;
     }
