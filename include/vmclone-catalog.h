@@ -295,6 +295,32 @@ VMC_API int vmc_catalog_template_import_appliance(
     const struct vmc_import_opts *o, struct vmc_appliance_report *rep,
     struct vmc_error *err);
 
+/** One disk of an appliance vmc_ova_write() makes. */
+struct vmc_ova_disk {
+    const char *file;           /**< a streamOptimized VMDK (its base name
+                                     is its name in the archive) */
+    uint64_t capacity;          /**< guest bytes */
+};
+/** What vmc_ova_write() describes. */
+struct vmc_ova_spec {
+    const char *name;           /**< the virtual system (file names too) */
+    unsigned cpus;
+    uint64_t memory_mb;
+    unsigned nics;
+    size_t ndisks;
+    const struct vmc_ova_disk *disks;
+};
+
+/**
+ * Write the OVF 1.0 appliance @s as a new tar archive @path (never one
+ * that exists: -EEXIST): NAME.ovf (the descriptor: CPUs, memory, network
+ * cards and disks), NAME.mf (SHA-256 of each file), then the disks; what
+ * vmc_catalog_template_import_appliance() reads. A failure removes
+ * @path. @return 0, -EEXIST, -EIO, -ENOMEM, or a file error.
+ */
+VMC_API int vmc_ova_write(const char *path, const struct vmc_ova_spec *s,
+                          struct vmc_error *err);
+
 /**
  * Make template @name from the current disks of VM @vm (or of its
  * snapshot @snapshot when non-NULL): a standalone sealed copy of each

@@ -6,6 +6,9 @@
 #    backing file; qemu-img check accepts the ones it can check;
 #  - VM@SNAP (and --snapshot) exports what the snapshot froze, not the
 #    VM's later writes;
+#  - --format ova makes an OVF appliance (descriptor, manifest,
+#    streamOptimized disk) that imports back into a fresh store with the
+#    VM's CPUs, memory, NICs and disk content;
 #  - an existing file is never replaced (exit 4), a bad format is a usage
 #    error (exit 2), an unknown VM or snapshot exit 3, and no temporary
 #    file is left behind.
@@ -57,6 +60,25 @@ qemu-io -f qcow2 -r -c 'read -P 0x11 3M 1M' -c 'read -P 0 31M 512k' "out/a@s1-di
 ok vmc export a --snapshot s1 --format raw --output out2 -q
 qemu-img compare -q -f raw -F qcow2 out2/a@s1-disk0.img out/a@s1-disk0.qcow2 ||
     fail "--snapshot s1 and a@s1 differ"
+
+# an OVF appliance that imports back, into a fresh store, with the same
+# hardware and disk
+ok vmc vm set a --cpus 3 --memory 1536 -q
+mkdir ova
+ok vmc export a --format ova --output ova --json > ova.json
+[ "$(jget ova.json 'd["files"]')" = "['ova/a.ova']" ] || fail "ova --json: $(cat ova.json)"
+[ "$(tar tf ova/a.ova | tr '\n' ' ')" = "a.ovf a.mf a-disk0.vmdk " ] ||
+    fail "the appliance's members: $(tar tf ova/a.ova)"
+[ -z "$(ls -A ova | grep -v '^a\.ova$')" ] || fail "ova export left $(ls -A ova)"
+VMCLONE_HOME=$T/h2 ok vmc init -q
+VMCLONE_HOME=$T/h2 ok vmc template import back ova/a.ova -q
+VMCLONE_HOME=$T/h2 ok vmc template info back --json > back.json
+[ "$(jget back.json '[d["cpus"], d["memory_mb"], d["nics"]]')" = "[3, 1536, $(vmc info a --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["nics"]))')]" ] ||
+    fail "the appliance's hardware: $(cat back.json)"
+qemu-img compare -q -f raw -F qcow2 a.raw "$(jget back.json 'd["disks"][0]["path"]')" ||
+    fail "the appliance's disk differs from the VM"
+expect_rc 4 vmc export a --format ova --output ova
+expect_rc 2 vmc export a --format ova -o subformat=monolithicSparse --output ova
 
 # refusals
 sum=$(sha256sum out/a-disk0.qcow2)

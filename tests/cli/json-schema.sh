@@ -110,6 +110,7 @@ J error 3 vm xml nosuch --json
 J error 3 vm qemu-cmd nosuch --json
 mkdir -p "$T/export"
 J export 0 export a --output "$T/export" --format vmdk --json
+J export 0 export a --output "$T/export" --format ova --json
 J error 4 export a --output "$T/export" --format vmdk --json
 J error 3 export nosuch --output "$T/export" --json
 # libvirt's in-process test driver: a fresh host for each call (a build
