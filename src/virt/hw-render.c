@@ -108,7 +108,7 @@ xml_rbd_disk(FILE *f, const struct vmc_hw_disk *d, size_t *nvirtio)
 
 /* Disk @i: its source and the whole <backingStore> chain under it. */
 static void
-xml_disk(FILE *f, const struct vmc_hw_disk *d, size_t *nvirtio, size_t *nsata)
+xml_disk(FILE *f, const struct vmc_hw_disk *d, size_t *nvirtio, size_t *nscsi)
 {
     bool cd = d->device == VMC_HW_CDROM;
     size_t k;
@@ -133,8 +133,10 @@ xml_disk(FILE *f, const struct vmc_hw_disk *d, size_t *nvirtio, size_t *nsata)
         fprintf(f, "%*s</backingStore>\n", (int)(6 + 2 * (k - 1)), "");
     }
     if (cd) {
-        fprintf(f, "      <target dev='sd%c' bus='sata'/>\n",
-                (int)('a' + (*nsata)++ % 26));
+        /* virtio-scsi: cloud kernels (Debian's cloud flavour) have its
+         * driver and sr_mod, not AHCI */
+        fprintf(f, "      <target dev='sd%c' bus='scsi'/>\n",
+                (int)('a' + (*nscsi)++ % 26));
     } else {
         fprintf(f, "      <target dev='vd%c' bus='virtio'/>\n",
                 (int)('a' + (*nvirtio)++ % 26));
@@ -166,7 +168,7 @@ xml_nics(FILE *f, const struct vmc_hw *hw)
 int
 vmc_hw_xml(const struct vmc_hw *hw, char **out)
 {
-    size_t len = 0, i, nvirtio = 0, nsata = 0;
+    size_t len = 0, i, nvirtio = 0, nscsi = 0;
     FILE *f = open_memstream(out, &len);
 
     if (!f) {
@@ -180,7 +182,11 @@ vmc_hw_xml(const struct vmc_hw *hw, char **out)
     xml_os(f, hw);
     fputs("  <features>\n    <acpi/>\n  </features>\n  <devices>\n", f);
     for (i = 0; i < hw->ndisks; i++) {
-        xml_disk(f, &hw->disks[i], &nvirtio, &nsata);
+        xml_disk(f, &hw->disks[i], &nvirtio, &nscsi);
+    }
+    if (nscsi) {
+        fputs("    <controller type='scsi' index='0' model='virtio-scsi'/>\n",
+              f);
     }
     xml_nics(f, hw);
     if (hw->serial) {
@@ -256,7 +262,7 @@ commas(const char *s)
 }
 
 static void
-qemu_disk(struct argv *a, const struct vmc_hw_disk *d)
+qemu_disk(struct argv *a, const struct vmc_hw_disk *d, size_t *ncd)
 {
     char *rbd = NULL, *src;
 
@@ -279,11 +285,22 @@ qemu_disk(struct argv *a, const struct vmc_hw_disk *d)
         a->err = -ENOMEM;
         return;
     }
-    arg(a, "-drive");
     if (d->device == VMC_HW_CDROM) {
-        arg(a, "file=%s,format=%s,if=ide,media=cdrom,readonly=on", src,
-            d->uri ? "raw" : d->format);
-    } else if (d->uri) {
+        /* on the virtio-scsi controller (as in the domain XML) */
+        if ((*ncd)++ == 0) {
+            arg(a, "-device");
+            arg(a, "virtio-scsi-pci,id=scsi0");
+        }
+        arg(a, "-drive");
+        arg(a, "file=%s,format=%s,if=none,id=cd%zu,media=cdrom,readonly=on",
+            src, d->uri ? "raw" : d->format, *ncd - 1);
+        arg(a, "-device");
+        arg(a, "scsi-cd,bus=scsi0.0,drive=cd%zu", *ncd - 1);
+        free(src);
+        return;
+    }
+    arg(a, "-drive");
+    if (d->uri) {
         arg(a, "file=%s,format=raw,if=virtio,cache=none%s", src,
             d->readonly ? ",readonly=on" : "");
     } else {
@@ -332,7 +349,7 @@ vmc_hw_qemu_argv(const struct vmc_hw *hw, char ***out, size_t *n)
 {
     struct argv a = { 0 };
     char *name;
-    size_t i;
+    size_t i, ncd = 0;
 
     if (hw->net == VMC_HW_NET_NETWORK) {
         return -ENOTSUP;    /* a libvirt network: only libvirt has it */
@@ -355,7 +372,7 @@ vmc_hw_qemu_argv(const struct vmc_hw *hw, char ***out, size_t *n)
         qemu_opt(&a, "-bios", hw->ovmf);
     }
     for (i = 0; i < hw->ndisks; i++) {
-        qemu_disk(&a, &hw->disks[i]);
+        qemu_disk(&a, &hw->disks[i], &ncd);
     }
     qemu_nics(&a, hw);
     qemu_opt(&a, "-kernel", hw->kernel);

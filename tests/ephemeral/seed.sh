@@ -83,6 +83,6 @@ err_matches "one %d"
 
 # ---- start attaches the seed as a read-only CD-ROM
 ok vmc start web1 --direct --dry-run > dry.out
-grep -qF "file=$(info web1 seed),format=raw,if=ide,media=cdrom,readonly=on" dry.out || fail "start: no seed CD-ROM: $(cat dry.out)"
+grep -qF "file=$(info web1 seed),format=raw,if=none,id=cd0,media=cdrom,readonly=on" dry.out || fail "start: no seed CD-ROM: $(cat dry.out)"
 ok vmc start plain --dry-run --ephemeral > dry.out
 grep -q "media=cdrom" dry.out || fail "start: no seed CD-ROM for plain"

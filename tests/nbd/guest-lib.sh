@@ -3,11 +3,15 @@
 #   kernel   linux-image-cloud-amd64 (apt-get download, dpkg-deb -x); its
 #            virtio modules are insmod-ed by the init script in the order
 #            virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev
-#            virtio_pci virtio_blk (ext4 is built in)
+#            virtio_pci virtio_blk (ext4 is built in), then scsi_common
+#            scsi_mod cdrom sr_mod virtio_scsi isofs (a CD-ROM on
+#            virtio-scsi, as vm-clone's hardware model attaches a seed)
 #   initrd   busybox-static + an init script that mounts /dev/vda, prints
 #            "GUEST-READ: $(cat /hello.txt)", writes /marker-ID.txt (ID from
 #            vmcid=ID on the kernel command line), syncs, prints BOOT-OK-ID
-#            and powers off
+#            and powers off; with vmcseed on the command line it first
+#            mounts the CD-ROM /dev/sr0 and prints "GUEST-HOSTNAME: " and
+#            the local-hostname of its cloud-init meta-data
 # Sets $KERNEL and $INITRD. Skips (77) when a tool or a package is missing.
 
 requires qemu-system-x86_64 --version
@@ -19,7 +23,7 @@ requires apt-get --version
 cache=${BOOT_CACHE:-$T/cache}
 mkdir -p "$cache"
 KERNEL=$cache/vmlinuz
-INITRD=$cache/initrd.gz
+INITRD=$cache/initrd-2.gz      # -2: with the CD-ROM modules
 
 build_guest() {
     local w=$T/guestbuild kpkg m kver
@@ -40,7 +44,7 @@ build_guest() {
     mkdir -p "$r"/{bin,dev,proc,sys,mnt,lib/modules}
     cp "$w/x/bin/busybox" "$r/bin/busybox" || fail "no busybox in busybox-static"
     ln -s busybox "$r/bin/sh"
-    for m in virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci virtio_blk; do
+    for m in virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci virtio_blk scsi_common scsi_mod cdrom sr_mod virtio_scsi isofs; do
         f=$(find "$w/x/lib/modules/$kver" -name "$m.ko*" | head -1)
         [ -n "$f" ] || fail "module $m not in $kpkg"
         case $f in
@@ -57,12 +61,23 @@ export PATH=/bin
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
-for m in virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci virtio_blk; do
+for m in virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci virtio_blk scsi_common scsi_mod cdrom sr_mod virtio_scsi isofs; do
     insmod /lib/modules/$m.ko || echo "GUEST: insmod $m failed"
 done
 id=$(sed -n 's/.*vmcid=\([0-9a-z]*\).*/\1/p' /proc/cmdline)
 i=0
 while [ ! -b /dev/vda ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+if grep -q vmcseed /proc/cmdline; then
+    i=0
+    while [ ! -b /dev/sr0 ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+    mkdir -p /cd
+    if mount -t iso9660 -o ro /dev/sr0 /cd; then
+        echo "GUEST-HOSTNAME: $(sed -n 's/^local-hostname: *//p' /cd/meta-data)"
+        umount /cd
+    else
+        echo "GUEST: cannot mount the seed /dev/sr0"
+    fi
+fi
 if mount -t ext4 /dev/vda /mnt; then
     echo "GUEST-READ: $(cat /mnt/hello.txt)"
     echo "marker of guest $id" > /mnt/marker-$id.txt
