@@ -228,6 +228,7 @@ struct vmc_hw_spec {
     unsigned cpus;          /**< 0 = default (1) */
     uint64_t memory_mb;     /**< 0 = default (1024) */
     unsigned nics;          /**< 0 = default (1); VMC_HW_NO_NICS for none */
+    bool uefi;              /**< boots through UEFI (OVMF), else BIOS */
 };
 #define VMC_HW_NO_NICS (~0u)
 

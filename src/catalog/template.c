@@ -257,14 +257,15 @@ import_stage_rows(struct cat_op *op, const char *name,
     r = cat_op_begin(op, name, err);
     if (r == 0) {
         r = cat_exec(cat, err, "INSERT INTO templates(name, state, cpus, "
-                     "memory_mb, nics, pool_id, origin, journal_id, created) "
-                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                     "ssIIIIsId", name, CAT_CREATING,
+                     "memory_mb, nics, pool_id, origin, journal_id, created, "
+                     "firmware) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                     "ssIIIIsIds", name, CAT_CREATING,
                      (int64_t)(hw->cpus ? hw->cpus : 1),
                      (int64_t)(hw->memory_mb ? hw->memory_mb : 1024),
                      (int64_t)(hw->nics == VMC_HW_NO_NICS ? 0
                                : hw->nics ? hw->nics : 1),
-                     pool_id, origin, op->jid, cat_now());
+                     pool_id, origin, op->jid, cat_now(),
+                     hw->uefi ? "uefi" : NULL);
         if (r == -EEXIST) {
             r = vmc_error_set(err, r, "a template named '%s' already "
                               "exists", name);

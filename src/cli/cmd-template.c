@@ -315,6 +315,19 @@ opt_memory(const char *arg, void *dest)
 }
 
 static int
+opt_firmware(const char *arg, void *dest)
+{
+    struct vmc_import_opts *io = dest;
+
+    if (strcmp(arg, "bios") && strcmp(arg, "uefi")) {
+        return cli_usage_error("template", "--firmware is bios or uefi, "
+                               "not '%s'", arg);
+    }
+    io->hw.uefi = !strcmp(arg, "uefi");
+    return 0;
+}
+
+static int
 opt_nics(const char *arg, void *dest)
 {
     struct vmc_import_opts *io = dest;
@@ -563,7 +576,9 @@ tmpl_rm(struct catcli *c, void *ctx, int argc, char **argv)
     CLI_OPT_CALL(0, "cpus", "N", (io), opt_cpus, "virtual CPUs (1 to 1024)"), \
     CLI_OPT_CALL(0, "memory", "MiB", (io), opt_memory, \
                  "memory: MiB, or a size with a suffix"), \
-    CLI_OPT_CALL(0, "nics", "N", (io), opt_nics, "network cards (0 to 32)")
+    CLI_OPT_CALL(0, "nics", "N", (io), opt_nics, "network cards (0 to 32)"), \
+    CLI_OPT_CALL(0, "firmware", "bios|uefi", (io), opt_firmware, \
+                 "boot firmware of the template's VMs (default bios)")
 
 int
 cmd_template(int argc, char **argv)

@@ -99,10 +99,12 @@ vmc vm xml vm1 --network network:lan > x.xml || fail "network:lan"
 grep -q "<source network='lan'/>" x.xml && grep -q "<interface type='network'>" x.xml || fail "network:lan: $(cat x.xml)"
 virt-xml-validate x.xml domain > /dev/null || fail "network:lan does not validate"
 
-# a UEFI template: OVMF in both
-sqlite3 "$VMCLONE_HOME/catalog.db" "UPDATE templates SET firmware = 'uefi'" 2>/dev/null ||
-    python3 -c 'import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute("UPDATE templates SET firmware = ?", ("uefi",)); c.commit()' "$VMCLONE_HOME/catalog.db" ||
-    fail "mark the template uefi"
+# a UEFI template (template import --firmware uefi): OVMF in both
+expect_rc 2 vmc template import bad a.qcow2 --firmware efi
+ok vmc template import efi a.qcow2 b.qcow2 --cpus 2 --memory 256 --nics 2 --firmware uefi -q
+ok vmc rm vm1 -q
+ok vmc clone efi --name vm1 -q
+vmc info vm1 --json > info.json || fail "info (efi)"
 r=$(compare) || fail "uefi"
 [ "${r##* }" = uefi ] || fail "uefi template: $r"
 
