@@ -7,7 +7,8 @@
 #    local-hostname on the serial console;
 #  - start --ephemeral: the guest writes its marker, and after QEMU exits
 #    the VM's disk is byte-identical to before and no overlay is left; the
-#    same boot without --ephemeral keeps the marker (the check can fail).
+#    same boot without --ephemeral keeps the marker (the check can fail);
+#    after kill -9 of QEMU in a running ephemeral guest, the same.
 . "$(dirname "$0")/../lib.sh"
 . "$TESTS_DIR/nbd/nbd-lib.sh"
 . "$TESTS_DIR/nbd/guest-lib.sh"
@@ -62,5 +63,27 @@ sum=$(sha "$(disk_of node-2)")
 boot node-2 h3 --ephemeral
 [ "$(sha "$(disk_of node-2)")" = "$sum" ] || fail "an ephemeral run changed node-2's disk"
 grep -q "GUEST-READ: hello from the template" guest-h3.log || fail "the ephemeral guest did not read its disk"
+
+# kill -9 of QEMU during an ephemeral run (the guest has written and
+# synced its marker, then waits): the disk is as it was, and the overlay
+# is gone (QEMU held its lock; vm-clone start removes it when QEMU dies)
+"$VMCLONE" start node-2 --ephemeral --direct --serial "$T/guest-k.log" \
+    --kernel "$KERNEL" --initrd "$INITRD" \
+    --append "console=ttyS0 quiet panic=-1 no_timer_check vmchold vmcid=k" -- -no-reboot \
+    < /dev/null > start-k.out 2> start-k.err &
+spid=$!
+for _ in $(seq 1 1800); do
+    grep -q BOOT-OK-k guest-k.log 2>/dev/null && break
+    kill -0 "$spid" 2>/dev/null || break
+    sleep 0.1
+done
+grep -q BOOT-OK-k guest-k.log || fail "the held guest did not boot: $(tail -3 guest-k.log)"
+qpid=$(pgrep -P "$spid" -f qemu-system) || fail "no QEMU under vm-clone start"
+kill -9 "$qpid"
+rc=0; wait "$spid" || rc=$?
+[ "$rc" = 137 ] || fail "start exited $rc after QEMU's kill -9, expected 137"
+[ "$(sha "$(disk_of node-2)")" = "$sum" ] || fail "a killed ephemeral run changed node-2's disk"
+[ -z "$(ls -A "$VMCLONE_HOME/run/scratch" 2>/dev/null)" ] ||
+    fail "a killed ephemeral run left $(ls -A "$VMCLONE_HOME/run/scratch")"
 ok vmc fsck -q > /dev/null
 note "ephemeral and seed boots took $(( $(date +%s) - start )) s"

@@ -11,7 +11,8 @@
 #            vmcid=ID on the kernel command line), syncs, prints BOOT-OK-ID
 #            and powers off; with vmcseed on the command line it first
 #            mounts the CD-ROM /dev/sr0 and prints "GUEST-HOSTNAME: " and
-#            the local-hostname of its cloud-init meta-data
+#            the local-hostname of its cloud-init meta-data; with vmchold
+#            it stays up after BOOT-OK-ID (for a test to kill QEMU)
 # Sets $KERNEL and $INITRD. Skips (77) when a tool or a package is missing.
 
 requires qemu-system-x86_64 --version
@@ -85,6 +86,8 @@ if mount -t ext4 /dev/vda /mnt; then
     umount /mnt
     sync
     echo "BOOT-OK-$id"
+    # vmchold: stay up (a test kills QEMU while the guest runs)
+    grep -q vmchold /proc/cmdline && sleep 600
 else
     echo "GUEST: cannot mount /dev/vda"
 fi
