@@ -110,6 +110,22 @@ export_one(const char *src, const char *dst, const struct export_opts *o,
     return r;
 }
 
+/* --json: {"vm", "snapshot" (null for the VM itself), "format", "files"};
+ * takes @files. */
+static void
+print_export_json(const char *vm, const char *snap, const char *format,
+                  struct json_object *files)
+{
+    struct json_object *doc = json_object_new_object();
+
+    cli_json_add_str(doc, "vm", vm);
+    json_object_object_add(doc, "snapshot", snap ?
+                           json_object_new_string(snap) : NULL);
+    cli_json_add_str(doc, "format", format);
+    cli_json_add_obj(doc, "files", files);
+    catcli_json_done(doc);
+}
+
 /* --format ova: the disks as streamOptimized VMDKs in a private scratch
  * directory of @dir, then the appliance DIR/VM[@SNAP].ova (vmc_ova_write)
  * made from them and the VM's hardware; the scratch files are ours and
@@ -171,16 +187,10 @@ export_ova(struct catcli *c, const char *vm, const char *snap,
             : r < 0 ? catcli_fail(&err, r) : 0;
     }
     if (r == 0 && c->json) {
-        struct json_object *doc = json_object_new_object(), *files;
+        struct json_object *files = json_object_new_array();
 
-        files = json_object_new_array();
         json_object_array_add(files, json_object_new_string(dst));
-        cli_json_add_str(doc, "vm", vm);
-        json_object_object_add(doc, "snapshot", snap ?
-                               json_object_new_string(snap) : NULL);
-        cli_json_add_str(doc, "format", "ova");
-        cli_json_add_obj(doc, "files", files);
-        catcli_json_done(doc);
+        print_export_json(vm, snap, "ova", files);
     } else if (r == 0 && !c->quiet) {
         printf("%s\n", dst);
     }
@@ -279,17 +289,10 @@ export_run(struct catcli *c, void *ctx, int argc, char **argv)
         free(dst);
     }
     if (r == 0 && c->json) {
-        struct json_object *doc = json_object_new_object();
-
-        cli_json_add_str(doc, "vm", vm);
-        /* null for the VM itself: the key is always there */
-        json_object_object_add(doc, "snapshot", snap ?
-                               json_object_new_string(snap) : NULL);
-        cli_json_add_str(doc, "format", o->format);
-        cli_json_add_obj(doc, "files", json_object_get(files));
-        catcli_json_done(doc);
+        print_export_json(vm, snap, o->format, files);
+    } else {
+        json_object_put(files);
     }
-    json_object_put(files);
     json_object_put(srcs);
     return r;
 }
