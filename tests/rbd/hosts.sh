@@ -1,8 +1,10 @@
 #!/bin/bash
 # tests/rbd/hosts.sh - three "hosts" (three stores with their own
 # --host-id) share one PostgreSQL catalog (tests/helpers/pg.sh) and one
-# rbd pool (tests/helpers/ceph.sh): 10 linked clones started at once from
-# the three make one template copy in the pool, 10 RBD clones, and
+# rbd pool (tests/helpers/ceph.sh): the template, in host1's local pool,
+# reaches the others through host1's copy into the rbd pool (another
+# host's clone before it is refused, naming host1); 10 linked clones
+# started at once from the three then make 10 RBD clones of that one copy;
 # 'rbd children' agrees with 'vm-clone deps'; each clone reads as the
 # template (qemu-img over rbd:); every host sees the others' VMs.
 . "$(dirname "$0")/../lib.sh"
@@ -34,6 +36,12 @@ hv 1 pool add ceph --type rbd --rbd-pool "$CEPH_POOL" --conf "$CEPH_CONF" \
 qemu-img create -q -f qcow2 "$T/t.qcow2" 16M
 qemu-io -f qcow2 -c 'write -P 0x5a 0 1M' -c 'write -P 0xa5 8M 512k' "$T/t.qcow2" >/dev/null
 hv 1 template import -q tmpl "$T/t.qcow2" 2> imp.err || fail "import: $(cat imp.err)"
+# the template is in host1's local secondary pool: another host's first
+# clone is refused until host1 has copied it into the shared rbd pool
+hv 3 clone tmpl --name early --linked --pool ceph -q 2> early.err &&
+    fail "host3 cloned from host1's local pool"
+grep -q "local to host 'host1'" early.err || fail "host3's refusal: $(cat early.err)"
+hv 1 template copy tmpl --pool ceph -q 2> copy.err || fail "template copy: $(cat copy.err)"
 
 pids=
 for i in $(seq 10); do
@@ -71,5 +79,8 @@ done
 for i in $(seq 10); do
     hv $(( (i % 3) + 1 )) rm -q "vm$i" 2> rm.err || fail "rm vm$i: $(cat rm.err)"
 done
-hv 3 template rm -q tmpl 2> trm.err || fail "template rm: $(cat trm.err)"
+# the template's own files are in host1's local pool: only host1 removes it
+hv 3 template rm -q tmpl 2> trm3.err && fail "host3 removed host1's template"
+grep -q "local to host 'host1'" trm3.err || fail "host3's template rm: $(cat trm3.err)"
+hv 1 template rm -q tmpl 2> trm.err || fail "template rm: $(cat trm.err)"
 [ -z "$(rbd -p "$CEPH_POOL" ls)" ] || fail "images left: $(rbd -p "$CEPH_POOL" ls)"
