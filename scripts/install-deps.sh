@@ -42,4 +42,3 @@ echo "installing:$missing"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq && apt-get install -y -qq --no-install-recommends $missing >/dev/null ||
     { echo "apt-get install failed" >&2; exit 1; }
-
