@@ -92,7 +92,7 @@ export_one(const char *src, const char *dst, const struct export_opts *o,
     }
     vmc_convert_opts_init(&co);
     r = vmc_convert_opts_set_target(&co, o->format, o->options, err);
-    /* a temporary name of ours that a killed export left is ours to reuse */
+    /* a file at our temporary name (a killed export's?) is not ours: refused */
     r = r ? r : (access(tmp, F_OK) == 0 ? vmc_error_set(err, -EEXIST,
                  "'%s' exists (left by an interrupted export?)", tmp) : 0);
     r = r ? r : vmc_image_open(&img, src, &oo, err);
