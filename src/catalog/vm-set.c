@@ -16,8 +16,8 @@
 /* The VM's labels as one text (NULL without any): part of the row's
  * compare-and-set. */
 #define LABELS_SQL \
-    "(SELECT group_concat(key || '=' || value, char(10)) FROM (SELECT " \
-    "key, value FROM labels WHERE vm_id = vms.id ORDER BY key))"
+    "(SELECT group_concat(key || '=' || value, '\n') FROM (SELECT " \
+    "key, value FROM labels WHERE vm_id = vms.id ORDER BY key) AS l)"
 #define NICS_SQL "(SELECT count(*) FROM nics WHERE vm_id = vms.id)"
 /* The expiry as an integer, compared exactly (a REAL read back as text
  * may not round-trip). */
@@ -73,10 +73,10 @@ update_row(struct vmc_catalog *cat, const char *name, const struct vm_row *v,
         expires = cat_now() + (double)c->ttl_seconds;
     }
     r = cat_exec(cat, err, "UPDATE vms SET cpus = ?, memory_mb = ?, "
-                 "expires = CASE WHEN ? THEN nullif(?, -1) ELSE expires END "
+                 "expires = CASE WHEN ? = 1 THEN nullif(?, -1) ELSE expires END "
                  "WHERE id = ? AND state = 'ready' AND cpus = ? AND "
                  "memory_mb = ? AND " EXPIRES_US_SQL " = ? AND " LABELS_SQL
-                 " IS ? AND " NICS_SQL " = ?", "IIidIIIIsI",
+                 " IS NOT DISTINCT FROM ? AND " NICS_SQL " = ?", "IIidIIIIsI",
                  c->cpus ? (int64_t)c->cpus : v->cpus,
                  c->memory_mb ? (int64_t)c->memory_mb : v->memory_mb,
                  (int)c->set_ttl, expires, v->id, v->cpus, v->memory_mb,
