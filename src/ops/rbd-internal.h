@@ -25,8 +25,7 @@ int rbd_spec_parse(const char *spec, bool image, struct rbd_spec *out,
                    struct vmc_error *err);
 
 #ifdef VMC_HAVE_LIBRBD
-#include <rados/librados.h>
-#include <rbd/librbd.h>
+#include "rbd-dl.h"
 
 struct rbd_conn {
     rados_t cluster;

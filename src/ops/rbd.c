@@ -10,8 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <rados/librados.h>
-#include <rbd/librbd.h>
+#include "rbd-dl.h"
 
 #include "vmclone-rbd.h"
 #include "rbd-internal.h"
