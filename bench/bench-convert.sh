@@ -29,7 +29,7 @@ for src in base-so.vmdk:vmdk base.vhdx:vhdx; do
     # ratio column: ours / qemu-img (default); qemu-img -t writeback / qemu-img
     ours=$(awk -F'|' '/vm-clone img convert/ {gsub(/ /, "", $6); print $6}' <<<"$table")
     wb=$(awk -F'|' '/-t writeback/ {gsub(/ /, "", $6); print $6}' <<<"$table")
-    summary+=("$fmt: ours/qemu-img $ours, ours/(qemu-img -t writeback) $(awk -v a="$ours" -v b="$wb" 'BEGIN { printf "%.2f", b > 0 ? a / b : 0 }')")
+    summary+=("$fmt: ours/qemu-img $ours, ours/(qemu-img -t writeback) $(awk -v a="$ours" -v b="$wb" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')")
     qemu-img compare -q -f "$fmt" -F qcow2 "$f" o.qcow2 ||
         { echo "bench-convert: our qcow2 of $f differs!" >&2; exit 1; }
     rm -f q.qcow2 o.qcow2 w.qcow2
