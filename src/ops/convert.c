@@ -13,7 +13,9 @@
  *         ZERO.
  * With compression every target cluster is written whole with
  * vmc_image_write_compressed(). Without it, @workers threads may copy
- * chunks in parallel (copy_parallel()).
+ * chunks in parallel (copy_parallel()); with one worker, a reader thread
+ * reads the chunks ahead of the thread that writes them, in order
+ * (copy_pipelined()).
  *
  * A target of another hypervisor's format (vpc, vdi, vhdx, vmdk) is not
  * an image opened read-write but a sequential writer (vmc_writer_*):
@@ -285,38 +287,107 @@ read_src(struct conv *c, uint8_t *buf, uint64_t off, uint64_t n)
     return r < 0 ? src_error(c, r, "reading", off) : 0;
 }
 
-/* Copy [off, end) (within one chunk) without compression. */
+/* One run of a chunk as read_chunk() classified it. */
+struct run {
+    enum run_kind kind;
+    uint64_t off;
+    uint64_t len;
+};
+
+/*
+ * A chunk [off, end) read from the source: its runs and, for DATA runs,
+ * their bytes in @buf at (run.off - off). read_chunk() fills it from the
+ * source only, write_chunk() writes it to the target only: the pipeline
+ * (copy_pipelined()) runs the two in different threads.
+ */
+struct chunk {
+    uint64_t off;
+    uint64_t end;
+    uint8_t *buf;           /* c->chunk bytes */
+    struct run *runs;
+    size_t nruns;
+    size_t cap;
+    int error;              /* read_chunk()'s failure */
+    struct vmc_error err;   /* ... and its message */
+};
+
 static int
-copy_plain(struct conv *c, uint64_t off, uint64_t end)
+chunk_add_run(struct chunk *ch, enum run_kind kind, uint64_t off,
+              uint64_t len)
+{
+    if (ch->nruns == ch->cap) {
+        size_t cap = ch->cap ? ch->cap * 2 : 16;
+        struct run *r = realloc(ch->runs, cap * sizeof(*r));
+
+        if (!r) {
+            return -ENOMEM;
+        }
+        ch->runs = r;
+        ch->cap = cap;
+    }
+    ch->runs[ch->nruns++] = (struct run){ kind, off, len };
+    return 0;
+}
+
+/* Classify [off, end) (within one chunk) and read its DATA runs. */
+static int
+read_chunk(struct conv *c, struct chunk *ch, uint64_t off, uint64_t end)
 {
     enum run_kind kind;
     uint64_t n;
     int r;
 
+    ch->off = off;
+    ch->end = end;
+    ch->nruns = 0;
     while (off < end) {
         r = next_run(c, off, end, &kind, &n);
         if (r < 0) {
             return r;
         }
-        switch (kind) {
-        case RUN_SKIP:
-            break;
-        case RUN_ZERO:
-            r = write_zero_range(c, off, n);
-            break;
-        case RUN_DATA:
-            r = read_src(c, c->buf, off, n);
-            if (r == 0) {
-                r = write_sparse(c, c->buf, off, n);
+        if (kind == RUN_DATA) {
+            r = read_src(c, ch->buf + (off - ch->off), off, n);
+            if (r < 0) {
+                return r;
             }
-            break;
         }
+        r = chunk_add_run(ch, kind, off, n);
         if (r < 0) {
-            return r;
+            return vmc_error_set(c->err, r, "out of memory");
         }
         off += n;
     }
     return 0;
+}
+
+/* Write what read_chunk() found to the target. */
+static int
+write_chunk(struct conv *c, const struct chunk *ch)
+{
+    size_t i;
+    int r = 0;
+
+    for (i = 0; i < ch->nruns && r == 0; i++) {
+        const struct run *run = &ch->runs[i];
+
+        if (run->kind == RUN_ZERO) {
+            r = write_zero_range(c, run->off, run->len);
+        } else if (run->kind == RUN_DATA) {
+            r = write_sparse(c, ch->buf + (run->off - ch->off), run->off,
+                             run->len);
+        }
+    }
+    return r;
+}
+
+/* Copy [off, end) (within one chunk) without compression, in this
+ * thread, through @ch (its buffer is @c->buf). */
+static int
+copy_plain(struct conv *c, struct chunk *ch, uint64_t off, uint64_t end)
+{
+    int r = read_chunk(c, ch, off, end);
+
+    return r < 0 ? r : write_chunk(c, ch);
 }
 
 /* Copy the target cluster [off, end) compressed. */
@@ -375,6 +446,7 @@ struct par {
 struct worker {
     struct par *par;
     struct conv c;          /* private copy of the shared state */
+    struct chunk ch;        /* its buffer and runs */
     struct vmc_error err;
 };
 
@@ -405,7 +477,7 @@ par_worker(void *arg)
     int r;
 
     while (par_next(p, &off, &end)) {
-        r = copy_plain(&w->c, off, end);
+        r = copy_plain(&w->c, &w->ch, off, end);
         pthread_mutex_lock(&p->lock);
         if (r < 0 && !p->error) {
             p->error = r;
@@ -445,11 +517,11 @@ copy_parallel(struct conv *c)
         w[i].c = *c;
         w[i].c.err = &w[i].err;
         w[i].c.run_off = w[i].c.run_len = 0;
-        w[i].c.buf = i == 0 ? c->buf : malloc(c->chunk);
+        w[i].ch.buf = i == 0 ? c->buf : malloc(c->chunk);
         if (i > 0) {
             w[i].c.progress.fn = NULL;
         }
-        if (!w[i].c.buf) {
+        if (!w[i].ch.buf) {
             break;
         }
     }
@@ -471,43 +543,196 @@ copy_parallel(struct conv *c)
             *c->err = p.err;
         }
     }
-    for (i = 1; i < n; i++) {
-        free(w[i].c.buf);
+    for (i = 0; i < n; i++) {
+        if (i > 0) {
+            free(w[i].ch.buf);
+        }
+        free(w[i].ch.runs);
     }
     free(w);
     pthread_mutex_destroy(&p.lock);
     return r;
 }
 
+/*
+ * The pipeline (no compression, one worker): a reader thread walks the
+ * source chunk by chunk (block status, reads, a compressed grain's
+ * inflate) into a ring of PIPE_SLOTS chunks while the calling thread
+ * writes them to the target in the same order (zero detection, the
+ * target's allocation and writes), so the two halves overlap and the
+ * target sees exactly the writes of a one-thread copy. Only the reader
+ * touches the source and only the writer the target and the progress.
+ */
+#define PIPE_SLOTS 4
+
+struct pipe {
+    struct conv rc;         /* the reader's copy: its block-status cache */
+    pthread_mutex_t lock;
+    pthread_cond_t filled;  /* a slot was read, or the reader ended */
+    pthread_cond_t emptied; /* a slot was written, or the writer failed */
+    struct chunk slots[PIPE_SLOTS];
+    uint64_t produced;      /* chunks read (slot: count % PIPE_SLOTS) */
+    uint64_t consumed;      /* chunks written */
+    bool reader_done;
+    bool stop;              /* the writer failed: stop reading */
+};
+
+static void *
+pipe_reader(void *arg)
+{
+    struct pipe *p = arg;
+    struct conv *c = &p->rc;
+    uint64_t off, end;
+    struct chunk *ch;
+    bool stop;
+
+    for (off = 0; off < c->size; off = end) {
+        end = ops_min(c->size, ops_align_down(off, c->chunk) + c->chunk);
+        pthread_mutex_lock(&p->lock);
+        while (p->produced - p->consumed == PIPE_SLOTS && !p->stop) {
+            pthread_cond_wait(&p->emptied, &p->lock);
+        }
+        stop = p->stop;
+        ch = &p->slots[p->produced % PIPE_SLOTS];
+        pthread_mutex_unlock(&p->lock);
+        if (stop) {
+            break;
+        }
+        c->err = &ch->err;
+        ch->error = read_chunk(c, ch, off, end);
+        pthread_mutex_lock(&p->lock);
+        p->produced++;
+        pthread_cond_signal(&p->filled);
+        pthread_mutex_unlock(&p->lock);
+        if (ch->error < 0) {
+            break;
+        }
+    }
+    pthread_mutex_lock(&p->lock);
+    p->reader_done = true;
+    pthread_cond_signal(&p->filled);
+    pthread_mutex_unlock(&p->lock);
+    return NULL;
+}
+
+/* The writer's half: the next chunk read, or NULL at the end. */
+static struct chunk *
+pipe_next(struct pipe *p)
+{
+    struct chunk *ch = NULL;
+
+    pthread_mutex_lock(&p->lock);
+    while (p->consumed == p->produced && !p->reader_done) {
+        pthread_cond_wait(&p->filled, &p->lock);
+    }
+    if (p->consumed < p->produced) {
+        ch = &p->slots[p->consumed % PIPE_SLOTS];
+    }
+    pthread_mutex_unlock(&p->lock);
+    return ch;
+}
+
+static int
+pipe_write_all(struct conv *c, struct pipe *p)
+{
+    struct chunk *ch;
+    int r = 0;
+
+    while (r == 0 && (ch = pipe_next(p)) != NULL) {
+        r = ch->error;
+        if (r < 0 && c->err) {
+            *c->err = ch->err;
+        }
+        if (r == 0) {
+            r = write_chunk(c, ch);
+        }
+        if (r == 0) {
+            ops_progress_add(&c->progress, ch->end - ch->off);
+        }
+        pthread_mutex_lock(&p->lock);
+        p->consumed++;
+        p->stop = r < 0;
+        pthread_cond_signal(&p->emptied);
+        pthread_mutex_unlock(&p->lock);
+    }
+    return r;
+}
+
+/* Returns 1 if the pipeline could not start (no thread or memory): the
+ * caller copies in one thread instead. */
+static int
+copy_pipelined(struct conv *c)
+{
+    struct pipe *p = calloc(1, sizeof(*p));
+    pthread_t tid;
+    unsigned i;
+    int r = 1;
+
+    if (!p) {
+        return 1;
+    }
+    p->rc = *c;
+    p->rc.run_off = p->rc.run_len = 0;
+    for (i = 0; i < PIPE_SLOTS; i++) {
+        p->slots[i].buf = i == 0 ? c->buf : malloc(c->chunk);
+        if (!p->slots[i].buf) {
+            goto out;
+        }
+    }
+    pthread_mutex_init(&p->lock, NULL);
+    pthread_cond_init(&p->filled, NULL);
+    pthread_cond_init(&p->emptied, NULL);
+    if (pthread_create(&tid, NULL, pipe_reader, p) == 0) {
+        r = pipe_write_all(c, p);
+        pthread_join(tid, NULL);
+    }
+    pthread_cond_destroy(&p->emptied);
+    pthread_cond_destroy(&p->filled);
+    pthread_mutex_destroy(&p->lock);
+out:
+    for (i = 0; i < PIPE_SLOTS; i++) {
+        if (i > 0) {
+            free(p->slots[i].buf);
+        }
+        free(p->slots[i].runs);
+    }
+    free(p);
+    return r;
+}
+
 static int
 copy_all(struct conv *c)
 {
+    struct chunk ch = { .buf = c->buf };
     uint64_t off, end, pos;
-    int r;
+    int r = 0;
 
     if (c->o->workers > 1 && !c->o->compress && !c->w) {
         return copy_parallel(c);
     }
-
-    for (off = 0; off < c->size; off = end) {
+    if (!(c->o->compress && !c->w)) {
+        r = copy_pipelined(c);
+        if (r <= 0) {
+            return r;
+        }
+        r = 0;
+    }
+    for (off = 0; off < c->size && r == 0; off = end) {
         end = ops_min(c->size, ops_align_down(off, c->chunk) + c->chunk);
         if (c->o->compress && !c->w) {
-            for (pos = off; pos < end; pos += c->cluster) {
+            for (pos = off; pos < end && r == 0; pos += c->cluster) {
                 r = copy_cluster_compressed(c, pos,
                                             ops_min(end, pos + c->cluster));
-                if (r < 0) {
-                    return r;
-                }
             }
         } else {
-            r = copy_plain(c, off, end);
-            if (r < 0) {
-                return r;
-            }
+            r = copy_plain(c, &ch, off, end);
         }
-        ops_progress_add(&c->progress, end - off);
+        if (r == 0) {
+            ops_progress_add(&c->progress, end - off);
+        }
     }
-    return 0;
+    free(ch.runs);
+    return r;
 }
 
 /* Refuse a target that is the source or one of its backing files: it

@@ -405,18 +405,61 @@ vmdk_sparse_lookup(struct vmdk_extent *e, uint64_t off, uint32_t *entry)
     return 0;
 }
 
-/* Inflate the stream-optimized grain whose marker is at @host into
- * s->grain_buf (cached: the last grain read). */
+void
+vmdk_sparse_end(struct vmdk_state *s)
+{
+    if (s->zs) {
+        inflateEnd(s->zs);
+        free(s->zs);
+        s->zs = NULL;
+    }
+}
+
+/* Inflate the @size bytes at @in into @out (@out_len bytes of room; the
+ * bytes it took in *@out_len), as uncompress() does but with one z_stream
+ * kept in @s from grain to grain (no window allocated per grain). */
+static int
+inflate_once(struct vmdk_state *s, uint8_t *out, uLongf *out_len,
+             const uint8_t *in, uLong size)
+{
+    z_stream *zs = s->zs;
+    int zr;
+
+    if (!zs) {
+        zs = calloc(1, sizeof(*zs));
+        if (!zs) {
+            return -ENOMEM;
+        }
+        if (inflateInit(zs) != Z_OK) {
+            free(zs);
+            return -ENOMEM;
+        }
+        s->zs = zs;
+    } else if (inflateReset(zs) != Z_OK) {
+        return -EUCLEAN;
+    }
+    zs->next_in = (Bytef *)in;
+    zs->avail_in = (uInt)size;
+    zs->next_out = out;
+    zs->avail_out = (uInt)*out_len;
+    zr = inflate(zs, Z_FINISH);
+    *out_len = zs->total_out;
+    return zr == Z_STREAM_END ? 0 : -EUCLEAN;
+}
+
+/* Inflate the stream-optimized grain whose marker is at @host into @out
+ * (e->grain bytes), or into s->grain_buf if @out is NULL (cached there:
+ * the last grain read that way). */
 static int
 inflate_grain(struct vmdk_state *s, struct vmdk_extent *e, uint64_t host,
-              uint64_t grain_start)
+              uint64_t grain_start, uint8_t *out)
 {
     const uint64_t cap = 12 + 2 * e->grain + 4096;
     uint64_t lba, size, got;
     uLongf out_len = (uLongf)e->grain;
     int r;
 
-    if (s->grain_ext == e && s->grain_off == host) {
+    if (!out && s->grain_ext == e && s->grain_off == host) {
         return 0;
     }
     if (s->comp_cap < cap || s->grain_buf_size < e->grain) {
@@ -433,7 +476,10 @@ inflate_grain(struct vmdk_state *s, struct vmdk_extent *e, uint64_t host,
         s->grain_buf = g;
         s->grain_buf_size = e->grain;
     }
-    s->grain_ext = NULL;
+    if (!out) {
+        s->grain_ext = NULL;
+        out = s->grain_buf;
+    }
     /* the marker and, in the same read, as much of the deflated data as a
      * grain that compressed to about its own size takes: one pread per
      * grain instead of two */
@@ -458,14 +504,18 @@ inflate_grain(struct vmdk_state *s, struct vmdk_extent *e, uint64_t host,
             return r;
         }
     }
-    if (uncompress(s->grain_buf, &out_len, s->comp_buf + 12,
-                   (uLong)size) != Z_OK ||
-        out_len < MIN(e->grain, e->length - grain_start)) {
+    r = inflate_once(s, out, &out_len, s->comp_buf + 12, (uLong)size);
+    if (r < 0) {
+        return r;
+    }
+    if (out_len < MIN(e->grain, e->length - grain_start)) {
         return -EUCLEAN;
     }
-    memset(s->grain_buf + out_len, 0, e->grain - out_len);
-    s->grain_ext = e;
-    s->grain_off = host;
+    memset(out + out_len, 0, e->grain - out_len);
+    if (out == s->grain_buf) {
+        s->grain_ext = e;
+        s->grain_off = host;
+    }
     return 0;
 }
 
@@ -479,7 +529,11 @@ vmdk_sparse_read(struct vmdk_state *s, struct vmdk_extent *e, void *buf,
     if (!e->compressed) {
         return hio_pread(e->file, buf, len, host + in);
     }
-    r = inflate_grain(s, e, host, off - in);
+    if (in == 0 && len == e->grain) {
+        /* a whole grain: inflated where it goes, no copy */
+        return inflate_grain(s, e, host, off, buf);
+    }
+    r = inflate_grain(s, e, host, off - in, NULL);
     if (r == 0) {
         memcpy(buf, s->grain_buf + in, len);
     }

@@ -321,6 +321,7 @@ vmdk_close(struct vmc_image *img)
     }
     free(s->extents);
     free(s->create_type);
+    vmdk_sparse_end(s);
     free(s->grain_buf);
     free(s->comp_buf);
     free(s);

@@ -116,6 +116,8 @@ struct vmdk_state {
     uint64_t grain_off;          /* its file offset; 0: none */
     uint8_t *comp_buf;
     uint64_t comp_cap;
+    void *zs;                    /* a z_stream kept from grain to grain
+                                    (vmdk_sparse_end()), or NULL */
 };
 
 /* vmdk-desc.c */
@@ -124,6 +126,8 @@ int vmdk_desc_parse(const char *text, size_t len, const char *path,
 void vmdk_desc_free(struct vmdk_desc *d);
 
 /* vmdk-sparse.c */
+/* Free what the reads of stream-optimized grains kept in @s. */
+void vmdk_sparse_end(struct vmdk_state *s);
 /* Parse the sparse extent header of @e->file (a footer copy too for a
  * stream-optimized one), load and check its grain directory. @budget is
  * the table memory it may take (what it took is added to *@used). If
