@@ -54,6 +54,8 @@ static const char serve_usage[] =
     "disk of the\n"
     "VM as VM/disk0, VM/disk1, ...; a template's disks are exported "
     "read-only.\n"
+    "A disk in an rbd pool, or a TARGET rbd:POOL/.../IMAGE, is served through "
+    "librbd.\n"
     "\n"
     "  -k, --socket PATH        Unix socket to listen on (default: a new "
     "0700 directory)\n"
