@@ -19,7 +19,8 @@
  * clone's data from its parent is data of the whole image, as a backing
  * file's data is for a qcow2 overlay), at byte granularity, cached per
  * window of objects: the first question about a window lists its data
- * extents; our own writes then mark what they touch as data (never
+ * extents (the objects that exist by the object map, then the byte
+ * extents inside those); our own writes then mark what they touch as data (never
  * wrong: "data" only means "read it"), and nobody else can write while
  * we hold the exclusive lock.
  */
@@ -36,7 +37,7 @@
 #include "rbd-internal.h"
 
 /* Objects per block-status window. */
-#define WINDOW_OBJECTS 16
+#define WINDOW_OBJECTS 64
 
 struct extent {
     uint64_t off, len;
@@ -127,21 +128,46 @@ ri_flush(void *priv)
 
 /* ------------------------------------------------------- block status */
 
-static int
-extent_cmp(const void *a, const void *b)
+/* Index of the first extent of @v (@n, sorted) ending at or after @off. */
+static size_t
+extent_find(const struct extent *v, size_t n, uint64_t off)
 {
-    const struct extent *x = a, *y = b;
+    size_t lo = 0, hi = n;
 
-    return x->off < y->off ? -1 : x->off > y->off;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+
+        if (v[mid].off + v[mid].len < off) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    return lo;
 }
 
-/* Add [off, off+len) to the window's extents, keeping them sorted and
- * merged. */
+/* Add [off, off+len) to the window's extents, keeping them sorted,
+ * disjoint and merged (appending in order, as rbd_diff_iterate2 reports,
+ * costs no move). */
 static int
 extent_add(struct rbd_img *s, uint64_t off, uint64_t len)
 {
-    size_t i, m = 0;
+    uint64_t end = off + len;
+    size_t i = extent_find(s->ext, s->n, off), j;
 
+    for (j = i; j < s->n && s->ext[j].off <= end; j++) {
+        uint64_t e = s->ext[j].off + s->ext[j].len;
+
+        off = s->ext[j].off < off ? s->ext[j].off : off;
+        end = e > end ? e : end;
+    }
+    if (j > i) {                /* merged with extents i..j-1 */
+        s->ext[i].off = off;
+        s->ext[i].len = end - off;
+        memmove(&s->ext[i + 1], &s->ext[j], (s->n - j) * sizeof(*s->ext));
+        s->n -= j - i - 1;
+        return 0;
+    }
     if (s->n == s->cap) {
         size_t cap = s->cap ? s->cap * 2 : 16;
         struct extent *e = realloc(s->ext, cap * sizeof(*e));
@@ -152,21 +178,10 @@ extent_add(struct rbd_img *s, uint64_t off, uint64_t len)
         s->ext = e;
         s->cap = cap;
     }
-    s->ext[s->n].off = off;
-    s->ext[s->n++].len = len;
-    qsort(s->ext, s->n, sizeof(*s->ext), extent_cmp);
-    for (i = 0; i < s->n; i++) {
-        if (m && s->ext[m - 1].off + s->ext[m - 1].len >= s->ext[i].off) {
-            uint64_t end = s->ext[i].off + s->ext[i].len;
-
-            if (end > s->ext[m - 1].off + s->ext[m - 1].len) {
-                s->ext[m - 1].len = end - s->ext[m - 1].off;
-            }
-        } else {
-            s->ext[m++] = s->ext[i];
-        }
-    }
-    s->n = m;
+    memmove(&s->ext[i + 1], &s->ext[i], (s->n - i) * sizeof(*s->ext));
+    s->ext[i].off = off;
+    s->ext[i].len = len;
+    s->n++;
     return 0;
 }
 
@@ -176,19 +191,61 @@ diff_cb(uint64_t off, size_t len, int exists, void *arg)
     return exists && len ? extent_add(arg, off, len) : 0;
 }
 
-/* List the data extents of the window holding @off. */
+/* The objects holding data in [start, end): whole objects, which the
+ * object map answers without reading them (fast-diff). */
+struct coarse {
+    struct extent *v;
+    size_t n, cap;
+};
+
+static int
+coarse_cb(uint64_t off, size_t len, int exists, void *arg)
+{
+    struct coarse *c = arg;
+
+    if (!exists || !len) {
+        return 0;
+    }
+    if (c->n && c->v[c->n - 1].off + c->v[c->n - 1].len == off) {
+        c->v[c->n - 1].len += len;
+        return 0;
+    }
+    if (c->n == c->cap) {
+        size_t cap = c->cap ? c->cap * 2 : 16;
+        struct extent *e = realloc(c->v, cap * sizeof(*e));
+
+        if (!e) {
+            return -ENOMEM;
+        }
+        c->v = e;
+        c->cap = cap;
+    }
+    c->v[c->n].off = off;
+    c->v[c->n++].len = len;
+    return 0;
+}
+
+/* List the data extents of the window holding @off: the objects that
+ * exist (whole objects), then the byte extents inside them. The parent's
+ * data counts (include_parent). */
 static int
 fill_window(struct rbd_img *s, uint64_t off)
 {
     uint64_t start = off - off % s->window;
     uint64_t end = s->size - start < s->window ? s->size : start + s->window;
+    struct coarse c = { 0 };
+    size_t i;
     int r;
 
     s->n = 0;
     s->win_end = 0;
-    /* the parent's data counts (include_parent), byte extents
-     * (whole_object 0) */
-    r = rbd_diff_iterate2(s->img, NULL, start, end - start, 1, 0, diff_cb, s);
+    r = rbd_diff_iterate2(s->img, NULL, start, end - start, 1, 1, coarse_cb,
+                          &c);
+    for (i = 0; r >= 0 && i < c.n; i++) {
+        r = rbd_diff_iterate2(s->img, NULL, c.v[i].off, c.v[i].len, 1, 0,
+                              diff_cb, s);
+    }
+    free(c.v);
     if (r < 0) {
         return r;
     }
@@ -213,20 +270,17 @@ ri_block_status(void *priv, uint64_t off, uint64_t len, bool *data,
         }
     }
     end = off + len < s->win_end ? off + len : s->win_end;
-    *data = false;
-    for (i = 0; i < s->n; i++) {
-        const struct extent *e = &s->ext[i];
-
-        if (e->off + e->len <= off) {
-            continue;
-        }
-        if (e->off <= off) {
-            *data = true;
-            end = e->off + e->len < end ? e->off + e->len : end;
-        } else if (e->off < end) {
-            end = e->off;
-        }
-        break;
+    /* the first extent ending after @off */
+    i = extent_find(s->ext, s->n, off);
+    if (i < s->n && s->ext[i].off + s->ext[i].len == off) {
+        i++;
+    }
+    *data = i < s->n && s->ext[i].off <= off;
+    if (*data) {
+        end = s->ext[i].off + s->ext[i].len < end
+              ? s->ext[i].off + s->ext[i].len : end;
+    } else if (i < s->n && s->ext[i].off < end) {
+        end = s->ext[i].off;
     }
     *run = end - off;
     return 0;
