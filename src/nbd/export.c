@@ -186,8 +186,16 @@ vmc_nbd_server_add_export(struct vmc_nbd_server *srv,
     if (!o->readonly) {
         oo.flags |= VMC_OPEN_RDWR;
     }
-    r = exp->rbd ? vmc_rbd_image_open(&exp->img, o->path, oo.flags, err)
-                 : vmc_image_open(&exp->img, o->path, &oo, err);
+    if (exp->rbd && oo.format != VMC_FMT_AUTO && oo.format != VMC_FMT_RAW) {
+        /* RBD does the layering: its images hold raw data */
+        r = vmc_error_set(err, -ENOTSUP, "'%s': an rbd image is served as "
+                          "raw, not as %s", o->path,
+                          vmc_format_name(oo.format));
+    } else if (exp->rbd) {
+        r = vmc_rbd_image_open(&exp->img, o->path, oo.flags, err);
+    } else {
+        r = vmc_image_open(&exp->img, o->path, &oo, err);
+    }
     if (r < 0) {
         goto fail;
     }
