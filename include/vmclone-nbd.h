@@ -96,7 +96,8 @@ struct vmc_nbd_server_opts {
 
 struct vmc_nbd_export_opts {
     const char *name;           /**< export name (<= 4096 bytes UTF-8) */
-    const char *path;           /**< image file; opened now */
+    const char *path;           /**< image file, or an rbd image spec
+                                     "rbd:..." (vmclone-rbd.h); opened now */
     const char *description;    /**< NULL = none */
     bool readonly;              /**< open read-only, advertise READ_ONLY */
     bool is_default;            /**< also answer to the empty name "" */

@@ -119,6 +119,21 @@ VMC_API int vmc_rbd_seal_get(const char *spec, char **out,
 VMC_API int vmc_rbd_children(const char *spec, char ***names, size_t *count,
                              struct vmc_error *err);
 
+/**
+ * Open rbd image @spec as an image of the engine (struct vmc_image: raw,
+ * one layer, RBD does any layering), for the NBD server; @flags:
+ * VMC_OPEN_RDWR or 0. The same safety as image files: refused (-EBUSY)
+ * while another client has the image open; while it is open it has our
+ * watcher (so rm sees it in use) and, with the exclusive-lock feature,
+ * our exclusive lock (no other client writes). A template's image
+ * (metadata VMC_RBD_SEAL_KEY, frozen as VMC_RBD_BASE_SNAP, not a clone)
+ * is refused read-write (-EPERM). Block
+ * status: data (the parent's included) from rbd_diff_iterate2, holes
+ * read as zeros. Close with vmc_image_close().
+ */
+VMC_API int vmc_rbd_image_open(struct vmc_image **out, const char *spec,
+                               unsigned flags, struct vmc_error *err);
+
 #ifdef __cplusplus
 }
 #endif

@@ -798,8 +798,10 @@ vmc_image_get_info(const struct vmc_image *img, struct vmc_image_info *info)
     memset(info, 0, sizeof(*info));
     info->format = img->ops->format;
     info->virtual_size = img->size;
-    hio_length(img->file, &info->file_length);
-    hio_allocated_bytes(img->file, &info->actual_size);
+    if (img->file) {        /* none: an image outside host files */
+        hio_length(img->file, &info->file_length);
+        hio_allocated_bytes(img->file, &info->actual_size);
+    }
     info->backing_file = img->backing_name;
     info->backing_format = img->backing_fmt;
     info->backing_path = img->backing_path;

@@ -5,10 +5,14 @@
  * of a VM in the catalog: every disk of it, as VM/disk0, VM/disk1, ...
  * (a template's disks are exported read-only: templates are sealed).
  * When there is only one export it is also the default export "". A
- * TARGET that names an existing file is always that file. The server runs in
- * the foreground until SIGINT or SIGTERM, then answers what it has
- * received, flushes every export and exits. Without --socket or
- * --listen it listens on a Unix socket in a fresh 0700 directory.
+ * TARGET that names an existing file is always that file. A disk in an rbd
+ * pool (and a TARGET "rbd:POOL/.../IMAGE") is an rbd image, served through
+ * librbd (vmc_rbd_image_open(): in use while served, refused while
+ * another client has it open, a template's image only read-only).
+ * The server runs in the foreground until SIGINT or SIGTERM, then
+ * answers what it has received, flushes every export and exits. Without
+ * --socket or --listen it listens on a Unix socket in a fresh 0700
+ * directory.
  * One URI per export is printed on stdout once the server listens.
  * --tls-creds/--tls-psk make TLS required (--tls on: offered); plain TCP
  * on an address other than loopback needs --insecure.
@@ -30,6 +34,7 @@
 #include "cat-cli.h"
 #include "vmclone-nbd.h"
 #include "vmclone-ops.h"
+#include "vmclone-rbd.h"
 
 static const char serve_usage[] =
     "usage: " CLI_NAME " serve [--socket PATH] [--listen ADDR:PORT] "
@@ -49,6 +54,8 @@ static const char serve_usage[] =
     "disk of the\n"
     "VM as VM/disk0, VM/disk1, ...; a template's disks are exported "
     "read-only.\n"
+    "A disk in an rbd pool, or a TARGET rbd:POOL/.../IMAGE, is served through "
+    "librbd.\n"
     "\n"
     "  -k, --socket PATH        Unix socket to listen on (default: a new "
     "0700 directory)\n"
@@ -381,6 +388,12 @@ snapshot_targets(struct targets *tg, const struct cli_open *oo,
     for (k = 0; r == 0 && k < tg->n; k++) {
         if (tg->v[k].readonly) {
             continue;
+        }
+        if (vmc_rbd_is_spec(tg->v[k].path)) {
+            /* an overlay names its backing file; an rbd image is none */
+            return cli_error("--snapshot is not supported on rbd pools "
+                             "('%s'): serve it read-only (-r), or "
+                             "clone it", tg->v[k].path);
         }
         if (cli_open_image(&img, tg->v[k].path, oo, 0)) {
             return CLI_EXIT_FAIL;

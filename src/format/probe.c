@@ -167,5 +167,5 @@ format_probe_open(struct hio_file *f, const char *path, enum vmc_format *fmt,
 const char *
 vmc_image_content_format(const struct vmc_image *img)
 {
-    return format_detect(img->file);
+    return img->file ? format_detect(img->file) : NULL;
 }

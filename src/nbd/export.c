@@ -8,6 +8,9 @@
  * every connection to it; across processes the engine's OFD locks refuse
  * a second read-write open, and they also refuse exporting writable a
  * file that another export uses as a backing file.
+ * An rbd image (a spec "rbd:...", include/vmclone-rbd.h) is opened through
+ * librbd instead (vmc_rbd_image_open()): once per process by its spec;
+ * across clients, RBD's watchers and exclusive lock play the locks' part.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -15,6 +18,7 @@
 #include <sys/stat.h>
 
 #include "nbd-internal.h"
+#include "vmclone-rbd.h"
 
 struct nbd_export *
 nbd_export_find(struct vmc_nbd_server *srv, const char *name, size_t len)
@@ -100,6 +104,33 @@ nbd_export_free(struct nbd_export *exp)
     free(exp);
 }
 
+/* -EBUSY if @path (a file: same device and inode; an rbd image: same
+ * spec) is exported already; a file's stat in *@st. */
+static int
+already_exported(struct vmc_nbd_server *srv, const char *path,
+                 struct stat *st, struct vmc_error *err)
+{
+    bool rbd = vmc_rbd_is_spec(path);
+    size_t i;
+    int r;
+
+    if (!rbd && stat(path, st) < 0) {
+        r = -errno;
+        return vmc_error_set(err, r, "could not open '%s': %s", path,
+                             strerror(-r));
+    }
+    for (i = 0; i < srv->nexports; i++) {
+        const struct nbd_export *e = srv->exports[i];
+
+        if (rbd ? e->rbd && !strcmp(e->path, path)
+                : !e->rbd && e->dev == st->st_dev && e->ino == st->st_ino) {
+            return vmc_error_set(err, -EBUSY, "'%s' is already exported as "
+                                 "'%s'", path, e->name);
+        }
+    }
+    return 0;
+}
+
 int
 vmc_nbd_server_add_export(struct vmc_nbd_server *srv,
                           const struct vmc_nbd_export_opts *o,
@@ -108,7 +139,7 @@ vmc_nbd_server_add_export(struct vmc_nbd_server *srv,
     struct vmc_open_opts oo = o->open;
     struct vmc_image_info info;
     struct nbd_export *exp = NULL, **grown;
-    struct stat st;
+    struct stat st = { 0 };
     size_t i;
     int r;
 
@@ -128,17 +159,9 @@ vmc_nbd_server_add_export(struct vmc_nbd_server *srv,
                                  srv->exports[i]->name);
         }
     }
-    if (stat(o->path, &st) < 0) {
-        r = -errno;
-        return vmc_error_set(err, r, "could not open '%s': %s", o->path,
-                             strerror(-r));
-    }
-    for (i = 0; i < srv->nexports; i++) {
-        if (srv->exports[i]->dev == st.st_dev &&
-            srv->exports[i]->ino == st.st_ino) {
-            return vmc_error_set(err, -EBUSY, "'%s' is already exported as "
-                                 "'%s'", o->path, srv->exports[i]->name);
-        }
+    r = already_exported(srv, o->path, &st, err);
+    if (r < 0) {
+        return r;
     }
 
     exp = calloc(1, sizeof(*exp));
@@ -155,14 +178,24 @@ vmc_nbd_server_add_export(struct vmc_nbd_server *srv,
     exp->name_len = strlen(exp->name);
     exp->readonly = o->readonly;
     exp->is_default = o->is_default;
-    exp->dev = st.st_dev;
-    exp->ino = st.st_ino;
+    exp->rbd = vmc_rbd_is_spec(o->path);
+    exp->dev = exp->rbd ? 0 : st.st_dev;
+    exp->ino = exp->rbd ? 0 : st.st_ino;
 
     oo.flags &= ~(unsigned)VMC_OPEN_RDWR;
     if (!o->readonly) {
         oo.flags |= VMC_OPEN_RDWR;
     }
-    r = vmc_image_open(&exp->img, o->path, &oo, err);
+    if (exp->rbd && oo.format != VMC_FMT_AUTO && oo.format != VMC_FMT_RAW) {
+        /* RBD does the layering: its images hold raw data */
+        r = vmc_error_set(err, -ENOTSUP, "'%s': an rbd image is served as "
+                          "raw, not as %s", o->path,
+                          vmc_format_name(oo.format));
+    } else if (exp->rbd) {
+        r = vmc_rbd_image_open(&exp->img, o->path, oo.flags, err);
+    } else {
+        r = vmc_image_open(&exp->img, o->path, &oo, err);
+    }
     if (r < 0) {
         goto fail;
     }

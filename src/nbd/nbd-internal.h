@@ -47,6 +47,7 @@ struct nbd_export {
     bool sealed;             /* a layer of the chain is sealed: no splice */
     dev_t dev;
     ino_t ino;
+    bool rbd;                /* an rbd image (path is its spec) */
 };
 
 /* Transport: read exactly / write all; 0 or -errno (-ECONNRESET on EOF,

@@ -269,8 +269,9 @@ load_chain(struct vmc_catalog *cat, int64_t vid, struct vmc_hw_disk *d,
     }
     cat_finalize(st);
     if (r >= 0 && d->path && vmc_rbd_is_spec(d->path)) {
-        /* RBD does the layering: QEMU opens the image alone, and the
-         * NBD server does not export rbd (fsck --verify checks its seal) */
+        /* RBD does the layering: QEMU opens the image alone; its seal
+         * is checked by fsck --verify, not per read (start --nbd serves
+         * it through librbd, unverified) */
         drop_chain(d);
         d->sealed = false;
     }

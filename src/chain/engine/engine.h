@@ -104,6 +104,38 @@ int engine_host_extent(struct vmc_image *img, uint64_t off, uint64_t len,
 /* Is any layer of the chain of @img sealed (reads verify digests)? */
 bool engine_chain_sealed(const struct vmc_image *img);
 
+/* ---------------------------------------- images outside host files */
+
+/* The data path of a one-layer image whose bytes live outside host files
+ * (an rbd image: src/ops/rbd-image.c). The engine calls it as it calls a
+ * format driver: with the image's layer lock held, ranges inside the
+ * image, 0 or a negative errno. The image has no backing chain (its
+ * storage does any layering), no seal, and is presented as raw. */
+struct engine_ext_ops {
+    int (*read)(void *priv, void *buf, uint64_t off, size_t len);
+    int (*write)(void *priv, const void *buf, uint64_t off, size_t len);
+    /* read back as zeros afterwards; @may_unmap: storage may be freed */
+    int (*write_zeroes)(void *priv, uint64_t off, uint64_t len,
+                        bool may_unmap);
+    int (*discard)(void *priv, uint64_t off, uint64_t len);
+    int (*flush)(void *priv);
+    /* The run at @off (0 < *@run <= @len): *@data when the storage holds
+     * data for it, else it reads as zeros and holds nothing. */
+    int (*block_status)(void *priv, uint64_t off, uint64_t len, bool *data,
+                        uint64_t *run);
+    /* Release @priv (after the last flush). */
+    void (*close)(void *priv);
+};
+
+/* A new image named @name, @size bytes, preferred I/O unit @granularity
+ * (a power of two), read-write when @writable, served by @ops on @priv.
+ * vmc_image_close() flushes it and calls @ops->close; so does this call
+ * when it fails. */
+int engine_image_ext_new(struct vmc_image **out, const char *name,
+                         uint64_t size, uint64_t granularity, bool writable,
+                         const struct engine_ext_ops *ops, void *priv,
+                         struct vmc_error *err);
+
 /* ------------------------------------------------------ parent seals */
 
 /* Length of the parent-seal record a linked clone carries. */
