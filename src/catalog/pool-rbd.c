@@ -6,7 +6,9 @@
  * they would touch a file: template copies are imported and frozen,
  * linked clones are RBD clones, full clones rbd_copy3 (or an export into
  * a directory pool), deletion rbd_remove (journal.c's roll back and roll
- * forward unlink through cat_unlink_volume_file(), which comes here).
+ * forward unlink through cat_unlink_volume_file(), which comes here), VM
+ * snapshots RBD snapshots (the snapshot's volume is IMAGE@SNAP; clones
+ * of it are RBD clones of that snapshot).
  * Operations with no RBD equivalent are refused (cat_rbd_refuse()).
  */
 #include <errno.h>
@@ -16,6 +18,10 @@
 
 #include "catalog-ops.h"
 #include "vmclone-rbd.h"
+
+/* VM snapshot NAME of an rbd VM is its image's RBD snapshot PREFIX+NAME
+ * (never VMC_RBD_BASE_SNAP, whatever NAME is). */
+#define VMC_RBD_SNAP_PREFIX "vmclone-snap-"
 
 bool
 cat_path_is_rbd(const char *path)
@@ -185,6 +191,35 @@ cat_rbd_refuse_vm(struct vmc_catalog *cat, const char *vm, const char *what,
         : 0;
     free(type);
     return r;
+}
+
+bool
+cat_rbd_vm(struct vmc_catalog *cat, const char *vm)
+{
+    char *type = NULL;
+    bool rbd = cat_get_str(cat, &type, NULL, "SELECT p.type FROM vms m "
+                           "JOIN pools p ON p.id = m.pool_id WHERE m.name = "
+                           "?", "s", vm) == 0 && !strcmp(type, "rbd");
+
+    free(type);
+    return rbd;
+}
+
+int
+cat_rbd_snapshot_volume(struct vmc_catalog *cat, int64_t vid, int64_t top,
+                        const char *name, struct vmc_error *err)
+{
+    return cat_exec(cat, err, "UPDATE volumes SET file = (SELECT t.file || "
+                    "'@" VMC_RBD_SNAP_PREFIX "' || ? FROM volumes t WHERE "
+                    "t.id = ?), parent_id = (SELECT t.parent_id FROM volumes "
+                    "t WHERE t.id = ?) WHERE id = ?", "sIII", name, top, top,
+                    vid);
+}
+
+int
+cat_rbd_snapshot_take(const char *path, struct vmc_error *err)
+{
+    return vmc_rbd_freeze(path, err);
 }
 
 bool

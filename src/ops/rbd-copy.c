@@ -99,12 +99,54 @@ vmc_rbd_import(const char *src, const char *dst, const char *seal,
                           "%s", dst, strerror(-r));
         }
         if (r == 0) {
-            r = rbd_freeze_open(img, dst, err);
+            r = rbd_freeze_open(img, VMC_RBD_BASE_SNAP, dst, err);
         }
         rbd_close(img);
     }
     rbd_conn_close(&c);
     vmc_image_close(in);
+    return r;
+}
+
+int
+rbd_copy_by_reads(rbd_image_t src, struct rbd_conn *c, const char *name,
+                  const char *dst, struct vmc_error *err)
+{
+    uint8_t *buf = malloc(CHUNK);
+    uint64_t size = 0, off, bytes = 0;
+    rbd_image_t img;
+    int r = buf ? rbd_get_size(src, &size) : -ENOMEM;
+
+    if (r == 0) {
+        r = rbd_image_create(c, name, size, dst, err);
+    } else {
+        vmc_error_set(err, r, "rbd copy to '%s': %s", dst, strerror(-r));
+    }
+    if (r < 0) {
+        free(buf);
+        return r;
+    }
+    if ((r = rbd_open(c->io, name, &img, NULL)) < 0) {
+        free(buf);
+        return vmc_error_set(err, r, "rbd image '%s': %s", dst,
+                             strerror(-r));
+    }
+    for (off = 0; r == 0 && off < size; off += CHUNK) {
+        size_t len = size - off < CHUNK ? (size_t)(size - off) : CHUNK;
+        ssize_t n = rbd_read(src, off, len, (char *)buf);
+
+        r = n < 0 ? (int)n : (size_t)n != len ? -EIO
+                  : write_data(img, buf, off, len, &bytes);
+    }
+    if (r == 0) {
+        r = rbd_flush(img);
+    }
+    if (r < 0) {
+        vmc_error_set(err, r, "rbd copy to '%s' at %llu: %s", dst,
+                      (unsigned long long)off, strerror(-r));
+    }
+    rbd_close(img);
+    free(buf);
     return r;
 }
 
