@@ -8,6 +8,8 @@
 #      (bench/rbd-clone3, one connection made beforehand), plus what one
 #      connection costs and a linked clone into a dir pool (the catalog's
 #      part); goal: vm-clone <= 1.5 x (rbd_clone3 + the dir-pool clone);
+#      and K (20) clones in one `vm-clone clone --count` (one connection)
+#      vs K rbd_clone3;
 #   2. BENCH_PAR (200) parallel CI clones (`vm-clone --linked --name X`)
 #      on PostgreSQL + rbd vs on SQLite + dir.
 # Medians of BENCH_N (15) rounds, in ms; a 16 MiB template; nothing is
@@ -68,6 +70,10 @@ for i in $(seq 5); do "$C3" -c "$CEPH_CONF" "$CEPH_POOL"; done > conn.ms
 for i in $(seq $N); do timed $VMC list -q; done > list.ms
 [ "$($VMC deps tmpl | awk '$1 == "vm"' | wc -l)" -ge $((2 * N)) ] || { echo "bench: clones missing" >&2; exit 1; }
 
+# in one process: --count K clones share one connection
+K=20
+t_cnt=$(timed $VMC clone tmpl --linked --pool ceph --name 'k-%d' --count $K -q)
+t_c3k=$("$C3" "$CEPH_CONF" "$CEPH_POOL" "$COPY" vmclone-base k3- $K | awk '{ s += $1 } END { printf "%.1f", s }')
 m_vmc=$(median < vmc.ms); m_dir=$(median < dir.ms); m_cli=$(median < cli.ms)
 m_c3=$(median < c3.ms); m_conn=$(median < conn.ms); m_list=$(median < list.ms)
 echo
@@ -78,7 +84,10 @@ printf '  %-52s %8s\n' "rbd_clone3 alone (connected beforehand)" "$m_c3" \
     "vm-clone list -q (process + store, no clone)" "$m_list" \
     "vm-clone clone --linked into a dir pool" "$m_dir" \
     "vm-clone clone --linked into the rbd pool" "$m_vmc"
-awk -v v="$m_vmc" -v c="$m_c3" -v d="$m_dir" -v l="$m_cli" 'BEGIN {
+printf '  %-52s %8s\n' "vm-clone clone --linked --count $K into rbd (total)" "$t_cnt" \
+    "$K x rbd_clone3 alone (total)" "$t_c3k"
+awk -v v="$m_vmc" -v c="$m_c3" -v d="$m_dir" -v l="$m_cli" -v t="$t_cnt" -v k="$t_c3k" -v li="$m_list" 'BEGIN {
+    printf "  --count: (vm-clone total - vm-clone list) / rbd_clone3 total = %.2f\n", (t - li) / k
     printf "  vm-clone rbd / (rbd_clone3 + dir-pool clone) = %.2f (goal <= 1.5)\n", v / (c + d)
     printf "  vm-clone rbd / rbd clone CLI = %.2f\n", v / l }'
 
@@ -93,8 +102,8 @@ par() {
     done
     for i in $pids; do wait "$i" || bad=$((bad + 1)); done
     t1=$(now)
-    [ "$bad" = 0 ] || { echo "bench: $bad of $PAR clones failed: $(sort -u par.err | head -5)" >&2; exit 1; }
-    echo $(( (t1 - t0) / 1000000 ))
+    [ "$bad" = 0 ] || echo "  $3 on $1: $bad of $PAR clones failed: $(sort | uniq -c < par.err | sort -rn | head -3)" >&2
+    echo "$(( (t1 - t0) / 1000000 )) $bad"
 }
 pg_createdb vmc
 export VMCLONE_HOME=$W/pg
@@ -110,16 +119,17 @@ $VMC config set default-template tmpl
 $VMC clone tmpl --linked --name warm -q
 unset VMCLONE_HOME
 
-w_pg=$(par "$W/pg" "--pool ceph" p-)
-w_sq=$(par "$W/dir" "" p-)
+read -r w_pg f_pg < <(par "$W/pg" "--pool ceph" p-)
+: > par.err
+read -r w_sq f_sq < <(par "$W/dir" "" p-)
 n_pg=$(VMCLONE_HOME=$W/pg $VMC deps tmpl | awk '$1 == "vm"' | wc -l)
 n_sq=$(VMCLONE_HOME=$W/dir $VMC deps tmpl | awk '$1 == "vm"' | wc -l)
 kids=$(rbd -p "$CEPH_POOL" children "$(rbd -p "$CEPH_POOL" ls | grep '^copy-tmpl' | tail -1)@vmclone-base" | wc -l)
 echo
 echo "$PAR parallel 'vm-clone --linked --name X' (wall ms; per clone)"
-awk -v a="$w_pg" -v b="$w_sq" -v p="$PAR" 'BEGIN {
-    printf "  %-36s %8d  %6.1f\n", "PostgreSQL + rbd", a, a / p
-    printf "  %-36s %8d  %6.1f\n", "SQLite + dir", b, b / p
+awk -v a="$w_pg" -v b="$w_sq" -v p="$PAR" -v fa="$f_pg" -v fb="$f_sq" 'BEGIN {
+    printf "  %-36s %8d  %6.1f  (%d failed)\n", "PostgreSQL + rbd", a, a / p, fa
+    printf "  %-36s %8d  %6.1f  (%d failed)\n", "SQLite + dir", b, b / p, fb
     printf "  PostgreSQL+rbd / SQLite+dir = %.2f\n", a / b }'
-echo "  catalog VMs: PostgreSQL $n_pg, SQLite $n_sq; rbd children of the PostgreSQL store's copy: $kids"
+echo "  catalog VMs (warm-up clone included): PostgreSQL $n_pg, SQLite $n_sq; rbd children of the PostgreSQL store's copy: $kids"
 VMCLONE_HOME=$W/pg $VMC fsck -q >/dev/null && echo "  fsck (PostgreSQL + rbd): clean"
