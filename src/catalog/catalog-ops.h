@@ -202,6 +202,12 @@ bool cat_rbd_vm(struct vmc_catalog *cat, const char *vm);
 int cat_rbd_snapshot_volume(struct vmc_catalog *cat, int64_t vid,
                             int64_t top, const char *name,
                             struct vmc_error *err);
+/* fsck: the rbd children (rbd_list_children3) of every rbd volume that
+ * clones are made from against the catalog's clones of it; a child the
+ * catalog does not know is reported, never removed. */
+int cat_rbd_fsck_children(struct vmc_catalog *cat, vmc_catalog_report_fn fn,
+                          void *opaque, unsigned *problems,
+                          struct vmc_error *err);
 /* Take the RBD snapshot rbd volume @path (IMAGE@SNAP) names, protected. */
 int cat_rbd_snapshot_take(const char *path, struct vmc_error *err);
 /* -ENOTSUP "@what is not supported on rbd pools" when VM @vm is in one. */

@@ -273,3 +273,133 @@ cat_rbd_refuse_watched(const char *vm, const char *path,
     }
     return r;
 }
+
+/* ------------------------------------------------------ fsck, children */
+
+/* The catalog's clones of volume @vid as "POOL/[NS/]IMAGE" (rbd
+ * children's form), with @ready[i] whether clone i is ready. */
+static int
+catalog_children(struct vmc_catalog *cat, int64_t vid, char ***names,
+                 bool **ready, size_t *n, struct vmc_error *err)
+{
+    cat_stmt *st = NULL;
+    int r = cat_prepare(cat, &st, err, "SELECT p.rbd_pool || '/' || CASE "
+                        "WHEN coalesce(p.rbd_namespace, '') = '' THEN '' "
+                        "ELSE p.rbd_namespace || '/' END || k.file, "
+                        "k.state FROM volumes k JOIN pools p ON p.id = "
+                        "k.pool_id WHERE k.parent_id = ? AND p.type = 'rbd' "
+                        "AND k.file NOT LIKE '%@%'", "I", vid);
+
+    *n = 0;
+    while (r == 0 && (r = cat_step(cat, st, err)) > 0) {
+        char **a = realloc(*names, (*n + 1) * sizeof(**names));
+        bool *b = a ? realloc(*ready, (*n + 1) * sizeof(**ready)) : NULL;
+
+        if (a) {
+            *names = a;
+        }
+        if (b) {
+            *ready = b;
+        }
+        if (!a || !b || !(a[*n] = strdup(cat_col(st, 0)))) {
+            r = vmc_error_set(err, -ENOMEM, "out of memory");
+            break;
+        }
+        b[(*n)++] = !strcmp(cat_col(st, 1), "ready");
+        r = 0;
+    }
+    cat_finalize(st);
+    return r;
+}
+
+static bool
+listed(char **names, size_t n, const char *name)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        if (!strcmp(names[i], name)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static void
+free_names(char **names, size_t n)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        free(names[i]);
+    }
+    free(names);
+}
+
+/* One base: its rbd children against the catalog's clones of it. */
+static void
+fsck_base(struct vmc_catalog *cat, const struct cat_disk *b,
+          vmc_catalog_report_fn fn, void *opaque, unsigned *problems)
+{
+    struct vmc_error e = { 0 };
+    char **kids = NULL, **cat_kids = NULL, msg[600];
+    bool *ready = NULL;
+    size_t nk = 0, nc = 0, i;
+    int r = catalog_children(cat, b->vid, &cat_kids, &ready, &nc, &e);
+
+    if (r == 0) {
+        r = vmc_rbd_children(b->path, &kids, &nk, &e);
+    }
+    if (r == -ENOENT && nc == 0) {
+        r = 0;          /* a VM's disk that nothing is cloned from */
+    }
+    if (r < 0) {
+        cat_report(fn, opaque, "problem", b->path, e.msg);
+        (*problems)++;
+    }
+    for (i = 0; r == 0 && i < nk; i++) {
+        if (!listed(cat_kids, nc, kids[i])) {
+            snprintf(msg, sizeof(msg), "rbd image '%s' is a clone of it "
+                     "that the catalog does not know (left in place: "
+                     "'rbd rm' it once nothing uses it)", kids[i]);
+            cat_report(fn, opaque, "problem", b->path, msg);
+            (*problems)++;
+        }
+    }
+    for (i = 0; r == 0 && i < nc; i++) {
+        if (ready[i] && !listed(kids, nk, cat_kids[i])) {
+            snprintf(msg, sizeof(msg), "the catalog's clone '%s' is not "
+                     "among its rbd children", cat_kids[i]);
+            cat_report(fn, opaque, "problem", b->path, msg);
+            (*problems)++;
+        }
+    }
+    free_names(kids, nk);
+    free_names(cat_kids, nc);
+    free(ready);
+}
+
+int
+cat_rbd_fsck_children(struct vmc_catalog *cat, vmc_catalog_report_fn fn,
+                      void *opaque, unsigned *problems,
+                      struct vmc_error *err)
+{
+    struct cat_disks bases = { 0 };
+    size_t i;
+    /* what clones are made from: template copies, VM snapshots, and
+     * whatever the catalog says has clones */
+    int r = cat_disks_load(cat, &bases, "SELECT v.id, coalesce(v.parent_id, "
+                           "0), v.disk, v.virtual_size, p.path || '/' || "
+                           "v.file FROM volumes v JOIN pools p ON p.id = "
+                           "v.pool_id WHERE p.type = 'rbd' AND v.state = "
+                           "'ready' AND v.id > ? AND (v.copy_id IS NOT NULL "
+                           "OR v.snapshot_id IS NOT NULL OR v.id IN (SELECT "
+                           "k.parent_id FROM volumes k WHERE k.parent_id IS "
+                           "NOT NULL)) ORDER BY v.id", 0, err);
+
+    for (i = 0; r == 0 && i < bases.n; i++) {
+        fsck_base(cat, &bases.d[i], fn, opaque, problems);
+    }
+    cat_disks_release(&bases);
+    return r;
+}
