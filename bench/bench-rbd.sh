@@ -75,11 +75,13 @@ K=20
 t_cnt=$(timed $VMC clone tmpl --linked --pool ceph --name 'k-%d' --count $K -q)
 t_c3k=$("$C3" "$CEPH_CONF" "$CEPH_POOL" "$COPY" vmclone-base k3- $K | awk '{ s += $1 } END { printf "%.1f", s }')
 m_vmc=$(median < vmc.ms); m_dir=$(median < dir.ms); m_cli=$(median < cli.ms)
-m_c3=$(median < c3.ms); m_conn=$(median < conn.ms); m_list=$(median < list.ms)
+m_c3=$(median < c3.ms); m_conn=$(awk '{ print $1 }' conn.ms | median)
+m_down=$(awk '{ print $2 }' conn.ms | median); m_list=$(median < list.ms)
 echo
 echo "one linked clone of a 16 MiB template (median of $N, ms)"
 printf '  %-52s %8s\n' "rbd_clone3 alone (connected beforehand)" "$m_c3" \
     "one librados connection (create..ioctx)" "$m_conn" \
+    "its shutdown (rados_shutdown)" "$m_down" \
     "rbd clone CLI (process + connection + clone)" "$m_cli" \
     "vm-clone list -q (process + store, no clone)" "$m_list" \
     "vm-clone clone --linked into a dir pool" "$m_dir" \

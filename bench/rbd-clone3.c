@@ -1,9 +1,10 @@
 /*
  * rbd-clone3.c - the floor for bench/bench-rbd.sh: N linked clones with
  * rbd_clone3 alone (one connection, then clone after clone, each timed),
- * and, with -c, the cost of one connection (rados_create .. ioctx) too.
+ * and, with -c, the cost of one connection (rados_create .. ioctx) and
+ * of its shutdown.
  *   rbd-clone3 CONF POOL PARENT SNAP PREFIX N   prints one ms per line
- *   rbd-clone3 -c CONF POOL                     prints the connect ms
+ *   rbd-clone3 -c CONF POOL                     prints connect and shutdown ms
  *   rbd-clone3 -r CONF POOL PREFIX N            removes PREFIX0..N-1
  * Clones are format 1 (protected parent snapshot), as vm-clone makes them.
  */
@@ -62,9 +63,11 @@ main(int argc, char **argv)
         if (connect_pool(argv[2], argv[3], &c, &io) < 0) {
             return 1;
         }
-        printf("%.2f\n", now_ms() - t0);
+        printf("%.2f", now_ms() - t0);
+        t0 = now_ms();
         rados_ioctx_destroy(io);
         rados_shutdown(c);
+        printf(" %.2f\n", now_ms() - t0);
         return 0;
     }
     if (argc == 6 && !strcmp(argv[1], "-r")) {
