@@ -37,6 +37,8 @@ extern "C" {
 #define VMC_RBD_BASE_SNAP "vmclone-base"
 /** The image metadata key holding a template's seal root digest. */
 #define VMC_RBD_SEAL_KEY "vmclone.seal"
+/** ... and the seal's chunk size (absent: VMC_SEAL_DEFAULT_CHUNK). */
+#define VMC_RBD_SEAL_CHUNK_KEY "vmclone.seal-chunk"
 
 /** Was vmclone built with librbd? */
 VMC_API bool vmc_rbd_available(void);
@@ -118,6 +120,14 @@ VMC_API int vmc_rbd_remove(const char *spec, struct vmc_error *err);
  *  when the image has none. */
 VMC_API int vmc_rbd_seal_get(const char *spec, char **out,
                              struct vmc_error *err);
+
+/**
+ * Read image @spec's VMC_RBD_BASE_SNAP (what clones read) and check it
+ * against seal root @want (hex; the image's own VMC_RBD_SEAL_KEY when
+ * NULL): -EBADMSG with the reason when the data does not match.
+ */
+VMC_API int vmc_rbd_verify(const char *spec, const char *want,
+                           struct vmc_error *err);
 
 /** Image names of the clones of @spec's snapshot (its @SNAP, else
  *  VMC_RBD_BASE_SNAP): the rbd children,

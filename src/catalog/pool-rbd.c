@@ -241,6 +241,10 @@ cat_rbd_verify_seal(const char *path, const char *want, char *detail,
     int r = vmc_rbd_seal_get(path, &seal, &e);
     bool ok = r == 0 && (!want || !strcmp(seal, want));
 
+    /* the data clones read, through librbd, against the seal */
+    if (ok && (r = vmc_rbd_verify(path, want, &e)) < 0) {
+        ok = false;
+    }
     if (r < 0) {
         snprintf(detail, len, "seal verification failed: %s", e.msg);
     } else if (!ok) {

@@ -54,3 +54,16 @@ rbd -p "$CEPH_POOL" rm --no-progress stray >/dev/null 2>&1
 rbd -p "$CEPH_POOL" rm --no-progress stray2 >/dev/null 2>&1
 vmc rm vm2 -q || fail "rm vm2 (image gone): $(cat vmc.err)"
 fsck_clean
+
+# fsck --verify reads the template copy's vmclone-base through librbd and
+# checks it against the seal: damage below RBD (a rewritten RADOS object)
+# is found
+vmc fsck --verify --json > v1.json || fail "fsck --verify: $(cat v1.json)"
+[ "$(jget v1.json 'd["inconsistencies"]')" = 0 ] || fail "fsck --verify: $(cat v1.json)"
+[ "$(rbd -p "$CEPH_POOL" image-meta get "$copy" vmclone.seal-chunk)" = 65536 ] ||
+    fail "the copy has no seal chunk size in its metadata"
+prefix=$(rbd -p "$CEPH_POOL" info "$copy" | awk '/block_name_prefix/ { print $2 }')
+head -c 4096 /dev/urandom > junk
+rados -p "$CEPH_POOL" put "$prefix.0000000000000000" junk || fail "rados put"
+vmc fsck --verify --json > v2.json || true
+grep -q "its data does not match the seal" v2.json || fail "fsck --verify missed the damage: $(cat v2.json)"
