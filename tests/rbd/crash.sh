@@ -70,15 +70,17 @@ agree() {
 }
 
 # killed POINT ARGS...: host1 runs ARGS, paused at POINT, is killed (-9);
-# host2 reaps it
+# host2 reaps it. $ran: 0 when CRASH_STEPS=short skipped it
 n=0
 killed() {
     local point=$1 bg
     shift
     n=$((n + 1))
+    ran=0
     if [ "${CRASH_STEPS:-}" = short ] && [ $((n % 2)) = 0 ]; then
         return 0
     fi
+    ran=1
     rm -rf "$T/pause"; mkdir "$T/pause"
     VMCLONE_PAUSE_AT=$point VMCLONE_PAUSE_DIR=$T/pause \
         "$VMCLONE" --home "$T/h1" "$@" > bg.out 2> bg.err &
@@ -115,10 +117,10 @@ hv 2 snapshot create base s -q || fail "snapshot create"
 killed clone.before-commit clone base@s --linked --pool ceph --name fs
 hv 2 snapshot create base s2 -q || fail "snapshot create s2"
 killed snapshot-rm.before-finish snapshot rm base s2
-[ "$(q "SELECT count(*) FROM snapshots WHERE name = 's2'")" = 0 ] || fail "snapshot rm was not rolled forward"
+[ "$ran" = 0 ] || [ "$(q "SELECT count(*) FROM snapshots WHERE name = 's2'")" = 0 ] || fail "snapshot rm was not rolled forward"
 killed flatten.before-commit flatten base
 killed delete.after-mark rm del
-hv 2 info del -q 2>/dev/null && fail "rm del was not rolled forward"
+[ "$ran" = 0 ] || ! hv 2 info del -q 2>/dev/null || fail "rm del was not rolled forward"
 qemu-img compare -q -f qcow2 -F raw "$T/t.qcow2" \
     "rbd:$CEPH_POOL/$(q "SELECT v.file FROM volumes v JOIN vms m ON m.id = v.vm_id WHERE m.name = 'base'"):conf=$CEPH_CONF" ||
     fail "base does not read as the template"
