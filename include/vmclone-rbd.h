@@ -6,12 +6,15 @@
  *
  * A volume is named by a spec string, the pool's spec, '/', the image:
  *
- *     rbd:POOL[/NAMESPACE][:id=USER][:conf=FILE]/IMAGE
+ *     rbd:POOL[/NAMESPACE][:id=USER][:conf=FILE]/IMAGE[@SNAP]
  *
- * (no ':' or '/' in POOL, NAMESPACE, USER or IMAGE; no ':' in FILE). Each
- * call connects with the spec's settings (client "admin" and Ceph's
- * default configuration search when they are absent; the keyring stays
- * where Ceph keeps it) and disconnects before it returns.
+ * where IMAGE@SNAP names an RBD snapshot of IMAGE (a VM snapshot in an rbd
+ * pool: read-only, protected, cloned from like a template's base).
+ * (no ':' or '/' in POOL, NAMESPACE, USER or IMAGE; no ':' in FILE). The
+ * calls share one cluster connection per process and settings (client
+ * "admin" and Ceph's default configuration search when they are absent;
+ * the keyring stays where Ceph keeps it), made on first use and shut
+ * down at exit.
  *
  * Templates in rbd pools are frozen as the snapshot VMC_RBD_BASE_SNAP,
  * protected; linked clones are RBD clones (layering) of that snapshot.
@@ -34,6 +37,8 @@ extern "C" {
 #define VMC_RBD_BASE_SNAP "vmclone-base"
 /** The image metadata key holding a template's seal root digest. */
 #define VMC_RBD_SEAL_KEY "vmclone.seal"
+/** ... and the seal's chunk size (absent: VMC_SEAL_DEFAULT_CHUNK). */
+#define VMC_RBD_SEAL_CHUNK_KEY "vmclone.seal-chunk"
 
 /** Was vmclone built with librbd? */
 VMC_API bool vmc_rbd_available(void);
@@ -72,8 +77,8 @@ VMC_API int vmc_rbd_import(const char *src, const char *dst,
                            const char *seal, uint64_t *bytes,
                            struct vmc_error *err);
 
-/** A linked clone: @child, an RBD clone (layering) of
- *  @parent@VMC_RBD_BASE_SNAP, in the same cluster. */
+/** A linked clone: @child, an RBD clone (layering) of @parent's
+ *  snapshot (its spec's @SNAP, else VMC_RBD_BASE_SNAP), same cluster. */
 VMC_API int vmc_rbd_clone(const char *parent, const char *child,
                           struct vmc_error *err);
 
@@ -99,13 +104,15 @@ VMC_API int vmc_rbd_parent(const char *spec, char **out,
 VMC_API int vmc_rbd_watchers(const char *spec, unsigned *count,
                              struct vmc_error *err);
 
-/** Freeze image @spec as VMC_RBD_BASE_SNAP, protected (a VM snapshot
- *  that clones are made from); an existing frozen snapshot is kept. */
+/** Freeze image @spec as its spec's @SNAP (else VMC_RBD_BASE_SNAP),
+ *  protected, so that clones can be made from it; an existing frozen
+ *  snapshot is kept. */
 VMC_API int vmc_rbd_freeze(const char *spec, struct vmc_error *err);
 
 /**
- * Remove image @spec: its snapshots (unprotected first), then the image.
- * Absent: 0. -EBUSY while a client has it open or clones depend on it.
+ * Remove image @spec: its snapshots (unprotected first), then the image;
+ * for IMAGE@SNAP, that snapshot only. Absent: 0. -EBUSY while a client
+ * has it open or clones depend on it.
  */
 VMC_API int vmc_rbd_remove(const char *spec, struct vmc_error *err);
 
@@ -114,7 +121,16 @@ VMC_API int vmc_rbd_remove(const char *spec, struct vmc_error *err);
 VMC_API int vmc_rbd_seal_get(const char *spec, char **out,
                              struct vmc_error *err);
 
-/** Image names of the clones of @spec@VMC_RBD_BASE_SNAP (rbd children),
+/**
+ * Read image @spec's VMC_RBD_BASE_SNAP (what clones read) and check it
+ * against seal root @want (hex; the image's own VMC_RBD_SEAL_KEY when
+ * NULL): -EBADMSG with the reason when the data does not match.
+ */
+VMC_API int vmc_rbd_verify(const char *spec, const char *want,
+                           struct vmc_error *err);
+
+/** Image names of the clones of @spec's snapshot (its @SNAP, else
+ *  VMC_RBD_BASE_SNAP): the rbd children,
  *  as "POOL/[NS/]IMAGE" in *@names (free each and the array). */
 VMC_API int vmc_rbd_children(const char *spec, char ***names, size_t *count,
                              struct vmc_error *err);

@@ -194,6 +194,22 @@ int cat_rbd_clone_group(const struct cat_disks *base, char *const *paths,
 int cat_rbd_backing_volume(struct vmc_catalog *cat, const char *path,
                            int64_t *vid, char **backing,
                            struct vmc_error *err);
+/* Is VM @vm's pool an rbd pool? */
+bool cat_rbd_vm(struct vmc_catalog *cat, const char *vm);
+/* VM snapshot @name on rbd: volume @vid (a new snapshot layer of the VM's
+ * disk volume @top) is named IMAGE@vmclone-snap-NAME, an RBD snapshot of
+ * @top's image, and reads @top's parent. */
+int cat_rbd_snapshot_volume(struct vmc_catalog *cat, int64_t vid,
+                            int64_t top, const char *name,
+                            struct vmc_error *err);
+/* fsck: the rbd children (rbd_list_children3) of every rbd volume that
+ * clones are made from against the catalog's clones of it; a child the
+ * catalog does not know is reported, never removed. */
+int cat_rbd_fsck_children(struct vmc_catalog *cat, vmc_catalog_report_fn fn,
+                          void *opaque, unsigned *problems,
+                          struct vmc_error *err);
+/* Take the RBD snapshot rbd volume @path (IMAGE@SNAP) names, protected. */
+int cat_rbd_snapshot_take(const char *path, struct vmc_error *err);
 /* -ENOTSUP "@what is not supported on rbd pools" when VM @vm is in one. */
 int cat_rbd_refuse_vm(struct vmc_catalog *cat, const char *vm,
                       const char *what, struct vmc_error *err);

@@ -404,8 +404,8 @@ cat_pool_claim(struct vmc_catalog *cat, const char *dir,
     char *marker = NULL, *tmp = NULL, owner[64];
     int fd, r;
 
-    if (!cat->store_id[0]) {
-        return 0;
+    if (!cat->store_id[0] || cat_path_is_rbd(dir)) {
+        return 0;       /* an rbd pool is no directory: nothing to claim */
     }
     if (asprintf(&marker, "%s/%s", dir, CAT_POOL_MARKER) < 0) {
         return vmc_error_set(err, -ENOMEM, "out of memory");

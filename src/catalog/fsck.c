@@ -855,6 +855,9 @@ vmc_catalog_fsck_with(struct vmc_catalog *cat, const struct vmc_fsck_opts *o,
     if (r == 0) {
         r = fsck_volumes(cat, fn, opaque, res, err);
     }
+    if (r == 0) {
+        r = cat_rbd_fsck_children(cat, fn, opaque, &res->problems, err);
+    }
     if (r == 0 && o && (o->verify || o->repair)) {
         r = fsck_verify(cat, o->repair, fn, opaque, res, err);
     }

@@ -6,7 +6,9 @@
  * they would touch a file: template copies are imported and frozen,
  * linked clones are RBD clones, full clones rbd_copy3 (or an export into
  * a directory pool), deletion rbd_remove (journal.c's roll back and roll
- * forward unlink through cat_unlink_volume_file(), which comes here).
+ * forward unlink through cat_unlink_volume_file(), which comes here), VM
+ * snapshots RBD snapshots (the snapshot's volume is IMAGE@SNAP; clones
+ * of it are RBD clones of that snapshot).
  * Operations with no RBD equivalent are refused (cat_rbd_refuse()).
  */
 #include <errno.h>
@@ -16,6 +18,10 @@
 
 #include "catalog-ops.h"
 #include "vmclone-rbd.h"
+
+/* VM snapshot NAME of an rbd VM is its image's RBD snapshot PREFIX+NAME
+ * (never VMC_RBD_BASE_SNAP, whatever NAME is). */
+#define VMC_RBD_SNAP_PREFIX "vmclone-snap-"
 
 bool
 cat_path_is_rbd(const char *path)
@@ -188,6 +194,35 @@ cat_rbd_refuse_vm(struct vmc_catalog *cat, const char *vm, const char *what,
 }
 
 bool
+cat_rbd_vm(struct vmc_catalog *cat, const char *vm)
+{
+    char *type = NULL;
+    bool rbd = cat_get_str(cat, &type, NULL, "SELECT p.type FROM vms m "
+                           "JOIN pools p ON p.id = m.pool_id WHERE m.name = "
+                           "?", "s", vm) == 0 && !strcmp(type, "rbd");
+
+    free(type);
+    return rbd;
+}
+
+int
+cat_rbd_snapshot_volume(struct vmc_catalog *cat, int64_t vid, int64_t top,
+                        const char *name, struct vmc_error *err)
+{
+    return cat_exec(cat, err, "UPDATE volumes SET file = (SELECT t.file || "
+                    "'@" VMC_RBD_SNAP_PREFIX "' || ? FROM volumes t WHERE "
+                    "t.id = ?), parent_id = (SELECT t.parent_id FROM volumes "
+                    "t WHERE t.id = ?) WHERE id = ?", "sIII", name, top, top,
+                    vid);
+}
+
+int
+cat_rbd_snapshot_take(const char *path, struct vmc_error *err)
+{
+    return vmc_rbd_freeze(path, err);
+}
+
+bool
 cat_rbd_missing(const char *path)
 {
     char *parent = NULL;
@@ -206,6 +241,10 @@ cat_rbd_verify_seal(const char *path, const char *want, char *detail,
     int r = vmc_rbd_seal_get(path, &seal, &e);
     bool ok = r == 0 && (!want || !strcmp(seal, want));
 
+    /* the data clones read, through librbd, against the seal */
+    if (ok && (r = vmc_rbd_verify(path, want, &e)) < 0) {
+        ok = false;
+    }
     if (r < 0) {
         snprintf(detail, len, "seal verification failed: %s", e.msg);
     } else if (!ok) {
@@ -236,5 +275,135 @@ cat_rbd_refuse_watched(const char *vm, const char *path,
                           "have its rbd image '%s' open (stop it first)", vm,
                           n, path);
     }
+    return r;
+}
+
+/* ------------------------------------------------------ fsck, children */
+
+/* The catalog's clones of volume @vid as "POOL/[NS/]IMAGE" (rbd
+ * children's form), with @ready[i] whether clone i is ready. */
+static int
+catalog_children(struct vmc_catalog *cat, int64_t vid, char ***names,
+                 bool **ready, size_t *n, struct vmc_error *err)
+{
+    cat_stmt *st = NULL;
+    int r = cat_prepare(cat, &st, err, "SELECT p.rbd_pool || '/' || CASE "
+                        "WHEN coalesce(p.rbd_namespace, '') = '' THEN '' "
+                        "ELSE p.rbd_namespace || '/' END || k.file, "
+                        "k.state FROM volumes k JOIN pools p ON p.id = "
+                        "k.pool_id WHERE k.parent_id = ? AND p.type = 'rbd' "
+                        "AND k.file NOT LIKE '%@%'", "I", vid);
+
+    *n = 0;
+    while (r == 0 && (r = cat_step(cat, st, err)) > 0) {
+        char **a = realloc(*names, (*n + 1) * sizeof(**names));
+        bool *b = a ? realloc(*ready, (*n + 1) * sizeof(**ready)) : NULL;
+
+        if (a) {
+            *names = a;
+        }
+        if (b) {
+            *ready = b;
+        }
+        if (!a || !b || !(a[*n] = strdup(cat_col(st, 0)))) {
+            r = vmc_error_set(err, -ENOMEM, "out of memory");
+            break;
+        }
+        b[(*n)++] = !strcmp(cat_col(st, 1), "ready");
+        r = 0;
+    }
+    cat_finalize(st);
+    return r;
+}
+
+static bool
+listed(char **names, size_t n, const char *name)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        if (!strcmp(names[i], name)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static void
+free_names(char **names, size_t n)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        free(names[i]);
+    }
+    free(names);
+}
+
+/* One base: its rbd children against the catalog's clones of it. */
+static void
+fsck_base(struct vmc_catalog *cat, const struct cat_disk *b,
+          vmc_catalog_report_fn fn, void *opaque, unsigned *problems)
+{
+    struct vmc_error e = { 0 };
+    char **kids = NULL, **cat_kids = NULL, msg[600];
+    bool *ready = NULL;
+    size_t nk = 0, nc = 0, i;
+    int r = catalog_children(cat, b->vid, &cat_kids, &ready, &nc, &e);
+
+    if (r == 0) {
+        r = vmc_rbd_children(b->path, &kids, &nk, &e);
+    }
+    if (r == -ENOENT && nc == 0) {
+        r = 0;          /* a VM's disk that nothing is cloned from */
+    }
+    if (r < 0) {
+        cat_report(fn, opaque, "problem", b->path, e.msg);
+        (*problems)++;
+    }
+    for (i = 0; r == 0 && i < nk; i++) {
+        if (!listed(cat_kids, nc, kids[i])) {
+            snprintf(msg, sizeof(msg), "rbd image '%s' is a clone of it "
+                     "that the catalog does not know (left in place: "
+                     "'rbd rm' it once nothing uses it)", kids[i]);
+            cat_report(fn, opaque, "problem", b->path, msg);
+            (*problems)++;
+        }
+    }
+    for (i = 0; r == 0 && i < nc; i++) {
+        if (ready[i] && !listed(kids, nk, cat_kids[i])) {
+            snprintf(msg, sizeof(msg), "the catalog's clone '%s' is not "
+                     "among its rbd children", cat_kids[i]);
+            cat_report(fn, opaque, "problem", b->path, msg);
+            (*problems)++;
+        }
+    }
+    free_names(kids, nk);
+    free_names(cat_kids, nc);
+    free(ready);
+}
+
+int
+cat_rbd_fsck_children(struct vmc_catalog *cat, vmc_catalog_report_fn fn,
+                      void *opaque, unsigned *problems,
+                      struct vmc_error *err)
+{
+    struct cat_disks bases = { 0 };
+    size_t i;
+    /* what clones are made from: template copies, VM snapshots, and
+     * whatever the catalog says has clones */
+    int r = cat_disks_load(cat, &bases, "SELECT v.id, coalesce(v.parent_id, "
+                           "0), v.disk, v.virtual_size, p.path || '/' || "
+                           "v.file FROM volumes v JOIN pools p ON p.id = "
+                           "v.pool_id WHERE p.type = 'rbd' AND v.state = "
+                           "'ready' AND v.id > ? AND (v.copy_id IS NOT NULL "
+                           "OR v.snapshot_id IS NOT NULL OR v.id IN (SELECT "
+                           "k.parent_id FROM volumes k WHERE k.parent_id IS "
+                           "NOT NULL)) ORDER BY v.id", 0, err);
+
+    for (i = 0; r == 0 && i < bases.n; i++) {
+        fsck_base(cat, &bases.d[i], fn, opaque, problems);
+    }
+    cat_disks_release(&bases);
     return r;
 }

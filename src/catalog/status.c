@@ -87,6 +87,9 @@ cat_volume_damaged(const char *path, char *detail, size_t len)
     char mark[4096], line[256] = "";
     FILE *f;
 
+    if (cat_path_is_rbd(path)) {
+        return false;   /* no marker files beside rbd images */
+    }
     snprintf(mark, sizeof(mark), "%s" CAT_DAMAGED_SUFFIX, path);
     f = fopen(mark, "r");
     if (!f) {

@@ -145,14 +145,14 @@ vmc_catalog_snapshot_create(struct vmc_catalog *cat, const char *vm,
     int64_t vid = 0, sid = 0, pool_id = 0, *nv = NULL;
     unsigned depth = 0;
     struct cat_op op;
+    bool rbd;
     int r;
     size_t i;
 
     cat_op_init(&op, cat, "snapshot");
     r = cat_check_name("snapshot", name, err);
-    if (r == 0) {
-        r = cat_rbd_refuse_vm(cat, vm, "snapshot create", err);
-    }
+    /* rbd: an RBD snapshot of each disk's image, no new layer */
+    rbd = r == 0 && cat_rbd_vm(cat, vm);
     if (r == 0) {
         r = cat_begin(cat, err);
     }
@@ -167,7 +167,7 @@ vmc_catalog_snapshot_create(struct vmc_catalog *cat, const char *vm,
         r = cat_get_i64(cat, &pool_id, err, "SELECT pool_id FROM vms WHERE "
                         "id = ?", "I", vid);
     }
-    if (r == 0 && tops.n) {
+    if (r == 0 && tops.n && !rbd) {
         r = cat_volume_depth(cat, tops.d[0].vid, &depth, err);
         if (r == 0 && depth + 2 > cat_max_depth(cat)) {
             r = vmc_error_set(err, -ELOOP, "a snapshot would make VM '%s' "
@@ -196,8 +196,12 @@ vmc_catalog_snapshot_create(struct vmc_catalog *cat, const char *vm,
     }
     for (i = 0; r == 0 && i < tops.n; i++) {
         r = cat_volume_insert(cat, pool_id, vm, tops.d[i].disk,
-                              tops.d[i].virtual_size, tops.d[i].vid, "vm_id",
-                              vid, 1, op.jid, &nv[i], err);
+                              tops.d[i].virtual_size, tops.d[i].vid,
+                              rbd ? "snapshot_id" : "vm_id", rbd ? sid : vid,
+                              !rbd, op.jid, &nv[i], err);
+        if (r == 0 && rbd) {
+            r = cat_rbd_snapshot_volume(cat, nv[i], tops.d[i].vid, name, err);
+        }
     }
     r = cat_op_stage(&op, r, err);
     if (r < 0) {
@@ -205,16 +209,20 @@ vmc_catalog_snapshot_create(struct vmc_catalog *cat, const char *vm,
     }
     for (i = 0; r == 0 && i < tops.n; i++) {
         r = cat_volume_path(cat, nv[i], &paths[i], err);
-        if (r == 0 && cat_mode_readonly(tops.d[i].path) < 0) {
+        if (r == 0 && rbd) {
+            r = cat_rbd_snapshot_take(paths[i], err);
+        } else if (r == 0 && cat_mode_readonly(tops.d[i].path) < 0) {
             r = vmc_error_set(err, -errno, "chmod '%s': %s", tops.d[i].path,
                               strerror(errno));
         }
     }
-    if (r == 0) {
+    if (r == 0 && !rbd) {
         r = overlays(&tops, paths, err);
     }
     cat_crashpoint("snapshot.before-commit");
-    if (r == 0) {
+    if (r == 0 && rbd) {
+        r = commit_ready(&op, NULL, 0, 0, (int)tops.n, 1, true, err);
+    } else if (r == 0) {
         /* the old tops now belong to the snapshot */
         r = commit_ready(&op, "UPDATE volumes SET vm_id = NULL, "
                          "snapshot_id = ?1, top = 0 WHERE vm_id = (SELECT "
@@ -249,7 +257,10 @@ vmc_catalog_snapshot_revert(struct vmc_catalog *cat, const char *vm,
     size_t i;
 
     cat_op_init(&op, cat, "revert");
-    r = cat_begin(cat, err);
+    r = cat_rbd_refuse_vm(cat, vm, "snapshot revert", err);
+    if (r == 0) {
+        r = cat_begin(cat, err);
+    }
     if (r < 0) {
         return r;
     }

@@ -10,13 +10,15 @@
 
 #include "vmclone.h"
 
-/* "rbd:POOL[/NS][:id=USER][:conf=FILE][/IMAGE]", split. */
+/* "rbd:POOL[/NS][:id=USER][:conf=FILE][/IMAGE[@SNAP]]", split (a volume
+ * IMAGE@SNAP is a VM snapshot: an RBD snapshot of the VM's image). */
 struct rbd_spec {
     char pool[128];
     char ns[128];
     char id[128];
     char conf[PATH_MAX];
     char image[256];
+    char snap[128];
 };
 
 /* Parse @spec; @image: it names an image (else a pool). -EINVAL with
@@ -30,11 +32,12 @@ int rbd_spec_parse(const char *spec, bool image, struct rbd_spec *out,
 struct rbd_conn {
     rados_t cluster;
     rados_ioctx_t io;
-    bool have_cluster, connected, have_io;
+    bool own_cluster, have_io;     /* own_cluster: not the cached one */
 };
 
-/* Connect with @s's settings and open its pool and namespace (@spec for
- * the messages). */
+/* Open @s's pool and namespace on the process's connection with @s's
+ * settings (made on first use, shut down at exit; @spec for the
+ * messages). rbd_conn_close() closes the pool. */
 int rbd_conn_open(struct rbd_conn *c, const struct rbd_spec *s,
                   const char *spec, struct vmc_error *err);
 void rbd_conn_close(struct rbd_conn *c);
@@ -44,8 +47,13 @@ int rbd_open_spec(const char *spec, struct rbd_spec *s, struct rbd_conn *c,
 /* A new format-2 image @name of @size bytes. */
 int rbd_image_create(struct rbd_conn *c, const char *name, uint64_t size,
                      const char *spec, struct vmc_error *err);
-/* Snapshot VMC_RBD_BASE_SNAP of open image @img, protected. */
-int rbd_freeze_open(rbd_image_t img, const char *spec,
+/* A standalone copy @name (through @c) of open image @src's data, read
+ * and written (zero runs skipped): what rbd_copy3 gets wrong from a
+ * snapshot of a clone (the parent's data is missing). */
+int rbd_copy_by_reads(rbd_image_t src, struct rbd_conn *c, const char *name,
+                      const char *dst, struct vmc_error *err);
+/* Snapshot @snap of open image @img, protected (kept if it is). */
+int rbd_freeze_open(rbd_image_t img, const char *snap, const char *spec,
                     struct vmc_error *err);
 #endif
 

@@ -93,6 +93,12 @@ vmc_rbd_seal_get(const char *spec, char **out, struct vmc_error *err)
 }
 
 int
+vmc_rbd_verify(const char *spec, const char *want, struct vmc_error *err)
+{
+    return no_librbd(err);
+}
+
+int
 vmc_rbd_children(const char *spec, char ***names, size_t *count,
                  struct vmc_error *err)
 {

@@ -106,7 +106,7 @@ rbd_spec_parse(const char *spec, bool image, struct rbd_spec *out,
                struct vmc_error *err)
 {
     const char *p = spec + 4, *slash, *colon;
-    char *head = NULL;
+    char *head = NULL, *at;
     int r = -EINVAL;
 
     memset(out, 0, sizeof(*out));
@@ -122,6 +122,14 @@ rbd_spec_parse(const char *spec, bool image, struct rbd_spec *out,
             goto out;
         }
         p = head;
+        if ((at = strchr(out->image, '@'))) {
+            *at = '\0';
+            if (!out->image[0] || !at[1] ||
+                take(out->snap, sizeof(out->snap), at + 1,
+                     strlen(at + 1)) < 0) {
+                goto out;
+            }
+        }
     }
     colon = strchr(p, ':');
     slash = memchr(p, '/', colon ? (size_t)(colon - p) : strlen(p));
@@ -148,7 +156,7 @@ out:
         return vmc_error_set(err, -EINVAL, "'%s' is not an rbd %s spec "
                              "(rbd:POOL[/NAMESPACE][:id=USER][:conf=FILE]%s)",
                              spec, image ? "image" : "pool",
-                             image ? "/IMAGE" : "");
+                             image ? "/IMAGE[@SNAP]" : "");
     }
     return 0;
 }
@@ -160,8 +168,9 @@ vmc_rbd_qemu_filename(const char *spec, char **out, struct vmc_error *err)
     int r = rbd_spec_parse(spec, true, &s, err);
 
     *out = NULL;
-    if (r == 0 && asprintf(out, "rbd:%s/%s%s%s%s%s%s%s", s.pool, s.ns,
+    if (r == 0 && asprintf(out, "rbd:%s/%s%s%s%s%s%s%s%s%s", s.pool, s.ns,
                            s.ns[0] ? "/" : "", s.image,
+                           s.snap[0] ? "@" : "", s.snap,
                            s.id[0] ? ":id=" : "", s.id,
                            s.conf[0] ? ":conf=" : "", s.conf) < 0) {
         *out = NULL;

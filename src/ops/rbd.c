@@ -1,14 +1,17 @@
 /*
  * rbd.c - Ceph RBD images through librbd/librados (include/vmclone-rbd.h):
- * spec strings, one connection per call, and the image operations the
+ * one cluster connection per process and settings, and the image operations the
  * catalog's rbd pools use (clone, copy, flatten, freeze, remove, watchers,
  * seal metadata, children). The copies between image files and rbd images
  * are in rbd-copy.c. Built only with librbd (rbd-none.c otherwise).
  */
 #include <errno.h>
+#include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "rbd-dl.h"
 
@@ -23,13 +26,111 @@ vmc_rbd_available(void)
 
 /* ------------------------------------------------------------- connect */
 
-static int
-conn_fail(struct rbd_conn *c, int r, const char *what, const char *spec,
-          struct vmc_error *err)
+/*
+ * One cluster connection per process and settings (client id, conf
+ * file): a command that touches several images (a clone group, a
+ * template copy and its clones, fsck) connects once. Connecting costs
+ * more than most image calls (reading the conf, the monitor handshake,
+ * the maps); the connections are shut down at exit, and a forked child
+ * never uses its parent's.
+ */
+#define CONN_CACHE 4
+
+struct cached_cluster {
+    char id[128];
+    char conf[PATH_MAX];
+    rados_t cluster;
+    pid_t pid;
+    bool used;
+};
+
+static struct cached_cluster conn_cache[CONN_CACHE];
+static pthread_mutex_t conn_lock = PTHREAD_MUTEX_INITIALIZER;
+static bool conn_atexit;
+
+static void
+conn_cache_shutdown(void)
 {
-    rbd_conn_close(c);
-    return vmc_error_set(err, r, "rbd '%s': %s: %s", spec, what,
-                         r == -ENOENT ? "not found" : strerror(-r));
+    size_t i;
+
+    pthread_mutex_lock(&conn_lock);
+    for (i = 0; i < CONN_CACHE; i++) {
+        if (conn_cache[i].used && conn_cache[i].pid == getpid()) {
+            rados_shutdown(conn_cache[i].cluster);
+        }
+        conn_cache[i].used = false;
+    }
+    pthread_mutex_unlock(&conn_lock);
+}
+
+/* A new connected cluster handle with @s's settings. */
+static int
+cluster_connect(const struct rbd_spec *s, rados_t *out, const char *spec,
+                struct vmc_error *err)
+{
+    rados_t c;
+    const char *what = "cannot read the Ceph configuration";
+    int r = rados_create(&c, s->id[0] ? s->id : NULL);
+
+    if (r < 0) {
+        return vmc_error_set(err, r, "rbd '%s': cannot create a client: %s",
+                             spec, strerror(-r));
+    }
+    r = rados_conf_read_file(c, s->conf[0] ? s->conf : NULL);
+    if (r == 0) {
+        /* our output stays ours: librados logs to its log file only */
+        rados_conf_set(c, "log_to_stderr", "false");
+        rados_conf_set(c, "err_to_stderr", "false");
+        rados_conf_set(c, "client_mount_timeout", "15");
+        what = "cannot connect to the cluster";
+        r = rados_connect(c);
+    }
+    if (r < 0) {
+        rados_shutdown(c);
+        return vmc_error_set(err, r, "rbd '%s': %s: %s", spec, what,
+                             r == -ENOENT ? "not found" : strerror(-r));
+    }
+    *out = c;
+    return 0;
+}
+
+/* The process's connection with @s's settings, made on first use. */
+static int
+cluster_get(const struct rbd_spec *s, rados_t *out, const char *spec,
+            struct vmc_error *err)
+{
+    struct cached_cluster *e, *slot = NULL;
+    size_t i;
+    int r = 0;
+
+    pthread_mutex_lock(&conn_lock);
+    for (i = 0; i < CONN_CACHE; i++) {
+        e = &conn_cache[i];
+        if (e->used && e->pid != getpid()) {
+            e->used = false;            /* the parent's, before a fork */
+        }
+        if (e->used && !strcmp(e->id, s->id) && !strcmp(e->conf, s->conf)) {
+            *out = e->cluster;
+            pthread_mutex_unlock(&conn_lock);
+            return 0;
+        }
+        if (!e->used && !slot) {
+            slot = e;
+        }
+    }
+    r = cluster_connect(s, out, spec, err);
+    if (r == 0 && slot) {
+        snprintf(slot->id, sizeof(slot->id), "%s", s->id);
+        snprintf(slot->conf, sizeof(slot->conf), "%s", s->conf);
+        slot->cluster = *out;
+        slot->pid = getpid();
+        slot->used = true;
+        if (!conn_atexit) {
+            conn_atexit = atexit(conn_cache_shutdown) == 0;
+        }
+    }
+    pthread_mutex_unlock(&conn_lock);
+    return r == 0 && !slot ? 1 : r;     /* 1: not cached, the caller's */
 }
 
 int
@@ -39,29 +140,17 @@ rbd_conn_open(struct rbd_conn *c, const struct rbd_spec *s,
     int r;
 
     memset(c, 0, sizeof(*c));
-    r = rados_create(&c->cluster, s->id[0] ? s->id : NULL);
+    r = cluster_get(s, &c->cluster, spec, err);
     if (r < 0) {
-        return vmc_error_set(err, r, "rbd '%s': cannot create a client: %s",
-                             spec, strerror(-r));
+        return r;
     }
-    c->have_cluster = true;
-    r = rados_conf_read_file(c->cluster, s->conf[0] ? s->conf : NULL);
-    if (r < 0) {
-        return conn_fail(c, r, "cannot read the Ceph configuration", spec,
-                         err);
-    }
-    /* our output stays ours: librados logs to its log file only */
-    rados_conf_set(c->cluster, "log_to_stderr", "false");
-    rados_conf_set(c->cluster, "err_to_stderr", "false");
-    rados_conf_set(c->cluster, "client_mount_timeout", "15");
-    r = rados_connect(c->cluster);
-    if (r < 0) {
-        return conn_fail(c, r, "cannot connect to the cluster", spec, err);
-    }
-    c->connected = true;
+    c->own_cluster = r == 1;
     r = rados_ioctx_create(c->cluster, s->pool, &c->io);
     if (r < 0) {
-        return conn_fail(c, r, "cannot open the pool", spec, err);
+        rbd_conn_close(c);
+        return vmc_error_set(err, r, "rbd '%s': cannot open the pool: %s",
+                             spec, r == -ENOENT ? "not found"
+                                                : strerror(-r));
     }
     c->have_io = true;
     rados_ioctx_set_namespace(c->io, s->ns[0] ? s->ns : NULL);
@@ -74,7 +163,7 @@ rbd_conn_close(struct rbd_conn *c)
     if (c->have_io) {
         rados_ioctx_destroy(c->io);
     }
-    if (c->have_cluster) {
+    if (c->own_cluster) {
         rados_shutdown(c->cluster);
     }
     memset(c, 0, sizeof(*c));
@@ -89,7 +178,7 @@ rbd_open_spec(const char *spec, struct rbd_spec *s, struct rbd_conn *c,
     return r < 0 ? r : rbd_conn_open(c, s, spec, err);
 }
 
-/* Open image @spec (read-only when @ro) on a new connection. */
+/* Open image @spec (at its snapshot, if it names one; read-only when @ro). */
 static int
 image_open(const char *spec, bool ro, struct rbd_spec *s, struct rbd_conn *c,
            rbd_image_t *img, struct vmc_error *err)
@@ -99,8 +188,9 @@ image_open(const char *spec, bool ro, struct rbd_spec *s, struct rbd_conn *c,
     if (r < 0) {
         return r;
     }
-    r = ro ? rbd_open_read_only(c->io, s->image, img, NULL)
-           : rbd_open(c->io, s->image, img, NULL);
+    r = ro ? rbd_open_read_only(c->io, s->image, img,
+                                s->snap[0] ? s->snap : NULL)
+           : rbd_open(c->io, s->image, img, s->snap[0] ? s->snap : NULL);
     if (r < 0) {
         rbd_conn_close(c);
         return vmc_error_set(err, r, "rbd image '%s': %s", spec,
@@ -199,11 +289,13 @@ vmc_rbd_clone(const char *parent, const char *child, struct vmc_error *err)
         return r;
     }
     o = new_image_opts(true);
-    r = rbd_clone3(pc.io, ps.image, VMC_RBD_BASE_SNAP, cc.io, cs.image, o);
+    r = rbd_clone3(pc.io, ps.image, ps.snap[0] ? ps.snap : VMC_RBD_BASE_SNAP,
+                   cc.io, cs.image, o);
     rbd_image_options_destroy(o);
     if (r < 0) {
-        vmc_error_set(err, r, "rbd clone of '%s@%s' as '%s': %s", parent,
-                      VMC_RBD_BASE_SNAP, child, strerror(-r));
+        vmc_error_set(err, r, "rbd clone of '%s%s' as '%s': %s", parent,
+                      ps.snap[0] ? "" : "@" VMC_RBD_BASE_SNAP, child,
+                      strerror(-r));
     }
     rbd_conn_close(&cc);
     rbd_conn_close(&pc);
@@ -225,9 +317,10 @@ vmc_rbd_copy(const char *src, const char *dst, struct vmc_error *err)
     r = rbd_open_spec(dst, &ds, &dc, err);
     if (r == 0) {
         o = new_image_opts(false);
-        r = rbd_copy3(img, dc.io, ds.image, o);
+        r = ss.snap[0] ? rbd_copy_by_reads(img, &dc, ds.image, dst, err)
+                       : rbd_copy3(img, dc.io, ds.image, o);
         rbd_image_options_destroy(o);
-        if (r < 0) {
+        if (r < 0 && !ss.snap[0]) {
             vmc_error_set(err, r, "rbd copy of '%s' to '%s': %s", src, dst,
                           strerror(-r));
         }
@@ -254,32 +347,25 @@ vmc_rbd_flatten(const char *spec, struct vmc_error *err)
     return with_image(spec, false, flatten_fn, NULL, err);
 }
 
-static int
-freeze_fn(rbd_image_t img, const char *spec, const struct rbd_spec *s,
-          void *ctx, struct vmc_error *err)
-{
-    return rbd_freeze_open(img, spec, err);
-}
-
 int
-rbd_freeze_open(rbd_image_t img, const char *spec, struct vmc_error *err)
+rbd_freeze_open(rbd_image_t img, const char *snap, const char *spec,
+                struct vmc_error *err)
 {
     bool exists = false;
-    int prot = 0, r = rbd_snap_exists(img, VMC_RBD_BASE_SNAP, &exists);
+    int prot = 0, r = rbd_snap_exists(img, snap, &exists);
 
     if (r == 0 && !exists) {
-        r = rbd_snap_create(img, VMC_RBD_BASE_SNAP);
+        r = rbd_snap_create(img, snap);
     }
     if (r == 0) {
-        r = rbd_snap_is_protected(img, VMC_RBD_BASE_SNAP, &prot);
+        r = rbd_snap_is_protected(img, snap, &prot);
     }
     if (r == 0 && !prot) {
-        r = rbd_snap_protect(img, VMC_RBD_BASE_SNAP);
+        r = rbd_snap_protect(img, snap);
     }
     if (r < 0) {
         return vmc_error_set(err, r, "rbd image '%s': cannot freeze as "
-                             "snapshot '%s': %s", spec, VMC_RBD_BASE_SNAP,
-                             strerror(-r));
+                             "snapshot '%s': %s", spec, snap, strerror(-r));
     }
     return 0;
 }
@@ -287,7 +373,25 @@ rbd_freeze_open(rbd_image_t img, const char *spec, struct vmc_error *err)
 int
 vmc_rbd_freeze(const char *spec, struct vmc_error *err)
 {
-    return with_image(spec, false, freeze_fn, NULL, err);
+    struct rbd_spec s;
+    struct rbd_conn c;
+    rbd_image_t img;
+    int r = rbd_open_spec(spec, &s, &c, err);
+
+    if (r < 0) {
+        return r;
+    }
+    r = rbd_open(c.io, s.image, &img, NULL);
+    if (r < 0) {
+        vmc_error_set(err, r, "rbd image '%s': %s", spec,
+                      r == -ENOENT ? "no such image" : strerror(-r));
+    } else {
+        r = rbd_freeze_open(img, s.snap[0] ? s.snap : VMC_RBD_BASE_SNAP,
+                            spec, err);
+        rbd_close(img);
+    }
+    rbd_conn_close(&c);
+    return r;
 }
 
 static int
@@ -306,10 +410,12 @@ parent_fn(rbd_image_t img, const char *spec, const struct rbd_spec *s,
         return vmc_error_set(err, r, "rbd image '%s': cannot read its "
                              "parent: %s", spec, strerror(-r));
     }
-    if (asprintf(out, "rbd:%s%s%s%s%s%s%s/%s", pi.pool_name,
+    if (asprintf(out, "rbd:%s%s%s%s%s%s%s/%s%s%s", pi.pool_name,
                  pi.pool_namespace[0] ? "/" : "", pi.pool_namespace,
                  s->id[0] ? ":id=" : "", s->id, s->conf[0] ? ":conf=" : "",
-                 s->conf, pi.image_name) < 0) {
+                 s->conf, pi.image_name,
+                 strcmp(ps.name, VMC_RBD_BASE_SNAP) ? "@" : "",
+                 strcmp(ps.name, VMC_RBD_BASE_SNAP) ? ps.name : "") < 0) {
         *out = NULL;
         r = vmc_error_set(err, -ENOMEM, "out of memory");
     }
@@ -357,12 +463,36 @@ vmc_rbd_watchers(const char *spec, unsigned *count, struct vmc_error *err)
     return with_image(spec, true, watchers_fn, count, err);
 }
 
+/* Unprotect and remove snapshot @snap of open image @img; absent: 0. */
+static int
+remove_snap(rbd_image_t img, const char *snap, const char *spec,
+            struct vmc_error *err)
+{
+    int prot = 0, r = rbd_snap_is_protected(img, snap, &prot);
+
+    if (r == 0 && prot) {
+        r = rbd_snap_unprotect(img, snap);
+    }
+    if (r == 0) {
+        r = rbd_snap_remove(img, snap);
+    }
+    if (r == -ENOENT) {
+        return 0;
+    }
+    if (r < 0) {
+        vmc_error_set(err, r, "rbd image '%s': snapshot '%s': %s", spec,
+                      snap, r == -EBUSY ? "clones still depend on it"
+                                        : strerror(-r));
+    }
+    return r;
+}
+
 /* Unprotect and remove every snapshot of open image @img. */
 static int
 remove_snaps(rbd_image_t img, const char *spec, struct vmc_error *err)
 {
-    rbd_snap_info_t snaps[32];
-    int max = 32, n, i, r = 0;
+    rbd_snap_info_t snaps[64];
+    int max = 64, n, i, r = 0;
 
     n = rbd_snap_list(img, snaps, &max);
     if (n < 0) {
@@ -370,20 +500,7 @@ remove_snaps(rbd_image_t img, const char *spec, struct vmc_error *err)
                              "snapshots: %s", spec, strerror(-n));
     }
     for (i = 0; r == 0 && i < n; i++) {
-        int prot = 0;
-
-        r = rbd_snap_is_protected(img, snaps[i].name, &prot);
-        if (r == 0 && prot) {
-            r = rbd_snap_unprotect(img, snaps[i].name);
-        }
-        if (r == 0) {
-            r = rbd_snap_remove(img, snaps[i].name);
-        }
-        if (r < 0) {
-            vmc_error_set(err, r, "rbd image '%s': snapshot '%s': %s", spec,
-                          snaps[i].name, r == -EBUSY
-                          ? "clones still depend on it" : strerror(-r));
-        }
+        r = remove_snap(img, snaps[i].name, spec, err);
     }
     rbd_snap_list_end(snaps);
     return r;
@@ -406,8 +523,13 @@ vmc_rbd_remove(const char *spec, struct vmc_error *err)
         return 0;
     }
     if (r == 0) {
-        r = remove_snaps(img, spec, err);
+        r = s.snap[0] ? remove_snap(img, s.snap, spec, err)
+                      : remove_snaps(img, spec, err);
         rbd_close(img);
+        if (s.snap[0]) {
+            rbd_conn_close(&c);
+            return r;
+        }
     } else {
         vmc_error_set(err, r, "rbd image '%s': %s", spec, strerror(-r));
     }
@@ -501,7 +623,8 @@ vmc_rbd_children(const char *spec, char ***names, size_t *count,
     if (r < 0) {
         return r;
     }
-    r = rbd_open_read_only(c.io, s.image, &img, VMC_RBD_BASE_SNAP);
+    r = rbd_open_read_only(c.io, s.image, &img,
+                           s.snap[0] ? s.snap : VMC_RBD_BASE_SNAP);
     if (r == 0) {
         r = list_children(img, names, count);
         rbd_close(img);

@@ -161,6 +161,11 @@ int engine_image_create_with_parent_seal(const char *path,
 /* SHA-256 of @len bytes at @data. */
 int engine_seal_digest(const void *data, size_t len,
                        uint8_t md[ENGINE_SEAL_DIGEST_LEN]);
+/* The root digest of a seal over @n chunk digests @leaves (@chunk bytes
+ * each, of @vsize guest bytes): what a seal records (rbd copies are
+ * verified against it, src/ops/rbd-copy.c). */
+int engine_seal_root(uint32_t chunk, uint64_t vsize, const uint8_t *leaves,
+                     uint64_t n, uint8_t out[ENGINE_SEAL_DIGEST_LEN]);
 /* Digest of chunk @c of the sealed top layer of @img as its driver reads
  * it, bypassing verification (@buf holds one chunk). */
 int engine_seal_hash_chunk(struct vmc_image *img, uint64_t c, uint8_t *buf,
