@@ -55,7 +55,7 @@ INSERT INTO volumes(pool_id, file, format, virtual_size, disk, parent_id, state,
   FROM vms m JOIN template_copies c ON c.template_id = m.template_id
   JOIN volumes cv ON cv.copy_id = c.id WHERE m.id > :vbase;
 INSERT INTO nics(vm_id, idx, mac)
-  SELECT id, 0, '52:54:01:' || to_char((id >> 16) & 255, 'FM0x') || ':' ||
+  SELECT id, 0, '52:54:01:' || lpad(to_hex((id >> 16) & 255), 2, '0') || ':' ||
          lpad(to_hex((id >> 8) & 255), 2, '0') || ':' || lpad(to_hex(id & 255), 2, '0')
   FROM vms WHERE id > :vbase;
 INSERT INTO labels(vm_id, key, value)
