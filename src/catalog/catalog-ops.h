@@ -83,9 +83,21 @@ struct cat_ids {
 };
 int cat_ids_push(struct cat_ids *s, int64_t id);
 void cat_ids_release(struct cat_ids *s);
+/* Append the first column of every row of @sql (one int64 '?' = @arg). */
+int cat_ids_select(struct vmc_catalog *cat, struct cat_ids *out,
+                   const char *sql, int64_t arg, struct vmc_error *err);
 /* "@head(id1,id2,...)@tail" (malloc'd; NULL when out of memory). */
 char *cat_ids_sql(const char *head, const int64_t *ids, size_t n,
                   const char *tail);
+/* The set @owned_sql selects (one '?' = @arg), read now, as the literal
+ * ids of "@head(1,2,...)" (default: "SELECT id FROM volumes WHERE ?1 IS
+ * NOT NULL AND id IN "), bound the same way: PostgreSQL plans "id IN
+ * (subquery)" by its statistics, which on a table without snapshots
+ * guess a million rows and scan every volume; by literal ids it is the
+ * primary key. */
+int cat_owned_fixed(struct vmc_catalog *cat, const char *owned_sql,
+                    const char *head, int64_t arg, char **out,
+                    struct vmc_error *err);
 /* The ids of the volumes @owned_sql selects (one '?' = @arg) in @own,
  * and in @deps those of every volume under them, directly or through
  * other layers, leaving out the first level's volumes @exclude_sql

@@ -273,7 +273,7 @@ cat_delete_set(struct vmc_catalog *cat, const char *op, const char *what,
                const struct cat_owner_rows *owners, int64_t id,
                struct vmc_error *err)
 {
-    char *state = NULL, *desc = NULL;
+    char *state = NULL, *desc = NULL, *fixed = NULL;
     uint64_t bytes = 0;
     struct cat_op o;
     int r;
@@ -287,21 +287,26 @@ cat_delete_set(struct vmc_catalog *cat, const char *op, const char *what,
         free(desc);
         return r;
     }
-    r = lock_set(cat, owned_sql, id, err);
+    /* the set's ids, read once: every statement below then finds its
+     * rows by primary key */
+    r = cat_owned_fixed(cat, owned_sql, NULL, id, &fixed, err);
     if (r == 0) {
-        r = refuse_busy(cat, desc, op, owned_sql, id, err);
+        r = lock_set(cat, fixed, id, err);
     }
     if (r == 0) {
-        r = cat_refuse_dependents(cat, owned_sql, owned_sql, id, what, target,
-                                  err);
+        r = refuse_busy(cat, desc, op, fixed, id, err);
+    }
+    if (r == 0) {
+        r = cat_refuse_dependents(cat, fixed, fixed, id, what, target, err);
     }
     if (r == 0) {
         r = cat_op_begin(&o, target, err);
     }
     if (r == 0) {
-        r = mark_deleting(&o, desc, owned_sql, owners, id, err);
+        r = mark_deleting(&o, desc, fixed, owners, id, err);
     }
     free(desc);
+    free(fixed);
     r = cat_op_stage(&o, r, err);
     if (r < 0) {
         cat_op_end(&o);
@@ -349,6 +354,31 @@ cat_template_delete(struct vmc_catalog *cat, int64_t tid, const char *name,
                           cat_owned_template, template_owners, tid, err);
 }
 
+/* Does a VM or snapshot layer sit directly on template @tid's volumes
+ * (its disks, its copies')? By index: the set's ids, then their
+ * children. */
+static int
+template_used(struct vmc_catalog *cat, int64_t tid, bool *used,
+              struct vmc_error *err)
+{
+    struct cat_ids own = { 0 };
+    int64_t n = 0;
+    char *sql = NULL;
+    int r = cat_ids_select(cat, &own, cat_owned_template, tid, err);
+
+    if (r == 0 && own.n) {
+        sql = cat_ids_sql("SELECT count(*) FROM volumes WHERE template_id "
+                          "IS NULL AND copy_id IS NULL AND parent_id IN ",
+                          own.v, own.n, "");
+        r = sql ? cat_get_i64(cat, &n, err, sql, NULL)
+                : vmc_error_set(err, -ENOMEM, "out of memory");
+    }
+    *used = n > 0;
+    free(sql);
+    cat_ids_release(&own);
+    return r;
+}
+
 int
 cat_free_retired(struct vmc_catalog *cat, struct vmc_error *err)
 {
@@ -359,12 +389,7 @@ cat_free_retired(struct vmc_catalog *cat, struct vmc_error *err)
     int r;
 
     r = cat_prepare(cat, &st, err, "SELECT t.id, t.name FROM templates t "
-                    "WHERE t.retired = 1 AND t.state = 'ready' AND NOT "
-                    "EXISTS (SELECT 1 FROM volumes c WHERE c.parent_id IN "
-                    "(SELECT id FROM volumes WHERE template_id = t.id OR "
-                    "copy_id IN (SELECT id FROM template_copies WHERE "
-                    "template_id = t.id)) AND c.template_id IS NULL AND "
-                    "c.copy_id IS NULL)", NULL);
+                    "WHERE t.retired = 1 AND t.state = 'ready'", NULL);
     while (r == 0 && (r = cat_step(cat, st, err)) > 0) {
         int64_t *nids = realloc(ids, (n + 1) * sizeof(*ids));
 
@@ -378,6 +403,12 @@ cat_free_retired(struct vmc_catalog *cat, struct vmc_error *err)
     }
     cat_finalize(st);
     for (i = 0; r == 0 && i < n; i++) {
+        bool used = false;
+
+        r = template_used(cat, ids[i], &used, err);
+        if (r < 0 || used) {
+            continue;
+        }
         r = cat_template_delete(cat, ids[i], names.v[i], err);
         if (r == -EBUSY || r == -ENOTEMPTY) {
             r = 0;      /* a clone appeared meanwhile */

@@ -80,6 +80,13 @@ ids_select(struct vmc_catalog *cat, struct cat_ids *out, const char *sql,
     return r;
 }
 
+int
+cat_ids_select(struct vmc_catalog *cat, struct cat_ids *out, const char *sql,
+               int64_t arg, struct vmc_error *err)
+{
+    return ids_select(cat, out, sql, "I", arg, err);
+}
+
 char *
 cat_ids_sql(const char *head, const int64_t *ids, size_t n,
             const char *tail)
@@ -90,7 +97,7 @@ cat_ids_sql(const char *head, const int64_t *ids, size_t n,
     if (!sql) {
         return NULL;
     }
-    p = sql + sprintf(sql, "%s(", head);
+    p = sql + sprintf(sql, "%s(%s", head, n ? "" : "NULL");
     for (i = 0; i < n; i++) {
         p += sprintf(p, "%s%" PRId64, i ? "," : "", ids[i]);
     }
@@ -162,6 +169,24 @@ cat_dependent_ids(struct vmc_catalog *cat, const char *owned_sql,
         from = to;
     }
     cat_ids_release(&excl);
+    return r;
+}
+
+int
+cat_owned_fixed(struct vmc_catalog *cat, const char *owned_sql,
+                const char *head, int64_t arg, char **out,
+                struct vmc_error *err)
+{
+    struct cat_ids own = { 0 };
+    int r = ids_select(cat, &own, owned_sql, "I", arg, err);
+
+    *out = NULL;
+    if (r == 0 && !(*out = cat_ids_sql(head ? head : "SELECT id FROM "
+                                       "volumes WHERE ?1 IS NOT NULL AND "
+                                       "id IN ", own.v, own.n, ""))) {
+        r = vmc_error_set(err, -ENOMEM, "out of memory");
+    }
+    cat_ids_release(&own);
     return r;
 }
 
