@@ -352,12 +352,12 @@ vmc_catalog_snapshot_rm(struct vmc_catalog *cat, const char *vm,
     /* dependents other than the VM's own layers refuse the delete */
     if (r == 0) {
         r = cat_refuse_dependents(cat, cat_owned_snapshot,
-                                  "SELECT id FROM volumes WHERE "
-                                  "snapshot_id = ?1 OR vm_id = (SELECT vm_id "
-                                  "FROM snapshots WHERE id = ?1) OR "
-                                  "snapshot_id IN (SELECT id FROM snapshots "
-                                  "WHERE vm_id = (SELECT vm_id FROM "
-                                  "snapshots WHERE id = ?1))", sid,
+                                  "SELECT id FROM volumes WHERE vm_id = "
+                                  "(SELECT vm_id FROM snapshots WHERE id = "
+                                  "?1) UNION ALL SELECT v.id FROM volumes "
+                                  "v JOIN snapshots s ON s.id = "
+                                  "v.snapshot_id JOIN snapshots o ON "
+                                  "o.vm_id = s.vm_id WHERE o.id = ?1", sid,
                                   "snapshot", label, err);
     }
     if (r == 0) {
