@@ -91,7 +91,7 @@ char *
 cat_ids_sql(const char *head, const int64_t *ids, size_t n,
             const char *tail)
 {
-    size_t len = strlen(head) + strlen(tail) + n * 22 + 2, i;
+    size_t len = strlen(head) + strlen(tail) + n * 22 + 8, i;   /* "(NULL)" */
     char *sql = malloc(len), *p;
 
     if (!sql) {
