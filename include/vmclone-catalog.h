@@ -166,6 +166,10 @@ enum vmc_report {
     VMC_REPORT_VM_LABELS,
     /** (vm): ephemeral (0/1), seed (its NoCloud ISO's path, or NULL) */
     VMC_REPORT_VM_CUSTOM,
+    /** (template): the columns of VOLUME_TREE for the template's volumes,
+     *  its copies' and every volume under them (-ENOENT: no such
+     *  template) */
+    VMC_REPORT_TEMPLATE_TREE,
 };
 
 /**

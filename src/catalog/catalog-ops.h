@@ -76,6 +76,49 @@ int cat_volume_depth(struct vmc_catalog *cat, int64_t vid, unsigned *depth,
     "v.parent_id = d.id) SELECT DISTINCT kind, name FROM volume_owners " \
     "WHERE id IN (SELECT id FROM d)"
 
+/* deps.c: the dependents walk, by index (level by level from C). */
+struct cat_ids {
+    int64_t *v;
+    size_t n, cap;
+};
+int cat_ids_push(struct cat_ids *s, int64_t id);
+void cat_ids_release(struct cat_ids *s);
+/* Append the first column of every row of @sql (one int64 '?' = @arg). */
+int cat_ids_select(struct vmc_catalog *cat, struct cat_ids *out,
+                   const char *sql, int64_t arg, struct vmc_error *err);
+/* "@head(id1,id2,...)@tail" (malloc'd; NULL when out of memory). */
+char *cat_ids_sql(const char *head, const int64_t *ids, size_t n,
+                  const char *tail);
+/* The set @owned_sql selects (one '?' = @arg), read now, as the literal
+ * ids of "@head(1,2,...)" (default: "SELECT id FROM volumes WHERE ?1 IS
+ * NOT NULL AND id IN "), bound the same way: PostgreSQL plans "id IN
+ * (subquery)" by its statistics, which on a table without snapshots
+ * guess a million rows and scan every volume; by literal ids it is the
+ * primary key. */
+int cat_owned_fixed(struct vmc_catalog *cat, const char *owned_sql,
+                    const char *head, int64_t arg, char **out,
+                    struct vmc_error *err);
+/* The ids of the volumes @owned_sql selects (one '?' = @arg) in @own,
+ * and in @deps those of every volume under them, directly or through
+ * other layers, leaving out the first level's volumes @exclude_sql
+ * selects (same '?'). */
+int cat_dependent_ids(struct vmc_catalog *cat, const char *owned_sql,
+                      const char *exclude_sql, int64_t arg,
+                      struct cat_ids *own, struct cat_ids *deps,
+                      struct vmc_error *err);
+/* The owners of those dependents (kind as volume_owners says it: 'vm',
+ * 'snapshot', 'copy', 'template'; name), one entry each, sorted by kind
+ * then name (strcmp). The one definition of "dependents" (issue 13
+ * point 5): deps, the refusals of rm and template rm, gc count with it. */
+struct cat_dep {
+    char *kind, *name;
+};
+int cat_dependents_named(struct vmc_catalog *cat, const char *owned_sql,
+                         const char *exclude_sql, int64_t arg,
+                         struct cat_dep **out, size_t *n,
+                         struct vmc_error *err);
+void cat_deps_release(struct cat_dep *d, size_t n);
+
 /* delete.c */
 /* Refuse (-ENOTEMPTY) when anything depends on the volumes @owned_sql
  * selects (@exclude_sql left out; one '?' = @arg), naming the first few

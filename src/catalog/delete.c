@@ -30,33 +30,43 @@ cat_dependents_line(struct vmc_catalog *cat, const char *owned_sql,
 /* How many dependents a refusal names before "and N more". */
 #define DEPENDENTS_SHOWN 5
 
-/* The dependents (CAT_DEPENDENTS_SQL) as "kind 'name', ..." (the first
- * DEPENDENTS_SHOWN, then "and N more") in *line, their number in *n, and
- * the first VM among them (NULL if none; @first may be NULL). */
+/* Kind descending (vm, template, snapshot, copy), then name. */
+static int
+by_kind_desc(const void *a, const void *b)
+{
+    const struct cat_dep *x = a, *y = b;
+    int c = strcmp(y->kind, x->kind);
+
+    return c ? c : strcmp(x->name, y->name);
+}
+
+/* The dependents (deps.c) as "kind 'name', ..." (the first
+ * DEPENDENTS_SHOWN, VMs first, then "and N more") in *line, their number
+ * in *n, and the first VM among them (NULL if none; @first may be NULL). */
 static int
 dependents_scan(struct vmc_catalog *cat, const char *owned_sql,
                 const char *exclude_sql, int64_t arg, char **line, size_t *n,
                 char **first, struct vmc_error *err)
 {
-    cat_stmt *st = NULL;
-    char *sql = NULL, buf[1024];
-    size_t len = 0, shown = 0;
+    struct cat_dep *d = NULL;
+    char buf[1024];
+    size_t len = 0, shown = 0, i;
     int r;
 
     *line = NULL;
     *n = 0;
     buf[0] = '\0';
-    if (asprintf(&sql, CAT_DEPENDENTS_SQL("%s", "%s") " ORDER BY kind DESC, "
-                 "name", owned_sql, exclude_sql) < 0) {
-        return vmc_error_set(err, -ENOMEM, "out of memory");
+    r = cat_dependents_named(cat, owned_sql, exclude_sql, arg, &d, n, err);
+    if (r < 0) {
+        return r;
     }
-    r = cat_prepare(cat, &st, err, sql, "I", arg);
-    while (r == 0 && (r = cat_step(cat, st, err)) > 0) {
-        const char *kind = cat_col(st, 0), *name = cat_col(st, 1);
+    if (*n) {
+        qsort(d, *n, sizeof(*d), by_kind_desc);
+    }
+    for (i = 0; r == 0 && i < *n; i++) {
+        const char *kind = d[i].kind, *name = d[i].name;
 
-        r = 0;
-        (*n)++;
-        if (first && !*first && !strcmp(kind, "vm") && name &&
+        if (first && !*first && !strcmp(kind, "vm") &&
             !(*first = strdup(name))) {
             r = vmc_error_set(err, -ENOMEM, "out of memory");
         }
@@ -64,13 +74,11 @@ dependents_scan(struct vmc_catalog *cat, const char *owned_sql,
             len += (size_t)snprintf(buf + len, sizeof(buf) - len, "%s%s '%s'",
                                     len ? ", " : "",
                                     !strcmp(kind, "copy") ? "template copy"
-                                                          : kind,
-                                    name ? name : "?");
+                                                          : kind, name);
             shown++;
         }
     }
-    cat_finalize(st);
-    free(sql);
+    cat_deps_release(d, *n);
     if (r == 0 && *n > shown) {
         snprintf(buf + len, sizeof(buf) - len, " and %zu more", *n - shown);
     }
@@ -265,7 +273,7 @@ cat_delete_set(struct vmc_catalog *cat, const char *op, const char *what,
                const struct cat_owner_rows *owners, int64_t id,
                struct vmc_error *err)
 {
-    char *state = NULL, *desc = NULL;
+    char *state = NULL, *desc = NULL, *fixed = NULL;
     uint64_t bytes = 0;
     struct cat_op o;
     int r;
@@ -279,21 +287,26 @@ cat_delete_set(struct vmc_catalog *cat, const char *op, const char *what,
         free(desc);
         return r;
     }
-    r = lock_set(cat, owned_sql, id, err);
+    /* the set's ids, read once: every statement below then finds its
+     * rows by primary key */
+    r = cat_owned_fixed(cat, owned_sql, NULL, id, &fixed, err);
     if (r == 0) {
-        r = refuse_busy(cat, desc, op, owned_sql, id, err);
+        r = lock_set(cat, fixed, id, err);
     }
     if (r == 0) {
-        r = cat_refuse_dependents(cat, owned_sql, owned_sql, id, what, target,
-                                  err);
+        r = refuse_busy(cat, desc, op, fixed, id, err);
+    }
+    if (r == 0) {
+        r = cat_refuse_dependents(cat, fixed, fixed, id, what, target, err);
     }
     if (r == 0) {
         r = cat_op_begin(&o, target, err);
     }
     if (r == 0) {
-        r = mark_deleting(&o, desc, owned_sql, owners, id, err);
+        r = mark_deleting(&o, desc, fixed, owners, id, err);
     }
     free(desc);
+    free(fixed);
     r = cat_op_stage(&o, r, err);
     if (r < 0) {
         cat_op_end(&o);
@@ -316,13 +329,14 @@ cat_delete_set(struct vmc_catalog *cat, const char *op, const char *what,
 }
 
 const char cat_owned_template[] =
-    "SELECT id FROM volumes WHERE template_id = ?1 OR copy_id IN "
-    "(SELECT id FROM template_copies WHERE template_id = ?1)";
+    "SELECT id FROM volumes WHERE template_id = ?1 UNION ALL SELECT v.id "
+    "FROM volumes v JOIN template_copies c ON c.id = v.copy_id WHERE "
+    "c.template_id = ?1";
 const char cat_owned_copy[] =
     "SELECT id FROM volumes WHERE copy_id = ?1";
 const char cat_owned_vm[] =
-    "SELECT id FROM volumes WHERE vm_id = ?1 OR snapshot_id IN "
-    "(SELECT id FROM snapshots WHERE vm_id = ?1)";
+    "SELECT id FROM volumes WHERE vm_id = ?1 UNION ALL SELECT v.id FROM "
+    "volumes v JOIN snapshots s ON s.id = v.snapshot_id WHERE s.vm_id = ?1";
 const char cat_owned_snapshot[] =
     "SELECT id FROM volumes WHERE snapshot_id = ?1";
 
@@ -340,6 +354,31 @@ cat_template_delete(struct vmc_catalog *cat, int64_t tid, const char *name,
                           cat_owned_template, template_owners, tid, err);
 }
 
+/* Does a VM or snapshot layer sit directly on template @tid's volumes
+ * (its disks, its copies')? By index: the set's ids, then their
+ * children. */
+static int
+template_used(struct vmc_catalog *cat, int64_t tid, bool *used,
+              struct vmc_error *err)
+{
+    struct cat_ids own = { 0 };
+    int64_t n = 0;
+    char *sql = NULL;
+    int r = cat_ids_select(cat, &own, cat_owned_template, tid, err);
+
+    if (r == 0 && own.n) {
+        sql = cat_ids_sql("SELECT count(*) FROM volumes WHERE template_id "
+                          "IS NULL AND copy_id IS NULL AND parent_id IN ",
+                          own.v, own.n, "");
+        r = sql ? cat_get_i64(cat, &n, err, sql, NULL)
+                : vmc_error_set(err, -ENOMEM, "out of memory");
+    }
+    *used = n > 0;
+    free(sql);
+    cat_ids_release(&own);
+    return r;
+}
+
 int
 cat_free_retired(struct vmc_catalog *cat, struct vmc_error *err)
 {
@@ -350,12 +389,7 @@ cat_free_retired(struct vmc_catalog *cat, struct vmc_error *err)
     int r;
 
     r = cat_prepare(cat, &st, err, "SELECT t.id, t.name FROM templates t "
-                    "WHERE t.retired = 1 AND t.state = 'ready' AND NOT "
-                    "EXISTS (SELECT 1 FROM volumes c WHERE c.parent_id IN "
-                    "(SELECT id FROM volumes WHERE template_id = t.id OR "
-                    "copy_id IN (SELECT id FROM template_copies WHERE "
-                    "template_id = t.id)) AND c.template_id IS NULL AND "
-                    "c.copy_id IS NULL)", NULL);
+                    "WHERE t.retired = 1 AND t.state = 'ready'", NULL);
     while (r == 0 && (r = cat_step(cat, st, err)) > 0) {
         int64_t *nids = realloc(ids, (n + 1) * sizeof(*ids));
 
@@ -369,6 +403,12 @@ cat_free_retired(struct vmc_catalog *cat, struct vmc_error *err)
     }
     cat_finalize(st);
     for (i = 0; r == 0 && i < n; i++) {
+        bool used = false;
+
+        r = template_used(cat, ids[i], &used, err);
+        if (r < 0 || used) {
+            continue;
+        }
         r = cat_template_delete(cat, ids[i], names.v[i], err);
         if (r == -EBUSY || r == -ENOTEMPTY) {
             r = 0;      /* a clone appeared meanwhile */
@@ -429,33 +469,25 @@ vmc_catalog_dependents(struct vmc_catalog *cat, const char *kind,
 {
     struct cat_strv v = { 0 };
     const char *owned = NULL, *k = NULL;
-    cat_stmt *st = NULL;
-    char *sql = NULL;
+    struct cat_dep *d = NULL;
+    size_t nd = 0, i;
     int64_t id = 0;
     int r;
 
     r = cat_resolve_entity(cat, kind, name, &owned, &id, &k, err);
-    if (r < 0) {
-        return r;
+    if (r == 0) {
+        r = cat_dependents_named(cat, owned, owned, id, &d, &nd, err);
     }
-    if (asprintf(&sql, CAT_DEPENDENTS_SQL("%s", "SELECT id FROM own")
-                 " ORDER BY kind, name", owned) < 0) {
-        return vmc_error_set(err, -ENOMEM, "out of memory");
-    }
-    r = cat_prepare(cat, &st, err, sql, "I", id);
-    while (r == 0 && (r = cat_step(cat, st, err)) > 0) {
+    for (i = 0; r == 0 && i < nd; i++) {
         char *line = NULL;
 
-        if (asprintf(&line, "%s %s", cat_col(st, 0), cat_col(st, 1)) < 0 ||
+        if (asprintf(&line, "%s %s", d[i].kind, d[i].name) < 0 ||
             cat_strv_push(&v, line) < 0) {
             r = vmc_error_set(err, -ENOMEM, "out of memory");
-        } else {
-            r = 0;
         }
         free(line);
     }
-    cat_finalize(st);
-    free(sql);
+    cat_deps_release(d, nd);
     if (r < 0) {
         cat_strv_release(&v);
         return r;

@@ -18,8 +18,16 @@
 /* The volumes of template @ID (an SQL expression): its disks and its
  * copies' (delete.c's cat_owned_template with ?1 = @ID). */
 #define TEMPLATE_VOLUMES(ID) \
-    "SELECT id FROM volumes WHERE template_id = " ID " OR copy_id IN " \
-    "(SELECT id FROM template_copies WHERE template_id = " ID ")"
+    "SELECT id FROM volumes WHERE template_id = " ID " UNION ALL SELECT " \
+    "x.id FROM volumes x JOIN template_copies c ON c.id = x.copy_id " \
+    "WHERE c.template_id = " ID
+
+/* The id of the volume whose file is @PATH: the pool whose directory
+ * starts the path, then its (pool_id, file) index. */
+#define VOLUME_BY_PATH(PATH) \
+    "SELECT v.id FROM pools p JOIN volumes v ON v.pool_id = p.id AND " \
+    "v.file = substr(" PATH ", length(p.path) + 2) WHERE " \
+    "substr(" PATH ", 1, length(p.path) + 1) = p.path || '/'"
 
 /* The columns of one VM row (VMC_REPORT_VMS, VMC_REPORT_VM). */
 #define VM_COLUMNS \
@@ -36,6 +44,15 @@
     "m.created, m.expires, coalesce(m.request_key, m.request_id) AS " \
     "request_id, m.uuid FROM vms m JOIN pools p " \
     "ON p.id = m.pool_id "
+
+/* The rows of the tree reports (VMC_REPORT_VOLUME_TREE, _TEMPLATE_TREE) */
+#define TREE_COLUMNS \
+    "SELECT o.kind, o.name, o.path, o.virtual_size, p.kind AS pkind, " \
+    "p.name AS pname FROM volume_owners o LEFT JOIN volume_owners p ON " \
+    "p.id = o.parent_id "
+#define TREE_ORDER \
+    " ORDER BY CASE o.kind WHEN 'template' THEN 0 WHEN 'copy' THEN 1 " \
+    "WHEN 'snapshot' THEN 2 ELSE 3 END, o.id"
 
 struct report {
     const char *sql;
@@ -88,15 +105,15 @@ static const struct report reports[] = {
         "t ON t.id = x.template_id WHERE t.name = ?1 ORDER BY x.id", 1 },
     [VMC_REPORT_TEMPLATE_USERS] = {
         "SELECT DISTINCT o.kind, o.name FROM volume_owners o WHERE o.kind "
-        "IN ('vm', 'snapshot') AND o.parent_id IN (SELECT v.id FROM "
-        "volumes v JOIN templates t ON t.name = ?1 WHERE v.template_id = "
-        "t.id OR v.copy_id IN (SELECT id FROM template_copies WHERE "
-        "template_id = t.id)) ORDER BY o.kind, o.name", 1 },
+        "IN ('vm', 'snapshot') AND o.parent_id IN (" TEMPLATE_VOLUMES(
+            "(SELECT id FROM templates WHERE name = ?1)") ") ORDER BY "
+        "o.kind, o.name", 1 },
     [VMC_REPORT_TEMPLATE_EXPORT] = {
         "SELECT t.state, v.disk, o.path FROM templates t JOIN volumes v ON "
         "v.template_id = t.id JOIN volume_owners o ON o.id = v.id WHERE "
         "t.name = ?1 ORDER BY v.disk", 1 },
     [VMC_REPORT_VMS] = { NULL, 0 },  /* built by vms_sql() */
+    [VMC_REPORT_TEMPLATE_TREE] = { NULL, 1 },  /* template_tree_rows() */
     [VMC_REPORT_VM] = { VM_COLUMNS "WHERE m.name = ?1", 1 },
     [VMC_REPORT_VM_CUSTOM] = {
         "SELECT m.ephemeral, (SELECT o.path FROM volumes v JOIN "
@@ -129,12 +146,8 @@ static const struct report reports[] = {
         "ch.depth AS depth FROM ch JOIN volume_owners o ON o.id = ch.id "
         "ORDER BY ch.depth", 1 },
     [VMC_REPORT_VOLUME_TREE] = {
-        "SELECT o.kind, o.name, o.path, o.virtual_size, p.kind AS pkind, "
-        "p.name AS pname FROM volume_owners o LEFT JOIN volume_owners p ON "
-        "p.id = o.parent_id WHERE o.state = 'ready' AND o.id NOT IN "
-        "(SELECT id FROM volumes WHERE kind = 'seed') ORDER BY CASE o.kind "
-        "WHEN 'template' THEN 0 WHEN 'copy' THEN 1 WHEN 'snapshot' THEN 2 "
-        "ELSE 3 END, o.id", 0 },
+        TREE_COLUMNS "WHERE o.state = 'ready' AND o.id NOT IN (SELECT id "
+        "FROM volumes WHERE kind = 'seed')" TREE_ORDER, 0 },
     [VMC_REPORT_FULL_VMS] = {
         "SELECT m.name, m.source, m.mechanism FROM vms m WHERE m.state = "
         "'ready' AND m.clone_type = 'full'", 0 },
@@ -142,15 +155,15 @@ static const struct report reports[] = {
         "SELECT name FROM templates WHERE name = ?1 AND state = 'ready'",
         1 },
     [VMC_REPORT_TEMPLATE_FILES] = {
-        "SELECT o.path FROM volumes v JOIN volume_owners o ON o.id = v.id "
-        "JOIN templates t ON t.name = ?1 WHERE v.template_id = t.id OR "
-        "v.copy_id IN (SELECT id FROM template_copies WHERE template_id = "
-        "t.id) ORDER BY v.id", 1 },
+        "SELECT o.path FROM volume_owners o WHERE o.id IN ("
+        TEMPLATE_VOLUMES("(SELECT id FROM templates WHERE name = ?1)")
+        ") ORDER BY o.id", 1 },
     [VMC_REPORT_VM_FILES] = {
         "SELECT p.path || '/' || v.file AS path FROM volumes v JOIN pools p "
-        "ON p.id = v.pool_id WHERE v.vm_id = (SELECT id FROM vms WHERE "
-        "name = ?1) OR v.snapshot_id IN (SELECT s.id FROM snapshots s JOIN "
-        "vms m ON m.id = s.vm_id WHERE m.name = ?1) ORDER BY v.id", 1 },
+        "ON p.id = v.pool_id WHERE v.id IN (SELECT x.id FROM volumes x JOIN "
+        "vms m ON m.id = x.vm_id WHERE m.name = ?1 UNION ALL SELECT x.id "
+        "FROM volumes x JOIN snapshots s ON s.id = x.snapshot_id JOIN vms m "
+        "ON m.id = s.vm_id WHERE m.name = ?1) ORDER BY v.id", 1 },
     [VMC_REPORT_VM_TOP_DISKS] = {
         "SELECT o.path AS file, po.path AS backing FROM volumes v JOIN "
         "volume_owners o ON o.id = v.id LEFT JOIN volume_owners po ON "
@@ -158,7 +171,7 @@ static const struct report reports[] = {
         "?1 AND v.top = 1 ORDER BY v.disk", 1 },
     [VMC_REPORT_DISK_LAYERS] = {
         "WITH RECURSIVE c(id) AS (SELECT parent_id FROM volumes WHERE id = "
-        "(SELECT id FROM volume_owners WHERE path = ?1) UNION ALL SELECT "
+        "(" VOLUME_BY_PATH("?1") ") UNION ALL SELECT "
         "v.parent_id FROM volumes v JOIN c ON v.id = c.id WHERE "
         "v.parent_id IS NOT NULL) SELECT o.path AS file FROM volume_owners "
         "o JOIN c ON o.id = c.id WHERE o.parent_id IS NOT NULL", 1 },
@@ -198,6 +211,63 @@ vms_sql(size_t npairs)
     return sql;
 }
 
+/* VMC_REPORT_TEMPLATE_TREE: the template's volumes and those under them
+ * (deps.c's walk by index), then their rows by id, CAT_TREE_CHUNK ids
+ * per statement. */
+#define CAT_TREE_CHUNK 500
+
+static int
+cmp_id(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+    return x < y ? -1 : x > y;
+}
+
+static int
+template_tree_rows(struct vmc_catalog *cat, const char *name,
+                   vmc_catalog_row_fn fn, void *opaque,
+                   struct vmc_error *err)
+{
+    struct cat_ids own = { 0 }, deps = { 0 };
+    int64_t tid = 0;
+    size_t i, k;
+    int r;
+
+    r = cat_get_i64(cat, &tid, err, "SELECT id FROM templates WHERE name = "
+                    "?", "s", name);
+    if (r == -ENOENT) {
+        return vmc_error_set(err, r, "no template named '%s'", name);
+    }
+    if (r == 0) {
+        r = cat_dependent_ids(cat, cat_owned_template, cat_owned_template,
+                              tid, &own, &deps, err);
+    }
+    for (i = 0; r == 0 && i < deps.n; i++) {
+        r = cat_ids_push(&own, deps.v[i]) < 0
+            ? vmc_error_set(err, -ENOMEM, "out of memory") : 0;
+    }
+    if (r == 0 && own.n) {
+        qsort(own.v, own.n, sizeof(*own.v), cmp_id);
+    }
+    for (i = 0; r == 0 && i < own.n; i += k) {
+        char *sql;
+
+        k = own.n - i < CAT_TREE_CHUNK ? own.n - i : CAT_TREE_CHUNK;
+        sql = cat_ids_sql(TREE_COLUMNS "WHERE o.state = 'ready' AND NOT "
+                          "EXISTS (SELECT 1 FROM volumes s WHERE s.id = o.id "
+                          "AND s.kind = 'seed') AND o.id IN ", own.v + i, k,
+                          TREE_ORDER);
+        r = sql ? cat_query_rows(cat, sql, NULL, 0, fn, opaque, err)
+                : vmc_error_set(err, -ENOMEM, "out of memory");
+        free(sql);
+    }
+    cat_ids_release(&own);
+    cat_ids_release(&deps);
+    return r;
+}
+
+
 int
 vmc_catalog_report_rows(struct vmc_catalog *cat, enum vmc_report which,
                         const char *const *args, size_t nargs,
@@ -210,6 +280,11 @@ vmc_catalog_report_rows(struct vmc_catalog *cat, enum vmc_report which,
     if ((unsigned)which >= sizeof(reports) / sizeof(reports[0])) {
         return vmc_error_set(err, -EINVAL, "catalog: no report %d",
                              (int)which);
+    }
+    if (which == VMC_REPORT_TEMPLATE_TREE) {
+        return nargs != 1 ? vmc_error_set(err, -EINVAL, "catalog: the "
+                                          "template tree takes a template")
+               : template_tree_rows(cat, args[0], fn, opaque, err);
     }
     if (which != VMC_REPORT_VMS) {
         if (nargs != reports[which].nargs) {

@@ -204,6 +204,12 @@ const char *const cat_migrations[] = {
     "  ssh_key TEXT,\n"
     "  user_data TEXT,\n"
     "  network_config TEXT);\n",
+    /* 7: reserved for the instant-clones branch (its migration 7 replaces
+     * this no-op when the branches merge) */
+    "SELECT 1;\n",
+    /* 8: a large catalog (10k templates, 1M VMs): the volume_owners view
+     * without joins and the indexes its queries need (catalog-internal.h) */
+    CAT_SCALE_MIGRATION,
 };
 
 const unsigned cat_nmigrations =

@@ -23,11 +23,11 @@
 #include "engine.h"
 #include "../virt/virt.h"
 
-/* Every volume of a VM and of its snapshots. */
+/* Every volume of a VM and of its snapshots (cat_owned_vm's ids, by
+ * primary key: cat_owned_fixed()). */
 static const char all_vols_sql[] =
     "SELECT o.id, coalesce(o.parent_id, 0), o.disk, o.virtual_size, o.path "
-    "FROM volume_owners o JOIN volumes v ON v.id = o.id WHERE v.vm_id = ?1 "
-    "OR v.snapshot_id IN (SELECT id FROM snapshots WHERE vm_id = ?1)";
+    "FROM volume_owners o WHERE ?1 IS NOT NULL AND o.id IN ";
 
 static int
 vm_lookup(struct vmc_catalog *cat, const char *name, int64_t *id,
@@ -363,12 +363,12 @@ vmc_catalog_snapshot_rm(struct vmc_catalog *cat, const char *vm,
     /* dependents other than the VM's own layers refuse the delete */
     if (r == 0) {
         r = cat_refuse_dependents(cat, cat_owned_snapshot,
-                                  "SELECT id FROM volumes WHERE "
-                                  "snapshot_id = ?1 OR vm_id = (SELECT vm_id "
-                                  "FROM snapshots WHERE id = ?1) OR "
-                                  "snapshot_id IN (SELECT id FROM snapshots "
-                                  "WHERE vm_id = (SELECT vm_id FROM "
-                                  "snapshots WHERE id = ?1))", sid,
+                                  "SELECT id FROM volumes WHERE vm_id = "
+                                  "(SELECT vm_id FROM snapshots WHERE id = "
+                                  "?1) UNION ALL SELECT v.id FROM volumes "
+                                  "v JOIN snapshots s ON s.id = "
+                                  "v.snapshot_id JOIN snapshots o ON "
+                                  "o.vm_id = s.vm_id WHERE o.id = ?1", sid,
                                   "snapshot", label, err);
     }
     if (r == 0) {
@@ -483,8 +483,14 @@ vm_check_unused(struct vmc_catalog *cat, const char *name, int64_t vid,
                 struct vmc_error *err)
 {
     struct cat_disks vols = { 0 };
+    char *sql = NULL;
     size_t i;
-    int r = cat_disks_load(cat, &vols, all_vols_sql, vid, err);
+    int r = cat_owned_fixed(cat, cat_owned_vm, all_vols_sql, vid, &sql, err);
+
+    if (r == 0) {
+        r = cat_disks_load(cat, &vols, sql, vid, err);
+    }
+    free(sql);
 
     /* a missing file is fsck's business, not rm's */
     for (i = 0; r == 0 && i < vols.n; i++) {

@@ -124,15 +124,36 @@ tree_json(struct forest *f, int parent)
     return arr;
 }
 
+static bool
+template_exists(struct catcli *c, const char *name)
+{
+    const char *params[1] = { name };
+    struct json_object *t = catcli_report_raw(c, VMC_REPORT_TEMPLATE_EXISTS,
+                                              params, 1);
+    bool yes = t && json_object_array_length(t) > 0;
+
+    json_object_put(t);
+    return yes;
+}
+
 static int
 tree_run(struct catcli *c, void *ctx, int argc, char **argv)
 {
     struct forest f = { 0 };
     struct json_object *vols, *full;
+    const char *params[1] = { argc ? argv[0] : NULL };
     size_t i;
 
-    vols = catcli_report(c, VMC_REPORT_VOLUME_TREE, NULL, 0);
-    full = catcli_report_raw(c, VMC_REPORT_FULL_VMS, NULL, 0);
+    if (argc && !template_exists(c, argv[0])) {
+        return catcli_error(CLI_EXIT_NOT_FOUND, "no template named '%s'",
+                            argv[0]);
+    }
+    /* one template: its subtree, found by index (full clones of it do
+     * not depend on it, and are not in it) */
+    vols = argc ? catcli_report(c, VMC_REPORT_TEMPLATE_TREE, params, 1)
+                : catcli_report(c, VMC_REPORT_VOLUME_TREE, NULL, 0);
+    full = argc ? json_object_new_array()
+                : catcli_report_raw(c, VMC_REPORT_FULL_VMS, NULL, 0);
     if (!vols || !full) {
         json_object_put(vols);
         json_object_put(full);
@@ -200,12 +221,13 @@ tree_run(struct catcli *c, void *ctx, int argc, char **argv)
 }
 
 static const char tree_usage[] =
-    "usage: " CLI_NAME " tree [--json] [--bytes]\n\n"
+    "usage: " CLI_NAME " tree [TEMPLATE] [--json] [--bytes]\n\n"
     "Templates -> copies per pool -> snapshots -> VMs, with the virtual "
     "size,\nthe unique bytes (data in the node's own layers) and the "
-    "shared bytes\n(read from the layers below) of each node.\n";
+    "shared bytes\n(read from the layers below) of each node. With TEMPLATE, only that\ntemplate, its copies and what depends on them.\n";
 
 const struct catcli_cmd catcli_tree = {
-    { "tree", tree_run, NULL, 0, 0, NULL, NULL, CATCLI_STORE },
+    { "tree", tree_run, NULL, 0, 1, NULL, "expecting at most one template",
+      CATCLI_STORE },
     tree_usage,
 };
