@@ -15,7 +15,7 @@
 #include "sql.h"
 #include "journal.h"
 
-#define CAT_SCHEMA_VERSION 6
+#define CAT_SCHEMA_VERSION 7
 
 /* A growable list of strings. */
 struct cat_strv {
@@ -196,5 +196,13 @@ int cat_dependents_line(struct vmc_catalog *cat, const char *owned_sql,
 int cat_dependents_line2(struct vmc_catalog *cat, const char *owned_sql,
                          const char *exclude_sql, int64_t arg, char **line,
                          size_t *n, struct vmc_error *err);
+
+/* instant.c: fsck of the instant templates' RAM and state files (with
+ * @verify their digests); the two files of template @tid (malloc'd). */
+int cat_instant_fsck(struct vmc_catalog *cat, bool verify,
+                     vmc_catalog_report_fn fn, void *opaque,
+                     unsigned *problems, struct vmc_error *err);
+int cat_instant_files(struct vmc_catalog *cat, int64_t tid, char **ram,
+                      char **state, struct vmc_error *err);
 
 #endif /* VMC_CATALOG_INTERNAL_H */

@@ -23,14 +23,17 @@
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cat-cli.h"
 #include "ephemeral.h"
+#include "instant.h"
 #include "vm-qemu.h"
 
 static const char start_usage[] =
     "usage: " CLI_NAME " start VM [--nbd | --direct] [--ephemeral] [--dry-run]\n"
+    "                     [--freezable [--memory-dir DIR]]\n"
     "                     [--accel kvm|tcg] [--network MODE]\n"
     "                     [--serial FILE] [--kernel F] [--initrd F] "
     "[--append CMDLINE]\n"
@@ -49,6 +52,14 @@ static const char start_usage[] =
     "when it stops;\n"
     "                   the VM's disks stay as they are\n"
     "  --dry-run        print the command line(s) instead of running them\n"
+    "  --freezable      guest RAM in a shared file (--memory-dir, default "
+    "/dev/shm)\n"
+    "                   and a QMP socket of vm-clone's, so that 'template "
+    "freeze'\n"
+    "                   can make an instant template of the running VM\n"
+    "  --memory-dir DIR with --freezable: the directory of the RAM file (a "
+    "disk\n"
+    "                   directory keeps a frozen template over a reboot)\n"
     "  --accel kvm|tcg  the accelerator (default: kvm when /dev/kvm works, "
     "else tcg)\n"
     "  --network MODE   user (default), bridge:NAME or none\n"
@@ -56,9 +67,20 @@ static const char start_usage[] =
     "default:\n"
     "                   -nographic (console and monitor on this terminal)\n"
     "  --kernel F, --initrd F, --append CMDLINE   direct kernel boot\n"
-    "  -- QEMU-ARGS     appended to QEMU's command line\n";
+    "  -- QEMU-ARGS     appended to QEMU's command line\n\n"
+    "An instant clone (clone --instant) is restored from its template's "
+    "RAM and\ndevice state instead of booting.\n";
 
 static volatile pid_t g_qemu_pid;
+
+static double
+now_mono(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
 
 /* SIGINT/SIGTERM/SIGHUP to us go to QEMU; we wait for it to exit. */
 static void
@@ -252,14 +274,16 @@ uri_name(char *out, size_t len, const char *name)
     out[k] = '\0';
 }
 
-/* Run QEMU; @keep_fd (>= 0) stays open in it (the overlays' lock). */
+/* Run QEMU; @keep_fd (>= 0) stays open in it (the overlays' lock); once
+ * it runs, @inst (non-NULL) does its part (instant.h): on failure QEMU is
+ * killed and that is the status. */
 static int
-run_qemu(char **argv, int keep_fd)
+run_qemu(char **argv, int keep_fd, struct inst_run *inst)
 {
     struct sigaction sa, old[3];
     static const int sigs[3] = { SIGINT, SIGTERM, SIGHUP };
     pid_t parent = getpid(), pid;
-    int st, i;
+    int st, i, inst_rc = 0;
 
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = forward_signal;
@@ -268,6 +292,9 @@ run_qemu(char **argv, int keep_fd)
         sigaction(sigs[i], &sa, &old[i]);
     }
     fflush(stdout);
+    if (inst) {
+        inst->t0 = now_mono();
+    }
     pid = fork();
     if (pid < 0) {
         return cli_error("cannot start QEMU: %s", strerror(errno));
@@ -280,12 +307,18 @@ run_qemu(char **argv, int keep_fd)
         if (keep_fd >= 0) {
             fcntl(keep_fd, F_SETFD, 0);
         }
+        if (inst) {
+            setpgid(0, 0);      /* a ^C goes through us: not mid-restore */
+        }
         execvp(argv[0], argv);
         fprintf(stderr, CLI_NAME ": cannot run %s: %s\n", argv[0],
                 strerror(errno));
         _exit(127);
     }
     g_qemu_pid = pid;
+    if (inst && (inst_rc = inst_after_spawn(inst, pid, argv)) != 0) {
+        kill(pid, SIGKILL);
+    }
     st = wait_child(pid);
     g_qemu_pid = 0;
     for (i = 0; i < 3; i++) {
@@ -294,7 +327,7 @@ run_qemu(char **argv, int keep_fd)
     if (st < 0) {
         return cli_error("waiting for QEMU: %s", strerror(errno));
     }
-    return exit_status(st);
+    return inst_rc ? inst_rc : exit_status(st);
 }
 
 /* --dry-run: what would run, the server (@sock: with --nbd) and QEMU; as
@@ -377,8 +410,11 @@ cmd_start(int argc, char **argv)
     struct json_object *vm = NULL, *disks = NULL;
     char home[PATH_MAX], dir[PATH_MAX] = "", sock[PATH_MAX + 16];
     char **uris = NULL, **extra = NULL, **qa = NULL;
-    const char *name;
+    const char *name, *memdir = NULL;
+    struct vmc_instant in = { 0 };
+    struct inst_run ir = { 0 };
     bool nbd = false, direct = false, dry_run = false, ephemeral = false;
+    bool freezable = false, instant = false;
     size_t ndisks = 0, i;
     pid_t srv = 0;
     int r, rc = CLI_EXIT_FAIL;
@@ -392,6 +428,10 @@ cmd_start(int argc, char **argv)
                      "throwaway overlays"),
         CLI_OPT_FLAG(0, "dry-run", &dry_run, "print the QEMU command line, "
                      "run nothing"),
+        CLI_OPT_FLAG(0, "freezable", &freezable, "guest RAM in a shared "
+                     "file and a QMP socket, for 'template freeze'"),
+        CLI_OPT_STRING(0, "memory-dir", "DIR", &memdir, "with --freezable: "
+                       "the directory of the RAM file (default /dev/shm)"),
         VMQ_NET_OPTS(&qo),
         VMQ_BOOT_OPTS(&qo),
         CLI_OPT_END,
@@ -416,11 +456,23 @@ cmd_start(int argc, char **argv)
         return cli_usage_error(c.verb, "--nbd and --direct exclude each "
                                "other");
     }
+    if (memdir && !freezable) {
+        return cli_usage_error(c.verb, "--memory-dir goes with --freezable");
+    }
     r = catcli_open_vm(&c, argv[optind], &vm);
     if (r) {
         return r;
     }
     rc = vmq_load(&c, argv[optind], &qo, &hw);
+    if (rc == 0) {
+        struct vmc_error e = { 0 };
+        int ri = vmc_catalog_instant_of_vm(c.cat, argv[optind], &in, &e);
+
+        instant = ri == 0;
+        if (ri < 0 && ri != -ENOENT) {
+            rc = catcli_fail(&e, ri);
+        }
+    }
     /* absolute: the server runs in another directory */
     if (!realpath(vmc_catalog_dir(c.cat), home)) {
         snprintf(home, sizeof(home), "%s", vmc_catalog_dir(c.cat));
@@ -443,6 +495,25 @@ cmd_start(int argc, char **argv)
     nbd = nbd || (!direct && vmc_hw_sealed(hw));
     nbd = nbd && ndisks > 0;        /* else nothing to serve */
     ephemeral = eph_wanted(vm, ephemeral);
+    if (freezable && (instant || ephemeral)) {
+        rc = catcli_error(CLI_EXIT_CONFLICT, "VM '%s' cannot run freezable: "
+                          "%s", name, instant ? "it is an instant clone"
+                                              : "its run is ephemeral");
+        goto out;
+    }
+    ir.home = home;
+    ir.vm = name;
+    ir.quiet = c.quiet || c.json;
+    if (freezable && (rc = inst_freezable_setup(&ir, hw, memdir, dry_run))) {
+        goto out;
+    }
+    if (instant) {
+        ir.in = &in;
+        if ((rc = inst_clone_setup(&ir, hw, dry_run))) {
+            goto out;
+        }
+    }
+    rc = CLI_EXIT_FAIL;
     if (ephemeral && !nbd && eph_overlays(hw, home, dry_run, &scratch)) {
         goto out;
     }
@@ -473,14 +544,23 @@ cmd_start(int argc, char **argv)
     if (vmq_argv(hw, extra, &qa)) {
         goto out;
     }
+    if (instant && (rc = inst_check_devices(&ir, qa)) != 0) {
+        goto out;
+    }
+    rc = CLI_EXIT_FAIL;
     if (dry_run) {
         print_plan(&c, name, nbd ? sock : NULL, home, ephemeral, qa);
         rc = CLI_EXIT_OK;
         goto out;
     }
-    rc = run_qemu(qa, scratch ? vmc_scratch_lock_fd(scratch) : -1);
+    rc = run_qemu(qa, scratch ? vmc_scratch_lock_fd(scratch) : -1,
+                  freezable || instant ? &ir : NULL);
 
 out:
+    if (!dry_run) {
+        inst_cleanup(&ir);
+    }
+    vmc_instant_release(&in);
     if (srv > 0 && stop_server(srv) && rc == CLI_EXIT_OK) {
         rc = CLI_EXIT_FAIL;
     }

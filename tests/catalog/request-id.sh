@@ -81,6 +81,8 @@ sql "DROP INDEX vms_request;
      DROP INDEX journal_host_running; DROP INDEX labels_kv;
      ALTER TABLE journal DROP COLUMN host_id;
      ALTER TABLE pools DROP COLUMN host_id;
+     DROP TABLE instant_templates;
+     ALTER TABLE vms DROP COLUMN instant;
      DROP TABLE seeds;
      ALTER TABLE vms DROP COLUMN ephemeral;
      ALTER TABLE volumes DROP COLUMN kind;
