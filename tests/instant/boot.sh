@@ -50,7 +50,8 @@ for i in $(seq 1 "$N"); do
 done
 note "$N instant clones answered $(echo "$(date +%s.%N) - $t0" | bc) s after their concurrent start (load $(cut -d' ' -f1 /proc/loadavg))"
 for i in $(seq 1 "$N"); do
-    log=ic-$i.log
+    log=ic-$i.txt
+    tr -d '\r' < "ic-$i.log" > "$log"     # the serial console's CRLF
     json=$(vmc info "ic-$i" --json) || fail "info ic-$i"
     uuid=$(echo "$json" | python3 -c 'import json,sys; print(json.load(sys.stdin)["uuid"])')
     mac=$(echo "$json" | python3 -c 'import json,sys; print(json.load(sys.stdin)["nics"][0]["mac"])')
@@ -62,8 +63,8 @@ for i in $(seq 1 "$N"); do
     grep -q "^CLONE-MAC: $mac" "$log" || fail "ic-$i: MAC $(grep CLONE-MAC "$log"), want $mac"
     grep -q "restored from instant template 'IT'" "ic-$i.err" || fail "ic-$i was not restored: $(cat "ic-$i.err")"
 done
-rands=$(grep -h '^CLONE-RAND:' ic-*.log | sort | uniq | wc -l)
-[ "$rands" = "$N" ] || fail "the clones' /dev/urandom bytes are not all different: $(grep -h CLONE-RAND ic-*.log)"
+rands=$(grep -h '^CLONE-RAND:' ic-*.txt | sort | uniq | wc -l)
+[ "$rands" = "$N" ] || fail "the clones' /dev/urandom bytes are not all different: $(grep -h CLONE-RAND ic-*.txt)"
 for p in "${pids[@]}"; do stop_bg "$p"; done
 
 [ "$(sha "$ram")" = "$sum_ram" ] || fail "the template's RAM file changed"

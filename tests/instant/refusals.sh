@@ -56,6 +56,13 @@ assert d["template"] == "T" and d["vm"] == "tv", d
 assert d["machine"].startswith("pc-q35-"), d
 assert d["qemu_version"][0].isdigit() and d["state_bytes"] > 0, d
 PY
+if /usr/bin/python3 -c 'import jsonschema' 2> /dev/null; then
+    printf 'template-freeze\t0\t0\t%s\t%s\n' "$T/freeze.json" \
+        "vm-clone template freeze tv --name T --json" > manifest.tsv
+    /usr/bin/python3 "$TESTS_DIR/cli/json-validate.py" \
+        "$TESTS_DIR/../docs/schema" manifest.tsv ||
+        fail "freeze --json does not follow docs/schema/template-freeze.json"
+fi
 read -r ram state < <(frozen_files T)
 [ -f "$ram" ] && [ -f "$state" ] || fail "frozen files missing: '$ram' '$state'"
 case $ram in "$MEMDIR"/*) ;; *) fail "the RAM file $ram is not in --memory-dir" ;; esac
