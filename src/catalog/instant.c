@@ -322,15 +322,27 @@ cat_instant_fsck(struct vmc_catalog *cat, bool verify,
 }
 
 int
-cat_instant_files(struct vmc_catalog *cat, int64_t tid, char **ram,
-                  char **state, struct vmc_error *err)
+cat_instant_template_delete(struct vmc_catalog *cat, int64_t tid,
+                            const char *name, struct vmc_error *err)
 {
-    int r = cat_get_str(cat, ram, err, "SELECT ram_file FROM "
-                        "instant_templates WHERE template_id = ?", "I", tid);
+    struct vmc_error e = { 0 };
+    char *ram = NULL, *state = NULL;
+    int r;
 
-    if (r == 0) {
-        r = cat_get_str(cat, state, err, "SELECT state_file FROM "
-                        "instant_templates WHERE template_id = ?", "I", tid);
+    /* an ordinary template has none (-ENOENT) */
+    if (cat_get_str(cat, &ram, &e, "SELECT ram_file FROM instant_templates "
+                    "WHERE template_id = ?", "I", tid) == 0) {
+        cat_get_str(cat, &state, &e, "SELECT state_file FROM "
+                    "instant_templates WHERE template_id = ?", "I", tid);
     }
+    r = cat_template_delete(cat, tid, name, err);
+    if (r == 0 && ram) {
+        unlink(ram);        /* the row went with the template's */
+    }
+    if (r == 0 && state) {
+        unlink(state);
+    }
+    free(ram);
+    free(state);
     return r;
 }

@@ -730,7 +730,6 @@ int
 vmc_catalog_template_rm(struct vmc_catalog *cat, const char *name,
                         bool flatten_dependents, struct vmc_error *err)
 {
-    char *ram = NULL, *state = NULL;
     int64_t tid = 0;
     int r = cat_get_i64(cat, &tid, err, "SELECT id FROM templates WHERE "
                         "name = ? AND state = 'ready'", "s", name);
@@ -741,22 +740,9 @@ vmc_catalog_template_rm(struct vmc_catalog *cat, const char *name,
     if (r == 0 && flatten_dependents) {
         r = detach_dependents(cat, cat_owned_template, tid, err);
     }
-    if (r == 0) {       /* an instant template's files (none: -ENOENT) */
-        struct vmc_error e = { 0 };
-
-        cat_instant_files(cat, tid, &ram, &state, &e);
+    if (r == 0) {       /* with an instant template's files */
+        r = cat_instant_template_delete(cat, tid, name, err);
     }
-    if (r == 0) {
-        r = cat_template_delete(cat, tid, name, err);
-    }
-    if (r == 0 && ram) {
-        unlink(ram);
-    }
-    if (r == 0 && state) {
-        unlink(state);
-    }
-    free(ram);
-    free(state);
     return r;
 }
 

@@ -206,6 +206,40 @@ redefine_with_seed(struct catcli *c, const struct vmc_catalog_clone_result *res,
     return r;
 }
 
+/* --instant: @source must be an instant template (else exit 4). */
+static int
+instant_source(struct catcli *c, const char *source)
+{
+    struct vmc_error err = { 0 };
+    struct vmc_instant in;
+    int r = vmc_catalog_instant_get(c->cat, source, &in, &err);
+
+    vmc_instant_release(&in);
+    if (r == -ENOENT) {
+        return catcli_error(CLI_EXIT_CONFLICT, "'%s' is not an instant "
+                            "template (make one with 'vm-clone template "
+                            "freeze')", source);
+    }
+    return r < 0 ? catcli_fail(&err, r) : 0;
+}
+
+/* --instant: mark the new VMs instant clones. */
+static int
+instant_mark(struct catcli *c, const struct vmc_catalog_clone_result *res)
+{
+    struct vmc_error err = { 0 };
+    size_t i;
+    int r;
+
+    for (i = 0; i < res->count; i++) {
+        r = vmc_catalog_instant_mark(c->cat, res->names[i], &err);
+        if (r < 0) {
+            return catcli_fail(&err, r);
+        }
+    }
+    return 0;
+}
+
 static int
 run_clone(int argc, char **argv, bool short_form)
 {
@@ -320,36 +354,21 @@ run_clone(int argc, char **argv, bool short_form)
         catcli_close(&c);
         return catcli_fail(&err, r);
     }
-    if (instant) {
-        struct vmc_instant in;
-
-        r = vmc_catalog_instant_get(c.cat, source, &in, &err);
-        vmc_instant_release(&in);
-        if (r == -ENOENT) {
-            catcli_close(&c);
-            r = catcli_error(CLI_EXIT_CONFLICT, "'%s' is not an instant "
-                             "template (make one with 'vm-clone template "
-                             "freeze')", source);
-            free(source);
-            return r;
-        }
+    if (instant && (r = instant_source(&c, source)) != 0) {
+        free(source);
+        catcli_close(&c);
+        return r;
     }
     /* the template copy (first linked use in the pool) and full clones
      * show the store's progress bar on a TTY (catcli_open()) */
-    r = r < 0 ? r : vmc_catalog_clone(c.cat, source, name, &o, &res, &err);
+    r = vmc_catalog_clone(c.cat, source, name, &o, &res, &err);
     catcli_progress_end(&c);
     if (r < 0) {
         free(source);
         catcli_close(&c);
         return catcli_fail(&err, r);
     }
-    for (size_t i = 0; instant && !res.existing && i < res.count; i++) {
-        r = vmc_catalog_instant_mark(c.cat, res.names[i], &err);
-        if (r < 0) {
-            r = catcli_fail(&err, r);
-            break;
-        }
-    }
+    r = instant && !res.existing ? instant_mark(&c, &res) : 0;
     if (!r && !res.existing && cust_given(&a.cust)) {
         /* all or nothing: a VM whose seed failed is removed again */
         r = cust_apply(&c, &a.cust, res.names, res.count, true);

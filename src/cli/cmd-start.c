@@ -11,6 +11,7 @@
  * With --ephemeral (or for a VM cloned with --ephemeral) QEMU writes to
  * throwaway overlays (ephemeral.c; through NBD, "serve --snapshot"), and
  * the VM's own files are only read.
+ * With --freezable, and for an instant clone, instant.c adds its part.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -400,6 +401,39 @@ vm_state(struct json_object *vm)
     return json_object_get_string(json_object_object_get(vm, "state"));
 }
 
+/* Whether VM @name is an instant clone (its template's record in *@in);
+ * 0 or the exit status. */
+static int
+load_instant(struct catcli *c, const char *name, struct vmc_instant *in,
+             bool *instant)
+{
+    struct vmc_error e = { 0 };
+    int r = vmc_catalog_instant_of_vm(c->cat, name, in, &e);
+
+    *instant = r == 0;
+    return r < 0 && r != -ENOENT ? catcli_fail(&e, r) : 0;
+}
+
+/* --freezable, or an instant clone (@r->in): set up model @hw (instant.h);
+ * 0 or the exit status. */
+static int
+setup_instant(struct inst_run *r, struct vmc_hw *hw, bool freezable,
+              bool ephemeral, const char *memdir, bool dry_run)
+{
+    if (freezable && (r->in || ephemeral)) {
+        return catcli_error(CLI_EXIT_CONFLICT, "VM '%s' cannot run "
+                            "freezable: %s", r->vm,
+                            r->in ? "it is an instant clone"
+                                  : "its run is ephemeral");
+    }
+    if (freezable) {
+        return inst_freezable_setup(r, hw, memdir, dry_run);
+    }
+    return r->in ? inst_clone_setup(r, hw, dry_run) : 0;
+}
+
+/* size: one sequence of steps sharing their clean-up (the server, the
+ * overlays, the instant run), clearer in one place. */
 int
 cmd_start(int argc, char **argv)
 {
@@ -449,30 +483,21 @@ cmd_start(int argc, char **argv)
     if (r) {
         return CLI_PARSE_EXIT(r);
     }
-    if (argc - optind != 1) {
-        return cli_usage_error(c.verb, "expecting one VM name");
+    if (argc - optind != 1 || (memdir && !freezable)) {
+        return cli_usage_error(c.verb, argc - optind != 1
+                               ? "expecting one VM name"
+                               : "--memory-dir goes with --freezable");
     }
     if (nbd && direct) {
         return cli_usage_error(c.verb, "--nbd and --direct exclude each "
                                "other");
-    }
-    if (memdir && !freezable) {
-        return cli_usage_error(c.verb, "--memory-dir goes with --freezable");
     }
     r = catcli_open_vm(&c, argv[optind], &vm);
     if (r) {
         return r;
     }
     rc = vmq_load(&c, argv[optind], &qo, &hw);
-    if (rc == 0) {
-        struct vmc_error e = { 0 };
-        int ri = vmc_catalog_instant_of_vm(c.cat, argv[optind], &in, &e);
-
-        instant = ri == 0;
-        if (ri < 0 && ri != -ENOENT) {
-            rc = catcli_fail(&e, ri);
-        }
-    }
+    rc = rc ? rc : load_instant(&c, argv[optind], &in, &instant);
     /* absolute: the server runs in another directory */
     if (!realpath(vmc_catalog_dir(c.cat), home)) {
         snprintf(home, sizeof(home), "%s", vmc_catalog_dir(c.cat));
@@ -495,23 +520,11 @@ cmd_start(int argc, char **argv)
     nbd = nbd || (!direct && vmc_hw_sealed(hw));
     nbd = nbd && ndisks > 0;        /* else nothing to serve */
     ephemeral = eph_wanted(vm, ephemeral);
-    if (freezable && (instant || ephemeral)) {
-        rc = catcli_error(CLI_EXIT_CONFLICT, "VM '%s' cannot run freezable: "
-                          "%s", name, instant ? "it is an instant clone"
-                                              : "its run is ephemeral");
+    ir = (struct inst_run){ .home = home, .vm = name, .quiet = c.quiet ||
+                            c.json, .in = instant ? &in : NULL };
+    if ((rc = setup_instant(&ir, hw, freezable, ephemeral, memdir,
+                            dry_run))) {
         goto out;
-    }
-    ir.home = home;
-    ir.vm = name;
-    ir.quiet = c.quiet || c.json;
-    if (freezable && (rc = inst_freezable_setup(&ir, hw, memdir, dry_run))) {
-        goto out;
-    }
-    if (instant) {
-        ir.in = &in;
-        if ((rc = inst_clone_setup(&ir, hw, dry_run))) {
-            goto out;
-        }
     }
     rc = CLI_EXIT_FAIL;
     if (ephemeral && !nbd && eph_overlays(hw, home, dry_run, &scratch)) {
@@ -547,7 +560,6 @@ cmd_start(int argc, char **argv)
     if (instant && (rc = inst_check_devices(&ir, qa)) != 0) {
         goto out;
     }
-    rc = CLI_EXIT_FAIL;
     if (dry_run) {
         print_plan(&c, name, nbd ? sock : NULL, home, ephemeral, qa);
         rc = CLI_EXIT_OK;
@@ -557,10 +569,8 @@ cmd_start(int argc, char **argv)
                   freezable || instant ? &ir : NULL);
 
 out:
-    if (!dry_run) {
-        inst_cleanup(&ir);
-    }
-    vmc_instant_release(&in);
+    inst_cleanup(&ir, dry_run);
+    vmc_instant_release(&in);       /* when it failed before ir.in */
     if (srv > 0 && stop_server(srv) && rc == CLI_EXIT_OK) {
         rc = CLI_EXIT_FAIL;
     }

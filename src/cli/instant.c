@@ -458,8 +458,12 @@ inst_after_spawn(struct inst_run *r, pid_t pid, char *const *argv)
 }
 
 void
-inst_cleanup(struct inst_run *r)
+inst_cleanup(struct inst_run *r, bool dry_run)
 {
+    vmc_instant_release(r->in);
+    if (dry_run) {
+        return;
+    }
     if (r->freezable) {
         unlink(r->ram);         /* gone already when it was frozen */
         unlink(r->record);

@@ -53,8 +53,9 @@ int inst_clone_setup(struct inst_run *r, struct vmc_hw *hw, bool dry_run);
  * an instant clone over QMP. 0 or an exit status (QEMU is then killed by
  * the caller). */
 int inst_after_spawn(struct inst_run *r, pid_t pid, char *const *argv);
-/* After QEMU exited: remove what the run made (not a frozen RAM file). */
-void inst_cleanup(struct inst_run *r);
+/* After QEMU exited: remove what the run made (not a frozen RAM file),
+ * release @r->in; after a dry run only the latter. */
+void inst_cleanup(struct inst_run *r, bool dry_run);
 /* The "-device" list of @argv, one per line (malloc'd). */
 char *inst_devices(char *const *argv);
 /* Whether the devices of clone command line @argv are those its template
