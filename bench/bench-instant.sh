@@ -69,6 +69,11 @@ done
 cm=$(printf '%s\n' "${cold[@]}" | median)
 im=$(printf '%s\n' "${inst[@]}" | median)
 load1=$(cut -d' ' -f1 /proc/loadavg)
+# printed now: the memory runs take long on a loaded machine
+echo "| start -> guest answering (median of $RUNS) | cold boot | instant clone | ratio |"
+echo "|---|---|---|---|"
+printf '| seconds | %.3f | %.3f | %.3f |\n' "$cm" "$im" "$(echo "$im / $cm" | bc -l)"
+echo
 
 # 2. memory of N concurrent guests
 declare -A pss
@@ -103,10 +108,6 @@ done
 ramalloc=$(( $(stat -c %b "$ram") * $(stat -c %B "$ram") / 1048576 ))
 load2=$(cut -d' ' -f1 /proc/loadavg)
 
-echo "| start -> guest answering (median of $RUNS) | cold boot | instant clone | ratio |"
-echo "|---|---|---|---|"
-printf '| seconds | %.3f | %.3f | %.3f |\n' "$cm" "$im" "$(echo "$im / $cm" | bc -l)"
-echo
 echo "| concurrent guests | cold: sum of PSS (per guest) | instant: sum of PSS (per guest) |"
 echo "|---|---|---|"
 for n in $COUNTS; do
