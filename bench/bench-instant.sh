@@ -33,15 +33,16 @@ median() { sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
 qemu_of() { cat /proc/"$1"/task/*/children 2>/dev/null | tr ' ' '\n' | grep . | head -1; }
 pss_kib() { awk '/^Pss:/ { print $2 }' /proc/"$1"/smaps_rollup 2>/dev/null || echo 0; }
 
-# run_until NAME VM PATTERN ARGS...: seconds from start to PATTERN; the
-# start's pid in $BG_PID (left running)
+# run_until NAME VM PATTERN ARGS...: seconds from start to PATTERN in
+# $RUN_T; the start's pid in $BG_PID (left running). Not in a $(...):
+# the caller stops the start by its pid.
 run_until() {
     local n=$1 vm=$2 pat=$3 t0
     shift 3
     t0=$(now)
     start_bg "$n" "$vm" --direct "$@"
     wait_for "$T/$n.log" "$pat" 900 "$BG_PID"
-    echo "$(now) - $t0" | bc
+    RUN_T=$(echo "$(now) - $t0" | bc)
 }
 
 cold_args=(--kernel "$IKERNEL" --initrd "$IINITRD"
@@ -61,9 +62,11 @@ cold=() inst=()
 for r in $(seq 1 "$RUNS"); do
     vmc clone tiny --name "cold-$r" -q || fail "clone"
     vmc clone IT --instant --name "inst-$r" -q || fail "clone --instant"
-    cold+=("$(run_until "cold-$r" "cold-$r" TEMPLATE-READY "${cold_args[@]}")")
+    run_until "cold-$r" "cold-$r" TEMPLATE-READY "${cold_args[@]}"
+    cold+=("$RUN_T")
     stop_bg "$BG_PID"
-    inst+=("$(run_until "inst-$r" "inst-$r" CLONE-ID)")
+    run_until "inst-$r" "inst-$r" CLONE-ID
+    inst+=("$RUN_T")
     stop_bg "$BG_PID"
 done
 cm=$(printf '%s\n' "${cold[@]}" | median)
