@@ -559,6 +559,62 @@ VMC_API int vmc_catalog_fsck_with(struct vmc_catalog *cat,
                                   struct vmc_fsck_result *res,
                                   struct vmc_error *err);
 
+/* ------------------------------------------- instant templates (instant.c) */
+
+/** A file of an instant template, as recorded at freeze. */
+struct vmc_instant_file {
+    char *path;             /**< absolute */
+    char *sha256;           /**< lower-case hex */
+    int64_t size, ino, mtime_ns;
+    int mode;               /**< permission bits */
+};
+
+/** What a frozen VM left and its clones must repeat. */
+struct vmc_instant {
+    char *template_name;
+    char *qemu_version;     /**< QMP query-version, "7.2.22 (pkg)" */
+    char *machine;          /**< the resolved machine type, "pc-q35-7.2" */
+    char *devices;          /**< the -device list, one per line */
+    int cpus, memory_mb;
+    char *kernel, *initrd, *append;     /**< direct boot (NULL: none) */
+    struct vmc_instant_file ram, state;
+};
+
+/** The SHA-256 of file @path as 64 hex digits. 0 or -errno. */
+VMC_API int vmc_instant_file_digest(const char *path, char hex[65],
+                                    struct vmc_error *err);
+/** Record file @path in *@f (digest, size, inode, mtime, mode). */
+VMC_API int vmc_instant_file_record(const char *path,
+                                    struct vmc_instant_file *f,
+                                    struct vmc_error *err);
+/**
+ * Whether @f is still as recorded: size, inode, mtime and mode, and with
+ * @digest its SHA-256 too. 0, or -ESTALE (changed) / -ENOENT / -EIO with
+ * the reason in @why.
+ */
+VMC_API int vmc_instant_file_check(const struct vmc_instant_file *f,
+                                   bool digest, char *why, size_t len);
+/** Record template @tmpl (ready) as an instant template. */
+VMC_API int vmc_catalog_instant_add(struct vmc_catalog *cat,
+                                    const char *tmpl,
+                                    const struct vmc_instant *in,
+                                    struct vmc_error *err);
+/** The record of instant template @tmpl; -ENOENT when it is none. */
+VMC_API int vmc_catalog_instant_get(struct vmc_catalog *cat,
+                                    const char *tmpl, struct vmc_instant *out,
+                                    struct vmc_error *err);
+/** The record of the template of VM @vm cloned with --instant; -ENOENT
+ *  when @vm is no instant clone. */
+VMC_API int vmc_catalog_instant_of_vm(struct vmc_catalog *cat,
+                                      const char *vm,
+                                      struct vmc_instant *out,
+                                      struct vmc_error *err);
+/** Mark VM @vm (a clone of an instant template) an instant clone:
+ *  "start" restores it. -EINVAL when its template is no instant one. */
+VMC_API int vmc_catalog_instant_mark(struct vmc_catalog *cat, const char *vm,
+                                     struct vmc_error *err);
+VMC_API void vmc_instant_release(struct vmc_instant *in);
+
 #ifdef __cplusplus
 }
 #endif

@@ -72,7 +72,21 @@ struct vmc_hw {
     const char *kernel, *initrd, *append;
     const char *serial;             /**< console to this file; NULL:
                                      *   -nographic */
+    /* instant clones (cmd-instant.c; NULL/false: an ordinary run) */
+    const char *mem_path;   /**< guest RAM in this file (a file-backed
+                             *   memory backend named "vmc-ram") */
+    bool mem_share;         /**< share=on (freezable) or off (a clone) */
+    const char *qmp;        /**< a QMP server on this unix socket */
+    bool incoming_defer;    /**< -incoming defer (a clone being restored) */
+    bool vmgenid;           /**< -device vmgenid (a new id per start) */
+    bool no_nics;           /**< no NIC on the command line (hot-added) */
+    const char *fw_name, *fw_id;    /**< fw_cfg opt/vmclone/name and id,
+                                     *   padded to VMC_HW_FWCFG_LEN */
 };
+
+/** The length of the fw_cfg values opt/vmclone/name and opt/vmclone/id
+ *  (padded with spaces: a restored guest keeps the sizes it probed). */
+#define VMC_HW_FWCFG_LEN 64
 
 /** Options of vmc_hw_load(): NULL strings take the defaults. */
 struct vmc_hw_opts {
@@ -119,6 +133,34 @@ VMC_API int vmc_hw_xml(const struct vmc_hw *hw, char **out);
 VMC_API int vmc_hw_qemu_argv(const struct vmc_hw *hw, char ***out,
                              size_t *n);
 VMC_API void vmc_hw_argv_free(char **argv);
+
+/* ------------------------------------------------------ QMP (qmp.c) */
+
+struct vmc_qmp;
+struct json_object;
+
+/**
+ * Connect to QEMU's QMP socket @path (waiting up to @timeout seconds for
+ * it to listen), read the greeting and leave negotiation mode.
+ * @return 0, or -errno with a message (-ETIMEDOUT, -ECONNREFUSED...).
+ */
+VMC_API int vmc_qmp_open(const char *path, double timeout,
+                         struct vmc_qmp **out, struct vmc_error *err);
+/**
+ * Run command @cmd with @args (NULL: none; not consumed) and wait (60 s
+ * at most) for its answer; events in between are skipped. The "return"
+ * member in *@ret (a reference to put; NULL when none). -EIO with QEMU's
+ * reason when it refused, -EPIPE when QEMU closed the socket.
+ */
+VMC_API int vmc_qmp_cmd(struct vmc_qmp *q, const char *cmd,
+                        struct json_object *args, struct json_object **ret,
+                        struct vmc_error *err);
+/** query-status: the run state ("running", "paused", "inmigrate"...). */
+VMC_API int vmc_qmp_status(struct vmc_qmp *q, char *buf, size_t len,
+                           struct vmc_error *err);
+/** Wait (at most @timeout s) for QEMU to close the socket: 0 or -errno. */
+VMC_API int vmc_qmp_wait_closed(struct vmc_qmp *q, double timeout);
+VMC_API void vmc_qmp_close(struct vmc_qmp *q);
 
 /* ------------------------------------------- libvirt (virt-domain.c) */
 

@@ -237,4 +237,13 @@ int cat_dependents_line2(struct vmc_catalog *cat, const char *owned_sql,
                          const char *exclude_sql, int64_t arg, char **line,
                          size_t *n, struct vmc_error *err);
 
+/* instant.c: fsck of the instant templates' RAM and state files (with
+ * @verify their digests); cat_template_delete() of template @tid that
+ * also removes its frozen files when it is an instant template. */
+int cat_instant_fsck(struct vmc_catalog *cat, bool verify,
+                     vmc_catalog_report_fn fn, void *opaque,
+                     unsigned *problems, struct vmc_error *err);
+int cat_instant_template_delete(struct vmc_catalog *cat, int64_t tid,
+                                const char *name, struct vmc_error *err);
+
 #endif /* VMC_CATALOG_INTERNAL_H */

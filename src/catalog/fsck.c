@@ -862,6 +862,10 @@ vmc_catalog_fsck_with(struct vmc_catalog *cat, const struct vmc_fsck_opts *o,
         r = fsck_verify(cat, o->repair, fn, opaque, res, err);
     }
     if (r == 0) {
+        r = cat_instant_fsck(cat, o && (o->verify || o->repair), fn, opaque,
+                             &res->problems, err);
+    }
+    if (r == 0) {
         r = cat_scan_pools(cat, false, o && o->remove_unknown
                            ? quarantine_path : cat_report_path,
                            o && o->remove_unknown ? (void *)&q

@@ -168,9 +168,32 @@ const char *const cat_pg_migrations[] = {
     "  ssh_key text,\n"
     "  user_data text,\n"
     "  network_config text);\n",
-    /* 7: reserved for the instant-clones branch (its migration 7 replaces
-     * this no-op when the branches merge) */
-    "SELECT 1;\n",
+    /* 7: instant templates (instant.c), as in schema.c */
+    "CREATE TABLE instant_templates(\n"
+    "  template_id bigint PRIMARY KEY REFERENCES templates(id)\n"
+    "    ON DELETE CASCADE,\n"
+    "  qemu_version text NOT NULL,\n"
+    "  machine text NOT NULL,\n"
+    "  devices text NOT NULL,\n"
+    "  cpus bigint NOT NULL,\n"
+    "  memory_mb bigint NOT NULL,\n"
+    "  kernel text,\n"
+    "  initrd text,\n"
+    "  append text,\n"
+    "  ram_file text NOT NULL,\n"
+    "  ram_sha256 text NOT NULL,\n"
+    "  ram_size bigint NOT NULL,\n"
+    "  ram_ino bigint NOT NULL,\n"
+    "  ram_mtime bigint NOT NULL,\n"
+    "  ram_mode bigint NOT NULL,\n"
+    "  state_file text NOT NULL,\n"
+    "  state_sha256 text NOT NULL,\n"
+    "  state_size bigint NOT NULL,\n"
+    "  state_ino bigint NOT NULL,\n"
+    "  state_mtime bigint NOT NULL,\n"
+    "  state_mode bigint NOT NULL,\n"
+    "  created double precision NOT NULL);\n"
+    "ALTER TABLE vms ADD COLUMN instant bigint NOT NULL DEFAULT 0;\n",
     /* 8: a large catalog (10k templates, 1M VMs): the volume_owners view
      * without joins and the indexes its queries need (catalog-internal.h) */
     CAT_SCALE_MIGRATION,

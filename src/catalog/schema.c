@@ -204,9 +204,35 @@ const char *const cat_migrations[] = {
     "  ssh_key TEXT,\n"
     "  user_data TEXT,\n"
     "  network_config TEXT);\n",
-    /* 7: reserved for the instant-clones branch (its migration 7 replaces
-     * this no-op when the branches merge) */
-    "SELECT 1;\n",
+    /* 7: instant templates (instant.c): a frozen running VM's RAM and
+     * device state files with their digests and stat at freeze, the
+     * QEMU version, machine, boot files and device list its clones
+     * repeat; a VM cloned with --instant */
+    "CREATE TABLE instant_templates(\n"
+    "  template_id INTEGER PRIMARY KEY REFERENCES templates(id)\n"
+    "    ON DELETE CASCADE,\n"
+    "  qemu_version TEXT NOT NULL,\n"
+    "  machine TEXT NOT NULL,\n"
+    "  devices TEXT NOT NULL,\n"
+    "  cpus INTEGER NOT NULL,\n"
+    "  memory_mb INTEGER NOT NULL,\n"
+    "  kernel TEXT,\n"
+    "  initrd TEXT,\n"
+    "  append TEXT,\n"
+    "  ram_file TEXT NOT NULL,\n"
+    "  ram_sha256 TEXT NOT NULL,\n"
+    "  ram_size INTEGER NOT NULL,\n"
+    "  ram_ino INTEGER NOT NULL,\n"
+    "  ram_mtime INTEGER NOT NULL,\n"
+    "  ram_mode INTEGER NOT NULL,\n"
+    "  state_file TEXT NOT NULL,\n"
+    "  state_sha256 TEXT NOT NULL,\n"
+    "  state_size INTEGER NOT NULL,\n"
+    "  state_ino INTEGER NOT NULL,\n"
+    "  state_mtime INTEGER NOT NULL,\n"
+    "  state_mode INTEGER NOT NULL,\n"
+    "  created REAL NOT NULL);\n"
+    "ALTER TABLE vms ADD COLUMN instant INTEGER NOT NULL DEFAULT 0;\n",
     /* 8: a large catalog (10k templates, 1M VMs): the volume_owners view
      * without joins and the indexes its queries need (catalog-internal.h) */
     CAT_SCALE_MIGRATION,

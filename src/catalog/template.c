@@ -740,8 +740,8 @@ vmc_catalog_template_rm(struct vmc_catalog *cat, const char *name,
     if (r == 0 && flatten_dependents) {
         r = detach_dependents(cat, cat_owned_template, tid, err);
     }
-    if (r == 0) {
-        r = cat_template_delete(cat, tid, name, err);
+    if (r == 0) {       /* with an instant template's files */
+        r = cat_instant_template_delete(cat, tid, name, err);
     }
     return r;
 }

@@ -25,7 +25,7 @@ static const char clone_usage[] =
     "[--json]\n"
     "           [--define [--connect URI]]\n"
     "           [--hostname NAME] [--ssh-key FILE] [--user-data FILE]\n"
-    "           [--network-config FILE] [--ephemeral]\n"
+    "           [--network-config FILE] [--ephemeral] [--instant]\n"
     "       " CLI_NAME " --linked|--full --name NAME [--template T] "
     "[options as above]\n\n"
     "SOURCE is a template or a VM; VM@SNAP (or VM --snapshot SNAP) is a "
@@ -49,6 +49,8 @@ static const char clone_usage[] =
     "  (ISO 'cidata', a CD-ROM of the VM); the hostname defaults to the "
     "VM's name.\n"
     "--ephemeral: every start of the VM writes to throwaway overlays.\n"
+    "--instant: clones of an instant template ('template freeze'); "
+    "'start' resumes\n  the frozen guest instead of booting it.\n"
     "The short form uses --template or 'config set default-template'.\n";
 
 /* What the options of clone fill in. */
@@ -204,6 +206,40 @@ redefine_with_seed(struct catcli *c, const struct vmc_catalog_clone_result *res,
     return r;
 }
 
+/* --instant: @source must be an instant template (else exit 4). */
+static int
+instant_source(struct catcli *c, const char *source)
+{
+    struct vmc_error err = { 0 };
+    struct vmc_instant in;
+    int r = vmc_catalog_instant_get(c->cat, source, &in, &err);
+
+    vmc_instant_release(&in);
+    if (r == -ENOENT) {
+        return catcli_error(CLI_EXIT_CONFLICT, "'%s' is not an instant "
+                            "template (make one with 'vm-clone template "
+                            "freeze')", source);
+    }
+    return r < 0 ? catcli_fail(&err, r) : 0;
+}
+
+/* --instant: mark the new VMs instant clones. */
+static int
+instant_mark(struct catcli *c, const struct vmc_catalog_clone_result *res)
+{
+    struct vmc_error err = { 0 };
+    size_t i;
+    int r;
+
+    for (i = 0; i < res->count; i++) {
+        r = vmc_catalog_instant_mark(c->cat, res->names[i], &err);
+        if (r < 0) {
+            return catcli_fail(&err, r);
+        }
+    }
+    return 0;
+}
+
 static int
 run_clone(int argc, char **argv, bool short_form)
 {
@@ -217,6 +253,7 @@ run_clone(int argc, char **argv, bool short_form)
     char *source = NULL;
     const char *connect = NULL;
     bool linked = false, full = false, thin = false, define = false;
+    bool instant = false;
     const struct cli_opt opts[] = {
         CATCLI_OPTS(&c),
         CLI_OPT_STRING(0, "name", "NAME", &name, "name of the new VM "
@@ -243,6 +280,8 @@ run_clone(int argc, char **argv, bool short_form)
                      "each VM (all or nothing with the clone)"),
         CLI_OPT_STRING(0, "connect", "URI", &connect, "with --define: the "
                        "libvirt connection (default: libvirt's)"),
+        CLI_OPT_FLAG(0, "instant", &instant, "clones of an instant "
+                     "template: start resumes them instead of booting"),
         CUST_OPTS(&a.cust),
         CLI_OPT_END,
     };
@@ -292,6 +331,10 @@ run_clone(int argc, char **argv, bool short_form)
     }
     o.kind = linked ? VMC_CLONE_KIND_LINKED
                     : full ? VMC_CLONE_KIND_FULL : VMC_CLONE_KIND_DEFAULT;
+    if (instant && (full || o.snapshot)) {
+        return cli_usage_error(c.verb, "--instant makes linked clones of an "
+                               "instant template");
+    }
     r = catcli_open(&c, 0);
     if (r) {
         return r;
@@ -311,6 +354,11 @@ run_clone(int argc, char **argv, bool short_form)
         catcli_close(&c);
         return catcli_fail(&err, r);
     }
+    if (instant && (r = instant_source(&c, source)) != 0) {
+        free(source);
+        catcli_close(&c);
+        return r;
+    }
     /* the template copy (first linked use in the pool) and full clones
      * show the store's progress bar on a TTY (catcli_open()) */
     r = vmc_catalog_clone(c.cat, source, name, &o, &res, &err);
@@ -320,7 +368,8 @@ run_clone(int argc, char **argv, bool short_form)
         catcli_close(&c);
         return catcli_fail(&err, r);
     }
-    if (!res.existing && cust_given(&a.cust)) {
+    r = instant && !res.existing ? instant_mark(&c, &res) : 0;
+    if (!r && !res.existing && cust_given(&a.cust)) {
         /* all or nothing: a VM whose seed failed is removed again */
         r = cust_apply(&c, &a.cust, res.names, res.count, true);
         /* the domains were defined with the clone, before the seed */

@@ -11,6 +11,7 @@
  * With --ephemeral (or for a VM cloned with --ephemeral) QEMU writes to
  * throwaway overlays (ephemeral.c; through NBD, "serve --snapshot"), and
  * the VM's own files are only read.
+ * With --freezable, and for an instant clone, instant.c adds its part.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -23,14 +24,17 @@
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cat-cli.h"
 #include "ephemeral.h"
+#include "instant.h"
 #include "vm-qemu.h"
 
 static const char start_usage[] =
     "usage: " CLI_NAME " start VM [--nbd | --direct] [--ephemeral] [--dry-run]\n"
+    "                     [--freezable [--memory-dir DIR]]\n"
     "                     [--accel kvm|tcg] [--network MODE]\n"
     "                     [--serial FILE] [--kernel F] [--initrd F] "
     "[--append CMDLINE]\n"
@@ -49,6 +53,14 @@ static const char start_usage[] =
     "when it stops;\n"
     "                   the VM's disks stay as they are\n"
     "  --dry-run        print the command line(s) instead of running them\n"
+    "  --freezable      guest RAM in a shared file (--memory-dir, default "
+    "/dev/shm)\n"
+    "                   and a QMP socket of vm-clone's, so that 'template "
+    "freeze'\n"
+    "                   can make an instant template of the running VM\n"
+    "  --memory-dir DIR with --freezable: the directory of the RAM file (a "
+    "disk\n"
+    "                   directory keeps a frozen template over a reboot)\n"
     "  --accel kvm|tcg  the accelerator (default: kvm when /dev/kvm works, "
     "else tcg)\n"
     "  --network MODE   user (default), bridge:NAME or none\n"
@@ -56,9 +68,20 @@ static const char start_usage[] =
     "default:\n"
     "                   -nographic (console and monitor on this terminal)\n"
     "  --kernel F, --initrd F, --append CMDLINE   direct kernel boot\n"
-    "  -- QEMU-ARGS     appended to QEMU's command line\n";
+    "  -- QEMU-ARGS     appended to QEMU's command line\n\n"
+    "An instant clone (clone --instant) is restored from its template's "
+    "RAM and\ndevice state instead of booting.\n";
 
 static volatile pid_t g_qemu_pid;
+
+static double
+now_mono(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
 
 /* SIGINT/SIGTERM/SIGHUP to us go to QEMU; we wait for it to exit. */
 static void
@@ -252,14 +275,16 @@ uri_name(char *out, size_t len, const char *name)
     out[k] = '\0';
 }
 
-/* Run QEMU; @keep_fd (>= 0) stays open in it (the overlays' lock). */
+/* Run QEMU; @keep_fd (>= 0) stays open in it (the overlays' lock); once
+ * it runs, @inst (non-NULL) does its part (instant.h): on failure QEMU is
+ * killed and that is the status. */
 static int
-run_qemu(char **argv, int keep_fd)
+run_qemu(char **argv, int keep_fd, struct inst_run *inst)
 {
     struct sigaction sa, old[3];
     static const int sigs[3] = { SIGINT, SIGTERM, SIGHUP };
     pid_t parent = getpid(), pid;
-    int st, i;
+    int st, i, inst_rc = 0;
 
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = forward_signal;
@@ -268,6 +293,9 @@ run_qemu(char **argv, int keep_fd)
         sigaction(sigs[i], &sa, &old[i]);
     }
     fflush(stdout);
+    if (inst) {
+        inst->t0 = now_mono();
+    }
     pid = fork();
     if (pid < 0) {
         return cli_error("cannot start QEMU: %s", strerror(errno));
@@ -280,12 +308,18 @@ run_qemu(char **argv, int keep_fd)
         if (keep_fd >= 0) {
             fcntl(keep_fd, F_SETFD, 0);
         }
+        if (inst) {
+            setpgid(0, 0);      /* a ^C goes through us: not mid-restore */
+        }
         execvp(argv[0], argv);
         fprintf(stderr, CLI_NAME ": cannot run %s: %s\n", argv[0],
                 strerror(errno));
         _exit(127);
     }
     g_qemu_pid = pid;
+    if (inst && (inst_rc = inst_after_spawn(inst, pid, argv)) != 0) {
+        kill(pid, SIGKILL);
+    }
     st = wait_child(pid);
     g_qemu_pid = 0;
     for (i = 0; i < 3; i++) {
@@ -294,7 +328,7 @@ run_qemu(char **argv, int keep_fd)
     if (st < 0) {
         return cli_error("waiting for QEMU: %s", strerror(errno));
     }
-    return exit_status(st);
+    return inst_rc ? inst_rc : exit_status(st);
 }
 
 /* --dry-run: what would run, the server (@sock: with --nbd) and QEMU; as
@@ -367,6 +401,39 @@ vm_state(struct json_object *vm)
     return json_object_get_string(json_object_object_get(vm, "state"));
 }
 
+/* Whether VM @name is an instant clone (its template's record in *@in);
+ * 0 or the exit status. */
+static int
+load_instant(struct catcli *c, const char *name, struct vmc_instant *in,
+             bool *instant)
+{
+    struct vmc_error e = { 0 };
+    int r = vmc_catalog_instant_of_vm(c->cat, name, in, &e);
+
+    *instant = r == 0;
+    return r < 0 && r != -ENOENT ? catcli_fail(&e, r) : 0;
+}
+
+/* --freezable, or an instant clone (@r->in): set up model @hw (instant.h);
+ * 0 or the exit status. */
+static int
+setup_instant(struct inst_run *r, struct vmc_hw *hw, bool freezable,
+              bool ephemeral, const char *memdir, bool dry_run)
+{
+    if (freezable && (r->in || ephemeral)) {
+        return catcli_error(CLI_EXIT_CONFLICT, "VM '%s' cannot run "
+                            "freezable: %s", r->vm,
+                            r->in ? "it is an instant clone"
+                                  : "its run is ephemeral");
+    }
+    if (freezable) {
+        return inst_freezable_setup(r, hw, memdir, dry_run);
+    }
+    return r->in ? inst_clone_setup(r, hw, dry_run) : 0;
+}
+
+/* size: one sequence of steps sharing their clean-up (the server, the
+ * overlays, the instant run), clearer in one place. */
 int
 cmd_start(int argc, char **argv)
 {
@@ -377,8 +444,11 @@ cmd_start(int argc, char **argv)
     struct json_object *vm = NULL, *disks = NULL;
     char home[PATH_MAX], dir[PATH_MAX] = "", sock[PATH_MAX + 16];
     char **uris = NULL, **extra = NULL, **qa = NULL;
-    const char *name;
+    const char *name, *memdir = NULL;
+    struct vmc_instant in = { 0 };
+    struct inst_run ir = { 0 };
     bool nbd = false, direct = false, dry_run = false, ephemeral = false;
+    bool freezable = false, instant = false;
     size_t ndisks = 0, i;
     pid_t srv = 0;
     int r, rc = CLI_EXIT_FAIL;
@@ -392,6 +462,10 @@ cmd_start(int argc, char **argv)
                      "throwaway overlays"),
         CLI_OPT_FLAG(0, "dry-run", &dry_run, "print the QEMU command line, "
                      "run nothing"),
+        CLI_OPT_FLAG(0, "freezable", &freezable, "guest RAM in a shared "
+                     "file and a QMP socket, for 'template freeze'"),
+        CLI_OPT_STRING(0, "memory-dir", "DIR", &memdir, "with --freezable: "
+                       "the directory of the RAM file (default /dev/shm)"),
         VMQ_NET_OPTS(&qo),
         VMQ_BOOT_OPTS(&qo),
         CLI_OPT_END,
@@ -409,8 +483,10 @@ cmd_start(int argc, char **argv)
     if (r) {
         return CLI_PARSE_EXIT(r);
     }
-    if (argc - optind != 1) {
-        return cli_usage_error(c.verb, "expecting one VM name");
+    if (argc - optind != 1 || (memdir && !freezable)) {
+        return cli_usage_error(c.verb, argc - optind != 1
+                               ? "expecting one VM name"
+                               : "--memory-dir goes with --freezable");
     }
     if (nbd && direct) {
         return cli_usage_error(c.verb, "--nbd and --direct exclude each "
@@ -421,6 +497,7 @@ cmd_start(int argc, char **argv)
         return r;
     }
     rc = vmq_load(&c, argv[optind], &qo, &hw);
+    rc = rc ? rc : load_instant(&c, argv[optind], &in, &instant);
     /* absolute: the server runs in another directory */
     if (!realpath(vmc_catalog_dir(c.cat), home)) {
         snprintf(home, sizeof(home), "%s", vmc_catalog_dir(c.cat));
@@ -443,6 +520,13 @@ cmd_start(int argc, char **argv)
     nbd = nbd || (!direct && vmc_hw_sealed(hw));
     nbd = nbd && ndisks > 0;        /* else nothing to serve */
     ephemeral = eph_wanted(vm, ephemeral);
+    ir = (struct inst_run){ .home = home, .vm = name, .quiet = c.quiet ||
+                            c.json, .in = instant ? &in : NULL };
+    if ((rc = setup_instant(&ir, hw, freezable, ephemeral, memdir,
+                            dry_run))) {
+        goto out;
+    }
+    rc = CLI_EXIT_FAIL;
     if (ephemeral && !nbd && eph_overlays(hw, home, dry_run, &scratch)) {
         goto out;
     }
@@ -473,14 +557,20 @@ cmd_start(int argc, char **argv)
     if (vmq_argv(hw, extra, &qa)) {
         goto out;
     }
+    if (instant && (rc = inst_check_devices(&ir, qa)) != 0) {
+        goto out;
+    }
     if (dry_run) {
         print_plan(&c, name, nbd ? sock : NULL, home, ephemeral, qa);
         rc = CLI_EXIT_OK;
         goto out;
     }
-    rc = run_qemu(qa, scratch ? vmc_scratch_lock_fd(scratch) : -1);
+    rc = run_qemu(qa, scratch ? vmc_scratch_lock_fd(scratch) : -1,
+                  freezable || instant ? &ir : NULL);
 
 out:
+    inst_cleanup(&ir, dry_run);
+    vmc_instant_release(&in);       /* when it failed before ir.in */
     if (srv > 0 && stop_server(srv) && rc == CLI_EXIT_OK) {
         rc = CLI_EXIT_FAIL;
     }

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "cat-cli.h"
+#include "instant.h"
 
 static const char template_usage[] =
     "import copies each IMAGE (qcow2, raw, vmdk...) into a secondary pool "
@@ -20,7 +21,11 @@ static const char template_usage[] =
     "deletes it when nothing depends\non it any more. rm refuses while "
     "anything depends on it. With\n--flatten-dependents, rm and retire make "
     "the dependents standalone first\n(after checking the free space of "
-    "their filesystems), so the template goes now.\n";
+    "their filesystems), so the template goes now.\n"
+    "freeze pauses VM (running with 'start --freezable'), saves its device "
+    "state,\nstops it and makes instant template T of its disks, RAM file "
+    "and state:\nclones made with 'clone T --instant' resume it instead of "
+    "booting.\n";
 
 static int
 parse_uint(const char *s, uint64_t *out, const char *what)
@@ -351,9 +356,21 @@ opt_image_format(const char *arg, void *dest)
 /* What the options of the template subcommands fill in. */
 struct tmpl_args {
     struct vmc_import_opts io;
-    const char *from_vm, *snapshot;
+    const char *from_vm, *snapshot, *freeze_name;
     bool flatten_deps, dry_run;
 };
+
+static int
+tmpl_freeze(struct catcli *c, void *ctx, int argc, char **argv)
+{
+    struct tmpl_args *a = ctx;
+
+    if (!a->freeze_name) {
+        return cli_usage_error("template freeze", "freeze needs VM and "
+                               "--name T");
+    }
+    return inst_freeze(c, argv[0], a->freeze_name);
+}
 
 static int
 tmpl_list(struct catcli *c, void *ctx, int argc, char **argv)
@@ -615,6 +632,12 @@ cmd_template(int argc, char **argv)
                        "pool to hold the template"),
         CLI_OPT_END,
     };
+    const struct cli_opt freeze_opts[] = {
+        CATCLI_OPTS(&c),
+        CLI_OPT_STRING(0, "name", "T", &a.freeze_name, "the instant "
+                       "template to make (required)"),
+        CLI_OPT_END,
+    };
     const struct cli_opt gone_opts[] = {
         CATCLI_OPTS(&c),
         CLI_OPT_FLAG(0, "flatten-dependents", &a.flatten_deps, "make the "
@@ -643,6 +666,8 @@ cmd_template(int argc, char **argv)
           CATCLI_STORE },
         { "copy", catcli_tmpl_copy, catcli_tmpl_copy_opts(&c), 1, 1,
           "NAME [--pool POOL]", "copy needs one template name", CATCLI_STORE },
+        { "freeze", tmpl_freeze, freeze_opts, 1, 1, "VM --name T",
+          "freeze needs VM and --name T", 0 },
         { NULL, NULL, NULL, 0, 0, NULL, NULL, 0 },
     };
 

@@ -165,12 +165,38 @@ vmq_print_qemu(struct catcli *c, const char *name, const struct vmq_opts *o)
     return r;
 }
 
+/* An instant clone has no libvirt domain: the refusal, or 0. */
+static int
+refuse_instant(struct catcli *c, const char *name)
+{
+    struct vmc_instant in;
+    struct vmc_error err = { 0 };
+    int r = catcli_open(c, 0);
+
+    if (r == 0 && vmc_catalog_instant_of_vm(c->cat, name, &in, &err) == 0) {
+        r = catcli_error(CLI_EXIT_CONFLICT, "VM '%s' is an instant clone of "
+                         "'%s': a libvirt domain cannot express its restore "
+                         "(a shared RAM file, x-ignore-shared, -incoming "
+                         "defer and QMP steps); start it with 'vm-clone "
+                         "start %s'", name, in.template_name, name);
+        vmc_instant_release(&in);
+    }
+    if (c->cat) {
+        catcli_close(c);
+    }
+    return r;
+}
+
 int
 vmq_print_xml(struct catcli *c, const char *name, const struct vmq_opts *o)
 {
     struct vmc_hw *hw = NULL;
     char *xml = NULL;
-    int r = open_model(c, name, o, &hw);
+    int r = refuse_instant(c, name);
+
+    if (r == 0) {
+        r = open_model(c, name, o, &hw);
+    }
 
     if (r) {
         return r;

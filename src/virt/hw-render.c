@@ -344,6 +344,75 @@ qemu_opt(struct argv *a, const char *opt, const char *value)
     }
 }
 
+/* Guest RAM in a file (freezable runs and instant clones). */
+static void
+qemu_ram(struct argv *a, const struct vmc_hw *hw)
+{
+    char *path = commas(hw->mem_path);
+
+    a->err = path ? a->err : -ENOMEM;
+    arg(a, "-object");
+    arg(a, "memory-backend-file,id=vmc-ram,size=%dM,mem-path=%s,share=%s",
+        hw->memory_mb, path ? path : "", hw->mem_share ? "on" : "off");
+    arg(a, "-machine");
+    arg(a, "%s,memory-backend=vmc-ram", hw->machine);
+    free(path);
+}
+
+/* fw_cfg value @v padded with spaces to VMC_HW_FWCFG_LEN (cut there). */
+static void
+qemu_fwcfg(struct argv *a, const char *key, const char *v)
+{
+    char pad[VMC_HW_FWCFG_LEN + 1], *c;
+
+    snprintf(pad, sizeof(pad), "%-*.*s", VMC_HW_FWCFG_LEN, VMC_HW_FWCFG_LEN,
+             v);
+    c = commas(pad);
+    if (!c) {
+        a->err = -ENOMEM;
+        return;
+    }
+    arg(a, "-fw_cfg");
+    arg(a, "name=opt/vmclone/%s,string=%s", key, c);
+    free(c);
+}
+
+/* The QMP socket, vmgenid, fw_cfg identity and -incoming defer. */
+static void
+qemu_instant(struct argv *a, const struct vmc_hw *hw)
+{
+    size_t i;
+
+    if (hw->qmp) {
+        char *s = commas(hw->qmp);
+
+        a->err = s ? a->err : -ENOMEM;
+        arg(a, "-qmp");
+        arg(a, "unix:%s,server=on,wait=off", s ? s : "");
+        free(s);
+    }
+    if (hw->vmgenid) {
+        arg(a, "-device");
+        arg(a, "vmgenid");
+    }
+    /* a free PCIe root port per NIC to hot-add (q35) */
+    for (i = 0; hw->no_nics && strstr(hw->machine, "q35") &&
+                i < hw->nnics; i++) {
+        arg(a, "-device");
+        arg(a, "pcie-root-port,id=vmc-hp%zu,chassis=%zu", i, i + 1);
+    }
+    if (hw->fw_name) {
+        qemu_fwcfg(a, "name", hw->fw_name);
+    }
+    if (hw->fw_id) {
+        qemu_fwcfg(a, "id", hw->fw_id);
+    }
+    if (hw->incoming_defer) {
+        arg(a, "-incoming");
+        arg(a, "defer");
+    }
+}
+
 int
 vmc_hw_qemu_argv(const struct vmc_hw *hw, char ***out, size_t *n)
 {
@@ -362,7 +431,11 @@ vmc_hw_qemu_argv(const struct vmc_hw *hw, char ***out, size_t *n)
     qemu_opt(&a, "-name", name);
     free(name);
     qemu_opt(&a, "-uuid", hw->uuid);
-    qemu_opt(&a, "-machine", hw->machine);
+    if (hw->mem_path) {
+        qemu_ram(&a, hw);
+    } else {
+        qemu_opt(&a, "-machine", hw->machine);
+    }
     qemu_opt(&a, "-accel", vmc_hw_accel_name(hw->accel));
     arg(&a, "-smp");
     arg(&a, "%d", hw->cpus);
@@ -374,7 +447,13 @@ vmc_hw_qemu_argv(const struct vmc_hw *hw, char ***out, size_t *n)
     for (i = 0; i < hw->ndisks; i++) {
         qemu_disk(&a, &hw->disks[i], &ncd);
     }
-    qemu_nics(&a, hw);
+    if (hw->no_nics) {
+        arg(&a, "-nic");
+        arg(&a, "none");
+    } else {
+        qemu_nics(&a, hw);
+    }
+    qemu_instant(&a, hw);
     qemu_opt(&a, "-kernel", hw->kernel);
     qemu_opt(&a, "-initrd", hw->initrd);
     qemu_opt(&a, "-append", hw->append);

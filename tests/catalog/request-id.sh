@@ -84,6 +84,8 @@ sql "DROP INDEX vms_request;
      DROP INDEX template_copies_journal;
      ALTER TABLE journal DROP COLUMN host_id;
      ALTER TABLE pools DROP COLUMN host_id;
+     DROP TABLE instant_templates;
+     ALTER TABLE vms DROP COLUMN instant;
      DROP TABLE seeds;
      ALTER TABLE vms DROP COLUMN ephemeral;
      ALTER TABLE volumes DROP COLUMN kind;

@@ -58,6 +58,20 @@ J error 4 clone T --name c --request-id job-1 --json
 J error 4 clone T --name a --json
 J error 3 clone nosuch --name x --json
 J error 2 clone T --json
+J error 4 clone T --instant --name i1 --json
+J error 4 template freeze a --name F --json
+# a freeze needs a running QEMU: TCG, no guest (the BIOS finds no boot disk)
+if command -v qemu-system-x86_64 > /dev/null; then
+    "$VMCLONE" start a --freezable --memory-dir "$T" --direct --accel tcg \
+        --serial "$T/a.log" < /dev/null > /dev/null 2> "$T/a.err" &
+    fpid=$!
+    for _ in $(seq 1 600); do
+        ls "${VMCLONE_HOME:-$HOME/.vmclone}"/run/instant/*.json > /dev/null 2>&1 && break
+        sleep 0.1
+    done
+    J template-freeze 0 template freeze a --name F --json
+    wait "$fpid" || fail "start a --freezable: $(cat "$T/a.err")"
+fi
 J list 0 list --json
 J list 0 list --label env=ci --json
 J error 2 list --bogus --json

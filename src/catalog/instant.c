@@ -1,0 +1,348 @@
+/*
+ * instant.c - instant templates (issue 16): what a frozen running VM left
+ * beside its template's sealed disks, the guest RAM file and the device
+ * state file, with the QEMU version, machine type, boot files and device
+ * list its clones must repeat; and the VMs cloned with --instant.
+ *
+ * One row of `instant_templates` per instant template (migration 7),
+ * deleted with the template (ON DELETE CASCADE; template rm then removes
+ * the two files). Each file is recorded with its SHA-256 at freeze and
+ * its size, inode, mtime and mode: vmc_instant_file_check() compares the
+ * cheap four at every start and, asked to, the digest (fsck --verify);
+ * a file that changed is never resumed.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+
+#include "catalog-internal.h"
+#include "catalog-ops.h"
+
+static char *
+dup_col(cat_stmt *st, int i)
+{
+    const char *s = cat_col(st, i);
+
+    return s ? strdup(s) : NULL;
+}
+
+int
+vmc_instant_file_digest(const char *path, char hex[65], struct vmc_error *err)
+{
+    unsigned char buf[1 << 16], md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0, i;
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    int fd = open(path, O_RDONLY | O_CLOEXEC), r = 0;
+    ssize_t n = 0;
+
+    if (fd < 0 || !ctx) {
+        r = vmc_error_set(err, fd < 0 ? -errno : -ENOMEM, "cannot read '%s': "
+                          "%s", path, strerror(fd < 0 ? errno : ENOMEM));
+        goto out;
+    }
+    EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
+    while ((n = read(fd, buf, sizeof(buf))) > 0) {
+        EVP_DigestUpdate(ctx, buf, (size_t)n);
+    }
+    if (n < 0) {
+        r = vmc_error_set(err, -errno, "cannot read '%s': %s", path,
+                          strerror(errno));
+        goto out;
+    }
+    EVP_DigestFinal_ex(ctx, md, &mdlen);
+    for (i = 0; i < mdlen && i < 32; i++) {
+        snprintf(hex + 2 * i, 3, "%02x", md[i]);
+    }
+out:
+    EVP_MD_CTX_free(ctx);
+    if (fd >= 0) {
+        close(fd);
+    }
+    return r;
+}
+
+int
+vmc_instant_file_record(const char *path, struct vmc_instant_file *f,
+                        struct vmc_error *err)
+{
+    struct stat st;
+    char hex[65] = "";
+    int r = vmc_instant_file_digest(path, hex, err);
+
+    if (r == 0 && stat(path, &st) < 0) {
+        r = vmc_error_set(err, -errno, "'%s': %s", path, strerror(errno));
+    }
+    if (r < 0) {
+        return r;
+    }
+    f->path = strdup(path);
+    f->sha256 = strdup(hex);
+    f->size = (int64_t)st.st_size;
+    f->ino = (int64_t)st.st_ino;
+    f->mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 +
+                  st.st_mtim.tv_nsec;
+    f->mode = (int)(st.st_mode & 07777);
+    if (!f->path || !f->sha256) {
+        return vmc_error_set(err, -ENOMEM, "out of memory");
+    }
+    return 0;
+}
+
+int
+vmc_instant_file_check(const struct vmc_instant_file *f, bool digest,
+                       char *why, size_t len)
+{
+    struct vmc_error e = { 0 };
+    struct stat st;
+    char hex[65] = "";
+
+    if (stat(f->path, &st) < 0) {
+        snprintf(why, len, "%s", strerror(errno));
+        return -ENOENT;
+    }
+    if ((int64_t)st.st_size != f->size) {
+        snprintf(why, len, "its size is %lld bytes, %" PRId64 " at freeze",
+                 (long long)st.st_size, f->size);
+        return -ESTALE;
+    }
+    if ((int64_t)st.st_ino != f->ino) {
+        snprintf(why, len, "it is another file (inode %llu, %" PRId64
+                 " at freeze)", (unsigned long long)st.st_ino, f->ino);
+        return -ESTALE;
+    }
+    if ((int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec !=
+        f->mtime_ns) {
+        snprintf(why, len, "it was modified after the freeze");
+        return -ESTALE;
+    }
+    if ((int)(st.st_mode & 07777) != f->mode) {
+        snprintf(why, len, "its mode is %04o, %04o at freeze",
+                 (unsigned)(st.st_mode & 07777), (unsigned)f->mode);
+        return -ESTALE;
+    }
+    if (digest) {
+        if (vmc_instant_file_digest(f->path, hex, &e) < 0) {
+            snprintf(why, len, "%s", e.msg);
+            return -EIO;
+        }
+        if (strcmp(hex, f->sha256)) {
+            snprintf(why, len, "its SHA-256 is %.16s..., %.16s... at freeze",
+                     hex, f->sha256);
+            return -ESTALE;
+        }
+    }
+    return 0;
+}
+
+int
+vmc_catalog_instant_add(struct vmc_catalog *cat, const char *tmpl,
+                        const struct vmc_instant *in, struct vmc_error *err)
+{
+    int64_t tid = 0;
+    int r = cat_get_i64(cat, &tid, err, "SELECT id FROM templates WHERE "
+                        "name = ? AND state = 'ready'", "s", tmpl);
+
+    if (r == -ENOENT) {
+        return vmc_error_set(err, r, "no template named '%s'", tmpl);
+    }
+    if (r == 0) {
+        r = cat_exec(cat, err, "INSERT INTO instant_templates(template_id, "
+                     "qemu_version, machine, devices, cpus, memory_mb, "
+                     "kernel, initrd, append, ram_file, ram_sha256, "
+                     "ram_size, ram_ino, ram_mtime, ram_mode, state_file, "
+                     "state_sha256, state_size, state_ino, state_mtime, "
+                     "state_mode, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, "
+                     "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                     "Isssiisssss" "IIIi" "ss" "IIIid", tid,
+                     in->qemu_version, in->machine, in->devices, in->cpus,
+                     in->memory_mb, in->kernel, in->initrd, in->append,
+                     in->ram.path, in->ram.sha256, in->ram.size, in->ram.ino,
+                     in->ram.mtime_ns, in->ram.mode, in->state.path,
+                     in->state.sha256, in->state.size, in->state.ino,
+                     in->state.mtime_ns, in->state.mode, cat_now());
+    }
+    return r;
+}
+
+/* The row of template id @tid (by a subquery @where on ?). */
+static int
+instant_load(struct vmc_catalog *cat, const char *where, const char *name,
+             struct vmc_instant *out, struct vmc_error *err)
+{
+    char sql[1024];
+    cat_stmt *st = NULL;
+    int r;
+
+    memset(out, 0, sizeof(*out));
+    snprintf(sql, sizeof(sql), "SELECT i.qemu_version, i.machine, i.devices, "
+             "i.cpus, i.memory_mb, i.kernel, i.initrd, i.append, "
+             "i.ram_file, i.ram_sha256, i.ram_size, i.ram_ino, i.ram_mtime, "
+             "i.ram_mode, i.state_file, i.state_sha256, i.state_size, "
+             "i.state_ino, i.state_mtime, i.state_mode, t.name FROM "
+             "instant_templates i JOIN templates t ON t.id = i.template_id "
+             "WHERE %s", where);
+    r = cat_prepare(cat, &st, err, sql, "s", name);
+    if (r == 0) {
+        r = cat_step(cat, st, err);
+    }
+    if (r == 0) {
+        r = -ENOENT;
+    } else if (r > 0) {
+        out->qemu_version = dup_col(st, 0);
+        out->machine = dup_col(st, 1);
+        out->devices = dup_col(st, 2);
+        out->cpus = cat_col_int(st, 3);
+        out->memory_mb = cat_col_int(st, 4);
+        out->kernel = dup_col(st, 5);
+        out->initrd = dup_col(st, 6);
+        out->append = dup_col(st, 7);
+        out->ram.path = dup_col(st, 8);
+        out->ram.sha256 = dup_col(st, 9);
+        out->ram.size = cat_col_i64(st, 10);
+        out->ram.ino = cat_col_i64(st, 11);
+        out->ram.mtime_ns = cat_col_i64(st, 12);
+        out->ram.mode = cat_col_int(st, 13);
+        out->state.path = dup_col(st, 14);
+        out->state.sha256 = dup_col(st, 15);
+        out->state.size = cat_col_i64(st, 16);
+        out->state.ino = cat_col_i64(st, 17);
+        out->state.mtime_ns = cat_col_i64(st, 18);
+        out->state.mode = cat_col_int(st, 19);
+        out->template_name = dup_col(st, 20);
+        r = 0;
+    }
+    cat_finalize(st);
+    return r;
+}
+
+int
+vmc_catalog_instant_get(struct vmc_catalog *cat, const char *tmpl,
+                        struct vmc_instant *out, struct vmc_error *err)
+{
+    return instant_load(cat, "t.name = ?", tmpl, out, err);
+}
+
+int
+vmc_catalog_instant_of_vm(struct vmc_catalog *cat, const char *vm,
+                          struct vmc_instant *out, struct vmc_error *err)
+{
+    return instant_load(cat, "t.id = (SELECT v.template_id FROM vms v "
+                        "WHERE v.name = ? AND v.instant = 1)", vm, out, err);
+}
+
+int
+vmc_catalog_instant_mark(struct vmc_catalog *cat, const char *vm,
+                         struct vmc_error *err)
+{
+    int r = cat_exec(cat, err, "UPDATE vms SET instant = 1 WHERE name = ? "
+                     "AND instant = 0 AND template_id IN (SELECT "
+                     "template_id FROM instant_templates)", "s", vm);
+
+    if (r == 0 && cat_changes(cat) != 1) {
+        r = vmc_error_set(err, -EINVAL, "VM '%s' is not a clone of an "
+                          "instant template", vm);
+    }
+    return r;
+}
+
+static void
+file_release(struct vmc_instant_file *f)
+{
+    free(f->path);
+    free(f->sha256);
+}
+
+void
+vmc_instant_release(struct vmc_instant *in)
+{
+    if (!in) {
+        return;
+    }
+    free(in->qemu_version);
+    free(in->machine);
+    free(in->devices);
+    free(in->kernel);
+    free(in->initrd);
+    free(in->append);
+    free(in->template_name);
+    file_release(&in->ram);
+    file_release(&in->state);
+    memset(in, 0, sizeof(*in));
+}
+
+/* fsck: each instant template's RAM and state files, checked cheaply, or
+ * (@verify) against their digests too; a changed one is a problem. */
+int
+cat_instant_fsck(struct vmc_catalog *cat, bool verify,
+                 vmc_catalog_report_fn fn, void *opaque, unsigned *problems,
+                 struct vmc_error *err)
+{
+    struct cat_strv names = { 0 };
+    cat_stmt *st = NULL;
+    size_t i;
+    int r = cat_prepare(cat, &st, err, "SELECT t.name FROM "
+                        "instant_templates i JOIN templates t ON t.id = "
+                        "i.template_id ORDER BY t.name", NULL);
+
+    while (r == 0 && (r = cat_step(cat, st, err)) > 0) {
+        r = cat_strv_push(&names, cat_col(st, 0)) < 0 ? -ENOMEM : 0;
+    }
+    cat_finalize(st);
+    for (i = 0; r == 0 && i < names.n; i++) {
+        struct vmc_instant in;
+        struct vmc_instant_file *f[2];
+        char subj[600], why[300];
+        int k;
+
+        r = vmc_catalog_instant_get(cat, names.v[i], &in, err);
+        if (r < 0) {
+            break;
+        }
+        f[0] = &in.ram;
+        f[1] = &in.state;
+        for (k = 0; k < 2; k++) {
+            snprintf(subj, sizeof(subj), "instant template '%s' %s file %s",
+                     names.v[i], k ? "state" : "RAM", f[k]->path);
+            if (vmc_instant_file_check(f[k], verify, why, sizeof(why))) {
+                cat_report(fn, opaque, "problem", subj, why);
+                (*problems)++;
+            }
+        }
+        vmc_instant_release(&in);
+    }
+    cat_strv_release(&names);
+    return r;
+}
+
+int
+cat_instant_template_delete(struct vmc_catalog *cat, int64_t tid,
+                            const char *name, struct vmc_error *err)
+{
+    struct vmc_error e = { 0 };
+    char *ram = NULL, *state = NULL;
+    int r;
+
+    /* an ordinary template has none (-ENOENT) */
+    if (cat_get_str(cat, &ram, &e, "SELECT ram_file FROM instant_templates "
+                    "WHERE template_id = ?", "I", tid) == 0) {
+        cat_get_str(cat, &state, &e, "SELECT state_file FROM "
+                    "instant_templates WHERE template_id = ?", "I", tid);
+    }
+    r = cat_template_delete(cat, tid, name, err);
+    if (r == 0 && ram) {
+        unlink(ram);        /* the row went with the template's */
+    }
+    if (r == 0 && state) {
+        unlink(state);
+    }
+    free(ram);
+    free(state);
+    return r;
+}
