@@ -72,6 +72,11 @@ cluster_connect(const struct rbd_spec *s, rados_t *out, const char *spec,
     const char *what = "cannot read the Ceph configuration";
     int r = rados_create(&c, s->id[0] ? s->id : NULL);
 
+    if (r == -ELIBACC) {
+        return vmc_error_set(err, r, "rbd '%s': Ceph's client libraries "
+                             "cannot be loaded (librbd1, librados2): %s",
+                             spec, rbd_dl_error());
+    }
     if (r < 0) {
         return vmc_error_set(err, r, "rbd '%s': cannot create a client: %s",
                              spec, strerror(-r));
