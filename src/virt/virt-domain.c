@@ -16,7 +16,8 @@
 #include "vmclone-virt.h"
 
 #ifdef VMC_HAVE_LIBVIRT
-#include "virt-dl.h"
+#include <libvirt/libvirt.h>
+#include <libvirt/virterror.h>
 
 /* libvirt prints its errors on stderr unless told otherwise; we report
  * them ourselves, once, in struct vmc_error. */
