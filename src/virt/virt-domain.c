@@ -16,8 +16,7 @@
 #include "vmclone-virt.h"
 
 #ifdef VMC_HAVE_LIBVIRT
-#include <libvirt/libvirt.h>
-#include <libvirt/virterror.h>
+#include "virt-dl.h"
 
 /* libvirt prints its errors on stderr unless told otherwise; we report
  * them ourselves, once, in struct vmc_error. */

@@ -17,10 +17,10 @@ mkdir -p "$out"
 # the optional backends (PostgreSQL, librbd) are left out (no target
 # reaches a catalog or a pool): rbd-none.c and rbd-image-none.c
 # stand in for rbd.c/rbd-copy.c/rbd-image.c (and their loader rbd-dl.c), and
-# libvirt's calls compile to stubs
+# libvirt's calls compile to stubs (virt-dl.c is left out)
 srcs=$(find "$root/src" -name '*.c' -not -path '*/cli/*' -not -name 'sql-pg.c' \
        -not -name 'rbd.c' -not -name 'rbd-copy.c' -not -name 'rbd-image.c' \
-       -not -name 'rbd-dl.c' | sort)
+       -not -name 'rbd-dl.c' -not -name 'virt-dl.c' | sort)
 # the same libraries meson links libvmclone with (meson.build)
 libs="$(pkg-config --libs zlib libzstd libcrypto json-c sqlite3 gnutls libxml-2.0 libarchive libisofs-1) -lpthread"
 cflags=$(pkg-config --cflags libxml-2.0 libarchive libisofs-1)
