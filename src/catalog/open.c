@@ -192,11 +192,15 @@ load_store_id(struct vmc_catalog *cat)
         rnd = (uint32_t)getpid() ^ (uint32_t)time(NULL);
     }
     snprintf(fresh, sizeof(fresh), "%08x", (unsigned)rnd);
-    cat_exec(cat, &e, "INSERT INTO config(key, value) VALUES ('store-id', "
-             "?) ON CONFLICT (key) DO NOTHING", "s", fresh);
+    /* read first: a write at every start costs a commit for nothing */
     if (cat_get_str(cat, &id, &e, "SELECT value FROM config WHERE key = "
-                    "'store-id'", NULL) == 0 &&
-        strlen(id) < sizeof(cat->store_id)) {
+                    "'store-id'", NULL) == -ENOENT) {
+        cat_exec(cat, &e, "INSERT INTO config(key, value) VALUES "
+                 "('store-id', ?) ON CONFLICT (key) DO NOTHING", "s", fresh);
+        cat_get_str(cat, &id, &e, "SELECT value FROM config WHERE key = "
+                    "'store-id'", NULL);
+    }
+    if (id && strlen(id) < sizeof(cat->store_id)) {
         strcpy(cat->store_id, id);
     }
     free(id);
