@@ -7,14 +7,18 @@
 # VM, as the clones would have left), loaded with generate_series; then
 # the wall time of whole `vm-clone` processes (connect, migrate check,
 # recovery scan, query), best of 3: list --label (two labels), deps
-# TEMPLATE, tree TEMPLATE, info VM, one linked clone of a real template.
-# Goal: each under 50 ms. Next to each time: the rows its statements read
+# TEMPLATE, tree TEMPLATE, info VM, one linked clone of a real template,
+# each connected directly (a new server backend per command, its caches
+# cold) and through PgBouncer in session mode (tests/helpers/pgbouncer.sh:
+# backends kept warm), beside the peer: psql running SELECT 1 the same
+# two ways. Goal: each under 50 ms. Next to each time: the rows its statements read
 # by sequential scan of volumes, vms, labels and journal (from
 # pg_stat_user_tables; it does not depend on how busy the machine is: 0
 # means every row came through an index).
 #   usage: bench/bench-catalog-scale.sh [TEMPLATES VMS]
 #   e.g.   bench/bench-catalog-scale.sh 1000 20000     (a quick subset)
-# Needs a built tree (build/) and PostgreSQL (tests/helpers/pg.sh).
+# Needs a built tree (build/), PostgreSQL and PgBouncer
+# (scripts/install-deps.sh).
 # docs/design/scale-out.md has the figures measured with it.
 set -eu
 TEMPLATES=${1:-10000}
@@ -25,7 +29,7 @@ TEST_NAME=bench-catalog-scale
 . "$ROOT/tests/helpers/pg.sh"
 pg_start
 W=$(mktemp -d)
-trap 'pg_stop; rm -rf "$W"' EXIT
+trap 'pgb_stop; pg_stop; rm -rf "$W"' EXIT
 pg_createdb scale
 DB="$PG_CONNINFO dbname=scale"
 export VMCLONE_HOME=$W/store
@@ -85,40 +89,67 @@ scanned() {
         pg_stat_user_tables WHERE relname IN ('volumes', 'vms', 'labels',
         'journal')"
 }
-printf '%-36s %8s  %6s  %s\n' operation ms goal "rows scanned"
-row() {   # NAME MS ROWS
-    printf '%-36s %8d  %6s  %s\n' "$1" "$2" \
-        "$([ "$2" -lt 50 ] && echo '<50 ok' || echo '<50 NO')" "$3"
+# the same store through PgBouncer in session mode (a copy of its
+# settings naming the pooler): the pooler keeps the server backends, so
+# a command neither waits for a new backend nor warms its caches
+. "$ROOT/tests/helpers/pgbouncer.sh"
+pgb_start scale
+cp -a "$W/store" "$W/pooled"
+sed -i "s|^catalog=.*|catalog=$PGB_CONNINFO|" "$W/pooled/catalog.conf"
+P=$W/pooled
+
+printf '%-36s %8s %8s  %6s  %s\n' operation direct pooled goal "rows scanned"
+row() {   # NAME MS POOLED_MS ROWS
+    printf '%-36s %8s %8s  %6s  %s\n' "$1" "$2" "$3" \
+        "$([ "${3:-$2}" -lt 50 ] && echo '<50 ok' || echo '<50 NO')" "$4"
 }
-run() {   # NAME ARGS...: best of 3 whole processes
-    local name=$1 best=999999 i t n s0
+best3() {   # HOME ARGS...: best of 3 whole processes, in ms
+    local home=$1 best=999999 i t n
     shift
-    s0=$(scanned)
     for i in 1 2 3; do
         t=$(date +%s%N)
-        "$VMCLONE" "$@" > "$W/out" 2>&1 || { echo "$name: failed: $(head -3 "$W/out")"; return 0; }
+        VMCLONE_HOME=$home "$@" > "$W/out" 2>&1 || { echo "failed: $(head -3 "$W/out")" >&2; echo 999999; return 0; }
         n=$(ms "$t")
         [ "$n" -lt "$best" ] && best=$n
     done
-    sleep 0.5       # the backends' statistics reach pg_stat at their exit
-    row "$name" "$best" "$(( ($(scanned) - s0) / 3 ))"
+    echo "$best"
 }
-run "version (no store)" --version
-run "list --label ci=$JOB --label team=$TEAM" list --label "ci=$JOB" --label "team=$TEAM" --json
-run "deps tmpl-$T" deps "tmpl-$T" --json
-run "tree tmpl-$T" tree "tmpl-$T" --json
-run "info vm-$V" info "vm-$V" --json
+run() {   # NAME ARGS...: direct and pooled
+    local name=$1 s0 d p
+    shift
+    s0=$(scanned)
+    d=$(best3 "$VMCLONE_HOME" "$@")
+    sleep 0.5       # the backends' statistics reach pg_stat at their exit
+    n=$(( ($(scanned) - s0) / 3 ))
+    p=$(best3 "$P" "$@")
+    row "$name" "$d" "$p" "$n"
+}
+PSQL="$PG_BIN/psql"     # the program itself: Debian's psql is a Perl wrapper
+row "peer: psql -c 'SELECT 1'" "$(best3 "$W" "$PSQL" "$DB" -AtqXc "SELECT 1")" \
+    "$(best3 "$W" "$PSQL" "$PGB_CONNINFO" -AtqXc "SELECT 1")" -
+run "version (no store)" "$VMCLONE" --version
+run "list --label ci=$JOB --label team=$TEAM" "$VMCLONE" list --label "ci=$JOB" --label "team=$TEAM" --json
+run "deps tmpl-$T" "$VMCLONE" deps "tmpl-$T" --json
+run "tree tmpl-$T" "$VMCLONE" tree "tmpl-$T" --json
+run "info vm-$V" "$VMCLONE" info "vm-$V" --json
+once() {   # HOME ARGS...: one whole process, in ms
+    local home=$1 t
+    shift
+    t=$(date +%s%N)
+    VMCLONE_HOME=$home "$VMCLONE" "$@" -q || echo "failed: $*" >&2
+    ms "$t"
+}
 s0=$(scanned)
-t=$(date +%s%N)
-"$VMCLONE" clone real --name one -q
-n=$(ms "$t")
+d=$(once "$VMCLONE_HOME" clone real --name one)
 sleep 0.5
-row "clone real (linked, one)" "$n" "$(($(scanned) - s0))"
+n=$(($(scanned) - s0))
+p=$(once "$P" clone real --name two)
+row "clone real (linked, one)" "$d" "$p" "$n"
 s0=$(scanned)
-t=$(date +%s%N)
-"$VMCLONE" rm one -q
-n=$(ms "$t")
+d=$(once "$VMCLONE_HOME" rm one)
 sleep 0.5
-row "rm one" "$n" "$(($(scanned) - s0))"
+n=$(($(scanned) - s0))
+p=$(once "$P" rm two)
+row "rm one" "$d" "$p" "$n"
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) CPUs"
 psql "$DB" -AtqX -c "SET enable_seqscan = off" -c "EXPLAIN SELECT id, coalesce(host_id, '') FROM journal WHERE state = 'running' AND (host_id = 'bench' OR host_id IS NULL) ORDER BY id" | sed 's/^/recovery plan: /'

@@ -21,13 +21,14 @@
 #   libgnutls28-dev gnutls-bin         NBD over TLS (src/nbd/tls.c); certtool/psktool for tests/nbd/tls*
 #   libvirt-dev libvirt-daemon libvirt-daemon-driver-qemu   vm define / clone --define (src/virt), tests/virt's private libvirtd
 #   postgresql libpq-dev               the PostgreSQL catalog backend (src/catalog/sql-pg.c), tests/catalog-pg
+#   pgbouncer                          a session-pooling proxy before PostgreSQL: tests/catalog-pg/pooler.sh, bench/bench-catalog-scale.sh
 #   libxml2-dev libarchive-dev         OVF descriptors and OVA archives (src/catalog/ovf*.c, appliance.c)
 #   ceph-mon ceph-osd ceph-common      a throwaway Ceph cluster for tests/rbd (tests/helpers/ceph.sh)
 #   librbd-dev librados-dev            rbd pools (src/ops/rbd.c; no .pc files: meson finds -lrbd -lrados)
 #   qemu-block-extra                   QEMU's rbd driver: qemu-img over rbd: in tests/rbd, 'vm xml'/'start' rbd drives
 #   libisofs-dev genisoimage           cloud-init seed ISOs (src/catalog/seed.c); isoinfo for tests/ephemeral
 set -u
-pkgs="meson ninja-build pkg-config gcc zlib1g-dev libssl-dev libzstd-dev libjson-c-dev qemu-utils clang-14 python3 python3-jsonschema libnbd-bin python3-libnbd qemu-system-x86 libsqlite3-dev sqlite3 libvirt-clients xfsprogs fio groff-base strace libgnutls28-dev gnutls-bin postgresql libpq-dev libxml2-dev libarchive-dev libvirt-dev libvirt-daemon libvirt-daemon-driver-qemu ceph-mon ceph-osd ceph-common librbd-dev librados-dev qemu-block-extra libisofs-dev genisoimage ${EXTRA_PKGS:-}"
+pkgs="meson ninja-build pkg-config gcc zlib1g-dev libssl-dev libzstd-dev libjson-c-dev qemu-utils clang-14 python3 python3-jsonschema libnbd-bin python3-libnbd qemu-system-x86 libsqlite3-dev sqlite3 libvirt-clients xfsprogs fio groff-base strace libgnutls28-dev gnutls-bin postgresql libpq-dev pgbouncer libxml2-dev libarchive-dev libvirt-dev libvirt-daemon libvirt-daemon-driver-qemu ceph-mon ceph-osd ceph-common librbd-dev librados-dev qemu-block-extra libisofs-dev genisoimage ${EXTRA_PKGS:-}"
 missing=
 for p in $pkgs; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing="$missing $p"
