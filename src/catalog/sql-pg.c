@@ -14,8 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <libpq-fe.h>
-
+#include "pq-dl.h"
 #include "sql-backend.h"
 
 #define OID_BOOL   16
@@ -105,8 +104,15 @@ cat_pg_connect(struct vmc_catalog *cat, const char *conninfo,
     };
     const char *values[] = { "1", "5", "2", "3", "10000", "10", "vm-clone",
                              conninfo, NULL };
+    const char *unloadable = pq_dl_error();
     PGresult *res;
 
+    if (unloadable) {
+        return vmc_error_set(err, -ELIBACC, "the catalog is a PostgreSQL "
+                             "database, and PostgreSQL's client library "
+                             "cannot be loaded (%s): install libpq5",
+                             unloadable);
+    }
     cat->pg = calloc(1, sizeof(*cat->pg));
     if (!cat->pg) {
         return vmc_error_set(err, -ENOMEM, "out of memory");

@@ -6,11 +6,9 @@
  * the libraries' own declarations.
  */
 #define RBD_DL_IMPLEMENTATION
-#include <dlfcn.h>
 #include <errno.h>
-#include <pthread.h>
-#include <stdio.h>
 
+#include "lazy-lib.h"
 #include "rbd-dl.h"
 
 #define RBD_DL_CHECK_STATUS(ret, name, params, args) \
@@ -37,49 +35,24 @@ static const char *const symbol_names[RBD_DL_COUNT] = {
     RBD_DL_VOID_FUNCTIONS(RBD_DL_NAME_VOID)
 };
 
-static pthread_once_t load_once = PTHREAD_ONCE_INIT;
+static const char *const sonames[] = { "librados.so.2", "librbd.so.1", NULL };
 static void *symbols[RBD_DL_COUNT];
-static char load_error[512];    /* empty once every symbol is resolved */
-
-static void
-load_libraries(void)
-{
-    static const char *const sonames[] = { "librados.so.2", "librbd.so.1" };
-    void *handles[2];
-    size_t i, l;
-
-    for (l = 0; l < 2; l++) {
-        handles[l] = dlopen(sonames[l], RTLD_NOW | RTLD_LOCAL);
-        if (!handles[l]) {
-            snprintf(load_error, sizeof(load_error), "%s", dlerror());
-            return;
-        }
-    }
-    for (i = 0; i < RBD_DL_COUNT; i++) {
-        for (l = 0; l < 2 && !symbols[i]; l++) {
-            symbols[i] = dlsym(handles[l], symbol_names[i]);
-        }
-        if (!symbols[i]) {
-            snprintf(load_error, sizeof(load_error), "%s and %s have no %s",
-                     sonames[0], sonames[1], symbol_names[i]);
-            return;
-        }
-    }
-}
+static struct vmc_lazy_lib ceph = {
+    .sonames = sonames, .names = symbol_names, .count = RBD_DL_COUNT,
+    .symbols = symbols,
+};
 
 /* The resolved function @i, or NULL when the libraries did not load. */
 static void *
 symbol(int i)
 {
-    pthread_once(&load_once, load_libraries);
-    return load_error[0] ? NULL : symbols[i];
+    return vmc_lazy_symbol(&ceph, (size_t)i);
 }
 
 const char *
 rbd_dl_error(void)
 {
-    pthread_once(&load_once, load_libraries);
-    return load_error[0] ? load_error : NULL;
+    return vmc_lazy_error(&ceph);
 }
 
 #define RBD_DL_DEFINE_STATUS(ret, name, params, args) \

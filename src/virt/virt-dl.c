@@ -6,10 +6,10 @@
  * says why it could not be loaded, so every caller's message does.
  */
 #define VIRT_DL_IMPLEMENTATION
-#include <dlfcn.h>
 #include <pthread.h>
 #include <stdio.h>
 
+#include "lazy-lib.h"
 #include "virt-dl.h"
 
 #define VIRT_DL_CHECK(ret, name, params, args, fail) \
@@ -32,42 +32,37 @@ static const char *const symbol_names[VIRT_DL_COUNT] = {
     "virSetErrorFunc",
 };
 
-static pthread_once_t load_once = PTHREAD_ONCE_INIT;
+static const char *const sonames[] = { "libvirt.so.0", NULL };
 static void *symbols[VIRT_DL_COUNT];
-static char load_error[512];    /* empty once every symbol is resolved */
-
-static void
-load_libvirt(void)
-{
-    void *handle = dlopen("libvirt.so.0", RTLD_NOW | RTLD_LOCAL);
-    size_t i;
-
-    if (!handle) {
-        snprintf(load_error, sizeof(load_error), "libvirt is not "
-                 "installed or cannot be loaded (%s)", dlerror());
-        return;
-    }
-    for (i = 0; i < VIRT_DL_COUNT && !load_error[0]; i++) {
-        symbols[i] = dlsym(handle, symbol_names[i]);
-        if (!symbols[i]) {
-            snprintf(load_error, sizeof(load_error), "libvirt.so.0 has "
-                     "no %s", symbol_names[i]);
-        }
-    }
-}
+static struct vmc_lazy_lib libvirt = {
+    .sonames = sonames, .names = symbol_names, .count = VIRT_DL_COUNT,
+    .symbols = symbols,
+};
+static char load_error[600];
+static pthread_once_t error_once = PTHREAD_ONCE_INIT;
 
 /* The resolved function @i, or NULL when libvirt did not load. */
 static void *
 symbol(int i)
 {
-    pthread_once(&load_once, load_libvirt);
-    return load_error[0] ? NULL : symbols[i];
+    return vmc_lazy_symbol(&libvirt, (size_t)i);
+}
+
+static void
+format_error(void)
+{
+    const char *why = vmc_lazy_error(&libvirt);
+
+    if (why) {
+        snprintf(load_error, sizeof(load_error), "libvirt is not installed "
+                 "or cannot be loaded (%s)", why);
+    }
 }
 
 const char *
 virt_dl_error(void)
 {
-    pthread_once(&load_once, load_libvirt);
+    pthread_once(&error_once, format_error);
     return load_error[0] ? load_error : NULL;
 }
 

@@ -18,7 +18,7 @@ mkdir -p "$out"
 # reaches a catalog or a pool): rbd-none.c and rbd-image-none.c
 # stand in for rbd.c/rbd-copy.c/rbd-image.c (and their loader rbd-dl.c), and
 # libvirt's calls compile to stubs (virt-dl.c is left out)
-srcs=$(find "$root/src" -name '*.c' -not -path '*/cli/*' -not -name 'sql-pg.c' \
+srcs=$(find "$root/src" -name '*.c' -not -path '*/cli/*' -not -name 'sql-pg.c' -not -name 'pq-dl.c' \
        -not -name 'rbd.c' -not -name 'rbd-copy.c' -not -name 'rbd-image.c' \
        -not -name 'rbd-dl.c' -not -name 'virt-dl.c' | sort)
 # the same libraries meson links libvmclone with (meson.build)
