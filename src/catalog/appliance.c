@@ -12,8 +12,6 @@
  * manifest is checked (ovf-mf.c) and the disks are imported through
  * vmc_catalog_template_import(), which reads each as what it is.
  */
-#include <archive.h>
-#include <archive_entry.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -22,6 +20,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "archive-dl.h"
 #include "catalog-ops.h"
 #include "ovf.h"
 
@@ -183,11 +182,17 @@ static int
 read_ova(struct appliance *ap, struct vmc_catalog *cat, const char *path,
          struct vmc_error *err)
 {
-    struct archive *a = archive_read_new();
+    struct archive *a;
     struct archive_entry *e;
     unsigned index = 0;
     int rc = ARCHIVE_OK, r = 0;
 
+    if (archive_dl_error()) {
+        return vmc_error_set(err, -ELIBACC, "an OVA needs libarchive, which "
+                             "cannot be loaded (%s): install libarchive13",
+                             archive_dl_error());
+    }
+    a = archive_read_new();
     if (!a || asprintf(&ap->dir, "%s/ova-XXXXXX", cat->run_dir) < 0) {
         ap->dir = NULL;
         r = vmc_error_set(err, -ENOMEM, "out of memory");

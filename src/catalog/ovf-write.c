@@ -14,13 +14,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <archive.h>
-#include <archive_entry.h>
-#include <libxml/xmlwriter.h>
 #include <openssl/evp.h>
 
+#include "archive-dl.h"
 #include "ovf.h"
 #include "vmclone-catalog.h"
+#include "xml-dl.h"
 
 #define OVF_NS    "http://schemas.dmtf.org/ovf/envelope/1"
 #define RASD_NS   "http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/" \
@@ -265,6 +264,12 @@ vmc_ova_write(const char *path, const struct vmc_ova_spec *s,
     size_t i;
     int fd, r;
 
+    if (xml_dl_error() || archive_dl_error()) {
+        return vmc_error_set(err, -ELIBACC, "an OVA needs libxml2 and "
+                             "libarchive, which cannot be loaded (%s): install "
+                             "libxml2 and libarchive13", xml_dl_error() ?
+                             xml_dl_error() : archive_dl_error());
+    }
     if (ovf_descriptor(s, &ovf) < 0) {
         return vmc_error_set(err, -ENOMEM, "appliance: cannot write the "
                              "descriptor");

@@ -13,10 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <libxml/parser.h>
-#include <libxml/tree.h>
-
 #include "ovf.h"
+#include "xml-dl.h"
 
 /* ------------------------------------------------------------ helpers */
 
@@ -416,6 +414,11 @@ ovf_parse(const char *buf, size_t len, struct ovf_desc *out,
     int r;
 
     memset(out, 0, sizeof(*out));
+    if (xml_dl_error()) {
+        return vmc_error_set(err, -ELIBACC, "an OVF descriptor needs "
+                             "libxml2, which cannot be loaded (%s): install "
+                             "libxml2", xml_dl_error());
+    }
     if (len > OVF_DESC_MAX) {
         return vmc_error_set(err, -EFBIG, "appliance: the descriptor is "
                              "%zu bytes: refused (at most %u)", len,

@@ -23,10 +23,10 @@
 
 /* we use struct burn_source without libburn */
 #define LIBISOFS_WITHOUT_LIBBURN 1
-#include <libisofs/libisofs.h>
 
 #include "catalog-internal.h"
 #include "catalog-ops.h"
+#include "iso-dl.h"
 #include "vmclone-catalog-admin.h"
 
 /* The seed's files, NULL when absent. */
@@ -95,8 +95,14 @@ seed_iso_write(const struct seed_files *f, int fd, struct vmc_error *err)
     IsoWriteOpts *opts = NULL;
     IsoImage *image = NULL;
     IsoDir *root;
-    int r = iso_init();
+    int r;
 
+    if (iso_dl_error()) {
+        return vmc_error_set(err, -ELIBACC, "a cloud-init seed needs "
+                             "libisofs, which cannot be loaded (%s): install "
+                             "libisofs6", iso_dl_error());
+    }
+    r = iso_init();
     if (r < 0) {
         return vmc_error_set(err, -EIO, "libisofs: cannot initialize");
     }

@@ -29,9 +29,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <gnutls/gnutls.h>
-
 #include "nbd-internal.h"
+#include "tls-dl.h"
 
 /* GnuTLS's defaults, PSK key exchanges added when a PSK file is given;
  * our order of ciphers, not the client's: NORMAL puts first what this
@@ -153,6 +152,11 @@ nbd_tls_new(struct nbd_tls **out, const char *creds_dir,
     if (!creds_dir && !psk_file) {
         return vmc_error_set(err, -EINVAL, "TLS needs X.509 credentials or "
                              "a PSK file");
+    }
+    if (tls_dl_error()) {
+        return vmc_error_set(err, -ELIBACC, "TLS needs GnuTLS, which cannot "
+                             "be loaded (%s): install libgnutls30",
+                             tls_dl_error());
     }
     if (gnutls_check_version("3.6.0") == NULL) {
         return vmc_error_set(err, -ENOTSUP, "GnuTLS 3.6.0 or later is "

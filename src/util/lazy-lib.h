@@ -33,4 +33,66 @@ void *vmc_lazy_symbol(struct vmc_lazy_lib *lib, size_t i);
  * call has yet). */
 const char *vmc_lazy_error(struct vmc_lazy_lib *lib);
 
+/*
+ * A module's wrappers from its two lists, F(ret, name, (params), (args),
+ * result without the library) and, for functions without a result,
+ * F(name, (params), (args)) (nothing is done without the library):
+ *
+ *   #define XX_DL_FUNCTIONS(F) F(int, foo_open, (const char *a0), (a0), -1) ...
+ *   #define XX_DL_VOID_FUNCTIONS(F) F(foo_close, (struct foo *a0), (a0)) ...
+ *   VMC_LAZY_MODULE(XX_DL_FUNCTIONS, XX_DL_VOID_FUNCTIONS, foo_lib, "libfoo.so.1")
+ *   #define XX_DL_DEFINE(ret, name, params, args, fail) \
+ *       VMC_LAZY_DEFINE(foo_lib, ret, xx_dl_##name, name, params, args, fail)
+ *   #define XX_DL_DEFINE_VOID(name, params, args) \
+ *       VMC_LAZY_DEFINE_VOID(foo_lib, xx_dl_##name, name, params, args)
+ *   XX_DL_FUNCTIONS(XX_DL_DEFINE)
+ *   XX_DL_VOID_FUNCTIONS(XX_DL_DEFINE_VOID)
+ *
+ * VMC_LAZY_MODULE checks each entry's type against the library's header
+ * (the file includes the header without the renaming defines): an entry
+ * unlike it is an incompatible pointer initialisation, an error with
+ * -Werror (a const or pure attribute of the library's declaration does
+ * not count as a difference).
+ */
+#define VMC_LAZY_CHECK(ret, name, params, args, fail) \
+    static ret (*const vmc_lazy_check_##name) params \
+        __attribute__((unused)) = name;
+#define VMC_LAZY_CHECK_VOID(name, params, args) \
+    VMC_LAZY_CHECK(void, name, params, , )
+#define VMC_LAZY_INDEX(ret, name, params, args, fail) VMC_LAZY_I_##name,
+#define VMC_LAZY_INDEX_VOID(name, params, args) VMC_LAZY_I_##name,
+#define VMC_LAZY_NAME(ret, name, params, args, fail) #name,
+#define VMC_LAZY_NAME_VOID(name, params, args) #name,
+
+#define VMC_LAZY_MODULE(FUNCS, VOIDS, lib, ...) \
+    FUNCS(VMC_LAZY_CHECK) \
+    VOIDS(VMC_LAZY_CHECK_VOID) \
+    enum { FUNCS(VMC_LAZY_INDEX) VOIDS(VMC_LAZY_INDEX_VOID) lib##_count }; \
+    static const char *const lib##_names[] = { \
+        FUNCS(VMC_LAZY_NAME) VOIDS(VMC_LAZY_NAME_VOID) \
+    }; \
+    static const char *const lib##_sonames[] = { __VA_ARGS__, NULL }; \
+    static void *lib##_symbols[lib##_count]; \
+    static struct vmc_lazy_lib lib = { \
+        .sonames = lib##_sonames, .names = lib##_names, \
+        .count = lib##_count, .symbols = lib##_symbols, \
+    };
+
+#define VMC_LAZY_DEFINE(lib, ret, wrapper, name, params, args, fail) \
+    ret wrapper params \
+    { \
+        ret (*fn) params = \
+            (ret (*) params)vmc_lazy_symbol(&lib, VMC_LAZY_I_##name); \
+        return fn ? fn args : fail; \
+    }
+#define VMC_LAZY_DEFINE_VOID(lib, wrapper, name, params, args) \
+    void wrapper params \
+    { \
+        void (*fn) params = \
+            (void (*) params)vmc_lazy_symbol(&lib, VMC_LAZY_I_##name); \
+        if (fn) { \
+            fn args; \
+        } \
+    }
+
 #endif

@@ -21,14 +21,15 @@ mkdir -p "$out"
 srcs=$(find "$root/src" -name '*.c' -not -path '*/cli/*' -not -name 'sql-pg.c' -not -name 'pq-dl.c' \
        -not -name 'rbd.c' -not -name 'rbd-copy.c' -not -name 'rbd-image.c' \
        -not -name 'rbd-dl.c' -not -name 'virt-dl.c' | sort)
-# the same libraries meson links libvmclone with (meson.build)
-libs="$(pkg-config --libs zlib libzstd libcrypto json-c sqlite3 gnutls libxml-2.0 libarchive libisofs-1) -lpthread"
-cflags=$(pkg-config --cflags libxml-2.0 libarchive libisofs-1)
+# the libraries meson links libvmclone with (meson.build); GnuTLS,
+# libxml2, libarchive and libisofs are loaded by their *-dl.c wrappers
+libs="$(pkg-config --libs zlib libzstd libcrypto json-c sqlite3) -lpthread"
+cflags=$(pkg-config --cflags gnutls libxml-2.0 libarchive libisofs-1)
 for t in "${targets[@]}"; do
     # shellcheck disable=SC2086
     "$CC" -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
         -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 $cflags \
-        -I"$root/include" -I"$root/src" -I"$root/src/chain/engine" \
+        -I"$root/include" -I"$root/src" -I"$root/src/chain/engine" -I"$root/src/util" \
         $srcs "$root/tests/fuzz/$t.c" \
         -o "$out/$t" $libs
     echo "$out/$t"
