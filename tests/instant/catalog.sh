@@ -1,0 +1,135 @@
+#!/bin/bash
+# catalog (suite instant, plain and ASan; on PostgreSQL too, through
+# tests/catalog-pg/run.sh): the catalog's side of instant templates
+# (issue 16), with real freezes of a QEMU under TCG and no guest kernel.
+#  - deps T names the instant clones, also one whose disk was flattened;
+#    template rm T refuses while one exists (4), and so does
+#    rm --flatten-dependents (flattening does not detach an instant clone)
+#  - the last clone of a retired instant template removed: the template
+#    goes with its RAM and state files; gc of a retired instant template
+#    removes them too (the bug: gc left them) and counts their bytes;
+#  - a frozen file replaced by another file (another inode) is not the
+#    catalog's: the template goes, that file stays, and gc and fsck
+#    report it as unknown;
+#  - a crash in the middle of template rm: the next command rolls it
+#    forward, files included.
+. "$(dirname "$0")/../lib.sh"
+. "$TESTS_DIR/instant/instant-lib.sh"
+
+# The store: SQLite, or PostgreSQL when VMC_TEST_PG holds a server's
+# connection string (tests/catalog-pg/run.sh): a database of its own.
+PG_CONN=
+if [ -n "${VMC_TEST_PG:-}" ]; then
+    requires psql --version
+    db=t_instant_$$_$RANDOM
+    psql "$VMC_TEST_PG dbname=postgres" -Atqc "CREATE DATABASE $db" > /dev/null ||
+        fail "CREATE DATABASE $db"
+    PG_CONN="$VMC_TEST_PG dbname=$db"
+    ok vmc init -q --catalog "$PG_CONN"
+else
+    ok vmc init -q
+fi
+# isql QUERY: the catalog, on either backend
+isql() {
+    if [ -n "$PG_CONN" ]; then
+        psql "$PG_CONN" -AtqX -v ON_ERROR_STOP=1 -F ' ' -c "$1"
+    else
+        sqlite3 -batch -noheader -separator ' ' "$VMCLONE_HOME/catalog.db" "$1"
+    fi
+}
+files_of() {
+    isql "SELECT i.ram_file, i.state_file FROM instant_templates i JOIN \
+        templates t ON t.id = i.template_id WHERE t.name = '$1'"
+}
+mkdir -p rootfs
+echo "hello from the base" > rootfs/hello.txt
+mke2fs -q -t ext4 -d rootfs -F root.raw 32M || fail "mke2fs -d"
+ok vmc template import tiny root.raw --memory 64 --cpus 1 -q
+ok vmc clone tiny --name tv -q
+
+# freeze NAME: start tv freezable and freeze it as instant template NAME
+freeze() {
+    local i
+    start_bg "tv-$1" tv --freezable --memory-dir "$MEMDIR" --direct
+    for i in $(seq 1 300); do
+        ls "$VMCLONE_HOME"/run/instant/*.json > /dev/null 2>&1 && break
+        sleep 0.1
+    done
+    ls "$VMCLONE_HOME"/run/instant/*.json > /dev/null 2>&1 ||
+        fail "no record of the freezable run: $(cat "tv-$1.err")"
+    sleep 0.5
+    ok vmc template freeze tv --name "$1" -q
+    wait "$BG_PID" || fail "the freezable start exited $?: $(cat "tv-$1.err")"
+}
+freeze T1
+freeze T2
+freeze T3
+read -r ram1 state1 < <(files_of T1)
+read -r ram2 state2 < <(files_of T2)
+read -r ram3 state3 < <(files_of T3)
+for f in "$ram1" "$state1" "$ram2" "$state2" "$ram3" "$state3"; do
+    [ -f "$f" ] || fail "frozen file '$f' missing"
+done
+ok vmc clone T1 --instant --name 'c%d' --count 2 -q
+
+# an instant clone depends on T1 through its files, flattened or not
+ok vmc flatten c1 -q
+vmc deps T1 > deps.txt || fail "deps T1: $(last_err)"
+grep -qx "vm c1" deps.txt && grep -qx "vm c2" deps.txt ||
+    fail "deps T1 after flatten c1: $(cat deps.txt)"
+ok vmc rm c2 -q
+vmc deps T1 --json > deps.json || fail "deps --json"
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d == [{"kind": "vm", "name": "c1"}], d' deps.json ||
+    fail "deps T1 --json: $(cat deps.json)"
+expect_rc 4 vmc template rm T1
+err_matches "instant template 'T1' has 1 dependent: vm 'c1'.*vm-clone rm c1"
+expect_rc 4 vmc template rm T1 --flatten-dependents
+err_matches "cannot detach"
+[ -f "$ram1" ] && [ -f "$state1" ] || fail "a refused rm removed T1's files"
+
+# a retired instant template goes with its last clone, files and all
+ok vmc template retire T1 -q
+vmc gc --dry-run > gcd.txt 2>&1 || fail "gc --dry-run: $(cat gcd.txt)"
+grep -q "would-remove T1:" gcd.txt && fail "gc --dry-run would remove T1 while c1 exists: $(cat gcd.txt)"
+ok vmc gc -q
+[ -f "$ram1" ] && [ -f "$state1" ] || fail "gc removed T1's files while c1 exists"
+ok vmc rm c1 -q
+[ -z "$(isql "SELECT name FROM templates WHERE name = 'T1'")" ] ||
+    fail "T1 stayed after its last clone"
+[ ! -e "$ram1" ] && [ ! -e "$state1" ] ||
+    fail "rm of the last clone of retired T1 left $(ls "$ram1" "$state1" 2>/dev/null)"
+
+# gc of a retired instant template (one a failed free left behind: the
+# flag set without the delete); its state file replaced by another file
+isql "UPDATE templates SET retired = 1 WHERE name = 'T2'" > /dev/null ||
+    fail "retire T2 by SQL"
+mv "$state2" state2.old            # kept: its inode is not reused
+cp state2.old "$state2"             # same bytes, another file
+vmc gc --dry-run > gcd.txt 2>&1 || fail "gc --dry-run: $(cat gcd.txt)"
+grep -q "would-remove T2: retired template" gcd.txt ||
+    fail "gc --dry-run: $(cat gcd.txt)"
+vmc gc > gc.txt 2>&1 || fail "gc: $(cat gc.txt)"
+grep -q "T2" gc.txt || fail "gc did not report T2: $(cat gc.txt)"
+[ -z "$(isql "SELECT name FROM templates WHERE name = 'T2'")" ] ||
+    fail "gc kept retired T2"
+[ ! -e "$ram2" ] || fail "gc of retired instant template T2 left its RAM file $ram2"
+[ -f "$state2" ] || fail "gc removed a file the catalog did not create ($state2)"
+# that file, no longer recorded, is reported by gc and fsck, left in place
+grep -F "$state2" gc.txt | grep -q "^unknown" || fail "gc did not report $state2: $(cat gc.txt)"
+vmc fsck > fsck.txt 2>&1
+grep -qF "$state2" fsck.txt || fail "fsck did not report $state2: $(cat fsck.txt)"
+[ -f "$state2" ] || fail "fsck removed $state2"
+rm -f "$state2"
+
+# a crash in the middle of template rm: rolled forward, files included
+expect_rc 99 env VMCLONE_CRASH_AT=delete.after-mark "$VMCLONE" template rm T3 -q
+[ -f "$ram3" ] || fail "the crash point is after the files' unlink"
+ok vmc list -q > /dev/null
+[ -z "$(isql "SELECT name FROM templates WHERE name = 'T3'")" ] ||
+    fail "recovery did not finish template rm T3"
+[ ! -e "$ram3" ] && [ ! -e "$state3" ] ||
+    fail "recovery of template rm T3 left $(ls "$ram3" "$state3" 2>/dev/null)"
+[ -z "$(isql "SELECT template_id FROM instant_templates")" ] ||
+    fail "instant_templates rows left"
+ok vmc fsck -q
+echo "PASS: $TEST_NAME"
