@@ -170,6 +170,9 @@ enum vmc_report {
      *  its copies' and every volume under them (-ENOENT: no such
      *  template) */
     VMC_REPORT_TEMPLATE_TREE,
+    /** (): template, kind ('ram' or 'state'), path, size (bytes at
+     *  freeze) of every instant template's frozen files, by template */
+    VMC_REPORT_INSTANT_FILES,
 };
 
 /**

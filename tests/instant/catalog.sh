@@ -5,6 +5,9 @@
 #  - deps T names the instant clones, also one whose disk was flattened;
 #    template rm T refuses while one exists (4), and so does
 #    rm --flatten-dependents (flattening does not detach an instant clone)
+#  - tree T shows the RAM and state files under T (tree.json), du a row
+#    of kind 'instant' per directory holding frozen files, with their
+#    allocated bytes (du.json)
 #  - the last clone of a retired instant template removed: the template
 #    goes with its RAM and state files; gc of a retired instant template
 #    removes them too (the bug: gc left them) and counts their bytes;
@@ -71,6 +74,58 @@ for f in "$ram1" "$state1" "$ram2" "$state2" "$ram3" "$state3"; do
     [ -f "$f" ] || fail "frozen file '$f' missing"
 done
 ok vmc clone T1 --instant --name 'c%d' --count 2 -q
+
+# tree and du know the frozen files
+vmc tree T1 > tree.txt || fail "tree T1: $(last_err)"
+grep -qF "ram $ram1" tree.txt && grep -qF "state $state1" tree.txt ||
+    fail "tree T1 does not show the frozen files: $(cat tree.txt)"
+vmc tree --json --bytes > tree.json || fail "tree --json: $(last_err)"
+python3 - tree.json "$ram1" "$state1" <<'PY' || fail "tree --json: $(cat tree.json)"
+import json, os, sys
+d = json.load(open(sys.argv[1]))
+t = [n for n in d if n["kind"] == "template" and n["name"] == "T1"][0]
+kids = {(n["kind"], n["name"]): n for n in t["children"]}
+for kind, path in (("ram", sys.argv[2]), ("state", sys.argv[3])):
+    n = kids[(kind, path)]
+    assert n["virtual_size"] == os.stat(path).st_size, n
+    assert n["disk_size"] == os.stat(path).st_blocks * 512, n
+def names(ns):
+    for n in ns:
+        yield (n["kind"], n["name"])
+        yield from names(n["children"])
+assert {("vm", "c1"), ("vm", "c2")} <= set(names(t["children"])), t
+PY
+vmc du --json > du.json || fail "du --json: $(last_err)"
+python3 - du.json "$ram1" "$state1" "$ram2" "$state2" "$ram3" "$state3" <<'PY' ||
+import json, os, sys
+d = json.load(open(sys.argv[1]))
+rows = [r for r in d if r["kind"] == "instant"]
+files = sys.argv[2:]
+dirs = {os.path.dirname(f) for f in files}
+assert {r["path"] for r in rows} == dirs, rows
+for r in rows:
+    mine = [f for f in files if os.path.dirname(f) == r["path"]]
+    assert r["image_count"] == len(mine), (r, mine)
+    assert r["virtual_size"] == sum(os.stat(f).st_size for f in mine), r
+    assert r["allocated"] == sum(os.stat(f).st_blocks * 512 for f in mine), r
+PY
+    fail "du --json: $(cat du.json)"
+vmc du > du.txt || fail "du: $(last_err)"
+grep -qE "^instant +instant +3 .*/mem$" du.txt || fail "du: $(cat du.txt)"
+if /usr/bin/python3 -c 'import jsonschema' 2> /dev/null; then
+    for s in tree du; do
+        /usr/bin/python3 - "$TESTS_DIR/../docs/schema" "$s" "$s.json" <<'PY' ||
+import glob, json, os, sys, jsonschema
+schemas = [json.load(open(f)) for f in glob.glob(os.path.join(sys.argv[1], "*.json"))]
+store = {s["$id"]: s for s in schemas}
+schema = [s for s in schemas if s["$id"].endswith("/%s.json" % sys.argv[2])][0]
+resolver = jsonschema.RefResolver.from_schema(schema, store=store)
+jsonschema.Draft202012Validator(schema, resolver=resolver).validate(
+    json.load(open(sys.argv[3])))
+PY
+            fail "$s --json does not follow docs/schema/$s.json"
+    done
+fi
 
 # an instant clone depends on T1 through its files, flattened or not
 ok vmc flatten c1 -q
