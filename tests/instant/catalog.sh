@@ -8,6 +8,8 @@
 #  - tree T shows the RAM and state files under T (tree.json), du a row
 #    of kind 'instant' per directory holding frozen files, with their
 #    allocated bytes (du.json)
+#  - vm define, vm qemu-cmd, start --freezable and vm set --cpus/--memory/
+#    --nics of an instant clone: refused (4) with the reason and the way
 #  - the last clone of a retired instant template removed: the template
 #    goes with its RAM and state files; gc of a retired instant template
 #    removes them too (the bug: gc left them) and counts their bytes;
@@ -126,6 +128,21 @@ PY
             fail "$s --json does not follow docs/schema/$s.json"
     done
 fi
+
+# what cannot work for an instant clone is refused with the way
+expect_rc 4 vmc vm define c1
+err_matches "instant clone of 'T1'.*vm-clone start c1"
+expect_rc 4 vmc vm qemu-cmd c1
+err_matches "instant clone of 'T1'.*vm-clone start c1 --dry-run"
+expect_rc 4 vmc start c1 --freezable --dry-run
+err_matches "cannot run freezable: it is an instant clone"
+for o in "--cpus 2" "--memory 256" "--nics 2"; do
+    # shellcheck disable=SC2086
+    expect_rc 4 vmc vm set c1 $o
+    err_matches "instant clone.*T1"
+done
+ok vmc vm set c1 --label role=ci
+ok vmc vm qemu-cmd tv > /dev/null        # an ordinary VM still can
 
 # an instant clone depends on T1 through its files, flattened or not
 ok vmc flatten c1 -q
