@@ -119,8 +119,8 @@ enum vmc_report {
     VMC_REPORT_RETIRED_TEMPLATES,  /**< (): name */
     /** (): name, state, retired, cpus, memory_mb, nics, disks,
      *  virtual_size, copies_in, dependent_count (VMs and snapshots reading
-     *  its files, directly or not: as vmc_catalog_dependents()), origin,
-     *  created */
+     *  its files, directly or not, and an instant template's instant
+     *  clones: as vmc_catalog_dependents()), origin, created */
     VMC_REPORT_TEMPLATES,
     /** (template): name, state, retired, cpus, memory_mb, nics, origin,
      *  created, pool */

@@ -88,7 +88,8 @@ static const struct report reports[] = {
         "x.template_id = t.id AND x.state = 'ready') AS copies_in, (SELECT "
         "count(*) FROM (" CAT_DEPENDENTS_SQL(TEMPLATE_VOLUMES("t.id"),
                                              "SELECT id FROM own")
-        ") AS deps) AS dependent_count, t.origin, t.created FROM templates "
+        " UNION SELECT 'vm', m.name FROM vms m WHERE m.template_id = t.id "
+        "AND m.instant = 1) AS deps) AS dependent_count, t.origin, t.created FROM templates "
         "t ORDER "
         "BY t.id", 0 },
     [VMC_REPORT_TEMPLATE] = {

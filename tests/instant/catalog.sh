@@ -2,7 +2,8 @@
 # catalog (suite instant, plain and ASan; on PostgreSQL too, through
 # tests/catalog-pg/run.sh): the catalog's side of instant templates
 # (issue 16), with real freezes of a QEMU under TCG and no guest kernel.
-#  - deps T names the instant clones, also one whose disk was flattened;
+#  - deps T (and template list's count) names the instant clones, also
+#    one whose disk was flattened;
 #    template rm T refuses while one exists (4), and so does
 #    rm --flatten-dependents (flattening does not detach an instant clone)
 #  - tree T shows the RAM and state files under T (tree.json), du a row
@@ -153,6 +154,9 @@ ok vmc rm c2 -q
 vmc deps T1 --json > deps.json || fail "deps --json"
 python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d == [{"kind": "vm", "name": "c1"}], d' deps.json ||
     fail "deps T1 --json: $(cat deps.json)"
+vmc template list --json > tl.json || fail "template list --json"
+python3 -c 'import json,sys; d={t["name"]: t for t in json.load(open(sys.argv[1]))}; assert d["T1"]["dependent_count"] == 1, d["T1"]' tl.json ||
+    fail "template list: T1's dependents: $(cat tl.json)"
 expect_rc 4 vmc template rm T1
 err_matches "instant template 'T1' has 1 dependent: vm 'c1'.*vm-clone rm c1"
 expect_rc 4 vmc template rm T1 --flatten-dependents
