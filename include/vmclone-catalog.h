@@ -119,8 +119,8 @@ enum vmc_report {
     VMC_REPORT_RETIRED_TEMPLATES,  /**< (): name */
     /** (): name, state, retired, cpus, memory_mb, nics, disks,
      *  virtual_size, copies_in, dependent_count (VMs and snapshots reading
-     *  its files, directly or not: as vmc_catalog_dependents()), origin,
-     *  created */
+     *  its files, directly or not, and an instant template's instant
+     *  clones: as vmc_catalog_dependents()), origin, created */
     VMC_REPORT_TEMPLATES,
     /** (template): name, state, retired, cpus, memory_mb, nics, origin,
      *  created, pool */
@@ -170,6 +170,9 @@ enum vmc_report {
      *  its copies' and every volume under them (-ENOENT: no such
      *  template) */
     VMC_REPORT_TEMPLATE_TREE,
+    /** (): template, kind ('ram' or 'state'), path, size (bytes at
+     *  freeze) of every instant template's frozen files, by template */
+    VMC_REPORT_INSTANT_FILES,
 };
 
 /**

@@ -238,12 +238,25 @@ int cat_dependents_line2(struct vmc_catalog *cat, const char *owned_sql,
                          size_t *n, struct vmc_error *err);
 
 /* instant.c: fsck of the instant templates' RAM and state files (with
- * @verify their digests); cat_template_delete() of template @tid that
- * also removes its frozen files when it is an instant template. */
+ * @verify their digests); the frozen files of the instant templates
+ * journal @jid is deleting: their allocated bytes, and their unlink
+ * (each only while it is the file the freeze recorded: same inode and
+ * mtime; journal.c). */
 int cat_instant_fsck(struct vmc_catalog *cat, bool verify,
                      vmc_catalog_report_fn fn, void *opaque,
                      unsigned *problems, struct vmc_error *err);
-int cat_instant_template_delete(struct vmc_catalog *cat, int64_t tid,
-                                const char *name, struct vmc_error *err);
+uint64_t cat_instant_deleting_bytes(struct vmc_catalog *cat, int64_t jid);
+int cat_instant_unlink_deleting(struct vmc_catalog *cat, int64_t jid,
+                                struct vmc_error *err);
+/* @fn(path) for each file of HOME/instant (where freezes put their state
+ * files) that no instant template records: gc and fsck report them,
+ * never delete them. */
+int cat_instant_scan(struct vmc_catalog *cat,
+                     int (*fn)(const char *path, void *opaque), void *opaque,
+                     struct vmc_error *err);
+/* -ENOTEMPTY naming them when template @tid (@name) has instant clones
+ * (which flattening does not detach), else 0. */
+int cat_instant_refuse_flatten(struct vmc_catalog *cat, int64_t tid,
+                               const char *name, struct vmc_error *err);
 
 #endif /* VMC_CATALOG_INTERNAL_H */

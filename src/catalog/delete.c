@@ -111,7 +111,17 @@ cat_refuse_dependents(struct vmc_catalog *cat, const char *owned_sql,
         snprintf(also, sizeof(also), "; or all at once: 'vm-clone template "
                  "rm %s --flatten-dependents'", target);
     }
-    if (r == 0 && n) {
+    if (r == 0 && n && !strcmp(what, "template") &&
+        cat_get_i64(cat, &(int64_t){ 0 }, NULL, "SELECT i.template_id FROM "
+                    "instant_templates i JOIN templates t ON t.id = "
+                    "i.template_id WHERE t.name = ?", "s", target) == 0) {
+        r = vmc_error_set(err, -ENOTEMPTY, "instant template '%s' has %zu "
+                          "dependent%s: %s (all: 'vm-clone deps %s'); its "
+                          "instant clones resume its RAM and state files "
+                          "even when flattened: remove them first ('vm-clone "
+                          "rm %s')", target, n, n == 1 ? "" : "s", line,
+                          target, first ? first : "VM");
+    } else if (r == 0 && n) {
         r = vmc_error_set(err, -ENOTEMPTY, "%s '%s' has %zu dependent%s: %s "
                           "(all: 'vm-clone deps %s'); make a VM standalone with "
                           "'vm-clone flatten %s' or remove it with 'vm-clone "
@@ -150,7 +160,7 @@ set_bytes(struct vmc_catalog *cat, int64_t jid)
         free(seal);
     }
     cat_strv_release(&paths);
-    return t;
+    return t + cat_instant_deleting_bytes(cat, jid);
 }
 
 /* Phrase a transient state for a refusal. */
@@ -372,6 +382,10 @@ template_used(struct vmc_catalog *cat, int64_t tid, bool *used,
                           own.v, own.n, "");
         r = sql ? cat_get_i64(cat, &n, err, sql, NULL)
                 : vmc_error_set(err, -ENOMEM, "out of memory");
+    }
+    if (r == 0 && n == 0) {     /* instant clones, whatever their disks */
+        r = cat_get_i64(cat, &n, err, "SELECT count(*) FROM vms WHERE "
+                        "template_id = ? AND instant = 1", "I", tid);
     }
     *used = n > 0;
     free(sql);

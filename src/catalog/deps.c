@@ -6,7 +6,9 @@
  * finds on SQLite and on PostgreSQL alike. A recursive CTE did the same
  * in one statement, but PostgreSQL plans its recursive step blind (a
  * guessed row count) and joined it to every volume: 4.5 s for one
- * template of a 20k-VM catalog (docs/design/scale-out.md).
+ * template of a 20k-VM catalog (docs/design/scale-out.md). An instant
+ * template's instant clones depend on it through its RAM and state files
+ * too (instant.c), whatever their disks' chain: named with the rest.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -213,6 +215,37 @@ cat_deps_release(struct cat_dep *d, size_t n)
     free(d);
 }
 
+/* Append the (kind, name) rows of @sql to d[0..*n) (capacity *cap). */
+static int
+deps_append(struct vmc_catalog *cat, const char *sql, struct cat_dep **d,
+            size_t *n, size_t *cap, struct vmc_error *err)
+{
+    cat_stmt *st = NULL;
+    int r = sql ? cat_prepare(cat, &st, err, sql, NULL)
+                : vmc_error_set(err, -ENOMEM, "out of memory");
+
+    while (r == 0 && (r = cat_step(cat, st, err)) > 0) {
+        if (*n == *cap) {
+            size_t nc = *cap ? 2 * *cap : 32;
+            struct cat_dep *nd = realloc(*d, nc * sizeof(**d));
+
+            if (!nd) {
+                r = vmc_error_set(err, -ENOMEM, "out of memory");
+                break;
+            }
+            *d = nd;
+            *cap = nc;
+        }
+        (*d)[*n].kind = strdup(cat_col(st, 0));
+        (*d)[*n].name = strdup(cat_col(st, 1));
+        r = (*d)[*n].kind && (*d)[*n].name ? 0
+            : vmc_error_set(err, -ENOMEM, "out of memory");
+        (*n)++;
+    }
+    cat_finalize(st);
+    return r;
+}
+
 int
 cat_dependents_named(struct vmc_catalog *cat, const char *owned_sql,
                      const char *exclude_sql, int64_t arg,
@@ -229,33 +262,28 @@ cat_dependents_named(struct vmc_catalog *cat, const char *owned_sql,
     r = cat_dependent_ids(cat, owned_sql, exclude_sql, arg, &own, &deps,
                           err);
     for (from = 0; r == 0 && from < deps.n; from += k) {
-        cat_stmt *st = NULL;
         char *sql;
 
         k = deps.n - from < CAT_IDS_CHUNK ? deps.n - from : CAT_IDS_CHUNK;
         sql = cat_ids_sql("SELECT kind, coalesce(name, '?') FROM "
                           "volume_owners WHERE id IN ", deps.v + from, k, "");
-        r = sql ? cat_prepare(cat, &st, err, sql, NULL)
-                : vmc_error_set(err, -ENOMEM, "out of memory");
-        while (r == 0 && (r = cat_step(cat, st, err)) > 0) {
-            if (n == cap) {
-                struct cat_dep *nd;
+        r = deps_append(cat, sql, &d, &n, &cap, err);
+        free(sql);
+    }
+    /* the instant clones of a template in the set: they resume its RAM
+     * and state files whatever their disks' chain (a flattened one too);
+     * by the vms_template index, for the set's few template ids */
+    for (from = 0; r == 0 && from < own.n; from += k) {
+        char *sql;
 
-                cap = cap ? 2 * cap : 32;
-                nd = realloc(d, cap * sizeof(*d));
-                if (!nd) {
-                    r = vmc_error_set(err, -ENOMEM, "out of memory");
-                    break;
-                }
-                d = nd;
-            }
-            d[n].kind = strdup(cat_col(st, 0));
-            d[n].name = strdup(cat_col(st, 1));
-            r = d[n].kind && d[n].name ? 0
-                : vmc_error_set(err, -ENOMEM, "out of memory");
-            n++;
-        }
-        cat_finalize(st);
+        k = own.n - from < CAT_IDS_CHUNK ? own.n - from : CAT_IDS_CHUNK;
+        sql = cat_ids_sql("SELECT 'vm', m.name FROM vms m JOIN "
+                          "instant_templates i ON i.template_id = "
+                          "m.template_id WHERE m.instant = 1 AND "
+                          "m.template_id IN (SELECT template_id FROM volumes "
+                          "WHERE template_id IS NOT NULL AND id IN ",
+                          own.v + from, k, ")");
+        r = deps_append(cat, sql, &d, &n, &cap, err);
         free(sql);
     }
     cat_ids_release(&own);

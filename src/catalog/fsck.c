@@ -870,6 +870,9 @@ vmc_catalog_fsck_with(struct vmc_catalog *cat, const struct vmc_fsck_opts *o,
                            ? quarantine_path : cat_report_path,
                            o && o->remove_unknown ? (void *)&q
                                                   : (void *)&unknown, err);
+    }
+    if (r == 0) {       /* reported, never removed nor quarantined */
+        r = cat_instant_scan(cat, cat_report_path, &unknown, err);
         res->unknown = unknown.count;
     }
     if (r == 0) {

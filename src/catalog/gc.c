@@ -1,7 +1,8 @@
 /*
  * gc.c - `vm-clone gc`: expired VMs, unreferenced template copies and
- * retired templates removed (each a journaled delete), unknown files
- * reported and never deleted.
+ * retired templates removed (each a journaled delete; an instant
+ * template's RAM and state files with it, kept while an instant clone
+ * exists), unknown files reported and never deleted.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -144,7 +145,9 @@ vmc_catalog_gc(struct vmc_catalog *cat, bool dry_run,
                         "IN (SELECT id FROM volumes WHERE template_id = t.id "
                         "OR copy_id IN (SELECT id FROM template_copies WHERE "
                         "template_id = t.id)) AND c.template_id IS NULL AND "
-                        "c.copy_id IS NULL)", 1);
+                        "c.copy_id IS NULL) AND NOT EXISTS (SELECT 1 FROM "
+                        "vms m WHERE m.template_id = t.id AND m.instant = "
+                        "1)", 1);
         for (i = 0; r == 0 && i < names.n; i++) {
             cat_report(fn, opaque, "would-remove", names.v[i], "retired "
                    "template without dependents");
@@ -158,6 +161,9 @@ vmc_catalog_gc(struct vmc_catalog *cat, bool dry_run,
     /* files nobody knows: reported, never deleted */
     if (r == 0) {
         r = cat_scan_pools(cat, false, cat_report_path, &rep, err);
+    }
+    if (r == 0) {       /* and state files no instant template records */
+        r = cat_instant_scan(cat, cat_report_path, &rep, err);
     }
     return r;
 }

@@ -5,14 +5,24 @@
  * list its clones must repeat; and the VMs cloned with --instant.
  *
  * One row of `instant_templates` per instant template (migration 7),
- * deleted with the template (ON DELETE CASCADE; template rm then removes
- * the two files). Each file is recorded with its SHA-256 at freeze and
- * its size, inode, mtime and mode: vmc_instant_file_check() compares the
- * cheap four at every start and, asked to, the digest (fsck --verify);
- * a file that changed is never resumed.
+ * deleted with the template (ON DELETE CASCADE). It is the one record of
+ * the two files, which are not volumes: they live outside the pools (the
+ * RAM file on a tmpfs by default); deps, tree, du, gc and fsck read them
+ * from it. The template's journaled delete unlinks them before the rows
+ * go (cat_finish_journal(), so a crash rolls it forward), each only while
+ * it is the file the freeze recorded (same inode and mtime): a file put
+ * in its place, or changed since, is not the catalog's to delete. A template with instant clones
+ * is not deleted, whatever their disks' chain (deps.c counts them as its
+ * dependents: a flattened clone still resumes these files). Each file is
+ * recorded with its SHA-256 at freeze and its size, inode, mtime and
+ * mode: vmc_instant_file_check() compares the cheap four at every start
+ * and, asked to, the digest (fsck --verify); a file that changed is
+ * never resumed.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -321,28 +331,159 @@ cat_instant_fsck(struct vmc_catalog *cat, bool verify,
     return r;
 }
 
-int
-cat_instant_template_delete(struct vmc_catalog *cat, int64_t tid,
-                            const char *name, struct vmc_error *err)
+/* The frozen files of the instant templates that journal @jid is
+ * deleting: @fn(path, inode at freeze) for each. */
+static int
+deleting_files(struct vmc_catalog *cat, int64_t jid,
+               void (*fn)(const char *path, int64_t ino, int64_t mtime,
+                          void *opaque),
+               void *opaque, struct vmc_error *err)
 {
-    struct vmc_error e = { 0 };
-    char *ram = NULL, *state = NULL;
-    int r;
+    cat_stmt *st = NULL;
+    int r = cat_prepare(cat, &st, err, "SELECT i.ram_file, i.ram_ino, "
+                        "i.ram_mtime, i.state_file, i.state_ino, "
+                        "i.state_mtime FROM instant_templates i JOIN "
+                        "templates t ON t.id = i.template_id WHERE "
+                        "t.journal_id = ? AND t.state = 'deleting'", "I",
+                        jid);
 
-    /* an ordinary template has none (-ENOENT) */
-    if (cat_get_str(cat, &ram, &e, "SELECT ram_file FROM instant_templates "
-                    "WHERE template_id = ?", "I", tid) == 0) {
-        cat_get_str(cat, &state, &e, "SELECT state_file FROM "
-                    "instant_templates WHERE template_id = ?", "I", tid);
+    while (r == 0 && (r = cat_step(cat, st, err)) > 0) {
+        fn(cat_col(st, 0), cat_col_i64(st, 1), cat_col_i64(st, 2), opaque);
+        fn(cat_col(st, 3), cat_col_i64(st, 4), cat_col_i64(st, 5), opaque);
+        r = 0;
     }
-    r = cat_template_delete(cat, tid, name, err);
-    if (r == 0 && ram) {
-        unlink(ram);        /* the row went with the template's */
+    cat_finalize(st);
+    return r;
+}
+
+/* Whether @path is still the file the freeze recorded (its inode, and
+ * its mtime: an inode number is reused at once by a file made after an
+ * unlink): another file put in its place, or the file changed since, is
+ * not the catalog's to delete. */
+static bool
+is_frozen_file(const char *path, int64_t ino, int64_t mtime, struct stat *st)
+{
+    return path && lstat(path, st) == 0 && S_ISREG(st->st_mode) &&
+           (int64_t)st->st_ino == ino &&
+           (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec ==
+           mtime;
+}
+
+static void
+add_bytes(const char *path, int64_t ino, int64_t mtime, void *opaque)
+{
+    struct stat st;
+
+    if (is_frozen_file(path, ino, mtime, &st)) {
+        *(uint64_t *)opaque += (uint64_t)st.st_blocks * 512;
     }
-    if (r == 0 && state) {
-        unlink(state);
+}
+
+uint64_t
+cat_instant_deleting_bytes(struct vmc_catalog *cat, int64_t jid)
+{
+    uint64_t bytes = 0;
+
+    deleting_files(cat, jid, add_bytes, &bytes, NULL);
+    return bytes;
+}
+
+static void
+unlink_frozen(const char *path, int64_t ino, int64_t mtime, void *opaque)
+{
+    struct stat st;
+
+    (void)opaque;
+    if (is_frozen_file(path, ino, mtime, &st) && unlink(path) == 0) {
+        cat_fsync_dir_of(path);
     }
-    free(ram);
-    free(state);
+}
+
+int
+cat_instant_unlink_deleting(struct vmc_catalog *cat, int64_t jid,
+                            struct vmc_error *err)
+{
+    return deleting_files(cat, jid, unlink_frozen, NULL, err);
+}
+
+int
+cat_instant_refuse_flatten(struct vmc_catalog *cat, int64_t tid,
+                           const char *name, struct vmc_error *err)
+{
+    struct cat_strv names = { 0 };
+    char list[512] = "";
+    size_t len = 0, i;
+    int r = cat_collect(cat, &names, err, "SELECT name FROM vms WHERE "
+                        "template_id = ? AND instant = 1 ORDER BY name", tid);
+
+    for (i = 0; r == 0 && i < names.n && i < 5; i++) {
+        len += (size_t)snprintf(list + len, sizeof(list) - len, "%s'%s'",
+                                i ? ", " : "", names.v[i]);
+        if (len >= sizeof(list)) {
+            break;
+        }
+    }
+    if (r == 0 && names.n) {
+        r = vmc_error_set(err, -ENOTEMPTY, "instant template '%s' has %zu "
+                          "instant clone%s (%s%s): --flatten-dependents "
+                          "cannot detach them, they resume its RAM and "
+                          "state files whatever their disks; remove them "
+                          "first ('vm-clone rm %s')", name, names.n,
+                          names.n == 1 ? "" : "s", list,
+                          names.n > 5 ? ", ..." : "", names.v[0]);
+    }
+    cat_strv_release(&names);
+    return r;
+}
+
+int
+cat_instant_scan(struct vmc_catalog *cat,
+                 int (*fn)(const char *path, void *opaque), void *opaque,
+                 struct vmc_error *err)
+{
+    struct cat_strv known = { 0 };
+    char *dir = NULL;
+    struct dirent *de;
+    DIR *d;
+    int r = cat_collect(cat, &known, err, "SELECT state_file FROM "
+                        "instant_templates WHERE template_id > ?", 0);
+    size_t i;
+
+    if (r == 0 && asprintf(&dir, "%s/instant", cat->home) < 0) {
+        r = vmc_error_set(err, -ENOMEM, "out of memory");
+    }
+    for (i = 0; r == 0 && i < known.n; i++) {
+        char real[PATH_MAX];
+
+        if (realpath(known.v[i], real)) {
+            free(known.v[i]);
+            known.v[i] = strdup(real);
+            r = known.v[i] ? 0 : vmc_error_set(err, -ENOMEM, "out of memory");
+        }
+    }
+    d = r == 0 ? opendir(dir) : NULL;      /* none before the first freeze */
+    while (d && r == 0 && (de = readdir(d))) {
+        char *path = NULL, real[PATH_MAX];
+        bool found = false;
+        struct stat st;
+
+        if (de->d_name[0] == '.' ||
+            asprintf(&path, "%s/%s", dir, de->d_name) < 0) {
+            continue;
+        }
+        if (lstat(path, &st) == 0 && S_ISREG(st.st_mode) &&
+            realpath(path, real)) {
+            for (i = 0; i < known.n && !found; i++) {
+                found = known.v[i] && !strcmp(known.v[i], real);
+            }
+            r = found ? 0 : fn(path, opaque);
+        }
+        free(path);
+    }
+    if (d) {
+        closedir(d);
+    }
+    free(dir);
+    cat_strv_release(&known);
     return r;
 }

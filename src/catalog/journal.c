@@ -739,6 +739,9 @@ cat_finish_journal(struct vmc_catalog *cat, int64_t jid,
     if (r == 0) {
         r = unlink_state(cat, jid, "deleting", false, err);
     }
+    if (r == 0) {       /* an instant template's RAM and state files */
+        r = cat_instant_unlink_deleting(cat, jid, err);
+    }
     if (r < 0) {
         goto out;
     }

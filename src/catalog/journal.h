@@ -27,6 +27,8 @@
  *   catalog.c   progress, crash points, names, volume files, query,
  *               config, pools, string lists
  *   volumes.c   disks of an object, volume rows, pool lookup, depth
+ *   instant.c   instant templates' rows and frozen files (a delete's
+ *               journal unlinks the files through it)
  *   journal.c   this protocol, the journal locks and recovery
  *   delete.c    deleting a set of volumes with its owners, dependents
  *   template.c  import, template from VM, retire, rm, detach, copies

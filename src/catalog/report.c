@@ -88,7 +88,8 @@ static const struct report reports[] = {
         "x.template_id = t.id AND x.state = 'ready') AS copies_in, (SELECT "
         "count(*) FROM (" CAT_DEPENDENTS_SQL(TEMPLATE_VOLUMES("t.id"),
                                              "SELECT id FROM own")
-        ") AS deps) AS dependent_count, t.origin, t.created FROM templates "
+        " UNION SELECT 'vm', m.name FROM vms m WHERE m.template_id = t.id "
+        "AND m.instant = 1) AS deps) AS dependent_count, t.origin, t.created FROM templates "
         "t ORDER "
         "BY t.id", 0 },
     [VMC_REPORT_TEMPLATE] = {
@@ -187,6 +188,13 @@ static const struct report reports[] = {
     [VMC_REPORT_VM_LABELS] = {
         "SELECT key, value FROM labels WHERE vm_id = (SELECT id FROM vms "
         "WHERE name = ?1) ORDER BY key", 1 },
+    [VMC_REPORT_INSTANT_FILES] = {
+        "SELECT t.name AS template, 'ram' AS kind, i.ram_file AS path, "
+        "i.ram_size AS size, t.id FROM instant_templates i JOIN templates t "
+        "ON t.id = i.template_id WHERE t.state = 'ready' UNION ALL SELECT "
+        "t.name, 'state', i.state_file, i.state_size, t.id FROM "
+        "instant_templates i JOIN templates t ON t.id = i.template_id "
+        "WHERE t.state = 'ready' ORDER BY 5, 2", 0 },
 };
 
 /* The VM list with one condition per (key, value) pair of labels. */

@@ -530,7 +530,8 @@ vmc_catalog_template_retire(struct vmc_catalog *cat, const char *name,
     /* first the dependents (refused as a whole when space is short),
      * then the flag: a clone made meanwhile keeps the template until it
      * goes */
-    if (r == 0 && flatten_dependents) {
+    if (r == 0 && flatten_dependents &&
+        (r = cat_instant_refuse_flatten(cat, tid, name, err)) == 0) {
         r = detach_dependents(cat, cat_owned_template, tid, err);
     }
     if (r == 0) {
@@ -737,11 +738,12 @@ vmc_catalog_template_rm(struct vmc_catalog *cat, const char *name,
     if (r == -ENOENT) {
         return vmc_error_set(err, r, "no template named '%s'", name);
     }
-    if (r == 0 && flatten_dependents) {
+    if (r == 0 && flatten_dependents &&
+        (r = cat_instant_refuse_flatten(cat, tid, name, err)) == 0) {
         r = detach_dependents(cat, cat_owned_template, tid, err);
     }
-    if (r == 0) {       /* with an instant template's files */
-        r = cat_instant_template_delete(cat, tid, name, err);
+    if (r == 0) {       /* an instant template's files go with it */
+        r = cat_template_delete(cat, tid, name, err);
     }
     return r;
 }

@@ -1,5 +1,8 @@
 /*
- * cmd-tree.c - "tree": templates, copies, snapshots and VMs as a tree.
+ * cmd-tree.c - "tree": templates, copies, snapshots and VMs as a tree;
+ * under an instant template, its RAM and state files too (kinds "ram"
+ * and "state", named by path: their size at freeze, their allocated
+ * bytes now).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -84,6 +87,11 @@ tree_print(struct catcli *c, struct forest *f, int parent,
         catcli_size(c, n->vsize, vs, sizeof(vs));
         catcli_size(c, n->unique, un, sizeof(un));
         catcli_size(c, n->shared, sh, sizeof(sh));
+        if (!strcmp(n->kind, "ram") || !strcmp(n->kind, "state")) {
+            printf("%s%s%s %s  [size %s, allocated %s]\n", prefix,
+                   i == last ? "└─ " : "├─ ", n->kind, n->name, vs, un);
+            continue;
+        }
         printf("%s%s%s %s  [%u disk%s, virtual %s, unique %s, shared %s]%s%s"
                "\n", prefix, parent < 0 ? "" : i == last ? "└─ " : "├─ ",
                n->kind, n->name, n->disks, n->disks == 1 ? "" : "s", vs, un,
@@ -134,6 +142,36 @@ template_exists(struct catcli *c, const char *name)
 
     json_object_put(t);
     return yes;
+}
+
+/* The RAM and state files of the instant templates in @f (of template
+ * @only when not NULL), as children of their template's node. */
+static void
+tree_instant(struct catcli *c, struct forest *f, const char *only)
+{
+    struct json_object *files = catcli_report_raw(c, VMC_REPORT_INSTANT_FILES,
+                                                  NULL, 0);
+    size_t i;
+
+    for (i = 0; files && i < json_object_array_length(files); i++) {
+        struct json_object *v = json_object_array_get_idx(files, i);
+        const char *t = catcli_jstr(v, "template");
+        struct stat st;
+        int p = node_find(f, "template", t), k;
+
+        if ((only && strcmp(only, t)) || p < 0 ||
+            (k = node_get(f, catcli_jstr(v, "kind"),
+                          catcli_jstr(v, "path"))) < 0) {
+            continue;
+        }
+        f->n[k].parent = p;
+        f->n[k].vsize = (uint64_t)catcli_jint(v, "size");
+        if (stat(catcli_jstr(v, "path"), &st) == 0) {
+            f->n[k].unique = (uint64_t)st.st_blocks * 512;
+            f->n[k].disk_size = f->n[k].unique;
+        }
+    }
+    json_object_put(files);
 }
 
 static int
@@ -191,6 +229,7 @@ tree_run(struct catcli *c, void *ctx, int argc, char **argv)
         }
         vmc_image_close(img);
     }
+    tree_instant(c, &f, argc ? argv[0] : NULL);
     for (i = 0; i < json_object_array_length(full); i++) {
         struct json_object *v = json_object_array_get_idx(full, i);
         int k = node_find(&f, "vm", catcli_jstr(v, "name"));

@@ -3,7 +3,8 @@
  * point 5): --label K=V, --unlabel K, --ttl D, --cpus N, --memory M,
  * --nics N, through vmc_catalog_vm_set() (one compare-and-set); the
  * seed options and --ephemeral of clone (customize.c), which remake the
- * VM's cloud-init seed.
+ * VM's cloud-init seed. An instant clone's hardware is its template's:
+ * --cpus, --memory and --nics are refused for it.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -165,6 +166,21 @@ catcli_vm_set(struct catcli *c, void *ctx, int argc, char **argv)
     }
     set.ch.labels = set.labels;
     set.ch.unlabels = set.unlabels;
+    if (set.ch.cpus || set.ch.memory_mb || set.ch.set_nics) {
+        struct vmc_instant in;
+
+        if (vmc_catalog_instant_of_vm(c->cat, argv[0], &in, &err) == 0) {
+            r = catcli_error(CLI_EXIT_CONFLICT, "VM '%s' is an instant "
+                             "clone of '%s': it resumes with the CPUs, "
+                             "memory and NIC slots that template was frozen "
+                             "with; --cpus, --memory and --nics cannot "
+                             "change them (a new template: freeze a VM set "
+                             "up that way)", argv[0], in.template_name);
+            vmc_instant_release(&in);
+            return r;
+        }
+        memset(&err, 0, sizeof(err));
+    }
     if (hw) {
         r = vmc_catalog_vm_set(c->cat, argv[0], &set.ch, &err);
     }

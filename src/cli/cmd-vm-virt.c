@@ -1,7 +1,8 @@
 /*
  * cmd-vm-virt.c - "vm define" and "vm undefine": a VM's libvirt domain
  * through libvirt's C API (include/vmclone-virt.h), from the hardware
- * model vm xml prints (the same options).
+ * model vm xml prints (the same options); refused for an instant clone
+ * (vm-qemu.c), whose restore no domain can express.
  */
 #include <errno.h>
 #include <limits.h>
@@ -39,8 +40,10 @@ vm_define(struct catcli *c, void *ctx, int argc, char **argv)
     ho.kernel = absolute(ho.kernel, k, sizeof(k));
     ho.initrd = absolute(ho.initrd, i, sizeof(i));
     ho.serial = absolute(ho.serial, s, sizeof(s));
-    r = vmq_load(c, argv[0], &ho, &hw);
-
+    r = vmq_refuse_instant(c, argv[0]);
+    if (r == 0) {
+        r = vmq_load(c, argv[0], &ho, &hw);
+    }
     if (r) {
         return r;
     }

@@ -127,6 +127,51 @@ vmq_argv_json(char *const *argv)
     return a;
 }
 
+/* An instant clone has no libvirt domain and no command line of its
+ * own (its restore takes QMP steps): the refusal (as "vm qemu-cmd" when
+ * @qemu), or 0; the store is open. */
+static int
+instant_refusal(struct catcli *c, const char *name, bool qemu)
+{
+    struct vmc_instant in;
+    struct vmc_error err = { 0 };
+    int r = 0;
+
+    if (vmc_catalog_instant_of_vm(c->cat, name, &in, &err) == 0) {
+        r = catcli_error(CLI_EXIT_CONFLICT, "VM '%s' is an instant clone of "
+                         "'%s': %s cannot express its restore (a shared RAM "
+                         "file, x-ignore-shared, -incoming defer and QMP "
+                         "steps); start it with 'vm-clone start %s'%s%s%s",
+                         name, in.template_name, qemu ? "a QEMU command line"
+                         : "a libvirt domain", name, qemu ? " (its command "
+                         "line: 'vm-clone start " : "", qemu ? name : "",
+                         qemu ? " --dry-run')" : "");
+        vmc_instant_release(&in);
+    }
+    return r;
+}
+
+/* The same, opening and closing the store. */
+static int
+refuse_instant(struct catcli *c, const char *name, bool qemu)
+{
+    int r = catcli_open(c, 0);
+
+    if (r == 0) {
+        r = instant_refusal(c, name, qemu);
+    }
+    if (c->cat) {
+        catcli_close(c);
+    }
+    return r;
+}
+
+int
+vmq_refuse_instant(struct catcli *c, const char *name)
+{
+    return instant_refusal(c, name, false);
+}
+
 /* Open the store and load the model; @return 0 or the exit status. */
 static int
 open_model(struct catcli *c, const char *name, const struct vmq_opts *o,
@@ -146,7 +191,11 @@ vmq_print_qemu(struct catcli *c, const char *name, const struct vmq_opts *o)
 {
     struct vmc_hw *hw = NULL;
     char **argv = NULL;
-    int r = open_model(c, name, o, &hw);
+    int r = refuse_instant(c, name, true);
+
+    if (r == 0) {
+        r = open_model(c, name, o, &hw);
+    }
 
     if (r == 0) {
         r = vmq_argv(hw, NULL, &argv);
@@ -165,34 +214,12 @@ vmq_print_qemu(struct catcli *c, const char *name, const struct vmq_opts *o)
     return r;
 }
 
-/* An instant clone has no libvirt domain: the refusal, or 0. */
-static int
-refuse_instant(struct catcli *c, const char *name)
-{
-    struct vmc_instant in;
-    struct vmc_error err = { 0 };
-    int r = catcli_open(c, 0);
-
-    if (r == 0 && vmc_catalog_instant_of_vm(c->cat, name, &in, &err) == 0) {
-        r = catcli_error(CLI_EXIT_CONFLICT, "VM '%s' is an instant clone of "
-                         "'%s': a libvirt domain cannot express its restore "
-                         "(a shared RAM file, x-ignore-shared, -incoming "
-                         "defer and QMP steps); start it with 'vm-clone "
-                         "start %s'", name, in.template_name, name);
-        vmc_instant_release(&in);
-    }
-    if (c->cat) {
-        catcli_close(c);
-    }
-    return r;
-}
-
 int
 vmq_print_xml(struct catcli *c, const char *name, const struct vmq_opts *o)
 {
     struct vmc_hw *hw = NULL;
     char *xml = NULL;
-    int r = refuse_instant(c, name);
+    int r = refuse_instant(c, name, false);
 
     if (r == 0) {
         r = open_model(c, name, o, &hw);

@@ -51,6 +51,10 @@ void vmq_print(FILE *f, char *const *argv);
 /* An argument vector as a JSON array of strings. */
 struct json_object *vmq_argv_json(char *const *argv);
 
+/* The refusal of "vm define" for an instant clone (exit status 4, with
+ * how to start it), or 0; the store of @c is open. */
+int vmq_refuse_instant(struct catcli *c, const char *name);
+
 /* "vm xml", "vm qemu-cmd" (vm-qemu.c) */
 int vmq_print_xml(struct catcli *c, const char *name,
                   const struct vmq_opts *o);
