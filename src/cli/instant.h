@@ -34,6 +34,7 @@ struct inst_run {
     char (*macs)[18];
     size_t nmacs;
     double t0;                  /* when QEMU was started */
+    pid_t pid;                  /* QEMU's */
 };
 
 /*
