@@ -39,8 +39,16 @@ gone() {
     done
     fail "process $1 is still there"
 }
-# pid_of FILE: the supervisor's pid of a start's output line
-pid_of() { sed -n "s/.*'kill \([0-9]*\)'.*/\1/p" "$1"; }
+# pid_of FILE: the supervisors' pids of a start's output lines in
+# $spid (each stopped when the test ends, also on failure)
+pid_of() {
+    local p
+    spid=
+    for p in $(sed -n "s/.*'kill \([0-9]*\)'.*/\1/p" "$1"); do
+        cleanup_fn "kill $p 2> /dev/null"
+        spid=$p
+    done
+}
 
 expect_rc 2 vmc start tv --wait-timeout 5
 err_matches "wait-timeout goes with --wait-console"
@@ -69,7 +77,7 @@ for _ in $(seq 1 100); do
 done
 wait "$wpid" || fail "start --wait-console exited $?: $(cat tv.err)"
 grep -q "runs in the background" tv.out || fail "no pid line: $(cat tv.out)"
-spid=$(pid_of tv.out)
+pid_of tv.out
 qpid=$(qemu_of "$spid")
 [ -n "$qpid" ] && kill -0 "$qpid" || fail "no QEMU under the start ($spid) after it returned"
 tr '\0' ' ' < /proc/"$qpid"/cmdline | grep -q -- "-serial file:$T/tv.log" ||
@@ -115,6 +123,7 @@ PY
         fail "start --detach --json does not follow docs/schema/start-detach.json"
 fi
 spid=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["pid"])' det.json)
+cleanup_fn "kill $spid 2> /dev/null"
 qpid=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["qemu_pid"])' det.json)
 kill -0 "$qpid" || fail "QEMU $qpid does not run after --detach"
 kill "$spid"
@@ -135,17 +144,20 @@ vmc clone T --instant --name one > /dev/null || fail "clone --instant"
 vmc start one --direct --accel tcg --detach > one.out 2> one.err ||
     fail "start --detach of an instant clone: $(cat one.err)"
 grep -q "restored from instant template 'T'" one.err || fail "not restored before the return: $(cat one.err)"
-spid=$(pid_of one.out)
+pid_of one.out
 kill "$spid"
 gone "$spid"
 
-vmc clone T --instant --name 'ci-%d' --count 2 --start > cs.out 2> cs.err ||
-    fail "clone --instant --start exited $?: $(cat cs.out cs.err)"
+rc=0
+vmc clone T --instant --name 'ci-%d' --count 2 --start > cs.out 2> cs.err || rc=$?
+pid_of cs.out
+[ "$rc" = 0 ] || fail "clone --instant --start exited $rc: $(cat cs.out cs.err)"
 [ "$(grep -c "runs in the background" cs.out)" = 2 ] || fail "clone --start: $(cat cs.out)"
 [ "$(grep -c "restored from instant template 'T'" cs.err)" = 2 ] || fail "clone --start: $(cat cs.err)"
 for i in 1 2; do
     [ -e "$H/run/console/ci-$i.log" ] || fail "no console file for ci-$i"
-    spid=$(grep "'ci-$i'" cs.out | sed -n "s/.*'kill \([0-9]*\)'.*/\1/p")
+    grep "'ci-$i'" cs.out > "ci-$i.out"
+    pid_of "ci-$i.out"
     qpid=$(qemu_of "$spid")
     tr '\0' ' ' < /proc/"$qpid"/cmdline | grep -q -- "-incoming defer" ||
         fail "ci-$i: not an instant restore"
