@@ -346,6 +346,7 @@ run_qemu(char **argv, int keep_fd, struct inst_run *inst, struct sdet *det)
         _exit(127);
     }
     g_qemu_pid = pid;
+    inst_trace("qemu-spawned");
     if (inst && (inst_rc = inst_after_spawn(inst, pid, argv)) != 0) {
         kill(pid, SIGKILL);
     } else if (det->on && (inst_rc = sdet_watch(det, pid)) == 0) {
@@ -546,6 +547,7 @@ cmd_start(int argc, char **argv)
     };
 
     sdet_init(&det);
+    inst_trace("main");
 
     /* QEMU's own arguments follow "--" and are not ours to parse */
     for (i = 1; i < (size_t)argc; i++) {
@@ -577,6 +579,7 @@ cmd_start(int argc, char **argv)
     if (det.on && !dry_run && (r = sdet_fork(&det)) >= 0) {
         return r;               /* the caller's side of a detached start */
     }
+    inst_trace("parsed");
     r = catcli_open_vm(&c, argv[optind], &vm);
     if (r) {
         return r;
@@ -589,6 +592,7 @@ cmd_start(int argc, char **argv)
     }
     /* The catalog stays closed while the VM runs (fsck would wait). */
     catcli_close(&c);
+    inst_trace("catalog-read");
     if (rc) {
         goto out;
     }
@@ -653,6 +657,7 @@ cmd_start(int argc, char **argv)
     if (instant && (rc = inst_check_devices(&ir, qa)) != 0) {
         goto out;
     }
+    inst_trace("command-line");
     if (dry_run) {
         print_plan(&c, name, nbd ? sock : NULL, home, ephemeral, qa);
         rc = CLI_EXIT_OK;

@@ -34,6 +34,22 @@ mono(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+void
+inst_trace(const char *step)
+{
+    static double last;
+    const char *on = getenv("VMCLONE_TRACE_START");
+    double t;
+
+    if (!on || !*on) {
+        return;
+    }
+    t = mono();
+    fprintf(stderr, CLI_NAME ": trace %s %.6f (+%.3f)\n", step, t,
+            last > 0 ? t - last : 0.0);
+    last = t;
+}
+
 /* snprintf into a path buffer; -1 when it does not fit. */
 static int __attribute__((format(printf, 3, 4)))
 pathf(char *buf, size_t len, const char *fmt, ...)
@@ -441,7 +457,9 @@ restore(struct inst_run *r)
     if (rc < 0) {
         return cli_error_lib(&err, rc);
     }
+    inst_trace("qmp-ready");
     rc = restore_checks(r, q, &err);
+    inst_trace("version-machine-checked");
     if (rc) {
         vmc_qmp_close(q);
         return rc;
@@ -450,14 +468,17 @@ restore(struct inst_run *r)
     if (rc == 0) {
         rc = load_state(r, q, &err);
     }
+    inst_trace("state-loaded");
     if (rc == 0) {
         rc = vmc_qmp_cmd(q, "cont", NULL, &ret, &err);
         json_object_put(ret);
     }
+    inst_trace("resumed");
     for (i = 0; rc == 0 && i < r->nmacs; i++) {
         rc = hot_add_nic(q, i, r->macs[i], strstr(r->in->machine, "q35"),
                          &err);
     }
+    inst_trace("nics-added");
     vmc_qmp_close(q);
     if (rc < 0) {
         return cli_error_lib(&err, rc);

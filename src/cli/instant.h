@@ -63,6 +63,11 @@ char *inst_devices(char *const *argv);
  * was frozen with (else the error, exit status 4). */
 int inst_check_devices(struct inst_run *r, char *const *argv);
 
+/* With VMCLONE_TRACE_START set (non-empty): one line on stderr,
+ * "vm-clone: trace STEP T (+D)", T the CLOCK_MONOTONIC seconds (comparable
+ * with another process's), D the seconds since the last step. */
+void inst_trace(const char *step);
+
 /* "template freeze VM --name T" (cmd-template.c's subcommand) */
 int inst_freeze(struct catcli *c, const char *vm, const char *name);
 

@@ -33,6 +33,7 @@
 #include <json-c/json.h>
 
 #include "cli.h"
+#include "instant.h"
 #include "start-detach.h"
 
 static volatile pid_t g_supervisor;
@@ -326,6 +327,7 @@ sdet_watch(struct sdet *d, pid_t pid)
     if (pfd >= 0) {
         close(pfd);
     }
+    inst_trace(rc == 0 ? "console-text" : "console-given-up");
     if (rc == SDET_EXIT_TIMEOUT) {
         cli_error("'%s' did not appear on the serial console of VM '%s' "
                   "(%s) in %g s: QEMU is stopped", d->text, d->vm, d->serial,
