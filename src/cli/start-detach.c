@@ -131,6 +131,9 @@ sdet_fork(struct sdet *d)
                              strerror(errno));
         }
     }
+    if (WIFEXITED(st)) {
+        cli_json_printed();     /* --json: the supervisor's error document */
+    }
     return status_of(st);
 }
 

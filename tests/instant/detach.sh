@@ -56,6 +56,12 @@ expect_rc 2 vmc start tv --wait-console ''
 expect_rc 2 vmc start tv --wait-console X --wait-timeout 0
 expect_rc 2 vmc clone tiny --name x --wait-console X
 err_matches "goes with --start"
+# a refusal of the detached start: its status and one --json document
+rc=0
+"$VMCLONE" start nosuch --detach --json > nf.json 2> /dev/null || rc=$?
+[ "$rc" = 3 ] || fail "start nosuch --detach exited $rc"
+python3 -c 'import json,sys; d = json.load(open(sys.argv[1])); assert d["error"]["code"] == "not_found", d' nf.json ||
+    fail "start nosuch --detach --json: not one error document: $(cat nf.json)"
 
 # --wait-console: TEXT written in two pieces into the console file
 "$VMCLONE" start tv --direct --accel tcg --serial "$T/tv.log" \
