@@ -239,6 +239,27 @@ struct start_args {
     const char *text, *timeout;
 };
 
+/* --start [--wait-console TEXT [--wait-timeout SECONDS]], into @s */
+#define START_OPTS(s) \
+    CLI_OPT_FLAG(0, "start", &(s)->on, "then start each new VM in the " \
+                 "background ('start --detach')"), \
+    CLI_OPT_STRING(0, "wait-console", "TEXT", &(s)->text, "with --start: " \
+                   "each start returns once TEXT is on its console"), \
+    CLI_OPT_STRING(0, "wait-timeout", "SECONDS", &(s)->timeout, "with " \
+                   "--wait-console (default 300)")
+
+/* Whether the --start options hang together (else the usage status). */
+static int
+start_usage(const struct start_args *s)
+{
+    if ((s->text && !s->on) || (s->timeout && !s->text)) {
+        return cli_usage_error("clone", s->text ? "--wait-console goes with "
+                               "--start" : "--wait-timeout goes with "
+                               "--wait-console");
+    }
+    return 0;
+}
+
 /* --start: "vm-clone start NAME --detach" of every VM of @res at once
  * (store @home), then wait for all; 0 or the first failed one's status. */
 static int
@@ -313,6 +334,22 @@ start_all(const struct catcli *c, const char *home,
     return rc;
 }
 
+/* Close the store of @c (not held while VMs start) and, when the clone
+ * went well (@r 0), --start: start_all(). The status. */
+static int
+close_and_start(struct catcli *c, int r,
+                const struct vmc_catalog_clone_result *res,
+                const struct start_args *st)
+{
+    char home[PATH_MAX];
+
+    if (!realpath(vmc_catalog_dir(c->cat), home)) {
+        snprintf(home, sizeof(home), "%s", vmc_catalog_dir(c->cat));
+    }
+    catcli_close(c);
+    return !r && st->on ? start_all(c, home, res, st) : r;
+}
+
 /* --instant: mark the new VMs instant clones. */
 static int
 instant_mark(struct catcli *c, const struct vmc_catalog_clone_result *res)
@@ -345,7 +382,6 @@ run_clone(int argc, char **argv, bool short_form)
     bool linked = false, full = false, thin = false, define = false;
     bool instant = false;
     struct start_args st = { 0 };
-    char home[PATH_MAX];
     const struct cli_opt opts[] = {
         CATCLI_OPTS(&c),
         CLI_OPT_STRING(0, "name", "NAME", &name, "name of the new VM "
@@ -374,12 +410,7 @@ run_clone(int argc, char **argv, bool short_form)
                        "libvirt connection (default: libvirt's)"),
         CLI_OPT_FLAG(0, "instant", &instant, "clones of an instant "
                      "template: start resumes them instead of booting"),
-        CLI_OPT_FLAG(0, "start", &st.on, "then start each new VM in the "
-                     "background ('start --detach')"),
-        CLI_OPT_STRING(0, "wait-console", "TEXT", &st.text, "with --start: "
-                       "each start returns once TEXT is on its console"),
-        CLI_OPT_STRING(0, "wait-timeout", "SECONDS", &st.timeout, "with "
-                       "--wait-console (default 300)"),
+        START_OPTS(&st),
         CUST_OPTS(&a.cust),
         CLI_OPT_END,
     };
@@ -405,10 +436,8 @@ run_clone(int argc, char **argv, bool short_form)
     if (connect && !define) {
         return cli_usage_error(c.verb, "--connect goes with --define");
     }
-    if ((st.text && !st.on) || (st.timeout && !st.text)) {
-        return cli_usage_error(c.verb, st.text ? "--wait-console goes with "
-                               "--start" : "--wait-timeout goes with "
-                               "--wait-console");
+    if ((r = start_usage(&st)) != 0) {
+        return r;
     }
     o.define_uri = define ? (connect ? connect : "") : NULL;
     if (short_form) {
@@ -478,20 +507,12 @@ run_clone(int argc, char **argv, bool short_form)
         /* the domains were defined with the clone, before the seed */
         r = r || !define ? r : redefine_with_seed(&c, &res, connect);
     }
-    if (r) {
-        /* reported */
-    } else if (c.json) {
+    if (!r && c.json) {
         report_json(source, o.snapshot, &res);
-    } else if (!c.quiet) {
+    } else if (!r && !c.quiet) {
         report_text(&c, source, o.request_id, &res);
     }
-    if (!realpath(vmc_catalog_dir(c.cat), home)) {
-        snprintf(home, sizeof(home), "%s", vmc_catalog_dir(c.cat));
-    }
-    catcli_close(&c);           /* not held while the VMs start */
-    if (!r && st.on) {
-        r = start_all(&c, home, &res, &st);
-    }
+    r = close_and_start(&c, r, &res, &st);
     vmc_catalog_clone_result_release(&res);
     free(source);
     return r ? r : CLI_EXIT_OK;
