@@ -80,6 +80,8 @@ struct vmc_hw {
     bool incoming_defer;    /**< -incoming defer (a clone being restored) */
     bool vmgenid;           /**< -device vmgenid (a new id per start) */
     bool no_nics;           /**< no NIC on the command line (hot-added) */
+    bool no_vga;            /**< -vga none: no display adapter, whose
+                             *   16 MiB of VRAM each clone would copy */
     const char *fw_name, *fw_id;    /**< fw_cfg opt/vmclone/name and id,
                                      *   padded to VMC_HW_FWCFG_LEN */
 };

@@ -87,6 +87,8 @@ inst_devices(char *const *argv)
     for (i = 0; f && argv[i] && argv[i + 1]; i++) {
         if (!strcmp(argv[i], "-device")) {
             fprintf(f, "%s\n", argv[++i]);
+        } else if (!strcmp(argv[i], "-vga")) {
+            fprintf(f, "vga,%s\n", argv[++i]);
         } else if (!strcmp(argv[i], "-drive")) {
             /* a disk's device, not its file */
             fprintf(f, "%s\n", strstr(argv[++i], "media=cdrom") ? "drive,cdrom"
@@ -164,6 +166,7 @@ inst_freezable_setup(struct inst_run *r, struct vmc_hw *hw,
     hw->qmp = r->qmp;
     hw->vmgenid = true;
     hw->no_nics = true;
+    hw->no_vga = true;      /* its VRAM would be private in every clone */
     hw->fw_name = hw->name;
     hw->fw_id = hw->uuid;
     return 0;
@@ -213,6 +216,8 @@ inst_clone_setup(struct inst_run *r, struct vmc_hw *hw, bool dry_run)
     hw->fw_name = hw->name;
     hw->fw_id = hw->uuid;
     hw->incoming_defer = true;
+    /* as the template was frozen: templates of before had a VGA */
+    hw->no_vga = strstr(r->in->devices, "vga,none\n") != NULL;
     r->macs = hw->macs;
     r->nmacs = hw->net == VMC_HW_NET_NONE ? 0 : hw->nnics;
     return 0;

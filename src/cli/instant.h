@@ -57,7 +57,8 @@ int inst_after_spawn(struct inst_run *r, pid_t pid, char *const *argv);
 /* After QEMU exited: remove what the run made (not a frozen RAM file),
  * release @r->in; after a dry run only the latter. */
 void inst_cleanup(struct inst_run *r, bool dry_run);
-/* The "-device" list of @argv, one per line (malloc'd). */
+/* The "-device" list of @argv, one per line, with "vga,X" for "-vga X"
+ * (malloc'd). */
 char *inst_devices(char *const *argv);
 /* Whether the devices of clone command line @argv are those its template
  * was frozen with (else the error, exit status 4). */

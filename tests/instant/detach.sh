@@ -15,8 +15,10 @@
 #    console STORE/run/console/VM.log;
 #  - an instant clone with --detach returns once restored;
 #    clone --instant --count 2 --start starts both (two QEMUs with
-#    -incoming defer, consoles in run/console) and exits 0; a failing
-#    start (the RAM file changed) gives its status (6) and the clones stay.
+#    -incoming defer and -vga none like the template, consoles in
+#    run/console) and exits 0; a failing
+#    start (the RAM file changed) gives its status (6) and the clones stay;
+#    a clone of a template frozen with a VGA (before -vga none) keeps it.
 . "$(dirname "$0")/../lib.sh"
 . "$TESTS_DIR/instant/instant-lib.sh"
 
@@ -167,10 +169,22 @@ for i in 1 2; do
     qpid=$(qemu_of "$spid")
     tr '\0' ' ' < /proc/"$qpid"/cmdline | grep -q -- "-incoming defer" ||
         fail "ci-$i: not an instant restore"
+    # no VGA (its 16 MiB of VRAM would be private in every clone), as
+    # the template was frozen
+    tr '\0' ' ' < /proc/"$qpid"/cmdline | grep -q -- "-vga none" ||
+        fail "ci-$i: QEMU has a VGA: $(tr '\0' ' ' < /proc/"$qpid"/cmdline)"
     kill "$spid"
     gone "$spid"
 done
 [ -z "$(ls -A "$H/run/instant")" ] || fail "the clones left $(ls -A "$H/run/instant")"
+# a template frozen before VGAs were left out: its clones keep one
+cp -a "$H" home2
+sqlite3 home2/catalog.db "UPDATE instant_templates SET devices = \
+    replace(devices, 'vga,none' || char(10), '')"
+VMCLONE_HOME=$T/home2 vmc start one --direct --accel tcg --dry-run > old.txt ||
+    fail "dry-run of a clone of an older template"
+grep -q -- "-vga none" old.txt && fail "a clone of a template frozen with a VGA has none"
+rm -rf home2
 
 # a start that fails: its status, the clones stay
 read -r ram _ < <(frozen_files T)
