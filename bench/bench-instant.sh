@@ -13,7 +13,8 @@
 #      N concurrent guests, N in COUNTS (default "1 5 10"), all started
 #      at once (start --detach --wait-console), 3 s after the last one
 #      answered, cold vs instant; plus the template's RAM file, counted
-#      once (its allocated size in tmpfs), and the cost of one more guest
+#      once (its allocated size in /dev/shm, where the template's RAM file
+#      is, as by default), and the cost of one more guest
 #      ((PSS(max N) - PSS(min N)) / (max N - min N)).
 #   usage: bench/bench-instant.sh [RUNS] [COUNTS]
 # Needs a built tree (build/) and the guest cache of the boot tests
@@ -54,6 +55,10 @@ stop_all() {
     SUPS=()
 }
 cleanup_fn stop_all
+# the template's RAM file in tmpfs, as by default (instant-lib.sh keeps
+# the tests' on the scratch disk: no writeback of a fresh RAM file here)
+MEMDIR=$(mktemp -d /dev/shm/vmc-bench-instant.XXXXXX) || fail "no /dev/shm"
+cleanup_fn "rm -rf '$MEMDIR'"
 # up VM TEXT ARGS...: start VM detached until TEXT; its supervisor in
 # $SUP (added to SUPS); the seconds it took in $UP_T
 up() {
