@@ -13,7 +13,8 @@
 #  - QEMU exiting first: 125, with QEMU's own message;
 #  - --detach --json (docs/schema/start-detach.json) with the default
 #    console STORE/run/console/VM.log;
-#  - an instant clone with --detach returns once restored;
+#  - an instant clone with --detach returns once restored; one whose
+#    QEMU exits at once fails at once (not after the QMP timeout);
 #    clone --instant --count 2 --start starts both (two QEMUs with
 #    -incoming defer and -vga none like the template, consoles in
 #    run/console) and exits 0; a failing
@@ -155,6 +156,11 @@ grep -q "restored from instant template 'T'" one.err || fail "not restored befor
 pid_of one.out
 kill "$spid"
 gone "$spid"
+# a clone's QEMU that dies at once: the restore gives up at once too
+t0=$(date +%s)
+expect_rc 1 vmc start one --direct --accel tcg --serial dead.log -- -no-such-qemu-option
+err_matches "QEMU exited before it listened on its QMP socket"
+[ $(($(date +%s) - t0)) -lt 30 ] || fail "the restore waited $(($(date +%s) - t0)) s for a dead QEMU"
 
 rc=0
 vmc clone T --instant --name 'ci-%d' --count 2 --start > cs.out 2> cs.err || rc=$?
