@@ -2,19 +2,25 @@
 # bench-instant.sh - instant clones (issue 16) against cold boots, in the
 # same run, QEMU under TCG, the guest of tests/nbd/guest-lib.sh's
 # instant_guest (Debian's generic kernel, 256 MiB, 1 vCPU):
-#   1. start -> guest answering, median of RUNS (default 5): a cold boot
-#      ("vm-clone start" of a linked clone until the guest prints
-#      TEMPLATE-READY) vs an instant clone ("vm-clone start" of a clone of
-#      the frozen template until the guest prints CLONE-ID, its answer to
-#      the new fw_cfg id; the guest polls every 0.1 s);
+#   1. start -> guest answering, median of RUNS (default 5), cold and
+#      instant runs taken in turn: the wall time of "vm-clone start VM
+#      --direct --wait-console TEXT" (it returns when TEXT is on the
+#      serial console): a cold boot of a linked clone until the guest
+#      prints TEMPLATE-READY, an instant clone of the frozen template
+#      until it prints CLONE-ID (its answer to the new fw_cfg id; the
+#      guest polls every 0.1 s). Each guest is stopped before the next.
 #   2. the sum of PSS (/proc/PID/smaps_rollup) of the QEMU processes of
-#      N concurrent guests, N in COUNTS (default "1 5 10"), 3 s after the
-#      last one answered, cold vs instant (plus the template's RAM file,
-#      counted once: its allocated size in tmpfs).
+#      N concurrent guests, N in COUNTS (default "1 5 10"), all started
+#      at once (start --detach --wait-console), 3 s after the last one
+#      answered, cold vs instant; plus the template's RAM file, counted
+#      once (its allocated size in /dev/shm, where the template's RAM file
+#      is, as by default), and the cost of one more guest
+#      ((PSS(max N) - PSS(min N)) / (max N - min N)).
 #   usage: bench/bench-instant.sh [RUNS] [COUNTS]
 # Needs a built tree (build/) and the guest cache of the boot tests
-# (build/tests/nbd/guest-cache; built on first use). Prints a Markdown
-# table (docs/instant-clones.md has the last one).
+# (build/tests/nbd/guest-cache; built on first use). Every guest is
+# stopped on exit, also on failure or ^C. Prints Markdown tables
+# (docs/instant-clones.md has the last ones) and the load averages.
 set -u
 RUNS=${1:-5}
 COUNTS=${2:-1 5 10}
@@ -30,31 +36,57 @@ inst_store 256
 
 now() { date +%s.%N; }
 median() { sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
-qemu_of() { cat /proc/"$1"/task/*/children 2>/dev/null | tr ' ' '\n' | grep . | head -1; }
+load() { cut -d' ' -f1 /proc/loadavg; }
+# the QEMU child of a detached start's supervisor
+qemu_of() {
+    local c
+    for c in $(cat /proc/"$1"/task/*/children 2>/dev/null); do
+        case $(cat /proc/"$c"/comm 2>/dev/null) in qemu-system*) echo "$c"; return ;; esac
+    done
+}
 pss_kib() { awk '/^Pss:/ { print $2 }' /proc/"$1"/smaps_rollup 2>/dev/null || echo 0; }
-
-# run_until NAME VM PATTERN ARGS...: seconds from start to PATTERN in
-# $RUN_T; the start's pid in $BG_PID (left running). Not in a $(...):
-# the caller stops the start by its pid.
-run_until() {
-    local n=$1 vm=$2 pat=$3 t0
-    shift 3
+SUPS=()     # supervisors of detached starts, stopped at exit
+stop_all() {
+    local p i
+    for p in "${SUPS[@]+"${SUPS[@]}"}"; do kill "$p" 2>/dev/null; done
+    for p in "${SUPS[@]+"${SUPS[@]}"}"; do
+        for i in $(seq 1 300); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+    done
+    SUPS=()
+}
+cleanup_fn stop_all
+# the template's RAM file in tmpfs, as by default (instant-lib.sh keeps
+# the tests' on the scratch disk: no writeback of a fresh RAM file here)
+MEMDIR=$(mktemp -d /dev/shm/vmc-bench-instant.XXXXXX) || fail "no /dev/shm"
+cleanup_fn "rm -rf '$MEMDIR'"
+# up VM TEXT ARGS...: start VM detached until TEXT; its supervisor in
+# $SUP (added to SUPS); the seconds it took in $UP_T
+up() {
+    local vm=$1 text=$2 t0 out
+    shift 2
     t0=$(now)
-    start_bg "$n" "$vm" --direct "$@"
-    wait_for "$T/$n.log" "$pat" 900 "$BG_PID"
-    RUN_T=$(echo "$(now) - $t0" | bc)
+    out=$("$VMCLONE" start "$vm" --direct --accel tcg --wait-console "$text" \
+          --wait-timeout 1800 "$@" < /dev/null 2> "$T/$vm.err") ||
+        fail "start $vm: exit $?: $(tail -5 "$T/$vm.err")"
+    UP_T=$(echo "$(now) - $t0" | bc)
+    SUP=$(echo "$out" | sed -n "s/.*'kill \([0-9]*\)'.*/\1/p")
+    [ -n "$SUP" ] || fail "start $vm: no pid in: $out"
+    SUPS+=("$SUP")
 }
 
 cold_args=(--kernel "$IKERNEL" --initrd "$IINITRD"
            --append "console=ttyS0 quiet panic=-1 no_timer_check")
 
-# the template
-start_bg tv tv --freezable --memory-dir "$MEMDIR" --direct "${cold_args[@]}" \
-    --append "console=ttyS0 quiet panic=-1 no_timer_check vmctemplate"
-tvpid=$BG_PID
-wait_for tv.log TEMPLATE-READY 900 "$tvpid"
+# the template, frozen once booted
+load0=$(load)
+"$VMCLONE" start tv --freezable --memory-dir "$MEMDIR" --direct --accel tcg \
+    --wait-console TEMPLATE-READY --wait-timeout 1800 \
+    --kernel "$IKERNEL" --initrd "$IINITRD" \
+    --append "console=ttyS0 quiet panic=-1 no_timer_check vmctemplate" \
+    < /dev/null > tv.out 2> tv.err || fail "template start: $(cat tv.err)"
+SUPS+=("$(sed -n "s/.*'kill \([0-9]*\)'.*/\1/p" tv.out)")
 vmc template freeze tv --name IT -q || fail "freeze"
-wait "$tvpid"
+stop_all        # QEMU quit at the freeze: its supervisor ends
 read -r ram _ < <(frozen_files IT)
 
 # 1. start -> answer
@@ -62,23 +94,25 @@ cold=() inst=()
 for r in $(seq 1 "$RUNS"); do
     vmc clone tiny --name "cold-$r" -q || fail "clone"
     vmc clone IT --instant --name "inst-$r" -q || fail "clone --instant"
-    run_until "cold-$r" "cold-$r" TEMPLATE-READY "${cold_args[@]}"
-    cold+=("$RUN_T")
-    stop_bg "$BG_PID"
-    run_until "inst-$r" "inst-$r" CLONE-ID
-    inst+=("$RUN_T")
-    stop_bg "$BG_PID"
+    up "cold-$r" TEMPLATE-READY "${cold_args[@]}"
+    cold+=("$UP_T")
+    stop_all
+    up "inst-$r" CLONE-ID
+    inst+=("$UP_T")
+    stop_all
 done
 cm=$(printf '%s\n' "${cold[@]}" | median)
 im=$(printf '%s\n' "${inst[@]}" | median)
-load1=$(cut -d' ' -f1 /proc/loadavg)
+load1=$(load)
 # printed now: the memory runs take long on a loaded machine
 echo "| start -> guest answering (median of $RUNS) | cold boot | instant clone | ratio |"
 echo "|---|---|---|---|"
 printf '| seconds | %.3f | %.3f | %.3f |\n' "$cm" "$im" "$(echo "$im / $cm" | bc -l)"
 echo
+echo "cold runs: ${cold[*]}; instant runs: ${inst[*]}; load average $load0 (start), $load1 (after the timings)"
+echo
 
-# 2. memory of N concurrent guests
+# 2. memory of N concurrent guests, all started at once
 declare -A pss
 for n in $COUNTS; do
     for kind in cold inst; do
@@ -86,30 +120,34 @@ for n in $COUNTS; do
         for i in $(seq 1 "$n"); do
             vm=$kind-m$n-$i
             if [ "$kind" = cold ]; then
-                vmc clone tiny --name "$vm" -q
-                start_bg "$vm" "$vm" --direct "${cold_args[@]}"
+                vmc clone tiny --name "$vm" -q || fail "clone $vm"
+                ( up "$vm" TEMPLATE-READY "${cold_args[@]}"; echo "$SUP" > "$T/$vm.sup" ) &
             else
-                vmc clone IT --instant --name "$vm" -q
-                start_bg "$vm" "$vm" --direct
+                vmc clone IT --instant --name "$vm" -q || fail "clone $vm"
+                ( up "$vm" CLONE-ID; echo "$SUP" > "$T/$vm.sup" ) &
             fi
-            pids+=("$BG_PID")
+            pids+=($!)
         done
-        pat=$([ "$kind" = cold ] && echo TEMPLATE-READY || echo CLONE-ID)
-        for i in $(seq 1 "$n"); do
-            wait_for "$T/$kind-m$n-$i.log" "$pat" 1800 "${pids[$((i - 1))]}"
-        done
-        sleep 3
+        ok=1
+        for p in "${pids[@]}"; do wait "$p" || ok=0; done
         sum=0
-        for p in "${pids[@]}"; do
+        for i in $(seq 1 "$n"); do
+            sup=$(cat "$T/$kind-m$n-$i.sup" 2>/dev/null) && SUPS+=("$sup")
+        done
+        [ "$ok" = 1 ] || fail "a start of $n $kind guests failed"
+        sleep 3
+        for p in "${SUPS[@]}"; do
             q=$(qemu_of "$p")
+            [ -n "$q" ] || fail "no QEMU under $p"
             sum=$((sum + $(pss_kib "$q")))
         done
         pss[$kind-$n]=$((sum / 1024))
-        for p in "${pids[@]}"; do stop_bg "$p"; done
+        echo "$n $kind guests: sum of PSS ${pss[$kind-$n]} MiB (load $(load))" >&2
+        stop_all
     done
 done
 ramalloc=$(( $(stat -c %b "$ram") * $(stat -c %B "$ram") / 1048576 ))
-load2=$(cut -d' ' -f1 /proc/loadavg)
+load2=$(load)
 
 echo "| concurrent guests | cold: sum of PSS (per guest) | instant: sum of PSS (per guest) |"
 echo "|---|---|---|"
@@ -117,4 +155,12 @@ for n in $COUNTS; do
     echo "| $n | ${pss[cold-$n]} MiB ($((pss[cold-$n] / n))) | ${pss[inst-$n]} MiB ($((pss[inst-$n] / n))) |"
 done
 echo
-echo "template RAM file (allocated, counted once): $ramalloc MiB; cold runs: ${cold[*]}; instant runs: ${inst[*]}; load average ${load1} (timings), ${load2} (memory)"
+set -- $COUNTS
+lo=$1
+hi=${!#}
+if [ "$hi" -gt "$lo" ]; then
+    cx=$(( (pss[cold-$hi] - pss[cold-$lo]) / (hi - lo) ))
+    ix=$(( (pss[inst-$hi] - pss[inst-$lo]) / (hi - lo) ))
+    echo "one more guest (from $lo to $hi): cold $cx MiB, instant $ix MiB (ratio $(echo "scale=3; $ix / $cx" | bc))"
+fi
+echo "template RAM file (allocated in tmpfs, counted once): $ramalloc MiB; load average $load2 (after the memory runs)"

@@ -80,6 +80,8 @@ struct vmc_hw {
     bool incoming_defer;    /**< -incoming defer (a clone being restored) */
     bool vmgenid;           /**< -device vmgenid (a new id per start) */
     bool no_nics;           /**< no NIC on the command line (hot-added) */
+    bool no_vga;            /**< -vga none: no display adapter, whose
+                             *   16 MiB of VRAM each clone would copy */
     const char *fw_name, *fw_id;    /**< fw_cfg opt/vmclone/name and id,
                                      *   padded to VMC_HW_FWCFG_LEN */
 };
@@ -141,10 +143,12 @@ struct json_object;
 
 /**
  * Connect to QEMU's QMP socket @path (waiting up to @timeout seconds for
- * it to listen), read the greeting and leave negotiation mode.
+ * it to listen), read the greeting and leave negotiation mode. @pid (a
+ * child of the caller; 0: none) is QEMU: when it exits, the wait ends
+ * at once (-ECHILD).
  * @return 0, or -errno with a message (-ETIMEDOUT, -ECONNREFUSED...).
  */
-VMC_API int vmc_qmp_open(const char *path, double timeout,
+VMC_API int vmc_qmp_open(const char *path, double timeout, int pid,
                          struct vmc_qmp **out, struct vmc_error *err);
 /**
  * Run command @cmd with @args (NULL: none; not consumed) and wait (60 s
@@ -155,6 +159,22 @@ VMC_API int vmc_qmp_open(const char *path, double timeout,
 VMC_API int vmc_qmp_cmd(struct vmc_qmp *q, const char *cmd,
                         struct json_object *args, struct json_object **ret,
                         struct vmc_error *err);
+/**
+ * vmc_qmp_cmd() with open file @fd passed along (SCM_RIGHTS), as "getfd"
+ * and "add-fd" want; @fd stays the caller's.
+ */
+VMC_API int vmc_qmp_cmd_fd(struct vmc_qmp *q, const char *cmd,
+                           struct json_object *args, int fd,
+                           struct json_object **ret, struct vmc_error *err);
+/**
+ * Wait (at most @timeout s) for the end of a migration: a MIGRATION event
+ * (the "events" capability on) with status "completed", "failed" or
+ * "cancelled", also one that came while a command waited for its answer.
+ * The status in @buf; 0, or -errno (-ETIMEDOUT, -EPIPE).
+ */
+VMC_API int vmc_qmp_wait_migration(struct vmc_qmp *q, double timeout,
+                                   char *buf, size_t len,
+                                   struct vmc_error *err);
 /** query-status: the run state ("running", "paused", "inmigrate"...). */
 VMC_API int vmc_qmp_status(struct vmc_qmp *q, char *buf, size_t len,
                            struct vmc_error *err);

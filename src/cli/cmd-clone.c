@@ -5,10 +5,13 @@
  * requested and the type and mechanism actually used.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "cat-cli.h"
@@ -26,6 +29,7 @@ static const char clone_usage[] =
     "           [--define [--connect URI]]\n"
     "           [--hostname NAME] [--ssh-key FILE] [--user-data FILE]\n"
     "           [--network-config FILE] [--ephemeral] [--instant]\n"
+    "           [--start [--wait-console TEXT [--wait-timeout SECONDS]]]\n"
     "       " CLI_NAME " --linked|--full --name NAME [--template T] "
     "[options as above]\n\n"
     "SOURCE is a template or a VM; VM@SNAP (or VM --snapshot SNAP) is a "
@@ -51,6 +55,12 @@ static const char clone_usage[] =
     "--ephemeral: every start of the VM writes to throwaway overlays.\n"
     "--instant: clones of an instant template ('template freeze'); "
     "'start' resumes\n  the frozen guest instead of booting it.\n"
+    "--start: then 'vm-clone start VM --detach' of every new VM, all at "
+    "once (with\n"
+    "  --wait-console TEXT: each returns once TEXT is on its console); "
+    "consoles in\n"
+    "  STORE/run/console/VM.log. The clones stay when a start fails (its "
+    "status).\n"
     "The short form uses --template or 'config set default-template'.\n";
 
 /* What the options of clone fill in. */
@@ -223,6 +233,123 @@ instant_source(struct catcli *c, const char *source)
     return r < 0 ? catcli_fail(&err, r) : 0;
 }
 
+/* What --start passes to each "start". */
+struct start_args {
+    bool on;
+    const char *text, *timeout;
+};
+
+/* --start [--wait-console TEXT [--wait-timeout SECONDS]], into @s */
+#define START_OPTS(s) \
+    CLI_OPT_FLAG(0, "start", &(s)->on, "then start each new VM in the " \
+                 "background ('start --detach')"), \
+    CLI_OPT_STRING(0, "wait-console", "TEXT", &(s)->text, "with --start: " \
+                   "each start returns once TEXT is on its console"), \
+    CLI_OPT_STRING(0, "wait-timeout", "SECONDS", &(s)->timeout, "with " \
+                   "--wait-console (default 300)")
+
+/* Whether the --start options hang together (else the usage status). */
+static int
+start_usage(const struct start_args *s)
+{
+    if ((s->text && !s->on) || (s->timeout && !s->text)) {
+        return cli_usage_error("clone", s->text ? "--wait-console goes with "
+                               "--start" : "--wait-timeout goes with "
+                               "--wait-console");
+    }
+    return 0;
+}
+
+/* --start: "vm-clone start NAME --detach" of every VM of @res at once
+ * (store @home), then wait for all; 0 or the first failed one's status. */
+static int
+start_all(const struct catcli *c, const char *home,
+          const struct vmc_catalog_clone_result *res,
+          const struct start_args *s)
+{
+    char self[PATH_MAX];
+    pid_t *pids = calloc(res->count, sizeof(*pids));
+    ssize_t len = readlink("/proc/self/exe", self, sizeof(self) - 1);
+    size_t i;
+    int rc = 0;
+
+    if (!pids || len < 0) {
+        free(pids);
+        return cli_error("cannot start the clones: %s", strerror(errno));
+    }
+    self[len] = '\0';
+    fflush(stdout);
+    fflush(stderr);
+    for (i = 0; i < res->count; i++) {
+        const char *av[16];
+        int n = 0;
+
+        av[n++] = self;
+        av[n++] = "start";
+        av[n++] = "--home";
+        av[n++] = home;
+        av[n++] = "--detach";
+        if (s->text) {
+            av[n++] = "--wait-console";
+            av[n++] = s->text;
+        }
+        if (s->timeout) {
+            av[n++] = "--wait-timeout";
+            av[n++] = s->timeout;
+        }
+        if (c->quiet || c->json) {
+            av[n++] = "-q";
+        }
+        av[n++] = res->names[i];     /* after "--": QEMU's arguments */
+        av[n] = NULL;
+        pids[i] = fork();
+        if (pids[i] == 0) {
+            int null = open("/dev/null", O_RDONLY);
+
+            if (null >= 0) {
+                dup2(null, STDIN_FILENO);
+            }
+            execv(self, (char *const *)av);
+            _exit(127);
+        }
+        if (pids[i] < 0) {
+            rc = rc ? rc : cli_error("cannot start VM '%s': %s",
+                                     res->names[i], strerror(errno));
+        }
+    }
+    for (i = 0; i < res->count; i++) {
+        int st = 0;
+
+        while (pids[i] > 0 && waitpid(pids[i], &st, 0) < 0 && errno == EINTR) {
+        }
+        st = pids[i] <= 0 ? 0 : WIFEXITED(st) ? WEXITSTATUS(st)
+                              : CLI_EXIT_FAIL;
+        if (st && !rc) {
+            rc = st;
+            cli_error("the start of VM '%s' failed (exit status %d); the "
+                      "clones stay", res->names[i], st);
+        }
+    }
+    free(pids);
+    return rc;
+}
+
+/* Close the store of @c (not held while VMs start) and, when the clone
+ * went well (@r 0), --start: start_all(). The status. */
+static int
+close_and_start(struct catcli *c, int r,
+                const struct vmc_catalog_clone_result *res,
+                const struct start_args *st)
+{
+    char home[PATH_MAX];
+
+    if (!realpath(vmc_catalog_dir(c->cat), home)) {
+        snprintf(home, sizeof(home), "%s", vmc_catalog_dir(c->cat));
+    }
+    catcli_close(c);
+    return !r && st->on ? start_all(c, home, res, st) : r;
+}
+
 /* --instant: mark the new VMs instant clones. */
 static int
 instant_mark(struct catcli *c, const struct vmc_catalog_clone_result *res)
@@ -254,6 +381,7 @@ run_clone(int argc, char **argv, bool short_form)
     const char *connect = NULL;
     bool linked = false, full = false, thin = false, define = false;
     bool instant = false;
+    struct start_args st = { 0 };
     const struct cli_opt opts[] = {
         CATCLI_OPTS(&c),
         CLI_OPT_STRING(0, "name", "NAME", &name, "name of the new VM "
@@ -282,6 +410,7 @@ run_clone(int argc, char **argv, bool short_form)
                        "libvirt connection (default: libvirt's)"),
         CLI_OPT_FLAG(0, "instant", &instant, "clones of an instant "
                      "template: start resumes them instead of booting"),
+        START_OPTS(&st),
         CUST_OPTS(&a.cust),
         CLI_OPT_END,
     };
@@ -306,6 +435,9 @@ run_clone(int argc, char **argv, bool short_form)
     }
     if (connect && !define) {
         return cli_usage_error(c.verb, "--connect goes with --define");
+    }
+    if ((r = start_usage(&st)) != 0) {
+        return r;
     }
     o.define_uri = define ? (connect ? connect : "") : NULL;
     if (short_form) {
@@ -375,16 +507,14 @@ run_clone(int argc, char **argv, bool short_form)
         /* the domains were defined with the clone, before the seed */
         r = r || !define ? r : redefine_with_seed(&c, &res, connect);
     }
-    if (r) {
-        /* reported */
-    } else if (c.json) {
+    if (!r && c.json) {
         report_json(source, o.snapshot, &res);
-    } else if (!c.quiet) {
+    } else if (!r && !c.quiet) {
         report_text(&c, source, o.request_id, &res);
     }
+    r = close_and_start(&c, r, &res, &st);
     vmc_catalog_clone_result_release(&res);
     free(source);
-    catcli_close(&c);
     return r ? r : CLI_EXIT_OK;
 }
 

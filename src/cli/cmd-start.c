@@ -12,6 +12,9 @@
  * throwaway overlays (ephemeral.c; through NBD, "serve --snapshot"), and
  * the VM's own files are only read.
  * With --freezable, and for an instant clone, instant.c adds its part.
+ * With --detach or --wait-console TEXT, start-detach.c returns to the
+ * caller once QEMU runs (and TEXT is on its console) and this process goes
+ * on in the background.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -30,17 +33,20 @@
 #include "cat-cli.h"
 #include "ephemeral.h"
 #include "instant.h"
+#include "start-detach.h"
 #include "vm-qemu.h"
 
 static const char start_usage[] =
     "usage: " CLI_NAME " start VM [--nbd | --direct] [--ephemeral] [--dry-run]\n"
     "                     [--freezable [--memory-dir DIR]]\n"
+    "                     [--detach] [--wait-console TEXT "
+    "[--wait-timeout SECONDS]]\n"
     "                     [--accel kvm|tcg] [--network MODE]\n"
     "                     [--serial FILE] [--kernel F] [--initrd F] "
     "[--append CMDLINE]\n"
     "                     [-- QEMU-ARGS...]\n\n"
     "Run qemu-system-x86_64 for VM in the foreground (exit status: "
-    "QEMU's).\n\n"
+    "QEMU's), or with\n--detach in the background.\n\n"
     "  --nbd            serve the disks with 'vm-clone serve' on a private "
     "unix socket\n"
     "                   and give QEMU nbd+unix URIs (the default when a "
@@ -61,6 +67,20 @@ static const char start_usage[] =
     "  --memory-dir DIR with --freezable: the directory of the RAM file (a "
     "disk\n"
     "                   directory keeps a frozen template over a reboot)\n"
+    "  --detach         return once QEMU runs (an instant clone: once it "
+    "is restored);\n"
+    "                   QEMU goes on in the background (stop it with kill "
+    "PID, the pid\n"
+    "                   printed); console: --serial FILE or "
+    "STORE/run/console/VM.log,\n"
+    "                   QEMU's messages: STORE/run/console/VM.err\n"
+    "  --wait-console TEXT  --detach, and return once TEXT appears on the "
+    "guest's serial\n"
+    "                   console; exit 124 when it does not in time (QEMU "
+    "is stopped),\n"
+    "                   125 when QEMU exits first\n"
+    "  --wait-timeout SECONDS  for --wait-console (default 300), counted "
+    "from the start\n"
     "  --accel kvm|tcg  the accelerator (default: kvm when /dev/kvm works, "
     "else tcg)\n"
     "  --network MODE   user (default), bridge:NAME or none\n"
@@ -161,7 +181,8 @@ make_private_dir(char *dir, size_t len)
  */
 static int
 start_server(const char *dir, const char *home, const char *vm,
-             bool snapshot, size_t ndisks, pid_t *pid_out, char ***uris_out)
+             bool snapshot, size_t ndisks, const struct sdet *det,
+             pid_t *pid_out, char ***uris_out)
 {
     char self[PATH_MAX], sock[PATH_MAX + 16];
     char *line = NULL, **uris;
@@ -195,6 +216,9 @@ start_server(const char *dir, const char *home, const char *vm,
 
         die_with_parent(parent);
         setpgid(0, 0);
+        if (det->on) {
+            sdet_child_stdio(det, false);
+        }
         if (null < 0 || dup2(null, STDIN_FILENO) < 0 ||
             dup2(fds[1], STDOUT_FILENO) < 0 || chdir(dir) < 0) {
             _exit(CLI_EXIT_FAIL);
@@ -277,9 +301,11 @@ uri_name(char *out, size_t len, const char *name)
 
 /* Run QEMU; @keep_fd (>= 0) stays open in it (the overlays' lock); once
  * it runs, @inst (non-NULL) does its part (instant.h): on failure QEMU is
- * killed and that is the status. */
+ * killed and that is the status. With @det on, once QEMU runs (and its
+ * console shows the text) the caller is told (start-detach.h): a console
+ * that does not is QEMU stopped, and that is the status. */
 static int
-run_qemu(char **argv, int keep_fd, struct inst_run *inst)
+run_qemu(char **argv, int keep_fd, struct inst_run *inst, struct sdet *det)
 {
     struct sigaction sa, old[3];
     static const int sigs[3] = { SIGINT, SIGTERM, SIGHUP };
@@ -311,14 +337,22 @@ run_qemu(char **argv, int keep_fd, struct inst_run *inst)
         if (inst) {
             setpgid(0, 0);      /* a ^C goes through us: not mid-restore */
         }
+        if (det->on) {
+            sdet_child_stdio(det, true);
+        }
         execvp(argv[0], argv);
         fprintf(stderr, CLI_NAME ": cannot run %s: %s\n", argv[0],
                 strerror(errno));
         _exit(127);
     }
     g_qemu_pid = pid;
+    inst_trace("qemu-spawned");
     if (inst && (inst_rc = inst_after_spawn(inst, pid, argv)) != 0) {
         kill(pid, SIGKILL);
+    } else if (det->on && (inst_rc = sdet_watch(det, pid)) == 0) {
+        sdet_release(det, pid);
+    } else if (inst_rc == SDET_EXIT_TIMEOUT) {
+        kill(pid, SIGTERM);
     }
     st = wait_child(pid);
     g_qemu_pid = 0;
@@ -432,6 +466,40 @@ setup_instant(struct inst_run *r, struct vmc_hw *hw, bool freezable,
     return r->in ? inst_clone_setup(r, hw, dry_run) : 0;
 }
 
+static int
+opt_wait_timeout(const char *arg, void *dest)
+{
+    struct sdet *d = dest;
+    char *end;
+    double v;
+
+    errno = 0;
+    v = strtod(arg, &end);
+    if (errno || end == arg || *end || !(v > 0) || v > 86400 * 7) {
+        return cli_usage_error("start", "--wait-timeout must be a number of "
+                               "seconds, more than 0 and at most a week");
+    }
+    d->timeout = v;
+    return 0;
+}
+
+/* Whether the options of the detached start hang together (else the
+ * usage error's status). */
+static int
+check_detach(struct sdet *d, bool detach)
+{
+    if (d->text && (!*d->text || strlen(d->text) > 512)) {
+        return cli_usage_error("start", "--wait-console needs a text of 1 "
+                               "to 512 bytes");
+    }
+    if (d->timeout != 300 && !d->text) {
+        return cli_usage_error("start", "--wait-timeout goes with "
+                               "--wait-console");
+    }
+    d->on = detach || d->text;
+    return 0;
+}
+
 /* size: one sequence of steps sharing their clean-up (the server, the
  * overlays, the instant run), clearer in one place. */
 int
@@ -448,7 +516,8 @@ cmd_start(int argc, char **argv)
     struct vmc_instant in = { 0 };
     struct inst_run ir = { 0 };
     bool nbd = false, direct = false, dry_run = false, ephemeral = false;
-    bool freezable = false, instant = false;
+    bool freezable = false, instant = false, detach = false;
+    struct sdet det;
     size_t ndisks = 0, i;
     pid_t srv = 0;
     int r, rc = CLI_EXIT_FAIL;
@@ -466,10 +535,19 @@ cmd_start(int argc, char **argv)
                      "file and a QMP socket, for 'template freeze'"),
         CLI_OPT_STRING(0, "memory-dir", "DIR", &memdir, "with --freezable: "
                        "the directory of the RAM file (default /dev/shm)"),
+        CLI_OPT_FLAG(0, "detach", &detach, "return once QEMU runs; it goes "
+                     "on in the background"),
+        CLI_OPT_STRING(0, "wait-console", "TEXT", &det.text, "--detach "
+                       "once TEXT appears on the serial console"),
+        CLI_OPT_CALL(0, "wait-timeout", "SECONDS", &det, opt_wait_timeout,
+                     "for --wait-console (default 300; then exit 124)"),
         VMQ_NET_OPTS(&qo),
         VMQ_BOOT_OPTS(&qo),
         CLI_OPT_END,
     };
+
+    sdet_init(&det);
+    inst_trace("main");
 
     /* QEMU's own arguments follow "--" and are not ours to parse */
     for (i = 1; i < (size_t)argc; i++) {
@@ -492,6 +570,16 @@ cmd_start(int argc, char **argv)
         return cli_usage_error(c.verb, "--nbd and --direct exclude each "
                                "other");
     }
+    if ((r = check_detach(&det, detach)) != 0) {
+        return r;
+    }
+    det.vm = argv[optind];
+    det.quiet = c.quiet;
+    det.json = c.json;
+    if (det.on && !dry_run && (r = sdet_fork(&det)) >= 0) {
+        return r;               /* the caller's side of a detached start */
+    }
+    inst_trace("parsed");
     r = catcli_open_vm(&c, argv[optind], &vm);
     if (r) {
         return r;
@@ -504,6 +592,7 @@ cmd_start(int argc, char **argv)
     }
     /* The catalog stays closed while the VM runs (fsck would wait). */
     catcli_close(&c);
+    inst_trace("catalog-read");
     if (rc) {
         goto out;
     }
@@ -520,6 +609,13 @@ cmd_start(int argc, char **argv)
     nbd = nbd || (!direct && vmc_hw_sealed(hw));
     nbd = nbd && ndisks > 0;        /* else nothing to serve */
     ephemeral = eph_wanted(vm, ephemeral);
+    if (det.on && (rc = sdet_files(&det, home, qo.serial, dry_run)) != 0) {
+        goto out;
+    }
+    if (det.on) {
+        hw->serial = det.serial;
+    }
+    rc = CLI_EXIT_FAIL;
     ir = (struct inst_run){ .home = home, .vm = name, .quiet = c.quiet ||
                             c.json, .in = instant ? &in : NULL };
     if ((rc = setup_instant(&ir, hw, freezable, ephemeral, memdir,
@@ -540,7 +636,8 @@ cmd_start(int argc, char **argv)
             dir[0] = '\0';
             goto out;
         }
-        if (start_server(dir, home, name, ephemeral, ndisks, &srv, &uris)) {
+        if (start_server(dir, home, name, ephemeral, ndisks, &det, &srv,
+                         &uris)) {
             goto out;
         }
         for (i = 0; !c.quiet && i < ndisks; i++) {
@@ -560,13 +657,14 @@ cmd_start(int argc, char **argv)
     if (instant && (rc = inst_check_devices(&ir, qa)) != 0) {
         goto out;
     }
+    inst_trace("command-line");
     if (dry_run) {
         print_plan(&c, name, nbd ? sock : NULL, home, ephemeral, qa);
         rc = CLI_EXIT_OK;
         goto out;
     }
     rc = run_qemu(qa, scratch ? vmc_scratch_lock_fd(scratch) : -1,
-                  freezable || instant ? &ir : NULL);
+                  freezable || instant ? &ir : NULL, &det);
 
 out:
     inst_cleanup(&ir, dry_run);
@@ -587,5 +685,8 @@ out:
     vmc_hw_free(hw);
     vmc_scratch_free(scratch);
     json_object_put(vm);
+    if (det.log_fd >= 0) {
+        close(det.log_fd);
+    }
     return rc;
 }

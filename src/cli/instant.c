@@ -34,6 +34,22 @@ mono(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+void
+inst_trace(const char *step)
+{
+    static double last;
+    const char *on = getenv("VMCLONE_TRACE_START");
+    double t;
+
+    if (!on || !*on) {
+        return;
+    }
+    t = mono();
+    fprintf(stderr, CLI_NAME ": trace %s %.6f (+%.3f)\n", step, t,
+            last > 0 ? t - last : 0.0);
+    last = t;
+}
+
 /* snprintf into a path buffer; -1 when it does not fit. */
 static int __attribute__((format(printf, 3, 4)))
 pathf(char *buf, size_t len, const char *fmt, ...)
@@ -71,6 +87,8 @@ inst_devices(char *const *argv)
     for (i = 0; f && argv[i] && argv[i + 1]; i++) {
         if (!strcmp(argv[i], "-device")) {
             fprintf(f, "%s\n", argv[++i]);
+        } else if (!strcmp(argv[i], "-vga")) {
+            fprintf(f, "vga,%s\n", argv[++i]);
         } else if (!strcmp(argv[i], "-drive")) {
             /* a disk's device, not its file */
             fprintf(f, "%s\n", strstr(argv[++i], "media=cdrom") ? "drive,cdrom"
@@ -148,6 +166,7 @@ inst_freezable_setup(struct inst_run *r, struct vmc_hw *hw,
     hw->qmp = r->qmp;
     hw->vmgenid = true;
     hw->no_nics = true;
+    hw->no_vga = true;      /* its VRAM would be private in every clone */
     hw->fw_name = hw->name;
     hw->fw_id = hw->uuid;
     return 0;
@@ -197,6 +216,8 @@ inst_clone_setup(struct inst_run *r, struct vmc_hw *hw, bool dry_run)
     hw->fw_name = hw->name;
     hw->fw_id = hw->uuid;
     hw->incoming_defer = true;
+    /* as the template was frozen: templates of before had a VGA */
+    hw->no_vga = strstr(r->in->devices, "vga,none\n") != NULL;
     r->macs = hw->macs;
     r->nmacs = hw->net == VMC_HW_NET_NONE ? 0 : hw->nnics;
     return 0;
@@ -304,18 +325,23 @@ args1(const char *k, struct json_object *v)
     return o;
 }
 
-/* migrate-set-capabilities x-ignore-shared on. */
+/* migrate-set-capabilities x-ignore-shared on, and with @events the
+ * MIGRATION events (the end of a load is then waited for, not polled). */
 static int
-ignore_shared(struct vmc_qmp *q, struct vmc_error *err)
+ignore_shared(struct vmc_qmp *q, bool events, struct vmc_error *err)
 {
-    struct json_object *cap = json_object_new_object(), *arr, *a, *ret;
-    int r;
+    static const char *const caps[2] = { "x-ignore-shared", "events" };
+    struct json_object *arr = json_object_new_array(), *a, *ret;
+    int r, i;
 
-    json_object_object_add(cap, "capability",
-                           json_object_new_string("x-ignore-shared"));
-    json_object_object_add(cap, "state", json_object_new_boolean(1));
-    arr = json_object_new_array();
-    json_object_array_add(arr, cap);
+    for (i = 0; i < (events ? 2 : 1); i++) {
+        struct json_object *cap = json_object_new_object();
+
+        json_object_object_add(cap, "capability",
+                               json_object_new_string(caps[i]));
+        json_object_object_add(cap, "state", json_object_new_boolean(1));
+        json_object_array_add(arr, cap);
+    }
     a = args1("capabilities", arr);
     r = vmc_qmp_cmd(q, "migrate-set-capabilities", a, &ret, err);
     json_object_put(a);
@@ -387,52 +413,77 @@ restore_checks(struct inst_run *r, struct vmc_qmp *q, struct vmc_error *err)
     return 0;
 }
 
+/* Have QEMU load the state file: passed as an open file ("getfd", then
+ * "migrate-incoming fd:"), which spares the shell and cat of an exec:
+ * URI; its end is the MIGRATION event, not a polled status. */
+static int
+load_state(struct inst_run *r, struct vmc_qmp *q, struct vmc_error *err)
+{
+    struct json_object *a, *ret = NULL;
+    char st[64] = "";
+    int rc, fd = open(r->in->state.path, O_RDONLY | O_CLOEXEC);
+
+    if (fd < 0) {
+        return vmc_error_set(err, -errno, "cannot open the state file '%s': "
+                             "%s", r->in->state.path, strerror(errno));
+    }
+    a = args1("fdname", json_object_new_string("vmc-state"));
+    rc = vmc_qmp_cmd_fd(q, "getfd", a, fd, &ret, err);
+    close(fd);
+    json_object_put(a);
+    json_object_put(ret);
+    if (rc == 0) {
+        a = args1("uri", json_object_new_string("fd:vmc-state"));
+        rc = vmc_qmp_cmd(q, "migrate-incoming", a, &ret, err);
+        json_object_put(a);
+        json_object_put(ret);
+    }
+    if (rc == 0) {
+        rc = vmc_qmp_wait_migration(q, 120, st, sizeof(st), err);
+    }
+    if (rc == 0 && strcmp(st, "completed")) {
+        rc = vmc_error_set(err, -EIO, "the state of instant template '%s' "
+                           "did not load (migration %s; QEMU's log says "
+                           "why)", r->in->template_name, st);
+    }
+    return rc;
+}
+
 /* Restore an instant clone: capability, state, resume, NICs. */
 static int
 restore(struct inst_run *r)
 {
     struct vmc_error err = { 0 };
     struct vmc_qmp *q = NULL;
-    struct json_object *a, *ret = NULL;
-    char uri[PATH_MAX + 16], st[64] = "inmigrate";
-    double deadline;
+    struct json_object *ret = NULL;
     size_t i;
-    int rc = vmc_qmp_open(r->qmp, 60, &q, &err);
+    int rc = vmc_qmp_open(r->qmp, 60, r->pid, &q, &err);
 
     if (rc < 0) {
         return cli_error_lib(&err, rc);
     }
+    inst_trace("qmp-ready");
     rc = restore_checks(r, q, &err);
+    inst_trace("version-machine-checked");
     if (rc) {
         vmc_qmp_close(q);
         return rc;
     }
-    rc = ignore_shared(q, &err);
-    snprintf(uri, sizeof(uri), "exec:cat '%s'", r->in->state.path);
+    rc = ignore_shared(q, true, &err);
     if (rc == 0) {
-        a = args1("uri", json_object_new_string(uri));
-        rc = vmc_qmp_cmd(q, "migrate-incoming", a, &ret, &err);
-        json_object_put(a);
-        json_object_put(ret);
+        rc = load_state(r, q, &err);
     }
-    deadline = mono() + 120;
-    while (rc == 0 && !strcmp(st, "inmigrate") && mono() < deadline) {
-        usleep(5000);
-        rc = vmc_qmp_status(q, st, sizeof(st), &err);
-    }
-    if (rc == 0 && strcmp(st, "paused") && strcmp(st, "running")) {
-        rc = vmc_error_set(&err, -EIO, "the state of instant template '%s' "
-                           "did not load (QEMU is %s)", r->in->template_name,
-                           st);
-    }
-    if (rc == 0 && strcmp(st, "running")) {
+    inst_trace("state-loaded");
+    if (rc == 0) {
         rc = vmc_qmp_cmd(q, "cont", NULL, &ret, &err);
         json_object_put(ret);
     }
+    inst_trace("resumed");
     for (i = 0; rc == 0 && i < r->nmacs; i++) {
         rc = hot_add_nic(q, i, r->macs[i], strstr(r->in->machine, "q35"),
                          &err);
     }
+    inst_trace("nics-added");
     vmc_qmp_close(q);
     if (rc < 0) {
         return cli_error_lib(&err, rc);
@@ -448,6 +499,7 @@ restore(struct inst_run *r)
 int
 inst_after_spawn(struct inst_run *r, pid_t pid, char *const *argv)
 {
+    r->pid = pid;
     if (r->in) {
         return restore(r);
     }
@@ -488,7 +540,7 @@ freeze_qemu(struct vmc_qmp *q, const char *ram_now, const char *ram,
 
     json_object_put(ret);
     if (r == 0) {
-        r = ignore_shared(q, err);
+        r = ignore_shared(q, false, err);
     }
     snprintf(uri, sizeof(uri), "exec:cat > '%s'", state);
     if (r == 0) {
@@ -641,7 +693,7 @@ inst_freeze(struct catcli *c, const char *vm, const char *name)
                           name, vm);
         goto out;
     }
-    rc = vmc_qmp_open(jget(rec, "qmp"), 30, &q, &err);
+    rc = vmc_qmp_open(jget(rec, "qmp"), 30, 0, &q, &err);
     if (rc == 0) {
         rc = qemu_version(q, ver, sizeof(ver), &err);
     }

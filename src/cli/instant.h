@@ -34,6 +34,7 @@ struct inst_run {
     char (*macs)[18];
     size_t nmacs;
     double t0;                  /* when QEMU was started */
+    pid_t pid;                  /* QEMU's */
 };
 
 /*
@@ -56,11 +57,17 @@ int inst_after_spawn(struct inst_run *r, pid_t pid, char *const *argv);
 /* After QEMU exited: remove what the run made (not a frozen RAM file),
  * release @r->in; after a dry run only the latter. */
 void inst_cleanup(struct inst_run *r, bool dry_run);
-/* The "-device" list of @argv, one per line (malloc'd). */
+/* The "-device" list of @argv, one per line, with "vga,X" for "-vga X"
+ * (malloc'd). */
 char *inst_devices(char *const *argv);
 /* Whether the devices of clone command line @argv are those its template
  * was frozen with (else the error, exit status 4). */
 int inst_check_devices(struct inst_run *r, char *const *argv);
+
+/* With VMCLONE_TRACE_START set (non-empty): one line on stderr,
+ * "vm-clone: trace STEP T (+D)", T the CLOCK_MONOTONIC seconds (comparable
+ * with another process's), D the seconds since the last step. */
+void inst_trace(const char *step);
 
 /* "template freeze VM --name T" (cmd-template.c's subcommand) */
 int inst_freeze(struct catcli *c, const char *vm, const char *name);

@@ -395,6 +395,10 @@ qemu_instant(struct argv *a, const struct vmc_hw *hw)
         arg(a, "-device");
         arg(a, "vmgenid");
     }
+    if (hw->no_vga) {
+        arg(a, "-vga");
+        arg(a, "none");
+    }
     /* a free PCIe root port per NIC to hot-add (q35) */
     for (i = 0; hw->no_nics && strstr(hw->machine, "q35") &&
                 i < hw->nnics; i++) {

@@ -2,7 +2,9 @@
  * qmp.c - a small client of QEMU's machine protocol (QMP) on a unix
  * socket: connect (waiting for QEMU to listen), leave the greeting's
  * negotiation with qmp_capabilities, run one command at a time and read
- * its answer, skipping the asynchronous events QEMU sends in between.
+ * its answer, skipping the asynchronous events QEMU sends in between (the
+ * last migration status they carried is kept, for
+ * vmc_qmp_wait_migration()). A command can carry a file descriptor.
  * Used by "start --freezable", "template freeze" and instant clones
  * (include/vmclone-virt.h).
  */
@@ -13,6 +15,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -24,6 +27,7 @@ struct vmc_qmp {
     int fd;
     char buf[65536];
     size_t len;
+    char migration[32];     /* the last MIGRATION event's status */
 };
 
 static double
@@ -103,8 +107,20 @@ qmp_read(struct vmc_qmp *q, double deadline, struct json_object **out)
     }
 }
 
+/* Whether child @pid exited (not reaped). */
+static bool
+child_gone(int pid)
+{
+    siginfo_t si;
+
+    memset(&si, 0, sizeof(si));
+    return pid > 0 && waitid(P_PID, (id_t)pid, &si,
+                             WEXITED | WNOHANG | WNOWAIT) == 0 &&
+           si.si_pid == pid;
+}
+
 int
-vmc_qmp_open(const char *path, double timeout, struct vmc_qmp **out,
+vmc_qmp_open(const char *path, double timeout, int pid, struct vmc_qmp **out,
              struct vmc_error *err)
 {
     double deadline = now_s() + timeout;
@@ -118,7 +134,11 @@ vmc_qmp_open(const char *path, double timeout, struct vmc_qmp **out,
             now_s() > deadline) {
             break;
         }
-        usleep(10000);
+        if (child_gone(pid)) {
+            return vmc_error_set(err, -ECHILD, "QEMU exited before it "
+                                 "listened on its QMP socket %s", path);
+        }
+        usleep(2000);   /* QEMU takes 0.1 s or more to get there */
     }
     if (fd < 0) {
         return vmc_error_set(err, fd, "cannot connect to QEMU's QMP socket "
@@ -152,15 +172,62 @@ vmc_qmp_open(const char *path, double timeout, struct vmc_qmp **out,
     return 0;
 }
 
-int
-vmc_qmp_cmd(struct vmc_qmp *q, const char *cmd, struct json_object *args,
-            struct json_object **ret, struct vmc_error *err)
+/* Note what event @ev says about a migration. */
+static void
+note_event(struct vmc_qmp *q, struct json_object *ev)
+{
+    struct json_object *name = json_object_object_get(ev, "event");
+    const char *st;
+
+    if (name && !strcmp(json_object_get_string(name), "MIGRATION")) {
+        st = json_object_get_string(json_object_object_get(
+            json_object_object_get(ev, "data"), "status"));
+        snprintf(q->migration, sizeof(q->migration), "%s", st ? st : "");
+    }
+}
+
+/* Send @len bytes of @text, the first with @fd attached (-1: none). */
+static int
+qmp_send(struct vmc_qmp *q, const char *text, size_t len, int fd)
+{
+    size_t off = 0;
+
+    while (off < len) {
+        char cbuf[CMSG_SPACE(sizeof(int))];
+        struct iovec iov = { .iov_base = (char *)text + off,
+                             .iov_len = len - off };
+        struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1 };
+        ssize_t n;
+
+        if (fd >= 0 && off == 0) {
+            struct cmsghdr *c;
+
+            memset(cbuf, 0, sizeof(cbuf));
+            m.msg_control = cbuf;
+            m.msg_controllen = sizeof(cbuf);
+            c = CMSG_FIRSTHDR(&m);
+            c->cmsg_level = SOL_SOCKET;
+            c->cmsg_type = SCM_RIGHTS;
+            c->cmsg_len = CMSG_LEN(sizeof(int));
+            memcpy(CMSG_DATA(c), &fd, sizeof(int));
+        }
+        n = sendmsg(q->fd, &m, MSG_NOSIGNAL);
+        if (n < 0 && errno != EINTR) {
+            return -errno;
+        }
+        off += n > 0 ? (size_t)n : 0;
+    }
+    return 0;
+}
+
+static int
+qmp_cmd(struct vmc_qmp *q, const char *cmd, struct json_object *args, int fd,
+        struct json_object **ret, struct vmc_error *err)
 {
     struct json_object *req = json_object_new_object(), *ans = NULL, *e;
     const char *text;
     double deadline = now_s() + 60;
-    size_t len, off = 0;
-    int r = 0;
+    int r;
 
     *ret = NULL;
     json_object_object_add(req, "execute", json_object_new_string(cmd));
@@ -168,20 +235,12 @@ vmc_qmp_cmd(struct vmc_qmp *q, const char *cmd, struct json_object *args,
         json_object_object_add(req, "arguments", json_object_get(args));
     }
     text = json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN);
-    len = strlen(text);
-    while (off < len) {
-        ssize_t n = send(q->fd, text + off, len - off, MSG_NOSIGNAL);
-
-        if (n < 0 && errno != EINTR) {
-            r = -errno;
-            break;
-        }
-        off += n > 0 ? (size_t)n : 0;
-    }
+    r = qmp_send(q, text, strlen(text), fd);
     json_object_put(req);
     while (r == 0) {
         r = qmp_read(q, deadline, &ans);
         if (r == 0 && json_object_object_get_ex(ans, "event", NULL)) {
+            note_event(q, ans);
             json_object_put(ans);       /* asynchronous: not our answer */
             ans = NULL;
             continue;
@@ -203,6 +262,51 @@ vmc_qmp_cmd(struct vmc_qmp *q, const char *cmd, struct json_object *args,
         *ret = json_object_get(e);
     }
     json_object_put(ans);
+    return 0;
+}
+
+int
+vmc_qmp_cmd(struct vmc_qmp *q, const char *cmd, struct json_object *args,
+            struct json_object **ret, struct vmc_error *err)
+{
+    return qmp_cmd(q, cmd, args, -1, ret, err);
+}
+
+int
+vmc_qmp_cmd_fd(struct vmc_qmp *q, const char *cmd, struct json_object *args,
+               int fd, struct json_object **ret, struct vmc_error *err)
+{
+    return qmp_cmd(q, cmd, args, fd, ret, err);
+}
+
+static bool
+migration_ended(const char *st)
+{
+    return !strcmp(st, "completed") || !strcmp(st, "failed") ||
+           !strcmp(st, "cancelled");
+}
+
+int
+vmc_qmp_wait_migration(struct vmc_qmp *q, double timeout, char *buf,
+                       size_t len, struct vmc_error *err)
+{
+    double deadline = now_s() + timeout;
+    struct json_object *o = NULL;
+    int r = 0;
+
+    while (!migration_ended(q->migration)) {
+        r = qmp_read(q, deadline, &o);
+        if (r < 0) {
+            return vmc_error_set(err, r == -ECONNRESET ? -EPIPE : r,
+                                 "waiting for the migration's end: %s%s%s",
+                                 strerror(-r), q->migration[0]
+                                 ? "; last status " : "", q->migration);
+        }
+        note_event(q, o);
+        json_object_put(o);
+        o = NULL;
+    }
+    snprintf(buf, len, "%s", q->migration);
     return 0;
 }
 

@@ -71,6 +71,10 @@ if command -v qemu-system-x86_64 > /dev/null; then
     done
     J template-freeze 0 template freeze a --name F --json
     wait "$fpid" || fail "start a --freezable: $(cat "$T/a.err")"
+    # start --detach: QEMU runs on under the pid of the document
+    J start-detach 0 start b --direct --accel tcg --detach --json
+    kill "$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["pid"])' \
+        "$T/doc-$n.json" 2> /dev/null)" 2> /dev/null
 fi
 J list 0 list --json
 J list 0 list --label env=ci --json
