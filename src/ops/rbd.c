@@ -1,9 +1,10 @@
 /*
  * rbd.c - Ceph RBD images through librbd/librados (include/vmclone-rbd.h):
- * one cluster connection per process and settings, and the image operations the
- * catalog's rbd pools use (clone, copy, flatten, freeze, remove, watchers,
- * seal metadata, children). The copies between image files and rbd images
- * are in rbd-copy.c. Built only with librbd (rbd-none.c otherwise).
+ * one cluster connection per process and settings, and the image
+ * operations the catalog's rbd pools use (clone, copy, flatten, freeze,
+ * remove, watchers, seal metadata, children). The copies
+ * between image files and rbd images are in rbd-copy.c. Built only with
+ * librbd (rbd-none.c otherwise).
  */
 #include <errno.h>
 #include <limits.h>
@@ -31,8 +32,18 @@ vmc_rbd_available(void)
  * file): a command that touches several images (a clone group, a
  * template copy and its clones, fsck) connects once. Connecting costs
  * more than most image calls (reading the conf, the monitor handshake,
- * the maps); the connections are shut down at exit, and a forked child
- * never uses its parent's.
+ * the maps). A forked child never uses its parent's.
+ *
+ * The connections are shut down by vmc_rbd_shutdown(), which the program
+ * calls before it exits, never from an atexit handler: exit() runs the
+ * handlers interleaved with the C++ static destructors of librados,
+ * libceph-common, boost and libstdc++ (registered when librados is loaded
+ * and lazily afterwards, some after ours), while librados's own threads
+ * (messenger workers, timers, finishers, the log) still run; one of them
+ * meeting a destroyed object aborts the process ("terminate called after
+ * throwing an instance of 'std::system_error'"). Ceph's own tools shut
+ * librados down before exit() (the rados tool) or leave with _exit()
+ * (the ceph CLI when it cannot).
  */
 #define CONN_CACHE 4
 
@@ -46,10 +57,9 @@ struct cached_cluster {
 
 static struct cached_cluster conn_cache[CONN_CACHE];
 static pthread_mutex_t conn_lock = PTHREAD_MUTEX_INITIALIZER;
-static bool conn_atexit;
 
-static void
-conn_cache_shutdown(void)
+void
+vmc_rbd_shutdown(void)
 {
     size_t i;
 
@@ -130,9 +140,6 @@ cluster_get(const struct rbd_spec *s, rados_t *out, const char *spec,
         slot->cluster = *out;
         slot->pid = getpid();
         slot->used = true;
-        if (!conn_atexit) {
-            conn_atexit = atexit(conn_cache_shutdown) == 0;
-        }
     }
     pthread_mutex_unlock(&conn_lock);
     return r == 0 && !slot ? 1 : r;     /* 1: not cached, the caller's */
