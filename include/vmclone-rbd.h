@@ -120,6 +120,11 @@ VMC_API int vmc_rbd_watchers(const char *spec, unsigned *count,
  *  snapshot is kept. */
 VMC_API int vmc_rbd_freeze(const char *spec, struct vmc_error *err);
 
+/** Roll image IMAGE back to its snapshot, @spec being IMAGE@SNAP: its
+ *  data becomes the snapshot's (the snapshots and their clones are not
+ *  touched). -EBUSY while another client has the image open. */
+VMC_API int vmc_rbd_rollback(const char *spec, struct vmc_error *err);
+
 /**
  * Remove image @spec: its snapshots (unprotected first), then the image;
  * for IMAGE@SNAP, that snapshot only. Absent: 0. -EBUSY while a client

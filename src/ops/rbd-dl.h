@@ -69,6 +69,7 @@
       (image, snaps, max_snaps)) \
     F(int, rbd_snap_protect, (rbd_image_t image, const char *snap_name), (image, snap_name)) \
     F(int, rbd_snap_remove, (rbd_image_t image, const char *snapname), (image, snapname)) \
+    F(int, rbd_snap_rollback, (rbd_image_t image, const char *snapname), (image, snapname)) \
     F(int, rbd_snap_unprotect, (rbd_image_t image, const char *snap_name), \
       (image, snap_name)) \
     F(int, rbd_stat, (rbd_image_t image, rbd_image_info_t *info, size_t infosize), \
@@ -137,6 +138,7 @@ const char *rbd_dl_error(void);
 #define rbd_snap_list rbd_dl_rbd_snap_list
 #define rbd_snap_protect rbd_dl_rbd_snap_protect
 #define rbd_snap_remove rbd_dl_rbd_snap_remove
+#define rbd_snap_rollback rbd_dl_rbd_snap_rollback
 #define rbd_snap_unprotect rbd_dl_rbd_snap_unprotect
 #define rbd_stat rbd_dl_rbd_stat
 #define rbd_watchers_list rbd_dl_rbd_watchers_list

@@ -65,6 +65,12 @@ vmc_rbd_shutdown(void)
 }
 
 int
+vmc_rbd_rollback(const char *spec, struct vmc_error *err)
+{
+    return no_librbd(err);
+}
+
+int
 vmc_rbd_watchers(const char *spec, unsigned *count, struct vmc_error *err)
 {
     *count = 0;

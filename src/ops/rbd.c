@@ -2,7 +2,7 @@
  * rbd.c - Ceph RBD images through librbd/librados (include/vmclone-rbd.h):
  * one cluster connection per process and settings, and the image
  * operations the catalog's rbd pools use (clone, copy, flatten, freeze,
- * remove, watchers, seal metadata, children). The copies
+ * rollback, remove, watchers, seal metadata, children). The copies
  * between image files and rbd images are in rbd-copy.c. Built only with
  * librbd (rbd-none.c otherwise).
  */
@@ -400,6 +400,81 @@ vmc_rbd_freeze(const char *spec, struct vmc_error *err)
     } else {
         r = rbd_freeze_open(img, s.snap[0] ? s.snap : VMC_RBD_BASE_SNAP,
                             spec, err);
+        rbd_close(img);
+    }
+    rbd_conn_close(&c);
+    return r;
+}
+
+/* Roll open image @img (@spec) back to snapshot @snap: refused while
+ * another client has it open (its watcher: a running VM, a server) or
+ * holds its exclusive lock, which we take first and keep until close so
+ * that nobody writes during the rollback. */
+static int
+rollback_open(rbd_image_t img, const char *snap, const char *spec,
+              struct vmc_error *err)
+{
+    rbd_image_watcher_t w[64];
+    size_t n = 64;
+    bool exists = false;
+    int r = rbd_watchers_list(img, w, &n);
+
+    if (r == 0) {
+        rbd_watchers_list_cleanup(w, n);
+    }
+    if ((r == 0 || r == -ERANGE) && n > 1) {
+        return vmc_error_set(err, -EBUSY, "rbd image '%s' is in use: %zu "
+                             "other client(s) have it open (stop the VM "
+                             "first)", spec, n - 1);
+    }
+    if (r == 0) {
+        r = rbd_snap_exists(img, snap, &exists);
+    }
+    if (r == 0 && !exists) {
+        return vmc_error_set(err, -ENOENT, "rbd image '%s' has no snapshot "
+                             "'%s'", spec, snap);
+    }
+    if (r == 0) {
+        r = rbd_lock_acquire(img, RBD_LOCK_MODE_EXCLUSIVE);
+        r = r == -EINVAL || r == -EOPNOTSUPP ? 0 : r;   /* no such feature */
+    }
+    if (r == -EROFS) {
+        return vmc_error_set(err, -EBUSY, "rbd image '%s': cannot take its "
+                             "exclusive lock: another client holds it",
+                             spec);
+    }
+    if (r == 0) {
+        r = rbd_snap_rollback(img, snap);
+    }
+    if (r < 0) {
+        return vmc_error_set(err, r, "rbd image '%s': cannot roll back to "
+                             "snapshot '%s': %s", spec, snap, strerror(-r));
+    }
+    return 0;
+}
+
+int
+vmc_rbd_rollback(const char *spec, struct vmc_error *err)
+{
+    struct rbd_spec s;
+    struct rbd_conn c;
+    rbd_image_t img;
+    int r = rbd_open_spec(spec, &s, &c, err);
+
+    if (r < 0) {
+        return r;
+    }
+    if (!s.snap[0]) {
+        rbd_conn_close(&c);
+        return vmc_error_set(err, -EINVAL, "rbd '%s': no snapshot named "
+                             "(IMAGE@SNAP)", spec);
+    }
+    r = rbd_open(c.io, s.image, &img, NULL);    /* the head, read-write */
+    if (r < 0) {
+        vmc_error_set(err, r, "rbd image '%s': %s", spec,
+                      r == -ENOENT ? "no such image" : strerror(-r));
+    } else {
+        r = rollback_open(img, s.snap, spec, err);
         rbd_close(img);
     }
     rbd_conn_close(&c);
