@@ -21,6 +21,8 @@
  * that returns a status: without the libraries, it returns -ELIBACC. */
 #define RBD_DL_STATUS_FUNCTIONS(F) \
     F(int, rados_create, (rados_t *cluster, const char *const id), (cluster, id)) \
+    F(int, rados_conf_get, (rados_t cluster, const char *option, char *buf, size_t len), \
+      (cluster, option, buf, len)) \
     F(int, rados_conf_read_file, (rados_t cluster, const char *path), (cluster, path)) \
     F(int, rados_conf_set, (rados_t cluster, const char *option, const char *value), \
       (cluster, option, value)) \
@@ -110,6 +112,7 @@ const char *rbd_dl_error(void);
 
 #ifndef RBD_DL_IMPLEMENTATION
 #define rados_create rbd_dl_rados_create
+#define rados_conf_get rbd_dl_rados_conf_get
 #define rados_conf_read_file rbd_dl_rados_conf_read_file
 #define rados_conf_set rbd_dl_rados_conf_set
 #define rados_connect rbd_dl_rados_connect

@@ -73,39 +73,87 @@ vmc_rbd_shutdown(void)
     pthread_mutex_unlock(&conn_lock);
 }
 
-/* A new connected cluster handle with @s's settings. */
+/*
+ * Connecting under load: a monitor that many clients reach at once (a
+ * burst of CI clones on many hosts) can miss the mount timeout, and a
+ * fresh attempt after a pause then usually gets in. Only a timeout is
+ * retried, never a refused authentication, a missing pool or conf:
+ * CONNECT_ATTEMPTS in all, the pause doubling from CONNECT_BACKOFF_MS,
+ * with jitter so that the clients that failed together do not come back
+ * together. The mount timeout is the conf's client_mount_timeout when it
+ * sets one, else MOUNT_TIMEOUT (Ceph's default, 300 s, is no time for a
+ * command to wait).
+ */
+#define CONNECT_ATTEMPTS 3
+#define CONNECT_BACKOFF_MS 250
+#define MOUNT_TIMEOUT "15"
+#define CEPH_DEFAULT_MOUNT_TIMEOUT 300.0
+
+/* One attempt: a new handle with @s's settings, connected into *@out;
+ * *@what says which step failed. */
 static int
-cluster_connect(const struct rbd_spec *s, rados_t *out, const char *spec,
-                struct vmc_error *err)
+connect_once(const struct rbd_spec *s, rados_t *out, const char **what)
 {
     rados_t c;
-    const char *what = "cannot read the Ceph configuration";
+    char buf[64];
     int r = rados_create(&c, s->id[0] ? s->id : NULL);
 
-    if (r == -ELIBACC) {
-        return vmc_error_set(err, r, "rbd '%s': Ceph's client libraries "
-                             "cannot be loaded (librbd1, librados2): %s",
-                             spec, rbd_dl_error());
-    }
+    *what = "cannot create a client";
     if (r < 0) {
-        return vmc_error_set(err, r, "rbd '%s': cannot create a client: %s",
-                             spec, strerror(-r));
+        return r;
     }
+    *what = "cannot read the Ceph configuration";
     r = rados_conf_read_file(c, s->conf[0] ? s->conf : NULL);
     if (r == 0) {
         /* our output stays ours: librados logs to its log file only */
         rados_conf_set(c, "log_to_stderr", "false");
         rados_conf_set(c, "err_to_stderr", "false");
-        rados_conf_set(c, "client_mount_timeout", "15");
-        what = "cannot connect to the cluster";
+        if (rados_conf_get(c, "client_mount_timeout", buf, sizeof(buf)) < 0 ||
+            strtod(buf, NULL) == CEPH_DEFAULT_MOUNT_TIMEOUT) {
+            rados_conf_set(c, "client_mount_timeout", MOUNT_TIMEOUT);
+        }
+        *what = "cannot connect to the cluster";
         r = rados_connect(c);
     }
     if (r < 0) {
         rados_shutdown(c);
+        return r;
+    }
+    *out = c;
+    return 0;
+}
+
+/* A new connected cluster handle with @s's settings (retried on a
+ * timeout, see above). */
+static int
+cluster_connect(const struct rbd_spec *s, rados_t *out, const char *spec,
+                struct vmc_error *err)
+{
+    const char *what = NULL;
+    unsigned attempt, pause = CONNECT_BACKOFF_MS;
+    int r = 0;
+
+    for (attempt = 1; attempt <= CONNECT_ATTEMPTS; attempt++) {
+        r = connect_once(s, out, &what);
+        if (r != -ETIMEDOUT || attempt == CONNECT_ATTEMPTS) {
+            break;
+        }
+        usleep((pause + (unsigned)rand() % (pause / 2 + 1)) * 1000u);
+        pause *= 2;
+    }
+    if (r == -ELIBACC) {
+        return vmc_error_set(err, r, "rbd '%s': Ceph's client libraries "
+                             "cannot be loaded (librbd1, librados2): %s",
+                             spec, rbd_dl_error());
+    }
+    if (r == -ETIMEDOUT) {
+        return vmc_error_set(err, r, "rbd '%s': %s: %s (%u attempts)", spec,
+                             what, strerror(-r), CONNECT_ATTEMPTS);
+    }
+    if (r < 0) {
         return vmc_error_set(err, r, "rbd '%s': %s: %s", spec, what,
                              r == -ENOENT ? "not found" : strerror(-r));
     }
-    *out = c;
     return 0;
 }
 
