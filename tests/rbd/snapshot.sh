@@ -91,6 +91,24 @@ wait "$holder" 2>/dev/null
 qemu-io -f raw -c 'read -P 0x34 6M 64k' "$(qemu_rbd "$img")" | grep -q 'read 65536' ||
     fail "the refused revert changed the image"
 expect_rc 3 vmc snapshot revert vm nosuch
+# --dry-run: each disk's image would be rolled back in place
+vmc snapshot revert vm s1 --dry-run > dry.txt || fail "revert --dry-run: $(cat vmc.err)"
+grep -q "roll back disk 0 (rbd image .*/$img) to .*/$img@vmclone-snap-s1" dry.txt ||
+    fail "revert --dry-run on rbd: $(cat dry.txt)"
+vmc snapshot revert vm s1 --dry-run --json > dry.json || fail "revert --dry-run --json: $(cat vmc.err)"
+[ "$(jget dry.json 'len(d["would_roll_back"]), d["would_create"], d["would_discard"]')" = "(1, [], [])" ] ||
+    fail "revert --dry-run --json on rbd: $(cat dry.json)"
+if /usr/bin/python3 -c 'import jsonschema' 2>/dev/null; then
+    printf 'snapshot-revert-dry-run\t0\t0\t%s\t%s\n' "$T/dry.json" "snapshot revert --dry-run --json" > manifest
+    # (the validator also lists every schema no command here used)
+    /usr/bin/python3 "$TESTS_DIR/cli/json-validate.py" "$TESTS_DIR/../docs/schema" manifest \
+        > validate.out 2>&1 || true
+    grep '^FAIL' validate.out | grep -v 'is checked by no command' > validate.bad || true
+    ! [ -s validate.bad ] && grep -q '^1 documents checked' validate.out ||
+        fail "revert --dry-run --json on rbd does not follow its schema: $(cat validate.bad validate.out | head -5)"
+fi
+qemu-io -f raw -c 'read -P 0x34 6M 64k' "$(qemu_rbd "$img")" | grep -q 'read 65536' ||
+    fail "revert --dry-run changed the image"
 # the image reads as at s1 again (through QEMU's rbd driver and rbd export)
 vmc snapshot revert vm s1 || fail "snapshot revert on rbd: $(cat vmc.err)"
 qemu-img compare -q -f qcow2 -F raw "$T/at-s1.qcow2" "$(qemu_rbd "$img")" ||
