@@ -103,6 +103,10 @@ struct vmc_nbd_export_opts {
     bool is_default;            /**< also answer to the empty name "" */
     struct vmc_open_opts open;  /**< format, backing_format, max_depth;
                                      VMC_OPEN_RDWR is set from @readonly */
+    const char *rbd_backing;    /**< @path is a throwaway overlay over this
+                                     rbd image (vmc_scratch_overlay_rbd(),
+                                     opened by vmc_scratch_open_rbd());
+                                     NULL = none */
 };
 
 struct vmc_nbd_server;

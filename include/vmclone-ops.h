@@ -569,6 +569,23 @@ VMC_API int vmc_scratch_new(struct vmc_scratch **out, const char *base,
 VMC_API int vmc_scratch_overlay(struct vmc_scratch *s, const char *backing,
                                 enum vmc_format backing_format,
                                 char **path_out, struct vmc_error *err);
+/**
+ * A new qcow2 overlay in the directory over rbd image @spec: sized as the
+ * image, its backing reference QEMU's name of it (raw). Our chain never
+ * opens an "rbd:" backing by name: open it with vmc_scratch_open_rbd().
+ * @param[out] path_out  its name, freed with free().
+ */
+VMC_API int vmc_scratch_overlay_rbd(struct vmc_scratch *s, const char *spec,
+                                    char **path_out, struct vmc_error *err);
+/**
+ * Open @overlay (made by vmc_scratch_overlay_rbd() over @spec; @flags
+ * VMC_OPEN_RDWR or 0) with rbd image @spec below it, opened read-only
+ * through librbd (vmc_rbd_image_open(): in use while open, refused while
+ * another client has it open). Close with vmc_image_close().
+ */
+VMC_API int vmc_scratch_open_rbd(struct vmc_image **out, const char *overlay,
+                                 const char *spec, unsigned flags,
+                                 struct vmc_error *err);
 /** The locked descriptor (close-on-exec; clear that in a child that
  *  must keep the overlays alive). */
 VMC_API int vmc_scratch_lock_fd(const struct vmc_scratch *s);

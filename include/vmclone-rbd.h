@@ -43,6 +43,17 @@ extern "C" {
 /** Was vmclone built with librbd? */
 VMC_API bool vmc_rbd_available(void);
 
+/**
+ * Shut down the process's Ceph cluster connections (kept from the first
+ * rbd call on, one per client id and conf file), after every rbd image
+ * is closed. A program calls it before it exits, on every path that used
+ * rbd: librados's threads must be stopped before exit() destroys the
+ * libraries' static objects (rados_shutdown() is not safe from an atexit
+ * handler). Harmless without connections; the next rbd call connects
+ * again.
+ */
+VMC_API void vmc_rbd_shutdown(void);
+
 /** Does @path name an rbd image (or pool): "rbd:..."? */
 VMC_API bool vmc_rbd_is_spec(const char *path);
 
@@ -108,6 +119,11 @@ VMC_API int vmc_rbd_watchers(const char *spec, unsigned *count,
  *  protected, so that clones can be made from it; an existing frozen
  *  snapshot is kept. */
 VMC_API int vmc_rbd_freeze(const char *spec, struct vmc_error *err);
+
+/** Roll image IMAGE back to its snapshot, @spec being IMAGE@SNAP: its
+ *  data becomes the snapshot's (the snapshots and their clones are not
+ *  touched). -EBUSY while another client has the image open. */
+VMC_API int vmc_rbd_rollback(const char *spec, struct vmc_error *err);
 
 /**
  * Remove image @spec: its snapshots (unprotected first), then the image;

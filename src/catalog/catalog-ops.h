@@ -253,6 +253,8 @@ int cat_rbd_fsck_children(struct vmc_catalog *cat, vmc_catalog_report_fn fn,
                           struct vmc_error *err);
 /* Take the RBD snapshot rbd volume @path (IMAGE@SNAP) names, protected. */
 int cat_rbd_snapshot_take(const char *path, struct vmc_error *err);
+/* Roll the image of snapshot volume @path (IMAGE@SNAP) back to SNAP. */
+int cat_rbd_snapshot_rollback(const char *path, struct vmc_error *err);
 /* -ENOTSUP "@what is not supported on rbd pools" when VM @vm is in one. */
 int cat_rbd_refuse_vm(struct vmc_catalog *cat, const char *vm,
                       const char *what, struct vmc_error *err);

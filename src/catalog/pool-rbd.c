@@ -222,6 +222,12 @@ cat_rbd_snapshot_take(const char *path, struct vmc_error *err)
     return vmc_rbd_freeze(path, err);
 }
 
+int
+cat_rbd_snapshot_rollback(const char *path, struct vmc_error *err)
+{
+    return vmc_rbd_rollback(path, err);
+}
+
 bool
 cat_rbd_missing(const char *path)
 {

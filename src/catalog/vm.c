@@ -245,6 +245,84 @@ out:
     return r;
 }
 
+/*
+ * Revert of a VM in an rbd pool: each disk's image is rolled back in
+ * place to the snapshot's RBD snapshot (IMAGE@vmclone-snap-NAME), so no
+ * volume row changes; the journal row records the operation. Refused
+ * while a disk has dependents or another client has an image open (the
+ * VM runs). The snapshot, and clones made of it or of other snapshots,
+ * are untouched (they read RADOS snapshots, not the head). A revert that
+ * dies during a rollback leaves that image partly rolled back: its
+ * journal row ends 'failed' and running revert again completes it.
+ */
+static int
+revert_rbd(struct vmc_catalog *cat, const char *vm, const char *name,
+           struct vmc_error *err)
+{
+    struct cat_disks sv = { 0 }, tops = { 0 };
+    int64_t vid = 0, sid = 0, kids = 0;
+    struct cat_op op;
+    size_t i;
+    int r;
+
+    cat_op_init(&op, cat, "revert");
+    r = cat_begin(cat, err);
+    if (r < 0) {
+        return r;
+    }
+    r = vm_snap_lookup(cat, vm, name, &vid, &sid, err);
+    if (r == 0) {
+        r = cat_disks_of(cat, &sv, CAT_DISKS_SNAPSHOT, sid, err);
+    }
+    if (r == 0) {
+        r = cat_disks_of(cat, &tops, CAT_DISKS_VM_TOP, vid, err);
+    }
+    for (i = 0; r == 0 && i < sv.n; i++) {
+        size_t len = i < tops.n ? strlen(tops.d[i].path) : 0;
+
+        if (!len || sv.d[i].disk != tops.d[i].disk ||
+            strncmp(sv.d[i].path, tops.d[i].path, len) ||
+            sv.d[i].path[len] != '@') {
+            r = vmc_error_set(err, -EUCLEAN, "snapshot '%s' of VM '%s': "
+                              "disk %d is not an RBD snapshot of the VM's "
+                              "image", name, vm, sv.d[i].disk);
+        }
+    }
+    if (r == 0 && sv.n != tops.n) {
+        r = vmc_error_set(err, -EUCLEAN, "snapshot '%s' of VM '%s' has %zu "
+                          "disks, the VM %zu", name, vm, sv.n, tops.n);
+    }
+    if (r == 0) {
+        r = cat_get_i64(cat, &kids, err, "SELECT count(*) FROM volumes "
+                        "WHERE parent_id IN (SELECT id FROM volumes WHERE "
+                        "vm_id = ? AND top = 1)", "I", vid);
+        if (r == 0 && kids) {
+            r = vmc_error_set(err, -ENOTEMPTY, "the current disks of VM "
+                              "'%s' have dependents", vm);
+        }
+    }
+    for (i = 0; r == 0 && i < tops.n; i++) {
+        r = cat_rbd_refuse_watched(vm, tops.d[i].path, err);
+    }
+    if (r == 0) {
+        r = cat_op_begin(&op, vm, err);
+    }
+    r = cat_op_stage(&op, r, err);
+    for (i = 0; r == 0 && i < sv.n; i++) {
+        r = cat_rbd_snapshot_rollback(sv.d[i].path, err);
+        cat_crashpoint("revert.rbd-after-disk");
+    }
+    if (r == 0) {
+        r = cat_op_finish(&op, err);
+    } else if (cat_op_pending(&op)) {
+        cat_op_fail(&op);
+    }
+    cat_op_end(&op);
+    cat_disks_release(&sv);
+    cat_disks_release(&tops);
+    return r;
+}
+
 int
 vmc_catalog_snapshot_revert(struct vmc_catalog *cat, const char *vm,
                             const char *name, struct vmc_error *err)
@@ -256,11 +334,11 @@ vmc_catalog_snapshot_revert(struct vmc_catalog *cat, const char *vm,
     int r;
     size_t i;
 
-    cat_op_init(&op, cat, "revert");
-    r = cat_rbd_refuse_vm(cat, vm, "snapshot revert", err);
-    if (r == 0) {
-        r = cat_begin(cat, err);
+    if (cat_rbd_vm(cat, vm)) {
+        return revert_rbd(cat, vm, name, err);
     }
+    cat_op_init(&op, cat, "revert");
+    r = cat_begin(cat, err);
     if (r < 0) {
         return r;
     }

@@ -19,7 +19,9 @@
  * --snapshot (like qemu-nbd -s): each writable export is a throwaway
  * qcow2 overlay over its file (src/ops/scratch.c), unlinked as soon as
  * the export has it open, so the writes vanish when the server exits,
- * even by kill -9; the file itself is only read.
+ * even by kill -9; the file itself is only read. An rbd image gets the
+ * same local overlay, with the image (opened read-only through librbd,
+ * in use while served) as its backing layer: nothing is made in Ceph.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -139,6 +141,7 @@ struct target {
     char *name;
     bool readonly;
     bool overlay;           /* path is a --snapshot overlay (qcow2) */
+    char *rbd_backing;      /* the rbd image below that overlay, or NULL */
 };
 
 struct targets {
@@ -173,6 +176,7 @@ add_target(struct targets *t, const char *path, const char *name,
     e->name = strdup(name);
     e->readonly = readonly;
     e->overlay = false;
+    e->rbd_backing = NULL;
     if (!e->path || !e->name) {
         free(e->path);
         free(e->name);
@@ -190,6 +194,7 @@ targets_free(struct targets *t)
     for (i = 0; i < t->n; i++) {
         free(t->v[i].path);
         free(t->v[i].name);
+        free(t->v[i].rbd_backing);
     }
     free(t->v);
     if (t->cat_open) {
@@ -390,10 +395,15 @@ snapshot_targets(struct targets *tg, const struct cli_open *oo,
             continue;
         }
         if (vmc_rbd_is_spec(tg->v[k].path)) {
-            /* an overlay names its backing file; an rbd image is none */
-            return cli_error("--snapshot is not supported on rbd pools "
-                             "('%s'): serve it read-only (-r), or "
-                             "clone it", tg->v[k].path);
+            /* a local overlay whose backing layer is the image, read
+             * through librbd: nothing is made in Ceph */
+            r = vmc_scratch_overlay_rbd(*out, tg->v[k].path, &ov, &err);
+            if (r == 0) {
+                tg->v[k].rbd_backing = tg->v[k].path;
+                tg->v[k].path = ov;
+                tg->v[k].overlay = true;
+            }
+            continue;
         }
         if (cli_open_image(&img, tg->v[k].path, oo, 0)) {
             return CLI_EXIT_FAIL;
@@ -513,6 +523,7 @@ add_exports(struct vmc_nbd_server *srv, const struct targets *tg,
         }
         if (tg->v[k].overlay) {
             eo.open.format = VMC_FMT_QCOW2;
+            eo.rbd_backing = tg->v[k].rbd_backing;
         }
         r = vmc_nbd_server_add_export(srv, &eo, &err);
         if (r < 0) {

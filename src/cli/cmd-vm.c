@@ -12,6 +12,7 @@
 
 #include "cat-cli.h"
 #include "cmd-vm-virt.h"
+#include "vmclone-rbd.h"
 
 /* -------------------------------------- catalog rows for the dry runs */
 
@@ -98,6 +99,54 @@ snapshot_list(struct catcli *c, void *ctx, int argc, char **argv)
 
 static bool revert_dry;
 
+/* --dry-run of snapshot revert of a VM in an rbd pool: each disk's image
+ * would be rolled back in place to the snapshot's RBD snapshot (nothing
+ * discarded or made). Takes @tops and @layers. */
+static int
+revert_plan_rbd(struct catcli *c, const char *vm, const char *snap,
+                struct json_object *tops, struct json_object *layers)
+{
+    struct json_object *rb = json_object_new_array();
+    size_t i;
+
+    for (i = 0; i < json_object_array_length(layers) &&
+                i < json_object_array_length(tops); i++) {
+        struct json_object *l = json_object_array_get_idx(layers, i);
+        struct json_object *o = json_object_new_object();
+
+        json_object_object_add(o, "disk", json_object_new_int64(
+                                   catcli_jint(l, "disk")));
+        cli_json_add_str(o, "image", json_object_get_string(
+                             json_object_array_get_idx(tops, i)));
+        cli_json_add_str(o, "to", catcli_jstr(l, "backing"));
+        json_object_array_add(rb, o);
+    }
+    if (c->json) {
+        struct json_object *o = json_object_new_object();
+
+        cli_json_add_str(o, "vm", vm);
+        cli_json_add_str(o, "snapshot", snap);
+        cli_json_add_bool(o, "dry_run", true);
+        cli_json_add_obj(o, "would_discard", json_object_new_array());
+        cli_json_add_obj(o, "would_create", json_object_new_array());
+        cli_json_add_obj(o, "would_roll_back", json_object_get(rb));
+        catcli_json_done(o);
+    } else if (!c->quiet) {
+        printf("Would revert VM '%s' to snapshot '%s'\n", vm, snap);
+        for (i = 0; i < json_object_array_length(rb); i++) {
+            struct json_object *r = json_object_array_get_idx(rb, i);
+
+            printf("  roll back disk %" PRId64 " (rbd image %s) to %s\n",
+                   catcli_jint(r, "disk"), catcli_jstr(r, "image"),
+                   catcli_jstr(r, "to"));
+        }
+    }
+    json_object_put(rb);
+    json_object_put(tops);
+    json_object_put(layers);
+    return CLI_EXIT_OK;
+}
+
 /* --dry-run of snapshot revert: the refusal the real command would meet
  * (printed, its exit status returned), or the disks it would discard and
  * the new overlays it would make. Changes nothing. */
@@ -134,6 +183,11 @@ revert_plan(struct catcli *c, const char *vm, const char *snap)
                                    catcli_jint(l, "disk")));
     }
     tops = catcli_report_strings(c, VMC_REPORT_VM_TOP_DISKS, vm);
+    if (json_object_array_length(tops) > 0 &&
+        vmc_rbd_is_spec(json_object_get_string(
+                            json_object_array_get_idx(tops, 0)))) {
+        return revert_plan_rbd(c, vm, snap, tops, layers);
+    }
     if (c->json) {
         struct json_object *o = json_object_new_object();
 

@@ -9,6 +9,7 @@
 #include "cli.h"
 #include "cat-cli.h"
 #include "vm-qemu.h"
+#include "vmclone-rbd.h"
 
 static const struct cli_cmd top_cmds[] = {
     { "img", cmd_img, "Create, inspect, clone, commit and rebase disk "
@@ -122,6 +123,8 @@ run(int argc, char **argv)
 int
 main(int argc, char **argv)
 {
+    int r;
+
     move_json_last(argc, argv);
     /* --home DIR before the command applies to it */
     while (argc > 2 && !strcmp(argv[1], "--home")) {
@@ -133,5 +136,7 @@ main(int argc, char **argv)
     move_json_last(argc, argv);     /* vm-clone --home H --json list */
     cli_json_errors(wants_json(argc, argv) &&
                     !(argc > 1 && !strcmp(argv[1], "serve")));
-    return cli_json_errors_end(run(argc, argv));
+    r = run(argc, argv);
+    vmc_rbd_shutdown();     /* before exit(): see include/vmclone-rbd.h */
+    return cli_json_errors_end(r);
 }

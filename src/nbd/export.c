@@ -11,6 +11,9 @@
  * An rbd image (a spec "rbd:...", include/vmclone-rbd.h) is opened through
  * librbd instead (vmc_rbd_image_open()): once per process by its spec;
  * across clients, RBD's watchers and exclusive lock play the locks' part.
+ * A throwaway overlay over an rbd image (serve --snapshot) is a file whose
+ * backing layer is that image, opened read-only through librbd
+ * (vmc_scratch_open_rbd()).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -18,6 +21,7 @@
 #include <sys/stat.h>
 
 #include "nbd-internal.h"
+#include "vmclone-ops.h"
 #include "vmclone-rbd.h"
 
 struct nbd_export *
@@ -193,6 +197,9 @@ vmc_nbd_server_add_export(struct vmc_nbd_server *srv,
                           vmc_format_name(oo.format));
     } else if (exp->rbd) {
         r = vmc_rbd_image_open(&exp->img, o->path, oo.flags, err);
+    } else if (o->rbd_backing) {
+        r = vmc_scratch_open_rbd(&exp->img, o->path, o->rbd_backing,
+                                 oo.flags, err);
     } else {
         r = vmc_image_open(&exp->img, o->path, &oo, err);
     }

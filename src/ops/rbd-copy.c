@@ -306,7 +306,7 @@ vmc_rbd_verify(const char *spec, const char *want, struct vmc_error *err)
     struct rbd_spec s;
     struct rbd_conn c;
     rbd_image_t img;
-    char seal[512], chunk[32], hex[65];
+    char seal[512] = "", chunk[32] = "", hex[65];
     long cs;
     int r = rbd_open_spec(spec, &s, &c, err);
 

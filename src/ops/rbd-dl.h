@@ -21,6 +21,8 @@
  * that returns a status: without the libraries, it returns -ELIBACC. */
 #define RBD_DL_STATUS_FUNCTIONS(F) \
     F(int, rados_create, (rados_t *cluster, const char *const id), (cluster, id)) \
+    F(int, rados_conf_get, (rados_t cluster, const char *option, char *buf, size_t len), \
+      (cluster, option, buf, len)) \
     F(int, rados_conf_read_file, (rados_t cluster, const char *path), (cluster, path)) \
     F(int, rados_conf_set, (rados_t cluster, const char *option, const char *value), \
       (cluster, option, value)) \
@@ -69,6 +71,7 @@
       (image, snaps, max_snaps)) \
     F(int, rbd_snap_protect, (rbd_image_t image, const char *snap_name), (image, snap_name)) \
     F(int, rbd_snap_remove, (rbd_image_t image, const char *snapname), (image, snapname)) \
+    F(int, rbd_snap_rollback, (rbd_image_t image, const char *snapname), (image, snapname)) \
     F(int, rbd_snap_unprotect, (rbd_image_t image, const char *snap_name), \
       (image, snap_name)) \
     F(int, rbd_stat, (rbd_image_t image, rbd_image_info_t *info, size_t infosize), \
@@ -109,6 +112,7 @@ const char *rbd_dl_error(void);
 
 #ifndef RBD_DL_IMPLEMENTATION
 #define rados_create rbd_dl_rados_create
+#define rados_conf_get rbd_dl_rados_conf_get
 #define rados_conf_read_file rbd_dl_rados_conf_read_file
 #define rados_conf_set rbd_dl_rados_conf_set
 #define rados_connect rbd_dl_rados_connect
@@ -137,6 +141,7 @@ const char *rbd_dl_error(void);
 #define rbd_snap_list rbd_dl_rbd_snap_list
 #define rbd_snap_protect rbd_dl_rbd_snap_protect
 #define rbd_snap_remove rbd_dl_rbd_snap_remove
+#define rbd_snap_rollback rbd_dl_rbd_snap_rollback
 #define rbd_snap_unprotect rbd_dl_rbd_snap_unprotect
 #define rbd_stat rbd_dl_rbd_stat
 #define rbd_watchers_list rbd_dl_rbd_watchers_list

@@ -36,8 +36,8 @@ struct rbd_conn {
 };
 
 /* Open @s's pool and namespace on the process's connection with @s's
- * settings (made on first use, shut down at exit; @spec for the
- * messages). rbd_conn_close() closes the pool. */
+ * settings (made on first use, shut down by vmc_rbd_shutdown(); @spec
+ * for the messages). rbd_conn_close() closes the pool. */
 int rbd_conn_open(struct rbd_conn *c, const struct rbd_spec *s,
                   const char *spec, struct vmc_error *err);
 void rbd_conn_close(struct rbd_conn *c);

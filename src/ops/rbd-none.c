@@ -59,6 +59,17 @@ vmc_rbd_flatten(const char *spec, struct vmc_error *err)
     return no_librbd(err);
 }
 
+void
+vmc_rbd_shutdown(void)
+{
+}
+
+int
+vmc_rbd_rollback(const char *spec, struct vmc_error *err)
+{
+    return no_librbd(err);
+}
+
 int
 vmc_rbd_watchers(const char *spec, unsigned *count, struct vmc_error *err)
 {

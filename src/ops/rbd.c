@@ -1,9 +1,10 @@
 /*
  * rbd.c - Ceph RBD images through librbd/librados (include/vmclone-rbd.h):
- * one cluster connection per process and settings, and the image operations the
- * catalog's rbd pools use (clone, copy, flatten, freeze, remove, watchers,
- * seal metadata, children). The copies between image files and rbd images
- * are in rbd-copy.c. Built only with librbd (rbd-none.c otherwise).
+ * one cluster connection per process and settings, and the image
+ * operations the catalog's rbd pools use (clone, copy, flatten, freeze,
+ * rollback, remove, watchers, seal metadata, children). The copies
+ * between image files and rbd images are in rbd-copy.c. Built only with
+ * librbd (rbd-none.c otherwise).
  */
 #include <errno.h>
 #include <limits.h>
@@ -31,8 +32,18 @@ vmc_rbd_available(void)
  * file): a command that touches several images (a clone group, a
  * template copy and its clones, fsck) connects once. Connecting costs
  * more than most image calls (reading the conf, the monitor handshake,
- * the maps); the connections are shut down at exit, and a forked child
- * never uses its parent's.
+ * the maps). A forked child never uses its parent's.
+ *
+ * The connections are shut down by vmc_rbd_shutdown(), which the program
+ * calls before it exits, never from an atexit handler: exit() runs the
+ * handlers interleaved with the C++ static destructors of librados,
+ * libceph-common, boost and libstdc++ (registered when librados is loaded
+ * and lazily afterwards, some after ours), while librados's own threads
+ * (messenger workers, timers, finishers, the log) still run; one of them
+ * meeting a destroyed object aborts the process ("terminate called after
+ * throwing an instance of 'std::system_error'"). Ceph's own tools shut
+ * librados down before exit() (the rados tool) or leave with _exit()
+ * (the ceph CLI when it cannot).
  */
 #define CONN_CACHE 4
 
@@ -46,10 +57,9 @@ struct cached_cluster {
 
 static struct cached_cluster conn_cache[CONN_CACHE];
 static pthread_mutex_t conn_lock = PTHREAD_MUTEX_INITIALIZER;
-static bool conn_atexit;
 
-static void
-conn_cache_shutdown(void)
+void
+vmc_rbd_shutdown(void)
 {
     size_t i;
 
@@ -63,39 +73,87 @@ conn_cache_shutdown(void)
     pthread_mutex_unlock(&conn_lock);
 }
 
-/* A new connected cluster handle with @s's settings. */
+/*
+ * Connecting under load: a monitor that many clients reach at once (a
+ * burst of CI clones on many hosts) can miss the mount timeout, and a
+ * fresh attempt after a pause then usually gets in. Only a timeout is
+ * retried, never a refused authentication, a missing pool or conf:
+ * CONNECT_ATTEMPTS in all, the pause doubling from CONNECT_BACKOFF_MS,
+ * with jitter so that the clients that failed together do not come back
+ * together. The mount timeout is the conf's client_mount_timeout when it
+ * sets one, else MOUNT_TIMEOUT (Ceph's default, 300 s, is no time for a
+ * command to wait).
+ */
+#define CONNECT_ATTEMPTS 3
+#define CONNECT_BACKOFF_MS 250
+#define MOUNT_TIMEOUT "15"
+#define CEPH_DEFAULT_MOUNT_TIMEOUT 300.0
+
+/* One attempt: a new handle with @s's settings, connected into *@out;
+ * *@what says which step failed. */
 static int
-cluster_connect(const struct rbd_spec *s, rados_t *out, const char *spec,
-                struct vmc_error *err)
+connect_once(const struct rbd_spec *s, rados_t *out, const char **what)
 {
     rados_t c;
-    const char *what = "cannot read the Ceph configuration";
+    char buf[64];
     int r = rados_create(&c, s->id[0] ? s->id : NULL);
 
-    if (r == -ELIBACC) {
-        return vmc_error_set(err, r, "rbd '%s': Ceph's client libraries "
-                             "cannot be loaded (librbd1, librados2): %s",
-                             spec, rbd_dl_error());
-    }
+    *what = "cannot create a client";
     if (r < 0) {
-        return vmc_error_set(err, r, "rbd '%s': cannot create a client: %s",
-                             spec, strerror(-r));
+        return r;
     }
+    *what = "cannot read the Ceph configuration";
     r = rados_conf_read_file(c, s->conf[0] ? s->conf : NULL);
     if (r == 0) {
         /* our output stays ours: librados logs to its log file only */
         rados_conf_set(c, "log_to_stderr", "false");
         rados_conf_set(c, "err_to_stderr", "false");
-        rados_conf_set(c, "client_mount_timeout", "15");
-        what = "cannot connect to the cluster";
+        if (rados_conf_get(c, "client_mount_timeout", buf, sizeof(buf)) < 0 ||
+            strtod(buf, NULL) == CEPH_DEFAULT_MOUNT_TIMEOUT) {
+            rados_conf_set(c, "client_mount_timeout", MOUNT_TIMEOUT);
+        }
+        *what = "cannot connect to the cluster";
         r = rados_connect(c);
     }
     if (r < 0) {
         rados_shutdown(c);
+        return r;
+    }
+    *out = c;
+    return 0;
+}
+
+/* A new connected cluster handle with @s's settings (retried on a
+ * timeout, see above). */
+static int
+cluster_connect(const struct rbd_spec *s, rados_t *out, const char *spec,
+                struct vmc_error *err)
+{
+    const char *what = NULL;
+    unsigned attempt, pause = CONNECT_BACKOFF_MS;
+    int r = 0;
+
+    for (attempt = 1; attempt <= CONNECT_ATTEMPTS; attempt++) {
+        r = connect_once(s, out, &what);
+        if (r != -ETIMEDOUT || attempt == CONNECT_ATTEMPTS) {
+            break;
+        }
+        usleep((pause + (unsigned)rand() % (pause / 2 + 1)) * 1000u);
+        pause *= 2;
+    }
+    if (r == -ELIBACC) {
+        return vmc_error_set(err, r, "rbd '%s': Ceph's client libraries "
+                             "cannot be loaded (librbd1, librados2): %s",
+                             spec, rbd_dl_error());
+    }
+    if (r == -ETIMEDOUT) {
+        return vmc_error_set(err, r, "rbd '%s': %s: %s (%u attempts)", spec,
+                             what, strerror(-r), CONNECT_ATTEMPTS);
+    }
+    if (r < 0) {
         return vmc_error_set(err, r, "rbd '%s': %s: %s", spec, what,
                              r == -ENOENT ? "not found" : strerror(-r));
     }
-    *out = c;
     return 0;
 }
 
@@ -130,9 +188,6 @@ cluster_get(const struct rbd_spec *s, rados_t *out, const char *spec,
         slot->cluster = *out;
         slot->pid = getpid();
         slot->used = true;
-        if (!conn_atexit) {
-            conn_atexit = atexit(conn_cache_shutdown) == 0;
-        }
     }
     pthread_mutex_unlock(&conn_lock);
     return r == 0 && !slot ? 1 : r;     /* 1: not cached, the caller's */
@@ -393,6 +448,81 @@ vmc_rbd_freeze(const char *spec, struct vmc_error *err)
     } else {
         r = rbd_freeze_open(img, s.snap[0] ? s.snap : VMC_RBD_BASE_SNAP,
                             spec, err);
+        rbd_close(img);
+    }
+    rbd_conn_close(&c);
+    return r;
+}
+
+/* Roll open image @img (@spec) back to snapshot @snap: refused while
+ * another client has it open (its watcher: a running VM, a server) or
+ * holds its exclusive lock, which we take first and keep until close so
+ * that nobody writes during the rollback. */
+static int
+rollback_open(rbd_image_t img, const char *snap, const char *spec,
+              struct vmc_error *err)
+{
+    rbd_image_watcher_t w[64];
+    size_t n = 64;
+    bool exists = false;
+    int r = rbd_watchers_list(img, w, &n);
+
+    if (r == 0) {
+        rbd_watchers_list_cleanup(w, n);
+    }
+    if ((r == 0 || r == -ERANGE) && n > 1) {
+        return vmc_error_set(err, -EBUSY, "rbd image '%s' is in use: %zu "
+                             "other client(s) have it open (stop the VM "
+                             "first)", spec, n - 1);
+    }
+    if (r == 0) {
+        r = rbd_snap_exists(img, snap, &exists);
+    }
+    if (r == 0 && !exists) {
+        return vmc_error_set(err, -ENOENT, "rbd image '%s' has no snapshot "
+                             "'%s'", spec, snap);
+    }
+    if (r == 0) {
+        r = rbd_lock_acquire(img, RBD_LOCK_MODE_EXCLUSIVE);
+        r = r == -EINVAL || r == -EOPNOTSUPP ? 0 : r;   /* no such feature */
+    }
+    if (r == -EROFS) {
+        return vmc_error_set(err, -EBUSY, "rbd image '%s': cannot take its "
+                             "exclusive lock: another client holds it",
+                             spec);
+    }
+    if (r == 0) {
+        r = rbd_snap_rollback(img, snap);
+    }
+    if (r < 0) {
+        return vmc_error_set(err, r, "rbd image '%s': cannot roll back to "
+                             "snapshot '%s': %s", spec, snap, strerror(-r));
+    }
+    return 0;
+}
+
+int
+vmc_rbd_rollback(const char *spec, struct vmc_error *err)
+{
+    struct rbd_spec s;
+    struct rbd_conn c;
+    rbd_image_t img;
+    int r = rbd_open_spec(spec, &s, &c, err);
+
+    if (r < 0) {
+        return r;
+    }
+    if (!s.snap[0]) {
+        rbd_conn_close(&c);
+        return vmc_error_set(err, -EINVAL, "rbd '%s': no snapshot named "
+                             "(IMAGE@SNAP)", spec);
+    }
+    r = rbd_open(c.io, s.image, &img, NULL);    /* the head, read-write */
+    if (r < 0) {
+        vmc_error_set(err, r, "rbd image '%s': %s", spec,
+                      r == -ENOENT ? "no such image" : strerror(-r));
+    } else {
+        r = rollback_open(img, s.snap, spec, err);
         rbd_close(img);
     }
     rbd_conn_close(&c);

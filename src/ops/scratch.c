@@ -13,6 +13,13 @@
  * and its children are gone), and the directory when that empties it;
  * it removes only names this file makes (overlay-N.qcow2), never
  * anything else.
+ *
+ * An overlay over an rbd image (serve --snapshot of a disk in an rbd
+ * pool) is the same local qcow2 file: it records QEMU's name of the image
+ * as its backing reference (which our chain refuses to open by name), and
+ * vmc_scratch_open_rbd() attaches the image, opened read-only through
+ * librbd, below it. Nothing is made in Ceph, so a killed run leaves
+ * nothing there; its overlay goes with its directory, as any other.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -27,6 +34,8 @@
 #include <unistd.h>
 
 #include "ops-internal.h"
+#include "engine.h"
+#include "vmclone-rbd.h"
 
 #define SCRATCH_PREFIX "ephemeral."
 #define SCRATCH_HIDDEN ".ephemeral-new."
@@ -120,6 +129,83 @@ vmc_scratch_overlay(struct vmc_scratch *s, const char *backing,
         return r;
     }
     *path_out = path;
+    return 0;
+}
+
+int
+vmc_scratch_overlay_rbd(struct vmc_scratch *s, const char *spec,
+                        char **path_out, struct vmc_error *err)
+{
+    struct vmc_create_opts co;
+    struct vmc_image *img = NULL;
+    char *path = NULL, *qemu = NULL;
+    int r = vmc_rbd_image_open(&img, spec, 0, err);
+
+    *path_out = NULL;
+    if (r == 0) {
+        r = vmc_rbd_qemu_filename(spec, &qemu, err);
+    }
+    if (r == 0 && asprintf(&path, "%s/" OVERLAY_PREFIX "%u.qcow2", s->dir,
+                           s->n) < 0) {
+        path = NULL;
+        r = vmc_error_set(err, -ENOMEM, "out of memory");
+    }
+    if (r == 0) {
+        vmc_create_opts_init(&co);
+        co.size = vmc_image_size(img);
+        co.backing_file = qemu;
+        co.backing_format = VMC_FMT_RAW;
+        co.backing_unsafe = true;       /* an rbd image: sized above */
+        s->n++;             /* counted before it exists: freed either way */
+        r = vmc_image_create(path, &co, err);
+    }
+    vmc_image_close(img);
+    free(qemu);
+    if (r < 0) {
+        vmc_error_prepend(err, "throwaway overlay on '%s': ", spec);
+        free(path);
+        return r;
+    }
+    *path_out = path;
+    return 0;
+}
+
+int
+vmc_scratch_open_rbd(struct vmc_image **out, const char *overlay,
+                     const char *spec, unsigned flags, struct vmc_error *err)
+{
+    struct vmc_open_opts oo = { .format = VMC_FMT_QCOW2 };
+    struct vmc_image_info info;
+    struct vmc_image *top = NULL, *base = NULL;
+    char *qemu = NULL;
+    int r;
+
+    *out = NULL;
+    oo.flags = (flags & VMC_OPEN_RDWR) | VMC_OPEN_NO_BACKING;
+    r = vmc_rbd_qemu_filename(spec, &qemu, err);
+    if (r == 0) {
+        r = vmc_image_open(&top, overlay, &oo, err);
+    }
+    if (r == 0) {
+        vmc_image_get_info(top, &info);
+        if (!info.backing_file || strcmp(info.backing_file, qemu)) {
+            r = vmc_error_set(err, -EINVAL, "'%s' is not an overlay of rbd "
+                              "image '%s'", overlay, spec);
+        }
+    }
+    if (r == 0) {
+        r = vmc_rbd_image_open(&base, spec, 0, err);
+    }
+    if (r == 0) {
+        r = engine_image_attach_backing(top, base, err);
+    }
+    free(qemu);
+    if (r < 0) {
+        vmc_image_close(base);
+        vmc_image_close(top);
+        return r;
+    }
+    *out = top;
     return 0;
 }
 

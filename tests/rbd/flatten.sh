@@ -27,8 +27,6 @@ expect_rc 1 vmc consolidate vm1
 grep -q 'not supported on rbd pools' vmc.err || fail "consolidate: $(cat vmc.err)"
 expect_rc 1 vmc relink vm1 --template tmpl
 grep -q 'not supported on rbd pools' vmc.err || fail "relink: $(cat vmc.err)"
-expect_rc 1 vmc snapshot revert vm1 s1
-grep -q 'not supported on rbd pools' vmc.err || fail "snapshot revert: $(cat vmc.err)"
 
 # flatten: no parent any more, same data, no longer a dependent
 vmc flatten vm1 || fail "flatten vm1: $(cat vmc.err)"

@@ -12,7 +12,8 @@
 #    rbd:) are refused, and so is rm (exit 5, "in use"); after it, rm works
 #  - the template's image in the pool: refused writable; read-only it
 #    serves the template and refuses WRITE
-#  - --snapshot and -f qcow2 are refused on rbd with a clear message
+#  - -f qcow2 is refused on rbd with a clear message (--snapshot:
+#    tests/rbd/ephemeral.sh)
 #  - start --nbd of an rbd VM (a stand-in qemu-system): the URIs work and
 #    the guest's writes are in the image afterwards
 . "$(dirname "$0")/rbd-lib.sh"
@@ -110,10 +111,7 @@ nbdsh_ -u "$(uri c)" -c 'h.pwrite(b"x" * 512, 0)' 2> nbdsh.err &&
 grep -qiE 'not permitted|read-only|EPERM' nbdsh.err || fail "WRITE to the template export: $(cat nbdsh.err)"
 stop_server c
 
-# ---- --snapshot: no overlay over an rbd image
-expect_fail vmc serve --snapshot --socket "$T/z.sock" vm1
-err_matches "not supported on rbd"
-# an rbd image holds raw data: -f qcow2 is refused
+# ---- an rbd image holds raw data: -f qcow2 is refused
 expect_fail vmc serve -f qcow2 --socket "$T/f.sock" vm1
 err_matches "served as raw"
 

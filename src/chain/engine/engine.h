@@ -127,6 +127,15 @@ struct engine_ext_ops {
     void (*close)(void *priv);
 };
 
+/* Make @backing (an image of its own, e.g. one of engine_image_ext_new())
+ * the chain below @top, a layer opened alone (VMC_OPEN_NO_BACKING) whose
+ * backing reference names it: what @top does not hold is read from
+ * @backing, which @top owns from then on (vmc_image_close() closes it).
+ * The sizes must match. @backing's own chain is not opened. */
+int engine_image_attach_backing(struct vmc_image *top,
+                                struct vmc_image *backing,
+                                struct vmc_error *err);
+
 /* A new image named @name, @size bytes, preferred I/O unit @granularity
  * (a power of two), read-write when @writable, served by @ops on @priv.
  * vmc_image_close() flushes it and calls @ops->close; so does this call

@@ -5,10 +5,14 @@
  * src/ops/rbd-image.c), so that everything built on struct vmc_image
  * (the public data path, block status, the NBD server) uses them as it
  * uses a raw file. One layer: no file, no backing chain, no seal, no
- * locks of the engine (the storage has its own).
+ * locks of the engine (the storage has its own). Such an image can be
+ * the backing layer of a qcow2 overlay opened alone
+ * (engine_image_attach_backing(): the throwaway overlays of serve
+ * --snapshot over an rbd image).
  */
 #include <assert.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -164,5 +168,28 @@ engine_image_ext_new(struct vmc_image **out, const char *name,
     img->writable = writable;
     img->open_flags = writable ? VMC_OPEN_RDWR : 0;
     *out = img;
+    return 0;
+}
+
+int
+engine_image_attach_backing(struct vmc_image *top, struct vmc_image *backing,
+                            struct vmc_error *err)
+{
+    if (top->backing || !top->backing_name || !top->backing_io) {
+        return vmc_error_set(err, -EINVAL, "'%s': not an overlay opened "
+                             "without its backing", top->filename);
+    }
+    if (backing->size != top->size) {
+        return vmc_error_set(err, -EINVAL, "'%s' (%" PRIu64 " bytes) cannot "
+                             "be the backing of '%s' (%" PRIu64 " bytes)",
+                             backing->filename, backing->size, top->filename,
+                             top->size);
+    }
+    backing->depth = top->depth + 1;
+    /* no merged map over it: reads go through its own data path */
+    pthread_mutex_lock(&backing->map_lock);
+    backing->map_unavailable = true;
+    pthread_mutex_unlock(&backing->map_lock);
+    top->backing = backing;
     return 0;
 }
