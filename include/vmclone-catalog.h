@@ -616,6 +616,21 @@ VMC_API int vmc_catalog_instant_of_vm(struct vmc_catalog *cat,
  *  "start" restores it. -EINVAL when its template is no instant one. */
 VMC_API int vmc_catalog_instant_mark(struct vmc_catalog *cat, const char *vm,
                                      struct vmc_error *err);
+/** An instant clone's disk is its own once a start has resumed it: the
+ *  template's memory, resumed again, would not match it. @resumed true:
+ *  record that VM @vm is being resumed (compare-and-set from "never
+ *  resumed"; -EBUSY when another start did it first, -ENOENT when @vm is
+ *  no instant clone or was resumed before); false: undo that record for
+ *  a start that failed before the guest ran. Once resumed, "start" boots
+ *  the VM from its disk like any other. */
+VMC_API int vmc_catalog_instant_resume(struct vmc_catalog *cat,
+                                       const char *vm, bool resumed,
+                                       struct vmc_error *err);
+/** 1 when VM @vm is an instant clone resumed before (it now boots from its
+ *  disk), 0 when not, or a negative errno. */
+VMC_API int vmc_catalog_instant_was_resumed(struct vmc_catalog *cat,
+                                            const char *vm,
+                                            struct vmc_error *err);
 VMC_API void vmc_instant_release(struct vmc_instant *in);
 
 #ifdef __cplusplus

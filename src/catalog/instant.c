@@ -262,6 +262,45 @@ vmc_catalog_instant_mark(struct vmc_catalog *cat, const char *vm,
     return r;
 }
 
+/* vms.instant: 0 no instant clone, 1 an instant clone never resumed (its
+ * disk is the template's as frozen), 2 resumed once (its disk has moved
+ * on: it no longer needs the template's RAM and state files). */
+int
+vmc_catalog_instant_resume(struct vmc_catalog *cat, const char *vm,
+                           bool resumed, struct vmc_error *err)
+{
+    int64_t now = 0;
+    int r = cat_exec(cat, err, "UPDATE vms SET instant = ? WHERE name = ? "
+                     "AND instant = ?", "isi", resumed ? 2 : 1, vm,
+                     resumed ? 1 : 2);
+
+    if (r < 0 || cat_changes(cat) == 1) {
+        return r;
+    }
+    r = cat_get_i64(cat, &now, err, "SELECT instant FROM vms WHERE name = "
+                    "?", "s", vm);
+    if (r == 0 && resumed && now == 2) {
+        return vmc_error_set(err, -EBUSY, "VM '%s' was resumed from its "
+                             "instant template by another start meanwhile",
+                             vm);
+    }
+    return r < 0 && r != -ENOENT ? r : vmc_error_set(err, -ENOENT, "VM '%s' "
+                                                     "is no instant clone "
+                                                     "waiting to be "
+                                                     "resumed", vm);
+}
+
+int
+vmc_catalog_instant_was_resumed(struct vmc_catalog *cat, const char *vm,
+                                struct vmc_error *err)
+{
+    int64_t v = 0;
+    int r = cat_get_i64(cat, &v, err, "SELECT instant FROM vms WHERE name = "
+                        "?", "s", vm);
+
+    return r < 0 ? r : v == 2;
+}
+
 static void
 file_release(struct vmc_instant_file *f)
 {

@@ -90,7 +90,9 @@ static const char start_usage[] =
     "  --kernel F, --initrd F, --append CMDLINE   direct kernel boot\n"
     "  -- QEMU-ARGS     appended to QEMU's command line\n\n"
     "An instant clone (clone --instant) is restored from its template's "
-    "RAM and\ndevice state instead of booting.\n";
+    "RAM and\ndevice state instead of booting: once, or at every "
+    "--ephemeral run (later\nstarts boot it from its disk, which has "
+    "changed since).\n";
 
 static volatile pid_t g_qemu_pid;
 
@@ -448,6 +450,52 @@ load_instant(struct catcli *c, const char *name, struct vmc_instant *in,
     return r < 0 && r != -ENOENT ? catcli_fail(&e, r) : 0;
 }
 
+/* An instant clone's disk moves on once a start resumes it, so a start
+ * that resumes it for good (not a dry run, not ephemeral) records that
+ * first, and later starts boot the VM from its disk (said here): the
+ * template's memory would not match the disk any more. *@recorded: the
+ * record to undo if the guest does not run. 0 or an exit status. */
+static int
+record_resume(struct catcli *c, const char *name, struct json_object *vm,
+              bool instant, bool dry_run, bool ephemeral, bool *recorded)
+{
+    struct vmc_error e = { 0 };
+    int r;
+
+    *recorded = false;
+    if (!instant) {
+        if (vmc_catalog_instant_was_resumed(c->cat, name, &e) == 1 &&
+            !c->quiet && !c->json) {
+            fprintf(stderr, CLI_NAME ": VM '%s' was resumed from its "
+                    "instant template before and its disk has changed "
+                    "since: it boots from its disk\n", name);
+        }
+        return 0;
+    }
+    if (dry_run || eph_wanted(vm, ephemeral) ||
+        strcmp(vm_state(vm), "ready")) {
+        return 0;
+    }
+    r = vmc_catalog_instant_resume(c->cat, name, true, &e);
+    if (r < 0) {
+        return catcli_fail(&e, r);
+    }
+    *recorded = true;
+    return 0;
+}
+
+/* The guest of instant clone @name never ran: it may be resumed again. */
+static void
+undo_resume(struct catcli *c, const char *name)
+{
+    struct vmc_error e = { 0 };
+
+    if (catcli_open(c, 0) == 0) {
+        vmc_catalog_instant_resume(c->cat, name, false, &e);
+        catcli_close(c);
+    }
+}
+
 /* --freezable, or an instant clone (@r->in): set up model @hw (instant.h);
  * 0 or the exit status. */
 static int
@@ -516,7 +564,7 @@ cmd_start(int argc, char **argv)
     struct vmc_instant in = { 0 };
     struct inst_run ir = { 0 };
     bool nbd = false, direct = false, dry_run = false, ephemeral = false;
-    bool freezable = false, instant = false, detach = false;
+    bool freezable = false, instant = false, detach = false, recorded = false;
     struct sdet det;
     size_t ndisks = 0, i;
     pid_t srv = 0;
@@ -586,6 +634,8 @@ cmd_start(int argc, char **argv)
     }
     rc = vmq_load(&c, argv[optind], &qo, &hw);
     rc = rc ? rc : load_instant(&c, argv[optind], &in, &instant);
+    rc = rc ? rc : record_resume(&c, argv[optind], vm, instant, dry_run,
+                                 ephemeral, &recorded);
     /* absolute: the server runs in another directory */
     if (!realpath(vmc_catalog_dir(c.cat), home)) {
         snprintf(home, sizeof(home), "%s", vmc_catalog_dir(c.cat));
@@ -667,6 +717,9 @@ cmd_start(int argc, char **argv)
                   freezable || instant ? &ir : NULL, &det);
 
 out:
+    if (recorded && !ir.resumed) {
+        undo_resume(&c, argv[optind]);
+    }
     inst_cleanup(&ir, dry_run);
     vmc_instant_release(&in);       /* when it failed before ir.in */
     if (srv > 0 && stop_server(srv) && rc == CLI_EXIT_OK) {

@@ -477,6 +477,7 @@ restore(struct inst_run *r)
     if (rc == 0) {
         rc = vmc_qmp_cmd(q, "cont", NULL, &ret, &err);
         json_object_put(ret);
+        r->resumed = true;      /* "cont" may have run even if it failed */
     }
     inst_trace("resumed");
     for (i = 0; rc == 0 && i < r->nmacs; i++) {

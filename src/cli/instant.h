@@ -35,6 +35,7 @@ struct inst_run {
     size_t nmacs;
     double t0;                  /* when QEMU was started */
     pid_t pid;                  /* QEMU's */
+    bool resumed;               /* the clone's guest was resumed */
 };
 
 /*

@@ -13,8 +13,11 @@
 #  - QEMU exiting first: 125, with QEMU's own message;
 #  - --detach --json (docs/schema/start-detach.json) with the default
 #    console STORE/run/console/VM.log;
-#  - an instant clone with --detach returns once restored; one whose
-#    QEMU exits at once fails at once (not after the QMP timeout);
+#  - an instant clone with --detach returns once restored; resumed once,
+#    it is recorded so (vms.instant 2) and its next start boots it from
+#    its disk, which is said (the template's memory no longer matches the
+#    disk); a clone whose QEMU exits at once fails at once (not after the
+#    QMP timeout) and may still be resumed, as after an ephemeral run;
 #    clone --instant --count 2 --start starts both (two QEMUs with
 #    -incoming defer and -vga none like the template, consoles in
 #    run/console) and exits 0; a failing
@@ -156,11 +159,31 @@ grep -q "restored from instant template 'T'" one.err || fail "not restored befor
 pid_of one.out
 kill "$spid"
 gone "$spid"
-# a clone's QEMU that dies at once: the restore gives up at once too
+# resumed once, its disk is its own: the template's memory is never
+# resumed over it again, the next start boots it from its disk
+inst_of() { sqlite3 "$H/catalog.db" "SELECT instant FROM vms WHERE name = '$1'"; }
+[ "$(inst_of one)" = 2 ] || fail "one was resumed but is recorded as instant=$(inst_of one)"
+vmc start one --direct --accel tcg --dry-run > again.txt 2> again.err ||
+    fail "dry-run of a resumed instant clone: $(cat again.err)"
+grep -q -- "-incoming" again.txt && fail "a resumed instant clone is restored again: $(cat again.txt)"
+grep -q "was resumed from its instant template before" again.err ||
+    fail "the boot from disk is not said: $(cat again.err)"
+# a clone's QEMU that dies at once: the restore gives up at once too,
+# and the clone may still be resumed (its guest never ran)
+vmc clone T --instant --name two > /dev/null || fail "clone --instant two"
 t0=$(date +%s)
-expect_rc 1 vmc start one --direct --accel tcg --serial dead.log -- -no-such-qemu-option
+expect_rc 1 vmc start two --direct --accel tcg --serial dead.log -- -no-such-qemu-option
 err_matches "QEMU exited before it listened on its QMP socket"
 [ $(($(date +%s) - t0)) -lt 30 ] || fail "the restore waited $(($(date +%s) - t0)) s for a dead QEMU"
+[ "$(inst_of two)" = 1 ] || fail "a failed restore left two recorded as instant=$(inst_of two)"
+# an ephemeral run leaves the disk as it was: still to be resumed
+vmc start two --direct --accel tcg --detach --ephemeral > two.out 2> two.err ||
+    fail "start --ephemeral of an instant clone: $(cat two.err)"
+grep -q "restored from instant template 'T'" two.err || fail "not restored: $(cat two.err)"
+pid_of two.out
+kill "$spid"
+gone "$spid"
+[ "$(inst_of two)" = 1 ] || fail "an ephemeral run recorded two as instant=$(inst_of two)"
 
 rc=0
 vmc clone T --instant --name 'ci-%d' --count 2 --start > cs.out 2> cs.err || rc=$?
@@ -187,7 +210,7 @@ done
 cp -a "$H" home2
 sqlite3 home2/catalog.db "UPDATE instant_templates SET devices = \
     replace(devices, 'vga,none' || char(10), '')"
-VMCLONE_HOME=$T/home2 vmc start one --direct --accel tcg --dry-run > old.txt ||
+VMCLONE_HOME=$T/home2 vmc start two --direct --accel tcg --dry-run > old.txt ||
     fail "dry-run of a clone of an older template"
 grep -q -- "-vga none" old.txt && fail "a clone of a template frozen with a VGA has none"
 rm -rf home2

@@ -116,14 +116,20 @@ ok vmc list -q > /dev/null
     fail "kill -9 left $(ls -A "$VMCLONE_HOME/run/instant")"
 [ "$(sha "$c2disk")" = "$c2sum" ] || fail "an ephemeral run changed c2's disk"
 
+# c1 was resumed above: its disk is its own now, so its next start boots
+# it from its disk; c2 ran ephemeral only and is still to be resumed
+vmc start c1 --direct --accel tcg --dry-run > dry1b.txt 2> dry1b.err ||
+    fail "dry-run of the resumed c1: $(cat dry1b.err)"
+grep -q -- "-incoming" dry1b.txt && fail "c1 would be resumed again: $(cat dry1b.txt)"
+
 # a copy of the store whose recorded machine type, or QEMU, differs
 cp -a "$VMCLONE_HOME" home2
 sqlite3 home2/catalog.db "UPDATE instant_templates SET machine = 'pc-q35-6.2'"
-VMCLONE_HOME=$T/home2 expect_rc 4 vmc start c1 --direct --accel tcg --serial m.log
+VMCLONE_HOME=$T/home2 expect_rc 4 vmc start c2 --direct --accel tcg --serial m.log
 err_matches "machine type pc-q35-6.2"
 sqlite3 home2/catalog.db "UPDATE instant_templates SET machine = \
     (SELECT machine FROM instant_templates), qemu_version = '6.2.0 (other)'"
-VMCLONE_HOME=$T/home2 expect_rc 4 vmc start c1 --direct --accel tcg --serial m.log
+VMCLONE_HOME=$T/home2 expect_rc 4 vmc start c2 --direct --accel tcg --serial m.log
 err_matches "frozen with QEMU 6.2.0"
 rm -rf home2
 
@@ -132,7 +138,7 @@ chmod 644 "$ram"
 mt=$(stat -c %y "$ram")
 printf '\x5a' | dd of="$ram" bs=1 seek=12345 conv=notrunc 2> /dev/null
 chmod 444 "$ram"
-expect_rc 6 vmc start c1 --direct --accel tcg --serial r.log
+expect_rc 6 vmc start c2 --direct --accel tcg --serial r.log
 err_matches "RAM file of instant template 'T' changed"
 expect_rc 6 vmc fsck --verify
 # the same change with the old mtime: the cheap check passes, the digest
