@@ -225,6 +225,20 @@ VMC_API int vmc_catalog_pool_rm(struct vmc_catalog *cat, const char *name,
  *  host. On SQLite (one host) every pool is shared already. */
 VMC_API int vmc_catalog_pool_share(struct vmc_catalog *cat, const char *name,
                                    struct vmc_error *err);
+/** Set primary pool @name's limit of linked clones per base copy of a
+ *  template: @max children (0: no limit; -1: the default of its type,
+ *  none for 'dir', 200 for 'rbd'). A linked clone uses the template's
+ *  copy with room and the fewest children; when every copy is full, one
+ *  more copy is made (once, whatever the concurrency).
+ *  @return 0, -ENOENT (no such pool), -EINVAL (@max below -1) */
+VMC_API int vmc_catalog_pool_set_max_clones(struct vmc_catalog *cat,
+                                            const char *name, int64_t max,
+                                            struct vmc_error *err);
+/** Pool @name's limit of linked clones per base copy in *@max (0: none;
+ *  the default of its type when not set). */
+VMC_API int vmc_catalog_pool_max_clones(struct vmc_catalog *cat,
+                                        const char *name, int64_t *max,
+                                        struct vmc_error *err);
 
 /* ------------------------------------------------------------- templates */
 

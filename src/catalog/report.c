@@ -83,8 +83,9 @@ static const struct report reports[] = {
         "SELECT t.name, t.state, t.retired, t.cpus, t.memory_mb, t.nics, "
         "(SELECT count(*) FROM volumes v WHERE v.template_id = t.id) AS "
         "disks, (SELECT sum(virtual_size) FROM volumes v WHERE "
-        "v.template_id = t.id) AS virtual_size, (SELECT group_concat(p.name, "
-        "',') FROM template_copies x JOIN pools p ON p.id = x.pool_id WHERE "
+        "v.template_id = t.id) AS virtual_size, (SELECT group_concat(p.name "
+        "|| CASE WHEN x.copy_no > 0 THEN '#' || CAST(x.copy_no AS TEXT) "
+        "ELSE '' END, ',') FROM template_copies x JOIN pools p ON p.id = x.pool_id WHERE "
         "x.template_id = t.id AND x.state = 'ready') AS copies_in, (SELECT "
         "count(*) FROM (" CAT_DEPENDENTS_SQL(TEMPLATE_VOLUMES("t.id"),
                                              "SELECT id FROM own")
