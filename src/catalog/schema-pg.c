@@ -203,6 +203,7 @@ const char *const cat_pg_migrations[] = {
     "ALTER TABLE pools ADD COLUMN max_clones_per_base bigint;\n"
     "ALTER TABLE template_copies ADD COLUMN copy_no bigint NOT NULL\n"
     "  DEFAULT 0;\n"
+    "ALTER TABLE template_copies ADD COLUMN source_copy_id bigint;\n"
     "ALTER TABLE template_copies DROP CONSTRAINT\n"
     "  template_copies_template_id_pool_id_key;\n"
     "ALTER TABLE template_copies ADD CONSTRAINT template_copies_base\n"

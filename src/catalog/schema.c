@@ -240,7 +240,9 @@ const char *const cat_migrations[] = {
     "SELECT 1;\n",
     /* 10: hot templates (docs/design/scale-out.md): several base copies
      * of a template per pool, numbered by copy_no (0 first), each with
-     * its own files; a pool's max_clones_per_base (NULL: the default of
+     * its own files, the first made from the template, the next ones
+     * from a sibling copy (source_copy_id; no foreign key: the source
+     * may go first); a pool's max_clones_per_base (NULL: the default of
      * its type, cat_pool_max_clones()). UNIQUE (template_id, pool_id,
      * copy_no) keeps one winner per new copy. SQLite cannot drop a
      * UNIQUE constraint: the table is rebuilt (open.c runs migrations
@@ -257,6 +259,7 @@ const char *const cat_migrations[] = {
     "  journal_id INTEGER REFERENCES journal(id),\n"
     "  created REAL NOT NULL,\n"
     "  copy_no INTEGER NOT NULL DEFAULT 0,\n"
+    "  source_copy_id INTEGER,\n"
     "  UNIQUE (template_id, pool_id, copy_no));\n"
     "INSERT INTO template_copies_v10(id, template_id, pool_id, state,\n"
     "  mechanism, journal_id, created) SELECT id, template_id, pool_id,\n"

@@ -9,7 +9,11 @@
  * its own files (on rbd: its own image, snapshot vmclone-base). A pool's
  * max_clones_per_base caps the children of one copy (the direct children
  * of its first disk's volume: what `rbd children` lists on rbd); NULL
- * means the default of its type (cat_pool_max_clones()).
+ * means the default of its type (cat_pool_max_clones()). The first copy
+ * is made from the template, the next ones from the lowest-numbered
+ * ready copy in the pool (source_copy_id): a server-side copy on rbd,
+ * and a host other than the template's (whose secondary pool may be
+ * local to it) can make one.
  *
  * Choosing (cat_ensure_copy), in one transaction: among the ready copies
  * with room for the caller's group, the one with the fewest children
@@ -152,13 +156,24 @@ out:
     return r;
 }
 
-/* Make base copy number @copy_no of template @tid in pool @pool_id, in
- * the caller's transaction: -EAGAIN when another call made that number
- * first (the compare-and-set: one winner per number). */
+/* What the chooser saw: the copy to use, else one to wait for (its
+ * journal row), else the number of the copy to make and the copy to make
+ * it from (0: the template). */
+struct copy_pick {
+    int64_t use, wait_jid, next_no, src;
+};
+
+/* Make base copy number @pk->next_no of template @tid in pool @pool_id,
+ * in the caller's transaction: -EAGAIN when another call made that number
+ * first (the compare-and-set: one winner per number). The first copy is
+ * made from the template; the next ones from copy @pk->src in the same
+ * pool (a server-side copy on rbd, a reflink on a directory that has
+ * them; and any host can make it: the template's files may be local to
+ * another host). */
 static int
 make_copy(struct vmc_catalog *cat, int64_t tid, int64_t pool_id,
-          int64_t copy_no, int64_t *copy_id, const char **mechanism,
-          uint64_t *bytes, struct vmc_error *err)
+          const struct copy_pick *pk, int64_t *copy_id,
+          const char **mechanism, uint64_t *bytes, struct vmc_error *err)
 {
     struct cat_disks src = { 0 };
     int64_t *vids = NULL, cid = 0;
@@ -173,7 +188,8 @@ make_copy(struct vmc_catalog *cat, int64_t tid, int64_t pool_id,
     r = cat_get_str(cat, &tname, err, "SELECT name FROM templates WHERE "
                     "id = ?", "I", tid);
     if (r == 0) {
-        r = cat_disks_of(cat, &src, CAT_DISKS_TEMPLATE, tid, err);
+        r = pk->src ? cat_disks_of(cat, &src, CAT_DISKS_COPY, pk->src, err)
+                    : cat_disks_of(cat, &src, CAT_DISKS_TEMPLATE, tid, err);
     }
     if (r == 0 && !(vids = calloc(src.n ? src.n : 1, sizeof(*vids)))) {
         r = vmc_error_set(err, -ENOMEM, "out of memory");
@@ -187,14 +203,26 @@ make_copy(struct vmc_catalog *cat, int64_t tid, int64_t pool_id,
     if (r == 0) {
         /* one winner per number, also without a single writer lock */
         r = cat_get_i64(cat, &cid, err, "INSERT INTO template_copies("
-                        "template_id, pool_id, copy_no, state, journal_id, "
-                        "created) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT "
-                        "(template_id, pool_id, copy_no) DO NOTHING "
-                        "RETURNING id", "IIIsId", tid, pool_id, copy_no,
+                        "template_id, pool_id, copy_no, source_copy_id, "
+                        "state, journal_id, created) VALUES (?, ?, ?, "
+                        "nullif(?, 0), ?, ?, ?) ON CONFLICT (template_id, "
+                        "pool_id, copy_no) DO NOTHING RETURNING id",
+                        "IIIIsId", tid, pool_id, pk->next_no, pk->src,
                         CAT_CREATING, op.jid, cat_now());
         if (r == -ENOENT) {
             r = vmc_error_set(err, -EAGAIN, "another operation is making "
                               "this template copy");
+        }
+    }
+    for (i = 0; r == 0 && pk->src && i < src.n; i++) {
+        int64_t n = 0;
+
+        /* FOR SHARE: the copy we read is not removed under us */
+        r = cat_get_i64(cat, &n, err, "SELECT id FROM volumes WHERE id = ? "
+                        "AND state = 'ready' FOR SHARE", "I", src.d[i].vid);
+        if (r == -ENOENT) {
+            r = vmc_error_set(err, -EAGAIN, "the template copy to copy "
+                              "from is being removed");
         }
     }
     for (i = 0; r == 0 && i < src.n; i++) {
@@ -224,7 +252,7 @@ make_copy(struct vmc_catalog *cat, int64_t tid, int64_t pool_id,
         if (r == 0 && cat_path_is_rbd(dst)) {
             r = cat_rbd_copy_volume(cat, src.d[i].vid, src.d[i].path, dst,
                                     bytes, err);
-            mech = "rbd-import";
+            mech = pk->src ? "rbd-copy" : "rbd-import";
             free(dst);
             continue;
         }
@@ -347,12 +375,6 @@ cat_copy_has_room(struct vmc_catalog *cat, int64_t copy_id, int64_t need,
     return r;
 }
 
-/* What the chooser saw: the copy to use (*use), else one to wait for
- * (*wait_jid), else the number of the copy to make (*next_no). */
-struct copy_pick {
-    int64_t use, wait_jid, next_no;
-};
-
 /* In the caller's transaction: the template's copies in the pool. */
 static int
 pick_copy(struct vmc_catalog *cat, int64_t tid, int64_t pool_id,
@@ -383,7 +405,12 @@ pick_copy(struct vmc_catalog *cat, int64_t tid, int64_t pool_id,
             if (!pk->wait_jid) {
                 pk->wait_jid = cat_col_i64(st, 2);
             }
-        } else if (has_room(children, need, max) &&
+            continue;
+        }
+        if (!pk->src) {
+            pk->src = id;       /* the lowest-numbered ready copy */
+        }
+        if (has_room(children, need, max) &&
                    (!pk->use || children < best_children)) {
             pk->use = id;
             best_children = children;
@@ -419,8 +446,8 @@ cat_ensure_copy(struct vmc_catalog *cat, int64_t tid, int64_t pool_id,
         if (!pk.wait_jid) {
             /* every copy full (or none): ours to make; make_copy commits
              * the rows */
-            r = make_copy(cat, tid, pool_id, pk.next_no, copy_id, mechanism,
-                          bytes, err);
+            r = make_copy(cat, tid, pool_id, &pk, copy_id, mechanism, bytes,
+                          err);
             if (r == -EAGAIN) {
                 continue;       /* another made that number first */
             }
