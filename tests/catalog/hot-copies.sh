@@ -6,9 +6,11 @@
 # clones each, read from the images themselves (qemu-img: each VM's
 # backing file), and each clone reads as the template. A --count group
 # goes to the copy with room and the fewest clones; a full pool makes one
-# more copy; deps/tree/template list name every copy; template rm refuses
-# while clones exist; gc removes an extra copy nobody uses and keeps the
-# others; fsck stays clean. Bad settings exit 2, a missing pool 3.
+# more copy, made from copy 0; deps/tree/template list name every copy;
+# template rm refuses while clones exist; gc removes an extra copy nobody
+# uses and keeps the others; a retired template goes with its last clone,
+# every copy with it; fsck stays clean. Bad settings exit 2, a missing
+# pool 3.
 . "$(dirname "$0")/cat-lib.sh"
 
 mk_template t.qcow2
@@ -74,6 +76,9 @@ sort backings | uniq -c | awk '$1 > 3 { bad = 1 } END { exit bad }' ||
 for c in $copies; do
     qemu-img check -q -U "$T/hot/$c" || fail "qemu-img check $c"
 done
+# copies 1..3 were made from copy 0, in the pool
+[ "$(sql "SELECT count(*) FROM template_copies c WHERE c.copy_no > 0 AND c.source_copy_id = (SELECT x.id FROM template_copies x WHERE x.pool_id = c.pool_id AND x.copy_no = 0)")" = 3 ] ||
+    fail "sources: $(sql 'SELECT copy_no, source_copy_id FROM template_copies')"
 # the catalog agrees with the images
 [ "$(sort backings | uniq -c | awk '{ print $1 }' | sort | tr '\n' ' ')" = "1 3 3 3 " ] ||
     fail "clones per copy: $(sort backings | uniq -c)"
@@ -132,11 +137,16 @@ expect_rc 2 vmc pool set hot
 expect_rc 2 vmc pool add cold "$T/hot2" --max-clones-per-base x
 expect_rc 3 vmc pool set nosuch --max-clones-per-base 3
 
-# ---- everything goes: the template with all its copies
+# ---- retired: no new clone, no new copy; it goes with its last clone,
+# all its copies with it
+ok vmc template retire T -q
+expect_fail vmc clone T --name late --linked --pool hot
+[ "$(sql "SELECT count(*) FROM template_copies")" = 5 ] || fail "retired template got a copy"
 for v in $(vmc list --json | python3 -c 'import json,sys; print(" ".join(x["name"] for x in json.load(sys.stdin)))'); do
     ok vmc rm "$v" -q
 done
-ok vmc template rm T -q
+vmc gc -q || fail "gc"
+[ "$(sql "SELECT count(*) FROM templates")" = 0 ] || fail "the retired template stayed"
 [ "$(sql "SELECT count(*) FROM template_copies")" = 0 ] || fail "copies left"
 [ -z "$(ls "$T/hot")" ] || fail "files left in hot: $(ls "$T/hot")"
 check_all_disks
