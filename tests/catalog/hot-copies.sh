@@ -90,7 +90,16 @@ g2=$(backing_of "$(ls "$T"/hot/g-2-disk0-*.qcow2)")
 [ "$g1" = "$g2" ] || fail "the group was split: $g1 $g2"
 [ "$(grep -cx "$g1" backings)" = 1 ] || fail "the group went to a copy with $(grep -cx "$g1" backings) clones"
 [ "$(sql "SELECT count(*) FROM template_copies")" = 5 ] || fail "a copy was made for the group"
-# every copy full: the next clone makes copy 4, and only it
+# every copy full: a clone killed while making copy 4 leaves nothing the
+# next command does not roll back
+rc=0
+VMCLONE_CRASH_AT=copy.before-commit "$VMCLONE" clone T --name crashy --linked --pool hot -q 2>/dev/null || rc=$?
+[ "$rc" = 99 ] || fail "the crash point was not reached (exit $rc)"
+ok vmc list -q >/dev/null
+[ "$(sql "SELECT count(*) FROM template_copies")" = 5 ] ||
+    fail "after the crash: $(sql 'SELECT copy_no, state FROM template_copies')"
+[ "$(ls "$T/hot" | grep -c '^copy-T-.*\.qcow2$')" = 4 ] || fail "the dead copy's file stayed: $(ls "$T/hot")"
+# the next clone makes copy 4, and only it
 ok vmc clone T --name h11 --linked --pool hot -q
 [ "$(sql "SELECT max(copy_no) FROM template_copies")" = 4 ] || fail "no copy 4"
 [ "$(ls "$T/hot" | grep -c '^copy-T-.*\.qcow2$')" = 5 ] || fail "copy files: $(ls "$T/hot")"
