@@ -112,7 +112,8 @@ typedef int (*vmc_catalog_row_fn)(int ncols, const char *const *names,
 enum vmc_report {
     VMC_REPORT_CONFIG,             /**< (): key, value */
     VMC_REPORT_POOLS,              /**< (): name, kind, path */
-    VMC_REPORT_POOL_LIST,          /**< (): name, kind, path, volumes */
+    VMC_REPORT_POOL_LIST,          /**< (): name, kind, type, path, volumes,
+                                    *  max_clones_per_base */
     VMC_REPORT_POOL,               /**< (pool): pool, kind, path */
     VMC_REPORT_POOL_VOLUMES,       /**< (pool): path, virtual_size */
     VMC_REPORT_TEMPLATE_EXISTS,    /**< (template): x (one row if it is) */

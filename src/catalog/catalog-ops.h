@@ -167,6 +167,11 @@ int cat_ensure_copy(struct vmc_catalog *cat, int64_t tid, int64_t pool_id,
  * and tell whether it has room for @need more children. */
 int cat_copy_has_room(struct vmc_catalog *cat, int64_t copy_id, int64_t need,
                       bool *room, struct vmc_error *err);
+/* Pool row @p's limit of children per base copy, as SQL (0: none; not
+ * set: none for 'dir', 200 for 'rbd', docs/design/scale-out.md). */
+#define CAT_POOL_MAX_CLONES_SQL(p) \
+    "coalesce(" p ".max_clones_per_base, CASE WHEN " p ".type = 'rbd' " \
+    "THEN 200 ELSE 0 END)"
 /* Pool @pool_id's limit of children per base copy (0: none). */
 int cat_pool_max_clones(struct vmc_catalog *cat, int64_t pool_id,
                         int64_t *max, struct vmc_error *err);

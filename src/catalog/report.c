@@ -67,7 +67,8 @@ static const struct report reports[] = {
     [VMC_REPORT_POOL_LIST] = {
         "SELECT p.name, p.kind, p.type, p.path, (SELECT count(*) FROM "
         "volumes v "
-        "WHERE v.pool_id = p.id) AS volumes FROM pools p ORDER BY p.id", 0 },
+        "WHERE v.pool_id = p.id) AS volumes, " CAT_POOL_MAX_CLONES_SQL("p")
+        " AS max_clones_per_base FROM pools p ORDER BY p.id", 0 },
     [VMC_REPORT_POOL] = {
         "SELECT name AS pool, kind, type, path, rbd_pool, rbd_namespace, "
         "rbd_conf, rbd_id FROM pools WHERE name = ?1", 1 },

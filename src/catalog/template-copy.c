@@ -317,20 +317,17 @@ out:
 
 /* ------------------------------------------------------ choose a copy */
 
-/* Default children per base copy: none for directories (a qcow2 file
- * has no limit on the overlays that name it); 200 on rbd (scale-out.md:
- * ceph-csi starts flattening at 250 children of one image, OpenShift
- * alerts above 200, fsck lists children at ~9 ms each). */
-#define CAT_RBD_MAX_CLONES_PER_BASE 200
-
 int
 cat_pool_max_clones(struct vmc_catalog *cat, int64_t pool_id, int64_t *max,
                     struct vmc_error *err)
 {
-    return cat_get_i64(cat, max, err, "SELECT coalesce(max_clones_per_base, "
-                       "CASE WHEN type = 'rbd' THEN ? ELSE 0 END) FROM pools "
-                       "WHERE id = ?", "iI", CAT_RBD_MAX_CLONES_PER_BASE,
-                       pool_id);
+    /* none for directories (a qcow2 file has no limit on the overlays
+     * that name it); 200 on rbd (scale-out.md: every clone updates the
+     * base image's header object, ceph-csi starts flattening at 250
+     * children of one image, OpenShift alerts above 200, fsck lists
+     * children at ~9 ms each) */
+    return cat_get_i64(cat, max, err, "SELECT " CAT_POOL_MAX_CLONES_SQL("p")
+                       " FROM pools p WHERE p.id = ?", "I", pool_id);
 }
 
 /* The children of copy c.id (c: the outer query's template_copies) */

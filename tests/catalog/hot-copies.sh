@@ -53,6 +53,9 @@ mkdir -p "$T/hot"
 vmc pool add hot "$T/hot" --max-clones-per-base 3 --json > add.json || fail "pool add --max-clones-per-base"
 vmc pool set hot --max-clones-per-base 3 --json > set.json || fail "pool set"
 [ "$(jget set.json 'd["max_clones_per_base"]')" = 3 ] || fail "pool set --json: $(cat set.json)"
+vmc pool list --json > pl.json || fail "pool list"
+[ "$(jget pl.json '" ".join("%s=%d" % (p["name"], p["max_clones_per_base"]) for p in d)')" = "primary=0 secondary=0 hot=3" ] ||
+    fail "pool list: $(cat pl.json)"
 parallel_clones hot $(seq -f 'h%g' 10)
 
 [ "$(sql "SELECT count(*) FROM template_copies c JOIN pools p ON p.id = c.pool_id WHERE p.name = 'hot' AND c.state = 'ready'")" = 4 ] ||
