@@ -29,7 +29,9 @@
  * The room a chooser saw may be gone when its clone commits: the clone
  * re-counts under a lock on the copy row (cat_copy_has_room(), called by
  * clone.c inside the transaction that inserts its rows; FOR UPDATE on
- * PostgreSQL, BEGIN IMMEDIATE on SQLite) and starts again when full.
+ * PostgreSQL, BEGIN IMMEDIATE on SQLite) and starts again when full. In
+ * a pool without a limit nothing is counted and no row lock is taken:
+ * clones of one copy stay as parallel as before.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -347,24 +349,31 @@ int
 cat_copy_has_room(struct vmc_catalog *cat, int64_t copy_id, int64_t need,
                   bool *room, struct vmc_error *err)
 {
-    int64_t pool_id = 0, max = 0, n = 0;
+    int64_t max = 0, n = 0;
     int r;
 
     *room = false;
-    /* FOR UPDATE: clones of one copy count one after another */
-    r = cat_get_i64(cat, &pool_id, err, "SELECT pool_id FROM "
-                    "template_copies WHERE id = ? AND state = 'ready' FOR "
-                    "UPDATE", "I", copy_id);
+    r = cat_get_i64(cat, &max, err, "SELECT " CAT_POOL_MAX_CLONES_SQL("p")
+                    " FROM pools p JOIN template_copies c ON c.pool_id = "
+                    "p.id WHERE c.id = ?", "I", copy_id);
+    if (r == 0) {
+        /* with a limit, FOR UPDATE: clones of one copy count one after
+         * another; without one, clones stay parallel */
+        r = cat_get_i64(cat, &n, err, max > 0
+                        ? "SELECT id FROM template_copies WHERE id = ? AND "
+                          "state = 'ready' FOR UPDATE"
+                        : "SELECT id FROM template_copies WHERE id = ? AND "
+                          "state = 'ready'", "I", copy_id);
+    }
     if (r == -ENOENT) {
         return vmc_error_set(err, -EAGAIN, "the template copy was removed "
                              "meanwhile; try again");
     }
-    if (r == 0) {
-        r = cat_pool_max_clones(cat, pool_id, &max, err);
-    }
     if (r == 0 && max > 0) {
         r = cat_get_i64(cat, &n, err, "SELECT " COPY_CHILDREN_SQL " FROM "
                         "template_copies c WHERE c.id = ?", "I", copy_id);
+    } else {
+        n = 0;
     }
     if (r == 0) {
         *room = has_room(n, need, max);
