@@ -231,7 +231,8 @@ VMC_API int vmc_catalog_pool_share(struct vmc_catalog *cat, const char *name,
  *  none for 'dir', 200 for 'rbd'). A linked clone uses the template's
  *  copy with room and the fewest children; when every copy is full, one
  *  more copy is made (once, whatever the concurrency).
- *  @return 0, -ENOENT (no such pool), -EINVAL (@max below -1) */
+ *  @return 0, -ENOENT (no such pool), -EINVAL (@max below -1, or a
+ *  secondary pool) */
 VMC_API int vmc_catalog_pool_set_max_clones(struct vmc_catalog *cat,
                                             const char *name, int64_t max,
                                             struct vmc_error *err);

@@ -486,9 +486,19 @@ vmc_catalog_pool_set_max_clones(struct vmc_catalog *cat, const char *name,
                              "(no limit) or more");
     }
     r = cat_exec(cat, err, "UPDATE pools SET max_clones_per_base = "
-                 "nullif(?, -1) WHERE name = ?", "Is", max, name);
+                 "nullif(?, -1) WHERE name = ? AND kind = 'primary'", "Is",
+                 max, name);
     if (r == 0 && cat_changes(cat) == 0) {
-        r = vmc_error_set(err, -ENOENT, "no pool named '%s'", name);
+        int64_t id = 0;
+
+        r = cat_get_i64(cat, &id, err, "SELECT id FROM pools WHERE name = ?",
+                        "s", name);
+        r = r == -ENOENT
+            ? vmc_error_set(err, -ENOENT, "no pool named '%s'", name)
+            : r < 0 ? r
+                    : vmc_error_set(err, -EINVAL, "pool '%s' is a secondary "
+                                    "pool: template copies and clones live "
+                                    "in primary pools", name);
     }
     return r;
 }

@@ -83,6 +83,10 @@ pool_add(struct catcli *c, void *ctx, int argc, char **argv)
         return cli_usage_error("pool add", rbd ? "an rbd pool takes no DIR"
                                : "add needs NAME and DIR");
     }
+    if (po->max_clones && strcmp(po->kind, "primary")) {
+        return cli_usage_error("pool add", "--max-clones-per-base applies "
+                               "to primary pools");
+    }
     if (po->max_clones &&
         (r = parse_max_clones("pool add", po->max_clones, &max)) != 0) {
         return r;

@@ -148,6 +148,10 @@ expect_rc 2 vmc pool set hot --max-clones-per-base -3
 expect_rc 2 vmc pool set hot
 expect_rc 2 vmc pool add cold "$T/hot2" --max-clones-per-base x
 expect_rc 3 vmc pool set nosuch --max-clones-per-base 3
+expect_rc 1 vmc pool set secondary --max-clones-per-base 3
+err_matches "secondary pool"
+expect_rc 2 vmc pool add cold2 "$T/cold2" --kind secondary --max-clones-per-base 3
+[ "$(sql "SELECT count(*) FROM pools WHERE name = 'cold2'")" = 0 ] || fail "pool cold2 added"
 
 # ---- retired: no new clone, no new copy; it goes with its last clone,
 # all its copies with it
