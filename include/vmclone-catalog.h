@@ -112,7 +112,8 @@ typedef int (*vmc_catalog_row_fn)(int ncols, const char *const *names,
 enum vmc_report {
     VMC_REPORT_CONFIG,             /**< (): key, value */
     VMC_REPORT_POOLS,              /**< (): name, kind, path */
-    VMC_REPORT_POOL_LIST,          /**< (): name, kind, path, volumes */
+    VMC_REPORT_POOL_LIST,          /**< (): name, kind, type, path, volumes,
+                                    *  max_clones_per_base */
     VMC_REPORT_POOL,               /**< (pool): pool, kind, path */
     VMC_REPORT_POOL_VOLUMES,       /**< (pool): path, virtual_size */
     VMC_REPORT_TEMPLATE_EXISTS,    /**< (template): x (one row if it is) */
@@ -228,6 +229,21 @@ VMC_API int vmc_catalog_pool_rm(struct vmc_catalog *cat, const char *name,
  *  host. On SQLite (one host) every pool is shared already. */
 VMC_API int vmc_catalog_pool_share(struct vmc_catalog *cat, const char *name,
                                    struct vmc_error *err);
+/** Set primary pool @name's limit of linked clones per base copy of a
+ *  template: @max children (0: no limit; -1: the default of its type,
+ *  none for 'dir', 200 for 'rbd'). A linked clone uses the template's
+ *  copy with room and the fewest children; when every copy is full, one
+ *  more copy is made (once, whatever the concurrency).
+ *  @return 0, -ENOENT (no such pool), -EINVAL (@max below -1, or a
+ *  secondary pool) */
+VMC_API int vmc_catalog_pool_set_max_clones(struct vmc_catalog *cat,
+                                            const char *name, int64_t max,
+                                            struct vmc_error *err);
+/** Pool @name's limit of linked clones per base copy in *@max (0: none;
+ *  the default of its type when not set). */
+VMC_API int vmc_catalog_pool_max_clones(struct vmc_catalog *cat,
+                                        const char *name, int64_t *max,
+                                        struct vmc_error *err);
 
 /* ------------------------------------------------------------- templates */
 

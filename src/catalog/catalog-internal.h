@@ -148,6 +148,35 @@ void cat_progress_next(struct cat_progress *p);
     "CREATE INDEX templates_journal ON templates(journal_id);\n" \
     "CREATE INDEX template_copies_journal ON template_copies(journal_id);\n"
 
+/* Migration 10 (hot templates, docs/design/scale-out.md): the view of
+ * volume owners names a template's extra base copies in a pool
+ * TEMPLATE@POOL#N (copy_no N > 0); the first stays TEMPLATE@POOL. */
+#define CAT_OWNERS_VIEW_V10 \
+    "CREATE VIEW volume_owners AS\n" \
+    "SELECT v.id, v.parent_id, v.state, v.disk, v.top,\n" \
+    "  (SELECT p.path FROM pools p WHERE p.id = v.pool_id) || '/' ||\n" \
+    "  v.file AS path,\n" \
+    "  (SELECT p.name FROM pools p WHERE p.id = v.pool_id) AS pool,\n" \
+    "  v.virtual_size,\n" \
+    "  CASE WHEN v.template_id IS NOT NULL THEN 'template'\n" \
+    "       WHEN v.copy_id IS NOT NULL THEN 'copy'\n" \
+    "       WHEN v.snapshot_id IS NOT NULL THEN 'snapshot'\n" \
+    "       ELSE 'vm' END AS kind,\n" \
+    "  CASE WHEN v.template_id IS NOT NULL THEN\n" \
+    "         (SELECT t.name FROM templates t WHERE t.id = v.template_id)\n" \
+    "       WHEN v.copy_id IS NOT NULL THEN\n" \
+    "         (SELECT t.name || '@' || p.name || CASE WHEN c.copy_no > 0\n" \
+    "                 THEN '#' || CAST(c.copy_no AS TEXT) ELSE '' END\n" \
+    "          FROM template_copies c\n" \
+    "          JOIN templates t ON t.id = c.template_id\n" \
+    "          JOIN pools p ON p.id = c.pool_id WHERE c.id = v.copy_id)\n" \
+    "       WHEN v.snapshot_id IS NOT NULL THEN\n" \
+    "         (SELECT m.name || '@' || s.name FROM snapshots s\n" \
+    "          JOIN vms m ON m.id = s.vm_id WHERE s.id = v.snapshot_id)\n" \
+    "       ELSE (SELECT m.name FROM vms m WHERE m.id = v.vm_id)\n" \
+    "  END AS name\n" \
+    "FROM volumes v;\n"
+
 /* schema.c, and schema-pg.c (the same versions on PostgreSQL) */
 extern const char *const cat_migrations[];
 extern const unsigned cat_nmigrations;

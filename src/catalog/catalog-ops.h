@@ -154,11 +154,27 @@ extern const char cat_owned_snapshot[];
  * (-EBUSY "VM is in use" while another process has it open for writing). */
 int cat_open_live_disk(const char *vm, const char *path,
                        struct vmc_image **out, struct vmc_error *err);
-/* The copy of template @tid in pool @pool_id, made now if missing (once,
- * whatever the concurrency). *copied tells whether this call made it. */
+/* template-copy.c */
+/* A base copy of template @tid in pool @pool_id with room for @need more
+ * children (the fewest-used), made now if none has room (once per
+ * number, whatever the concurrency). *copied tells whether this call
+ * made it. */
 int cat_ensure_copy(struct vmc_catalog *cat, int64_t tid, int64_t pool_id,
-                    int64_t *copy_id, bool *copied, const char **mechanism,
-                    uint64_t *bytes, struct vmc_error *err);
+                    int64_t need, int64_t *copy_id, bool *copied,
+                    const char **mechanism, uint64_t *bytes,
+                    struct vmc_error *err);
+/* Inside a write transaction: lock copy @copy_id (ready, else -EAGAIN)
+ * and tell whether it has room for @need more children. */
+int cat_copy_has_room(struct vmc_catalog *cat, int64_t copy_id, int64_t need,
+                      bool *room, struct vmc_error *err);
+/* Pool row @p's limit of children per base copy, as SQL (0: none; not
+ * set: none for 'dir', 200 for 'rbd', docs/design/scale-out.md). */
+#define CAT_POOL_MAX_CLONES_SQL(p) \
+    "coalesce(" p ".max_clones_per_base, CASE WHEN " p ".type = 'rbd' " \
+    "THEN 200 ELSE 0 END)"
+/* Pool @pool_id's limit of children per base copy (0: none). */
+int cat_pool_max_clones(struct vmc_catalog *cat, int64_t pool_id,
+                        int64_t *max, struct vmc_error *err);
 
 /* fsck.c (shared with gc.c) */
 /* A report callback with its counter for one kind of finding. */

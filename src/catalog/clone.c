@@ -511,9 +511,9 @@ clone_layers(struct clone_plan *p, const char *source,
     int r;
 
     if (p->linked && s->is_template) {
-        r = cat_ensure_copy(p->cat, s->id, p->pool_id, &p->copy_id,
-                            &res->template_copied, &res->copy_mechanism,
-                            &res->copy_bytes, err);
+        r = cat_ensure_copy(p->cat, s->id, p->pool_id, (int64_t)p->count,
+                            &p->copy_id, &res->template_copied,
+                            &res->copy_mechanism, &res->copy_bytes, err);
         if (r == 0) {
             r = cat_disks_of(p->cat, &p->base, CAT_DISKS_COPY, p->copy_id, err);
         }
@@ -557,15 +557,6 @@ clone_check_still_free(struct clone_plan *p, bool *raced,
     size_t i;
     int r = 0;
 
-    if (p->copy_id) {
-        r = cat_get_i64(p->cat, &n, err, "SELECT count(*) FROM "
-                        "template_copies WHERE id = ? AND state = 'ready'",
-                        "I", p->copy_id);
-        if (r == 0 && !n) {
-            return vmc_error_set(err, -EAGAIN, "the template copy was "
-                                 "removed meanwhile; try again");
-        }
-    }
     for (i = 0; r == 0 && i < p->base.n; i++) {
         /* FOR SHARE: a delete of the parent (FOR UPDATE) waits for us */
         r = cat_get_i64(p->cat, &n, err, "SELECT id FROM volumes WHERE "
@@ -574,6 +565,18 @@ clone_check_still_free(struct clone_plan *p, bool *raced,
         if (r == -ENOENT) {
             return vmc_error_set(err, -EBUSY, "%s is being removed or "
                                  "changed by another operation", p->src.desc);
+        }
+    }
+    if (r == 0 && p->copy_id) {
+        /* after the volumes (the order a delete locks in): the base copy
+         * still has room for us, else look again (template-copy.c) */
+        bool room = false;
+
+        r = cat_copy_has_room(p->cat, p->copy_id, (int64_t)p->count, &room,
+                              err);
+        if (r == 0 && !room) {
+            *raced = true;
+            r = -EAGAIN;
         }
     }
     if (r == 0 && p->o->request_id) {
@@ -865,13 +868,17 @@ vmc_catalog_clone(struct vmc_catalog *cat, const char *source,
     unsigned tries;
     int r = 0;
 
-    for (tries = 0; tries < 20; tries++) {
+    for (tries = 0; tries < 50; tries++) {
         bool raced = false;
 
         r = clone_once(cat, source, name, o, res, &raced, err);
         if (!raced) {
             return r;
         }
+    }
+    if (!o->request_id) {   /* raced for room on a base copy every time */
+        return vmc_error_set(err, -EBUSY, "the template's base copies "
+                             "stayed full; try again");
     }
     return vmc_error_set(err, -EBUSY, "request '%s' is still in progress",
                          o->request_id);

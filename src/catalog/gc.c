@@ -110,7 +110,9 @@ vmc_catalog_gc(struct vmc_catalog *cat, bool dry_run,
     /* template copies nothing uses */
     if (r == 0) {
         r = cat_collect(cat, &names, err, "SELECT c.id || ' ' || t.name || "
-                        "'@' || p.name FROM template_copies c JOIN templates "
+                        "'@' || p.name || CASE WHEN c.copy_no > 0 THEN '#' "
+                        "|| CAST(c.copy_no AS TEXT) ELSE '' END FROM "
+                        "template_copies c JOIN templates "
                         "t ON t.id = c.template_id JOIN pools p ON p.id = "
                         "c.pool_id WHERE c.state = 'ready' AND c.id > ? AND "
                         "NOT EXISTS (SELECT 1 FROM volumes x WHERE "

@@ -374,6 +374,9 @@ cat_journal_local_check(struct vmc_catalog *cat, int64_t jid,
                     "ON pv.id = v.parent_id WHERE v.journal_id = ?2 "
                     "UNION SELECT tv.pool_id FROM template_copies c JOIN "
                     "volumes tv ON tv.template_id = c.template_id WHERE "
+                    "c.journal_id = ?2 AND c.source_copy_id IS NULL "
+                    "UNION SELECT sv.pool_id FROM template_copies c JOIN "
+                    "volumes sv ON sv.copy_id = c.source_copy_id WHERE "
                     "c.journal_id = ?2 "
                     "UNION SELECT m.pool_id FROM vms m WHERE "
                     "m.journal_id = ?2) ORDER BY p.id LIMIT 1", "sI",

@@ -109,6 +109,21 @@ first_use_lock(struct vmc_catalog *cat, int *fd, struct vmc_error *err)
     return cat_sql_first_use(cat, err);
 }
 
+/* SQLite, after the migrations ran with foreign keys off: none broken. */
+static int
+migrate_fk_check(struct vmc_catalog *cat, struct vmc_error *err)
+{
+    int64_t n = 0;
+    int r = cat_get_i64(cat, &n, err, "SELECT count(*) FROM "
+                        "pragma_foreign_key_check", NULL);
+
+    if (r == 0 && n) {
+        r = vmc_error_set(err, -EIO, "catalog migration: %" PRId64 " rows "
+                          "refer to rows that do not exist", n);
+    }
+    return r;
+}
+
 static int
 migrate(struct vmc_catalog *cat, struct vmc_error *err)
 {
@@ -132,6 +147,13 @@ migrate(struct vmc_catalog *cat, struct vmc_error *err)
     }
     r = first_use_lock(cat, &fd, err);
     if (r < 0) {
+        goto out;
+    }
+    /* SQLite: a migration may rebuild a table others refer to (10), which
+     * needs foreign keys off (a no-op inside a transaction); they are
+     * checked before the commit and turned on again after it */
+    if (!cat_sql_is_pg(cat) &&
+        (r = cat_sql_script(cat, "PRAGMA foreign_keys = OFF;", err)) < 0) {
         goto out;
     }
     r = cat_begin(cat, err);
@@ -162,12 +184,23 @@ migrate(struct vmc_catalog *cat, struct vmc_error *err)
     if (r == 0 && version < cat_nmigrations) {
         r = cat_set_schema_version(cat, cat_nmigrations, err);
     }
+    if (r == 0 && !cat_sql_is_pg(cat)) {
+        r = migrate_fk_check(cat, err);
+    }
     if (r == 0) {
         r = cat_commit(cat, err);
     } else {
         cat_rollback(cat);
     }
 out:
+    if (!cat_sql_is_pg(cat)) {
+        struct vmc_error e2 = { 0 };
+        int q = cat_sql_script(cat, "PRAGMA foreign_keys = ON;", &e2);
+
+        if (q < 0 && r == 0) {
+            r = vmc_error_set(err, q, "%s", e2.msg);
+        }
+    }
     if (fd >= 0) {
         close(fd);
     }

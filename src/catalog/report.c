@@ -67,7 +67,8 @@ static const struct report reports[] = {
     [VMC_REPORT_POOL_LIST] = {
         "SELECT p.name, p.kind, p.type, p.path, (SELECT count(*) FROM "
         "volumes v "
-        "WHERE v.pool_id = p.id) AS volumes FROM pools p ORDER BY p.id", 0 },
+        "WHERE v.pool_id = p.id) AS volumes, " CAT_POOL_MAX_CLONES_SQL("p")
+        " AS max_clones_per_base FROM pools p ORDER BY p.id", 0 },
     [VMC_REPORT_POOL] = {
         "SELECT name AS pool, kind, type, path, rbd_pool, rbd_namespace, "
         "rbd_conf, rbd_id FROM pools WHERE name = ?1", 1 },
@@ -83,8 +84,9 @@ static const struct report reports[] = {
         "SELECT t.name, t.state, t.retired, t.cpus, t.memory_mb, t.nics, "
         "(SELECT count(*) FROM volumes v WHERE v.template_id = t.id) AS "
         "disks, (SELECT sum(virtual_size) FROM volumes v WHERE "
-        "v.template_id = t.id) AS virtual_size, (SELECT group_concat(p.name, "
-        "',') FROM template_copies x JOIN pools p ON p.id = x.pool_id WHERE "
+        "v.template_id = t.id) AS virtual_size, (SELECT group_concat(p.name "
+        "|| CASE WHEN x.copy_no > 0 THEN '#' || CAST(x.copy_no AS TEXT) "
+        "ELSE '' END, ',') FROM template_copies x JOIN pools p ON p.id = x.pool_id WHERE "
         "x.template_id = t.id AND x.state = 'ready') AS copies_in, (SELECT "
         "count(*) FROM (" CAT_DEPENDENTS_SQL(TEMPLATE_VOLUMES("t.id"),
                                              "SELECT id FROM own")

@@ -197,6 +197,19 @@ const char *const cat_pg_migrations[] = {
     /* 8: a large catalog (10k templates, 1M VMs): the volume_owners view
      * without joins and the indexes its queries need (catalog-internal.h) */
     CAT_SCALE_MIGRATION,
+    /* 9: reserved for instant-cat's migration (merged from its branch) */
+    "SELECT 1;\n",
+    /* 10: hot templates: several base copies per pool (schema.c) */
+    "ALTER TABLE pools ADD COLUMN max_clones_per_base bigint;\n"
+    "ALTER TABLE template_copies ADD COLUMN copy_no bigint NOT NULL\n"
+    "  DEFAULT 0;\n"
+    "ALTER TABLE template_copies ADD COLUMN source_copy_id bigint;\n"
+    "ALTER TABLE template_copies DROP CONSTRAINT\n"
+    "  template_copies_template_id_pool_id_key;\n"
+    "ALTER TABLE template_copies ADD CONSTRAINT template_copies_base\n"
+    "  UNIQUE (template_id, pool_id, copy_no);\n"
+    "DROP VIEW volume_owners;\n"
+    CAT_OWNERS_VIEW_V10,
 };
 
 const unsigned cat_pg_nmigrations =

@@ -236,6 +236,41 @@ const char *const cat_migrations[] = {
     /* 8: a large catalog (10k templates, 1M VMs): the volume_owners view
      * without joins and the indexes its queries need (catalog-internal.h) */
     CAT_SCALE_MIGRATION,
+    /* 9: reserved for instant-cat's migration (merged from its branch) */
+    "SELECT 1;\n",
+    /* 10: hot templates (docs/design/scale-out.md): several base copies
+     * of a template per pool, numbered by copy_no (0 first), each with
+     * its own files, the first made from the template, the next ones
+     * from a sibling copy (source_copy_id; no foreign key: the source
+     * may go first); a pool's max_clones_per_base (NULL: the default of
+     * its type, cat_pool_max_clones()). UNIQUE (template_id, pool_id,
+     * copy_no) keeps one winner per new copy. SQLite cannot drop a
+     * UNIQUE constraint: the table is rebuilt (open.c runs migrations
+     * with foreign_keys off and checks them before the commit), its
+     * AUTOINCREMENT sequence kept, the view that names it made again. */
+    "ALTER TABLE pools ADD COLUMN max_clones_per_base INTEGER;\n"
+    "DROP VIEW volume_owners;\n"
+    "CREATE TABLE template_copies_v10(\n"
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT,\n"
+    "  template_id INTEGER NOT NULL REFERENCES templates(id),\n"
+    "  pool_id INTEGER NOT NULL REFERENCES pools(id),\n"
+    "  state TEXT NOT NULL CHECK (state IN ('creating', 'ready', 'deleting')),\n"
+    "  mechanism TEXT,\n"
+    "  journal_id INTEGER REFERENCES journal(id),\n"
+    "  created REAL NOT NULL,\n"
+    "  copy_no INTEGER NOT NULL DEFAULT 0,\n"
+    "  source_copy_id INTEGER,\n"
+    "  UNIQUE (template_id, pool_id, copy_no));\n"
+    "INSERT INTO template_copies_v10(id, template_id, pool_id, state,\n"
+    "  mechanism, journal_id, created) SELECT id, template_id, pool_id,\n"
+    "  state, mechanism, journal_id, created FROM template_copies;\n"
+    "DELETE FROM sqlite_sequence WHERE name = 'template_copies_v10';\n"
+    "INSERT INTO sqlite_sequence(name, seq) SELECT 'template_copies_v10',\n"
+    "  seq FROM sqlite_sequence WHERE name = 'template_copies';\n"
+    "DROP TABLE template_copies;\n"
+    "ALTER TABLE template_copies_v10 RENAME TO template_copies;\n"
+    "CREATE INDEX template_copies_journal ON template_copies(journal_id);\n"
+    CAT_OWNERS_VIEW_V10,
 };
 
 const unsigned cat_nmigrations =

@@ -803,8 +803,8 @@ vmc_catalog_vm_relink(struct vmc_catalog *cat, const char *name,
         }
     }
     if (r == 0) {
-        r = cat_ensure_copy(cat, tid, pool_id, &cid, &copied, &mech, &bytes,
-                            err);
+        r = cat_ensure_copy(cat, tid, pool_id, 1, &cid, &copied, &mech,
+                            &bytes, err);
     }
     if (r == 0) {
         r = cat_disks_load(cat, &copy, "SELECT o.id, 0, o.disk, "

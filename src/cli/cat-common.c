@@ -420,6 +420,7 @@ static const struct {
     { "dependents", SHAPE_COUNT, "dependent_count" },
     { "dependent_count", SHAPE_COUNT, NULL },
     { "volumes", SHAPE_COUNT, "volume_count" },
+    { "max_clones_per_base", SHAPE_COUNT, NULL },
     { "source", SHAPE_SOURCE, NULL }, { "origin", SHAPE_SOURCE, NULL },
     { "labels", SHAPE_DROP, NULL }, { "labels_hex", SHAPE_LABELS, "labels" },
     { "copies_in", SHAPE_LIST, NULL },

@@ -1,5 +1,7 @@
 /*
- * cmd-pool.c - "pool add|list|rm": the directories that hold images.
+ * cmd-pool.c - "pool add|set|list|rm": the directories and Ceph pools
+ * that hold images, and a primary pool's limit of linked clones per base
+ * copy of a template (docs/design/scale-out.md, hot templates).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -15,11 +17,34 @@
 
 /* -------------------------------------------------------------- pool */
 
-/* pool add's options */
+/* pool add's and pool set's options */
 struct pool_add_opts {
     const char *kind, *type;
     struct vmc_rbd_pool_opts rbd;
+    const char *max_clones;     /* --max-clones-per-base N|default */
 };
+
+/* --max-clones-per-base: N >= 0 (0: no limit) or 'default' (-1). */
+static int
+parse_max_clones(const char *verb, const char *s, int64_t *max)
+{
+    char *end = NULL;
+    long long v;
+
+    if (!strcmp(s, "default")) {
+        *max = -1;
+        return 0;
+    }
+    errno = 0;
+    v = strtoll(s, &end, 10);
+    if (!*s || *end || errno || v < 0 || v > 1000000000) {
+        return cli_usage_error(verb, "--max-clones-per-base must be a "
+                               "number from 0 (no limit) to 1000000000, or "
+                               "'default', not '%s'", s);
+    }
+    *max = v;
+    return 0;
+}
 
 /* Add a directory pool (NAME DIR) or an rbd pool (NAME --type rbd). */
 static int
@@ -52,11 +77,24 @@ pool_add(struct catcli *c, void *ctx, int argc, char **argv)
     bool rbd = !strcmp(po->type, "rbd");
     int r;
 
+    int64_t max = -1;
+
     if (argc != (rbd ? 1 : 2)) {
         return cli_usage_error("pool add", rbd ? "an rbd pool takes no DIR"
                                : "add needs NAME and DIR");
     }
+    if (po->max_clones && strcmp(po->kind, "primary")) {
+        return cli_usage_error("pool add", "--max-clones-per-base applies "
+                               "to primary pools");
+    }
+    if (po->max_clones &&
+        (r = parse_max_clones("pool add", po->max_clones, &max)) != 0) {
+        return r;
+    }
     r = pool_add_one(c, po, argv, &err);
+    if (r == 0 && max >= 0) {
+        r = vmc_catalog_pool_set_max_clones(c->cat, argv[0], max, &err);
+    }
 
     /* a Ceph pool is reached the same way from every host */
     if (r == 0 && (pool_shared || rbd)) {
@@ -76,6 +114,47 @@ pool_add(struct catcli *c, void *ctx, int argc, char **argv)
         json_object_put(arr);
     } else if (r == 0 && !c->quiet) {
         printf("Pool '%s' (%s, %s) added\n", argv[0], po->kind, po->type);
+    }
+    return r < 0 ? catcli_fail(&err, r) : CLI_EXIT_OK;
+}
+
+/* pool set NAME --max-clones-per-base N|default */
+static int
+pool_set(struct catcli *c, void *ctx, int argc, char **argv)
+{
+    const struct pool_add_opts *po = ctx;
+    struct vmc_error err = { 0 };
+    int64_t max = -1;
+    int r;
+
+    if (!po->max_clones) {
+        return cli_usage_error("pool set", "nothing to set: give "
+                               "--max-clones-per-base N");
+    }
+    r = parse_max_clones("pool set", po->max_clones, &max);
+    if (r != 0) {
+        return r;
+    }
+    r = vmc_catalog_pool_set_max_clones(c->cat, argv[0], max, &err);
+    if (r == 0) {
+        r = vmc_catalog_pool_max_clones(c->cat, argv[0], &max, &err);
+    }
+    if (r == 0 && c->json) {
+        struct json_object *o = json_object_new_object();
+
+        cli_json_add_str(o, "pool", argv[0]);
+        cli_json_add_str(o, "action", "set");
+        json_object_object_add(o, "max_clones_per_base",
+                               json_object_new_int64(max));
+        catcli_json_done(o);
+    } else if (r == 0 && !c->quiet) {
+        if (max > 0) {
+            printf("Pool '%s': at most %" PRId64 " linked clones per base "
+                   "copy\n", argv[0], max);
+        } else {
+            printf("Pool '%s': no limit of linked clones per base copy\n",
+                   argv[0]);
+        }
     }
     return r < 0 ? catcli_fail(&err, r) : CLI_EXIT_OK;
 }
@@ -135,14 +214,31 @@ cmd_pool(int argc, char **argv)
         CLI_OPT_FLAG(0, "shared", &pool_shared, "every host sharing the "
                      "catalog mounts DIR (default on PostgreSQL: local to "
                      "this host)"),
+        CLI_OPT_STRING(0, "max-clones-per-base", "N", &po.max_clones,
+                       "linked clones per base copy of a template, then "
+                       "another copy (0: no limit; default: none for dir, "
+                       "200 for rbd)"),
+        CLI_OPT_END,
+    };
+    const struct cli_opt set_opts[] = {
+        CATCLI_OPTS(&c),
+        CLI_OPT_STRING(0, "max-clones-per-base", "N", &po.max_clones,
+                       "linked clones per base copy of a template, then "
+                       "another copy (0: no limit; 'default': none for "
+                       "dir, 200 for rbd)"),
         CLI_OPT_END,
     };
     const struct catcli_sub subs[] = {
         { "add", pool_add, add_opts, 1, 2,
-          "NAME DIR [--kind primary|secondary] [--shared]\n"
+          "NAME DIR [--kind primary|secondary] [--shared] "
+          "[--max-clones-per-base N]\n"
           "       add NAME --type rbd --rbd-pool POOL [--rbd-namespace NS] "
-          "[--conf FILE]\n           [--id USER] [--kind primary|secondary]",
+          "[--conf FILE]\n           [--id USER] [--kind primary|secondary] "
+          "[--max-clones-per-base N]",
           "add needs NAME and DIR", CATCLI_STORE },
+        { "set", pool_set, set_opts, 1, 1,
+          "NAME --max-clones-per-base N|default", "set needs NAME",
+          CATCLI_STORE },
         { "list", pool_list, common, 0, 0, "[--json]", NULL, CATCLI_STORE },
         { "rm", pool_rm, common, 1, 1, "NAME", "rm needs NAME",
           CATCLI_STORE },

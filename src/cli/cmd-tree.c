@@ -216,7 +216,10 @@ tree_run(struct catcli *c, void *ctx, int argc, char **argv)
             snprintf(tname, sizeof(tname), "%s", catcli_jstr(v, "name"));
             *strrchr(tname, '@') = '\0';
             f.n[k].parent = node_get(&f, "template", tname);
-            snprintf(f.n[k].note, sizeof(f.n[k].note), "(copy in pool %s)",
+            /* TEMPLATE@POOL, or TEMPLATE@POOL#N: extra base copy N */
+            snprintf(f.n[k].note, sizeof(f.n[k].note), "(copy in pool %.*s)",
+                     (int)strcspn(strrchr(catcli_jstr(v, "name"), '@') + 1,
+                                  "#"),
                      strrchr(catcli_jstr(v, "name"), '@') + 1);
         }
         f.n[k].disks++;

@@ -89,6 +89,7 @@ sql "DROP INDEX vms_request;
      DROP TABLE seeds;
      ALTER TABLE vms DROP COLUMN ephemeral;
      ALTER TABLE volumes DROP COLUMN kind;
+     ALTER TABLE pools DROP COLUMN max_clones_per_base;
      PRAGMA user_version = 1;" || fail "downgrade to version 1"
 vmc clone T --name 'z-%d' --request-id Z --count 2 --json > m.json || fail "after migration"
 [ "$(jget m.json 'd["vms"]')" = "['z-1', 'z-2']" ] || fail "migrated group: $(cat m.json)"

@@ -41,6 +41,10 @@ J init 0 init --json
 J init 0 --json init
 J pool-add 0 pool add fast "$T/extra" --json
 J pool-list 0 --json pool list
+J pool-set 0 pool set fast --max-clones-per-base 3 --json
+J pool-set 0 pool set fast --max-clones-per-base default --json
+J error 2 pool set fast --max-clones-per-base -1 --json
+J error 3 pool set nosuch --max-clones-per-base 3 --json
 J error 4 pool add fast "$T/extra" --json
 J template-info 0 template import T t.qcow2 --json
 J error 4 template import T t.qcow2 --json
