@@ -197,7 +197,8 @@ const char *const cat_pg_migrations[] = {
     /* 8: a large catalog (10k templates, 1M VMs): the volume_owners view
      * without joins and the indexes its queries need (catalog-internal.h) */
     CAT_SCALE_MIGRATION,
-    /* 9: reserved for instant-cat's migration (merged from its branch) */
+    /* 9: none (a number left unused: the instant templates needed no
+     * schema change after 7) */
     "SELECT 1;\n",
     /* 10: hot templates: several base copies per pool (schema.c) */
     "ALTER TABLE pools ADD COLUMN max_clones_per_base bigint;\n"
