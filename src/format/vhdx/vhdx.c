@@ -55,7 +55,7 @@ check_entry(const struct vhdx_state *s, uint64_t i, uint64_t file_len)
                                   s->chunk_ratio]) != 6) {
             return "is partly present without a sector bitmap";
         }
-        /* fall through */
+        __attribute__((fallthrough));
     case VHDX_FULLY_PRESENT:
         return block_placed_ok(&s->l, VHDX_BAT_OFFSET(e), s->l.block_size,
                                file_len)
