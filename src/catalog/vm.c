@@ -245,6 +245,31 @@ out:
     return r;
 }
 
+/* A revert's start: the transaction, snapshot @name of VM @vm (its VM id
+ * in *@vid), its disks in @sv and the VM's current ones in @tops. A
+ * failure to begin returns at once (nothing to roll back); later ones
+ * leave the transaction for the caller to end. */
+static int
+revert_begin(struct vmc_catalog *cat, const char *vm, const char *name,
+             int64_t *vid, struct cat_disks *sv, struct cat_disks *tops,
+             bool *begun, struct vmc_error *err)
+{
+    int64_t sid = 0;
+    int r = cat_begin(cat, err);
+
+    *begun = r == 0;
+    if (r == 0) {
+        r = vm_snap_lookup(cat, vm, name, vid, &sid, err);
+    }
+    if (r == 0) {
+        r = cat_disks_of(cat, sv, CAT_DISKS_SNAPSHOT, sid, err);
+    }
+    if (r == 0) {
+        r = cat_disks_of(cat, tops, CAT_DISKS_VM_TOP, *vid, err);
+    }
+    return r;
+}
+
 /*
  * Revert of a VM in an rbd pool: each disk's image is rolled back in
  * place to the snapshot's RBD snapshot (IMAGE@vmclone-snap-NAME), so no
@@ -260,22 +285,16 @@ revert_rbd(struct vmc_catalog *cat, const char *vm, const char *name,
            struct vmc_error *err)
 {
     struct cat_disks sv = { 0 }, tops = { 0 };
-    int64_t vid = 0, sid = 0, kids = 0;
+    int64_t vid = 0, kids = 0;
     struct cat_op op;
+    bool begun;
     size_t i;
     int r;
 
     cat_op_init(&op, cat, "revert");
-    r = cat_begin(cat, err);
-    if (r < 0) {
+    r = revert_begin(cat, vm, name, &vid, &sv, &tops, &begun, err);
+    if (!begun) {
         return r;
-    }
-    r = vm_snap_lookup(cat, vm, name, &vid, &sid, err);
-    if (r == 0) {
-        r = cat_disks_of(cat, &sv, CAT_DISKS_SNAPSHOT, sid, err);
-    }
-    if (r == 0) {
-        r = cat_disks_of(cat, &tops, CAT_DISKS_VM_TOP, vid, err);
     }
     for (i = 0; r == 0 && i < sv.n; i++) {
         size_t len = i < tops.n ? strlen(tops.d[i].path) : 0;
@@ -329,8 +348,9 @@ vmc_catalog_snapshot_revert(struct vmc_catalog *cat, const char *vm,
 {
     struct cat_disks sv = { 0 }, tops = { 0 };
     char **paths = NULL;
-    int64_t vid = 0, sid = 0, pool_id = 0, nv = 0, kids = 0;
+    int64_t vid = 0, pool_id = 0, nv = 0, kids = 0;
     struct cat_op op;
+    bool begun;
     int r;
     size_t i;
 
@@ -338,16 +358,9 @@ vmc_catalog_snapshot_revert(struct vmc_catalog *cat, const char *vm,
         return revert_rbd(cat, vm, name, err);
     }
     cat_op_init(&op, cat, "revert");
-    r = cat_begin(cat, err);
-    if (r < 0) {
+    r = revert_begin(cat, vm, name, &vid, &sv, &tops, &begun, err);
+    if (!begun) {
         return r;
-    }
-    r = vm_snap_lookup(cat, vm, name, &vid, &sid, err);
-    if (r == 0) {
-        r = cat_disks_of(cat, &sv, CAT_DISKS_SNAPSHOT, sid, err);
-    }
-    if (r == 0) {
-        r = cat_disks_of(cat, &tops, CAT_DISKS_VM_TOP, vid, err);
     }
     if (r == 0) {
         r = cat_get_i64(cat, &pool_id, err, "SELECT pool_id FROM vms WHERE "
