@@ -108,6 +108,8 @@ struct vmc_template_copy_result {
     bool copied;                /**< made now; false: it was there */
     const char *mechanism;      /**< when copied: "reflink", "copy"... */
     uint64_t bytes;             /**< when copied: bytes written */
+    bool in_place;              /**< a frozen template's own pool: no copy
+                                 *   is made, its clones use it in place */
 };
 
 /**

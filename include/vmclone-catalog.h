@@ -613,11 +613,22 @@ VMC_API int vmc_instant_file_record(const char *path,
  */
 VMC_API int vmc_instant_file_check(const struct vmc_instant_file *f,
                                    bool digest, char *why, size_t len);
-/** Record template @tmpl (ready) as an instant template. */
-VMC_API int vmc_catalog_instant_add(struct vmc_catalog *cat,
-                                    const char *tmpl,
-                                    const struct vmc_instant *in,
-                                    struct vmc_error *err);
+/**
+ * Make instant template @name of VM @vm, whose QEMU was frozen into @in's
+ * files (freeze.c). In place, whatever the disks' size: the VM's top
+ * layers become the template's disks (sealed, mode 0444, in the VM's
+ * pool, on the layers below them), the VM gets new empty overlays on
+ * them, and linked clones of @name are made in that pool on those layers.
+ * One journaled operation: a crash before its commit gives the VM its
+ * writable layers back. The template's disk paths in *@layers (*@n; the
+ * caller frees them). -EEXIST (name taken), -ENOTSUP (rbd pool), -ELOOP
+ * (max-chain-depth), -EBUSY (the VM is being changed), other -errno.
+ */
+VMC_API int vmc_catalog_template_freeze(struct vmc_catalog *cat,
+                                        const char *name, const char *vm,
+                                        const struct vmc_instant *in,
+                                        char ***layers, size_t *n,
+                                        struct vmc_error *err);
 /** The record of instant template @tmpl; -ENOENT when it is none. */
 VMC_API int vmc_catalog_instant_get(struct vmc_catalog *cat,
                                     const char *tmpl, struct vmc_instant *out,

@@ -4,7 +4,9 @@
  * silently breaking every linked clone.
  *
  * Sealing computes a SHA-256 per chunk of the guest view and a root digest
- * over them (a two-level hash tree). The chunk digests live in a sidecar
+ * over them (a two-level hash tree). A chunk that an image with a sealed
+ * backing file reads wholly from it takes that file's recorded digest
+ * unread (same chunk size): sealing a layer costs its own data. The chunk digests live in a sidecar
  * file beside the image ("IMAGE.seal"); for qcow2 the root digest is also
  * recorded in a header extension (QEMU ignores and preserves unknown
  * extensions). The image file is made mode 0444 and the engine refuses to

@@ -283,6 +283,10 @@ int cat_instant_unlink_deleting(struct vmc_catalog *cat, int64_t jid,
 int cat_instant_scan(struct vmc_catalog *cat,
                      int (*fn)(const char *path, void *opaque), void *opaque,
                      struct vmc_error *err);
+/* In the caller's transaction: template @tid is the instant template
+ * @in describes (freeze.c). */
+int cat_instant_insert(struct vmc_catalog *cat, int64_t tid,
+                       const struct vmc_instant *in, struct vmc_error *err);
 /* -ENOTEMPTY naming them when template @tid (@name) has instant clones
  * (which flattening does not detach), else 0. */
 int cat_instant_refuse_flatten(struct vmc_catalog *cat, int64_t tid,

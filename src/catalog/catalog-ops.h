@@ -57,6 +57,13 @@ int cat_pool_lookup(struct vmc_catalog *cat, const char *name,
 /* Relative (same tree) or absolute backing name of @base for @path. */
 int cat_backing_name(const char *base, const char *path, char **out,
                      struct vmc_error *err);
+/* freeze.c: the pool template @tid lives in when that is a primary pool
+ * (a frozen template, used in place there), else 0. */
+int cat_template_home(struct vmc_catalog *cat, int64_t tid, int64_t *pool_id,
+                      struct vmc_error *err);
+/* Make overlays @paths[i] of @bases[i] (one linked clone each). */
+int cat_overlays(const struct cat_disks *bases, char **paths,
+                 struct vmc_error *err);
 /* Configured max-chain-depth. */
 unsigned cat_max_depth(struct vmc_catalog *cat);
 /* Layers under volume @vid (0 when it has no parent). */

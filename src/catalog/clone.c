@@ -276,6 +276,7 @@ struct clone_plan {
     char **paths;           /* [vm * nd + disk] */
     int64_t *vids, *vmids;
     int64_t pool_id, copy_id;
+    int64_t home;           /* the template's primary pool, if it has one */
     size_t count, nd;
     bool linked;
     const char *mech;
@@ -487,7 +488,14 @@ clone_kind_and_pool(struct clone_plan *p, const char *source,
         return vmc_error_set(err, -EINVAL, "--thick applies to full clones");
     }
     res->actual = p->linked ? VMC_CLONE_KIND_LINKED : VMC_CLONE_KIND_FULL;
-    r = cat_pool_lookup(p->cat, o->pool, "primary", &p->pool_id, NULL, err);
+    r = p->src.is_template ? cat_template_home(p->cat, p->src.id, &p->home,
+                                               err) : 0;
+    if (r == 0 && p->home && !o->pool) {
+        p->pool_id = p->home;   /* a frozen template's clones: its pool */
+    } else if (r == 0) {
+        r = cat_pool_lookup(p->cat, o->pool, "primary", &p->pool_id, NULL,
+                            err);
+    }
     if (r == 0) {
         r = cat_get_str(p->cat, &pool_name, err, "SELECT name FROM pools "
                         "WHERE id = ?", "I", p->pool_id);
@@ -510,7 +518,11 @@ clone_layers(struct clone_plan *p, const char *source,
     unsigned depth = 0;
     int r;
 
-    if (p->linked && s->is_template) {
+    if (p->linked && s->is_template && p->home &&
+        p->home == p->pool_id) {
+        /* a frozen template, used in place in its pool (freeze.c) */
+        r = cat_disks_of(p->cat, &p->base, CAT_DISKS_TEMPLATE, s->id, err);
+    } else if (p->linked && s->is_template) {
         r = cat_ensure_copy(p->cat, s->id, p->pool_id, (int64_t)p->count,
                             &p->copy_id, &res->template_copied,
                             &res->copy_mechanism, &res->copy_bytes, err);

@@ -112,9 +112,9 @@ cat_refuse_dependents(struct vmc_catalog *cat, const char *owned_sql,
                  "rm %s --flatten-dependents'", target);
     }
     if (r == 0 && n && !strcmp(what, "template") &&
-        cat_get_i64(cat, &(int64_t){ 0 }, NULL, "SELECT i.template_id FROM "
-                    "instant_templates i JOIN templates t ON t.id = "
-                    "i.template_id WHERE t.name = ?", "s", target) == 0) {
+        cat_get_i64(cat, &(int64_t){ 0 }, NULL, "SELECT m.id FROM vms m "
+                    "JOIN templates t ON t.id = m.template_id WHERE t.name = "
+                    "? AND m.instant = 1 LIMIT 1", "s", target) == 0) {
         r = vmc_error_set(err, -ENOTEMPTY, "instant template '%s' has %zu "
                           "dependent%s: %s (all: 'vm-clone deps %s'); its "
                           "instant clones resume its RAM and state files "
@@ -377,9 +377,9 @@ template_used(struct vmc_catalog *cat, int64_t tid, bool *used,
     int r = cat_ids_select(cat, &own, cat_owned_template, tid, err);
 
     if (r == 0 && own.n) {
-        sql = cat_ids_sql("SELECT count(*) FROM volumes WHERE template_id "
-                          "IS NULL AND copy_id IS NULL AND parent_id IN ",
-                          own.v, own.n, "");
+        /* a frozen template's layers count too (freeze.c) */
+        sql = cat_ids_sql("SELECT count(*) FROM volumes WHERE parent_id "
+                          "IN ", own.v, own.n, "");
         r = sql ? cat_get_i64(cat, &n, err, sql, NULL)
                 : vmc_error_set(err, -ENOMEM, "out of memory");
     }

@@ -146,8 +146,7 @@ vmc_catalog_gc(struct vmc_catalog *cat, bool dry_run,
                         "EXISTS (SELECT 1 FROM volumes c WHERE c.parent_id "
                         "IN (SELECT id FROM volumes WHERE template_id = t.id "
                         "OR copy_id IN (SELECT id FROM template_copies WHERE "
-                        "template_id = t.id)) AND c.template_id IS NULL AND "
-                        "c.copy_id IS NULL) AND NOT EXISTS (SELECT 1 FROM "
+                        "template_id = t.id))) AND NOT EXISTS (SELECT 1 FROM "
                         "vms m WHERE m.template_id = t.id AND m.instant = "
                         "1)", 1);
         for (i = 0; r == 0 && i < names.n; i++) {

@@ -152,33 +152,23 @@ vmc_instant_file_check(const struct vmc_instant_file *f, bool digest,
 }
 
 int
-vmc_catalog_instant_add(struct vmc_catalog *cat, const char *tmpl,
-                        const struct vmc_instant *in, struct vmc_error *err)
+cat_instant_insert(struct vmc_catalog *cat, int64_t tid,
+                   const struct vmc_instant *in, struct vmc_error *err)
 {
-    int64_t tid = 0;
-    int r = cat_get_i64(cat, &tid, err, "SELECT id FROM templates WHERE "
-                        "name = ? AND state = 'ready'", "s", tmpl);
-
-    if (r == -ENOENT) {
-        return vmc_error_set(err, r, "no template named '%s'", tmpl);
-    }
-    if (r == 0) {
-        r = cat_exec(cat, err, "INSERT INTO instant_templates(template_id, "
-                     "qemu_version, machine, devices, cpus, memory_mb, "
-                     "kernel, initrd, append, ram_file, ram_sha256, "
-                     "ram_size, ram_ino, ram_mtime, ram_mode, state_file, "
-                     "state_sha256, state_size, state_ino, state_mtime, "
-                     "state_mode, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, "
-                     "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                     "Isssiisssss" "IIIi" "ss" "IIIid", tid,
-                     in->qemu_version, in->machine, in->devices, in->cpus,
-                     in->memory_mb, in->kernel, in->initrd, in->append,
-                     in->ram.path, in->ram.sha256, in->ram.size, in->ram.ino,
-                     in->ram.mtime_ns, in->ram.mode, in->state.path,
-                     in->state.sha256, in->state.size, in->state.ino,
-                     in->state.mtime_ns, in->state.mode, cat_now());
-    }
-    return r;
+    return cat_exec(cat, err, "INSERT INTO instant_templates(template_id, "
+                    "qemu_version, machine, devices, cpus, memory_mb, "
+                    "kernel, initrd, append, ram_file, ram_sha256, "
+                    "ram_size, ram_ino, ram_mtime, ram_mode, state_file, "
+                    "state_sha256, state_size, state_ino, state_mtime, "
+                    "state_mode, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, "
+                    "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "Isssiisssss" "IIIi" "ss" "IIIid", tid,
+                    in->qemu_version, in->machine, in->devices, in->cpus,
+                    in->memory_mb, in->kernel, in->initrd, in->append,
+                    in->ram.path, in->ram.sha256, in->ram.size, in->ram.ino,
+                    in->ram.mtime_ns, in->ram.mode, in->state.path,
+                    in->state.sha256, in->state.size, in->state.ino,
+                    in->state.mtime_ns, in->state.mode, cat_now());
 }
 
 /* The row of template id @tid (by a subquery @where on ?). */

@@ -23,6 +23,7 @@
 
 #include "catalog-internal.h"
 #include "journal.h"
+#include "vmclone-seal.h"
 #include "../virt/virt.h"
 
 /* ------------------------------------------------------------ locks */
@@ -695,8 +696,9 @@ cat_finish_journal(struct vmc_catalog *cat, int64_t jid,
     if (r == 0) {
         r = unlink_state(cat, jid, "creating", true, err);
     }
-    if (r == 0 && !strcmp(op, "snapshot")) {
-        /* the frozen parents become the VM's writable disks again */
+    if (r == 0 && (!strcmp(op, "snapshot") || !strcmp(op, "freeze"))) {
+        /* the frozen parents become the VM's writable disks again (a
+         * freeze sealed them: unsealed first, freeze.c) */
         struct cat_strv paths = { 0 };
         size_t i;
 
@@ -706,6 +708,11 @@ cat_finish_journal(struct vmc_catalog *cat, int64_t jid,
                         "WHERE j.id = ? AND v.top = 1 AND v.state = 'ready'",
                         jid);
         for (i = 0; r == 0 && i < paths.n; i++) {
+            struct vmc_error ignored = { 0 };
+
+            if (!strcmp(op, "freeze")) {
+                vmc_image_unseal(paths.v[i], &ignored);
+            }
             cat_mode_writable(paths.v[i]);
         }
         cat_strv_release(&paths);

@@ -45,6 +45,7 @@
 #include "catalog-ops.h"
 #include "engine.h"
 #include "vmclone-catalog-admin.h"
+#include "vmclone-seal.h"
 
 /* Template @name, ready and not retired: its id. */
 static int
@@ -78,7 +79,7 @@ vmc_catalog_template_copy(struct vmc_catalog *cat, const char *name,
                           struct vmc_template_copy_result *res,
                           struct vmc_error *err)
 {
-    int64_t tid = 0, pool_id = 0, copy_id = 0;
+    int64_t tid = 0, pool_id = 0, copy_id = 0, home = 0;
     char *pool_path = NULL;
     int r;
 
@@ -89,6 +90,10 @@ vmc_catalog_template_copy(struct vmc_catalog *cat, const char *name,
     }
     free(pool_path);
     if (r == 0) {
+        r = cat_template_home(cat, tid, &home, err);
+    }
+    res->in_place = r == 0 && home == pool_id;
+    if (r == 0 && !res->in_place) {
         r = cat_ensure_copy(cat, tid, pool_id, 1, &copy_id, &res->copied,
                             &res->mechanism, &res->bytes, err);
     }
@@ -155,6 +160,30 @@ out:
     free(s);
     free(d);
     free(t);
+    return r;
+}
+
+/* Seal @dst, the flattened copy of volume @vid: its root must be
+ * @vid's (the same guest view). */
+static int
+seal_flattened(const char *dst, int64_t vid, struct vmc_catalog *cat,
+               struct vmc_error *err)
+{
+    struct vmc_open_opts so = { .format = VMC_FMT_QCOW2 };
+    struct vmc_seal_info si = { 0 };
+    char *want = NULL;
+    int r = cat_get_str(cat, &want, err, "SELECT coalesce(seal, '') FROM "
+                        "volumes WHERE id = ?", "I", vid);
+
+    if (r == 0) {
+        r = vmc_image_seal(dst, 0, 2, &so, &si, err);
+    }
+    if (r == 0 && *want && strcmp(want, si.root_hex)) {
+        r = vmc_error_set(err, -EIO, "the copy '%s' reads differently from "
+                          "its template's layer (seal %.16s... against "
+                          "%.16s...)", dst, si.root_hex, want);
+    }
+    free(want);
     return r;
 }
 
@@ -275,7 +304,11 @@ make_copy(struct vmc_catalog *cat, int64_t tid, int64_t pool_id,
             mech = vmc_clone_method_name(fr.method);
             *bytes += fr.bytes_copied;
             cat_crashpoint("copy.before-seal");
-            r = copy_sidecar(src.d[i].path, dst, err);
+            /* a frozen template's layer was flattened: sealed anew,
+             * the same guest view giving the same root */
+            r = src.d[i].parent ? seal_flattened(dst, src.d[i].vid, cat,
+                                                 err)
+                                : copy_sidecar(src.d[i].path, dst, err);
         }
         if (r == 0 && (r = cat_mode_new_readonly(dst)) < 0) {
             vmc_error_set(err, r, "chmod '%s': %s", dst, strerror(-r));
@@ -432,10 +465,20 @@ cat_ensure_copy(struct vmc_catalog *cat, int64_t tid, int64_t pool_id,
                 const char **mechanism, uint64_t *bytes,
                 struct vmc_error *err)
 {
+    int64_t home = 0;
     unsigned tries;
-    int r = 0;
+    int r;
 
     *copied = false;
+    r = cat_template_home(cat, tid, &home, err);
+    if (r < 0) {
+        return r;
+    }
+    if (home == pool_id) {
+        return vmc_error_set(err, -EINVAL, "the template lives in that "
+                             "pool (it was frozen there): its clones there "
+                             "use it in place, without a copy");
+    }
     for (tries = 0; tries < 50; tries++) {
         struct copy_pick pk;
 

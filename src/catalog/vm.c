@@ -83,25 +83,6 @@ vm_snap_lookup(struct vmc_catalog *cat, const char *vm, const char *name,
     return r < 0 ? r : snap_lookup(cat, *vid, vm, name, sid, err);
 }
 
-/* Make overlays @paths[i] of @bases[i] (one linked clone each). */
-static int
-overlays(const struct cat_disks *bases, char **paths, struct vmc_error *err)
-{
-    size_t i;
-    int r = 0;
-
-    for (i = 0; r == 0 && i < bases->n; i++) {
-        struct vmc_clone_opts co;
-        const char *one[1] = { paths[i] };
-
-        vmc_clone_opts_init(&co);
-        co.base_format = VMC_FMT_QCOW2;
-        co.create.size = bases->d[i].virtual_size;
-        r = vmc_clone_linked(bases->d[i].path, one, 1, &co, err);
-    }
-    return r;
-}
-
 /* The final transaction of a creation: the optional @extra statement
  * (bound to @extra_arg, the journal id; a compare-and-set changing
  * @extra_rows rows), then the op's @nvols creating
@@ -217,7 +198,7 @@ vmc_catalog_snapshot_create(struct vmc_catalog *cat, const char *vm,
         }
     }
     if (r == 0 && !rbd) {
-        r = overlays(&tops, paths, err);
+        r = cat_overlays(&tops, paths, err);
     }
     cat_crashpoint("snapshot.before-commit");
     if (r == 0 && rbd) {
@@ -394,7 +375,7 @@ vmc_catalog_snapshot_revert(struct vmc_catalog *cat, const char *vm,
     if (r < 0) {
         goto out;
     }
-    r = overlays(&sv, paths, err);
+    r = cat_overlays(&sv, paths, err);
     cat_crashpoint("revert.before-commit");
     if (r == 0) {
         /* one commit: the new overlays become the disks, the old ones are

@@ -227,3 +227,22 @@ cat_disks_of(struct vmc_catalog *cat, struct cat_disks *out,
     free(sql);
     return r;
 }
+
+/* Make overlays @paths[i] of @bases[i] (one linked clone each). */
+int
+cat_overlays(const struct cat_disks *bases, char **paths, struct vmc_error *err)
+{
+    size_t i;
+    int r = 0;
+
+    for (i = 0; r == 0 && i < bases->n; i++) {
+        struct vmc_clone_opts co;
+        const char *one[1] = { paths[i] };
+
+        vmc_clone_opts_init(&co);
+        co.base_format = VMC_FMT_QCOW2;
+        co.create.size = bases->d[i].virtual_size;
+        r = vmc_clone_linked(bases->d[i].path, one, 1, &co, err);
+    }
+    return r;
+}

@@ -588,6 +588,35 @@ engine_seal_hash_chunk(struct vmc_image *img, uint64_t c, uint8_t *buf,
     return hash_chunk(img, img->seal, c, buf, md);
 }
 
+int
+engine_seal_backing_leaf(struct vmc_image *img, uint32_t chunk_size,
+                         uint64_t c, uint8_t md[ENGINE_SEAL_DIGEST_LEN])
+{
+    const struct seal_state *bst = img->backing ? img->backing->seal : NULL;
+    uint64_t off = c * chunk_size, len = chunk_size;
+
+    if (!bst || bst->chunk_size != chunk_size || !img->ops->block_status ||
+        off + len > bst->virtual_size || off + len > img->size) {
+        return 0;
+    }
+    while (len > 0) {
+        struct vmc_block_status bs;
+        int r;
+
+        image_lock(img);
+        r = img->ops->block_status(img, off, len, &bs);
+        image_unlock(img);
+        if (r < 0 || bs.length == 0 || bs.length > len ||
+            (bs.flags & (VMC_BS_ALLOCATED | VMC_BS_ZERO))) {
+            return 0;
+        }
+        off += bs.length;
+        len -= bs.length;
+    }
+    memcpy(md, bst->leaves + c * DIGEST, DIGEST);
+    return 1;
+}
+
 bool
 engine_seal_chunk_ok(const struct vmc_image *img, uint64_t c,
                      const uint8_t md[ENGINE_SEAL_DIGEST_LEN])

@@ -55,6 +55,9 @@ catcli_tmpl_copy(struct catcli *c, void *ctx, int argc, char **argv)
         printf("Template '%s' copied into pool '%s' (%s, %s written)\n",
                argv[0], res.pool, res.mechanism ? res.mechanism : "copy",
                sz);
+    } else if (!c->quiet && res.in_place) {
+        printf("Template '%s' was frozen in pool '%s': its clones there use "
+               "it in place, no copy is needed\n", argv[0], res.pool);
     } else if (!c->quiet) {
         printf("Template '%s' already has its copy in pool '%s'\n", argv[0],
                res.pool);

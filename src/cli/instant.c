@@ -529,23 +529,34 @@ inst_cleanup(struct inst_run *r, bool dry_run)
 /* ------------------------------------------------------------ freeze */
 
 /* Stop the guest, save its device state to @state (x-ignore-shared: the
- * RAM stays in its file), move the RAM file to @ram, and quit QEMU. */
+ * RAM stays in its file) through a descriptor passed to QEMU (no shell),
+ * move the RAM file to @ram, and quit QEMU. */
 static int
 freeze_qemu(struct vmc_qmp *q, const char *ram_now, const char *ram,
             const char *state, struct vmc_error *err)
 {
     struct json_object *a, *ret = NULL;
-    char uri[PATH_MAX + 32], st[64] = "";
+    char st[64] = "";
     double deadline = mono() + 300;
-    int r = vmc_qmp_cmd(q, "stop", NULL, &ret, err);
+    int fd = open(state, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    int r = fd < 0 ? vmc_error_set(err, -errno, "cannot create the state "
+                                   "file '%s': %s", state, strerror(errno))
+                   : vmc_qmp_cmd(q, "stop", NULL, &ret, err);
 
     json_object_put(ret);
     if (r == 0) {
         r = ignore_shared(q, false, err);
     }
-    snprintf(uri, sizeof(uri), "exec:cat > '%s'", state);
     if (r == 0) {
-        a = args1("uri", json_object_new_string(uri));
+        a = args1("fdname", json_object_new_string("vmc-state"));
+        ret = NULL;
+        r = vmc_qmp_cmd_fd(q, "getfd", a, fd, &ret, err);
+        json_object_put(a);
+        json_object_put(ret);
+    }
+    if (r == 0) {
+        a = args1("uri", json_object_new_string("fd:vmc-state"));
+        ret = NULL;
         r = vmc_qmp_cmd(q, "migrate", a, &ret, err);
         json_object_put(a);
         json_object_put(ret);
@@ -567,9 +578,20 @@ freeze_qemu(struct vmc_qmp *q, const char *ram_now, const char *ram,
             usleep(10000);
         }
     }
+    if (r == 0 && fsync(fd) < 0) {
+        r = vmc_error_set(err, -errno, "cannot sync the state file '%s': "
+                          "%s", state, strerror(errno));
+    }
+    if (fd >= 0) {
+        close(fd);
+        if (r < 0) {
+            unlink(state);      /* ours: made by the open above */
+        }
+    }
     if (r == 0 && rename(ram_now, ram) < 0) {
         r = vmc_error_set(err, -errno, "cannot rename the RAM file '%s': %s",
                           ram_now, strerror(errno));
+        unlink(state);          /* ours, complete but of no use */
     }
     if (r < 0) {
         struct vmc_error e2 = { 0 };
@@ -654,8 +676,9 @@ inst_freeze(struct catcli *c, const char *vm, const char *name)
     struct vmc_instant in = { 0 };
     struct json_object *v = NULL, *rec = NULL;
     struct vmc_qmp *q = NULL;
-    struct vmc_import_opts io;
     char home[PATH_MAX], ram[PATH_MAX], state[PATH_MAX], ver[256], mach[256];
+    char **layers = NULL;
+    size_t nlayers = 0, i;
     char *uuid = NULL, *dir = NULL;
     double t0 = mono();
     int rc;
@@ -687,8 +710,7 @@ inst_freeze(struct catcli *c, const char *vm, const char *name)
     }
     mkdir(state, 0700);
     if (pathf(state, sizeof(state), "%s/instant/%s-%s.state", home, name,
-              uuid) || access(ram, F_OK) == 0 || access(state, F_OK) == 0 ||
-        strchr(state, '\'')) {
+              uuid) || access(ram, F_OK) == 0 || access(state, F_OK) == 0) {
         rc = catcli_error(CLI_EXIT_CONFLICT, "'%s' or '%s' exists: a template "
                           "'%s' was frozen from VM '%s' before", ram, state,
                           name, vm);
@@ -706,7 +728,6 @@ inst_freeze(struct catcli *c, const char *vm, const char *name)
     }
     vmc_qmp_close(q);
     if (rc < 0) {
-        unlink(state);
         rc = cli_error_lib(&err, rc);
         goto out;
     }
@@ -735,17 +756,8 @@ inst_freeze(struct catcli *c, const char *vm, const char *name)
         rc = rc ? -EIO : 0;
     }
     if (rc == 0) {
-        vmc_import_opts_init(&io);
-        rc = vmc_catalog_template_from_vm(c->cat, name, vm, NULL, &io, &err);
-        if (rc == 0) {
-            rc = vmc_catalog_instant_add(c->cat, name, &in, &err);
-            if (rc < 0) {
-                struct vmc_error e2 = { 0 };
-
-                vmc_catalog_template_rm(c->cat, name, false, &e2);
-            }
-        }
-        catcli_progress_end(c);
+        rc = vmc_catalog_template_freeze(c->cat, name, vm, &in, &layers,
+                                         &nlayers, &err);
         if (rc < 0) {
             rc = catcli_fail(&err, rc);
         }
@@ -760,21 +772,32 @@ inst_freeze(struct catcli *c, const char *vm, const char *name)
     }
     if (c->json) {
         struct json_object *o = json_object_new_object();
+        struct json_object *disks = json_object_new_array();
 
         cli_json_add_str(o, "template", name);
         cli_json_add_str(o, "vm", vm);
         cli_json_add_str(o, "ram_file", ram);
         cli_json_add_str(o, "state_file", state);
+        for (i = 0; i < nlayers; i++) {
+            json_object_array_add(disks, json_object_new_string(layers[i]));
+        }
+        json_object_object_add(o, "disk_layers", disks);
         cli_json_add_str(o, "qemu_version", ver);
         cli_json_add_str(o, "machine", mach);
         cli_json_add_u64(o, "state_bytes", (uint64_t)in.state.size);
         catcli_json_done(o);
     } else if (!c->quiet) {
-        printf("Instant template '%s' frozen from VM '%s' in %.2f s: RAM %s, "
-               "state %s (%lld bytes), QEMU %s, machine %s\n", name, vm,
-               mono() - t0, ram, state, (long long)in.state.size, ver, mach);
+        printf("Instant template '%s' frozen from VM '%s' in %.2f s: disk "
+               "%s%s (in place), RAM %s, state %s (%lld bytes), QEMU %s, "
+               "machine %s\n", name, vm, mono() - t0, layers[0],
+               nlayers > 1 ? " ..." : "", ram, state,
+               (long long)in.state.size, ver, mach);
     }
 out:
+    for (i = 0; i < nlayers; i++) {
+        free(layers[i]);
+    }
+    free(layers);
     free(in.ram.path);
     free(in.ram.sha256);
     free(in.state.path);

@@ -28,6 +28,7 @@ struct hash_job {
     _Atomic uint64_t next;
     _Atomic int error;
     bool use_driver;             /* bypass verification on read */
+    bool reuse_backing;          /* chunks of a sealed backing file */
 };
 
 static void *
@@ -46,10 +47,16 @@ hash_worker(void *arg)
         uint64_t off = c * j->st->chunk_size;
         size_t len = (size_t)MIN(j->st->chunk_size,
                                  j->st->virtual_size - off);
-        int r = j->use_driver ? engine_seal_hash_chunk(j->img, c, buf,
-                                                       j->out + c * DIGEST)
-                              : vmc_image_read(j->img, buf, off, len);
+        int r;
 
+        if (j->reuse_backing &&
+            engine_seal_backing_leaf(j->img, j->st->chunk_size, c,
+                                     j->out + c * DIGEST)) {
+            continue;       /* the sealed backing file's digest */
+        }
+        r = j->use_driver ? engine_seal_hash_chunk(j->img, c, buf,
+                                                   j->out + c * DIGEST)
+                          : vmc_image_read(j->img, buf, off, len);
         if (r == 0 && !j->use_driver) {
             r = engine_seal_digest(buf, len, j->out + c * DIGEST);
         }
@@ -123,6 +130,7 @@ vmc_image_seal(const char *path, uint32_t chunk_size, unsigned threads,
     job.img = img;
     job.st = &geom;
     job.out = leaves;
+    job.reuse_backing = true;
     r = hash_all(&job, threads);
     if (r < 0) {
         vmc_error_set(err, r, "cannot read '%s': %s", path, strerror(-r));

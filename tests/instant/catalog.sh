@@ -53,10 +53,13 @@ mke2fs -q -t ext4 -d rootfs -F root.raw 32M || fail "mke2fs -d"
 ok vmc template import tiny root.raw --memory 64 --cpus 1 -q
 ok vmc clone tiny --name tv -q
 
-# freeze NAME: start tv freezable and freeze it as instant template NAME
+# freeze NAME: start a new clone of tiny freezable, freeze it as instant
+# template NAME, and remove that VM (its overlay on NAME's disk, which was
+# its top layer: freeze.c), so that NAME has no dependents
 freeze() {
     local i
-    start_bg "tv-$1" tv --freezable --memory-dir "$MEMDIR" --direct
+    ok vmc clone tiny --name "v-$1" -q
+    start_bg "tv-$1" "v-$1" --freezable --memory-dir "$MEMDIR" --direct
     for i in $(seq 1 300); do
         ls "$VMCLONE_HOME"/run/instant/*.json > /dev/null 2>&1 && break
         sleep 0.1
@@ -64,8 +67,9 @@ freeze() {
     ls "$VMCLONE_HOME"/run/instant/*.json > /dev/null 2>&1 ||
         fail "no record of the freezable run: $(cat "tv-$1.err")"
     sleep 0.5
-    ok vmc template freeze tv --name "$1" -q
+    ok vmc template freeze "v-$1" --name "$1" -q
     wait "$BG_PID" || fail "the freezable start exited $?: $(cat "tv-$1.err")"
+    ok vmc rm "v-$1" -q
 }
 freeze T1
 freeze T2
@@ -86,7 +90,14 @@ vmc tree --json --bytes > tree.json || fail "tree --json: $(last_err)"
 python3 - tree.json "$ram1" "$state1" <<'PY' || fail "tree --json: $(cat tree.json)"
 import json, os, sys
 d = json.load(open(sys.argv[1]))
-t = [n for n in d if n["kind"] == "template" and n["name"] == "T1"][0]
+def nodes(ns):
+    for n in ns:
+        yield n
+        yield from nodes(n["children"])
+# frozen in place: T1 sits on tiny's copy (freeze.c)
+t = [n for n in nodes(d) if n["kind"] == "template" and n["name"] == "T1"][0]
+tiny = [n for n in d if n["name"] == "tiny"][0]
+assert t in [c for n in tiny["children"] for c in n["children"]], tiny
 kids = {(n["kind"], n["name"]): n for n in t["children"]}
 for kind, path in (("ram", sys.argv[2]), ("state", sys.argv[3])):
     n = kids[(kind, path)]

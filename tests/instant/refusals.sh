@@ -18,7 +18,8 @@
 #    differs: refused (4) with the reason, before any state is loaded;
 #  - a changed RAM file: start refused (6), fsck reports it; a change
 #    that keeps size, inode, mtime and mode: only fsck --verify finds it;
-#  - template rm once the clones are gone removes the two files.
+#  - template rm once the clones and the frozen VM are gone removes the
+#    two files.
 . "$(dirname "$0")/../lib.sh"
 . "$TESTS_DIR/instant/instant-lib.sh"
 
@@ -149,6 +150,10 @@ vmc fsck --verify > fsck.txt 2>&1 && fail "fsck --verify missed a changed RAM fi
 grep -q "instant template 'T' RAM file.*SHA-256" fsck.txt || fail "fsck --verify: $(cat fsck.txt)"
 
 ok vmc rm c1 c2 -q
+# the frozen VM sits on T's disk (freeze.c): T goes after it
+expect_rc 4 vmc template rm T
+err_matches "dependent: vm 'tv'"
+ok vmc rm tv -q
 ok vmc template rm T -q
 [ ! -e "$ram" ] && [ ! -e "$state" ] || fail "template rm left its frozen files"
 echo "PASS: $TEST_NAME"

@@ -11,7 +11,11 @@
 #    whichever way they were made (img create -b, clone --linked [--count],
 #    relink, rebase [-u], the layer consolidate makes); rebase -u onto the
 #    new seal or a rebase onto an unsealed base updates the record;
-#  - raw templates are sealed by their sidecar alone.
+#  - raw templates are sealed by their sidecar alone;
+#  - a layer over a sealed base takes the base's digests for the chunks
+#    it does not hold, without reading them: sealed over a base chunk
+#    damaged meanwhile, it gets the root of its original content, and a
+#    read of that chunk through it still fails.
 . "$(dirname "$0")/../lib.sh"
 requires qemu-img --version
 requires qemu-io --version
@@ -130,4 +134,37 @@ err_matches "r.raw.*damaged"
 ok vmc img verify --repair-from r-replica.raw r.raw
 cmp -s r.raw r-replica.raw || fail "raw repair did not restore the bytes"
 qemu_check rc.qcow2
+
+# a layer over a sealed base (what a freeze seals, src/catalog/freeze.c):
+# the chunks it reads from its base take the base's recorded digests and
+# are not read: sealing it works even over a base chunk damaged meanwhile,
+# and its seal keeps the base's original content, so a read of that chunk
+# through the layer still fails; the layer's own chunks are hashed
+qemu-img create -q -f qcow2 lb.qcow2 16M
+qemu-io -f qcow2 -c 'write -P 0x41 0 16M' lb.qcow2 > /dev/null
+raw_of lb.qcow2 lb0.raw
+ok vmc img seal lb.qcow2
+ok vmc img create -q -f qcow2 -b lb.qcow2 -F qcow2 ll.qcow2
+ok vmc img io -f qcow2 ll.qcow2 -c 'write -P 0x42 1M 64k'
+qemu-io -f raw -c 'write -P 0x42 1M 64k' lb0.raw > /dev/null
+off=$(qemu-img map --output=json lb.qcow2 | python3 -c 'import json, sys
+m = [m for m in json.load(sys.stdin) if m["data"] and m["start"] <= (8 << 20) < m["start"] + m["length"]][0]
+print(m["offset"] + (8 << 20) - m["start"])')
+chmod u+w lb.qcow2
+printf 'Z' | dd of=lb.qcow2 bs=1 seek="$off" conv=notrunc status=none
+chmod a-w lb.qcow2
+ok vmc img seal --json ll.qcow2 > ll.json
+[ "$(stat -c %a ll.qcow2)" = 444 ] || fail "the sealed layer is not mode 0444"
+# its root is the one of the guest view as it was: the same as a flat
+# image of that content, sealed by hashing every chunk
+qemu-img convert -f raw -O qcow2 lb0.raw flat.qcow2
+ok vmc img seal --json flat.qcow2 > flat.json
+python3 - ll.json flat.json <<'PY' || fail "the layer's seal is not the seal of its original content: $(cat ll.json flat.json)"
+import json, sys
+a, b = (json.load(open(f)) for f in sys.argv[1:3])
+assert a["root"] == b["root"] and a["chunks"] == b["chunks"] == 256, (a, b)
+PY
+expect_fail vmc img io -r -f qcow2 ll.qcow2 -c 'read 8M 64k'
+err_matches "damaged"
+ok vmc img io -r -f qcow2 ll.qcow2 -c 'read -P 0x42 1M 64k'
 note "ok"

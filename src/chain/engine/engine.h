@@ -179,6 +179,13 @@ int engine_seal_root(uint32_t chunk, uint64_t vsize, const uint8_t *leaves,
  * it, bypassing verification (@buf holds one chunk). */
 int engine_seal_hash_chunk(struct vmc_image *img, uint64_t c, uint8_t *buf,
                            uint8_t md[ENGINE_SEAL_DIGEST_LEN]);
+/* 1 when chunk @c (@chunk_size bytes) of @img's top layer is all read
+ * from its backing file (not allocated, not zero, in the top layer) and
+ * that backing file is sealed in chunks of that size: then @md is its
+ * recorded digest, with nothing read (sealing a layer costs its own
+ * data, not the disk's). 0 when the chunk must be read and hashed. */
+int engine_seal_backing_leaf(struct vmc_image *img, uint32_t chunk_size,
+                             uint64_t c, uint8_t md[ENGINE_SEAL_DIGEST_LEN]);
 /* Does @md equal the sealed digest of chunk @c of the top layer? */
 bool engine_seal_chunk_ok(const struct vmc_image *img, uint64_t c,
                           const uint8_t md[ENGINE_SEAL_DIGEST_LEN]);
