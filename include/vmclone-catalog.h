@@ -622,13 +622,21 @@ VMC_API int vmc_instant_file_check(const struct vmc_instant_file *f,
  * One journaled operation: a crash before its commit gives the VM its
  * writable layers back. The template's disk paths in *@layers (*@n; the
  * caller frees them). -EEXIST (name taken), -ENOTSUP (rbd pool), -ELOOP
- * (max-chain-depth), -EBUSY (the VM is being changed), other -errno.
+ * (max-chain-depth), -ENOTEMPTY (the VM has snapshots), -EBUSY (the VM is
+ * being changed), other -errno.
  */
 VMC_API int vmc_catalog_template_freeze(struct vmc_catalog *cat,
                                         const char *name, const char *vm,
                                         const struct vmc_instant *in,
                                         char ***layers, size_t *n,
                                         struct vmc_error *err);
+/** What vmc_catalog_template_freeze() would refuse before it changes
+ *  anything (the name, the VM, its pool, snapshots, chain depth): checked
+ *  before the VM's QEMU is stopped. 0 or its -errno. */
+VMC_API int vmc_catalog_template_freeze_check(struct vmc_catalog *cat,
+                                              const char *name,
+                                              const char *vm,
+                                              struct vmc_error *err);
 /** The record of instant template @tmpl; -ENOENT when it is none. */
 VMC_API int vmc_catalog_instant_get(struct vmc_catalog *cat,
                                     const char *tmpl, struct vmc_instant *out,

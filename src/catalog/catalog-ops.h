@@ -57,6 +57,10 @@ int cat_pool_lookup(struct vmc_catalog *cat, const char *name,
 /* Relative (same tree) or absolute backing name of @base for @path. */
 int cat_backing_name(const char *base, const char *path, char **out,
                      struct vmc_error *err);
+/* template.c: a template's publish ends: its @n creating volumes and
+ * template @tid become ready, and the op is done. */
+int cat_template_ready(struct cat_op *op, size_t n, int64_t tid,
+                       struct vmc_error *err);
 /* freeze.c: the pool template @tid lives in when that is a primary pool
  * (a frozen template, used in place there), else 0. */
 int cat_template_home(struct vmc_catalog *cat, int64_t tid, int64_t *pool_id,

@@ -107,9 +107,13 @@ cat_refuse_dependents(struct vmc_catalog *cat, const char *owned_sql,
     int r = dependents_scan(cat, owned_sql, exclude_sql, arg, &line, &n,
                             &first, err);
 
-    if (r == 0 && n && !strcmp(what, "template")) {
+    if (r == 0 && n && !strcmp(what, "template") &&
+        !strstr(line, "template '")) {
         snprintf(also, sizeof(also), "; or all at once: 'vm-clone template "
                  "rm %s --flatten-dependents'", target);
+    } else if (r == 0 && n && strstr(line, "template '")) {
+        snprintf(also, sizeof(also), "; a frozen template on it goes with "
+                 "'vm-clone template rm'");
     }
     if (r == 0 && n && !strcmp(what, "template") &&
         cat_get_i64(cat, &(int64_t){ 0 }, NULL, "SELECT m.id FROM vms m "

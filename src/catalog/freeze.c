@@ -49,6 +49,28 @@ struct frozen_vm {
     char *firmware;
 };
 
+/* A VM with snapshots has its top layers on them: a template there would
+ * pin the VM (its snapshots' layers under the template's) for good. */
+static int
+refuse_snapshots(struct vmc_catalog *cat, const char *vm, int64_t id,
+                 struct vmc_error *err)
+{
+    char *snap = NULL;
+    int r = cat_get_str(cat, &snap, err, "SELECT name FROM snapshots WHERE "
+                        "vm_id = ? ORDER BY id LIMIT 1", "I", id);
+
+    if (r == 0) {
+        r = vmc_error_set(err, -ENOTEMPTY, "VM '%s' has snapshots ('%s'): "
+                          "its disks sit on them and a frozen template "
+                          "would too; remove them first ('vm-clone snapshot "
+                          "rm %s %s')", vm, snap, vm, snap);
+    } else if (r == -ENOENT) {
+        r = 0;
+    }
+    free(snap);
+    return r;
+}
+
 /* In the open transaction: VM @vm (ready) and its top layers in @tops,
  * which may take one more layer. */
 static int
@@ -82,6 +104,9 @@ frozen_vm_lookup(struct vmc_catalog *cat, const char *vm,
     }
     cat_finalize(st);
     if (r == 0) {
+        r = refuse_snapshots(cat, vm, f->id, err);
+    }
+    if (r == 0) {
         r = cat_disks_of(cat, tops, CAT_DISKS_VM_TOP, f->id, err);
     }
     if (r == 0 && tops->n == 0) {
@@ -110,7 +135,7 @@ freeze_stage(struct cat_op *op, const char *name, const char *vm,
     size_t i;
     int r;
 
-    if (asprintf(&origin, "frozen vm %s", vm) < 0) {
+    if (asprintf(&origin, "vm %s", vm) < 0) {
         cat_rollback(cat);
         return vmc_error_set(err, -ENOMEM, "out of memory");
     }
@@ -187,17 +212,45 @@ freeze_publish(struct cat_op *op, const struct frozen_vm *f, int64_t tid,
     if (r == 0) {
         r = cat_instant_insert(op->cat, tid, in, err);
     }
+    return r == 0 ? cat_template_ready(op, tops->n, tid, err) : r;
+}
+
+/* What a freeze can be refused for, before it runs. */
+static int
+freeze_refusals(struct vmc_catalog *cat, const char *name, const char *vm,
+                struct vmc_error *err)
+{
+    int r = cat_check_name("template", name, err);
+
+    if (r == 0 && cat_rbd_vm(cat, vm)) {
+        r = vmc_error_set(err, -ENOTSUP, "VM '%s' has its disks in an rbd "
+                          "pool: freezing is not supported on rbd pools", vm);
+    }
+    if (r == 0 && cat_get_i64(cat, &(int64_t){ 0 }, NULL, "SELECT id FROM "
+                              "templates WHERE name = ?", "s", name) == 0) {
+        r = vmc_error_set(err, -EEXIST, "a template named '%s' already "
+                          "exists", name);
+    }
+    return r;
+}
+
+int
+vmc_catalog_template_freeze_check(struct vmc_catalog *cat, const char *name,
+                                  const char *vm, struct vmc_error *err)
+{
+    struct frozen_vm f = { 0 };
+    struct cat_disks tops = { 0 };
+    int r = freeze_refusals(cat, name, vm, err);
+
     if (r == 0) {
-        r = cat_op_volumes_ready(op, (int)tops->n, err);
+        r = cat_begin(cat, err);
     }
     if (r == 0) {
-        r = cat_op_cas(op, 1, "the template", err, "UPDATE templates SET "
-                       "state = ? WHERE id = ? AND state = ?", "sIs",
-                       CAT_READY, tid, CAT_CREATING);
+        r = frozen_vm_lookup(cat, vm, &f, &tops, err);
+        cat_rollback(cat);
     }
-    if (r == 0) {
-        r = cat_op_ready(op, err);
-    }
+    free(f.firmware);
+    cat_disks_release(&tops);
     return r;
 }
 
@@ -218,11 +271,7 @@ vmc_catalog_template_freeze(struct vmc_catalog *cat, const char *name,
     *layers = NULL;
     *n = 0;
     cat_op_init(&op, cat, "freeze");
-    r = cat_check_name("template", name, err);
-    if (r == 0 && cat_rbd_vm(cat, vm)) {
-        r = vmc_error_set(err, -ENOTSUP, "VM '%s' has its disks in an rbd "
-                          "pool: freezing is not supported on rbd pools", vm);
-    }
+    r = freeze_refusals(cat, name, vm, err);
     if (r == 0) {
         r = cat_begin(cat, err);
     }

@@ -86,12 +86,14 @@ vmc_catalog_template_copy(struct vmc_catalog *cat, const char *name,
     memset(res, 0, sizeof(*res));
     r = copyable_template(cat, name, &tid, err);
     if (r == 0) {
+        r = cat_template_home(cat, tid, &home, err);
+    }
+    if (r == 0 && !pool && home) {
+        pool_id = home;     /* as clone: a frozen template's own pool */
+    } else if (r == 0) {
         r = cat_pool_lookup(cat, pool, "primary", &pool_id, &pool_path, err);
     }
     free(pool_path);
-    if (r == 0) {
-        r = cat_template_home(cat, tid, &home, err);
-    }
     res->in_place = r == 0 && home == pool_id;
     if (r == 0 && !res->in_place) {
         r = cat_ensure_copy(cat, tid, pool_id, 1, &copy_id, &res->copied,

@@ -337,6 +337,20 @@ import_one_file(struct vmc_catalog *cat, struct vmc_image *img, int64_t vid,
 
 /* The template and its @n volumes become ready in one commit; on any
  * failure the journal rolls them back. */
+int
+cat_template_ready(struct cat_op *op, size_t n, int64_t tid,
+                   struct vmc_error *err)
+{
+    int r = cat_op_volumes_ready(op, (int)n, err);
+
+    if (r == 0) {
+        r = cat_op_cas(op, 1, "the template", err, "UPDATE templates SET "
+                       "state = ? WHERE id = ? AND state = ?", "sIs",
+                       CAT_READY, tid, CAT_CREATING);
+    }
+    return r == 0 ? cat_op_ready(op, err) : r;
+}
+
 static int
 import_publish(struct cat_op *op, int r, size_t n, int64_t tid,
                struct vmc_error *err)
@@ -345,15 +359,7 @@ import_publish(struct cat_op *op, int r, size_t n, int64_t tid,
         r = cat_op_publish(op, err);
     }
     if (r == 0) {
-        r = cat_op_volumes_ready(op, (int)n, err);
-    }
-    if (r == 0) {
-        r = cat_op_cas(op, 1, "the template", err, "UPDATE templates SET "
-                       "state = ? WHERE id = ? AND state = ?", "sIs",
-                       CAT_READY, tid, CAT_CREATING);
-    }
-    if (r == 0) {
-        r = cat_op_ready(op, err);
+        r = cat_template_ready(op, n, tid, err);
     }
     if (r < 0 && cat_op_pending(op)) {
         cat_op_fail(op);
@@ -627,6 +633,35 @@ check_space(const struct cat_disks *deps, struct vmc_error *err)
 /* Make every volume that depends directly on @owned_sql(@id) standalone
  * (flatten in place; its guest view does not change), after checking
  * that every filesystem involved has the space. */
+/* -ENOTEMPTY when a frozen template's layer sits on the volumes of
+ * @owned_sql(@id) (freeze.c): it is a template, never flattened into a
+ * VM; it goes first. */
+static int
+refuse_frozen_dependent(struct vmc_catalog *cat, const char *owned_sql,
+                        int64_t id, struct vmc_error *err)
+{
+    char *sql = NULL, *name = NULL;
+    int r;
+
+    if (asprintf(&sql, "SELECT t.name FROM volumes v JOIN templates t ON "
+                 "t.id = v.template_id WHERE v.parent_id IN (%s) AND v.id "
+                 "NOT IN (%s) ORDER BY t.id LIMIT 1", owned_sql,
+                 owned_sql) < 0) {
+        return vmc_error_set(err, -ENOMEM, "out of memory");
+    }
+    r = cat_get_str(cat, &name, err, sql, "I", id);
+    if (r == 0) {
+        r = vmc_error_set(err, -ENOTEMPTY, "template '%s' (frozen) sits on "
+                          "it: a template is not flattened; remove it first "
+                          "('vm-clone template rm %s')", name, name);
+    } else if (r == -ENOENT) {
+        r = 0;
+    }
+    free(name);
+    free(sql);
+    return r;
+}
+
 static int
 detach_dependents(struct vmc_catalog *cat, const char *owned_sql, int64_t id,
                   struct vmc_error *err)
@@ -646,7 +681,11 @@ detach_dependents(struct vmc_catalog *cat, const char *owned_sql, int64_t id,
     }
     r = cat_disks_load(cat, &deps, sql, id, err);
     free(sql);
+    if (r == 0 && deps.n) {
+        r = refuse_frozen_dependent(cat, owned_sql, id, err);
+    }
     if (r < 0 || deps.n == 0) {
+        cat_disks_release(&deps);
         return r;
     }
     r = check_space(&deps, err);

@@ -333,6 +333,36 @@ hash_chunk(struct vmc_image *img, struct seal_state *st, uint64_t c,
     return r < 0 ? r : sha256(buf, len, md);
 }
 
+/* Does @each hold for the layer's own block status (not its backing
+ * file's) all over [off, off+len)? False when it cannot be read. */
+static bool
+layer_all(struct vmc_image *img, uint64_t off, uint64_t len,
+          bool (*each)(const struct vmc_image *img, unsigned flags))
+{
+    while (len > 0) {
+        struct vmc_block_status bs;
+        int r;
+
+        image_lock(img);
+        r = img->ops->block_status(img, off, len, &bs);
+        image_unlock(img);
+        if (r < 0 || bs.length == 0 || bs.length > len ||
+            !each(img, bs.flags)) {
+            return false;
+        }
+        off += bs.length;
+        len -= bs.length;
+    }
+    return true;
+}
+
+static bool
+reads_zero(const struct vmc_image *img, unsigned flags)
+{
+    return (flags & VMC_BS_ZERO) ||
+           (!(flags & VMC_BS_ALLOCATED) && !img->backing);
+}
+
 /*
  * Does [off, off+len) of layer @img read as zeros by its own metadata
  * (zero clusters, or unallocated with no backing file)? Then its digest
@@ -343,24 +373,7 @@ hash_chunk(struct vmc_image *img, struct seal_state *st, uint64_t c,
 static bool
 chunk_reads_zero(struct vmc_image *img, uint64_t off, uint64_t len)
 {
-    while (len > 0) {
-        struct vmc_block_status bs;
-        int r;
-
-        image_lock(img);
-        r = img->ops->block_status(img, off, len, &bs);
-        image_unlock(img);
-        if (r < 0 || bs.length == 0 || bs.length > len) {
-            return false;
-        }
-        if (!(bs.flags & VMC_BS_ZERO) &&
-            ((bs.flags & VMC_BS_ALLOCATED) || img->backing)) {
-            return false;
-        }
-        off += bs.length;
-        len -= bs.length;
-    }
-    return true;
+    return layer_all(img, off, len, reads_zero);
 }
 
 int
@@ -588,30 +601,23 @@ engine_seal_hash_chunk(struct vmc_image *img, uint64_t c, uint8_t *buf,
     return hash_chunk(img, img->seal, c, buf, md);
 }
 
+static bool
+from_backing(const struct vmc_image *img, unsigned flags)
+{
+    return !(flags & (VMC_BS_ALLOCATED | VMC_BS_ZERO));
+}
+
 int
 engine_seal_backing_leaf(struct vmc_image *img, uint32_t chunk_size,
                          uint64_t c, uint8_t md[ENGINE_SEAL_DIGEST_LEN])
 {
     const struct seal_state *bst = img->backing ? img->backing->seal : NULL;
-    uint64_t off = c * chunk_size, len = chunk_size;
+    uint64_t off = c * chunk_size;
 
     if (!bst || bst->chunk_size != chunk_size || !img->ops->block_status ||
-        off + len > bst->virtual_size || off + len > img->size) {
+        off + chunk_size > bst->virtual_size || off + chunk_size > img->size ||
+        !layer_all(img, off, chunk_size, from_backing)) {
         return 0;
-    }
-    while (len > 0) {
-        struct vmc_block_status bs;
-        int r;
-
-        image_lock(img);
-        r = img->ops->block_status(img, off, len, &bs);
-        image_unlock(img);
-        if (r < 0 || bs.length == 0 || bs.length > len ||
-            (bs.flags & (VMC_BS_ALLOCATED | VMC_BS_ZERO))) {
-            return 0;
-        }
-        off += bs.length;
-        len -= bs.length;
     }
     memcpy(md, bst->leaves + c * DIGEST, DIGEST);
     return 1;

@@ -254,6 +254,16 @@ tmpl_gone_plan(struct catcli *c, const char *name, bool rm, bool flatten)
         vmc_catalog_strv_free(deps, n);
         return r;
     }
+    for (size_t i = 0; flatten && i < n; i++) {
+        if (!strncmp(deps[i], "template ", 9)) {
+            r = catcli_error(CLI_EXIT_CONFLICT, "template %s would refuse: "
+                             "%s (frozen) sits on template '%s': a template "
+                             "is not flattened; remove it first", rm
+                             ? "rm" : "retire", deps[i], name);
+            vmc_catalog_strv_free(deps, n);
+            return r;
+        }
+    }
     vmc_catalog_strv_free(deps, n);
     goes = rm || flatten || !n;
     flattened = direct_dependents(c, name, flatten);

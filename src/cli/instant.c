@@ -235,6 +235,9 @@ write_record(struct inst_run *r, pid_t pid, char *const *argv)
     int rc = 0;
 
     json_object_object_add(o, "pid", json_object_new_int64(pid));
+    /* the process serving QEMU's disks over NBD (without --direct): the
+     * freeze waits for it too before it seals them */
+    json_object_object_add(o, "starter", json_object_new_int64(getpid()));
     cli_json_add_str(o, "qmp", r->qmp);
     cli_json_add_str(o, "ram", r->ram);
     cli_json_add_str(o, "devices", dev ? dev : "");
@@ -642,31 +645,19 @@ jget(struct json_object *o, const char *k)
     return json_object_get_string(json_object_object_get(o, k));
 }
 
-/* Wait (60 s at most) until process @pid is gone. */
-static void
+/* Wait (60 s at most) until process @pid is gone: false if it is not. */
+static bool
 wait_gone(pid_t pid)
 {
     double deadline = mono() + 60;
 
-    while (kill(pid, 0) == 0 && mono() < deadline) {
+    while (pid > 0 && kill(pid, 0) == 0) {
+        if (mono() > deadline) {
+            return false;
+        }
         usleep(10000);
     }
-}
-
-static bool
-template_exists(struct catcli *c, const char *name)
-{
-    struct json_object *all = catcli_report(c, VMC_REPORT_TEMPLATES, NULL, 0);
-    size_t i, n = all ? json_object_array_length(all) : 0;
-    bool found = false;
-
-    for (i = 0; i < n && !found; i++) {
-        const char *t = jget(json_object_array_get_idx(all, i), "name");
-
-        found = t && !strcmp(t, name);
-    }
-    json_object_put(all);
-    return found;
+    return true;
 }
 
 int
@@ -690,11 +681,13 @@ inst_freeze(struct catcli *c, const char *vm, const char *name)
     snprintf(home, sizeof(home), "%s", vmc_catalog_dir(c->cat));
     uuid = strdup(jget(v, "uuid") ? jget(v, "uuid") : "");
     json_object_put(v);
-    if (template_exists(c, name)) {
+    /* what the catalog would refuse, before QEMU is stopped */
+    rc = vmc_catalog_template_freeze_check(c->cat, name, vm, &err);
+    if (rc < 0) {
+        rc = catcli_fail(&err, rc);
         catcli_close(c);
         free(uuid);
-        return catcli_error(CLI_EXIT_CONFLICT, "a template named '%s' "
-                            "exists", name);
+        return rc;
     }
     catcli_close(c);        /* not held while QEMU saves */
     rc = read_record(c, home, vm, uuid, &rec);
@@ -731,8 +724,17 @@ inst_freeze(struct catcli *c, const char *vm, const char *name)
         rc = cli_error_lib(&err, rc);
         goto out;
     }
-    wait_gone((pid_t)json_object_get_int64(json_object_object_get(rec,
-                                                                  "pid")));
+    if (!wait_gone((pid_t)json_object_get_int64(
+                       json_object_object_get(rec, "pid"))) ||
+        !wait_gone((pid_t)json_object_get_int64(
+                       json_object_object_get(rec, "starter")))) {
+        rc = catcli_error(CLI_EXIT_BUSY, "QEMU or the start of VM '%s' did "
+                          "not exit within 60 s of the freeze; its disks are "
+                          "not frozen", vm);
+        unlink(ram);
+        unlink(state);
+        goto out;
+    }
     if (chmod(ram, 0444) < 0 || chmod(state, 0444) < 0) {
         rc = cli_error("cannot make the frozen files read-only: %s",
                        strerror(errno));

@@ -66,15 +66,20 @@ J error 4 clone T --instant --name i1 --json
 J error 4 template freeze a --name F --json
 # a freeze needs a running QEMU: TCG, no guest (the BIOS finds no boot disk)
 if command -v qemu-system-x86_64 > /dev/null; then
-    "$VMCLONE" start a --freezable --memory-dir "$T" --direct --accel tcg \
+    "$VMCLONE" clone T --name fz -q || fail "clone T --name fz"
+    "$VMCLONE" start fz --freezable --memory-dir "$T" --direct --accel tcg \
         --serial "$T/a.log" < /dev/null > /dev/null 2> "$T/a.err" &
     fpid=$!
     for _ in $(seq 1 600); do
         ls "${VMCLONE_HOME:-$HOME/.vmclone}"/run/instant/*.json > /dev/null 2>&1 && break
         sleep 0.1
     done
-    J template-freeze 0 template freeze a --name F --json
-    wait "$fpid" || fail "start a --freezable: $(cat "$T/a.err")"
+    J template-freeze 0 template freeze fz --name F --json
+    wait "$fpid" || fail "start fz --freezable: $(cat "$T/a.err")"
+    # F sits on T's copy and fz on F (frozen in place): both go, so that
+    # T's dependents below are VMs
+    "$VMCLONE" rm fz -q || fail "rm fz"
+    J template-gone 0 template rm F --json
     # start --detach: QEMU runs on under the pid of the document
     J start-detach 0 start b --direct --accel tcg --detach --json
     kill "$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["pid"])' \

@@ -9,12 +9,18 @@
 #  - the VM gets a new overlay on that layer and reads what it had;
 #  - linked clones of the template are overlays of the layer (no copy);
 #    into another pool: a flattened copy, sealed with the same root;
-#    `template copy` into its own pool is refused;
+#    `template copy` into its own pool (its default, as for clone) makes
+#    nothing;
 #  - the template below (tiny) cannot be removed while the frozen one is
 #    on it; retired, it goes with the last layer on it; gc leaves the
 #    layer; fsck and fsck --verify are clean, and --verify finds a byte
 #    changed in the layer;
+#  - template rm/retire --flatten-dependents of the template below refuse
+#    (4) before flattening anything (a template is never flattened into a
+#    VM), dry run included; deps --json names the frozen template (kind
+#    template, docs/schema/defs.json) and its source is the VM;
 #  - the frozen template cannot go while the VM sits on it;
+#  - a VM with snapshots is refused (4) before its QEMU is stopped;
 #  - a crash before the freeze's commit: the next command gives the VM its
 #    layer back (writable, unsealed, checked by a snapshot of it).
 . "$(dirname "$0")/../lib.sh"
@@ -81,7 +87,7 @@ ok vmc clone T --instant --name c1 -q
 [ "$(backing_of "$(top c1)")" = "$layer" ] || fail "c1 is on $(backing_of "$(top c1)")"
 qemu-io -f qcow2 -r -U -c 'read -P 0x77 1M 8M' "$(top c1)" | grep -q "read 8388608" ||
     fail "c1 does not read the template's data"
-vmc template copy T --pool primary > tc.txt || fail "template copy T: $(last_err)"
+vmc template copy T > tc.txt || fail "template copy T: $(last_err)"
 grep -q "frozen in pool 'primary'.*in place" tc.txt || fail "template copy T: $(cat tc.txt)"
 [ "$(sqlite3 "$VMCLONE_HOME/catalog.db" "SELECT count(*) FROM template_copies c \
     JOIN templates t ON t.id = c.template_id WHERE t.name = 'T'")" = 0 ] ||
@@ -104,6 +110,21 @@ for v in tv c1 c2; do
     grep -q "vm $v" deps.txt || fail "deps T does not name $v: $(cat deps.txt)"
 done
 expect_rc 4 vmc template rm tiny
+err_matches "template 'T'.*goes with 'vm-clone template rm'"
+# a template is never flattened into a VM: --flatten-dependents refuses
+# before it flattens anything, and its dry run says so
+expect_rc 4 vmc template rm tiny --flatten-dependents --dry-run
+err_matches "template T \(frozen\) sits on template 'tiny'"
+expect_rc 4 vmc template rm tiny --flatten-dependents
+err_matches "template 'T' \(frozen\) sits on it"
+[ "$(backing_of "$(top c2)")" = "$copy2" ] && [ -n "$(backing_of "$layer")" ] ||
+    fail "a refused --flatten-dependents changed a disk"
+vmc deps tiny --json > deps.json || fail "deps tiny --json: $(last_err)"
+python3 -c 'import json, sys; d = json.load(open(sys.argv[1])); assert {"kind": "template", "name": "T"} in d, d' deps.json ||
+    fail "deps tiny --json does not name T: $(cat deps.json)"
+vmc template info T --json > ti.json || fail "template info T: $(last_err)"
+python3 -c 'import json, sys; d = json.load(open(sys.argv[1])); assert "tv" in json.dumps(d.get("source", d.get("origin"))), d' ti.json ||
+    fail "template info T --json: its source is not VM tv: $(cat ti.json)"
 ok vmc template retire tiny -q
 vmc template list > tl.txt || fail "template list: $(last_err)"
 grep -q "^tiny " tl.txt || fail "retired tiny was freed while T is on it: $(cat tl.txt)"
@@ -136,8 +157,23 @@ ok vmc template rm T -q
 vmc template list > tl.txt || fail "template list: $(last_err)"
 grep -q "^tiny " tl.txt && fail "retired tiny stayed after the last layer on it went"
 
-# a crash before the commit: the VM gets its layer back
+# a VM with snapshots is refused before its QEMU is stopped (4): its
+# layers sit on them
 ok vmc template import tiny2 root.raw --memory 64 --cpus 1 -q
+ok vmc clone tiny2 --name ts -q
+ok vmc snapshot create ts s1 -q
+start_bg ts ts --freezable --memory-dir "$MEMDIR" --direct
+for i in $(seq 1 300); do
+    ls "$VMCLONE_HOME"/run/instant/*.json > /dev/null 2>&1 && break
+    sleep 0.1
+done
+sleep 0.5
+expect_rc 4 vmc template freeze ts --name TS
+err_matches "VM 'ts' has snapshots \('s1'\)"
+kill -0 "$BG_PID" 2> /dev/null || fail "the refused freeze stopped ts's QEMU"
+stop_bg "$BG_PID"
+
+# a crash before the commit: the VM gets its layer back
 ok vmc clone tiny2 --name tw -q
 twtop=$(top tw)
 mode=$(stat -c %a "$twtop")
