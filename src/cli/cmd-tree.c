@@ -208,14 +208,20 @@ tree_run(struct catcli *c, void *ctx, int argc, char **argv)
         if (k < 0) {
             break;
         }
+        /* node_get() may move f.n: its result first, then the store */
         if (*catcli_jstr(v, "pkind")) {
-            f.n[k].parent = node_get(&f, catcli_jstr(v, "pkind"), catcli_jstr(v, "pname"));
+            int p = node_get(&f, catcli_jstr(v, "pkind"),
+                             catcli_jstr(v, "pname"));
+
+            f.n[k].parent = p;
         } else if (!strcmp(catcli_jstr(v, "kind"), "copy")) {
             char tname[200];
+            int p;
 
             snprintf(tname, sizeof(tname), "%s", catcli_jstr(v, "name"));
             *strrchr(tname, '@') = '\0';
-            f.n[k].parent = node_get(&f, "template", tname);
+            p = node_get(&f, "template", tname);
+            f.n[k].parent = p;
             /* TEMPLATE@POOL, or TEMPLATE@POOL#N: extra base copy N */
             snprintf(f.n[k].note, sizeof(f.n[k].note), "(copy in pool %.*s)",
                      (int)strcspn(strrchr(catcli_jstr(v, "name"), '@') + 1,
