@@ -233,6 +233,9 @@ bool cat_path_is_rbd(const char *path);
 /* -ENOTSUP "@what is not supported on rbd pools" when @path is in one. */
 int cat_rbd_refuse(const char *path, const char *what,
                    struct vmc_error *err);
+/* When pool @pool_id is an rbd pool, start connecting to it in the
+ * background (vmc_rbd_prefetch()): the command will use it. */
+void cat_rbd_prefetch_pool(struct vmc_catalog *cat, int64_t pool_id);
 /* Flatten rbd volume @path: it reads no parent any more. */
 int cat_rbd_flatten(const char *path, struct vmc_error *err);
 /* Remove rbd volume @path (its snapshots first); absent is done. */

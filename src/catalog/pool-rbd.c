@@ -81,6 +81,19 @@ cat_rbd_refuse(const char *path, const char *what, struct vmc_error *err)
                          "('%s')", what, path);
 }
 
+void
+cat_rbd_prefetch_pool(struct vmc_catalog *cat, int64_t pool_id)
+{
+    char *path = NULL;
+
+    /* a failure here is the real call's to report */
+    if (cat_get_str(cat, &path, NULL, "SELECT path FROM pools WHERE id = ? "
+                    "AND type = 'rbd'", "I", pool_id) == 0) {
+        vmc_rbd_prefetch(path);
+    }
+    free(path);
+}
+
 int
 cat_rbd_flatten(const char *path, struct vmc_error *err)
 {
