@@ -209,12 +209,15 @@ cat_rbd_refuse_vm(struct vmc_catalog *cat, const char *vm, const char *what,
 bool
 cat_rbd_vm(struct vmc_catalog *cat, const char *vm)
 {
-    char *type = NULL;
-    bool rbd = cat_get_str(cat, &type, NULL, "SELECT p.type FROM vms m "
+    char *path = NULL;
+    bool rbd = cat_get_str(cat, &path, NULL, "SELECT p.path FROM vms m "
                            "JOIN pools p ON p.id = m.pool_id WHERE m.name = "
-                           "?", "s", vm) == 0 && !strcmp(type, "rbd");
+                           "? AND p.type = 'rbd'", "s", vm) == 0 && path;
 
-    free(type);
+    if (rbd) {
+        vmc_rbd_prefetch(path);     /* the caller uses it next */
+    }
+    free(path);
     return rbd;
 }
 

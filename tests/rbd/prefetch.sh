@@ -6,6 +6,7 @@
 #    2 s, the clone's connection is made (in the background) before the
 #    lock is released; the clone then succeeds and uses that connection
 #    (no second connect)
+#  - snapshot create of an rbd VM connects in the background too
 #  - a clone that fails in the catalog after the prefetch (the name is
 #    taken) exits with the conflict status after the connect ended and
 #    the connection was shut down, no abort
@@ -61,6 +62,12 @@ awk -v a="$done_bg" -v b="$rel" 'BEGIN { exit !(a < b) }' ||
 grep -q "connect now" overlap.err && fail "the clone connected a second time: $(cat overlap.err)"
 grep -q "vm-clone: rbd trace .* shutdown " overlap.err || fail "no shutdown: $(cat overlap.err)"
 rbd -p "$CEPH_POOL" info "$(vm_image p1)" >/dev/null || fail "p1's image is missing"
+
+# --- snapshot create of an rbd VM prefetches too (cat_rbd_vm())
+VMCLONE_TRACE_RBD=1 vmc snapshot create p1 s1 || fail "snapshot create: $(cat vmc.err)"
+grep -q "^vm-clone: rbd trace .* connected in the background status=0" vmc.err ||
+    fail "snapshot create: no background connect: $(cat vmc.err)"
+grep -q "connect now" vmc.err && fail "snapshot create connected twice: $(cat vmc.err)"
 
 # --- prefetched, never used: the name is taken
 VMCLONE_TRACE_RBD=1 expect_rc 4 vmc clone tmpl --linked --pool ceph --name p1
