@@ -17,7 +17,12 @@
 # Medians of BENCH_N (15) rounds, in ms; a 16 MiB template; nothing is
 # written into the clones (clones are metadata only). Figures only: the
 # script fails only when a step fails.
-#   usage: bench/bench-rbd.sh     (BENCH_BUILD, BENCH_N, BENCH_PAR)
+# BENCH_COMPARE=/path/to/another/vm-clone (e.g. a build of main) times
+# that binary's clones into the rbd and the dir pool too, in the same
+# rounds (one of each in turn, so that a load that comes and goes hits
+# both alike);
+# BENCH_PAR=0 skips part 2.
+#   usage: bench/bench-rbd.sh     (BENCH_BUILD, BENCH_N, BENCH_PAR, BENCH_COMPARE)
 set -eu
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD=$(cd "$ROOT/${BENCH_BUILD:-build}" && pwd)
@@ -25,7 +30,8 @@ VMC=$BUILD/src/cli/vm-clone
 C3=$BUILD/bench/rbd-clone3
 N=${BENCH_N:-15}
 PAR=${BENCH_PAR:-200}
-for x in "$VMC" "$C3"; do
+CMP=${BENCH_COMPARE:-}
+for x in "$VMC" "$C3" ${CMP:+"$CMP"}; do
     [ -x "$x" ] || { echo "bench: $x not built (librbd-dev; ninja -C $BUILD)" >&2; exit 1; }
 done
 for x in rbd qemu-img qemu-io; do
@@ -62,15 +68,23 @@ $VMC clone tmpl --linked --pool ceph --name warm -q     # the pool copy, once
 $VMC clone tmpl --linked --name dwarm -q                # the dir pool's copy
 COPY=$(rbd -p "$CEPH_POOL" ls | grep '^copy-tmpl')
 
-for i in $(seq $N); do timed $VMC clone tmpl --linked --pool ceph --name "r$i" -q; done > vmc.ms
-for i in $(seq $N); do timed $VMC clone tmpl --linked --name "d$i" -q; done > dir.ms
+: > vmc.ms; : > cmp.ms
+for i in $(seq $N); do
+    timed $VMC clone tmpl --linked --pool ceph --name "r$i" -q >> vmc.ms
+    [ -z "$CMP" ] || timed "$CMP" clone tmpl --linked --pool ceph --name "x$i" -q >> cmp.ms
+done
+: > dir.ms; : > cmpdir.ms
+for i in $(seq $N); do
+    timed $VMC clone tmpl --linked --name "d$i" -q >> dir.ms
+    [ -z "$CMP" ] || timed "$CMP" clone tmpl --linked --name "xd$i" -q >> cmpdir.ms
+done
 for i in $(seq $N); do
     timed rbd clone --rbd-default-clone-format 1 "$CEPH_POOL/$COPY@vmclone-base" "$CEPH_POOL/cli$i"
 done > cli.ms
 "$C3" "$CEPH_CONF" "$CEPH_POOL" "$COPY" vmclone-base c3- "$N" > c3.ms
 for i in $(seq 5); do "$C3" -c "$CEPH_CONF" "$CEPH_POOL"; done > conn.ms
 for i in $(seq $N); do timed $VMC list -q; done > list.ms
-[ "$($VMC deps tmpl | awk '$1 == "vm"' | wc -l)" -ge $((2 * N)) ] || { echo "bench: clones missing" >&2; exit 1; }
+[ "$($VMC deps tmpl | awk '$1 == "vm"' | wc -l)" -ge $((2 * N + $(cat cmp.ms cmpdir.ms | wc -l))) ] || { echo "bench: clones missing" >&2; exit 1; }
 
 # in one process: --count K clones share one connection
 K=20
@@ -88,12 +102,19 @@ printf '  %-52s %8s\n' "rbd_clone3 alone (connected beforehand)" "$m_c3" \
     "vm-clone list -q (process + store, no clone)" "$m_list" \
     "vm-clone clone --linked into a dir pool" "$m_dir" \
     "vm-clone clone --linked into the rbd pool" "$m_vmc"
+[ -z "$CMP" ] || printf '  %-52s %8s\n' "BENCH_COMPARE's clone --linked into a dir pool" "$(median < cmpdir.ms)" \
+    "BENCH_COMPARE's clone --linked into the rbd pool" "$(median < cmp.ms)"
 printf '  %-52s %8s\n' "vm-clone clone --linked --count $K into rbd (total)" "$t_cnt" \
     "$K x rbd_clone3 alone (total)" "$t_c3k"
 awk -v v="$m_vmc" -v c="$m_c3" -v d="$m_dir" -v l="$m_cli" -v t="$t_cnt" -v k="$t_c3k" -v li="$m_list" 'BEGIN {
     printf "  --count: (vm-clone total - vm-clone list) / rbd_clone3 total = %.2f\n", (t - li) / k
     printf "  vm-clone rbd / (rbd_clone3 + dir-pool clone) = %.2f (goal <= 1.5)\n", v / (c + d)
     printf "  vm-clone rbd / rbd clone CLI = %.2f\n", v / l }'
+[ -z "$CMP" ] || awk -v x="$(median < cmp.ms)" -v c="$m_c3" -v d="$(median < cmpdir.ms)" 'BEGIN {
+    printf "  BENCH_COMPARE: rbd / (rbd_clone3 + its dir-pool clone) = %.2f\n", x / (c + d) }'
+# (set +e: see the end; under set -e a trap that meets a gone daemon
+# stops before the others run, leaving PostgreSQL running)
+[ "$PAR" -gt 0 ] || { set +e; exit 0; }
 
 # --- 2. PAR parallel CI clones ----------------------------------------
 # par STORE POOLARGS PREFIX: PAR `vm-clone --linked` at once, each timed
@@ -140,7 +161,13 @@ read -r w_pg f_pg < <(par "$W/pg" "--pool ceph" pg-)
 read -r w_sq f_sq < <(par "$W/dir" "" sq-)
 n_pg=$(VMCLONE_HOME=$W/pg $VMC deps tmpl 2>/dev/null | awk '$1 == "vm"' | wc -l)
 n_sq=$(VMCLONE_HOME=$W/dir $VMC deps tmpl 2>/dev/null | awk '$1 == "vm"' | wc -l)
-kids=$(rbd -p "$CEPH_POOL" children "$(rbd -p "$CEPH_POOL" ls | grep '^copy-tmpl' | tail -1)@vmclone-base" 2>/dev/null | wc -l)
+# the PostgreSQL store's copies of tmpl (hot copies: at most 200 clones
+# each), each with its rbd children, and their total
+kids=$(psql "$PG_CONNINFO dbname=vmc" -AtqX -c "SELECT v.file FROM volumes v
+        WHERE v.copy_id IS NOT NULL ORDER BY v.id" | while read -r img; do
+    echo "$img $(rbd -p "$CEPH_POOL" children "$img@vmclone-base" 2>/dev/null | wc -l)"
+done | awk '{ printf "%s%s %d", (NR > 1 ? ", " : ""), $1, $2; t += $2 }
+            END { printf "%s total %d", (NR ? ";" : "none;"), t }')
 echo
 echo "$PAR parallel 'vm-clone --linked --name X' (ms: wall; per clone: wall / $PAR, then each clone's own time)"
 printf '  %-18s %8s %8s %8s %8s %8s %7s\n' "" wall "wall/n" p50 p95 max failed
@@ -156,7 +183,7 @@ for b in "PostgreSQL + rbd:pg-:$w_pg:$f_pg" "SQLite + dir:sq-:$w_sq:$f_sq"; do
 done
 awk -v a="$w_pg" -v b="$w_sq" 'BEGIN { printf "  PostgreSQL+rbd / SQLite+dir (wall) = %.2f\n", a / b }'
 echo "  monitor connections that timed out (after 3 attempts): $(grep -c 'Connection timed out' pg-.err)"
-echo "  catalog VMs (warm-up clone included): PostgreSQL $n_pg, SQLite $n_sq; rbd children of the PostgreSQL store's copy: $kids"
+echo "  catalog VMs (warm-up clone included): PostgreSQL $n_pg, SQLite $n_sq; rbd children of the PostgreSQL store's copies: $kids"
 if VMCLONE_HOME=$W/pg $VMC fsck -q >/dev/null 2>&1; then
     echo "  fsck (PostgreSQL + rbd): clean"
 else

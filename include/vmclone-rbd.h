@@ -46,13 +46,27 @@ VMC_API bool vmc_rbd_available(void);
 /**
  * Shut down the process's Ceph cluster connections (kept from the first
  * rbd call on, one per client id and conf file), after every rbd image
- * is closed. A program calls it before it exits, on every path that used
- * rbd: librados's threads must be stopped before exit() destroys the
- * libraries' static objects (rados_shutdown() is not safe from an atexit
- * handler). Harmless without connections; the next rbd call connects
+ * is closed (a vmc_rbd_prefetch() still connecting is waited for). A
+ * program calls it before it exits, on every path that used rbd or
+ * prefetched: librados's threads must be stopped before exit() destroys
+ * the libraries' static objects (rados_shutdown() is not safe from an
+ * atexit handler). Harmless without connections; the next rbd call connects
  * again.
  */
 VMC_API void vmc_rbd_shutdown(void);
+
+/**
+ * Start connecting, in a background thread, with the settings of pool or
+ * image spec @spec (loading Ceph's libraries first), so that a command
+ * that knows it will use that pool overlaps the library load and the
+ * monitor handshake with its other work. The first rbd call with the
+ * same settings waits for that connection; if it failed, that call
+ * reports the failure exactly as its own connect would have (its spec,
+ * the step, the attempts). No effect when @spec is not an rbd spec, when
+ * a connection with these settings exists or is being made, or without
+ * librbd. vmc_rbd_shutdown() waits for the thread.
+ */
+VMC_API void vmc_rbd_prefetch(const char *spec);
 
 /** Does @path name an rbd image (or pool): "rbd:..."? */
 VMC_API bool vmc_rbd_is_spec(const char *path);

@@ -244,6 +244,9 @@ bool cat_path_is_rbd(const char *path);
 /* -ENOTSUP "@what is not supported on rbd pools" when @path is in one. */
 int cat_rbd_refuse(const char *path, const char *what,
                    struct vmc_error *err);
+/* When pool @pool_id is an rbd pool, start connecting to it in the
+ * background (vmc_rbd_prefetch()): the command will use it. */
+void cat_rbd_prefetch_pool(struct vmc_catalog *cat, int64_t pool_id);
 /* Flatten rbd volume @path: it reads no parent any more. */
 int cat_rbd_flatten(const char *path, struct vmc_error *err);
 /* Remove rbd volume @path (its snapshots first); absent is done. */
@@ -264,7 +267,8 @@ int cat_rbd_clone_group(const struct cat_disks *base, char *const *paths,
 int cat_rbd_backing_volume(struct vmc_catalog *cat, const char *path,
                            int64_t *vid, char **backing,
                            struct vmc_error *err);
-/* Is VM @vm's pool an rbd pool? */
+/* Is VM @vm's pool an rbd pool? If so, start connecting to it in the
+ * background (vmc_rbd_prefetch()): its callers use it next. */
 bool cat_rbd_vm(struct vmc_catalog *cat, const char *vm);
 /* VM snapshot @name on rbd: volume @vid (a new snapshot layer of the VM's
  * disk volume @top) is named IMAGE@vmclone-snap-NAME, an RBD snapshot of

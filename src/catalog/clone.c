@@ -497,6 +497,9 @@ clone_kind_and_pool(struct clone_plan *p, const char *source,
                             err);
     }
     if (r == 0) {
+        cat_rbd_prefetch_pool(p->cat, p->pool_id);  /* connect meanwhile */
+    }
+    if (r == 0) {
         r = cat_get_str(p->cat, &pool_name, err, "SELECT name FROM pools "
                         "WHERE id = ?", "I", p->pool_id);
     }

@@ -81,6 +81,19 @@ cat_rbd_refuse(const char *path, const char *what, struct vmc_error *err)
                          "('%s')", what, path);
 }
 
+void
+cat_rbd_prefetch_pool(struct vmc_catalog *cat, int64_t pool_id)
+{
+    char *path = NULL;
+
+    /* a failure here is the real call's to report */
+    if (cat_get_str(cat, &path, NULL, "SELECT path FROM pools WHERE id = ? "
+                    "AND type = 'rbd'", "I", pool_id) == 0) {
+        vmc_rbd_prefetch(path);
+    }
+    free(path);
+}
+
 int
 cat_rbd_flatten(const char *path, struct vmc_error *err)
 {
@@ -196,12 +209,15 @@ cat_rbd_refuse_vm(struct vmc_catalog *cat, const char *vm, const char *what,
 bool
 cat_rbd_vm(struct vmc_catalog *cat, const char *vm)
 {
-    char *type = NULL;
-    bool rbd = cat_get_str(cat, &type, NULL, "SELECT p.type FROM vms m "
+    char *path = NULL;
+    bool rbd = cat_get_str(cat, &path, NULL, "SELECT p.path FROM vms m "
                            "JOIN pools p ON p.id = m.pool_id WHERE m.name = "
-                           "?", "s", vm) == 0 && !strcmp(type, "rbd");
+                           "? AND p.type = 'rbd'", "s", vm) == 0 && path;
 
-    free(type);
+    if (rbd) {
+        vmc_rbd_prefetch(path);     /* the caller uses it next */
+    }
+    free(path);
     return rbd;
 }
 

@@ -309,7 +309,9 @@ cat_pg_finalize(struct cat_stmt *st)
 {
     int i;
 
-    PQclear(st->res);
+    if (st->res) {      /* a SQLite statement: libpq is never loaded */
+        PQclear(st->res);
+    }
     for (i = 0; st->values && i < st->nparams; i++) {
         free(st->values[i]);
     }

@@ -64,6 +64,11 @@ vmc_rbd_shutdown(void)
 {
 }
 
+void
+vmc_rbd_prefetch(const char *spec)
+{
+}
+
 int
 vmc_rbd_rollback(const char *spec, struct vmc_error *err)
 {

@@ -9,9 +9,11 @@
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "rbd-dl.h"
@@ -47,28 +49,106 @@ vmc_rbd_available(void)
  */
 #define CONN_CACHE 4
 
+/*
+ * Prefetch (vmc_rbd_prefetch()): a command that knows early which pool
+ * it will use (a clone into an rbd pool, once the catalog has resolved
+ * the pool) has a thread load the libraries and connect while it does
+ * its catalog work; the first real call then waits for that connection
+ * instead of making its own. A slot is FREE, CONNECTING (the thread
+ * runs; it alone writes the slot's result, under conn_lock, and
+ * broadcasts conn_cond), READY, or FAILED (the connect's status and
+ * failing step, kept for the first real call to report with its own spec
+ * as it would have reported its own connect; the slot is then FREE, and
+ * the next call connects again, as after any failed connect). The
+ * thread is joined by vmc_rbd_shutdown(), so a command that prefetched
+ * and never used rbd still waits for its connect before it exits.
+ */
+enum conn_state { CONN_FREE, CONN_CONNECTING, CONN_READY, CONN_FAILED };
+
 struct cached_cluster {
     char id[128];
     char conf[PATH_MAX];
     rados_t cluster;
     pid_t pid;
-    bool used;
+    enum conn_state state;
+    int r;                      /* FAILED: the connect's status */
+    const char *what;           /* ... and the step that failed */
+    pthread_t thread;           /* the prefetch's, while joinable */
+    bool joinable;
 };
 
 static struct cached_cluster conn_cache[CONN_CACHE];
 static pthread_mutex_t conn_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t conn_cond = PTHREAD_COND_INITIALIZER;
+
+/* VMCLONE_TRACE_RBD=1: one line on stderr per connection event, with
+ * the wall clock (seconds), for tests and timings. */
+static void
+trace(const char *fmt, ...)
+{
+    static int on = -1;
+    struct timespec ts;
+    char line[PATH_MAX + 256];
+    va_list ap;
+
+    if (__atomic_load_n(&on, __ATOMIC_RELAXED) < 0) {
+        const char *v = getenv("VMCLONE_TRACE_RBD");
+
+        __atomic_store_n(&on, v && v[0] && strcmp(v, "0"), __ATOMIC_RELAXED);
+    }
+    if (!__atomic_load_n(&on, __ATOMIC_RELAXED)) {
+        return;
+    }
+    clock_gettime(CLOCK_REALTIME, &ts);
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "vm-clone: rbd trace %lld.%06ld %s\n",
+            (long long)ts.tv_sec, ts.tv_nsec / 1000, line);
+}
+
+static double
+elapsed_ms(const struct timespec *t0)
+{
+    struct timespec t1;
+
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    return (double)(t1.tv_sec - t0->tv_sec) * 1e3 +
+           (double)(t1.tv_nsec - t0->tv_nsec) / 1e6;
+}
 
 void
 vmc_rbd_shutdown(void)
 {
+    pthread_t t;
     size_t i;
+    bool found;
 
+    do {    /* the prefetches first: they publish under conn_lock */
+        found = false;
+        pthread_mutex_lock(&conn_lock);
+        for (i = 0; i < CONN_CACHE && !found; i++) {
+            if (conn_cache[i].joinable && conn_cache[i].pid == getpid()) {
+                conn_cache[i].joinable = false;
+                t = conn_cache[i].thread;
+                found = true;
+            }
+        }
+        pthread_mutex_unlock(&conn_lock);
+        if (found) {
+            pthread_join(t, NULL);
+        }
+    } while (found);
     pthread_mutex_lock(&conn_lock);
     for (i = 0; i < CONN_CACHE; i++) {
-        if (conn_cache[i].used && conn_cache[i].pid == getpid()) {
+        if (conn_cache[i].state == CONN_READY &&
+            conn_cache[i].pid == getpid()) {
             rados_shutdown(conn_cache[i].cluster);
+            trace("shutdown id=%s conf=%s", conn_cache[i].id,
+                  conn_cache[i].conf);
         }
-        conn_cache[i].used = false;
+        conn_cache[i].state = CONN_FREE;
+        conn_cache[i].joinable = false;
     }
     pthread_mutex_unlock(&conn_lock);
 }
@@ -123,24 +203,35 @@ connect_once(const struct rbd_spec *s, rados_t *out, const char **what)
     return 0;
 }
 
-/* A new connected cluster handle with @s's settings (retried on a
- * timeout, see above). */
+/* A new connected cluster handle with @s's settings, retried on a
+ * timeout (see above); *@what: the step that failed. */
 static int
-cluster_connect(const struct rbd_spec *s, rados_t *out, const char *spec,
-                struct vmc_error *err)
+connect_attempts(const struct rbd_spec *s, rados_t *out, const char **what,
+                 const char *how)
 {
-    const char *what = NULL;
+    struct timespec t0;
     unsigned attempt, pause = CONNECT_BACKOFF_MS;
     int r = 0;
 
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    trace("connect %s id=%s conf=%s", how, s->id, s->conf);
     for (attempt = 1; attempt <= CONNECT_ATTEMPTS; attempt++) {
-        r = connect_once(s, out, &what);
+        r = connect_once(s, out, what);
         if (r != -ETIMEDOUT || attempt == CONNECT_ATTEMPTS) {
             break;
         }
         usleep((pause + (unsigned)rand() % (pause / 2 + 1)) * 1000u);
         pause *= 2;
     }
+    trace("connected %s status=%d in %.1f ms", how, r, elapsed_ms(&t0));
+    return r;
+}
+
+/* The error of a connect that returned @r at step @what, for @spec. */
+static int
+connect_error(int r, const char *what, const char *spec,
+              struct vmc_error *err)
+{
     if (r == -ELIBACC) {
         return vmc_error_set(err, r, "rbd '%s': Ceph's client libraries "
                              "cannot be loaded (librbd1, librados2): %s",
@@ -157,40 +248,149 @@ cluster_connect(const struct rbd_spec *s, rados_t *out, const char *spec,
     return 0;
 }
 
-/* The process's connection with @s's settings, made on first use. */
+/* The prefetch thread: connect slot @arg's settings, publish the result. */
+static void *
+prefetch_main(void *arg)
+{
+    struct cached_cluster *e = arg;
+    struct rbd_spec s;
+    const char *what = NULL;
+    rados_t c = NULL;
+    int r;
+
+    /* id and conf do not change while the slot is CONNECTING */
+    memset(&s, 0, sizeof(s));
+    snprintf(s.id, sizeof(s.id), "%s", e->id);
+    snprintf(s.conf, sizeof(s.conf), "%s", e->conf);
+    r = connect_attempts(&s, &c, &what, "in the background");
+    pthread_mutex_lock(&conn_lock);
+    e->r = r;
+    e->what = what;
+    e->cluster = c;
+    e->state = r == 0 ? CONN_READY : CONN_FAILED;
+    pthread_cond_broadcast(&conn_cond);
+    pthread_mutex_unlock(&conn_lock);
+    return NULL;
+}
+
+/* Slot @e is its parent's (before a fork): forget it. */
+static void
+drop_parents(struct cached_cluster *e)
+{
+    if (e->state != CONN_FREE && e->pid != getpid()) {
+        e->state = CONN_FREE;
+        e->joinable = false;    /* the parent's thread, not ours */
+    }
+}
+
+void
+vmc_rbd_prefetch(const char *spec)
+{
+    struct cached_cluster *e, *slot = NULL;
+    struct rbd_spec s;
+    size_t i;
+
+    if (!vmc_rbd_is_spec(spec) ||
+        (rbd_spec_parse(spec, false, &s, NULL) < 0 &&
+         rbd_spec_parse(spec, true, &s, NULL) < 0)) {
+        return;     /* the real call reports what is wrong */
+    }
+    pthread_mutex_lock(&conn_lock);
+    for (i = 0; i < CONN_CACHE; i++) {
+        e = &conn_cache[i];
+        drop_parents(e);
+        if (e->state != CONN_FREE && !strcmp(e->id, s.id) &&
+            !strcmp(e->conf, s.conf)) {
+            slot = NULL;    /* connected, connecting, or a failure to tell */
+            break;
+        }
+        if (e->state == CONN_FREE && !e->joinable && !slot) {
+            slot = e;
+        }
+    }
+    if (slot) {
+        snprintf(slot->id, sizeof(slot->id), "%s", s.id);
+        snprintf(slot->conf, sizeof(slot->conf), "%s", s.conf);
+        slot->pid = getpid();
+        slot->state = CONN_CONNECTING;
+        trace("prefetch %s", spec);
+        if (pthread_create(&slot->thread, NULL, prefetch_main, slot) == 0) {
+            slot->joinable = true;
+        } else {
+            slot->state = CONN_FREE;    /* the real call connects */
+        }
+    }
+    pthread_mutex_unlock(&conn_lock);
+}
+
+/* Under conn_lock: the result of slot @e, which has @s's settings: wait
+ * while its prefetch connects; a failure is taken (the slot freed, its
+ * thread joined: it has published, it only returns) into *@r, *@what. */
+static void
+take_prefetched(struct cached_cluster *e, rados_t *out, int *r,
+                const char **what)
+{
+    struct timespec t0;
+
+    if (e->state == CONN_CONNECTING) {
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        while (e->state == CONN_CONNECTING) {
+            pthread_cond_wait(&conn_cond, &conn_lock);
+        }
+        trace("waited %.1f ms for the background connect", elapsed_ms(&t0));
+    }
+    if (e->state == CONN_READY) {
+        *out = e->cluster;
+        *r = 0;
+        return;
+    }
+    *r = e->r;
+    *what = e->what;
+    e->state = CONN_FREE;
+    if (e->joinable) {
+        pthread_join(e->thread, NULL);
+        e->joinable = false;
+    }
+}
+
+/* The process's connection with @s's settings, made on first use (or
+ * by a prefetch). */
 static int
 cluster_get(const struct rbd_spec *s, rados_t *out, const char *spec,
             struct vmc_error *err)
 {
     struct cached_cluster *e, *slot = NULL;
+    const char *what = NULL;
     size_t i;
     int r = 0;
 
     pthread_mutex_lock(&conn_lock);
     for (i = 0; i < CONN_CACHE; i++) {
         e = &conn_cache[i];
-        if (e->used && e->pid != getpid()) {
-            e->used = false;            /* the parent's, before a fork */
-        }
-        if (e->used && !strcmp(e->id, s->id) && !strcmp(e->conf, s->conf)) {
-            *out = e->cluster;
+        drop_parents(e);
+        if (e->state != CONN_FREE && !strcmp(e->id, s->id) &&
+            !strcmp(e->conf, s->conf)) {
+            take_prefetched(e, out, &r, &what);
             pthread_mutex_unlock(&conn_lock);
-            return 0;
+            return connect_error(r, what, spec, err);
         }
-        if (!e->used && !slot) {
+        if (e->state == CONN_FREE && !e->joinable && !slot) {
             slot = e;
         }
     }
-    r = cluster_connect(s, out, spec, err);
+    r = connect_attempts(s, out, &what, "now");
     if (r == 0 && slot) {
         snprintf(slot->id, sizeof(slot->id), "%s", s->id);
         snprintf(slot->conf, sizeof(slot->conf), "%s", s->conf);
         slot->cluster = *out;
         slot->pid = getpid();
-        slot->used = true;
+        slot->state = CONN_READY;
     }
     pthread_mutex_unlock(&conn_lock);
-    return r == 0 && !slot ? 1 : r;     /* 1: not cached, the caller's */
+    if (r < 0) {
+        return connect_error(r, what, spec, err);
+    }
+    return !slot ? 1 : 0;       /* 1: not cached, the caller's */
 }
 
 int

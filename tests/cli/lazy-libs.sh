@@ -6,7 +6,8 @@
 # them:
 #  - the libraries the binary loads at start (ldd) include none of them;
 #  - with broken stand-ins first in the library path, a store is made, a
-#    template imported, a VM cloned and listed (they are never loaded);
+#    template imported, a VM cloned and listed (they are never loaded:
+#    ld.so's LD_DEBUG=files log of a clone and a list names none);
 #  - a command that needs them fails cleanly (exit 1..127, a message that
 #    says they cannot be loaded), never a crash or a dynamic-link error.
 . "$(dirname "$0")/../lib.sh"
@@ -34,6 +35,14 @@ ok vmc init -q
 ok vmc template import t t.qcow2 -q
 ok vmc clone t --name vm1 -q
 vmc list | grep -q "^vm1 " || fail "list: $(vmc list)"
+# ... not even tried (a dlopen that fails is silent): ld.so's log of the
+# clone and the list names none of them
+LD_DEBUG=files LD_DEBUG_OUTPUT=$T/ld ok vmc clone t --name vm0 -q
+LD_DEBUG=files LD_DEBUG_OUTPUT=$T/ld ok vmc list -q
+tried=$(grep -l "$VMCLONE" ld.* | xargs grep -h "dynamically loaded by" |
+        grep -oE "file=(librbd|librados|libvirt|libpq|libgnutls|libxml2|libarchive|libisofs)[^ ]*" | sort -u)
+[ -z "$tried" ] || fail "a SQLite store's clone or list tried to load: $tried"
+rm -f ld.*
 
 expect_fail vmc pool add p --type rbd --rbd-pool x -q
 err_matches "client libraries cannot be loaded.*librados"
