@@ -49,12 +49,7 @@ for r in $(seq 1 "$RUNS"); do
     rm -f "conv$r.qcow2"
     ok vmc template rm "old$r" -q
     # freeze in place
-    start_bg "v$r" "v$r" --freezable --memory-dir "$MEMDIR" --direct
-    for i in $(seq 1 300); do
-        ls "$VMCLONE_HOME"/run/instant/*.json > /dev/null 2>&1 && break
-        sleep 0.1
-    done
-    sleep 0.5
+    start_freezable "v$r" "v$r"
     before=$(du -sk "$VMCLONE_HOME" | cut -f1)
     t0=$(now); ok vmc template freeze "v$r" --name "frozen$r" -q; t1=$(now)
     ms "$t0" "$t1" >> in-place.ms

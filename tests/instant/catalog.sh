@@ -57,16 +57,8 @@ ok vmc clone tiny --name tv -q
 # template NAME, and remove that VM (its overlay on NAME's disk, which was
 # its top layer: freeze.c), so that NAME has no dependents
 freeze() {
-    local i
     ok vmc clone tiny --name "v-$1" -q
-    start_bg "tv-$1" "v-$1" --freezable --memory-dir "$MEMDIR" --direct
-    for i in $(seq 1 300); do
-        ls "$VMCLONE_HOME"/run/instant/*.json > /dev/null 2>&1 && break
-        sleep 0.1
-    done
-    ls "$VMCLONE_HOME"/run/instant/*.json > /dev/null 2>&1 ||
-        fail "no record of the freezable run: $(cat "tv-$1.err")"
-    sleep 0.5
+    start_freezable "tv-$1" "v-$1"
     ok vmc template freeze "v-$1" --name "$1" -q
     wait "$BG_PID" || fail "the freezable start exited $?: $(cat "tv-$1.err")"
     ok vmc rm "v-$1" -q

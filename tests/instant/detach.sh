@@ -142,13 +142,8 @@ kill "$spid"
 gone "$qpid"
 
 # a freezable run, frozen; instant clones started by clone --start
-start_bg tv tv --freezable --memory-dir "$MEMDIR" --direct
+start_freezable tv tv
 tvpid=$BG_PID
-for _ in $(seq 1 300); do
-    ls "$H"/run/instant/*.json > /dev/null 2>&1 && break
-    sleep 0.1
-done
-sleep 1
 ok vmc template freeze tv --name T -q
 wait "$tvpid" || fail "the freezable start: $(cat tv.err)"
 

@@ -40,16 +40,9 @@ backing_of() {
 }
 # freeze VM NAME [ARGS]: start VM freezable, then template freeze ARGS
 freeze() {
-    local vm=$1 name=$2 i
+    local vm=$1 name=$2
     shift 2
-    start_bg "$vm-$name" "$vm" --freezable --memory-dir "$MEMDIR" --direct
-    for i in $(seq 1 300); do
-        ls "$VMCLONE_HOME"/run/instant/*.json > /dev/null 2>&1 && break
-        sleep 0.1
-    done
-    ls "$VMCLONE_HOME"/run/instant/*.json > /dev/null 2>&1 ||
-        fail "no record of the freezable run: $(cat "$vm-$name.err")"
-    sleep 0.5
+    start_freezable "$vm-$name" "$vm"
     vmc template freeze "$vm" --name "$name" "$@"
 }
 
@@ -162,12 +155,7 @@ grep -q "^tiny " tl.txt && fail "retired tiny stayed after the last layer on it 
 ok vmc template import tiny2 root.raw --memory 64 --cpus 1 -q
 ok vmc clone tiny2 --name ts -q
 ok vmc snapshot create ts s1 -q
-start_bg ts ts --freezable --memory-dir "$MEMDIR" --direct
-for i in $(seq 1 300); do
-    ls "$VMCLONE_HOME"/run/instant/*.json > /dev/null 2>&1 && break
-    sleep 0.1
-done
-sleep 0.5
+start_freezable ts ts
 expect_rc 4 vmc template freeze ts --name TS
 err_matches "VM 'ts' has snapshots \('s1'\)"
 kill -0 "$BG_PID" 2> /dev/null || fail "the refused freeze stopped ts's QEMU"

@@ -64,3 +64,18 @@ frozen_files() {
         i.state_file FROM instant_templates i JOIN templates t ON \
         t.id = i.template_id WHERE t.name = '$1'"
 }
+
+# start_freezable NAME VM: "vm-clone start VM --freezable" in the
+# background (start_bg NAME), back once its run record is written and
+# QEMU had half a second to settle; fails when no record comes in 30 s
+start_freezable() {
+    local i
+    start_bg "$1" "$2" --freezable --memory-dir "$MEMDIR" --direct
+    for i in $(seq 1 300); do
+        ls "$VMCLONE_HOME"/run/instant/*.json > /dev/null 2>&1 && break
+        sleep 0.1
+    done
+    ls "$VMCLONE_HOME"/run/instant/*.json > /dev/null 2>&1 ||
+        fail "no record of the freezable run of $2: $(cat "$T/$1.err")"
+    sleep 0.5
+}

@@ -39,15 +39,8 @@ for w in "share=on" "mem-path=$MEMDIR/vmclone-" "memory-backend=vmc-ram" \
     grep -qF -- "$w" dry.txt || fail "no '$w' in: $(cat dry.txt)"
 done
 
-start_bg tv tv --freezable --memory-dir "$MEMDIR" --direct
+start_freezable tv tv
 tvpid=$BG_PID
-for _ in $(seq 1 300); do
-    ls "$VMCLONE_HOME"/run/instant/*.json > /dev/null 2>&1 && break
-    sleep 0.1
-done
-ls "$VMCLONE_HOME"/run/instant/*.json > /dev/null 2>&1 ||
-    fail "no record of the freezable run: $(cat tv.err)"
-sleep 1
 ok vmc template freeze tv --name T --json > freeze.json
 wait "$tvpid" || fail "the freezable start exited $? after the freeze: $(cat tv.err)"
 python3 - freeze.json <<'PY' || fail "freeze --json: $(cat freeze.json)"
