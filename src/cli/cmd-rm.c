@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "cat-cli.h"
+#include "start-detach.h"
 #include "vmclone-virt.h"
 
 struct rm_args {
@@ -174,6 +175,7 @@ rm_one(struct catcli *c, const struct rm_args *a, const char *name,
         rm_failed(o, catcli_fail(&err, r));
     } else {
         json_object_array_add(o->removed, json_object_new_string(name));
+        sdet_forget(vmc_catalog_dir(c->cat), name);
         if (!c->quiet && !c->json) {
             printf("Removed VM '%s'\n", name);
         }

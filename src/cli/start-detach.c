@@ -195,6 +195,23 @@ sdet_files(struct sdet *d, const char *home, const char *serial,
 }
 
 void
+sdet_forget(const char *home, const char *vm)
+{
+    static const char *const ext[] = { "log", "err" };
+    char path[PATH_MAX];
+    size_t i;
+
+    for (i = 0; i < 2; i++) {
+        int n = snprintf(path, sizeof(path), "%s/" SDET_DIR "/%s.%s", home,
+                         vm, ext[i]);
+
+        if (n > 0 && (size_t)n < sizeof(path)) {
+            unlink(path);
+        }
+    }
+}
+
+void
 sdet_child_stdio(const struct sdet *d, bool out)
 {
     int null = open("/dev/null", O_RDONLY);

@@ -50,6 +50,10 @@ int sdet_fork(struct sdet *d);
  * 0 or the exit status after the error. */
 int sdet_files(struct sdet *d, const char *home, const char *serial,
                bool dry_run);
+/* The default console and log files of VM @vm in store @home go with the
+ * VM (vm-clone rm): unlinked when there (a --serial file elsewhere is the
+ * user's and stays). */
+void sdet_forget(const char *home, const char *vm);
 /* In a child before exec: stdin from /dev/null, stderr (and with @out
  * stdout) to the log. */
 void sdet_child_stdio(const struct sdet *d, bool out);

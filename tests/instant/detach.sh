@@ -12,7 +12,8 @@
 #  - TEXT never seen: 124 after --wait-timeout, QEMU stopped, nothing left;
 #  - QEMU exiting first: 125, with QEMU's own message;
 #  - --detach --json (docs/schema/start-detach.json) with the default
-#    console STORE/run/console/VM.log;
+#    console STORE/run/console/VM.log (rm of the VM removes it and the
+#    log);
 #  - an instant clone with --detach returns once restored; resumed once,
 #    it is recorded so (vms.instant 2) and its next start boots it from
 #    its disk, which is said (the template's memory no longer matches the
@@ -201,6 +202,12 @@ for i in 1 2; do
     gone "$spid"
 done
 [ -z "$(ls -A "$H/run/instant")" ] || fail "the clones left $(ls -A "$H/run/instant")"
+# rm takes a VM's default console and log files with it
+[ -e "$H/run/console/ci-1.err" ] || fail "no log file for ci-1"
+ok vmc rm ci-1 -q
+[ ! -e "$H/run/console/ci-1.log" ] && [ ! -e "$H/run/console/ci-1.err" ] ||
+    fail "rm ci-1 left $(ls "$H"/run/console/ci-1.*)"
+[ -e "$H/run/console/ci-2.log" ] || fail "rm ci-1 removed ci-2's console file"
 # a template frozen before VGAs were left out: its clones keep one
 cp -a "$H" home2
 sqlite3 home2/catalog.db "UPDATE instant_templates SET devices = \
