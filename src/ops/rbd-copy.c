@@ -308,7 +308,7 @@ vmc_rbd_verify(const char *spec, const char *want, struct vmc_error *err)
     rbd_image_t img;
     char seal[512] = "", chunk[32] = "", hex[65];
     long cs;
-    int r = rbd_open_spec(spec, &s, &c, err);
+    int r = rbd_open_spec_ro(spec, &s, &c, err);
 
     if (r < 0) {
         return r;

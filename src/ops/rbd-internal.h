@@ -44,6 +44,10 @@ void rbd_conn_close(struct rbd_conn *c);
 /* Parse image spec @spec and connect. */
 int rbd_open_spec(const char *spec, struct rbd_spec *s, struct rbd_conn *c,
                   struct vmc_error *err);
+/* rbd_open_spec() on the connection for read-only opens (one completion
+ * thread: why in rbd.c): for images opened with rbd_open_read_only only. */
+int rbd_open_spec_ro(const char *spec, struct rbd_spec *s, struct rbd_conn *c,
+                     struct vmc_error *err);
 /* A new format-2 image @name of @size bytes. */
 int rbd_image_create(struct rbd_conn *c, const char *name, uint64_t size,
                      const char *spec, struct vmc_error *err);

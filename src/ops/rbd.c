@@ -75,6 +75,7 @@ struct cached_cluster {
     const char *what;           /* ... and the step that failed */
     pthread_t thread;           /* the prefetch's, while joinable */
     bool joinable;
+    bool read_only;             /* the connection of read-only opens */
 };
 
 static struct cached_cluster conn_cache[CONN_CACHE];
@@ -169,10 +170,32 @@ vmc_rbd_shutdown(void)
 #define MOUNT_TIMEOUT "15"
 #define CEPH_DEFAULT_MOUNT_TIMEOUT 300.0
 
+/*
+ * Read-only connections (READ_ONLY_THREADS): librbd 16.2 races itself
+ * at every open. The thread that completes an open wakes the caller of
+ * rbd_open, then takes the image's state lock once more; the caller,
+ * back in our code, can close the image meanwhile, the close finishing
+ * on librados's other completion thread (librados_thread_count, 2 by
+ * default), and free that lock first. Under CPU load (the completing
+ * thread preempted between the two steps) a process now and then
+ * aborted ("terminate called after throwing an instance of
+ * 'std::system_error' what(): Invalid argument", or a failed assertion
+ * in pthread_mutex_lock, or malloc's "invalid size"), or hung for good
+ * in that lock. With one completion thread the close cannot finish
+ * before the open's completion has returned. But librbd's writers need
+ * two: some (rbd_snap_unprotect) wait, inside a completion, for another
+ * completion, and with one thread wait forever. So the images opened
+ * only to be read (fsck's parent, seal, children and data checks) go
+ * through a connection of their own with one completion thread; the
+ * rest keep librados's default, and the race.
+ */
+#define READ_ONLY_THREADS "1"
+
 /* One attempt: a new handle with @s's settings, connected into *@out;
  * *@what says which step failed. */
 static int
-connect_once(const struct rbd_spec *s, rados_t *out, const char **what)
+connect_once(const struct rbd_spec *s, bool read_only, rados_t *out,
+             const char **what)
 {
     rados_t c;
     char buf[64];
@@ -188,6 +211,9 @@ connect_once(const struct rbd_spec *s, rados_t *out, const char **what)
         /* our output stays ours: librados logs to its log file only */
         rados_conf_set(c, "log_to_stderr", "false");
         rados_conf_set(c, "err_to_stderr", "false");
+        if (read_only) {    /* one completion thread: see above */
+            rados_conf_set(c, "librados_thread_count", READ_ONLY_THREADS);
+        }
         if (rados_conf_get(c, "client_mount_timeout", buf, sizeof(buf)) < 0 ||
             strtod(buf, NULL) == CEPH_DEFAULT_MOUNT_TIMEOUT) {
             rados_conf_set(c, "client_mount_timeout", MOUNT_TIMEOUT);
@@ -206,8 +232,8 @@ connect_once(const struct rbd_spec *s, rados_t *out, const char **what)
 /* A new connected cluster handle with @s's settings, retried on a
  * timeout (see above); *@what: the step that failed. */
 static int
-connect_attempts(const struct rbd_spec *s, rados_t *out, const char **what,
-                 const char *how)
+connect_attempts(const struct rbd_spec *s, bool read_only, rados_t *out,
+                 const char **what, const char *how)
 {
     struct timespec t0;
     unsigned attempt, pause = CONNECT_BACKOFF_MS;
@@ -216,7 +242,7 @@ connect_attempts(const struct rbd_spec *s, rados_t *out, const char **what,
     clock_gettime(CLOCK_MONOTONIC, &t0);
     trace("connect %s id=%s conf=%s", how, s->id, s->conf);
     for (attempt = 1; attempt <= CONNECT_ATTEMPTS; attempt++) {
-        r = connect_once(s, out, what);
+        r = connect_once(s, read_only, out, what);
         if (r != -ETIMEDOUT || attempt == CONNECT_ATTEMPTS) {
             break;
         }
@@ -262,7 +288,7 @@ prefetch_main(void *arg)
     memset(&s, 0, sizeof(s));
     snprintf(s.id, sizeof(s.id), "%s", e->id);
     snprintf(s.conf, sizeof(s.conf), "%s", e->conf);
-    r = connect_attempts(&s, &c, &what, "in the background");
+    r = connect_attempts(&s, e->read_only, &c, &what, "in the background");
     pthread_mutex_lock(&conn_lock);
     e->r = r;
     e->what = what;
@@ -299,8 +325,8 @@ vmc_rbd_prefetch(const char *spec)
     for (i = 0; i < CONN_CACHE; i++) {
         e = &conn_cache[i];
         drop_parents(e);
-        if (e->state != CONN_FREE && !strcmp(e->id, s.id) &&
-            !strcmp(e->conf, s.conf)) {
+        if (e->state != CONN_FREE && !e->read_only &&
+            !strcmp(e->id, s.id) && !strcmp(e->conf, s.conf)) {
             slot = NULL;    /* connected, connecting, or a failure to tell */
             break;
         }
@@ -309,6 +335,7 @@ vmc_rbd_prefetch(const char *spec)
         }
     }
     if (slot) {
+        slot->read_only = false;    /* the writers' connection */
         snprintf(slot->id, sizeof(slot->id), "%s", s.id);
         snprintf(slot->conf, sizeof(slot->conf), "%s", s.conf);
         slot->pid = getpid();
@@ -353,11 +380,11 @@ take_prefetched(struct cached_cluster *e, rados_t *out, int *r,
     }
 }
 
-/* The process's connection with @s's settings, made on first use (or
- * by a prefetch). */
+/* The process's connection with @s's settings (@read_only: the one for
+ * read-only opens), made on first use (or by a prefetch). */
 static int
-cluster_get(const struct rbd_spec *s, rados_t *out, const char *spec,
-            struct vmc_error *err)
+cluster_get(const struct rbd_spec *s, bool read_only, rados_t *out,
+            const char *spec, struct vmc_error *err)
 {
     struct cached_cluster *e, *slot = NULL;
     const char *what = NULL;
@@ -368,8 +395,8 @@ cluster_get(const struct rbd_spec *s, rados_t *out, const char *spec,
     for (i = 0; i < CONN_CACHE; i++) {
         e = &conn_cache[i];
         drop_parents(e);
-        if (e->state != CONN_FREE && !strcmp(e->id, s->id) &&
-            !strcmp(e->conf, s->conf)) {
+        if (e->state != CONN_FREE && e->read_only == read_only &&
+            !strcmp(e->id, s->id) && !strcmp(e->conf, s->conf)) {
             take_prefetched(e, out, &r, &what);
             pthread_mutex_unlock(&conn_lock);
             return connect_error(r, what, spec, err);
@@ -378,8 +405,9 @@ cluster_get(const struct rbd_spec *s, rados_t *out, const char *spec,
             slot = e;
         }
     }
-    r = connect_attempts(s, out, &what, "now");
+    r = connect_attempts(s, read_only, out, &what, "now");
     if (r == 0 && slot) {
+        slot->read_only = read_only;
         snprintf(slot->id, sizeof(slot->id), "%s", s->id);
         snprintf(slot->conf, sizeof(slot->conf), "%s", s->conf);
         slot->cluster = *out;
@@ -393,14 +421,15 @@ cluster_get(const struct rbd_spec *s, rados_t *out, const char *spec,
     return !slot ? 1 : 0;       /* 1: not cached, the caller's */
 }
 
-int
-rbd_conn_open(struct rbd_conn *c, const struct rbd_spec *s,
-              const char *spec, struct vmc_error *err)
+/* rbd_conn_open() on the read-only connection when @read_only. */
+static int
+conn_open(struct rbd_conn *c, const struct rbd_spec *s, bool read_only,
+          const char *spec, struct vmc_error *err)
 {
     int r;
 
     memset(c, 0, sizeof(*c));
-    r = cluster_get(s, &c->cluster, spec, err);
+    r = cluster_get(s, read_only, &c->cluster, spec, err);
     if (r < 0) {
         return r;
     }
@@ -415,6 +444,13 @@ rbd_conn_open(struct rbd_conn *c, const struct rbd_spec *s,
     c->have_io = true;
     rados_ioctx_set_namespace(c->io, s->ns[0] ? s->ns : NULL);
     return 0;
+}
+
+int
+rbd_conn_open(struct rbd_conn *c, const struct rbd_spec *s,
+              const char *spec, struct vmc_error *err)
+{
+    return conn_open(c, s, false, spec, err);
 }
 
 void
@@ -435,7 +471,16 @@ rbd_open_spec(const char *spec, struct rbd_spec *s, struct rbd_conn *c,
 {
     int r = rbd_spec_parse(spec, true, s, err);
 
-    return r < 0 ? r : rbd_conn_open(c, s, spec, err);
+    return r < 0 ? r : conn_open(c, s, false, spec, err);
+}
+
+int
+rbd_open_spec_ro(const char *spec, struct rbd_spec *s, struct rbd_conn *c,
+                 struct vmc_error *err)
+{
+    int r = rbd_spec_parse(spec, true, s, err);
+
+    return r < 0 ? r : conn_open(c, s, true, spec, err);
 }
 
 /* Open image @spec (at its snapshot, if it names one; read-only when @ro). */
@@ -443,7 +488,8 @@ static int
 image_open(const char *spec, bool ro, struct rbd_spec *s, struct rbd_conn *c,
            rbd_image_t *img, struct vmc_error *err)
 {
-    int r = rbd_open_spec(spec, s, c, err);
+    int r = ro ? rbd_open_spec_ro(spec, s, c, err)
+               : rbd_open_spec(spec, s, c, err);
 
     if (r < 0) {
         return r;
@@ -951,7 +997,7 @@ vmc_rbd_children(const char *spec, char ***names, size_t *count,
     struct rbd_conn c;
     rbd_image_t img;
     size_t i;
-    int r = rbd_open_spec(spec, &s, &c, err);
+    int r = rbd_open_spec_ro(spec, &s, &c, err);
 
     *names = NULL;
     *count = 0;
