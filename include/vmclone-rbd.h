@@ -64,9 +64,11 @@ VMC_API void vmc_rbd_shutdown(void);
  * reports the failure exactly as its own connect would have (its spec,
  * the step, the attempts). No effect when @spec is not an rbd spec, when
  * a connection with these settings exists or is being made, or without
- * librbd. vmc_rbd_shutdown() waits for the thread.
+ * librbd. vmc_rbd_shutdown() waits for the thread. @read_only: the
+ * connection of read-only opens (one librados completion thread, see
+ * src/ops/rbd.c), else the writers' one.
  */
-VMC_API void vmc_rbd_prefetch(const char *spec);
+VMC_API void vmc_rbd_prefetch(const char *spec, bool read_only);
 
 /** Does @path name an rbd image (or pool): "rbd:..."? */
 VMC_API bool vmc_rbd_is_spec(const char *path);

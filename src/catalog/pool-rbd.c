@@ -89,7 +89,7 @@ cat_rbd_prefetch_pool(struct vmc_catalog *cat, int64_t pool_id)
     /* a failure here is the real call's to report */
     if (cat_get_str(cat, &path, NULL, "SELECT path FROM pools WHERE id = ? "
                     "AND type = 'rbd'", "I", pool_id) == 0) {
-        vmc_rbd_prefetch(path);
+        vmc_rbd_prefetch(path, false);  /* rbd_clone3 and the like */
     }
     free(path);
 }
@@ -215,7 +215,10 @@ cat_rbd_vm(struct vmc_catalog *cat, const char *vm)
                            "? AND p.type = 'rbd'", "s", vm) == 0 && path;
 
     if (rbd) {
-        vmc_rbd_prefetch(path);     /* the caller uses it next */
+        /* the caller uses them next: a snapshot reads the image's
+         * parent, then writes */
+        vmc_rbd_prefetch(path, true);
+        vmc_rbd_prefetch(path, false);
     }
     free(path);
     return rbd;

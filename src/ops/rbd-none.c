@@ -65,7 +65,7 @@ vmc_rbd_shutdown(void)
 }
 
 void
-vmc_rbd_prefetch(const char *spec)
+vmc_rbd_prefetch(const char *spec, bool read_only)
 {
 }
 

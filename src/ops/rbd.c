@@ -310,7 +310,7 @@ drop_parents(struct cached_cluster *e)
 }
 
 void
-vmc_rbd_prefetch(const char *spec)
+vmc_rbd_prefetch(const char *spec, bool read_only)
 {
     struct cached_cluster *e, *slot = NULL;
     struct rbd_spec s;
@@ -325,7 +325,7 @@ vmc_rbd_prefetch(const char *spec)
     for (i = 0; i < CONN_CACHE; i++) {
         e = &conn_cache[i];
         drop_parents(e);
-        if (e->state != CONN_FREE && !e->read_only &&
+        if (e->state != CONN_FREE && e->read_only == read_only &&
             !strcmp(e->id, s.id) && !strcmp(e->conf, s.conf)) {
             slot = NULL;    /* connected, connecting, or a failure to tell */
             break;
@@ -335,7 +335,7 @@ vmc_rbd_prefetch(const char *spec)
         }
     }
     if (slot) {
-        slot->read_only = false;    /* the writers' connection */
+        slot->read_only = read_only;
         snprintf(slot->id, sizeof(slot->id), "%s", s.id);
         snprintf(slot->conf, sizeof(slot->conf), "%s", s.conf);
         slot->pid = getpid();
