@@ -41,11 +41,12 @@ vmc_rbd_available(void)
  * handlers interleaved with the C++ static destructors of librados,
  * libceph-common, boost and libstdc++ (registered when librados is loaded
  * and lazily afterwards, some after ours), while librados's own threads
- * (messenger workers, timers, finishers, the log) still run; one of them
- * meeting a destroyed object aborts the process ("terminate called after
- * throwing an instance of 'std::system_error'"). Ceph's own tools shut
- * librados down before exit() (the rados tool) or leave with _exit()
- * (the ceph CLI when it cannot).
+ * (messenger workers, timers, finishers, the log) still run, and could
+ * meet destroyed objects. Ceph's own tools shut librados down before
+ * exit() (the rados tool) or leave with _exit() (the ceph CLI when it
+ * cannot). (The "terminate called after throwing an instance of
+ * 'std::system_error'" aborts once blamed on the exit were librbd's own
+ * open/close race: see READ_ONLY_THREADS below.)
  */
 #define CONN_CACHE 4
 

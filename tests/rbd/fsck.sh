@@ -64,10 +64,10 @@ vmc fsck --verify --json > v1.json || fail "fsck --verify: $(cat v1.json)"
     fail "the copy has no seal chunk size in its metadata"
 # librados is shut down before exit(), not from an atexit handler: when
 # exit() starts destroying the libraries' static objects no librados
-# thread runs (with the handler, some 18 did, and a process now and then
-# aborted at exit: "terminate called after throwing an instance of
-# 'std::system_error'"). Checked under gdb when it is installed; and
-# fsck --verify, the command seen aborting, runs 20 times cleanly.
+# thread runs (with the handler, some 18 did). Checked under gdb when it
+# is installed; and fsck --verify runs 20 times cleanly. (The aborts once
+# blamed on the exit, "terminate called after throwing an instance of
+# 'std::system_error'", were librbd's open/close race: open-race.sh.)
 if command -v gdb >/dev/null; then
     gdb -q -batch -ex 'set breakpoint pending on' -ex 'break exit' -ex run \
         -ex 'info threads' -ex cont --args "$VMCLONE" fsck --verify -q \
