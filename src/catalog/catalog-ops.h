@@ -267,9 +267,10 @@ int cat_rbd_clone_group(const struct cat_disks *base, char *const *paths,
 int cat_rbd_backing_volume(struct vmc_catalog *cat, const char *path,
                            int64_t *vid, char **backing,
                            struct vmc_error *err);
-/* Is VM @vm's pool an rbd pool? If so, start connecting to it in the
- * background (vmc_rbd_prefetch()): its callers use it next. */
-bool cat_rbd_vm(struct vmc_catalog *cat, const char *vm);
+/* Is VM @vm's pool an rbd pool? If so, with @connect, start connecting
+ * to it in the background (vmc_rbd_prefetch()) for the caller's next
+ * calls: a snapshot reads the image's parent, then writes. */
+bool cat_rbd_vm(struct vmc_catalog *cat, const char *vm, bool connect);
 /* VM snapshot @name on rbd: volume @vid (a new snapshot layer of the VM's
  * disk volume @top) is named IMAGE@vmclone-snap-NAME, an RBD snapshot of
  * @top's image, and reads @top's parent. */

@@ -222,7 +222,7 @@ freeze_refusals(struct vmc_catalog *cat, const char *name, const char *vm,
 {
     int r = cat_check_name("template", name, err);
 
-    if (r == 0 && cat_rbd_vm(cat, vm)) {
+    if (r == 0 && cat_rbd_vm(cat, vm, false)) {   /* refused: no connect */
         r = vmc_error_set(err, -ENOTSUP, "VM '%s' has its disks in an rbd "
                           "pool: freezing is not supported on rbd pools", vm);
     }

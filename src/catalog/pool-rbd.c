@@ -207,16 +207,14 @@ cat_rbd_refuse_vm(struct vmc_catalog *cat, const char *vm, const char *what,
 }
 
 bool
-cat_rbd_vm(struct vmc_catalog *cat, const char *vm)
+cat_rbd_vm(struct vmc_catalog *cat, const char *vm, bool connect)
 {
     char *path = NULL;
     bool rbd = cat_get_str(cat, &path, NULL, "SELECT p.path FROM vms m "
                            "JOIN pools p ON p.id = m.pool_id WHERE m.name = "
                            "? AND p.type = 'rbd'", "s", vm) == 0 && path;
 
-    if (rbd) {
-        /* the caller uses them next: a snapshot reads the image's
-         * parent, then writes */
+    if (rbd && connect) {
         vmc_rbd_prefetch(path, true);
         vmc_rbd_prefetch(path, false);
     }

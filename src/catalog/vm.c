@@ -133,7 +133,7 @@ vmc_catalog_snapshot_create(struct vmc_catalog *cat, const char *vm,
     cat_op_init(&op, cat, "snapshot");
     r = cat_check_name("snapshot", name, err);
     /* rbd: an RBD snapshot of each disk's image, no new layer */
-    rbd = r == 0 && cat_rbd_vm(cat, vm);
+    rbd = r == 0 && cat_rbd_vm(cat, vm, true);
     if (r == 0) {
         r = cat_begin(cat, err);
     }
@@ -335,7 +335,7 @@ vmc_catalog_snapshot_revert(struct vmc_catalog *cat, const char *vm,
     int r;
     size_t i;
 
-    if (cat_rbd_vm(cat, vm)) {
+    if (cat_rbd_vm(cat, vm, true)) {
         return revert_rbd(cat, vm, name, err);
     }
     cat_op_init(&op, cat, "revert");
