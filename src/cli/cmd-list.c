@@ -413,6 +413,8 @@ catcli_vm_json(struct catcli *c, const char *name)
 static int
 info_run(struct catcli *c, void *ctx, int argc, char **argv)
 {
+    struct vmc_vm_status vs;
+    struct vmc_error err = { 0 };
     struct json_object *vm, *a;
     char t[64], sz[32];
     size_t i, k;
@@ -421,6 +423,11 @@ info_run(struct catcli *c, void *ctx, int argc, char **argv)
     if (!vm) {
         return catcli_error(CLI_EXIT_NOT_FOUND, "no VM named '%s'",
                             argv[0]);
+    }
+    /* the state list shows: running, broken or expired, not only the
+     * row's */
+    if (vmc_catalog_vm_status(c->cat, argv[0], &vs, &err) == 0) {
+        json_object_object_add(vm, "state", json_object_new_string(vs.state));
     }
     if (c->json) {
         cli_json_print(stdout, vm);

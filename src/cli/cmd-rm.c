@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "cat-cli.h"
+#include "run-lock.h"
 #include "start-detach.h"
 #include "vmclone-virt.h"
 
@@ -176,6 +177,7 @@ rm_one(struct catcli *c, const struct rm_args *a, const char *name,
     } else {
         json_object_array_add(o->removed, json_object_new_string(name));
         sdet_forget(vmc_catalog_dir(c->cat), name);
+        runlock_forget(vmc_catalog_dir(c->cat), name);
         if (!c->quiet && !c->json) {
             printf("Removed VM '%s'\n", name);
         }

@@ -33,6 +33,7 @@
 #include "cat-cli.h"
 #include "ephemeral.h"
 #include "instant.h"
+#include "run-lock.h"
 #include "start-detach.h"
 #include "vm-qemu.h"
 
@@ -69,9 +70,9 @@ static const char start_usage[] =
     "                   directory keeps a frozen template over a reboot)\n"
     "  --detach         return once QEMU runs (an instant clone: once it "
     "is restored);\n"
-    "                   QEMU goes on in the background (stop it with kill "
-    "PID, the pid\n"
-    "                   printed); console: --serial FILE or "
+    "                   QEMU goes on in the background (stop it with '"
+    CLI_NAME " stop VM');\n"
+    "                   console: --serial FILE or "
     "STORE/run/console/VM.log,\n"
     "                   QEMU's messages: STORE/run/console/VM.err\n"
     "  --wait-console TEXT  --detach, and return once TEXT appears on the "
@@ -568,7 +569,7 @@ cmd_start(int argc, char **argv)
     struct sdet det;
     size_t ndisks = 0, i;
     pid_t srv = 0;
-    int r, rc = CLI_EXIT_FAIL;
+    int r, rc = CLI_EXIT_FAIL, run_fd = -1;
     const struct cli_opt opts[] = {
         CATCLI_OPTS(&c),
         CLI_OPT_FLAG(0, "nbd", &nbd, "serve the disks over NBD (a 'serve' "
@@ -713,6 +714,10 @@ cmd_start(int argc, char **argv)
         rc = CLI_EXIT_OK;
         goto out;
     }
+    if ((run_fd = runlock_take(home, name)) < 0) {
+        fprintf(stderr, CLI_NAME ": warning: 'stop %s' will not find this "
+                "run: its run file: %s\n", name, strerror(-run_fd));
+    }
     rc = run_qemu(qa, scratch ? vmc_scratch_lock_fd(scratch) : -1,
                   freezable || instant ? &ir : NULL, &det);
 
@@ -740,6 +745,9 @@ out:
     json_object_put(vm);
     if (det.log_fd >= 0) {
         close(det.log_fd);
+    }
+    if (run_fd >= 0) {
+        close(run_fd);
     }
     return rc;
 }

@@ -40,6 +40,8 @@ static const struct cli_cmd top_cmds[] = {
     { "vm", cmd_vm, "Export a VM for hypervisors (libvirt XML, qemu)" },
     { "start", cmd_start, "Run a VM in qemu-system-x86_64 (its disks "
                           "directly or over NBD)" },
+    { "stop", cmd_stop, "Stop a VM that 'start' runs, and wait for its "
+                        "clean-up" },
     { NULL, NULL, NULL },
 };
 

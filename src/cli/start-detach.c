@@ -383,9 +383,10 @@ sdet_release(struct sdet *d, pid_t qemu)
         json_object_put(o);
     } else if (!d->quiet) {
         printf("VM '%s' runs in the background (%.3f s%s%s%s): stop it with "
-               "'kill %ld'; console %s, log %s\n", d->vm, secs,
-               d->text ? ", '" : "", d->text ? d->text : "",
-               d->text ? "' seen" : "", (long)getpid(), d->serial, d->log);
+               "'" CLI_NAME " stop %s' (or 'kill %ld'); console %s, log %s\n",
+               d->vm, secs, d->text ? ", '" : "", d->text ? d->text : "",
+               d->text ? "' seen" : "", d->vm, (long)getpid(), d->serial,
+               d->log);
     }
     fflush(stdout);
     fflush(stderr);

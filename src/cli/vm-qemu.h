@@ -63,5 +63,7 @@ int vmq_print_qemu(struct catcli *c, const char *name,
 
 /* cmd-start.c */
 int cmd_start(int argc, char **argv);
+/* cmd-stop.c: "vm-clone stop VM" */
+int cmd_stop(int argc, char **argv);
 
 #endif /* VMC_VM_QEMU_H */

@@ -82,8 +82,11 @@ if command -v qemu-system-x86_64 > /dev/null; then
     J template-gone 0 template rm F --json
     # start --detach: QEMU runs on under the pid of the document
     J start-detach 0 start b --direct --accel tcg --detach --json
-    kill "$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["pid"])' \
-        "$T/doc-$n.json" 2> /dev/null)" 2> /dev/null
+    cleanup_fn "kill $(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["pid"])' \
+        "$T/doc-$n.json" 2> /dev/null) 2> /dev/null"
+    J stop 0 stop b --json
+    J stop 0 stop b --json
+    J error 3 stop nosuch --json
 fi
 J list 0 list --json
 J list 0 list --label env=ci --json
