@@ -52,6 +52,28 @@ cleanup_fn() {
     _cleanup_hooks+=("$*")
 }
 
+# hold_open IMAGE: hold IMAGE (qcow2) open read-write through libvmclone
+# (tests/helpers/hold-open, $TEST_HOLD_OPEN) until hold_release; its pid
+# in $HOLD_PID (also killed when the test ends).
+hold_open() {
+    local _
+    [ -x "${TEST_HOLD_OPEN:-}" ] || fail "TEST_HOLD_OPEN: the hold-open helper is not built"
+    rm -f "$T/hold.fifo"
+    mkfifo "$T/hold.fifo"
+    "$TEST_HOLD_OPEN" -w -f qcow2 "$1" < "$T/hold.fifo" > "$T/hold.out" 2> "$T/hold.err" &
+    HOLD_PID=$!
+    exec 3> "$T/hold.fifo"
+    cleanup_fn "exec 3>&-; kill $HOLD_PID 2> /dev/null"
+    for _ in $(seq 300); do grep -q ready "$T/hold.out" && return 0; sleep 0.1; done
+    fail "hold-open did not open $1: $(cat "$T/hold.err")"
+}
+# hold_release: close the image hold_open holds; fails unless the holder
+# closed it cleanly.
+hold_release() {
+    exec 3>&-
+    wait "$HOLD_PID" || fail "hold-open failed to close the image cleanly: $(cat "$T/hold.err")"
+}
+
 skip() {
     echo "SKIP: $TEST_NAME: $*" >&2
     exit 77

@@ -51,18 +51,10 @@ rc_is 4 clone T --name 'r-%d' --count 3 --request-id R
 disk=$(sql "SELECT p.path || '/' || v.file FROM volumes v JOIN pools p ON p.id = v.pool_id
             JOIN vms ON vms.id = v.vm_id WHERE vms.name = 'b' AND v.top = 1")
 [ -e "$disk" ] || fail "no disk for b: '$disk'"
-HOLD=${TEST_HOLD_OPEN:?TEST_HOLD_OPEN not set}
-mkfifo hold.fifo
-"$HOLD" -w -f qcow2 "$disk" < hold.fifo > hold.out 2> hold.err &
-holder=$!
-exec 3> hold.fifo
-cleanup_fn "exec 3>&-; kill $holder"
-for _ in $(seq 300); do grep -q ready hold.out && break; sleep 0.1; done
-grep -q ready hold.out || fail "hold-open did not open $disk: $(cat hold.err)"
+hold_open "$disk"
 rc_is 5 rm b
 rc_is 5 flatten b
-exec 3>&-
-wait "$holder"
+hold_release
 
 # 6: integrity (a missing disk; a damaged seal of the template's copy)
 ok vmc clone T --name c -q

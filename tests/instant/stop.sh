@@ -140,15 +140,8 @@ err_matches "not running"
 disk=$(sqlite3 "$H/catalog.db" "SELECT p.path || '/' || v.file FROM volumes v JOIN pools p ON p.id = v.pool_id
             JOIN vms ON vms.id = v.vm_id WHERE vms.name = 'tv' AND v.top = 1")
 [ -e "$disk" ] || fail "no disk for tv: '$disk'"
-mkfifo hold.fifo
-"${TEST_HOLD_OPEN:?TEST_HOLD_OPEN not set}" -w -f qcow2 "$disk" < hold.fifo > hold.out 2> hold.err &
-holder=$!
-exec 3> hold.fifo
-cleanup_fn "exec 3>&-; kill $holder 2> /dev/null"
-for _ in $(seq 300); do grep -q ready hold.out && break; sleep 0.1; done
-grep -q ready hold.out || fail "hold-open did not open $disk: $(cat hold.err)"
+hold_open "$disk"
 expect_rc 5 vmc stop tv
 err_matches "not under 'vm-clone start'"
-alive "$holder" || fail "stop ended the program that held the disk"
-exec 3>&-
-wait "$holder"
+alive "$HOLD_PID" || fail "stop ended the program that held the disk"
+hold_release

@@ -7,8 +7,6 @@
 requires qemu-img --version
 requires qemu-io --version
 requires mkfifo --version
-HOLD=${TEST_HOLD_OPEN:?TEST_HOLD_OPEN not set}
-[ -x "$HOLD" ] || fail "hold-open helper not built"
 
 qemu-img create -q -f qcow2 base.qcow2 4M
 qemu-io -f qcow2 -c 'write -P 0xb0 0 4M' base.qcow2 >/dev/null
@@ -46,13 +44,7 @@ kill $qpid; wait $qpid 2>/dev/null
 ok vmc img io -f qcow2 img.qcow2 -c 'write -P 1 0 512'
 
 # ---- we hold img read-write
-mkfifo hold.fifo
-"$HOLD" -w -f qcow2 img.qcow2 < hold.fifo > hold.out 2> hold.err &
-hpid=$!
-exec 3> hold.fifo
-cleanup_fn "exec 3>&-; kill $hpid"
-for _ in $(seq 100); do grep -q ready hold.out && break; sleep 0.1; done
-grep -q ready hold.out || fail "hold-open did not open the image: $(cat hold.err)"
+hold_open img.qcow2
 out=$(qemu-io -f qcow2 -c 'write -P 3 0 512' img.qcow2 2>&1) && fail "qemu-io wrote an image we hold read-write"
 echo "$out" | grep -q 'lock' || fail "qemu-io failed, but not on a lock: $out"
 qemu-img info -f qcow2 img.qcow2 >/dev/null 2>&1 && fail "qemu-img opened an image we hold read-write without -U"
@@ -63,8 +55,7 @@ out=$(qemu-io -f qcow2 -c 'write -P 3 0 512' base.qcow2 2>&1) && fail "qemu-io w
 # and a second vm-clone writer is refused too
 expect_fail vmc img io -f qcow2 img.qcow2 -c 'write -P 1 0 512'
 err_matches 'lock'
-exec 3>&-
-wait $hpid || fail "hold-open failed to close the image cleanly: $(cat hold.err)"
+hold_release
 qemu-io -f qcow2 -c 'write -P 3 0 512' img.qcow2 >/dev/null || fail "lock not released when we closed the image"
 qemu-io -f qcow2 -c 'write -P 3 0 512' base.qcow2 >/dev/null || fail "base lock not released"
 note "ok"
