@@ -33,7 +33,7 @@ H=$VMCLONE_HOME
 # qemu_of PID: the QEMU child of supervisor PID (not its NBD server)
 qemu_of() {
     local c
-    for c in $(cat /proc/"$1"/task/*/children 2>/dev/null); do
+    for c in $(children "$1"); do
         case $(cat /proc/"$c"/comm 2>/dev/null) in qemu-system*) echo "$c"; return ;; esac
     done
 }

@@ -52,6 +52,15 @@ wait_for() {
     fail "no '$2' in $1 after $3 s: $(tail -3 "$1" 2>/dev/null)"
 }
 
+# children PID: the pids of PID's children (and theirs), nearest first
+children() {
+    local c
+    for c in $(cat /proc/"$1"/task/*/children 2>/dev/null); do
+        echo "$c"
+        children "$c"
+    done
+}
+
 # stop_bg PID: SIGTERM to a background start, wait for it
 stop_bg() {
     kill "$1" 2>/dev/null

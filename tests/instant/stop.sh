@@ -21,14 +21,6 @@
 inst_store 64
 H=$VMCLONE_HOME
 
-# children PID: the pids of PID's children (and theirs)
-children() {
-    local c
-    for c in $(cat /proc/"$1"/task/*/children 2>/dev/null); do
-        echo "$c"
-        children "$c"
-    done
-}
 # alive PID: PID runs (a zombie does not: the start's waiter has
 # returned, so nobody here reaps the start)
 alive() {
