@@ -96,6 +96,8 @@ static const char start_usage[] =
     "changed since).\n";
 
 static volatile pid_t g_qemu_pid;
+/* a signal that came before QEMU's pid was known: passed on at its spawn */
+static volatile sig_atomic_t g_pending_signal;
 
 static double
 now_mono(void)
@@ -112,6 +114,8 @@ forward_signal(int sig)
 {
     if (g_qemu_pid > 0) {
         kill(g_qemu_pid, sig);
+    } else {
+        g_pending_signal = sig;
     }
 }
 
@@ -302,13 +306,16 @@ uri_name(char *out, size_t len, const char *name)
     out[k] = '\0';
 }
 
-/* Run QEMU; @keep_fd (>= 0) stays open in it (the overlays' lock); once
+/* Run QEMU; @keep_fd (>= 0) stays open in it (the overlays' lock); the
+ * run file of VM @vm in store @home is locked into *@run_fd (run-lock.h)
+ * once a SIGTERM would reach QEMU, even one sent before its spawn; once
  * it runs, @inst (non-NULL) does its part (instant.h): on failure QEMU is
  * killed and that is the status. With @det on, once QEMU runs (and its
  * console shows the text) the caller is told (start-detach.h): a console
  * that does not is QEMU stopped, and that is the status. */
 static int
-run_qemu(char **argv, int keep_fd, struct inst_run *inst, struct sdet *det)
+run_qemu(char **argv, int keep_fd, struct inst_run *inst, struct sdet *det,
+         const char *home, const char *vm, int *run_fd)
 {
     struct sigaction sa, old[3];
     static const int sigs[3] = { SIGINT, SIGTERM, SIGHUP };
@@ -320,6 +327,11 @@ run_qemu(char **argv, int keep_fd, struct inst_run *inst, struct sdet *det)
     sigemptyset(&sa.sa_mask);
     for (i = 0; i < 3; i++) {
         sigaction(sigs[i], &sa, &old[i]);
+    }
+    /* found by "stop" from here on: its SIGTERM is ours to pass on */
+    if ((*run_fd = runlock_take(home, vm)) < 0) {
+        fprintf(stderr, CLI_NAME ": warning: 'stop %s' will not find this "
+                "run: its run file: %s\n", vm, strerror(-*run_fd));
     }
     fflush(stdout);
     if (inst) {
@@ -349,6 +361,9 @@ run_qemu(char **argv, int keep_fd, struct inst_run *inst, struct sdet *det)
         _exit(127);
     }
     g_qemu_pid = pid;
+    if (g_pending_signal) {
+        kill(pid, g_pending_signal);
+    }
     inst_trace("qemu-spawned");
     if (inst && (inst_rc = inst_after_spawn(inst, pid, argv)) != 0) {
         kill(pid, SIGKILL);
@@ -714,12 +729,9 @@ cmd_start(int argc, char **argv)
         rc = CLI_EXIT_OK;
         goto out;
     }
-    if ((run_fd = runlock_take(home, name)) < 0) {
-        fprintf(stderr, CLI_NAME ": warning: 'stop %s' will not find this "
-                "run: its run file: %s\n", name, strerror(-run_fd));
-    }
     rc = run_qemu(qa, scratch ? vmc_scratch_lock_fd(scratch) : -1,
-                  freezable || instant ? &ir : NULL, &det);
+                  freezable || instant ? &ir : NULL, &det, home, name,
+                  &run_fd);
 
 out:
     if (recorded && !ir.resumed) {

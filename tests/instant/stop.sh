@@ -12,6 +12,8 @@
 #    in --json) and leaves no overlay in STORE/run/scratch;
 #  - a start that does not end in time (stopped with SIGSTOP): 5 after
 #    --timeout, "still runs", and the VM still runs; it ends once it may;
+#  - a stop while the start is still before QEMU's spawn (held there by
+#    strace): QEMU gets the SIGTERM at its spawn, stop returns;
 #  - a start killed with -9: its lock went with it, stop finds nothing;
 #  - a VM whose disk another program holds for writing: 5, "not under
 #    'vm-clone start'", and that program still runs.
@@ -119,6 +121,27 @@ err_matches "still runs 1 s after SIGTERM \(its start, pid $SPID\)"
 kill -CONT "$SPID"      # the SIGTERM it got is delivered now
 gone "$SPID"
 ok vmc stop tv -q       # nothing left to stop
+
+# ---- a stop that comes before QEMU is spawned (strace holds the start in
+# its fork for 3 s, from its lock on): passed on to QEMU at its spawn
+# (without that, QEMU would run on and stop would time out)
+requires strace -V
+strace -o "$T/fork.trace" -e trace=clone,clone3 -e inject=clone,clone3:delay_enter=3000000 \
+    "$VMCLONE" start tv --direct --accel tcg --serial "$T/early.log" \
+    < /dev/null > early.out 2> early.err &
+early=$!
+cleanup_fn "kill $early 2> /dev/null"
+for _ in $(seq 1 300); do
+    locker=$(pgrep -P "$early" -f "start tv")
+    [ -n "$locker" ] && grep -q "POSIX .* $locker " /proc/locks && break
+    sleep 0.1
+done
+grep -q "POSIX .* $locker " /proc/locks || fail "the start under strace took no lock: $(cat early.err)"
+vmc stop tv --timeout 20 --json > early.json || fail "stop of a start before its QEMU: $(cat vmc.err)"
+python3 -c 'import json,sys; d = json.load(open(sys.argv[1])); assert d["pids"] == [int(sys.argv[2])], d' early.json "$locker" ||
+    fail "stop --json of the start $locker: $(cat early.json)"
+grep -q "^--- SIGTERM" "$T/fork.trace" || fail "the SIGTERM did not come during the delayed fork: $(cat "$T/fork.trace")"
+wait "$early" 2>/dev/null || true
 
 # ---- a start killed with -9: QEMU follows it (parent death), no lock
 detached k1 tv --direct
