@@ -319,6 +319,7 @@ run_qemu(char **argv, int keep_fd, struct inst_run *inst, struct sdet *det,
 {
     struct sigaction sa, old[3];
     static const int sigs[3] = { SIGINT, SIGTERM, SIGHUP };
+    sigset_t block, unblocked;
     pid_t parent = getpid(), pid;
     int st, i, inst_rc = 0;
 
@@ -337,14 +338,23 @@ run_qemu(char **argv, int keep_fd, struct inst_run *inst, struct sdet *det,
     if (inst) {
         inst->t0 = now_mono();
     }
+    /* blocked across the fork: the child must not take a signal with our
+     * handler (which would not pass it on), nor we one before its pid */
+    sigemptyset(&block);
+    for (i = 0; i < 3; i++) {
+        sigaddset(&block, sigs[i]);
+    }
+    sigprocmask(SIG_BLOCK, &block, &unblocked);
     pid = fork();
     if (pid < 0) {
+        sigprocmask(SIG_SETMASK, &unblocked, NULL);
         return cli_error("cannot start QEMU: %s", strerror(errno));
     }
     if (pid == 0) {
         for (i = 0; i < 3; i++) {
             sigaction(sigs[i], &old[i], NULL);
         }
+        sigprocmask(SIG_SETMASK, &unblocked, NULL);     /* QEMU's own */
         die_with_parent(parent);
         if (keep_fd >= 0) {
             fcntl(keep_fd, F_SETFD, 0);
@@ -361,6 +371,7 @@ run_qemu(char **argv, int keep_fd, struct inst_run *inst, struct sdet *det,
         _exit(127);
     }
     g_qemu_pid = pid;
+    sigprocmask(SIG_SETMASK, &unblocked, NULL);
     if (g_pending_signal) {
         kill(pid, g_pending_signal);
     }
