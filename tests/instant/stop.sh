@@ -130,12 +130,14 @@ strace -o "$T/fork.trace" -e trace=clone,clone3 -e inject=clone,clone3:delay_ent
     "$VMCLONE" start tv --direct --accel tcg --serial "$T/early.log" \
     < /dev/null > early.out 2> early.err &
 early=$!
-cleanup_fn "kill $early 2> /dev/null"
 for _ in $(seq 1 300); do
     locker=$(pgrep -P "$early" -f "start tv")
     [ -n "$locker" ] && grep -q "POSIX .* $locker " /proc/locks && break
     sleep 0.1
 done
+# strace outlives a SIGTERM in its delay, and keeps its tracee: -9 both
+# (QEMU follows the start: parent death)
+cleanup_fn "kill -9 $early $locker 2> /dev/null"
 grep -q "POSIX .* $locker " /proc/locks || fail "the start under strace took no lock: $(cat early.err)"
 vmc stop tv --timeout 20 --json > early.json || fail "stop of a start before its QEMU: $(cat vmc.err)"
 python3 -c 'import json,sys; d = json.load(open(sys.argv[1])); assert d["pids"] == [int(sys.argv[2])], d' early.json "$locker" ||
