@@ -130,15 +130,21 @@ strace -o "$T/fork.trace" -e trace=clone,clone3 -e inject=clone,clone3:delay_ent
     "$VMCLONE" start tv --direct --accel tcg --serial "$T/early.log" \
     < /dev/null > early.out 2> early.err &
 early=$!
+# run_locked PID: PID holds a record lock on tv's run file (not just one
+# on the catalog, which SQLite locks the same way)
+ino=$(stat -c %i "$H/run/vm/tv.run") || fail "no run file of tv"
+run_locked() {
+    grep -qE "POSIX +ADVISORY +WRITE +$1 +[0-9a-f]+:[0-9a-f]+:$ino " /proc/locks
+}
 for _ in $(seq 1 300); do
-    locker=$(pgrep -P "$early" -f "start tv")
-    [ -n "$locker" ] && grep -q "POSIX .* $locker " /proc/locks && break
+    locker=$(pgrep -P "$early" -f "start tv" | head -n 1)
+    [ -n "$locker" ] && run_locked "$locker" && break
     sleep 0.1
 done
 # strace outlives a SIGTERM in its delay, and keeps its tracee: -9 both
 # (QEMU follows the start: parent death)
 cleanup_fn "kill -9 $early $locker 2> /dev/null"
-grep -q "POSIX .* $locker " /proc/locks || fail "the start under strace took no lock: $(cat early.err)"
+run_locked "$locker" || fail "the start under strace took no lock on its run file: $(cat early.err)"
 vmc stop tv --timeout 20 --json > early.json || fail "stop of a start before its QEMU: $(cat vmc.err)"
 python3 -c 'import json,sys; d = json.load(open(sys.argv[1])); assert d["pids"] == [int(sys.argv[2])], d' early.json "$locker" ||
     fail "stop --json of the start $locker: $(cat early.json)"
