@@ -9,7 +9,6 @@
  */
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "cat-cli.h"
@@ -17,15 +16,6 @@
 
 /* Seconds between two plain lines. */
 #define PLAIN_EVERY 5.0
-
-static double
-now_seconds(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 /* "1h02m", "3m20s", "42s". */
 static void
@@ -78,7 +68,7 @@ static void
 plain_cb(uint64_t done, uint64_t total, void *opaque)
 {
     struct catcli *c = opaque;
-    double now = now_seconds();
+    double now = cli_mono_s();
 
     if (!c->plain.started) {
         if (done >= total && c->plain.finished) {

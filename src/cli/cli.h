@@ -96,6 +96,11 @@ int cli_message(bool warning, const char *fmt, ...)
 #define cli_error(...) cli_message(false, __VA_ARGS__)
 /* Print the library error (or strerror(-@code) if it has no message). */
 int cli_error_lib(const struct vmc_error *err, int code);
+/* Seconds on the monotonic clock (durations, deadlines). */
+double cli_mono_s(void);
+/* The store's run directory HOME/run and its subdirectory HOME/@sub
+ * ("run/console"...), 0700, made when missing; 0 or -errno. */
+int cli_run_dir(const char *home, const char *sub);
 /* Usage error for @verb: one line with a hint; returns CLI_EXIT_USAGE. */
 int cli_usage_error(const char *verb, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));

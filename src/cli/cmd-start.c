@@ -27,7 +27,6 @@
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "cat-cli.h"
@@ -98,15 +97,6 @@ static const char start_usage[] =
 static volatile pid_t g_qemu_pid;
 /* a signal that came before QEMU's pid was known: passed on at its spawn */
 static volatile sig_atomic_t g_pending_signal;
-
-static double
-now_mono(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 /* SIGINT/SIGTERM/SIGHUP to us go to QEMU; we wait for it to exit. */
 static void
@@ -336,7 +326,7 @@ run_qemu(char **argv, int keep_fd, struct inst_run *inst, struct sdet *det,
     }
     fflush(stdout);
     if (inst) {
-        inst->t0 = now_mono();
+        inst->t0 = cli_mono_s();
     }
     /* blocked across the fork: the child must not take a signal with our
      * handler (which would not pass it on), nor we one before its pid */

@@ -18,7 +18,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <json-c/json.h>
@@ -43,15 +42,6 @@ struct run {
     pid_t pid;
     int pidfd;          /* -1 once it ended */
 };
-
-static double
-mono_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
 
 static bool
 has_pid(const pid_t *pids, int n, pid_t pid)
@@ -100,12 +90,12 @@ open_runs(const char *home, const char *vm, struct run *runs)
 static void
 wait_runs(struct run *runs, int n, double timeout_ms)
 {
-    double end = mono_ms() + timeout_ms;
+    double end = cli_mono_s() * 1e3 + timeout_ms;
     int left = n;
 
     while (left > 0) {
         struct pollfd pfd[RUNLOCK_SLOTS];
-        double now = mono_ms();
+        double now = cli_mono_s() * 1e3;
         int i, k = 0;
 
         for (i = 0; i < n; i++) {
@@ -227,10 +217,9 @@ cmd_stop(int argc, char **argv)
 {
     struct catcli c = { .verb = "stop", .usage = stop_usage };
     uint64_t timeout = STOP_DEFAULT_TIMEOUT;
-    struct json_object *vm = NULL;
     struct vmc_vm_status vs;
     struct vmc_error err = { 0 };
-    char home[PATH_MAX], name[256], state[32];
+    char home[PATH_MAX], state[32];
     const struct cli_opt opts[] = {
         CATCLI_OPTS(&c),
         CLI_OPT_CALL(0, "timeout", "DURATION", &timeout, opt_timeout,
@@ -245,22 +234,20 @@ cmd_stop(int argc, char **argv)
     if (argc - optind != 1) {
         return cli_usage_error(c.verb, "expecting one VM name");
     }
-    r = catcli_open_vm(&c, argv[optind], &vm);
+    r = catcli_open(&c, 0);
     if (r) {
         return r;
     }
     if (!realpath(vmc_catalog_dir(c.cat), home)) {
         snprintf(home, sizeof(home), "%s", vmc_catalog_dir(c.cat));
     }
-    snprintf(name, sizeof(name), "%s", catcli_jstr(vm, "name"));
-    json_object_put(vm);
     /* running: a disk open for writing, by a start or by anyone */
-    r = vmc_catalog_vm_status(c.cat, name, &vs, &err);
+    r = vmc_catalog_vm_status(c.cat, argv[optind], &vs, &err);
     if (r < 0) {
         catcli_close(&c);
         return catcli_fail(&err, r);
     }
     snprintf(state, sizeof(state), "%s", vs.state);
     catcli_close(&c);       /* a start may need the catalog to clean up */
-    return stop_runs(&c, home, name, state, timeout);
+    return stop_runs(&c, home, argv[optind], state, timeout);
 }

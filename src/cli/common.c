@@ -7,7 +7,11 @@
 #include <getopt.h>
 #include <stdarg.h>
 #include <stdlib.h>
+#include <limits.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 
 #include "cli.h"
 
@@ -167,6 +171,39 @@ cli_dispatch(const struct cli_cmd *cmds, const char *prefix, int argc,
         }
     }
     return cli_usage_error(prefix, "command not found: %s", argv[0]);
+}
+
+/* ----------------------------------------------------- clock, run files */
+
+double
+cli_mono_s(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+int
+cli_run_dir(const char *home, const char *sub)
+{
+    char dir[PATH_MAX];
+    int n = snprintf(dir, sizeof(dir), "%s/run", home);
+
+    if (n < 0 || (size_t)n >= sizeof(dir)) {
+        return -ENAMETOOLONG;
+    }
+    if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+        return -errno;
+    }
+    n = snprintf(dir, sizeof(dir), "%s/%s", home, sub);
+    if (n < 0 || (size_t)n >= sizeof(dir)) {
+        return -ENAMETOOLONG;
+    }
+    if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+        return -errno;
+    }
+    return 0;
 }
 
 /* ------------------------------------------------------------- parsing */

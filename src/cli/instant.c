@@ -18,21 +18,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <json-c/json.h>
 
 #include "instant.h"
-
-static double
-mono(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 void
 inst_trace(const char *step)
@@ -44,7 +34,7 @@ inst_trace(const char *step)
     if (!on || !*on) {
         return;
     }
-    t = mono();
+    t = cli_mono_s();
     fprintf(stderr, CLI_NAME ": trace %s %.6f (+%.3f)\n", step, t,
             last > 0 ? t - last : 0.0);
     last = t;
@@ -66,15 +56,10 @@ pathf(char *buf, size_t len, const char *fmt, ...)
 static int
 mkdir_p(const char *home, const char *sub)
 {
-    char p[PATH_MAX];
+    int r = cli_run_dir(home, sub);
 
-    snprintf(p, sizeof(p), "%s/run", home);
-    mkdir(p, 0700);
-    snprintf(p, sizeof(p), "%s/%s", home, sub);
-    if (mkdir(p, 0700) < 0 && errno != EEXIST) {
-        return cli_error("cannot create '%s': %s", p, strerror(errno));
-    }
-    return 0;
+    return r < 0 ? cli_error("cannot create '%s/%s': %s", home, sub,
+                             strerror(-r)) : 0;
 }
 
 char *
@@ -495,7 +480,7 @@ restore(struct inst_run *r)
     if (!r->quiet) {
         fprintf(stderr, CLI_NAME ": VM '%s' restored from instant template "
                 "'%s' in %.3f s\n", r->vm, r->in->template_name,
-                mono() - r->t0);
+                cli_mono_s() - r->t0);
     }
     return 0;
 }
@@ -540,7 +525,7 @@ freeze_qemu(struct vmc_qmp *q, const char *ram_now, const char *ram,
 {
     struct json_object *a, *ret = NULL;
     char st[64] = "";
-    double deadline = mono() + 300;
+    double deadline = cli_mono_s() + 300;
     int fd = open(state, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     int r = fd < 0 ? vmc_error_set(err, -errno, "cannot create the state "
                                    "file '%s': %s", state, strerror(errno))
@@ -570,7 +555,7 @@ freeze_qemu(struct vmc_qmp *q, const char *ram_now, const char *ram,
         snprintf(st, sizeof(st), "%s", r == 0 ? json_object_get_string(
                      json_object_object_get(ret, "status")) : "");
         if (r == 0 && (!strcmp(st, "failed") || !strcmp(st, "cancelled") ||
-                       mono() > deadline)) {
+                       cli_mono_s() > deadline)) {
             r = vmc_error_set(err, -EIO, "saving the device state failed "
                               "(%s): %s", st, json_object_get_string(
                                   json_object_object_get(ret,
@@ -649,10 +634,10 @@ jget(struct json_object *o, const char *k)
 static bool
 wait_gone(pid_t pid)
 {
-    double deadline = mono() + 60;
+    double deadline = cli_mono_s() + 60;
 
     while (pid > 0 && kill(pid, 0) == 0) {
-        if (mono() > deadline) {
+        if (cli_mono_s() > deadline) {
             return false;
         }
         usleep(10000);
@@ -671,7 +656,7 @@ inst_freeze(struct catcli *c, const char *vm, const char *name)
     char **layers = NULL;
     size_t nlayers = 0, i;
     char *uuid = NULL, *dir = NULL;
-    double t0 = mono();
+    double t0 = cli_mono_s();
     int rc;
 
     rc = catcli_open_vm(c, vm, &v);
@@ -791,7 +776,7 @@ inst_freeze(struct catcli *c, const char *vm, const char *name)
     } else if (!c->quiet) {
         printf("Instant template '%s' frozen from VM '%s' in %.2f s: disk "
                "%s%s (in place), RAM %s, state %s (%lld bytes), QEMU %s, "
-               "machine %s\n", name, vm, mono() - t0, layers[0],
+               "machine %s\n", name, vm, cli_mono_s() - t0, layers[0],
                nlayers > 1 ? " ..." : "", ram, state,
                (long long)in.state.size, ver, mach);
     }

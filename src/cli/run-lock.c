@@ -8,9 +8,9 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "run-lock.h"
 
 static int
@@ -19,26 +19,6 @@ run_path(char *out, size_t len, const char *home, const char *vm)
     int n = snprintf(out, len, "%s/" RUNLOCK_DIR "/%s.run", home, vm);
 
     return n > 0 && (size_t)n < len ? 0 : -ENAMETOOLONG;
-}
-
-/* HOME/run and HOME/run/vm, 0700 (a start's console dir is beside it). */
-static int
-make_run_dir(const char *home)
-{
-    char dir[PATH_MAX];
-    int n = snprintf(dir, sizeof(dir), "%s/run", home);
-
-    if (n < 0 || (size_t)n >= sizeof(dir)) {
-        return -ENAMETOOLONG;
-    }
-    if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
-        return -errno;
-    }
-    snprintf(dir, sizeof(dir), "%s/" RUNLOCK_DIR, home);
-    if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
-        return -errno;
-    }
-    return 0;
 }
 
 static void
@@ -56,7 +36,7 @@ runlock_take(const char *home, const char *vm)
 {
     char path[PATH_MAX];
     struct flock fl;
-    int fd, slot, r = make_run_dir(home);
+    int fd, slot, r = cli_run_dir(home, RUNLOCK_DIR);
 
     if (r == 0) {
         r = run_path(path, sizeof(path), home, vm);
@@ -111,10 +91,9 @@ runlock_holders(const char *home, const char *vm, pid_t *pids)
     if (r < 0) {
         return r;
     }
-    /* read-write: F_GETLK of a write lock wants a descriptor that could
-     * take it; our own descriptor of the file is closed at once (and
-     * this process holds no slot, so closing it drops nothing) */
-    fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+    /* closed at once: this process holds no slot, so closing it drops
+     * nothing */
+    fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     if (fd < 0) {
         return errno == ENOENT ? 0 : -errno;
     }

@@ -27,7 +27,6 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <json-c/json.h>
@@ -37,15 +36,6 @@
 #include "start-detach.h"
 
 static volatile pid_t g_supervisor;
-
-static double
-mono_s(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 void
 sdet_init(struct sdet *d)
@@ -84,7 +74,7 @@ sdet_fork(struct sdet *d)
     pid_t pid;
     int fds[2], st = 0, i;
 
-    d->t0 = mono_s();
+    d->t0 = cli_mono_s();
     fflush(stdout);
     fflush(stderr);
     if (pipe2(fds, O_CLOEXEC) < 0) {
@@ -160,7 +150,7 @@ sdet_files(struct sdet *d, const char *home, const char *serial,
            bool dry_run)
 {
     char dir[PATH_MAX];
-    int n, fd;
+    int n, fd, r;
 
     n = snprintf(dir, sizeof(dir), "%s/" SDET_DIR, home);
     if (n < 0 || (size_t)n >= sizeof(dir) ||
@@ -177,11 +167,9 @@ sdet_files(struct sdet *d, const char *home, const char *serial,
     if (dry_run) {
         return 0;
     }
-    snprintf(dir, sizeof(dir), "%s/run", home);
-    mkdir(dir, 0700);
-    snprintf(dir, sizeof(dir), "%s/" SDET_DIR, home);
-    if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
-        return cli_error("cannot create '%s': %s", dir, strerror(errno));
+    if ((r = cli_run_dir(home, SDET_DIR)) < 0) {
+        return cli_error("cannot create '%s/" SDET_DIR "': %s", home,
+                         strerror(-r));
     }
     if (fresh_file(d->serial, false) < 0) {
         return CLI_EXIT_FAIL;
@@ -328,7 +316,7 @@ sdet_watch(struct sdet *d, pid_t pid)
             rc = scan(fd, d->text, keep, &nkeep) ? 0 : SDET_EXIT_QEMU_GONE;
             break;
         }
-        left = deadline - mono_s();
+        left = deadline - cli_mono_s();
         if (left <= 0) {
             rc = SDET_EXIT_TIMEOUT;
             break;
@@ -363,7 +351,7 @@ sdet_watch(struct sdet *d, pid_t pid)
 void
 sdet_release(struct sdet *d, pid_t qemu)
 {
-    double secs = mono_s() - d->t0;
+    double secs = cli_mono_s() - d->t0;
     char byte = 0;
     void (*old)(int);
     ssize_t n;
